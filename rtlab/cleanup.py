@@ -1,0 +1,175 @@
+"""Find and remove what containers leave on the host: processes, mounts, cgroups.
+
+Everything rtlab creates carries the ``rtlab-<token>-`` prefix of its run in its
+container id, so a sweep by prefix touches exactly one run's leftovers (or, for
+``rtlab clean``, every dead run's) and never anybody else's.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Iterator, Optional
+
+from .image import RUNTIME_DIR
+
+CONTAINER_PREFIX = "rtlab-"
+
+
+def _ancestors() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def processes_matching(token: str) -> list[int]:
+    """Pids whose command line or cgroup path names ``token`` (not rtlab itself)."""
+    skip = _ancestors()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in skip:
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            cgroup = (entry / "cgroup").read_text()
+        except OSError:
+            continue
+        if token in cmdline or token in cgroup:
+            found.append(int(entry.name))
+    return found
+
+
+def kill_processes(token: str) -> list[int]:
+    """SIGKILL every process naming ``token``; return their pids."""
+    pids = processes_matching(token)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+def mounts_matching(token: str) -> list[str]:
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    return [line.split()[4] for line in lines if token in line.split()[4]]
+
+
+def unmount(token: str) -> list[str]:
+    """Lazily unmount mount points whose path names ``token``."""
+    points = mounts_matching(token)
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, timeout=10)
+    return points
+
+
+def remove_cgroups(token: str) -> list[str]:
+    """Remove empty cgroup folders named after ``token`` (runc/crun leave them on kill)."""
+    removed = []
+    root = Path("/sys/fs/cgroup")
+    if not root.is_dir():
+        return removed
+    for hierarchy in root.iterdir():
+        try:
+            candidates = [p for p in hierarchy.rglob(f"*{token}*") if p.is_dir()] if hierarchy.is_dir() else []
+        except OSError:
+            continue
+        for path in sorted(candidates, key=lambda p: len(p.parts), reverse=True):
+            try:
+                path.rmdir()
+                removed.append(str(path))
+            except OSError:
+                pass
+    return removed
+
+
+def sweep(token: str) -> dict[str, list]:
+    """Kill processes, unmount and remove cgroups naming ``token``."""
+    return {
+        "processes": kill_processes(token),
+        "mounts": unmount(token),
+        "cgroups": remove_cgroups(token),
+    }
+
+
+# -- one lock per live run ---------------------------------------------------
+
+def _lock_dir() -> Path:
+    return RUNTIME_DIR / "runs"
+
+
+class RunLock:
+    """An flock held for a run's lifetime: tells ``clean`` and other runs it is alive."""
+
+    def __init__(self, token: str, run_dir: Path):
+        self.token = token
+        self.path = _lock_dir() / f"{token}.lock"
+        self.run_dir = run_dir
+        self._fd: Optional[int] = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {self.run_dir}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+            os.close(self._fd)
+            self._fd = None
+
+
+def live_runs() -> dict[str, str]:
+    """token → "pid run_dir" for every run whose lock is held now."""
+    live = {}
+    directory = _lock_dir()
+    if not directory.is_dir():
+        return live
+    for path in directory.glob("*.lock"):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            live[path.stem] = path.read_text().strip()
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+    return live
+
+
+def token_of(container_id: str) -> Optional[str]:
+    """The run token in an rtlab container id ``rtlab-<stamp>-<hex>-…``."""
+    if not container_id.startswith(CONTAINER_PREFIX):
+        return None
+    parts = container_id[len(CONTAINER_PREFIX):].split("-")
+    return "-".join(parts[:2]) if len(parts) >= 3 else None
+
+
+def iter_dead(ids: list[str], live: dict[str, str]) -> Iterator[str]:
+    """Ids of rtlab containers whose run is not alive."""
+    for cid in ids:
+        token = token_of(cid)
+        if token is not None and token not in live:
+            yield cid

@@ -1,0 +1,219 @@
+"""``rtlab doctor | setup | collect | clean | analyze | report | compare``: a thin shell.
+
+Each subcommand parses its arguments and calls one importable function; bad
+input ends with one line naming the value and what is accepted, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from . import __version__
+from .collect import CollectOptions, Interrupted, UsageError, collect
+from .drivers import CLIENTS
+from .runtimes import RuntimeSpecError, default_names, parse_custom, resolve
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports bad input in one line (no usage dump)."""
+
+    def error(self, message: str):  # noqa: D102
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number (give 1 or more)")
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be at least 1")
+    return n
+
+
+def _nonneg_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number (give 0 or more)")
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be 0 or more")
+    return n
+
+
+def _seconds(value: str) -> float:
+    try:
+        s = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds (e.g. 30)")
+    if not s > 0 or s == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r}: must be a number of seconds above 0")
+    return s
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number")
+
+
+def _custom_runtimes(specs: list[str]):
+    try:
+        return [parse_custom(s) for s in specs]
+    except RuntimeSpecError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="rtlab", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"rtlab {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    def runtime_args(sp, with_selection: bool = True):
+        if with_selection:
+            sp.add_argument("--clients", type=_csv, default=None,
+                            help=f"comma-separated clients ({', '.join(CLIENTS)})")
+            sp.add_argument("--runtimes", type=_csv, default=None,
+                            help=f"comma-separated runtimes ({', '.join(default_names())})")
+        sp.add_argument("--runtime", action="append", default=[], metavar="NAME=/PATH[:FLAGS]",
+                        help="add a runc-compatible runtime binary (repeatable)")
+
+    d = sub.add_parser("doctor", help="what this host can measure, and why not")
+    runtime_args(d)
+    d.add_argument("--timeout", type=_seconds, default=20.0, help="seconds per probe (default 20)")
+    d.add_argument("--json", action="store_true", help="print the facts as JSON")
+
+    s = sub.add_parser("setup", help="install packages, prepare cgroups, start daemons, import images")
+    s.add_argument("--stop", action="store_true", help="stop only the daemons rtlab started")
+
+    c = sub.add_parser("collect", help="run interleaved trials into data/<run-id>/")
+    runtime_args(c)
+    c.add_argument("--trials", type=_positive_int, default=10, help="measured trials per target")
+    c.add_argument("--warmup", type=_nonneg_int, default=2, help="warm-up trials per target (kept, flagged)")
+    c.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per client command")
+    c.add_argument("--seed", type=_int, default=0, help="seed of the interleaving order")
+    c.add_argument("--out", type=Path, default=None, help="run folder (default data/<run-id>/)")
+    c.add_argument("--allow-concurrent", action="store_true",
+                   help="run even while another collect runs (their timings interfere)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    cl = sub.add_parser("clean", help="remove what crashed rtlab runs left behind")
+    runtime_args(cl, with_selection=False)
+
+    r = sub.add_parser("report", help="collect on every available target, then write a report")
+    runtime_args(r)
+    r.add_argument("--study", default="all", help="which study (default all)")
+    r.add_argument("--trials", type=_positive_int, default=20, help="measured trials per target")
+    r.add_argument("--warmup", type=_nonneg_int, default=2, help="warm-up trials per target")
+    r.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per client command")
+    r.add_argument("--seed", type=_int, default=0, help="seed of the interleaving order")
+    return p
+
+
+def cmd_doctor(args) -> int:
+    from .doctor import doctor
+
+    custom = _custom_runtimes(args.runtime)
+    runtimes = _resolve(args.runtimes or default_names(custom), custom)
+    clients = _clients(args.clients or list(CLIENTS))
+    out = doctor(clients, runtimes, args.timeout, say=(lambda _: None) if args.json else print)
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+def cmd_collect(args) -> int:
+    custom = _custom_runtimes(args.runtime)
+    opts = CollectOptions(
+        clients=args.clients or ["oci"],
+        runtimes=args.runtimes or ["runc", "crun", "runsc"],
+        trials=args.trials, warmup=args.warmup, timeout_s=args.timeout, seed=args.seed,
+        out=args.out, custom_runtimes=custom, allow_concurrent=args.allow_concurrent,
+        progress=False if args.no_progress else None,
+    )
+    result = collect(opts)
+    return 0 if result.status == "completed" else 1
+
+
+def cmd_setup(args) -> int:
+    from .setup import setup
+
+    if args.stop:
+        from .daemons import stop_started
+
+        stop_started()
+        return 0
+    try:
+        setup()
+    except PermissionError as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+def cmd_report(args) -> int:
+    custom = _custom_runtimes(args.runtime)
+    opts = CollectOptions(
+        clients=args.clients or ["oci"],
+        runtimes=args.runtimes or default_names(custom),
+        trials=args.trials, warmup=args.warmup, timeout_s=args.timeout, seed=args.seed,
+        custom_runtimes=custom, study=args.study,
+    )
+    result = collect(opts)
+    print(f"rtlab report: data in {result.run_dir}")
+    return 0 if result.status == "completed" else 1
+
+
+def cmd_clean(args) -> int:
+    from .doctor import all_runtimes, clean
+
+    clean(list(CLIENTS), all_runtimes(_custom_runtimes(args.runtime)))
+    return 0
+
+
+def _resolve(names, custom):
+    try:
+        return resolve(names, custom)
+    except RuntimeSpecError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _clients(names: list[str]) -> list[str]:
+    unknown = [c for c in names if c not in CLIENTS]
+    if unknown:
+        raise UsageError(f"unknown client {', '.join(map(repr, unknown))}; known: {', '.join(CLIENTS)}")
+    return names
+
+
+COMMANDS = {"doctor": cmd_doctor, "setup": cmd_setup, "collect": cmd_collect,
+            "clean": cmd_clean, "report": cmd_report}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = COMMANDS[args.command]
+    try:
+        return handler(args)
+    except UsageError as exc:
+        print(f"rtlab {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Interrupted as exc:
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""What this host can measure: host facts and one line per (client, runtime)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from . import cleanup, host
+from .collect import new_run_id, run_token
+from .drivers import CLIENTS, Target
+from .image import RUNTIME_DIR
+from .measure import run_timed
+from .runtimes import KNOWN, Runtime
+
+PROBE_TIMEOUT_S = 20.0
+
+
+@dataclass
+class TargetStatus:
+    client: str
+    runtime: str
+    available: bool
+    version: Optional[str]
+    reason: str  # why not, or "" when available
+
+    @property
+    def line(self) -> str:
+        label = f"{self.client}/{self.runtime}"
+        if self.available:
+            return f"{label:<22} available   {self.version or ''}"
+        return f"{label:<22} unavailable {self.reason}"
+
+
+def probe(target: Target, cid: str, timeout_s: float) -> tuple[bool, str]:
+    """Run ``true`` to exit through the target: (worked, why not)."""
+    reason = target.unavailable_reason()
+    if reason:
+        return False, reason
+    try:
+        target.prepare()
+        for argv in target.commands("run", cid):
+            m = run_timed(argv, timeout_s)
+            if m.timed_out:
+                return False, f"did not answer within {timeout_s:g} s ({' '.join(argv)})"
+            if not m.ok:
+                return False, f"refused by the host: {m.describe_failure()}"
+        return True, ""
+    finally:
+        target.remove(cid)
+        cleanup.sweep(cid)
+
+
+def doctor(clients: list[str], runtimes: list[Runtime], timeout_s: float = PROBE_TIMEOUT_S,
+           say: Callable[[str], None] = print) -> dict:
+    """Probe every (client, runtime); print a line each; return the facts as a dict."""
+    facts = host.facts()
+    say(f"host      {facts['hostname']}: {facts['os']}, kernel {facts['kernel']}, "
+        f"{facts['cores']} cores {facts['cpu_model']}, "
+        f"{(facts['memory_bytes'] or 0) / 2**30:.1f} GiB")
+    say(f"cgroups   {facts['cgroup_mode']}"
+        + (f" (v2 holds: {', '.join(facts['unified_controllers']) or 'nothing'})"
+           if facts["cgroup_mode"] == "hybrid" else ""))
+    say(f"rlimits   nofile {facts['rlimits']['nofile']}, nproc {facts['rlimits']['nproc']} (soft, hard)")
+    say(f"load      {', '.join(f'{x:.2f}' for x in facts['load_average'])}")
+    token = run_token(new_run_id())
+    workdir = RUNTIME_DIR / token
+    lock = cleanup.RunLock(token, workdir)
+    lock.acquire()
+    statuses = []
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        for n, (client, runtime) in enumerate((c, r) for c in clients for r in runtimes):
+            target = CLIENTS[client](runtime, workdir, timeout_s=timeout_s)
+            cid = f"{cleanup.CONTAINER_PREFIX}{token}-{n:05d}p"
+            ok, why = probe(target, cid, timeout_s)
+            version = target.versions().get(runtime.name) if ok else None
+            status = TargetStatus(client, runtime.name, ok, version, why)
+            statuses.append(status)
+            say(status.line)
+    finally:
+        cleanup.sweep(f"{cleanup.CONTAINER_PREFIX}{token}-")
+        shutil.rmtree(workdir, ignore_errors=True)
+        lock.release()
+    return {"host": facts, "targets": [asdict(s) for s in statuses]}
+
+
+TOKEN_RE = re.compile(r"rtlab-(\d{8}T\d{6}Z-[0-9a-f]{4})-")
+
+
+def clean(clients: list[str], runtimes: list[Runtime], say: Callable[[str], None] = print) -> list[str]:
+    """Remove what dead rtlab runs left: containers, processes, mounts, cgroups, work folders.
+
+    Live runs (their lock is held) and anything without an rtlab id are left alone.
+    """
+    live = cleanup.live_runs()
+    removed: list[str] = []
+    tokens: set[str] = set()
+    for client in clients:
+        for runtime in runtimes:
+            target = CLIENTS[client](runtime, RUNTIME_DIR / "clean")
+            if target.unavailable_reason():
+                continue
+            for cid in cleanup.iter_dead(target.list_ids(), live):
+                errors = target.remove(cid)
+                for err in errors:
+                    say(f"could not remove: {err}")
+                removed.append(f"{target.label}:{cid}")
+                tokens.add(cleanup.token_of(cid) or "")
+    for pid in cleanup.processes_matching(cleanup.CONTAINER_PREFIX):
+        try:
+            text = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode() + \
+                Path(f"/proc/{pid}/cgroup").read_text()
+        except OSError:
+            continue
+        tokens.update(TOKEN_RE.findall(text))
+    for token in sorted(t for t in tokens if t and t not in live):
+        swept = cleanup.sweep(f"{cleanup.CONTAINER_PREFIX}{token}-")
+        removed += [f"process {p}" for p in swept["processes"]] + swept["mounts"]
+    if RUNTIME_DIR.is_dir():
+        for workdir in RUNTIME_DIR.iterdir():
+            if workdir.is_dir() and re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{4}", workdir.name) \
+                    and workdir.name not in live:
+                shutil.rmtree(workdir, ignore_errors=True)
+    for item in removed:
+        say(f"removed {item}")
+    say(f"clean: removed {len(removed)} leftover(s); {len(live)} live run(s) left alone")
+    return removed
+
+
+def all_runtimes(custom: list[Runtime] = ()) -> list[Runtime]:
+    return [*KNOWN.values(), *custom]

@@ -1,0 +1,77 @@
+"""The runtime's own CLI (runc, crun, runsc …): the OCI lifecycle directly."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Optional
+
+from .. import image
+from .base import Target
+
+STATE_POLL_S = 0.005
+
+
+class OciTarget(Target):
+    client = "oci"
+
+    def prepare(self) -> None:
+        rootfs = image.build_rootfs()
+        self.sleep_bundle = image.write_bundle(self.workdir / "bundle-sleep", image.SLEEP_ARGS, rootfs)
+        self.true_bundle = image.write_bundle(self.workdir / "bundle-true", image.TRUE_ARGS, rootfs)
+
+    def unavailable_reason(self) -> Optional[str]:
+        version, why = self.runtime.version()
+        return None if version else why
+
+    def commands(self, step: str, cid: str) -> list[list[str]]:
+        rt = self.runtime.argv
+        sleep_b = str(getattr(self, "sleep_bundle", "<bundle-sleep>"))
+        true_b = str(getattr(self, "true_bundle", "<bundle-true>"))
+        return {
+            "create": [[*rt, "create", "--bundle", sleep_b, cid]],
+            "start": [[*rt, "start", cid]],
+            "kill": [[*rt, "kill", cid, "KILL"]],
+            "delete": [[*rt, "delete", cid]],
+            "run": [[*rt, "run", "--bundle", true_b, cid]],
+        }[step]
+
+    def state(self, cid: str) -> Optional[str]:
+        m = self.quiet([*self.runtime.argv, "state", cid], timeout_s=self.timeout_s)
+        if not m.ok:
+            return None
+        try:
+            return json.loads(m.stdout).get("status")
+        except ValueError:
+            return None
+
+    def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
+        deadline = time.monotonic() + timeout_s
+        status = None
+        while time.monotonic() < deadline:
+            status = self.state(cid)
+            if status == "stopped":
+                return None
+            time.sleep(STATE_POLL_S)
+        return f"container still {status or 'in an unknown state'} {timeout_s:g} s after kill"
+
+    def remove(self, cid: str) -> list[str]:
+        rt = self.runtime.argv
+        self.quiet([*rt, "kill", cid, "KILL"])
+        m = self.quiet([*rt, "delete", "--force", cid])
+        if m.ok or cid not in self.list_ids():
+            return []
+        return [f"{self.label}: could not delete {cid}: {m.describe_failure()}"]
+
+    def list_ids(self) -> list[str]:
+        m = self.quiet([*self.runtime.argv, "list", "--quiet"])
+        if not m.ok:
+            return []
+        return [line.strip() for line in m.stdout.splitlines() if line.strip().startswith("rtlab-")]
+
+    def versions(self) -> dict[str, Optional[str]]:
+        version, _ = self.runtime.version()
+        return {self.runtime.name: version}
+
+    def config(self) -> dict:
+        return {"binary": self.runtime.path(), "flags": list(self.runtime.flags)}

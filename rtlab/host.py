@@ -1,0 +1,176 @@
+"""Probe and prepare the host: cgroup mode, limits, packages; facts for run.json."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from typing import Callable, Optional
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+# Debian packages rtlab needs, by the command each provides.
+DEBIAN_PACKAGES: dict[str, str] = {
+    "runc": "runc",
+    "crun": "crun",
+    "runsc": "runsc",
+    "busybox": "busybox-static",
+    "hyperfine": "hyperfine",
+    "containerd": "containerd",
+    "ctr": "containerd",
+    "dockerd": "docker.io",
+    "podman": "podman",
+}
+
+
+def _read(path: Path | str, default: str = "") -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return default
+
+
+def _fs_type(path: Path) -> str:
+    """Filesystem type of the mount at ``path`` ("" when not a mount point)."""
+    best = ("", "")
+    for line in _read("/proc/self/mounts").splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] == str(path):
+            best = (parts[1], parts[2])
+    return best[1]
+
+
+def cgroup_mode() -> str:
+    """``v2`` (unified), ``hybrid`` (v1 controllers plus a v2 mount) or ``v1``."""
+    if _fs_type(CGROUP_ROOT) == "cgroup2":
+        return "v2"
+    if _fs_type(CGROUP_ROOT / "unified") == "cgroup2":
+        return "hybrid"
+    return "v1"
+
+
+def unified_controllers() -> list[str]:
+    """Controllers the v2 hierarchy holds in hybrid mode."""
+    return _read(CGROUP_ROOT / "unified" / "cgroup.controllers").split()
+
+
+def rlimits() -> dict[str, list[int]]:
+    """Soft and hard limits that container runtimes apply (-1 = unlimited)."""
+    out = {}
+    for name in ("NOFILE", "NPROC"):
+        soft, hard = resource.getrlimit(getattr(resource, f"RLIMIT_{name}"))
+        out[name.lower()] = [soft, hard]
+    return out
+
+
+def cpu_model() -> str:
+    for line in _read("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def load_average() -> list[float]:
+    return list(os.getloadavg())
+
+
+def cpu_governor() -> Optional[str]:
+    return _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor") or None
+
+
+def cpu_frequency_mhz() -> Optional[float]:
+    value = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
+    return int(value) / 1000 if value.isdigit() else None
+
+
+def security() -> dict[str, Optional[str]]:
+    apparmor = _read("/sys/module/apparmor/parameters/enabled") or None
+    seccomp = _read("/proc/sys/kernel/seccomp/actions_avail") or None
+    return {"apparmor": apparmor, "seccomp_actions": seccomp}
+
+
+def identity() -> dict:
+    """What must match to merge or compare runs (see DESIGN.md)."""
+    return {
+        "hostname": socket.gethostname(),
+        "kernel": platform.release(),
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "cgroup_mode": cgroup_mode(),
+    }
+
+
+def facts() -> dict:
+    """Host facts for ``run.json`` and ``rtlab doctor``."""
+    try:
+        mem_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        mem_bytes = None
+    return {
+        **identity(),
+        "memory_bytes": mem_bytes,
+        "os": _os_release(),
+        "unified_controllers": unified_controllers(),
+        "rlimits": rlimits(),
+        "cpu_governor": cpu_governor(),
+        "cpu_mhz": cpu_frequency_mhz(),
+        "load_average": load_average(),
+        "security": security(),
+        "is_root": os.geteuid() == 0,
+    }
+
+
+def _os_release() -> str:
+    for line in _read("/etc/os-release").splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.split("=", 1)[1].strip('"')
+    return platform.platform()
+
+
+def prepare_cgroups(say: Callable[[str], None] = print) -> list[str]:
+    """Make the host's cgroups usable by every runtime; return what was changed.
+
+    crun 1.8 refuses hybrid mode while the v2 hierarchy holds a controller (on
+    these hosts ``hugetlb``). Mounting that controller's v1 hierarchy moves it
+    off v2, and crun then works. Nothing is done in v1 or v2 mode, or when the
+    v2 hierarchy is already empty.
+    """
+    changed: list[str] = []
+    if cgroup_mode() != "hybrid":
+        return changed
+    for controller in unified_controllers():
+        target = CGROUP_ROOT / controller
+        if _fs_type(target) == "cgroup":
+            continue
+        # /sys/fs/cgroup is a tmpfs in hybrid mode: a mount point can be made.
+        target.mkdir(exist_ok=True)
+        subprocess.run(["mount", "-t", "cgroup", "-o", controller, "cgroup", str(target)],
+                       check=True, capture_output=True, text=True)
+        msg = (f"mounted the v1 {controller} hierarchy at {target} "
+               f"(moves {controller} off cgroup v2 so crun accepts hybrid mode)")
+        say(msg)
+        changed.append(msg)
+    return changed
+
+
+def missing_packages() -> list[str]:
+    """Debian packages whose command is not on PATH."""
+    return sorted({pkg for cmd, pkg in DEBIAN_PACKAGES.items() if shutil.which(cmd) is None})
+
+
+def install_packages(packages: list[str], say: Callable[[str], None] = print) -> None:
+    """Install Debian packages with apt-get (root)."""
+    if not packages:
+        return
+    if shutil.which("apt-get") is None:
+        raise RuntimeError(f"cannot install {', '.join(packages)}: apt-get not found "
+                           "(rtlab setup supports Debian and Ubuntu hosts)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    say(f"installing Debian packages: {' '.join(packages)}")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+                   check=True, env=env)

@@ -1,0 +1,171 @@
+"""The versioned run format: run.json + trials.csv (see DESIGN.md, "data contract").
+
+Format history
+--------------
+1  run.json + trials.csv with the columns in ``COLUMNS``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Iterable, Optional
+
+FORMAT_VERSION = 1
+
+COLUMNS = (
+    "run_id", "client", "runtime", "round", "trial", "warmup", "step",
+    "wall_s", "user_s", "sys_s", "ok", "exit_code", "error", "container_id",
+)
+
+IDENTITY_KEYS = ("hostname", "kernel", "cpu_model", "cores", "cgroup_mode")
+
+
+class RunFormatError(ValueError):
+    """A run folder that cannot be read, or runs that must not be merged."""
+
+
+class TrialWriter:
+    """Append rows to trials.csv; flushed after every trial so a crash keeps them."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        new = not path.exists() or path.stat().st_size == 0
+        if not new:
+            _repair_tail(path)
+        self._file = open(path, "a", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=COLUMNS, extrasaction="raise")
+        if new:
+            self._writer.writeheader()
+            self._file.flush()
+
+    def write_trial(self, rows: Iterable[dict]) -> None:
+        for row in rows:
+            self._writer.writerow({k: _fmt(row.get(k)) for k in COLUMNS})
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "" if value != value else repr(value)
+    return str(value)
+
+
+def _repair_tail(path: Path) -> None:
+    """Cut a partial last line (a write interrupted mid-row) before appending."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with open(path, "r+b") as f:
+            f.truncate(cut)
+
+
+def write_meta(run_dir: Path, meta: dict) -> None:
+    """Write run.json atomically."""
+    tmp = run_dir / "run.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.replace(run_dir / "run.json")
+
+
+def read_meta(run_dir: Path) -> dict:
+    path = Path(run_dir) / "run.json"
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunFormatError(f"{run_dir}: no run.json (not an rtlab run folder)") from None
+    except ValueError as exc:
+        raise RunFormatError(f"{path}: not valid JSON ({exc})") from None
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise RunFormatError(f"{path}: format_version {version!r}; this rtlab reads {FORMAT_VERSION}")
+    return meta
+
+
+def load_trials(run_dir: Path):
+    """trials.csv as a typed DataFrame.
+
+    A truncated last line (the run was killed mid-write) is reported with a
+    ``RuntimeWarning`` naming the file and the line, and the rest is kept.
+    """
+    import pandas as pd
+
+    path = Path(run_dir) / "trials.csv"
+    if not path.exists():
+        raise RunFormatError(f"{run_dir}: no trials.csv")
+    text = path.read_text()
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n") and len(lines) > 1:
+        warnings.warn(f"{path}: line {len(lines)} is truncated (the run was interrupted "
+                      "while writing it); it was left out and the other rows kept",
+                      RuntimeWarning, stacklevel=2)
+        text = "".join(lines[:-1])
+    frame = pd.read_csv(io.StringIO(text), dtype={"error": str, "container_id": str},
+                        keep_default_na=False, na_values={"wall_s": [""], "user_s": [""],
+                                                          "sys_s": [""], "exit_code": [""]})
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise RunFormatError(f"{path}: missing columns {', '.join(missing)}")
+    for col in ("warmup", "ok"):
+        frame[col] = frame[col].astype(str).str.lower().eq("true")
+    for col in ("wall_s", "user_s", "sys_s"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    frame["exit_code"] = pd.to_numeric(frame["exit_code"], errors="coerce").astype("Int64")
+    frame["round"] = frame["round"].astype(int)
+    frame["trial"] = frame["trial"].astype(int)
+    return frame
+
+
+def load_run(run_dir: Path):
+    """(meta, trials) of one run folder."""
+    return read_meta(Path(run_dir)), load_trials(Path(run_dir))
+
+
+def identity_differences(a: dict, b: dict) -> list[str]:
+    """Host identity fields that differ between two run.json dicts."""
+    ha, hb = a.get("host", {}), b.get("host", {})
+    return [f"{k}: {ha.get(k)!r} vs {hb.get(k)!r}" for k in IDENTITY_KEYS if ha.get(k) != hb.get(k)]
+
+
+def version_differences(a: dict, b: dict) -> list[str]:
+    va, vb = a.get("versions", {}), b.get("versions", {})
+    return [f"{k}: {va.get(k)!r} vs {vb.get(k)!r}" for k in sorted(set(va) | set(vb))
+            if k in va and k in vb and va.get(k) != vb.get(k)]
+
+
+def load_runs(run_dirs: Iterable[Path]):
+    """Merge several runs for one analysis: same host identity and versions, else an error."""
+    import pandas as pd
+
+    metas, frames = [], []
+    for run_dir in run_dirs:
+        meta, frame = load_run(Path(run_dir))
+        if metas:
+            diffs = identity_differences(metas[0], meta) + version_differences(metas[0], meta)
+            if diffs:
+                raise RunFormatError(
+                    f"cannot merge {run_dir} with {metas[0].get('run_id')}: " + "; ".join(diffs))
+        metas.append(meta)
+        frames.append(frame)
+    if not frames:
+        raise RunFormatError("no run folders given")
+    return metas, pd.concat(frames, ignore_index=True)
+
+
+def is_empty_dir(path: Path) -> Optional[bool]:
+    """True/False for a folder, None when it does not exist."""
+    if not path.exists():
+        return None
+    return path.is_dir() and not any(path.iterdir())

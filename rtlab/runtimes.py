@@ -1,0 +1,91 @@
+"""Low-level OCI runtimes: name → binary and global flags, version, availability."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .measure import run_timed
+
+VERSION_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A runc-compatible runtime: ``binary`` plus global ``flags`` before the subcommand."""
+
+    name: str
+    binary: str
+    flags: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def argv(self) -> list[str]:
+        return [self.binary, *self.flags]
+
+    def path(self) -> Optional[str]:
+        return self.binary if "/" in self.binary else shutil.which(self.binary)
+
+    def version(self, timeout_s: float = VERSION_TIMEOUT_S) -> tuple[Optional[str], str]:
+        """(first line of ``--version``, "") or (None, why it is unavailable)."""
+        path = self.path()
+        if path is None or not shutil.which(path):
+            return None, f"not installed ({self.binary} not found)"
+        m = run_timed([path, "--version"], timeout_s, capture_stdout=True)
+        if m.timed_out:
+            return None, f"did not answer `{self.binary} --version` within {timeout_s:g} s"
+        if not m.ok:
+            return None, f"`{self.binary} --version` failed: {m.describe_failure()}"
+        lines = (m.stdout or m.stderr_tail).strip().splitlines()
+        return (lines[0].strip() if lines else "unknown"), ""
+
+
+# runsc refuses the root network namespace: the bundle asks for a new, empty
+# network namespace, and --network=none tells gVisor not to configure one.
+KNOWN: dict[str, Runtime] = {
+    r.name: r
+    for r in (
+        Runtime("runc", "runc"),
+        Runtime("crun", "crun"),
+        Runtime("runsc", "runsc", ("--network=none",), "gVisor, ptrace platform"),
+        Runtime("runsc-kvm", "runsc", ("--platform=kvm", "--network=none"), "gVisor, KVM platform"),
+        Runtime("youki", "youki"),
+        Runtime("kata-runtime", "kata-runtime"),
+    )
+}
+
+
+class RuntimeSpecError(ValueError):
+    pass
+
+
+def parse_custom(spec: str) -> Runtime:
+    """Parse ``name=/path[:flags]`` (flags split like a shell line).
+
+    >>> parse_custom("youki=/opt/youki:--debug").argv
+    ['/opt/youki', '--debug']
+    """
+    name, sep, rest = spec.partition("=")
+    if not sep or not name or not rest:
+        raise RuntimeSpecError(f"--runtime {spec!r}: expected name=/path/to/binary[:flags]")
+    path, _, flags = rest.partition(":")
+    if not path.startswith("/"):
+        raise RuntimeSpecError(f"--runtime {spec!r}: the binary must be an absolute path")
+    return Runtime(name, path, tuple(shlex.split(flags)), "user-supplied")
+
+
+def resolve(names: list[str], custom: list[Runtime] = ()) -> list[Runtime]:
+    """Runtimes by name; an unknown name raises before anything runs."""
+    table = {**KNOWN, **{r.name: r for r in custom}}
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise RuntimeSpecError(
+            f"unknown runtime {', '.join(map(repr, unknown))}; known: {', '.join(table)} "
+            "(or add one with --runtime name=/path[:flags])")
+    return [table[n] for n in names]
+
+
+def default_names(custom: list[Runtime] = ()) -> list[str]:
+    return [*KNOWN, *(r.name for r in custom if r.name not in KNOWN)]
