@@ -17,6 +17,9 @@ from . import __version__
 from .collect import CollectOptions, Interrupted, UsageError, collect
 from .drivers import CLIENTS
 from .runtimes import RuntimeSpecError, default_names, parse_custom, resolve
+from .studies import STUDIES, StudyError
+from .studies import resolve as resolve_study
+from .workload import Workload, WorkloadError
 
 EXIT_USAGE = 2
 
@@ -90,6 +93,15 @@ def build_parser() -> Parser:
         sp.add_argument("--runtime", action="append", default=[], metavar="NAME=/PATH[:FLAGS]",
                         help="add a runc-compatible runtime binary (repeatable)")
 
+    def workload_args(sp):
+        sp.add_argument("--image", default=None, metavar="REF",
+                        help="an image already in each daemon client's store (default: rtlab's busybox)")
+        sp.add_argument("--cmd", default=None, metavar="CMD",
+                        help="the lifecycle container's command, split like a shell line "
+                             "(default: sleep 3600 for busybox, the image's own for --image)")
+        sp.add_argument("--bundle", type=Path, default=None, metavar="DIR",
+                        help="an OCI bundle for the oci client (default: rtlab's busybox bundle)")
+
     d = sub.add_parser("doctor", help="what this host can measure, and why not")
     runtime_args(d)
     d.add_argument("--timeout", type=_seconds, default=20.0, help="seconds per probe (default 20)")
@@ -108,13 +120,18 @@ def build_parser() -> Parser:
     c.add_argument("--allow-concurrent", action="store_true",
                    help="run even while another collect runs (their timings interfere)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.add_argument("--study", choices=list(STUDIES), default=None,
+                   help="a named set of targets: " + "; ".join(f"{k}: {v}" for k, v in STUDIES.items())
+                   + " (narrowed by --clients/--runtimes when given)")
+    workload_args(c)
 
     cl = sub.add_parser("clean", help="remove what crashed rtlab runs left behind")
     runtime_args(cl, with_selection=False)
 
     r = sub.add_parser("report", help="collect on every available target, then write a report")
     runtime_args(r)
-    r.add_argument("--study", default="all", help="which study (default all)")
+    r.add_argument("--study", choices=list(STUDIES), default="all", help="which study (default all)")
+    workload_args(r)
     r.add_argument("--trials", type=_positive_int, default=20, help="measured trials per target")
     r.add_argument("--warmup", type=_nonneg_int, default=2, help="warm-up trials per target")
     r.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per client command")
@@ -137,11 +154,10 @@ def cmd_doctor(args) -> int:
 def cmd_collect(args) -> int:
     custom = _custom_runtimes(args.runtime)
     opts = CollectOptions(
-        clients=args.clients or ["oci"],
-        runtimes=args.runtimes or ["runc", "crun", "runsc"],
+        **_selection(args, custom, ["oci"], ["runc", "crun", "runsc"]),
         trials=args.trials, warmup=args.warmup, timeout_s=args.timeout, seed=args.seed,
         out=args.out, custom_runtimes=custom, allow_concurrent=args.allow_concurrent,
-        progress=False if args.no_progress else None,
+        progress=False if args.no_progress else None, workload=_workload(args),
     )
     result = collect(opts)
     return 0 if result.status == "completed" else 1
@@ -165,10 +181,9 @@ def cmd_setup(args) -> int:
 def cmd_report(args) -> int:
     custom = _custom_runtimes(args.runtime)
     opts = CollectOptions(
-        clients=args.clients or ["oci"],
-        runtimes=args.runtimes or default_names(custom),
+        **_selection(args, custom, ["oci"], default_names(custom)),
         trials=args.trials, warmup=args.warmup, timeout_s=args.timeout, seed=args.seed,
-        custom_runtimes=custom, study=args.study,
+        custom_runtimes=custom, workload=_workload(args),
     )
     result = collect(opts)
     print(f"rtlab report: data in {result.run_dir}")
@@ -180,6 +195,29 @@ def cmd_clean(args) -> int:
 
     clean(list(CLIENTS), all_runtimes(_custom_runtimes(args.runtime)))
     return 0
+
+
+def _workload(args) -> Workload:
+    try:
+        return Workload.from_options(args.image, args.cmd, args.bundle)
+    except WorkloadError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _selection(args, custom, default_clients: list[str], default_runtimes: list[str]) -> dict:
+    """The CollectOptions fields naming the targets: a --study (narrowed by
+    --clients/--runtimes), else --clients x --runtimes."""
+    if not args.study:
+        return {"clients": args.clients or default_clients,
+                "runtimes": args.runtimes or default_runtimes}
+    _clients(args.clients or [])
+    _resolve(args.runtimes or [], custom)
+    try:
+        study = resolve_study(args.study, custom, clients=args.clients, runtimes=args.runtimes)
+    except StudyError as exc:
+        raise UsageError(str(exc)) from None
+    return {"clients": study.clients, "runtimes": study.runtimes, "pairs": study.pairs,
+            "study": study.name, "excluded": study.excluded}
 
 
 def _resolve(names, custom):

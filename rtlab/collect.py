@@ -31,6 +31,7 @@ from .drivers import CLIENTS, LIFECYCLE, STEPS, Target
 from .image import RUNTIME_DIR
 from .measure import Measurement, harness_overhead, run_timed
 from .runtimes import Runtime, RuntimeSpecError, default_names, resolve
+from .workload import Workload
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
@@ -58,6 +59,8 @@ class CollectOptions:
     custom_runtimes: list[Runtime] = field(default_factory=list)
     pairs: Optional[list[tuple[str, str]]] = None  # explicit (client, runtime) targets
     study: Optional[str] = None
+    excluded: dict[str, str] = field(default_factory=dict)  # "client/runtime" → why the study left it out
+    workload: Workload = field(default_factory=Workload)  # what the containers run
     max_consecutive_timeouts: int = 2
     allow_concurrent: bool = False
     progress: Optional[bool] = None  # None: when stderr is a terminal
@@ -144,7 +147,8 @@ def build_targets(opts: CollectOptions, runtimes: list[Runtime], workdir: Path) 
     pairs = opts.pairs or [(c, r.name) for c in opts.clients for r in runtimes]
     targets = []
     for client, rt_name in pairs:
-        target = CLIENTS[client](by_name[rt_name], workdir, timeout_s=opts.timeout_s)
+        target = CLIENTS[client](by_name[rt_name], workdir, timeout_s=opts.timeout_s,
+                                 workload=opts.workload)
         targets.append(target)
     return targets
 
@@ -204,7 +208,9 @@ class Collector:
         try:
             self.workdir.mkdir(parents=True, exist_ok=True)
             targets = build_targets(opts, self.runtimes, self.workdir)
-            skipped = {}
+            skipped = dict(opts.excluded)
+            for label, reason in opts.excluded.items():
+                self.say(f"skipping {label}: {reason}")
             for target in targets:
                 reason = target.unavailable_reason()
                 if reason:
@@ -441,6 +447,8 @@ class Collector:
             "rtlab": {"version": __version__, "git_commit": git_commit()},
             "parameters": {
                 "study": opts.study, "clients": opts.clients, "runtimes": opts.runtimes,
+                "pairs": [list(p) for p in opts.pairs] if opts.pairs else None,
+                "workload": opts.workload.describe(),
                 "custom_runtimes": [{"name": r.name, "binary": r.binary, "flags": list(r.flags)}
                                     for r in opts.custom_runtimes],
                 "trials": opts.trials, "warmup": opts.warmup, "timeout_s": opts.timeout_s,

@@ -111,3 +111,16 @@ def write_bundle(path: Path, args: Sequence[str], rootfs: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text(json.dumps(oci_config(args, rootfs), indent=1))
     return path
+
+
+def derive_bundle(source: Path, path: Path, args: Sequence[str]) -> Path:
+    """A bundle at ``path`` with ``source``'s config.json but process ``args``
+    (its root made absolute, so the copy runs the same root filesystem)."""
+    config = json.loads((source / "config.json").read_text())
+    root = config.setdefault("root", {})
+    root["path"] = str((source / root.get("path", "rootfs")).resolve())
+    config.setdefault("process", {})["args"] = list(args)
+    config["process"]["terminal"] = False
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text(json.dumps(config, indent=1))
+    return path

@@ -33,7 +33,7 @@ class Runtime:
         path = self.path()
         if path is None or not shutil.which(path):
             return None, f"not installed ({self.binary} not found)"
-        m = run_timed([path, "--version"], timeout_s, capture_stdout=True)
+        m = run_timed([path, *self.flags, "--version"], timeout_s, capture_stdout=True)
         if m.timed_out:
             return None, f"did not answer `{self.binary} --version` within {timeout_s:g} s"
         if not m.ok:

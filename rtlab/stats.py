@@ -84,8 +84,8 @@ def _as_bool(column: pd.Series) -> np.ndarray:
     return column.to_numpy(dtype=bool, na_value=False)
 
 
-def _valid(frame: pd.DataFrame) -> np.ndarray:
-    """Rows that are samples: ok and with a finite wall time."""
+def is_sample(frame: pd.DataFrame) -> np.ndarray:
+    """Which rows of a tidy frame are samples: ok and with a finite ``wall_s``."""
     wall_s = frame["wall_s"].to_numpy(dtype=float, na_value=np.nan)
     return _as_bool(frame["ok"]) & np.isfinite(wall_s)
 
@@ -110,7 +110,7 @@ def lifecycle_totals(trials: pd.DataFrame) -> pd.DataFrame:
     life = trials[trials["step"].isin(LIFECYCLE_STEPS)]
     if life.empty:
         return trials.iloc[0:0][[*_TRIAL_KEYS, "step", "wall_s", "user_s", "sys_s", "ok"]]
-    life = life.assign(_good=_valid(life))
+    life = life.assign(_good=is_sample(life))
     grouped = life.groupby(_TRIAL_KEYS, sort=False, dropna=False)
     counts = grouped.agg(
         n_good=("_good", "sum"), n_steps=("step", "nunique"), n_rows=("step", "size")
@@ -150,9 +150,8 @@ def samples(trials: pd.DataFrame) -> pd.DataFrame:
     measured = trials[~_as_bool(trials["warmup"])]
     totals = lifecycle_totals(measured)
     frame = measured if totals.empty else pd.concat([measured, totals], ignore_index=True)
-    frame = frame.reset_index(drop=True)
-    frame["target"] = [target_label(c, r) for c, r in zip(frame["client"], frame["runtime"])]
-    return frame
+    labels = [target_label(c, r) for c, r in zip(frame["client"], frame["runtime"])]
+    return frame.reset_index(drop=True).assign(target=labels)
 
 
 def modified_z_scores(values: np.ndarray) -> np.ndarray:
@@ -208,7 +207,7 @@ def flag_outliers(trials: pd.DataFrame, *, threshold: float = OUTLIER_Z) -> pd.D
         False for failed rows).
     """
     frame = samples(trials)
-    valid_rows = np.flatnonzero(_valid(frame))
+    valid_rows = np.flatnonzero(is_sample(frame))
     wall_s = frame["wall_s"].to_numpy(dtype=float, na_value=np.nan)
     z = np.full(len(frame), np.nan)
     groups = frame.iloc[valid_rows].groupby(["client", "runtime", "step"], sort=False)
@@ -316,7 +315,7 @@ def summarize(trials: pd.DataFrame, *, confidence: float = CONFIDENCE) -> pd.Dat
           see :func:`flag_outliers`).
     """
     frame = flag_outliers(trials)
-    valid = _valid(frame)
+    valid = is_sample(frame)
     wall_s = frame["wall_s"].to_numpy(dtype=float, na_value=np.nan)
     outlier = frame["outlier"].to_numpy(dtype=bool)
     rows: list[dict[str, object]] = []
@@ -466,7 +465,7 @@ def _families(frame: pd.DataFrame) -> Iterator[tuple[str, str, dict[str, np.ndar
     ``runtime=<r>`` family compares the clients driving runtime r. Members are
     in alphabetical order.
     """
-    good = frame[_valid(frame)]
+    good = frame[is_sample(frame)]
     for fixed, member in (("client", "runtime"), ("runtime", "client")):
         for value in sorted(good[fixed].unique()):
             family = good[good[fixed] == value]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from .base import LIFECYCLE, STEPS, Target
+from .ctr import CtrTarget
+from .docker import DockerTarget
 from .oci import OciTarget
+from .podman import PodmanTarget
 
-# client name → Target class; the daemon clients register themselves here too.
-CLIENTS: dict[str, type[Target]] = {"oci": OciTarget}
+# client name → Target class (the runtime's own CLI first, then the daemon clients).
+CLIENTS: dict[str, type[Target]] = {
+    "oci": OciTarget,
+    "docker": DockerTarget,
+    "ctr": CtrTarget,
+    "podman": PodmanTarget,
+}
 
-try:  # the daemon clients (docker, ctr, podman)
-    from . import daemons  # noqa: F401  (registers into CLIENTS)
-except ImportError:  # pragma: no cover - the module is optional while it is written
-    pass
-
-__all__ = ["CLIENTS", "LIFECYCLE", "STEPS", "Target", "OciTarget"]
+__all__ = ["CLIENTS", "LIFECYCLE", "STEPS", "Target", "OciTarget", "DockerTarget", "CtrTarget",
+           "PodmanTarget"]

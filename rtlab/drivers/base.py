@@ -7,6 +7,7 @@ from typing import Optional
 
 from ..measure import Measurement, run_timed
 from ..runtimes import Runtime
+from ..workload import Workload
 
 LIFECYCLE = ("create", "start", "kill", "delete")
 STEPS = (*LIFECYCLE, "run")
@@ -24,10 +25,12 @@ class Target:
 
     client: str = ""
 
-    def __init__(self, runtime: Runtime, workdir: Path, *, timeout_s: float = 30.0):
+    def __init__(self, runtime: Runtime, workdir: Path, *, timeout_s: float = 30.0,
+                 workload: Optional[Workload] = None):
         self.runtime = runtime
         self.workdir = workdir
         self.timeout_s = timeout_s
+        self.workload = workload or Workload()
 
     @property
     def label(self) -> str:

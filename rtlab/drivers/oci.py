@@ -16,9 +16,16 @@ class OciTarget(Target):
     client = "oci"
 
     def prepare(self) -> None:
+        wl = self.workload
+        if wl.bundle is not None:  # the user's bundle as is; `run` gets a copy running `true`
+            self.sleep_bundle = wl.bundle
+            self.true_bundle = image.derive_bundle(wl.bundle, self.workdir / "bundle-true",
+                                                   wl.run_args())
+            return
         rootfs = image.build_rootfs()
-        self.sleep_bundle = image.write_bundle(self.workdir / "bundle-sleep", image.SLEEP_ARGS, rootfs)
-        self.true_bundle = image.write_bundle(self.workdir / "bundle-true", image.TRUE_ARGS, rootfs)
+        self.sleep_bundle = image.write_bundle(self.workdir / "bundle-sleep",
+                                               wl.lifecycle_args(), rootfs)
+        self.true_bundle = image.write_bundle(self.workdir / "bundle-true", wl.run_args(), rootfs)
 
     def unavailable_reason(self) -> Optional[str]:
         version, why = self.runtime.version()

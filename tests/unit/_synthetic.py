@@ -11,10 +11,14 @@ Target = tuple[str, str]
 
 # Median wall time (s) per step of a few targets, shaped like the known study.
 STUDY_LIKE_MEDIANS_S: dict[Target, dict[str, float]] = {
-    ("docker", "runc"): {"create": 0.155, "start": 0.632, "kill": 0.454, "delete": 0.070, "run": 0.9},
-    ("docker", "runsc"): {"create": 0.153, "start": 0.95, "kill": 0.447, "delete": 0.070, "run": 1.4},
-    ("ctr", "runc"): {"create": 0.083, "start": 0.346, "kill": 0.114, "delete": 0.241, "run": 0.5},
-    ("podman", "runc"): {"create": 0.208, "start": 0.470, "kill": 0.079, "delete": 0.265, "run": 0.7},
+    ("docker", "runc"):
+        {"create": 0.155, "start": 0.632, "kill": 0.454, "delete": 0.070, "run": 0.9},
+    ("docker", "runsc"):
+        {"create": 0.153, "start": 0.95, "kill": 0.447, "delete": 0.070, "run": 1.4},
+    ("ctr", "runc"):
+        {"create": 0.083, "start": 0.346, "kill": 0.114, "delete": 0.241, "run": 0.5},
+    ("podman", "runc"):
+        {"create": 0.208, "start": 0.470, "kill": 0.079, "delete": 0.265, "run": 0.7},
 }
 
 

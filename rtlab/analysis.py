@@ -1,0 +1,220 @@
+"""From a tidy trials frame to the statistics tables, figures and findings of a run.
+
+:func:`analyze` is what ``rtlab analyze`` and the notebooks call. Figures are drawn
+on ``matplotlib.figure.Figure`` objects, never through pyplot, so no backend is
+chosen or needed and no window opens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from rtlab import plots, stats
+
+HEATMAP_STEPS: tuple[str, ...] = (stats.TOTAL_STEP, stats.RUN_STEP)
+SUMMARY_FILE = "summary.csv"
+COMPARISONS_FILE = "comparisons.csv"
+OMNIBUS_FILE = "omnibus.csv"
+FIGURES_DIR = "figures"
+
+# What a subject does in a step: "crun runs a container 1.35x faster …".
+_ACTION: dict[str, str] = {
+    "create": "creates a container",
+    "start": "starts a container",
+    "kill": "kills a container",
+    "delete": "deletes a container",
+    stats.TOTAL_STEP: "completes the lifecycle",
+    stats.RUN_STEP: "runs a container",
+}
+# The same, for "no clear difference …".
+_ACTIVITY: dict[str, str] = {
+    "create": "creating a container",
+    "start": "starting a container",
+    "kill": "killing a container",
+    "delete": "deleting a container",
+    stats.TOTAL_STEP: "over the whole lifecycle",
+    stats.RUN_STEP: "running a container",
+}
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """Everything :func:`analyze` computed and wrote.
+
+    Attributes
+    ----------
+    summary, comparisons, omnibus : pandas.DataFrame
+        Outputs of :func:`rtlab.stats.summarize`, :func:`rtlab.stats.compare`
+        and :func:`rtlab.stats.omnibus`.
+    warnings : list of str
+        :func:`rtlab.stats.noise_warnings`: what to fix before trusting results.
+    findings : list of str
+        :func:`findings`: the verdicts as sentences.
+    tables : list of pathlib.Path
+        The CSV files written.
+    figures : list of pathlib.Path
+        Every figure file written (a PNG and an SVG per figure).
+    """
+
+    summary: pd.DataFrame
+    comparisons: pd.DataFrame
+    omnibus: pd.DataFrame
+    warnings: list[str]
+    findings: list[str]
+    tables: list[Path]
+    figures: list[Path]
+
+
+def _format_p(p: float) -> str:
+    """A p-value for a sentence."""
+    return "p_adj < 0.0001" if p < 0.0001 else f"p_adj {p:.2g}"
+
+
+def _context(family: str) -> str:
+    """``client=oci`` → "through oci"; ``runtime=runc`` → "over runc"."""
+    kind, _, name = family.partition("=")
+    return f"through {name}" if kind == "client" else f"over {name}"
+
+
+def _sentence(row: pd.Series) -> str:
+    """One comparison as a sentence about ``a``."""
+    step = row["step"]
+    context = _context(row["family"])
+    p_text = _format_p(row["p_adj"])
+    low, high, ratio = row["ratio_ci_low"], row["ratio_ci_high"], row["ratio"]
+    action = _ACTION.get(step, f"does {step}")
+    if row["verdict"] == stats.FASTER:
+        return (
+            f"{row['a']} {action} {1.0 / ratio:.2f}x faster than {row['b']} {context} "
+            f"({step}; 95% CI {1.0 / high:.2f}–{1.0 / low:.2f}, {p_text})."
+        )
+    if row["verdict"] == stats.SLOWER:
+        return (
+            f"{row['a']} {action} {ratio:.2f}x slower than {row['b']} {context} "
+            f"({step}; 95% CI {low:.2f}–{high:.2f}, {p_text})."
+        )
+    activity = _ACTIVITY.get(step, f"at {step}")
+    return (
+        f"{row['a']} and {row['b']} show no clear difference {activity} {context} "
+        f"({step}; ratio {ratio:.2f}, 95% CI {low:.2f}–{high:.2f}, {p_text})."
+    )
+
+
+def findings(comparisons: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """The comparisons' verdicts, and the gaps in the data, as sentences.
+
+    Parameters
+    ----------
+    comparisons : pandas.DataFrame
+        Output of :func:`rtlab.stats.compare`.
+    summary : pandas.DataFrame
+        Output of :func:`rtlab.stats.summarize`, for targets without samples.
+
+    Returns
+    -------
+    list of str
+        One sentence per comparison, e.g. "crun runs a container 1.35x faster
+        than runc through oci (run; 95% CI 1.30–1.41, p_adj 0.0004)." — the
+        factor and its CI are median(b)/median(a) for "faster" and
+        median(a)/median(b) for "slower"; in ``runtime=`` families the subjects
+        are clients ("ctr completes the lifecycle 1.8x faster than docker over
+        runc …"). Then one sentence per target and measured step that has no
+        successful trial.
+    """
+    sentences = [_sentence(row) for _, row in comparisons.iterrows()]
+    empty = summary[(summary["n"] == 0) & (summary["step"] != stats.TOTAL_STEP)]
+    sentences += [
+        f"{stats.target_label(row.client, row.runtime)} has no successful {row.step} trial "
+        f"({row.n_failed} failed), so it is left out of the {row.step} comparisons."
+        for row in empty.itertuples(index=False)
+    ]
+    return sentences
+
+
+def _draw(draw: Callable[[Axes], Axes], stem: Path, size_in: tuple[float, float]) -> list[Path]:
+    """Draw one figure on a fresh Figure and save it as PNG and SVG."""
+    fig = Figure(figsize=size_in, layout="constrained")
+    draw(fig.subplots())
+    return list(plots.save_figure(fig, stem))
+
+
+def _figures(
+    trials: pd.DataFrame, summary: pd.DataFrame, comparisons: pd.DataFrame, folder: Path
+) -> list[Path]:
+    """Every figure of a run, written into ``folder``."""
+    n_targets = len(summary[["client", "runtime"]].drop_duplicates())
+    wide_in = (max(6.0, 1.3 * n_targets + 2.0), 4.8)
+    measured = summary[summary["n"] > 0]
+    paths: list[Path] = []
+    for step in stats.ordered_steps(measured["step"].tolist()):
+        paths += _draw(
+            lambda ax, s=step: plots.distribution_plot(trials, step=s, ax=ax),
+            folder / f"distribution_{step}", wide_in,
+        )
+        paths += _draw(
+            lambda ax, s=step: plots.ecdf_plot(trials, step=s, ax=ax),
+            folder / f"ecdf_{step}", (7.0, 4.8),
+        )
+    if (measured["step"] == stats.TOTAL_STEP).any():
+        paths += _draw(
+            lambda ax: plots.lifecycle_bars(summary, ax=ax), folder / "lifecycle", wide_in
+        )
+    shown = comparisons[comparisons["step"].isin(HEATMAP_STEPS)]
+    for family, step in shown[["family", "step"]].drop_duplicates().itertuples(index=False):
+        paths += _draw(
+            lambda ax, f=family, s=step: plots.ratio_heatmap(comparisons, family=f, step=s, ax=ax),
+            folder / f"ratios_{family.replace('=', '-')}_{step}", (6.5, 5.5),
+        )
+    return paths
+
+
+def analyze(
+    trials: pd.DataFrame, out_dir: Path | str, *, alpha: float = 0.05, seed: int = 0
+) -> AnalysisResult:
+    """Summarise, compare and plot a tidy trials frame; write the results.
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        The tidy trials frame of one run (or of merged runs).
+    out_dir : pathlib.Path or str
+        Receives ``summary.csv``, ``comparisons.csv``, ``omnibus.csv`` and
+        ``figures/`` (created if missing; existing files are replaced).
+    alpha : float
+        Significance level for the Holm-adjusted verdicts.
+    seed : int
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    AnalysisResult
+        The frames, the warnings and findings, and the paths written. Figures:
+        per measured step a distribution and an ECDF, the stacked lifecycle
+        bars (when some target has a total), and a ratio heat map per family
+        with two or more members for ``total`` and ``run``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = stats.summarize(trials)
+    comparisons = stats.compare(trials, alpha=alpha, seed=seed)
+    omnibus = stats.omnibus(trials)
+    tables = []
+    for frame, name in ((summary, SUMMARY_FILE), (comparisons, COMPARISONS_FILE),
+                        (omnibus, OMNIBUS_FILE)):
+        frame.to_csv(out_dir / name, index=False)
+        tables.append(out_dir / name)
+    return AnalysisResult(
+        summary=summary,
+        comparisons=comparisons,
+        omnibus=omnibus,
+        warnings=stats.noise_warnings(summary),
+        findings=findings(comparisons, summary),
+        tables=tables,
+        figures=_figures(trials, summary, comparisons, out_dir / FIGURES_DIR),
+    )

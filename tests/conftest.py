@@ -1,0 +1,54 @@
+"""Shared fixtures: the fake runtime (unit tests only), the CLI, leftover checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FAKE = REPO / "tests" / "fixtures" / "fake_runtime.py"
+
+
+@pytest.fixture
+def rt_env(tmp_path, monkeypatch):
+    """An environment whose rtlab locks and work folders live in tmp_path."""
+    env = {**os.environ, "RTLAB_RUNTIME_DIR": str(tmp_path / "run")}
+    monkeypatch.setenv("RTLAB_RUNTIME_DIR", str(tmp_path / "run"))
+    return env
+
+
+@pytest.fixture
+def fake(tmp_path):
+    """Return ``spec(name, mode)`` → a --runtime value for the fake runtime, and its state dir."""
+    def spec(name: str = "fake", mode: str = "ok") -> tuple[str, Path]:
+        state = tmp_path / f"state-{name}"
+        state.mkdir(exist_ok=True)
+        # run through this interpreter with -S: the fake starts in ~15 ms
+        return f"{name}={sys.executable}:-S {FAKE} --state {state} --mode {mode}", state
+    return spec
+
+
+def rtlab(*args: str, env=None, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+    """Run the rtlab CLI as a user would."""
+    return subprocess.run([sys.executable, "-m", "rtlab", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, cwd=REPO, **kw)
+
+
+def processes_naming(text: str) -> list[str]:
+    """Command lines of live processes that mention ``text`` (not this test's own)."""
+    out = []
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if text in cmd and "pytest" not in cmd:
+            out.append(f"{entry.name}: {cmd}")
+    return out

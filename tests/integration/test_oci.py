@@ -1,0 +1,87 @@
+"""The real OCI runtimes (runc, crun, runsc, runsc-kvm) through their own CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from rtlab import image
+from rtlab.results import load_trials
+from tests.conftest import rtlab
+from tests.integration.conftest import oci_leftovers
+
+
+def test_lifecycle_and_run_on_runc_crun_runsc(tmp_path, rt_env):
+    out = tmp_path / "run"
+    r = rtlab("collect", "--no-progress", "--clients", "oci", "--runtimes", "runc,crun,runsc",
+              "--trials", "2", "--warmup", "1", "--out", str(out), env=rt_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    df = load_trials(out)
+    bad = df[~df.ok]
+    assert bad.empty, bad[["runtime", "step", "error"]].to_string()
+    measured = df[~df.warmup]
+    counts = measured.groupby(["runtime", "step"]).size()
+    assert set(counts.index.get_level_values(0)) == {"runc", "crun", "runsc"}
+    assert (counts == 2).all() and len(counts) == 15
+    assert (measured.wall_s > 0).all()
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "completed"
+    assert set(meta["versions"]) == {"runc", "crun", "runsc"}
+    assert all(meta["versions"].values())
+    assert meta["host"]["kernel"] and meta["host"]["cgroup_mode"] in ("v1", "v2", "hybrid")
+    assert meta["harness_overhead"]["median_s"] > 0
+    for rt in ("runc", "crun", "runsc"):
+        assert f"oci/{rt}: 2/2 trials ok" in r.stdout
+    assert oci_leftovers() == []
+
+
+def test_runsc_kvm_whichever_way_it_goes_is_recorded_and_leaves_nothing(tmp_path, rt_env):
+    out = tmp_path / "run"
+    r = rtlab("collect", "--no-progress", "--clients", "oci", "--runtimes", "runsc-kvm",
+              "--trials", "2", "--warmup", "0", "--timeout", "5", "--out", str(out), env=rt_env)
+    assert oci_leftovers() == []
+    meta = json.loads((out / "run.json").read_text())
+    df = load_trials(out)
+    if df.ok.all():  # KVM works on this host
+        assert r.returncode == 0 and len(df) == 10
+        return
+    failed = df[~df.ok & ~df.error.str.startswith("not run")]
+    assert not failed.empty
+    if failed.error.str.startswith("timed out after 5.0 s").any():  # hangs (nested virtualisation)
+        assert list(failed.step) == ["create", "run"]
+        assert meta["dropped"]["oci/runsc-kvm"].startswith("dropped after 2 consecutive timeouts")
+    else:  # refused at once: runsc's own message is kept
+        assert failed.exit_code.notna().all() and failed.error.str.len().gt(10).all()
+
+
+def test_clean_removes_dead_runs_containers_only(tmp_path):
+    rootfs = image.build_rootfs()
+    bundle = image.write_bundle(tmp_path / "b", image.SLEEP_ARGS, rootfs)
+    dead, other = "rtlab-20200101T000000Z-dead-00001l", "notrtlab-keep-me"
+    for cid in (dead, other):
+        subprocess.run(["runc", "create", "--bundle", str(bundle), cid], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+    try:
+        r = rtlab("clean")
+        assert r.returncode == 0, r.stderr
+        assert f"removed oci/runc:{dead}" in r.stdout
+        listed = subprocess.run(["runc", "list", "--quiet"], capture_output=True, text=True).stdout.split()
+        assert dead not in listed and other in listed
+    finally:
+        subprocess.run(["runc", "delete", "--force", other], capture_output=True, timeout=30)
+        subprocess.run(["runc", "delete", "--force", dead], capture_output=True, timeout=30)
+    assert oci_leftovers() == []
+
+
+def test_doctor_reports_every_runtime_with_a_reason(rt_env):
+    r = rtlab("doctor", "--clients", "oci", "--json", "--timeout", "5", env=rt_env)
+    assert r.returncode == 0, r.stderr
+    targets = {t["runtime"]: t for t in json.loads(r.stdout)["targets"]}
+    for rt in ("runc", "crun", "runsc"):
+        assert targets[rt]["available"] and targets[rt]["version"], targets[rt]
+    assert not targets["youki"]["available"] or targets["youki"]["version"]
+    for t in targets.values():
+        assert t["available"] or t["reason"]
+    assert oci_leftovers() == []

@@ -1,0 +1,91 @@
+"""rtlab.analysis: analyze() writes every table and figure; findings() reads well."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from _synthetic import fail, make_trials
+from rtlab import analysis, stats
+
+STEPS = ["create", "start", "kill", "delete", "total", "run"]
+
+
+@pytest.fixture(scope="module")
+def analyzed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, analysis.AnalysisResult]:
+    trials = make_trials(n_trials=10, n_warmup=2, seed=3)
+    trials = fail(trials, client="podman", runtime="runc", trial=6, step="kill")
+    out_dir = tmp_path_factory.mktemp("analysis")
+    return out_dir, analysis.analyze(trials, out_dir, seed=1)
+
+
+def test_writes_tables_with_required_columns(analyzed) -> None:
+    out_dir, result = analyzed
+    summary = pd.read_csv(out_dir / "summary.csv")
+    comparisons = pd.read_csv(out_dir / "comparisons.csv")
+    omnibus = pd.read_csv(out_dir / "omnibus.csv")
+    assert set(stats.SUMMARY_COLUMNS) <= set(summary.columns)
+    assert set(stats.COMPARISON_COLUMNS) <= set(comparisons.columns)
+    assert set(stats.OMNIBUS_COLUMNS) <= set(omnibus.columns)
+    assert len(summary) == 4 * len(STEPS)
+    assert result.tables == [out_dir / "summary.csv", out_dir / "comparisons.csv",
+                             out_dir / "omnibus.csv"]
+    podman_kill = summary[(summary["client"] == "podman") & (summary["step"] == "kill")].iloc[0]
+    assert (podman_kill["n"], podman_kill["n_failed"]) == (9, 1)  # warm-ups excluded
+
+
+def test_writes_every_figure_as_png_and_svg(analyzed) -> None:
+    out_dir, result = analyzed
+    stems = {f"distribution_{s}" for s in STEPS} | {f"ecdf_{s}" for s in STEPS} | {
+        "lifecycle",
+        "ratios_client-docker_total", "ratios_client-docker_run",
+        "ratios_runtime-runc_total", "ratios_runtime-runc_run",
+    }
+    expected = {out_dir / "figures" / f"{stem}.{ext}" for stem in stems for ext in ("png", "svg")}
+    assert set(result.figures) == expected
+    assert all(path.stat().st_size > 0 for path in expected)
+    assert set((out_dir / "figures").iterdir()) == expected
+
+
+def test_reports_warnings_and_findings(analyzed) -> None:
+    _, result = analyzed
+    assert any(w.startswith("podman/runc kill: 1 of 10 trials failed") for w in result.warnings)
+    assert len(result.findings) == len(result.comparisons)
+    assert any(f.startswith("ctr completes the lifecycle") and "over runc" in f
+               for f in result.findings)
+
+
+def comparison(family: str, step: str, a: str, b: str, ratio: float, low: float, high: float,
+               p_adj: float, verdict: str) -> dict[str, object]:
+    return {"family": family, "step": step, "a": a, "b": b, "ratio": ratio,
+            "ratio_ci_low": low, "ratio_ci_high": high, "p_adj": p_adj, "verdict": verdict}
+
+
+def test_findings_sentences() -> None:
+    comparisons = pd.DataFrame([
+        comparison("client=oci", "run", "crun", "runc", 1 / 1.35, 1 / 1.41, 1 / 1.30, 0.0004,
+                   stats.FASTER),
+        comparison("runtime=runc", "total", "docker", "ctr", 1.8, 1.7, 1.9, 0.00001,
+                   stats.SLOWER),
+        comparison("client=docker", "create", "runc", "runsc", 1.01, 0.98, 1.04, 0.41,
+                   stats.NO_CLEAR_DIFFERENCE),
+    ])
+    summary = pd.DataFrame({"client": ["ctr", "ctr"], "runtime": ["crun", "crun"],
+                            "step": ["start", "total"], "n": [0, 0], "n_failed": [5, 5]})
+    assert analysis.findings(comparisons, summary) == [
+        "crun runs a container 1.35x faster than runc through oci "
+        "(run; 95% CI 1.30–1.41, p_adj 0.0004).",
+        "docker completes the lifecycle 1.80x slower than ctr over runc "
+        "(total; 95% CI 1.70–1.90, p_adj < 0.0001).",
+        "runc and runsc show no clear difference creating a container through docker "
+        "(create; ratio 1.01, 95% CI 0.98–1.04, p_adj 0.41).",
+        "ctr/crun has no successful start trial (5 failed), so it is left out of the start "
+        "comparisons.",
+    ]
+
+
+def test_single_target_has_no_findings() -> None:
+    trials = make_trials({("oci", "runc"): {"run": 0.1}}, n_trials=6)
+    assert analysis.findings(stats.compare(trials, n_boot=10), stats.summarize(trials)) == []

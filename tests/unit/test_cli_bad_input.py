@@ -1,0 +1,60 @@
+"""Bad input: one clear line naming the value and what is accepted, exit 2, nothing run."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import rtlab
+
+CASES = [
+    (["collect", "--runtimes", "nope"], "unknown runtime 'nope'; known: runc, crun"),
+    (["collect", "--clients", "kube"], "unknown client 'kube'; known: oci"),
+    (["collect", "--trials", "0"], "--trials: '0': must be at least 1"),
+    (["collect", "--trials", "many"], "--trials: 'many' is not a whole number"),
+    (["collect", "--warmup", "-1"], "--warmup: '-1': must be 0 or more"),
+    (["collect", "--timeout", "abc"], "--timeout: 'abc' is not a number of seconds"),
+    (["collect", "--timeout", "0"], "--timeout: '0': must be a number of seconds above 0"),
+    (["collect", "--seed", "x1"], "--seed: 'x1' is not a whole number"),
+    (["collect", "--out", "/proc/rtlab-no/such"], "--out /proc/rtlab-no/such: cannot write there"),
+    (["collect", "--runtime", "bad"], "--runtime 'bad': expected name=/path/to/binary[:flags]"),
+    (["collect", "--runtime", "x=relative/path"], "the binary must be an absolute path"),
+    (["doctor", "--runtimes", "nope"], "unknown runtime 'nope'"),
+    (["doctor", "--timeout", "-3"], "--timeout: '-3': must be a number of seconds above 0"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+]
+
+
+@pytest.mark.parametrize("args,expected", CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_bad_input_gives_one_line_and_exit_2(args, expected, rt_env):
+    r = rtlab(*args, env=rt_env)
+    assert r.returncode == 2, r
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_output_folder_that_is_not_empty_is_refused_and_kept(rt_env, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("collected before")
+    r = rtlab("collect", "--out", str(out), env=rt_env)
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"rtlab collect: error: --out {out}: exists and is not empty; give a new or empty folder"
+    assert (out / "keep.txt").read_text() == "collected before"
+
+
+def test_output_under_a_file_is_unwritable(rt_env, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = rtlab("collect", "--out", str(blocker / "run"), env=rt_env)
+    assert r.returncode == 2 and "cannot write there" in r.stderr
+
+
+def test_nothing_available_is_an_error_and_leaves_no_folder(rt_env, tmp_path):
+    out = tmp_path / "out"
+    r = rtlab("collect", "--out", str(out), "--runtimes", "ghost", "--runtime",
+              "ghost=/nonexistent/ghost-runtime", env=rt_env)
+    assert r.returncode == 2
+    assert "nothing to measure: oci/ghost: not installed (/nonexistent/ghost-runtime not found)" in r.stderr
+    assert not out.exists()

@@ -1,0 +1,141 @@
+"""Scheduling, timeouts, failures and cleanup, on the fake runc-compatible runtime."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rtlab.results import load_trials
+from tests.conftest import REPO, processes_naming, rtlab
+
+
+def collect(env, out, *specs, trials=3, warmup=1, extra=()):
+    args = ["collect", "--no-progress", "--trials", str(trials), "--warmup", str(warmup),
+            "--out", str(out), "--runtimes", ",".join(s.split("=")[0] for s in specs)]
+    for s in specs:
+        args += ["--runtime", s]
+    return rtlab(*args, *extra, env=env)
+
+
+def test_rounds_interleave_every_target_once_in_a_seeded_order(rt_env, fake, tmp_path):
+    a, _ = fake("fa")
+    b, _ = fake("fb")
+    c, _ = fake("fc")
+    orders = []
+    for n, seed in enumerate((1, 1, 2)):
+        out = tmp_path / f"out{n}"
+        r = collect(rt_env, out, a, b, c, trials=6, warmup=2, extra=("--seed", str(seed)))
+        assert r.returncode == 0, r.stderr
+        df = load_trials(out)
+        assert len(df) == 3 * 8 * 5  # targets × rounds × steps
+        first = df[df.step == "create"]
+        per_round = first.groupby("round").runtime.apply(list)
+        assert all(sorted(v) == ["fa", "fb", "fc"] for v in per_round)  # each target once a round
+        assert (first.groupby("runtime").warmup.sum() == 2).all()
+        orders.append(tuple(first.sort_values(["round"]).runtime))
+    assert orders[0] == orders[1]  # same seed, same schedule
+    assert orders[0] != orders[2]
+    assert len({tuple(o[i:i + 3]) for o in orders[:1] for i in range(0, 24, 3)}) > 1  # shuffled
+
+
+def test_run_json_records_parameters_host_versions_and_overhead(rt_env, fake, tmp_path):
+    spec, _ = fake("fa")
+    r = collect(rt_env, tmp_path / "out", spec, trials=2, warmup=0)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert meta["status"] == "completed" and meta["format_version"] == 1
+    assert meta["parameters"]["trials"] == 2 and meta["parameters"]["seed"] == 0
+    assert meta["versions"]["fa"] == "fake-runtime version 0.0.1"
+    for key in ("kernel", "cgroup_mode", "cpu_model", "cores", "hostname"):
+        assert meta["host"][key]
+    assert meta["harness_overhead"]["median_s"] > 0
+    assert meta["targets"][0]["argv"]["create"][0][-1] == "{id}"
+    assert "oci/fa: 2/2 trials ok" in r.stdout
+
+
+def test_failed_step_keeps_its_row_and_the_container_is_removed(rt_env, fake, tmp_path):
+    spec, state = fake("fa", "fail-start")
+    out = tmp_path / "out"
+    r = collect(rt_env, out, spec, trials=2, warmup=0)
+    df = load_trials(out)
+    start = df[df.step == "start"]
+    assert len(start) == 2 and not start.ok.any()
+    assert (start.error == "exit 1: fake: start refused").all()
+    assert df[df.step == "kill"].error.str.startswith("not run: start failed").all()
+    assert df[df.step == "run"].ok.all()
+    assert "failures: start x2: exit 1: fake: start refused" in r.stdout
+    assert list(state.iterdir()) == []  # force-removed
+
+
+def test_hung_runtime_times_out_is_dropped_after_two_and_leaves_nothing(rt_env, fake, tmp_path):
+    hung, hung_state = fake("hung", "hang")
+    good, _ = fake("good")
+    out = tmp_path / "out"
+    r = collect(rt_env, out, hung, good, trials=3, warmup=0, extra=("--timeout", "1"))
+    assert r.returncode == 0, r.stderr
+    df = load_trials(out)
+    hung_rows = df[df.runtime == "hung"]
+    attempted = hung_rows[hung_rows.error.str.startswith("timed out")]
+    assert list(attempted.step) == ["create", "run"]  # two consecutive timeouts, then dropped
+    assert hung_rows.trial.max() == 0  # no second trial
+    assert df[df.runtime == "good"].ok.all() and df[df.runtime == "good"].trial.nunique() == 3
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["dropped"]["oci/hung"].startswith("dropped after 2 consecutive timeouts")
+    assert "dropped after 2 consecutive timeouts" in r.stdout
+    assert list(hung_state.iterdir()) == []
+    assert processes_naming(str(hung_state)) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_mid_run_keeps_finished_trials_and_cleans_up(rt_env, fake, tmp_path, sig):
+    spec, state = fake("slow", "slow")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtlab", "collect", "--no-progress", "--trials", "50", "--warmup", "0",
+         "--out", str(out), "--runtimes", "slow", "--runtime", spec],
+        cwd=REPO, env=rt_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    csv = out / "trials.csv"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if csv.exists() and len(csv.read_text().splitlines()) >= 1 + 2 * 5:
+            break
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, stderr
+    assert "finished trials are kept" in stdout
+    df = load_trials(out)
+    assert len(df) >= 10 and len(df) % 5 == 0  # whole trials only
+    assert df.groupby("trial").size().eq(5).all()
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "interrupted"
+    assert list(state.iterdir()) == []
+    assert processes_naming(str(state)) == []
+
+
+def test_second_collect_is_refused_while_one_runs(rt_env, fake, tmp_path):
+    spec, state = fake("slow", "slow")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "rtlab", "collect", "--no-progress", "--trials", "40", "--warmup", "0",
+         "--out", str(tmp_path / "a"), "--runtimes", "slow", "--runtime", spec],
+        cwd=REPO, env=rt_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "a" / "trials.csv").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        spec2, _ = fake("other")
+        r = collect(rt_env, tmp_path / "b", spec2, trials=1, warmup=0)
+        assert r.returncode == 2
+        assert "another rtlab collect is running" in r.stderr and str(tmp_path / "a") in r.stderr
+        assert not (tmp_path / "b").exists()  # nothing created for the refused run
+        r = collect(rt_env, tmp_path / "c", spec2, trials=1, warmup=0, extra=("--allow-concurrent",))
+        assert r.returncode == 0, r.stderr
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+    assert list(state.iterdir()) == []
