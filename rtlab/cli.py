@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
-from .collect import CollectOptions, Interrupted, UsageError, collect
+from .collect import CollectOptions, Interrupted, UsageError, collect, options_for_resume
 from .drivers import CLIENTS
 from .runtimes import RuntimeSpecError, default_names, parse_custom, resolve
 from .studies import STUDIES, StudyError
@@ -65,6 +65,16 @@ def _seconds(value: str) -> float:
     return s
 
 
+def _fraction(value: str) -> float:
+    try:
+        f = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number (give a fraction such as 0.05)")
+    if not 0 < f < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be between 0 and 1 (0.05 = ±5%)")
+    return f
+
+
 def _int(value: str) -> int:
     try:
         return int(value)
@@ -112,7 +122,15 @@ def build_parser() -> Parser:
 
     c = sub.add_parser("collect", help="run interleaved trials into data/<run-id>/")
     runtime_args(c)
-    c.add_argument("--trials", type=_positive_int, default=10, help="measured trials per target")
+    c.add_argument("--trials", type=_positive_int, default=None,
+                   help="measured trials per target (default 10; not with --until-ci)")
+    c.add_argument("--until-ci", type=_fraction, default=None, metavar="P",
+                   help="adaptive: add trials to a target until every step's median 95%% CI is "
+                        "within ±P of it (0.05 = ±5%%)")
+    c.add_argument("--min-trials", type=_positive_int, default=10, help="with --until-ci (default 10)")
+    c.add_argument("--max-trials", type=_positive_int, default=200, help="with --until-ci (default 200)")
+    c.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                   help="continue an interrupted run to its requested trial count")
     c.add_argument("--warmup", type=_nonneg_int, default=2, help="warm-up trials per target (kept, flagged)")
     c.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per client command")
     c.add_argument("--seed", type=_int, default=0, help="seed of the interleaving order")
@@ -152,12 +170,23 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_collect(args) -> int:
+    progress = False if args.no_progress else None
+    if args.resume is not None:
+        if args.out is not None:
+            raise UsageError(f"--resume {args.resume} continues that folder; drop --out {args.out}")
+        opts = options_for_resume(args.resume, allow_concurrent=args.allow_concurrent,
+                                  progress=progress)
+        return 0 if collect(opts).status == "completed" else 1
+    if args.until_ci is not None and args.trials is not None:
+        raise UsageError(f"--until-ci {args.until_ci:g} decides the trial count: drop --trials "
+                         f"{args.trials} (bound it with --min-trials/--max-trials)")
     custom = _custom_runtimes(args.runtime)
     opts = CollectOptions(
         **_selection(args, custom, ["oci"], ["runc", "crun", "runsc"]),
-        trials=args.trials, warmup=args.warmup, timeout_s=args.timeout, seed=args.seed,
+        trials=args.trials or 10, warmup=args.warmup, timeout_s=args.timeout, seed=args.seed,
         out=args.out, custom_runtimes=custom, allow_concurrent=args.allow_concurrent,
-        progress=False if args.no_progress else None, workload=_workload(args),
+        progress=progress, workload=_workload(args),
+        until_ci=args.until_ci, min_trials=args.min_trials, max_trials=args.max_trials,
     )
     result = collect(opts)
     return 0 if result.status == "completed" else 1

@@ -14,13 +14,14 @@ from __future__ import annotations
 import os
 import random
 import secrets
+import shlex
 import shutil
 import signal
 import socket
-import subprocess
+import statistics
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +35,7 @@ from .runtimes import Runtime, RuntimeSpecError, default_names, resolve
 from .workload import Workload
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+NOISY_CV = 0.10
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
 
 
@@ -64,6 +66,15 @@ class CollectOptions:
     max_consecutive_timeouts: int = 2
     allow_concurrent: bool = False
     progress: Optional[bool] = None  # None: when stderr is a terminal
+    until_ci: Optional[float] = None  # adaptive: stop a target once every step's CI is within ±this
+    min_trials: int = 10
+    max_trials: int = 200
+    resume: Optional[Path] = None  # continue this interrupted run folder
+
+    @property
+    def target_trials(self) -> int:
+        """Measured trials per target: fixed, or the adaptive ceiling."""
+        return self.max_trials if self.until_ci is not None else self.trials
 
 
 @dataclass
@@ -74,6 +85,8 @@ class TargetState:
     dropped: Optional[str] = None
     failures: Counter = field(default_factory=Counter)
     ok_trials: int = 0
+    samples: dict = field(default_factory=lambda: defaultdict(list))  # step → measured ok wall_s
+    stopped: Optional[str] = None  # why no more trials were added
 
 
 @dataclass
@@ -136,6 +149,13 @@ def validate(opts: CollectOptions) -> list[Runtime]:
         raise UsageError(f"--timeout {opts.timeout_s!r}: must be a number of seconds above 0")
     if isinstance(opts.seed, bool) or not isinstance(opts.seed, int):
         raise UsageError(f"--seed {opts.seed!r}: must be a whole number")
+    if opts.until_ci is not None:
+        if not isinstance(opts.until_ci, (int, float)) or not 0 < opts.until_ci < 1:
+            raise UsageError(f"--until-ci {opts.until_ci!r}: must be a fraction between 0 and 1 "
+                             "(0.05 = the median's 95% CI within ±5%)")
+        if not 1 <= opts.min_trials <= opts.max_trials:
+            raise UsageError(f"--min-trials {opts.min_trials} / --max-trials {opts.max_trials}: "
+                             "need 1 <= min <= max")
     try:
         return resolve(opts.runtimes, opts.custom_runtimes)
     except RuntimeSpecError as exc:
@@ -182,15 +202,22 @@ class Collector:
         self.opts = opts
         self.say = say
         self.runtimes = validate(opts)
-        self.run_id = new_run_id()
+        self.previous: Optional[dict] = None  # run.json of the run being resumed
+        if opts.resume is not None:
+            self.run_dir = Path(opts.resume)
+            self.previous = results.read_meta(self.run_dir)
+            self.run_id = self.previous["run_id"]
+        else:
+            self.run_id = new_run_id()
+            self.run_dir = Path(opts.out) if opts.out else DEFAULT_DATA_DIR / self.run_id
+            _check_writable(self.run_dir)
         self.token = run_token(self.run_id)
-        self.run_dir = Path(opts.out) if opts.out else DEFAULT_DATA_DIR / self.run_id
-        _check_writable(self.run_dir)
         self.workdir = RUNTIME_DIR / self.token
         self.lock = cleanup.RunLock(self.token, self.run_dir)
         self.states: list[TargetState] = []
         self.meta: dict = {}
         self.seq = 0
+        self.next_round = 0
 
     # -- the run ---------------------------------------------------------------
     def run(self) -> CollectResult:
@@ -224,6 +251,8 @@ class Collector:
             for state in self.states:
                 state.target.prepare()
             self.meta = self._initial_meta(skipped)
+            if self.previous is not None:
+                self.meta = self._resumed_meta(self.meta)
             results.write_meta(self.run_dir, self.meta)
             writer = results.TrialWriter(self.run_dir / "trials.csv")
             self._schedule(writer)
@@ -252,23 +281,64 @@ class Collector:
         if results.is_empty_dir(self.run_dir):
             self.run_dir.rmdir()
 
-    def _schedule(self, writer: results.TrialWriter) -> None:
+    def _wants_more(self, state: TargetState) -> bool:
+        """Whether the target gets another trial; sets ``state.stopped`` when not."""
         opts = self.opts
-        rng = random.Random(opts.seed)
-        rounds = opts.warmup + opts.trials
-        progress = Progress(rounds * len(self.states),
+        if state.dropped:
+            state.stopped = state.stopped or state.dropped
+            return False
+        measured = state.trials_done - opts.warmup
+        if measured < (opts.min_trials if opts.until_ci is not None else opts.trials):
+            return True
+        if opts.until_ci is None:
+            state.stopped = f"{opts.trials} trials done"
+            return False
+        if measured >= opts.max_trials:
+            state.stopped = f"--max-trials {opts.max_trials} reached before the CI was within ±{opts.until_ci:g}"
+            return False
+        widest = self._widest_ci(state)
+        if widest is not None and widest <= opts.until_ci:
+            state.stopped = (f"every step's 95% CI within ±{opts.until_ci:g} of its median "
+                             f"(widest ±{widest:.3f}) after {measured} trials")
+            return False
+        return True
+
+    @staticmethod
+    def _widest_ci(state: TargetState) -> Optional[float]:
+        """The largest relative half-width of a step median's 95% CI (None: not computable)."""
+        from .stats import median_ci
+
+        widest = 0.0
+        for step in STEPS:
+            values = state.samples.get(step, [])
+            if len(values) < 6:
+                return None
+            ci = median_ci(values)
+            median = statistics.median(values)
+            if median <= 0 or ci.low != ci.low:
+                return None
+            widest = max(widest, (ci.high - median) / median, (median - ci.low) / median)
+        return widest
+
+    def _schedule(self, writer: results.TrialWriter) -> None:
+        """Round after round, each target that wants more trials once, in a seeded order."""
+        opts = self.opts
+        per_target = opts.warmup + opts.target_trials
+        progress = Progress(per_target * len(self.states),
                             sys.stderr.isatty() if opts.progress is None else opts.progress)
+        progress.done = sum(s.trials_done for s in self.states)
+        rnd = self.next_round
         try:
-            for rnd in range(rounds):
-                order = list(self.states)
-                rng.shuffle(order)
+            while True:
+                order = [s for s in self.states if self._wants_more(s)]
+                if not order:
+                    break
+                random.Random(opts.seed * 1_000_003 + rnd).shuffle(order)
                 for state in order:
-                    if state.dropped:
-                        progress.advance(state.target.label)
-                        continue
-                    rows = self._trial(state, rnd, warmup=rnd < opts.warmup)
+                    rows = self._trial(state, rnd, warmup=state.trials_done < opts.warmup)
                     writer.write_trial(rows)
                     progress.advance(state.target.label)
+                rnd += 1
         finally:
             progress.close()
 
@@ -344,12 +414,8 @@ class Collector:
             rows.append(self._row(state, rnd, warmup, "run", "", error="not run: target dropped"))
 
         state.trials_done += 1
+        self._tally(state, rows)
         failures = [r for r in rows if not r["ok"]]
-        for r in failures:
-            if not warmup and not r["error"].startswith("not run"):
-                state.failures[(r["step"], r["error"][:160])] += 1
-        if not failures and not warmup:
-            state.ok_trials += 1
         if self._too_many_timeouts(state):
             state.dropped = (f"dropped after {self.opts.max_consecutive_timeouts} consecutive "
                              f"timeouts ({timeouts[-1]})")
@@ -360,6 +426,22 @@ class Collector:
         if state.dropped:
             self.say(f"{target.label}: {state.dropped}")
         return rows
+
+    @staticmethod
+    def _tally(state: TargetState, rows: list[dict]) -> None:
+        """Count a finished trial's outcome into the target's state (also used on resume)."""
+        if rows[0]["warmup"]:
+            return
+        failed = False
+        for r in rows:
+            if r["ok"]:
+                state.samples[r["step"]].append(r["wall_s"])
+            else:
+                failed = True
+                if not r["error"].startswith("not run"):
+                    state.failures[(r["step"], r["error"][:160])] += 1
+        if not failed:
+            state.ok_trials += 1
 
     @staticmethod
     def _count_timeout(state: TargetState, step: str, m: Measurement, timeouts: list[str]) -> None:
@@ -449,6 +531,10 @@ class Collector:
                 "study": opts.study, "clients": opts.clients, "runtimes": opts.runtimes,
                 "pairs": [list(p) for p in opts.pairs] if opts.pairs else None,
                 "workload": opts.workload.describe(),
+                "workload_options": {"image": opts.workload.image, "cmd": list(opts.workload.cmd),
+                                     "bundle": str(opts.workload.bundle) if opts.workload.bundle else None},
+                "until_ci": opts.until_ci, "min_trials": opts.min_trials,
+                "max_trials": opts.max_trials,
                 "custom_runtimes": [{"name": r.name, "binary": r.binary, "flags": list(r.flags)}
                                     for r in opts.custom_runtimes],
                 "trials": opts.trials, "warmup": opts.warmup, "timeout_s": opts.timeout_s,
@@ -472,15 +558,76 @@ class Collector:
             "unavailable": skipped,
         }
 
+    def _resumed_meta(self, fresh: dict) -> dict:
+        """Check the host and versions are unchanged, restore the targets' progress,
+        and return the earlier run.json with this session noted."""
+        prev = self.previous
+        assert prev is not None
+        diffs = results.identity_differences(prev, fresh) + results.version_differences(prev, fresh)
+        if diffs:
+            raise UsageError(f"--resume {self.run_dir}: the host or versions changed since the run "
+                             f"began ({'; '.join(diffs)}); start a new run instead")
+        frame = results.load_trials(self.run_dir)
+        by_label = {s.target.label: s for s in self.states}
+        for (client, runtime, _trial), rows in frame.groupby(["client", "runtime", "trial"], sort=True):
+            state = by_label.get(f"{client}/{runtime}")
+            if state is not None:
+                state.trials_done += 1
+                self._tally(state, rows.to_dict("records"))
+        for label, why in (prev.get("dropped") or {}).items():
+            if label in by_label:
+                by_label[label].dropped = why
+        self.next_round = int(frame["round"].max()) + 1 if len(frame) else 0
+        self.seq = len(frame)
+        meta = dict(prev)
+        meta["status"] = "running"
+        meta["resumed"] = [*prev.get("resumed", []), {
+            "at": fresh["started_at"], "command_line": fresh["command_line"],
+            "trials_before": {s.target.label: s.trials_done for s in self.states},
+            "harness_overhead": fresh["harness_overhead"], "load_before": fresh["load_before"],
+            "rtlab": fresh["rtlab"]}]
+        self.say(f"resuming {self.run_id}: " + ", ".join(
+            f"{s.target.label} {s.trials_done}/{self.opts.warmup + self.opts.target_trials}"
+            for s in self.states))
+        return meta
+
+    def noise_warnings(self) -> list[str]:
+        """Warnings with advice: noisy steps (CV above 10%) and a loaded host."""
+        warnings = []
+        for state in self.states:
+            for step in STEPS:
+                values = state.samples.get(step, [])
+                if len(values) < 3:
+                    continue
+                mean = statistics.fmean(values)
+                cv = statistics.stdev(values) / mean if mean > 0 else 0.0
+                if cv > NOISY_CV:
+                    warnings.append(
+                        f"{state.target.label} {step}: coefficient of variation {cv:.0%} is above "
+                        f"{NOISY_CV:.0%}; its median is less certain: add trials (--trials, or "
+                        "--until-ci 0.05), and measure on a quiet host (stop other jobs)")
+        cores = os.cpu_count() or 1
+        for when in ("load_before", "load_after"):
+            load = (self.meta.get(when) or [0.0])[0]
+            if load > cores:
+                warnings.append(
+                    f"the 1-minute load average {when.split('_')[1]} the run was {load:.2f}, above "
+                    f"the {cores} cores: other work competed with the measurements; re-run on an "
+                    "idle host and compare (rtlab compare)")
+        return warnings
+
     def _finish_meta(self, status: str, leftovers: dict) -> None:
         self.meta.update(
             status=status,
             ended_at=datetime.now(timezone.utc).isoformat(),
             load_after=host.load_average(),
+            cpu_mhz_after=host.cpu_frequency_mhz(),
             dropped={s.target.label: s.dropped for s in self.states if s.dropped},
+            stopped={s.target.label: s.stopped for s in self.states if s.stopped},
             trials_completed={s.target.label: s.trials_done for s in self.states},
             cleanup=leftovers,
         )
+        self.meta["warnings"] = self.noise_warnings()
         results.write_meta(self.run_dir, self.meta)
 
     def _print_summary(self) -> None:
@@ -496,7 +643,32 @@ class Collector:
             self.say(line)
         for label, why in self.meta.get("unavailable", {}).items():
             self.say(f"{label}: not measured: {why}")
+        for warning in self.meta.get("warnings", []):
+            self.say(f"warning: {warning}")
         self.say(f"data: {self.run_dir}")
+
+
+def options_for_resume(run_dir: Path, *, allow_concurrent: bool = False,
+                       progress: Optional[bool] = None) -> CollectOptions:
+    """The options an interrupted run was started with, to continue it."""
+    try:
+        params = results.read_meta(Path(run_dir))["parameters"]
+    except results.RunFormatError as exc:
+        raise UsageError(f"--resume: {exc}") from None
+    wl = params.get("workload_options") or {}
+    return CollectOptions(
+        clients=params["clients"], runtimes=params["runtimes"], trials=params["trials"],
+        warmup=params["warmup"], timeout_s=params["timeout_s"], seed=params["seed"],
+        custom_runtimes=[Runtime(r["name"], r["binary"], tuple(r["flags"]), "user-supplied")
+                         for r in params.get("custom_runtimes", [])],
+        pairs=[tuple(p) for p in params["pairs"]] if params.get("pairs") else None,
+        study=params.get("study"),
+        workload=Workload.from_options(wl.get("image"), shlex.join(wl["cmd"]) if wl.get("cmd") else None,
+                                       wl.get("bundle")),
+        max_consecutive_timeouts=params.get("max_consecutive_timeouts", 2),
+        until_ci=params.get("until_ci"), min_trials=params.get("min_trials", 10),
+        max_trials=params.get("max_trials", 200), resume=Path(run_dir),
+        allow_concurrent=allow_concurrent, progress=progress)
 
 
 def collect(opts: CollectOptions, say: Callable[[str], None] = print) -> CollectResult:

@@ -49,14 +49,15 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from . import image
-from .image import RUNTIME_DIR, STATE_DIR
+from .image import STATE_DIR
 from .measure import run_timed
 from .runtimes import KNOWN, Runtime
 from .workload import DEFAULT_IMAGE
 
 Say = Callable[[str], None]
 
-PID_DIR = RUNTIME_DIR / "daemons"
+# Host-wide, whatever RTLAB_RUNTIME_DIR says (that one isolates runs, e.g. in tests).
+PID_DIR = Path(os.environ.get("RTLAB_DAEMON_DIR", "/run/rtlab/daemons"))
 LOG_DIR = Path(os.environ.get("RTLAB_LOG_DIR", "/var/log/rtlab"))
 SHIM_BIN_DIR = STATE_DIR / "bin"
 SHIM_RUNC_DIR = STATE_DIR / "shim"

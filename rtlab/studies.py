@@ -29,6 +29,7 @@ import platform
 import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional
 
 from . import cleanup
@@ -42,7 +43,8 @@ STUDIES: dict[str, str] = {
 }
 DAEMON_CLIENTS = ("docker", "ctr", "podman")
 PROBE_TIMEOUT_S = 10.0
-PROBE_CACHE = RUNTIME_DIR / "runtime-probes.json"
+# Host facts for this boot, whatever RTLAB_RUNTIME_DIR says (that one isolates runs).
+PROBE_CACHE = Path("/run/rtlab/runtime-probes.json")
 
 
 class StudyError(ValueError):

@@ -45,7 +45,7 @@ class CtrTarget(Target):
         super().__init__(*args, **kwargs)
         self.binary = daemons.ctr_binary() or "ctr"
         self.shim = daemons.shim_runtime(self.runtime)
-        self._image_ok = False
+        self._static_ok = False
 
     @property
     def base(self) -> list[str]:
@@ -72,9 +72,17 @@ class CtrTarget(Target):
     def unavailable_reason(self) -> Optional[str]:
         if daemons.ctr_binary() is None:
             return "ctr not installed (Debian package containerd; rtlab setup installs it)"
-        down = daemons.down_reason("containerd")
+        down = daemons.down_reason("containerd")  # fast: the scheduler asks after failures
         if down:
             return down
+        if not self._static_ok:  # runtime, shim and image do not change mid-run
+            why = self._check_runtime_and_image()
+            if why:
+                return why
+            self._static_ok = True
+        return None
+
+    def _check_runtime_and_image(self) -> Optional[str]:
         version, why = self.runtime.version()
         if version is None:
             return why
@@ -82,14 +90,12 @@ class CtrTarget(Target):
             why = daemons.ensure_shim(self.runtime) or daemons.shim_dir_reason()
             if why:
                 return f"no containerd shim for {self.runtime.name}: {why}"
-        if not self._image_ok:
-            ref = self.image_ref()
-            if daemons.ctr_image_id(ref) is None:
-                if self.workload.image:
-                    return (f"image {ref} is not in containerd namespace {daemons.NAMESPACE!r} "
-                            f"(rtlab never pulls: ctr -n {daemons.NAMESPACE} images pull/import it first)")
-                return f"image {ref} is not in containerd namespace {daemons.NAMESPACE!r} — run rtlab setup"
-            self._image_ok = True
+        ref = self.image_ref()
+        if daemons.ctr_image_id(ref) is None:
+            if self.workload.image:
+                return (f"image {ref} is not in containerd namespace {daemons.NAMESPACE!r} "
+                        f"(rtlab never pulls: ctr -n {daemons.NAMESPACE} images pull/import it first)")
+            return f"image {ref} is not in containerd namespace {daemons.NAMESPACE!r} — run rtlab setup"
         return None
 
     def prepare(self) -> None:

@@ -43,7 +43,7 @@ class PodmanTarget(Target):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.binary = daemons.podman_binary() or "podman"
-        self._image_ok = False
+        self._static_ok = False
         self._info: Optional[dict] = None
 
     @property
@@ -75,19 +75,20 @@ class PodmanTarget(Target):
     def unavailable_reason(self) -> Optional[str]:
         if daemons.podman_binary() is None:
             return "podman not installed (Debian package podman; rtlab setup installs it)"
+        if self._static_ok:  # no daemon to lose; runtime and image do not change mid-run
+            return None
         version, why = self.runtime.version()
         if version is None:
             return why
-        if not self._image_ok:
-            ref = self.workload.image_ref()
-            m = self.quiet([self.binary, "image", "exists", ref])
-            if m.exit_code == 1:
-                if self.workload.image:
-                    return f"image {ref} is not in podman's store (rtlab never pulls: podman pull/load it first)"
-                return f"image {ref} is not in podman's store — run rtlab setup"
-            if not m.ok:
-                return f"`podman image exists` failed: {m.describe_failure()}"
-            self._image_ok = True
+        ref = self.workload.image_ref()
+        m = self.quiet([self.binary, "image", "exists", ref])
+        if m.exit_code == 1:
+            if self.workload.image:
+                return f"image {ref} is not in podman's store (rtlab never pulls: podman pull/load it first)"
+            return f"image {ref} is not in podman's store — run rtlab setup"
+        if not m.ok:
+            return f"`podman image exists` failed: {m.describe_failure()}"
+        self._static_ok = True
         return None
 
     # -- state, cleanup -----------------------------------------------------------------

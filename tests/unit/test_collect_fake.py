@@ -15,8 +15,10 @@ from tests.conftest import REPO, processes_naming, rtlab
 
 
 def collect(env, out, *specs, trials=3, warmup=1, extra=()):
-    args = ["collect", "--no-progress", "--trials", str(trials), "--warmup", str(warmup),
-            "--out", str(out), "--runtimes", ",".join(s.split("=")[0] for s in specs)]
+    args = ["collect", "--no-progress", "--warmup", str(warmup), "--out", str(out),
+            "--runtimes", ",".join(s.split("=")[0] for s in specs)]
+    if trials is not None:
+        args += ["--trials", str(trials)]
     for s in specs:
         args += ["--runtime", s]
     return rtlab(*args, *extra, env=env)
@@ -139,3 +141,78 @@ def test_second_collect_is_refused_while_one_runs(rt_env, fake, tmp_path):
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=60)
     assert list(state.iterdir()) == []
+
+
+def _interrupt_after(env, args, csv, rows, sig=signal.SIGINT):
+    proc = subprocess.Popen([sys.executable, "-m", "rtlab", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if csv.exists() and len(csv.read_text().splitlines()) >= 1 + rows:
+            break
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err
+
+
+def test_resume_completes_an_interrupted_run_to_its_count(rt_env, fake, tmp_path):
+    a, state_a = fake("sa", "slow")
+    b, _ = fake("sb", "slow")
+    out = tmp_path / "out"
+    code, _, err = _interrupt_after(
+        rt_env, ["collect", "--no-progress", "--trials", "6", "--warmup", "1", "--out", str(out),
+                 "--runtimes", "sa,sb", "--runtime", a, "--runtime", b], out / "trials.csv", 3 * 5)
+    assert code == 130, err
+    before = load_trials(out)
+    assert 3 <= before.groupby("runtime").trial.nunique().sum() < 14
+    r = rtlab("collect", "--no-progress", "--resume", str(out), env=rt_env)
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stdout
+    df = load_trials(out)
+    assert df.iloc[: len(before)].equals(before)  # finished trials untouched
+    for rt in ("sa", "sb"):
+        rows = df[df.runtime == rt]
+        assert sorted(rows.trial.unique()) == list(range(7))  # 1 warm-up + 6, no gap, no extra
+        assert rows[rows.trial == 0].warmup.all() and not rows[rows.trial > 0].warmup.any()
+        assert rows.groupby("trial").size().eq(5).all()
+    assert df[df.step.isin(["create", "run"])].container_id.is_unique  # one container each
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "completed" and len(meta["resumed"]) == 1
+    assert list(state_a.iterdir()) == []
+
+
+def test_resume_refuses_when_versions_changed(rt_env, fake, tmp_path):
+    spec, _ = fake("fa")
+    out = tmp_path / "out"
+    assert collect(rt_env, out, spec, trials=1, warmup=0).returncode == 0
+    meta = json.loads((out / "run.json").read_text())
+    meta["versions"]["fa"] = "fake-runtime version 0.0.0"
+    (out / "run.json").write_text(json.dumps(meta))
+    r = rtlab("collect", "--resume", str(out), env=rt_env)
+    assert r.returncode == 2
+    assert "the host or versions changed" in r.stderr and "fa: 'fake-runtime version 0.0.0'" in r.stderr
+    assert len(load_trials(out)) == 5
+
+
+def test_until_ci_stops_each_target_and_says_why(rt_env, fake, tmp_path):
+    spec, _ = fake("fa")
+    out = tmp_path / "wide"
+    r = collect(rt_env, out, spec, trials=None, warmup=0,
+                extra=("--until-ci", "0.9", "--min-trials", "6", "--max-trials", "40"))
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["stopped"]["oci/fa"].startswith("every step's 95% CI within ±0.9")
+    assert load_trials(out).trial.nunique() == 6  # met at the minimum, with so loose a target
+    out = tmp_path / "tight"
+    r = collect(rt_env, out, spec, trials=None, warmup=0,
+                extra=("--until-ci", "0.0001", "--min-trials", "2", "--max-trials", "4"))
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["stopped"]["oci/fa"] == "--max-trials 4 reached before the CI was within ±0.0001"
+    assert load_trials(out).trial.nunique() == 4
+
+
+def test_until_ci_with_trials_is_refused(rt_env, fake, tmp_path):
+    spec, _ = fake("fa")
+    r = collect(rt_env, tmp_path / "o", spec, trials=3, extra=("--until-ci", "0.05"))
+    assert r.returncode == 2 and "--until-ci 0.05 decides the trial count: drop --trials 3" in r.stderr
