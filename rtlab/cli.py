@@ -82,6 +82,26 @@ def _int(value: str) -> int:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number")
 
 
+def _alpha(value: str) -> float:
+    try:
+        a = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number (give a level like 0.05)")
+    if not 0 < a < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be between 0 and 1, e.g. 0.05")
+    return a
+
+
+def _threshold(value: str) -> float:
+    try:
+        t = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number (give a fraction like 0.05)")
+    if not 0 <= t < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r}: must be a fraction of 0 or more, e.g. 0.05 for 5%")
+    return t
+
+
 def _custom_runtimes(specs: list[str]):
     try:
         return [parse_custom(s) for s in specs]
@@ -153,7 +173,32 @@ def build_parser() -> Parser:
     r.add_argument("--trials", type=_positive_int, default=20, help="measured trials per target")
     r.add_argument("--warmup", type=_nonneg_int, default=2, help="warm-up trials per target")
     r.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per client command")
-    r.add_argument("--seed", type=_int, default=0, help="seed of the interleaving order")
+    r.add_argument("--seed", type=_int, default=0,
+                   help="seed of the interleaving order and of the analysis's bootstrap")
+    r.add_argument("--reports-dir", type=Path, default=None, metavar="DIR",
+                   help="where reports/<run-id>/ and index.html go (default: the repository's reports/)")
+
+    a = sub.add_parser("analyze", help="statistics, figures and findings of one or more runs")
+    a.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
+                   help="a run folder, or a folder of runs (every run in it); runs are merged "
+                        "only when host and versions match")
+    a.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="where summary.csv, comparisons.csv, omnibus.csv and figures/ go")
+    a.add_argument("--alpha", type=_alpha, default=0.05, help="significance level (default 0.05)")
+    a.add_argument("--seed", type=_int, default=0, help="seed of the bootstrap (default 0)")
+
+    cm = sub.add_parser("compare", help="run B against run A on one host: change per target and "
+                                        "step; exit 1 on a regression beyond --threshold")
+    cm.add_argument("run_a", type=Path, metavar="RUN_A", help="the run before (a run folder)")
+    cm.add_argument("run_b", type=Path, metavar="RUN_B", help="the run after (a run folder)")
+    cm.add_argument("--alpha", type=_alpha, default=0.05,
+                    help="significance level, Holm-adjusted over every target and step (default 0.05)")
+    cm.add_argument("--threshold", type=_threshold, default=0.05,
+                    help="fail when a target/step is slower by more than this fraction with 95%% "
+                         "confidence (default 0.05 = 5%%)")
+    cm.add_argument("--seed", type=_int, default=0, help="seed of the bootstrap (default 0)")
+    cm.add_argument("--out", type=Path, default=None, metavar="DIR",
+                    help="also write DIR/changes.csv and DIR/change.png/.svg")
     return p
 
 
@@ -200,23 +245,94 @@ def cmd_setup(args) -> int:
 
         stop_started()
         return 0
+    from .daemons import DaemonError
+
     try:
         setup()
-    except PermissionError as exc:
+    except (PermissionError, DaemonError) as exc:
         raise UsageError(str(exc)) from None
     return 0
 
 
 def cmd_report(args) -> int:
+    """Collect through notebooks/01-collect.ipynb, analyse through 02 (rtlab.report)."""
+    from .report import REPORTS_DIR, NotebookStopped, ReportError, make_report
+
     custom = _custom_runtimes(args.runtime)
-    opts = CollectOptions(
-        **_selection(args, custom, ["oci"], default_names(custom)),
-        trials=args.trials, warmup=args.warmup, timeout_s=args.timeout, seed=args.seed,
-        custom_runtimes=custom, workload=_workload(args),
-    )
-    result = collect(opts)
-    print(f"rtlab report: data in {result.run_dir}")
-    return 0 if result.status == "completed" else 1
+    _clients(args.clients or [])  # names are checked here, before anything runs
+    _resolve(args.runtimes or [], custom)
+    _workload(args)
+    study = getattr(args, "study", None) or ""
+    bundle = getattr(args, "bundle", None)
+    parameters = {
+        "study": study,
+        "clients": ",".join(args.clients or ([] if study else ["oci"])),
+        "runtimes": ",".join(args.runtimes or ([] if study else default_names(custom))),
+        "trials": args.trials, "warmup": args.warmup, "timeout_s": args.timeout,
+        "seed": args.seed, "custom_runtimes": list(args.runtime),
+        "image": getattr(args, "image", None) or "", "cmd": getattr(args, "cmd", None) or "",
+        "bundle": str(Path(bundle).resolve()) if bundle else "",
+    }
+    try:
+        made = make_report(parameters, reports_dir=args.reports_dir or REPORTS_DIR,
+                           seed=args.seed)
+    except NotebookStopped as exc:
+        if exc.ename in ("ParameterError", "UsageError"):
+            raise UsageError(str(exc)) from None
+        print(f"rtlab report: error: {exc}", file=sys.stderr)
+        return 128 + signal.SIGINT if exc.ename == "Interrupted" else 1
+    except ReportError as exc:
+        print(f"rtlab report: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"rtlab report: data in {made.run_dir}")
+    print(f"rtlab report: notebooks, figures and CSVs in {made.report_dir}")
+    print(f"rtlab report: every report is listed in {made.index}")
+    print(made.html)
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    """Merge the runs, analyse them into --out; print warnings and findings."""
+    from .analysis import analyze
+    from .params import find_runs, load_runs
+
+    runs = [run for d in args.run_dirs for run in find_runs(str(d), "RUN_DIR", base=Path.cwd())]
+    _, trials = load_runs(runs, "RUN_DIR")
+    result = analyze(trials, args.out, alpha=args.alpha, seed=args.seed)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for finding in result.findings:
+        print(finding)
+    print(f"rtlab analyze: {len(runs)} run(s) → {', '.join(str(t) for t in result.tables)} and "
+          f"{len(result.figures)} figure files in {Path(args.out) / 'figures'}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    """Print the run-to-run comparison; exit 1 when the regression gate fails."""
+    from .compare import compare_runs, format_lines, write
+    from .params import ParameterError, find_runs
+    from .results import RunFormatError
+
+    dirs = []
+    for name, d in (("RUN_A", args.run_a), ("RUN_B", args.run_b)):
+        found = find_runs(str(d), name, base=Path.cwd())
+        if len(found) != 1:
+            raise ParameterError(f"{name}: {str(d)!r} holds {len(found)} runs; give one run folder")
+        dirs += found
+    try:
+        cmp = compare_runs(dirs[0], dirs[1], alpha=args.alpha, threshold=args.threshold,
+                           seed=args.seed)
+    except RunFormatError as exc:
+        raise UsageError(str(exc)) from None
+    if args.out is not None:
+        from .plots import save_figure
+        from .views import change_plot
+
+        write(cmp, args.out)
+        save_figure(change_plot(cmp).figure, Path(args.out) / "change")
+    print("\n".join(format_lines(cmp)))
+    return 1 if not cmp.regressions.empty else 0
 
 
 def cmd_clean(args) -> int:
@@ -264,7 +380,8 @@ def _clients(names: list[str]) -> list[str]:
 
 
 COMMANDS = {"doctor": cmd_doctor, "setup": cmd_setup, "collect": cmd_collect,
-            "clean": cmd_clean, "report": cmd_report}
+            "clean": cmd_clean, "report": cmd_report, "analyze": cmd_analyze,
+            "compare": cmd_compare}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

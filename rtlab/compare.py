@@ -51,6 +51,10 @@ _PARAMETERS = ("trials", "warmup", "timeout_s", "seed", "workload", "study")
 class CompareError(results.RunFormatError):
     """Runs that must not be compared (different hosts); one line saying what differs."""
 
+    def _render_traceback_(self) -> list[str]:
+        # IPython (the notebooks) shows this one line instead of a traceback.
+        return [f"{type(self).__name__}: {self}"]
+
 
 @dataclass(frozen=True)
 class RunComparison:
@@ -279,6 +283,19 @@ def compare_runs(run_a: Path | str, run_b: Path | str, *, alpha: float = 0.05,
         parameter_differences=_parameter_differences(meta_a, meta_b), only_in_one=only,
         alpha=alpha, threshold=threshold, notes=notes,
     )
+
+
+def write(cmp: RunComparison, out_dir: Path | str | None) -> list[Path]:
+    """Write ``changes.csv`` (:data:`CHANGE_COLUMNS` plus both run ids) into ``out_dir``.
+
+    Returns the paths written: none when ``out_dir`` is None.
+    """
+    if out_dir is None:
+        return []
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cmp.changes.assign(run_a=cmp.run_a, run_b=cmp.run_b).to_csv(out / "changes.csv", index=False)
+    return [out / "changes.csv"]
 
 
 def _ms(x: float) -> str:

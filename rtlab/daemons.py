@@ -109,17 +109,28 @@ def podman_binary() -> Optional[str]:
 
 # -- processes and sockets -----------------------------------------------------
 
+class DaemonError(RuntimeError):
+    """A daemon or image store rtlab setup could not prepare; one line saying why."""
+
+
 def socket_answers(path: Path, timeout_s: float = SOCKET_TIMEOUT_S) -> bool:
     """True when something accepts connections on the unix socket ``path``."""
+    return _socket_state(path, timeout_s) == "up"
+
+
+def _socket_state(path: Path, timeout_s: float = SOCKET_TIMEOUT_S) -> str:
+    """``up``, ``denied`` (exists, but we may not connect) or ``down``."""
     if not path.exists():
-        return False
+        return "down"
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout_s)
     try:
         s.connect(str(path))
-        return True
+        return "up"
+    except PermissionError:
+        return "denied"
     except OSError:
-        return False
+        return "down"
     finally:
         s.close()
 
@@ -261,6 +272,9 @@ def down_reason(name: str) -> Optional[str]:
 
     Fast (a unix-socket connect): the scheduler calls it after a failed trial.
     """
+    sock = CONTAINERD_SOCKET if name == "containerd" else DOCKER_SOCKET
+    if _socket_state(sock) == "denied":
+        return f"may not connect to {name} on {sock} (permission denied): run rtlab as root"
     if name == "containerd":
         if not socket_answers(CONTAINERD_SOCKET):
             return f"containerd is not running (no answer on {CONTAINERD_SOCKET}) — run rtlab setup"
@@ -298,7 +312,7 @@ def _log_tail(log: Path, lines: int = 5) -> str:
 def _start(daemon: Daemon, argv: list[str], env: dict[str, str], say: Say) -> int:
     binary = shutil.which(argv[0])
     if binary is None:
-        raise RuntimeError(f"cannot start {daemon.name}: {argv[0]} not installed")
+        raise DaemonError(f"cannot start {daemon.name}: {argv[0]} not installed")
     with daemon.log.open("a") as f:
         f.write(f"\n==== rtlab starts {' '.join(argv)} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
     pid = _spawn_detached([binary, *argv[1:]], daemon.log, env)
@@ -318,10 +332,10 @@ def _start(daemon: Daemon, argv: list[str], env: dict[str, str], say: Say) -> in
             return pid
         if not _alive(pid):
             daemon.pidfile.unlink(missing_ok=True)
-            raise RuntimeError(f"{daemon.name} exited while starting; its log {daemon.log} ends: "
+            raise DaemonError(f"{daemon.name} exited while starting; its log {daemon.log} ends: "
                                f"{_log_tail(daemon.log)}")
         time.sleep(0.05)
-    raise RuntimeError(f"{daemon.name} (pid {pid}) did not answer on {daemon.socket} within "
+    raise DaemonError(f"{daemon.name} (pid {pid}) did not answer on {daemon.socket} within "
                        f"{START_TIMEOUT_S:g} s; see {daemon.log}")
 
 
@@ -461,7 +475,7 @@ def docker_config(say: Say = print) -> list[str]:
     try:
         config = json.loads(DOCKER_CONFIG.read_text()) if DOCKER_CONFIG.exists() else {}
     except ValueError as exc:
-        raise RuntimeError(f"{DOCKER_CONFIG} is not valid JSON ({exc}); fix it and rerun") from None
+        raise DaemonError(f"{DOCKER_CONFIG} is not valid JSON ({exc}); fix it and rerun") from None
     runtimes = config.setdefault("runtimes", {})
     added = []
     for name, entry in docker_runtime_entries().items():
@@ -712,10 +726,10 @@ def import_images(say: Say = print) -> list[str]:
             continue
         m = _quiet(load(binary), timeout_s=120.0)
         if not m.ok:
-            raise RuntimeError(f"importing {DEFAULT_IMAGE} into {store} failed: {m.describe_failure()}")
+            raise DaemonError(f"importing {DEFAULT_IMAGE} into {store} failed: {m.describe_failure()}")
         got = current_id()
         if got != image_id:
-            raise RuntimeError(f"imported {DEFAULT_IMAGE} into {store} but it reports image id "
+            raise DaemonError(f"imported {DEFAULT_IMAGE} into {store} but it reports image id "
                                f"{got}, expected {image_id}")
         where = f"containerd namespace {NAMESPACE!r}" if store == "containerd" else store
         msg = f"imported {DEFAULT_IMAGE} ({image_id[:19]}) into {where}"

@@ -55,6 +55,12 @@ def _int(name: str, value: Any, minimum: Optional[int] = None) -> int:
     return value
 
 
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ParameterError(f"{name} = {value!r}: must be True or False")
+    return value
+
+
 def _number(name: str, value: Any, low: float, high: float, what: str) -> float:
     """A real number in the open interval (low, high)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
@@ -95,7 +101,8 @@ def _started_at(run_dir: Path) -> str:
         return ""
 
 
-def find_runs(value: str | Path | Sequence[str | Path], name: str = "run_dirs") -> list[Path]:
+def find_runs(value: str | Path | Sequence[str | Path], name: str = "run_dirs",
+              base: Optional[Path] = None) -> list[Path]:
     """Run folders named by ``value``, oldest first.
 
     Parameters
@@ -106,6 +113,9 @@ def find_runs(value: str | Path | Sequence[str | Path], name: str = "run_dirs") 
         separated by commas. Relative paths are taken from the repository root.
     name : str
         The parameter's name, for the error message.
+    base : pathlib.Path, optional
+        What relative paths are relative to; the repository root by default
+        (the command line passes the current folder).
 
     Returns
     -------
@@ -125,17 +135,18 @@ def find_runs(value: str | Path | Sequence[str | Path], name: str = "run_dirs") 
                              f"e.g. {SAMPLE_DIR!r}")
     runs: list[Path] = []
     for item in items:
-        path = repo_path(item)
+        path = repo_path(item) if base is None else Path(base, item).expanduser()
+        shown = repr(item) if str(path) == item else f"{item!r} ({path})"
         if not path.is_dir():
             what = "is not a folder" if path.exists() else "does not exist"
-            raise ParameterError(f"{name}: {item!r} ({path}) {what}; give a run folder (holding "
+            raise ParameterError(f"{name}: {shown} {what}; give a run folder (holding "
                                  f"run.json) or a folder of runs, e.g. {SAMPLE_DIR!r}")
         if (path / "run.json").is_file():
             runs.append(path)
             continue
         inside = [p.parent for p in path.glob("*/run.json")]
         if not inside:
-            raise ParameterError(f"{name}: {item!r} ({path}) holds no run (no run.json in it or "
+            raise ParameterError(f"{name}: {shown} holds no run (no run.json in it or "
                                  f"its subfolders); give a folder written by rtlab collect")
         runs += sorted(inside, key=lambda p: (_started_at(p), p.name))
     return list(dict.fromkeys(runs))
@@ -152,7 +163,8 @@ def sample_runs() -> list[Path]:
 def collect_options(*, study: str = "", clients: Any = "oci", runtimes: Any = "runc,crun",
                     trials: Any = 2, warmup: Any = 0, timeout_s: Any = 30.0, seed: Any = 0,
                     out_dir: Any = "", custom_runtimes: Any = (), image: Any = "",
-                    cmd: Any = "", bundle: Any = "", progress: bool = True) -> CollectOptions:
+                    cmd: Any = "", bundle: Any = "", allow_concurrent: Any = False,
+                    progress: bool = True) -> CollectOptions:
     """The parameters of ``01-collect`` as checked :class:`CollectOptions`.
 
     ``study`` "" measures ``clients`` x ``runtimes``; a study name (see
@@ -220,6 +232,7 @@ def collect_options(*, study: str = "", clients: Any = "oci", runtimes: Any = "r
         timeout_s=_number("timeout_s", timeout_s, 0.0, math.inf, "a number of seconds above 0"),
         seed=_int("seed", seed), out=repo_path(out_text) if out_text else None,
         custom_runtimes=custom, workload=workload, progress=progress,
+        allow_concurrent=_bool("allow_concurrent", allow_concurrent),
     )
     try:
         validate(opts)
@@ -260,6 +273,18 @@ def analyze_params(*, run_dirs: Any = SAMPLE_DIR, alpha: Any = 0.05, seed: Any =
     return AnalyzeParams(runs, alpha, seed, out)
 
 
+def load_runs(run_dirs: Sequence[Path], name: str = "run_dirs"):
+    """(metas, trials) of the runs, merged (:func:`rtlab.results.load_runs`); a run that cannot
+    be read or merged raises :class:`ParameterError` saying why."""
+    from .results import RunFormatError
+    from .results import load_runs as _load_runs
+
+    try:
+        return _load_runs(run_dirs)
+    except RunFormatError as exc:
+        raise ParameterError(f"{name}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class CompareParams:
     """The checked parameters of ``03-compare-runs``."""
@@ -269,6 +294,7 @@ class CompareParams:
     alpha: float
     threshold: float
     seed: int
+    out_dir: Optional[Path] = None
 
 
 def check_threshold(value: Any, name: str = "threshold") -> float:
@@ -289,8 +315,9 @@ def _one_run(name: str, value: Any) -> Path:
 
 
 def compare_params(*, run_a: Any = "", run_b: Any = "", alpha: Any = 0.05,
-                   threshold: Any = 0.05, seed: Any = 0) -> CompareParams:
-    """The parameters of ``03-compare-runs``; ``run_a``/``run_b`` "" → the first/second sample run."""
+                   threshold: Any = 0.05, seed: Any = 0, out_dir: Any = "") -> CompareParams:
+    """The parameters of ``03-compare-runs``; ``run_a``/``run_b`` "" → the first/second sample
+    run (oldest first); ``out_dir`` "" → write no files."""
     empty_a = isinstance(run_a, str) and not run_a.strip()
     empty_b = isinstance(run_b, str) and not run_b.strip()
     samples = sample_runs() if empty_a or empty_b else []
@@ -304,4 +331,15 @@ def compare_params(*, run_a: Any = "", run_b: Any = "", alpha: Any = 0.05,
         _number("alpha", alpha, 0.0, 1.0, "a significance level between 0 and 1, e.g. 0.05"),
         check_threshold(threshold),
         _int("seed", seed),
+        _out_dir(out_dir, "'' to write nothing, or a folder for changes.csv and change.png"),
     )
+
+
+def _out_dir(value: Any, accepted: str) -> Optional[Path]:
+    text = _text("out_dir", value, accepted)
+    if not text:
+        return None
+    out = repo_path(text)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"out_dir = {text!r}: {out} is a file; give a folder ({accepted})")
+    return out

@@ -147,21 +147,25 @@ def resolve(name: str, custom: list[Runtime] = (), *, clients: Optional[list[str
     if name not in STUDIES:
         raise StudyError(f"unknown study {name!r}; known: {', '.join(STUDIES)}")
     table = {**KNOWN, **{r.name: r for r in custom}}
-    candidates = [table[r] for r in runtimes] if runtimes else list(table.values())
     if name == "clients":
-        candidates = [r for r in candidates if r.name == "runc"]
-        wanted_clients = ["docker", "ctr", "podman", "oci"]
+        study_clients, study_runtimes = ["docker", "ctr", "podman", "oci"], ["runc"]
     elif name == "lowlevel":
-        wanted_clients = ["docker"]
+        study_clients, study_runtimes = ["docker"], list(table)
     else:
-        wanted_clients = [*DAEMON_CLIENTS, "oci"]
-    if clients:
-        wanted_clients = [c for c in wanted_clients if c in clients]
+        study_clients, study_runtimes = [*DAEMON_CLIENTS, "oci"], list(table)
+    wanted_clients = [c for c in study_clients if not clients or c in clients]
+    candidates = [table[r] for r in study_runtimes if not runtimes or r in runtimes]
+    if not wanted_clients:
+        raise StudyError(f"study {name!r} measures the clients {', '.join(study_clients)}: "
+                         f"--clients {','.join(clients or [])} leaves none")
+    if not candidates:
+        raise StudyError(f"study {name!r} measures the runtimes {', '.join(study_runtimes)}: "
+                         f"--runtimes {','.join(runtimes or [])} leaves none")
     usable, missing = host_runtimes(candidates, timeout_s, say)
     pairs = [(c, r.name) for c in wanted_clients for r in usable]
     excluded = {f"{c}/{rt}": f"runtime not usable on this host: {why}"
                 for c in wanted_clients for rt, why in missing.items()}
     if not pairs:
-        raise StudyError(f"study {name!r} has nothing to measure here: " + (
-            "; ".join(f"{rt}: {why}" for rt, why in missing.items()) or "no client selected"))
+        raise StudyError(f"study {name!r} has nothing to measure here: "
+                         + "; ".join(f"{rt}: {why}" for rt, why in missing.items()))
     return Study(name, pairs, excluded)

@@ -48,6 +48,13 @@ def _escape(text: str) -> str:
     return re.sub(r"([*_`\\<>])", r"\\\1", str(text))
 
 
+def table_or_note(frame: pd.DataFrame, note: str):
+    """``frame``, or ``note`` as Markdown when the frame has no rows."""
+    from IPython.display import Markdown
+
+    return Markdown(f"_{note}_") if frame.empty else frame
+
+
 # -- the runs and the host -----------------------------------------------------
 
 
@@ -245,6 +252,21 @@ def figure_files(paths: Iterable[Path | str], suffix: str = ".png") -> list[Path
     return sorted((Path(p) for p in paths if Path(p).suffix == suffix), key=_figure_order)
 
 
+def image_bundle(png: bytes, alt: str) -> dict:
+    """A PNG as a display bundle: HTML with alternative text first (what the HTML report
+    shows), the PNG itself for frontends that prefer it, the title as text."""
+    import base64
+    import html
+
+    data = base64.b64encode(png).decode("ascii")
+    return {
+        "text/html": f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
+                     'style="max-width:100%"/>',
+        "image/png": data,
+        "text/plain": f"[figure: {alt}]",
+    }
+
+
 def show_figures(paths: Iterable[Path | str]) -> int:
     """Display every PNG figure with its title and caption (embedded in the notebook).
 
@@ -253,13 +275,13 @@ def show_figures(paths: Iterable[Path | str]) -> int:
     int
         The number of figures shown.
     """
-    from IPython.display import Image, Markdown, display
+    from IPython.display import Markdown, display
 
     shown = 0
     for png in figure_files(paths):
         title, text = figure_caption(png)
         display(Markdown(f"#### {title}\n\n{text} (`figures/{png.name}`, also as SVG)"))
-        display(Image(filename=str(png), embed=True))
+        display(image_bundle(png.read_bytes(), title), raw=True)
         shown += 1
     if not shown:
         display(Markdown("_No figure: no target has a successful trial._"))
@@ -319,6 +341,24 @@ def changes_table(cmp: compare.RunComparison) -> pd.DataFrame:
             "verdict": r.verdict, "regression": "REGRESSION" if r.regression else "",
         })
     return pd.DataFrame(rows)
+
+
+def show_change(cmp: compare.RunComparison, out_dir: Path | str | None = None) -> None:
+    """Display :func:`change_plot` (embedded); also save it as ``change.png``/``.svg`` in
+    ``out_dir`` when given."""
+    import io
+
+    from IPython.display import display
+
+    ax = change_plot(cmp)
+    if out_dir is not None:
+        from rtlab.plots import save_figure
+
+        save_figure(ax.figure, Path(out_dir) / "change")
+    buffer = io.BytesIO()
+    ax.figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    display(image_bundle(buffer.getvalue(), f"change per target and step, {cmp.run_b} vs "
+                                            f"{cmp.run_a}"), raw=True)
 
 
 def change_plot(cmp: compare.RunComparison, *, ax=None):

@@ -18,7 +18,7 @@ from rtlab.doctor import clean, doctor
 from rtlab.drivers import CLIENTS
 from rtlab.results import load_trials
 from rtlab.runtimes import KNOWN
-from rtlab.workload import DEFAULT_IMAGE, Workload
+from rtlab.workload import DEFAULT_IMAGE
 from tests.conftest import rtlab
 from tests.integration.conftest import oci_leftovers
 

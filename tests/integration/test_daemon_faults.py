@@ -87,9 +87,10 @@ def _run(tmp_path: Path, pairs: list[tuple[str, str]], trials: int = 3):
 
 
 def _assert_failed_fast_naming(df, client: str, after_cid: str, words: tuple[str, ...]) -> None:
-    """Every step of ``client`` from the stopped point on failed, quickly, naming the daemon."""
+    """Every step of ``client`` from the stopped point (the start of ``after_cid``) on
+    failed, quickly, naming the daemon."""
     rows = df[df.client == client]
-    first_bad = rows.index[rows.container_id == after_cid][0]
+    first_bad = rows.index[(rows.container_id == after_cid) & (rows.step == "start")][0]
     later = rows.loc[first_bad:]
     assert not later.ok.any(), later[["step", "ok", "error"]].to_string()
     ran = later[~later.error.str.startswith("not run")]

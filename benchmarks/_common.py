@@ -1,0 +1,50 @@
+"""Helpers shared by the benchmark scripts (not part of the rtlab package)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rtlab import host
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def hyperfine_block(argv: list[str], runs: int) -> list[float]:
+    """Times of ``runs`` executions of ``argv`` by hyperfine without a shell (-N)."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        cmd = " ".join(argv)
+        subprocess.run(["hyperfine", "-N", "--style", "none", "--warmup", "1", "--runs", str(runs),
+                        "--export-json", f.name, cmd], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        return json.loads(Path(f.name).read_text())["results"][0]["times"]
+
+
+def machine() -> dict:
+    facts = host.facts()
+    return {k: facts[k] for k in ("hostname", "kernel", "cpu_model", "cores", "memory_bytes",
+                                  "cgroup_mode", "load_average")} | {"python": platform.python_version()}
+
+
+def save(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {"benchmark": name, "at": datetime.now(timezone.utc).isoformat(),
+               "machine": machine(), **payload}
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def median_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000
+
+
+def need_root() -> None:
+    if os.geteuid() != 0:
+        raise SystemExit("this benchmark runs container runtimes: run it as root")

@@ -1,0 +1,38 @@
+"""Every notebook in notebooks/ runs top to bottom with its stored defaults (nbval, lax).
+
+Each notebook runs in its own ``python -m pytest --nbval-lax`` so that a new
+notebook is picked up without editing this file, 01-collect can be skipped
+without root, and the nbval run reads the project's pytest configuration
+(warnings are errors) apart from this session's.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.notebooks._helpers import (COLLECT, NOTEBOOKS, REPO, needs_root, notebook_names,
+                                      runs_made_by_kernels, wait_for_other_collects)
+
+
+@pytest.mark.parametrize("name", notebook_names())
+def test_notebook_runs_with_its_defaults(name: str) -> None:
+    if name == COLLECT:
+        needs_root()
+        wait_for_other_collects()  # 01's defaults refuse to measure beside another run
+    before = set((REPO / "data").iterdir())
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=600", "-q",
+             str(NOTEBOOKS / name)],
+            cwd=REPO, capture_output=True, text=True, timeout=1200,
+        )
+    finally:
+        # 01's default writes a new data/<run-id>/: keep the repository as it was
+        for folder in runs_made_by_kernels(before):
+            shutil.rmtree(folder)
+    assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
+    assert " passed" in r.stdout and "failed" not in r.stdout

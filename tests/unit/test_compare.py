@@ -1,0 +1,209 @@
+"""rtlab.compare and `rtlab compare`: change per target/step, verdicts, the regression gate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from _runcopy import quietest_step, slowed_copy
+from _synthetic import fail, make_trials
+from rtlab import compare, params, results, stats
+from tests.conftest import rtlab
+
+QUIET = {("oci", "runc"): {"create": 0.040, "start": 0.010, "kill": 0.009, "delete": 0.012,
+                           "run": 0.050},
+         ("oci", "crun"): {"create": 0.015, "start": 0.007, "kill": 0.005, "delete": 0.007,
+                           "run": 0.025}}
+
+
+def slowed(trials: pd.DataFrame, factor: float, *, runtime: str, step: str) -> pd.DataFrame:
+    out = trials.copy()
+    where = (out["runtime"] == runtime) & (out["step"] == step)
+    out.loc[where, "wall_s"] *= factor
+    return out
+
+
+def row(changes: pd.DataFrame, runtime: str, step: str) -> pd.Series:
+    return changes[(changes["runtime"] == runtime) & (changes["step"] == step)].iloc[0]
+
+
+def test_a_run_against_itself_changes_nothing() -> None:
+    trials = make_trials(QUIET, n_trials=15, seed=1)
+    table = compare.changes(trials, trials, seed=0)
+    assert list(table.columns) == compare.CHANGE_COLUMNS
+    assert len(table) == 2 * 6  # five measured steps and the derived total, per target
+    assert (table["change"] == 0).all()
+    assert (table["verdict"] == compare.NO_CLEAR_CHANGE).all()
+    assert not table["regression"].any()
+    assert (table["n_a"] == 15).all()  # warm-ups excluded
+
+
+def test_thirty_percent_slower_step_is_a_regression_and_only_it() -> None:
+    before = make_trials(QUIET, n_trials=15, sigma=0.05, seed=2)
+    after = slowed(before, 1.3, runtime="crun", step="run")
+    table = compare.changes(before, after, threshold=0.05, seed=0)
+    hit = row(table, "crun", "run")
+    assert hit["verdict"] == compare.SLOWER and hit["regression"]
+    assert hit["change"] == pytest.approx(0.3)
+    assert hit["change_ci_low"] > 0.05 and hit["change_ci_low"] <= 0.3 <= hit["change_ci_high"]
+    assert table["regression"].sum() == 1
+
+
+def test_slower_within_the_threshold_is_significant_but_passes_the_gate() -> None:
+    before = make_trials(QUIET, n_trials=30, sigma=0.01, seed=3)
+    after = make_trials(QUIET, n_trials=30, sigma=0.01, seed=4)
+    after = slowed(after, 1.03, runtime="runc", step="start")
+    table = compare.changes(before, after, threshold=0.05, seed=0)
+    hit = row(table, "runc", "start")
+    assert hit["verdict"] == compare.SLOWER
+    assert not hit["regression"]
+    # threshold 0: any slow-down rtlab is sure of fails the gate
+    assert row(compare.changes(before, after, threshold=0.0, seed=0), "runc", "start")["regression"]
+
+
+def test_faster_is_reported_and_never_gated() -> None:
+    before = make_trials(QUIET, n_trials=15, seed=5)
+    after = slowed(before, 0.7, runtime="runc", step="create")
+    table = compare.changes(before, after, seed=0)
+    hit = row(table, "runc", "create")
+    assert hit["verdict"] == compare.FASTER and not hit["regression"]
+    assert hit["change_ci_high"] < 0
+
+
+def test_a_step_that_fails_every_trial_in_b_is_a_regression() -> None:
+    before = make_trials(QUIET, n_trials=6, n_warmup=0, seed=6)
+    after = before
+    for trial in range(1, 7):
+        after = fail(after, client="oci", runtime="crun", trial=trial, step="kill")
+    table = compare.changes(before, after, seed=0)
+    hit = row(table, "crun", "kill")
+    assert hit["verdict"] == compare.FAILS_IN_B and hit["regression"]
+    assert (hit["n_b"], hit["n_failed_b"]) == (0, 6)
+    back = row(compare.changes(after, before, seed=0), "crun", "kill")
+    assert back["verdict"] == compare.FIXED_IN_B and not back["regression"]
+
+
+def test_same_seed_same_intervals() -> None:
+    before = make_trials(QUIET, n_trials=10, sigma=0.2, seed=7)
+    after = make_trials(QUIET, n_trials=10, sigma=0.2, seed=8)
+    one = compare.changes(before, after, seed=11)
+    two = compare.changes(before, after, seed=11)
+    pd.testing.assert_frame_equal(one, two)
+
+
+def test_holm_runs_over_every_row() -> None:
+    before = make_trials(QUIET, n_trials=12, sigma=0.2, seed=9)
+    after = make_trials(QUIET, n_trials=12, sigma=0.2, seed=10)
+    table = compare.changes(before, after, seed=0)
+    np.testing.assert_allclose(table["p_adj"], stats.holm(table["p"].to_numpy()))
+
+
+# -- whole runs ------------------------------------------------------------------------
+
+
+def write_run(folder: Path, trials: pd.DataFrame, **meta_changes) -> Path:
+    folder.mkdir(parents=True)
+    meta = {
+        "format_version": results.FORMAT_VERSION, "run_id": folder.name, "status": "completed",
+        "started_at": "2026-11-27T23:00:00+00:00",
+        "parameters": {"trials": 15, "warmup": 2, "seed": 0},
+        "host": {"hostname": "h", "kernel": "6.1", "cpu_model": "cpu", "cores": 2,
+                 "cgroup_mode": "hybrid"},
+        "versions": {"runc": "runc 1.1", "crun": "crun 1.8"},
+    }
+    for key, value in meta_changes.items():
+        meta[key] = {**meta[key], **value} if isinstance(value, dict) else value
+    results.write_meta(folder, meta)
+    out = trials.assign(container_id="c")
+    out["warmup"] = out["warmup"].map({True: "true", False: "false"})
+    out["ok"] = out["ok"].map({True: "true", False: "false"})
+    out[list(results.COLUMNS)].to_csv(folder / "trials.csv", index=False)
+    return folder
+
+
+def test_different_hosts_are_refused_naming_what_differs(tmp_path: Path) -> None:
+    trials = make_trials(QUIET, n_trials=4, seed=1)
+    a = write_run(tmp_path / "a", trials)
+    b = write_run(tmp_path / "b", trials, host={"hostname": "other", "cores": 4})
+    with pytest.raises(compare.CompareError) as caught:
+        compare.compare_runs(a, b)
+    message = str(caught.value)
+    assert "different hosts" in message
+    assert "hostname: 'h' vs 'other'" in message and "cores: 2 vs 4" in message
+    assert "\n" not in message
+
+
+def test_versions_and_parameters_that_differ_are_listed(tmp_path: Path) -> None:
+    trials = make_trials(QUIET, n_trials=4, seed=1)
+    a = write_run(tmp_path / "a", trials)
+    b = write_run(tmp_path / "b", trials, versions={"runc": "runc 1.2", "youki": "youki 0.3"},
+                  parameters={"trials": 20})
+    cmp = compare.compare_runs(a, b)
+    assert "runc: 'runc 1.1' vs 'runc 1.2'" in cmp.version_differences
+    assert "youki: 'youki 0.3' only in B" in cmp.version_differences
+    assert "trials: 15 vs 20" in cmp.parameter_differences
+    lines = compare.format_lines(cmp)
+    assert any(line.startswith("versions that differ: runc: 'runc 1.1' vs 'runc 1.2'")
+               for line in lines)
+    assert lines[-1].startswith("no regression")
+
+
+def test_targets_in_one_run_only_are_named(tmp_path: Path) -> None:
+    trials = make_trials(QUIET, n_trials=4, seed=1)
+    a = write_run(tmp_path / "a", trials)
+    b = write_run(tmp_path / "b", trials[trials["runtime"] == "runc"])
+    cmp = compare.compare_runs(a, b)
+    assert cmp.only_in_one == ["oci/crun: only in A"]
+    assert set(cmp.changes["runtime"]) == {"runc"}
+
+
+def test_write_puts_changes_csv_with_both_run_ids(tmp_path: Path) -> None:
+    trials = make_trials(QUIET, n_trials=4, seed=1)
+    cmp = compare.compare_runs(write_run(tmp_path / "a", trials), write_run(tmp_path / "b", trials))
+    assert compare.write(cmp, None) == []
+    [path] = compare.write(cmp, tmp_path / "out")
+    table = pd.read_csv(path)
+    assert set(compare.CHANGE_COLUMNS) <= set(table.columns)
+    assert set(table["run_a"]) == {"a"} and set(table["run_b"]) == {"b"}
+
+
+# -- the command line on the committed sample ---------------------------------------------
+
+
+def test_cli_the_two_sample_runs_pass_the_gate() -> None:
+    first, second = params.sample_runs()[:2]
+    r = rtlab("compare", str(first), str(second))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1].startswith("no regression")
+
+
+def test_cli_a_copy_with_one_step_30_percent_slower_fails_naming_it(tmp_path: Path) -> None:
+    run = params.sample_runs()[0]
+    client, runtime, step = quietest_step(run)
+    copy = slowed_copy(run, tmp_path / "slowed", client, runtime, step)
+    r = rtlab("compare", str(run), str(copy), "--out", str(tmp_path / "out"))
+    assert r.returncode == 1, r.stdout + r.stderr
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("REGRESSION beyond 5%") and f"{client}/{runtime} {step}" in last
+    assert f"REGRESSION: {client}/{runtime} {step}: 30.0% slower in B" in r.stdout
+    assert (tmp_path / "out" / "changes.csv").is_file()
+    assert (tmp_path / "out" / "change.png").stat().st_size > 0
+
+
+def test_cli_refuses_runs_from_different_hosts(tmp_path: Path) -> None:
+    run = params.sample_runs()[0]
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    meta = json.loads((other / "run.json").read_text())
+    meta["host"]["hostname"] = "elsewhere"
+    (other / "run.json").write_text(json.dumps(meta))
+    r = rtlab("compare", str(run), str(other))
+    assert r.returncode == 2
+    [line] = r.stderr.strip().splitlines()
+    assert line.startswith("rtlab compare: error: cannot compare") and "different hosts" in line
+    assert "hostname: " in line and "'elsewhere'" in line
