@@ -595,6 +595,7 @@ class Collector:
         """Warnings with advice: noisy steps (CV above 10%) and a loaded host."""
         warnings = []
         for state in self.states:
+            noisy = []
             for step in STEPS:
                 values = state.samples.get(step, [])
                 if len(values) < 3:
@@ -602,10 +603,12 @@ class Collector:
                 mean = statistics.fmean(values)
                 cv = statistics.stdev(values) / mean if mean > 0 else 0.0
                 if cv > NOISY_CV:
-                    warnings.append(
-                        f"{state.target.label} {step}: coefficient of variation {cv:.0%} is above "
-                        f"{NOISY_CV:.0%}; its median is less certain: add trials (--trials, or "
-                        "--until-ci 0.05), and measure on a quiet host (stop other jobs)")
+                    noisy.append(f"{step} {cv:.0%}")
+            if noisy:
+                warnings.append(
+                    f"{state.target.label}: coefficient of variation above {NOISY_CV:.0%} in "
+                    f"{', '.join(noisy)}; those medians are less certain: add trials (--trials, "
+                    "or --until-ci 0.05) and measure on a quiet host (stop other jobs)")
         cores = os.cpu_count() or 1
         for when in ("load_before", "load_after"):
             load = (self.meta.get(when) or [0.0])[0]

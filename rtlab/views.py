@@ -48,11 +48,22 @@ def _escape(text: str) -> str:
     return re.sub(r"([*_`\\<>])", r"\\\1", str(text))
 
 
-def table_or_note(frame: pd.DataFrame, note: str):
-    """``frame``, or ``note`` as Markdown when the frame has no rows."""
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "—" if value != value else f"{value:g}"
+    return value
+
+
+def table(frame: pd.DataFrame, empty: str = "Nothing to show.", *, index: bool = False):
+    """``frame`` for display: every cell in full (no "…"), numbers as written, the row
+    index only when it labels the rows (``index=True``); ``empty`` as Markdown when the
+    frame has no rows."""
     from IPython.display import Markdown
 
-    return Markdown(f"_{note}_") if frame.empty else frame
+    if frame.empty:
+        return Markdown(f"_{empty}_")
+    styler = frame.style.format(_cell, na_rep="—")
+    return styler if index else styler.hide(axis="index")
 
 
 # -- the runs and the host -----------------------------------------------------

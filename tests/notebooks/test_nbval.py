@@ -11,11 +11,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from tests.notebooks._helpers import (COLLECT, NOTEBOOKS, REPO, needs_root, notebook_names,
                                       runs_made_by_kernels, wait_for_other_collects)
+
+ANALYSIS_TMP = "rtlab-analysis-*"  # rtlab.params.analyze_params' prefix
 
 
 @pytest.mark.parametrize("name", notebook_names())
@@ -24,6 +28,7 @@ def test_notebook_runs_with_its_defaults(name: str) -> None:
         needs_root()
         wait_for_other_collects()  # 01's defaults refuse to measure beside another run
     before = set((REPO / "data").iterdir())
+    temporary = set(Path(tempfile.gettempdir()).glob(ANALYSIS_TMP))
     try:
         r = subprocess.run(
             [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=600", "-q",
@@ -34,5 +39,8 @@ def test_notebook_runs_with_its_defaults(name: str) -> None:
         # 01's default writes a new data/<run-id>/: keep the repository as it was
         for folder in runs_made_by_kernels(before):
             shutil.rmtree(folder)
+        # 02's default out_dir is a new temporary folder
+        for folder in set(Path(tempfile.gettempdir()).glob(ANALYSIS_TMP)) - temporary:
+            shutil.rmtree(folder, ignore_errors=True)
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
     assert " passed" in r.stdout and "failed" not in r.stdout

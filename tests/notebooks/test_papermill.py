@@ -5,6 +5,7 @@ parameters with one line; `rtlab report`'s orchestration end to end."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -186,7 +187,8 @@ def test_report_collects_analyses_and_writes_the_report_folder(tmp_path: Path) -
     pngs = list((made.report_dir / "figures").glob("*.png"))
     assert pngs
     page = made.html.read_text()
-    assert page.count('<img src="data:image/png;base64,') == len(pngs)
+    embedded = re.findall(r'<img alt="[^"]+" src="data:image/png;base64,', page)
+    assert len(embedded) == len(pngs)
     assert "No description has been provided for this image" not in page
     for heading in ("Summary per target and step", "Pairwise comparisons", "Findings",
                     "Against the known study", "Harness overhead"):
