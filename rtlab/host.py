@@ -172,5 +172,6 @@ def install_packages(packages: list[str], say: Callable[[str], None] = print) ->
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     say(f"installing Debian packages: {' '.join(packages)}")
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+    # with recommends: podman needs them (conmon helpers, netavark, slirp4netns) as tested here
+    subprocess.run(["apt-get", "install", "-y", "-qq", *packages],
                    check=True, env=env)

@@ -21,6 +21,20 @@ CASES = [
     (["doctor", "--runtimes", "nope"], "unknown runtime 'nope'"),
     (["doctor", "--timeout", "-3"], "--timeout: '-3': must be a number of seconds above 0"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["collect", "--until-ci", "2"], "--until-ci: '2': must be between 0 and 1"),
+    (["collect", "--until-ci", "abc"], "--until-ci: 'abc' is not a number"),
+    (["collect", "--min-trials", "0"], "--min-trials: '0': must be at least 1"),
+    (["collect", "--max-trials", "x"], "--max-trials: 'x' is not a whole number"),
+    (["collect", "--resume", "/nonexistent-run"], "--resume: /nonexistent-run: no run.json"),
+    (["collect", "--study", "bogus"], "--study: invalid choice: 'bogus'"),
+    (["collect", "--image", ""], "--image is empty"),
+    (["collect", "--bundle", "/nonexistent-bundle"], "--bundle /nonexistent-bundle: no config.json there"),
+    (["doctor", "--clients", "bogus"], "unknown client 'bogus'; known: oci, docker, ctr, podman"),
+    (["report", "--trials", "0"], "--trials: '0': must be at least 1"),
+    (["analyze", "/nonexistent-run", "--out", "/tmp/x"], "RUN_DIR: '/nonexistent-run' does not exist"),
+    (["analyze", "data/sample", "--alpha", "2", "--out", "/tmp/x"], "--alpha: '2': must be between 0 and 1"),
+    (["compare", "/nonexistent-a", "/tmp"], "RUN_A: '/nonexistent-a' does not exist"),
+    (["compare", "data/sample", "data/sample", "--threshold", "-1"], "--threshold: '-1': must be a fraction"),
 ]
 
 
