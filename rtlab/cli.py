@@ -35,71 +35,31 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number (give 1 or more)")
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: must be at least 1")
-    return n
+def _checked(parse, accept, what: str, rule: str):
+    """An argparse type: ``parse`` the text, then ``accept`` the value, else one line why."""
+    def convert(value: str):
+        try:
+            parsed = parse(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not {what}") from None
+        if not accept(parsed):
+            raise argparse.ArgumentTypeError(f"{value!r}: {rule}")
+        return parsed
+    return convert
 
 
-def _nonneg_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number (give 0 or more)")
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{value!r}: must be 0 or more")
-    return n
-
-
-def _seconds(value: str) -> float:
-    try:
-        s = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds (e.g. 30)")
-    if not s > 0 or s == float("inf"):
-        raise argparse.ArgumentTypeError(f"{value!r}: must be a number of seconds above 0")
-    return s
-
-
-def _fraction(value: str) -> float:
-    try:
-        f = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number (give a fraction such as 0.05)")
-    if not 0 < f < 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: must be between 0 and 1 (0.05 = ±5%)")
-    return f
-
-
-def _int(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number")
-
-
-def _alpha(value: str) -> float:
-    try:
-        a = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number (give a level like 0.05)")
-    if not 0 < a < 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: must be between 0 and 1, e.g. 0.05")
-    return a
-
-
-def _threshold(value: str) -> float:
-    try:
-        t = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number (give a fraction like 0.05)")
-    if not 0 <= t < float("inf"):
-        raise argparse.ArgumentTypeError(f"{value!r}: must be a fraction of 0 or more, e.g. 0.05 for 5%")
-    return t
+_INF = float("inf")
+_positive_int = _checked(int, lambda n: n >= 1, "a whole number (give 1 or more)", "must be at least 1")
+_nonneg_int = _checked(int, lambda n: n >= 0, "a whole number (give 0 or more)", "must be 0 or more")
+_int = _checked(int, lambda n: True, "a whole number", "")
+_seconds = _checked(float, lambda s: 0 < s < _INF, "a number of seconds (e.g. 30)",
+                    "must be a number of seconds above 0")
+_fraction = _checked(float, lambda f: 0 < f < 1, "a number (give a fraction such as 0.05)",
+                     "must be between 0 and 1 (0.05 = ±5%)")
+_alpha = _checked(float, lambda a: 0 < a < 1, "a number (give a level like 0.05)",
+                  "must be between 0 and 1, e.g. 0.05")
+_threshold = _checked(float, lambda t: 0 <= t < _INF, "a number (give a fraction like 0.05)",
+                      "must be a fraction of 0 or more, e.g. 0.05 for 5%")
 
 
 def _custom_runtimes(specs: list[str]):
