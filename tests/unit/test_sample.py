@@ -52,3 +52,21 @@ def test_sample_run_json_carries_the_provenance(run):
     assert meta["harness_overhead"]["median_s"] > 0
     assert meta["versions"]["runc"] and meta["versions"]["crun"]
     assert meta["rtlab"]["version"]
+
+
+def test_rtlab_analyze_on_a_sample_run_writes_tables_and_every_figure(tmp_path, capsys):
+    from rtlab.cli import main
+
+    out = tmp_path / "analysis"
+    assert main(["analyze", str(RUNS[0]), "--out", str(out)]) == 0  # warnings are errors here
+    for name in ("summary.csv", "comparisons.csv"):
+        assert (out / name).stat().st_size > 0
+    figures = {p.name for p in (out / "figures").iterdir()}
+    for step in ("create", "start", "kill", "delete", "run", "total"):
+        assert {f"distribution_{step}.png", f"distribution_{step}.svg",
+                f"ecdf_{step}.png"} <= figures, step
+    assert {"lifecycle.png", "lifecycle.svg"} <= figures
+    assert any(f.startswith("ratios_client-docker") for f in figures)
+    assert any(f.startswith("ratios_runtime-runc") for f in figures)
+    printed = capsys.readouterr().out
+    assert "faster" in printed or "no clear difference" in printed
