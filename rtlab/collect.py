@@ -265,15 +265,17 @@ class Collector:
             status = "refused"
             raise
         finally:
+            # A second Ctrl-C must not cut the cleanup short: ignore signals until done.
+            self._ignore_signals(handlers)
             if writer is not None:
                 writer.close()
             leftovers = self._cleanup_all()
-            self._restore_signal_handlers(handlers)
             self.lock.release()
             if self.meta:
                 self._finish_meta(status, leftovers)
-            elif status == "refused":
+            else:
                 self._discard_empty_out()
+            self._restore_signal_handlers(handlers)
         self._print_summary()
         return CollectResult(self.run_dir, self.meta, status)
 
@@ -475,38 +477,29 @@ class Collector:
         return saved
 
     @staticmethod
+    def _ignore_signals(saved) -> None:
+        for sig in saved:
+            signal.signal(sig, signal.SIG_IGN)
+
+    @staticmethod
     def _restore_signal_handlers(saved) -> None:
         for sig, old in saved.items():
             signal.signal(sig, old)
 
     def _cleanup_all(self) -> dict:
         """Remove every container of this run from every target, then sweep the host."""
-        # Ignore further Ctrl-C while cleaning: a half-done cleanup leaks.
-        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            for s in previous:
-                try:
-                    signal.signal(s, signal.SIG_IGN)
-                except ValueError:
-                    pass
-            removed, errors = [], []
-            prefix = f"{cleanup.CONTAINER_PREFIX}{self.token}-"
-            for state in self.states:
-                for cid in state.target.list_ids():
-                    if cid.startswith(prefix):
-                        errors += state.target.remove(cid)
-                        removed.append(f"{state.target.label}:{cid}")
-            swept = cleanup.sweep(prefix)
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            if removed:
-                self.say(f"cleanup: removed {len(removed)} container(s) left by this run")
-            return {"removed": removed, "errors": errors, **swept}
-        finally:
-            for s, old in previous.items():
-                try:
-                    signal.signal(s, old)
-                except (ValueError, TypeError):
-                    pass
+        removed, errors = [], []
+        prefix = f"{cleanup.CONTAINER_PREFIX}{self.token}-"
+        for state in self.states:
+            for cid in state.target.list_ids():
+                if cid.startswith(prefix):
+                    errors += state.target.remove(cid)
+                    removed.append(f"{state.target.label}:{cid}")
+        swept = cleanup.sweep(prefix)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        if removed:
+            self.say(f"cleanup: removed {len(removed)} container(s) left by this run")
+        return {"removed": removed, "errors": errors, **swept}
 
     def _initial_meta(self, skipped: dict[str, str]) -> dict:
         opts = self.opts
