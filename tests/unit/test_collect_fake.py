@@ -216,3 +216,26 @@ def test_until_ci_with_trials_is_refused(rt_env, fake, tmp_path):
     spec, _ = fake("fa")
     r = collect(rt_env, tmp_path / "o", spec, trials=3, extra=("--until-ci", "0.05"))
     assert r.returncode == 2 and "--until-ci 0.05 decides the trial count: drop --trials 3" in r.stderr
+
+
+def test_a_second_ctrl_c_during_cleanup_does_not_cut_it_short(rt_env, fake, tmp_path):
+    spec, state = fake("slow", "slow")  # every fake call takes 0.2 s, so cleanup takes a while
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtlab", "collect", "--no-progress", "--trials", "50", "--warmup", "0",
+         "--out", str(out), "--runtimes", "slow", "--runtime", spec],
+        cwd=REPO, env=rt_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out / "trials.csv").exists():
+        time.sleep(0.05)
+    time.sleep(0.3)  # inside a trial: a container exists
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)  # the cleanup is running now
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    assert list(state.iterdir()) == []
+    assert processes_naming(str(state)) == []
