@@ -31,10 +31,10 @@ def _ancestors() -> set[int]:
     return pids
 
 
-def processes_matching(token: str) -> list[int]:
-    """Pids whose command line or cgroup path names ``token`` (not rtlab itself)."""
+def process_texts(token: str) -> dict[int, str]:
+    """pid → command line and cgroup paths, for processes naming ``token`` (not rtlab itself)."""
     skip = _ancestors()
-    found = []
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) in skip:
             continue
@@ -44,8 +44,13 @@ def processes_matching(token: str) -> list[int]:
         except OSError:
             continue
         if token in cmdline or token in cgroup:
-            found.append(int(entry.name))
+            found[int(entry.name)] = f"{cmdline}\n{cgroup}"
     return found
+
+
+def processes_matching(token: str) -> list[int]:
+    """Pids whose command line or cgroup path names ``token`` (not rtlab itself)."""
+    return list(process_texts(token))
 
 
 def kill_processes(token: str) -> list[int]:

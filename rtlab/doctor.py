@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Callable, Optional
 
 from . import cleanup, daemons, host
@@ -120,12 +119,7 @@ def clean(clients: list[str], runtimes: list[Runtime], say: Callable[[str], None
                     say(f"could not remove: {err}")
                 removed.append(f"{target.label}:{cid}")
                 tokens.add(cleanup.token_of(cid) or "")
-    for pid in cleanup.processes_matching(cleanup.CONTAINER_PREFIX):
-        try:
-            text = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode() + \
-                Path(f"/proc/{pid}/cgroup").read_text()
-        except OSError:
-            continue
+    for text in cleanup.process_texts(cleanup.CONTAINER_PREFIX).values():
         tokens.update(TOKEN_RE.findall(text))
     for token in sorted(t for t in tokens if t and t not in live):
         swept = cleanup.sweep(f"{cleanup.CONTAINER_PREFIX}{token}-")

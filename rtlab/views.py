@@ -12,12 +12,15 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from rtlab import compare, stats
+
+if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render these
+    from IPython.display import Markdown
 
 # -- small formatting helpers --------------------------------------------------
 

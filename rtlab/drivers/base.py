@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from ..measure import Measurement, run_timed
 from ..runtimes import Runtime
@@ -13,6 +14,7 @@ LIFECYCLE = ("create", "start", "kill", "delete")
 STEPS = (*LIFECYCLE, "run")
 
 CLEANUP_TIMEOUT_S = 20.0
+STATE_POLL_S = 0.005  # between state queries while waiting for the stopped state
 
 
 class Target:
@@ -70,7 +72,28 @@ class Target:
     def argv_templates(self) -> dict[str, list[list[str]]]:
         return {step: self.commands(step, "{id}") for step in STEPS}
 
-    def quiet(self, argv: list[str], timeout_s: float = CLEANUP_TIMEOUT_S,
-              capture: bool = True) -> Measurement:
-        """Run a bookkeeping command (not a timed step)."""
-        return run_timed(argv, timeout_s, capture_stdout=capture)
+    def quiet(self, argv: list[str], timeout_s: float = CLEANUP_TIMEOUT_S) -> Measurement:
+        """Run a bookkeeping command (not a timed step), keeping its stdout."""
+        return run_timed(argv, timeout_s, capture_stdout=True)
+
+    @staticmethod
+    def poll_until_stopped(read_status: Callable[[], Optional[str]], stopped: str,
+                           timeout_s: float,
+                           give_up: Callable[[], Optional[str]] = lambda: None) -> Optional[str]:
+        """Poll ``read_status`` until it returns ``stopped``; an error line if it never does.
+
+        ``give_up`` is asked when the status cannot be read: a reason it returns
+        (a daemon gone) ends the wait at once.
+        """
+        deadline = time.monotonic() + timeout_s
+        status = None
+        while time.monotonic() < deadline:
+            status = read_status()
+            if status == stopped:
+                return None
+            if status is None:
+                reason = give_up()
+                if reason:
+                    return reason
+            time.sleep(STATE_POLL_S)
+        return f"container still {status or 'in an unknown state'} {timeout_s:g} s after kill"

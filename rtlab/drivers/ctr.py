@@ -14,7 +14,6 @@ would otherwise wait 10 s per call before failing.
 from __future__ import annotations
 
 import re
-import time
 from typing import Optional
 
 from .. import daemons
@@ -23,7 +22,6 @@ from .base import Target
 
 LABEL = "rtlab.run"
 CONNECT_TIMEOUT = "2s"
-STATE_POLL_S = 0.005
 
 
 def normalize_ref(ref: str) -> str:
@@ -113,16 +111,8 @@ class CtrTarget(Target):
         return "absent"
 
     def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
-        deadline = time.monotonic() + timeout_s
-        status = None
-        while time.monotonic() < deadline:
-            status = self.task_status(cid)
-            if status == "STOPPED":
-                return None
-            if status is None and daemons.down_reason("containerd"):
-                return daemons.down_reason("containerd")
-            time.sleep(STATE_POLL_S)
-        return f"task still {status or 'in an unknown state'} {timeout_s:g} s after kill"
+        return self.poll_until_stopped(lambda: self.task_status(cid), "STOPPED", timeout_s,
+                                       give_up=lambda: daemons.down_reason("containerd"))
 
     def remove(self, cid: str) -> list[str]:
         down = daemons.down_reason("containerd")

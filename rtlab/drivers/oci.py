@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Optional
 
 from .. import image
 from .base import Target
-
-STATE_POLL_S = 0.005
 
 
 class OciTarget(Target):
@@ -53,14 +50,7 @@ class OciTarget(Target):
             return None
 
     def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
-        deadline = time.monotonic() + timeout_s
-        status = None
-        while time.monotonic() < deadline:
-            status = self.state(cid)
-            if status == "stopped":
-                return None
-            time.sleep(STATE_POLL_S)
-        return f"container still {status or 'in an unknown state'} {timeout_s:g} s after kill"
+        return self.poll_until_stopped(lambda: self.state(cid), "stopped", timeout_s)
 
     def remove(self, cid: str) -> list[str]:
         rt = self.runtime.argv

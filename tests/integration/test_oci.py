@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 
-import pytest
-
 from rtlab import image
 from rtlab.results import load_trials
 from tests.conftest import rtlab
