@@ -1,5 +1,5 @@
 # rtlab: the two commands a newcomer needs are `make report` and `make test`.
-.PHONY: setup report test test-unit clean
+.PHONY: setup report test test-unit clean purge lock
 
 TRIALS ?= 20
 
@@ -9,7 +9,8 @@ setup:
 report: setup
 	.venv/bin/rtlab report --study all --trials $(TRIALS)
 
-test: setup
+test:
+	bash scripts/bootstrap.sh --test
 	.venv/bin/python -m pytest
 
 test-unit:
@@ -17,3 +18,14 @@ test-unit:
 
 clean:
 	.venv/bin/rtlab clean
+
+# Undo everything rtlab did to this host (the uninstall): needs no venv and no
+# finished set-up, so it runs on a fresh clone; idempotent.
+purge:
+	@if [ "$$(id -u)" != 0 ]; then echo "make purge: run as root" >&2; exit 1; fi
+	@if command -v python3 >/dev/null; then python3 -m rtlab.purge; \
+	 else echo "make purge: no python3 on this host, so rtlab never ran here: nothing to undo"; fi
+
+# Refresh requirements.lock and requirements-dev.lock from pyproject.toml's ranges.
+lock:
+	bash scripts/lock.sh

@@ -98,7 +98,13 @@ def build_parser() -> Parser:
     d.add_argument("--json", action="store_true", help="print the facts as JSON")
 
     s = sub.add_parser("setup", help="install packages, prepare cgroups, start daemons, import images")
-    s.add_argument("--stop", action="store_true", help="stop only the daemons rtlab started")
+    s_mode = s.add_mutually_exclusive_group()
+    s_mode.add_argument("--stop", action="store_true", help="stop only the daemons rtlab started")
+    s_mode.add_argument("--purge", action="store_true",
+                        help="undo everything rtlab did to this host (the uninstall; idempotent)")
+    s.add_argument("--runtime", action="append", default=[], metavar="NAME=/PATH[:FLAGS]",
+                   help="also register this runc-compatible runtime with dockerd and containerd "
+                        "(so docker/NAME and ctr/NAME work); repeatable")
 
     c = sub.add_parser("collect", help="run interleaved trials into data/<run-id>/")
     runtime_args(c)
@@ -200,15 +206,27 @@ def cmd_collect(args) -> int:
 def cmd_setup(args) -> int:
     from .setup import setup
 
+    if (args.stop or args.purge) and args.runtime:
+        raise UsageError(f"--runtime {args.runtime[0]} registers a runtime; it does not go with "
+                         f"--{'stop' if args.stop else 'purge'}")
     if args.stop:
         from .daemons import stop_started
 
         stop_started()
         return 0
+    if args.purge:
+        from .purge import PurgeError, purge
+
+        try:
+            purge()
+        except (PermissionError, PurgeError) as exc:
+            raise UsageError(str(exc)) from None
+        return 0
     from .daemons import DaemonError
 
+    custom = _custom_runtimes(args.runtime)
     try:
-        setup()
+        setup(extra=custom)
     except (PermissionError, DaemonError) as exc:
         raise UsageError(str(exc)) from None
     return 0

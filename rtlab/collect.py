@@ -520,6 +520,7 @@ class Collector:
             "ended_at": None,
             "command_line": sys.argv,
             "rtlab": {"version": __version__, "git_commit": git_commit()},
+            "python_packages": host.python_packages(),
             "parameters": {
                 "study": opts.study, "clients": opts.clients, "runtimes": opts.runtimes,
                 "pairs": [list(p) for p in opts.pairs] if opts.pairs else None,

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from . import image
+from . import image, ledger
 from .image import STATE_DIR
 from .measure import run_timed
 from .runtimes import KNOWN, Runtime
@@ -78,6 +78,11 @@ SOCKET_TIMEOUT_S = 1.0
 
 # The low-level runtimes rtlab registers with docker (name → KNOWN runtime).
 DOCKER_RUNTIMES = ("crun", "runsc", "runsc-kvm")
+# Ledger entries (see ledger.py): the daemon.json runtime keys rtlab added, and
+# whether rtlab created daemon.json.
+DOCKER_RUNTIME_KEYS = "docker_runtime_keys"
+DOCKER_CONFIG_CREATED = "docker_config_created"
+IMAGE_STORES = "image_stores"  # the stores rtlab's image went into
 
 
 # -- the client binaries -------------------------------------------------------
@@ -313,6 +318,9 @@ def _start(daemon: Daemon, argv: list[str], env: dict[str, str], say: Say) -> in
     binary = shutil.which(argv[0])
     if binary is None:
         raise DaemonError(f"cannot start {daemon.name}: {argv[0]} not installed")
+    if not daemon.log.parent.is_dir():
+        daemon.log.parent.mkdir(parents=True, exist_ok=True)
+        say(f"{daemon.name}: created the log folder {daemon.log.parent}")
     with daemon.log.open("a") as f:
         f.write(f"\n==== rtlab starts {' '.join(argv)} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
     pid = _spawn_detached([binary, *argv[1:]], daemon.log, env)
@@ -323,7 +331,9 @@ def _start(daemon: Daemon, argv: list[str], env: dict[str, str], say: Say) -> in
     while start is None and time.monotonic() < deadline:
         time.sleep(0.01)
         start = _start_time(pid)
-    PID_DIR.mkdir(parents=True, exist_ok=True)
+    if not PID_DIR.is_dir():
+        PID_DIR.mkdir(parents=True, exist_ok=True)
+        say(f"{daemon.name}: created the pid folder {PID_DIR}")
     daemon.pidfile.write_text(f"{pid} {start}\n")
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -358,8 +368,8 @@ def start_containerd(say: Say = print) -> list[str]:
     return [f"started containerd (pid {pid}, log {CONTAINERD.log})"]
 
 
-def start_dockerd(say: Say = print) -> list[str]:
-    changes = docker_config(say)
+def start_dockerd(say: Say = print, extra: Iterable[Runtime] = ()) -> list[str]:
+    changes = docker_config(say, extra)
     if DOCKERD.answers():
         pid = DOCKERD.running_pid()
         ours = DOCKERD.started_pid() is not None
@@ -378,13 +388,18 @@ def start_dockerd(say: Say = print) -> list[str]:
     return changes + [f"started dockerd on {CONTAINERD_SOCKET} (pid {pid}, log {DOCKERD.log})"]
 
 
-def start_all(say: Say = print) -> list[str]:
-    """Start containerd, then dockerd on it, unless already running; return the changes."""
+def start_all(say: Say = print, extra: Iterable[Runtime] = ()) -> list[str]:
+    """Start containerd, then dockerd on it, unless already running; return the changes.
+
+    ``extra`` runtimes (``rtlab setup --runtime``) get a shim wrapper and a
+    daemon.json entry like the known ones.
+    """
     if os.geteuid() != 0:
         raise PermissionError("starting containerd and dockerd needs root")
-    changes = install_shims(say)
+    extra = list(extra)
+    changes = install_shims(say, extra)
     changes += start_containerd(say)
-    changes += start_dockerd(say)
+    changes += start_dockerd(say, extra)
     return changes
 
 
@@ -455,11 +470,11 @@ def status_line() -> str:
 
 # -- docker's registered runtimes ----------------------------------------------
 
-def docker_runtime_entries() -> dict[str, dict]:
+def docker_runtime_entries(extra: Iterable[Runtime] = ()) -> dict[str, dict]:
     """What rtlab registers in daemon.json: runtime name → {path, runtimeArgs}."""
     entries = {}
-    for name in DOCKER_RUNTIMES:
-        rt = KNOWN[name]
+    for rt in [*(KNOWN[name] for name in DOCKER_RUNTIMES), *extra]:
+        name = rt.name
         path = rt.path()
         if path is None:
             continue
@@ -470,27 +485,49 @@ def docker_runtime_entries() -> dict[str, dict]:
     return entries
 
 
-def docker_config(say: Say = print) -> list[str]:
-    """Add rtlab's runtimes to /etc/docker/daemon.json (keeping every other key)."""
+def _read_docker_config() -> dict:
     try:
         config = json.loads(DOCKER_CONFIG.read_text()) if DOCKER_CONFIG.exists() else {}
     except ValueError as exc:
         raise DaemonError(f"{DOCKER_CONFIG} is not valid JSON ({exc}); fix it and rerun") from None
-    runtimes = config.setdefault("runtimes", {})
-    added = []
-    for name, entry in docker_runtime_entries().items():
-        if name not in runtimes:
-            runtimes[name] = entry
-            added.append(name)
-        elif runtimes[name] != entry:
-            say(f"docker: runtime {name!r} is registered as {runtimes[name]} in {DOCKER_CONFIG}: "
-                "left as the user set it")
-    if not added:
-        return []
+    if not isinstance(config, dict):
+        raise DaemonError(f"{DOCKER_CONFIG} is not a JSON object; fix it and rerun")
+    return config
+
+
+def _write_docker_config(config: dict) -> None:
     DOCKER_CONFIG.parent.mkdir(parents=True, exist_ok=True)
     tmp = DOCKER_CONFIG.with_suffix(".json.rtlab-tmp")
     tmp.write_text(json.dumps(config, indent=2) + "\n")
     tmp.replace(DOCKER_CONFIG)
+
+
+def docker_config(say: Say = print, extra: Iterable[Runtime] = ()) -> list[str]:
+    """Add rtlab's runtimes (and ``extra`` ones) to /etc/docker/daemon.json, keeping
+    every other key; each key added, and the file if rtlab created it, goes into the
+    ledger so ``rtlab setup --purge`` removes exactly those."""
+    created = not DOCKER_CONFIG.exists()
+    config = _read_docker_config()
+    runtimes = config.setdefault("runtimes", {})
+    added = []
+    for name, entry in docker_runtime_entries(extra).items():
+        if name not in runtimes:
+            runtimes[name] = entry
+            added.append(name)
+        elif runtimes[name] != entry:
+            if name in ledger.items(DOCKER_RUNTIME_KEYS):  # ours: follow the new path/flags
+                runtimes[name] = entry
+                added.append(name)
+                continue
+            say(f"docker: runtime {name!r} is registered as {runtimes[name]} in {DOCKER_CONFIG}: "
+                "left as the user set it")
+    if not added:
+        return []
+    if created:
+        ledger.flag(DOCKER_CONFIG_CREATED)
+    for name in added:
+        ledger.add(DOCKER_RUNTIME_KEYS, name)
+    _write_docker_config(config)
     msg = f"registered runtimes {', '.join(added)} in {DOCKER_CONFIG}"
     say(f"docker: {msg}")
     return [msg]
@@ -723,6 +760,7 @@ def import_images(say: Say = print) -> list[str]:
             say(f"image: not imported into {store}: {down}")
             continue
         if current_id() == image_id:
+            ledger.add(IMAGE_STORES, store)
             continue
         m = _quiet(load(binary), timeout_s=120.0)
         if not m.ok:
@@ -731,6 +769,7 @@ def import_images(say: Say = print) -> list[str]:
         if got != image_id:
             raise DaemonError(f"imported {DEFAULT_IMAGE} into {store} but it reports image id "
                                f"{got}, expected {image_id}")
+        ledger.add(IMAGE_STORES, store)
         where = f"containerd namespace {NAMESPACE!r}" if store == "containerd" else store
         msg = f"imported {DEFAULT_IMAGE} ({image_id[:19]}) into {where}"
         say(f"image: {msg}")

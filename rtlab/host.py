@@ -11,7 +11,13 @@ import subprocess
 from pathlib import Path
 from typing import Callable, Optional
 
+from . import ledger
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# Ledger entries (ledger.py): the cgroup hierarchies rtlab mounted, and the
+# mount points it created for them.
+CGROUP_MOUNTS = "cgroup_mounts"
+CGROUP_MOUNT_DIRS = "cgroup_mount_dirs"
 
 # Debian packages rtlab needs, by the command each provides.
 DEBIAN_PACKAGES: dict[str, str] = {
@@ -34,7 +40,7 @@ def _read(path: Path | str, default: str = "") -> str:
         return default
 
 
-def _fs_type(path: Path) -> str:
+def fs_type(path: Path) -> str:
     """Filesystem type of the mount at ``path`` ("" when not a mount point)."""
     best = ("", "")
     for line in _read("/proc/self/mounts").splitlines():
@@ -46,9 +52,9 @@ def _fs_type(path: Path) -> str:
 
 def cgroup_mode() -> str:
     """``v2`` (unified), ``hybrid`` (v1 controllers plus a v2 mount) or ``v1``."""
-    if _fs_type(CGROUP_ROOT) == "cgroup2":
+    if fs_type(CGROUP_ROOT) == "cgroup2":
         return "v2"
-    if _fs_type(CGROUP_ROOT / "unified") == "cgroup2":
+    if fs_type(CGROUP_ROOT / "unified") == "cgroup2":
         return "hybrid"
     return "v1"
 
@@ -94,7 +100,7 @@ def security() -> dict[str, Optional[str]]:
 
 
 def identity() -> dict:
-    """What must match to merge or compare runs (see DESIGN.md)."""
+    """What must match to merge or compare runs (docs/DESIGN.md, "The data contract")."""
     return {
         "hostname": socket.gethostname(),
         "kernel": platform.release(),
@@ -124,6 +130,26 @@ def facts() -> dict:
     }
 
 
+# The Python packages whose versions can move a result (recorded in run.json).
+PYTHON_PACKAGES = ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "papermill")
+
+
+def python_packages() -> dict[str, Optional[str]]:
+    """``python`` and each of :data:`PYTHON_PACKAGES` → installed version (None: absent).
+
+    Read from the installed metadata, not by importing: collecting never loads them.
+    """
+    from importlib import metadata
+
+    out: dict[str, Optional[str]] = {"python": platform.python_version()}
+    for name in PYTHON_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
 def _os_release() -> str:
     for line in _read("/etc/os-release").splitlines():
         if line.startswith("PRETTY_NAME="):
@@ -144,17 +170,67 @@ def prepare_cgroups(say: Callable[[str], None] = print) -> list[str]:
         return changed
     for controller in unified_controllers():
         target = CGROUP_ROOT / controller
-        if _fs_type(target) == "cgroup":
+        if fs_type(target) == "cgroup":
             continue
         # /sys/fs/cgroup is a tmpfs in hybrid mode: a mount point can be made.
+        made_dir = not target.exists()
         target.mkdir(exist_ok=True)
         subprocess.run(["mount", "-t", "cgroup", "-o", controller, "cgroup", str(target)],
                        check=True, capture_output=True, text=True)
+        ledger.add(CGROUP_MOUNTS, str(target))
+        if made_dir:
+            ledger.add(CGROUP_MOUNT_DIRS, str(target))
         msg = (f"mounted the v1 {controller} hierarchy at {target} "
                f"(moves {controller} off cgroup v2 so crun accepts hybrid mode)")
         say(msg)
         changed.append(msg)
     return changed
+
+
+# What scripts/bootstrap.sh installs before rtlab runs, and what `make test` adds
+# for the browser test (tests only; rtlab itself never starts them).
+BOOTSTRAP_PACKAGES = ("python3", "python3-venv", "git")
+TEST_PACKAGES = ("chromium", "chromium-driver")
+
+
+def setup_packages() -> set[str]:
+    """Every Debian package set-up installs (rtlab setup and scripts/bootstrap.sh)."""
+    return {*DEBIAN_PACKAGES.values(), *BOOTSTRAP_PACKAGES}
+
+
+def _path_variants(path: str) -> list[str]:
+    """``path`` and its merged-/usr twins (dpkg records one of them)."""
+    out = [path, os.path.realpath(path)]
+    for p in list(out):
+        for a, b in (("/usr/bin/", "/bin/"), ("/usr/sbin/", "/sbin/")):
+            if p.startswith(a):
+                out.append(b + p[len(a):])
+            elif p.startswith(b):
+                out.append(a + p[len(b):])
+    return list(dict.fromkeys(out))
+
+
+def package_of(path: str) -> Optional[str]:
+    """The Debian package that installed the file ``path`` (None: none, or no dpkg)."""
+    if shutil.which("dpkg-query") is None:
+        return None
+    for candidate in _path_variants(path):
+        out = subprocess.run(["dpkg-query", "-S", candidate], capture_output=True, text=True)
+        for line in out.stdout.splitlines():
+            if line.startswith("diversion by "):
+                return line.split()[2]
+            pkg, sep, rest = line.partition(": ")
+            if sep and rest.strip() == candidate:
+                return pkg.split(":")[0].split(",")[0].strip()
+    return None
+
+
+def is_base_package(package: str) -> bool:
+    """True for Debian's essential and required packages (on every Debian host)."""
+    out = subprocess.run(["dpkg-query", "-W", "-f=${Essential} ${Priority}", package],
+                         capture_output=True, text=True)
+    essential, _, priority = out.stdout.partition(" ")
+    return out.returncode == 0 and (essential == "yes" or priority.strip() == "required")
 
 
 def missing_packages() -> list[str]:

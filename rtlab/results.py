@@ -1,4 +1,4 @@
-"""The versioned run format: run.json + trials.csv (see DESIGN.md, "data contract").
+"""The versioned run format: run.json + trials.csv (docs/DESIGN.md, "The data contract").
 
 Format history
 --------------

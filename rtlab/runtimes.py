@@ -20,6 +20,17 @@ class Runtime:
     binary: str
     flags: tuple[str, ...] = ()
     note: str = ""
+    # The Debian package rtlab setup installs for it; None: optional, not packaged.
+    package: Optional[str] = None
+
+    def how_to_get(self) -> str:
+        """How this runtime gets onto the host (for the "not installed" reason)."""
+        if self.note == "user-supplied":
+            return "the path given with --runtime"
+        if self.package:
+            return f"Debian package {self.package}; rtlab setup installs it"
+        return (f"optional: not packaged for Debian — install {self.binary} from its project's "
+                f"releases (then it is found on PATH), or give --runtime {self.name}=/PATH")
 
     @property
     def argv(self) -> list[str]:
@@ -32,7 +43,7 @@ class Runtime:
         """(first line of ``--version``, "") or (None, why it is unavailable)."""
         path = self.path()
         if path is None or not shutil.which(path):
-            return None, f"not installed ({self.binary} not found)"
+            return None, f"not installed ({self.binary} not found; {self.how_to_get()})"
         m = run_timed([path, *self.flags, "--version"], timeout_s, capture_stdout=True)
         if m.timed_out:
             return None, f"did not answer `{self.binary} --version` within {timeout_s:g} s"
@@ -47,10 +58,11 @@ class Runtime:
 KNOWN: dict[str, Runtime] = {
     r.name: r
     for r in (
-        Runtime("runc", "runc"),
-        Runtime("crun", "crun"),
-        Runtime("runsc", "runsc", ("--network=none",), "gVisor, ptrace platform"),
-        Runtime("runsc-kvm", "runsc", ("--platform=kvm", "--network=none"), "gVisor, KVM platform"),
+        Runtime("runc", "runc", package="runc"),
+        Runtime("crun", "crun", package="crun"),
+        Runtime("runsc", "runsc", ("--network=none",), "gVisor, ptrace platform", package="runsc"),
+        Runtime("runsc-kvm", "runsc", ("--platform=kvm", "--network=none"), "gVisor, KVM platform",
+                package="runsc"),
         Runtime("youki", "youki"),
         Runtime("kata-runtime", "kata-runtime"),
     )

@@ -8,13 +8,18 @@ running and imports the image into them. Says what it changed.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Callable, Iterable
 
-from . import host, image
+from . import daemons, host, image
+from .runtimes import Runtime
 
 
-def setup(say: Callable[[str], None] = print) -> list[str]:
-    """Prepare the host; return the list of changes made."""
+def setup(say: Callable[[str], None] = print, extra: Iterable[Runtime] = ()) -> list[str]:
+    """Prepare the host; return the list of changes made.
+
+    ``extra`` runtimes (``rtlab setup --runtime NAME=/PATH``) are registered with
+    dockerd and get a containerd shim wrapper, so docker/NAME and ctr/NAME work.
+    """
     if os.geteuid() != 0:
         raise PermissionError("rtlab setup needs root (it installs packages and mounts cgroups)")
     changes: list[str] = []
@@ -23,14 +28,11 @@ def setup(say: Callable[[str], None] = print) -> list[str]:
         host.install_packages(missing, say)
         changes.append(f"installed Debian packages: {' '.join(missing)}")
     changes += host.prepare_cgroups(say)
+    if not image.rootfs_dir().is_dir():
+        say(f"image: building the busybox rootfs in {image.rootfs_dir()} (folders created as needed)")
     root = image.build_rootfs()
     say(f"image: busybox rootfs at {root}")
-    try:
-        from . import daemons
-    except ImportError:
-        daemons = None
-    if daemons is not None:
-        changes += daemons.start_all(say)
-        changes += daemons.import_images(say)
+    changes += daemons.start_all(say, extra)
+    changes += daemons.import_images(say)
     say("setup: " + ("; ".join(changes) if changes else "nothing to change, host is ready"))
     return changes

@@ -1,4 +1,4 @@
-"""Pure statistics on the tidy trials frame (see DESIGN.md, "The data contract").
+"""Pure statistics on the tidy trials frame (docs/DESIGN.md, "The data contract").
 
 Every function here takes the tidy frame (or numpy samples) and returns frames,
 arrays or strings; nothing here draws, so this module never imports matplotlib.

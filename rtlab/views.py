@@ -117,8 +117,15 @@ def host_table(metas: Sequence[dict]) -> pd.DataFrame:
 
 
 def versions_table(metas: Sequence[dict]) -> pd.DataFrame:
-    """Runtime and client versions, one column per run."""
-    return pd.DataFrame({m.get("run_id"): m.get("versions", {}) for m in metas}).fillna("")
+    """Runtime and client versions, then the Python packages (run.json's
+    ``python_packages``; older runs lack them), one column per run."""
+    columns = {}
+    for m in metas:
+        versions = dict(m.get("versions", {}))
+        for name, version in (m.get("python_packages") or {}).items():
+            versions[f"python: {name}" if name != "python" else "python"] = version or "not installed"
+        columns[m.get("run_id")] = versions
+    return pd.DataFrame(columns).fillna("")
 
 
 def overhead_table(metas: Sequence[dict]) -> pd.DataFrame:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Make this Debian/Ubuntu host ready for rtlab, idempotently, as root:
-#   Python venv at .venv with rtlab installed, then `rtlab setup` (Debian
-#   packages, cgroups, the offline image, daemons).
+#   Python venv at .venv with the locked packages and rtlab, then `rtlab setup`
+#   (Debian packages, cgroups, the offline image, daemons).
+#   --test also installs what the test suite needs beyond that (the browser test's
+#   chromium and chromium-driver; rtlab itself never runs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,13 +22,31 @@ PYTHON=${PYTHON:-python3}
 command -v "$PYTHON" >/dev/null || need_apt python3
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need_apt python3-venv
 command -v git >/dev/null || need_apt git
+if [ "${1:-}" = --test ]; then
+  # keep in step with rtlab/host.py TEST_PACKAGES
+  missing=()
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing the test suite's Debian packages: ${missing[*]}"
+    need_apt "${missing[@]}"
+  fi
+fi
 
+# The venv holds exactly the locked versions (requirements.lock: collect and
+# analyse; requirements-dev.lock: tests, notebooks, JupyterLab); rtlab itself
+# is installed editable on top, without resolving anything again.
 stamp=.venv/.rtlab-installed
-want=$(sha256sum pyproject.toml | cut -c1-16)
+want=$(cat pyproject.toml requirements.lock requirements-dev.lock | sha256sum | cut -c1-16)
 if [ ! -x .venv/bin/rtlab ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+  if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating the Python venv at .venv"
+    "$PYTHON" -m venv .venv
+  fi
+  echo "setup: installing the locked Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e .
+  .venv/bin/python -m pip install -q -r requirements.lock -r requirements-dev.lock
+  .venv/bin/python -m pip install -q --no-deps -e .
   .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
   echo "$want" > "$stamp"
 fi

@@ -64,9 +64,12 @@ class DockerTarget(Target):
             return "`docker info` failed: dockerd does not answer properly (see its log)"
         runtimes = info.get("Runtimes") or {}
         if self.runtime.name not in runtimes:
+            spec = f"{self.runtime.name}={self.runtime.path() or self.runtime.binary}"
+            if self.runtime.flags:
+                spec += ":" + " ".join(self.runtime.flags)
             return (f"runtime {self.runtime.name!r} is not registered with dockerd "
-                    f"(registered: {', '.join(sorted(runtimes))}); add it to "
-                    f"{daemons.DOCKER_CONFIG} under \"runtimes\" and reload dockerd")
+                    f"(registered: {', '.join(sorted(runtimes))}); register it with "
+                    f"`rtlab setup --runtime {spec}`")
         ref = self.workload.image_ref()
         if daemons.docker_image_id(ref) is None:
             if self.workload.image:

@@ -1,4 +1,4 @@
-"""The notebook rules (STYLE.md 8-10), checked on every notebook in notebooks/ without running it."""
+"""The notebook rules (docs/DESIGN.md, "Layout": notebooks stay thin), checked on every notebook in notebooks/ without running it."""
 
 from __future__ import annotations
 

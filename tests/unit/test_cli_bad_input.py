@@ -70,5 +70,5 @@ def test_nothing_available_is_an_error_and_leaves_no_folder(rt_env, tmp_path):
     r = rtlab("collect", "--out", str(out), "--runtimes", "ghost", "--runtime",
               "ghost=/nonexistent/ghost-runtime", env=rt_env)
     assert r.returncode == 2
-    assert "nothing to measure: oci/ghost: not installed (/nonexistent/ghost-runtime not found)" in r.stderr
+    assert "nothing to measure: oci/ghost: not installed (/nonexistent/ghost-runtime not found; the path given with --runtime)" in r.stderr
     assert not out.exists()
