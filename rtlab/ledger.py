@@ -12,7 +12,6 @@ Stdlib only: ``make purge`` runs this without the venv.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from .image import STATE_DIR
 

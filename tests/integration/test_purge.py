@@ -11,7 +11,6 @@ import json
 import secrets
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -96,6 +95,19 @@ def test_setup_purge_setup_leaves_and_restores_the_named_state(foreign_container
     config = json.loads(daemons.DOCKER_CONFIG.read_text())
     config[USER_KEY[0]] = USER_KEY[1]
     daemons.DOCKER_CONFIG.write_text(json.dumps(config))
+    try:
+        _purge_and_set_up_again(ready, proc, sock, foreign_container)
+    finally:
+        # leave daemon.json, and its ledger entry, as setup alone would have them
+        if daemons.DOCKER_CONFIG.exists():
+            config = json.loads(daemons.DOCKER_CONFIG.read_text())
+            config.pop(USER_KEY[0], None)
+            daemons.DOCKER_CONFIG.write_text(json.dumps(config, indent=2) + "\n")
+        if ledger.LEDGER.exists():
+            ledger.flag(daemons.DOCKER_CONFIG_CREATED, created)
+
+
+def _purge_and_set_up_again(ready, proc, sock, foreign_container):
 
     said = _purge()
     gone = host_state()
@@ -130,6 +142,4 @@ def test_setup_purge_setup_leaves_and_restores_the_named_state(foreign_container
     again = host_state()
     assert again["daemon_json"].pop(USER_KEY[0]) == USER_KEY[1]
     assert again == ready
-    # leave daemon.json, and its ledger entry, as setup alone would have them
-    daemons.DOCKER_CONFIG.write_text(json.dumps(again["daemon_json"], indent=2) + "\n")
-    ledger.flag(daemons.DOCKER_CONFIG_CREATED, created)
+
