@@ -71,9 +71,17 @@ def _order(names, known: tuple[str, ...]) -> list[str]:
     return [n for n in known if n in names] + sorted(names - set(known))
 
 
+# Longer names from data are cut in figures (the tables show them in full).
+MAX_LABEL = 32
+
+
 def text(value) -> str:
-    """A name from data as plain text in a figure: ``$`` would start mathtext."""
-    return str(value).replace("$", r"\$")
+    """A name from data as plain text in a figure: at most :data:`MAX_LABEL` characters
+    (cut with "…"), ``$`` escaped so it never starts mathtext."""
+    value = str(value)
+    if len(value) > MAX_LABEL:
+        value = value[: MAX_LABEL - 1] + "…"
+    return value.replace("$", r"\$")
 
 
 def _axes(ax: Axes | None) -> Axes:

@@ -84,6 +84,9 @@ def table(frame: pd.DataFrame, empty: str = "Nothing to show.", *, index: bool =
     # Cells, index and column labels come from data: escaped, never read as HTML.
     styler = frame.style.format(_cell, na_rep="—", escape="html") \
         .format_index(escape="html", axis=0).format_index(escape="html", axis=1)
+    text_columns = [c for c in frame.columns if frame[c].dtype == object]
+    if text_columns:
+        styler = styler.set_properties(subset=text_columns, **{"text-align": "left"})
     return styler if index else styler.hide(axis="index")
 
 
@@ -294,40 +297,66 @@ def figure_files(paths: Iterable[Path | str], suffix: str = ".png") -> list[Path
     return sorted((Path(p) for p in paths if Path(p).suffix == suffix), key=_figure_order)
 
 
-def image_bundle(png: bytes, alt: str) -> dict:
+def image_bundle(png: bytes, alt: str, *, max_width: str = "100%", caption_html: str = "",
+                 fold: str = "") -> dict:
     """A PNG as a display bundle: HTML with alternative text first (what the HTML report
-    shows), the PNG itself for frontends that prefer it, the title as text."""
+    shows; folded under ``fold`` when given), the PNG itself for frontends that prefer it,
+    the title as text. ``caption_html`` must already be escaped."""
     import base64
-    import html
 
     data = base64.b64encode(png).decode("ascii")
-    return {
-        "text/html": f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
-                     'style="max-width:100%"/>',
-        "image/png": data,
-        "text/plain": f"[figure: {alt}]",
-    }
+    img = (f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}" '
+           f'style="max-width:{max_width}"/>')
+    body = caption_html + img
+    if fold:
+        body = f"<details><summary>{esc(fold)}</summary>{body}</details>"
+    return {"text/html": body, "image/png": data, "text/plain": f"[figure: {alt}]"}
 
 
-def show_figures(paths: Iterable[Path | str], *, skip: Sequence[str] = ()) -> int:
-    """Display every PNG figure with its title and caption (embedded in the notebook),
-    except those whose name (without suffix) is in ``skip``.
+class Bundle(dict):
+    """A display bundle a notebook cell can end with (IPython shows every MIME type)."""
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return dict(self)
+
+
+_WIDTHS = {"ratios": "520px", "distribution": "860px", "ecdf": "760px"}
+
+
+def show_figures(paths: Iterable[Path | str], *, skip: Sequence[str] = (),
+                 kinds: Sequence[str] | None = None, folded: bool = False) -> int:
+    """Display the PNG figures with their titles and captions (embedded in the notebook).
+
+    Parameters
+    ----------
+    paths : iterable of path
+        Figure files (PNG and SVG) as :func:`rtlab.analysis.analyze` wrote them.
+    skip : sequence of str
+        Figure names (without suffix) not to show, e.g. ``["overview"]`` shown elsewhere.
+    kinds : sequence of str, optional
+        Only figures of these kinds (``lifecycle``, ``study``, ``distribution``,
+        ``ecdf``, ``ratios``, ``overview``); all by default.
+    folded : bool
+        Each figure folded under its title (for an appendix).
 
     Returns
     -------
     int
         The number of figures shown.
     """
-    from IPython.display import HTML, Markdown, display
+    from IPython.display import Markdown, display
 
     shown = 0
     for png in figure_files(paths):
-        if png.stem in skip:
+        kind = png.stem.partition("_")[0]
+        if png.stem in skip or (kinds is not None and kind not in kinds):
             continue
         title, text = figure_caption(png)
-        display(HTML(f"<h4>{esc(title)}</h4><p>{_code(esc(text))} "
-                     f"(<code>figures/{esc(png.name)}</code>, also as SVG)</p>"))
-        display(image_bundle(png.read_bytes(), title), raw=True)
+        caption = (f"<h4>{esc(title)}</h4><p>{_code(esc(text))} "
+                   f"(<code>figures/{esc(png.name)}</code>, also as SVG)</p>")
+        display(image_bundle(png.read_bytes(), title, max_width=_WIDTHS.get(kind, "100%"),
+                             caption_html="" if folded else caption,
+                             fold=title if folded else ""), raw=True)
         shown += 1
     if not shown:
         display(Markdown("_No figure: no target has a successful trial._"))
@@ -565,12 +594,10 @@ def headline_answers(summary: pd.DataFrame, comparisons: pd.DataFrame, metas: Se
 
 
 def headline(metas: Sequence[dict], summary: pd.DataFrame, comparisons: pd.DataFrame,
-             figures: Iterable[Path | str] = (), trials: pd.DataFrame | None = None) -> "HTML":
+             figures: Iterable[Path | str] = (), trials: pd.DataFrame | None = None) -> "Bundle":
     """The report's first screen: its title, one sentence per question beside the
     overview figure. Every string from data is escaped."""
     import base64
-
-    from IPython.display import HTML
 
     answers = headline_answers(summary, comparisons, metas, trials)
     step = _headline_step(summary)
@@ -580,7 +607,7 @@ def headline(metas: Sequence[dict], summary: pd.DataFrame, comparisons: pd.DataF
     hosts = sorted({str(m.get("host", {}).get("hostname", "?")) for m in metas})
     started = sorted(str(m.get("started_at") or "?")[:16] for m in metas)
     png = next((Path(f) for f in figures if Path(f).name == "overview.png"), None)
-    figure = ""
+    figure, data = "", ""
     if png is not None and png.is_file():
         data = base64.b64encode(png.read_bytes()).decode("ascii")
         figure = ('<figure style="flex:1 1 420px;margin:0;max-width:560px">'
@@ -588,7 +615,7 @@ def headline(metas: Sequence[dict], summary: pd.DataFrame, comparisons: pd.DataF
                   '95% CI" style="width:100%"/><figcaption style="font-size:85%">Median '
                   'lifecycle time per target (point) and its 95% CI (line); colour: runtime, '
                   'marker: client; left is faster.</figcaption></figure>')
-    return HTML(
+    page = (
         '<section id="headline">'
         f'<h1 id="report-title" style="margin-top:0">{esc(report_title(metas))}</h1>'
         f'<p style="margin:0 0 .5em 0;color:#555">host {esc(", ".join(hosts))}; started '
@@ -598,6 +625,10 @@ def headline(metas: Sequence[dict], summary: pd.DataFrame, comparisons: pd.DataF
         f'<div style="flex:1 1 380px"><h2 style="margin-top:0">Answers</h2>'
         f'<p style="margin:0">{esc(_STEP_LEAD.get(step, step))}</p><ul>{items}</ul></div>'
         f'{figure}</div></section>')
+    bundle = Bundle({"text/html": page, "text/plain": "\n".join(f"{q} {a}" for q, a in answers)})
+    if data:
+        bundle["image/png"] = data
+    return bundle
 
 
 # -- warnings and what went wrong --------------------------------------------------------
@@ -675,17 +706,21 @@ def details(summary: str, body) -> "HTML":
 def console_table(trials: pd.DataFrame) -> str:
     """Median [95% CI] per target (rows) and step (columns), in ms, as plain text: what
     ``rtlab collect`` prints at the end, like hyperfine."""
-    summary = stats.summarize(trials)
-    if summary.empty:
-        return "no successful trial"
+    summary = stats.summarize(trials) if not trials.empty else trials
+    if summary.empty or not (summary["n"] > 0).any():
+        return "no successful trial to tabulate"
     steps = stats.ordered_steps(summary["step"].unique().tolist())
+
+    def num(seconds: float) -> str:
+        ms = seconds * 1000
+        return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
 
     def cell(r) -> str:
         if r is None or r.n == 0:
             return "—"
         if r.ci_low_s != r.ci_low_s:
-            return f"{r.median_s * 1000:.1f} [no CI]"
-        return f"{r.median_s * 1000:.1f} [{r.ci_low_s * 1000:.1f}, {r.ci_high_s * 1000:.1f}]"
+            return f"{num(r.median_s)} [no CI]"
+        return f"{num(r.median_s)} [{num(r.ci_low_s)}–{num(r.ci_high_s)}]"
 
     index = {(r.client, r.runtime, r.step): r for r in summary.itertuples(index=False)}
     targets = list(dict.fromkeys(zip(summary["client"], summary["runtime"])))
@@ -695,16 +730,16 @@ def console_table(trials: pd.DataFrame) -> str:
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
     fmt = lambda row: "  ".join(v.ljust(w) if i == 0 else v.rjust(w)  # noqa: E731
                                 for i, (v, w) in enumerate(zip(row, widths))).rstrip()
-    return "\n".join(["median [95% CI] (ms) per target and step", fmt(header),
+    return "\n".join(["median [95% CI] in ms, per target and step:", fmt(header),
                       *(fmt(row) for row in lines)])
 
 
 def console_summary(run_dir: Path | str) -> str:
-    """:func:`console_table` of a run folder's ``trials.csv`` ("" when it has none)."""
+    """:func:`console_table` of a run folder's ``trials.csv`` (or why there is none)."""
     from rtlab.results import load_trials
 
     try:
         trials = load_trials(Path(run_dir))
-    except Exception:  # a run with no trials file: nothing to tabulate
-        return ""
-    return console_table(trials) if not trials.empty else ""
+    except Exception as exc:  # the table is a courtesy: never fail a finished run over it
+        return f"no table of medians: {exc}"
+    return console_table(trials)
