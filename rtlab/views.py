@@ -84,7 +84,8 @@ def table(frame: pd.DataFrame, empty: str = "Nothing to show.", *, index: bool =
     # Cells, index and column labels come from data: escaped, never read as HTML.
     styler = frame.style.format(_cell, na_rep="—", escape="html") \
         .format_index(escape="html", axis=0).format_index(escape="html", axis=1)
-    text_columns = [c for c in frame.columns if frame[c].dtype == object]
+    text_columns = [c for c in frame.columns
+                    if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
     if text_columns:
         styler = styler.set_properties(subset=text_columns, **{"text-align": "left"})
     return styler if index else styler.hide(axis="index")
@@ -169,7 +170,13 @@ def not_measured_table(metas: Sequence[dict]) -> pd.DataFrame:
             if why:
                 rows.append({"run_id": m.get("run_id"), "target": label,
                              "what": "dropped during the run", "why": why})
-    return pd.DataFrame(rows, columns=["run_id", "target", "what", "why"])
+    frame = pd.DataFrame(rows, columns=["run_id", "target", "what", "why"]).astype(str)
+    if len(metas) > 1 and not frame.empty:  # the same reason in several runs: one row
+        every = len({str(m.get("run_id")) for m in metas})
+        frame = frame.groupby(["target", "what", "why"], sort=False)["run_id"].agg(
+            lambda ids: f"all {every} runs" if ids.nunique() == every else ", ".join(ids)
+        ).reset_index()[["run_id", "target", "what", "why"]]
+    return frame
 
 
 def trials_overview(trials: pd.DataFrame) -> pd.DataFrame:
@@ -320,7 +327,7 @@ class Bundle(dict):
         return dict(self)
 
 
-_WIDTHS = {"ratios": "520px", "distribution": "860px", "ecdf": "760px"}
+_WIDTHS = {"ratios": "520px", "ecdf": "760px"}
 
 
 def show_figures(paths: Iterable[Path | str], *, skip: Sequence[str] = (),
@@ -635,20 +642,24 @@ def headline(metas: Sequence[dict], summary: pd.DataFrame, comparisons: pd.DataF
 
 
 def ci_width_table(summary: pd.DataFrame, fraction: float = CI_WARN_FRACTION) -> pd.DataFrame:
-    """Targets and steps whose median's 95% CI spans more than ``fraction`` of the median,
-    or that have too few trials for a CI."""
-    rows = []
+    """Where a median is uncertain by more than ``fraction`` of itself (its 95% CI reaches
+    further than that below or above it, or there is no CI): one row per target that has
+    such a step, one column per step; a cell gives how far the CI reaches ("−8/+18%"),
+    "no CI", or "" where the step is narrow enough (or not measured)."""
+    cells: dict[str, dict[str, str]] = {}
     for r in summary[summary["n"] > 0].itertuples(index=False):
-        width = (r.ci_high_s - r.ci_low_s) / r.median_s if r.median_s > 0 else math.nan
-        if width == width and width <= fraction:
+        below = (r.median_s - r.ci_low_s) / r.median_s if r.median_s > 0 else math.nan
+        above = (r.ci_high_s - r.median_s) / r.median_s if r.median_s > 0 else math.nan
+        if below == below and above == above and max(below, above) <= fraction:
             continue
-        rows.append({
-            "target": stats.target_label(r.client, r.runtime), "step": r.step, "n": r.n,
-            "median [95% CI] (ms)": _interval_ms(r.median_s, r.ci_low_s, r.ci_high_s),
-            "CI width / median": f"{width:.0%}" if width == width else "no CI",
-        })
-    return pd.DataFrame(rows, columns=["target", "step", "n", "median [95% CI] (ms)",
-                                       "CI width / median"])
+        target = stats.target_label(r.client, r.runtime)
+        cells.setdefault(target, {})[r.step] = (
+            f"−{below * 100:.0f}/+{above * 100:.0f}%" if below == below and above == above
+            else "no CI")
+    steps = stats.ordered_steps(sorted({step for row in cells.values() for step in row}))
+    rows = [{"target": target, **{step: row.get(step, "") for step in steps}}
+            for target, row in sorted(cells.items())]
+    return pd.DataFrame(rows, columns=["target", *steps])
 
 
 def warnings_advice(fraction: float = CI_WARN_FRACTION) -> "Markdown":
@@ -656,9 +667,12 @@ def warnings_advice(fraction: float = CI_WARN_FRACTION) -> "Markdown":
     from IPython.display import Markdown
 
     return Markdown(
-        f"Listed: every target and step whose median's 95% CI is wider than {fraction:.0%} of "
-        "the median (or that has too few trials for a CI). Their medians are uncertain by "
-        "about that much, so small differences involving them are not findings. To narrow "
+        f"Below: every target and step whose median's 95% CI reaches more than {fraction:.0%} "
+        "below or above the median (how far, in %), or that has too few trials for a CI; "
+        "an empty cell is narrow enough. Their medians are "
+        "uncertain by about that much, so small differences involving them are not findings "
+        "(a better trigger than the coefficient of variation for millisecond process timings, "
+        "whose long right tails inflate the sd without moving the median). To narrow "
         "them: collect more trials (`--trials`, or `--until-ci` to stop when the CIs are "
         "narrow enough), on a quiet host (other jobs stopped, a fixed CPU governor); compare "
         "the load before and after in `run.json`.")

@@ -189,3 +189,25 @@ def test_report_from_runs_on_disk_collects_nothing(tmp_path: Path) -> None:
     again = report.report_from_runs([runs[0]], reports_dir=tmp_path, say=lambda _: None)
     assert again.report_dir == made.report_dir
     assert not (made.report_dir / "figures" / "stale.png").exists()
+
+
+def test_report_runs_of_no_run_is_one_line_and_collects_nothing(tmp_path: Path, rt_env) -> None:
+    from tests.conftest import rtlab
+
+    done = rtlab("report", "--runs", str(tmp_path / "missing"), "--reports-dir",
+                 str(tmp_path / "reports"), env=rt_env)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "--runs" in done.stderr
+    assert "does not exist" in done.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.notebooks
+def test_rtlab_report_runs_prints_the_page_last(tmp_path: Path, rt_env) -> None:
+    from tests.conftest import rtlab
+
+    done = rtlab("report", "--runs", "data/sample", "--reports-dir", str(tmp_path), env=rt_env)
+    assert done.returncode == 0, done.stderr
+    last = Path(done.stdout.strip().splitlines()[-1])
+    assert last.name == report.REPORT_HTML and last.is_file() and last.parent.parent == tmp_path
+    assert (tmp_path / report.INDEX_HTML).is_file()

@@ -50,6 +50,11 @@ def test_not_measured_lists_unavailable_and_dropped() -> None:
         {"run_id": "r1", "target": "oci/runsc-kvm", "what": "dropped during the run",
          "why": "dropped after 2 consecutive timeouts"}]
     assert views.not_measured_table([{"run_id": "r2"}]).empty
+    two = views.not_measured_table(metas + [{"run_id": "r2", "unavailable": {
+        "docker/youki": "not installed", "docker/<x>": "<nil>"}}])
+    assert two.to_dict("records")[0] == {"run_id": "all 2 runs", "target": "docker/youki",
+                                         "what": "not measured", "why": "not installed"}
+    assert two["run_id"].tolist() == ["all 2 runs", "r1", "r2"]
 
 
 def test_summary_table_in_milliseconds_with_the_ci() -> None:
@@ -172,12 +177,19 @@ def test_ci_width_table_lists_wide_or_missing_cis_only() -> None:
     summary = stats.summarize(make_trials(n_trials=12, seed=1))
     assert views.ci_width_table(summary, fraction=10.0).empty
     everything = views.ci_width_table(summary, fraction=0.0)
-    assert len(everything) == len(summary[summary["n"] > 0])
+    assert list(everything.columns) == ["target", *stats.STEP_ORDER]
+    assert len(everything) == 4 and (everything != "").all().all()
     row = summary.iloc[0]
-    width = (row.ci_high_s - row.ci_low_s) / row.median_s
-    assert everything["CI width / median"].iloc[0] == f"{width:.0%}"
+    below, above = 1 - row.ci_low_s / row.median_s, row.ci_high_s / row.median_s - 1
+    cell = everything.set_index("target").at[f"{row.client}/{row.runtime}", row.step]
+    assert cell == f"−{below * 100:.0f}/+{above * 100:.0f}%"
+    wide = views.ci_width_table(summary, fraction=0.03)
+    sides = (summary["median_s"] - summary["ci_low_s"]).combine(
+        summary["ci_high_s"] - summary["median_s"], max) / summary["median_s"]
+    flagged = (wide.drop(columns="target") != "").to_numpy().sum()
+    assert flagged == (sides > 0.03).sum() and 0 < flagged < len(summary)
     thin = stats.summarize(make_trials(n_trials=3, seed=1))
-    assert set(views.ci_width_table(thin)["CI width / median"]) == {"no CI"}
+    assert set(views.ci_width_table(thin).drop(columns="target").stack()) == {"no CI"}
 
 
 def test_failed_errors_are_counted_per_distinct_message() -> None:
