@@ -65,7 +65,7 @@ def client_hatch(client: str) -> str:
     return hatch if hatch is not None else _stable(client, _SPARE_HATCHES)
 
 
-def _order(names, known: tuple[str, ...]) -> list[str]:
+def ordered_names(names, known: tuple[str, ...]) -> list[str]:
     """Known names in their fixed order, then the others alphabetically."""
     names = set(names)
     return [n for n in known if n in names] + sorted(names - set(known))
@@ -362,7 +362,7 @@ def overview_plot(summary: pd.DataFrame, *, step: str = stats.TOTAL_STEP,
     if rows.empty:
         raise ValueError(f"no target has a successful {step!r} trial")
     ordered = []
-    for client in _order(rows["client"], KNOWN_CLIENTS):
+    for client in ordered_names(rows["client"], KNOWN_CLIENTS):
         ordered.append(rows[rows["client"] == client].sort_values("median_s"))
     rows = pd.concat(ordered)
     y = np.arange(len(rows))[::-1]
@@ -409,11 +409,11 @@ def lifecycle_facets(summary: pd.DataFrame, *, fig: Figure | None = None) -> Fig
     rows = summary[summary["step"].isin(steps) & (summary["n"] > 0)]
     if rows.empty:
         raise ValueError("no target has a successful lifecycle step")
-    clients = _order(rows["client"], KNOWN_CLIENTS)
+    clients = ordered_names(rows["client"], KNOWN_CLIENTS)
     if fig is None:
         fig = Figure(figsize=(max(6.0, 3.6 * len(clients)), 4.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(clients), squeeze=False)[0])
-    runtimes_all = _order(rows["runtime"], KNOWN_RUNTIMES)
+    runtimes_all = ordered_names(rows["runtime"], KNOWN_RUNTIMES)
     for ax, client in zip(axes, clients):
         mine = rows[rows["client"] == client]
         runtimes = [r for r in runtimes_all if (mine["runtime"] == r).any()]
@@ -467,7 +467,7 @@ def study_bars(against: pd.DataFrame, *, fig: Figure | None = None) -> Figure:
     for ax, (table, kind) in zip(axes, panels):
         cells = against[against["tables"].str.split(",").map(lambda ts, t=table: t in ts)]
         steps = stats.ordered_steps(cells["step"].unique().tolist())
-        members = _order(cells[kind], KNOWN_RUNTIMES if kind == "runtime" else KNOWN_CLIENTS)
+        members = ordered_names(cells[kind], KNOWN_RUNTIMES if kind == "runtime" else KNOWN_CLIENTS)
         width = 0.8 / (2 * len(members))
         for i, member in enumerate(members):
             mine = cells[cells[kind] == member].set_index("step").reindex(steps)

@@ -588,11 +588,12 @@ def headline_answers(summary: pd.DataFrame, comparisons: pd.DataFrame, metas: Se
     step = _headline_step(summary)
     conditions = conditions_text(metas, trials)
     answers = []
-    for client in plots._order(measured["client"], plots.KNOWN_CLIENTS):
+    for client in plots.ordered_names(measured["client"], plots.KNOWN_CLIENTS):
         text = _answer(summary, comparisons, family=f"client={client}", member="runtime",
                        step=step)
         if text:
-            answers.append((f"Which low-level runtime is fastest through {client}?",
+            through = "its own CLI (oci)" if client == "oci" else client
+            answers.append((f"Which low-level runtime is fastest through {through}?",
                             f"{text} {conditions}."))
     text = _answer(summary, comparisons, family="runtime=runc", member="client", step=step)
     if text:
