@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rtlab import plots, stats
+from rtlab import plots, reference, stats
 
 HEATMAP_STEPS: tuple[str, ...] = (stats.TOTAL_STEP, stats.RUN_STEP)
 SUMMARY_FILE = "summary.csv"
@@ -162,9 +162,16 @@ def _figures(
             folder / f"ecdf_{step}", (7.0, 4.8),
         )
     if (measured["step"] == stats.TOTAL_STEP).any():
+        n_rows = len(measured[measured["step"] == stats.TOTAL_STEP])
         paths += _draw(
-            lambda ax: plots.lifecycle_bars(summary, ax=ax), folder / "lifecycle", wide_in
+            lambda ax: plots.overview_plot(summary, ax=ax), folder / "overview",
+            (6.4, max(3.0, 0.3 * n_rows + 1.6)),
         )
+    if measured["step"].isin(stats.LIFECYCLE_STEPS).any():
+        paths += list(plots.save_figure(plots.lifecycle_facets(summary), folder / "lifecycle"))
+    against = reference.against_study(summary, reference.load_study())
+    if not against.empty:
+        paths += list(plots.save_figure(plots.study_bars(against), folder / "study"))
     shown = comparisons[comparisons["step"].isin(HEATMAP_STEPS)]
     for family, step in shown[["family", "step"]].drop_duplicates().itertuples(index=False):
         paths += _draw(

@@ -132,7 +132,11 @@ def build_parser() -> Parser:
     cl = sub.add_parser("clean", help="remove what crashed rtlab runs left behind")
     runtime_args(cl, with_selection=False)
 
-    r = sub.add_parser("report", help="collect on every available target, then write a report")
+    r = sub.add_parser("report", help="collect on every available target, then write a report "
+                                      "(with --runs: a report of runs already on disk)")
+    r.add_argument("--runs", type=Path, nargs="+", default=None, metavar="DIR",
+                   help="do not collect: render a report of these run folders (or folders of "
+                        "runs, e.g. data/sample); needs no root")
     runtime_args(r)
     r.add_argument("--study", choices=list(STUDIES), default="all", help="which study (default all)")
     workload_args(r)
@@ -236,6 +240,8 @@ def cmd_report(args) -> int:
     """Collect through notebooks/01-collect.ipynb, analyse through 02 (rtlab.report)."""
     from .report import REPORTS_DIR, NotebookStopped, ReportError, make_report
 
+    if args.runs:
+        return _report_from_runs(args)
     custom = _custom_runtimes(args.runtime)
     _clients(args.clients or [])  # names are checked here, before anything runs
     _resolve(args.runtimes or [], custom)
@@ -263,6 +269,25 @@ def cmd_report(args) -> int:
         print(f"rtlab report: error: {exc}", file=sys.stderr)
         return 1
     print(f"rtlab report: data in {made.run_dir}")
+    print(f"rtlab report: notebooks, figures and CSVs in {made.report_dir}")
+    print(f"rtlab report: every report is listed in {made.index}")
+    print(made.html)
+    return 0
+
+
+def _report_from_runs(args) -> int:
+    """``rtlab report --runs``: notebook 02 over runs on disk, nothing collected."""
+    from .params import ParameterError
+    from .report import REPORTS_DIR, NotebookStopped, ReportError, report_from_runs
+
+    try:
+        made = report_from_runs(list(args.runs), reports_dir=args.reports_dir or REPORTS_DIR,
+                                seed=args.seed)
+    except ParameterError as exc:
+        raise UsageError(str(exc)) from None
+    except (NotebookStopped, ReportError) as exc:
+        print(f"rtlab report: error: {exc}", file=sys.stderr)
+        return 1
     print(f"rtlab report: notebooks, figures and CSVs in {made.report_dir}")
     print(f"rtlab report: every report is listed in {made.index}")
     print(made.html)

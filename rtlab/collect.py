@@ -642,6 +642,8 @@ class Collector:
             self.say(f"{label}: not measured: {why}")
         for warning in self.meta.get("warnings", []):
             self.say(f"warning: {warning}")
+        from .views import console_summary  # pandas only once the run is over
+        self.say(console_summary(self.run_dir))
         self.say(f"data: {self.run_dir}")
 
 

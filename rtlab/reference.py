@@ -103,6 +103,9 @@ def _oriented(
             "verdict": _FLIPPED.get(row["verdict"], row["verdict"])}
 
 
+oriented = _oriented  # public: the headline sentences use it too
+
+
 def _pair_text(x: str, y: str, result: dict[str, float | str]) -> str:
     """One comparison as evidence text."""
     return (

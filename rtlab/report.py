@@ -207,14 +207,41 @@ def run_notebook(name: str, output: Path, parameters: dict, *, show_output: bool
 # -- HTML ----------------------------------------------------------------------------
 
 
+# The page runs no script and loads nothing: nbconvert's lab template without its
+# require.js, MathJax, mermaid and widget loaders, and a Content-Security-Policy that
+# refuses every script and every request but inline styles and data: images.
+CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+       "base-uri 'none'; form-action 'none'")
+_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}
+<meta http-equiv="Content-Security-Policy" content="CSP_HERE">
+{%- endblock html_head_js -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+""".replace("CSP_HERE", CSP)
+# Cells with this tag (the notebook's own introduction) stay out of the HTML report.
+HIDE_TAG = "report-hide"
+
+
 def export_html(notebook: Path, html_path: Path, title: str) -> Path:
-    """Write ``notebook`` as one HTML page: code cells and prompts hidden, images embedded."""
+    """Write ``notebook`` as one self-contained HTML page: code cells and prompts hidden,
+    images embedded, no script and no request to the network (:data:`CSP`); cells tagged
+    :data:`HIDE_TAG` left out. ``title`` is plain text (nbconvert escapes it)."""
+    import jinja2
     import nbformat
     from nbconvert import HTMLExporter
+    from traitlets.config import Config
 
     nb = nbformat.read(str(notebook), as_version=4)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, embed_images=True)
+    config = Config()
+    config.TagRemovePreprocessor.remove_cell_tags = {HIDE_TAG}
+    config.TagRemovePreprocessor.enabled = True
+    exporter = HTMLExporter(config=config, exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, embed_images=True,
+                            extra_loaders=[jinja2.DictLoader({"rtlab.html.j2": _TEMPLATE})],
+                            template_file="rtlab.html.j2")
+    nb.metadata.pop("title", None)  # the title is ours, not the notebook's
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     html_path.write_text(body, encoding="utf-8")
     return html_path
@@ -231,8 +258,9 @@ def _index_row(report_dir: Path, reports_dir: Path) -> Optional[dict]:
     host = meta.get("host", {})
     params = meta.get("parameters", {})
     return {
-        "href": page.relative_to(reports_dir).as_posix(),
-        "run_id": meta.get("run_id", report_dir.name),
+        # "./" keeps a folder named like "javascript:…" a relative path
+        "href": "./" + page.relative_to(reports_dir).as_posix(),
+        "run_id": report_dir.name,
         "started_at": meta.get("started_at") or "",
         "host": f"{host.get('hostname', '?')} ({host.get('kernel', '?')}, "
                 f"{host.get('cores', '?')} cores, cgroups {host.get('cgroup_mode', '?')})",
@@ -255,6 +283,7 @@ def write_index(reports_dir: Path = REPORTS_DIR) -> Path:
         f"<td>{e(r['targets'])}</td><td>{e(str(r['status']))}</td></tr>" for r in rows)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>rtlab reports</title>
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}</style></head>
 <body><h1>rtlab reports</h1>
@@ -328,8 +357,55 @@ def make_report(collect_parameters: dict, *, reports_dir: Path = REPORTS_DIR, al
     run_notebook(ANALYZE_NB, report_dir / ANALYZE_NB,
                  {"run_dirs": str(run_dir), "alpha": alpha, "seed": seed,
                   "out_dir": str(report_dir)})
-    page = export_html(report_dir / ANALYZE_NB, report_dir / REPORT_HTML,
-                       f"rtlab report {meta['run_id']}")
+    from .views import report_title
+
+    page = export_html(report_dir / ANALYZE_NB, report_dir / REPORT_HTML, report_title([meta]))
     index = write_index(reports_dir)
     return Report(report_dir, page, index, run_dir,
                   (report_dir / COLLECT_NB, report_dir / ANALYZE_NB))
+
+
+def report_folder_name(metas: list[dict]) -> str:
+    """The report folder of these runs: the run id, or the first id and how many more."""
+    ids = [str(m.get("run_id") or "run") for m in metas]
+    name = ids[0] if len(ids) == 1 else f"{ids[0]}+{len(ids) - 1}-more"
+    return name.replace("/", "_").lstrip(".") or "run"
+
+
+def report_from_runs(run_dirs: list[Path], *, reports_dir: Path = REPORTS_DIR,
+                     alpha: float = 0.05, seed: int = 0,
+                     say: Callable[[str], None] = print) -> Report:
+    """Analyse runs already on disk through 02 into ``reports_dir/<run-id>/`` (nothing is
+    collected; no root needed); rewrite the index.
+
+    An existing report folder of the same runs is refreshed in place: its 02 notebook,
+    tables, figures, ``run.json`` and ``report.html`` are replaced, an executed
+    ``01-collect.ipynb`` is kept.
+
+    Raises
+    ------
+    rtlab.params.ParameterError
+        When a folder is not a run or the runs cannot be merged.
+    NotebookStopped
+        When 02 raises (the executed notebook is kept and named).
+    """
+    from .params import find_runs, load_runs
+
+    runs = [run for d in run_dirs for run in find_runs(str(d), "--runs", base=Path.cwd())]
+    metas, _ = load_runs(runs, "--runs")
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    report_dir = reports_dir / report_folder_name(metas)
+    report_dir.mkdir(exist_ok=True)
+    shutil.rmtree(report_dir / "figures", ignore_errors=True)
+    shutil.copy2(runs[0] / "run.json", report_dir / "run.json")
+    say(f"rtlab report: analysing {', '.join(map(str, runs))} through notebooks/{ANALYZE_NB}")
+    run_notebook(ANALYZE_NB, report_dir / ANALYZE_NB,
+                 {"run_dirs": ",".join(str(r.resolve()) for r in runs), "alpha": alpha,
+                  "seed": seed, "out_dir": str(report_dir.resolve())})
+    from .views import report_title
+
+    page = export_html(report_dir / ANALYZE_NB, report_dir / REPORT_HTML, report_title(metas))
+    index = write_index(reports_dir)
+    collect_nb = report_dir / COLLECT_NB
+    return Report(report_dir, page, index, runs[0], (collect_nb, report_dir / ANALYZE_NB))

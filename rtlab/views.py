@@ -9,6 +9,7 @@ statistic — that is :mod:`rtlab.stats`, :mod:`rtlab.compare` and
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from pathlib import Path
@@ -20,7 +21,7 @@ import pandas as pd
 from rtlab import compare, stats
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render these
-    from IPython.display import Markdown
+    from IPython.display import HTML, Markdown
 
 # -- small formatting helpers --------------------------------------------------
 
@@ -37,18 +38,33 @@ def _interval_ms(median: float, low: float, high: float) -> str:
     return f"{median * 1000:.2f} [{low * 1000:.2f}, {high * 1000:.2f}]"
 
 
-def markdown_list(lines: Sequence[str], empty: str) -> "Markdown":
-    """A bullet list (``empty`` when there is nothing to list) as rendered Markdown."""
-    from IPython.display import Markdown
+def markdown_list(lines: Sequence[str], empty: str) -> "HTML":
+    """A bullet list (``empty`` when there is nothing to list), every line as text.
+
+    The lines carry names and messages from data, so they are HTML-escaped and
+    never read as Markdown or HTML."""
+    from IPython.display import HTML
 
     if not lines:
-        return Markdown(f"_{empty}_")
-    return Markdown("\n".join(f"- {_escape(line)}" for line in lines))
+        return HTML(f"<p><em>{esc(empty)}</em></p>")
+    return HTML("<ul>" + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>")
+
+
+def _code(escaped: str) -> str:
+    """`x` spans of already escaped text as <code>x</code>."""
+    return re.sub(r"`([^`<>]*)`", r"<code>\1</code>", escaped)
+
+
+def esc(value) -> str:
+    """Any value as HTML text: ``<nil>`` shows as ``<nil>``, ``<img …>`` never becomes an image."""
+    return html.escape(str(value), quote=True)
 
 
 def _escape(text: str) -> str:
-    """Keep Markdown from reading ``*`` and ``_`` in generated text as emphasis."""
-    return re.sub(r"([*_`\\<>])", r"\\\1", str(text))
+    """A string from data inside Markdown: every character Markdown or HTML would read
+    (emphasis, code, links, tags, entities) is backslash-escaped or an entity."""
+    text = html.escape(str(text), quote=True)
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~])", r"\\\1", text)
 
 
 def _cell(value) -> str:
@@ -64,8 +80,14 @@ def table(frame: pd.DataFrame, empty: str = "Nothing to show.", *, index: bool =
     from IPython.display import Markdown
 
     if frame.empty:
-        return Markdown(f"_{empty}_")
-    styler = frame.style.format(_cell, na_rep="—")
+        return Markdown(f"_{_escape(empty)}_")
+    # Cells, index and column labels come from data: escaped, never read as HTML.
+    styler = frame.style.format(_cell, na_rep="—", escape="html") \
+        .format_index(escape="html", axis=0).format_index(escape="html", axis=1)
+    text_columns = [c for c in frame.columns
+                    if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
+    if text_columns:
+        styler = styler.set_properties(subset=text_columns, **{"text-align": "left"})
     return styler if index else styler.hide(axis="index")
 
 
@@ -155,7 +177,13 @@ def not_measured_table(metas: Sequence[dict]) -> pd.DataFrame:
             if why:
                 rows.append({"run_id": m.get("run_id"), "target": label,
                              "what": "dropped during the run", "why": why})
-    return pd.DataFrame(rows, columns=["run_id", "target", "what", "why"])
+    frame = pd.DataFrame(rows, columns=["run_id", "target", "what", "why"]).astype(str)
+    if len(metas) > 1 and not frame.empty:  # the same reason in several runs: one row
+        every = len({str(m.get("run_id")) for m in metas})
+        frame = frame.groupby(["target", "what", "why"], sort=False)["run_id"].agg(
+            lambda ids: f"all {every} runs" if ids.nunique() == every else ", ".join(ids)
+        ).reset_index()[["run_id", "target", "what", "why"]]
+    return frame
 
 
 def trials_overview(trials: pd.DataFrame) -> pd.DataFrame:
@@ -238,9 +266,18 @@ _FIGURE_TEXT = {
              "A curve further left is faster; a steep curve is consistent; a long flat tail "
              "to the right means occasional slow trials."),
     "lifecycle": ("Lifecycle: where the time goes",
-                  "One bar per target: the median of create, start, kill and delete, stacked. "
-                  "The black marker is the median of the per-trial totals with its 95% CI — "
-                  "compare bars by these whiskers, not by the bar tops."),
+                  "One panel per client; in it, for each of create, start, kill and delete, "
+                  "one bar per runtime at its median with the 95% CI as a whisker. Each panel "
+                  "has its own y axis (logarithmic when its bars span more than 10x), so one "
+                  "slow step does not flatten the others: compare heights within a panel."),
+    "overview": ("Every target at a glance",
+                 "The median lifecycle time (create + start + kill + delete, per trial) of "
+                 "every target with its 95% CI, grouped by client; left is faster."),
+    "study": ("Against the known study, as it drew it",
+              "The study's bar charts redrawn: per step, each runtime (through docker) or "
+              "client (over runc) as a pale bar with the study's value beside a solid bar "
+              "with rtlab's median and 95% CI. Absolute values differ with the host; compare "
+              "the order and the proportions."),
     "ratios": ("{family}, {step}: pairwise ratios",
                "Median wall time of the row divided by the column's, for `{step}` within "
                "`{family}`; blue cells: the row is faster, red: slower. `*` marks a significant "
@@ -264,7 +301,8 @@ def figure_caption(path: Path | str) -> tuple[str, str]:
 def _figure_order(path: Path) -> tuple:
     kind, _, rest = path.stem.partition("_")
     step = rest.rpartition("_")[2] if kind == "ratios" else rest
-    rank = {"lifecycle": 0, "distribution": 1, "ecdf": 2, "ratios": 3}.get(kind, 4)
+    rank = {"overview": 0, "lifecycle": 1, "study": 2, "distribution": 3, "ecdf": 4,
+            "ratios": 5}.get(kind, 6)
     return (rank, stats.step_rank(step) if step else -1, path.stem)
 
 
@@ -273,23 +311,47 @@ def figure_files(paths: Iterable[Path | str], suffix: str = ".png") -> list[Path
     return sorted((Path(p) for p in paths if Path(p).suffix == suffix), key=_figure_order)
 
 
-def image_bundle(png: bytes, alt: str) -> dict:
+def image_bundle(png: bytes, alt: str, *, max_width: str = "100%", caption_html: str = "",
+                 fold: str = "") -> dict:
     """A PNG as a display bundle: HTML with alternative text first (what the HTML report
-    shows), the PNG itself for frontends that prefer it, the title as text."""
+    shows; folded under ``fold`` when given), the PNG itself for frontends that prefer it,
+    the title as text. ``caption_html`` must already be escaped."""
     import base64
-    import html
 
     data = base64.b64encode(png).decode("ascii")
-    return {
-        "text/html": f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
-                     'style="max-width:100%"/>',
-        "image/png": data,
-        "text/plain": f"[figure: {alt}]",
-    }
+    img = (f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}" '
+           f'style="max-width:{max_width}"/>')
+    body = caption_html + img
+    if fold:
+        body = f"<details><summary>{esc(fold)}</summary>{body}</details>"
+    return {"text/html": body, "image/png": data, "text/plain": f"[figure: {alt}]"}
 
 
-def show_figures(paths: Iterable[Path | str]) -> int:
-    """Display every PNG figure with its title and caption (embedded in the notebook).
+class Bundle(dict):
+    """A display bundle a notebook cell can end with (IPython shows every MIME type)."""
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return dict(self)
+
+
+_WIDTHS = {"ratios": "520px", "ecdf": "760px"}
+
+
+def show_figures(paths: Iterable[Path | str], *, skip: Sequence[str] = (),
+                 kinds: Sequence[str] | None = None, folded: bool = False) -> int:
+    """Display the PNG figures with their titles and captions (embedded in the notebook).
+
+    Parameters
+    ----------
+    paths : iterable of path
+        Figure files (PNG and SVG) as :func:`rtlab.analysis.analyze` wrote them.
+    skip : sequence of str
+        Figure names (without suffix) not to show, e.g. ``["overview"]`` shown elsewhere.
+    kinds : sequence of str, optional
+        Only figures of these kinds (``lifecycle``, ``study``, ``distribution``,
+        ``ecdf``, ``ratios``, ``overview``); all by default.
+    folded : bool
+        Each figure folded under its title (for an appendix).
 
     Returns
     -------
@@ -300,9 +362,15 @@ def show_figures(paths: Iterable[Path | str]) -> int:
 
     shown = 0
     for png in figure_files(paths):
+        kind = png.stem.partition("_")[0]
+        if png.stem in skip or (kinds is not None and kind not in kinds):
+            continue
         title, text = figure_caption(png)
-        display(Markdown(f"#### {title}\n\n{text} (`figures/{png.name}`, also as SVG)"))
-        display(image_bundle(png.read_bytes(), title), raw=True)
+        caption = (f"<h4>{esc(title)}</h4><p>{_code(esc(text))} "
+                   f"(<code>figures/{esc(png.name)}</code>, also as SVG)</p>")
+        display(image_bundle(png.read_bytes(), title, max_width=_WIDTHS.get(kind, "100%"),
+                             caption_html="" if folded else caption,
+                             fold=title if folded else ""), raw=True)
         shown += 1
     if not shown:
         display(Markdown("_No figure: no target has a successful trial._"))
@@ -422,3 +490,278 @@ def change_plot(cmp: compare.RunComparison, *, ax=None):
     ax.set_title(f"{cmp.run_b} vs {cmp.run_a}\npoint: change in median; line: 95% CI")
     ax.legend(loc="lower right")
     return ax
+
+
+# -- the report's first screen ------------------------------------------------------
+
+# The fraction of the median a 95% CI may span before the target/step is listed.
+CI_WARN_FRACTION = 0.10
+_STEP_LEAD = {
+    stats.TOTAL_STEP: "Compared: the time of a whole lifecycle (create + start + kill + delete) "
+                      "per trial; medians with their 95% CI; factors are ratios of medians.",
+    stats.RUN_STEP: "Compared: the time of one `run` per trial; medians with their 95% CI; "
+                    "factors are ratios of medians."}
+
+
+def _headline_step(summary: pd.DataFrame) -> str:
+    measured = summary[summary["n"] > 0]
+    return stats.TOTAL_STEP if (measured["step"] == stats.TOTAL_STEP).any() else stats.RUN_STEP
+
+
+def report_title(metas: Sequence[dict]) -> str:
+    """"rtlab report · study all · run <id>" (or "runs <id>, <id>") — plain text, not HTML."""
+    studies = sorted({str(m.get("parameters", {}).get("study") or "custom") for m in metas})
+    ids = [str(m.get("run_id")) for m in metas]
+    runs = f"run {ids[0]}" if len(ids) == 1 else "runs " + ", ".join(ids)
+    return f"rtlab report · study {', '.join(studies)} · {runs}"
+
+
+def _pace_text(values) -> str:
+    values = sorted({float(v) for v in values if v == v and v is not None})
+    if not values:
+        return ""
+    shown = ", ".join(f"{v * 1000:g} ms" for v in values)
+    return f"at pace {shown}" if len(values) == 1 else f"at paces {shown} (pooled)"
+
+
+def conditions_text(metas: Sequence[dict], trials: pd.DataFrame | None = None) -> str:
+    """The conditions the runs record, for a headline sentence: the pace (a ``pace_s``
+    column of the trials, else a ``pace_s`` parameter) when there is one, else "none"."""
+    paces: list = []
+    if trials is not None and "pace_s" in trials.columns:
+        paces = list(pd.to_numeric(trials["pace_s"], errors="coerce").dropna().unique())
+    if not paces:
+        paces = [m.get("parameters", {}).get("pace_s") for m in metas
+                 if isinstance(m.get("parameters", {}).get("pace_s"), (int, float))]
+    trials_n = sorted({m.get("parameters", {}).get("trials") for m in metas} - {None}, key=str)
+    counts = (f"{', '.join(str(t) for t in trials_n)} trials per target per run"
+              if trials_n else "trials per target not recorded")
+    pace = _pace_text(paces)
+    return f"{pace.capitalize()}; {counts}" if pace else f"No pace or other condition recorded; {counts}"
+
+
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds >= 0.1 else f"{seconds * 1000:.1f} ms"
+
+
+def _name(member: str, kind: str) -> str:
+    return f"{member} (the runtime's own CLI)" if kind == "client" and member == "oci" else member
+
+
+def _answer(summary: pd.DataFrame, comparisons: pd.DataFrame, *, family: str, member: str,
+            step: str) -> str | None:
+    """The fastest member of one family at ``step`` as a sentence, or None (< 2 members)."""
+    from rtlab import reference
+
+    kind, _, name = family.partition("=")
+    rows = summary[(summary[kind] == name) & (summary["step"] == step) & (summary["n"] > 0)] \
+        .sort_values("median_s")
+    if len(rows) < 2:
+        return None
+    best, second = rows.iloc[0], rows.iloc[1]
+    where = f"Through {_name(name, 'client')}" if kind == "client" else f"Over {name}"
+    ms = lambda v: f"{v * 1000:.3g}"  # noqa: E731
+    ci = (f" [95% CI {ms(best['ci_low_s'])}–{ms(best['ci_high_s'])} ms]"
+          if best["ci_low_s"] == best["ci_low_s"] else " (too few trials for a CI)")
+    value = f"{ms(best['median_s'])} ms{ci}"
+    winner, runner = _name(best[member], member), _name(second[member], member)
+    pair = reference.oriented(comparisons, family, step, best[member], second[member])
+    if pair is None:
+        text = f"{where}: {winner} has the lowest median, {value}; {runner} next (not compared)"
+    else:
+        factor, low, high = 1.0 / pair["ratio"], 1.0 / pair["high"], 1.0 / pair["low"]
+        if pair["verdict"] == stats.FASTER:
+            text = (f"{where}: {winner} is fastest, {value}, {factor:.2f}× faster than "
+                    f"{runner} (95% CI {low:.2f}–{high:.2f}×, p_adj {pair['p_adj']:.2g})")
+        else:
+            text = (f"{where}: {winner} has the lowest median, {value}, but is not clearly "
+                    f"faster than {runner} ({factor:.2f}×, 95% CI {low:.2f}–{high:.2f}×; "
+                    f"{pair['verdict']})")
+    if len(rows) > 2:
+        slowest = rows.iloc[-1]
+        text += (f"; {_name(slowest[member], member)} is slowest, "
+                 f"{slowest['median_s'] / best['median_s']:.1f}× {best[member]}'s median")
+    return text + "."
+
+
+def headline_answers(summary: pd.DataFrame, comparisons: pd.DataFrame, metas: Sequence[dict],
+                     trials: pd.DataFrame | None = None) -> list[tuple[str, str]]:
+    """(question, answer) for each question the study asked, as these runs can answer it:
+    which low-level runtime is fastest through each client measured, and which client is
+    fastest over runc. Plain text; every name in it comes from data."""
+    from rtlab import plots
+
+    measured = summary[summary["n"] > 0]
+    step = _headline_step(summary)
+    conditions = conditions_text(metas, trials)
+    answers = []
+    for client in plots.ordered_names(measured["client"], plots.KNOWN_CLIENTS):
+        text = _answer(summary, comparisons, family=f"client={client}", member="runtime",
+                       step=step)
+        if text:
+            through = "its own CLI (oci)" if client == "oci" else client
+            answers.append((f"Which low-level runtime is fastest through {through}?",
+                            f"{text} {conditions}."))
+    text = _answer(summary, comparisons, family="runtime=runc", member="client", step=step)
+    if text:
+        answers.append(("Which client is fastest over runc?", f"{text} {conditions}."))
+    return answers
+
+
+def headline(metas: Sequence[dict], summary: pd.DataFrame, comparisons: pd.DataFrame,
+             figures: Iterable[Path | str] = (), trials: pd.DataFrame | None = None) -> "Bundle":
+    """The report's first screen: its title, one sentence per question beside the
+    overview figure. Every string from data is escaped."""
+    import base64
+
+    answers = headline_answers(summary, comparisons, metas, trials)
+    step = _headline_step(summary)
+    items = "".join(f"<li><strong>{esc(q)}</strong> {esc(a)}</li>" for q, a in answers) or \
+        "<li>Nothing to compare: these runs measured fewer than two runtimes through any " \
+        "client and fewer than two clients over runc.</li>"
+    hosts = sorted({str(m.get("host", {}).get("hostname", "?")) for m in metas})
+    started = sorted(str(m.get("started_at") or "?")[:16] for m in metas)
+    png = next((Path(f) for f in figures if Path(f).name == "overview.png"), None)
+    figure, data = "", ""
+    if png is not None and png.is_file():
+        data = base64.b64encode(png.read_bytes()).decode("ascii")
+        figure = ('<figure style="flex:1 1 420px;margin:0;max-width:560px">'
+                  f'<img src="data:image/png;base64,{data}" alt="median total per target with '
+                  '95% CI" style="width:100%"/><figcaption style="font-size:85%">Median '
+                  'lifecycle time per target (point) and its 95% CI (line); colour: runtime, '
+                  'marker: client; left is faster.</figcaption></figure>')
+    page = (
+        '<section id="headline">'
+        f'<h1 id="report-title" style="margin-top:0">{esc(report_title(metas))}</h1>'
+        f'<p style="margin:0 0 .5em 0;color:#555">host {esc(", ".join(hosts))}; started '
+        f'{esc(", ".join(started))} UTC. The answers first; the detail, the warnings and '
+        'everything that went wrong follow.</p>'
+        '<div style="display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap">'
+        f'<div style="flex:1 1 380px"><h2 style="margin-top:0">Answers</h2>'
+        f'<p style="margin:0">{esc(_STEP_LEAD.get(step, step))}</p><ul>{items}</ul></div>'
+        f'{figure}</div></section>')
+    bundle = Bundle({"text/html": page, "text/plain": "\n".join(f"{q} {a}" for q, a in answers)})
+    if data:
+        bundle["image/png"] = data
+    return bundle
+
+
+# -- warnings and what went wrong --------------------------------------------------------
+
+
+def ci_width_table(summary: pd.DataFrame, fraction: float = CI_WARN_FRACTION) -> pd.DataFrame:
+    """Where a median is uncertain by more than ``fraction`` of itself (its 95% CI reaches
+    further than that below or above it, or there is no CI): one row per target that has
+    such a step, one column per step; a cell gives how far the CI reaches ("−8/+18%"),
+    "no CI", or "" where the step is narrow enough (or not measured)."""
+    cells: dict[str, dict[str, str]] = {}
+    for r in summary[summary["n"] > 0].itertuples(index=False):
+        below = (r.median_s - r.ci_low_s) / r.median_s if r.median_s > 0 else math.nan
+        above = (r.ci_high_s - r.median_s) / r.median_s if r.median_s > 0 else math.nan
+        if below == below and above == above and max(below, above) <= fraction:
+            continue
+        target = stats.target_label(r.client, r.runtime)
+        cells.setdefault(target, {})[r.step] = (
+            f"−{below * 100:.0f}/+{above * 100:.0f}%" if below == below and above == above
+            else "no CI")
+    steps = stats.ordered_steps(sorted({step for row in cells.values() for step in row}))
+    rows = [{"target": target, **{step: row.get(step, "") for step in steps}}
+            for target, row in sorted(cells.items())]
+    return pd.DataFrame(rows, columns=["target", *steps])
+
+
+def warnings_advice(fraction: float = CI_WARN_FRACTION) -> "Markdown":
+    """The one piece of advice for :func:`ci_width_table`."""
+    from IPython.display import Markdown
+
+    return Markdown(
+        f"Below: every target and step whose median's 95% CI reaches more than {fraction:.0%} "
+        "below or above the median (how far, in %), or that has too few trials for a CI; "
+        "an empty cell is narrow enough. Their medians are "
+        "uncertain by about that much, so small differences involving them are not findings "
+        "(a better trigger than the coefficient of variation for millisecond process timings, "
+        "whose long right tails inflate the sd without moving the median). To narrow "
+        "them: collect more trials (`--trials`, or `--until-ci` to stop when the CIs are "
+        "narrow enough), on a quiet host (other jobs stopped, a fixed CPU governor); compare "
+        "the load before and after in `run.json`.")
+
+
+def failed_errors_table(trials: pd.DataFrame) -> pd.DataFrame:
+    """Every distinct error of a failed trial in ``trials.csv``, with its count and where."""
+    failed = trials[~stats.is_sample(trials)] if not trials.empty else trials
+    columns = ["error", "count", "targets", "steps"]
+    if failed.empty:
+        return pd.DataFrame(columns=columns)
+    errors = failed["error"].astype("string").fillna("").str.strip()
+    errors = errors.mask(errors == "", "(no message; exit code " +
+                         failed["exit_code"].astype("string").fillna("?") + ")")
+    frame = failed.assign(_error=errors,
+                          _target=[stats.target_label(c, r) for c, r in
+                                   zip(failed["client"], failed["runtime"])])
+    rows = []
+    for error, group in frame.groupby("_error", sort=False):
+        rows.append({"error": str(error), "count": len(group),
+                     "targets": ", ".join(sorted(set(group["_target"].astype(str)))),
+                     "steps": ", ".join(stats.ordered_steps(sorted(set(group["step"].astype(str)))))})
+    return pd.DataFrame(rows, columns=columns).sort_values("count", ascending=False,
+                                                           kind="stable").reset_index(drop=True)
+
+
+def details(summary: str, body) -> "HTML":
+    """``body`` (a Styler, a DataFrame, a list of lines or HTML text) folded under ``summary``."""
+    from IPython.display import HTML
+
+    if hasattr(body, "to_html"):
+        inner = body.to_html()
+    elif hasattr(body, "_repr_html_"):
+        inner = body._repr_html_()
+    elif hasattr(body, "data") and isinstance(getattr(body, "data"), str):  # Markdown
+        inner = f"<p>{esc(body.data)}</p>"
+    else:
+        inner = "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in body) + "</ul>"
+    return HTML(f"<details><summary>{esc(summary)}</summary>{inner}</details>")
+
+
+# -- the console ------------------------------------------------------------------------
+
+
+def console_table(trials: pd.DataFrame) -> str:
+    """Median [95% CI] per target (rows) and step (columns), in ms, as plain text: what
+    ``rtlab collect`` prints at the end, like hyperfine."""
+    summary = stats.summarize(trials) if not trials.empty else trials
+    if summary.empty or not (summary["n"] > 0).any():
+        return "no successful trial to tabulate"
+    steps = stats.ordered_steps(summary["step"].unique().tolist())
+
+    def num(seconds: float) -> str:
+        ms = seconds * 1000
+        return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
+
+    def cell(r) -> str:
+        if r is None or r.n == 0:
+            return "—"
+        if r.ci_low_s != r.ci_low_s:
+            return f"{num(r.median_s)} [no CI]"
+        return f"{num(r.median_s)} [{num(r.ci_low_s)}–{num(r.ci_high_s)}]"
+
+    index = {(r.client, r.runtime, r.step): r for r in summary.itertuples(index=False)}
+    targets = list(dict.fromkeys(zip(summary["client"], summary["runtime"])))
+    header = ["target", *steps]
+    lines = [[stats.target_label(c, rt), *(cell(index.get((c, rt, s))) for s in steps)]
+             for c, rt in targets]
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    fmt = lambda row: "  ".join(v.ljust(w) if i == 0 else v.rjust(w)  # noqa: E731
+                                for i, (v, w) in enumerate(zip(row, widths))).rstrip()
+    return "\n".join(["median [95% CI] in ms, per target and step:", fmt(header),
+                      *(fmt(row) for row in lines)])
+
+
+def console_summary(run_dir: Path | str) -> str:
+    """:func:`console_table` of a run folder's ``trials.csv`` (or why there is none)."""
+    from rtlab.results import load_trials
+
+    try:
+        trials = load_trials(Path(run_dir))
+    except Exception as exc:  # the table is a courtesy: never fail a finished run over it
+        return f"no table of medians: {exc}"
+    return console_table(trials)

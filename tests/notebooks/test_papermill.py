@@ -81,8 +81,8 @@ def check_analyze(tmp_path: Path) -> None:
     assert found["out_dir"] == str(out) and found["runs"] == [str(run)]
     assert found["findings"] >= len(comparisons)
     text = json.dumps(nb)
-    for heading in ("## Findings", "## Against the known study", "### Harness overhead",
-                    "### What could not be measured, and why"):
+    for heading in ("## Against the known study", "## Figures", "## Warnings",
+                    "## What went wrong", "## The runs", "## Appendix"):
         assert heading in text
 
 
@@ -190,9 +190,9 @@ def test_report_collects_analyses_and_writes_the_report_folder(tmp_path: Path) -
     embedded = re.findall(r'<img alt="[^"]+" src="data:image/png;base64,', page)
     assert len(embedded) == len(pngs)
     assert "No description has been provided for this image" not in page
-    for heading in ("Summary per target and step", "Pairwise comparisons", "Findings",
-                    "Against the known study", "Harness overhead"):
+    for heading in ('id="headline"', "Against the known study", "Summary per target and step",
+                    "Warnings", "What went wrong", "pairwise comparisons", "findings"):
         assert heading in page
     assert "params.analyze_params" not in page  # code hidden
-    assert f'href="{run_id}/report.html"' in (reports / "index.html").read_text()
+    assert f'href="./{run_id}/report.html"' in (reports / "index.html").read_text()
     assert not list(reports.glob(".incoming-*"))

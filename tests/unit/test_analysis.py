@@ -39,7 +39,7 @@ def test_writes_tables_with_required_columns(analyzed) -> None:
 def test_writes_every_figure_as_png_and_svg(analyzed) -> None:
     out_dir, result = analyzed
     stems = {f"distribution_{s}" for s in STEPS} | {f"ecdf_{s}" for s in STEPS} | {
-        "lifecycle",
+        "overview", "lifecycle", "study",
         "ratios_client-docker_total", "ratios_client-docker_run",
         "ratios_runtime-runc_total", "ratios_runtime-runc_run",
     }

@@ -122,3 +122,71 @@ def test_save_figure_writes_png_and_svg(trials: pd.DataFrame, tmp_path) -> None:
     assert png.read_bytes().startswith(b"\x89PNG")
     assert "<svg" in svg.read_text()
     assert (png.name, svg.name) == ("ecdf_run.png", "ecdf_run.svg")
+
+
+# -- one colour per runtime, one marker/hatch per client ----------------------------------
+
+
+def test_colours_and_markers_are_fixed_per_name_and_distinct() -> None:
+    colours = [plots.runtime_colour(r) for r in plots.KNOWN_RUNTIMES]
+    assert len(set(colours)) == len(colours)
+    markers = [plots.client_marker(c) for c in plots.KNOWN_CLIENTS]
+    hatches = [plots.client_hatch(c) for c in plots.KNOWN_CLIENTS]
+    assert len(set(markers)) == len(markers) and len(set(hatches)) == len(hatches)
+    # an unknown name gets the same style every time, from the spare ones
+    assert plots.runtime_colour("my-rt") == plots.runtime_colour("my-rt")
+    assert plots.runtime_colour("my-rt") not in colours
+    assert plots.client_marker("nerdctl") not in markers
+
+
+def test_names_from_data_are_text_in_figures() -> None:
+    assert plots.text("a$b$c") == r"a\$b\$c"
+    assert len(plots.text("x" * 100)) == plots.MAX_LABEL
+
+
+def test_ecdf_lines_take_the_runtime_colour_and_client_marker(trials, ax) -> None:
+    plots.ecdf_plot(trials, step="start", ax=ax)
+    for line, target in zip(ax.get_lines(), TARGETS):
+        client, runtime = target.split("/")
+        assert line.get_color() == plots.runtime_colour(runtime)
+        assert line.get_marker() == plots.client_marker(client)
+
+
+def test_overview_has_one_point_per_target_grouped_by_client(trials, ax) -> None:
+    summary = stats.summarize(trials)
+    plots.overview_plot(summary, ax=ax)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert sorted(labels) == TARGETS
+    assert labels[0].startswith("docker/")  # docker first, top down
+    assert "95% CI" in ax.get_title()
+
+
+def test_lifecycle_facets_one_panel_per_client_own_log_axis() -> None:
+    medians = {("oci", "runc"): {"create": 0.04, "start": 0.009, "kill": 0.008, "delete": 0.009},
+               ("oci", "runsc"): {"create": 0.16, "start": 0.045, "kill": 0.033, "delete": 1.4},
+               ("docker", "runc"): {"create": 0.05, "start": 0.3, "kill": 0.1, "delete": 0.045}}
+    summary = stats.summarize(make_trials(medians, n_trials=8, seed=1))
+    fig = plots.lifecycle_facets(summary)
+    axes = fig.get_axes()
+    assert [a.get_title() for a in axes] == ["through docker", "through oci"]
+    assert axes[0].get_yscale() == "linear" and axes[1].get_yscale() == "log"
+    oci_bars = [p for p in axes[1].patches]
+    assert len(oci_bars) == 2 * 4
+    assert {tuple(p.get_facecolor()[:3]) for p in oci_bars} == {
+        tuple(plots.runtime_colour("runc")), tuple(plots.runtime_colour("runsc"))}
+    assert {p.get_hatch() for p in oci_bars} == {plots.client_hatch("oci")}
+
+
+def test_study_bars_put_the_study_beside_rtlab(trials) -> None:
+    from rtlab import reference
+
+    against = reference.against_study(stats.summarize(trials), reference.load_study())
+    fig = plots.study_bars(against)
+    titles = [a.get_title() for a in fig.get_axes()]
+    assert titles == ["docker over each runtime", "each client over runc"]
+    lowlevel = fig.get_axes()[0]
+    labels = lowlevel.get_legend_handles_labels()[1]
+    assert labels == ["runc: study (2018)", "runc: rtlab", "runsc: study (2018)", "runsc: rtlab"]
+    # a study bar and an rtlab bar per runtime and step
+    cells = against[against["tables"].str.contains("lowlevel")]
+    assert len(lowlevel.patches) == 2 * len(cells)

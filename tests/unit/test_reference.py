@@ -104,3 +104,19 @@ def test_small_significant_spread_still_counts_as_flat(study: pd.DataFrame) -> N
     result = reference.check_conclusions(stats.summarize(trials), comparisons, study)
     assert result["rtlab_agrees"].tolist()[1] is True
     assert "within 10%" in result["evidence"].iloc[1]
+
+
+def test_oriented_reads_a_pair_either_way() -> None:
+    import pandas as pd
+
+    from rtlab import reference as ref
+
+    rows = pd.DataFrame([{"family": "client=docker", "step": "total", "a": "runc", "b": "crun",
+                          "ratio": 1.25, "ratio_ci_low": 1.1, "ratio_ci_high": 1.4,
+                          "p_adj": 0.01, "verdict": "slower"}])
+    there = ref.oriented(rows, "client=docker", "total", "runc", "crun")
+    back = ref.oriented(rows, "client=docker", "total", "crun", "runc")
+    assert there["ratio"] == 1.25 and there["verdict"] == "slower"
+    assert back["ratio"] == 0.8 and back["verdict"] == "faster"
+    assert back["low"] == 1 / 1.4 and back["high"] == 1 / 1.1
+    assert ref.oriented(rows, "client=docker", "run", "crun", "runc") is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -52,6 +53,36 @@ def test_html_hides_code_and_embeds_images(tmp_path: Path) -> None:
     assert "A heading" in page
     assert f"data:image/png;base64,{PNG}" in page
     assert "<title>rtlab report test</title>" in page
+
+
+def test_html_runs_no_script_and_loads_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "nb.ipynb"
+    nb = notebook_with_outputs()
+    nb.cells[0].metadata["tags"] = [report.HIDE_TAG]
+    nbformat.write(nb, str(path))
+    page = report.export_html(path, tmp_path / "report.html", "<b>t</b> & co").read_text()
+    assert "A heading" not in page  # the notebook's own introduction is left out
+    assert "<title>&lt;b&gt;t&lt;/b&gt; &amp; co</title>" in page
+    assert "<script src=" not in page and "mathjax" not in page.lower()
+    assert "require.js" not in page and "cdnjs" not in page and "unpkg" not in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?(https?:)?//|@import""",
+                         page, re.I)
+    assert f'content="{report.CSP}"' in page and "script-src" not in report.CSP
+    assert "default-src 'none'" in report.CSP
+
+
+def test_index_escapes_what_it_shows_and_keeps_links_relative(tmp_path: Path) -> None:
+    fake_report(tmp_path, "javascript:alert(1)", "<i>x</i>")
+    page = report.write_index(tmp_path).read_text()
+    assert 'href="./javascript:alert(1)/report.html"' in page
+    assert "&lt;i&gt;x&lt;/i&gt;" in page and "<i>x</i>" not in page
+    assert f'content="{report.CSP}"' in page
+
+
+def test_report_folder_names() -> None:
+    assert report.report_folder_name([{"run_id": "r1"}]) == "r1"
+    assert report.report_folder_name([{"run_id": "r1"}, {"run_id": "r2"}]) == "r1+1-more"
+    assert report.report_folder_name([{"run_id": "../a/b"}]) == "_a_b"
 
 
 def test_the_python3_kernel_is_this_interpreter() -> None:
@@ -129,9 +160,54 @@ def test_index_lists_every_report_newest_first(tmp_path: Path) -> None:
     (tmp_path / "failed-20261128T110000Z-cccc").mkdir()  # a failed report: no report.html
     (tmp_path / ".incoming-dddd").mkdir()
     page = report.write_index(tmp_path).read_text()
-    newer = page.index('href="20261128T100000Z-vm-bbbb/report.html"')
-    older = page.index('href="20261127T100000Z-vm-aaaa/report.html"')
+    newer = page.index('href="./20261128T100000Z-vm-bbbb/report.html"')
+    older = page.index('href="./20261127T100000Z-vm-aaaa/report.html"')
     assert newer < older
     assert "2 report(s)" in page
     assert "docker/&lt;crun&gt;" in page  # escaped
     assert "cccc" not in page and "dddd" not in page
+
+
+@pytest.mark.notebooks
+def test_report_from_runs_on_disk_collects_nothing(tmp_path: Path) -> None:
+    from rtlab import params, views
+
+    runs = params.sample_runs()
+    made = report.report_from_runs([runs[0]], reports_dir=tmp_path, say=lambda _: None)
+    assert made.report_dir == tmp_path / json.loads((runs[0] / "run.json").read_text())["run_id"]
+    page = made.html.read_text()
+    metas, _ = params.load_runs([runs[0]])
+    assert f"<title>{views.esc(views.report_title(metas))}</title>" in page
+    assert page.index('id="headline"') < page.index("Against the known study") \
+        < page.index("Summary per target and step") < page.index("Appendix")
+    assert "Which client is fastest over runc?" in page
+    assert (made.report_dir / "summary.csv").is_file() and (made.report_dir / "run.json").is_file()
+    assert not (made.report_dir / report.COLLECT_NB).exists()
+    assert made.index.read_text().count('href="./') == 1
+    # again: refreshed in place, figures replaced
+    (made.report_dir / "figures" / "stale.png").write_bytes(b"")
+    again = report.report_from_runs([runs[0]], reports_dir=tmp_path, say=lambda _: None)
+    assert again.report_dir == made.report_dir
+    assert not (made.report_dir / "figures" / "stale.png").exists()
+
+
+def test_report_runs_of_no_run_is_one_line_and_collects_nothing(tmp_path: Path, rt_env) -> None:
+    from tests.conftest import rtlab
+
+    done = rtlab("report", "--runs", str(tmp_path / "missing"), "--reports-dir",
+                 str(tmp_path / "reports"), env=rt_env)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "--runs" in done.stderr
+    assert "does not exist" in done.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.notebooks
+def test_rtlab_report_runs_prints_the_page_last(tmp_path: Path, rt_env) -> None:
+    from tests.conftest import rtlab
+
+    done = rtlab("report", "--runs", "data/sample", "--reports-dir", str(tmp_path), env=rt_env)
+    assert done.returncode == 0, done.stderr
+    last = Path(done.stdout.strip().splitlines()[-1])
+    assert last.name == report.REPORT_HTML and last.is_file() and last.parent.parent == tmp_path
+    assert (tmp_path / report.INDEX_HTML).is_file()

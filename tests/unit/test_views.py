@@ -32,7 +32,7 @@ def test_table_shows_every_cell_in_full_or_a_note() -> None:
     html = views.table(pd.DataFrame({"evidence": [long_text], "x": [0.25], "y": [float("nan")]})) \
         .to_html()
     assert long_text.strip() in html and "0.25" in html and "—" in html
-    assert views.table(pd.DataFrame(), "Nothing here.").data == "_Nothing here._"
+    assert views.table(pd.DataFrame(), "Nothing <here>.").data == r"_Nothing &lt;here&gt;\._"
 
 
 def test_image_bundle_has_alternative_text_and_the_png() -> None:
@@ -50,6 +50,11 @@ def test_not_measured_lists_unavailable_and_dropped() -> None:
         {"run_id": "r1", "target": "oci/runsc-kvm", "what": "dropped during the run",
          "why": "dropped after 2 consecutive timeouts"}]
     assert views.not_measured_table([{"run_id": "r2"}]).empty
+    two = views.not_measured_table(metas + [{"run_id": "r2", "unavailable": {
+        "docker/youki": "not installed", "docker/<x>": "<nil>"}}])
+    assert two.to_dict("records")[0] == {"run_id": "all 2 runs", "target": "docker/youki",
+                                         "what": "not measured", "why": "not installed"}
+    assert two["run_id"].tolist() == ["all 2 runs", "r1", "r2"]
 
 
 def test_summary_table_in_milliseconds_with_the_ci() -> None:
@@ -74,3 +79,141 @@ def test_change_plot_marks_the_regression() -> None:
     red = [line for line in ax.get_lines() if line.get_color() == "tab:red" and len(line.get_xdata()) == 2
            and line.get_ydata()[0] == line.get_ydata()[1]]
     assert len(red) == table["regression"].sum() >= 1
+
+
+# -- the first screen, the warnings, what went wrong ------------------------------------
+
+
+def _rendered(obj) -> str:
+    """What the HTML report would hold for one cell output."""
+    if isinstance(obj, dict):
+        return obj["text/html"]
+    if hasattr(obj, "to_html"):
+        return obj.to_html()
+    return obj.data
+
+
+def test_every_string_from_data_reaches_html_as_text(tmp_path: Path) -> None:
+    from html import unescape
+
+    from _hostile import HOSTILE_LABEL, HOSTILE_RUNTIME, hostile_run, payload
+    from rtlab import analysis, params, reference
+
+    run = hostile_run(tmp_path / "run")
+    metas, trials = params.load_runs([run])
+    result = analysis.analyze(trials, tmp_path / "out", seed=0)
+    study = reference.load_study()
+    outputs = [
+        views.headline(metas, result.summary, result.comparisons, result.figures, trials),
+        views.table(views.runs_table(metas)), views.table(views.host_table(metas), index=True),
+        views.table(views.versions_table(metas), index=True),
+        views.table(views.overhead_table(metas)), views.table(views.not_measured_table(metas)),
+        views.table(views.failed_errors_table(trials)),
+        views.table(views.summary_table(result.summary)),
+        views.table(views.ci_width_table(result.summary)),
+        views.table(views.study_table(reference.against_study(result.summary, study))),
+        views.details("all", views.table(views.comparisons_table(result.comparisons))),
+        views.details("all", result.findings), views.markdown_list(result.warnings, "none"),
+    ]
+    html = "\n".join(_rendered(o) for o in outputs)
+    assert "&lt;nil&gt;" in html
+    for raw in ("<img src=x", "<script>", "<svg onload", "<b onmouseover", "<nil>"):
+        assert raw not in html, raw
+    shown = unescape(html)  # what a reader sees: every hostile string, in full, as text
+    for field in ("unavailable", "dropped", "error", "hostname", "kernel", "cpu_model", "os",
+                  "versions-key", "versions-value", "overhead", "study", "version", "status"):
+        assert payload(field) in shown, field
+    assert HOSTILE_RUNTIME in shown and HOSTILE_LABEL in shown
+    assert "run-<img src=x onerror=\"window.__rtlab_pwned='run_id'\">" in shown
+
+
+def test_markdown_escape_leaves_nothing_for_markdown_or_html_to_read() -> None:
+    text = views._escape("**b** [x](javascript:1) <i>`c`</i> &amp;")
+    assert "<" not in text and "**" not in text and "](" not in text
+    assert "&amp;amp;" in text
+
+
+def test_headline_names_the_fastest_by_how_much_with_the_ci() -> None:
+    trials = make_trials(n_trials=12, seed=1)
+    summary, comparisons = stats.summarize(trials), stats.compare(trials, n_boot=200)
+    metas = [{"run_id": "r1", "parameters": {"study": "all", "trials": 12}}]
+    answers = dict(views.headline_answers(summary, comparisons, metas))
+    docker = answers["Which low-level runtime is fastest through docker?"]
+    # synthetic medians: docker/runc is faster than docker/runsc at every step
+    assert docker.startswith("Through docker: runc is fastest, ")
+    assert "faster than runsc (95% CI " in docker and "p_adj" in docker
+    assert "No pace or other condition recorded; 12 trials per target per run." in docker
+    clients = answers["Which client is fastest over runc?"]
+    assert clients.startswith("Over runc: ctr is fastest") and "podman" in clients
+    assert "docker is slowest" in clients
+
+
+def test_headline_names_the_pace_when_the_runs_record_one() -> None:
+    trials = make_trials(n_trials=8, seed=2).assign(pace_s=0.1)
+    assert views.conditions_text([{}], trials).startswith("At pace 100 ms")
+    assert views.conditions_text([{"parameters": {"pace_s": 0.25, "trials": 8}}]) == \
+        "At pace 250 ms; 8 trials per target per run"
+    assert views.conditions_text([{}], trials.assign(pace_s=[0.0, 0.1] * (len(trials) // 2))) \
+        .startswith("At paces 0 ms, 100 ms (pooled)")
+
+
+def test_headline_is_the_report_title_answers_and_the_overview(tmp_path: Path) -> None:
+    from rtlab import analysis
+
+    trials = make_trials(n_trials=8, seed=3)
+    result = analysis.analyze(trials, tmp_path, seed=0)
+    metas = [{"run_id": "r<1>", "parameters": {"study": "all", "trials": 8}}]
+    bundle = views.headline(metas, result.summary, result.comparisons, result.figures, trials)
+    page = bundle["text/html"]
+    assert page.startswith('<section id="headline">')
+    assert "rtlab report · study all · run r&lt;1&gt;" in page
+    assert page.count("<li>") == 2  # through docker (runc, runsc) and over runc (3 clients)
+    assert "data:image/png;base64," in page and bundle["image/png"]
+    assert views.report_title(metas + [{"run_id": "r2", "parameters": {}}]) == \
+        "rtlab report · study all, custom · runs r<1>, r2"
+
+
+def test_ci_width_table_lists_wide_or_missing_cis_only() -> None:
+    summary = stats.summarize(make_trials(n_trials=12, seed=1))
+    assert views.ci_width_table(summary, fraction=10.0).empty
+    everything = views.ci_width_table(summary, fraction=0.0)
+    assert list(everything.columns) == ["target", *stats.STEP_ORDER]
+    assert len(everything) == 4 and (everything != "").all().all()
+    row = summary.iloc[0]
+    below, above = 1 - row.ci_low_s / row.median_s, row.ci_high_s / row.median_s - 1
+    cell = everything.set_index("target").at[f"{row.client}/{row.runtime}", row.step]
+    assert cell == f"−{below * 100:.0f}/+{above * 100:.0f}%"
+    wide = views.ci_width_table(summary, fraction=0.03)
+    sides = (summary["median_s"] - summary["ci_low_s"]).combine(
+        summary["ci_high_s"] - summary["median_s"], max) / summary["median_s"]
+    flagged = (wide.drop(columns="target") != "").to_numpy().sum()
+    assert flagged == (sides > 0.03).sum() and 0 < flagged < len(summary)
+    thin = stats.summarize(make_trials(n_trials=3, seed=1))
+    assert set(views.ci_width_table(thin).drop(columns="target").stack()) == {"no CI"}
+
+
+def test_failed_errors_are_counted_per_distinct_message() -> None:
+    trials = make_trials(n_trials=6, seed=1)
+    bad = trials.index[(trials["step"] == "start") & ~trials["warmup"]][:5]
+    trials.loc[bad, ["ok", "wall_s"]] = [False, float("nan")]
+    trials.loc[bad, "error"] = ["<nil>", "<nil>", "boom", "", "<nil>"]
+    table = views.failed_errors_table(trials)
+    assert table["error"].tolist() == ["<nil>", "boom", "(no message; exit code 0)"]
+    assert table["count"].tolist() == [3, 1, 1]
+    assert set(table["steps"]) == {"start"}
+    assert views.failed_errors_table(make_trials(n_trials=2)).empty
+
+
+def test_console_table_is_one_row_per_target_with_median_and_ci() -> None:
+    trials = make_trials(n_trials=12, seed=1)
+    text = views.console_table(trials)
+    lines = text.splitlines()
+    assert lines[0] == "median [95% CI] in ms, per target and step:"
+    assert lines[1].split() == ["target", "create", "start", "kill", "delete", "total", "run"]
+    assert len(lines) == 2 + 4
+    summary = stats.summarize(trials)
+    row = summary[(summary["client"] == "ctr") & (summary["step"] == "start")].iloc[0]
+    ctr = next(line for line in lines if line.startswith("ctr/runc"))
+    assert f"{row.median_s * 1000:.0f} [{row.ci_low_s * 1000:.0f}–{row.ci_high_s * 1000:.0f}]" \
+        in ctr
+    assert views.console_table(trials.iloc[0:0]) == "no successful trial to tabulate"
