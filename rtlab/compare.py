@@ -64,6 +64,8 @@ CHANGE_COLUMNS: list[str] = [
 # Columns computed after every row is known (Holm, verdicts).
 _DERIVED = ("p_adj", "p_slower_adj", "p_fail_adj", "p_equiv_adj", "verdict", "regression",
             "trials_needed")
+# Gate tests with p above this do not count in the family (see conditional_holm).
+GATE_TAU = 0.5
 # A round's shared effect is estimated from at least this many other targets.
 MIN_OTHERS = 3
 METHOD = ("unpaired across runs: Mann–Whitney U on round-adjusted log times; gate one-sided "
@@ -230,14 +232,36 @@ def failure_p(failed_a: int, n_a: int, failed_b: int, n_b: int) -> float:
     return float(sps.fisher_exact(table, alternative="greater").pvalue)
 
 
+def conditional_holm(p_values: np.ndarray, tau: float = GATE_TAU) -> np.ndarray:
+    """Holm over the p-values at most ``tau``, each divided by ``tau``; the rest become 1.
+
+    The conditional Holm procedure of Zhao, Small and Su (2019), "Multiple
+    testing when many p-values are uniformly conservative, with application to
+    testing qualitative interaction in educational interventions", JASA 114(527).
+    The p-value of a one-sided test of a composite null (here "B is at most
+    ``threshold`` slower", "B fails no more often") is uniform at the null's
+    boundary and conservative inside it; given ``p <= tau`` its ``p / tau`` is
+    still valid, so rows that are nowhere near a regression (p > tau, e.g. every
+    row whose change is below the threshold when tau = 0.5) do not spend alpha.
+    NaN stays NaN and does not count.
+    """
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.where(np.isfinite(p), 1.0, np.nan)
+    selected = np.flatnonzero(np.isfinite(p) & (p <= tau))
+    if selected.size:
+        adjusted[selected] = stats.holm(p[selected] / tau)
+    return adjusted
+
+
 def gate_decisions(p_gate: np.ndarray, p_fail: np.ndarray, alpha: float
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Holm over the gate's one family: every slowdown test and every failure test.
+    """The gate's one family: every slowdown test and every failure test of the comparison.
 
-    Returns the adjusted slowdown p, the adjusted failure p (NaN where nothing
-    failed, which does not count in the family) and the regression flags.
+    Adjusted by :func:`conditional_holm` (family-wise error rate ``alpha`` over
+    all rows); failure tests are NaN where nothing failed and then do not count.
+    Returns the adjusted slowdown p, the adjusted failure p and the regression flags.
     """
-    adjusted = stats.holm(np.concatenate([p_gate, p_fail]))
+    adjusted = conditional_holm(np.concatenate([p_gate, p_fail]))
     gate_adj, fail_adj = adjusted[: p_gate.size], adjusted[p_gate.size:]
     return gate_adj, fail_adj, (gate_adj < alpha) | (fail_adj < alpha)
 

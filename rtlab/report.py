@@ -286,7 +286,7 @@ class Report:
 
 
 def make_report(collect_parameters: dict, *, reports_dir: Path = REPORTS_DIR, alpha: float = 0.05,
-                seed: int = 0, say: Callable[[str], None] = print) -> Report:
+                seed: int = 0, margin: float = 0.05, say: Callable[[str], None] = print) -> Report:
     """Collect through 01, analyse through 02, write ``reports_dir/<run-id>/`` and the index.
 
     Parameters
@@ -327,7 +327,7 @@ def make_report(collect_parameters: dict, *, reports_dir: Path = REPORTS_DIR, al
     say(f"rtlab report: analysing {run_dir} through notebooks/{ANALYZE_NB}")
     run_notebook(ANALYZE_NB, report_dir / ANALYZE_NB,
                  {"run_dirs": str(run_dir), "alpha": alpha, "seed": seed,
-                  "out_dir": str(report_dir)})
+                  "margin": margin, "out_dir": str(report_dir)})
     page = export_html(report_dir / ANALYZE_NB, report_dir / REPORT_HTML,
                        f"rtlab report {meta['run_id']}")
     index = write_index(reports_dir)
