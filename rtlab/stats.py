@@ -68,7 +68,7 @@ SUMMARY_COLUMNS: list[str] = [
 COMPARISON_COLUMNS: list[str] = [
     "family", "step", "a", "b", "n_a", "n_b", "median_a_s", "median_b_s", "ratio",
     "ratio_ci_low", "ratio_ci_high", "p", "p_adj", "effect", "verdict", "ratio_ci_method",
-    "method", "n_rounds", "margin", "p_equiv", "p_equiv_adj", "trials_needed",
+    "method", "n_rounds", "ratio_paired", "margin", "p_equiv", "p_equiv_adj", "trials_needed",
 ]
 OMNIBUS_COLUMNS: list[str] = ["family", "step", "k", "n", "h", "p", "method"]
 
@@ -488,7 +488,7 @@ class _StepData:
                 line[cols] = wall_s[index]
                 self.wide[target] = line
         self._round_index: np.ndarray | None = None
-        self._paired_medians: dict[str, np.ndarray] = {}
+        self._logs: dict[str, np.ndarray] = {}
         self._unpaired_medians: dict[str, np.ndarray] = {}
 
     def paired_rounds(self, a: str, b: str) -> np.ndarray | None:
@@ -507,13 +507,20 @@ class _StepData:
             return None
         return both
 
-    def paired_medians(self, target: str) -> np.ndarray:
+    def paired_median_ratios(self, a: str, b: str) -> np.ndarray:
+        """Bootstrap medians of the per-round ``log a - log b``, over resampled rounds.
+
+        One round index matrix per step (seeded by the run seed and the step) is
+        shared by every pair, so a pair's interval depends only on its own data.
+        """
         if self._round_index is None:
             rng = np.random.default_rng(derive_seed(self.seed, "rounds", self.step))
             self._round_index = rng.integers(0, self.rounds.size, (self.n_boot, self.rounds.size))
-        if target not in self._paired_medians:
-            self._paired_medians[target] = _resampled_medians(self.wide[target], self._round_index)
-        return self._paired_medians[target]
+        if a not in self._logs:
+            self._logs[a] = np.log(self.wide[a])
+        if b not in self._logs:
+            self._logs[b] = np.log(self.wide[b])
+        return _resampled_medians(self._logs[a] - self._logs[b], self._round_index)
 
     def unpaired_medians(self, target: str) -> np.ndarray:
         if target not in self._unpaired_medians:
@@ -678,25 +685,26 @@ def _pair_row(data: _StepData, a: str, b: str, *, confidence: float, margin: flo
     both = data.paired_rounds(a, b)
     if both is not None:
         d = np.log(data.wide[a][both]) - np.log(data.wide[b][both])
-        boot_a, boot_b = data.paired_medians(a), data.paired_medians(b)
+        ratios = np.exp(data.paired_median_ratios(a, b))
         p = _wilcoxon(d)
         p_equiv = equivalence_p(d, None, margin)
         shift, sd = float(np.median(d)), _robust_sd(d)
         method = (f"paired: Wilcoxon signed-rank on per-round log ratios ({int(both.sum())} "
-                  "rounds); ratio CI from a bootstrap over rounds")
+                  "rounds); CI of the median per-round ratio from a bootstrap over rounds")
         n_rounds = int(both.sum())
+        ratio_paired = float(np.exp(np.median(d)))
     else:
         la, lb = np.log(x), np.log(y)
-        boot_a, boot_b = data.unpaired_medians(a), data.unpaired_medians(b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = data.unpaired_medians(a) / data.unpaired_medians(b)
         p = _mannwhitney(x, y)
         p_equiv = equivalence_p(la, lb, margin)
         shift = float(np.median(la) - np.median(lb))
         sd = float(np.sqrt((_robust_sd(la) ** 2 + _robust_sd(lb) ** 2) / 2.0))
         method = ("unpaired: Mann–Whitney U (targets not measured in the same rounds); "
-                  "ratio CI from independent bootstraps")
+                  "CI of the ratio of medians from independent bootstraps")
         n_rounds = 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = boot_a / boot_b
+        ratio_paired = np.nan
     ratios = ratios[np.isfinite(ratios)]
     low, high = (np.quantile(ratios, [tail, 1.0 - tail]) if ratios.size else (np.nan, np.nan))
     return {
@@ -706,7 +714,8 @@ def _pair_row(data: _StepData, a: str, b: str, *, confidence: float, margin: flo
         "ratio_ci_low": float(low), "ratio_ci_high": float(high),
         "p": p, "effect": cliffs_delta(x, y),
         "ratio_ci_method": f"{RATIO_CI_METHOD} (n_boot={data.n_boot})",
-        "method": method, "n_rounds": n_rounds, "margin": margin, "p_equiv": p_equiv,
+        "method": method, "n_rounds": n_rounds, "ratio_paired": ratio_paired,
+        "margin": margin, "p_equiv": p_equiv,
         "_needed": trials_needed(shift, sd, margin, paired=both is not None, alpha=alpha),
     }
 
@@ -735,10 +744,14 @@ def compare(
     otherwise (a target missing rounds, trials from different runs) they are
     unpaired. The ``method`` column says which. For each pair:
 
-    - ``ratio = median(a) / median(b)`` with a percentile-bootstrap CI; the
-      resampled medians of each target are computed once per step, from a
-      generator seeded by :func:`derive_seed` (run seed, step, and the target
-      when unpaired), so a pair's interval does not depend on the other targets;
+    - ``ratio = median(a) / median(b)``; ``ratio_paired``, when paired, the
+      median per-round ratio ``exp(median(log a - log b))``; a percentile-bootstrap
+      CI (``ratio_ci_low``/``ratio_ci_high``) of ``ratio_paired`` over resampled
+      rounds when paired, of ``ratio`` from independent resamples of a and b
+      when unpaired (each target's resampled medians computed once per step).
+      Generators are seeded by :func:`derive_seed` (run seed, step, and the
+      target when unpaired), so a pair's interval does not depend on the other
+      targets;
     - ``p``: two-sided Wilcoxon signed-rank on the per-round log ratios
       (paired) or Mann–Whitney U (unpaired); ``p_adj``: Holm within the family
       and step (:func:`holm`);
