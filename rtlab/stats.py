@@ -441,22 +441,6 @@ def derive_seed(seed: int | None, *names: object) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
-def _resampled_medians(values: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Median of ``values[index[i]]`` for each row i of ``index``; NaN values ignored."""
-    medians = np.empty(index.shape[0])
-    block = max(1, _BOOT_BLOCK_ELEMENTS // max(1, index.shape[1]))
-    has_nan = bool(np.isnan(values).any())
-    for start in range(0, index.shape[0], block):
-        chunk = values[index[start:start + block]]
-        if has_nan:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                medians[start:start + block] = np.nanmedian(chunk, axis=1)
-        else:
-            medians[start:start + block] = np.median(chunk, axis=1)
-    return medians
-
-
 def _round_keys(frame: pd.DataFrame) -> pd.Series:
     """The pairing key of each row: its run and round (trials of one round ran together)."""
     return frame["run_id"].astype(str) + "\x1f" + frame["round"].astype(str)
@@ -466,10 +450,10 @@ class _StepData:
     """One step's samples, by target and by round, with resampled medians cached.
 
     ``wide[target]`` holds the wall times over the step's rounds (NaN where the
-    target has no sample); the bootstrap over rounds uses one index matrix per
-    step, seeded by the run seed and the step only, so every target's resampled
-    medians are computed once and any two targets are resampled jointly by round.
-    Targets with more than one sample in a round cannot be paired.
+    target has no sample); the bootstrap over rounds draws its resampled
+    positions once per step (:meth:`paired_median_ratios`), the unpaired
+    bootstrap each target's resampled medians once. Targets with more than one
+    sample in a round cannot be paired.
     """
 
     def __init__(self, rows: pd.DataFrame, step: str, n_boot: int, seed: int | None) -> None:
@@ -487,8 +471,7 @@ class _StepData:
                 line = np.full(self.rounds.size, np.nan)
                 line[cols] = wall_s[index]
                 self.wide[target] = line
-        self._round_index: np.ndarray | None = None
-        self._logs: dict[str, np.ndarray] = {}
+        self._middles: dict[int, np.ndarray] = {}
         self._unpaired_medians: dict[str, np.ndarray] = {}
 
     def paired_rounds(self, a: str, b: str) -> np.ndarray | None:
@@ -507,20 +490,29 @@ class _StepData:
             return None
         return both
 
-    def paired_median_ratios(self, a: str, b: str) -> np.ndarray:
-        """Bootstrap medians of the per-round ``log a - log b``, over resampled rounds.
+    def paired_median_ratios(self, a: str, b: str, both: np.ndarray) -> np.ndarray:
+        """Bootstrap medians of the per-round ``log a - log b`` over the common rounds.
 
-        One round index matrix per step (seeded by the run seed and the step) is
-        shared by every pair, so a pair's interval depends only on its own data.
+        Resampling k rounds with replacement and taking the median is the same
+        as taking the middle order statistics of the resampled *positions* in
+        the sorted differences; those positions depend only on k, so they are
+        drawn once per step and k (seeded by the run seed, the step and k) and
+        every pair costs one sort. A pair's interval depends only on its own data.
         """
-        if self._round_index is None:
-            rng = np.random.default_rng(derive_seed(self.seed, "rounds", self.step))
-            self._round_index = rng.integers(0, self.rounds.size, (self.n_boot, self.rounds.size))
-        if a not in self._logs:
-            self._logs[a] = np.log(self.wide[a])
-        if b not in self._logs:
-            self._logs[b] = np.log(self.wide[b])
-        return _resampled_medians(self._logs[a] - self._logs[b], self._round_index)
+        k = int(both.sum())
+        if k not in self._middles:
+            rng = np.random.default_rng(derive_seed(self.seed, "rounds", self.step, k))
+            lo, hi = (k - 1) // 2, k // 2
+            middles = np.empty((self.n_boot, 2), dtype=np.int64)
+            block = max(1, _BOOT_BLOCK_ELEMENTS // k)
+            for start in range(0, self.n_boot, block):
+                stop = min(self.n_boot, start + block)
+                index = rng.integers(0, k, (stop - start, k))
+                middles[start:stop] = np.partition(index, [lo, hi], axis=1)[:, [lo, hi]]
+            self._middles[k] = middles
+        d = np.sort(np.log(self.wide[a][both]) - np.log(self.wide[b][both]))
+        middles = self._middles[k]
+        return (d[middles[:, 0]] + d[middles[:, 1]]) / 2.0
 
     def unpaired_medians(self, target: str) -> np.ndarray:
         if target not in self._unpaired_medians:
@@ -685,7 +677,7 @@ def _pair_row(data: _StepData, a: str, b: str, *, confidence: float, margin: flo
     both = data.paired_rounds(a, b)
     if both is not None:
         d = np.log(data.wide[a][both]) - np.log(data.wide[b][both])
-        ratios = np.exp(data.paired_median_ratios(a, b))
+        ratios = np.exp(data.paired_median_ratios(a, b, both))
         p = _wilcoxon(d)
         p_equiv = equivalence_p(d, None, margin)
         shift, sd = float(np.median(d)), _robust_sd(d)
