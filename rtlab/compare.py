@@ -16,10 +16,11 @@ excluded, see :mod:`rtlab.stats`):
 - ``p``: two-sided Mann–Whitney U of B against A on the round-adjusted log
   times, ``p_adj`` Holm over every row; ``p_equiv``: TOST p that the change is
   within ±``margin`` (:func:`rtlab.stats.equivalence_p`), Holm-adjusted.
-- The gate's tests, one Holm family (``p_slower_adj``, ``p_fail_adj``): per row,
-  ``p_slower`` is one-sided against the threshold (H0: B is at most
-  ``threshold`` slower, :func:`gate_p`), and ``p_fail`` Fisher's exact test
-  that B fails more often than A (only rows with a failure count in the family).
+- The gate's tests, one family over every row (``p_slower_adj``,
+  ``p_fail_adj``, adjusted by :func:`conditional_holm`): per row, ``p_slower``
+  is one-sided against the threshold (H0: B is at most ``threshold`` slower,
+  :func:`gate_p`), and ``p_fail`` Fisher's exact test that B fails more often
+  than A (only rows with a failure count in the family).
 - ``verdict``: ``"fails in B"`` (A has samples, every trial of B failed),
   ``"fixed in B"`` (the reverse), ``"fails more in B"`` (``p_fail_adj < alpha``),
   ``"slower"`` (``p_slower_adj < alpha``, or ``p_adj < alpha`` with the CI above
