@@ -137,8 +137,8 @@ class RunComparison:
         bad = self.regressions
         if bad.empty:
             return (f"no regression: no target/step is slower by more than "
-                    f"{self.threshold:.0%} or fails more often in B (Holm over every test, "
-                    f"alpha {self.alpha:g})")
+                    f"{self.threshold:.0%} or fails more often in B (conditional Holm over "
+                    f"every test, alpha {self.alpha:g})")
         names = ", ".join(f"{stats.target_label(r.client, r.runtime)} {r.step}"
                           for r in bad.itertuples(index=False))
         return f"REGRESSION beyond {self.threshold:.0%} in {len(bad)} target/step(s): {names}"

@@ -274,7 +274,8 @@ def analyze_params(*, run_dirs: Any = SAMPLE_DIR, alpha: Any = 0.05, seed: Any =
             raise ParameterError(f"out_dir = {out_text!r}: {out} is a file; give a folder")
     else:
         out = Path(tempfile.mkdtemp(prefix="rtlab-analysis-"))
-    return AnalyzeParams(runs, alpha, seed, out, _number("margin", margin, 0.0, 1.0, _MARGIN_RULE))
+    margin = _number("margin", margin, 0.0, 1.0, _MARGIN_RULE)
+    return AnalyzeParams(runs, alpha, seed, out, margin)
 
 
 def load_runs(run_dirs: Sequence[Path], name: str = "run_dirs"):
