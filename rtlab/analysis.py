@@ -100,9 +100,20 @@ def _sentence(row: pd.Series) -> str:
             f"({step}; 95% CI {low:.2f}–{high:.2f}, {p_text})."
         )
     activity = _ACTIVITY.get(step, f"at {step}")
+    margin = row.get("margin", stats.MARGIN)
+    margin = stats.MARGIN if margin != margin else margin
+    if row["verdict"] == stats.EQUIVALENT:
+        return (
+            f"{row['a']} and {row['b']} are equivalent within ±{margin:.0%} {activity} "
+            f"{context} ({step}; ratio {ratio:.2f}, 95% CI {low:.2f}–{high:.2f})."
+        )
+    needed = row.get("trials_needed")
+    more = ("" if needed is None or pd.isna(needed)
+            else f"; about {int(needed)} trials per target would probably settle it")
     return (
-        f"{row['a']} and {row['b']} show no clear difference {activity} {context} "
-        f"({step}; ratio {ratio:.2f}, 95% CI {low:.2f}–{high:.2f}, {p_text})."
+        f"{row['a']} and {row['b']} show no clear difference {activity} {context}, "
+        f"nor equivalence within ±{margin:.0%} ({step}; ratio {ratio:.2f}, "
+        f"95% CI {low:.2f}–{high:.2f}, {p_text}{more})."
     )
 
 
@@ -182,7 +193,8 @@ def _figures(
 
 
 def analyze(
-    trials: pd.DataFrame, out_dir: Path | str, *, alpha: float = 0.05, seed: int = 0
+    trials: pd.DataFrame, out_dir: Path | str, *, alpha: float = 0.05, seed: int = 0,
+    margin: float = stats.MARGIN,
 ) -> AnalysisResult:
     """Summarise, compare and plot a tidy trials frame; write the results.
 
@@ -196,7 +208,9 @@ def analyze(
     alpha : float
         Significance level for the Holm-adjusted verdicts.
     seed : int
-        Seed of the bootstrap.
+        Seed of the bootstrap (each comparison's seed is derived from it).
+    margin : float
+        Equivalence margin of the comparisons (0.05: within ±5 %).
 
     Returns
     -------
@@ -208,9 +222,10 @@ def analyze(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = stats.summarize(trials)
-    comparisons = stats.compare(trials, alpha=alpha, seed=seed)
-    omnibus = stats.omnibus(trials)
+    flagged = stats.flag_outliers(trials)  # once: every table and figure reuses it
+    summary = stats.summarize(flagged)
+    comparisons = stats.compare(flagged, alpha=alpha, seed=seed, margin=margin)
+    omnibus = stats.omnibus(flagged)
     tables = []
     for frame, name in ((summary, SUMMARY_FILE), (comparisons, COMPARISONS_FILE),
                         (omnibus, OMNIBUS_FILE)):
@@ -223,5 +238,5 @@ def analyze(
         warnings=stats.noise_warnings(summary),
         findings=findings(comparisons, summary),
         tables=tables,
-        figures=_figures(trials, summary, comparisons, out_dir / FIGURES_DIR),
+        figures=_figures(flagged, summary, comparisons, out_dir / FIGURES_DIR),
     )

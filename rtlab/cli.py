@@ -145,6 +145,8 @@ def build_parser() -> Parser:
     r.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per client command")
     r.add_argument("--seed", type=_int, default=0,
                    help="seed of the interleaving order and of the analysis's bootstrap")
+    r.add_argument("--margin", type=_fraction, default=0.05,
+                   help="equivalence margin of the analysis (default 0.05 = ±5%%)")
     r.add_argument("--reports-dir", type=Path, default=None, metavar="DIR",
                    help="where reports/<run-id>/ and index.html go (default: the repository's reports/)")
 
@@ -156,6 +158,9 @@ def build_parser() -> Parser:
                    help="where summary.csv, comparisons.csv, omnibus.csv and figures/ go")
     a.add_argument("--alpha", type=_alpha, default=0.05, help="significance level (default 0.05)")
     a.add_argument("--seed", type=_int, default=0, help="seed of the bootstrap (default 0)")
+    a.add_argument("--margin", type=_fraction, default=0.05,
+                   help="equivalence margin: 'equivalent' when shown within ±this fraction "
+                        "(default 0.05 = ±5%%)")
 
     cm = sub.add_parser("compare", help="run B against run A on one host: change per target and "
                                         "step; exit 1 on a regression beyond --threshold")
@@ -167,6 +172,9 @@ def build_parser() -> Parser:
                     help="fail when a target/step is slower by more than this fraction with 95%% "
                          "confidence (default 0.05 = 5%%)")
     cm.add_argument("--seed", type=_int, default=0, help="seed of the bootstrap (default 0)")
+    cm.add_argument("--margin", type=_fraction, default=0.05,
+                    help="equivalence margin: 'equivalent' when the change is shown within "
+                         "±this fraction (default 0.05 = ±5%%)")
     cm.add_argument("--out", type=Path, default=None, metavar="DIR",
                     help="also write DIR/changes.csv and DIR/change.png/.svg")
     return p
@@ -259,7 +267,7 @@ def cmd_report(args) -> int:
     }
     try:
         made = make_report(parameters, reports_dir=args.reports_dir or REPORTS_DIR,
-                           seed=args.seed)
+                           seed=args.seed, margin=args.margin)
     except NotebookStopped as exc:
         if exc.ename in ("ParameterError", "UsageError"):
             raise UsageError(str(exc)) from None
@@ -282,7 +290,7 @@ def _report_from_runs(args) -> int:
 
     try:
         made = report_from_runs(list(args.runs), reports_dir=args.reports_dir or REPORTS_DIR,
-                                seed=args.seed)
+                                seed=args.seed, margin=args.margin)
     except ParameterError as exc:
         raise UsageError(str(exc)) from None
     except (NotebookStopped, ReportError) as exc:
@@ -301,7 +309,7 @@ def cmd_analyze(args) -> int:
 
     runs = [run for d in args.run_dirs for run in find_runs(str(d), "RUN_DIR", base=Path.cwd())]
     _, trials = load_runs(runs, "RUN_DIR")
-    result = analyze(trials, args.out, alpha=args.alpha, seed=args.seed)
+    result = analyze(trials, args.out, alpha=args.alpha, seed=args.seed, margin=args.margin)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for finding in result.findings:
@@ -325,7 +333,7 @@ def cmd_compare(args) -> int:
         dirs += found
     try:
         cmp = compare_runs(dirs[0], dirs[1], alpha=args.alpha, threshold=args.threshold,
-                           seed=args.seed)
+                           seed=args.seed, margin=args.margin)
     except RunFormatError as exc:
         raise UsageError(str(exc)) from None
     if args.out is not None:

@@ -6,19 +6,32 @@ differ — that is usually the point — and are listed. For every target and st
 measured in both runs (the derived lifecycle ``total`` included, warm-ups
 excluded, see :mod:`rtlab.stats`):
 
+- Two runs are not interleaved with each other, so A and B are compared
+  unpaired; within each run the interleaving is used to remove the shared
+  effect of each round (:func:`round_adjusted_logs`), which takes most of the
+  run-to-run noise out of every target's times.
 - ``change = median(B) / median(A) - 1`` with a 95 % percentile-bootstrap CI
-  (:func:`rtlab.stats.ratio_ci`, seeded; one generator for all rows in order);
-- ``p``: two-sided Mann–Whitney U of B against A; ``p_adj``: Holm-adjusted over
-  every row of the comparison (one family: the question is "did anything
-  change");
-- ``verdict``: ``"slower"`` or ``"faster"`` only when ``p_adj < alpha`` and the
-  CI excludes 0, else ``"no clear change"``; ``"fails in B"`` when A has
-  samples and every trial of B failed, ``"fixed in B"`` for the reverse.
+  (independent resamples of A and B, seeded per row by
+  :func:`rtlab.stats.derive_seed`, so no row depends on another).
+- ``p``: two-sided Mann–Whitney U of B against A on the round-adjusted log
+  times, ``p_adj`` Holm over every row; ``p_equiv``: TOST p that the change is
+  within ±``margin`` (:func:`rtlab.stats.equivalence_p`), Holm-adjusted.
+- The gate's tests, one family over every row (``p_slower_adj``,
+  ``p_fail_adj``, adjusted by :func:`conditional_holm`): per row, ``p_slower``
+  is one-sided against the threshold (H0: B is at most ``threshold`` slower,
+  :func:`gate_p`), and ``p_fail`` Fisher's exact test that B fails more often
+  than A (only rows with a failure count in the family).
+- ``verdict``: ``"fails in B"`` (A has samples, every trial of B failed),
+  ``"fixed in B"`` (the reverse), ``"fails more in B"`` (``p_fail_adj < alpha``),
+  ``"slower"`` (``p_slower_adj < alpha``, or ``p_adj < alpha`` with the CI above
+  0), ``"faster"`` (``p_adj < alpha`` with the CI below 0), ``"equivalent"``
+  (``p_equiv_adj < alpha``), else ``"inconclusive"`` with ``trials_needed``.
 
-The regression gate: a row is a regression when it is ``"fails in B"``, or
-``"slower"`` with the *lower* CI bound of the change above ``threshold`` — B is
-slower by more than the threshold with 95 % confidence, so noise between two
-recordings of the same software does not fail a CI job.
+The regression gate: a row is a regression when it is ``"fails in B"``, when
+``p_fail_adj < alpha`` or when ``p_slower_adj < alpha`` — B fails more often,
+or is slower by more than the threshold, at family-wise level alpha over all
+rows, so noise between two recordings of the same software does not fail a CI
+job. ``benchmarks/gate_power.py`` measures its false-alarm rate and power.
 """
 
 from __future__ import annotations
@@ -34,16 +47,30 @@ from rtlab import results, stats
 
 SLOWER = "slower"
 FASTER = "faster"
-NO_CLEAR_CHANGE = "no clear change"
+EQUIVALENT = stats.EQUIVALENT
+INCONCLUSIVE = stats.INCONCLUSIVE
+# Older name of the verdict that is neither slower, faster nor equivalent.
+NO_CLEAR_CHANGE = INCONCLUSIVE
 FAILS_IN_B = "fails in B"
+FAILS_MORE_IN_B = "fails more in B"
 FIXED_IN_B = "fixed in B"
 DEFAULT_THRESHOLD = 0.05
 
 CHANGE_COLUMNS: list[str] = [
     "client", "runtime", "step", "n_a", "n_b", "n_failed_a", "n_failed_b", "median_a_s",
     "median_b_s", "change", "change_ci_low", "change_ci_high", "p", "p_adj", "verdict",
-    "regression",
+    "regression", "p_slower", "p_slower_adj", "p_fail", "p_fail_adj", "margin", "p_equiv",
+    "p_equiv_adj", "trials_needed", "method",
 ]
+# Columns computed after every row is known (Holm, verdicts).
+_DERIVED = ("p_adj", "p_slower_adj", "p_fail_adj", "p_equiv_adj", "verdict", "regression",
+            "trials_needed")
+# Gate tests with p above this do not count in the family (see conditional_holm).
+GATE_TAU = 0.5
+# A round's shared effect is estimated from at least this many other targets.
+MIN_OTHERS = 3
+METHOD = ("unpaired across runs: Mann–Whitney U on round-adjusted log times; gate one-sided "
+          "against +threshold; failures by Fisher's exact test")
 # run.json parameters worth mentioning when they differ between A and B.
 _PARAMETERS = ("trials", "warmup", "timeout_s", "seed", "workload", "study")
 
@@ -110,7 +137,8 @@ class RunComparison:
         bad = self.regressions
         if bad.empty:
             return (f"no regression: no target/step is slower by more than "
-                    f"{self.threshold:.0%} with 95% confidence")
+                    f"{self.threshold:.0%} or fails more often in B (conditional Holm over "
+                    f"every test, alpha {self.alpha:g})")
         names = ", ".join(f"{stats.target_label(r.client, r.runtime)} {r.step}"
                           for r in bad.itertuples(index=False))
         return f"REGRESSION beyond {self.threshold:.0%} in {len(bad)} target/step(s): {names}"
@@ -126,20 +154,128 @@ def regression_sentence(row: pd.Series, threshold: float) -> str:
     if row["verdict"] == FAILS_IN_B:
         return (f"{where}: every trial failed in B ({row['n_failed_b']} failed) while A has "
                 f"{row['n_a']} successful trials")
+    if row["p_fail_adj"] == row["p_fail_adj"] and row["regression"] and \
+            not row["p_slower_adj"] < row["p_fail_adj"]:
+        return (f"{where}: fails more often in B ({row['n_failed_b']} of "
+                f"{row['n_failed_b'] + row['n_b']} trials) than in A ({row['n_failed_a']} of "
+                f"{row['n_failed_a'] + row['n_a']}; Fisher exact, p_adj {row['p_fail_adj']:.2g})")
     return (f"{where}: {row['change']:.1%} slower in B (median {row['median_a_s']:.4f} s → "
             f"{row['median_b_s']:.4f} s; 95% CI {_pct(row['change_ci_low'])} … "
-            f"{_pct(row['change_ci_high'])}, p_adj {row['p_adj']:.2g}), beyond the "
-            f"{threshold:.0%} threshold")
+            f"{_pct(row['change_ci_high'])}), beyond the {threshold:.0%} threshold "
+            f"(one-sided p_adj {row['p_slower_adj']:.2g})")
 
 
-def _counts(frame: pd.DataFrame) -> dict[tuple[str, str, str], tuple[np.ndarray, int]]:
-    """(client, runtime, step) → (wall times of the samples, number of failed rows)."""
+def round_adjusted_logs(frame: pd.DataFrame) -> np.ndarray:
+    """Log wall time of each sample minus the shared effect of its round.
+
+    Within one run every target runs once per round, so a slow round slows all
+    of them. For a sample of target t in round r and step s, the round effect is
+    the median, over the *other* targets measured in r and s, of their log wall
+    time minus their own median log wall time in the run; it is left at 0 when
+    fewer than :data:`MIN_OTHERS` other targets are there. Leaving t out means a
+    change of t itself never leaks into its own correction; subtracting each
+    target's own median means a target that is slower in every round does not
+    move the others' correction either.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        :func:`rtlab.stats.samples` of a run (failed rows allowed: they get NaN).
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per row of ``frame`` (NaN for rows that are not samples).
+    """
     good = stats.is_sample(frame)
+    out = np.full(len(frame), np.nan)
+    if not good.any():
+        return out
+    rows = np.flatnonzero(good)
+    sub = frame.iloc[rows]
+    logs = np.log(sub["wall_s"].to_numpy(dtype=float))
+    centre = pd.Series(logs).groupby(
+        [sub["run_id"].to_numpy(), sub["target"].to_numpy(), sub["step"].to_numpy()]
+    ).transform("median").to_numpy()
+    resid = logs - centre
+    effect = np.zeros(rows.size)
+    groups = pd.DataFrame({"r": sub["run_id"].to_numpy(), "s": sub["step"].to_numpy(),
+                           "k": sub["round"].to_numpy()}).groupby(["r", "s", "k"], sort=False)
+    for index in groups.indices.values():
+        if index.size < MIN_OTHERS + 1:
+            continue
+        values = resid[index]
+        others = np.broadcast_to(values, (index.size, index.size)).copy()
+        np.fill_diagonal(others, np.nan)
+        effect[index] = np.nanmedian(others, axis=1)
+    out[rows] = logs - effect
+    return out
+
+
+def gate_p(adj_a: np.ndarray, adj_b: np.ndarray, threshold: float) -> float:
+    """One-sided p that B is slower than A by more than ``threshold``.
+
+    Mann–Whitney U of the round-adjusted log times of B, shifted down by
+    ``log(1 + threshold)``, against those of A (H0: B is at most ``threshold``
+    slower). NaN when a side has no samples.
+    """
+    if adj_a.size == 0 or adj_b.size == 0:
+        return np.nan
+    return float(sps.mannwhitneyu(adj_b - np.log1p(threshold), adj_a,
+                                  alternative="greater").pvalue)
+
+
+def failure_p(failed_a: int, n_a: int, failed_b: int, n_b: int) -> float:
+    """One-sided Fisher exact p that B fails more often than A; NaN when nothing failed."""
+    if failed_a + failed_b == 0:
+        return np.nan
+    table = [[failed_b, n_b], [failed_a, n_a]]
+    return float(sps.fisher_exact(table, alternative="greater").pvalue)
+
+
+def conditional_holm(p_values: np.ndarray, tau: float = GATE_TAU) -> np.ndarray:
+    """Holm over the p-values at most ``tau``, each divided by ``tau``; the rest become 1.
+
+    The conditional Holm procedure of Zhao, Small and Su (2019), "Multiple
+    testing when many p-values are uniformly conservative, with application to
+    testing qualitative interaction in educational interventions", JASA 114(527).
+    The p-value of a one-sided test of a composite null (here "B is at most
+    ``threshold`` slower", "B fails no more often") is uniform at the null's
+    boundary and conservative inside it; given ``p <= tau`` its ``p / tau`` is
+    still valid, so rows that are nowhere near a regression (p > tau, e.g. every
+    row whose change is below the threshold when tau = 0.5) do not spend alpha.
+    NaN stays NaN and does not count.
+    """
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.where(np.isfinite(p), 1.0, np.nan)
+    selected = np.flatnonzero(np.isfinite(p) & (p <= tau))
+    if selected.size:
+        adjusted[selected] = stats.holm(p[selected] / tau)
+    return adjusted
+
+
+def gate_decisions(p_gate: np.ndarray, p_fail: np.ndarray, alpha: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The gate's one family: every slowdown test and every failure test of the comparison.
+
+    Adjusted by :func:`conditional_holm` (family-wise error rate ``alpha`` over
+    all rows); failure tests are NaN where nothing failed and then do not count.
+    Returns the adjusted slowdown p, the adjusted failure p and the regression flags.
+    """
+    adjusted = conditional_holm(np.concatenate([p_gate, p_fail]))
+    gate_adj, fail_adj = adjusted[: p_gate.size], adjusted[p_gate.size:]
+    return gate_adj, fail_adj, (gate_adj < alpha) | (fail_adj < alpha)
+
+
+def _counts(frame: pd.DataFrame, adjusted: np.ndarray
+            ) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray, int]]:
+    """(client, runtime, step) → (wall times, round-adjusted log times, failed rows)."""
+    good = stats.is_sample(frame)
+    wall_s = frame["wall_s"].to_numpy(dtype=float, na_value=np.nan)
     out = {}
     for key, index in frame.groupby(["client", "runtime", "step"], sort=False).indices.items():
-        ok = good[index]
-        out[tuple(map(str, key))] = (
-            frame["wall_s"].to_numpy(dtype=float, na_value=np.nan)[index][ok], int((~ok).sum()))
+        ok = index[good[index]]
+        out[tuple(map(str, key))] = (wall_s[ok], adjusted[ok], int(index.size - ok.size))
     return out
 
 
@@ -148,19 +284,27 @@ def _order(key: tuple[str, str, str]) -> tuple:
     return (client, runtime, stats.step_rank(step), step)
 
 
-def _verdict(p_adj: float, low: float, high: float, alpha: float) -> str:
-    if not p_adj < alpha:
-        return NO_CLEAR_CHANGE
-    if low > 0:
+def _verdict(r, alpha: float) -> str:
+    if r.n_a and not r.n_b:
+        return FAILS_IN_B
+    if r.n_b and not r.n_a:
+        return FIXED_IN_B
+    if r.p_fail_adj < alpha:
+        return FAILS_MORE_IN_B
+    if not r.n_a:
+        return INCONCLUSIVE
+    if r.p_slower_adj < alpha or (r.p_adj < alpha and r.change_ci_low > 0):
         return SLOWER
-    if high < 0:
+    if r.p_adj < alpha and r.change_ci_high < 0:
         return FASTER
-    return NO_CLEAR_CHANGE
+    if r.p_equiv_adj < alpha:
+        return EQUIVALENT
+    return INCONCLUSIVE
 
 
 def changes(trials_a: pd.DataFrame, trials_b: pd.DataFrame, *, alpha: float = 0.05,
-            threshold: float = DEFAULT_THRESHOLD, n_boot: int = 2000,
-            seed: int | np.random.Generator | None = 0) -> pd.DataFrame:
+            threshold: float = DEFAULT_THRESHOLD, margin: float = stats.MARGIN,
+            n_boot: int = 2000, seed: int | None = 0) -> pd.DataFrame:
     """Per target and step, the change from A to B (see the module docstring).
 
     Parameters
@@ -170,57 +314,68 @@ def changes(trials_a: pd.DataFrame, trials_b: pd.DataFrame, *, alpha: float = 0.
     alpha : float
         Significance level for the Holm-adjusted p-values.
     threshold : float
-        The gate: a "slower" row whose change CI lies above this is a regression.
+        The gate: a row is a regression when B is slower than A by more than
+        this fraction (one-sided test, see :func:`gate_p`).
+    margin : float
+        Equivalence margin: "equivalent" when the change is shown to be within
+        ±margin.
     n_boot : int
-        Bootstrap resamples per row.
-    seed : int, numpy.random.Generator or None
-        Seed of the one generator used for every row, in row order.
+        Bootstrap resamples per row (for the change's CI).
+    seed : int or None
+        The seed each row's resampling seed is derived from (with the row's
+        names, :func:`rtlab.stats.derive_seed`), so rows do not depend on one another.
 
     Returns
     -------
     pandas.DataFrame
         Columns :data:`CHANGE_COLUMNS`; only (target, step) present in both runs.
     """
-    a, b = _counts(stats.samples(trials_a)), _counts(stats.samples(trials_b))
-    rng = np.random.default_rng(seed)
+    frame_a, frame_b = stats.samples(trials_a), stats.samples(trials_b)
+    a = _counts(frame_a, round_adjusted_logs(frame_a))
+    b = _counts(frame_b, round_adjusted_logs(frame_b))
+    tail = (1.0 - stats.CONFIDENCE) / 2.0
     rows = []
     for key in sorted(set(a) & set(b), key=_order):
-        (x, failed_x), (y, failed_y) = a[key], b[key]
+        (x, adj_x, failed_x), (y, adj_y, failed_y) = a[key], b[key]
         row = {"client": key[0], "runtime": key[1], "step": key[2], "n_a": x.size,
                "n_b": y.size, "n_failed_a": failed_x, "n_failed_b": failed_y,
                "median_a_s": np.nan, "median_b_s": np.nan, "change": np.nan,
-               "change_ci_low": np.nan, "change_ci_high": np.nan, "p": np.nan}
+               "change_ci_low": np.nan, "change_ci_high": np.nan, "p": np.nan,
+               "p_slower": np.nan, "p_equiv": np.nan, "margin": margin,
+               "p_fail": failure_p(failed_x, x.size, failed_y, y.size), "_needed": np.nan,
+               "method": METHOD}
         if x.size and y.size:
-            low, high = stats.ratio_ci(y, x, n_boot=n_boot, seed=rng)
+            boot = [stats._bootstrap_medians(
+                v, n_boot, np.random.default_rng(stats.derive_seed(seed, "change", *key, side)))
+                for v, side in ((x, "A"), (y, "B"))]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                low, high = np.quantile(boot[1] / boot[0], [tail, 1.0 - tail])
+            shift = float(np.median(adj_y) - np.median(adj_x))
+            sd = float(np.sqrt((stats._robust_sd(adj_x) ** 2 + stats._robust_sd(adj_y) ** 2) / 2))
             row.update(median_a_s=float(np.median(x)), median_b_s=float(np.median(y)),
                        change=float(np.median(y) / np.median(x) - 1.0),
-                       change_ci_low=low - 1.0, change_ci_high=high - 1.0,
-                       p=float(sps.mannwhitneyu(y, x, alternative="two-sided").pvalue))
+                       change_ci_low=float(low) - 1.0, change_ci_high=float(high) - 1.0,
+                       p=float(sps.mannwhitneyu(adj_y, adj_x, alternative="two-sided").pvalue),
+                       p_slower=gate_p(adj_x, adj_y, threshold),
+                       p_equiv=stats.equivalence_p(adj_y, adj_x, margin),
+                       _needed=stats.trials_needed(shift, sd, margin, paired=False, alpha=alpha))
         elif x.size:
             row["median_a_s"] = float(np.median(x))
         elif y.size:
             row["median_b_s"] = float(np.median(y))
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=[c for c in CHANGE_COLUMNS if c not in
-                                        ("p_adj", "verdict", "regression")])
-    tested = frame["p"].notna().to_numpy()
-    p_adj = np.full(len(frame), np.nan)
-    if tested.any():
-        p_adj[tested] = stats.holm(frame.loc[tested, "p"].to_numpy())
-    frame["p_adj"] = p_adj
-    verdicts = []
-    for r in frame.itertuples(index=False):
-        if r.n_a and not r.n_b:
-            verdicts.append(FAILS_IN_B)
-        elif r.n_b and not r.n_a:
-            verdicts.append(FIXED_IN_B)
-        elif not r.n_a:
-            verdicts.append(NO_CLEAR_CHANGE)
-        else:
-            verdicts.append(_verdict(r.p_adj, r.change_ci_low, r.change_ci_high, alpha))
-    frame["verdict"] = verdicts
-    frame["regression"] = (frame["verdict"] == FAILS_IN_B) | (
-        (frame["verdict"] == SLOWER) & (frame["change_ci_low"] > threshold))
+    frame = pd.DataFrame(rows, columns=[*(c for c in CHANGE_COLUMNS if c not in _DERIVED),
+                                        "_needed"])
+    frame["p_adj"] = stats.holm(frame["p"].to_numpy(dtype=float))
+    frame["p_equiv_adj"] = stats.holm(frame["p_equiv"].to_numpy(dtype=float))
+    gate_adj, fail_adj, flagged = gate_decisions(frame["p_slower"].to_numpy(dtype=float),
+                                                 frame["p_fail"].to_numpy(dtype=float), alpha)
+    frame["p_slower_adj"], frame["p_fail_adj"] = gate_adj, fail_adj
+    frame["verdict"] = [_verdict(r, alpha) for r in frame.itertuples(index=False)]
+    frame["regression"] = flagged | (frame["verdict"] == FAILS_IN_B).to_numpy()
+    frame["trials_needed"] = pd.array(
+        [int(n) if v == INCONCLUSIVE and np.isfinite(n) else pd.NA
+         for v, n in zip(frame["verdict"], frame["_needed"])], dtype="Int64")
     return frame[CHANGE_COLUMNS]
 
 
@@ -252,7 +407,7 @@ def check_same_host(meta_a: dict, meta_b: dict, dir_a: Path, dir_b: Path) -> Non
 
 def compare_runs(run_a: Path | str, run_b: Path | str, *, alpha: float = 0.05,
                  threshold: float = DEFAULT_THRESHOLD, seed: int = 0,
-                 n_boot: int = 2000) -> RunComparison:
+                 n_boot: int = 2000, margin: float = stats.MARGIN) -> RunComparison:
     """Compare run B (after) with run A (before); see the module docstring.
 
     Raises
@@ -266,8 +421,8 @@ def compare_runs(run_a: Path | str, run_b: Path | str, *, alpha: float = 0.05,
     meta_a, trials_a = results.load_run(dir_a)
     meta_b, trials_b = results.load_run(dir_b)
     check_same_host(meta_a, meta_b, dir_a, dir_b)
-    table = changes(trials_a, trials_b, alpha=alpha, threshold=threshold, n_boot=n_boot,
-                    seed=seed)
+    table = changes(trials_a, trials_b, alpha=alpha, threshold=threshold, margin=margin,
+                    n_boot=n_boot, seed=seed)
     targets_a = {stats.target_label(c, r) for c, r in zip(trials_a["client"], trials_a["runtime"])}
     targets_b = {stats.target_label(c, r) for c, r in zip(trials_b["client"], trials_b["runtime"])}
     only = ([f"{t}: only in A" for t in sorted(targets_a - targets_b)]

@@ -255,10 +255,14 @@ class AnalyzeParams:
     alpha: float
     seed: int
     out_dir: Path
+    margin: float = 0.05
+
+
+_MARGIN_RULE = "an equivalence margin between 0 and 1, e.g. 0.05 for ±5%"
 
 
 def analyze_params(*, run_dirs: Any = SAMPLE_DIR, alpha: Any = 0.05, seed: Any = 0,
-                   out_dir: Any = "") -> AnalyzeParams:
+                   out_dir: Any = "", margin: Any = 0.05) -> AnalyzeParams:
     """The parameters of ``02-analyze``: run folders found, ``out_dir`` "" → a new temporary folder."""
     runs = find_runs(run_dirs, "run_dirs")
     alpha = _number("alpha", alpha, 0.0, 1.0, "a significance level between 0 and 1, e.g. 0.05")
@@ -270,7 +274,8 @@ def analyze_params(*, run_dirs: Any = SAMPLE_DIR, alpha: Any = 0.05, seed: Any =
             raise ParameterError(f"out_dir = {out_text!r}: {out} is a file; give a folder")
     else:
         out = Path(tempfile.mkdtemp(prefix="rtlab-analysis-"))
-    return AnalyzeParams(runs, alpha, seed, out)
+    margin = _number("margin", margin, 0.0, 1.0, _MARGIN_RULE)
+    return AnalyzeParams(runs, alpha, seed, out, margin)
 
 
 def load_runs(run_dirs: Sequence[Path], name: str = "run_dirs"):
@@ -295,6 +300,7 @@ class CompareParams:
     threshold: float
     seed: int
     out_dir: Optional[Path] = None
+    margin: float = 0.05
 
 
 def check_threshold(value: Any, name: str = "threshold") -> float:
@@ -315,7 +321,8 @@ def _one_run(name: str, value: Any) -> Path:
 
 
 def compare_params(*, run_a: Any = "", run_b: Any = "", alpha: Any = 0.05,
-                   threshold: Any = 0.05, seed: Any = 0, out_dir: Any = "") -> CompareParams:
+                   threshold: Any = 0.05, seed: Any = 0, out_dir: Any = "",
+                   margin: Any = 0.05) -> CompareParams:
     """The parameters of ``03-compare-runs``; ``run_a``/``run_b`` "" → the first/second sample
     run (oldest first); ``out_dir`` "" → write no files."""
     empty_a = isinstance(run_a, str) and not run_a.strip()
@@ -332,6 +339,7 @@ def compare_params(*, run_a: Any = "", run_b: Any = "", alpha: Any = 0.05,
         check_threshold(threshold),
         _int("seed", seed),
         _out_dir(out_dir, "'' to write nothing, or a folder for changes.csv and change.png"),
+        _number("margin", margin, 0.0, 1.0, _MARGIN_RULE),
     )
 
 

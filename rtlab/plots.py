@@ -28,6 +28,8 @@ TARGET_LABEL = "target (client/runtime)"
 OUTLIER_LABEL = f"outlier (|modified z| > {stats.OUTLIER_Z})"
 SAMPLE_LABEL = "trial"
 SIGNIFICANT_MARK = "*"
+# Above this many strip points, they are drawn as one raster image inside vector files.
+RASTERIZE_POINTS = 2000
 
 # One colour per runtime and one marker/hatch per client, the same in every figure.
 # Known names get fixed slots of the colour-blind palette; others a stable slot by hash.
@@ -158,6 +160,7 @@ def distribution_plot(data: pd.DataFrame, *, step: str, ax: Axes | None = None) 
         hue_order=[SAMPLE_LABEL, OUTLIER_LABEL],
         palette={SAMPLE_LABEL: "0.3", OUTLIER_LABEL: "tab:red"},
         size=3, jitter=0.2, zorder=2, ax=ax,
+        rasterized=len(points) > RASTERIZE_POINTS,  # dense points: one image inside the SVG
     )
     n_ok = good.groupby("target").size()
     n_failed = rows.groupby("target").size().sub(n_ok, fill_value=0)

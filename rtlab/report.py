@@ -315,7 +315,7 @@ class Report:
 
 
 def make_report(collect_parameters: dict, *, reports_dir: Path = REPORTS_DIR, alpha: float = 0.05,
-                seed: int = 0, say: Callable[[str], None] = print) -> Report:
+                seed: int = 0, margin: float = 0.05, say: Callable[[str], None] = print) -> Report:
     """Collect through 01, analyse through 02, write ``reports_dir/<run-id>/`` and the index.
 
     Parameters
@@ -356,7 +356,7 @@ def make_report(collect_parameters: dict, *, reports_dir: Path = REPORTS_DIR, al
     say(f"rtlab report: analysing {run_dir} through notebooks/{ANALYZE_NB}")
     run_notebook(ANALYZE_NB, report_dir / ANALYZE_NB,
                  {"run_dirs": str(run_dir), "alpha": alpha, "seed": seed,
-                  "out_dir": str(report_dir)})
+                  "margin": margin, "out_dir": str(report_dir)})
     from .views import report_title
 
     page = export_html(report_dir / ANALYZE_NB, report_dir / REPORT_HTML, report_title([meta]))
@@ -373,7 +373,7 @@ def report_folder_name(metas: list[dict]) -> str:
 
 
 def report_from_runs(run_dirs: list[Path], *, reports_dir: Path = REPORTS_DIR,
-                     alpha: float = 0.05, seed: int = 0,
+                     alpha: float = 0.05, seed: int = 0, margin: float = 0.05,
                      say: Callable[[str], None] = print) -> Report:
     """Analyse runs already on disk through 02 into ``reports_dir/<run-id>/`` (nothing is
     collected; no root needed); rewrite the index.
@@ -402,7 +402,7 @@ def report_from_runs(run_dirs: list[Path], *, reports_dir: Path = REPORTS_DIR,
     say(f"rtlab report: analysing {', '.join(map(str, runs))} through notebooks/{ANALYZE_NB}")
     run_notebook(ANALYZE_NB, report_dir / ANALYZE_NB,
                  {"run_dirs": ",".join(str(r.resolve()) for r in runs), "alpha": alpha,
-                  "seed": seed, "out_dir": str(report_dir.resolve())})
+                  "seed": seed, "margin": margin, "out_dir": str(report_dir.resolve())})
     from .views import report_title
 
     page = export_html(report_dir / ANALYZE_NB, report_dir / REPORT_HTML, report_title(metas))

@@ -12,11 +12,17 @@ Conventions used throughout:
   lifecycle steps, and only when all four are ok; it is never stored.
 - A target is ``(client, runtime)``, labelled ``"client/runtime"``.
 - Resampling functions take ``seed`` (an int, a ``numpy.random.Generator`` or
-  None), as seaborn's ``algorithms.bootstrap`` does.
+  None), as seaborn's ``algorithms.bootstrap`` does; :func:`compare` derives
+  one seed per step or target from the run seed and names (:func:`derive_seed`),
+  so results do not depend on which other targets are in the data.
+- Trials are interleaved: every target runs once per ``round``. Comparisons
+  within a run pair trials by (run_id, round); see :func:`compare`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import warnings
 from collections.abc import Iterator, Sequence
 from itertools import combinations
 from typing import NamedTuple
@@ -37,7 +43,17 @@ MEDIAN_CI_METHOD = "order-statistic (exact binomial)"
 RATIO_CI_METHOD = "percentile bootstrap"
 FASTER = "faster"
 SLOWER = "slower"
-NO_CLEAR_DIFFERENCE = "no clear difference"
+EQUIVALENT = "equivalent"
+INCONCLUSIVE = "inconclusive"
+VERDICTS: tuple[str, ...] = (FASTER, SLOWER, EQUIVALENT, INCONCLUSIVE)
+# Older name of the verdict that is neither faster nor slower.
+NO_CLEAR_DIFFERENCE = INCONCLUSIVE
+# Equivalence margin: ratios within 1 ± MARGIN count as the same.
+MARGIN = 0.05
+# Two targets are compared paired when they share at least this many rounds,
+# covering at least this share of each one's samples.
+MIN_PAIRED_ROUNDS = 6
+MIN_PAIRED_SHARE = 0.75
 
 # Elements of one bootstrap index block; bounds memory for large samples.
 _BOOT_BLOCK_ELEMENTS = 4_000_000
@@ -52,8 +68,9 @@ SUMMARY_COLUMNS: list[str] = [
 COMPARISON_COLUMNS: list[str] = [
     "family", "step", "a", "b", "n_a", "n_b", "median_a_s", "median_b_s", "ratio",
     "ratio_ci_low", "ratio_ci_high", "p", "p_adj", "effect", "verdict", "ratio_ci_method",
+    "method", "n_rounds", "ratio_paired", "margin", "p_equiv", "p_equiv_adj", "trials_needed",
 ]
-OMNIBUS_COLUMNS: list[str] = ["family", "step", "k", "n", "h", "p"]
+OMNIBUS_COLUMNS: list[str] = ["family", "step", "k", "n", "h", "p", "method"]
 
 
 class MedianCI(NamedTuple):
@@ -204,8 +221,11 @@ def flag_outliers(trials: pd.DataFrame, *, threshold: float = OUTLIER_Z) -> pd.D
     pandas.DataFrame
         :func:`samples` of ``trials`` plus ``modified_z`` (NaN for failed rows,
         computed within each client, runtime and step) and ``outlier`` (bool,
-        False for failed rows).
+        False for failed rows). A frame that already is such an output is
+        returned as it is, so callers can flag once and pass the result on.
     """
+    if "modified_z" in trials.columns and "outlier" in trials.columns:
+        return trials
     frame = samples(trials)
     valid_rows = np.flatnonzero(is_sample(frame))
     wall_s = frame["wall_s"].to_numpy(dtype=float, na_value=np.nan)
@@ -408,6 +428,167 @@ def _bootstrap_medians(
     return medians
 
 
+def derive_seed(seed: int | None, *names: object) -> int:
+    """A seed for one resampling, derived from the run ``seed`` and ``names``.
+
+    The same ``(seed, names)`` always gives the same integer, whatever else is
+    in the data or the order rows are computed in, so removing a target does not
+    change any other comparison's interval. ``seed=None`` draws fresh entropy.
+    """
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)
+    text = "\x1f".join([str(int(seed)), *map(str, names)])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def _round_keys(frame: pd.DataFrame) -> pd.Series:
+    """The pairing key of each row: its run and round (trials of one round ran together)."""
+    return frame["run_id"].astype(str) + "\x1f" + frame["round"].astype(str)
+
+
+class _StepData:
+    """One step's samples, by target and by round, with resampled medians cached.
+
+    ``wide[target]`` holds the wall times over the step's rounds (NaN where the
+    target has no sample); the bootstrap over rounds draws its resampled
+    positions once per step (:meth:`paired_median_ratios`), the unpaired
+    bootstrap each target's resampled medians once. Targets with more than one
+    sample in a round cannot be paired.
+    """
+
+    def __init__(self, rows: pd.DataFrame, step: str, n_boot: int, seed: int | None) -> None:
+        self.step, self.n_boot, self.seed = step, n_boot, seed
+        keys = _round_keys(rows)
+        self.rounds = np.array(sorted(keys.unique()))
+        column = np.searchsorted(self.rounds, keys.to_numpy())
+        wall_s = rows["wall_s"].to_numpy(dtype=float)
+        self.values: dict[str, np.ndarray] = {}
+        self.wide: dict[str, np.ndarray] = {}
+        for target, index in rows.groupby("target", sort=True).indices.items():
+            self.values[target] = wall_s[index]
+            cols = column[index]
+            if np.unique(cols).size == cols.size:
+                line = np.full(self.rounds.size, np.nan)
+                line[cols] = wall_s[index]
+                self.wide[target] = line
+        self._middles: dict[int, np.ndarray] = {}
+        self._unpaired_medians: dict[str, np.ndarray] = {}
+
+    def paired_rounds(self, a: str, b: str) -> np.ndarray | None:
+        """Rounds where both have a sample, or None when a and b cannot be paired.
+
+        Paired needs at least :data:`MIN_PAIRED_ROUNDS` common rounds covering at
+        least :data:`MIN_PAIRED_SHARE` of each target's samples.
+        """
+        if a not in self.wide or b not in self.wide:
+            return None
+        both = ~np.isnan(self.wide[a]) & ~np.isnan(self.wide[b])
+        k = int(both.sum())
+        if k < MIN_PAIRED_ROUNDS or k < MIN_PAIRED_SHARE * max(
+            self.values[a].size, self.values[b].size
+        ):
+            return None
+        return both
+
+    def paired_median_ratios(self, a: str, b: str, both: np.ndarray) -> np.ndarray:
+        """Bootstrap medians of the per-round ``log a - log b`` over the common rounds.
+
+        Resampling k rounds with replacement and taking the median is the same
+        as taking the middle order statistics of the resampled *positions* in
+        the sorted differences; those positions depend only on k, so they are
+        drawn once per step and k (seeded by the run seed, the step and k) and
+        every pair costs one sort. A pair's interval depends only on its own data.
+        """
+        k = int(both.sum())
+        if k not in self._middles:
+            rng = np.random.default_rng(derive_seed(self.seed, "rounds", self.step, k))
+            lo, hi = (k - 1) // 2, k // 2
+            middles = np.empty((self.n_boot, 2), dtype=np.int64)
+            block = max(1, _BOOT_BLOCK_ELEMENTS // k)
+            for start in range(0, self.n_boot, block):
+                stop = min(self.n_boot, start + block)
+                index = rng.integers(0, k, (stop - start, k))
+                middles[start:stop] = np.partition(index, [lo, hi], axis=1)[:, [lo, hi]]
+            self._middles[k] = middles
+        d = np.sort(np.log(self.wide[a][both]) - np.log(self.wide[b][both]))
+        middles = self._middles[k]
+        return (d[middles[:, 0]] + d[middles[:, 1]]) / 2.0
+
+    def unpaired_medians(self, target: str) -> np.ndarray:
+        if target not in self._unpaired_medians:
+            x = self.values[target]
+            rng = np.random.default_rng(derive_seed(self.seed, "trials", self.step, target))
+            self._unpaired_medians[target] = _bootstrap_medians(x, self.n_boot, rng)
+        return self._unpaired_medians[target]
+
+
+def _wilcoxon(d: np.ndarray, alternative: str = "two-sided") -> float:
+    """Signed-rank p-value of ``d`` against 0; 1 when every difference is 0."""
+    if d.size == 0:
+        return np.nan
+    if np.all(d == 0):
+        return 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return float(sps.wilcoxon(d, alternative=alternative).pvalue)
+
+
+def _mannwhitney(x: np.ndarray, y: np.ndarray, alternative: str = "two-sided") -> float:
+    if x.size == 0 or y.size == 0:
+        return np.nan
+    return float(sps.mannwhitneyu(x, y, alternative=alternative).pvalue)
+
+
+def equivalence_p(
+    log_a: np.ndarray, log_b: np.ndarray | None, margin: float
+) -> float:
+    """TOST p-value that a and b differ by less than ±``margin``.
+
+    Two one-sided rank tests of the log-scale shift against ``log(1 - margin)``
+    and ``log(1 + margin)``; the p-value is the larger of the two. With
+    ``log_b`` None, ``log_a`` holds paired per-round differences ``log a - log b``
+    (Wilcoxon signed-rank); otherwise a and b are independent (Mann–Whitney U).
+    """
+    low, high = np.log1p(-margin), np.log1p(margin)
+    if log_b is None:
+        return max(_wilcoxon(log_a - low, "greater"), _wilcoxon(log_a - high, "less"))
+    return max(_mannwhitney(log_a - low, log_b, "greater"),
+               _mannwhitney(log_a - high, log_b, "less"))
+
+
+def _robust_sd(x: np.ndarray) -> float:
+    """1.4826 × MAD, or the sample SD when the MAD is 0."""
+    if x.size < 2:
+        return np.nan
+    mad = 1.4826 * float(np.median(np.abs(x - np.median(x))))
+    return mad if mad > 0 else float(np.std(x, ddof=1))
+
+
+def trials_needed(
+    shift: float, sd: float, margin: float, *, paired: bool, alpha: float = 0.05,
+    power: float = 0.8,
+) -> float:
+    """Trials per target that would probably settle an inconclusive comparison.
+
+    Normal approximation from the observed log-scale ``shift`` and spread
+    ``sd`` (per-round differences when ``paired``, else per trial, both sides
+    alike): the fewer of the trials that show the observed shift is not 0
+    (two-sided ``alpha``) and those that show it lies within ±``margin`` (TOST),
+    each with probability ``power``. NaN when neither can be reached.
+    """
+    if not (np.isfinite(shift) and np.isfinite(sd)) or sd <= 0:
+        return np.nan
+    factor = 1.0 if paired else 2.0
+    z_power = sps.norm.ppf(power)
+    candidates = []
+    if shift != 0:
+        candidates.append(factor * ((sps.norm.ppf(1 - alpha / 2) + z_power) * sd / shift) ** 2)
+    room = np.log1p(margin) - abs(shift)
+    if room > 0:
+        candidates.append(factor * ((sps.norm.ppf(1 - alpha) + z_power) * sd / room) ** 2)
+    return float(np.ceil(min(candidates))) if candidates else np.nan
+
+
 def ratio_ci(
     a: np.ndarray,
     b: np.ndarray,
@@ -447,36 +628,88 @@ def ratio_ci(
     return float(low), float(high)
 
 
-def _verdict(p_adj: float, low: float, high: float, alpha: float) -> str:
-    """``a`` faster/slower only if significant after Holm and the CI excludes 1."""
-    if not p_adj < alpha:
-        return NO_CLEAR_DIFFERENCE
-    if high < 1.0:
+def _verdict(
+    p_adj: float, low: float, high: float, p_equiv_adj: float, alpha: float
+) -> str:
+    """Faster/slower when significant and the CI excludes 1; else equivalent when TOST holds."""
+    if p_adj < alpha and high < 1.0:
         return FASTER
-    if low > 1.0:
+    if p_adj < alpha and low > 1.0:
         return SLOWER
-    return NO_CLEAR_DIFFERENCE
+    if p_equiv_adj < alpha:
+        return EQUIVALENT
+    return INCONCLUSIVE
 
 
-def _families(frame: pd.DataFrame) -> Iterator[tuple[str, str, dict[str, np.ndarray]]]:
+def _families(frame: pd.DataFrame) -> Iterator[tuple[str, str, dict[str, str]]]:
     """Each family and step with at least two members that have samples.
 
     A ``client=<c>`` family compares the runtimes driven through client c; a
-    ``runtime=<r>`` family compares the clients driving runtime r. Members are
-    in alphabetical order.
+    ``runtime=<r>`` family compares the clients driving runtime r. Yields the
+    family, the step and ``{member: target label}``, members in alphabetical order.
     """
     good = frame[is_sample(frame)]
+    present = good[["client", "runtime", "step"]].drop_duplicates()
     for fixed, member in (("client", "runtime"), ("runtime", "client")):
-        for value in sorted(good[fixed].unique()):
-            family = good[good[fixed] == value]
+        for value in sorted(present[fixed].unique()):
+            family = present[present[fixed] == value]
             for step in ordered_steps(family["step"].tolist()):
                 rows = family[family["step"] == step]
-                groups = {
-                    str(name): rows.loc[rows[member] == name, "wall_s"].to_numpy(dtype=float)
-                    for name in sorted(rows[member].unique())
+                members = {
+                    str(getattr(r, member)): target_label(r.client, r.runtime)
+                    for r in rows.itertuples(index=False)
                 }
-                if len(groups) >= 2:
-                    yield f"{fixed}={value}", step, groups
+                if len(members) >= 2:
+                    yield f"{fixed}={value}", step, dict(sorted(members.items()))
+
+
+def _sample_frame(trials: pd.DataFrame) -> pd.DataFrame:
+    """:func:`samples` of ``trials``, or ``trials`` itself when it already is one."""
+    return trials if "target" in trials.columns and "modified_z" in trials.columns \
+        else samples(trials)
+
+
+def _pair_row(data: _StepData, a: str, b: str, *, confidence: float, margin: float,
+              alpha: float) -> dict[str, object]:
+    """The statistics of one pair of targets in one step (before Holm)."""
+    x, y = data.values[a], data.values[b]
+    tail = (1.0 - confidence) / 2.0
+    both = data.paired_rounds(a, b)
+    if both is not None:
+        d = np.log(data.wide[a][both]) - np.log(data.wide[b][both])
+        ratios = np.exp(data.paired_median_ratios(a, b, both))
+        p = _wilcoxon(d)
+        p_equiv = equivalence_p(d, None, margin)
+        shift, sd = float(np.median(d)), _robust_sd(d)
+        method = (f"paired: Wilcoxon signed-rank on per-round log ratios ({int(both.sum())} "
+                  "rounds); CI of the median per-round ratio from a bootstrap over rounds")
+        n_rounds = int(both.sum())
+        ratio_paired = float(np.exp(np.median(d)))
+    else:
+        la, lb = np.log(x), np.log(y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = data.unpaired_medians(a) / data.unpaired_medians(b)
+        p = _mannwhitney(x, y)
+        p_equiv = equivalence_p(la, lb, margin)
+        shift = float(np.median(la) - np.median(lb))
+        sd = float(np.sqrt((_robust_sd(la) ** 2 + _robust_sd(lb) ** 2) / 2.0))
+        method = ("unpaired: Mann–Whitney U (targets not measured in the same rounds); "
+                  "CI of the ratio of medians from independent bootstraps")
+        n_rounds = 0
+        ratio_paired = np.nan
+    ratios = ratios[np.isfinite(ratios)]
+    low, high = (np.quantile(ratios, [tail, 1.0 - tail]) if ratios.size else (np.nan, np.nan))
+    return {
+        "n_a": x.size, "n_b": y.size,
+        "median_a_s": float(np.median(x)), "median_b_s": float(np.median(y)),
+        "ratio": float(np.median(x) / np.median(y)),
+        "ratio_ci_low": float(low), "ratio_ci_high": float(high),
+        "p": p, "effect": cliffs_delta(x, y),
+        "ratio_ci_method": f"{RATIO_CI_METHOD} (n_boot={data.n_boot})",
+        "method": method, "n_rounds": n_rounds, "ratio_paired": ratio_paired,
+        "margin": margin, "p_equiv": p_equiv,
+        "_needed": trials_needed(shift, sd, margin, paired=both is not None, alpha=alpha),
+    }
 
 
 def compare(
@@ -485,106 +718,172 @@ def compare(
     alpha: float = 0.05,
     confidence: float = CONFIDENCE,
     n_boot: int = 2000,
-    seed: int | np.random.Generator | None = 0,
+    seed: int | None = 0,
+    margin: float = MARGIN,
 ) -> pd.DataFrame:
     """Pairwise comparisons of wall time within each family and step.
 
     A family is one step through one client (``family = "client=<name>"``,
     comparing its runtimes) or one step over one runtime
     (``family = "runtime=<name>"``, comparing the clients). Every unordered pair
-    (a, b) of members appears once, a before b alphabetically. For each pair:
+    (a, b) of members appears once, a before b alphabetically.
 
-    - ``ratio = median(a) / median(b)`` with a 95 % percentile-bootstrap CI
-      (:func:`ratio_ci`);
-    - ``p``: two-sided Mann–Whitney U (``scipy.stats.mannwhitneyu``);
-    - ``p_adj``: Holm-adjusted within the family and step (:func:`holm`);
+    Paired wherever the trials were interleaved: when a and b were measured in
+    the same rounds (pairing key: run and round; at least
+    :data:`MIN_PAIRED_ROUNDS` common rounds covering
+    :data:`MIN_PAIRED_SHARE` of each side's samples) the tests use the per-round
+    differences ``log a - log b`` and the ratio CI resamples whole rounds;
+    otherwise (a target missing rounds, trials from different runs) they are
+    unpaired. The ``method`` column says which. For each pair:
+
+    - ``ratio = median(a) / median(b)``; ``ratio_paired``, when paired, the
+      median per-round ratio ``exp(median(log a - log b))``; a percentile-bootstrap
+      CI (``ratio_ci_low``/``ratio_ci_high``) of ``ratio_paired`` over resampled
+      rounds when paired, of ``ratio`` from independent resamples of a and b
+      when unpaired (each target's resampled medians computed once per step).
+      Generators are seeded by :func:`derive_seed` (run seed, step, and the
+      target when unpaired), so a pair's interval does not depend on the other
+      targets;
+    - ``p``: two-sided Wilcoxon signed-rank on the per-round log ratios
+      (paired) or Mann–Whitney U (unpaired); ``p_adj``: Holm within the family
+      and step (:func:`holm`);
+    - ``p_equiv``: TOST p-value that the ratio is within ±``margin``
+      (:func:`equivalence_p`), ``p_equiv_adj`` Holm-adjusted the same way;
     - ``effect``: Cliff's delta of a against b (positive: a slower);
-    - ``verdict`` about a: ``"faster"`` or ``"slower"`` only when
-      ``p_adj < alpha`` and the ratio CI excludes 1, otherwise
-      ``"no clear difference"``.
+    - ``verdict`` about a: ``"faster"``/``"slower"`` when ``p_adj < alpha`` and
+      the ratio CI excludes 1 (even when the difference is smaller than the
+      margin: the ratio says how much); else ``"equivalent"`` when
+      ``p_equiv_adj < alpha`` (shown to be within ±``margin``); else
+      ``"inconclusive"``, with ``trials_needed``
+      (:func:`trials_needed`) the trials per target that would probably settle it.
 
     Parameters
     ----------
     trials : pandas.DataFrame
-        The tidy trials frame (warm-ups excluded and totals derived here).
+        The tidy trials frame (warm-ups excluded and totals derived here), or
+        the output of :func:`flag_outliers`.
     alpha : float
         Significance level for the Holm-adjusted p-values.
     confidence : float
         Coverage of the ratio CI.
     n_boot : int
-        Bootstrap resamples per pair.
-    seed : int, numpy.random.Generator or None
-        Seed of the one generator used for all pairs, in row order.
+        Bootstrap resamples.
+    seed : int or None
+        The run seed every resampling seed is derived from.
+    margin : float
+        Equivalence margin, a fraction (0.05: ratios within 0.95–1.05).
 
     Returns
     -------
     pandas.DataFrame
         Columns :data:`COMPARISON_COLUMNS`; no rows for single-member families.
     """
-    rng = np.random.default_rng(seed)
+    frame = _sample_frame(trials)
+    good = frame[is_sample(frame)]
+    by_step = {step: rows for step, rows in good.groupby("step", sort=False)}
+    cache: dict[str, _StepData] = {}
     blocks: list[pd.DataFrame] = []
-    for family, step, groups in _families(samples(trials)):
+    for family, step, members in _families(frame):
+        if step not in cache:
+            cache[step] = _StepData(by_step[step], step, n_boot, seed)
         rows = []
-        for a, b in combinations(groups, 2):
-            x, y = groups[a], groups[b]
-            low, high = ratio_ci(x, y, confidence=confidence, n_boot=n_boot, seed=rng)
-            rows.append(
-                {
-                    "family": family,
-                    "step": step,
-                    "a": a,
-                    "b": b,
-                    "n_a": x.size,
-                    "n_b": y.size,
-                    "median_a_s": float(np.median(x)),
-                    "median_b_s": float(np.median(y)),
-                    "ratio": float(np.median(x) / np.median(y)),
-                    "ratio_ci_low": low,
-                    "ratio_ci_high": high,
-                    "p": float(sps.mannwhitneyu(x, y, alternative="two-sided").pvalue),
-                    "effect": cliffs_delta(x, y),
-                    "ratio_ci_method": f"{RATIO_CI_METHOD} (n_boot={n_boot})",
-                }
-            )
+        for a, b in combinations(members, 2):
+            rows.append({"family": family, "step": step, "a": a, "b": b,
+                         **_pair_row(cache[step], members[a], members[b],
+                                     confidence=confidence, margin=margin, alpha=alpha)})
         block = pd.DataFrame(rows)
         block["p_adj"] = holm(block["p"].to_numpy())
+        block["p_equiv_adj"] = holm(block["p_equiv"].to_numpy())
         block["verdict"] = [
-            _verdict(p, lo, hi, alpha)
-            for p, lo, hi in zip(block["p_adj"], block["ratio_ci_low"], block["ratio_ci_high"])
+            _verdict(p, lo, hi, pe, alpha)
+            for p, lo, hi, pe in zip(block["p_adj"], block["ratio_ci_low"],
+                                     block["ratio_ci_high"], block["p_equiv_adj"])
         ]
+        block["trials_needed"] = pd.array(
+            [int(n) if v == INCONCLUSIVE and np.isfinite(n) else pd.NA
+             for v, n in zip(block["verdict"], block["_needed"])], dtype="Int64")
         blocks.append(block)
     if not blocks:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
     return pd.concat(blocks, ignore_index=True)[COMPARISON_COLUMNS]
 
 
+def friedman(values: np.ndarray) -> tuple[float, float]:
+    """Friedman's chi-square (tie-corrected) and p for a rounds × members array.
+
+    Each row is one round (a block), each column one member; ranks are taken
+    within rounds. Works for two members too (where scipy requires three).
+    When every round is all ties there is nothing to find: (0, 1).
+    """
+    n, k = values.shape
+    ranks = sps.rankdata(values, axis=1)
+    sums = ranks.sum(axis=0)
+    ties = 0.0
+    for row in np.sort(values, axis=1):
+        _, counts = np.unique(row, return_counts=True)
+        ties += float((counts ** 3 - counts).sum())
+    denominator = 1.0 - ties / (n * k * (k * k - 1))
+    if denominator <= 0:
+        return 0.0, 1.0
+    chi2 = (12.0 / (n * k * (k + 1)) * float((sums ** 2).sum()) - 3.0 * n * (k + 1)) / denominator
+    return float(chi2), float(sps.chi2.sf(chi2, k - 1))
+
+
 def omnibus(trials: pd.DataFrame) -> pd.DataFrame:
-    """Kruskal–Wallis H test across all members of each family and step.
+    """One test across all members of each family and step.
+
+    Friedman (paired by round) over the rounds in which every member has a
+    sample, when those rounds are at least :data:`MIN_PAIRED_ROUNDS` and cover
+    :data:`MIN_PAIRED_SHARE` of each member's samples; otherwise Kruskal–Wallis
+    (unpaired). The ``method`` column says which.
 
     Parameters
     ----------
     trials : pandas.DataFrame
-        The tidy trials frame.
+        The tidy trials frame (or the output of :func:`flag_outliers`).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``family``, ``step``, ``k`` (members), ``n`` (samples), ``h`` and
-        ``p`` (``scipy.stats.kruskal``; when every sample value is identical
-        there is no difference to find: h = 0, p = 1). p is not adjusted.
+        Columns ``family``, ``step``, ``k`` (members), ``n`` (samples, or
+        rounds × k for Friedman), ``h`` (the chi-square or H statistic), ``p``
+        (not adjusted; when every value is identical: h = 0, p = 1) and ``method``.
     """
+    frame = _sample_frame(trials)
+    good = frame[is_sample(frame)]
+    by_step = {step: rows for step, rows in good.groupby("step", sort=False)}
+    cache: dict[str, _StepData] = {}
     rows = []
-    for family, step, groups in _families(samples(trials)):
-        values = list(groups.values())
-        pooled = np.concatenate(values)
-        if np.all(pooled == pooled[0]):
-            h, p = 0.0, 1.0
+    for family, step, members in _families(frame):
+        if step not in cache:
+            cache[step] = _StepData(by_step[step], step, 1, 0)
+        data = cache[step]
+        targets = list(members.values())
+        complete = None
+        if all(t in data.wide for t in targets):
+            complete = np.all([~np.isnan(data.wide[t]) for t in targets], axis=0)
+            k_rounds = int(complete.sum())
+            if k_rounds < MIN_PAIRED_ROUNDS or any(
+                k_rounds < MIN_PAIRED_SHARE * data.values[t].size for t in targets
+            ):
+                complete = None
+        if complete is not None:
+            table = np.column_stack([data.wide[t][complete] for t in targets])
+            h, p = friedman(table)
+            n = table.size
+            method = f"paired: Friedman over {table.shape[0]} complete rounds"
         else:
-            result = sps.kruskal(*values)
-            h, p = float(result.statistic), float(result.pvalue)
-        rows.append(
-            {"family": family, "step": step, "k": len(values), "n": pooled.size, "h": h, "p": p}
-        )
+            values = [data.values[t] for t in targets]
+            pooled = np.concatenate(values)
+            n = pooled.size
+            if np.all(pooled == pooled[0]):
+                h, p = 0.0, 1.0
+            else:
+                result = sps.kruskal(*values)
+                h, p = float(result.statistic), float(result.pvalue)
+            method = "unpaired: Kruskal–Wallis (members not measured in the same rounds)"
+        rows.append({"family": family, "step": step, "k": len(targets), "n": n, "h": h,
+                     "p": p, "method": method})
     return pd.DataFrame(rows, columns=OMNIBUS_COLUMNS)
 
 

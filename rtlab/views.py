@@ -246,9 +246,12 @@ def methods_text(summary: pd.DataFrame, comparisons: pd.DataFrame, alpha: float,
     return Markdown(
         f"Warm-up trials are excluded; `total` is the per-trial sum of the four lifecycle steps "
         f"(only trials where all four succeeded). Median CI: {ci}. Ratio CI: {ratio}, seed "
-        f"{seed}. Pairs are tested with the two-sided Mann–Whitney U test, Holm-adjusted within "
-        f"each family (one step through one client, or over one runtime); a verdict says "
-        f"*faster*/*slower* only when p_adj < {alpha:g} **and** the ratio's CI excludes 1. "
+        f"{seed}. Pairs measured in the same rounds are tested paired (Wilcoxon signed-rank on "
+        f"per-round log ratios), others with the Mann–Whitney U test (the `method` column says "
+        f"which), Holm-adjusted within each family (one step through one client, or over one "
+        f"runtime); a verdict says *faster*/*slower* only when p_adj < {alpha:g} **and** the "
+        f"ratio's CI excludes 1, *equivalent* when a TOST shows the ratio within the margin, "
+        f"else *inconclusive*. "
         f"Outliers (|modified z| > {stats.OUTLIER_Z}) are counted, never dropped.")
 
 

@@ -35,6 +35,9 @@ CASES = [
     (["analyze", "data/sample", "--alpha", "2", "--out", "/tmp/x"], "--alpha: '2': must be between 0 and 1"),
     (["compare", "/nonexistent-a", "/tmp"], "RUN_A: '/nonexistent-a' does not exist"),
     (["compare", "data/sample", "data/sample", "--threshold", "-1"], "--threshold: '-1': must be a fraction"),
+    (["analyze", "data/sample", "--margin", "1.5", "--out", "/tmp/x"], "--margin: '1.5': must be between 0 and 1"),
+    (["compare", "data/sample", "data/sample", "--margin", "x"], "--margin: 'x' is not a number"),
+    (["report", "--margin", "0"], "--margin: '0': must be between 0 and 1"),
 ]
 
 

@@ -38,7 +38,7 @@ def test_a_run_against_itself_changes_nothing() -> None:
     assert list(table.columns) == compare.CHANGE_COLUMNS
     assert len(table) == 2 * 6  # five measured steps and the derived total, per target
     assert (table["change"] == 0).all()
-    assert (table["verdict"] == compare.NO_CLEAR_CHANGE).all()
+    assert (table["verdict"] == compare.EQUIVALENT).all()  # identical, 15 trials, ±5%
     assert not table["regression"].any()
     assert (table["n_a"] == 15).all()  # warm-ups excluded
 
@@ -207,3 +207,40 @@ def test_cli_refuses_runs_from_different_hosts(tmp_path: Path) -> None:
     [line] = r.stderr.strip().splitlines()
     assert line.startswith("rtlab compare: error: cannot compare") and "different hosts" in line
     assert "hostname: " in line and "'elsewhere'" in line
+
+
+def test_cli_eleven_of_twelve_failures_in_b_fail_the_gate_naming_the_step(tmp_path: Path) -> None:
+    run = params.sample_runs()[0]
+    copy = tmp_path / "failing"
+    shutil.copytree(run, copy)
+    trials = pd.read_csv(copy / "trials.csv", dtype=str, keep_default_na=False)
+    where = ((trials["client"] == "oci") & (trials["runtime"] == "crun")
+             & (trials["step"] == "start") & (trials["warmup"] == "false"))
+    failing = trials.index[where][:11]
+    assert where.sum() == 12
+    trials.loc[failing, ["wall_s", "user_s", "sys_s"]] = ""
+    trials.loc[failing, ["ok", "exit_code", "error"]] = ["false", "1", "synthetic failure"]
+    trials.to_csv(copy / "trials.csv", index=False)
+    meta = json.loads((copy / "run.json").read_text())
+    meta["run_id"] += "-failing"
+    (copy / "run.json").write_text(json.dumps(meta))
+    r = rtlab("compare", str(run), str(copy))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "oci/crun start" in r.stdout.strip().splitlines()[-1]
+    assert "REGRESSION: oci/crun start: fails more often in B (11 of 12 trials)" in r.stdout
+
+
+def test_failures_are_counted_in_the_gate_family() -> None:
+    before = make_trials(QUIET, n_trials=12, seed=5)
+    after = before
+    for trial in range(3, 14):  # 11 of the 12 measured trials
+        after = fail(after, client="oci", runtime="runc", trial=trial, step="kill")
+    table = compare.changes(before, after, seed=0)
+    hit = row(table, "runc", "kill")
+    assert hit["verdict"] == compare.FAILS_MORE_IN_B and hit["regression"]
+    assert hit["p_fail"] < 1e-4 and hit["p_fail_adj"] < 0.05
+    assert not row(table, "crun", "kill")["regression"]
+    # one failure more in B is not evidence of anything
+    one = compare.changes(before, fail(before, client="oci", runtime="runc", trial=3,
+                                       step="kill"), seed=0)
+    assert not one["regression"].any()

@@ -74,13 +74,27 @@ def test_ratio_ci_is_reproducible_with_a_seed(rng: np.random.Generator) -> None:
 
 
 def test_p_values_equal_scipy(rng: np.random.Generator) -> None:
+    # 15 and 18 trials in the same rounds: paired on the 15 common rounds
     a, b = rng.lognormal(0.0, 0.2, 15), rng.lognormal(0.1, 0.2, 18)
     row = stats.compare(two_targets(a, b), n_boot=200).iloc[0]
-    assert row["p"] == sps.mannwhitneyu(a, b, alternative="two-sided").pvalue
+    assert row["p"] == sps.wilcoxon(np.log(a) - np.log(b[:15])).pvalue
+    assert row["method"].startswith("paired") and row["n_rounds"] == 15
     assert row["p_adj"] == row["p"]  # one pair: nothing to adjust
-    omnibus = stats.omnibus(two_targets(a, b)).iloc[0]
-    assert omnibus["p"] == sps.kruskal(a, b).pvalue
-    assert omnibus["h"] == sps.kruskal(a, b).statistic
+    # 6 and 18: too few common rounds to pair
+    row = stats.compare(two_targets(a[:6], b), n_boot=200).iloc[0]
+    assert row["p"] == sps.mannwhitneyu(a[:6], b, alternative="two-sided").pvalue
+    assert row["method"].startswith("unpaired")
+    omnibus = stats.omnibus(two_targets(a[:6], b)).iloc[0]
+    assert omnibus["p"] == sps.kruskal(a[:6], b).pvalue
+    assert omnibus["h"] == sps.kruskal(a[:6], b).statistic
+    assert omnibus["method"].startswith("unpaired")
+
+
+def test_friedman_equals_scipy(rng: np.random.Generator) -> None:
+    table = rng.lognormal(0.0, 0.2, (12, 3))
+    table[3, 1] = table[3, 0]  # a tie within a round
+    expected = sps.friedmanchisquare(*table.T)
+    assert stats.friedman(table) == pytest.approx((expected.statistic, expected.pvalue))
 
 
 def test_holm_worked_example() -> None:

@@ -1,0 +1,213 @@
+"""False-alarm rate and power of the regression gate (``rtlab compare``), from the sample's noise.
+
+Each simulated run is a *smoothed round bootstrap* of one committed sample run
+(data/sample/run-1 or run-2, alternately): ``n`` rounds drawn with replacement,
+whole rounds at a time so the shared round effects and failures stay as
+recorded, and every measured wall time multiplied by ``exp(h * e)``,
+``e ~ N(0, 1)``, then shrunk back to the observed log-scale variance of its
+target/step (Silverman's bandwidth ``h``; the variance-corrected smoothed
+bootstrap), so repeated rounds are not exact copies.
+
+- False alarms: A and B drawn independently from the same run (A/A); the share
+  of comparisons with any regression row.
+- Power: B's wall times of one target/step multiplied by 1.1, 1.2 or 1.3
+  (for ``total``: all four lifecycle steps), for every target/step; the share
+  of comparisons that flag that row. Other rows, Holm and the failure tests
+  are evaluated as ``rtlab compare`` does: the gate's p-values come from
+  :func:`rtlab.compare.gate_p`, :func:`rtlab.compare.failure_p` and
+  :func:`rtlab.compare.gate_decisions`. Only the slowed target's rows are
+  recomputed per slowed row (its own round correction is unchanged by
+  construction); ``--check`` compares this shortcut with full
+  :func:`rtlab.compare.changes` calls.
+
+Run from the repository root: ``/work/main/.venv/bin/python benchmarks/gate_power.py``.
+Writes benchmarks/results/gate_power.json and gate_power_rows.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import RESULTS, save  # noqa: E402
+from rtlab import compare, params, results, stats  # noqa: E402
+
+TRIALS = (12, 20, 30)
+FACTORS = (1.1, 1.2, 1.3)
+ALPHA = 0.05
+THRESHOLD = compare.DEFAULT_THRESHOLD
+
+
+def load(run_dir: Path) -> pd.DataFrame:
+    _, trials = results.load_run(run_dir)
+    trials = trials[~stats._as_bool(trials["warmup"])].copy()
+    logs = np.log(trials["wall_s"].to_numpy(dtype=float))
+    good = stats.is_sample(trials)
+    key = trials["client"] + "/" + trials["runtime"] + "/" + trials["step"]
+    frame = pd.DataFrame({"k": key, "x": np.where(good, logs, np.nan)})
+    g = frame.groupby("k")["x"]
+    m, sd, n = g.transform("mean"), g.transform("std"), g.transform("count")
+    iqr = g.transform(lambda v: v.quantile(0.75) - v.quantile(0.25))
+    h = 0.9 * np.minimum(sd, iqr / 1.34) * n ** -0.2
+    trials["_m"], trials["_sd"], trials["_h"] = m.to_numpy(), sd.to_numpy(), h.to_numpy()
+    return trials
+
+
+def draw(source: pd.DataFrame, n: int, rng: np.random.Generator, run_id: str) -> pd.DataFrame:
+    """A simulated run of ``n`` rounds (see the module docstring)."""
+    rounds = np.sort(source["round"].unique())
+    picked = rng.choice(rounds, size=n, replace=True)
+    parts = [source[source["round"] == r].assign(round=i, trial=i) for i, r in enumerate(picked)]
+    out = pd.concat(parts, ignore_index=True)
+    x = np.log(out["wall_s"].to_numpy(dtype=float))
+    m, sd, h = out["_m"].to_numpy(), out["_sd"].to_numpy(), out["_h"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(sd > 0, 1.0 / np.sqrt(1.0 + (h / sd) ** 2), 1.0)
+        y = m + (x - m + np.nan_to_num(h) * rng.standard_normal(len(out))) * scale
+    out["wall_s"] = np.where(np.isfinite(x), np.exp(y), out["wall_s"])
+    out["run_id"] = run_id
+    return out.drop(columns=["_m", "_sd", "_h"])
+
+
+def prepared(trials: pd.DataFrame) -> dict:
+    """Per (client, runtime, step): rounds, wall times, round-adjusted logs, failures."""
+    frame = stats.samples(trials)
+    frame["_adj"] = compare.round_adjusted_logs(frame)
+    good = stats.is_sample(frame)
+    out = {}
+    for key, index in frame.groupby(["client", "runtime", "step"], sort=False).indices.items():
+        ok = index[good[index]]
+        sub = frame.iloc[ok]
+        out[tuple(map(str, key))] = {
+            "round": sub["round"].to_numpy(), "wall": sub["wall_s"].to_numpy(dtype=float),
+            "adj": sub["_adj"].to_numpy(), "failed": int(index.size - ok.size)}
+    return out
+
+
+def row_p(a: dict, b: dict, adj_b: np.ndarray | None = None) -> tuple[float, float]:
+    adj = b["adj"] if adj_b is None else adj_b
+    return (compare.gate_p(a["adj"], adj, THRESHOLD),
+            compare.failure_p(a["failed"], a["adj"].size, b["failed"], b["adj"].size))
+
+
+def slowed_adj(b: dict, key: tuple[str, str, str], factor: float) -> dict:
+    """The round-adjusted logs of B's rows that a slowdown of ``key`` changes."""
+    client, runtime, step = key
+    out = {}
+    if step == stats.TOTAL_STEP:
+        for s in (*stats.LIFECYCLE_STEPS, stats.TOTAL_STEP):
+            if (client, runtime, s) in b:
+                out[(client, runtime, s)] = b[(client, runtime, s)]["adj"] + np.log(factor)
+        return out
+    out[key] = b[key]["adj"] + np.log(factor)
+    total_key = (client, runtime, stats.TOTAL_STEP)
+    if step in stats.LIFECYCLE_STEPS and total_key in b:
+        tot, part = b[total_key], b[key]
+        extra = pd.Series(part["wall"], index=part["round"]).reindex(tot["round"]).to_numpy()
+        new = tot["wall"] + (factor - 1.0) * extra
+        out[total_key] = tot["adj"] + np.log(new) - np.log(tot["wall"])
+    return out
+
+
+def simulate(sources: list[pd.DataFrame], n: int, reps: int, seed: int) -> tuple[float, dict]:
+    """A/A false-alarm rate and, per (row, factor), the detection count."""
+    rng = np.random.default_rng(seed)
+    alarms = 0
+    hits: dict[tuple, int] = {}
+    for rep in range(reps):
+        source = sources[rep % len(sources)]
+        a = prepared(draw(source, n, rng, "A"))
+        b = prepared(draw(source, n, rng, "B"))
+        keys = sorted(set(a) & set(b), key=compare._order)
+        base = np.array([row_p(a[k], b[k]) for k in keys])
+        _, _, flagged = compare.gate_decisions(base[:, 0], base[:, 1], ALPHA)
+        all_fail = np.array([a[k]["adj"].size > 0 and b[k]["adj"].size == 0 for k in keys])
+        alarms += bool((flagged | all_fail).any())
+        where = {k: i for i, k in enumerate(keys)}
+        for key in keys:
+            if not (a[key]["adj"].size and b[key]["adj"].size):
+                continue
+            for factor in FACTORS:
+                p = base.copy()
+                for k, adj in slowed_adj(b, key, factor).items():
+                    p[where[k]] = row_p(a[k], b[k], adj)
+                _, _, flagged = compare.gate_decisions(p[:, 0], p[:, 1], ALPHA)
+                hits[(key, factor)] = hits.get((key, factor), 0) + bool(flagged[where[key]])
+    return alarms / reps, hits
+
+
+def check(sources: list[pd.DataFrame], reps: int, seed: int) -> dict:
+    """Agreement of the shortcut with full compare.changes on slowed copies."""
+    rng = np.random.default_rng(seed)
+    agree = total = 0
+    for rep in range(reps):
+        source = sources[rep % len(sources)]
+        ta, tb = draw(source, 12, rng, "A"), draw(source, 12, rng, "B")
+        a, b = prepared(ta), prepared(tb)
+        keys = sorted(set(a) & set(b), key=compare._order)
+        for key in [keys[i] for i in rng.choice(len(keys), 4, replace=False)]:
+            slowed = tb.copy()
+            steps = stats.LIFECYCLE_STEPS if key[2] == stats.TOTAL_STEP else (key[2],)
+            where = ((slowed["client"] == key[0]) & (slowed["runtime"] == key[1])
+                     & slowed["step"].isin(steps))
+            slowed.loc[where, "wall_s"] *= 1.3
+            full = compare.changes(ta, slowed, alpha=ALPHA, threshold=THRESHOLD, n_boot=10)
+            full_flag = bool(full[(full["client"] == key[0]) & (full["runtime"] == key[1])
+                                  & (full["step"] == key[2])]["regression"].iloc[0])
+            p = np.array([row_p(a[k], b[k]) for k in keys])
+            idx = {k: i for i, k in enumerate(keys)}
+            for k, adj in slowed_adj(b, key, 1.3).items():
+                p[idx[k]] = row_p(a[k], b[k], adj)
+            fast_flag = bool(compare.gate_decisions(p[:, 0], p[:, 1], ALPHA)[2][idx[key]])
+            agree += full_flag == fast_flag
+            total += 1
+    return {"cases": total, "agree": agree}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=200, help="simulated comparisons per n")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--check", type=int, default=10, help="replicates of the shortcut check")
+    args = parser.parse_args()
+    runs = params.sample_runs()[:2]
+    sources = [load(r) for r in runs]
+    started = time.perf_counter()
+    summary, rows = [], []
+    for n in TRIALS:
+        false_alarm, hits = simulate(sources, n, args.reps, args.seed + n)
+        entry = {"trials": n, "reps": args.reps, "aa_false_alarm_rate": false_alarm,
+                 "aa_false_alarm_se": float(np.sqrt(false_alarm * (1 - false_alarm) / args.reps))}
+        for factor in FACTORS:
+            power = [hits[(k, f)] / args.reps for (k, f) in hits if f == factor]
+            entry[f"median_power_{round((factor - 1) * 100)}pct"] = float(np.median(power))
+            entry[f"rows_power_ge_0.8_{round((factor - 1) * 100)}pct"] = int(
+                sum(p >= 0.8 for p in power))
+        summary.append(entry)
+        rows += [{"trials": n, "client": k[0], "runtime": k[1], "step": k[2],
+                  "slowdown": f, "power": c / args.reps} for (k, f), c in sorted(hits.items())]
+        print(entry, flush=True)
+    agreement = check(sources, args.check, args.seed + 1)
+    print("shortcut vs compare.changes:", agreement)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(RESULTS / "gate_power_rows.csv", index=False)
+    path = save("gate_power", {
+        "method": __doc__.split("\n\n")[1],
+        "alpha": ALPHA, "threshold": THRESHOLD, "sources": [str(r) for r in runs],
+        "rows": len({(r["client"], r["runtime"], r["step"]) for r in rows}),
+        "results": summary, "shortcut_check": agreement,
+        "seconds": round(time.perf_counter() - started, 1),
+    })
+    print(f"saved {path} and {RESULTS / 'gate_power_rows.csv'}")
+
+
+if __name__ == "__main__":
+    main()
