@@ -216,8 +216,8 @@ def methods_text(summary: pd.DataFrame, comparisons: pd.DataFrame, alpha: float,
     ratio = ", ".join(sorted(set(comparisons["ratio_ci_method"].dropna()))) \
         if not comparisons.empty else stats.RATIO_CI_METHOD
     return Markdown(
-        f"Warm-up trials are excluded; `total` is the per-trial sum of the four lifecycle steps "
-        f"(only trials where all four succeeded). Median CI: {ci}. Ratio CI: {ratio}, seed "
+        f"Warm-up trials are excluded; `total` is the per-trial sum of the experiment's steps "
+        f"(the lifecycle's create, start, kill and delete; only trials where all succeeded). Median CI: {ci}. Ratio CI: {ratio}, seed "
         f"{seed}. Pairs are tested with the two-sided Mann–Whitney U test, Holm-adjusted within "
         f"each family (one step through one client, or over one runtime); a verdict says "
         f"*faster*/*slower* only when p_adj < {alpha:g} **and** the ratio's CI excludes 1. "

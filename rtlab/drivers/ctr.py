@@ -38,6 +38,9 @@ def normalize_ref(ref: str) -> str:
 
 class CtrTarget(Target):
     client = "ctr"
+    package = "containerd"
+    daemons = ("containerd",)
+    image_store = "containerd"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -20,6 +20,13 @@ REMOVE_TIMEOUT_S = 10.0
 
 class DockerTarget(Target):
     client = "docker"
+    package = "docker.io"
+    daemons = ("containerd", "dockerd")
+    image_store = "docker"
+
+    @property
+    def base(self) -> list[str]:
+        return [self.binary]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -39,6 +39,8 @@ def ulimits() -> list[str]:
 
 class PodmanTarget(Target):
     client = "podman"
+    package = "podman"
+    image_store = "podman"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
