@@ -35,7 +35,7 @@ from .drivers import CLIENTS, Target
 from .measure import harness_overhead, run_timed
 from .runtimes import Runtime, RuntimeSpecError, default_names, resolve
 from .scheduler import Plan, Scheduler, Unit, UnitState, tally
-from .session import RunSession, new_run_id, run_token  # noqa: F401 (importers use these names)
+from .session import RunSession, new_run_id, run_token  # noqa: F401 (run_token: importers)
 from .trial import TrialRunner
 from .workload import Workload
 

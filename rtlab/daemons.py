@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from . import image, ledger
+from . import image, ledger, procfs
 from .image import STATE_DIR
 from .measure import run_timed
 from .runtimes import KNOWN, Runtime
@@ -162,46 +162,13 @@ def docker_ping(path: Path = DOCKER_SOCKET, timeout_s: float = SOCKET_TIMEOUT_S)
         s.close()
 
 
-def _stat_fields(pid: int) -> Optional[list[str]]:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()
-
-
-def _start_time(pid: int) -> Optional[str]:
-    fields = _stat_fields(pid)
-    return fields[19] if fields and len(fields) > 19 else None
-
-
-def _alive(pid: int) -> bool:
-    fields = _stat_fields(pid)
-    return bool(fields) and fields[0] not in ("Z", "X")
-
-
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
-
-
-def pids_named(name: str) -> list[int]:
-    """Live processes whose command name is exactly ``name``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _comm(int(entry.name)) == name and _alive(int(entry.name)):
-            found.append(int(entry.name))
-    return sorted(found)
+# /proc through the one reader (procfs.py); the old names stay for importers.
+_stat_fields = procfs.stat_fields
+_start_time = procfs.start_time
+_alive = procfs.alive
+_comm = procfs.comm
+_cmdline = procfs.cmdline
+pids_named = procfs.pids_named
 
 
 # -- the daemons ---------------------------------------------------------------
@@ -620,12 +587,12 @@ def shim_dir_reason() -> Optional[str]:
     pid = CONTAINERD.running_pid()
     if pid is None:
         return None  # down_reason says it
-    try:
-        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
+    env = procfs.environ(pid)
+    if env is None:
         return None  # cannot tell: let the step say
-    path = next((e[5:].decode() for e in env if e.startswith(b"PATH=")), "")
-    exe_dir = str(Path(os.readlink(f"/proc/{pid}/exe")).parent) if Path(f"/proc/{pid}/exe").exists() else ""
+    path = env.get("PATH", "")
+    exe = procfs.exe(pid)
+    exe_dir = str(Path(exe).parent) if exe else ""
     if str(SHIM_BIN_DIR) in path.split(":") or exe_dir == str(SHIM_BIN_DIR):
         return None
     return (f"containerd (pid {pid}, not started by rtlab) cannot find rtlab's shim wrappers: "
@@ -742,16 +709,18 @@ def ctr_image_id(ref: str = DEFAULT_IMAGE) -> Optional[str]:
 def import_images(say: Say = print) -> list[str]:
     """Import the busybox image into docker, containerd (namespace rtlab) and podman,
     each only when missing or out of date; say which store was skipped and why."""
+    from .drivers import CLIENTS  # the client modules say how their store is filled
+
     archive, image_id = build_archive()
     changes = []
-    stores = [
-        ("docker", docker_binary(), down_reason("dockerd") if docker_binary() else None,
-         docker_image_id, lambda b: [b, "load", "-i", str(archive)]),
-        ("containerd", ctr_binary(), down_reason("containerd") if ctr_binary() else None,
-         ctr_image_id, lambda b: [b, "-n", NAMESPACE, "images", "import", str(archive)]),
-        ("podman", podman_binary(), None,
-         podman_image_id, lambda b: [b, "load", "-i", str(archive)]),
-    ]
+    stores = []
+    for cls in CLIENTS.values():
+        if not cls.image_store:
+            continue
+        binary = cls.find_binary()
+        down = next((why for d in cls.needs_daemons if (why := down_reason(d))), None) if binary else None
+        stores.append((cls.image_store, binary, down, lambda cls=cls: cls.image_id(DEFAULT_IMAGE),
+                       lambda b, cls=cls: cls.load_image_argv(b, str(archive))))
     for store, binary, down, current_id, load in stores:
         if binary is None:
             say(f"image: {store} not installed: not imported there")

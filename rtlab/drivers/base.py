@@ -29,17 +29,34 @@ class Target:
     container delete) and ``base`` for the plain-verb steps experiments.py
     defines (``[*base, *verb, cid]``, its own spelling in ``verbs``); how to wait
     for the stopped state, list and force-remove its containers; and, as class
-    attributes, its Debian ``package``, the ``daemons`` it needs (daemons.py
+    attributes, its Debian ``package``, the ``needs_daemons`` (daemons.py
     starts, stops and checks them) and its ``image_store`` (daemons.py imports
     rtlab's image there).
     """
 
     client: str = ""
     package: Optional[str] = None  # the Debian package of the client binary
-    daemons: tuple[str, ...] = ()  # daemons.py names: what must answer before it works
+    needs_daemons: tuple[str, ...] = ()  # daemons.py names: what must answer before it works
     image_store: Optional[str] = None  # daemons.IMAGE_STORES name ("docker", "containerd", …)
     engine: bool = True  # a high-level client (studies compare these); False: the OCI CLI
     verbs: dict = {}  # step name → this client's own spelling of a plain-verb step
+    package_commands: tuple[str, ...] = ()  # commands whose absence means `package` is missing
+
+    # -- its image store (when image_store is set; daemons.import_images uses these) --
+    @staticmethod
+    def find_binary() -> Optional[str]:
+        """The client binary, None when not installed."""
+        return None
+
+    @staticmethod
+    def image_id(ref: str) -> Optional[str]:
+        """The id of image ``ref`` in the client's store (None: absent)."""
+        return None
+
+    @staticmethod
+    def load_image_argv(binary: str, archive: str) -> list[str]:
+        """The command that loads a docker-archive into the client's store."""
+        raise NotImplementedError
 
     def __init__(self, runtime: Runtime, workdir: Path, *, timeout_s: float = 30.0,
                  workload: Optional[Workload] = None):

@@ -21,8 +21,21 @@ REMOVE_TIMEOUT_S = 10.0
 class DockerTarget(Target):
     client = "docker"
     package = "docker.io"
-    daemons = ("containerd", "dockerd")
+    needs_daemons = ("containerd", "dockerd")
     image_store = "docker"
+    package_commands = ("docker", "dockerd")
+
+    @staticmethod
+    def find_binary() -> Optional[str]:
+        return daemons.docker_binary()
+
+    @staticmethod
+    def image_id(ref: str) -> Optional[str]:
+        return daemons.docker_image_id(ref)
+
+    @staticmethod
+    def load_image_argv(binary: str, archive: str) -> list[str]:
+        return [binary, "load", "-i", archive]
 
     @property
     def base(self) -> list[str]:
