@@ -60,3 +60,14 @@ def help_text(name: str, what: str, layer: str = "") -> str:
     """``what`` followed by the default for ``layer`` (for argparse help; % escaped)."""
     d = DEFAULTS[name]
     return f"{what} (default {Default.text(d.value_for(layer))})".replace("%", "%%")
+
+
+def markdown() -> str:
+    """The table as the README shows it (tests/unit/test_defaults.py keeps them equal)."""
+    lines = ["| setting | default | meaning | where it differs, and why |",
+             "|---|---|---|---|"]
+    for d in DEFAULTS.values():
+        differs = "; ".join(f"{layer}: {Default.text(v)} — {why}"
+                            for layer, (v, why) in d.differs.items())
+        lines.append(f"| `{d.name}` | {Default.text(d.value)} | {d.meaning} | {differs} |")
+    return "\n".join(lines)

@@ -212,6 +212,7 @@ def test_until_ci_options_reach_the_schedule_and_it_says_why_it_stopped(rt_env, 
     out = tmp_path / "tight"
     r = collect(rt_env, out, spec, trials=None, warmup=0,
                 extra=("--until-ci", "0.0001", "--min-trials", "2", "--max-trials", "4"))
+    assert r.returncode == 0, r.stderr
     meta = json.loads((out / "run.json").read_text())
     assert meta["stopped"]["oci/fa"] == "--max-trials 4 reached before the CI was within ±0.0001"
     assert load_trials(out).trial.nunique() == 4
