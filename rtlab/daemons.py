@@ -355,6 +355,13 @@ def start_dockerd(say: Say = print, extra: Iterable[Runtime] = ()) -> list[str]:
     return changes + [f"started dockerd on {CONTAINERD_SOCKET} (pid {pid}, log {DOCKERD.log})"]
 
 
+# daemon name → how rtlab starts it (purge starts one to remove rtlab's image)
+STARTERS: dict[str, Callable[[Say], list[str]]] = {
+    "containerd": lambda say: start_containerd(say),
+    "dockerd": lambda say: start_dockerd(say),
+}
+
+
 def start_all(say: Say = print, extra: Iterable[Runtime] = ()) -> list[str]:
     """Start containerd, then dockerd on it, unless already running; return the changes.
 

@@ -58,6 +58,11 @@ class Target:
         """The command that loads a docker-archive into the client's store."""
         raise NotImplementedError
 
+    @staticmethod
+    def remove_image_argv(binary: str, ref: str) -> list[str]:
+        """The command that removes image ``ref`` from the client's store (purge)."""
+        raise NotImplementedError
+
     def __init__(self, runtime: Runtime, workdir: Path, *, timeout_s: float = 30.0,
                  workload: Optional[Workload] = None):
         self.runtime = runtime

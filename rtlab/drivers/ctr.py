@@ -52,6 +52,10 @@ class CtrTarget(Target):
         return daemons.ctr_image_id(ref)
 
     @staticmethod
+    def remove_image_argv(binary: str, ref: str) -> list[str]:
+        return [binary, "-n", daemons.NAMESPACE, "images", "rm", ref]
+
+    @staticmethod
     def load_image_argv(binary: str, archive: str) -> list[str]:
         return [binary, "-n", daemons.NAMESPACE, "images", "import", archive]
 

@@ -34,6 +34,10 @@ class DockerTarget(Target):
         return daemons.docker_image_id(ref)
 
     @staticmethod
+    def remove_image_argv(binary: str, ref: str) -> list[str]:
+        return [binary, "rmi", "--force", ref]
+
+    @staticmethod
     def load_image_argv(binary: str, archive: str) -> list[str]:
         return [binary, "load", "-i", archive]
 
