@@ -19,7 +19,7 @@ test:
 # Every test that needs neither root nor a real runtime, and starts no notebook kernel
 # (markers root and notebooks, see pyproject.toml); writes nothing into the checkout.
 test-fast:
-	@test -x $(PYTHON) || { echo "make test-fast: no $(PYTHON): run make setup once, or give PYTHON=/path/to/venv/bin/python" >&2; exit 2; }
+	@test -x $(PYTHON) || { echo "make test-fast: cannot run $(PYTHON): run make setup once, or give PYTHON=/path/to/venv/bin/python" >&2; exit 2; }
 	PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -m "not root and not notebooks" --durations=5
 
 test-unit: test-fast

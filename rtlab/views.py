@@ -238,7 +238,8 @@ _FIGURE_TEXT = {
              "A curve further left is faster; a steep curve is consistent; a long flat tail "
              "to the right means occasional slow trials."),
     "lifecycle": ("Lifecycle: where the time goes",
-                  "One bar per target: the median of create, start, kill and delete, stacked. "
+                  "One bar per target: the median of each step the total sums (the lifecycle's "
+                  "create, start, kill and delete), stacked. "
                   "The black marker is the median of the per-trial totals with its 95% CI — "
                   "compare bars by these whiskers, not by the bar tops."),
     "ratios": ("{family}, {step}: pairwise ratios",
