@@ -6,9 +6,11 @@ import re
 
 from tests.conftest import REPO
 
+DESIGN = REPO / "docs/DESIGN.md"
+
 
 def test_the_module_map_names_every_module():
-    design = (REPO / "docs" / "DESIGN.md").read_text()
+    design = DESIGN.read_text()
     section = design[design.index("## Module map"):design.index("## The files one touches")]
     named = set(re.findall(r"^\| `([\w/]+\.py)` \|", section, flags=re.M))
     modules = {p.relative_to(REPO / "rtlab").as_posix() for p in (REPO / "rtlab").rglob("*.py")}
@@ -18,7 +20,7 @@ def test_the_module_map_names_every_module():
 
 
 def test_the_files_one_touches_are_listed_for_each_change():
-    design = (REPO / "docs" / "DESIGN.md").read_text()
+    design = DESIGN.read_text()
     section = design[design.index("## The files one touches"):]
     for change in ("Add a client", "Add a runtime", "Add a step", "Add an experiment"):
         assert f"**{change}" in section, change
