@@ -1,7 +1,10 @@
 # rtlab: the two commands a newcomer needs are `make report` and `make test`.
-.PHONY: setup report test test-unit clean purge lock
+.PHONY: setup report test test-fast test-unit clean purge lock
 
+# rtlab/defaults.py: trials, its "report" layer
 TRIALS ?= 20
+# test-fast runs with an existing venv (make setup once, or PYTHON=/path/to/venv/bin/python).
+PYTHON ?= .venv/bin/python
 
 setup:
 	bash scripts/bootstrap.sh
@@ -11,10 +14,15 @@ report: setup
 
 test:
 	bash scripts/bootstrap.sh --test
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest --durations=15
 
-test-unit:
-	.venv/bin/python -m pytest tests/unit
+# Every test that needs neither root nor a real runtime, and starts no notebook kernel
+# (markers root and notebooks, see pyproject.toml); writes nothing into the checkout.
+test-fast:
+	@test -x $(PYTHON) || { echo "make test-fast: cannot run $(PYTHON): run make setup once, or give PYTHON=/path/to/venv/bin/python" >&2; exit 2; }
+	PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -m "not root and not notebooks and not browser" --durations=5
+
+test-unit: test-fast
 
 clean:
 	.venv/bin/rtlab clean

@@ -15,32 +15,20 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rtlab import plots, reference, stats
+from rtlab import experiments, plots, reference, stats
 
-HEATMAP_STEPS: tuple[str, ...] = (stats.TOTAL_STEP, stats.RUN_STEP)
+# The steps with a ratio heat map: each experiment's total and one-step chains.
+HEATMAP_STEPS: tuple[str, ...] = tuple(dict.fromkeys(
+    s for e in experiments.EXPERIMENTS.values() for s in e.heatmap_steps()))
 SUMMARY_FILE = "summary.csv"
 COMPARISONS_FILE = "comparisons.csv"
 OMNIBUS_FILE = "omnibus.csv"
 FIGURES_DIR = "figures"
 
-# What a subject does in a step: "crun runs a container 1.35x faster …".
-_ACTION: dict[str, str] = {
-    "create": "creates a container",
-    "start": "starts a container",
-    "kill": "kills a container",
-    "delete": "deletes a container",
-    stats.TOTAL_STEP: "completes the lifecycle",
-    stats.RUN_STEP: "runs a container",
-}
-# The same, for "no clear difference …".
-_ACTIVITY: dict[str, str] = {
-    "create": "creating a container",
-    "start": "starting a container",
-    "kill": "killing a container",
-    "delete": "deleting a container",
-    stats.TOTAL_STEP: "over the whole lifecycle",
-    stats.RUN_STEP: "running a container",
-}
+# What a subject does in a step ("crun runs a container 1.35x faster …") and the
+# same for "no clear difference …": experiments.py's phrases.
+_ACTION: dict[str, str] = {s: experiments.phrase(s, "action") for s in experiments.all_steps()}
+_ACTIVITY: dict[str, str] = {s: experiments.phrase(s, "activity") for s in experiments.all_steps()}
 
 
 @dataclass(frozen=True)
@@ -82,13 +70,13 @@ def _context(family: str) -> str:
     return f"through {name}" if kind == "client" else f"over {name}"
 
 
-def _sentence(row: pd.Series) -> str:
+def _sentence(row: pd.Series, experiment: str = experiments.DEFAULT_EXPERIMENT) -> str:
     """One comparison as a sentence about ``a``."""
     step = row["step"]
     context = _context(row["family"])
     p_text = _format_p(row["p_adj"])
     low, high, ratio = row["ratio_ci_low"], row["ratio_ci_high"], row["ratio"]
-    action = _ACTION.get(step, f"does {step}")
+    action = experiments.phrase(step, "action", experiment)
     if row["verdict"] == stats.FASTER:
         return (
             f"{row['a']} {action} {1.0 / ratio:.2f}x faster than {row['b']} {context} "
@@ -99,7 +87,7 @@ def _sentence(row: pd.Series) -> str:
             f"{row['a']} {action} {ratio:.2f}x slower than {row['b']} {context} "
             f"({step}; 95% CI {low:.2f}–{high:.2f}, {p_text})."
         )
-    activity = _ACTIVITY.get(step, f"at {step}")
+    activity = experiments.phrase(step, "activity", experiment)
     margin = row.get("margin", stats.MARGIN)
     margin = stats.MARGIN if margin != margin else margin
     if row["verdict"] == stats.EQUIVALENT:
@@ -138,7 +126,8 @@ def findings(comparisons: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
         runc …"). Then one sentence per target and measured step that has no
         successful trial.
     """
-    sentences = [_sentence(row) for _, row in comparisons.iterrows()]
+    experiment = experiments.of_steps(summary["step"]).name
+    sentences = [_sentence(row, experiment) for _, row in comparisons.iterrows()]
     empty = summary[(summary["n"] == 0) & (summary["step"] != stats.TOTAL_STEP)]
     sentences += [
         f"{stats.target_label(row.client, row.runtime)} has no successful {row.step} trial "

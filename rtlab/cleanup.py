@@ -14,20 +14,18 @@ import subprocess
 from pathlib import Path
 from typing import Iterator, Optional
 
+from . import procfs
 from .image import RUNTIME_DIR
 
 CONTAINER_PREFIX = "rtlab-"
 
 
 def _ancestors() -> set[int]:
-    pids, pid = set(), os.getpid()
-    while pid > 1:
+    pids: set[int] = set()
+    pid: Optional[int] = os.getpid()
+    while pid is not None and pid > 1:
         pids.add(pid)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            pid = int(stat.rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
+        pid = procfs.parent(pid)
     return pids
 
 
@@ -35,16 +33,15 @@ def process_texts(token: str) -> dict[int, str]:
     """pid → command line and cgroup paths, for processes naming ``token`` (not rtlab itself)."""
     skip = _ancestors()
     found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in skip:
+    for pid in procfs.pids():
+        if pid in skip:
             continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-            cgroup = (entry / "cgroup").read_text()
-        except OSError:
+        cgroup = procfs.cgroup(pid)
+        if cgroup is None:
             continue
+        cmdline = " ".join(procfs.cmdline(pid))
         if token in cmdline or token in cgroup:
-            found[int(entry.name)] = f"{cmdline}\n{cgroup}"
+            found[pid] = f"{cmdline}\n{cgroup}"
     return found
 
 
@@ -65,11 +62,7 @@ def kill_processes(token: str) -> list[int]:
 
 
 def mounts_matching(token: str) -> list[str]:
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return []
-    return [line.split()[4] for line in lines if token in line.split()[4]]
+    return [point for point in procfs.mount_points() if token in point]
 
 
 def unmount(token: str) -> list[str]:

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import __version__
+from . import __version__, experiments
 from .collect import CollectOptions, Interrupted, UsageError, collect, options_for_resume
+from .defaults import DEFAULTS, help_text
 from .drivers import CLIENTS
 from .runtimes import RuntimeSpecError, default_names, parse_custom, resolve
 from .studies import STUDIES, StudyError
@@ -74,14 +75,25 @@ def build_parser() -> Parser:
     p.add_argument("--version", action="version", version=f"rtlab {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    def runtime_args(sp, with_selection: bool = True):
+    def runtime_args(sp, with_selection: bool = True, defaults: bool = False):
         if with_selection:
             sp.add_argument("--clients", type=_csv, default=None,
-                            help=f"comma-separated clients ({', '.join(CLIENTS)})")
+                            help=f"comma-separated clients ({', '.join(CLIENTS)})"
+                            + (f"; default {','.join(DEFAULTS['clients'].value)} without --study"
+                               if defaults else ""))
             sp.add_argument("--runtimes", type=_csv, default=None,
-                            help=f"comma-separated runtimes ({', '.join(default_names())})")
+                            help=f"comma-separated runtimes ({', '.join(default_names())})"
+                            + (f"; default {','.join(DEFAULTS['runtimes'].value)} without --study"
+                               if defaults else ""))
         sp.add_argument("--runtime", action="append", default=[], metavar="NAME=/PATH[:FLAGS]",
                         help="add a runc-compatible runtime binary (repeatable)")
+
+    def experiment_args(sp):
+        sp.add_argument("--experiment", default=experiments.DEFAULT_EXPERIMENT, metavar="NAME",
+                        help="what one trial measures: " + experiments.describe().replace("%", "%%")
+                        + f" (default {experiments.DEFAULT_EXPERIMENT})")
+        sp.add_argument("--steps", type=_csv, default=None, metavar="LIST",
+                        help="measure only these steps of the experiment, e.g. run (default: all)")
 
     def workload_args(sp):
         sp.add_argument("--image", default=None, metavar="REF",
@@ -94,7 +106,8 @@ def build_parser() -> Parser:
 
     d = sub.add_parser("doctor", help="what this host can measure, and why not")
     runtime_args(d)
-    d.add_argument("--timeout", type=_seconds, default=20.0, help="seconds per probe (default 20)")
+    d.add_argument("--timeout", type=_seconds, default=DEFAULTS["probe_timeout"].value,
+                   help=help_text("probe_timeout", "seconds per probe"))
     d.add_argument("--json", action="store_true", help="print the facts as JSON")
 
     s = sub.add_parser("setup", help="install packages, prepare cgroups, start daemons, import images")
@@ -107,19 +120,25 @@ def build_parser() -> Parser:
                         "(so docker/NAME and ctr/NAME work); repeatable")
 
     c = sub.add_parser("collect", help="run interleaved trials into data/<run-id>/")
-    runtime_args(c)
+    runtime_args(c, defaults=True)
+    experiment_args(c)
     c.add_argument("--trials", type=_positive_int, default=None,
-                   help="measured trials per target (default 10; not with --until-ci)")
+                   help=help_text("trials", "measured trials per target; not with --until-ci"))
     c.add_argument("--until-ci", type=_fraction, default=None, metavar="P",
                    help="adaptive: add trials to a target until every step's median 95%% CI is "
                         "within ±P of it (0.05 = ±5%%)")
-    c.add_argument("--min-trials", type=_positive_int, default=10, help="with --until-ci (default 10)")
-    c.add_argument("--max-trials", type=_positive_int, default=200, help="with --until-ci (default 200)")
+    c.add_argument("--min-trials", type=_positive_int, default=DEFAULTS["min_trials"].value,
+                   help=help_text("min_trials", "with --until-ci"))
+    c.add_argument("--max-trials", type=_positive_int, default=DEFAULTS["max_trials"].value,
+                   help=help_text("max_trials", "with --until-ci"))
     c.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                    help="continue an interrupted run to its requested trial count")
-    c.add_argument("--warmup", type=_nonneg_int, default=2, help="warm-up trials per target (kept, flagged)")
-    c.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per client command")
-    c.add_argument("--seed", type=_int, default=0, help="seed of the interleaving order")
+    c.add_argument("--warmup", type=_nonneg_int, default=DEFAULTS["warmup"].value,
+                   help=help_text("warmup", "warm-up trials per target (kept, flagged)"))
+    c.add_argument("--timeout", type=_seconds, default=DEFAULTS["timeout"].value,
+                   help=help_text("timeout", "seconds per client command"))
+    c.add_argument("--seed", type=_int, default=DEFAULTS["seed"].value,
+                   help=help_text("seed", "seed of the interleaving order"))
     c.add_argument("--out", type=Path, default=None, help="run folder (default data/<run-id>/)")
     c.add_argument("--allow-concurrent", action="store_true",
                    help="run even while another collect runs (their timings interfere)")
@@ -138,12 +157,16 @@ def build_parser() -> Parser:
                    help="do not collect: render a report of these run folders (or folders of "
                         "runs, e.g. data/sample); needs no root")
     runtime_args(r)
+    experiment_args(r)
     r.add_argument("--study", choices=list(STUDIES), default="all", help="which study (default all)")
     workload_args(r)
-    r.add_argument("--trials", type=_positive_int, default=20, help="measured trials per target")
-    r.add_argument("--warmup", type=_nonneg_int, default=2, help="warm-up trials per target")
-    r.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per client command")
-    r.add_argument("--seed", type=_int, default=0,
+    r.add_argument("--trials", type=_positive_int, default=DEFAULTS["trials"].value_for("report"),
+                   help=help_text("trials", "measured trials per target", "report"))
+    r.add_argument("--warmup", type=_nonneg_int, default=DEFAULTS["warmup"].value,
+                   help=help_text("warmup", "warm-up trials per target"))
+    r.add_argument("--timeout", type=_seconds, default=DEFAULTS["timeout"].value,
+                   help=help_text("timeout", "seconds per client command"))
+    r.add_argument("--seed", type=_int, default=DEFAULTS["seed"].value,
                    help="seed of the interleaving order and of the analysis's bootstrap")
     r.add_argument("--margin", type=_fraction, default=0.05,
                    help="equivalence margin of the analysis (default 0.05 = ±5%%)")
@@ -200,13 +223,17 @@ def cmd_collect(args) -> int:
         opts = options_for_resume(args.resume, allow_concurrent=args.allow_concurrent,
                                   progress=progress)
         return 0 if collect(opts).status == "completed" else 1
+    _experiment(args)
     if args.until_ci is not None and args.trials is not None:
         raise UsageError(f"--until-ci {args.until_ci:g} decides the trial count: drop --trials "
                          f"{args.trials} (bound it with --min-trials/--max-trials)")
     custom = _custom_runtimes(args.runtime)
     opts = CollectOptions(
-        **_selection(args, custom, ["oci"], ["runc", "crun", "runsc"]),
-        trials=args.trials or 10, warmup=args.warmup, timeout_s=args.timeout, seed=args.seed,
+        **_selection(args, custom, list(DEFAULTS["clients"].value),
+                     list(DEFAULTS["runtimes"].value)),
+        experiment=args.experiment, steps=args.steps,
+        trials=args.trials or DEFAULTS["trials"].value, warmup=args.warmup,
+        timeout_s=args.timeout, seed=args.seed,
         out=args.out, custom_runtimes=custom, allow_concurrent=args.allow_concurrent,
         progress=progress, workload=_workload(args),
         until_ci=args.until_ci, min_trials=args.min_trials, max_trials=args.max_trials,
@@ -251,6 +278,7 @@ def cmd_report(args) -> int:
     if args.runs:
         return _report_from_runs(args)
     custom = _custom_runtimes(args.runtime)
+    _experiment(args)
     _clients(args.clients or [])  # names are checked here, before anything runs
     _resolve(args.runtimes or [], custom)
     _workload(args)
@@ -264,6 +292,7 @@ def cmd_report(args) -> int:
         "seed": args.seed, "custom_runtimes": list(args.runtime),
         "image": getattr(args, "image", None) or "", "cmd": getattr(args, "cmd", None) or "",
         "bundle": str(Path(bundle).resolve()) if bundle else "",
+        "experiment": args.experiment, "steps": ",".join(args.steps or []),
     }
     try:
         made = make_report(parameters, reports_dir=args.reports_dir or REPORTS_DIR,
@@ -351,6 +380,14 @@ def cmd_clean(args) -> int:
 
     clean(list(CLIENTS), all_runtimes(_custom_runtimes(args.runtime)))
     return 0
+
+
+def _experiment(args) -> None:
+    """An unknown --experiment or --steps: one line, before anything runs."""
+    try:
+        experiments.get(args.experiment).select(args.steps)
+    except experiments.ExperimentError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _workload(args) -> Workload:

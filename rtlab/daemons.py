@@ -32,24 +32,21 @@ wrapper script).
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
-import platform
-import re
 import shutil
 import signal
 import socket
 import subprocess
-import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from . import image, ledger
-from .image import STATE_DIR
+from . import ledger, procfs
+from .archive import ARCHIVE_PATH, build_archive  # noqa: F401 (daemons.* names stay)
+from .shims import (RUNC_SHIM, RUNC_SHIM_BINARY, SHIM_BIN_DIR, SHIM_RUNC_DIR,  # noqa: F401
+                    ensure_shim, install_shims, shim_paths, shim_runtime)
 from .measure import run_timed
 from .runtimes import KNOWN, Runtime
 from .workload import DEFAULT_IMAGE
@@ -59,17 +56,12 @@ Say = Callable[[str], None]
 # Host-wide, whatever RTLAB_RUNTIME_DIR says (that one isolates runs, e.g. in tests).
 PID_DIR = Path(os.environ.get("RTLAB_DAEMON_DIR", "/run/rtlab/daemons"))
 LOG_DIR = Path(os.environ.get("RTLAB_LOG_DIR", "/var/log/rtlab"))
-SHIM_BIN_DIR = STATE_DIR / "bin"
-SHIM_RUNC_DIR = STATE_DIR / "shim"
-ARCHIVE_PATH = STATE_DIR / "image" / "busybox-docker-archive.tar"
 
 CONTAINERD_SOCKET = Path("/run/containerd/containerd.sock")
 DOCKER_SOCKET = Path("/var/run/docker.sock")
 DOCKER_CONFIG = Path("/etc/docker/daemon.json")
 DOCKER_MANAGED_CONTAINERD = Path("/var/run/docker/containerd/containerd.sock")
 NAMESPACE = "rtlab"  # containerd namespace of rtlab's images and containers
-RUNC_SHIM = "io.containerd.runc.v2"
-RUNC_SHIM_BINARY = "containerd-shim-runc-v2"
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
@@ -162,46 +154,13 @@ def docker_ping(path: Path = DOCKER_SOCKET, timeout_s: float = SOCKET_TIMEOUT_S)
         s.close()
 
 
-def _stat_fields(pid: int) -> Optional[list[str]]:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()
-
-
-def _start_time(pid: int) -> Optional[str]:
-    fields = _stat_fields(pid)
-    return fields[19] if fields and len(fields) > 19 else None
-
-
-def _alive(pid: int) -> bool:
-    fields = _stat_fields(pid)
-    return bool(fields) and fields[0] not in ("Z", "X")
-
-
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
-
-
-def pids_named(name: str) -> list[int]:
-    """Live processes whose command name is exactly ``name``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _comm(int(entry.name)) == name and _alive(int(entry.name)):
-            found.append(int(entry.name))
-    return sorted(found)
+# /proc through the one reader (procfs.py); the old names stay for importers.
+_stat_fields = procfs.stat_fields
+_start_time = procfs.start_time
+_alive = procfs.alive
+_comm = procfs.comm
+_cmdline = procfs.cmdline
+pids_named = procfs.pids_named
 
 
 # -- the daemons ---------------------------------------------------------------
@@ -388,6 +347,13 @@ def start_dockerd(say: Say = print, extra: Iterable[Runtime] = ()) -> list[str]:
     return changes + [f"started dockerd on {CONTAINERD_SOCKET} (pid {pid}, log {DOCKERD.log})"]
 
 
+# daemon name → how rtlab starts it (purge starts one to remove rtlab's image)
+STARTERS: dict[str, Callable[[Say], list[str]]] = {
+    "containerd": lambda say: start_containerd(say),
+    "dockerd": lambda say: start_dockerd(say),
+}
+
+
 def start_all(say: Say = print, extra: Iterable[Runtime] = ()) -> list[str]:
     """Start containerd, then dockerd on it, unless already running; return the changes.
 
@@ -533,99 +499,19 @@ def docker_config(say: Say = print, extra: Iterable[Runtime] = ()) -> list[str]:
     return [msg]
 
 
-# -- containerd shim wrappers ----------------------------------------------------
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "rt"
-
-
-def shim_runtime(runtime: Runtime) -> str:
-    """The containerd runtime name ctr uses for ``runtime``."""
-    if runtime.name == "runc" and not runtime.flags and runtime.binary == "runc":
-        return RUNC_SHIM
-    return f"io.containerd.rtlab-{_slug(runtime.name)}.v2"
-
-
-def shim_paths(runtime: Runtime) -> tuple[Path, Path]:
-    """(the shim wrapper, the ``runc`` stand-in it puts first on PATH)."""
-    slug = _slug(runtime.name)
-    return SHIM_BIN_DIR / f"containerd-shim-rtlab-{slug}-v2", SHIM_RUNC_DIR / slug / "runc"
-
-
-def _write_if_changed(path: Path, text: str, mode: int = 0o755) -> bool:
-    if path.is_file() and not path.is_symlink() and path.read_text() == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.chmod(mode)
-    tmp.replace(path)
-    return True
-
-
-def ensure_shim(runtime: Runtime) -> Optional[str]:
-    """Write the shim wrapper for ``runtime`` (idempotent); None, or why it cannot be."""
-    if shim_runtime(runtime) == RUNC_SHIM:
-        return None
-    binary = runtime.path()
-    if binary is None:
-        return f"{runtime.binary} not found"
-    stock = shutil.which(RUNC_SHIM_BINARY)
-    if stock is None:
-        return f"{RUNC_SHIM_BINARY} not found (Debian package containerd)"
-    wrapper, runc = shim_paths(runtime)
-    if runtime.flags:  # global flags need a script, as dockerd writes for runtimeArgs
-        runc_text = ("#!/bin/sh\n# rtlab: the runtime containerd's runc shim runs as `runc`\n"
-                     f"exec {_sh_quote(binary)} {' '.join(map(_sh_quote, runtime.flags))} \"$@\"\n")
-        _write_if_changed(runc, runc_text)
-    elif not (runc.is_symlink() and os.readlink(runc) == binary):
-        runc.parent.mkdir(parents=True, exist_ok=True)
-        tmp = runc.with_name("runc.tmp")
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(binary)
-        tmp.replace(runc)
-    wrapper_text = (
-        "#!/bin/sh\n"
-        f"# rtlab: containerd's runc shim driving {runtime.name} ({binary}"
-        f"{' ' + ' '.join(runtime.flags) if runtime.flags else ''}); see rtlab/daemons.py\n"
-        f"PATH={_sh_quote(str(runc.parent))}:$PATH\nexport PATH\n"
-        f"exec {_sh_quote(stock)} \"$@\"\n")
-    _write_if_changed(wrapper, wrapper_text)
-    return None
-
-
-def _sh_quote(s: str) -> str:
-    return s if re.fullmatch(r"[A-Za-z0-9_./=:,+-]+", s) else "'" + s.replace("'", "'\\''") + "'"
-
-
-def install_shims(say: Say = print, runtimes: Iterable[Runtime] = ()) -> list[str]:
-    """Shim wrappers for every known runtime other than runc (and ``runtimes``)."""
-    written = []
-    for rt in [*KNOWN.values(), *runtimes]:
-        if shim_runtime(rt) == RUNC_SHIM or rt.path() is None:
-            continue
-        wrapper, _ = shim_paths(rt)
-        existed = wrapper.exists()
-        if ensure_shim(rt) is None and not existed:
-            written.append(rt.name)
-    if written:
-        msg = f"installed containerd shim wrappers for {', '.join(written)} in {SHIM_BIN_DIR}"
-        say(f"containerd: {msg}")
-        return [msg]
-    return []
-
+# -- containerd shim wrappers (shims.py) -----------------------------------------
 
 def shim_dir_reason() -> Optional[str]:
     """None when the running containerd can find rtlab's shim wrappers; else why not."""
     pid = CONTAINERD.running_pid()
     if pid is None:
         return None  # down_reason says it
-    try:
-        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
+    env = procfs.environ(pid)
+    if env is None:
         return None  # cannot tell: let the step say
-    path = next((e[5:].decode() for e in env if e.startswith(b"PATH=")), "")
-    exe_dir = str(Path(os.readlink(f"/proc/{pid}/exe")).parent) if Path(f"/proc/{pid}/exe").exists() else ""
+    path = env.get("PATH", "")
+    exe = procfs.exe(pid)
+    exe_dir = str(Path(exe).parent) if exe else ""
     if str(SHIM_BIN_DIR) in path.split(":") or exe_dir == str(SHIM_BIN_DIR):
         return None
     return (f"containerd (pid {pid}, not started by rtlab) cannot find rtlab's shim wrappers: "
@@ -633,72 +519,7 @@ def shim_dir_reason() -> Optional[str]:
             f"{SHIM_BIN_DIR}/containerd-shim-rtlab-* into its PATH)")
 
 
-# -- the offline image in every store ------------------------------------------
-
-def _arch() -> str:
-    machine = platform.machine()
-    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le",
-            "s390x": "s390x", "riscv64": "riscv64"}.get(machine, machine)
-
-
-def _layer_tar(root: Path) -> bytes:
-    """The rootfs as one reproducible tar layer (owner root, mtime 0, sorted)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for path in sorted(root.rglob("*")):
-            info = tf.gettarinfo(str(path), arcname=path.relative_to(root).as_posix())
-            info.uid = info.gid = 0
-            info.uname = info.gname = "root"
-            info.mtime = 0
-            if info.isfile():
-                with path.open("rb") as f:
-                    tf.addfile(info, f)
-            else:
-                tf.addfile(info)
-    return buf.getvalue()
-
-
-def build_archive(ref: str = DEFAULT_IMAGE) -> tuple[Path, str]:
-    """A docker-archive (``docker save`` format) of the busybox rootfs: (path, image id).
-
-    docker load, ctr import and podman load all read it. Rebuilt only when
-    missing or when the rootfs changed (its fingerprint is a label, so the
-    image id changes with it).
-    """
-    root = image.build_rootfs()
-    fingerprint = (root.parent / "busybox.sha256").read_text().strip()
-    stamp = ARCHIVE_PATH.with_suffix(".id")
-    if ARCHIVE_PATH.is_file() and stamp.is_file():
-        recorded_fp, _, image_id = stamp.read_text().strip().partition(" ")
-        if recorded_fp == fingerprint and image_id:
-            return ARCHIVE_PATH, image_id
-    layer = _layer_tar(root)
-    diff_id = hashlib.sha256(layer).hexdigest()
-    epoch = "1970-01-01T00:00:00Z"
-    config = {
-        "architecture": _arch(), "os": "linux", "created": epoch,
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"], "WorkingDir": "/",
-                   "Labels": {"rtlab.image": "busybox", "rtlab.rootfs": fingerprint}},
-        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]},
-        "history": [{"created": epoch, "created_by": "rtlab: busybox-static rootfs"}],
-    }
-    config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
-    config_hex = hashlib.sha256(config_bytes).hexdigest()
-    manifest = [{"Config": f"{config_hex}.json", "RepoTags": [ref],
-                 "Layers": [f"{diff_id}/layer.tar"]}]
-    tmp = ARCHIVE_PATH.with_suffix(".tmp")
-    ARCHIVE_PATH.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(tmp, "w") as out:
-        for name, data in ((f"{config_hex}.json", config_bytes), (f"{diff_id}/layer.tar", layer),
-                           ("manifest.json", json.dumps(manifest).encode())):
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            out.addfile(info, io.BytesIO(data))
-    tmp.replace(ARCHIVE_PATH)
-    image_id = f"sha256:{config_hex}"
-    stamp.write_text(f"{fingerprint} {image_id}\n")
-    return ARCHIVE_PATH, image_id
-
+# -- the offline image in every store (the archive: archive.py) -------------------
 
 def _quiet(argv: list[str], timeout_s: float = CLIENT_TIMEOUT_S):
     return run_timed(argv, timeout_s, capture_stdout=True)
@@ -742,16 +563,18 @@ def ctr_image_id(ref: str = DEFAULT_IMAGE) -> Optional[str]:
 def import_images(say: Say = print) -> list[str]:
     """Import the busybox image into docker, containerd (namespace rtlab) and podman,
     each only when missing or out of date; say which store was skipped and why."""
+    from .drivers import CLIENTS  # the client modules say how their store is filled
+
     archive, image_id = build_archive()
     changes = []
-    stores = [
-        ("docker", docker_binary(), down_reason("dockerd") if docker_binary() else None,
-         docker_image_id, lambda b: [b, "load", "-i", str(archive)]),
-        ("containerd", ctr_binary(), down_reason("containerd") if ctr_binary() else None,
-         ctr_image_id, lambda b: [b, "-n", NAMESPACE, "images", "import", str(archive)]),
-        ("podman", podman_binary(), None,
-         podman_image_id, lambda b: [b, "load", "-i", str(archive)]),
-    ]
+    stores = []
+    for cls in CLIENTS.values():
+        if not cls.image_store:
+            continue
+        binary = cls.find_binary()
+        down = next((why for d in cls.needs_daemons if (why := down_reason(d))), None) if binary else None
+        stores.append((cls.image_store, binary, down, lambda cls=cls: cls.image_id(DEFAULT_IMAGE),
+                       lambda b, cls=cls: cls.load_image_argv(b, str(archive))))
     for store, binary, down, current_id, load in stores:
         if binary is None:
             say(f"image: {store} not installed: not imported there")

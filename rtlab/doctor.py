@@ -8,13 +8,14 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
 from . import cleanup, daemons, host
-from .collect import new_run_id, run_token
+from .defaults import DEFAULTS
 from .drivers import CLIENTS, Target
 from .image import RUNTIME_DIR
 from .measure import run_timed
 from .runtimes import KNOWN, Runtime
+from .session import RunSession
 
-PROBE_TIMEOUT_S = 20.0
+PROBE_TIMEOUT_S = DEFAULTS["probe_timeout"].value
 
 
 @dataclass
@@ -40,7 +41,7 @@ def probe(target: Target, cid: str, timeout_s: float) -> tuple[bool, str]:
         return False, reason
     try:
         target.prepare()
-        for argv in target.commands("run", cid):
+        for argv in target.step_commands("run", cid):
             m = run_timed(argv, timeout_s)
             if m.timed_out:
                 return False, f"did not answer within {timeout_s:g} s ({' '.join(argv)})"
@@ -65,17 +66,12 @@ def doctor(clients: list[str], runtimes: list[Runtime], timeout_s: float = PROBE
     say(f"rlimits   nofile {facts['rlimits']['nofile']}, nproc {facts['rlimits']['nproc']} (soft, hard)")
     say(f"load      {', '.join(f'{x:.2f}' for x in facts['load_average'])}")
     say(f"daemons   {daemons.status_line()}")
-    token = run_token(new_run_id())
-    workdir = RUNTIME_DIR / token
-    lock = cleanup.RunLock(token, workdir)
-    lock.acquire()
     statuses = []
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
+    with RunSession() as session:
         hung: dict[str, str] = {}  # runtime → the label whose probe it did not answer
         for n, (client, runtime) in enumerate((c, r) for c in clients for r in runtimes):
-            target = CLIENTS[client](runtime, workdir, timeout_s=timeout_s)
-            cid = f"{cleanup.CONTAINER_PREFIX}{token}-{n:05d}p"
+            target = CLIENTS[client](runtime, session.workdir, timeout_s=timeout_s)
+            cid = session.cid(n, "p")
             if runtime.name in hung and not target.unavailable_reason():
                 # A runtime that hung under its own CLI hangs under every client that
                 # runs it (checked by hand: docker, ctr and podman over runsc-kvm);
@@ -90,10 +86,6 @@ def doctor(clients: list[str], runtimes: list[Runtime], timeout_s: float = PROBE
             status = TargetStatus(client, runtime.name, ok, version, why)
             statuses.append(status)
             say(status.line)
-    finally:
-        cleanup.sweep(f"{cleanup.CONTAINER_PREFIX}{token}-")
-        shutil.rmtree(workdir, ignore_errors=True)
-        lock.release()
     return {"host": facts, "targets": [asdict(s) for s in statuses]}
 
 

@@ -26,11 +26,21 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "runsc": "runsc",
     "busybox": "busybox-static",
     "hyperfine": "hyperfine",
-    "containerd": "containerd",
-    "ctr": "containerd",
-    "dockerd": "docker.io",
-    "podman": "podman",
 }
+
+
+def client_packages() -> dict[str, str]:
+    """command → Debian package of every registered client (drivers/: its ``package``
+    and the ``package_commands`` whose absence means the package is missing)."""
+    from .drivers import CLIENTS  # the drivers import daemons, which imports nothing of ours
+
+    return {cmd: cls.package for cls in CLIENTS.values() if cls.package
+            for cmd in cls.package_commands}
+
+
+def command_packages() -> dict[str, str]:
+    """command → Debian package: the runtimes and tools above, and the clients."""
+    return {**DEBIAN_PACKAGES, **client_packages()}
 
 
 def _read(path: Path | str, default: str = "") -> str:
@@ -195,7 +205,7 @@ TEST_PACKAGES = ("chromium", "chromium-driver")
 
 def setup_packages() -> set[str]:
     """Every Debian package set-up installs (rtlab setup and scripts/bootstrap.sh)."""
-    return {*DEBIAN_PACKAGES.values(), *BOOTSTRAP_PACKAGES}
+    return {*command_packages().values(), *BOOTSTRAP_PACKAGES}
 
 
 def _path_variants(path: str) -> list[str]:
@@ -235,7 +245,7 @@ def is_base_package(package: str) -> bool:
 
 def missing_packages() -> list[str]:
     """Debian packages whose command is not on PATH."""
-    return sorted({pkg for cmd, pkg in DEBIAN_PACKAGES.items() if shutil.which(cmd) is None})
+    return sorted({pkg for cmd, pkg in command_packages().items() if shutil.which(cmd) is None})
 
 
 def install_packages(packages: list[str], say: Callable[[str], None] = print) -> None:

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from . import experiments
 from .collect import REPO_ROOT, CollectOptions, UsageError, validate
+from .defaults import value as default
 from .drivers import CLIENTS
 from .runtimes import RuntimeSpecError, default_names, parse_custom
 from .workload import Workload, WorkloadError
@@ -160,12 +162,20 @@ def sample_runs() -> list[Path]:
 # -- one function per notebook -------------------------------------------------
 
 
-def collect_options(*, study: str = "", clients: Any = "oci", runtimes: Any = "runc,crun",
-                    trials: Any = 2, warmup: Any = 0, timeout_s: Any = 30.0, seed: Any = 0,
+def collect_options(*, study: str = "", clients: Any = ",".join(default("clients")),
+                    runtimes: Any = ",".join(default("runtimes")),
+                    experiment: Any = default("experiment"), steps: Any = "",
+                    trials: Any = default("trials", "notebook"),
+                    warmup: Any = default("warmup", "notebook"),
+                    timeout_s: Any = default("timeout"), seed: Any = default("seed"),
                     out_dir: Any = "", custom_runtimes: Any = (), image: Any = "",
                     cmd: Any = "", bundle: Any = "", allow_concurrent: Any = False,
                     progress: bool = True) -> CollectOptions:
     """The parameters of ``01-collect`` as checked :class:`CollectOptions`.
+
+    Defaults: rtlab/defaults.py, its "notebook" layer (2 trials, no warm-up).
+    ``experiment`` names one of :data:`rtlab.experiments.EXPERIMENTS`; ``steps``
+    "" means all its steps, else a comma-separated subset.
 
     ``study`` "" measures ``clients`` x ``runtimes``; a study name (see
     :data:`rtlab.studies.STUDIES`) measures that study's targets on this host,
@@ -181,6 +191,12 @@ def collect_options(*, study: str = "", clients: Any = "oci", runtimes: Any = "r
     if study and study not in STUDIES:
         raise ParameterError(f"study = {study!r}: unknown study; known: '' (clients x runtimes), "
                              + ", ".join(STUDIES))
+    exp_name = _text("experiment", experiment, ", ".join(experiments.EXPERIMENTS))
+    try:
+        chosen_steps = list(experiments.get(exp_name).select(
+            _names("steps", steps, "run") or None)) if _names("steps", steps, "run") else None
+    except experiments.ExperimentError as exc:
+        raise ParameterError(f"experiment/steps: {exc}") from None
     client_names = _names("clients", clients, "oci,docker")
     _unknown("clients", client_names, list(CLIENTS), "client")
     if isinstance(custom_runtimes, str):
@@ -227,7 +243,7 @@ def collect_options(*, study: str = "", clients: Any = "oci", runtimes: Any = "r
                                  f"{', '.join(known_runtimes)} (or name a study)")
         fields = {"clients": client_names, "runtimes": runtime_names}
     opts = CollectOptions(
-        **fields,
+        **fields, experiment=exp_name, steps=chosen_steps,
         trials=_int("trials", trials, 1), warmup=_int("warmup", warmup, 0),
         timeout_s=_number("timeout_s", timeout_s, 0.0, math.inf, "a number of seconds above 0"),
         seed=_int("seed", seed), out=repo_path(out_text) if out_text else None,

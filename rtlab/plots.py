@@ -19,7 +19,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rtlab import stats
+from rtlab import experiments, stats
 
 # Above this max/min spread of the values shown, wall time is drawn on a log axis.
 LOG_SPREAD = 10.0
@@ -240,12 +240,14 @@ def lifecycle_bars(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
         a sum of medians is not the median of sums).
     """
     ax = _axes(ax)
-    steps = list(stats.LIFECYCLE_STEPS)
+    experiment = experiments.of_steps(summary["step"])
+    steps = list(experiment.total)
     medians = summary.pivot_table(
         index=["client", "runtime"], columns="step", values="median_s", dropna=False
     ).reindex(columns=steps).dropna()
     if medians.empty:
-        raise ValueError("no target has a median for all four lifecycle steps")
+        raise ValueError(f"no target has a median for all {len(steps)} steps of the "
+                         f"{experiment.name} total")
     totals = (
         summary[summary["step"] == stats.TOTAL_STEP]
         .set_index(["client", "runtime"])
@@ -269,7 +271,7 @@ def lifecycle_bars(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     _rotate_ticks(ax)
     ax.set_xlabel(TARGET_LABEL)
     ax.set_ylabel(f"median {WALL_LABEL}")
-    ax.set_title("lifecycle: median wall time of each step, stacked")
+    ax.set_title(f"{experiment.figure or experiment.name}: median wall time of each step, stacked")
     ax.legend(title="step", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
@@ -408,7 +410,7 @@ def lifecycle_facets(summary: pd.DataFrame, *, fig: Figure | None = None) -> Fig
         Each panel has its own y axis, logarithmic when its medians span more
         than 10x, so one slow bar does not flatten the others.
     """
-    steps = list(stats.LIFECYCLE_STEPS)
+    steps = list(experiments.of_steps(summary["step"]).total or stats.LIFECYCLE_STEPS)
     rows = summary[summary["step"].isin(steps) & (summary["n"] > 0)]
     if rows.empty:
         raise ValueError("no target has a successful lifecycle step")

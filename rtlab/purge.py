@@ -65,20 +65,21 @@ def _containers(say: Say) -> list[str]:
     return [f"removed {len(removed)} container(s)"] if removed else []
 
 
+def _store_clients() -> dict:
+    """image store → the client module that fills it (the client registry)."""
+    from .drivers import CLIENTS
+
+    return {cls.image_store: cls for cls in CLIENTS.values() if cls.image_store}
+
+
 def _image_in(store: str) -> bool:
-    get = {"docker": daemons.docker_image_id, "containerd": daemons.ctr_image_id,
-           "podman": daemons.podman_image_id}[store]
-    return get() is not None
+    return _store_clients()[store].image_id(DEFAULT_IMAGE) is not None
 
 
-def _remove_image(store: str) -> list[str]:
-    """argv lists that remove rtlab's image (and, for containerd, its namespace)."""
-    if store == "docker":
-        return [[daemons.docker_binary() or "docker", "rmi", "--force", DEFAULT_IMAGE]]
-    if store == "podman":
-        return [[daemons.podman_binary() or "podman", "rmi", "--force", DEFAULT_IMAGE]]
-    ctr = daemons.ctr_binary() or "ctr"
-    return [[ctr, "-n", daemons.NAMESPACE, "images", "rm", DEFAULT_IMAGE]]
+def _remove_image(store: str) -> list[list[str]]:
+    """argv lists that remove rtlab's image from ``store``."""
+    cls = _store_clients()[store]
+    return [cls.remove_image_argv(cls.find_binary() or cls.client, DEFAULT_IMAGE)]
 
 
 def _containerd_namespace(say: Say) -> list[str]:
@@ -99,22 +100,17 @@ def _containerd_namespace(say: Say) -> list[str]:
 def _images(say: Say) -> list[str]:
     done: list[str] = []
     stores = ledger.items(daemons.IMAGE_STORES)
-    binaries = {"docker": daemons.docker_binary, "containerd": daemons.ctr_binary,
-                "podman": daemons.podman_binary}
-    for store in ("docker", "containerd", "podman"):
-        if binaries[store]() is None:
+    for store, cls in _store_clients().items():
+        if cls.find_binary() is None:
             continue
-        daemon = {"docker": "dockerd", "containerd": "containerd"}.get(store)
+        daemon = cls.needs_daemons[-1] if cls.needs_daemons else None  # the one it talks to
         if daemon and daemons.down_reason(daemon):
             if store not in stores:
                 continue  # never saw rtlab's image; do not start a daemon to look
             say(f"purge: {daemon} is not running; starting it to remove rtlab's image from {store}")
             try:
-                if store == "docker":
-                    daemons.start_containerd(say)
-                    daemons.start_dockerd(say)
-                else:
-                    daemons.start_containerd(say)
+                for name in cls.needs_daemons:
+                    daemons.STARTERS[name](say)
             except daemons.DaemonError as exc:
                 say(f"purge: rtlab's image left in {store}: {exc}")
                 continue

@@ -113,18 +113,11 @@ def check_kernel(kernel_name: str = KERNEL_NAME) -> str:
 
 def _kernel_pids() -> list[int]:
     """Kernels this process started (children running ipykernel)."""
-    me, pids = os.getpid(), []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            ppid = int(stat.rpartition(")")[2].split()[1])
-            if ppid == me and b"ipykernel" in (entry / "cmdline").read_bytes():
-                pids.append(int(entry.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return pids
+    from . import procfs
+
+    me = os.getpid()
+    return [pid for pid in procfs.pids()
+            if procfs.parent(pid) == me and "ipykernel" in " ".join(procfs.cmdline(pid))]
 
 
 @contextlib.contextmanager

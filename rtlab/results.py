@@ -2,7 +2,10 @@
 
 Format history
 --------------
-1  run.json + trials.csv with the columns in ``COLUMNS``.
+1  run.json + trials.csv with the columns in ``COLUMNS`` but ``experiment``.
+2  adds the ``experiment`` column (experiments.py) and run.json's
+   ``parameters.experiment``/``steps``; format 1 runs load as ``lifecycle``.
+   Condition columns (issue 11's ``pace_s``) may follow ``COLUMNS``.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ import warnings
 from pathlib import Path
 from typing import Iterable, Optional
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+FORMAT1_EXPERIMENT = "lifecycle"  # what format 1 runs measured
 
 COLUMNS = (
-    "run_id", "client", "runtime", "round", "trial", "warmup", "step",
+    "run_id", "experiment", "client", "runtime", "round", "trial", "warmup", "step",
     "wall_s", "user_s", "sys_s", "ok", "exit_code", "error", "container_id",
 )
 
@@ -32,20 +37,23 @@ class RunFormatError(ValueError):
 class TrialWriter:
     """Append rows to trials.csv; flushed after every trial so a crash keeps them."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, columns: Iterable[str] = COLUMNS):
         self.path = path
         new = not path.exists() or path.stat().st_size == 0
+        self.columns = tuple(columns)
         if not new:
             _repair_tail(path)
+            with open(path, newline="") as f:  # a resumed run keeps its own columns
+                self.columns = tuple(next(csv.reader(f), self.columns))
         self._file = open(path, "a", newline="")
-        self._writer = csv.DictWriter(self._file, fieldnames=COLUMNS, extrasaction="raise")
+        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
         if new:
             self._writer.writeheader()
             self._file.flush()
 
     def write_trial(self, rows: Iterable[dict]) -> None:
         for row in rows:
-            self._writer.writerow({k: _fmt(row.get(k)) for k in COLUMNS})
+            self._writer.writerow({k: _fmt(row.get(k)) for k in self.columns})
         self._file.flush()
 
     def close(self) -> None:
@@ -89,8 +97,9 @@ def read_meta(run_dir: Path) -> dict:
     except ValueError as exc:
         raise RunFormatError(f"{path}: not valid JSON ({exc})") from None
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise RunFormatError(f"{path}: format_version {version!r}; this rtlab reads {FORMAT_VERSION}")
+    if version not in READABLE_VERSIONS:
+        raise RunFormatError(f"{path}: format_version {version!r}; this rtlab reads "
+                             f"{', '.join(map(str, READABLE_VERSIONS))}")
     return meta
 
 
@@ -115,6 +124,9 @@ def load_trials(run_dir: Path):
     frame = pd.read_csv(io.StringIO(text), dtype={"error": str, "container_id": str},
                         keep_default_na=False, na_values={"wall_s": [""], "user_s": [""],
                                                           "sys_s": [""], "exit_code": [""]})
+    if "experiment" not in frame.columns:  # format 1
+        frame.insert(1, "experiment", FORMAT1_EXPERIMENT)
+    frame["experiment"] = frame["experiment"].astype(str)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise RunFormatError(f"{path}: missing columns {', '.join(missing)}")

@@ -8,8 +8,10 @@ Conventions used throughout:
 - Warm-up rows are excluded from every statistic.
 - A *sample* is a row that is ``ok`` and has a finite ``wall_s``; ``n`` counts
   samples and ``n_failed`` counts the other rows of the same (target, step).
-- The lifecycle ``total`` of one trial is derived here, as the sum of its four
-  lifecycle steps, and only when all four are ok; it is never stored.
+- The ``total`` of one trial is derived here, as the sum of the steps its
+  experiment's ``total`` names (rtlab/experiments.py; the lifecycle's four),
+  and only when all are ok; it is never stored. A frame without an
+  ``experiment`` column is the lifecycle.
 - A target is ``(client, runtime)``, labelled ``"client/runtime"``.
 - Resampling functions take ``seed`` (an int, a ``numpy.random.Generator`` or
   None), as seaborn's ``algorithms.bootstrap`` does; :func:`compare` derives
@@ -31,14 +33,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-LIFECYCLE_STEPS: tuple[str, ...] = ("create", "start", "kill", "delete")
-TOTAL_STEP = "total"
+from rtlab import experiments
+from rtlab.noise import NOISY_CV
+
+LIFECYCLE_STEPS: tuple[str, ...] = experiments.EXPERIMENTS["lifecycle"].total
+TOTAL_STEP = experiments.TOTAL_STEP
 RUN_STEP = "run"
-STEP_ORDER: tuple[str, ...] = (*LIFECYCLE_STEPS, TOTAL_STEP, RUN_STEP)
+STEP_ORDER: tuple[str, ...] = experiments.step_order()
 
 CONFIDENCE = 0.95
 OUTLIER_Z = 3.5
-NOISY_CV = 0.10
 MEDIAN_CI_METHOD = "order-statistic (exact binomial)"
 RATIO_CI_METHOD = "percentile bootstrap"
 FASTER = "faster"
@@ -108,7 +112,12 @@ def is_sample(frame: pd.DataFrame) -> np.ndarray:
 
 
 def lifecycle_totals(trials: pd.DataFrame) -> pd.DataFrame:
-    """Derive one ``total`` row per trial from its four lifecycle steps.
+    """Derive one ``total`` row per trial from its experiment's total steps.
+
+    Each experiment in the frame (column ``experiment``, the lifecycle when
+    absent) sums its own :attr:`~rtlab.experiments.Experiment.total`; an
+    experiment whose rows lack one of those steps altogether (``--steps``
+    measured a subset) gets no totals. Below, "four" is the lifecycle's count.
 
     Parameters
     ----------
@@ -124,27 +133,43 @@ def lifecycle_totals(trials: pd.DataFrame) -> pd.DataFrame:
         each of create, start, kill and delete is present once, ok and timed.
         Otherwise ``ok`` is False and the times are NaN.
     """
-    life = trials[trials["step"].isin(LIFECYCLE_STEPS)]
-    if life.empty:
+    names = (trials["experiment"].astype(str) if "experiment" in trials.columns
+             else pd.Series(experiments.DEFAULT_EXPERIMENT, index=trials.index))
+    blocks = []
+    for name in names.unique():
+        exp = experiments.EXPERIMENTS.get(name)
+        rows = trials[(names == name).to_numpy()]
+        if exp is None or not exp.total or not set(exp.total) <= set(rows["step"]):
+            continue
+        blocks.append(_totals(rows, exp.total))
+    if not blocks:
         return trials.iloc[0:0][[*_TRIAL_KEYS, "step", "wall_s", "user_s", "sys_s", "ok"]]
+    return pd.concat(blocks, ignore_index=True) if len(blocks) > 1 else blocks[0]
+
+
+def _totals(trials: pd.DataFrame, steps: tuple[str, ...]) -> pd.DataFrame:
+    """:func:`lifecycle_totals` of the rows of one experiment whose total sums ``steps``."""
+    keys = [*_TRIAL_KEYS[:1], "experiment", *_TRIAL_KEYS[1:]] \
+        if "experiment" in trials.columns else _TRIAL_KEYS
+    life = trials[trials["step"].isin(steps)]
     life = life.assign(_good=is_sample(life))
-    grouped = life.groupby(_TRIAL_KEYS, sort=False, dropna=False)
+    grouped = life.groupby(keys, sort=False, dropna=False)
     counts = grouped.agg(
         n_good=("_good", "sum"), n_steps=("step", "nunique"), n_rows=("step", "size")
     )
-    times = grouped[["wall_s", "user_s", "sys_s"]].sum(min_count=len(LIFECYCLE_STEPS))
+    times = grouped[["wall_s", "user_s", "sys_s"]].sum(min_count=len(steps))
     complete = (
-        (counts["n_good"] == len(LIFECYCLE_STEPS))
-        & (counts["n_steps"] == len(LIFECYCLE_STEPS))
-        & (counts["n_rows"] == len(LIFECYCLE_STEPS))
+        (counts["n_good"] == len(steps))
+        & (counts["n_steps"] == len(steps))
+        & (counts["n_rows"] == len(steps))
     )
     times.loc[~complete] = np.nan
     totals = times.reset_index()
-    totals.insert(len(_TRIAL_KEYS), "step", TOTAL_STEP)
+    totals.insert(len(keys), "step", TOTAL_STEP)
     totals["ok"] = complete.to_numpy()
     totals["exit_code"] = pd.array([pd.NA] * len(totals), dtype="Int64")
     totals["error"] = np.where(
-        complete.to_numpy(), "", "derived: not all four lifecycle steps ran ok"
+        complete.to_numpy(), "", f"derived: not all {len(steps)} steps of the total ran ok"
     )
     return totals
 

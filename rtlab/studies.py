@@ -26,22 +26,25 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import cleanup
-from .image import RUNTIME_DIR
+from .drivers import CLIENTS
 from .runtimes import KNOWN, Runtime
+from .session import RunSession
 
 STUDIES: dict[str, str] = {
     "lowlevel": "docker over every runtime this host has (the known comparison's first half)",
     "clients": "docker, ctr, podman and the runtime's own CLI over runc (its second half)",
     "all": "every client over every runtime it can drive, plus the runtime's own CLI",
 }
-DAEMON_CLIENTS = ("docker", "ctr", "podman")
+# From the client registry (drivers/__init__.py): a registered client joins the
+# studies. The engines are the high-level clients; the others the runtime's own CLI.
+DAEMON_CLIENTS = tuple(c for c, cls in CLIENTS.items() if cls.engine)
+OCI_CLIENTS = tuple(c for c, cls in CLIENTS.items() if not cls.engine)
+LOWLEVEL_CLIENT = "docker"  # the known comparison's first half is docker over each runtime
 PROBE_TIMEOUT_S = 10.0
 # Host facts for this boot, whatever RTLAB_RUNTIME_DIR says (that one isolates runs).
 PROBE_CACHE = Path("/run/rtlab/runtime-probes.json")
@@ -90,8 +93,7 @@ def _remember_hang(key: str, reason: str) -> None:
 def host_runtimes(runtimes: list[Runtime], timeout_s: float = PROBE_TIMEOUT_S,
                   say: Callable[[str], None] = print) -> tuple[list[Runtime], dict[str, str]]:
     """(runtimes that run ``true`` here, {name: why not} for the others)."""
-    # imported here: doctor imports collect, which needs nothing from this module
-    from .collect import new_run_id, run_token
+    # imported here: doctor imports the drivers, which need nothing from this module
     from .doctor import probe
     from .drivers import OciTarget
 
@@ -110,15 +112,10 @@ def host_runtimes(runtimes: list[Runtime], timeout_s: float = PROBE_TIMEOUT_S,
             to_probe.append((rt, version))
     if not to_probe:
         return usable, missing
-    token = run_token(new_run_id())
-    workdir = RUNTIME_DIR / token
-    lock = cleanup.RunLock(token, workdir)
-    lock.acquire()
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
+    with RunSession() as session:
         for n, (rt, version) in enumerate(to_probe):
-            target = OciTarget(rt, workdir, timeout_s=timeout_s)
-            cid = f"{cleanup.CONTAINER_PREFIX}{token}-{n:05d}p"
+            target = OciTarget(rt, session.workdir, timeout_s=timeout_s)
+            cid = session.cid(n, "p")
             ok, why = probe(target, cid, timeout_s)
             if ok:
                 usable.append(rt)
@@ -130,10 +127,6 @@ def host_runtimes(runtimes: list[Runtime], timeout_s: float = PROBE_TIMEOUT_S,
                 _remember_hang(_cache_key(rt, version), reason)
             missing[rt.name] = reason
             say(f"study: leaving out runtime {rt.name}: {reason}")
-    finally:
-        cleanup.sweep(f"{cleanup.CONTAINER_PREFIX}{token}-")
-        shutil.rmtree(workdir, ignore_errors=True)
-        lock.release()
     order = {rt.name: i for i, rt in enumerate(runtimes)}
     usable.sort(key=lambda r: order[r.name])
     return usable, missing
@@ -148,11 +141,11 @@ def resolve(name: str, custom: list[Runtime] = (), *, clients: Optional[list[str
         raise StudyError(f"unknown study {name!r}; known: {', '.join(STUDIES)}")
     table = {**KNOWN, **{r.name: r for r in custom}}
     if name == "clients":
-        study_clients, study_runtimes = ["docker", "ctr", "podman", "oci"], ["runc"]
+        study_clients, study_runtimes = [*DAEMON_CLIENTS, *OCI_CLIENTS], ["runc"]
     elif name == "lowlevel":
-        study_clients, study_runtimes = ["docker"], list(table)
+        study_clients, study_runtimes = [LOWLEVEL_CLIENT], list(table)
     else:
-        study_clients, study_runtimes = [*DAEMON_CLIENTS, "oci"], list(table)
+        study_clients, study_runtimes = [*DAEMON_CLIENTS, *OCI_CLIENTS], list(table)
     wanted_clients = [c for c in study_clients if not clients or c in clients]
     candidates = [table[r] for r in study_runtimes if not runtimes or r in runtimes]
     if not wanted_clients:

@@ -244,8 +244,8 @@ def methods_text(summary: pd.DataFrame, comparisons: pd.DataFrame, alpha: float,
     ratio = ", ".join(sorted(set(comparisons["ratio_ci_method"].dropna()))) \
         if not comparisons.empty else stats.RATIO_CI_METHOD
     return Markdown(
-        f"Warm-up trials are excluded; `total` is the per-trial sum of the four lifecycle steps "
-        f"(only trials where all four succeeded). Median CI: {ci}. Ratio CI: {ratio}, seed "
+        f"Warm-up trials are excluded; `total` is the per-trial sum of the experiment's steps "
+        f"(the lifecycle's create, start, kill and delete; only trials where all succeeded). Median CI: {ci}. Ratio CI: {ratio}, seed "
         f"{seed}. Pairs measured in the same rounds are tested paired (Wilcoxon signed-rank on "
         f"per-round log ratios), others with the Mann–Whitney U test (the `method` column says "
         f"which), Holm-adjusted within each family (one step through one client, or over one "

@@ -6,12 +6,15 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from .. import experiments
+from ..experiments import Step
 from ..measure import Measurement, run_timed
 from ..runtimes import Runtime
 from ..workload import Workload
 
-LIFECYCLE = ("create", "start", "kill", "delete")
-STEPS = (*LIFECYCLE, "run")
+# The lifecycle experiment's steps (kept for importers; experiments.py defines them).
+LIFECYCLE = experiments.EXPERIMENTS["lifecycle"].total
+STEPS = experiments.EXPERIMENTS["lifecycle"].steps
 
 CLEANUP_TIMEOUT_S = 20.0
 STATE_POLL_S = 0.005  # between state queries while waiting for the stopped state
@@ -20,12 +23,45 @@ STATE_POLL_S = 0.005  # between state queries while waiting for the stopped stat
 class Target:
     """One client driving one runtime.
 
-    Subclasses give the argv of each step (a step may be several commands,
-    timed one after the other and summed, e.g. ctr's task + container delete),
-    how to wait for the stopped state, and how to force-remove a container.
+    A client module (one file in drivers/, registered in drivers/__init__.py)
+    gives: the argv of the steps it spells itself (``commands``; a step may be
+    several commands, timed one after the other and summed, e.g. ctr's task +
+    container delete) and ``base`` for the plain-verb steps experiments.py
+    defines (``[*base, *verb, cid]``, its own spelling in ``verbs``); how to wait
+    for the stopped state, list and force-remove its containers; and, as class
+    attributes, its Debian ``package``, the ``needs_daemons`` (daemons.py
+    starts, stops and checks them) and its ``image_store`` (daemons.py imports
+    rtlab's image there).
     """
 
     client: str = ""
+    package: Optional[str] = None  # the Debian package of the client binary
+    needs_daemons: tuple[str, ...] = ()  # daemons.py names: what must answer before it works
+    image_store: Optional[str] = None  # daemons.IMAGE_STORES name ("docker", "containerd", …)
+    engine: bool = True  # a high-level client (studies compare these); False: the OCI CLI
+    verbs: dict = {}  # step name → this client's own spelling of a plain-verb step
+    package_commands: tuple[str, ...] = ()  # commands whose absence means `package` is missing
+
+    # -- its image store (when image_store is set; daemons.import_images uses these) --
+    @staticmethod
+    def find_binary() -> Optional[str]:
+        """The client binary, None when not installed."""
+        return None
+
+    @staticmethod
+    def image_id(ref: str) -> Optional[str]:
+        """The id of image ``ref`` in the client's store (None: absent)."""
+        return None
+
+    @staticmethod
+    def load_image_argv(binary: str, archive: str) -> list[str]:
+        """The command that loads a docker-archive into the client's store."""
+        raise NotImplementedError
+
+    @staticmethod
+    def remove_image_argv(binary: str, ref: str) -> list[str]:
+        """The command that removes image ``ref`` from the client's store (purge)."""
+        raise NotImplementedError
 
     def __init__(self, runtime: Runtime, workdir: Path, *, timeout_s: float = 30.0,
                  workload: Optional[Workload] = None):
@@ -47,7 +83,26 @@ class Target:
         """Per-run preparation (bundles, images) before the first trial."""
 
     def commands(self, step: str, cid: str) -> list[list[str]]:
+        """The argv of the steps this client spells itself; KeyError for the others."""
+        raise KeyError(step)
+
+    @property
+    def base(self) -> list[str]:
+        """The client's argv before a plain verb (``docker``, ``runc --root …``)."""
         raise NotImplementedError
+
+    def step_commands(self, step: Step | str, cid: str) -> list[list[str]]:
+        """The argv of ``step``: the client's own, else ``[*base, *verb, cid]``."""
+        name = step if isinstance(step, str) else step.name
+        try:
+            return self.commands(name, cid)
+        except KeyError:
+            pass
+        spec = step if isinstance(step, Step) else _step_def(name)
+        verb = self.verbs.get(name) or spec.verbs.get(self.client) or spec.verb
+        if verb is None:
+            raise KeyError(f"{self.client} has no command for step {name!r}")
+        return [[*self.base, *verb, cid]]
 
     def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
         """Block until ``cid`` is stopped; an error line if it did not stop."""
@@ -69,8 +124,8 @@ class Target:
         return {}
 
     # -- shared ---------------------------------------------------------------
-    def argv_templates(self) -> dict[str, list[list[str]]]:
-        return {step: self.commands(step, "{id}") for step in STEPS}
+    def argv_templates(self, steps=STEPS) -> dict[str, list[list[str]]]:
+        return {step: self.step_commands(step, "{id}") for step in steps}
 
     def quiet(self, argv: list[str], timeout_s: float = CLEANUP_TIMEOUT_S) -> Measurement:
         """Run a bookkeeping command (not a timed step), keeping its stdout."""
@@ -97,3 +152,10 @@ class Target:
                     return reason
             time.sleep(STATE_POLL_S)
         return f"container still {status or 'in an unknown state'} {timeout_s:g} s after kill"
+
+
+def _step_def(name: str) -> Step:
+    for e in experiments.EXPERIMENTS.values():
+        if name in e.steps:
+            return e.step(name)
+    raise KeyError(f"no experiment has a step {name!r}")

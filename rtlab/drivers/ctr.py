@@ -38,6 +38,26 @@ def normalize_ref(ref: str) -> str:
 
 class CtrTarget(Target):
     client = "ctr"
+    package = "containerd"
+    needs_daemons = ("containerd",)
+    image_store = "containerd"
+    package_commands = ("containerd", "ctr")
+
+    @staticmethod
+    def find_binary() -> Optional[str]:
+        return daemons.ctr_binary()
+
+    @staticmethod
+    def image_id(ref: str) -> Optional[str]:
+        return daemons.ctr_image_id(ref)
+
+    @staticmethod
+    def remove_image_argv(binary: str, ref: str) -> list[str]:
+        return [binary, "-n", daemons.NAMESPACE, "images", "rm", ref]
+
+    @staticmethod
+    def load_image_argv(binary: str, archive: str) -> list[str]:
+        return [binary, "-n", daemons.NAMESPACE, "images", "import", archive]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -20,6 +20,30 @@ REMOVE_TIMEOUT_S = 10.0
 
 class DockerTarget(Target):
     client = "docker"
+    package = "docker.io"
+    needs_daemons = ("containerd", "dockerd")
+    image_store = "docker"
+    package_commands = ("docker", "dockerd")
+
+    @staticmethod
+    def find_binary() -> Optional[str]:
+        return daemons.docker_binary()
+
+    @staticmethod
+    def image_id(ref: str) -> Optional[str]:
+        return daemons.docker_image_id(ref)
+
+    @staticmethod
+    def remove_image_argv(binary: str, ref: str) -> list[str]:
+        return [binary, "rmi", "--force", ref]
+
+    @staticmethod
+    def load_image_argv(binary: str, archive: str) -> list[str]:
+        return [binary, "load", "-i", archive]
+
+    @property
+    def base(self) -> list[str]:
+        return [self.binary]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

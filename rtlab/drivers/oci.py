@@ -11,6 +11,12 @@ from .base import Target
 
 class OciTarget(Target):
     client = "oci"
+    package = None  # the runtime's own package (runtimes.py)
+    engine = False
+
+    @property
+    def base(self) -> list[str]:
+        return list(self.runtime.argv)
 
     def prepare(self) -> None:
         wl = self.workload

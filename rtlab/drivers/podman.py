@@ -39,6 +39,25 @@ def ulimits() -> list[str]:
 
 class PodmanTarget(Target):
     client = "podman"
+    package = "podman"
+    image_store = "podman"
+    package_commands = ("podman",)
+
+    @staticmethod
+    def find_binary() -> Optional[str]:
+        return daemons.podman_binary()
+
+    @staticmethod
+    def image_id(ref: str) -> Optional[str]:
+        return daemons.podman_image_id(ref)
+
+    @staticmethod
+    def remove_image_argv(binary: str, ref: str) -> list[str]:
+        return [binary, "rmi", "--force", ref]
+
+    @staticmethod
+    def load_image_argv(binary: str, archive: str) -> list[str]:
+        return [binary, "load", "-i", archive]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

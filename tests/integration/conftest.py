@@ -15,6 +15,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.root)
 
 
 @pytest.fixture(autouse=True)

@@ -18,11 +18,11 @@ from rtlab.doctor import clean, doctor
 from rtlab.drivers import CLIENTS
 from rtlab.results import load_trials
 from rtlab.runtimes import KNOWN
+from rtlab.studies import DAEMON_CLIENTS  # the registry's high-level clients
 from rtlab.workload import DEFAULT_IMAGE
 from tests.conftest import rtlab
 from tests.integration.conftest import oci_leftovers
 
-DAEMON_CLIENTS = ("docker", "ctr", "podman")
 RUNTIMES = ("runc", "crun", "runsc")
 
 

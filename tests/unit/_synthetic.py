@@ -38,7 +38,7 @@ def make_trials(
             for step, median_s in steps.items():
                 rows.append(
                     {
-                        "run_id": "20261127T231500Z-test-beef",
+                        "run_id": "20261127T231500Z-test-beef", "experiment": "lifecycle",
                         "client": client,
                         "runtime": runtime,
                         "round": trial,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rtlab.drivers import CLIENTS
 from tests.conftest import rtlab
 
 CASES = [
@@ -29,8 +30,13 @@ CASES = [
     (["collect", "--study", "bogus"], "--study: invalid choice: 'bogus'"),
     (["collect", "--image", ""], "--image is empty"),
     (["collect", "--bundle", "/nonexistent-bundle"], "--bundle /nonexistent-bundle: no config.json there"),
-    (["doctor", "--clients", "bogus"], "unknown client 'bogus'; known: oci, docker, ctr, podman"),
+    (["doctor", "--clients", "bogus"], f"unknown client 'bogus'; known: {', '.join(CLIENTS)}"),
     (["report", "--trials", "0"], "--trials: '0': must be at least 1"),
+    (["collect", "--experiment", "nope"], "unknown experiment 'nope'; known: lifecycle, pause"),
+    (["collect", "--steps", "bogus"], "--steps: unknown step 'bogus' of experiment 'lifecycle'; "
+                                      "its steps: create, start, kill, delete, run"),
+    (["collect", "--experiment", "pause", "--steps", "run"], "unknown step 'run' of experiment 'pause'"),
+    (["report", "--experiment", "nope"], "unknown experiment 'nope'"),
     (["analyze", "/nonexistent-run", "--out", "/tmp/x"], "RUN_DIR: '/nonexistent-run' does not exist"),
     (["analyze", "data/sample", "--alpha", "2", "--out", "/tmp/x"], "--alpha: '2': must be between 0 and 1"),
     (["compare", "/nonexistent-a", "/tmp"], "RUN_A: '/nonexistent-a' does not exist"),

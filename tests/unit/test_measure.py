@@ -18,13 +18,32 @@ def test_success_is_ok_with_positive_wall_time():
 
 
 def test_timeout_kills_the_whole_process_group():
-    marker = "rtlab-test-marker-3141"
-    m = run_timed(["sh", "-c", f"sleep 300 & exec sleep 301 # {marker}"], 0.5)
+    # Two processes the command leaves: a background child (only a group kill reaches
+    # it) and the shell exec'd into another sleep. Their argv are unique to this test
+    # and survive the exec (a marker in the shell's own text would not).
+    child, leader = "sleep 3141.5926", "sleep 3141.5927"
+    m = run_timed(["sh", "-c", f"{child} & exec {leader}"], 0.5)
     assert m.timed_out and not m.ok
     assert "timed out after" in m.describe_failure()
-    time.sleep(0.2)
-    assert not [p for p in processes_naming("sleep 30") if "30" in p and marker in p]
-    assert not processes_naming("sleep 300")
+    deadline = time.monotonic() + 5  # SIGKILLed processes are reaped by init soon after
+    while (processes_naming(child) or processes_naming(leader)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert processes_naming(child) == [] and processes_naming(leader) == []
+
+
+def test_the_process_check_sees_a_live_sleep():
+    """The check above can fail: processes_naming finds a running sleep by its argv."""
+    import subprocess
+
+    proc = subprocess.Popen(["sleep", "3141.5928"])
+    try:
+        deadline = time.monotonic() + 5
+        while not processes_naming("sleep 3141.5928") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert processes_naming("sleep 3141.5928"), open(f"/proc/{proc.pid}/cmdline").read()
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_cpu_time_counts_reaped_children():

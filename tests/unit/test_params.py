@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from rtlab import params
+from rtlab.drivers import CLIENTS
 from rtlab.collect import REPO_ROOT, UsageError
 
 
@@ -81,8 +82,8 @@ def test_collect_options_from_notebook_literals() -> None:
 
 @pytest.mark.parametrize("changes,expected", [
     ({"runtimes": "runc,nope"}, "runtimes: unknown runtime 'nope'; known: runc, crun, runsc"),
-    ({"clients": "oci,kube"}, "clients: unknown client 'kube'; known: oci, docker, ctr, podman"),
-    ({"clients": ""}, "clients is empty: give one or more of oci, docker, ctr, podman"),
+    ({"clients": "oci,kube"}, f"clients: unknown client 'kube'; known: {', '.join(CLIENTS)}"),
+    ({"clients": ""}, f"clients is empty: give one or more of {', '.join(CLIENTS)}"),
     ({"runtimes": ""}, "runtimes is empty: give one or more of runc"),
     ({"trials": 0}, "trials = 0: must be a whole number of at least 1"),
     ({"trials": 2.5}, "trials = 2.5: must be a whole number of at least 1"),

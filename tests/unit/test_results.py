@@ -70,7 +70,7 @@ def test_other_format_versions_are_refused(tmp_path):
     meta = json.loads((run / "run.json").read_text())
     meta["format_version"] = 99
     (run / "run.json").write_text(json.dumps(meta))
-    with pytest.raises(RunFormatError, match="format_version 99; this rtlab reads 1"):
+    with pytest.raises(RunFormatError, match="format_version 99; this rtlab reads 1, 2"):
         results.read_meta(run)
     shutil.rmtree(run)
     with pytest.raises(RunFormatError, match="no run.json"):

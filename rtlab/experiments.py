@@ -1,0 +1,195 @@
+"""What an experiment measures: its steps, their order, the per-trial total, the phrases.
+
+The one place that says what is measured (docs/DESIGN.md, "Experiments").
+Statistics (stats.py), figures (plots.py), findings (analysis.py), views and the
+trial runner (trial.py) read it from here; the client modules (drivers/) only
+say how their client spells a step.
+
+An experiment is a sequence of *chains*. A chain is steps run one after the
+other on one container (``create → start → kill → delete``); a trial runs every
+chain once, each on a new container. A step may have an untimed *wait* before it
+(``delete`` waits for the stopped state). A client spells a step either in its
+own ``commands`` (the steps with options: create, run, …) or, for a plain verb on
+a container id, through :attr:`Step.verb`/:attr:`Step.verbs`: ``[*client.base,
+*verb, cid]``; so a new experiment of plain verbs touches this file only.
+
+``--steps`` keeps a subset of an experiment's steps: a chain with no selected
+step is not run; in a chain that is run, the steps not selected still run (a
+container must be created to be deleted) but are not timed into rows.
+
+The data format stores the experiment per row (format 2, column ``experiment``;
+format 1 runs are ``lifecycle``). This module is stdlib-only: the measurement
+half runs without the venv (``python3 -m rtlab.purge``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+TOTAL_STEP = "total"
+DEFAULT_EXPERIMENT = "lifecycle"
+
+
+class ExperimentError(ValueError):
+    """An unknown experiment or step: one line naming it and what is accepted."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One timed client command (or several, summed) on a container.
+
+    name: the ``step`` column. action/activity: the findings' phrases
+    ("crun *kills a container* 1.3x faster", "no clear difference *killing a
+    container*"). wait: an untimed state wait before the step ("stopped").
+    verb: the client sub-command for a plain ``[*base, *verb, cid]`` step (None:
+    every client spells the step in its own ``commands``). verbs: client name →
+    its own spelling of the verb, where it differs.
+    """
+
+    name: str
+    action: str
+    activity: str
+    wait: Optional[str] = None
+    verb: Optional[tuple[str, ...]] = None
+    verbs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    chains: tuple[tuple[Step, ...], ...]
+    total: tuple[str, ...] = ()  # the steps summed into the per-trial total ("" none)
+    total_action: str = "completes the experiment"
+    total_activity: str = "over the whole experiment"
+    figure: str = ""  # the stacked figure's title, e.g. "lifecycle"
+
+    @property
+    def step_defs(self) -> tuple[Step, ...]:
+        return tuple(s for chain in self.chains for s in chain)
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """The measured steps, in order."""
+        return tuple(s.name for s in self.step_defs)
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        """Steps as tables and figures show them: the total after the steps it sums."""
+        if not self.total:
+            return self.steps
+        last = max(self.steps.index(s) for s in self.total)
+        return (*self.steps[:last + 1], TOTAL_STEP, *self.steps[last + 1:])
+
+    def step(self, name: str) -> Step:
+        for s in self.step_defs:
+            if s.name == name:
+                return s
+        raise ExperimentError(f"experiment {self.name!r} has no step {name!r}; "
+                              f"its steps: {', '.join(self.steps)}")
+
+    def select(self, steps: Optional[Sequence[str]]) -> tuple[str, ...]:
+        """The ``--steps`` subset in experiment order; all steps for None or empty."""
+        if not steps:
+            return self.steps
+        unknown = [s for s in steps if s not in self.steps]
+        if unknown:
+            raise ExperimentError(f"--steps: unknown step {', '.join(map(repr, unknown))} of "
+                                  f"experiment {self.name!r}; its steps: {', '.join(self.steps)}")
+        return tuple(s for s in self.steps if s in steps)
+
+    def heatmap_steps(self) -> tuple[str, ...]:
+        """The steps that get a ratio heat map: the total and the one-step chains."""
+        one_shot = tuple(c[0].name for c in self.chains if len(c) == 1)
+        return ((TOTAL_STEP,) if self.total else ()) + one_shot
+
+
+# -- the steps ---------------------------------------------------------------------
+
+CREATE = Step("create", "creates a container", "creating a container")
+START = Step("start", "starts a container", "starting a container")
+KILL = Step("kill", "kills a container", "killing a container")
+DELETE = Step("delete", "deletes a container", "deleting a container", wait="stopped")
+RUN = Step("run", "runs a container", "running a container")
+PAUSE = Step("pause", "pauses a container", "pausing a container", verb=("pause",),
+             verbs={"ctr": ("task", "pause")})
+RESUME = Step("resume", "resumes a container", "resuming a container", verb=("resume",),
+              verbs={"docker": ("unpause",), "podman": ("unpause",), "ctr": ("task", "resume")})
+
+# -- the experiments (register a new one here: one entry) ---------------------------
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
+    Experiment(
+        "lifecycle",
+        "create, start, kill, delete of a long-running container, then a one-shot run to exit",
+        chains=((CREATE, START, KILL, DELETE), (RUN,)),
+        total=("create", "start", "kill", "delete"),
+        total_action="completes the lifecycle", total_activity="over the whole lifecycle",
+        figure="lifecycle"),
+    Experiment(
+        "pause",
+        "create, start, pause, resume, kill, delete of a long-running container",
+        chains=((CREATE, START, PAUSE, RESUME, KILL, DELETE),),
+        total=("create", "start", "pause", "resume", "kill", "delete"),
+        total_action="completes the pause cycle", total_activity="over the whole pause cycle",
+        figure="pause cycle"),
+)}
+
+
+def get(name: Optional[str]) -> Experiment:
+    """The experiment called ``name`` (None: the default); one line when unknown."""
+    name = name or DEFAULT_EXPERIMENT
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise ExperimentError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}") from None
+
+
+def all_steps() -> tuple[str, ...]:
+    """Every step of every experiment, in registration order (each once)."""
+    return tuple(dict.fromkeys(s for e in EXPERIMENTS.values() for s in e.steps))
+
+
+def step_order() -> tuple[str, ...]:
+    """The order tables sort steps in: each experiment's order, merged (lifecycle first)."""
+    merged: list[str] = []
+    for e in EXPERIMENTS.values():
+        for s in e.order:
+            if s not in merged:
+                # keep a new step right after its predecessor in this experiment
+                seq = e.order
+                i = seq.index(s)
+                prev = next((p for p in reversed(seq[:i]) if p in merged), None)
+                merged.insert(merged.index(prev) + 1 if prev else len(merged), s)
+    return tuple(merged)
+
+
+def phrase(step: str, kind: str = "action", experiment: Optional[str] = None) -> str:
+    """The findings' phrase for ``step`` (``kind`` "action" or "activity")."""
+    exps = [EXPERIMENTS[experiment]] if experiment in EXPERIMENTS else list(EXPERIMENTS.values())
+    if step == TOTAL_STEP:
+        e = exps[0]
+        return e.total_action if kind == "action" else e.total_activity
+    for e in exps:
+        if step in e.steps:
+            s = e.step(step)
+            return s.action if kind == "action" else s.activity
+    return f"does {step}" if kind == "action" else f"at {step}"
+
+
+def describe() -> str:
+    """One line per experiment for ``--help``."""
+    return "; ".join(f"{e.name}: {e.description}" for e in EXPERIMENTS.values())
+
+
+def of_steps(steps) -> Experiment:
+    """The experiment a set of measured steps belongs to (for tables without an
+    ``experiment`` column, e.g. a summary): the one whose total is the largest
+    subset of ``steps``, else whose steps overlap most; the default when none."""
+    present = set(steps)
+    best = max(EXPERIMENTS.values(),
+               key=lambda e: (bool(e.total) and set(e.total) <= present, len(e.total)
+                              if set(e.total) <= present else 0,
+                              len(present & set(e.steps))))
+    return best if present & set(best.steps) else EXPERIMENTS[DEFAULT_EXPERIMENT]

@@ -1,0 +1,43 @@
+"""The one noise rule: a step is noisy when its coefficient of variation exceeds 10%.
+
+stats.py applies it to a summary table (pandas), collect to the samples it just
+took (stdlib: the measurement half runs without the venv); both use
+:data:`NOISY_CV` and :func:`cv` from here.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Optional, Sequence
+
+NOISY_CV = 0.10
+MIN_SAMPLES = 3  # fewer values say nothing about spread
+
+
+def cv(values: Sequence[float]) -> Optional[float]:
+    """Sample standard deviation / mean (None for fewer than MIN_SAMPLES values)."""
+    if len(values) < MIN_SAMPLES:
+        return None
+    mean = statistics.fmean(values)
+    return statistics.stdev(values) / mean if mean > 0 else 0.0
+
+
+def is_noisy(value: Optional[float], limit: float = NOISY_CV) -> bool:
+    return value is not None and value == value and value > limit
+
+
+def sample_warnings(samples: dict[str, dict[str, list]], steps: Sequence[str]) -> list[str]:
+    """label → {step → wall times}: one warning with advice per label with noisy steps."""
+    warnings = []
+    for label, by_step in samples.items():
+        noisy = []
+        for step in steps:
+            value = cv(by_step.get(step, []))
+            if is_noisy(value):
+                noisy.append(f"{step} {value:.0%}")
+        if noisy:
+            warnings.append(
+                f"{label}: coefficient of variation above {NOISY_CV:.0%} in "
+                f"{', '.join(noisy)}; those medians are less certain: add trials (--trials, "
+                "or --until-ci 0.05) and measure on a quiet host (stop other jobs)")
+    return warnings

@@ -1,0 +1,105 @@
+"""The one /proc reader: process status, start time, names, command lines, cgroups, mounts.
+
+Every module that looks at processes or mounts (cleanup.py's sweep, daemons.py's
+pid checks) reads /proc through here. A process that exits while being read
+gives None / "" / [] — never an exception.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Optional
+
+PROC = Path("/proc")
+
+
+def read_text(path: str | Path) -> str:
+    """A /proc (or any) file's text; "" when it cannot be read."""
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def pids() -> Iterator[int]:
+    """Every pid in /proc now."""
+    for entry in PROC.iterdir():
+        if entry.name.isdigit():
+            yield int(entry.name)
+
+
+def stat_fields(pid: int) -> Optional[list[str]]:
+    """/proc/<pid>/stat after the command name: [state, ppid, …]; None when gone."""
+    stat = read_text(PROC / str(pid) / "stat")
+    return stat.rsplit(")", 1)[1].split() if stat else None
+
+
+def start_time(pid: int) -> Optional[str]:
+    """The process's start time in clock ticks since boot (field 22), as text."""
+    fields = stat_fields(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
+def parent(pid: int) -> Optional[int]:
+    fields = stat_fields(pid)
+    try:
+        return int(fields[1]) if fields else None
+    except (IndexError, ValueError):
+        return None
+
+
+def alive(pid: int) -> bool:
+    """Running and not a zombie."""
+    fields = stat_fields(pid)
+    return bool(fields) and fields[0] not in ("Z", "X")
+
+
+def comm(pid: int) -> str:
+    return read_text(PROC / str(pid) / "comm").strip()
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        raw = (PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
+
+
+def cgroup(pid: int) -> Optional[str]:
+    """/proc/<pid>/cgroup's text; None when it cannot be read."""
+    try:
+        return (PROC / str(pid) / "cgroup").read_text()
+    except OSError:
+        return None
+
+
+def environ(pid: int) -> Optional[dict[str, str]]:
+    try:
+        raw = (PROC / str(pid) / "environ").read_bytes()
+    except OSError:
+        return None
+    out = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep:
+            out[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+    return out
+
+
+def exe(pid: int) -> Optional[str]:
+    try:
+        return str(Path(PROC / str(pid) / "exe").readlink())
+    except OSError:
+        return None
+
+
+def mount_points() -> list[str]:
+    """The mount points of this process's mount namespace (mountinfo field 5)."""
+    return [line.split()[4] for line in read_text(PROC / "self" / "mountinfo").splitlines()
+            if len(line.split()) > 4]
+
+
+def pids_named(name: str) -> list[int]:
+    """Live processes whose command name is exactly ``name``."""
+    return sorted(pid for pid in pids() if comm(pid) == name and alive(pid))
