@@ -177,7 +177,7 @@ def test_ci_width_table_lists_wide_or_missing_cis_only() -> None:
     summary = stats.summarize(make_trials(n_trials=12, seed=1))
     assert views.ci_width_table(summary, fraction=10.0).empty
     everything = views.ci_width_table(summary, fraction=0.0)
-    assert list(everything.columns) == ["target", *stats.STEP_ORDER]
+    assert list(everything.columns) == ["target", *stats.ordered_steps(summary["step"])]
     assert len(everything) == 4 and (everything != "").all().all()
     row = summary.iloc[0]
     below, above = 1 - row.ci_low_s / row.median_s, row.ci_high_s / row.median_s - 1
