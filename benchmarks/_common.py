@@ -16,13 +16,17 @@ from rtlab import host
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def hyperfine_block(argv: list[str], runs: int) -> list[float]:
-    """Times of ``runs`` executions of ``argv`` by hyperfine without a shell (-N)."""
+def hyperfine_block(argv: list[str], runs: int, *, prepare: str | None = None) -> list[float]:
+    """Times of ``runs`` executions of ``argv`` by hyperfine without a shell (-N).
+
+    ``prepare``: a command hyperfine runs (untimed) before each run, e.g. ``sleep 0.01``.
+    """
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         cmd = " ".join(argv)
+        extra = ["--prepare", prepare] if prepare else []
         subprocess.run(["hyperfine", "-N", "--style", "none", "--warmup", "1", "--runs", str(runs),
-                        "--export-json", f.name, cmd], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+                        *extra, "--export-json", f.name, cmd], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return json.loads(Path(f.name).read_text())["results"][0]["times"]
 
 
