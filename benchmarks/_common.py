@@ -30,6 +30,20 @@ def hyperfine_block(argv: list[str], runs: int, *, prepare: str | None = None) -
         return json.loads(Path(f.name).read_text())["results"][0]["times"]
 
 
+def cpu_stall_us() -> int | None:
+    """Cumulative µs during which some task waited for a CPU (/proc/pressure/cpu "some").
+
+    The difference over an interval, divided by its length, is the share of that
+    interval in which the CPUs were contended (other jobs on a shared machine);
+    None when the kernel has no PSI.
+    """
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    return int(first.rsplit("total=", 1)[1])
+
+
 def machine() -> dict:
     facts = host.facts()
     return {k: facts[k] for k in ("hostname", "kernel", "cpu_model", "cores", "memory_bytes",
