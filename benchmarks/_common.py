@@ -16,14 +16,32 @@ from rtlab import host
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def hyperfine_block(argv: list[str], runs: int) -> list[float]:
-    """Times of ``runs`` executions of ``argv`` by hyperfine without a shell (-N)."""
+def hyperfine_block(argv: list[str], runs: int, *, prepare: str | None = None) -> list[float]:
+    """Times of ``runs`` executions of ``argv`` by hyperfine without a shell (-N).
+
+    ``prepare``: a command hyperfine runs (untimed) before each run, e.g. ``sleep 0.01``.
+    """
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         cmd = " ".join(argv)
+        extra = ["--prepare", prepare] if prepare else []
         subprocess.run(["hyperfine", "-N", "--style", "none", "--warmup", "1", "--runs", str(runs),
-                        "--export-json", f.name, cmd], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+                        *extra, "--export-json", f.name, cmd], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return json.loads(Path(f.name).read_text())["results"][0]["times"]
+
+
+def cpu_stall_us() -> int | None:
+    """Cumulative µs during which some task waited for a CPU (/proc/pressure/cpu "some").
+
+    The difference over an interval, divided by its length, is the share of that
+    interval in which the CPUs were contended (other jobs on a shared machine);
+    None when the kernel has no PSI.
+    """
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    return int(first.rsplit("total=", 1)[1])
 
 
 def machine() -> dict:
