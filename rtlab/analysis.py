@@ -7,15 +7,17 @@ chosen or needed and no window opens.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Optional
 from pathlib import Path
 
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rtlab import experiments, plots, reference, stats
+from rtlab import experiments, paces, plots, reference, stats
+from rtlab.conditions import DEFAULT_PACE_S, format_pace
 
 # The steps with a ratio heat map: each experiment's total and one-step chains.
 HEATMAP_STEPS: tuple[str, ...] = tuple(dict.fromkeys(
@@ -23,6 +25,7 @@ HEATMAP_STEPS: tuple[str, ...] = tuple(dict.fromkeys(
 SUMMARY_FILE = "summary.csv"
 COMPARISONS_FILE = "comparisons.csv"
 OMNIBUS_FILE = "omnibus.csv"
+PACES_FILE = "paces.csv"  # the comparisons at every pace (paces.pace_compare)
 FIGURES_DIR = "figures"
 
 # What a subject does in a step ("crun runs a container 1.35x faster …") and the
@@ -57,6 +60,10 @@ class AnalysisResult:
     findings: list[str]
     tables: list[Path]
     figures: list[Path]
+    trials: Optional[pd.DataFrame] = None  # the rows analysed (one pace when several were run)
+    pace_s: Optional[float] = None  # their pace (None: not recorded)
+    paces: list[float] = field(default_factory=list)  # every pace in the data
+    pace_comparisons: Optional[pd.DataFrame] = None  # paces.pace_compare when several
 
 
 def _format_p(p: float) -> str:
@@ -137,44 +144,62 @@ def findings(comparisons: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
     return sentences
 
 
-def _draw(draw: Callable[[Axes], Axes], stem: Path, size_in: tuple[float, float]) -> list[Path]:
+def _save(note: str, fig: Figure, stem: Path) -> tuple[Path, Path]:
+    """Save ``fig`` (PNG and SVG) with ``note`` (the pace) added to every title."""
+    if note:
+        suptitle = fig._suptitle.get_text() if fig._suptitle is not None else ""
+        if suptitle:
+            fig.suptitle(f"{suptitle} · {note}")
+        for ax in fig.axes:
+            if ax.get_title() and not suptitle:
+                ax.set_title(f"{ax.get_title()} · {note}")
+    return plots.save_figure(fig, stem)
+
+
+def _draw(note: str, draw: Callable[[Axes], Axes], stem: Path,
+          size_in: tuple[float, float]) -> list[Path]:
     """Draw one figure on a fresh Figure and save it as PNG and SVG."""
     fig = Figure(figsize=size_in, layout="constrained")
     draw(fig.subplots())
-    return list(plots.save_figure(fig, stem))
+    return list(_save(note, fig, stem))
 
 
 def _figures(
-    trials: pd.DataFrame, summary: pd.DataFrame, comparisons: pd.DataFrame, folder: Path
+    trials: pd.DataFrame, summary: pd.DataFrame, comparisons: pd.DataFrame, folder: Path,
+    note: str = "",
 ) -> list[Path]:
-    """Every figure of a run, written into ``folder``."""
+    """Every figure of a run, written into ``folder``; ``note`` (the pace) joins each title."""
     n_targets = len(summary[["client", "runtime"]].drop_duplicates())
     wide_in = (max(6.0, 1.3 * n_targets + 2.0), 4.8)
     measured = summary[summary["n"] > 0]
     paths: list[Path] = []
     for step in stats.ordered_steps(measured["step"].tolist()):
         paths += _draw(
+            note,
             lambda ax, s=step: plots.distribution_plot(trials, step=s, ax=ax),
             folder / f"distribution_{step}", wide_in,
         )
         paths += _draw(
+            note,
             lambda ax, s=step: plots.ecdf_plot(trials, step=s, ax=ax),
             folder / f"ecdf_{step}", (7.0, 4.8),
         )
     if (measured["step"] == stats.TOTAL_STEP).any():
         n_rows = len(measured[measured["step"] == stats.TOTAL_STEP])
         paths += _draw(
+            note,
             lambda ax: plots.overview_plot(summary, ax=ax), folder / "overview",
             (6.4, max(3.0, 0.3 * n_rows + 1.6)),
         )
     if measured["step"].isin(stats.LIFECYCLE_STEPS).any():
-        paths += list(plots.save_figure(plots.lifecycle_facets(summary), folder / "lifecycle"))
+        paths += list(_save(note, plots.lifecycle_facets(summary), folder / "lifecycle"))
     against = reference.against_study(summary, reference.load_study())
     if not against.empty:
-        paths += list(plots.save_figure(plots.study_bars(against), folder / "study"))
+        paths += list(_save(note, plots.study_bars(against), folder / "study"))
     shown = comparisons[comparisons["step"].isin(HEATMAP_STEPS)]
     for family, step in shown[["family", "step"]].drop_duplicates().itertuples(index=False):
         paths += _draw(
+            note,
             lambda ax, f=family, s=step: plots.ratio_heatmap(comparisons, family=f, step=s, ax=ax),
             folder / f"ratios_{family.replace('=', '-')}_{step}", (6.5, 5.5),
         )
@@ -211,21 +236,70 @@ def analyze(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    flagged = stats.flag_outliers(trials)  # once: every table and figure reuses it
+    all_paces = _paces(trials)
+    pace = primary_pace(all_paces)
+    analysed = trials if pace is None else trials[pd.to_numeric(trials[paces.PACE_COLUMN]) == pace]
+    flagged = stats.flag_outliers(analysed)  # once: every table and figure reuses it
     summary = stats.summarize(flagged)
     comparisons = stats.compare(flagged, alpha=alpha, seed=seed, margin=margin)
     omnibus = stats.omnibus(flagged)
+    found = findings(comparisons, summary)
+    note = "" if pace is None else f"pace {format_pace(pace)}"
+    figures = _figures(flagged, summary, comparisons, out_dir / FIGURES_DIR, note)
+    if pace is not None:  # every table, figure title and finding states the pace
+        summary, comparisons, omnibus = (f.assign(**{paces.PACE_COLUMN: pace})
+                                         for f in (summary, comparisons, omnibus))
+        found = [f"{f.rstrip('.')} (at pace {format_pace(pace)})." for f in found]
     tables = []
     for frame, name in ((summary, SUMMARY_FILE), (comparisons, COMPARISONS_FILE),
                         (omnibus, OMNIBUS_FILE)):
         frame.to_csv(out_dir / name, index=False)
         tables.append(out_dir / name)
+    pace_table = None
+    if len(all_paces) > 1:
+        pace_table = paces.pace_compare(trials, alpha=alpha, seed=seed, margin=margin)
+        pace_table.to_csv(out_dir / PACES_FILE, index=False)
+        tables.append(out_dir / PACES_FILE)
+        found = paces.pace_conclusions(pace_table) + found
+        figures += _pace_figures(pace_table, out_dir / FIGURES_DIR)
     return AnalysisResult(
         summary=summary,
         comparisons=comparisons,
         omnibus=omnibus,
         warnings=stats.noise_warnings(summary),
-        findings=findings(comparisons, summary),
+        findings=found,
         tables=tables,
-        figures=_figures(flagged, summary, comparisons, out_dir / FIGURES_DIR),
+        figures=figures,
+        trials=analysed,
+        pace_s=pace,
+        paces=all_paces,
+        pace_comparisons=pace_table,
     )
+
+
+def _paces(trials: pd.DataFrame) -> list[float]:
+    """The paces of the trials ([] when none was recorded: format 1 and 2 runs before --pace)."""
+    if paces.PACE_COLUMN not in trials.columns or trials[paces.PACE_COLUMN].isna().all():
+        return []
+    return paces.paces_of(trials)  # refuses a mix of recorded and unrecorded paces
+
+
+def primary_pace(all_paces: Sequence[float]) -> Optional[float]:
+    """The pace the main tables and figures are drawn at: rtlab's default pace when it
+    was measured, else the largest (the condition of a container started on a quiet
+    host); None when no pace was recorded. The other paces go into the pace analysis."""
+    if not all_paces:
+        return None
+    return DEFAULT_PACE_S if DEFAULT_PACE_S in all_paces else max(all_paces)
+
+
+def _pace_figures(table: pd.DataFrame, folder: Path) -> list[Path]:
+    """One ``pace_<step>`` figure per step with comparisons at several paces (total, run)."""
+    paths: list[Path] = []
+    for step in stats.ordered_steps(table["step"].tolist()):
+        if step not in HEATMAP_STEPS:
+            continue
+        n_pairs = len(table[table["step"] == step][paces.PAIR_KEYS].drop_duplicates())
+        paths += _draw("", lambda ax, s=step: paces.pace_plot(table, step=s, ax=ax),
+                       folder / f"pace_{step}", (8.0, max(4.8, 0.25 * n_pairs + 3.5)))
+    return paths

@@ -20,6 +20,8 @@ from .drivers import CLIENTS
 from .runtimes import RuntimeSpecError, default_names, parse_custom, resolve
 from .studies import STUDIES, StudyError
 from .studies import resolve as resolve_study
+from .conditions import (DEFAULT_PACE_S, DropCachesError, DurationError,
+                         check_drop_caches_allowed, format_pace, parse_duration, parse_paces)
 from .workload import Workload, WorkloadError
 
 EXIT_USAGE = 2
@@ -95,6 +97,19 @@ def build_parser() -> Parser:
         sp.add_argument("--steps", type=_csv, default=None, metavar="LIST",
                         help="measure only these steps of the experiment, e.g. run (default: all)")
 
+    def condition_args(sp):
+        pace = sp.add_mutually_exclusive_group()
+        pace.add_argument("--pace", default=None, metavar="DURATION",
+                          help="leave the host idle this long before each timed step, after "
+                               "rtlab's own bookkeeping: 0 (back to back), 10ms, 1s … "
+                               f"(default {format_pace(DEFAULT_PACE_S)}; recorded as pace_s)")
+        pace.add_argument("--paces", default=None, metavar="LIST",
+                          help="several paces, e.g. 0,10ms,100ms,1s: every target at each, "
+                               "interleaved within rounds; the analysis shows how each "
+                               "conclusion moves with the pace")
+        sp.add_argument("--drop-caches", action="store_true",
+                        help="root: sync and drop the page cache before each trial (cold cache)")
+
     def workload_args(sp):
         sp.add_argument("--image", default=None, metavar="REF",
                         help="an image already in each daemon client's store (default: rtlab's busybox)")
@@ -122,6 +137,7 @@ def build_parser() -> Parser:
     c = sub.add_parser("collect", help="run interleaved trials into data/<run-id>/")
     runtime_args(c, defaults=True)
     experiment_args(c)
+    condition_args(c)
     c.add_argument("--trials", type=_positive_int, default=None,
                    help=help_text("trials", "measured trials per target; not with --until-ci"))
     c.add_argument("--until-ci", type=_fraction, default=None, metavar="P",
@@ -158,6 +174,7 @@ def build_parser() -> Parser:
                         "runs, e.g. data/sample); needs no root")
     runtime_args(r)
     experiment_args(r)
+    condition_args(r)
     r.add_argument("--study", choices=list(STUDIES), default="all", help="which study (default all)")
     workload_args(r)
     r.add_argument("--trials", type=_positive_int, default=DEFAULTS["trials"].value_for("report"),
@@ -220,6 +237,9 @@ def cmd_collect(args) -> int:
     if args.resume is not None:
         if args.out is not None:
             raise UsageError(f"--resume {args.resume} continues that folder; drop --out {args.out}")
+        if args.pace is not None or args.paces is not None:
+            raise UsageError(f"--resume {args.resume} keeps the pace the run recorded; drop "
+                             f"--pace/--paces {args.pace or args.paces}")
         opts = options_for_resume(args.resume, allow_concurrent=args.allow_concurrent,
                                   progress=progress)
         return 0 if collect(opts).status == "completed" else 1
@@ -232,6 +252,7 @@ def cmd_collect(args) -> int:
         **_selection(args, custom, list(DEFAULTS["clients"].value),
                      list(DEFAULTS["runtimes"].value)),
         experiment=args.experiment, steps=args.steps,
+        paces=_paces(args), drop_caches=args.drop_caches,
         trials=args.trials or DEFAULTS["trials"].value, warmup=args.warmup,
         timeout_s=args.timeout, seed=args.seed,
         out=args.out, custom_runtimes=custom, allow_concurrent=args.allow_concurrent,
@@ -293,6 +314,8 @@ def cmd_report(args) -> int:
         "image": getattr(args, "image", None) or "", "cmd": getattr(args, "cmd", None) or "",
         "bundle": str(Path(bundle).resolve()) if bundle else "",
         "experiment": args.experiment, "steps": ",".join(args.steps or []),
+        "paces": ",".join(conditions_text(p) for p in _paces(args)),
+        "drop_caches": args.drop_caches,
     }
     try:
         made = make_report(parameters, reports_dir=args.reports_dir or REPORTS_DIR,
@@ -388,6 +411,28 @@ def _experiment(args) -> None:
         experiments.get(args.experiment).select(args.steps)
     except experiments.ExperimentError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _paces(args) -> list[float]:
+    """The paces asked for (--pace or --paces; the default pace otherwise), checked
+    before anything runs; ``--drop-caches`` without root is refused here too."""
+    try:
+        if args.paces is not None:
+            paces = parse_paces(args.paces)
+        elif args.pace is not None:
+            paces = [parse_duration(args.pace)]
+        else:
+            paces = [DEFAULT_PACE_S]
+        if getattr(args, "drop_caches", False):
+            check_drop_caches_allowed()
+    except (DurationError, DropCachesError) as exc:
+        raise UsageError(str(exc)) from None
+    return paces
+
+
+def conditions_text(seconds: float) -> str:
+    """A pace as parse_duration reads it back (``0``, ``10ms``, ``1s``)."""
+    return "0" if seconds == 0 else f"{seconds * 1000:g}ms"
 
 
 def _workload(args) -> Workload:

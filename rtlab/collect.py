@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import __version__, cleanup, experiments, host, noise, results
+from . import __version__, cleanup, conditions, experiments, host, noise, results
 from .defaults import DEFAULTS
 from .drivers import CLIENTS, Target
 from .measure import harness_overhead, run_timed
@@ -76,6 +76,10 @@ class CollectOptions:
     min_trials: int = DEFAULTS["min_trials"].value
     max_trials: int = DEFAULTS["max_trials"].value
     resume: Optional[Path] = None  # continue this interrupted run folder
+    # conditions (conditions.py): the idle gap before each timed step, one unit per
+    # target and pace, interleaved within rounds; the page cache dropped before each trial
+    paces: list[float] = field(default_factory=lambda: [conditions.DEFAULT_PACE_S])
+    drop_caches: bool = False
 
     @property
     def plan(self) -> Plan:
@@ -132,6 +136,18 @@ def validate(opts: CollectOptions) -> list[Runtime]:
         experiments.get(opts.experiment).select(opts.steps)
     except experiments.ExperimentError as exc:
         raise UsageError(str(exc)) from None
+    if not opts.paces:
+        raise UsageError("--paces: no pace given; give one or more durations, e.g. 0,10ms,100ms")
+    for pace in opts.paces:
+        try:
+            conditions.parse_duration(pace)
+        except conditions.DurationError as exc:
+            raise UsageError(str(exc)) from None
+    if opts.drop_caches:
+        try:
+            conditions.check_drop_caches_allowed()
+        except conditions.DropCachesError as exc:
+            raise UsageError(str(exc)) from None
     unknown = [c for c in opts.clients if c not in CLIENTS]
     if unknown:
         raise UsageError(f"unknown client {', '.join(map(repr, unknown))}; "
@@ -244,7 +260,8 @@ class Collector:
             if self.previous is not None:
                 self.meta = self._resumed_meta(self.meta)
             results.write_meta(self.run_dir, self.meta)
-            writer = results.TrialWriter(self.run_dir / "trials.csv")
+            writer = results.TrialWriter(self.run_dir / "trials.csv",
+                                         (*results.COLUMNS, *results.CONDITION_COLUMNS))
             self._schedule(writer)
             status = "completed"
         except Interrupted as exc:
@@ -280,7 +297,10 @@ class Collector:
                 self.skipped[target.label] = reason
                 self.say(f"skipping {target.label}: {reason}")
             else:
-                self.states.append(UnitState(Unit(target)))
+                for pace in opts.paces:
+                    self.states.append(UnitState(Unit(
+                        target, {"pace_s": pace},
+                        suffix=f" @ {conditions.format_pace(pace)}" if len(opts.paces) > 1 else "")))
         if not self.states:
             raise UsageError("nothing to measure: " + "; ".join(
                 f"{label}: {why}" for label, why in self.skipped.items()))
@@ -297,7 +317,8 @@ class Collector:
         runner = TrialRunner(self.experiment, self.steps, run_id=self.run_id, token=self.token,
                              timeout_s=opts.timeout_s,
                              max_consecutive_timeouts=opts.max_consecutive_timeouts,
-                             say=self.say, seq=self.seq)
+                             say=self.say, seq=self.seq,
+                             drop_caches=conditions.drop_caches if opts.drop_caches else None)
         progress = Progress((plan.warmup + plan.target_trials) * len(self.states),
                             sys.stderr.isatty() if opts.progress is None else opts.progress)
         progress.done = sum(s.trials_done for s in self.states)
@@ -368,6 +389,7 @@ class Collector:
                 "study": opts.study, "clients": opts.clients, "runtimes": opts.runtimes,
                 "experiment": self.experiment.name,
                 "steps": list(opts.steps) if opts.steps else None,
+                "paces": list(opts.paces), "drop_caches": opts.drop_caches,
                 "pairs": [list(p) for p in opts.pairs] if opts.pairs else None,
                 "workload": opts.workload.describe(),
                 "workload_options": {"image": opts.workload.image, "cmd": list(opts.workload.cmd),
@@ -381,7 +403,13 @@ class Collector:
                 "allow_concurrent": opts.allow_concurrent,
             },
             "protocol": {
-                "order": "interleaved rounds; each round runs every target once, shuffled by seed",
+                "order": "interleaved rounds; each round runs every target once (once per pace "
+                         "with several paces), shuffled by seed",
+                "pace": "before each timed step, after rtlab's own bookkeeping (state polling, "
+                        "rows), the host is left idle for pace_s (sleeping); idle_s records the "
+                        "gap measured",
+                "drop_caches": "sync, then 3 into /proc/sys/vm/drop_caches, before each trial's "
+                               "first timed step (before its pace gap)" if opts.drop_caches else None,
                 "experiment": self.experiment.name,
                 "chains": [[s.name for s in chain] for chain in self.experiment.chains],
                 "total": list(self.experiment.total),
@@ -413,8 +441,12 @@ class Collector:
                              f"began ({'; '.join(diffs)}); start a new run instead")
         frame = results.load_trials(self.run_dir)
         by_label = {s.label: s for s in self.states}
-        for (client, runtime, _trial), rows in frame.groupby(["client", "runtime", "trial"], sort=True):
-            state = by_label.get(f"{client}/{runtime}")
+        by_key = {(s.target.label, s.unit.condition.get("pace_s")): s for s in self.states}
+        if "pace_s" not in frame.columns:
+            frame["pace_s"] = None
+        for (client, runtime, pace, _trial), rows in frame.groupby(
+                ["client", "runtime", "pace_s", "trial"], sort=True, dropna=False):
+            state = by_key.get((f"{client}/{runtime}", None if pd_isna(pace) else float(pace)))
             if state is not None:
                 state.trials_done += 1
                 tally(state, rows.to_dict("records"))
@@ -480,6 +512,10 @@ class Collector:
         self.say(console_summary(self.run_dir))
         self.say(f"data: {self.run_dir}")
 
+def pd_isna(value) -> bool:
+    return value is None or value != value
+
+
 def options_for_resume(run_dir: Path, *, allow_concurrent: bool = False,
                        progress: Optional[bool] = None) -> CollectOptions:
     """The options an interrupted run was started with, to continue it."""
@@ -502,6 +538,9 @@ def options_for_resume(run_dir: Path, *, allow_concurrent: bool = False,
         max_trials=params.get("max_trials", 200), resume=Path(run_dir),
         experiment=params.get("experiment") or experiments.DEFAULT_EXPERIMENT,
         steps=params.get("steps"),
+        # runs made before the pace existed had no gap: resume them the same way
+        paces=list(params.get("paces") or [0.0]),
+        drop_caches=bool(params.get("drop_caches")),
         allow_concurrent=allow_concurrent, progress=progress)
 
 

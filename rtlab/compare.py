@@ -405,6 +405,36 @@ def check_same_host(meta_a: dict, meta_b: dict, dir_a: Path, dir_b: Path) -> Non
             "so record both runs on one host")
 
 
+def _run_paces(trials: pd.DataFrame) -> list[float]:
+    """The paces of one run's rows ([] when the run recorded none)."""
+    if "pace_s" not in trials.columns or trials["pace_s"].isna().all():
+        return []
+    return sorted(float(p) for p in pd.to_numeric(trials["pace_s"]).dropna().unique())
+
+
+def _same_pace(trials_a: pd.DataFrame, trials_b: pd.DataFrame, dir_a: Path, dir_b: Path):
+    """The two runs' rows at one shared pace, and a note; CompareError when their paces
+    differ (a pace moves the times: runs at different paces are never compared)."""
+    from .analysis import primary_pace
+    from .conditions import format_pace
+
+    def named(paces: list[float]) -> str:
+        return ", ".join(format_pace(p) for p in paces) if paces else "not recorded"
+
+    paces_a, paces_b = _run_paces(trials_a), _run_paces(trials_b)
+    if paces_a != paces_b:
+        raise CompareError(f"the runs were measured at different paces: A {dir_a} at "
+                           f"{named(paces_a)}, B {dir_b} at {named(paces_b)}; the pace moves "
+                           "the times, so compare runs measured at the same pace (--pace)")
+    if len(paces_a) <= 1:
+        note = [f"both runs at pace {format_pace(paces_a[0])}"] if paces_a else []
+        return trials_a, trials_b, note
+    pace = primary_pace(paces_a)
+    keep = [t[pd.to_numeric(t["pace_s"]) == pace] for t in (trials_a, trials_b)]
+    return keep[0], keep[1], [f"both runs measured at paces {named(paces_a)}: compared at "
+                              f"pace {format_pace(pace)}"]
+
+
 def compare_runs(run_a: Path | str, run_b: Path | str, *, alpha: float = 0.05,
                  threshold: float = DEFAULT_THRESHOLD, seed: int = 0,
                  n_boot: int = 2000, margin: float = stats.MARGIN) -> RunComparison:
@@ -421,15 +451,17 @@ def compare_runs(run_a: Path | str, run_b: Path | str, *, alpha: float = 0.05,
     meta_a, trials_a = results.load_run(dir_a)
     meta_b, trials_b = results.load_run(dir_b)
     check_same_host(meta_a, meta_b, dir_a, dir_b)
+    trials_a, trials_b, pace_notes = _same_pace(trials_a, trials_b, dir_a, dir_b)
     table = changes(trials_a, trials_b, alpha=alpha, threshold=threshold, margin=margin,
                     n_boot=n_boot, seed=seed)
     targets_a = {stats.target_label(c, r) for c, r in zip(trials_a["client"], trials_a["runtime"])}
     targets_b = {stats.target_label(c, r) for c, r in zip(trials_b["client"], trials_b["runtime"])}
     only = ([f"{t}: only in A" for t in sorted(targets_a - targets_b)]
             + [f"{t}: only in B" for t in sorted(targets_b - targets_a)])
-    notes = [f"run {label} has status {meta.get('status')!r}: its trials may be incomplete"
-             for label, meta in (("A", meta_a), ("B", meta_b))
-             if meta.get("status") not in (None, "completed")]
+    notes = pace_notes + [
+        f"run {label} has status {meta.get('status')!r}: its trials may be incomplete"
+        for label, meta in (("A", meta_a), ("B", meta_b))
+        if meta.get("status") not in (None, "completed")]
     return RunComparison(
         run_a=str(meta_a.get("run_id", dir_a.name)), run_b=str(meta_b.get("run_id", dir_b.name)),
         dir_a=dir_a, dir_b=dir_b, host=_describe_host(meta_a), changes=table,

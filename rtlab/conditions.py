@@ -48,10 +48,9 @@ milliseconds of bookkeeping that precede a gap, and it is the condition of a
 container started on an otherwise quiet host. It is the largest value the issue
 allows (≤ 100 ms).
 
-Cost: one gap per timed step. ``make report`` times 5 steps (create, start,
-kill, delete, run) per trial; at its 20 trials (+2 warm-ups) over its targets,
-that adds 0.1 s × 5 × 22 = 11 s per target, about 1.5 min for the 8 targets of
-the known study.
+Cost: one gap per timed step. ``make report`` (``--study all``, 20 trials + 2
+warm-ups) times 5 steps (create, start, kill, delete, run) per trial over the 12
+targets this host has: 0.1 s × 5 × 22 × 12 = 132 s, about 2.2 minutes added.
 """
 
 MAX_PACE_S = 60.0

@@ -63,7 +63,8 @@ def pace_compare(
     alpha: float = 0.05,
     confidence: float = stats.CONFIDENCE,
     n_boot: int = 2000,
-    seed: int | np.random.Generator | None = 0,
+    seed: int = 0,
+    margin: float = stats.MARGIN,
 ) -> pd.DataFrame:
     """:func:`rtlab.stats.compare` at each pace, in one table.
 
@@ -73,8 +74,10 @@ def pace_compare(
         A tidy trials frame with a ``pace_s`` column (seconds).
     alpha, confidence, n_boot
         Passed to :func:`rtlab.stats.compare`.
-    seed : int, numpy.random.Generator or None
-        Seed of the one generator used for all paces, in ascending pace order.
+    seed : int
+        The run seed: each pace's comparisons derive their seeds from it (stats.compare).
+    margin : float
+        The equivalence margin (stats.compare).
 
     Returns
     -------
@@ -82,14 +85,13 @@ def pace_compare(
         ``pace_s`` followed by the columns of :func:`rtlab.stats.compare`; the
         rows of each pace in ``compare``'s order, paces ascending.
     """
-    rng = np.random.default_rng(seed)
     paces = paces_of(trials)
     pace_col = pd.to_numeric(trials[PACE_COLUMN])
     blocks = []
     columns: list[str] | None = None
     for pace in paces:
         table = stats.compare(trials[pace_col == pace], alpha=alpha, confidence=confidence,
-                              n_boot=n_boot, seed=rng)
+                              n_boot=n_boot, seed=seed, margin=margin)
         columns = list(table.columns)
         blocks.append(table.assign(**{PACE_COLUMN: pace}))
     columns = [PACE_COLUMN, *(columns or stats.COMPARISON_COLUMNS)]
@@ -198,7 +200,7 @@ def pace_conclusions(table: pd.DataFrame) -> list[str]:
             else:
                 span = (f"{_factor(ratios[0], verdict)} at {format_pace(paces[0])} … "
                         f"{_factor(ratios[-1], verdict)} at {format_pace(paces[-1])}")
-                what = f"{row.a} {verdict}" if verdict != stats.NO_CLEAR_DIFFERENCE else verdict
+                what = f"{row.a} {verdict}" if verdict in (stats.FASTER, stats.SLOWER) else verdict
                 text = f"{head}: {what} at every pace ({span})"
                 if row.ratio_moves:
                     text += (f"; the ratio depends on the pace (its 95% CIs at "
@@ -209,7 +211,7 @@ def pace_conclusions(table: pd.DataFrame) -> list[str]:
         for verdict in dict.fromkeys(verdicts):  # in order of first appearance
             at = [p for p, v in zip(paces, verdicts) if v == verdict]
             rs = ", ".join(f"{r:.2g}" for r, v in zip(ratios, verdicts) if v == verdict)
-            what = f"{row.a} {verdict}" if verdict != stats.NO_CLEAR_DIFFERENCE else verdict
+            what = f"{row.a} {verdict}" if verdict in (stats.FASTER, stats.SLOWER) else verdict
             parts.append(f"{what} at {_join(at)} ({row.a}/{row.b} {rs})")
         if row.missing_paces:
             parts.append(f"not compared at {_join(row.missing_paces)}")
@@ -269,7 +271,7 @@ def pace_plot(table: pd.DataFrame, *, step: str, ax: Axes | None = None,
                          pair["ratio_ci_high"].to_numpy(dtype=float) - y])
         ax.errorbar(x, y, yerr=np.clip(err, 0, None), color=color, marker="none", capsize=3,
                     label=f"{a} / {b} {_where(family)}")
-        clear = (pair["verdict"] != stats.NO_CLEAR_DIFFERENCE).to_numpy()
+        clear = pair["verdict"].isin([stats.FASTER, stats.SLOWER]).to_numpy()
         ax.plot(x[clear], y[clear], "o", color=color)
         ax.plot(x[~clear], y[~clear], "o", markerfacecolor="white", markeredgecolor=color)
     ax.axhline(1.0, color="0.4", linestyle="--", linewidth=1)
@@ -290,7 +292,7 @@ def pace_plot(table: pd.DataFrame, *, step: str, ax: Axes | None = None,
     handles += [Line2D([], [], marker="o", linestyle="none", color="0.3"),
                 Line2D([], [], marker="o", linestyle="none", markerfacecolor="white",
                        markeredgecolor="0.3")]
-    labels += ["clear verdict", "no clear difference"]
+    labels += ["faster or slower", "equivalent or inconclusive"]
     ax.legend(handles, labels, fontsize="small")
     return ax
 

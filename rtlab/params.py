@@ -170,12 +170,14 @@ def collect_options(*, study: str = "", clients: Any = ",".join(default("clients
                     timeout_s: Any = default("timeout"), seed: Any = default("seed"),
                     out_dir: Any = "", custom_runtimes: Any = (), image: Any = "",
                     cmd: Any = "", bundle: Any = "", allow_concurrent: Any = False,
+                    paces: Any = "", drop_caches: Any = False,
                     progress: bool = True) -> CollectOptions:
     """The parameters of ``01-collect`` as checked :class:`CollectOptions`.
 
     Defaults: rtlab/defaults.py, its "notebook" layer (2 trials, no warm-up).
     ``experiment`` names one of :data:`rtlab.experiments.EXPERIMENTS`; ``steps``
-    "" means all its steps, else a comma-separated subset.
+    "" means all its steps, else a comma-separated subset. ``paces`` "" means the
+    default pace (conditions.DEFAULT_PACE_S), else durations like ``0,10ms,1s``.
 
     ``study`` "" measures ``clients`` x ``runtimes``; a study name (see
     :data:`rtlab.studies.STUDIES`) measures that study's targets on this host,
@@ -242,8 +244,16 @@ def collect_options(*, study: str = "", clients: Any = ",".join(default("clients
             raise ParameterError(f"runtimes is empty: give one or more of "
                                  f"{', '.join(known_runtimes)} (or name a study)")
         fields = {"clients": client_names, "runtimes": runtime_names}
+    from .conditions import DEFAULT_PACE_S, DurationError, parse_paces
+
+    paces_text = _text("paces", paces, "'' for the default pace, or durations like 0,10ms,1s")
+    try:
+        chosen_paces = parse_paces(paces_text, name="paces") if paces_text else [DEFAULT_PACE_S]
+    except DurationError as exc:
+        raise ParameterError(str(exc)) from None
     opts = CollectOptions(
         **fields, experiment=exp_name, steps=chosen_steps,
+        paces=chosen_paces, drop_caches=_bool("drop_caches", drop_caches),
         trials=_int("trials", trials, 1), warmup=_int("warmup", warmup, 0),
         timeout_s=_number("timeout_s", timeout_s, 0.0, math.inf, "a number of seconds above 0"),
         seed=_int("seed", seed), out=repo_path(out_text) if out_text else None,

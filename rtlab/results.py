@@ -5,7 +5,10 @@ Format history
 1  run.json + trials.csv with the columns in ``COLUMNS`` but ``experiment``.
 2  adds the ``experiment`` column (experiments.py) and run.json's
    ``parameters.experiment``/``steps``; format 1 runs load as ``lifecycle``.
-   Condition columns (issue 11's ``pace_s``) may follow ``COLUMNS``.
+   The condition columns follow ``COLUMNS``: ``pace_s`` (the idle gap asked for
+   before each timed step, conditions.py), ``idle_s`` (the gap measured) and
+   ``caches_dropped`` (``--drop-caches``); runs made before them have no pace
+   recorded, and analysis never merges them with paced rows (paces.py).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ COLUMNS = (
     "run_id", "experiment", "client", "runtime", "round", "trial", "warmup", "step",
     "wall_s", "user_s", "sys_s", "ok", "exit_code", "error", "container_id",
 )
+
+CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped")
 
 IDENTITY_KEYS = ("hostname", "kernel", "cpu_model", "cores", "cgroup_mode")
 

@@ -49,9 +49,12 @@ class Unit:
 
     target: object  # drivers.base.Target or a test fake: .label, .unavailable_reason()
     condition: dict = field(default_factory=dict)
+    suffix: Optional[str] = None  # how the label names the condition (None: its columns)
 
     @property
     def label(self) -> str:
+        if self.suffix is not None:
+            return f"{self.target.label}{self.suffix}"
         extra = ",".join(f"{k}={v}" for k, v in self.condition.items())
         return f"{self.target.label}[{extra}]" if extra else self.target.label
 

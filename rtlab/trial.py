@@ -8,8 +8,8 @@ force-removed. Steps not chosen with ``--steps`` still run when their chain runs
 (a container must exist to be deleted) but give no row.
 
 :meth:`TrialRunner.before_step` is the one place that runs just before each timed
-step (after the previous command, its row and any bookkeeping): issue 11's pace
-wait and cache drop go there. ``execute`` (``run_timed`` by default) is the one
+step (after the previous command, its row and any bookkeeping): the cache drop
+(``--drop-caches``) and the idle gap of the unit's pace (``pace_s``) happen there. ``execute`` (``run_timed`` by default) is the one
 way commands run, so tests swap in an in-memory fake.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
 
-from . import cleanup
+from . import cleanup, conditions
 from .experiments import Experiment, Step
 from .measure import Measurement, run_timed
 from .scheduler import Rows, UnitState
@@ -29,7 +29,9 @@ class TrialRunner:
     def __init__(self, experiment: Experiment, steps: Sequence[str], *, run_id: str, token: str,
                  timeout_s: float, max_consecutive_timeouts: int = 2,
                  execute: Execute = run_timed, say: Callable[[str], None] = print,
-                 sweep: Callable[[str], object] = cleanup.sweep, seq: int = 0):
+                 sweep: Callable[[str], object] = cleanup.sweep, seq: int = 0,
+                 idle: Callable[[float], float] = conditions.idle,
+                 drop_caches: Optional[Callable[[], object]] = None):
         self.experiment = experiment
         self.steps = tuple(steps)  # the timed ones (--steps)
         self.run_id, self.token = run_id, token
@@ -38,10 +40,27 @@ class TrialRunner:
         self.execute, self.say, self.sweep = execute, say, sweep
         self.seq = seq  # containers made so far (resume continues the count)
         self.chains = [c for c in experiment.chains if any(s.name in self.steps for s in c)]
+        # conditions (conditions.py): the idle gap before each timed step is the unit's
+        # pace_s; drop_caches (--drop-caches) runs before each trial's first timed step
+        self.idle, self.drop_caches = idle, drop_caches
+        self._trial_started = False
 
     # -- hooks -------------------------------------------------------------------------
-    def before_step(self, state: UnitState, step: Step) -> None:
-        """Just before a timed step's first command (issue 11: pace, drop caches)."""
+    def before_step(self, state: UnitState, step: Step) -> dict:
+        """Just before a timed step's first command, after every piece of rtlab's own
+        bookkeeping (state polling, rows, the previous command's reaping): drop the page
+        cache when asked (once per trial), then leave the host idle for the unit's pace.
+        Returns the row fields that record it (``idle_s``: the gap measured)."""
+        extra: dict = {}
+        if self.drop_caches is not None:
+            if not self._trial_started:
+                self.drop_caches()
+            extra["caches_dropped"] = True
+        self._trial_started = True
+        pace = state.unit.condition.get("pace_s")
+        if pace is not None:
+            extra["idle_s"] = self.idle(float(pace))
+        return extra
 
     # -- one trial ------------------------------------------------------------------------
     def next_cid(self, kind: str) -> str:
@@ -82,6 +101,7 @@ class TrialRunner:
 
     def run(self, state: UnitState, rnd: int, warmup: bool) -> Rows:
         rows: Rows = []
+        self._trial_started = False
         for n, chain in enumerate(self.chains):
             if n and state.consecutive_timeouts >= self.max_timeouts:
                 rows += [self.row(state, rnd, warmup, s.name, "", error="not run: target dropped")
@@ -110,11 +130,10 @@ class TrialRunner:
                         rows.append(self.row(state, rnd, warmup, step.name, cid,
                                              error=f"not run: {why}"))
                     continue
-            if timed:
-                self.before_step(state, step)
+            extra = (self.before_step(state, step) or {}) if timed else {}
             m = self.time_step(target, step, cid)
             if timed:
-                rows.append(self.row(state, rnd, warmup, step.name, cid, m))
+                rows.append({**self.row(state, rnd, warmup, step.name, cid, m), **extra})
             state.count_command(step.name, m.timed_out, m.describe_failure())
             if not m.ok:
                 failed_at = step.name

@@ -273,6 +273,11 @@ _FIGURE_TEXT = {
                   "one bar per runtime at its median with the 95% CI as a whisker. Each panel "
                   "has its own y axis (logarithmic when its bars span more than 10x), so one "
                   "slow step does not flatten the others: compare heights within a panel."),
+    "pace": ("{step}: how the ratios move with the pace",
+             "Each pair's ratio of medians (95% CI) at every pace measured — the idle time "
+             "before each timed step. Filled: faster or slower at that pace; hollow: "
+             "equivalent or inconclusive. A line crossing the dashed 1 means the answer "
+             "depends on the pace."),
     "overview": ("Every target at a glance",
                  "The median lifecycle time (create + start + kill + delete, per trial) of "
                  "every target with its 95% CI, grouped by client; left is faster."),
@@ -708,6 +713,44 @@ def failed_errors_table(trials: pd.DataFrame) -> pd.DataFrame:
                      "steps": ", ".join(stats.ordered_steps(sorted(set(group["step"].astype(str)))))})
     return pd.DataFrame(rows, columns=columns).sort_values("count", ascending=False,
                                                            kind="stable").reset_index(drop=True)
+
+
+def pace_section(result) -> "HTML":
+    """How the answers move with the pace (the idle gap before each timed step): which
+    conclusions hold at every pace measured and which flip, beside the ratio-against-pace
+    figures; one line naming the pace when only one was measured."""
+    import base64
+
+    from IPython.display import HTML
+
+    from rtlab.conditions import format_pace
+    from rtlab.paces import pace_conclusions
+
+    if len(result.paces) < 2:
+        text = ("These runs recorded no pace (made before rtlab measured it): the idle time "
+                "before each step was not controlled." if result.pace_s is None else
+                f"Every step followed {esc(format_pace(result.pace_s))} of idle host (the pace). "
+                "Other paces can move the answers: measure several with <code>--paces</code>.")
+        return HTML(f"<p>{text}</p>")
+    from rtlab.analysis import HEATMAP_STEPS
+
+    table = result.pace_comparisons
+    lines = pace_conclusions(table[table["step"].isin(HEATMAP_STEPS)])
+    flips = sum("flips with the pace" in line for line in lines)
+    parts = [f"<p>Measured at paces {esc(', '.join(format_pace(p) for p in result.paces))}; "
+             f"the answers above and the detail below are at {esc(format_pace(result.pace_s))}. "
+             f"<strong>{flips} of {len(lines)} conclusions change with the pace</strong> "
+             f"(whole lifecycle and run to exit; every step's are among the findings, "
+             f"and in <code>paces.csv</code>):</p>",
+             "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>"]
+    for png in figure_files(result.figures):
+        if png.stem.startswith("pace_"):
+            title, text = figure_caption(png)
+            data = base64.b64encode(png.read_bytes()).decode("ascii")
+            parts.append(f"<h4>{esc(title)}</h4><p>{_code(esc(text))}</p>"
+                         f'<img src="data:image/png;base64,{data}" alt="{esc(title)}" '
+                         f'style="max-width:100%"/>')
+    return HTML("".join(parts))
 
 
 def details(summary: str, body) -> "HTML":

@@ -70,7 +70,7 @@ def test_stability_flags_the_flip_and_the_holds(table):
     stab = paces.pace_stability(table).set_index(["a", "b"])
     assert not stab.loc[("crun", "runc"), "holds"]
     assert stab.loc[("crun", "runc"), "verdicts"][:2] == [stats.FASTER, stats.FASTER]
-    assert stab.loc[("crun", "runc"), "verdicts"][2:] == [stats.NO_CLEAR_DIFFERENCE] * 2
+    assert stab.loc[("crun", "runc"), "verdicts"][2:] == [stats.EQUIVALENT] * 2
     assert stab.loc[("crun", "runsc"), "holds"]
     assert stab.loc[("runc", "runsc"), "holds"]
     assert stab.loc[("crun", "runsc"), "verdicts"] == [stats.FASTER] * 4
@@ -84,7 +84,7 @@ def test_conclusions_name_the_flip_first_then_what_holds(table):
     flip = lines[0]
     assert flip.startswith("crun vs runc through oci, run: flips with the pace")
     assert "crun faster at 0 and 10 ms" in flip
-    assert "no clear difference at 100 ms and 1 s" in flip
+    assert "equivalent at 100 ms and 1 s" in flip
     holds = lines[1:]
     assert all("at every pace" in line and "flips" not in line for line in holds)
     assert any(line.startswith("crun vs runsc through oci, run: crun faster at every pace")
@@ -99,10 +99,10 @@ def test_conclusions_name_the_flip_first_then_what_holds(table):
     assert first in line and last in line
 
 
-def test_no_clear_difference_everywhere_holds():
+def test_equivalent_everywhere_holds():
     trials = paced_trials({0.0: {"crun": 0.02, "runc": 0.02}, 0.1: {"crun": 0.02, "runc": 0.02}})
     lines = paces.pace_conclusions(paces.pace_compare(trials, n_boot=300))
-    assert lines == [line for line in lines if "no clear difference at every pace" in line]
+    assert lines == [line for line in lines if "equivalent at every pace" in line]
     assert len(lines) == 1
 
 

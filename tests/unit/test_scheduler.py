@@ -100,11 +100,17 @@ class FakeTarget(Target):
 
 
 def run_schedule(host, targets, plan=Plan(trials=3, warmup=1), experiment="lifecycle",
-                 steps=None, conditions=({},), runner_cls=TrialRunner, ci=None):
+                 steps=None, conditions=({},), runner_cls=TrialRunner, ci=None, drop=False):
     exp = experiments.get(experiment)
+
+    def idle(pace):  # the gap, logged in order with the commands, without sleeping
+        host.log.append(("idle", pace))
+        return pace + 1e-4
+
     runner = runner_cls(exp, exp.select(steps), run_id="r", token=TOKEN, timeout_s=5.0,
                         max_consecutive_timeouts=plan.max_consecutive_timeouts,
-                        execute=host.execute, say=lambda _: None, sweep=lambda _: None)
+                        execute=host.execute, say=lambda _: None, sweep=lambda _: None,
+                        idle=idle, drop_caches=(lambda: host.log.append(("drop",))) if drop else None)
     states = [UnitState(Unit(t, dict(c))) for t in targets for c in conditions]
     written: list[dict] = []
     said: list[str] = []
@@ -234,7 +240,7 @@ def test_before_step_runs_just_before_each_timed_step_after_the_previous_command
     host = FakeHost({})
     _, rows, _ = run_schedule(host, [FakeTarget("a", host)], Plan(trials=1, warmup=0),
                               runner_cls=Hooked)
-    kinds = [(e[0], e[1] if e[0] == "before" else e[2]) for e in host.log if e[0] != "wait"]
+    kinds = [(e[0], e[1] if e[0] == "before" else e[2]) for e in host.log if e[0] in ("before", "exec")]
     expected = []
     for step in ("create", "start", "kill", "delete", "run"):
         expected += [("before", step), ("exec", step)]
@@ -262,3 +268,23 @@ def test_each_client_spells_pause_and_resume(client, pause, resume):
     (p,), (r,) = (target.step_commands(exp.step(s), "ID") for s in ("pause", "resume"))
     assert p[-len(pause) - 1:] == [*pause, "ID"] and r[-len(resume) - 1:] == [*resume, "ID"]
     assert set(target.argv_templates(exp.steps)) == set(exp.steps)
+
+
+def test_the_pace_is_an_idle_gap_right_before_each_timed_step_and_is_recorded():
+    host = FakeHost({})
+    _, rows, _ = run_schedule(host, [FakeTarget("a", host)], Plan(trials=2, warmup=0),
+                              conditions=({"pace_s": 0.25},), drop=True)
+    events = [e[0] if e[0] in ("idle", "drop", "wait") else e[2] for e in host.log
+              if e[0] in ("idle", "drop", "wait", "exec")]
+    trial = ["drop", "idle", "create", "idle", "start", "idle", "kill", "wait", "idle", "delete",
+             "idle", "run"]
+    assert events == trial * 2  # the cache drop once per trial, the gap before every step
+    assert all(r["pace_s"] == 0.25 and r["idle_s"] >= 0.25 and r["caches_dropped"] for r in rows)
+    assert [e for e in host.log if e[0] == "idle"] == [("idle", 0.25)] * 10
+
+
+def test_no_pace_condition_means_no_gap():
+    host = FakeHost({})
+    _, rows, _ = run_schedule(host, [FakeTarget("a", host)], Plan(trials=1, warmup=0))
+    assert not [e for e in host.log if e[0] in ("idle", "drop")]
+    assert all("idle_s" not in r for r in rows)
