@@ -79,6 +79,7 @@ def _runc_ids() -> list[str]:
 
 def test_setup_purge_setup_leaves_and_restores_the_named_state(foreign_containerd, foreign_container):
     proc, sock = foreign_containerd
+    _purge()  # from what setup alone makes (earlier tests may have registered more runtimes)
     _setup()
     ready = host_state()
     assert ready["daemons"] == {"containerd": {"running": True, "started_by_rtlab": True},
