@@ -150,7 +150,9 @@ def lifecycle_totals(trials: pd.DataFrame) -> pd.DataFrame:
 def _totals(trials: pd.DataFrame, steps: tuple[str, ...]) -> pd.DataFrame:
     """:func:`lifecycle_totals` of the rows of one experiment whose total sums ``steps``."""
     keys = [*_TRIAL_KEYS[:1], "experiment", *_TRIAL_KEYS[1:]] \
-        if "experiment" in trials.columns else _TRIAL_KEYS
+        if "experiment" in trials.columns else list(_TRIAL_KEYS)
+    if "pace_s" in trials.columns:  # with several paces a target runs once per pace a round
+        keys.append("pace_s")
     life = trials[trials["step"].isin(steps)]
     life = life.assign(_good=is_sample(life))
     grouped = life.groupby(keys, sort=False, dropna=False)

@@ -774,7 +774,17 @@ def details(summary: str, body) -> "HTML":
 def console_table(trials: pd.DataFrame) -> str:
     """Median [95% CI] per target (rows) and step (columns), in ms, as plain text: what
     ``rtlab collect`` prints at the end, like hyperfine."""
-    summary = stats.summarize(trials) if not trials.empty else trials
+    paces = (sorted(pd.to_numeric(trials["pace_s"]).dropna().unique())
+             if "pace_s" in trials.columns and not trials.empty else [])
+    if len(paces) > 1:  # one row per target and pace: paces are never pooled
+        from rtlab.conditions import format_pace
+
+        parts = [stats.summarize(trials[pd.to_numeric(trials["pace_s"]) == p])
+                 .assign(runtime=lambda f, p=p: f["runtime"] + f" @ {format_pace(p)}")
+                 for p in paces]
+        summary = pd.concat(parts, ignore_index=True)
+    else:
+        summary = stats.summarize(trials) if not trials.empty else trials
     if summary.empty or not (summary["n"] > 0).any():
         return "no successful trial to tabulate"
     steps = stats.ordered_steps(summary["step"].unique().tolist())
