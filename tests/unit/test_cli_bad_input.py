@@ -44,6 +44,11 @@ CASES = [
     (["analyze", "data/sample", "--margin", "1.5", "--out", "/tmp/x"], "--margin: '1.5': must be between 0 and 1"),
     (["compare", "data/sample", "data/sample", "--margin", "x"], "--margin: 'x' is not a number"),
     (["report", "--margin", "0"], "--margin: '0': must be between 0 and 1"),
+    (["collect", "--pace", "-1"], "--pace -1: "),
+    (["collect", "--pace", "5parsecs"], "--pace 5parsecs: not a duration; use 0 or"),
+    (["report", "--paces", "0,10ms,lots"], "--paces"),
+    (["collect", "--pace", "10ms", "--paces", "0,1s"], "not allowed with argument"),
+    (["collect", "--resume", "data/sample/run-1", "--pace", "0"], "keeps the pace the run recorded"),
 ]
 
 
