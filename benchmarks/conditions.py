@@ -30,9 +30,9 @@ runtime, and runc/crun with a 95 % percentile-bootstrap CI
 (:func:`rtlab.stats.ratio_ci`). Also the overshoot of ``idle`` (the gap it
 returned minus the pace asked for).
 
-Usage (root; ~4 min with the defaults)::
+Usage (root; ~3 min with the defaults)::
 
-    flock /tmp/rtlab-real.lock .venv/bin/python benchmarks/conditions.py [--rounds 30]
+    flock /tmp/rtlab-real.lock .venv/bin/python benchmarks/conditions.py [--rounds 80]
 
 Writes ``benchmarks/results/conditions.{json,md}``.
 """
@@ -199,7 +199,7 @@ def summarize(samples: list[dict], levels: list[str]) -> list[dict]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=30, help="rounds of all levels (default 30)")
+    p.add_argument("--rounds", type=int, default=80, help="rounds of all levels (default 80)")
     p.add_argument("--seed", type=int, default=0, help="seed of the level order (default 0)")
     args = p.parse_args()
     need_root()

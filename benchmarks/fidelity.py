@@ -28,14 +28,17 @@ block (the share of its time in which some task waited for a CPU, from
 ``/proc/pressure/cpu``: other engineers' jobs on a shared machine), the ratio
 over the *quiet* block pairs only (both blocks below 10 % stall) and the
 correlation of each pair's log ratio with its stall difference; rtlab's idle
-gaps (what ``idle`` returned); and the duration of hyperfine's ``sleep P``
+gaps (what ``idle`` returned); the duration of hyperfine's ``sleep P``
 prepare command as rtlab times it (hyperfine's gap is that plus its own loop
-overhead).
+overhead); and, for P > 0, a third timer "rtlab+sleep": rtlab's loop with
+hyperfine's kind of gap (a ``sleep P`` process, the timed command started as
+soon as it is reaped) instead of ``idle``, which separates what the timer does
+from what the kind of gap does.
 
 The rtlab side is one function, :func:`rtlab_side`; it emulates
 ``rtlab collect --steps run --pace P`` and can be switched to call it.
 
-Usage (root; takes ~6 min with the defaults: 20 blocks × 8 runs per timer)::
+Usage (root; takes ~8 min with the defaults: 20 blocks × 8 runs per timer)::
 
     flock /tmp/rtlab-real.lock .venv/bin/python benchmarks/fidelity.py [--blocks 20] [--runs 8]
 
@@ -76,18 +79,27 @@ PREFIX = f"rtlab-fid-{os.getpid()}"
 
 
 def rtlab_side(argv_for: Callable[[str], list[str]], pace_s: float, runs: int,
-               ids: Callable[[], str]) -> tuple[list[float], list[float]]:
+               ids: Callable[[], str], *, sleep_process: bool = False
+               ) -> tuple[list[float], list[float]]:
     """Time ``runs`` commands as ``rtlab collect --steps run --pace P`` would.
 
     One warm-up first (as hyperfine's ``--warmup 1``). Each command ends →
     bookkeeping (check, record, next id) → ``conditions.idle(P, since=end)`` →
     the next timed command. Returns (wall times, idle gaps), seconds.
+
+    ``sleep_process``: instead of ``idle``, run a ``sleep P`` process and start
+    the timed command as soon as it is reaped, as hyperfine's ``--prepare``
+    does (the explanation variant, "rtlab+sleep").
     """
     walls, gaps = [], []
     end = time.perf_counter()
     for i in range(runs + 1):
         argv = argv_for(ids())
-        gap = conditions.idle(pace_s, since=end) if pace_s > 0 else time.perf_counter() - end
+        if sleep_process and pace_s > 0:
+            run_timed(["sleep", f"{pace_s:g}"], TIMEOUT_S)
+            gap = time.perf_counter() - end
+        else:
+            gap = conditions.idle(pace_s, since=end) if pace_s > 0 else time.perf_counter() - end
         m = run_timed(argv, TIMEOUT_S)
         end = time.perf_counter()
         if not m.ok:
@@ -145,6 +157,13 @@ def stall_cell(r: dict) -> str:
     return "–" if s["rtlab"] is None else f"{s['rtlab']:.2f} / {s['hyperfine']:.2f}"
 
 
+def sleep_cell(r: dict) -> str:
+    if r["rtlab_sleep_process_ratio"] is None:
+        return "–"
+    low, high = r["rtlab_sleep_process_ratio_ci"]
+    return f"{r['rtlab_sleep_process_ratio']:.3f} [{low:.3f}, {high:.3f}]"
+
+
 def corr_cell(r: dict) -> str:
     c = r["corr_log_block_ratio_vs_stall_difference"]
     return "–" if c is None else f"{c:+.2f}"
@@ -194,8 +213,9 @@ def main() -> int:
                 commands[f"{rt} run ({label})"] = (
                     lambda cid, path=path, bundle=bundle: [path, "run", "--bundle", str(bundle), cid])
         cells = [(name, pace) for pace in PACES for name in commands]
-        data = {cell: {"rtlab": [], "hyperfine": [], "gaps": [], "stall_rtlab": [],
-                       "stall_hyperfine": []} for cell in cells}
+        data = {cell: {"rtlab": [], "hyperfine": [], "rtlab+sleep": [], "gaps": [],
+                       "stall_rtlab": [], "stall_hyperfine": [], "stall_rtlab+sleep": []}
+                for cell in cells}
         sleep_s = {pace: [] for pace in PACES if pace > 0}
         cpu_before = conditions.cpu_conditions()
         t_start = time.perf_counter()
@@ -204,11 +224,15 @@ def main() -> int:
             for k, pace in enumerate(order):
                 for j, name in enumerate(commands):
                     argv_for = commands[name]
-                    first = ("rtlab", "hyperfine") if (block + j + k) % 2 == 0 \
-                        else ("hyperfine", "rtlab")
-                    for timer in first:
+                    timers = ["rtlab", "hyperfine"] + (["rtlab+sleep"] if pace > 0 else [])
+                    turn = (block + j + k) % len(timers)
+                    for timer in timers[turn:] + timers[:turn]:
                         stall0, t0 = cpu_stall_us(), time.perf_counter()
-                        if timer == "rtlab":
+                        if timer == "rtlab+sleep":
+                            walls, _ = rtlab_side(argv_for, pace, args.runs, new_id,
+                                                  sleep_process=True)
+                            data[(name, pace)]["rtlab+sleep"].append(walls)
+                        elif timer == "rtlab":
                             walls, gaps = rtlab_side(argv_for, pace, args.runs, new_id)
                             data[(name, pace)]["rtlab"].append(walls)
                             data[(name, pace)]["gaps"] += gaps
@@ -242,6 +266,9 @@ def main() -> int:
         block_ratios = [statistics.median(a) / statistics.median(b)
                         for a, b in zip(d["rtlab"], d["hyperfine"])]
         stall_diff = [a - b for a, b in zip(d["stall_rtlab"], d["stall_hyperfine"])]
+        s_ratio = s_low = s_high = None
+        if d["rtlab+sleep"]:
+            s_ratio, s_low, s_high = ratio_ci(d["rtlab+sleep"], d["hyperfine"])
         corr = (float(np.corrcoef(np.log(block_ratios), stall_diff)[0, 1])
                 if len(stall_diff) == len(block_ratios) > 2 and np.std(stall_diff) > 0 else None)
         r_all = [x for b in d["rtlab"] for x in b]
@@ -266,13 +293,16 @@ def main() -> int:
             "block_ratios": block_ratios, "block_stall_share": {
                 "rtlab": d["stall_rtlab"], "hyperfine": d["stall_hyperfine"]},
             "corr_log_block_ratio_vs_stall_difference": corr,
-            "samples_s": {"rtlab": d["rtlab"], "hyperfine": d["hyperfine"]},
+            "rtlab_sleep_process_ratio": s_ratio,
+            "rtlab_sleep_process_ratio_ci": [s_low, s_high] if s_ratio is not None else None,
+            "samples_s": {"rtlab": d["rtlab"], "hyperfine": d["hyperfine"],
+                          "rtlab+sleep": d["rtlab+sleep"]},
         })
     header = (f"| command | pace | rtlab median (ms) | hyperfine median (ms) | rtlab/hyperfine "
               f"[95% CI] | within 5% | quiet blocks: ratio [95% CI] | CPU stall share rtlab / "
-              f"hyperfine | r(log block ratio, stall diff) | rtlab idle gap (ms) | "
+              f"hyperfine | r(log block ratio, stall diff) | rtlab+sleep/hyperfine [95% CI] | rtlab idle gap (ms) | "
               f"hyperfine `sleep P` (ms) |\n"
-              f"|---|---|---|---|---|---|---|---|---|---|---|\n")
+              f"|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in sorted(rows, key=lambda r: (r["command"], r["pace_s"])):
         prep = f"{r['hyperfine_prepare_median_ms']:.2f}" if r["pace_s"] > 0 else "–"
@@ -280,7 +310,7 @@ def main() -> int:
                      f"{r['hyperfine_median_ms']:.2f} | {r['ratio']:.3f} "
                      f"[{r['ratio_ci_low']:.3f}, {r['ratio_ci_high']:.3f}] | "
                      f"{'yes' if r['within_5_percent'] else 'no'} | {quiet_cell(r)} | "
-                     f"{stall_cell(r)} | {corr_cell(r)} | "
+                     f"{stall_cell(r)} | {corr_cell(r)} | {sleep_cell(r)} | "
                      f"{r['rtlab_idle_gap_median_ms']:.2f} | {prep} |")
     table = header + "\n".join(lines) + "\n"
     print(table)
