@@ -20,7 +20,7 @@ test:
 # (markers root and notebooks, see pyproject.toml); writes nothing into the checkout.
 test-fast:
 	@test -x $(PYTHON) || { echo "make test-fast: cannot run $(PYTHON): run make setup once, or give PYTHON=/path/to/venv/bin/python" >&2; exit 2; }
-	PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -m "not root and not notebooks and not browser" --durations=5
+	PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -n 2 -m "not root and not notebooks and not browser" --durations=5
 
 test-unit: test-fast
 
