@@ -7,6 +7,9 @@ chosen or needed and no window opens.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Optional
@@ -156,54 +159,100 @@ def _save(note: str, fig: Figure, stem: Path) -> tuple[Path, Path]:
     return plots.save_figure(fig, stem)
 
 
+# A figure job: draws one figure and saves it, returning the files written.
+Job = Callable[[], list[Path]]
+# Figures are drawn by this many worker processes at most (one per usable CPU).
+MAX_FIGURE_WORKERS = 4
+_JOBS: list[Job] = []  # what forked workers run (set just before the fork)
+
+
 def _draw(note: str, draw: Callable[[Axes], Axes], stem: Path,
-          size_in: tuple[float, float]) -> list[Path]:
-    """Draw one figure on a fresh Figure and save it as PNG and SVG."""
-    fig = Figure(figsize=size_in, layout="constrained")
-    draw(fig.subplots())
-    return list(_save(note, fig, stem))
+          size_in: tuple[float, float]) -> Job:
+    """A job drawing one figure on a fresh Figure and saving it as PNG and SVG."""
+    def job() -> list[Path]:
+        fig = Figure(figsize=size_in, layout="constrained")
+        draw(fig.subplots())
+        return list(_save(note, fig, stem))
+    return job
+
+
+def _made(note: str, make: Callable[[], Figure], stem: Path) -> Job:
+    """A job saving the figure ``make`` returns."""
+    return lambda: list(_save(note, make(), stem))
+
+
+def _run_job(index: int) -> list[Path]:
+    return _JOBS[index]()
+
+
+def figure_workers(jobs: int) -> int:
+    """Worker processes for ``jobs`` figures: one per usable CPU (at most
+    :data:`MAX_FIGURE_WORKERS`); 1 (draw in this process) when there is one CPU or one
+    job, or when this process runs other threads (a Jupyter kernel: forking it is unsafe)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(cpus or 1, MAX_FIGURE_WORKERS, jobs))
+
+
+def render(jobs: Sequence[Job]) -> list[Path]:
+    """Run the figure jobs, in forked worker processes when :func:`figure_workers` allows
+    (each figure is independent: drawing them on every CPU takes most of ``rtlab
+    analyze``'s fixed cost off); the files in job order either way."""
+    global _JOBS
+    workers = figure_workers(len(jobs))
+    if workers == 1:
+        return [path for job in jobs for path in job()]
+    _JOBS = list(jobs)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            done = pool.map(_run_job, range(len(jobs)), chunksize=1)
+    finally:
+        _JOBS = []
+    return [path for paths in done for path in paths]
 
 
 def _figures(
     trials: pd.DataFrame, summary: pd.DataFrame, comparisons: pd.DataFrame, folder: Path,
     note: str = "",
-) -> list[Path]:
-    """Every figure of a run, written into ``folder``; ``note`` (the pace) joins each title."""
+) -> list[Job]:
+    """A job for every figure of a run, written into ``folder``; ``note`` (the pace)
+    joins each title."""
     n_targets = len(summary[["client", "runtime"]].drop_duplicates())
     wide_in = (max(6.0, 1.3 * n_targets + 2.0), 4.8)
     measured = summary[summary["n"] > 0]
-    paths: list[Path] = []
+    jobs: list[Job] = []
     for step in stats.ordered_steps(measured["step"].tolist()):
-        paths += _draw(
+        jobs.append(_draw(
             note,
             lambda ax, s=step: plots.distribution_plot(trials, step=s, ax=ax),
             folder / f"distribution_{step}", wide_in,
-        )
-        paths += _draw(
+        ))
+        jobs.append(_draw(
             note,
             lambda ax, s=step: plots.ecdf_plot(trials, step=s, ax=ax),
             folder / f"ecdf_{step}", (7.0, 4.8),
-        )
+        ))
     if (measured["step"] == stats.TOTAL_STEP).any():
         n_rows = len(measured[measured["step"] == stats.TOTAL_STEP])
-        paths += _draw(
+        jobs.append(_draw(
             note,
             lambda ax: plots.overview_plot(summary, ax=ax), folder / "overview",
             (6.4, max(3.0, 0.3 * n_rows + 1.6)),
-        )
+        ))
     if measured["step"].isin(stats.LIFECYCLE_STEPS).any():
-        paths += list(_save(note, plots.lifecycle_facets(summary), folder / "lifecycle"))
+        jobs.append(_made(note, lambda: plots.lifecycle_facets(summary), folder / "lifecycle"))
     against = reference.against_study(summary, reference.load_study())
     if not against.empty:
-        paths += list(_save(note, plots.study_bars(against), folder / "study"))
+        jobs.append(_made(note, lambda: plots.study_bars(against), folder / "study"))
     shown = comparisons[comparisons["step"].isin(HEATMAP_STEPS)]
     for family, step in shown[["family", "step"]].drop_duplicates().itertuples(index=False):
-        paths += _draw(
+        jobs.append(_draw(
             note,
             lambda ax, f=family, s=step: plots.ratio_heatmap(comparisons, family=f, step=s, ax=ax),
             folder / f"ratios_{family.replace('=', '-')}_{step}", (6.5, 5.5),
-        )
-    return paths
+        ))
+    return jobs
 
 
 def analyze(
@@ -245,7 +294,7 @@ def analyze(
     omnibus = stats.omnibus(flagged)
     found = findings(comparisons, summary)
     note = "" if pace is None else f"pace {format_pace(pace)}"
-    figures = _figures(flagged, summary, comparisons, out_dir / FIGURES_DIR, note)
+    jobs = _figures(flagged, summary, comparisons, out_dir / FIGURES_DIR, note)
     if pace is not None:  # every table, figure title and finding states the pace
         summary, comparisons, omnibus = (f.assign(**{paces.PACE_COLUMN: pace})
                                          for f in (summary, comparisons, omnibus))
@@ -261,7 +310,8 @@ def analyze(
         pace_table.to_csv(out_dir / PACES_FILE, index=False)
         tables.append(out_dir / PACES_FILE)
         found = paces.pace_conclusions(pace_table) + found
-        figures += _pace_figures(pace_table, out_dir / FIGURES_DIR)
+        jobs += _pace_figures(pace_table, out_dir / FIGURES_DIR)
+    figures = render(jobs)
     return AnalysisResult(
         summary=summary,
         comparisons=comparisons,
@@ -293,13 +343,13 @@ def primary_pace(all_paces: Sequence[float]) -> Optional[float]:
     return DEFAULT_PACE_S if DEFAULT_PACE_S in all_paces else max(all_paces)
 
 
-def _pace_figures(table: pd.DataFrame, folder: Path) -> list[Path]:
-    """One ``pace_<step>`` figure per step with comparisons at several paces (total, run)."""
-    paths: list[Path] = []
+def _pace_figures(table: pd.DataFrame, folder: Path) -> list[Job]:
+    """One ``pace_<step>`` figure job per step with comparisons at several paces (total, run)."""
+    paths: list[Job] = []
     for step in stats.ordered_steps(table["step"].tolist()):
         if step not in HEATMAP_STEPS:
             continue
         n_pairs = len(table[table["step"] == step][paces.PAIR_KEYS].drop_duplicates())
-        paths += _draw("", lambda ax, s=step: paces.pace_plot(table, step=s, ax=ax),
-                       folder / f"pace_{step}", (8.0, max(4.8, 0.25 * n_pairs + 3.5)))
+        paths.append(_draw("", lambda ax, s=step: paces.pace_plot(table, step=s, ax=ax),
+                           folder / f"pace_{step}", (8.0, max(4.8, 0.25 * n_pairs + 3.5))))
     return paths

@@ -101,6 +101,10 @@ def pace_compare(
     return pd.concat(nonempty, ignore_index=True)[columns]
 
 
+# How a conclusion that flips is named in pace_conclusions (views count these).
+FLIPS = "flips with the pace"
+
+
 def _where(family: str) -> str:
     """``client=oci`` → ``through oci``; ``runtime=runc`` → ``on runc``."""
     kind, _, name = family.partition("=")
@@ -135,8 +139,11 @@ def pace_stability(table: pd.DataFrame) -> pd.DataFrame:
         Columns family, step, a, b, ``paces`` (the paces it was compared at,
         ascending), ``verdicts`` (one per pace), ``ratios``, ``missing_paces``
         (paces of the table where this pair has no comparison), ``holds`` (the
-        same verdict at every pace of the table) and ``ratio_moves`` (the 95 %
-        CIs of the ratio at the smallest and largest pace do not overlap).
+        same verdict at every pace of the table), ``flips`` (two *settled*
+        verdicts — faster, slower, equivalent — at different paces; a change
+        to or from ``inconclusive`` is the data not telling, not a flip) and
+        ``ratio_moves`` (the 95 % CIs of the ratio at the smallest and largest
+        pace do not overlap).
     """
     all_paces = sorted(float(p) for p in table[PACE_COLUMN].unique()) if len(table) else []
     rows = []
@@ -152,9 +159,11 @@ def pace_stability(table: pd.DataFrame) -> pd.DataFrame:
             "paces": paces, "verdicts": verdicts, "ratios": [float(r) for r in pair["ratio"]],
             "missing_paces": missing,
             "holds": len(set(verdicts)) == 1 and not missing,
+            "flips": len(set(verdicts) - {stats.INCONCLUSIVE}) > 1,
             "ratio_moves": bool(moves),
         })
-    columns = [*PAIR_KEYS, "paces", "verdicts", "ratios", "missing_paces", "holds", "ratio_moves"]
+    columns = [*PAIR_KEYS, "paces", "verdicts", "ratios", "missing_paces", "holds", "flips",
+               "ratio_moves"]
     out = pd.DataFrame(rows, columns=columns)
     if out.empty:
         return out
@@ -164,7 +173,13 @@ def pace_stability(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def pace_conclusions(table: pd.DataFrame) -> list[str]:
-    """Sentences naming the conclusions that flip with the pace, then those that hold.
+    """Sentences naming the conclusions that flip with the pace, then those not settled
+    at every pace, then those that hold.
+
+    A conclusion *flips* when two settled verdicts (faster, slower, equivalent)
+    disagree at different paces; one that is settled at some paces and
+    inconclusive at others is *not settled at every pace* (the data could not
+    tell there: more trials might settle it either way), not a flip.
 
     For example::
 
@@ -184,11 +199,12 @@ def pace_conclusions(table: pd.DataFrame) -> list[str]:
     Returns
     -------
     list of str
-        Flipping conclusions first, then holding ones; empty for an empty table.
+        Flipping conclusions first, then unsettled ones, then holding ones; empty
+        for an empty table.
     """
     if table.empty:
         return []
-    flips, holds = [], []
+    flips, unsettled, holds = [], [], []
     for row in pace_stability(table).itertuples(index=False):
         head = f"{row.a} vs {row.b} {_where(row.family)}, {row.step}"
         paces, verdicts, ratios = row.paces, row.verdicts, row.ratios
@@ -215,9 +231,13 @@ def pace_conclusions(table: pd.DataFrame) -> list[str]:
             parts.append(f"{what} at {_join(at)} ({row.a}/{row.b} {rs})")
         if row.missing_paces:
             parts.append(f"not compared at {_join(row.missing_paces)}")
-        kind = "flips with the pace" if len(set(verdicts)) > 1 else "not compared at every pace"
-        flips.append(f"{head}: {kind}: " + "; ".join(parts))
-    return flips + holds
+        if row.flips:
+            flips.append(f"{head}: {FLIPS}: " + "; ".join(parts))
+        else:
+            kind = "not settled at every pace" if len(set(verdicts)) > 1 \
+                else "not compared at every pace"
+            unsettled.append(f"{head}: {kind}: " + "; ".join(parts))
+    return flips + unsettled + holds
 
 
 def _pace_positions(paces: Sequence[float]) -> tuple[float, float]:

@@ -724,7 +724,7 @@ def pace_section(result) -> "HTML":
     from IPython.display import HTML
 
     from rtlab.conditions import format_pace
-    from rtlab.paces import pace_conclusions
+    from rtlab.paces import FLIPS, pace_conclusions
 
     if len(result.paces) < 2:
         text = ("These runs recorded no pace (made before rtlab measured it): the idle time "
@@ -736,10 +736,13 @@ def pace_section(result) -> "HTML":
 
     table = result.pace_comparisons
     lines = pace_conclusions(table[table["step"].isin(HEATMAP_STEPS)])
-    flips = sum("flips with the pace" in line for line in lines)
+    flips = sum(f": {FLIPS}: " in line for line in lines)
+    unsettled = sum(": not settled at every pace: " in line for line in lines)
+    also = (f"; {unsettled} more are not settled at every pace (inconclusive at some: the "
+            "data could not tell there)" if unsettled else "")
     parts = [f"<p>Measured at paces {esc(', '.join(format_pace(p) for p in result.paces))}; "
              f"the answers above and the detail below are at {esc(format_pace(result.pace_s))}. "
-             f"<strong>{flips} of {len(lines)} conclusions change with the pace</strong> "
+             f"<strong>{flips} of {len(lines)} conclusions flip with the pace</strong>{also} "
              f"(whole lifecycle and run to exit; every step's are among the findings, "
              f"and in <code>paces.csv</code>):</p>",
              "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -94,3 +95,47 @@ def test_findings_sentences() -> None:
 def test_single_target_has_no_findings() -> None:
     trials = make_trials({("oci", "runc"): {"run": 0.1}}, n_trials=6)
     assert analysis.findings(stats.compare(trials, n_boot=10), stats.summarize(trials)) == []
+
+
+def _writer(path: Path) -> analysis.Job:
+    def job() -> list[Path]:
+        path.write_text(f"drawn by {os.getpid()}")
+        return [path]
+    return job
+
+
+def test_figures_drawn_in_workers_come_back_in_job_order(tmp_path: Path, monkeypatch) -> None:
+    paths = [tmp_path / f"figure-{i}.png" for i in range(7)]
+    monkeypatch.setattr(analysis, "figure_workers", lambda jobs: 2)
+    assert analysis.render([_writer(p) for p in paths]) == paths
+    pids = {p.read_text() for p in paths}
+    assert f"drawn by {os.getpid()}" not in pids  # drawn in the workers
+    assert analysis._JOBS == []  # nothing kept for the next run
+
+
+def test_figures_drawn_here_with_one_worker(tmp_path: Path, monkeypatch) -> None:
+    paths = [tmp_path / f"figure-{i}.png" for i in range(3)]
+    monkeypatch.setattr(analysis, "figure_workers", lambda jobs: 1)
+    assert analysis.render([_writer(p) for p in paths]) == paths
+    assert {p.read_text() for p in paths} == {f"drawn by {os.getpid()}"}
+
+
+def test_a_failing_figure_fails_the_analysis(monkeypatch) -> None:
+    def broken() -> list[Path]:
+        raise ValueError("no such step: 'bogus'")
+    monkeypatch.setattr(analysis, "figure_workers", lambda jobs: 2)
+    with pytest.raises(ValueError, match="bogus"):
+        analysis.render([broken, broken])
+
+
+def test_no_fork_while_other_threads_run() -> None:
+    import threading
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert analysis.figure_workers(20) == 1  # a kernel's threads: draw in-process
+    finally:
+        stop.set()
+        other.join()
+    assert analysis.figure_workers(1) == 1

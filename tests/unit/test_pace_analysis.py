@@ -49,7 +49,7 @@ def test_several_paces_analyse_at_the_default_pace_and_say_what_flips(tmp_path):
     assert all("(at pace 100 ms)" in f for f in result.findings if "flips" not in f
                and "every pace" not in f)
     html = views.pace_section(result).data
-    assert "change with the pace" in html and "data:image/png;base64," in html
+    assert "conclusions flip with the pace" in html and "data:image/png;base64," in html
 
 
 def test_one_pace_is_named_and_no_pace_analysis_is_made(tmp_path):

@@ -180,3 +180,31 @@ def test_pace_title_states_the_pace():
     assert paces.pace_title("run: wall time", [0.1]) == "run: wall time (pace 100 ms)"
     assert paces.pace_title("x", [1.0, 0.0]) == "x (pace 0 and 1 s)"
     assert paces.pace_title("x", [float("nan")]) == "x (pace not recorded)"
+
+
+def test_settled_at_some_paces_only_is_not_a_flip():
+    """crun clearly faster back to back; at 1 s the two overlap too widely to tell."""
+    trials = paced_trials({0.0: {"crun": 0.01, "runc": 0.03}, 1.0: {"crun": 0.03, "runc": 0.03}},
+                          n_trials=30)
+    wide = trials["pace_s"] == 1.0
+    noise = np.random.default_rng(5).lognormal(0, 0.6, wide.sum())
+    trials.loc[wide, "wall_s"] = trials.loc[wide, "wall_s"].to_numpy() * noise
+    table = paces.pace_compare(trials, n_boot=300)
+    verdicts = dict(zip(table["pace_s"], table["verdict"]))
+    assert verdicts == {0.0: stats.FASTER, 1.0: stats.INCONCLUSIVE}
+    stab = paces.pace_stability(table).iloc[0]
+    assert not stab["holds"] and not stab["flips"]
+    (line,) = paces.pace_conclusions(table)
+    assert line.startswith("crun vs runc through oci, run: not settled at every pace: ")
+    assert "crun faster at 0 " in line and "inconclusive at 1 s" in line
+    assert paces.FLIPS not in line
+
+
+def test_equivalent_then_faster_is_a_flip():
+    trials = paced_trials({0.0: {"crun": 0.01, "runc": 0.03}, 1.0: {"crun": 0.03, "runc": 0.03}})
+    table = paces.pace_compare(trials, n_boot=300)
+    assert dict(zip(table["pace_s"], table["verdict"])) == {0.0: stats.FASTER,
+                                                             1.0: stats.EQUIVALENT}
+    assert paces.pace_stability(table).iloc[0]["flips"]
+    (line,) = paces.pace_conclusions(table)
+    assert paces.FLIPS in line
