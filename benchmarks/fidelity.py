@@ -172,11 +172,106 @@ def leftovers() -> list[str]:
     return found
 
 
+def regimes(rtlab_blocks: list[list[float]], hyperfine_blocks: list[list[float]]) -> dict | None:
+    """The two regimes of a bimodal cell, when there are two, and each timer's share of each.
+
+    The pooled log times (both timers) are split in two where the within-group
+    variance is least (1-D two-means); a split counts as two regimes when each
+    holds at least 10 % of the samples and their medians differ by more than
+    1.5×. Then the ratio of pooled medians mostly says which timer had more
+    slow-regime runs, so this gives the slow share per timer and the
+    rtlab/hyperfine ratio of medians *within* each regime.
+    """
+    r = np.log(np.concatenate([np.asarray(b) for b in rtlab_blocks]))
+    h = np.log(np.concatenate([np.asarray(b) for b in hyperfine_blocks]))
+    pooled = np.sort(np.concatenate([r, h]))
+    n = pooled.size
+    if n < 20:
+        return None
+    best, cut = np.inf, None
+    for i in range(max(2, n // 10), n - max(2, n // 10)):
+        left, right = pooled[:i], pooled[i:]
+        cost = left.var() * left.size + right.var() * right.size
+        if cost < best:
+            best, cut = cost, (pooled[i - 1] + pooled[i]) / 2
+    fast_r, slow_r, fast_h, slow_h = r[r <= cut], r[r > cut], h[h <= cut], h[h > cut]
+    if min(fast_r.size + fast_h.size, slow_r.size + slow_h.size) < 0.1 * n or \
+            np.median(pooled[pooled > cut]) - np.median(pooled[pooled <= cut]) < np.log(1.5):
+        return None
+
+    def ratio(x: np.ndarray, y: np.ndarray) -> float | None:
+        return float(np.exp(np.median(x) - np.median(y))) if x.size >= 5 and y.size >= 5 else None
+
+    return {"cut_ms": float(np.exp(cut) * 1e3),
+            "slow_share": {"rtlab": float(np.mean(r > cut)), "hyperfine": float(np.mean(h > cut))},
+            "ratio_fast": ratio(fast_r, fast_h), "ratio_slow": ratio(slow_r, slow_h)}
+
+
+def regime_cell(r: dict) -> str:
+    g = r.get("regimes")
+    if not g:
+        return "one"
+    parts = [f"slow share {g['slow_share']['rtlab']:.2f} / {g['slow_share']['hyperfine']:.2f}"]
+    for name in ("fast", "slow"):
+        if g[f"ratio_{name}"] is not None:
+            parts.append(f"{name} {g[f'ratio_{name}']:.3f}")
+    return f"two (cut {g['cut_ms']:.1f} ms): " + "; ".join(parts)
+
+
+def render_table(rows: list[dict]) -> str:
+    header = ("| command | pace | rtlab median (ms) | hyperfine median (ms) | rtlab/hyperfine "
+              "[95% CI] | within 5% | quiet blocks: ratio [95% CI] | CPU stall share rtlab / "
+              "hyperfine | r(log block ratio, stall diff) | regimes: slow share rtlab / "
+              "hyperfine; ratio within each | rtlab gap (ms) | hyperfine gap: `sleep S` (ms) |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for r in sorted(rows, key=lambda r: (r["command"], r["pace_s"])):
+        prep = f"{r['hyperfine_prepare_median_ms']:.2f}" if r["pace_s"] > 0 else "–"
+        lines.append(f"| {r['command']} | {r['pace']} | {r['rtlab_median_ms']:.2f} | "
+                     f"{r['hyperfine_median_ms']:.2f} | {r['ratio']:.3f} "
+                     f"[{r['ratio_ci_low']:.3f}, {r['ratio_ci_high']:.3f}] | "
+                     f"{'yes' if r['within_5_percent'] else 'no'} | {quiet_cell(r)} | "
+                     f"{stall_cell(r)} | {corr_cell(r)} | {regime_cell(r)} | "
+                     f"{r['rtlab_idle_gap_median_ms']:.2f} | {prep} |")
+    return header + "\n".join(lines) + "\n"
+
+
+def write_md(table: str, blocks: int, runs: int) -> Path:
+    md = RESULTS / "fidelity.md"
+    md.write_text("# Fidelity: rtlab collect against hyperfine -N at the same pace\n\n"
+                  "Written by `benchmarks/fidelity.py` "
+                  f"({blocks} alternating blocks × {runs} runs per timer; ratio CI: "
+                  "paired block bootstrap; hyperfine's `sleep` shortened by its measured "
+                  "overhead so both gaps are P). Ratios only: the machine is shared. "
+                  "Where a cell has two regimes (a fast and a slow one, as `run` has near "
+                  "the 10 ms pace), the ratio of medians follows the share of slow-regime "
+                  "runs; the regimes column gives each timer's share and the ratio within "
+                  "each regime.\n\n" + table)
+    return md
+
+
+def reanalyse() -> int:
+    """Recompute the regimes and the Markdown table from the saved JSON (no measuring)."""
+    path = RESULTS / "fidelity.json"
+    saved = json.loads(path.read_text())
+    for r in saved["rows"]:
+        r["regimes"] = regimes(r["samples_s"]["rtlab"], r["samples_s"]["hyperfine"])
+    path.write_text(json.dumps(saved, indent=2) + "\n")
+    table = render_table(saved["rows"])
+    print(table)
+    print(f"updated {path} and {write_md(table, saved['blocks'], saved['runs_per_block'])}")
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     p.add_argument("--blocks", type=int, default=20, help="alternating blocks (default 20)")
     p.add_argument("--runs", type=int, default=8, help="samples per block per timer (default 8)")
+    p.add_argument("--reanalyse", action="store_true",
+                   help="recompute the regimes and the table from the saved JSON")
     args = p.parse_args()
+    if args.reanalyse:
+        return reanalyse()
     need_root()
     work = Path(tempfile.mkdtemp(prefix="rtlab-fidelity-"))
     counter = iter(range(10**9))
@@ -290,21 +385,9 @@ def main() -> int:
             "corr_log_block_ratio_vs_stall_difference": corr,
             "samples_s": {"rtlab": d["rtlab"], "hyperfine": d["hyperfine"]},
         })
-    header = ("| command | pace | rtlab median (ms) | hyperfine median (ms) | rtlab/hyperfine "
-              "[95% CI] | within 5% | quiet blocks: ratio [95% CI] | CPU stall share rtlab / "
-              "hyperfine | r(log block ratio, stall diff) | rtlab gap (ms) | "
-              "hyperfine gap: `sleep S` (ms) |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|\n")
-    lines = []
-    for r in sorted(rows, key=lambda r: (r["command"], r["pace_s"])):
-        prep = f"{r['hyperfine_prepare_median_ms']:.2f}" if r["pace_s"] > 0 else "–"
-        lines.append(f"| {r['command']} | {r['pace']} | {r['rtlab_median_ms']:.2f} | "
-                     f"{r['hyperfine_median_ms']:.2f} | {r['ratio']:.3f} "
-                     f"[{r['ratio_ci_low']:.3f}, {r['ratio_ci_high']:.3f}] | "
-                     f"{'yes' if r['within_5_percent'] else 'no'} | {quiet_cell(r)} | "
-                     f"{stall_cell(r)} | {corr_cell(r)} | "
-                     f"{r['rtlab_idle_gap_median_ms']:.2f} | {prep} |")
-    table = header + "\n".join(lines) + "\n"
+    for r in rows:
+        r["regimes"] = regimes(r["samples_s"]["rtlab"], r["samples_s"]["hyperfine"])
+    table = render_table(rows)
     print(table)
     path = save("fidelity", {
         "blocks": args.blocks, "runs_per_block": args.runs, "paces_s": list(PACES),
@@ -316,13 +399,7 @@ def main() -> int:
         "sleep_overhead_ms": {conditions.format_pace(p): o * 1e3 for p, o in overhead.items()},
         "quiet_stall_threshold": QUIET_STALL,
         "cpu_conditions_before": cpu_before, "leftovers_removed": left, "rows": rows})
-    md = RESULTS / "fidelity.md"
-    md.write_text("# Fidelity: rtlab collect against hyperfine -N at the same pace\n\n"
-                  "Written by `benchmarks/fidelity.py` "
-                  f"({args.blocks} alternating blocks × {args.runs} runs per timer; ratio CI: "
-                  "paired block bootstrap; hyperfine's `sleep` shortened by its measured "
-                  "overhead so both gaps are P). Ratios only: the machine is shared.\n\n"
-                  + table)
+    md = write_md(table, args.blocks, args.runs)
     print(f"saved {path} and {md}")
     return 0
 

@@ -1,7 +1,7 @@
 """False-alarm rate and power of the regression gate (``rtlab compare``), from the sample's noise.
 
 Each simulated run is a *smoothed round bootstrap* of one committed sample run
-(data/sample/run-1 or run-2, alternately): ``n`` rounds drawn with replacement,
+(run-1 or run-2 of a sample, alternately): ``n`` rounds drawn with replacement,
 whole rounds at a time so the shared round effects and failures stay as
 recorded, and every measured wall time multiplied by ``exp(h * e)``,
 ``e ~ N(0, 1)``, then shrunk back to the observed log-scale variance of its
@@ -20,13 +20,22 @@ bootstrap), so repeated rounds are not exact copies.
   construction); ``--check`` compares this shortcut with full
   :func:`rtlab.compare.changes` calls.
 
-Run from the repository root: ``/work/main/.venv/bin/python benchmarks/gate_power.py``.
-Writes benchmarks/results/gate_power.json and gate_power_rows.csv.
+Two samples, each measured on its own (one process per sample):
+
+- ``data/sample``: recorded before rtlab controlled the pace (data format 1):
+  the idle time before each step varied, and some steps (``oci/crun run``)
+  switch between a fast and a slow regime from trial to trial;
+- ``data/sample-paced``: the same study recorded as ``rtlab collect`` does now,
+  at the default pace (100 ms of idle host before each timed step).
+
+Run from the repository root: ``.venv/bin/python benchmarks/gate_power.py``.
+Writes benchmarks/results/gate_power.json and gate_power_rows.csv (a ``source`` column).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -39,6 +48,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, save  # noqa: E402
 from rtlab import compare, params, results, stats  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = {"data/sample": ROOT / "data" / "sample",
+           "data/sample-paced": ROOT / "data" / "sample-paced"}
 
 TRIALS = (12, 20, 30)
 FACTORS = (1.1, 1.2, 1.3)
@@ -172,40 +185,60 @@ def check(sources: list[pd.DataFrame], reps: int, seed: int) -> dict:
     return {"cases": total, "agree": agree}
 
 
+def noise(sources: list[pd.DataFrame]) -> dict:
+    """Median and 90th percentile over target/steps of the robust SD of round-adjusted logs."""
+    sds = [stats._robust_sd(v["adj"]) for t in sources for v in prepared(t).values()
+           if v["adj"].size > 3]
+    return {"median_robust_sd_log": float(np.median(sds)),
+            "p90_robust_sd_log": float(np.quantile(sds, 0.9))}
+
+
+def measure(name: str, reps: int, seed: int, checks: int) -> tuple[dict, list[dict]]:
+    """Every trial count for one sample: the summary entry and the per-row power table."""
+    runs = params.find_runs(SOURCES[name], name)[:2]
+    sources = [load(r) for r in runs]
+    summary, rows = [], []
+    for n in TRIALS:
+        false_alarm, hits = simulate(sources, n, reps, seed + n)
+        entry = {"trials": n, "reps": reps, "aa_false_alarm_rate": false_alarm,
+                 "aa_false_alarm_se": float(np.sqrt(false_alarm * (1 - false_alarm) / reps))}
+        for factor in FACTORS:
+            power = [hits[(k, f)] / reps for (k, f) in hits if f == factor]
+            entry[f"median_power_{round((factor - 1) * 100)}pct"] = float(np.median(power))
+            entry[f"rows_power_ge_0.8_{round((factor - 1) * 100)}pct"] = int(
+                sum(p >= 0.8 for p in power))
+        summary.append(entry)
+        rows += [{"source": name, "trials": n, "client": k[0], "runtime": k[1], "step": k[2],
+                  "slowdown": f, "power": c / reps} for (k, f), c in sorted(hits.items())]
+        print(name, entry, flush=True)
+    result = {"source": name, "runs": [str(r.relative_to(ROOT)) for r in runs],
+              "rows": len({(r["client"], r["runtime"], r["step"]) for r in rows}),
+              "noise": noise([results.load_run(r)[1] for r in runs]),
+              "results": summary, "shortcut_check": check(sources, checks, seed + 1)}
+    return result, rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=200, help="simulated comparisons per n")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--check", type=int, default=10, help="replicates of the shortcut check")
     args = parser.parse_args()
-    runs = params.sample_runs()[:2]
-    sources = [load(r) for r in runs]
     started = time.perf_counter()
-    summary, rows = [], []
-    for n in TRIALS:
-        false_alarm, hits = simulate(sources, n, args.reps, args.seed + n)
-        entry = {"trials": n, "reps": args.reps, "aa_false_alarm_rate": false_alarm,
-                 "aa_false_alarm_se": float(np.sqrt(false_alarm * (1 - false_alarm) / args.reps))}
-        for factor in FACTORS:
-            power = [hits[(k, f)] / args.reps for (k, f) in hits if f == factor]
-            entry[f"median_power_{round((factor - 1) * 100)}pct"] = float(np.median(power))
-            entry[f"rows_power_ge_0.8_{round((factor - 1) * 100)}pct"] = int(
-                sum(p >= 0.8 for p in power))
-        summary.append(entry)
-        rows += [{"trials": n, "client": k[0], "runtime": k[1], "step": k[2],
-                  "slowdown": f, "power": c / args.reps} for (k, f), c in sorted(hits.items())]
-        print(entry, flush=True)
-    agreement = check(sources, args.check, args.seed + 1)
-    print("shortcut vs compare.changes:", agreement)
+    with multiprocessing.get_context("fork").Pool(len(SOURCES)) as pool:
+        done = pool.starmap(measure, [(name, args.reps, args.seed, args.check)
+                                      for name in SOURCES])
     RESULTS.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(RESULTS / "gate_power_rows.csv", index=False)
+    pd.DataFrame([r for _, rows in done for r in rows]).to_csv(RESULTS / "gate_power_rows.csv",
+                                                                index=False)
     path = save("gate_power", {
         "method": __doc__.split("\n\n")[1],
-        "alpha": ALPHA, "threshold": THRESHOLD, "sources": [str(r) for r in runs],
-        "rows": len({(r["client"], r["runtime"], r["step"]) for r in rows}),
-        "results": summary, "shortcut_check": agreement,
+        "alpha": ALPHA, "threshold": THRESHOLD,
+        "samples": [result for result, _ in done],
         "seconds": round(time.perf_counter() - started, 1),
     })
+    for result, _ in done:
+        print(result["source"], result["noise"], result["shortcut_check"])
     print(f"saved {path} and {RESULTS / 'gate_power_rows.csv'}")
 
 

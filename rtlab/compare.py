@@ -427,7 +427,10 @@ def _same_pace(trials_a: pd.DataFrame, trials_b: pd.DataFrame, dir_a: Path, dir_
                            f"{named(paces_a)}, B {dir_b} at {named(paces_b)}; the pace moves "
                            "the times, so compare runs measured at the same pace (--pace)")
     if len(paces_a) <= 1:
-        note = [f"both runs at pace {format_pace(paces_a[0])}"] if paces_a else []
+        note = [f"both runs at pace {format_pace(paces_a[0])}"] if paces_a else [
+            "neither run recorded a pace (made before rtlab controlled the idle time before "
+            "each step): their times are noisier, so the gate catches less; record both "
+            "with a current rtlab (--pace, default 100 ms) for a stronger gate"]
         return trials_a, trials_b, note
     pace = primary_pace(paces_a)
     keep = [t[pd.to_numeric(t["pace_s"]) == pace] for t in (trials_a, trials_b)]

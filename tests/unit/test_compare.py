@@ -182,6 +182,15 @@ def test_cli_the_two_sample_runs_pass_the_gate() -> None:
     assert r.stdout.strip().splitlines()[-1].startswith("no regression")
 
 
+def test_the_paced_sample_runs_pass_the_gate_and_name_their_pace() -> None:
+    first, second = params.find_runs(params.REPO_ROOT / "data" / "sample-paced")[:2]
+    cmp = compare.compare_runs(first, second, n_boot=200)
+    assert cmp.regressions.empty, cmp.regression_lines()
+    assert cmp.notes == ["both runs at pace 100 ms"]
+    unpaced = compare.compare_runs(*params.sample_runs()[:2], n_boot=200)
+    assert any("neither run recorded a pace" in n and "catches less" in n for n in unpaced.notes)
+
+
 def test_cli_a_copy_with_one_step_30_percent_slower_fails_naming_it(tmp_path: Path) -> None:
     run = params.sample_runs()[0]
     client, runtime, step = quietest_step(run)
