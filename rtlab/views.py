@@ -738,8 +738,8 @@ def pace_section(result) -> "HTML":
     lines = pace_conclusions(table[table["step"].isin(HEATMAP_STEPS)])
     flips = sum(f": {FLIPS}: " in line for line in lines)
     unsettled = sum(": not settled at every pace: " in line for line in lines)
-    also = (f"; {unsettled} more are not settled at every pace (inconclusive at some: the "
-            "data could not tell there)" if unsettled else "")
+    also = (f"; {unsettled} more {'is' if unsettled == 1 else 'are'} not settled at every "
+            "pace (inconclusive at some: the data could not tell there)" if unsettled else "")
     parts = [f"<p>Measured at paces {esc(', '.join(format_pace(p) for p in result.paces))}; "
              f"the answers above and the detail below are at {esc(format_pace(result.pace_s))}. "
              f"<strong>{flips} of {len(lines)} conclusions flip with the pace</strong>{also} "
