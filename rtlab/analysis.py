@@ -345,11 +345,11 @@ def primary_pace(all_paces: Sequence[float]) -> Optional[float]:
 
 def _pace_figures(table: pd.DataFrame, folder: Path) -> list[Job]:
     """One ``pace_<step>`` figure job per step with comparisons at several paces (total, run)."""
-    paths: list[Job] = []
+    jobs: list[Job] = []
     for step in stats.ordered_steps(table["step"].tolist()):
         if step not in HEATMAP_STEPS:
             continue
         n_pairs = len(table[table["step"] == step][paces.PAIR_KEYS].drop_duplicates())
-        paths.append(_draw("", lambda ax, s=step: paces.pace_plot(table, step=s, ax=ax),
-                           folder / f"pace_{step}", (8.0, max(4.8, 0.25 * n_pairs + 3.5))))
-    return paths
+        jobs.append(_draw("", lambda ax, s=step: paces.pace_plot(table, step=s, ax=ax),
+                          folder / f"pace_{step}", (8.0, max(4.8, 0.25 * n_pairs + 3.5))))
+    return jobs

@@ -724,7 +724,7 @@ def pace_section(result) -> "HTML":
     from IPython.display import HTML
 
     from rtlab.conditions import format_pace
-    from rtlab.paces import FLIPS, pace_conclusions
+    from rtlab.paces import pace_conclusions, pace_stability
 
     if len(result.paces) < 2:
         text = ("These runs recorded no pace (made before rtlab measured it): the idle time "
@@ -735,9 +735,12 @@ def pace_section(result) -> "HTML":
     from rtlab.analysis import HEATMAP_STEPS
 
     table = result.pace_comparisons
-    lines = pace_conclusions(table[table["step"].isin(HEATMAP_STEPS)])
-    flips = sum(f": {FLIPS}: " in line for line in lines)
-    unsettled = sum(": not settled at every pace: " in line for line in lines)
+    shown = table[table["step"].isin(HEATMAP_STEPS)]
+    lines = pace_conclusions(shown)
+    stability = pace_stability(shown)
+    flips = int(stability["flips"].sum()) if len(stability) else 0
+    unsettled = int((~stability["flips"] & stability["verdicts"].map(lambda v: len(set(v)) > 1))
+                    .sum()) if len(stability) else 0
     also = (f"; {unsettled} more {'is' if unsettled == 1 else 'are'} not settled at every "
             "pace (inconclusive at some: the data could not tell there)" if unsettled else "")
     parts = [f"<p>Measured at paces {esc(', '.join(format_pace(p) for p in result.paces))}; "
