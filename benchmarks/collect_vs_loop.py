@@ -35,9 +35,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, hyperfine_block, need_root, save  # noqa: E402
-from fidelity import (PREFIX, TIMEOUT_S, leftovers, rtlab_side, sleep_overhead,  # noqa: E402
-                      spec_bundle)
-from timer_gap import python_loop, ratio_ci  # noqa: E402
+from fidelity import (PREFIX, TIMEOUT_S, leftovers, ratio_ci, rtlab_side,  # noqa: E402
+                      sleep_overhead, spec_bundle)
+from timer_gap import python_loop  # noqa: E402
 
 from rtlab import conditions, image  # noqa: E402
 from rtlab.measure import run_timed  # noqa: E402

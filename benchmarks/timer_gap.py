@@ -43,16 +43,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, hyperfine_block, need_root, save  # noqa: E402
+from fidelity import ratio_ci, sleep_overhead  # noqa: E402
 
 from rtlab import conditions, image  # noqa: E402
 from rtlab.measure import run_timed  # noqa: E402
 
 TIMEOUT_S = 30
-N_BOOT = 4000
 PREFIX = f"rtlab-tg-{os.getpid()}"
 TIMER_PACES = (0.0, 0.1)
 GAP_PACES = (0.01, 0.1)
@@ -100,20 +98,6 @@ def python_loop(once, pace_s: float, runs: int, *, sleep_s: float | None = None)
     return walls
 
 
-def ratio_ci(num: list[list[float]], den: list[list[float]], seed: int = 0) -> list[float]:
-    """Ratio of pooled medians and its paired block bootstrap 95 % CI."""
-    rng = np.random.default_rng(seed)
-    a, b = [np.asarray(x) for x in num], [np.asarray(x) for x in den]
-    ratio = float(np.median(np.concatenate(a)) / np.median(np.concatenate(b)))
-    boots = []
-    for _ in range(N_BOOT):
-        pick = rng.integers(0, len(a), len(a))
-        boots.append(np.median(np.concatenate([a[i] for i in pick]))
-                     / np.median(np.concatenate([b[i] for i in pick])))
-    low, high = np.quantile(boots, [0.025, 0.975])
-    return [ratio, float(low), float(high)]
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     p.add_argument("--blocks", type=int, default=20)
@@ -134,8 +118,7 @@ def main() -> int:
         "+ session and files": lambda: bare(noop, [noop], session_files=True, pidfd=False),
         "+ pidfd wait": lambda: bare(noop, [noop], session_files=True, pidfd=True),
     }
-    sleep_over = {pc: statistics.median(run_timed(["sleep", f"{pc:g}"], TIMEOUT_S).wall_s - pc
-                                        for _ in range(30)) for pc in GAP_PACES}
+    sleep_over = {pc: sleep_overhead(pc) for pc in sorted({*GAP_PACES, *TIMER_PACES} - {0.0})}
     sleep_arg = {pc: max(pc - o, 0.0) for pc, o in sleep_over.items()}
     timer_data = {(t, pc): [] for t in [*timers, AFTER_SLEEP] for pc in TIMER_PACES}
     gap_data: dict = {}
@@ -151,11 +134,11 @@ def main() -> int:
                 for name in names + ([AFTER_SLEEP] if pc else []):
                     if name == AFTER_SLEEP:
                         walls = python_loop(timers["run_timed"], pc, args.runs,
-                                            sleep_s=pc - sleep_over[0.1])
+                                            sleep_s=sleep_arg[pc])
                     elif timers[name] is None:
-                        prepare = None  # at 100 ms hyperfine idles through a sleep process
+                        # after idle, hyperfine's gap is a sleep process (as in fidelity.py)
                         walls = hyperfine_block([noop], args.runs, prepare=(
-                            f"sleep {pc - sleep_over[0.1]:.6f}" if pc else prepare))
+                            f"sleep {sleep_arg[pc]:.6f}" if pc else None))
                     else:
                         walls = python_loop(timers[name], pc, args.runs)
                     timer_data[(name, pc)].append(walls)
