@@ -1,5 +1,5 @@
 # rtlab: the two commands a newcomer needs are `make report` and `make test`.
-.PHONY: setup report test test-fast test-unit clean purge lock
+.PHONY: setup report test test-fast test-unit clean purge lock fresh-check
 
 # rtlab/defaults.py: trials, its "report" layer
 TRIALS ?= 20
@@ -33,6 +33,10 @@ purge:
 	@if [ "$$(id -u)" != 0 ]; then echo "make purge: run as root" >&2; exit 1; fi
 	@if command -v python3 >/dev/null; then python3 -m rtlab.purge; \
 	 else echo "make purge: no python3 on this host, so rtlab never ran here: nothing to undo"; fi
+
+# Before a release: a fresh clone of HEAD, the README's two commands there, each timed.
+fresh-check:
+	bash scripts/fresh-check.sh
 
 # Refresh requirements.lock and requirements-dev.lock from pyproject.toml's ranges.
 lock:

@@ -1,4 +1,5 @@
-"""Find and remove what containers leave on the host: processes, mounts, cgroups.
+"""Find and remove what containers leave on the host: processes, mounts, cgroups,
+runsc's state files.
 
 Everything rtlab creates carries the ``rtlab-<token>-`` prefix of its run in its
 container id, so a sweep by prefix touches exactly one run's leftovers (or, for
@@ -12,7 +13,7 @@ import os
 import signal
 import subprocess
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 from . import procfs
 from .image import RUNTIME_DIR
@@ -93,12 +94,64 @@ def remove_cgroups(token: str) -> list[str]:
     return removed
 
 
+# gVisor's runsc keeps per-container files in its state root (default below); a
+# deleted container can leave its ``<sandbox>_sandbox:<container>.lock`` there.
+RUNSC_ROOTS = (Path("/var/run/runsc"), Path("/run/runsc"))
+
+
+def _runsc_listed() -> Optional[set[str]]:
+    """Ids runsc lists as existing (None: runsc cannot tell, so nothing is removed)."""
+    try:
+        out = subprocess.run(["runsc", "list", "--quiet"], capture_output=True, text=True,
+                             timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return set(out.stdout.split()) if out.returncode == 0 else None
+
+
+def runsc_state_files(prefix: str) -> list[Path]:
+    """Files in runsc's state root whose name starts with ``prefix``."""
+    found: dict[str, Path] = {}
+    for root in RUNSC_ROOTS:
+        try:
+            for path in root.iterdir():
+                if path.name.startswith(prefix) and path.is_file():
+                    found.setdefault(os.path.realpath(path), path)
+        except OSError:
+            continue
+    return sorted(found.values())
+
+
+def remove_runsc_state(prefix: str, live: Iterable[str] = ()) -> list[str]:
+    """Remove runsc's files for containers named ``prefix``… that runsc no longer lists
+    (never a live run's, never a name without ``prefix``); return their paths."""
+    files = runsc_state_files(prefix)
+    if not files:
+        return []
+    listed = _runsc_listed()
+    if listed is None:
+        return []
+    live_prefixes = [f"{CONTAINER_PREFIX}{token}-" for token in live]
+    removed = []
+    for path in files:
+        ids = path.name.removesuffix(".lock").removesuffix(".state").split("_sandbox:")
+        if any(i in listed for i in ids) or any(path.name.startswith(p) for p in live_prefixes):
+            continue
+        try:
+            path.unlink()
+            removed.append(str(path))
+        except OSError:
+            pass
+    return removed
+
+
 def sweep(token: str) -> dict[str, list]:
-    """Kill processes, unmount and remove cgroups naming ``token``."""
+    """Kill processes, unmount and remove cgroups and runsc state files naming ``token``."""
     return {
         "processes": kill_processes(token),
         "mounts": unmount(token),
         "cgroups": remove_cgroups(token),
+        "runsc_state": remove_runsc_state(token),
     }
 
 

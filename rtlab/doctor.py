@@ -116,6 +116,8 @@ def clean(clients: list[str], runtimes: list[Runtime], say: Callable[[str], None
     for token in sorted(t for t in tokens if t and t not in live):
         swept = cleanup.sweep(f"{cleanup.CONTAINER_PREFIX}{token}-")
         removed += [f"process {p}" for p in swept["processes"]] + swept["mounts"]
+    removed += [f"runsc state file {path}"
+                for path in cleanup.remove_runsc_state(cleanup.CONTAINER_PREFIX, live)]
     if RUNTIME_DIR.is_dir():
         for workdir in RUNTIME_DIR.iterdir():
             if workdir.is_dir() and re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{4}", workdir.name) \

@@ -11,13 +11,16 @@ import subprocess
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import ledger
+from . import cgroups, ledger
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Ledger entries (ledger.py): the cgroup hierarchies rtlab mounted, and the
 # mount points it created for them.
 CGROUP_MOUNTS = "cgroup_mounts"
 CGROUP_MOUNT_DIRS = "cgroup_mount_dirs"
+# controller → where it was bound before set-up moved it (cgroups.bindings()),
+# what purge checks it gave back
+CGROUP_BINDINGS = "cgroup_bindings_before"
 
 # Debian packages rtlab needs, by the command each provides.
 DEBIAN_PACKAGES: dict[str, str] = {
@@ -173,15 +176,22 @@ def prepare_cgroups(say: Callable[[str], None] = print) -> list[str]:
     crun 1.8 refuses hybrid mode while the v2 hierarchy holds a controller (on
     these hosts ``hugetlb``). Mounting that controller's v1 hierarchy moves it
     off v2, and crun then works. Nothing is done in v1 or v2 mode, or when the
-    v2 hierarchy is already empty.
+    v2 hierarchy is already empty. Where each controller was bound before is
+    recorded in the ledger, for purge to check it gave it back.
+
+    A controller bound to a hidden v1 hierarchy (mounted nowhere: an earlier
+    unmount left child cgroups behind) is first given back to v2 when none of
+    that hierarchy's cgroups holds a process; otherwise set-up says why not.
     """
     changed: list[str] = []
     if cgroup_mode() != "hybrid":
         return changed
+    changed += _repair_hidden(say)
     for controller in unified_controllers():
         target = CGROUP_ROOT / controller
         if fs_type(target) == "cgroup":
             continue
+        ledger.set_in(CGROUP_BINDINGS, controller, cgroups.bindings().get(controller, cgroups.V2))
         # /sys/fs/cgroup is a tmpfs in hybrid mode: a mount point can be made.
         made_dir = not target.exists()
         target.mkdir(exist_ok=True)
@@ -194,6 +204,24 @@ def prepare_cgroups(say: Callable[[str], None] = print) -> list[str]:
                f"(moves {controller} off cgroup v2 so crun accepts hybrid mode)")
         say(msg)
         changed.append(msg)
+    return changed
+
+
+def _repair_hidden(say: Callable[[str], None]) -> list[str]:
+    """Give controllers bound to hidden v1 hierarchies back to v2 (see prepare_cgroups)."""
+    changed = []
+    for hierarchy, controllers in sorted(cgroups.hidden().items()):
+        names = ",".join(sorted(controllers))
+        why = cgroups.release_hidden(sorted(controllers))
+        if why is None:
+            msg = (f"gave {names} back to cgroup v2: it was bound to a hidden v1 hierarchy "
+                   f"({hierarchy}, mounted nowhere; an earlier unmount left empty cgroups in it)")
+        else:
+            msg = (f"{names} is bound to a hidden v1 hierarchy ({hierarchy}, mounted nowhere) "
+                   f"that set-up cannot give back to v2: {why}")
+        say(msg)
+        if why is None:
+            changed.append(msg)
     return changed
 
 

@@ -2,7 +2,7 @@
 
 ``rtlab setup`` writes here each change a user could not tell apart from their
 own afterwards: the keys it added to ``/etc/docker/daemon.json`` (and whether it
-created the file), the cgroup hierarchies it mounted. ``rtlab setup --purge``
+created the file), the cgroup hierarchies it mounted and where each controller was bound before. ``rtlab setup --purge``
 reads it, undoes each entry and removes the ledger with rtlab's state folder.
 The daemons rtlab started have their own record (their pid files, daemons.py).
 
@@ -54,6 +54,22 @@ def flag(name: str, value: bool = True) -> None:
     if data.get(name) != value:
         data[name] = value
         _write(data)
+
+
+def set_in(kind: str, key: str, value: str) -> None:
+    """Record ``key`` → ``value`` under ``kind`` (a mapping per kind; the first value stays)."""
+    data = read()
+    mapping = data.get(kind)
+    if not isinstance(mapping, dict):
+        mapping = data[kind] = {}
+    if key not in mapping:
+        mapping[key] = value
+        _write(data)
+
+
+def mapping(kind: str) -> dict[str, str]:
+    value = read().get(kind, {})
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def items(kind: str) -> list[str]:

@@ -12,7 +12,9 @@ In this order, printing each thing it undoes:
    started is left running);
 4. the runtime keys rtlab added to ``/etc/docker/daemon.json`` (the user's keys
    stay; the file goes only if rtlab created it and nothing else is left in it);
-5. the cgroup hierarchies rtlab mounted, when no cgroup below them is in use;
+5. the cgroup hierarchies rtlab mounted, when no cgroup below them is in use:
+   their empty cgroups first (deepest first), then the mount, then a check that
+   each controller is bound where it was before set-up (cgroups.py);
 6. rtlab's folders: state (``/var/lib/rtlab``: image, shim wrappers, ledger),
    logs (``/var/log/rtlab``), run-time files (``/run/rtlab``).
 
@@ -33,7 +35,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import cleanup, daemons, host, ledger
+from . import cgroups, cleanup, daemons, host, ledger
 from .image import RUNTIME_DIR, STATE_DIR
 from .workload import DEFAULT_IMAGE
 
@@ -61,8 +63,9 @@ def _containers(say: Say) -> list[str]:
 
     removed = clean(list(CLIENTS), all_runtimes(), say=lambda line: None)
     for item in removed:
-        say(f"purge: removed container {item}")
-    return [f"removed {len(removed)} container(s)"] if removed else []
+        say(f"purge: removed {item}" if item.startswith(("runsc state file", "process "))
+            else f"purge: removed container {item}")
+    return [f"removed {len(removed)} leftover(s) of rtlab's runs"] if removed else []
 
 
 def _store_clients() -> dict:
@@ -169,42 +172,43 @@ def _docker_config(say: Say) -> list[str]:
     return done
 
 
-def _cgroup_users(mount: Path) -> int:
-    """Cgroups below the hierarchy's root that hold a process."""
-    busy = 0
-    try:
-        for procs in mount.rglob("cgroup.procs"):
-            if procs.parent != mount and procs.read_text().strip():
-                busy += 1
-    except OSError:
-        pass
-    return busy
-
-
 def _cgroups(say: Say) -> list[str]:
+    """Give back each controller rtlab moved: remove the empty cgroups left below the
+    hierarchy it mounted (deepest first), unmount it, then check by /proc/cgroups that
+    the controller is bound where it was before set-up (cgroups.py says why all three)."""
     done = []
     made_dirs = ledger.items(host.CGROUP_MOUNT_DIRS)
+    before = ledger.mapping(host.CGROUP_BINDINGS)
     for mount_s in ledger.items(host.CGROUP_MOUNTS):
         mount = Path(mount_s)
-        if host.fs_type(mount) != "cgroup":
-            ledger.discard(host.CGROUP_MOUNTS, mount_s)
-            continue
-        users = _cgroup_users(mount)
-        if users:
-            say(f"purge: cgroup hierarchy {mount} left mounted: {users} cgroup(s) below it in use")
-            continue
-        out = subprocess.run(["umount", str(mount)], capture_output=True, text=True)
-        if out.returncode != 0:
-            say(f"purge: could not unmount {mount}: {out.stderr.strip()}")
-            continue
-        say(f"purge: unmounted the cgroup hierarchy rtlab mounted at {mount}")
-        done.append(f"unmounted {mount}")
-        ledger.discard(host.CGROUP_MOUNTS, mount_s)
+        controller = mount.name
+        if host.fs_type(mount) == "cgroup":
+            why = cgroups.release(mount)
+            if why is not None:
+                say(f"purge: cgroup hierarchy {mount} left mounted: {why}")
+                continue
+            say(f"purge: unmounted the cgroup hierarchy rtlab mounted at {mount}")
+            done.append(f"unmounted {mount}")
+        elif cgroups.bindings().get(controller) == cgroups.HIDDEN:
+            # an unmount that left cgroups behind (an older purge, or a hand-made umount)
+            why = cgroups.release_hidden([controller])
+            if why is not None:
+                say(f"purge: {controller} stays bound to a hidden v1 hierarchy: {why}")
+                continue
+            done.append(f"gave {controller} back to cgroup v2")
         if mount_s in made_dirs:
             try:
                 mount.rmdir()
             except OSError:
                 pass
+        now = cgroups.bindings().get(controller, cgroups.V2)
+        wanted = before.get(controller, cgroups.V2)
+        if now != wanted:
+            say(f"purge: {controller} is bound to {now}, not to {wanted} as before set-up: "
+                f"{ledger.LEDGER} keeps it for the next purge")
+            continue
+        say(f"purge: {controller} is bound to {now} again, as before set-up")
+        ledger.discard(host.CGROUP_MOUNTS, mount_s)
     return done
 
 
@@ -212,7 +216,9 @@ def _folders(say: Say) -> list[str]:
     done = []
     pending = ledger.items(host.CGROUP_MOUNTS)  # mounts left in use: the next purge needs them
     if pending and STATE_DIR.is_dir():
-        keep = {key: ledger.items(key) for key in (host.CGROUP_MOUNTS, host.CGROUP_MOUNT_DIRS)}
+        recorded = ledger.read()
+        keep = {key: recorded[key] for key in (host.CGROUP_MOUNTS, host.CGROUP_MOUNT_DIRS,
+                                               host.CGROUP_BINDINGS) if key in recorded}
         for child in STATE_DIR.iterdir():
             if child != ledger.LEDGER:
                 shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
@@ -234,7 +240,8 @@ def _folders(say: Say) -> list[str]:
 def host_state() -> dict:
     """What rtlab may have changed on this host, by name — for tests and for reading
     before/after a purge: each daemon (running, started by rtlab), the cgroup
-    hierarchies the ledger names (mounted or not), ``daemon.json`` (its content),
+    hierarchies the ledger names (mounted or not), where each controller is bound
+    (/proc/cgroups: a hidden hierarchy shows), ``daemon.json`` (its content),
     rtlab's image per store (None: cannot tell, the store's daemon is down), the
     shim wrappers and rtlab's folders."""
     images: dict[str, object] = {}
@@ -257,6 +264,7 @@ def host_state() -> dict:
         "daemons": {name: {"running": d.answers(), "started_by_rtlab": d.started_pid() is not None}
                     for name, d in daemons.DAEMONS.items()},
         "cgroup_mounts": mounts,
+        "cgroup_bindings": cgroups.bindings(),
         "daemon_json": config,
         "images": images,
         "shims": shims,

@@ -27,7 +27,8 @@ def _needs_root():
 
 
 def oci_leftovers(prefix: str = "rtlab-") -> list[str]:
-    """rtlab containers in the OCI runtimes' lists, runsc processes and mounts naming them.
+    """rtlab containers in the OCI runtimes' lists, runsc processes, mounts and runsc's
+    state files naming them.
 
     Runs that are alive right now (their lock is held, e.g. a developer's
     collect beside the tests) are not leftovers and are not counted.
@@ -43,5 +44,6 @@ def oci_leftovers(prefix: str = "rtlab-") -> list[str]:
     found += ps.stdout.splitlines()
     mounts = Path("/proc/self/mountinfo").read_text()
     found += [line for line in mounts.splitlines() if prefix in line.split()[4]]
+    found += [f"runsc state file {path}" for path in cleanup.runsc_state_files(prefix)]
     live = cleanup.live_runs()
     return [f for f in found if not any(f"rtlab-{token}-" in f for token in live)]

@@ -11,14 +11,18 @@ import json
 import secrets
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
-from rtlab import daemons, image, ledger
+from rtlab import cgroups, cleanup, daemons, host, image, ledger
 from rtlab.purge import host_state
 from tests.conftest import rtlab
 
 USER_KEY = ("log-level", "info")  # a key of the user's own in daemon.json
+# runsc state files: one a dead rtlab run left, one that is not rtlab's
+DEAD_RUNSC = "rtlab-20200101T000000Z-dead-00001l_sandbox:rtlab-20200101T000000Z-dead-00001l.lock"
+USER_RUNSC = "user-0000_sandbox:user-0000.lock"
 
 
 def _setup() -> str:
@@ -77,11 +81,32 @@ def _runc_ids() -> list[str]:
     return out.stdout.split()
 
 
-def test_setup_purge_setup_leaves_and_restores_the_named_state(foreign_containerd, foreign_container):
-    proc, sock = foreign_containerd
+@pytest.fixture
+def bindings_before():
+    """Where each controller is bound on a purged host, before the other fixtures'
+    containers sit in a hierarchy. Set-up gives a controller bound to a hidden
+    hierarchy (what an older purge left) back to v2 first, so that is its "before"."""
     _purge()  # from what setup alone makes (earlier tests may have registered more runtimes)
+    return {c: (cgroups.V2 if b == cgroups.HIDDEN else b)
+            for c, b in host_state()["cgroup_bindings"].items()}
+
+
+@pytest.fixture
+def ready(bindings_before):
+    """The host as set-up alone makes it (before the user's container is created, so
+    that container sits in the cgroup hierarchies set-up mounted)."""
     _setup()
-    ready = host_state()
+    return host_state()
+
+
+def test_setup_purge_setup_leaves_and_restores_the_named_state(bindings_before, ready,
+                                                               foreign_containerd, foreign_container):
+    proc, sock = foreign_containerd
+    before = bindings_before
+    assert cgroups.HIDDEN not in ready["cgroup_bindings"].values(), ready["cgroup_bindings"]
+    for mount in ready["cgroup_mounts"]:
+        assert ready["cgroup_bindings"][Path(mount).name] == f"v1 at {mount}"
+        assert ledger.mapping(host.CGROUP_BINDINGS)[Path(mount).name] == before[Path(mount).name]
     assert ready["daemons"] == {"containerd": {"running": True, "started_by_rtlab": True},
                                 "dockerd": {"running": True, "started_by_rtlab": True}}, \
         "run the suite on a host where rtlab starts the daemons (make purge first)"
@@ -97,7 +122,7 @@ def test_setup_purge_setup_leaves_and_restores_the_named_state(foreign_container
     config[USER_KEY[0]] = USER_KEY[1]
     daemons.DOCKER_CONFIG.write_text(json.dumps(config))
     try:
-        _purge_and_set_up_again(ready, proc, sock, foreign_container)
+        _purge_and_set_up_again(ready, before, proc, sock, foreign_container)
     finally:
         # leave daemon.json, and its ledger entry, as setup alone would have them
         if daemons.DOCKER_CONFIG.exists():
@@ -108,9 +133,22 @@ def test_setup_purge_setup_leaves_and_restores_the_named_state(foreign_container
             ledger.flag(daemons.DOCKER_CONFIG_CREATED, created)
 
 
-def _purge_and_set_up_again(ready, proc, sock, foreign_container):
+def _purge_and_set_up_again(ready, before, proc, sock, foreign_container):
+    runsc_root = cleanup.RUNSC_ROOTS[0]
+    runsc_root.mkdir(parents=True, exist_ok=True)
+    for name in (DEAD_RUNSC, USER_RUNSC):
+        (runsc_root / name).touch()
+    try:
+        said = _purge()
+        assert not (runsc_root / DEAD_RUNSC).exists(), "purge left a dead run's runsc state file"
+        assert (runsc_root / USER_RUNSC).exists(), "purge removed a runsc file that is not rtlab's"
+        assert cleanup.runsc_state_files(cleanup.CONTAINER_PREFIX) == [], said
+    finally:
+        (runsc_root / USER_RUNSC).unlink(missing_ok=True)
+    _check_purged_then_set_up(said, ready, before, proc, sock, foreign_container)
 
-    said = _purge()
+
+def _check_purged_then_set_up(said, ready, before, proc, sock, foreign_container):
     gone = host_state()
     assert gone["daemons"] == {"containerd": {"running": False, "started_by_rtlab": False},
                                "dockerd": {"running": False, "started_by_rtlab": False}}, said
@@ -132,6 +170,9 @@ def _purge_and_set_up_again(ready, proc, sock, foreign_container):
     said = _purge()
     gone = host_state()
     assert not any(gone["cgroup_mounts"].values()) and not any(gone["folders"].values()), said
+    # the kernel's view too: each controller bound where it was before set-up (a hierarchy
+    # unmounted with cgroups left in it stays bound, mounted nowhere)
+    assert gone["cgroup_bindings"] == before, said
 
     assert "nothing of rtlab's is left" in _purge()
     assert host_state() == gone
@@ -144,3 +185,30 @@ def _purge_and_set_up_again(ready, proc, sock, foreign_container):
     assert again["daemon_json"].pop(USER_KEY[0]) == USER_KEY[1]
     assert again == ready
 
+
+
+def test_setup_gives_back_a_controller_bound_to_a_hidden_hierarchy(tmp_path):
+    """The state an older purge left: a v1 hierarchy unmounted with a cgroup left in it."""
+    _purge()
+    if host.cgroup_mode() != "hybrid" or not host.unified_controllers():
+        _setup()
+        pytest.skip("needs a hybrid host whose v2 hierarchy holds a controller")
+    controller = host.unified_controllers()[0]
+    point = tmp_path / "hierarchy"
+    point.mkdir()
+    subprocess.run(["mount", "-t", "cgroup", "-o", controller, "cgroup", str(point)], check=True)
+    (point / "left-behind").mkdir()
+    subprocess.run(["umount", str(point)], check=True)
+    assert cgroups.bindings()[controller] == cgroups.HIDDEN
+    assert controller not in host.unified_controllers()
+
+    said = _setup()
+    assert f"gave {controller} back to cgroup v2" in said, said
+    assert cgroups.bindings()[controller] == f"v1 at {host.CGROUP_ROOT / controller}", said
+    assert ledger.mapping(host.CGROUP_BINDINGS)[controller] == cgroups.V2
+
+    said = _purge()
+    assert f"{controller} is bound to v2 again, as before set-up" in said, said
+    assert cgroups.bindings()[controller] == cgroups.V2
+    assert controller in host.unified_controllers()
+    _setup()

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# A new user's first run, from a fresh clone: clone this repository's committed
+# HEAD into a temporary folder, run the README's two commands there (make report,
+# then make test), time each and print each one's last line. Run it before a
+# release: CI on a machine that rtlab already changed cannot see a missing
+# first-run step. Start from a purged host (make purge) to take the first-run
+# path exactly. Exit status: non-zero when either command failed.
+set -uo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+work="$(mktemp -d /tmp/rtlab-fresh-check.XXXXXX)"
+echo "fresh-check: cloning $repo (HEAD $(git -C "$repo" rev-parse --short HEAD)) into $work/rtlab"
+git clone -q "$repo" "$work/rtlab" || { echo "fresh-check: git clone failed" >&2; exit 2; }
+cd "$work/rtlab"
+status=0
+for target in report test; do
+  log="$work/make-$target.log"
+  start=$(date +%s)
+  make "$target" >"$log" 2>&1
+  rc=$?
+  secs=$(( $(date +%s) - start ))
+  last="$(grep -v '^[[:space:]]*$' "$log" | tail -n 1)"
+  echo "fresh-check: make $target: exit $rc in ${secs} s; last line: $last"
+  [ "$rc" -eq 0 ] || status=1
+done
+echo "fresh-check: logs in $work (make-report.log, make-test.log)"
+exit $status
