@@ -86,7 +86,9 @@ def bindings_before():
     """Where each controller is bound on a purged host, before the other fixtures'
     containers sit in a hierarchy. Set-up gives a controller bound to a hidden
     hierarchy (what an older purge left) back to v2 first, so that is its "before"."""
-    _purge()  # from what setup alone makes (earlier tests may have registered more runtimes)
+    said = _purge()  # from what setup alone makes (earlier tests may have registered more runtimes)
+    assert "left mounted" not in said, \
+        f"a container not of this test holds a cgroup rtlab mounted: run on an idle host\n{said}"
     return {c: (cgroups.V2 if b == cgroups.HIDDEN else b)
             for c, b in host_state()["cgroup_bindings"].items()}
 
