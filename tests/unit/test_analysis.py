@@ -94,7 +94,7 @@ def test_findings_sentences() -> None:
 
 def test_single_target_has_no_findings() -> None:
     trials = make_trials({("oci", "runc"): {"run": 0.1}}, n_trials=6)
-    assert analysis.findings(stats.compare(trials, n_boot=10), stats.summarize(trials)) == []
+    assert analysis.findings(stats.compare(trials), stats.summarize(trials)) == []
 
 
 def _writer(path: Path) -> analysis.Job:

@@ -184,10 +184,10 @@ def test_cli_the_two_sample_runs_pass_the_gate() -> None:
 
 def test_the_paced_sample_runs_pass_the_gate_and_name_their_pace() -> None:
     first, second = params.find_runs(params.REPO_ROOT / "data" / "sample-paced")[:2]
-    cmp = compare.compare_runs(first, second, n_boot=200)
+    cmp = compare.compare_runs(first, second)
     assert cmp.regressions.empty, cmp.regression_lines()
     assert cmp.notes == ["both runs at pace 100 ms"]
-    unpaced = compare.compare_runs(*params.sample_runs()[:2], n_boot=200)
+    unpaced = compare.compare_runs(*params.sample_runs()[:2])
     assert any("neither run recorded a pace" in n and "catches less" in n for n in unpaced.notes)
 
 
