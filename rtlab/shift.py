@@ -87,6 +87,31 @@ def _rank_sum_cdf(m: int, n: int) -> np.ndarray:
     return np.cumsum(poly) / poly.sum()
 
 
+def signed_rank_p(d: np.ndarray, alternative: str = "two-sided") -> float | None:
+    """The exact signed-rank p-value of ``d`` against 0 from the same null distribution
+    the intervals invert, or None when it does not apply (zeros, ties, more than
+    :data:`EXACT_MAX` values): the caller then uses scipy's."""
+    d = np.asarray(d, dtype=float)
+    n = d.size
+    if n == 0 or n > EXACT_MAX or np.any(d == 0):
+        return None
+    magnitude = np.abs(d)
+    order = np.argsort(magnitude, kind="stable")
+    if np.any(np.diff(magnitude[order]) == 0):
+        return None
+    ranks = np.empty(n)
+    ranks[order] = np.arange(1, n + 1)
+    w = int(ranks[d > 0].sum())
+    cdf = _signed_rank_cdf(n)
+    below = float(cdf[w])  # P(W+ <= w)
+    above = 1.0 - (float(cdf[w - 1]) if w > 0 else 0.0)  # P(W+ >= w)
+    if alternative == "greater":
+        return above
+    if alternative == "less":
+        return below
+    return min(1.0, 2.0 * min(below, above))
+
+
 def _rank(cdf: np.ndarray | None, total: int, variance: float, confidence: float) -> int:
     """The 1-based rank k of the interval's lower order statistic (0: too few values).
 

@@ -561,6 +561,9 @@ def _wilcoxon(d: np.ndarray, alternative: str = "two-sided") -> float:
         return np.nan
     if np.all(d == 0):
         return 1.0
+    exact = shift.signed_rank_p(d, alternative)
+    if exact is not None:  # the distribution the CI inverts (shift.py); scipy's otherwise
+        return exact
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return float(sps.wilcoxon(d, alternative=alternative).pvalue)
