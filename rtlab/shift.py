@@ -11,16 +11,20 @@ estimate, its interval, its test"):
   the inversion of the Wilcoxon signed-rank test — ``[W_(k), W_(N+1-k)]`` over
   the ``N = n(n+1)/2`` sorted Walsh averages, ``k`` from the exact null
   distribution of the signed-rank statistic (normal approximation above
-  :data:`EXACT_MAX` rounds);
+  :data:`EXACT_MAX` rounds); with the exact distribution each bound is
+  interpolated linearly towards the next order statistic so the interval's
+  coverage is the level asked for, not the conservative discrete one above it
+  (at 12 rounds 95.8 % for a 95 % interval);
 - **unpaired**: the two-sample Hodges–Lehmann shift, the median of all
   differences ``x_i - y_j``, with the inversion of the Mann–Whitney U test
   (exact null up to :data:`EXACT_MAX` per side, normal above).
 
 The estimate always lies inside its interval (the interval is a pair of order
 statistics of the same Walsh averages or differences whose median it is), the
-interval covers the true shift at least at its level whenever the test it
-inverts is exact (symmetric per-round differences; a pure shift between the
-two samples), and "the interval excludes 0" is "the test rejects". Large
+interval covers the true shift at its level whenever the test it inverts
+is exact (symmetric per-round differences; a pure shift between the two
+samples), and when the test rejects, the interval excludes 0 (the interpolated
+interval lies inside the test's exact inversion). Large
 samples never build the ``N`` averages: order statistics are found by
 bisection over the value with an ``O(n log n)`` count (:func:`_kth`).
 """
@@ -157,19 +161,39 @@ def _median_rank(total: int) -> list[int]:
     return [(total + 1) // 2, total // 2 + 1]
 
 
+def _interpolated(lower: float, inner: float, cdf, k: int, confidence: float) -> float:
+    """A bound between the k-th order statistic (``lower``, coverage c_k) and the
+    (k+1)-th (``inner``, coverage c_(k+1) < confidence), linearly interpolated so the
+    interval's coverage is ``confidence`` rather than the conservative c_k."""
+    c_k = 1.0 - 2.0 * float(cdf[k - 1])
+    c_next = 1.0 - 2.0 * float(cdf[k])
+    if c_k <= c_next:
+        return lower
+    weight = min(1.0, max(0.0, (confidence - c_next) / (c_k - c_next)))
+    return inner + weight * (lower - inner)
+
+
 def _intervals(select, total: int, cdf, variance: float, levels: tuple[float, ...]
                ) -> list[Shift]:
     ks = [_rank(cdf, total, variance, c) for c in levels]
-    ranks = _median_rank(total) + [r for k in ks if k >= 1 for r in (k, total + 1 - k)]
-    values = select(ranks)
+    wanted = _median_rank(total)
+    for k in ks:
+        if k >= 1:
+            inner = min(k + 1, total + 1 - k)
+            wanted += [k, total + 1 - k, inner, total + 1 - inner]
+    values = select(wanted)
     estimate = float((values[0] + values[1]) / 2.0)
     out, i = [], 2
     for k, c in zip(ks, levels):
         if k < 1:
             out.append(Shift(estimate, np.nan, np.nan, np.nan))
             continue
-        out.append(Shift(estimate, float(values[i]), float(values[i + 1]), _coverage(cdf, k, c)))
-        i += 2
+        low, high, low_in, high_in = (float(v) for v in values[i:i + 4])
+        i += 4
+        if cdf is not None:
+            low = _interpolated(low, low_in, cdf, k, c)
+            high = _interpolated(high, high_in, cdf, k, c)
+        out.append(Shift(estimate, low, high, c))
     return out
 
 
@@ -228,7 +252,15 @@ def paired_many(d: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarra
     if k < 1:
         nan = np.full(d.shape[0], np.nan)
         return estimate, nan, nan
-    return estimate, walsh[:, k - 1], walsh[:, total - k]
+    low, high = walsh[:, k - 1], walsh[:, total - k]
+    if n <= EXACT_MAX:
+        inner = min(k + 1, total + 1 - k)
+        cdf = _signed_rank_cdf(n)
+        low = np.array([_interpolated(a, b, cdf, k, confidence)
+                        for a, b in zip(low, walsh[:, inner - 1])])
+        high = np.array([_interpolated(a, b, cdf, k, confidence)
+                         for a, b in zip(high, walsh[:, total - inner])])
+    return estimate, low, high
 
 
 def unpaired(x: np.ndarray, y: np.ndarray, *levels: float) -> list[Shift]:
