@@ -175,11 +175,13 @@ def _spread_text(medians_s: pd.Series) -> tuple[float, str]:
 def _significant_text(comparisons: pd.DataFrame, step: str) -> tuple[int, int, str]:
     """Significant pairs among the runtimes through docker for one step."""
     pairs = comparisons[(comparisons["family"] == "client=docker") & (comparisons["step"] == step)]
-    hits = pairs[pairs["verdict"].isin(_SIGNIFICANT)]
+    # significant: faster/slower, or equivalent with a (smaller) significant difference
+    shown = pairs["difference"] if "difference" in pairs.columns else pairs["verdict"]
+    hits = pairs[pairs["verdict"].isin(_SIGNIFICANT) | shown.isin(_SIGNIFICANT)]
     listed = "; ".join(
         _pair_text(row.a, row.b, {"ratio": row.ratio, "low": row.ratio_ci_low,
                                   "high": row.ratio_ci_high, "p_adj": row.p_adj,
-                                  "verdict": row.verdict})
+                                  "verdict": getattr(row, "difference", "") or row.verdict})
         for row in hits.itertuples(index=False)
     )
     return len(hits), len(pairs), listed

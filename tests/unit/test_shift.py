@@ -160,7 +160,7 @@ def test_identical_distributions_are_equivalent_at_margin_20_percent() -> None:
     verdicts = [r["verdict"] for r in rows]
     assert np.mean([v == stats.EQUIVALENT for v in verdicts]) >= 0.95
     alone = np.mean([v in (stats.FASTER, stats.SLOWER) for v in verdicts])
-    assert alone <= 0.01
+    assert alone <= 0.05  # the false-positive rate of a significance test at alpha
     # every significant difference whose equivalence CI lies inside the bounds is
     # reported "equivalent" (with the difference beside it), never "faster/slower" alone
     for r in rows:
