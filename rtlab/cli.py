@@ -201,6 +201,11 @@ def build_parser() -> Parser:
     a.add_argument("--margin", type=_fraction, default=0.05,
                    help="equivalence margin: 'equivalent' when shown within ±this fraction "
                         "(default 0.05 = ±5%%)")
+    a.add_argument("--figures", default="report", metavar="KINDS",
+                   help="figures to draw: report (default: overview, lifecycle, study, pace), "
+                        "all (adds per-step distributions, ECDFs and ratio heat maps), none, "
+                        "or kinds comma-separated")
+    a.add_argument("--svg", action="store_true", help="also write each figure as SVG")
 
     cm = sub.add_parser("compare", help="run B against run A on one host: change per target and "
                                         "step; exit 1 on a regression beyond --threshold")
@@ -361,7 +366,13 @@ def cmd_analyze(args) -> int:
 
     runs = [run for d in args.run_dirs for run in find_runs(str(d), "RUN_DIR", base=Path.cwd())]
     _, trials = load_runs(runs, "RUN_DIR")
-    result = analyze(trials, args.out, alpha=args.alpha, seed=args.seed, margin=args.margin)
+    try:
+        result = analyze(trials, args.out, alpha=args.alpha, seed=args.seed, margin=args.margin,
+                         figures=args.figures, svg=args.svg)
+    except ValueError as exc:
+        if str(exc).startswith("unknown figure kind"):
+            raise UsageError(f"--figures: {exc}") from None
+        raise
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for finding in result.findings:

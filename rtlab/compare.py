@@ -10,12 +10,16 @@ excluded, see :mod:`rtlab.stats`):
   unpaired; within each run the interleaving is used to remove the shared
   effect of each round (:func:`round_adjusted_logs`), which takes most of the
   run-to-run noise out of every target's times.
-- ``change = median(B) / median(A) - 1`` with a 95 % percentile-bootstrap CI
-  (independent resamples of A and B, seeded per row by
-  :func:`rtlab.stats.derive_seed`, so no row depends on another).
+- ``change``: ``exp(s) - 1``, ``s`` the two-sample Hodges–Lehmann shift of B's
+  round-adjusted log times over A's, with the 95 % CI that inverts the same
+  Mann–Whitney U test that gives ``p`` (:func:`rtlab.shift.unpaired`): one
+  estimate, its interval and its test, as in :func:`rtlab.stats.compare`.
+  ``median_a_s``/``median_b_s`` are descriptive (no interval is printed for
+  their ratio).
 - ``p``: two-sided Mann–Whitney U of B against A on the round-adjusted log
-  times, ``p_adj`` Holm over every row; ``p_equiv``: TOST p that the change is
-  within ±``margin`` (:func:`rtlab.stats.equivalence_p`), Holm-adjusted.
+  times, ``p_adj`` Holm over every row; equivalence: the (1 − 2·alpha) CI of
+  the change (``equiv_ci_low``/``equiv_ci_high``) inside
+  :func:`rtlab.stats.equivalence_bounds` (``p_equiv``: the matching TOST p).
 - The gate's tests, one family over every row (``p_slower_adj``,
   ``p_fail_adj``, adjusted by :func:`conditional_holm`): per row, ``p_slower``
   is one-sided against the threshold (H0: B is at most ``threshold`` slower,
@@ -23,9 +27,13 @@ excluded, see :mod:`rtlab.stats`):
   than A (only rows with a failure count in the family).
 - ``verdict``: ``"fails in B"`` (A has samples, every trial of B failed),
   ``"fixed in B"`` (the reverse), ``"fails more in B"`` (``p_fail_adj < alpha``),
-  ``"slower"`` (``p_slower_adj < alpha``, or ``p_adj < alpha`` with the CI above
-  0), ``"faster"`` (``p_adj < alpha`` with the CI below 0), ``"equivalent"``
-  (``p_equiv_adj < alpha``), else ``"inconclusive"`` with ``trials_needed``.
+  ``"slower"`` (``p_slower_adj < alpha``: slower beyond the threshold),
+  ``"equivalent"`` (the equivalence CI inside the bounds, even when a smaller
+  difference is also significant: ``difference`` says so), ``"slower"`` or
+  ``"faster"`` (``p_adj < alpha`` with the CI above or below 0), else
+  ``"inconclusive"`` with ``trials_needed``.
+- Runs of different experiments are never compared (:class:`CompareError`);
+  every row is keyed by its ``experiment``.
 
 The regression gate: a row is a regression when it is ``"fails in B"``, when
 ``p_fail_adj < alpha`` or when ``p_slower_adj < alpha`` — B fails more often,
@@ -43,7 +51,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from rtlab import results, stats
+from rtlab import results, shift, stats
 
 SLOWER = "slower"
 FASTER = "faster"
@@ -57,20 +65,21 @@ FIXED_IN_B = "fixed in B"
 DEFAULT_THRESHOLD = 0.05
 
 CHANGE_COLUMNS: list[str] = [
-    "client", "runtime", "step", "n_a", "n_b", "n_failed_a", "n_failed_b", "median_a_s",
-    "median_b_s", "change", "change_ci_low", "change_ci_high", "p", "p_adj", "verdict",
-    "regression", "p_slower", "p_slower_adj", "p_fail", "p_fail_adj", "margin", "p_equiv",
-    "p_equiv_adj", "trials_needed", "method",
+    "experiment", "client", "runtime", "step", "n_a", "n_b", "n_failed_a", "n_failed_b",
+    "median_a_s", "median_b_s", "change", "change_ci_low", "change_ci_high", "p", "p_adj",
+    "verdict", "difference", "regression", "p_slower", "p_slower_adj", "p_fail", "p_fail_adj",
+    "margin", "equiv_ci_low", "equiv_ci_high", "p_equiv", "trials_needed", "method",
 ]
 # Columns computed after every row is known (Holm, verdicts).
-_DERIVED = ("p_adj", "p_slower_adj", "p_fail_adj", "p_equiv_adj", "verdict", "regression",
+_DERIVED = ("p_adj", "p_slower_adj", "p_fail_adj", "verdict", "difference", "regression",
             "trials_needed")
 # Gate tests with p above this do not count in the family (see conditional_holm).
 GATE_TAU = 0.5
 # A round's shared effect is estimated from at least this many other targets.
 MIN_OTHERS = 3
-METHOD = ("unpaired across runs: Mann–Whitney U on round-adjusted log times; gate one-sided "
-          "against +threshold; failures by Fisher's exact test")
+METHOD = ("unpaired across runs: Hodges–Lehmann shift of round-adjusted log times with the "
+          "Mann–Whitney U test and its inversion CI; gate one-sided against +threshold; "
+          "failures by Fisher's exact test")
 # run.json parameters worth mentioning when they differ between A and B.
 _PARAMETERS = ("trials", "warmup", "timeout_s", "seed", "workload", "study")
 
@@ -139,9 +148,17 @@ class RunComparison:
             return (f"no regression: no target/step is slower by more than "
                     f"{self.threshold:.0%} or fails more often in B (conditional Holm over "
                     f"every test, alpha {self.alpha:g})")
-        names = ", ".join(f"{stats.target_label(r.client, r.runtime)} {r.step}"
-                          for r in bad.itertuples(index=False))
+        names = ", ".join(where(r) for r in bad.itertuples(index=False))
         return f"REGRESSION beyond {self.threshold:.0%} in {len(bad)} target/step(s): {names}"
+
+
+def where(row) -> str:
+    """"client/runtime step", with the experiment when it is not the lifecycle."""
+    get = row.get if hasattr(row, "get") else lambda k, d=None: getattr(row, k, d)
+    experiment = get("experiment", stats.experiments.DEFAULT_EXPERIMENT)
+    label = f"{stats.target_label(get('client'), get('runtime'))} {get('step')}"
+    return label if experiment == stats.experiments.DEFAULT_EXPERIMENT \
+        else f"{label} ({experiment})"
 
 
 def _pct(x: float) -> str:
@@ -150,18 +167,18 @@ def _pct(x: float) -> str:
 
 def regression_sentence(row: pd.Series, threshold: float) -> str:
     """A regression row as one sentence."""
-    where = f"{stats.target_label(row['client'], row['runtime'])} {row['step']}"
+    where_ = where(row)
     if row["verdict"] == FAILS_IN_B:
-        return (f"{where}: every trial failed in B ({row['n_failed_b']} failed) while A has "
+        return (f"{where_}: every trial failed in B ({row['n_failed_b']} failed) while A has "
                 f"{row['n_a']} successful trials")
     if row["p_fail_adj"] == row["p_fail_adj"] and row["regression"] and \
             not row["p_slower_adj"] < row["p_fail_adj"]:
-        return (f"{where}: fails more often in B ({row['n_failed_b']} of "
+        return (f"{where_}: fails more often in B ({row['n_failed_b']} of "
                 f"{row['n_failed_b'] + row['n_b']} trials) than in A ({row['n_failed_a']} of "
                 f"{row['n_failed_a'] + row['n_a']}; Fisher exact, p_adj {row['p_fail_adj']:.2g})")
-    return (f"{where}: {row['change']:.1%} slower in B (median {row['median_a_s']:.4f} s → "
-            f"{row['median_b_s']:.4f} s; 95% CI {_pct(row['change_ci_low'])} … "
-            f"{_pct(row['change_ci_high'])}), beyond the {threshold:.0%} threshold "
+    return (f"{where_}: {row['change']:.1%} slower in B (95% CI {_pct(row['change_ci_low'])} … "
+            f"{_pct(row['change_ci_high'])}; medians {row['median_a_s']:.4f} s → "
+            f"{row['median_b_s']:.4f} s), beyond the {threshold:.0%} threshold "
             f"(one-sided p_adj {row['p_slower_adj']:.2g})")
 
 
@@ -268,43 +285,44 @@ def gate_decisions(p_gate: np.ndarray, p_fail: np.ndarray, alpha: float
 
 
 def _counts(frame: pd.DataFrame, adjusted: np.ndarray
-            ) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray, int]]:
-    """(client, runtime, step) → (wall times, round-adjusted log times, failed rows)."""
+            ) -> dict[tuple[str, str, str, str], tuple[np.ndarray, np.ndarray, int]]:
+    """(experiment, client, runtime, step) → (wall times, round-adjusted log times, failed
+    rows)."""
     good = stats.is_sample(frame)
     wall_s = frame["wall_s"].to_numpy(dtype=float, na_value=np.nan)
     out = {}
-    for key, index in frame.groupby(["client", "runtime", "step"], sort=False).indices.items():
+    keys = ["experiment", "client", "runtime", "step"]
+    for key, index in frame.groupby(keys, sort=False).indices.items():
         ok = index[good[index]]
         out[tuple(map(str, key))] = (wall_s[ok], adjusted[ok], int(index.size - ok.size))
     return out
 
 
-def _order(key: tuple[str, str, str]) -> tuple:
-    client, runtime, step = key
-    return (client, runtime, stats.step_rank(step), step)
+def _order(key: tuple[str, str, str, str]) -> tuple:
+    experiment, client, runtime, step = key
+    return (stats.experiment_rank(experiment), experiment, client, runtime,
+            stats.step_rank(step), step)
 
 
-def _verdict(r, alpha: float) -> str:
+def _verdict(r, alpha: float) -> tuple[str, str]:
+    """(verdict, difference) of one row; see the module docstring."""
     if r.n_a and not r.n_b:
-        return FAILS_IN_B
+        return FAILS_IN_B, ""
     if r.n_b and not r.n_a:
-        return FIXED_IN_B
+        return FIXED_IN_B, ""
     if r.p_fail_adj < alpha:
-        return FAILS_MORE_IN_B
+        return FAILS_MORE_IN_B, ""
     if not r.n_a:
-        return INCONCLUSIVE
-    if r.p_slower_adj < alpha or (r.p_adj < alpha and r.change_ci_low > 0):
-        return SLOWER
-    if r.p_adj < alpha and r.change_ci_high < 0:
-        return FASTER
-    if r.p_equiv_adj < alpha:
-        return EQUIVALENT
-    return INCONCLUSIVE
+        return INCONCLUSIVE, ""
+    if r.p_slower_adj < alpha:
+        return SLOWER, SLOWER
+    return stats.verdict(r.p_adj, 1.0 + r.change_ci_low, 1.0 + r.change_ci_high,
+                         1.0 + r.equiv_ci_low, 1.0 + r.equiv_ci_high, r.margin, alpha)
 
 
 def changes(trials_a: pd.DataFrame, trials_b: pd.DataFrame, *, alpha: float = 0.05,
             threshold: float = DEFAULT_THRESHOLD, margin: float = stats.MARGIN,
-            n_boot: int = 2000, seed: int | None = 0) -> pd.DataFrame:
+            seed: int | None = 0) -> pd.DataFrame:
     """Per target and step, the change from A to B (see the module docstring).
 
     Parameters
@@ -317,48 +335,45 @@ def changes(trials_a: pd.DataFrame, trials_b: pd.DataFrame, *, alpha: float = 0.
         The gate: a row is a regression when B is slower than A by more than
         this fraction (one-sided test, see :func:`gate_p`).
     margin : float
-        Equivalence margin: "equivalent" when the change is shown to be within
-        ±margin.
-    n_boot : int
-        Bootstrap resamples per row (for the change's CI).
+        Equivalence margin m: "equivalent" when the (1 − 2·alpha) CI of the
+        change lies within 1/(1 + m) − 1 … m.
     seed : int or None
-        The seed each row's resampling seed is derived from (with the row's
-        names, :func:`rtlab.stats.derive_seed`), so rows do not depend on one another.
+        Unused (the intervals are exact rank-test inversions); kept for callers.
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`CHANGE_COLUMNS`; only (target, step) present in both runs.
+        Columns :data:`CHANGE_COLUMNS`; only (experiment, target, step) present in both runs.
     """
     frame_a, frame_b = stats.samples(trials_a), stats.samples(trials_b)
     a = _counts(frame_a, round_adjusted_logs(frame_a))
     b = _counts(frame_b, round_adjusted_logs(frame_b))
-    tail = (1.0 - stats.CONFIDENCE) / 2.0
     rows = []
     for key in sorted(set(a) & set(b), key=_order):
         (x, adj_x, failed_x), (y, adj_y, failed_y) = a[key], b[key]
-        row = {"client": key[0], "runtime": key[1], "step": key[2], "n_a": x.size,
+        row = {"experiment": key[0], "client": key[1], "runtime": key[2], "step": key[3],
+               "n_a": x.size,
                "n_b": y.size, "n_failed_a": failed_x, "n_failed_b": failed_y,
                "median_a_s": np.nan, "median_b_s": np.nan, "change": np.nan,
                "change_ci_low": np.nan, "change_ci_high": np.nan, "p": np.nan,
                "p_slower": np.nan, "p_equiv": np.nan, "margin": margin,
+               "equiv_ci_low": np.nan, "equiv_ci_high": np.nan,
                "p_fail": failure_p(failed_x, x.size, failed_y, y.size), "_needed": np.nan,
                "method": METHOD}
         if x.size and y.size:
-            boot = [stats._bootstrap_medians(
-                v, n_boot, np.random.default_rng(stats.derive_seed(seed, "change", *key, side)))
-                for v, side in ((x, "A"), (y, "B"))]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                low, high = np.quantile(boot[1] / boot[0], [tail, 1.0 - tail])
-            shift = float(np.median(adj_y) - np.median(adj_x))
+            main, equiv = shift.unpaired(adj_y, adj_x, stats.CONFIDENCE, 1.0 - 2.0 * alpha)
             sd = float(np.sqrt((stats._robust_sd(adj_x) ** 2 + stats._robust_sd(adj_y) ** 2) / 2))
             row.update(median_a_s=float(np.median(x)), median_b_s=float(np.median(y)),
-                       change=float(np.median(y) / np.median(x) - 1.0),
-                       change_ci_low=float(low) - 1.0, change_ci_high=float(high) - 1.0,
+                       change=float(np.expm1(main.estimate)),
+                       change_ci_low=float(np.expm1(main.low)),
+                       change_ci_high=float(np.expm1(main.high)),
+                       equiv_ci_low=float(np.expm1(equiv.low)),
+                       equiv_ci_high=float(np.expm1(equiv.high)),
                        p=float(sps.mannwhitneyu(adj_y, adj_x, alternative="two-sided").pvalue),
                        p_slower=gate_p(adj_x, adj_y, threshold),
                        p_equiv=stats.equivalence_p(adj_y, adj_x, margin),
-                       _needed=stats.trials_needed(shift, sd, margin, paired=False, alpha=alpha))
+                       _needed=stats.trials_needed(main.estimate, sd, margin, paired=False,
+                                                   alpha=alpha))
         elif x.size:
             row["median_a_s"] = float(np.median(x))
         elif y.size:
@@ -367,11 +382,12 @@ def changes(trials_a: pd.DataFrame, trials_b: pd.DataFrame, *, alpha: float = 0.
     frame = pd.DataFrame(rows, columns=[*(c for c in CHANGE_COLUMNS if c not in _DERIVED),
                                         "_needed"])
     frame["p_adj"] = stats.holm(frame["p"].to_numpy(dtype=float))
-    frame["p_equiv_adj"] = stats.holm(frame["p_equiv"].to_numpy(dtype=float))
     gate_adj, fail_adj, flagged = gate_decisions(frame["p_slower"].to_numpy(dtype=float),
                                                  frame["p_fail"].to_numpy(dtype=float), alpha)
     frame["p_slower_adj"], frame["p_fail_adj"] = gate_adj, fail_adj
-    frame["verdict"] = [_verdict(r, alpha) for r in frame.itertuples(index=False)]
+    decided = [_verdict(r, alpha) for r in frame.itertuples(index=False)]
+    frame["verdict"] = [v for v, _ in decided]
+    frame["difference"] = [d for _, d in decided]
     frame["regression"] = flagged | (frame["verdict"] == FAILS_IN_B).to_numpy()
     frame["trials_needed"] = pd.array(
         [int(n) if v == INCONCLUSIVE and np.isfinite(n) else pd.NA
@@ -403,6 +419,17 @@ def check_same_host(meta_a: dict, meta_b: dict, dir_a: Path, dir_b: Path) -> Non
             f"cannot compare {dir_a} with {dir_b}: they were recorded on different hosts "
             f"({'; '.join(diffs)}); a before/after comparison must hold the machine fixed, "
             "so record both runs on one host")
+
+
+def check_same_experiment(trials_a: pd.DataFrame, trials_b: pd.DataFrame, dir_a: Path,
+                          dir_b: Path) -> None:
+    """Raise :class:`CompareError` naming both when the runs measured different experiments
+    (a pause cycle is not a slower lifecycle: experiments are never compared or pooled)."""
+    exp_a, exp_b = stats.experiments_of(trials_a), stats.experiments_of(trials_b)
+    if exp_a != exp_b:
+        raise CompareError(f"cannot compare {dir_a} (experiment {', '.join(exp_a)}) with {dir_b} "
+                           f"(experiment {', '.join(exp_b)}): runs of different experiments "
+                           "measure different things; compare runs of one experiment")
 
 
 def _run_paces(trials: pd.DataFrame) -> list[float]:
@@ -440,7 +467,7 @@ def _same_pace(trials_a: pd.DataFrame, trials_b: pd.DataFrame, dir_a: Path, dir_
 
 def compare_runs(run_a: Path | str, run_b: Path | str, *, alpha: float = 0.05,
                  threshold: float = DEFAULT_THRESHOLD, seed: int = 0,
-                 n_boot: int = 2000, margin: float = stats.MARGIN) -> RunComparison:
+                 margin: float = stats.MARGIN) -> RunComparison:
     """Compare run B (after) with run A (before); see the module docstring.
 
     Raises
@@ -454,9 +481,10 @@ def compare_runs(run_a: Path | str, run_b: Path | str, *, alpha: float = 0.05,
     meta_a, trials_a = results.load_run(dir_a)
     meta_b, trials_b = results.load_run(dir_b)
     check_same_host(meta_a, meta_b, dir_a, dir_b)
+    check_same_experiment(trials_a, trials_b, dir_a, dir_b)
     trials_a, trials_b, pace_notes = _same_pace(trials_a, trials_b, dir_a, dir_b)
     table = changes(trials_a, trials_b, alpha=alpha, threshold=threshold, margin=margin,
-                    n_boot=n_boot, seed=seed)
+                    seed=seed)
     targets_a = {stats.target_label(c, r) for c, r in zip(trials_a["client"], trials_a["runtime"])}
     targets_b = {stats.target_label(c, r) for c, r in zip(trials_b["client"], trials_b["runtime"])}
     only = ([f"{t}: only in A" for t in sorted(targets_a - targets_b)]
@@ -510,14 +538,14 @@ def format_lines(cmp: RunComparison) -> list[str]:
              f"{'p_adj':>7}  verdict"
     lines += ["", header, "-" * len(header)]
     for r in cmp.changes.itertuples(index=False):
-        where = f"{stats.target_label(r.client, r.runtime)} {r.step}"
+        label = where(r)
         if r.change == r.change:
             change = f"{_pct(r.change)} [{_pct(r.change_ci_low)}, {_pct(r.change_ci_high)}]"
             p_adj = f"{r.p_adj:.2g}"
         else:
             change, p_adj = "—", "—"
         mark = "  <-- REGRESSION" if r.regression else ""
-        lines.append(f"{where:<28} {_ms(r.median_a_s):>11} {_ms(r.median_b_s):>11}  "
+        lines.append(f"{label:<28} {_ms(r.median_a_s):>11} {_ms(r.median_b_s):>11}  "
                      f"{change:<28} {p_adj:>7}  {r.verdict}{mark}")
     lines.append("")
     lines += [f"REGRESSION: {s}" for s in cmp.regression_lines()]

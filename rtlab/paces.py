@@ -62,7 +62,6 @@ def pace_compare(
     *,
     alpha: float = 0.05,
     confidence: float = stats.CONFIDENCE,
-    n_boot: int = 2000,
     seed: int = 0,
     margin: float = stats.MARGIN,
 ) -> pd.DataFrame:
@@ -72,7 +71,7 @@ def pace_compare(
     ----------
     trials : pandas.DataFrame
         A tidy trials frame with a ``pace_s`` column (seconds).
-    alpha, confidence, n_boot
+    alpha, confidence
         Passed to :func:`rtlab.stats.compare`.
     seed : int
         The run seed: each pace's comparisons derive their seeds from it (stats.compare).
@@ -91,7 +90,7 @@ def pace_compare(
     columns: list[str] | None = None
     for pace in paces:
         table = stats.compare(trials[pace_col == pace], alpha=alpha, confidence=confidence,
-                              n_boot=n_boot, seed=seed, margin=margin)
+                              seed=seed, margin=margin)
         columns = list(table.columns)
         blocks.append(table.assign(**{PACE_COLUMN: pace}))
     columns = [PACE_COLUMN, *(columns or stats.COMPARISON_COLUMNS)]

@@ -436,7 +436,7 @@ def lifecycle_facets(summary: pd.DataFrame, *, fig: Figure | None = None) -> Fig
             ax.set_yscale("log")
         ax.set_title(f"through {text(client)}")
         ax.set_xlabel("step")
-        ax.legend(title="runtime", fontsize="small", loc="best")
+        ax.legend(title="runtime", fontsize="small", loc="upper left")
     axes[0].set_ylabel(f"median {WALL_LABEL}")
     fig.suptitle("lifecycle: median wall time of each step (bar) and its 95% CI, per client\n"
                  "each panel has its own y axis (log when it spans more than 10x)")
@@ -501,8 +501,8 @@ def study_bars(against: pd.DataFrame, *, fig: Figure | None = None) -> Figure:
     return fig
 
 
-def save_figure(fig: Figure, path_stem: Path | str) -> tuple[Path, Path]:
-    """Write ``fig`` as ``<path_stem>.png`` and ``<path_stem>.svg``.
+def save_figure(fig: Figure, path_stem: Path | str, *, svg: bool = True) -> tuple[Path, ...]:
+    """Write ``fig`` as ``<path_stem>.png`` and, when ``svg``, ``<path_stem>.svg``.
 
     Parameters
     ----------
@@ -510,16 +510,20 @@ def save_figure(fig: Figure, path_stem: Path | str) -> tuple[Path, Path]:
         The figure.
     path_stem : pathlib.Path or str
         Path without suffix; missing parent folders are created.
+    svg : bool
+        Also write the SVG (it costs about as much again as the PNG).
 
     Returns
     -------
     tuple of pathlib.Path
-        The PNG and the SVG path.
+        The PNG path, then the SVG path when written.
     """
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     png = stem.with_name(f"{stem.name}.png")
-    svg = stem.with_name(f"{stem.name}.svg")
     fig.savefig(png, dpi=150, bbox_inches="tight")
-    fig.savefig(svg, bbox_inches="tight", metadata={"Date": None})
-    return png, svg
+    if not svg:
+        return (png,)
+    vector = stem.with_name(f"{stem.name}.svg")
+    fig.savefig(vector, bbox_inches="tight", metadata={"Date": None})
+    return png, vector

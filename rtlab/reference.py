@@ -19,6 +19,15 @@ STUDY_COLUMNS: list[str] = ["table", "client", "runtime", "step", "value_s", "no
 # Medians within this relative spread (max/min - 1) count as "hardly differ".
 FLAT_TOLERANCE = 0.10
 _CELL: list[str] = ["client", "runtime", "step"]
+# The experiment the study measured: only its rows are set beside the study.
+EXPERIMENT = "lifecycle"
+
+
+def _lifecycle(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :data:`EXPERIMENT` (all rows of a table without an experiment column)."""
+    if "experiment" not in frame.columns:
+        return frame
+    return frame[frame["experiment"] == EXPERIMENT]
 _SIGNIFICANT = (stats.FASTER, stats.SLOWER)
 _FLIPPED = {stats.FASTER: stats.SLOWER, stats.SLOWER: stats.FASTER}
 
@@ -73,7 +82,7 @@ def against_study(summary: pd.DataFrame, study: pd.DataFrame) -> pd.DataFrame:
         .agg(tables=("table", ",".join), study_s=("value_s", "first"))
         .reset_index()
     )
-    ours = summary[[*_CELL, "n", "median_s", "ci_low_s", "ci_high_s"]]
+    ours = _lifecycle(summary)[[*_CELL, "n", "median_s", "ci_low_s", "ci_high_s"]]
     merged = cells.merge(ours, on=_CELL, how="inner")
     merged["ratio"] = merged["median_s"] / merged["study_s"]
     has_ci = merged["ci_low_s"].notna() & merged["ci_high_s"].notna()
@@ -87,20 +96,24 @@ def against_study(summary: pd.DataFrame, study: pd.DataFrame) -> pd.DataFrame:
 def _oriented(
     comparisons: pd.DataFrame, family: str, step: str, x: str, y: str
 ) -> dict[str, float | str] | None:
-    """The comparison of x against y (ratio x/y, verdict about x), or None."""
+    """The comparison of x against y (ratio x/y with its own CI, verdict about x), or None."""
+    comparisons = _lifecycle(comparisons) if "experiment" in comparisons.columns and \
+        comparisons["experiment"].nunique() > 1 else comparisons
     pairs = comparisons[(comparisons["family"] == family) & (comparisons["step"] == step)]
     forward = pairs[(pairs["a"] == x) & (pairs["b"] == y)]
     if not forward.empty:
         row = forward.iloc[0]
         return {"ratio": row["ratio"], "low": row["ratio_ci_low"], "high": row["ratio_ci_high"],
-                "p_adj": row["p_adj"], "verdict": row["verdict"]}
+                "p_adj": row["p_adj"], "verdict": row["verdict"],
+                "difference": row.get("difference", "")}
     backward = pairs[(pairs["a"] == y) & (pairs["b"] == x)]
     if backward.empty:
         return None
     row = backward.iloc[0]
     return {"ratio": 1.0 / row["ratio"], "low": 1.0 / row["ratio_ci_high"],
             "high": 1.0 / row["ratio_ci_low"], "p_adj": row["p_adj"],
-            "verdict": _FLIPPED.get(row["verdict"], row["verdict"])}
+            "verdict": _FLIPPED.get(row["verdict"], row["verdict"]),
+            "difference": _FLIPPED.get(row.get("difference", ""), row.get("difference", ""))}
 
 
 oriented = _oriented  # public: the headline sentences use it too
@@ -162,11 +175,13 @@ def _spread_text(medians_s: pd.Series) -> tuple[float, str]:
 def _significant_text(comparisons: pd.DataFrame, step: str) -> tuple[int, int, str]:
     """Significant pairs among the runtimes through docker for one step."""
     pairs = comparisons[(comparisons["family"] == "client=docker") & (comparisons["step"] == step)]
-    hits = pairs[pairs["verdict"].isin(_SIGNIFICANT)]
+    # significant: faster/slower, or equivalent with a (smaller) significant difference
+    shown = pairs["difference"] if "difference" in pairs.columns else pairs["verdict"]
+    hits = pairs[pairs["verdict"].isin(_SIGNIFICANT) | shown.isin(_SIGNIFICANT)]
     listed = "; ".join(
         _pair_text(row.a, row.b, {"ratio": row.ratio, "low": row.ratio_ci_low,
                                   "high": row.ratio_ci_high, "p_adj": row.p_adj,
-                                  "verdict": row.verdict})
+                                  "verdict": getattr(row, "difference", "") or row.verdict})
         for row in hits.itertuples(index=False)
     )
     return len(hits), len(pairs), listed
@@ -275,6 +290,7 @@ def check_conclusions(
            differs significantly and the medians spread beyond the tolerance.
         4. delete hardly differs between runtimes through docker (as 2).
     """
+    summary, comparisons = _lifecycle(summary), _lifecycle(comparisons)
     checks = [
         ("The whole lifecycle over runc is fastest through ctr, then podman, then docker "
          "(ctr < podman < docker).", _client_ordering(comparisons, study)),

@@ -13,10 +13,13 @@ Conventions used throughout:
   and only when all are ok; it is never stored. A frame without an
   ``experiment`` column is the lifecycle.
 - A target is ``(client, runtime)``, labelled ``"client/runtime"``.
-- Resampling functions take ``seed`` (an int, a ``numpy.random.Generator`` or
-  None), as seaborn's ``algorithms.bootstrap`` does; :func:`compare` derives
-  one seed per step or target from the run seed and names (:func:`derive_seed`),
-  so results do not depend on which other targets are in the data.
+- Resampling functions (:func:`ratio_ci`, for benchmarks) take ``seed`` (an
+  int, a ``numpy.random.Generator`` or None), as seaborn's
+  ``algorithms.bootstrap`` does. :func:`compare` resamples nothing: each
+  comparison is one Hodges–Lehmann estimate with the CI of its own rank test
+  (:mod:`rtlab.shift`).
+- Experiments are never pooled: totals, summaries, comparisons and the
+  omnibus tests are computed per ``experiment`` (:func:`by_experiment`).
 - Trials are interleaved: every target runs once per ``round``. Comparisons
   within a run pair trials by (run_id, round); see :func:`compare`.
 """
@@ -33,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from rtlab import experiments
+from rtlab import experiments, shift
 from rtlab.noise import NOISY_CV
 
 LIFECYCLE_STEPS: tuple[str, ...] = experiments.EXPERIMENTS["lifecycle"].total
@@ -44,7 +47,7 @@ STEP_ORDER: tuple[str, ...] = experiments.step_order()
 CONFIDENCE = 0.95
 OUTLIER_Z = 3.5
 MEDIAN_CI_METHOD = "order-statistic (exact binomial)"
-RATIO_CI_METHOD = "percentile bootstrap"
+RATIO_CI_METHOD = "percentile bootstrap"  # stats.ratio_ci (benchmarks), not compare
 FASTER = "faster"
 SLOWER = "slower"
 EQUIVALENT = "equivalent"
@@ -52,7 +55,8 @@ INCONCLUSIVE = "inconclusive"
 VERDICTS: tuple[str, ...] = (FASTER, SLOWER, EQUIVALENT, INCONCLUSIVE)
 # Older name of the verdict that is neither faster nor slower.
 NO_CLEAR_DIFFERENCE = INCONCLUSIVE
-# Equivalence margin: ratios within 1 ± MARGIN count as the same.
+# Equivalence margin m: ratios within 1/(1 + m) … 1 + m count as the same
+# (symmetric on the log scale; see equivalence_bounds).
 MARGIN = 0.05
 # Two targets are compared paired when they share at least this many rounds,
 # covering at least this share of each one's samples.
@@ -65,16 +69,18 @@ _BOOT_BLOCK_ELEMENTS = 4_000_000
 _TRIAL_KEYS: list[str] = ["run_id", "client", "runtime", "round", "trial", "warmup"]
 
 SUMMARY_COLUMNS: list[str] = [
-    "client", "runtime", "step", "n", "n_failed", "median_s", "ci_low_s", "ci_high_s",
+    "experiment", "client", "runtime", "step", "n", "n_failed", "median_s", "ci_low_s", "ci_high_s",
     "ci_coverage", "iqr_s", "mad_s", "mean_s", "sd_s", "min_s", "max_s", "cv",
     "n_outliers", "ci_method",
 ]
 COMPARISON_COLUMNS: list[str] = [
-    "family", "step", "a", "b", "n_a", "n_b", "median_a_s", "median_b_s", "ratio",
-    "ratio_ci_low", "ratio_ci_high", "p", "p_adj", "effect", "verdict", "ratio_ci_method",
-    "method", "n_rounds", "ratio_paired", "margin", "p_equiv", "p_equiv_adj", "trials_needed",
+    "experiment", "family", "step", "a", "b", "n_a", "n_b", "median_a_s", "median_b_s",
+    "ratio_of_medians", "ratio", "ratio_ci_low", "ratio_ci_high", "ratio_ci_coverage", "p",
+    "p_adj", "effect", "verdict", "difference", "ratio_ci_method", "method", "n_rounds",
+    "margin", "equiv_low", "equiv_high", "equiv_ci_low", "equiv_ci_high", "p_equiv",
+    "trials_needed",
 ]
-OMNIBUS_COLUMNS: list[str] = ["family", "step", "k", "n", "h", "p", "method"]
+OMNIBUS_COLUMNS: list[str] = ["experiment", "family", "step", "k", "n", "h", "p", "method"]
 
 
 class MedianCI(NamedTuple):
@@ -195,7 +201,39 @@ def samples(trials: pd.DataFrame) -> pd.DataFrame:
     totals = lifecycle_totals(measured)
     frame = measured if totals.empty else pd.concat([measured, totals], ignore_index=True)
     labels = [target_label(c, r) for c, r in zip(frame["client"], frame["runtime"])]
-    return frame.reset_index(drop=True).assign(target=labels)
+    frame = frame.reset_index(drop=True).assign(target=labels)
+    if "experiment" not in frame.columns:
+        frame = frame.assign(experiment=experiments.DEFAULT_EXPERIMENT)
+    return frame
+
+
+def experiment_rank(name: str) -> int:
+    """Position of an experiment in the registry (lifecycle first); unknown ones last."""
+    names = list(experiments.EXPERIMENTS)
+    return names.index(name) if name in names else len(names)
+
+
+def experiments_of(frame: pd.DataFrame) -> list[str]:
+    """The experiments of a tidy frame or a table, in registry order (lifecycle when the
+    frame has no ``experiment`` column)."""
+    if "experiment" not in frame.columns:
+        return [experiments.DEFAULT_EXPERIMENT]
+    return sorted({str(e) for e in frame["experiment"].dropna().unique()},
+                  key=lambda e: (experiment_rank(e), e))
+
+
+def by_experiment(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(experiment, its rows) for each experiment of ``frame``, in registry order.
+
+    Experiments are never pooled: every table, total, comparison, finding and
+    figure is computed on one experiment's rows (docs/DESIGN.md, "Experiments are
+    never pooled")."""
+    if "experiment" not in frame.columns:
+        yield experiments.DEFAULT_EXPERIMENT, frame
+        return
+    names = frame["experiment"].astype(str).to_numpy()
+    for name in experiments_of(frame):
+        yield name, frame[names == name]
 
 
 def modified_z_scores(values: np.ndarray) -> np.ndarray:
@@ -257,7 +295,8 @@ def flag_outliers(trials: pd.DataFrame, *, threshold: float = OUTLIER_Z) -> pd.D
     valid_rows = np.flatnonzero(is_sample(frame))
     wall_s = frame["wall_s"].to_numpy(dtype=float, na_value=np.nan)
     z = np.full(len(frame), np.nan)
-    groups = frame.iloc[valid_rows].groupby(["client", "runtime", "step"], sort=False)
+    groups = frame.iloc[valid_rows].groupby(["experiment", "client", "runtime", "step"],
+                                            sort=False)
     for index in groups.indices.values():
         rows = valid_rows[index]
         z[rows] = modified_z_scores(wall_s[rows])
@@ -347,8 +386,8 @@ def summarize(trials: pd.DataFrame, *, confidence: float = CONFIDENCE) -> pd.Dat
     Returns
     -------
     pandas.DataFrame
-        One row per (client, runtime, step), steps in lifecycle order, with the
-        columns of :data:`SUMMARY_COLUMNS`:
+        One row per (experiment, client, runtime, step), steps in lifecycle
+        order, with the columns of :data:`SUMMARY_COLUMNS`:
 
         - ``n``: samples (ok rows with a wall time); ``n_failed``: other rows;
         - ``median_s`` with ``ci_low_s``/``ci_high_s`` from :func:`median_ci`,
@@ -366,11 +405,13 @@ def summarize(trials: pd.DataFrame, *, confidence: float = CONFIDENCE) -> pd.Dat
     wall_s = frame["wall_s"].to_numpy(dtype=float, na_value=np.nan)
     outlier = frame["outlier"].to_numpy(dtype=bool)
     rows: list[dict[str, object]] = []
-    keys = ["client", "runtime", "step"]
-    for (client, runtime, step), index in frame.groupby(keys, sort=False).indices.items():
+    keys = ["experiment", "client", "runtime", "step"]
+    for (experiment, client, runtime, step), index in \
+            frame.groupby(keys, sort=False).indices.items():
         good = index[valid[index]]
         rows.append(
             {
+                "experiment": experiment,
                 "client": client,
                 "runtime": runtime,
                 "step": step,
@@ -383,9 +424,9 @@ def summarize(trials: pd.DataFrame, *, confidence: float = CONFIDENCE) -> pd.Dat
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     order = summary["step"].map(step_rank)
     return (
-        summary.assign(_rank=order)
-        .sort_values(["client", "runtime", "_rank", "step"], kind="stable")
-        .drop(columns="_rank")
+        summary.assign(_rank=order, _exp=summary["experiment"].map(experiment_rank))
+        .sort_values(["_exp", "experiment", "client", "runtime", "_rank", "step"], kind="stable")
+        .drop(columns=["_rank", "_exp"])
         .reset_index(drop=True)
     )
 
@@ -474,17 +515,15 @@ def _round_keys(frame: pd.DataFrame) -> pd.Series:
 
 
 class _StepData:
-    """One step's samples, by target and by round, with resampled medians cached.
+    """One step's samples, by target and by round.
 
     ``wide[target]`` holds the wall times over the step's rounds (NaN where the
-    target has no sample); the bootstrap over rounds draws its resampled
-    positions once per step (:meth:`paired_median_ratios`), the unpaired
-    bootstrap each target's resampled medians once. Targets with more than one
-    sample in a round cannot be paired.
+    target has no sample). Targets with more than one sample in a round cannot
+    be paired.
     """
 
-    def __init__(self, rows: pd.DataFrame, step: str, n_boot: int, seed: int | None) -> None:
-        self.step, self.n_boot, self.seed = step, n_boot, seed
+    def __init__(self, rows: pd.DataFrame, step: str) -> None:
+        self.step = step
         keys = _round_keys(rows)
         self.rounds = np.array(sorted(keys.unique()))
         column = np.searchsorted(self.rounds, keys.to_numpy())
@@ -498,8 +537,6 @@ class _StepData:
                 line = np.full(self.rounds.size, np.nan)
                 line[cols] = wall_s[index]
                 self.wide[target] = line
-        self._middles: dict[int, np.ndarray] = {}
-        self._unpaired_medians: dict[str, np.ndarray] = {}
 
     def paired_rounds(self, a: str, b: str) -> np.ndarray | None:
         """Rounds where both have a sample, or None when a and b cannot be paired.
@@ -517,37 +554,6 @@ class _StepData:
             return None
         return both
 
-    def paired_median_ratios(self, a: str, b: str, both: np.ndarray) -> np.ndarray:
-        """Bootstrap medians of the per-round ``log a - log b`` over the common rounds.
-
-        Resampling k rounds with replacement and taking the median is the same
-        as taking the middle order statistics of the resampled *positions* in
-        the sorted differences; those positions depend only on k, so they are
-        drawn once per step and k (seeded by the run seed, the step and k) and
-        every pair costs one sort. A pair's interval depends only on its own data.
-        """
-        k = int(both.sum())
-        if k not in self._middles:
-            rng = np.random.default_rng(derive_seed(self.seed, "rounds", self.step, k))
-            lo, hi = (k - 1) // 2, k // 2
-            middles = np.empty((self.n_boot, 2), dtype=np.int64)
-            block = max(1, _BOOT_BLOCK_ELEMENTS // k)
-            for start in range(0, self.n_boot, block):
-                stop = min(self.n_boot, start + block)
-                index = rng.integers(0, k, (stop - start, k))
-                middles[start:stop] = np.partition(index, [lo, hi], axis=1)[:, [lo, hi]]
-            self._middles[k] = middles
-        d = np.sort(np.log(self.wide[a][both]) - np.log(self.wide[b][both]))
-        middles = self._middles[k]
-        return (d[middles[:, 0]] + d[middles[:, 1]]) / 2.0
-
-    def unpaired_medians(self, target: str) -> np.ndarray:
-        if target not in self._unpaired_medians:
-            x = self.values[target]
-            rng = np.random.default_rng(derive_seed(self.seed, "trials", self.step, target))
-            self._unpaired_medians[target] = _bootstrap_medians(x, self.n_boot, rng)
-        return self._unpaired_medians[target]
-
 
 def _wilcoxon(d: np.ndarray, alternative: str = "two-sided") -> float:
     """Signed-rank p-value of ``d`` against 0; 1 when every difference is 0."""
@@ -555,6 +561,9 @@ def _wilcoxon(d: np.ndarray, alternative: str = "two-sided") -> float:
         return np.nan
     if np.all(d == 0):
         return 1.0
+    exact = shift.signed_rank_p(d, alternative)
+    if exact is not None:  # the distribution the CI inverts (shift.py); scipy's otherwise
+        return exact
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return float(sps.wilcoxon(d, alternative=alternative).pvalue)
@@ -569,14 +578,14 @@ def _mannwhitney(x: np.ndarray, y: np.ndarray, alternative: str = "two-sided") -
 def equivalence_p(
     log_a: np.ndarray, log_b: np.ndarray | None, margin: float
 ) -> float:
-    """TOST p-value that a and b differ by less than ±``margin``.
+    """TOST p-value that the ratio of a to b lies within :func:`equivalence_bounds`.
 
-    Two one-sided rank tests of the log-scale shift against ``log(1 - margin)``
+    Two one-sided rank tests of the log-scale shift against ``-log(1 + margin)``
     and ``log(1 + margin)``; the p-value is the larger of the two. With
     ``log_b`` None, ``log_a`` holds paired per-round differences ``log a - log b``
     (Wilcoxon signed-rank); otherwise a and b are independent (Mann–Whitney U).
     """
-    low, high = np.log1p(-margin), np.log1p(margin)
+    low, high = -np.log1p(margin), np.log1p(margin)
     if log_b is None:
         return max(_wilcoxon(log_a - low, "greater"), _wilcoxon(log_a - high, "less"))
     return max(_mannwhitney(log_a - low, log_b, "greater"),
@@ -655,17 +664,36 @@ def ratio_ci(
     return float(low), float(high)
 
 
-def _verdict(
-    p_adj: float, low: float, high: float, p_equiv_adj: float, alpha: float
-) -> str:
-    """Faster/slower when significant and the CI excludes 1; else equivalent when TOST holds."""
+def equivalence_bounds(margin: float) -> tuple[float, float]:
+    """The equivalence bounds of a ratio for margin m: ``(1 / (1 + m), 1 + m)``.
+
+    Symmetric on the log scale (``±log(1 + m)``), so "a within ±m of b" and
+    "b within ±m of a" are the same statement (``1 - m`` would not be: at m = 0.2
+    it is 0.80, not 1 / 1.2 = 0.833).
+    """
+    return 1.0 / (1.0 + margin), 1.0 + margin
+
+
+def verdict(p_adj: float, low: float, high: float, equiv_low: float, equiv_high: float,
+            margin: float, alpha: float) -> tuple[str, str]:
+    """(verdict, difference) of one comparison of a against b.
+
+    ``difference`` is ``"faster"``/``"slower"`` when ``p_adj < alpha`` and the
+    CI (``low``, ``high``) of the ratio excludes 1, else ``""``. The verdict is
+    ``"equivalent"`` when the (1 − 2·alpha) CI (``equiv_low``, ``equiv_high``)
+    lies inside :func:`equivalence_bounds` — whether or not a smaller difference
+    is also significant (the sentence then says both: "equivalent within ±5%;
+    2% faster"); else the difference; else ``"inconclusive"``.
+    """
+    difference = ""
     if p_adj < alpha and high < 1.0:
-        return FASTER
-    if p_adj < alpha and low > 1.0:
-        return SLOWER
-    if p_equiv_adj < alpha:
-        return EQUIVALENT
-    return INCONCLUSIVE
+        difference = FASTER
+    elif p_adj < alpha and low > 1.0:
+        difference = SLOWER
+    lower, upper = equivalence_bounds(margin)
+    if equiv_low > lower and equiv_high < upper:
+        return EQUIVALENT, difference
+    return (difference or INCONCLUSIVE), difference
 
 
 def _families(frame: pd.DataFrame) -> Iterator[tuple[str, str, dict[str, str]]]:
@@ -698,44 +726,51 @@ def _sample_frame(trials: pd.DataFrame) -> pd.DataFrame:
 
 def _pair_row(data: _StepData, a: str, b: str, *, confidence: float, margin: float,
               alpha: float) -> dict[str, object]:
-    """The statistics of one pair of targets in one step (before Holm)."""
+    """The statistics of one pair of targets in one step (before Holm).
+
+    One estimate, its interval and its test (:mod:`rtlab.shift`): paired, the
+    Hodges–Lehmann estimate of the per-round log ratio with the signed-rank
+    inversion CI and the Wilcoxon signed-rank p; unpaired, the two-sample
+    Hodges–Lehmann shift with the Mann–Whitney inversion CI and the Mann–Whitney
+    p. ``ratio_of_medians`` is descriptive only: no interval is computed for it.
+    """
     x, y = data.values[a], data.values[b]
-    tail = (1.0 - confidence) / 2.0
     both = data.paired_rounds(a, b)
+    levels = (confidence, 1.0 - 2.0 * alpha)
     if both is not None:
         d = np.log(data.wide[a][both]) - np.log(data.wide[b][both])
-        ratios = np.exp(data.paired_median_ratios(a, b, both))
+        main, equiv = shift.paired(d, *levels)
         p = _wilcoxon(d)
         p_equiv = equivalence_p(d, None, margin)
-        shift, sd = float(np.median(d)), _robust_sd(d)
-        method = (f"paired: Wilcoxon signed-rank on per-round log ratios ({int(both.sum())} "
-                  "rounds); CI of the median per-round ratio from a bootstrap over rounds")
+        spread, sd = float(main.estimate), _robust_sd(d)
         n_rounds = int(both.sum())
-        ratio_paired = float(np.exp(np.median(d)))
+        method = (f"paired over {n_rounds} rounds: Wilcoxon signed-rank on the per-round log "
+                  "ratios")
+        ci_method = shift.PAIRED_METHOD
     else:
         la, lb = np.log(x), np.log(y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios = data.unpaired_medians(a) / data.unpaired_medians(b)
+        main, equiv = shift.unpaired(la, lb, *levels)
         p = _mannwhitney(x, y)
         p_equiv = equivalence_p(la, lb, margin)
-        shift = float(np.median(la) - np.median(lb))
+        spread = float(main.estimate)
         sd = float(np.sqrt((_robust_sd(la) ** 2 + _robust_sd(lb) ** 2) / 2.0))
-        method = ("unpaired: Mann–Whitney U (targets not measured in the same rounds); "
-                  "CI of the ratio of medians from independent bootstraps")
         n_rounds = 0
-        ratio_paired = np.nan
-    ratios = ratios[np.isfinite(ratios)]
-    low, high = (np.quantile(ratios, [tail, 1.0 - tail]) if ratios.size else (np.nan, np.nan))
+        method = "unpaired: Mann–Whitney U (targets not measured in the same rounds)"
+        ci_method = shift.UNPAIRED_METHOD
+    lower, upper = equivalence_bounds(margin)
     return {
         "n_a": x.size, "n_b": y.size,
         "median_a_s": float(np.median(x)), "median_b_s": float(np.median(y)),
-        "ratio": float(np.median(x) / np.median(y)),
-        "ratio_ci_low": float(low), "ratio_ci_high": float(high),
+        "ratio_of_medians": float(np.median(x) / np.median(y)),
+        "ratio": float(np.exp(main.estimate)),
+        "ratio_ci_low": float(np.exp(main.low)), "ratio_ci_high": float(np.exp(main.high)),
+        "ratio_ci_coverage": main.coverage,
         "p": p, "effect": cliffs_delta(x, y),
-        "ratio_ci_method": f"{RATIO_CI_METHOD} (n_boot={data.n_boot})",
-        "method": method, "n_rounds": n_rounds, "ratio_paired": ratio_paired,
-        "margin": margin, "p_equiv": p_equiv,
-        "_needed": trials_needed(shift, sd, margin, paired=both is not None, alpha=alpha),
+        "ratio_ci_method": ci_method, "method": method, "n_rounds": n_rounds,
+        "margin": margin, "equiv_low": lower, "equiv_high": upper,
+        "equiv_ci_low": float(np.exp(equiv.low)), "equiv_ci_high": float(np.exp(equiv.high)),
+        "p_equiv": p_equiv,
+        "_needed": trials_needed(spread, sd, margin, paired=both is not None, alpha=alpha),
     }
 
 
@@ -744,45 +779,43 @@ def compare(
     *,
     alpha: float = 0.05,
     confidence: float = CONFIDENCE,
-    n_boot: int = 2000,
     seed: int | None = 0,
     margin: float = MARGIN,
 ) -> pd.DataFrame:
-    """Pairwise comparisons of wall time within each family and step.
+    """Pairwise comparisons of wall time within each experiment, family and step.
 
-    A family is one step through one client (``family = "client=<name>"``,
-    comparing its runtimes) or one step over one runtime
-    (``family = "runtime=<name>"``, comparing the clients). Every unordered pair
-    (a, b) of members appears once, a before b alphabetically.
+    Experiments are never pooled: each experiment's rows are compared on their
+    own (column ``experiment``). A family is one step through one client
+    (``family = "client=<name>"``, comparing its runtimes) or one step over one
+    runtime (``family = "runtime=<name>"``, comparing the clients). Every
+    unordered pair (a, b) of members appears once, a before b alphabetically.
 
     Paired wherever the trials were interleaved: when a and b were measured in
     the same rounds (pairing key: run and round; at least
     :data:`MIN_PAIRED_ROUNDS` common rounds covering
-    :data:`MIN_PAIRED_SHARE` of each side's samples) the tests use the per-round
-    differences ``log a - log b`` and the ratio CI resamples whole rounds;
-    otherwise (a target missing rounds, trials from different runs) they are
-    unpaired. The ``method`` column says which. For each pair:
+    :data:`MIN_PAIRED_SHARE` of each side's samples) everything is computed on
+    the per-round log ratios ``d = log a - log b``; otherwise (a target missing
+    rounds, trials from different runs) on the two samples of log times. The
+    ``method`` column says which. For each pair, one estimate with the interval
+    and the test that belong to it (:mod:`rtlab.shift`, docs/DESIGN.md):
 
-    - ``ratio = median(a) / median(b)``; ``ratio_paired``, when paired, the
-      median per-round ratio ``exp(median(log a - log b))``; a percentile-bootstrap
-      CI (``ratio_ci_low``/``ratio_ci_high``) of ``ratio_paired`` over resampled
-      rounds when paired, of ``ratio`` from independent resamples of a and b
-      when unpaired (each target's resampled medians computed once per step).
-      Generators are seeded by :func:`derive_seed` (run seed, step, and the
-      target when unpaired), so a pair's interval does not depend on the other
-      targets;
-    - ``p``: two-sided Wilcoxon signed-rank on the per-round log ratios
-      (paired) or Mann–Whitney U (unpaired); ``p_adj``: Holm within the family
-      and step (:func:`holm`);
-    - ``p_equiv``: TOST p-value that the ratio is within ±``margin``
-      (:func:`equivalence_p`), ``p_equiv_adj`` Holm-adjusted the same way;
+    - ``ratio``: ``exp`` of the Hodges–Lehmann estimate of the per-round log
+      ratio (paired) or of the two-sample log shift (unpaired);
+      ``ratio_ci_low``/``ratio_ci_high``: its CI at ``confidence``, the
+      inversion of the signed-rank (paired) or Mann–Whitney (unpaired) test,
+      with its exact ``ratio_ci_coverage``; ``ratio`` always lies inside it;
+    - ``p``: that test, two-sided (Wilcoxon signed-rank on ``d``, or
+      Mann–Whitney U); ``p_adj``: Holm within the experiment, family and step
+      (:func:`holm`);
+    - ``ratio_of_medians``: ``median(a) / median(b)``, descriptive only (no CI
+      is ever printed beside it);
+    - ``equiv_ci_low``/``equiv_ci_high``: the same estimate's (1 − 2·alpha) CI,
+      which decides equivalence against ``equiv_low``/``equiv_high``
+      (:func:`equivalence_bounds`); ``p_equiv``: the matching TOST p-value
+      (:func:`equivalence_p`), for information;
     - ``effect``: Cliff's delta of a against b (positive: a slower);
-    - ``verdict`` about a: ``"faster"``/``"slower"`` when ``p_adj < alpha`` and
-      the ratio CI excludes 1 (even when the difference is smaller than the
-      margin: the ratio says how much); else ``"equivalent"`` when
-      ``p_equiv_adj < alpha`` (shown to be within ±``margin``); else
-      ``"inconclusive"``, with ``trials_needed``
-      (:func:`trials_needed`) the trials per target that would probably settle it.
+    - ``verdict`` and ``difference`` about a (:func:`verdict`), with
+      ``trials_needed`` (:func:`trials_needed`) for an inconclusive one.
 
     Parameters
     ----------
@@ -790,15 +823,15 @@ def compare(
         The tidy trials frame (warm-ups excluded and totals derived here), or
         the output of :func:`flag_outliers`.
     alpha : float
-        Significance level for the Holm-adjusted p-values.
+        Significance level for the Holm-adjusted p-values; the equivalence CI
+        has coverage 1 − 2·alpha.
     confidence : float
         Coverage of the ratio CI.
-    n_boot : int
-        Bootstrap resamples.
     seed : int or None
-        The run seed every resampling seed is derived from.
+        Unused by the comparisons (the intervals are exact rank-test inversions
+        and draw no random numbers); kept so callers can pass the run seed.
     margin : float
-        Equivalence margin, a fraction (0.05: ratios within 0.95–1.05).
+        Equivalence margin m, a fraction (0.05: ratios within 1/1.05–1.05).
 
     Returns
     -------
@@ -806,33 +839,43 @@ def compare(
         Columns :data:`COMPARISON_COLUMNS`; no rows for single-member families.
     """
     frame = _sample_frame(trials)
+    blocks: list[pd.DataFrame] = []
+    for experiment, rows in by_experiment(frame):
+        blocks += _compare_experiment(rows, experiment, alpha=alpha, confidence=confidence,
+                                      margin=margin)
+    if not blocks:
+        return pd.DataFrame(columns=COMPARISON_COLUMNS)
+    return pd.concat(blocks, ignore_index=True)[COMPARISON_COLUMNS]
+
+
+def _compare_experiment(frame: pd.DataFrame, experiment: str, *, alpha: float,
+                        confidence: float, margin: float) -> list[pd.DataFrame]:
+    """:func:`compare`'s blocks (one per family and step) of one experiment's rows."""
     good = frame[is_sample(frame)]
     by_step = {step: rows for step, rows in good.groupby("step", sort=False)}
     cache: dict[str, _StepData] = {}
     blocks: list[pd.DataFrame] = []
     for family, step, members in _families(frame):
         if step not in cache:
-            cache[step] = _StepData(by_step[step], step, n_boot, seed)
+            cache[step] = _StepData(by_step[step], step)
         rows = []
         for a, b in combinations(members, 2):
-            rows.append({"family": family, "step": step, "a": a, "b": b,
-                         **_pair_row(cache[step], members[a], members[b],
-                                     confidence=confidence, margin=margin, alpha=alpha)})
+            rows.append({"experiment": experiment, "family": family, "step": step, "a": a,
+                         "b": b, **_pair_row(cache[step], members[a], members[b],
+                                             confidence=confidence, margin=margin,
+                                             alpha=alpha)})
         block = pd.DataFrame(rows)
         block["p_adj"] = holm(block["p"].to_numpy())
-        block["p_equiv_adj"] = holm(block["p_equiv"].to_numpy())
-        block["verdict"] = [
-            _verdict(p, lo, hi, pe, alpha)
-            for p, lo, hi, pe in zip(block["p_adj"], block["ratio_ci_low"],
-                                     block["ratio_ci_high"], block["p_equiv_adj"])
-        ]
+        decided = [verdict(p, lo, hi, elo, ehi, margin, alpha) for p, lo, hi, elo, ehi in zip(
+            block["p_adj"], block["ratio_ci_low"], block["ratio_ci_high"],
+            block["equiv_ci_low"], block["equiv_ci_high"])]
+        block["verdict"] = [v for v, _ in decided]
+        block["difference"] = [d for _, d in decided]
         block["trials_needed"] = pd.array(
             [int(n) if v == INCONCLUSIVE and np.isfinite(n) else pd.NA
              for v, n in zip(block["verdict"], block["_needed"])], dtype="Int64")
         blocks.append(block)
-    if not blocks:
-        return pd.DataFrame(columns=COMPARISON_COLUMNS)
-    return pd.concat(blocks, ignore_index=True)[COMPARISON_COLUMNS]
+    return blocks
 
 
 def friedman(values: np.ndarray) -> tuple[float, float]:
@@ -877,13 +920,21 @@ def omnibus(trials: pd.DataFrame) -> pd.DataFrame:
         (not adjusted; when every value is identical: h = 0, p = 1) and ``method``.
     """
     frame = _sample_frame(trials)
+    rows = []
+    for experiment, part in by_experiment(frame):
+        rows += _omnibus_experiment(part, experiment)
+    return pd.DataFrame(rows, columns=OMNIBUS_COLUMNS)
+
+
+def _omnibus_experiment(frame: pd.DataFrame, experiment: str) -> list[dict[str, object]]:
+    """:func:`omnibus`'s rows of one experiment."""
     good = frame[is_sample(frame)]
     by_step = {step: rows for step, rows in good.groupby("step", sort=False)}
     cache: dict[str, _StepData] = {}
     rows = []
     for family, step, members in _families(frame):
         if step not in cache:
-            cache[step] = _StepData(by_step[step], step, 1, 0)
+            cache[step] = _StepData(by_step[step], step)
         data = cache[step]
         targets = list(members.values())
         complete = None
@@ -909,9 +960,9 @@ def omnibus(trials: pd.DataFrame) -> pd.DataFrame:
                 result = sps.kruskal(*values)
                 h, p = float(result.statistic), float(result.pvalue)
             method = "unpaired: Kruskal–Wallis (members not measured in the same rounds)"
-        rows.append({"family": family, "step": step, "k": len(targets), "n": n, "h": h,
-                     "p": p, "method": method})
-    return pd.DataFrame(rows, columns=OMNIBUS_COLUMNS)
+        rows.append({"experiment": experiment, "family": family, "step": step,
+                     "k": len(targets), "n": n, "h": h, "p": p, "method": method})
+    return rows
 
 
 def noise_warnings(summary: pd.DataFrame, *, cv_limit: float = NOISY_CV) -> list[str]:

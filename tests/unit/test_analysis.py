@@ -19,7 +19,14 @@ def analyzed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, analysis.A
     trials = make_trials(n_trials=10, n_warmup=2, seed=3)
     trials = fail(trials, client="podman", runtime="runc", trial=6, step="kill")
     out_dir = tmp_path_factory.mktemp("analysis")
-    return out_dir, analysis.analyze(trials, out_dir, seed=1)
+    return out_dir, analysis.analyze(trials, out_dir, seed=1, figures="all", svg=True)
+
+
+def test_by_default_only_the_reports_figures_as_png(tmp_path: Path) -> None:
+    result = analysis.analyze(make_trials(n_trials=8, seed=4), tmp_path)
+    assert {p.name for p in result.figures} == {"overview.png", "lifecycle.png", "study.png"}
+    none = analysis.analyze(make_trials(n_trials=8, seed=4), tmp_path / "none", figures=None)
+    assert none.figures == [] and not (tmp_path / "none" / "figures").exists()
 
 
 def test_writes_tables_with_required_columns(analyzed) -> None:
@@ -60,8 +67,11 @@ def test_reports_warnings_and_findings(analyzed) -> None:
 
 def comparison(family: str, step: str, a: str, b: str, ratio: float, low: float, high: float,
                p_adj: float, verdict: str) -> dict[str, object]:
+    # the equivalence (90%) CI: the same estimate, a narrower interval
     return {"family": family, "step": step, "a": a, "b": b, "ratio": ratio,
-            "ratio_ci_low": low, "ratio_ci_high": high, "p_adj": p_adj, "verdict": verdict}
+            "ratio_ci_low": low, "ratio_ci_high": high, "p_adj": p_adj, "verdict": verdict,
+            "equiv_ci_low": ratio - 0.8 * (ratio - low),
+            "equiv_ci_high": ratio + 0.8 * (high - ratio), "difference": ""}
 
 
 def test_findings_sentences() -> None:
@@ -86,7 +96,7 @@ def test_findings_sentences() -> None:
         "equivalence within ±5% (create; ratio 1.01, 95% CI 0.98–1.04, p_adj 0.41; about 40 "
         "trials per target would probably settle it).",
         "runc and runsc are equivalent within ±5% killing a container through docker "
-        "(kill; ratio 1.00, 95% CI 0.99–1.01).",
+        "(kill; ratio 1.00, 90% CI 0.99–1.01 inside 0.95–1.05).",
         "ctr/crun has no successful start trial (5 failed), so it is left out of the start "
         "comparisons.",
     ]
@@ -94,7 +104,7 @@ def test_findings_sentences() -> None:
 
 def test_single_target_has_no_findings() -> None:
     trials = make_trials({("oci", "runc"): {"run": 0.1}}, n_trials=6)
-    assert analysis.findings(stats.compare(trials, n_boot=10), stats.summarize(trials)) == []
+    assert analysis.findings(stats.compare(trials), stats.summarize(trials)) == []
 
 
 def _writer(path: Path) -> analysis.Job:

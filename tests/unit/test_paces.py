@@ -36,7 +36,7 @@ def paced_trials(medians=RUN_MEDIANS, *, n_trials=30, seed=0) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
-    return paces.pace_compare(paced_trials(), n_boot=500)
+    return paces.pace_compare(paced_trials())
 
 
 def test_pace_compare_is_compare_at_each_pace(table):
@@ -45,7 +45,7 @@ def test_pace_compare_is_compare_at_each_pace(table):
     assert set(paces.USED_COLUMNS) <= set(table.columns)
     assert sorted(table["pace_s"].unique()) == PACES
     for pace in PACES:
-        alone = stats.compare(trials[trials["pace_s"] == pace], n_boot=500, seed=1)
+        alone = stats.compare(trials[trials["pace_s"] == pace], seed=1)
         mine = table[table["pace_s"] == pace]
         # same pairs, same ratios of medians (the CIs depend on the generator's state)
         assert list(zip(mine["a"], mine["b"])) == list(zip(alone["a"], alone["b"]))
@@ -56,13 +56,13 @@ def test_pace_compare_is_compare_at_each_pace(table):
 def test_pace_compare_never_mixes_paces():
     """Two paces with opposite verdicts: a pooled compare would say something else."""
     trials = paced_trials({0.0: {"crun": 0.01, "runc": 0.03}, 1.0: {"crun": 0.03, "runc": 0.01}})
-    table = paces.pace_compare(trials, n_boot=300)
+    table = paces.pace_compare(trials)
     by_pace = dict(zip(table["pace_s"], table["verdict"]))
     assert by_pace == {0.0: stats.FASTER, 1.0: stats.SLOWER}
 
 
 def test_pace_compare_is_seeded(table):
-    again = paces.pace_compare(paced_trials(), n_boot=500)
+    again = paces.pace_compare(paced_trials())
     pd.testing.assert_frame_equal(table, again)
 
 
@@ -101,14 +101,14 @@ def test_conclusions_name_the_flip_first_then_what_holds(table):
 
 def test_equivalent_everywhere_holds():
     trials = paced_trials({0.0: {"crun": 0.02, "runc": 0.02}, 0.1: {"crun": 0.02, "runc": 0.02}})
-    lines = paces.pace_conclusions(paces.pace_compare(trials, n_boot=300))
+    lines = paces.pace_conclusions(paces.pace_compare(trials))
     assert lines == [line for line in lines if "equivalent at every pace" in line]
     assert len(lines) == 1
 
 
 def test_a_reversal_is_a_flip():
     trials = paced_trials({0.0: {"crun": 0.01, "runc": 0.03}, 1.0: {"crun": 0.03, "runc": 0.01}})
-    (line,) = paces.pace_conclusions(paces.pace_compare(trials, n_boot=300))
+    (line,) = paces.pace_conclusions(paces.pace_compare(trials))
     assert "flips with the pace" in line
     assert "crun faster at 0 " in line and "crun slower at 1 s" in line
 
@@ -116,7 +116,7 @@ def test_a_reversal_is_a_flip():
 def test_a_pair_missing_at_a_pace_is_not_said_to_hold():
     trials = paced_trials({0.0: {"crun": 0.01, "runc": 0.03, "runsc": 0.2},
                            0.1: {"crun": 0.01, "runc": 0.03}})
-    lines = paces.pace_conclusions(paces.pace_compare(trials, n_boot=300))
+    lines = paces.pace_conclusions(paces.pace_compare(trials))
     runsc = [line for line in lines if "runsc" in line]
     assert runsc and all("not compared at 100 ms" in line for line in runsc)
     assert any(line.startswith("crun vs runc through oci, run: crun faster at every pace")
@@ -129,7 +129,7 @@ def test_client_pairs_are_compared_per_pace_too():
         frame = make_trials({("oci", "runc"): {"run": 0.03}, ("docker", "runc"): {"run": docker}},
                             n_trials=20)
         frames.append(frame.assign(pace_s=pace))
-    table = paces.pace_compare(pd.concat(frames, ignore_index=True), n_boot=300)
+    table = paces.pace_compare(pd.concat(frames, ignore_index=True))
     assert set(table["family"]) == {"runtime=runc"}
     (line,) = paces.pace_conclusions(table)
     assert line.startswith("docker vs oci on runc, run: docker slower at every pace")
@@ -189,7 +189,7 @@ def test_settled_at_some_paces_only_is_not_a_flip():
     wide = trials["pace_s"] == 1.0
     noise = np.random.default_rng(5).lognormal(0, 0.6, wide.sum())
     trials.loc[wide, "wall_s"] = trials.loc[wide, "wall_s"].to_numpy() * noise
-    table = paces.pace_compare(trials, n_boot=300)
+    table = paces.pace_compare(trials)
     verdicts = dict(zip(table["pace_s"], table["verdict"]))
     assert verdicts == {0.0: stats.FASTER, 1.0: stats.INCONCLUSIVE}
     stab = paces.pace_stability(table).iloc[0]
@@ -202,7 +202,7 @@ def test_settled_at_some_paces_only_is_not_a_flip():
 
 def test_equivalent_then_faster_is_a_flip():
     trials = paced_trials({0.0: {"crun": 0.01, "runc": 0.03}, 1.0: {"crun": 0.03, "runc": 0.03}})
-    table = paces.pace_compare(trials, n_boot=300)
+    table = paces.pace_compare(trials)
     assert dict(zip(table["pace_s"], table["verdict"])) == {0.0: stats.FASTER,
                                                              1.0: stats.EQUIVALENT}
     assert paces.pace_stability(table).iloc[0]["flips"]

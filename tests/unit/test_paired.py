@@ -33,7 +33,7 @@ def interleaved(rng: np.random.Generator, n_rounds: int, ratio: float,
 
 
 def first(frame: pd.DataFrame, **kw) -> pd.Series:
-    return stats.compare(frame, n_boot=200, **kw).iloc[0]
+    return stats.compare(frame, **kw).iloc[0]
 
 
 def test_paired_test_keeps_its_false_positive_rate() -> None:
@@ -91,8 +91,8 @@ def test_inconclusive_says_how_many_trials_would_settle_it() -> None:
 def test_removing_a_target_leaves_every_other_pair_unchanged() -> None:
     _, trials = results.load_run(params.sample_runs()[0])
     keys = ["family", "step", "a", "b"]
-    every = stats.compare(trials, n_boot=300, seed=3).set_index(keys)
-    fewer = stats.compare(trials[trials["client"] != "docker"], n_boot=300, seed=3).set_index(keys)
+    every = stats.compare(trials, seed=3).set_index(keys)
+    fewer = stats.compare(trials[trials["client"] != "docker"], seed=3).set_index(keys)
     assert len(fewer) > 0 and len(fewer) < len(every)
     # Holm's p_adj changes with the family's size; the intervals and tests do not
     same = ["ratio", "ratio_ci_low", "ratio_ci_high", "p", "p_equiv", "effect", "method"]

@@ -90,7 +90,7 @@ def test_lifecycle_bars_stack_the_steps(trials: pd.DataFrame, ax: Axes) -> None:
 
 
 def test_ratio_heatmap_marks_significant_cells(trials: pd.DataFrame, ax: Axes) -> None:
-    comparisons = stats.compare(trials, n_boot=200)
+    comparisons = stats.compare(trials)
     plots.ratio_heatmap(comparisons, family="client=docker", step="create", ax=ax)
     texts = [t.get_text() for t in ax.texts]
     assert len(texts) == 2 and not any("*" in t for t in texts)  # create: no clear difference
@@ -104,7 +104,7 @@ def test_ratio_heatmap_marks_significant_cells(trials: pd.DataFrame, ax: Axes) -
 
 def test_ratio_heatmap_rejects_unknown_family(trials: pd.DataFrame, ax: Axes) -> None:
     with pytest.raises(ValueError, match="no comparisons"):
-        plots.ratio_heatmap(stats.compare(trials, n_boot=50), family="client=nope", ax=ax)
+        plots.ratio_heatmap(stats.compare(trials), family="client=nope", ax=ax)
 
 
 def test_draws_on_current_axes_by_default(trials: pd.DataFrame) -> None:

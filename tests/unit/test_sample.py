@@ -58,7 +58,8 @@ def test_rtlab_analyze_on_a_sample_run_writes_tables_and_every_figure(tmp_path, 
     from rtlab.cli import main
 
     out = tmp_path / "analysis"
-    assert main(["analyze", str(RUNS[0]), "--out", str(out)]) == 0  # warnings are errors here
+    assert main(["analyze", str(RUNS[0]), "--out", str(out), "--figures", "all",
+                 "--svg"]) == 0  # warnings are errors here
     for name in ("summary.csv", "comparisons.csv"):
         assert (out / name).stat().st_size > 0
     figures = {p.name for p in (out / "figures").iterdir()}

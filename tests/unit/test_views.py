@@ -135,7 +135,7 @@ def test_markdown_escape_leaves_nothing_for_markdown_or_html_to_read() -> None:
 
 def test_headline_names_the_fastest_by_how_much_with_the_ci() -> None:
     trials = make_trials(n_trials=12, seed=1)
-    summary, comparisons = stats.summarize(trials), stats.compare(trials, n_boot=200)
+    summary, comparisons = stats.summarize(trials), stats.compare(trials)
     metas = [{"run_id": "r1", "parameters": {"study": "all", "trials": 12}}]
     answers = dict(views.headline_answers(summary, comparisons, metas))
     docker = answers["Which low-level runtime is fastest through docker?"]
