@@ -261,7 +261,7 @@ class Collector:
                 self.meta = self._resumed_meta(self.meta)
             results.write_meta(self.run_dir, self.meta)
             writer = results.TrialWriter(self.run_dir / "trials.csv",
-                                         (*results.COLUMNS, *results.CONDITION_COLUMNS))
+                                         results.trial_columns(self.experiment.width))
             self._schedule(writer)
             status = "completed"
         except Interrupted as exc:

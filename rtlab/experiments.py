@@ -7,8 +7,10 @@ say how their client spells a step.
 
 An experiment is a sequence of *chains*. A chain is steps run one after the
 other on one container (``create → start → kill → delete``); a trial runs every
-chain once, each on a new container. A step may have an untimed *wait* before it
-(``delete`` waits for the stopped state). A client spells a step either in its
+chain once, each on a new container (``width`` k: on k new containers, each step
+released on all k together from a barrier, actions.py). A step may have an
+untimed *wait* before it for a named state (:data:`WAIT_STATES`; ``delete``
+waits for the stopped state), which the trial runner honours. A client spells a step either in its
 own ``commands`` (the steps with options: create, run, …) or, for a plain verb on
 a container id, through :attr:`Step.verb`/:attr:`Step.verbs`: ``[*client.base,
 *verb, cid]``; so a new experiment of plain verbs touches this file only.
@@ -31,6 +33,9 @@ TOTAL_STEP = "total"
 DEFAULT_EXPERIMENT = "lifecycle"
 
 
+WAIT_STATES = ("stopped", "running", "paused", "gone")  # what Step.wait may name
+
+
 class ExperimentError(ValueError):
     """An unknown experiment or step: one line naming it and what is accepted."""
 
@@ -41,7 +46,7 @@ class Step:
 
     name: the ``step`` column. action/activity: the findings' phrases
     ("crun *kills a container* 1.3x faster", "no clear difference *killing a
-    container*"). wait: an untimed state wait before the step ("stopped").
+    container*"). wait: an untimed wait for a state before the step (one of :data:`WAIT_STATES`).
     verb: the client sub-command for a plain ``[*base, *verb, cid]`` step (None:
     every client spells the step in its own ``commands``). verbs: client name →
     its own spelling of the verb, where it differs.
@@ -54,6 +59,11 @@ class Step:
     verb: Optional[tuple[str, ...]] = None
     verbs: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.wait is not None and self.wait not in WAIT_STATES:
+            raise ExperimentError(f"step {self.name!r} waits for {self.wait!r}; "
+                                  f"the states a step can wait for: {', '.join(WAIT_STATES)}")
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -64,6 +74,12 @@ class Experiment:
     total_action: str = "completes the experiment"
     total_activity: str = "over the whole experiment"
     figure: str = ""  # the stacked figure's title, e.g. "lifecycle"
+    width: int = 1  # containers per chain, each step released on all of them together
+
+    def __post_init__(self) -> None:
+        if self.width < 1:
+            raise ExperimentError(f"experiment {self.name!r}: width {self.width} is not a "
+                                  "number of containers (1 or more)")
 
     @property
     def step_defs(self) -> tuple[Step, ...]:

@@ -1,4 +1,4 @@
-"""Time one client command: wall clock, CPU of the process tree it reaped, exit code.
+"""Time client commands: wall clock, CPU of the process tree each reaped, exit code.
 
 The command is started with ``posix_spawn`` (vfork: no copy of the harness's
 memory) in a session of its own, so a terminal's Ctrl-C reaches rtlab and not
@@ -8,6 +8,14 @@ reaps it and returns the CPU time of the process and every child it reaped.
 
 Output goes to files, never to pipes: a detached ``create`` leaves the runtime's
 init holding the caller's stdout/stderr, and reading a pipe to EOF would hang.
+
+:func:`run_released` times k commands released together: each is forked
+beforehand and blocks on one barrier pipe (so the fork is not timed); closing
+the pipe's write end releases them all at once. Each command's wall time runs
+from that release to its reap, and each child reports the moment it called
+``execve``, its launch offset (``offset_s``). Same session, timeout and
+process-group kill as :func:`run_timed`. actions.py names the kinds of timed
+action built on these.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ class Measurement:
     stdout: str
     stderr_tail: str
     error: str = ""  # why it failed to start, when it did
+    offset_s: Optional[float] = None  # released together: from the release to its execve
 
     @property
     def ok(self) -> bool:
@@ -165,6 +174,154 @@ def run_timed(
             stdout=stdout,
             stderr_tail=_read_tail(err, STDERR_TAIL_BYTES),
         )
+
+
+def _exec_after_release(barrier_r: int, barrier_w: int, report_w: int, err_fd: int, exe: str,
+                        argv: tuple[str, ...], env) -> None:
+    """In a forked child: wait for the release, report the time, exec. Never returns."""
+    try:
+        os.close(barrier_w)  # else the release (the last write end closing) never comes
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.dup2(err_fd, 2)
+        os.read(barrier_r, 1)  # blocks until the parent closes the write end
+        os.write(report_w, time.perf_counter_ns().to_bytes(8, "little"))
+        os.execve(exe, argv, env)
+    except OSError as exc:
+        try:
+            os.write(report_w, f"{argv[0]}: cannot start: {exc.strerror}".encode()[:512])
+        except OSError:
+            pass
+    finally:
+        os._exit(127)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.wait4(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def run_released(
+    argvs: Sequence[Sequence[str]],
+    timeout_s: float,
+    *,
+    env: Optional[dict[str, str]] = None,
+) -> list[Measurement]:
+    """Start every command of ``argvs`` at once from a barrier; time each from the release.
+
+    Parameters
+    ----------
+    argvs
+        The commands (``argv[0]`` looked up on PATH when it has no slash).
+    timeout_s
+        Seconds from the release before every command still running has its
+        process group killed with SIGKILL.
+    env
+        The environment (default: rtlab's own).
+
+    Returns
+    -------
+    list of Measurement
+        One per command, in order: ``wall_s`` from the release to its reap,
+        ``offset_s`` from the release to its ``execve`` (None when it did not start).
+        Ctrl-C (any exception) while they run kills and reaps them all, then re-raises.
+    """
+    argvs = [tuple(str(a) for a in argv) for argv in argvs]
+    env = dict(os.environ if env is None else env)
+    results: list[Optional[Measurement]] = [None] * len(argvs)
+    exes: dict[int, str] = {}
+    for i, argv in enumerate(argvs):
+        exe = argv[0] if "/" in argv[0] else shutil.which(argv[0])
+        if exe is None:
+            results[i] = Measurement(argv, float("nan"), 0.0, 0.0, None, False, "", "",
+                                     error=f"{argv[0]}: not found on PATH")
+        else:
+            exes[i] = exe
+    children: dict[int, tuple[int, int, object]] = {}  # index → (pid, report_r, stderr file)
+    barrier_r, barrier_w = os.pipe()
+    released = False
+    try:
+        for i, exe in exes.items():
+            report_r, report_w = os.pipe2(os.O_CLOEXEC)  # EOF at a successful execve
+            err = tempfile.TemporaryFile()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover (the child execs or exits)
+                _exec_after_release(barrier_r, barrier_w, report_w, err.fileno(), exe,
+                                    argvs[i], env)
+            os.close(report_w)
+            children[i] = (pid, report_r, err)
+        os.close(barrier_r)
+        barrier_r = -1
+        pidfds = {os.pidfd_open(pid): i for i, (pid, _, _) in children.items()}
+        ends: dict[int, tuple[int, int, object]] = {}  # index → (end ns, wait status, rusage)
+        poller = select.poll()
+        for fd in pidfds:
+            poller.register(fd, select.POLLIN)
+        t0 = time.perf_counter_ns()
+        os.close(barrier_w)  # the release
+        barrier_w = -1
+        released = True
+        deadline = t0 + int(timeout_s * 1e9)
+        timed_out: set[int] = set()
+        try:
+            while len(ends) < len(children):
+                remaining_ms = max(0, (deadline - time.perf_counter_ns()) // 1_000_000)
+                events = poller.poll(remaining_ms) if remaining_ms else []
+                if not events:  # the deadline: kill what still runs
+                    for i, (pid, _, _) in children.items():
+                        if i not in ends:
+                            timed_out.add(i)
+                            _kill_group(pid)
+                    for i, (pid, _, _) in children.items():
+                        if i not in ends:
+                            _, status, usage = os.wait4(pid, 0)
+                            ends[i] = (time.perf_counter_ns(), status, usage)
+                    break
+                for fd, _ in events:
+                    i = pidfds[fd]
+                    poller.unregister(fd)
+                    _, status, usage = os.wait4(children[i][0], 0)
+                    ends[i] = (time.perf_counter_ns(), status, usage)
+        finally:
+            for fd in pidfds:
+                os.close(fd)
+        for i in timed_out:
+            _kill_group(children[i][0])  # whatever of the group outlived its leader
+        for i, (pid, report_r, err) in children.items():
+            said = b""
+            while chunk := os.read(report_r, 1024):
+                said += chunk
+            end, status, usage = ends[i]
+            exec_ns = int.from_bytes(said[:8], "little") if len(said) >= 8 else None
+            failed_to_start = said[8:].decode("utf-8", "replace")
+            exit_code = os.waitstatus_to_exitcode(status)
+            results[i] = Measurement(
+                argv=argvs[i], wall_s=(end - t0) / 1e9, user_s=usage.ru_utime,
+                sys_s=usage.ru_stime, exit_code=None if exit_code < 0 else exit_code,
+                timed_out=i in timed_out, stdout="", stderr_tail=_read_tail(err, STDERR_TAIL_BYTES),
+                error=failed_to_start,
+                offset_s=None if exec_ns is None or failed_to_start else (exec_ns - t0) / 1e9)
+    except BaseException:
+        # Interrupted (Ctrl-C) or failed before every command ended: none is left running,
+        # released or still waiting at the barrier.
+        for pid, _, _ in children.values():
+            _kill_group(pid)
+        for pid, _, _ in children.values():
+            _reap(pid)
+        raise
+    finally:
+        for fd in (barrier_r, barrier_w):
+            if fd >= 0:
+                os.close(fd)
+        for _, report_r, err in children.values():
+            os.close(report_r)
+            err.close()
+    assert all(m is not None for m in results) and released
+    return [m for m in results if m is not None]
 
 
 def harness_overhead(samples: int = 30, timeout_s: float = 5.0) -> dict:

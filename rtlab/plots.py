@@ -157,7 +157,8 @@ def distribution_plot(data: pd.DataFrame, *, step: str, ax: Axes | None = None) 
     )
     sns.stripplot(
         data=points, x="target", y="wall_s", order=targets, hue="point",
-        hue_order=[SAMPLE_LABEL, OUTLIER_LABEL],
+        # only the kinds drawn: the legend must not name outliers where there are none
+        hue_order=[k for k in (SAMPLE_LABEL, OUTLIER_LABEL) if (points["point"] == k).any()],
         palette={SAMPLE_LABEL: "0.3", OUTLIER_LABEL: "tab:red"},
         size=3, jitter=0.2, zorder=2, ax=ax,
         rasterized=len(points) > RASTERIZE_POINTS,  # dense points: one image inside the SVG

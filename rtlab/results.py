@@ -9,6 +9,9 @@ Format history
    before each timed step, conditions.py), ``idle_s`` (the gap measured) and
    ``caches_dropped`` (``--drop-caches``); runs made before them have no pace
    recorded, and analysis never merges them with paced rows (paces.py).
+   An experiment of ``width`` k > 1 (containers released together, actions.py)
+   adds ``instance`` (0..k-1, which container of the chain) and ``offset_s``
+   (release → that command's execve) after them; width-1 runs do not have them.
 """
 
 from __future__ import annotations
@@ -31,6 +34,13 @@ COLUMNS = (
 )
 
 CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped")
+
+ACTION_COLUMNS = ("instance", "offset_s")  # experiments of width > 1 only
+
+
+def trial_columns(width: int = 1) -> tuple[str, ...]:
+    """trials.csv's columns for an experiment of ``width`` containers per chain."""
+    return (*COLUMNS, *CONDITION_COLUMNS, *(ACTION_COLUMNS if width > 1 else ()))
 
 IDENTITY_KEYS = ("hostname", "kernel", "cpu_model", "cores", "cgroup_mode")
 

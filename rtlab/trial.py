@@ -1,23 +1,30 @@
 """One trial of an experiment on one unit: its chains, waits, rows and removals.
 
-For each chain of the experiment (experiments.py) a new container: its steps
-one after the other, each client command timed on its own (measure.py); an
-untimed state wait where a step asks for one. A step that fails keeps its row
-with the error, the chain's later steps get "not run" rows and the container is
-force-removed. Steps not chosen with ``--steps`` still run when their chain runs
-(a container must exist to be deleted) but give no row.
+For each chain of the experiment (experiments.py) a new container (or ``width``
+k new containers): its steps one after the other, each a timed action of the
+client's (``Target.step_actions``: spawned commands, or an in-process call;
+actions.py) timed on its own; with k containers each stage of a step is released
+on all of them together from one barrier and gives a row per container
+(``instance``, ``offset_s``). Before a step, an untimed wait for the state it
+names (``Step.wait``: stopped, running, paused, gone), on every container. A
+step that fails keeps its row with the error, the chain's later steps get "not
+run" rows on that container and the container is force-removed. Steps not
+chosen with ``--steps`` still run when their chain runs (a container must exist
+to be deleted) but give no row.
 
 :meth:`TrialRunner.before_step` is the one place that runs just before each timed
 step (after the previous command, its row and any bookkeeping): the cache drop
-(``--drop-caches``) and the idle gap of the unit's pace (``pace_s``) happen there. ``execute`` (``run_timed`` by default) is the one
-way commands run, so tests swap in an in-memory fake.
+(``--drop-caches``) and the idle gap of the unit's pace (``pace_s``) happen there.
+``execute`` (``run_timed`` by default) is the one way a single spawned command
+runs, so tests swap in an in-memory fake.
 """
 
 from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
 
-from . import cleanup, conditions
+from . import actions, cleanup, conditions
+from .actions import TimedAction
 from .experiments import Experiment, Step
 from .measure import Measurement, run_timed
 from .scheduler import Rows, UnitState
@@ -40,6 +47,7 @@ class TrialRunner:
         self.execute, self.say, self.sweep = execute, say, sweep
         self.seq = seq  # containers made so far (resume continues the count)
         self.chains = [c for c in experiment.chains if any(s.name in self.steps for s in c)]
+        self.width = experiment.width  # containers per chain, released together
         # conditions (conditions.py): the idle gap before each timed step is the unit's
         # pace_s; drop_caches (--drop-caches) runs before each trial's first timed step
         self.idle, self.drop_caches = idle, drop_caches
@@ -68,7 +76,7 @@ class TrialRunner:
         return f"{cleanup.CONTAINER_PREFIX}{self.token}-{self.seq:05d}{kind}"
 
     def row(self, state: UnitState, rnd: int, warmup: bool, step: str, cid: str,
-            m: Optional[Measurement] = None, error: str = "") -> dict:
+            m: Optional[Measurement] = None, error: str = "", instance: int = 0) -> dict:
         target = state.target
         row = {
             "run_id": self.run_id, "experiment": self.experiment.name, "client": target.client,
@@ -81,31 +89,42 @@ class TrialRunner:
             row.update(wall_s=m.wall_s, user_s=m.user_s, sys_s=m.sys_s, ok=m.ok and not error,
                        exit_code=m.exit_code, error=error or m.describe_failure(),
                        timed_out=m.timed_out)
+        if self.width > 1:  # results.ACTION_COLUMNS
+            row.update(instance=instance, offset_s=None if m is None else m.offset_s)
         return row
 
-    def time_step(self, target, step: Step, cid: str) -> Measurement:
-        """Time the step's commands one after another; stop at the first failure."""
-        total: Optional[Measurement] = None
-        for argv in target.step_commands(step, cid):
-            m = self.execute(argv, self.timeout_s)
-            if total is None:
-                total = m
-            else:
-                total = Measurement(total.argv + ("&&",) + m.argv, total.wall_s + m.wall_s,
-                                    total.user_s + m.user_s, total.sys_s + m.sys_s, m.exit_code,
-                                    m.timed_out, "", m.stderr_tail, m.error)
-            if not m.ok:
+    def perform(self, action: TimedAction) -> list[Measurement]:
+        """Time one action (a Spawn through ``execute``): a measurement per process or call."""
+        return actions.perform(action, self.timeout_s, spawn=self.execute)
+
+    def time_step(self, target, step: Step, cids: Sequence[str]) -> list[Measurement]:
+        """Time the step on each container: its actions one after another, summed, each
+        container stopping at its first failure; with several containers each stage is
+        released on all the containers still going together."""
+        plans = [target.step_actions(step, cid) for cid in cids]
+        totals: list[Optional[Measurement]] = [None] * len(cids)
+        for stage in range(max(len(plan) for plan in plans)):
+            going = [i for i, plan in enumerate(plans)
+                     if stage < len(plan) and (totals[i] is None or totals[i].ok)]
+            if not going:
                 break
-        assert total is not None
-        return total
+            if self.width == 1:
+                action = plans[going[0]][stage]
+            else:
+                action = actions.together([plans[i][stage] for i in going])
+            for i, m in zip(going, self.perform(action)):
+                totals[i] = m if totals[i] is None else _then(totals[i], m)
+        assert all(t is not None for t in totals)
+        return [t for t in totals if t is not None]
 
     def run(self, state: UnitState, rnd: int, warmup: bool) -> Rows:
         rows: Rows = []
         self._trial_started = False
         for n, chain in enumerate(self.chains):
             if n and state.consecutive_timeouts >= self.max_timeouts:
-                rows += [self.row(state, rnd, warmup, s.name, "", error="not run: target dropped")
-                         for s in chain if s.name in self.steps]
+                rows += [self.row(state, rnd, warmup, s.name, "", error="not run: target dropped",
+                                  instance=i)
+                         for s in chain if s.name in self.steps for i in range(self.width)]
                 continue
             rows += self.run_chain(state, rnd, warmup, chain)
         return rows
@@ -113,32 +132,41 @@ class TrialRunner:
     def run_chain(self, state: UnitState, rnd: int, warmup: bool, chain: tuple[Step, ...]) -> Rows:
         target = state.target
         rows: Rows = []
-        cid = self.next_cid("l" if len(chain) > 1 else chain[0].name[0])
-        failed_at = None
+        kind = "l" if len(chain) > 1 else chain[0].name[0]
+        cids = [self.next_cid(kind) for _ in range(self.width)]
+        failed_at: list[Optional[str]] = [None] * len(cids)  # per container
         for step in chain:
             timed = step.name in self.steps
-            if failed_at:
-                if timed:
-                    rows.append(self.row(state, rnd, warmup, step.name, cid,
-                                         error=f"not run: {failed_at} failed"))
-                continue
-            if step.wait:
-                why = target.wait_stopped(cid, self.timeout_s)
-                if why:
-                    failed_at = f"wait for {step.wait} state"
+            step_rows: dict[int, dict] = {}
+            for i, cid in enumerate(cids):
+                if failed_at[i]:
                     if timed:
-                        rows.append(self.row(state, rnd, warmup, step.name, cid,
-                                             error=f"not run: {why}"))
-                    continue
-            extra = (self.before_step(state, step) or {}) if timed else {}
-            m = self.time_step(target, step, cid)
-            if timed:
-                rows.append({**self.row(state, rnd, warmup, step.name, cid, m), **extra})
-            state.count_command(step.name, m.timed_out, m.describe_failure())
-            if not m.ok:
-                failed_at = step.name
-        if failed_at:
-            self.remove(target, cid)
+                        step_rows[i] = self.row(state, rnd, warmup, step.name, cid,
+                                                error=f"not run: {failed_at[i]} failed", instance=i)
+                elif step.wait:
+                    why = target.wait_for(cid, step.wait, self.timeout_s)
+                    if why:
+                        failed_at[i] = f"wait for {step.wait} state"
+                        if timed:
+                            step_rows[i] = self.row(state, rnd, warmup, step.name, cid,
+                                                    error=f"not run: {why}", instance=i)
+            going = [i for i in range(len(cids)) if i not in step_rows and not failed_at[i]]
+            if going:
+                extra = (self.before_step(state, step) or {}) if timed else {}
+                ms = self.time_step(target, step, [cids[i] for i in going])
+                for i, m in zip(going, ms):
+                    if timed:
+                        step_rows[i] = {**self.row(state, rnd, warmup, step.name, cids[i], m,
+                                                   instance=i), **extra}
+                    if not m.ok:
+                        failed_at[i] = step.name
+                worst = next((m for m in ms if m.timed_out), None) or \
+                    next((m for m in ms if not m.ok), ms[0])
+                state.count_command(step.name, worst.timed_out, worst.describe_failure())
+            rows += [step_rows[i] for i in sorted(step_rows)]
+        for cid, failed in zip(cids, failed_at):
+            if failed:
+                self.remove(target, cid)
         return rows
 
     def remove(self, target, cid: str) -> None:
@@ -146,3 +174,10 @@ class TrialRunner:
         self.sweep(cid)
         for err in errors:
             self.say(f"cleanup: {err}")
+
+
+def _then(first: Measurement, then: Measurement) -> Measurement:
+    """Two commands of one step, one after the other: summed; the launch offset is the first's."""
+    return Measurement(first.argv + ("&&",) + then.argv, first.wall_s + then.wall_s,
+                       first.user_s + then.user_s, first.sys_s + then.sys_s, then.exit_code,
+                       then.timed_out, "", then.stderr_tail, then.error, first.offset_s)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .. import experiments
+from ..actions import Spawn, TimedAction
 from ..experiments import Step
 from ..measure import Measurement, run_timed
 from ..runtimes import Runtime
@@ -17,7 +18,7 @@ LIFECYCLE = experiments.EXPERIMENTS["lifecycle"].total
 STEPS = experiments.EXPERIMENTS["lifecycle"].steps
 
 CLEANUP_TIMEOUT_S = 20.0
-STATE_POLL_S = 0.005  # between state queries while waiting for the stopped state
+STATE_POLL_S = 0.005  # between state queries while waiting for a state
 
 
 class Target:
@@ -28,7 +29,9 @@ class Target:
     several commands, timed one after the other and summed, e.g. ctr's task +
     container delete) and ``base`` for the plain-verb steps experiments.py
     defines (``[*base, *verb, cid]``, its own spelling in ``verbs``); how to wait
-    for the stopped state, list and force-remove its containers; and, as class
+    for the stopped state (``wait_stopped``) and read a container's state
+    (``status``, for the other states a step may wait for), list and
+    force-remove its containers; and, as class
     attributes, its Debian ``package``, the ``needs_daemons`` (daemons.py
     starts, stops and checks them) and its ``image_store`` (daemons.py imports
     rtlab's image there).
@@ -104,9 +107,35 @@ class Target:
             raise KeyError(f"{self.client} has no command for step {name!r}")
         return [[*self.base, *verb, cid]]
 
+    def step_actions(self, step: Step | str, cid: str) -> list[TimedAction]:
+        """What ``step`` does on ``cid``, timed one action after another and summed
+        (actions.py): its commands, each a :class:`~rtlab.actions.Spawn`. A client
+        that times an in-process call (a CRI request) returns a ``Call`` here."""
+        return [Spawn(tuple(argv)) for argv in self.step_commands(step, cid)]
+
     def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
         """Block until ``cid`` is stopped; an error line if it did not stop."""
         raise NotImplementedError
+
+    def status(self, cid: str) -> Optional[str]:
+        """``cid``'s state as one of created, running, paused, stopped, gone (None:
+        cannot be read now)."""
+        raise NotImplementedError
+
+    def give_up(self) -> Optional[str]:
+        """Why waiting for a state is pointless now (a daemon gone), else None."""
+        return None
+
+    def wait_for(self, cid: str, state: str, timeout_s: float) -> Optional[str]:
+        """Block until ``cid`` is in ``state`` (experiments.WAIT_STATES); an error line
+        if it never is. The stopped state goes through the client's ``wait_stopped``."""
+        if state == "stopped":
+            return self.wait_stopped(cid, timeout_s)
+        try:
+            return self.poll_until_stopped(lambda: self.status(cid), state, timeout_s,
+                                           give_up=self.give_up, what=f"later, not {state}")
+        except NotImplementedError:
+            return f"{self.client} cannot read a container's state to wait for {state!r}"
 
     def remove(self, cid: str) -> list[str]:
         """Force-remove ``cid`` whatever its state; the errors that mattered."""
@@ -134,8 +163,10 @@ class Target:
     @staticmethod
     def poll_until_stopped(read_status: Callable[[], Optional[str]], stopped: str,
                            timeout_s: float,
-                           give_up: Callable[[], Optional[str]] = lambda: None) -> Optional[str]:
-        """Poll ``read_status`` until it returns ``stopped``; an error line if it never does.
+                           give_up: Callable[[], Optional[str]] = lambda: None,
+                           what: str = "after kill") -> Optional[str]:
+        """Poll ``read_status`` until it returns ``stopped`` (or any wanted state); an
+        error line if it never does, ``what`` saying what was awaited.
 
         ``give_up`` is asked when the status cannot be read: a reason it returns
         (a daemon gone) ends the wait at once.
@@ -151,7 +182,18 @@ class Target:
                 if reason:
                     return reason
             time.sleep(STATE_POLL_S)
-        return f"container still {status or 'in an unknown state'} {timeout_s:g} s after kill"
+        return f"container still {status or 'in an unknown state'} {timeout_s:g} s {what}"
+
+
+_STATE_NAMES = {"exited": "stopped", "dead": "stopped", "configured": "created",
+                "creating": "created", "restarting": "running", "pausing": "paused"}
+
+
+def state_name(raw: str) -> str:
+    """A client's state word (``Exited``, ``STOPPED``, ``configured`` …) as one of
+    created, running, paused, stopped (Step.wait's vocabulary); others lower-cased."""
+    word = raw.strip().lower()
+    return _STATE_NAMES.get(word, word)
 
 
 def _step_def(name: str) -> Step:

@@ -18,7 +18,7 @@ from typing import Optional
 
 from .. import daemons
 from ..cleanup import CONTAINER_PREFIX, token_of
-from .base import Target
+from .base import Target, state_name
 
 LABEL = "rtlab.run"
 CONNECT_TIMEOUT = "2s"
@@ -133,6 +133,19 @@ class CtrTarget(Target):
     def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
         return self.poll_until_stopped(lambda: self.task_status(cid), "STOPPED", timeout_s,
                                        give_up=lambda: daemons.down_reason("containerd"))
+
+    def status(self, cid: str) -> Optional[str]:
+        """The task's state; a container without a task is stopped, without either gone."""
+        task = self.task_status(cid)
+        if task is None:
+            return None
+        if task != "absent":
+            return state_name(task)
+        m = self.quiet([*self.base, "container", "ls", "--quiet"], timeout_s=self.timeout_s)
+        return ("stopped" if cid in m.stdout.split() else "gone") if m.ok else None
+
+    def give_up(self) -> Optional[str]:
+        return daemons.down_reason("containerd")
 
     def remove(self, cid: str) -> list[str]:
         down = daemons.down_reason("containerd")

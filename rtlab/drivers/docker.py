@@ -12,7 +12,7 @@ from typing import Optional
 
 from .. import cleanup, daemons
 from ..cleanup import CONTAINER_PREFIX, token_of
-from .base import Target
+from .base import Target, state_name
 
 LABEL = "rtlab.run"
 REMOVE_TIMEOUT_S = 10.0
@@ -117,6 +117,20 @@ class DockerTarget(Target):
         if m.ok:
             return None
         return f"`docker wait` failed: {m.describe_failure()}"
+
+    def status(self, cid: str) -> Optional[str]:
+        m = self.quiet([self.binary, "ps", "--all", "--filter", f"name={cid}",
+                        "--format", "{{.Names}} {{.State}}"], timeout_s=self.timeout_s)
+        if not m.ok:
+            return None
+        for line in m.stdout.splitlines():
+            fields = line.split()
+            if len(fields) >= 2 and fields[0] == cid:
+                return state_name(fields[1])
+        return "gone"
+
+    def give_up(self) -> Optional[str]:
+        return daemons.down_reason("dockerd")
 
     def remove(self, cid: str) -> list[str]:
         if not daemons.docker_ping():

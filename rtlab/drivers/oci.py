@@ -6,7 +6,7 @@ import json
 from typing import Optional
 
 from .. import image
-from .base import Target
+from .base import Target, state_name
 
 
 class OciTarget(Target):
@@ -57,6 +57,13 @@ class OciTarget(Target):
 
     def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
         return self.poll_until_stopped(lambda: self.state(cid), "stopped", timeout_s)
+
+    def status(self, cid: str) -> Optional[str]:
+        state = self.state(cid)
+        if state is not None:
+            return state_name(state)
+        m = self.quiet([*self.runtime.argv, "list", "--quiet"], timeout_s=self.timeout_s)
+        return ("gone" if cid not in m.stdout.split() else None) if m.ok else None
 
     def remove(self, cid: str) -> list[str]:
         rt = self.runtime.argv

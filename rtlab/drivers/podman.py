@@ -19,7 +19,7 @@ from typing import Optional
 
 from .. import cleanup, daemons
 from ..cleanup import CONTAINER_PREFIX, token_of
-from .base import Target
+from .base import Target, state_name
 
 LABEL = "rtlab.run"
 REMOVE_TIMEOUT_S = 10.0
@@ -114,6 +114,17 @@ class PodmanTarget(Target):
     def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
         m = self.quiet([*self.base, "wait", cid], timeout_s=timeout_s)
         return None if m.ok else f"`podman wait` failed: {m.describe_failure()}"
+
+    def status(self, cid: str) -> Optional[str]:
+        m = self.quiet([*self.base, "ps", "--all", "--filter", f"name={cid}",
+                        "--format", "{{.Names}} {{.State}}"], timeout_s=self.timeout_s)
+        if not m.ok:
+            return None
+        for line in m.stdout.splitlines():
+            fields = line.split()
+            if len(fields) >= 2 and fields[0] == cid:
+                return state_name(fields[1])
+        return "gone"
 
     def remove(self, cid: str) -> list[str]:
         m = self.quiet([self.binary, "container", "inspect", "--format", "{{.Id}}", cid])

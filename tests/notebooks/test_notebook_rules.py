@@ -1,8 +1,14 @@
-"""The notebook rules (docs/DESIGN.md, "Layout": notebooks stay thin), checked on every notebook in notebooks/ without running it."""
+"""The notebook rules (docs/DESIGN.md, "Layout": notebooks stay thin), checked on every notebook in notebooks/ without running it.
+
+Each rule is a function returning what breaks it (empty: kept). Every notebook
+must keep every rule, and each rule is shown to catch a notebook made to break
+it, so a rule that stopped looking would fail here.
+"""
 
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import nbformat
 import papermill
@@ -11,57 +17,150 @@ import pytest
 from tests.notebooks._helpers import NOTEBOOKS, notebook_names
 
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+# The notebooks docs/DESIGN.md's layout names; a missing one fails to load below.
+NAMED = ("01-collect.ipynb", "02-analyze.ipynb", "03-compare-runs.ipynb")
+ALL = sorted({*NAMED, *notebook_names()})
 
 
-def load(name: str) -> nbformat.NotebookNode:
-    return nbformat.read(str(NOTEBOOKS / name), as_version=4)
+def load(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(str(path), as_version=4)
 
 
 def code_cells(nb) -> list:
     return [cell for cell in nb.cells if cell.cell_type == "code"]
 
 
-def test_there_are_notebooks() -> None:
-    assert {"01-collect.ipynb", "02-analyze.ipynb", "03-compare-runs.ipynb"} <= set(notebook_names())
+# -- the rules ----------------------------------------------------------------------------
+
+def definitions(path: Path) -> list[str]:
+    """Functions, classes or lambdas defined in a code cell (they belong in rtlab/)."""
+    found = []
+    for index, cell in enumerate(code_cells(load(path))):
+        try:
+            tree = ast.parse(cell.source)  # also: every cell is plain Python (no magics)
+        except SyntaxError as exc:
+            found.append(f"code cell {index} is not plain Python: {exc.msg}")
+            continue
+        found += [f"code cell {index} defines {type(node).__name__} at line {node.lineno}"
+                  for node in ast.walk(tree) if isinstance(node, DEFINITIONS)]
+    return found
 
 
-@pytest.mark.parametrize("name", notebook_names())
-def test_no_function_or_class_is_defined_in_a_notebook(name: str) -> None:
-    for index, cell in enumerate(code_cells(load(name))):
-        tree = ast.parse(cell.source)  # also: every cell is plain Python (no magics)
-        found = [f"{type(node).__name__} at line {node.lineno}" for node in ast.walk(tree)
-                 if isinstance(node, DEFINITIONS)]
-        assert not found, f"{name} code cell {index} defines {found}: move it into rtlab/"
-
-
-@pytest.mark.parametrize("name", notebook_names())
-def test_one_parameters_cell_of_annotated_literals_with_help(name: str) -> None:
-    nb = load(name)
-    cells = code_cells(nb)
+def parameter_problems(path: Path) -> list[str]:
+    """Imports first, then one ``parameters`` cell of ``name: type = literal  # help``
+    lines that papermill lists with their help, then a cell checking them through rtlab."""
+    cells = code_cells(load(path))
     tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1, f"{name}: {len(tagged)} cells tagged 'parameters'"
+    if len(tagged) != 1:
+        return [f"{len(tagged)} cells tagged 'parameters'"]
+    problems = [] if tagged[0] == 1 else ["imports first, then the parameters"]
     cell = cells[tagged[0]]
     names = []
     for statement in ast.parse(cell.source).body:
-        assert isinstance(statement, ast.AnnAssign) and statement.simple, \
-            f"{name}: parameters are written `name: type = value  # help`"
-        ast.literal_eval(statement.value)  # a literal, nothing computed
+        if not (isinstance(statement, ast.AnnAssign) and statement.simple):
+            problems.append(f"line {statement.lineno}: not `name: type = value  # help`")
+            continue
+        try:
+            ast.literal_eval(statement.value)
+        except ValueError:
+            problems.append(f"{statement.target.id}: computed, not a literal")
         names.append(statement.target.id)
     lines = [line for line in cell.source.splitlines() if line.strip()]
-    assert len(lines) == len(names) and all("  # " in line for line in lines)
-    inferred = papermill.inspect_notebook(str(NOTEBOOKS / name))
-    assert list(inferred) == names, "papermill --help-notebook must list every parameter"
-    assert all(p["help"] for p in inferred.values())
-    # The next code cell checks them all through rtlab (one clear error, or derived values).
-    check = cells[tagged[0] + 1].source
-    assert "params." in check and all(n in check for n in names)
-    assert tagged[0] == 1, "imports first, then the parameters"
+    problems += [f"no `  # help`: {line.strip()}" for line in lines if "  # " not in line]
+    inferred = papermill.inspect_notebook(str(path))
+    if list(inferred) != names:
+        problems.append(f"papermill --help-notebook lists {list(inferred)}, not {names}")
+    problems += [f"{n}: no help for papermill" for n, p in inferred.items() if not p["help"]]
+    check = cells[tagged[0] + 1].source if tagged[0] + 1 < len(cells) else ""
+    unchecked = [n for n in names if n not in check]
+    if "params." not in check or unchecked:
+        problems.append(f"the next cell does not check {unchecked or names} through rtlab.params")
+    return problems
 
 
-@pytest.mark.parametrize("name", notebook_names())
-def test_committed_without_outputs_and_for_the_python3_kernel(name: str) -> None:
-    nb = load(name)
-    for cell in code_cells(nb):
-        assert cell.outputs == [] and cell.execution_count is None, f"{name}: clear its outputs"
-    assert nb.metadata["kernelspec"]["name"] == "python3"
-    nbformat.validate(nb)
+def storage_problems(path: Path) -> list[str]:
+    """Committed without outputs or execution counts, for the python3 kernel, valid."""
+    nb = load(path)
+    problems = [f"code cell {i}: clear its outputs" for i, cell in enumerate(code_cells(nb))
+                if cell.outputs or cell.execution_count is not None]
+    if nb.metadata.get("kernelspec", {}).get("name") != "python3":
+        problems.append("not for the python3 kernel")
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as exc:
+        problems.append(f"invalid: {exc.message}")
+    return problems
+
+
+RULES = (definitions, parameter_problems, storage_problems)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.__name__)
+@pytest.mark.parametrize("name", ALL)
+def test_every_notebook_keeps_the_rule(name: str, rule) -> None:
+    assert rule(NOTEBOOKS / name) == [], f"{name} breaks {rule.__name__}: {rule.__doc__}"
+
+
+# -- each rule catches a notebook made to break it ------------------------------------------
+
+def good_cells() -> list:
+    new = nbformat.v4
+    return [new.new_code_cell("from rtlab import params"),
+            new.new_code_cell("trials: int = 3  # trials per target", metadata={"tags": ["parameters"]}),
+            new.new_code_cell("checked = params.check(trials=trials)")]
+
+
+def write(tmp_path: Path, cells, **metadata) -> Path:
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata.update({"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}, **metadata})
+    path = tmp_path / "made-up.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_a_made_up_notebook_keeping_the_rules_passes_them(tmp_path: Path) -> None:
+    path = write(tmp_path, good_cells())
+    assert [rule(path) for rule in RULES] == [[], [], []]
+
+
+def broken(tmp_path: Path, how: str) -> Path:
+    cells = good_cells()
+    new = nbformat.v4
+    if how == "function":
+        cells.append(new.new_code_cell("def helper():\n    return 1"))
+    elif how == "lambda":
+        cells.append(new.new_code_cell("key = lambda row: row[0]"))
+    elif how == "magic":
+        cells.append(new.new_code_cell("%matplotlib inline"))
+    elif how == "computed parameter":
+        cells[1].source = "trials: int = 3 * 2  # trials per target"
+    elif how == "no help":
+        cells[1].source = "trials: int = 3"
+    elif how == "two parameters cells":
+        cells.insert(2, new.new_code_cell("seed: int = 0  # seed", metadata={"tags": ["parameters"]}))
+    elif how == "unchecked":
+        cells[2].source = "print(trials)"
+    elif how == "outputs":
+        cells[2].outputs = [new.new_output("stream", name="stdout", text="3\n")]
+        cells[2].execution_count = 1
+    elif how == "kernel":
+        return write(tmp_path, cells, kernelspec={"name": "julia", "display_name": "Julia",
+                                                  "language": "julia"})
+    return write(tmp_path, cells)
+
+
+@pytest.mark.parametrize("how, rule, says", [
+    ("function", definitions, "defines FunctionDef at line 1"),
+    ("lambda", definitions, "defines Lambda at line 1"),
+    ("magic", definitions, "is not plain Python"),
+    ("computed parameter", parameter_problems, "trials: computed, not a literal"),
+    ("no help", parameter_problems, "no `  # help`"),
+    ("two parameters cells", parameter_problems, "2 cells tagged 'parameters'"),
+    ("unchecked", parameter_problems, "does not check ['trials'] through rtlab.params"),
+    ("outputs", storage_problems, "clear its outputs"),
+    ("kernel", storage_problems, "not for the python3 kernel"),
+])
+def test_each_rule_catches_a_notebook_that_breaks_it(tmp_path: Path, how, rule, says) -> None:
+    problems = rule(broken(tmp_path, how))
+    assert any(says in p for p in problems), problems

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import PathPatch
 
@@ -49,11 +51,39 @@ def test_distribution_has_one_box_per_target(trials: pd.DataFrame, ax: Axes) -> 
     assert sum(len(c.get_offsets()) for c in ax.collections) == 4 * 12 - 1
 
 
+def red_points(ax: Axes) -> list[float]:
+    """The y of every point drawn in the outlier colour."""
+    red = np.array(to_rgba("tab:red"))
+    found = []
+    for c in ax.collections:
+        colours, offsets = c.get_facecolors(), c.get_offsets()
+        if len(colours) == 0 or len(offsets) == 0:
+            continue
+        colours = np.broadcast_to(colours, (len(offsets), 4))
+        found += [float(y) for (_, y), rgba in zip(offsets, colours) if np.allclose(rgba, red)]
+    return found
+
+
 def test_distribution_marks_outliers(trials: pd.DataFrame, ax: Axes) -> None:
     odd = trials.copy()
-    odd.loc[(odd["client"] == "ctr") & (odd["trial"] == 7) & (odd["step"] == "run"), "wall_s"] = 5.0
+    slow = odd["wall_s"][odd["step"] == "run"].max() * 50  # far above every other run
+    odd.loc[(odd["client"] == "ctr") & (odd["trial"] == 7) & (odd["step"] == "run"), "wall_s"] = slow
+    flagged = stats.flag_outliers(odd)
+    n_outliers = int(flagged[(flagged["step"] == "run") & stats.is_sample(flagged)]["outlier"].sum())
+    assert n_outliers >= 1
     plots.distribution_plot(odd, step="run", ax=ax)
     assert plots.OUTLIER_LABEL in legend_texts(ax)
+    red = red_points(ax)
+    assert len(red) == n_outliers and slow in red  # the slow trial, and only the outliers
+
+
+def test_distribution_names_no_outlier_when_there_is_none(trials: pd.DataFrame, ax: Axes) -> None:
+    flagged = stats.flag_outliers(trials)
+    assert not flagged[(flagged["step"] == "run") & stats.is_sample(flagged)]["outlier"].any()
+    plots.distribution_plot(trials, step="run", ax=ax)
+    assert plots.OUTLIER_LABEL not in legend_texts(ax)
+    assert plots.SAMPLE_LABEL in legend_texts(ax)
+    assert red_points(ax) == []
 
 
 def test_wide_spread_uses_log_scale(ax: Axes) -> None:
