@@ -487,6 +487,21 @@ def remove_all_ctr(paths: CriPaths, say: Say = print) -> list[str]:
     return [f"cri container {cid[:13]}" for cid in ids]
 
 
+def clean(live: Iterable[str] = (), paths: Optional[CriPaths] = None,
+          say: Say = print) -> list[str]:
+    """``rtlab clean``: the pods of dead runs (not of a ``live`` token) in rtlab's CRI
+    containerd, through the CRI so their network goes too; nothing when it is down
+    (purge removes what is left) or when the gRPC client is not installed."""
+    paths = paths or CriPaths.default()
+    if down_reason(paths):
+        return []
+    try:
+        from . import cri_client
+    except ImportError:
+        return []
+    return cri_client.remove_pods(paths=paths, say=say, live=live)
+
+
 def purge(paths: Optional[CriPaths] = None, say: Say = print) -> list[str]:
     """Undo the CRI: its pods and containers, rtlab's CRI containerd, the network
     (netns, bridge, IP allocations) and its folders."""
