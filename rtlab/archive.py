@@ -44,26 +44,29 @@ def _layer_tar(root: Path) -> bytes:
     return buf.getvalue()
 
 
-def build_archive(ref: str = DEFAULT_IMAGE) -> tuple[Path, str]:
+def build_archive(ref: str = DEFAULT_IMAGE, *, path: Path = ARCHIVE_PATH,
+                  cmd: tuple[str, ...] = ("sh",), state_dir: Path = STATE_DIR) -> tuple[Path, str]:
     """A docker-archive (``docker save`` format) of the busybox rootfs: (path, image id).
 
     docker load, ctr import and podman load all read it. Rebuilt only when
     missing or when the rootfs changed (its fingerprint is a label, so the
-    image id changes with it).
+    image id changes with it). ``cmd`` is the image's command (the CRI's pause
+    image sleeps); ``path`` and ``state_dir`` (where the rootfs is built) let
+    rtlab's CRI containerd keep its own copies (cri.py).
     """
-    root = image.build_rootfs()
+    root = image.build_rootfs(state_dir)
     fingerprint = (root.parent / "busybox.sha256").read_text().strip()
-    stamp = ARCHIVE_PATH.with_suffix(".id")
-    if ARCHIVE_PATH.is_file() and stamp.is_file():
+    stamp = path.with_suffix(".id")
+    if path.is_file() and stamp.is_file():
         recorded_fp, _, image_id = stamp.read_text().strip().partition(" ")
         if recorded_fp == fingerprint and image_id:
-            return ARCHIVE_PATH, image_id
+            return path, image_id
     layer = _layer_tar(root)
     diff_id = hashlib.sha256(layer).hexdigest()
     epoch = "1970-01-01T00:00:00Z"
     config = {
         "architecture": _arch(), "os": "linux", "created": epoch,
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"], "WorkingDir": "/",
+        "config": {"Env": ["PATH=/bin"], "Cmd": list(cmd), "WorkingDir": "/",
                    "Labels": {"rtlab.image": "busybox", "rtlab.rootfs": fingerprint}},
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]},
         "history": [{"created": epoch, "created_by": "rtlab: busybox-static rootfs"}],
@@ -72,15 +75,15 @@ def build_archive(ref: str = DEFAULT_IMAGE) -> tuple[Path, str]:
     config_hex = hashlib.sha256(config_bytes).hexdigest()
     manifest = [{"Config": f"{config_hex}.json", "RepoTags": [ref],
                  "Layers": [f"{diff_id}/layer.tar"]}]
-    tmp = ARCHIVE_PATH.with_suffix(".tmp")
-    ARCHIVE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(tmp, "w") as out:
         for name, data in ((f"{config_hex}.json", config_bytes), (f"{diff_id}/layer.tar", layer),
                            ("manifest.json", json.dumps(manifest).encode())):
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             out.addfile(info, io.BytesIO(data))
-    tmp.replace(ARCHIVE_PATH)
+    tmp.replace(path)
     image_id = f"sha256:{config_hex}"
     stamp.write_text(f"{fingerprint} {image_id}\n")
-    return ARCHIVE_PATH, image_id
+    return path, image_id

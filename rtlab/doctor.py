@@ -7,7 +7,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
-from . import cleanup, daemons, host
+from . import cleanup, cri, daemons, host
 from .defaults import DEFAULTS
 from .drivers import CLIENTS, Target
 from .image import RUNTIME_DIR
@@ -118,6 +118,7 @@ def clean(clients: list[str], runtimes: list[Runtime], say: Callable[[str], None
         removed += [f"process {p}" for p in swept["processes"]] + swept["mounts"]
     removed += [f"runsc state file {path}"
                 for path in cleanup.remove_runsc_state(cleanup.CONTAINER_PREFIX, live)]
+    removed += cri.clean(live, say=lambda line: say(line) if "could not" in line else None)
     if RUNTIME_DIR.is_dir():
         for workdir in RUNTIME_DIR.iterdir():
             if workdir.is_dir() and re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{4}", workdir.name) \

@@ -29,6 +29,8 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "runsc": "runsc",
     "busybox": "busybox-static",
     "hyperfine": "hyperfine",
+    # the CNI plugins of rtlab's CRI pod network (cri.py): not on PATH, so by path
+    "/usr/lib/cni/bridge": "containernetworking-plugins",
 }
 
 

@@ -8,6 +8,8 @@ In this order, printing each thing it undoes:
    docker, containerd's ``rtlab`` namespace (then the namespace), podman. A
    store whose daemon is down is started for the purpose (by rtlab, so step 3
    stops it again);
+   Then the CRI (cri.py): rtlab's pods, its own CRI containerd, the pod
+   network (netns, bridge, IP allocations) and its folders;
 3. the daemons rtlab started (their pid files say which; a daemon someone else
    started is left running);
 4. the runtime keys rtlab added to ``/etc/docker/daemon.json`` (the user's keys
@@ -35,7 +37,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import cgroups, cleanup, daemons, host, ledger
+from . import cgroups, cleanup, cri, daemons, host, ledger
 from .image import RUNTIME_DIR, STATE_DIR
 from .workload import DEFAULT_IMAGE
 
@@ -282,6 +284,7 @@ def purge(say: Say = print) -> list[str]:
         raise PurgeError(f"an rtlab run is alive ({'; '.join(live.values())}): "
                          "stop it (Ctrl-C) and purge again")
     done = _containers(say)
+    done += cri.purge(say=lambda line: say(f"purge: {line}"))
     done += _images(say)
     done += _daemons(say)
     done += _docker_config(say)

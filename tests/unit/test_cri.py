@@ -1,0 +1,98 @@
+"""The CRI's pure parts: config, handlers, wrappers, CNI network, pod specs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rtlab import cri, cri_client
+from rtlab.runtimes import KNOWN, Runtime
+
+pb = cri_client.pb
+
+
+@pytest.fixture
+def paths(tmp_path) -> cri.CriPaths:
+    return cri.CriPaths(tmp_path / "state", tmp_path / "run", tmp_path / "log")
+
+
+def test_config_has_every_handler_through_the_runc_shim(paths, tmp_path):
+    fake = tmp_path / "myrt"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    custom = Runtime("my-rt", str(fake), ("--debug",), "user-supplied")
+    hs = {"runc": cri.Handler("runc", KNOWN["runc"], "/usr/sbin/runc"),
+          "my-rt": cri.Handler("my-rt", custom, str(paths.bin / "my-rt"))}
+    text = cri.config_text(hs, paths)
+    assert f'address = "{paths.socket}"' in text and f'root = "{paths.root}"' in text
+    assert f'sandbox_image = "{cri.PAUSE_IMAGE}"' in text
+    assert '.containerd.runtimes."my-rt"]' in text and f'BinaryName = "{paths.bin}/my-rt"' in text
+    assert f'Root = "{paths.runc_root}"' in text
+    assert f'conf_dir = "{paths.net_d}"' in text
+    paths.config.parent.mkdir(parents=True)
+    paths.config.write_text(text)
+    assert cri.configured_handlers(paths) == ["runc", "my-rt"]
+    with pytest.raises(cri.CriError, match=r"unknown CRI runtime handler 'crun'; .*runc, my-rt"):
+        cri.check_handlers(["crun"], paths)
+
+
+def test_runsc_wrapper_drops_its_network_flag_and_uses_host():
+    text = cri.wrapper_text(KNOWN["runsc"], "/usr/bin/runsc")
+    assert "--network=none" not in text
+    assert 'exec /usr/bin/runsc --network=host "$@"' in text
+    kvm = cri.wrapper_text(KNOWN["runsc-kvm"], "/usr/bin/runsc")
+    assert "--platform=kvm --network=host" in kvm
+
+
+def test_plain_runtime_needs_no_wrapper_and_flags_get_one():
+    assert cri.wrapper_text(KNOWN["crun"], "/usr/bin/crun") is None
+    text = cri.wrapper_text(Runtime("x", "/opt/x", ("--a b",)), "/opt/x")
+    assert "exec /opt/x '--a b' \"$@\"" in text
+
+
+def test_bad_handler_name_is_one_line(paths):
+    with pytest.raises(cri.CriError, match="cannot be a CRI handler"):
+        cri.handlers([Runtime("a b", "/bin/true")], paths)
+
+
+def test_conflist_is_rtlabs_bridge_with_host_local_under_its_folder(paths):
+    net = cri.conflist(paths)
+    plugin = net["plugins"][0]
+    assert net["name"] == cri.NETWORK_NAME and plugin["bridge"] == cri.BRIDGE
+    assert plugin["ipMasq"] is False  # no iptables rule to leave behind
+    assert plugin["ipam"]["type"] == "host-local"
+    assert plugin["ipam"]["dataDir"] == str(paths.ipam)
+    assert json.loads(json.dumps(net)) == net
+
+
+def test_paths_move_with_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("RTLAB_CRI_STATE_DIR", str(tmp_path / "s"))
+    monkeypatch.setenv("RTLAB_CRI_RUN_DIR", str(tmp_path / "r"))
+    p = cri.CriPaths.default()
+    assert p.socket == tmp_path / "r" / "containerd.sock" and p.log.parent == tmp_path / "s"
+    monkeypatch.delenv("RTLAB_CRI_STATE_DIR")
+    monkeypatch.delenv("RTLAB_CRI_RUN_DIR")
+    p = cri.CriPaths.default()
+    assert p.state == Path("/var/lib/rtlab/cri") and p.socket == Path("/run/rtlab/cri/containerd.sock")
+
+
+@pytest.mark.parametrize("network,mode,hostname", [("host", pb.NODE, ""), ("cni", pb.POD, "rtlab")])
+def test_pod_spec_names_labels_and_network(network, mode, hostname):
+    spec = cri_client.PodSpec("20261129T000000Z-ab12", 7, "runc", network)
+    sc = spec.sandbox_config()
+    assert sc.metadata.name == "rtlab-20261129T000000Z-ab12-00007s"
+    assert sc.labels[cri_client.LABEL] == "20261129T000000Z-ab12"
+    assert sc.linux.security_context.namespace_options.network == mode
+    assert sc.hostname == hostname
+    cc = spec.container_config()
+    assert cc.metadata.name.endswith("-00007c") and list(cc.command) == ["sleep", "3600"]
+
+
+def test_unknown_network_is_refused_before_any_call():
+    class NoCalls:
+        def handlers(self, timeout_s):
+            raise AssertionError("called")
+    with pytest.raises(cri.CriError, match="unknown CRI network 'wan'"):
+        cri_client.check_request("runc", "wan", NoCalls())
