@@ -184,7 +184,7 @@ def build_parser() -> Parser:
     r.add_argument("--timeout", type=_seconds, default=DEFAULTS["timeout"].value,
                    help=help_text("timeout", "seconds per client command"))
     r.add_argument("--seed", type=_int, default=DEFAULTS["seed"].value,
-                   help="seed of the interleaving order and of the analysis's bootstrap")
+                   help="seed of the interleaving order (the analysis draws no random numbers)")
     r.add_argument("--margin", type=_fraction, default=0.05,
                    help="equivalence margin of the analysis (default 0.05 = ±5%%)")
     r.add_argument("--reports-dir", type=Path, default=None, metavar="DIR",
@@ -197,7 +197,7 @@ def build_parser() -> Parser:
     a.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="where summary.csv, comparisons.csv, omnibus.csv and figures/ go")
     a.add_argument("--alpha", type=_alpha, default=0.05, help="significance level (default 0.05)")
-    a.add_argument("--seed", type=_int, default=0, help="seed of the bootstrap (default 0)")
+    a.add_argument("--seed", type=_int, default=0, help="kept for older scripts: the comparisons draw no random numbers (default 0)")
     a.add_argument("--margin", type=_fraction, default=0.05,
                    help="equivalence margin: 'equivalent' when shown within ±this fraction "
                         "(default 0.05 = ±5%%)")
@@ -216,7 +216,7 @@ def build_parser() -> Parser:
     cm.add_argument("--threshold", type=_threshold, default=0.05,
                     help="fail when a target/step is slower by more than this fraction with 95%% "
                          "confidence (default 0.05 = 5%%)")
-    cm.add_argument("--seed", type=_int, default=0, help="seed of the bootstrap (default 0)")
+    cm.add_argument("--seed", type=_int, default=0, help="kept for older scripts: the comparisons draw no random numbers (default 0)")
     cm.add_argument("--margin", type=_fraction, default=0.05,
                     help="equivalence margin: 'equivalent' when the change is shown within "
                          "±this fraction (default 0.05 = ±5%%)")

@@ -47,7 +47,7 @@ DEFAULTS: dict[str, Default] = {d.name: d for d in (
     Default("timeout", 30.0, "seconds per client command"),
     Default("min_trials", 10, "with --until-ci: trials before the CI is first checked"),
     Default("max_trials", 200, "with --until-ci: the most trials per target"),
-    Default("seed", 0, "seed of the interleaving order (and of the analysis's bootstrap)"),
+    Default("seed", 0, "seed of the interleaving order (the analysis draws no random numbers)"),
     Default("probe_timeout", 20.0, "seconds per rtlab doctor probe"),
 )}
 

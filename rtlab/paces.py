@@ -248,7 +248,7 @@ def _pace_positions(paces: Sequence[float]) -> tuple[float, float]:
 
 def pace_plot(table: pd.DataFrame, *, step: str, ax: Axes | None = None,
               families: Sequence[str] | None = None) -> Axes:
-    """The ratio of medians with its 95 % CI against the pace, one line per pair.
+    """The Hodges–Lehmann ratio a / b with its own 95 % CI against the pace, one line per pair.
 
     The pace axis is logarithmic above the smallest non-zero pace and linear
     below it (``symlog``), so a pace of 0 is drawn at the left, labelled "0".
@@ -305,8 +305,8 @@ def pace_plot(table: pd.DataFrame, *, step: str, ax: Axes | None = None,
     if finite.size and finite.max() / finite.min() > 3:
         ax.set_yscale("log")
     ax.set_xlabel("pace: idle time before each timed step")
-    ax.set_ylabel("ratio of medians a / b (95% CI)")
-    ax.set_title(f"{step}: ratio of medians (95% CI) at pace {_join(paces)}")
+    ax.set_ylabel("ratio a / b, Hodges–Lehmann (95% CI)")
+    ax.set_title(f"{step}: Hodges–Lehmann ratio a / b (95% CI) at pace {_join(paces)}")
     handles, labels = ax.get_legend_handles_labels()
     handles += [Line2D([], [], marker="o", linestyle="none", color="0.3"),
                 Line2D([], [], marker="o", linestyle="none", markerfacecolor="white",

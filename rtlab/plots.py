@@ -284,7 +284,7 @@ def ratio_heatmap(
     step: str = stats.TOTAL_STEP,
     ax: Axes | None = None,
 ) -> Axes:
-    """Heat map of pairwise median ratios (row / column) within one family and step.
+    """Heat map of pairwise Hodges–Lehmann ratios (row / column) within one family and step.
 
     Parameters
     ----------
@@ -325,13 +325,13 @@ def ratio_heatmap(
     sns.heatmap(
         log_ratio, annot=marks.to_numpy(), fmt="", cmap="vlag", vmin=-limit, vmax=limit,
         square=True, linewidths=0.5,
-        cbar_kws={"label": "log2 of median ratio (row / column)"}, ax=ax,
+        cbar_kws={"label": "log2 of the Hodges–Lehmann ratio (row / column)"}, ax=ax,
     )
     kind = "runtime" if family.startswith("client=") else "client"
     ax.set_ylabel(f"{kind} (row)")
     ax.set_xlabel(f"{kind} (column)")
     ax.set_title(
-        f"{text(family)}, {step}: median wall time ratio, row / column\n"
+        f"{text(family)}, {step}: wall time ratio row / column (Hodges–Lehmann)\n"
         f"{SIGNIFICANT_MARK}: Holm-adjusted p < alpha and 95% CI excludes 1"
     )
     return ax

@@ -93,6 +93,14 @@ def against_study(summary: pd.DataFrame, study: pd.DataFrame) -> pd.DataFrame:
     return merged
 
 
+def _equivalence(row: pd.Series, *, flip: bool) -> dict[str, float]:
+    """The (1 − 2α) CI of the same ratio that decided equivalence, and the margin."""
+    low, high = row.get("equiv_ci_low", float("nan")), row.get("equiv_ci_high", float("nan"))
+    if flip:
+        low, high = 1.0 / high, 1.0 / low
+    return {"equiv_low": low, "equiv_high": high, "margin": row.get("margin", float("nan"))}
+
+
 def _oriented(
     comparisons: pd.DataFrame, family: str, step: str, x: str, y: str
 ) -> dict[str, float | str] | None:
@@ -105,7 +113,7 @@ def _oriented(
         row = forward.iloc[0]
         return {"ratio": row["ratio"], "low": row["ratio_ci_low"], "high": row["ratio_ci_high"],
                 "p_adj": row["p_adj"], "verdict": row["verdict"],
-                "difference": row.get("difference", "")}
+                "difference": row.get("difference", ""), **_equivalence(row, flip=False)}
     backward = pairs[(pairs["a"] == y) & (pairs["b"] == x)]
     if backward.empty:
         return None
@@ -113,7 +121,8 @@ def _oriented(
     return {"ratio": 1.0 / row["ratio"], "low": 1.0 / row["ratio_ci_high"],
             "high": 1.0 / row["ratio_ci_low"], "p_adj": row["p_adj"],
             "verdict": _FLIPPED.get(row["verdict"], row["verdict"]),
-            "difference": _FLIPPED.get(row.get("difference", ""), row.get("difference", ""))}
+            "difference": _FLIPPED.get(row.get("difference", ""), row.get("difference", "")),
+            **_equivalence(row, flip=True)}
 
 
 oriented = _oriented  # public: the headline sentences use it too

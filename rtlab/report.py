@@ -319,7 +319,7 @@ def make_report(collect_parameters: dict, *, reports_dir: Path = REPORTS_DIR, al
     reports_dir : pathlib.Path
         Where report folders and ``index.html`` go.
     alpha, seed : float, int
-        02-analyze's significance level and bootstrap seed.
+        02-analyze's significance level and seed (kept for older callers: the comparisons draw no random numbers).
     say : callable
         Progress lines.
 

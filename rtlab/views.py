@@ -236,22 +236,40 @@ def comparisons_table(comparisons: pd.DataFrame) -> pd.DataFrame:
 
 
 def methods_text(summary: pd.DataFrame, comparisons: pd.DataFrame, alpha: float,
-                 seed: int) -> "Markdown":
-    """How the numbers were computed, in a few sentences."""
+                 seed: int | None = None, margin: float | None = None) -> "Markdown":
+    """How the numbers were computed, in a few sentences. ``seed`` is accepted for
+    older callers and not shown: the comparisons draw no random numbers."""
     from IPython.display import Markdown
+
+    from rtlab import shift
 
     ci = ", ".join(sorted(set(summary["ci_method"].dropna()))) or stats.MEDIAN_CI_METHOD
     ratio = ", ".join(sorted(set(comparisons["ratio_ci_method"].dropna()))) \
-        if not comparisons.empty else stats.RATIO_CI_METHOD
+        if not comparisons.empty else f"{shift.PAIRED_METHOD} (paired); " \
+        f"{shift.UNPAIRED_METHOD} (unpaired)"
+    if margin is None:
+        margins = comparisons["margin"].dropna().unique() \
+            if "margin" in comparisons.columns and not comparisons.empty else []
+        margin = float(margins[0]) if len(margins) == 1 else stats.MARGIN
+    low, high = stats.equivalence_bounds(margin)
+    totals = "; ".join(
+        f"{name}: {' + '.join(e.total)}" for name, e in stats.experiments.EXPERIMENTS.items()
+        if e.total and (summary.empty or "experiment" not in summary.columns
+                        or name in set(summary["experiment"])))
     return Markdown(
         f"Warm-up trials are excluded; `total` is the per-trial sum of the experiment's steps "
-        f"(the lifecycle's create, start, kill and delete; only trials where all succeeded). Median CI: {ci}. Ratio CI: {ratio}, seed "
-        f"{seed}. Pairs measured in the same rounds are tested paired (Wilcoxon signed-rank on "
-        f"per-round log ratios), others with the Mann–Whitney U test (the `method` column says "
-        f"which), Holm-adjusted within each family (one step through one client, or over one "
-        f"runtime); a verdict says *faster*/*slower* only when p_adj < {alpha:g} **and** the "
-        f"ratio's CI excludes 1, *equivalent* when a TOST shows the ratio within the margin, "
-        f"else *inconclusive*. "
+        f"({totals}; only trials where all succeeded), and runs of different experiments are "
+        f"never pooled. Median CI: {ci}. Every ratio a/b is the Hodges–Lehmann estimate the "
+        f"interval beside it and the test belong to ({ratio}); the ratio of medians is kept "
+        f"in `comparisons.csv` as a description only. Pairs measured in the same rounds are "
+        f"tested paired (Wilcoxon signed-rank on per-round log ratios), others with the "
+        f"Mann–Whitney U test (the `method` column says which), Holm-adjusted within each "
+        f"family (one step through one client, or over one runtime). A verdict says "
+        f"*equivalent* when the {1 - 2 * alpha:.0%} CI of the ratio lies inside "
+        f"{low:.3f}–{high:.3f} (±{margin:.0%}, symmetric on the log scale), even when a "
+        f"smaller difference is also significant (the sentence then says both); else "
+        f"*faster*/*slower* when p_adj < {alpha:g} **and** the 95% CI excludes 1; else "
+        f"*inconclusive*. No resampling: the comparisons draw no random numbers. "
         f"Outliers (|modified z| > {stats.OUTLIER_Z}) are counted, never dropped.")
 
 
@@ -274,7 +292,7 @@ _FIGURE_TEXT = {
                   "has its own y axis (logarithmic when its bars span more than 10x), so one "
                   "slow step does not flatten the others: compare heights within a panel."),
     "pace": ("{step}: how the ratios move with the pace",
-             "Each pair's ratio of medians (95% CI) at every pace measured — the idle time "
+             "Each pair's ratio a / b — the Hodges–Lehmann estimate with its own 95% CI — at every pace measured — the idle time "
              "before each timed step. Filled: faster or slower at that pace; hollow: "
              "equivalent or inconclusive. A line crossing the dashed 1 means the answer "
              "depends on the pace."),
@@ -287,8 +305,9 @@ _FIGURE_TEXT = {
               "with rtlab's median and 95% CI. Absolute values differ with the host; compare "
               "the order and the proportions."),
     "ratios": ("{family}, {step}: pairwise ratios",
-               "Median wall time of the row divided by the column's, for `{step}` within "
-               "`{family}`; blue cells: the row is faster, red: slower. `*` marks a significant "
+               "How many times slower the row is than the column (the Hodges–Lehmann ratio "
+               "row / column, the estimate the 95% CI and the test belong to), for `{step}` "
+               "within `{family}`; blue cells: the row is faster, red: slower. `*` marks a significant "
                "difference (Holm-adjusted p < alpha and the 95% CI of the ratio excludes 1)."),
 }
 
@@ -471,8 +490,8 @@ def change_plot(cmp: compare.RunComparison, *, ax=None):
     Returns
     -------
     matplotlib.axes.Axes
-        One row per target and step: the change in median as a point with its
-        95 % CI as a line, red for a regression, blue for significantly faster,
+        One row per target and step: the Hodges–Lehmann change (of the
+        round-adjusted log times) as a point with its own 95 % CI as a line, red for a regression, blue for significantly faster,
         grey otherwise; dashed lines at 0 and at +threshold.
     """
     from matplotlib.figure import Figure
@@ -493,9 +512,9 @@ def change_plot(cmp: compare.RunComparison, *, ax=None):
     ax.axvline(100 * cmp.threshold, color="tab:red", lw=0.8, ls="--",
                label=f"threshold +{cmp.threshold:.0%}")
     ax.set_yticks(y, labels)
-    ax.set_xlabel("change in median wall time, B vs A (%)")
+    ax.set_xlabel("change in wall time B vs A, Hodges–Lehmann (%)")
     ax.set_ylabel("target and step")
-    ax.set_title(f"{cmp.run_b} vs {cmp.run_a}\npoint: change in median; line: 95% CI")
+    ax.set_title(f"{cmp.run_b} vs {cmp.run_a}\npoint: Hodges–Lehmann change; line: its 95% CI")
     ax.legend(loc="lower right")
     return ax
 
@@ -504,11 +523,19 @@ def change_plot(cmp: compare.RunComparison, *, ax=None):
 
 # The fraction of the median a 95% CI may span before the target/step is listed.
 CI_WARN_FRACTION = 0.10
-_STEP_LEAD = {
-    stats.TOTAL_STEP: "Compared: the time of a whole lifecycle (create + start + kill + delete) "
-                      "per trial; medians with their 95% CI; factors are ratios of medians.",
-    stats.RUN_STEP: "Compared: the time of one `run` per trial; medians with their 95% CI; "
-                    "factors are ratios of medians."}
+
+
+def _step_lead(step: str, experiment: str = stats.experiments.DEFAULT_EXPERIMENT) -> str:
+    """What the headline compares, for one experiment's headline step."""
+    factors = ("medians with their 95% CI; each factor is the Hodges–Lehmann ratio of the "
+               "two targets (per-round log ratios when measured in the same rounds) with its "
+               "own 95% CI.")
+    if step == stats.TOTAL_STEP:
+        e = stats.experiments.EXPERIMENTS.get(experiment)
+        steps = " + ".join(e.total) if e is not None and e.total else "its steps"
+        what = f"the {experiment} experiment" if experiment != "lifecycle" else "a whole lifecycle"
+        return f"Compared: the time of {what} ({steps}) per trial; {factors}"
+    return f"Compared: the time of one `{step}` per trial; {factors}"
 
 
 def _headline_step(summary: pd.DataFrame) -> str:
@@ -557,8 +584,12 @@ def _name(member: str, kind: str) -> str:
 
 
 def _answer(summary: pd.DataFrame, comparisons: pd.DataFrame, *, family: str, member: str,
-            step: str) -> str | None:
-    """The fastest member of one family at ``step`` as a sentence, or None (< 2 members)."""
+            step: str, alpha: float = 0.05) -> str | None:
+    """The fastest member of one family at ``step`` as a sentence, or None (< 2 members).
+
+    ``summary`` and ``comparisons`` are one experiment's rows. The member with the
+    lowest median leads; every factor printed beside an interval is the
+    Hodges–Lehmann ratio that interval belongs to (``comparisons``' ``ratio``)."""
     from rtlab import reference
 
     kind, _, name = family.partition("=")
@@ -571,86 +602,160 @@ def _answer(summary: pd.DataFrame, comparisons: pd.DataFrame, *, family: str, me
     ms = lambda v: f"{v * 1000:.3g}"  # noqa: E731
     ci = (f" [95% CI {ms(best['ci_low_s'])}–{ms(best['ci_high_s'])} ms]"
           if best["ci_low_s"] == best["ci_low_s"] else " (too few trials for a CI)")
-    value = f"{ms(best['median_s'])} ms{ci}"
+    value = f"median {ms(best['median_s'])} ms{ci}"
     winner, runner = _name(best[member], member), _name(second[member], member)
     pair = reference.oriented(comparisons, family, step, best[member], second[member])
     if pair is None:
         text = f"{where}: {winner} has the lowest median, {value}; {runner} next (not compared)"
     else:
-        factor, low, high = 1.0 / pair["ratio"], 1.0 / pair["high"], 1.0 / pair["low"]
+        ratio, low, high = pair["ratio"], pair["low"], pair["high"]
+        p_text = f"p_adj {pair['p_adj']:.2g}"
         if pair["verdict"] == stats.FASTER:
-            text = (f"{where}: {winner} is fastest, {value}, {factor:.2f}× faster than "
-                    f"{runner} (95% CI {low:.2f}–{high:.2f}×, p_adj {pair['p_adj']:.2g})")
+            text = (f"{where}: {winner} is fastest, {value}; {1 / ratio:.2f}× faster than "
+                    f"{runner} (95% CI {1 / high:.2f}–{1 / low:.2f}×, {p_text})")
+        elif pair["verdict"] == stats.EQUIVALENT:
+            margin = pair.get("margin", stats.MARGIN)
+            margin = stats.MARGIN if margin != margin else margin
+            e_low, e_high = stats.equivalence_bounds(margin)
+            text = (f"{where}: {winner} and {runner} are equivalent within ±{margin:.0%} "
+                    f"({winner}/{runner} ratio {ratio:.2f}, its {1 - 2 * alpha:.0%} CI "
+                    f"{pair['equiv_low']:.2f}–{pair['equiv_high']:.2f} inside "
+                    f"{e_low:.2f}–{e_high:.2f}); {winner} has the lowest median, {value}")
+            if pair["difference"] == stats.FASTER:
+                text += (f", and is {1 - ratio:.0%} faster (95% CI {1 - high:.0%}–"
+                         f"{1 - low:.0%}, {p_text})")
+            elif pair["difference"] == stats.SLOWER:
+                text += (f", but is {ratio - 1:.0%} slower round by round (95% CI "
+                         f"{low - 1:.0%}–{high - 1:.0%}, {p_text})")
+        elif pair["verdict"] == stats.SLOWER:
+            text = (f"{where}: {winner} has the lowest median, {value}, but is {ratio:.2f}× "
+                    f"slower than {runner} round by round (95% CI {low:.2f}–{high:.2f}×, "
+                    f"{p_text})")
         else:
             text = (f"{where}: {winner} has the lowest median, {value}, but is not clearly "
-                    f"faster than {runner} ({factor:.2f}×, 95% CI {low:.2f}–{high:.2f}×; "
-                    f"{pair['verdict']})")
+                    f"faster than {runner} ({winner}/{runner} ratio {ratio:.2f}, 95% CI "
+                    f"{low:.2f}–{high:.2f}; inconclusive)")
     if len(rows) > 2:
         slowest = rows.iloc[-1]
-        text += (f"; {_name(slowest[member], member)} is slowest, "
-                 f"{slowest['median_s'] / best['median_s']:.1f}× {best[member]}'s median")
+        text += (f"; {_name(slowest[member], member)} is slowest, its median "
+                 f"{slowest['median_s'] / best['median_s']:.1f}× {best[member]}'s")
     return text + "."
 
 
-def headline_answers(summary: pd.DataFrame, comparisons: pd.DataFrame, metas: Sequence[dict],
-                     trials: pd.DataFrame | None = None) -> list[tuple[str, str]]:
-    """(question, answer) for each question the study asked, as these runs can answer it:
-    which low-level runtime is fastest through each client measured, and which client is
-    fastest over runc. Plain text; every name in it comes from data."""
+def _experiment_rows(frame: pd.DataFrame, experiment: str) -> pd.DataFrame:
+    if "experiment" not in frame.columns:
+        return frame
+    return frame[frame["experiment"] == experiment]
+
+
+def headline_sections(summary: pd.DataFrame, comparisons: pd.DataFrame, metas: Sequence[dict],
+                      trials: pd.DataFrame | None = None, alpha: float = 0.05
+                      ) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """(experiment, headline step, [(question, answer), …]) per experiment of the runs,
+    in experiment order: runs of different experiments are never pooled, so each gets
+    its own answers, on its own total. Plain text; every name in it comes from data."""
     from rtlab import plots
 
-    measured = summary[summary["n"] > 0]
-    step = _headline_step(summary)
-    conditions = conditions_text(metas, trials)
-    answers = []
-    for client in plots.ordered_names(measured["client"], plots.KNOWN_CLIENTS):
-        text = _answer(summary, comparisons, family=f"client={client}", member="runtime",
-                       step=step)
+    names = (stats.experiments_of(summary) if "experiment" in summary.columns
+             and not summary.empty else [stats.experiments.DEFAULT_EXPERIMENT])
+    sections = []
+    for experiment in names:
+        summ = _experiment_rows(summary, experiment)
+        comp = _experiment_rows(comparisons, experiment)
+        rows = _experiment_rows(trials, experiment) if trials is not None else None
+        measured = summ[summ["n"] > 0]
+        step = _headline_step(summ)
+        conditions = conditions_text(metas, rows)
+        answers = []
+        for client in plots.ordered_names(measured["client"], plots.KNOWN_CLIENTS):
+            text = _answer(summ, comp, family=f"client={client}", member="runtime", step=step,
+                           alpha=alpha)
+            if text:
+                through = "its own CLI (oci)" if client == "oci" else client
+                answers.append((f"Which low-level runtime is fastest through {through}?",
+                                f"{text} {conditions}."))
+        text = _answer(summ, comp, family="runtime=runc", member="client", step=step,
+                       alpha=alpha)
         if text:
-            through = "its own CLI (oci)" if client == "oci" else client
-            answers.append((f"Which low-level runtime is fastest through {through}?",
-                            f"{text} {conditions}."))
-    text = _answer(summary, comparisons, family="runtime=runc", member="client", step=step)
-    if text:
-        answers.append(("Which client is fastest over runc?", f"{text} {conditions}."))
-    return answers
+            answers.append(("Which client is fastest over runc?", f"{text} {conditions}."))
+        sections.append((experiment, step, answers))
+    return sections
+
+
+def headline_answers(summary: pd.DataFrame, comparisons: pd.DataFrame, metas: Sequence[dict],
+                     trials: pd.DataFrame | None = None, alpha: float = 0.05
+                     ) -> list[tuple[str, str]]:
+    """(question, answer) for each question the study asked, as these runs can answer it:
+    which low-level runtime is fastest through each client measured, and which client is
+    fastest over runc. With runs of several experiments each question names its
+    experiment ("pause: Which …") and is answered on that experiment's rows only."""
+    sections = headline_sections(summary, comparisons, metas, trials, alpha)
+    several = len(sections) > 1
+    return [(f"{experiment}: {q}" if several else q, a)
+            for experiment, _, answers in sections for q, a in answers]
+
+
+def _overview_png(figures: Iterable[Path | str], experiment: str, several: bool) -> Path | None:
+    """The experiment's overview figure (``figures/<experiment>/overview.png`` when the
+    runs hold several experiments)."""
+    for f in figures:
+        f = Path(f)
+        if f.name == "overview.png" and (not several or f.parent.name == experiment):
+            return f
+    return None
 
 
 def headline(metas: Sequence[dict], summary: pd.DataFrame, comparisons: pd.DataFrame,
-             figures: Iterable[Path | str] = (), trials: pd.DataFrame | None = None) -> "Bundle":
+             figures: Iterable[Path | str] = (), trials: pd.DataFrame | None = None,
+             alpha: float = 0.05) -> "Bundle":
     """The report's first screen: its title, one sentence per question beside the
-    overview figure. Every string from data is escaped."""
+    overview figure — one such block per experiment when the runs hold several (never
+    pooled). Every string from data is escaped."""
     import base64
 
-    answers = headline_answers(summary, comparisons, metas, trials)
-    step = _headline_step(summary)
-    items = "".join(f"<li><strong>{esc(q)}</strong> {esc(a)}</li>" for q, a in answers) or \
-        "<li>Nothing to compare: these runs measured fewer than two runtimes through any " \
-        "client and fewer than two clients over runc.</li>"
+    figures = list(figures)
+    sections = headline_sections(summary, comparisons, metas, trials, alpha)
+    several = len(sections) > 1
     hosts = sorted({str(m.get("host", {}).get("hostname", "?")) for m in metas})
     started = sorted(str(m.get("started_at") or "?")[:16] for m in metas)
-    png = next((Path(f) for f in figures if Path(f).name == "overview.png"), None)
-    figure, data = "", ""
-    if png is not None and png.is_file():
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
-        figure = ('<figure style="flex:1 1 420px;margin:0;max-width:560px">'
-                  f'<img src="data:image/png;base64,{data}" alt="median total per target with '
-                  '95% CI" style="width:100%"/><figcaption style="font-size:85%">Median '
-                  'lifecycle time per target (point) and its 95% CI (line); colour: runtime, '
-                  'marker: client; left is faster.</figcaption></figure>')
+    blocks, first_png, plain = [], "", []
+    for experiment, step, answers in sections:
+        items = "".join(f"<li><strong>{esc(q)}</strong> {esc(a)}</li>" for q, a in answers) or \
+            "<li>Nothing to compare: these runs measured fewer than two runtimes through any " \
+            "client and fewer than two clients over runc.</li>"
+        png = _overview_png(figures, experiment, several)
+        figure = ""
+        if png is not None and png.is_file():
+            data = base64.b64encode(png.read_bytes()).decode("ascii")
+            first_png = first_png or data
+            figure = ('<figure style="flex:1 1 420px;margin:0;max-width:560px">'
+                      f'<img src="data:image/png;base64,{data}" alt="median total per target '
+                      f'with 95% CI{esc(", " + experiment) if several else ""}" '
+                      'style="width:100%"/><figcaption style="font-size:85%">Median '
+                      f'{"lifecycle" if experiment == "lifecycle" else esc(experiment)} time '
+                      'per target (point) and its 95% CI (line); colour: runtime, marker: '
+                      'client; left is faster.</figcaption></figure>')
+        heading = (f"Answers: the {esc(experiment)} experiment" if several else "Answers")
+        blocks.append(
+            f'<div class="experiment" data-experiment="{esc(experiment)}" '
+            'style="display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap">'
+            f'<div style="flex:1 1 380px"><h2 style="margin-top:0">{heading}</h2>'
+            f'<p style="margin:0">{esc(_step_lead(step, experiment))}</p><ul>{items}</ul>'
+            f'</div>{figure}</div>')
+        plain += [f"{experiment}: {q} {a}" if several else f"{q} {a}" for q, a in answers]
+    separate = (f'<p style="margin:0 0 .5em 0">These runs hold {len(sections)} experiments '
+                f'({esc(", ".join(e for e, _, _ in sections))}); each is answered on its own '
+                'rows, never pooled.</p>' if several else "")
     page = (
         '<section id="headline">'
         f'<h1 id="report-title" style="margin-top:0">{esc(report_title(metas))}</h1>'
         f'<p style="margin:0 0 .5em 0;color:#555">host {esc(", ".join(hosts))}; started '
         f'{esc(", ".join(started))} UTC. The answers first; the detail, the warnings and '
         'everything that went wrong follow.</p>'
-        '<div style="display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap">'
-        f'<div style="flex:1 1 380px"><h2 style="margin-top:0">Answers</h2>'
-        f'<p style="margin:0">{esc(_STEP_LEAD.get(step, step))}</p><ul>{items}</ul></div>'
-        f'{figure}</div></section>')
-    bundle = Bundle({"text/html": page, "text/plain": "\n".join(f"{q} {a}" for q, a in answers)})
-    if data:
-        bundle["image/png"] = data
+        f'{separate}{"".join(blocks)}</section>')
+    bundle = Bundle({"text/html": page, "text/plain": "\n".join(plain)})
+    if first_png:
+        bundle["image/png"] = first_png
     return bundle
 
 

@@ -208,3 +208,17 @@ def test_equivalent_then_faster_is_a_flip():
     assert paces.pace_stability(table).iloc[0]["flips"]
     (line,) = paces.pace_conclusions(table)
     assert paces.FLIPS in line
+
+
+def test_pace_plot_labels_name_the_hodges_lehmann_estimate() -> None:
+    from matplotlib.figure import Figure
+
+    from rtlab import paces as paces_module
+
+    table = pd.DataFrame({
+        "experiment": "lifecycle", "family": "client=oci", "step": "run", "a": "crun", "b": "runc",
+        "ratio": [0.8, 0.9], "ratio_ci_low": [0.7, 0.85], "ratio_ci_high": [0.9, 0.95],
+        "p": 0.01, "p_adj": 0.01, "verdict": "faster", paces_module.PACE_COLUMN: [0.0, 0.1]})
+    ax = paces_module.pace_plot(table, step="run", ax=Figure().subplots())
+    assert "Hodges–Lehmann" in ax.get_ylabel() and "Hodges–Lehmann" in ax.get_title()
+    assert "median" not in ax.get_ylabel() + ax.get_title()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from matplotlib.figure import Figure
 
 from _synthetic import make_trials
@@ -75,7 +76,7 @@ def test_change_plot_marks_the_regression() -> None:
     ax = views.change_plot(cmp, ax=Figure().subplots())
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert len(labels) == len(table) and "ctr/runc start" in labels
-    assert ax.get_xlabel() == "change in median wall time, B vs A (%)"
+    assert ax.get_xlabel() == "change in wall time B vs A, Hodges–Lehmann (%)"
     red = [line for line in ax.get_lines() if line.get_color() == "tab:red" and len(line.get_xdata()) == 2
            and line.get_ydata()[0] == line.get_ydata()[1]]
     assert len(red) == table["regression"].sum() >= 1
@@ -217,3 +218,78 @@ def test_console_table_is_one_row_per_target_with_median_and_ci() -> None:
     assert f"{row.median_s * 1000:.0f} [{row.ci_low_s * 1000:.0f}–{row.ci_high_s * 1000:.0f}]" \
         in ctr
     assert views.console_table(trials.iloc[0:0]) == "no successful trial to tabulate"
+
+
+# -- issue 18: one estimate per interval, experiments never pooled ------------------------
+
+_NUMBER = r"(\d+(?:\.\d+)?)"
+
+
+def _factor_and_ci(sentence: str) -> tuple[float, float, float]:
+    import re
+
+    m = re.search(_NUMBER + r"× faster than \S+ \(95% CI " + _NUMBER + "–" + _NUMBER + "×",
+                  sentence)
+    assert m, sentence
+    return float(m.group(1)), float(m.group(2)), float(m.group(3))
+
+
+def test_headline_factor_is_the_hodges_lehmann_ratio_inside_its_ci() -> None:
+    trials = make_trials(n_trials=12, seed=1)
+    summary, comparisons = stats.summarize(trials), stats.compare(trials)
+    metas = [{"run_id": "r1", "parameters": {"study": "all", "trials": 12}}]
+    docker = dict(views.headline_answers(summary, comparisons, metas))[
+        "Which low-level runtime is fastest through docker?"]
+    factor, low, high = _factor_and_ci(docker)
+    assert low <= factor <= high
+    totals = summary[(summary["client"] == "docker") & (summary["step"] == "total")] \
+        .sort_values("median_s")
+    winner, runner = totals["runtime"].iloc[0], totals["runtime"].iloc[1]
+    row = comparisons[(comparisons["family"] == "client=docker") & (comparisons["step"] == "total")
+                      & comparisons["a"].isin([winner, runner])
+                      & comparisons["b"].isin([winner, runner])].iloc[0]
+    hl = row["ratio"] if row["a"] == winner else 1 / row["ratio"]  # winner / runner
+    assert factor == pytest.approx(1 / hl, abs=0.006)  # the HL ratio, not the medians'
+    assert f"{winner} is fastest" in docker and f"faster than {runner}" in docker
+
+
+def test_headline_says_equivalent_with_the_equivalence_ci_never_faster_alone() -> None:
+    same = {("docker", "runc"): {"create": 0.1, "start": 0.2, "kill": 0.05, "delete": 0.1},
+            ("docker", "crun"): {"create": 0.1, "start": 0.2, "kill": 0.05, "delete": 0.1}}
+    trials = make_trials(same, n_trials=30, sigma=0.01, seed=4)
+    summary, comparisons = stats.summarize(trials), stats.compare(trials, margin=0.2)
+    total = comparisons[(comparisons["step"] == "total")].iloc[0]
+    assert total["verdict"] == stats.EQUIVALENT
+    answer = views.headline_answers(summary, comparisons, [{}])[0][1]
+    assert "are equivalent within ±20% (" in answer and "90% CI" in answer
+    assert "inside 0.83–1.20" in answer and "not clearly" not in answer
+
+
+def test_headline_answers_each_experiment_on_its_own_rows(tmp_path: Path) -> None:
+    from tests.unit.test_experiments import pause_trials
+
+    life = make_trials({("oci", "runc"): {"create": 0.02, "start": 0.04, "kill": 0.01, "delete": 0.02},
+                        ("oci", "crun"): {"create": 0.01, "start": 0.02, "kill": 0.005,
+                                          "delete": 0.01}}, n_trials=8, n_warmup=0, seed=5)
+    both = pd.concat([life, pause_trials(seed=6).assign(run_id="other")], ignore_index=True)
+    summary, comparisons = stats.summarize(both), stats.compare(both)
+    sections = views.headline_sections(summary, comparisons, [{}], both)
+    assert [e for e, _, _ in sections] == ["lifecycle", "pause"]
+    for experiment, step, answers in sections:
+        assert step == "total" and answers
+        medians = summary[(summary["experiment"] == experiment) & (summary["step"] == "total")]
+        best = medians.sort_values("median_s").iloc[0]
+        assert f"{best['median_s'] * 1000:.3g} ms" in answers[0][1], (experiment, answers)
+    keys = [q for q, _ in views.headline_answers(summary, comparisons, [{}], both)]
+    assert any(q.startswith("lifecycle: ") for q in keys) and any(q.startswith("pause: ") for q in keys)
+    page = views.headline([{}], summary, comparisons, (), both)["text/html"]
+    assert page.count('class="experiment"') == 2 and "create + start + pause + resume" in page
+    assert "create + start + kill + delete" in page
+
+
+def test_methods_text_names_the_estimate_and_the_equivalence_rule() -> None:
+    trials = make_trials(n_trials=8, seed=2)
+    summary, comparisons = stats.summarize(trials), stats.compare(trials, margin=0.2)
+    text = views.methods_text(summary, comparisons, 0.05, 0).data
+    assert "bootstrap" not in text and "Hodges–Lehmann" in text
+    assert "90% CI" in text and "0.833–1.200" in text and "±20%" in text
