@@ -282,14 +282,18 @@ class AnalyzeParams:
     seed: int
     out_dir: Path
     margin: float = 0.05
+    figures: str = "report"
+    svg: bool = False
 
 
 _MARGIN_RULE = "an equivalence margin between 0 and 1, e.g. 0.05 for ±5%"
 
 
 def analyze_params(*, run_dirs: Any = SAMPLE_DIR, alpha: Any = 0.05, seed: Any = 0,
-                   out_dir: Any = "", margin: Any = 0.05) -> AnalyzeParams:
-    """The parameters of ``02-analyze``: run folders found, ``out_dir`` "" → a new temporary folder."""
+                   out_dir: Any = "", margin: Any = 0.05, figures: Any = "report",
+                   svg: Any = False) -> AnalyzeParams:
+    """The parameters of ``02-analyze``: run folders found, ``out_dir`` "" → a new temporary
+    folder, ``figures`` the kinds to draw (:func:`rtlab.analysis.figure_kinds`)."""
     runs = find_runs(run_dirs, "run_dirs")
     alpha = _number("alpha", alpha, 0.0, 1.0, "a significance level between 0 and 1, e.g. 0.05")
     seed = _int("seed", seed)
@@ -301,7 +305,14 @@ def analyze_params(*, run_dirs: Any = SAMPLE_DIR, alpha: Any = 0.05, seed: Any =
     else:
         out = Path(tempfile.mkdtemp(prefix="rtlab-analysis-"))
     margin = _number("margin", margin, 0.0, 1.0, _MARGIN_RULE)
-    return AnalyzeParams(runs, alpha, seed, out, margin)
+    figures_text = _text("figures", figures, "report, all, none or figure kinds, comma-separated")
+    from .analysis import figure_kinds
+
+    try:
+        figure_kinds(figures_text)
+    except ValueError as exc:
+        raise ParameterError(f"figures = {figures_text!r}: {exc}") from None
+    return AnalyzeParams(runs, alpha, seed, out, margin, figures_text, _bool("svg", svg))
 
 
 def load_runs(run_dirs: Sequence[Path], name: str = "run_dirs"):

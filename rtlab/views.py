@@ -365,7 +365,8 @@ _WIDTHS = {"ratios": "520px", "ecdf": "760px"}
 
 
 def show_figures(paths: Iterable[Path | str], *, skip: Sequence[str] = (),
-                 kinds: Sequence[str] | None = None, folded: bool = False) -> int:
+                 kinds: Sequence[str] | None = None, folded: bool = False,
+                 drawn: str | Sequence[str] | None = None) -> int:
     """Display the PNG figures with their titles and captions (embedded in the notebook).
 
     Parameters
@@ -379,6 +380,10 @@ def show_figures(paths: Iterable[Path | str], *, skip: Sequence[str] = (),
         ``ecdf``, ``ratios``, ``overview``); all by default.
     folded : bool
         Each figure folded under its title (for an appendix).
+    drawn : str or sequence of str, optional
+        The figure kinds the analysis was asked to draw (``analyze(figures=…)``);
+        the ``kinds`` it did not draw are named in one line saying how to ask for
+        them, instead of an empty section.
 
     Returns
     -------
@@ -399,7 +404,18 @@ def show_figures(paths: Iterable[Path | str], *, skip: Sequence[str] = (),
                              caption_html="" if folded else caption,
                              fold=title if folded else ""), raw=True)
         shown += 1
-    if not shown:
+    omitted: list[str] = []
+    if drawn is not None and kinds is not None:
+        from rtlab.analysis import figure_kinds
+
+        asked = set(figure_kinds(drawn))
+        omitted = [k for k in kinds if k not in asked]
+    if omitted:
+        display(Markdown(
+            f"_Not drawn in this analysis: {_escape(', '.join(omitted))} figures. They are drawn "
+            "on request: the parameter `figures = \"all\"` (or `rtlab analyze --figures "
+            "all`)._"))
+    elif not shown:
         display(Markdown("_No figure: no target has a successful trial._"))
     return shown
 

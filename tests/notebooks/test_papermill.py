@@ -67,7 +67,7 @@ def check_analyze(tmp_path: Path) -> None:
     run = params.sample_runs()[0]
     out = tmp_path / "analysis"
     nb = execute("02-analyze.ipynb", tmp_path / "02.ipynb", run_dirs=str(run), alpha=0.01,
-                 seed=5, out_dir=str(out))
+                 seed=5, out_dir=str(out), figures="all", svg=True)
     summary = pd.read_csv(out / "summary.csv")
     comparisons = pd.read_csv(out / "comparisons.csv")
     _, trials = params.load_runs([run])
@@ -77,6 +77,9 @@ def check_analyze(tmp_path: Path) -> None:
     pngs = sorted((out / "figures").glob("*.png"))
     assert pngs and len(list((out / "figures").glob("*.svg"))) == len(pngs)
     assert images(nb) == len(pngs)  # every figure is shown, embedded
+    kinds = {p.stem.partition("_")[0] for p in pngs}
+    assert {"distribution", "ecdf", "ratios"} <= kinds  # figures="all" draws them
+    assert "Not drawn in this analysis" not in json.dumps(nb)
     found = report.read_records(nb)
     assert found["out_dir"] == str(out) and found["runs"] == [str(run)]
     assert found["findings"] >= len(comparisons)

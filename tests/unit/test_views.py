@@ -293,3 +293,21 @@ def test_methods_text_names_the_estimate_and_the_equivalence_rule() -> None:
     text = views.methods_text(summary, comparisons, 0.05, 0).data
     assert "bootstrap" not in text and "Hodges–Lehmann" in text
     assert "90% CI" in text and "0.833–1.200" in text and "±20%" in text
+
+
+def test_show_figures_names_the_kinds_not_drawn(tmp_path: Path, monkeypatch) -> None:
+    from IPython import display as ipy_display
+
+    from rtlab import analysis
+
+    result = analysis.analyze(make_trials(n_trials=6, seed=7), tmp_path)  # the report's figures
+    shown: list = []
+    monkeypatch.setattr(ipy_display, "display", lambda obj, **kw: shown.append(obj))
+    count = views.show_figures(result.figures, kinds=["lifecycle", "distribution", "ecdf"],
+                               drawn="report")
+    assert count == 1 and len(shown) == 2
+    assert "Not drawn in this analysis: distribution, ecdf" in shown[-1].data
+    assert "`figures = \"all\"`" in shown[-1].data
+    shown.clear()
+    assert views.show_figures(result.figures, kinds=["ratios"], drawn="all") == 0
+    assert "no target has a successful trial" in shown[-1].data  # asked for, nothing drawn
