@@ -105,6 +105,11 @@ def prepared(trials: pd.DataFrame) -> dict:
     return out
 
 
+def _order(key: tuple[str, str, str]) -> tuple:
+    """``rtlab compare``'s row order; every sample run is one experiment (the lifecycle)."""
+    return compare._order((stats.experiments.DEFAULT_EXPERIMENT, *key))
+
+
 def row_p(a: dict, b: dict, adj_b: np.ndarray | None = None) -> tuple[float, float]:
     adj = b["adj"] if adj_b is None else adj_b
     return (compare.gate_p(a["adj"], adj, THRESHOLD),
@@ -139,7 +144,7 @@ def simulate(sources: list[pd.DataFrame], n: int, reps: int, seed: int) -> tuple
         source = sources[rep % len(sources)]
         a = prepared(draw(source, n, rng, "A"))
         b = prepared(draw(source, n, rng, "B"))
-        keys = sorted(set(a) & set(b), key=compare._order)
+        keys = sorted(set(a) & set(b), key=_order)
         base = np.array([row_p(a[k], b[k]) for k in keys])
         _, _, flagged = compare.gate_decisions(base[:, 0], base[:, 1], ALPHA)
         all_fail = np.array([a[k]["adj"].size > 0 and b[k]["adj"].size == 0 for k in keys])
@@ -165,7 +170,7 @@ def check(sources: list[pd.DataFrame], reps: int, seed: int) -> dict:
         source = sources[rep % len(sources)]
         ta, tb = draw(source, 12, rng, "A"), draw(source, 12, rng, "B")
         a, b = prepared(ta), prepared(tb)
-        keys = sorted(set(a) & set(b), key=compare._order)
+        keys = sorted(set(a) & set(b), key=_order)
         for key in [keys[i] for i in rng.choice(len(keys), 4, replace=False)]:
             slowed = tb.copy()
             steps = stats.LIFECYCLE_STEPS if key[2] == stats.TOTAL_STEP else (key[2],)

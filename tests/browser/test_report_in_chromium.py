@@ -63,7 +63,12 @@ def test_the_report_opens_with_the_answers(driver, sample_report) -> None:
     assert_clean(seen)
     metas, _ = params.load_runs(params.find_runs(params.SAMPLE_DIR))
     assert seen.title == views.report_title(metas)
-    assert len(seen.images) >= 10 and all(i["alt"] for i in seen.images)
+    # the report's figures only (overview in the headline, lifecycle, study; the rest on
+    # request), each shown once, each with alternative text
+    pngs = list((sample_report.report_dir / "figures").rglob("*.png"))
+    kinds = {p.stem.partition("_")[0] for p in pngs}
+    assert {"overview", "lifecycle"} <= kinds and not kinds & {"distribution", "ecdf", "ratios"}
+    assert len(seen.images) == len(pngs) and all(i["alt"] for i in seen.images)
     width, height = _chromium.VIEWPORT
     boxes = seen.boxes
     # the title, the first answer and the headline figure are on the first 1280×800 screen
