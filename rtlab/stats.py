@@ -593,10 +593,11 @@ def equivalence_p(
 
 
 def _robust_sd(x: np.ndarray) -> float:
-    """1.4826 × MAD, or the sample SD when the MAD is 0."""
+    """The MAD scaled to the normal SD (scipy's ``scale="normal"``, 1.4826 × MAD), or the
+    sample SD when the MAD is 0."""
     if x.size < 2:
         return np.nan
-    mad = 1.4826 * float(np.median(np.abs(x - np.median(x))))
+    mad = float(sps.median_abs_deviation(x, scale="normal"))
     return mad if mad > 0 else float(np.std(x, ddof=1))
 
 
