@@ -30,7 +30,8 @@ from .base import Target
 # CRI handler on this host. runsc: the sandbox starts, the container joining it never.
 UNUSABLE = {
     "runsc": ("a container joining a runsc pod sandbox hangs in StartContainer under "
-              "containerd 1.6's runc v2 shim (Debian ships no containerd-shim-runsc-v1)"),
+              "containerd 1.6's runc v2 shim (runsc start exits 0, the shim never answers; "
+              "Debian ships no containerd-shim-runsc-v1)"),
     "runsc-kvm": ("runsc --platform=kvm hangs on this host (no usable KVM), and a runsc pod's "
                   "container hangs in StartContainer under containerd 1.6's runc v2 shim"),
 }
