@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__, experiments
+from .cri import NETWORK_MODES
 from .collect import CollectOptions, Interrupted, UsageError, collect, options_for_resume
 from .defaults import DEFAULTS, help_text
 from .drivers import CLIENTS
@@ -91,9 +92,9 @@ def build_parser() -> Parser:
                         help="add a runc-compatible runtime binary (repeatable)")
 
     def experiment_args(sp):
-        sp.add_argument("--experiment", default=experiments.DEFAULT_EXPERIMENT, metavar="NAME",
+        sp.add_argument("--experiment", default=None, metavar="NAME",
                         help="what one trial measures: " + experiments.describe().replace("%", "%%")
-                        + f" (default {experiments.DEFAULT_EXPERIMENT})")
+                        + f" (default {experiments.DEFAULT_EXPERIMENT}; the cri client's is cri)")
         sp.add_argument("--steps", type=_csv, default=None, metavar="LIST",
                         help="measure only these steps of the experiment, e.g. run (default: all)")
 
@@ -138,6 +139,9 @@ def build_parser() -> Parser:
     runtime_args(c, defaults=True)
     experiment_args(c)
     condition_args(c)
+    c.add_argument("--networks", type=_csv, default=list(NETWORK_MODES), metavar="LIST",
+                   help="the cri client's pod networks, each a condition (column network): "
+                        f"{', '.join(NETWORK_MODES)} (default both)")
     c.add_argument("--trials", type=_positive_int, default=None,
                    help=help_text("trials", "measured trials per target; not with --until-ci"))
     c.add_argument("--until-ci", type=_fraction, default=None, metavar="P",
@@ -256,7 +260,7 @@ def cmd_collect(args) -> int:
     opts = CollectOptions(
         **_selection(args, custom, list(DEFAULTS["clients"].value),
                      list(DEFAULTS["runtimes"].value)),
-        experiment=args.experiment, steps=args.steps,
+        experiment=args.experiment, steps=args.steps, networks=args.networks,
         paces=_paces(args), drop_caches=args.drop_caches,
         trials=args.trials or DEFAULTS["trials"].value, warmup=args.warmup,
         timeout_s=args.timeout, seed=args.seed,
@@ -318,7 +322,8 @@ def cmd_report(args) -> int:
         "seed": args.seed, "custom_runtimes": list(args.runtime),
         "image": getattr(args, "image", None) or "", "cmd": getattr(args, "cmd", None) or "",
         "bundle": str(Path(bundle).resolve()) if bundle else "",
-        "experiment": args.experiment, "steps": ",".join(args.steps or []),
+        "experiment": args.experiment or experiments.DEFAULT_EXPERIMENT,
+        "steps": ",".join(args.steps or []),
         "paces": ",".join(conditions_text(p) for p in _paces(args)),
         "drop_caches": args.drop_caches,
     }
@@ -419,7 +424,9 @@ def cmd_clean(args) -> int:
 def _experiment(args) -> None:
     """An unknown --experiment or --steps: one line, before anything runs."""
     try:
-        experiments.get(args.experiment).select(args.steps)
+        if args.experiment is not None or getattr(args, "clients", None) is None \
+                or "cri" not in args.clients:  # with cri, collect checks the steps per client
+            experiments.get(args.experiment).select(args.steps)
     except experiments.ExperimentError as exc:
         raise UsageError(str(exc)) from None
 

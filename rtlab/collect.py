@@ -33,6 +33,7 @@ from . import __version__, cleanup, conditions, experiments, host, noise, result
 from .defaults import DEFAULTS
 from .drivers import CLIENTS, Target
 from .measure import harness_overhead, run_timed
+from .cri import NETWORK_MODES
 from .runtimes import Runtime, RuntimeSpecError, default_names, resolve
 from .scheduler import Plan, Scheduler, Unit, UnitState, tally
 from .session import RunSession, new_run_id, run_token  # noqa: F401 (run_token: importers)
@@ -61,7 +62,7 @@ class CollectOptions:
     warmup: int = DEFAULTS["warmup"].value
     timeout_s: float = DEFAULTS["timeout"].value
     seed: int = 0
-    experiment: str = experiments.DEFAULT_EXPERIMENT
+    experiment: Optional[str] = None  # None: each client's own (cri: "cri"), else the default
     steps: Optional[list[str]] = None  # a subset of the experiment's steps (None: all)
     out: Optional[Path] = None
     custom_runtimes: list[Runtime] = field(default_factory=list)
@@ -80,6 +81,8 @@ class CollectOptions:
     # target and pace, interleaved within rounds; the page cache dropped before each trial
     paces: list[float] = field(default_factory=lambda: [conditions.DEFAULT_PACE_S])
     drop_caches: bool = False
+    # the CRI's pod network modes (cri.NETWORK_MODES), each a unit of every cri target
+    networks: list[str] = field(default_factory=lambda: list(NETWORK_MODES))
 
     @property
     def plan(self) -> Plan:
@@ -93,9 +96,22 @@ class CollectOptions:
         """Measured trials per target: fixed, or the adaptive ceiling."""
         return self.plan.target_trials
 
+    def experiments_by_client(self) -> dict[str, experiments.Experiment]:
+        """client → the experiment it runs (ExperimentError: one line)."""
+        return {c: experiments.for_client(c, CLIENTS[c].experiment, self.experiment)
+                for c in dict.fromkeys([*self.clients, *(c for c, _ in self.pairs or [])])
+                if c in CLIENTS}
+
+    @property
+    def main_experiment(self) -> experiments.Experiment:
+        """The run's first experiment (a run of cri and other clients has two)."""
+        exps = list(self.experiments_by_client().values())
+        return next((e for e in exps if e.clients is None), exps[0] if exps else
+                    experiments.get(self.experiment))
+
     @property
     def measured_steps(self) -> tuple[str, ...]:
-        return experiments.get(self.experiment).select(self.steps)
+        return self.main_experiment.select(self.steps)
 
 
 TargetState = UnitState  # the old name
@@ -132,10 +148,21 @@ def _check_writable(out: Path) -> None:
 
 def validate(opts: CollectOptions) -> list[Runtime]:
     """Check every option before anything runs; return the runtimes asked for."""
+    unknown = [c for c in opts.clients if c not in CLIENTS]
+    if unknown:
+        raise UsageError(f"unknown client {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(CLIENTS)}")
     try:
-        experiments.get(opts.experiment).select(opts.steps)
+        experiments.get(opts.experiment)
+        for exp in {e.name: e for e in opts.experiments_by_client().values()}.values():
+            exp.select(opts.steps)
     except experiments.ExperimentError as exc:
         raise UsageError(str(exc)) from None
+    bad = [n for n in opts.networks if n not in NETWORK_MODES]
+    if bad or not opts.networks:
+        raise UsageError(f"--networks {','.join(opts.networks)}: "
+                         f"{'unknown mode ' + ', '.join(map(repr, bad)) if bad else 'none given'}; "
+                         f"the CRI's pod networks: {', '.join(NETWORK_MODES)}")
     if not opts.paces:
         raise UsageError("--paces: no pace given; give one or more durations, e.g. 0,10ms,100ms")
     for pace in opts.paces:
@@ -218,7 +245,8 @@ class Collector:
         self.opts = opts
         self.say = say
         self.runtimes = validate(opts)
-        self.experiment = experiments.get(opts.experiment)
+        self.by_client = opts.experiments_by_client()
+        self.experiment = opts.main_experiment
         self.steps = self.experiment.select(opts.steps)
         self.previous: Optional[dict] = None  # run.json of the run being resumed
         if opts.resume is not None:
@@ -260,8 +288,8 @@ class Collector:
             if self.previous is not None:
                 self.meta = self._resumed_meta(self.meta)
             results.write_meta(self.run_dir, self.meta)
-            writer = results.TrialWriter(self.run_dir / "trials.csv",
-                                         results.trial_columns(self.experiment.width))
+            width = max(e.width for e in self.by_client.values())
+            writer = results.TrialWriter(self.run_dir / "trials.csv", results.trial_columns(width))
             self._schedule(writer)
             status = "completed"
         except Interrupted as exc:
@@ -291,16 +319,20 @@ class Collector:
         self.skipped = dict(opts.excluded)
         for label, reason in opts.excluded.items():
             self.say(f"skipping {label}: {reason}")
-        for target in build_targets(opts, self.runtimes, self.workdir):
+        for target in (v for t in build_targets(opts, self.runtimes, self.workdir)
+                       for v in t.variants(opts.networks)):
             reason = target.unavailable_reason()
+            net = target.condition.get("network")
+            label = f"{target.label} ({net})" if net else target.label
             if reason:
-                self.skipped[target.label] = reason
-                self.say(f"skipping {target.label}: {reason}")
+                self.skipped[label] = reason
+                self.say(f"skipping {label}: {reason}")
             else:
                 for pace in opts.paces:
+                    suffix = (f" ({net})" if net else "") + \
+                        (f" @ {conditions.format_pace(pace)}" if len(opts.paces) > 1 else "")
                     self.states.append(UnitState(Unit(
-                        target, {"pace_s": pace},
-                        suffix=f" @ {conditions.format_pace(pace)}" if len(opts.paces) > 1 else "")))
+                        target, {**target.condition, "pace_s": pace}, suffix=suffix)))
         if not self.states:
             raise UsageError("nothing to measure: " + "; ".join(
                 f"{label}: {why}" for label, why in self.skipped.items()))
@@ -314,15 +346,25 @@ class Collector:
     def _schedule(self, writer: results.TrialWriter) -> None:
         opts = self.opts
         plan = opts.plan
-        runner = TrialRunner(self.experiment, self.steps, run_id=self.run_id, token=self.token,
-                             timeout_s=opts.timeout_s,
-                             max_consecutive_timeouts=opts.max_consecutive_timeouts,
-                             say=self.say, seq=self.seq,
-                             drop_caches=conditions.drop_caches if opts.drop_caches else None)
+        runners = {exp.name: TrialRunner(
+            exp, exp.select(opts.steps), run_id=self.run_id, token=self.token,
+            timeout_s=opts.timeout_s, max_consecutive_timeouts=opts.max_consecutive_timeouts,
+            say=self.say, seq=self.seq,
+            drop_caches=conditions.drop_caches if opts.drop_caches else None)
+            for exp in self.by_client.values()}
+        count = {"seq": self.seq}  # container names stay unique across the runners
+
+        def run_trial(state: UnitState, rnd: int, warmup: bool):
+            runner = runners[self.by_client[state.target.client].name]
+            runner.seq = count["seq"]
+            try:
+                return runner.run(state, rnd, warmup)
+            finally:
+                count["seq"] = runner.seq
         progress = Progress((plan.warmup + plan.target_trials) * len(self.states),
                             sys.stderr.isatty() if opts.progress is None else opts.progress)
         progress.done = sum(s.trials_done for s in self.states)
-        scheduler = Scheduler(plan, self.states, runner.run, writer.write_trial, steps=self.steps,
+        scheduler = Scheduler(plan, self.states, run_trial, writer.write_trial, steps=self.steps,
                               say=self.say, advance=progress.advance)
         try:
             scheduler.run(self.next_round)
@@ -373,7 +415,8 @@ class Collector:
             t = state.target
             versions.update(t.versions())
             targets.append({"client": t.client, "runtime": t.runtime.name, "label": t.label,
-                            "argv": t.argv_templates(self.experiment.steps), "config": t.config()})
+                            "argv": t.argv_templates(self.by_client[t.client].steps),
+                            "config": t.config(), **t.condition})
         facts = host.facts()
         return {
             "format_version": results.FORMAT_VERSION,
@@ -388,6 +431,9 @@ class Collector:
             "parameters": {
                 "study": opts.study, "clients": opts.clients, "runtimes": opts.runtimes,
                 "experiment": self.experiment.name,
+                "experiment_asked": opts.experiment,  # None: each client's own
+                "experiments": {c: e.name for c, e in self.by_client.items()},
+                "networks": list(opts.networks),
                 "steps": list(opts.steps) if opts.steps else None,
                 "paces": list(opts.paces), "drop_caches": opts.drop_caches,
                 "pairs": [list(p) for p in opts.pairs] if opts.pairs else None,
@@ -411,6 +457,14 @@ class Collector:
                 "drop_caches": "sync, then 3 into /proc/sys/vm/drop_caches, before each trial's "
                                "first timed step (before its pace gap)" if opts.drop_caches else None,
                 "experiment": self.experiment.name,
+                "other_experiments": {e.name: {"chains": [[s.name for s in c] for c in e.chains],
+                                               "total": list(e.total),
+                                               "derived": {k: list(v) for k, v in e.partials.items()}}
+                                      for e in self.by_client.values() if e is not self.experiment},
+                "cri": "each step one gRPC call to rtlab's CRI containerd, timed in-process "
+                       "(perf_counter_ns around the call in a worker thread); waits poll "
+                       "ContainerStatus, untimed; one unit per network mode (column network)"
+                       if "cri" in self.by_client else None,
                 "chains": [[s.name for s in chain] for chain in self.experiment.chains],
                 "total": list(self.experiment.total),
                 "lifecycle": [s.name for s in self.experiment.chains[0]],
@@ -441,12 +495,14 @@ class Collector:
                              f"began ({'; '.join(diffs)}); start a new run instead")
         frame = results.load_trials(self.run_dir)
         by_label = {s.label: s for s in self.states}
-        by_key = {(s.target.label, s.unit.condition.get("pace_s")): s for s in self.states}
+        by_key = {(s.target.label, s.unit.condition.get("pace_s"), s.unit.condition.get("network", ""))
+                  : s for s in self.states}
         if "pace_s" not in frame.columns:
             frame["pace_s"] = None
-        for (client, runtime, pace, _trial), rows in frame.groupby(
-                ["client", "runtime", "pace_s", "trial"], sort=True, dropna=False):
-            state = by_key.get((f"{client}/{runtime}", None if pd_isna(pace) else float(pace)))
+        for (client, runtime, pace, net, _trial), rows in frame.groupby(
+                ["client", "runtime", "pace_s", "network", "trial"], sort=True, dropna=False):
+            state = by_key.get((f"{client}/{runtime}", None if pd_isna(pace) else float(pace),
+                                net or ""))
             if state is not None:
                 state.trials_done += 1
                 tally(state, rows.to_dict("records"))
@@ -536,7 +592,9 @@ def options_for_resume(run_dir: Path, *, allow_concurrent: bool = False,
         max_consecutive_timeouts=params.get("max_consecutive_timeouts", 2),
         until_ci=params.get("until_ci"), min_trials=params.get("min_trials", 10),
         max_trials=params.get("max_trials", 200), resume=Path(run_dir),
-        experiment=params.get("experiment") or experiments.DEFAULT_EXPERIMENT,
+        experiment=(params.get("experiment_asked") if "experiment_asked" in params
+                    else params.get("experiment") or experiments.DEFAULT_EXPERIMENT),
+        networks=list(params.get("networks") or NETWORK_MODES),
         steps=params.get("steps"),
         # runs made before the pace existed had no gap: resume them the same way
         paces=list(params.get("paces") or [0.0]),

@@ -48,7 +48,7 @@ from .archive import ARCHIVE_PATH, build_archive  # noqa: F401 (daemons.* names 
 from .shims import (RUNC_SHIM, RUNC_SHIM_BINARY, SHIM_BIN_DIR, SHIM_RUNC_DIR,  # noqa: F401
                     ensure_shim, install_shims, shim_paths, shim_runtime)
 from .measure import run_timed
-from .runtimes import KNOWN, Runtime
+from .runtimes import KNOWN, Runtime, docker_registered
 from .workload import DEFAULT_IMAGE
 
 Say = Callable[[str], None]
@@ -69,7 +69,7 @@ CLIENT_TIMEOUT_S = 60.0
 SOCKET_TIMEOUT_S = 1.0
 
 # The low-level runtimes rtlab registers with docker (name → KNOWN runtime).
-DOCKER_RUNTIMES = ("crun", "runsc", "runsc-kvm")
+DOCKER_RUNTIMES = docker_registered()  # from each runtime's KNOWN entry
 # Ledger entries (see ledger.py): the daemon.json runtime keys rtlab added, and
 # whether rtlab created daemon.json.
 DOCKER_RUNTIME_KEYS = "docker_runtime_keys"

@@ -7,11 +7,10 @@ import shutil
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
-from . import cleanup, cri, daemons, host
+from . import actions, cleanup, cri, daemons, host
 from .defaults import DEFAULTS
 from .drivers import CLIENTS, Target
 from .image import RUNTIME_DIR
-from .measure import run_timed
 from .runtimes import KNOWN, Runtime
 from .session import RunSession
 
@@ -41,12 +40,12 @@ def probe(target: Target, cid: str, timeout_s: float) -> tuple[bool, str]:
         return False, reason
     try:
         target.prepare()
-        for argv in target.step_commands("run", cid):
-            m = run_timed(argv, timeout_s)
-            if m.timed_out:
-                return False, f"did not answer within {timeout_s:g} s ({' '.join(argv)})"
-            if not m.ok:
-                return False, f"refused by the host: {m.describe_failure()}"
+        for action in target.probe_actions(cid):
+            for m in actions.perform(action, timeout_s):
+                if m.timed_out:
+                    return False, f"did not answer within {timeout_s:g} s ({' '.join(m.argv)})"
+                if not m.ok:
+                    return False, f"refused by the host: {m.describe_failure()}"
         return True, ""
     finally:
         target.remove(cid)

@@ -75,6 +75,14 @@ class Experiment:
     total_activity: str = "over the whole experiment"
     figure: str = ""  # the stacked figure's title, e.g. "lifecycle"
     width: int = 1  # containers per chain, each step released on all of them together
+    # derived sums besides the total, name → steps (the CRI's "pod to running")
+    partials: dict = field(default_factory=dict)
+    # the clients that run it (None: every client without an experiment of its own,
+    # drivers/base.py Target.experiment)
+    clients: Optional[tuple[str, ...]] = None
+    # step → the step of the default experiment it means the same as, for the client
+    # comparison (the CRI's create and start are the lifecycle's create and start)
+    shares: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.width < 1:
@@ -93,10 +101,12 @@ class Experiment:
     @property
     def order(self) -> tuple[str, ...]:
         """Steps as tables and figures show them: the total after the steps it sums."""
-        if not self.total:
-            return self.steps
-        last = max(self.steps.index(s) for s in self.total)
-        return (*self.steps[:last + 1], TOTAL_STEP, *self.steps[last + 1:])
+        order = list(self.steps)
+        for name, steps in (*self.partials.items(), *((TOTAL_STEP, self.total),)):
+            if steps:
+                last = max(order.index(s) for s in steps)
+                order.insert(last + 1, name)
+        return tuple(order)
 
     def step(self, name: str) -> Step:
         for s in self.step_defs:
@@ -130,6 +140,14 @@ DELETE = Step("delete", "deletes a container", "deleting a container", wait="sto
 RUN = Step("run", "runs a container", "running a container")
 PAUSE = Step("pause", "pauses a container", "pausing a container", verb=("pause",),
              verbs={"ctr": ("task", "pause")})
+# the CRI's pod lifecycle (cri_client.py, drivers/cri.py): each step one gRPC call
+POD_RUN = Step("pod_run", "runs a pod sandbox", "running a pod sandbox")
+CRI_STOP = Step("stop", "stops a container (SIGKILL, waiting for its exit)",
+                "stopping a container", wait="running")
+CRI_REMOVE = Step("remove", "removes a stopped container", "removing a container", wait="stopped")
+POD_STOP = Step("pod_stop", "stops a pod sandbox", "stopping a pod sandbox")
+POD_REMOVE = Step("pod_remove", "removes a pod sandbox", "removing a pod sandbox")
+POD_TO_RUNNING = "pod_to_running"  # derived: pod_run + create + start
 RESUME = Step("resume", "resumes a container", "resuming a container", verb=("resume",),
               verbs={"docker": ("unpause",), "podman": ("unpause",), "ctr": ("task", "resume")})
 
@@ -150,6 +168,21 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         total=("create", "start", "pause", "resume", "kill", "delete"),
         total_action="completes the pause cycle", total_activity="over the whole pause cycle",
         figure="pause cycle"),
+    Experiment(
+        "cri",
+        "the kubelet's path through containerd's CRI: run a pod sandbox, create, start, stop "
+        "and remove a container in it, stop and remove the pod (client cri only)",
+        chains=((POD_RUN, CREATE, START, CRI_STOP, CRI_REMOVE, POD_STOP, POD_REMOVE),),
+        total=("pod_run", "create", "start", "stop", "remove", "pod_stop", "pod_remove"),
+        total_action="completes the pod lifecycle", total_activity="over the whole pod lifecycle",
+        figure="pod lifecycle (CRI)",
+        partials={POD_TO_RUNNING: ("pod_run", "create", "start")},
+        clients=("cri",),
+        # CreateContainer records the container and its snapshot, as docker create and
+        # ctr container create do (no OCI runtime yet); StartContainer makes the task and
+        # starts it, as docker start and ctr task start. StopContainer waits for the exit
+        # (a kill does not) and RemoveContainer follows it: their own names, not shared.
+        shares={"create": "create", "start": "start"}),
 )}
 
 
@@ -160,6 +193,21 @@ def get(name: Optional[str]) -> Experiment:
         return EXPERIMENTS[name]
     except KeyError:
         raise ExperimentError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}") from None
+
+
+def for_client(client: str, own: Optional[str], asked: Optional[str]) -> Experiment:
+    """The experiment ``client`` runs: its ``own`` (a client with one experiment of its
+    own, the CRI) or ``asked`` (None: the default); one line when it cannot."""
+    if own is not None:
+        if asked not in (None, own):
+            raise ExperimentError(f"client {client!r} measures only experiment {own!r}, not "
+                                  f"{asked!r}; drop --experiment or the client")
+        return get(own)
+    exp = get(asked)
+    if exp.clients is not None and client not in exp.clients:
+        raise ExperimentError(f"experiment {exp.name!r} is measured by the client "
+                              f"{', '.join(exp.clients)} only, not {client!r}")
+    return exp
 
 
 def all_steps() -> tuple[str, ...]:
@@ -177,7 +225,9 @@ def step_order() -> tuple[str, ...]:
                 seq = e.order
                 i = seq.index(s)
                 prev = next((p for p in reversed(seq[:i]) if p in merged), None)
-                merged.insert(merged.index(prev) + 1 if prev else len(merged), s)
+                after = next((n for n in seq[i + 1:] if n in merged), None)
+                merged.insert(merged.index(prev) + 1 if prev else
+                              merged.index(after) if after else len(merged), s)
     return tuple(merged)
 
 
@@ -187,6 +237,8 @@ def phrase(step: str, kind: str = "action", experiment: Optional[str] = None) ->
     if step == TOTAL_STEP:
         e = exps[0]
         return e.total_action if kind == "action" else e.total_activity
+    if step == POD_TO_RUNNING:
+        return "gets a pod to running" if kind == "action" else "getting a pod to running"
     for e in exps:
         if step in e.steps:
             s = e.step(step)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from . import cgroups, ledger
+from .runtimes import packages as runtime_packages
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Ledger entries (ledger.py): the cgroup hierarchies rtlab mounted, and the
@@ -22,11 +23,10 @@ CGROUP_MOUNT_DIRS = "cgroup_mount_dirs"
 # what purge checks it gave back
 CGROUP_BINDINGS = "cgroup_bindings_before"
 
-# Debian packages rtlab needs, by the command each provides.
+# Debian packages rtlab needs, by the command each provides: the known runtimes'
+# (runtimes.KNOWN: each entry names its package), then the tools.
 DEBIAN_PACKAGES: dict[str, str] = {
-    "runc": "runc",
-    "crun": "crun",
-    "runsc": "runsc",
+    **runtime_packages(),
     "busybox": "busybox-static",
     "hyperfine": "hyperfine",
     # the CNI plugins of rtlab's CRI pod network (cri.py): not on PATH, so by path

@@ -12,6 +12,9 @@ Format history
    An experiment of ``width`` k > 1 (containers released together, actions.py)
    adds ``instance`` (0..k-1, which container of the chain) and ``offset_s``
    (release → that command's execve) after them; width-1 runs do not have them.
+   ``network`` (a condition column, added without a version bump: readers take
+   any extra column and runs before it load with it empty): the CRI's pod
+   network, ``host`` or ``cni``; empty for every other client.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ COLUMNS = (
     "wall_s", "user_s", "sys_s", "ok", "exit_code", "error", "container_id",
 )
 
-CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped")
+CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped", "network")
 
 ACTION_COLUMNS = ("instance", "offset_s")  # experiments of width > 1 only
 
@@ -142,6 +145,9 @@ def load_trials(run_dir: Path):
     if "experiment" not in frame.columns:  # format 1
         frame.insert(1, "experiment", FORMAT1_EXPERIMENT)
     frame["experiment"] = frame["experiment"].astype(str)
+    if "network" not in frame.columns:  # runs before the CRI's network condition
+        frame["network"] = ""
+    frame["network"] = frame["network"].astype(str)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise RunFormatError(f"{path}: missing columns {', '.join(missing)}")

@@ -22,6 +22,8 @@ class Runtime:
     note: str = ""
     # The Debian package rtlab setup installs for it; None: optional, not packaged.
     package: Optional[str] = None
+    # Registered with dockerd by rtlab setup (daemon.json's "runtimes"); runc is docker's own.
+    docker: bool = False
 
     def how_to_get(self) -> str:
         """How this runtime gets onto the host (for the "not installed" reason)."""
@@ -59,14 +61,25 @@ KNOWN: dict[str, Runtime] = {
     r.name: r
     for r in (
         Runtime("runc", "runc", package="runc"),
-        Runtime("crun", "crun", package="crun"),
-        Runtime("runsc", "runsc", ("--network=none",), "gVisor, ptrace platform", package="runsc"),
+        Runtime("crun", "crun", package="crun", docker=True),
+        Runtime("runsc", "runsc", ("--network=none",), "gVisor, ptrace platform", package="runsc",
+                docker=True),
         Runtime("runsc-kvm", "runsc", ("--platform=kvm", "--network=none"), "gVisor, KVM platform",
-                package="runsc"),
+                package="runsc", docker=True),
         Runtime("youki", "youki"),
         Runtime("kata-runtime", "kata-runtime"),
     )
 }
+
+
+def packages() -> dict[str, str]:
+    """command → Debian package of every known runtime that has one (rtlab setup installs them)."""
+    return {r.binary: r.package for r in KNOWN.values() if r.package}
+
+
+def docker_registered() -> tuple[str, ...]:
+    """The known runtimes rtlab setup registers with dockerd."""
+    return tuple(name for name, r in KNOWN.items() if r.docker)
 
 
 class RuntimeSpecError(ValueError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Iterable
 
-from . import daemons, host, image
+from . import cri, daemons, host, image
 from .runtimes import Runtime
 
 
@@ -34,5 +34,11 @@ def setup(say: Callable[[str], None] = print, extra: Iterable[Runtime] = ()) -> 
     say(f"image: busybox rootfs at {root}")
     changes += daemons.start_all(say, extra)
     changes += daemons.import_images(say)
+    # rtlab's own containerd for the CRI (cri.py), after the other daemons: the cri client
+    try:
+        served = cri.start(cri.default_runtimes(extra), say=say)
+        changes.append(f"rtlab's CRI containerd serves handlers {', '.join(h.name for h in served)}")
+    except cri.CriError as exc:
+        say(f"setup: the CRI is not ready: {exc}")
     say("setup: " + ("; ".join(changes) if changes else "nothing to change, host is ready"))
     return changes

@@ -148,17 +148,21 @@ def lifecycle_totals(trials: pd.DataFrame) -> pd.DataFrame:
         if exp is None or not exp.total or not set(exp.total) <= set(rows["step"]):
             continue
         blocks.append(_totals(rows, exp.total))
+        for partial, steps in exp.partials.items():  # e.g. the CRI's pod to running
+            blocks.append(_totals(rows, steps, partial))
     if not blocks:
         return trials.iloc[0:0][[*_TRIAL_KEYS, "step", "wall_s", "user_s", "sys_s", "ok"]]
     return pd.concat(blocks, ignore_index=True) if len(blocks) > 1 else blocks[0]
 
 
-def _totals(trials: pd.DataFrame, steps: tuple[str, ...]) -> pd.DataFrame:
+def _totals(trials: pd.DataFrame, steps: tuple[str, ...], name: str = TOTAL_STEP) -> pd.DataFrame:
     """:func:`lifecycle_totals` of the rows of one experiment whose total sums ``steps``."""
     keys = [*_TRIAL_KEYS[:1], "experiment", *_TRIAL_KEYS[1:]] \
         if "experiment" in trials.columns else list(_TRIAL_KEYS)
     if "pace_s" in trials.columns:  # with several paces a target runs once per pace a round
         keys.append("pace_s")
+    if "network" in trials.columns:  # the CRI runs a target once per network mode a round
+        keys.append("network")
     life = trials[trials["step"].isin(steps)]
     life = life.assign(_good=is_sample(life))
     grouped = life.groupby(keys, sort=False, dropna=False)
@@ -173,13 +177,34 @@ def _totals(trials: pd.DataFrame, steps: tuple[str, ...]) -> pd.DataFrame:
     )
     times.loc[~complete] = np.nan
     totals = times.reset_index()
-    totals.insert(len(keys), "step", TOTAL_STEP)
+    totals.insert(len(keys), "step", name)
     totals["ok"] = complete.to_numpy()
     totals["exit_code"] = pd.array([pd.NA] * len(totals), dtype="Int64")
     totals["error"] = np.where(
         complete.to_numpy(), "", f"derived: not all {len(steps)} steps of the total ran ok"
     )
     return totals
+
+
+def _shared_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of an experiment's steps that mean the same as a default-experiment step
+    (:attr:`~rtlab.experiments.Experiment.shares`: the CRI's create and start), as rows
+    of the default experiment, so the client comparison puts the CRI beside the others
+    on them. Only when the frame has the default experiment's rows too."""
+    if "experiment" not in frame.columns:
+        return frame.iloc[0:0]
+    names = frame["experiment"].astype(str)
+    if not (names == experiments.DEFAULT_EXPERIMENT).any():
+        return frame.iloc[0:0]
+    blocks = []
+    for name, exp in experiments.EXPERIMENTS.items():
+        if not exp.shares or name == experiments.DEFAULT_EXPERIMENT:
+            continue
+        rows = frame[(names == name).to_numpy() & frame["step"].isin(list(exp.shares)).to_numpy()]
+        if len(rows):
+            blocks.append(rows.assign(experiment=experiments.DEFAULT_EXPERIMENT,
+                                      step=rows["step"].map(exp.shares)))
+    return pd.concat(blocks, ignore_index=True) if blocks else frame.iloc[0:0]
 
 
 def samples(trials: pd.DataFrame) -> pd.DataFrame:
@@ -198,8 +223,14 @@ def samples(trials: pd.DataFrame) -> pd.DataFrame:
         (``"client/runtime"``). Failed rows are kept (``ok`` False).
     """
     measured = trials[~_as_bool(trials["warmup"])]
+    if "network" in measured.columns:
+        # the CRI's network mode is part of what is measured: "cri-host", "cri-cni"
+        net = measured["network"].fillna("").astype(str)
+        measured = measured.assign(client=np.where(net != "", measured["client"].astype(str)
+                                                   + "-" + net, measured["client"]))
     totals = lifecycle_totals(measured)
     frame = measured if totals.empty else pd.concat([measured, totals], ignore_index=True)
+    frame = pd.concat([frame, _shared_rows(frame)], ignore_index=True)
     labels = [target_label(c, r) for c, r in zip(frame["client"], frame["runtime"])]
     frame = frame.reset_index(drop=True).assign(target=labels)
     if "experiment" not in frame.columns:
@@ -593,10 +624,11 @@ def equivalence_p(
 
 
 def _robust_sd(x: np.ndarray) -> float:
-    """1.4826 × MAD, or the sample SD when the MAD is 0."""
+    """The MAD scaled to the normal SD (scipy's ``scale="normal"``, 1.4826 × MAD), or the
+    sample SD when the MAD is 0."""
     if x.size < 2:
         return np.nan
-    mad = 1.4826 * float(np.median(np.abs(x - np.median(x))))
+    mad = float(sps.median_abs_deviation(x, scale="normal"))
     return mad if mad > 0 else float(np.std(x, ddof=1))
 
 

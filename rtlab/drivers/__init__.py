@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import LIFECYCLE, STEPS, Target
+from .cri import CriTarget
 from .ctr import CtrTarget
 from .docker import DockerTarget
 from .oci import OciTarget
@@ -14,7 +15,8 @@ CLIENTS: dict[str, type[Target]] = {
     "docker": DockerTarget,
     "ctr": CtrTarget,
     "podman": PodmanTarget,
+    "cri": CriTarget,  # containerd's CRI (the kubelet's path), experiment cri only
 }
 
 __all__ = ["CLIENTS", "LIFECYCLE", "STEPS", "Target", "OciTarget", "DockerTarget", "CtrTarget",
-           "PodmanTarget"]
+           "PodmanTarget", "CriTarget"]

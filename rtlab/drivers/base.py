@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional, Sequence
 
 from .. import experiments
 from ..actions import Spawn, TimedAction
@@ -44,6 +44,7 @@ class Target:
     engine: bool = True  # a high-level client (studies compare these); False: the OCI CLI
     verbs: dict = {}  # step name → this client's own spelling of a plain-verb step
     package_commands: tuple[str, ...] = ()  # commands whose absence means `package` is missing
+    experiment: Optional[str] = None  # the one experiment this client runs (None: any, cri: "cri")
 
     # -- its image store (when image_store is set; daemons.import_images uses these) --
     @staticmethod
@@ -76,6 +77,19 @@ class Target:
     @property
     def label(self) -> str:
         return f"{self.client}/{self.runtime.name}"
+
+    @property
+    def condition(self) -> dict:
+        """The condition columns this target's rows carry (the CRI's ``network``)."""
+        return {}
+
+    def variants(self, networks: Sequence[str]) -> list["Target"]:
+        """One target per condition of the client (the CRI: one per network mode)."""
+        return [self]
+
+    def probe_actions(self, cid: str) -> Iterable[TimedAction]:
+        """doctor's probe: a one-shot ``run`` of the container to exit."""
+        return [Spawn(tuple(argv)) for argv in self.step_commands("run", cid)]
 
     # -- what every driver provides -------------------------------------------
     def unavailable_reason(self) -> Optional[str]:

@@ -22,7 +22,12 @@ def pause_trials(**kw) -> pd.DataFrame:
 def test_the_total_sits_after_the_steps_it_sums():
     assert experiments.get("lifecycle").order == ("create", "start", "kill", "delete", "total", "run")
     assert experiments.get("pause").order[-1] == "total"
-    assert stats.STEP_ORDER == ("create", "start", "pause", "resume", "kill", "delete", "total", "run")
+    cri = experiments.get("cri")
+    assert tuple(s for s in stats.STEP_ORDER if s not in cri.order or s in ("create", "start", "total")) \
+        == ("create", "start", "pause", "resume", "kill", "delete", "total", "run")
+    assert cri.order == ("pod_run", "create", "start", "pod_to_running", "stop", "remove", "pod_stop",
+                         "pod_remove", "total")
+    assert tuple(s for s in stats.STEP_ORDER if s in cri.order and s != "total") == cri.order[:-1]
 
 
 def test_unknown_names_say_what_is_accepted():
