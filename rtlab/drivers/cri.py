@@ -189,6 +189,9 @@ class CriTarget(Target):
     def unavailable_reason(self) -> Optional[str]:
         if self.runtime.name in UNUSABLE:
             return UNUSABLE[self.runtime.name]
+        _, missing = self.runtime.version()
+        if missing:
+            return missing  # e.g. "not installed (youki not found; …)", as every client says
         try:
             import grpc  # noqa: F401
             from cri_api.v1 import api_pb2  # noqa: F401

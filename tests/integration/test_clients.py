@@ -19,6 +19,10 @@ from rtlab.drivers import CLIENTS
 from rtlab.results import load_trials
 from rtlab.runtimes import KNOWN
 from rtlab.studies import DAEMON_CLIENTS  # the registry's high-level clients
+
+# the daemon clients that run any experiment (docker, ctr, podman); the CRI runs its own
+# pod experiment and has its own tests (test_cri.py, test_cri_collect.py)
+CONTAINER_CLIENTS = tuple(c for c in DAEMON_CLIENTS if CLIENTS[c].experiment is None)
 from rtlab.workload import DEFAULT_IMAGE
 from tests.conftest import rtlab
 from tests.integration.conftest import oci_leftovers
@@ -29,7 +33,7 @@ RUNTIMES = ("runc", "crun", "runsc")
 def require_daemons() -> None:
     """Fail (not skip) when rtlab setup has not prepared the daemons and images."""
     problems = [why for why in (daemons.down_reason("containerd"), daemons.down_reason("dockerd")) if why]
-    for client in DAEMON_CLIENTS:
+    for client in CONTAINER_CLIENTS:
         why = CLIENTS[client](KNOWN["runc"], Path("/nonexistent")).unavailable_reason()
         if why:
             problems.append(f"{client}: {why}")
@@ -82,7 +86,7 @@ def _collect(tmp_path: Path, env, *args: str, name: str = "data") -> tuple[subpr
 # -- every client over every runtime ------------------------------------------------
 
 def test_docker_ctr_podman_over_runc_crun_runsc(tmp_path, rt_env):
-    r, out = _collect(tmp_path, rt_env, "--clients", ",".join(DAEMON_CLIENTS),
+    r, out = _collect(tmp_path, rt_env, "--clients", ",".join(CONTAINER_CLIENTS),
                       "--runtimes", ",".join(RUNTIMES), "--trials", "2", "--warmup", "0")
     assert r.returncode == 0, r.stdout + r.stderr
     df = load_trials(out)
@@ -91,7 +95,7 @@ def test_docker_ctr_podman_over_runc_crun_runsc(tmp_path, rt_env):
     counts = df.groupby(["client", "runtime", "step"]).size()
     assert len(counts) == 3 * 3 * 5 and (counts == 2).all(), counts
     assert (df.wall_s > 0).all()
-    for client in DAEMON_CLIENTS:
+    for client in CONTAINER_CLIENTS:
         for rt in RUNTIMES:
             assert f"{client}/{rt}: 2/2 trials ok" in r.stdout
 
@@ -179,8 +183,10 @@ def test_study_clients_is_every_client_over_runc(tmp_path, rt_env):
     assert r.returncode == 0, r.stdout + r.stderr
     df = load_trials(out)
     assert df.ok.all(), df[~df.ok][["client", "runtime", "step", "error"]].to_string()
+    # every registered client over runc: the CRI (its pod experiment) beside the others
     assert set(zip(df.client, df.runtime)) == {("docker", "runc"), ("ctr", "runc"),
-                                               ("podman", "runc"), ("oci", "runc")}
+                                               ("podman", "runc"), ("oci", "runc"),
+                                               ("cri", "runc")}
     meta = json.loads((out / "run.json").read_text())
     assert meta["parameters"]["study"] == "clients"
     assert sorted(map(tuple, meta["parameters"]["pairs"])) == sorted(set(zip(df.client, df.runtime)))
@@ -265,7 +271,7 @@ def test_clean_removes_dead_runs_containers_from_every_client(tmp_path):
     lock.acquire()
     made = []
     try:
-        for n, client in enumerate(DAEMON_CLIENTS):
+        for n, client in enumerate(CONTAINER_CLIENTS):
             target = CLIENTS[client](KNOWN["runc"], tmp_path, timeout_s=30)
             for token, steps in ((dead, ("create", "start")), (alive, ("create",))):
                 cid = f"rtlab-{token}-0000{n}l"
@@ -276,7 +282,7 @@ def test_clean_removes_dead_runs_containers_from_every_client(tmp_path):
                         assert out.returncode == 0, f"{argv}: {out.stderr}"
                 made.append((target, cid))
         removed = clean(list(CLIENTS), list(KNOWN.values()), say=lambda _: None)
-        for client in DAEMON_CLIENTS:
+        for client in CONTAINER_CLIENTS:
             assert any(r.startswith(f"{client}/") and dead in r for r in removed), removed
         assert not any(alive in r for r in removed), removed
         assert client_leftovers(dead) == []

@@ -129,7 +129,7 @@ def test_youki_is_recorded_as_not_measured_with_its_reason(tmp_path, rt_env, fak
     d = rtlab("doctor", "--clients", "oci", "--runtimes", "youki", "--json", env=rt_env)
     assert d.returncode == 0, d.stderr
     spec, state = fake("fa")
-    out = tmp_path / "run"
+    out = tmp_path / "data"  # tmp_path / "run" is rt_env's RTLAB_RUNTIME_DIR
     r = rtlab("collect", "--no-progress", "--clients", "oci", "--runtimes", "fa,youki",
               "--runtime", spec, "--trials", "1", "--warmup", "0", "--out", str(out), env=rt_env)
     assert r.returncode == 0, r.stdout + r.stderr
