@@ -20,7 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from rtlab import experiments, paces, plots, reference, stats
-from rtlab.conditions import DEFAULT_PACE_S, format_pace
+from rtlab.conditions import format_pace
+from rtlab.options import DEFAULT_PACE_S
 
 # The steps with a ratio heat map: each experiment's total and one-step chains.
 HEATMAP_STEPS: tuple[str, ...] = tuple(dict.fromkeys(

@@ -8,14 +8,14 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
 from . import cleanup, daemons, host
-from .defaults import DEFAULTS
+from . import options
 from .drivers import CLIENTS, Target
 from .image import RUNTIME_DIR
 from .measure import run_timed
 from .runtimes import KNOWN, Runtime
 from .session import RunSession
 
-PROBE_TIMEOUT_S = DEFAULTS["probe_timeout"].value
+PROBE_TIMEOUT_S = options.default("probe_timeout", "doctor")
 
 
 @dataclass
