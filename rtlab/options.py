@@ -673,7 +673,9 @@ def from_namespace(args: argparse.Namespace, where: str) -> tuple[dict[str, Any]
             values[o.name] = [o.kind.from_text(t, o.cli_flag) for t in raw]
         else:
             values[o.name] = o.kind.from_text(raw, o.cli_flag)
-        if o.experiments and (chosen or experiments.DEFAULT_EXPERIMENT) not in o.experiments:
+        resuming = getattr(args, "resume", None) is not None  # --resume says why, after
+        if o.experiments and not resuming and \
+                (chosen or experiments.DEFAULT_EXPERIMENT) not in o.experiments:
             raise OptionError(f"{o.cli_flag} {raw}: only with --experiment "
                               f"{' or '.join(o.experiments)}; drop it or choose that experiment")
     return values, given
