@@ -34,6 +34,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from rtlab import experiments
+from rtlab.options import DEFAULT_ALPHA, DEFAULT_MARGIN
 from rtlab.noise import NOISY_CV
 
 LIFECYCLE_STEPS: tuple[str, ...] = experiments.EXPERIMENTS["lifecycle"].total
@@ -53,7 +54,7 @@ VERDICTS: tuple[str, ...] = (FASTER, SLOWER, EQUIVALENT, INCONCLUSIVE)
 # Older name of the verdict that is neither faster nor slower.
 NO_CLEAR_DIFFERENCE = INCONCLUSIVE
 # Equivalence margin: ratios within 1 ± MARGIN count as the same.
-MARGIN = 0.05
+MARGIN = DEFAULT_MARGIN  # rtlab/options.py
 # Two targets are compared paired when they share at least this many rounds,
 # covering at least this share of each one's samples.
 MIN_PAIRED_ROUNDS = 6
@@ -592,7 +593,7 @@ def _robust_sd(x: np.ndarray) -> float:
 
 
 def trials_needed(
-    shift: float, sd: float, margin: float, *, paired: bool, alpha: float = 0.05,
+    shift: float, sd: float, margin: float, *, paired: bool, alpha: float = DEFAULT_ALPHA,
     power: float = 0.8,
 ) -> float:
     """Trials per target that would probably settle an inconclusive comparison.
@@ -742,7 +743,7 @@ def _pair_row(data: _StepData, a: str, b: str, *, confidence: float, margin: flo
 def compare(
     trials: pd.DataFrame,
     *,
-    alpha: float = 0.05,
+    alpha: float = DEFAULT_ALPHA,
     confidence: float = CONFIDENCE,
     n_boot: int = 2000,
     seed: int | None = 0,

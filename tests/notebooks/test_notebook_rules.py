@@ -8,6 +8,8 @@ import nbformat
 import papermill
 import pytest
 
+from rtlab import options
+
 from tests.notebooks._helpers import NOTEBOOKS, notebook_names
 
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
@@ -52,9 +54,14 @@ def test_one_parameters_cell_of_annotated_literals_with_help(name: str) -> None:
     inferred = papermill.inspect_notebook(str(NOTEBOOKS / name))
     assert list(inferred) == names, "papermill --help-notebook must list every parameter"
     assert all(p["help"] for p in inferred.values())
-    # The next code cell checks them all through rtlab (one clear error, or derived values).
+    # The next code cell checks them all through rtlab (one clear error, or derived values):
+    # every parameter the schema (rtlab/options.py) declares for this notebook, taken from
+    # the namespace; so every name in the cell must be one the schema declares for it.
+    where = next(k for k, v in options.NOTEBOOKS.items() if v == name)
     check = cells[tagged[0] + 1].source
-    assert "params." in check and all(n in check for n in names)
+    assert f'params.parameters("{where}", globals())' in check
+    declared = {o.name for o in options.options_for(where)}
+    assert set(names) <= declared, f"{name}: not in the schema: {set(names) - declared}"
     assert tagged[0] == 1, "imports first, then the parameters"
 
 
