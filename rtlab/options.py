@@ -543,7 +543,7 @@ for _option in (
            record="seed", resume="keep"),
     Option("out_dir", Folder(accepted="'' for a new data/<run-id>/, or a new or empty folder"),
            None, "run folder (default data/<run-id>/)", ("collect", "01"), flag="--out",
-           metavar="OUT", meaning="the run folder (none: a new data/<run-id>/)"),
+           metavar="DIR", meaning="the run folder (none: a new data/<run-id>/)"),
     Option("resume", Folder(), None, "continue an interrupted run to its requested trial count",
            ("collect",), metavar="RUN_DIR"),
     Option("allow_concurrent", Flag(), False,
@@ -633,7 +633,10 @@ def add_arguments(parser: argparse.ArgumentParser, where: str,
         if isinstance(o.kind, Flag):
             kwargs["nargs"] = 0
         else:
-            kwargs["metavar"] = o.metavar or o.name.upper()
+            kwargs["metavar"] = o.metavar or (
+                "N" if isinstance(o.kind, Whole) else
+                "SECONDS" if isinstance(o.kind, Real) and "seconds" in o.kind.must else
+                "X" if isinstance(o.kind, Real) else o.name.upper())
             if o.nargs:
                 kwargs["nargs"] = o.nargs
             if isinstance(o.kind, Choice) and o.kind.choices in registries:

@@ -145,3 +145,33 @@ def test_schema_checks_name_the_value_and_what_is_accepted(where, value, expecte
     with pytest.raises(OptionError) as caught:
         options.check(place, {where: value})
     assert str(caught.value).startswith(expected) and "\n" not in str(caught.value)
+
+
+def test_report_passes_notebook_01_every_option_they_share(monkeypatch, tmp_path):
+    """rtlab report's papermill parameters are the schema's options of both report and 01,
+    in the notebook's form, and notebook 01's check takes them back unchanged."""
+    import rtlab.report
+    from rtlab import cli
+
+    seen = {}
+
+    def fake_make_report(parameters, **kw):
+        seen.update(parameters=parameters, **kw)
+        raise rtlab.report.ReportError("stop here")
+
+    monkeypatch.setattr(rtlab.report, "make_report", fake_make_report)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text("{}")
+    code = cli.main(["report", "--trials", "3", "--pace", "10ms", "--runtime", "mine=/opt/m:--x 1",
+                     "--runtimes", "runc,mine", "--steps", "run", "--bundle", str(bundle),
+                     "--margin", "0.1"])
+    assert code == 1
+    p = seen["parameters"]
+    shared = {o.name for o in options.options_for("01") if o.applies("report")}
+    assert set(p) == shared
+    assert (p["trials"], p["paces"], p["study"], p["steps"]) == (3, "10ms", "all", "run")
+    assert p["custom_runtimes"] == ["mine=/opt/m:--x 1"] and p["bundle"] == str(bundle)
+    assert p["warmup"] == default("warmup", "report") and seen["margin"] == 0.1
+    back = options.check("01", p)
+    assert back["paces"] == [0.01] and back["custom_runtimes"][0].argv == ["/opt/m", "--x", "1"]
