@@ -196,22 +196,18 @@ def validate(opts: CollectOptions) -> list[Runtime]:
         raise UsageError(f"no client given; known: {', '.join(CLIENTS)}")
     if not opts.runtimes:
         raise UsageError(f"no runtime given; known: {', '.join(default_names(opts.custom_runtimes))}")
-    if isinstance(opts.trials, bool) or not isinstance(opts.trials, int) or opts.trials < 1:
-        raise UsageError(f"--trials {opts.trials!r}: must be a whole number of at least 1")
-    if isinstance(opts.warmup, bool) or not isinstance(opts.warmup, int) or opts.warmup < 0:
-        raise UsageError(f"--warmup {opts.warmup!r}: must be a whole number of at least 0")
-    if not isinstance(opts.timeout_s, (int, float)) or isinstance(opts.timeout_s, bool) \
-            or not opts.timeout_s > 0 or opts.timeout_s != opts.timeout_s:
-        raise UsageError(f"--timeout {opts.timeout_s!r}: must be a number of seconds above 0")
-    if isinstance(opts.seed, bool) or not isinstance(opts.seed, int):
-        raise UsageError(f"--seed {opts.seed!r}: must be a whole number")
-    if opts.until_ci is not None:
-        if not isinstance(opts.until_ci, (int, float)) or not 0 < opts.until_ci < 1:
-            raise UsageError(f"--until-ci {opts.until_ci!r}: must be a fraction between 0 and 1 "
-                             "(0.05 = the median's 95% CI within ±5%)")
-        if not 1 <= opts.min_trials <= opts.max_trials:
-            raise UsageError(f"--min-trials {opts.min_trials} / --max-trials {opts.max_trials}: "
-                             "need 1 <= min <= max")
+    # every recorded option with a field here, by the schema's own check (rtlab/options.py)
+    values = opts.values()
+    for o in options.recorded("collect", opts.experiment):
+        if isinstance(o.kind, (options.Whole, options.Real, options.Flag)) and \
+                values.get(o.name) is not None:
+            try:
+                o.kind.check(values[o.name], o.name)
+            except options.OptionError as exc:
+                raise UsageError(str(exc)) from None
+    if opts.until_ci is not None and not 1 <= opts.min_trials <= opts.max_trials:
+        raise UsageError(f"--min-trials {opts.min_trials} / --max-trials {opts.max_trials}: "
+                         "need 1 <= min <= max")
     try:
         return resolve(opts.runtimes, opts.custom_runtimes)
     except RuntimeSpecError as exc:
