@@ -102,9 +102,10 @@ class CollectOptions:
                                                    values.get("bundle"))
         except WorkloadError as exc:
             raise UsageError(str(exc)) from None
-        kw["extra"] = {o.name: values[o.name] for o in options.recorded("collect")
-                       if o.name in values and o.name not in names and o.name not in _WORKLOAD}
         kw.update(fields)
+        experiment = kw.get("experiment") or experiments.DEFAULT_EXPERIMENT
+        kw["extra"] = {o.name: values[o.name] for o in options.recorded("collect", experiment)
+                       if o.name in values and o.name not in names and o.name not in _WORKLOAD}
         for name in ("paces", "custom_runtimes"):
             if name in kw:
                 kw[name] = list(kw[name])

@@ -807,3 +807,7 @@ def markdown() -> str:
 def describe(where: str) -> Sequence[str]:
     """``name: type = default  # help`` per option of a notebook (its parameters cell's form)."""
     return [f"{o.name} = {o.default_for(where)!r}  # {o.meaning or o.help}" for o in options_for(where)]
+
+
+if __name__ == "__main__":  # the README's table: python -m rtlab.options
+    print(markdown())

@@ -105,7 +105,8 @@ def test_the_readme_shows_the_table():
     readme = (REPO / "README.md").read_text()
     start = readme.index("<!-- options: generated from rtlab/options.py:markdown() -->")
     end = readme.index("<!-- /options -->")
-    assert readme[start:end].split("\n", 1)[1].strip() == options.markdown()
+    assert readme[start:end].split("\n", 1)[1].strip() == options.markdown(), \
+        "regenerate the table: python -m rtlab.options, between the two markers"
 
 
 def test_make_report_uses_the_report_layer():
