@@ -168,8 +168,10 @@ def cmd_report(args, values: dict, given: set) -> int:
         values["runtimes"] = default_names(custom)
     values["paces"] = _paces(values)
     # notebook 01's parameters: every option report and 01 share, in the notebook's form
+    # (an experiment's own options only with that experiment)
     parameters = {o.name: o.kind.to_notebook(values[o.name])
-                  for o in options.options_for("01") if o.applies("report")}
+                  for o in options.options_for("01") if o.applies("report")
+                  and (not o.experiments or values["experiment"] in o.experiments)}
     try:
         made = make_report(parameters, reports_dir=values["reports_dir"] or REPORTS_DIR,
                            alpha=values["alpha"], seed=values["seed"], margin=values["margin"])

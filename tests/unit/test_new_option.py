@@ -86,3 +86,19 @@ def test_without_it_nothing_else_knows_the_option():
     assert "burst_k" not in {o.name for o in options.OPTIONS}
     sub = next(a for a in cli.build_parser()._actions if a.dest == "command").choices["collect"]
     assert "--burst-k" not in sub.format_help()
+
+
+def test_report_hands_it_to_notebook_01_only_with_its_experiment(burst, monkeypatch):
+    import rtlab.report
+
+    seen = []
+
+    def fake_make_report(parameters, **_):
+        seen.append(parameters)
+        raise rtlab.report.ReportError("stop here")
+
+    monkeypatch.setattr(rtlab.report, "make_report", fake_make_report)
+    assert cli.main(["report", "--runtimes", "runc"]) == 1
+    assert cli.main(["report", "--runtimes", "runc", "--experiment", "burst", "--burst-k", "7"]) == 1
+    assert "burst_k" not in seen[0] and seen[1]["burst_k"] == 7
+    options.check("01", seen[0]), options.check("01", seen[1])  # notebook 01 takes both
