@@ -1,7 +1,7 @@
 # rtlab: the two commands a newcomer needs are `make report` and `make test`.
 .PHONY: setup report test test-fast test-unit clean purge lock fresh-check
 
-# rtlab/defaults.py: trials, its "report" layer
+# rtlab/options.py: trials, its "report" layer
 TRIALS ?= 20
 # test-fast runs with an existing venv (make setup once, or PYTHON=/path/to/venv/bin/python).
 PYTHON ?= .venv/bin/python

@@ -20,7 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from rtlab import experiments, paces, plots, reference, stats
-from rtlab.conditions import DEFAULT_PACE_S, format_pace
+from rtlab.conditions import format_pace
+from rtlab.options import DEFAULT_ALPHA, DEFAULT_PACE_S
 
 # The steps with a ratio heat map: each experiment's total and one-step chains.
 HEATMAP_STEPS: tuple[str, ...] = tuple(dict.fromkeys(
@@ -334,7 +335,7 @@ def _figures(
 
 
 def analyze(
-    trials: pd.DataFrame, out_dir: Path | str, *, alpha: float = 0.05, seed: int = 0,
+    trials: pd.DataFrame, out_dir: Path | str, *, alpha: float = DEFAULT_ALPHA, seed: int = 0,
     margin: float = stats.MARGIN, figures: str | Sequence[str] | None = "report",
     svg: bool = False,
 ) -> AnalysisResult:

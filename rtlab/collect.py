@@ -18,6 +18,7 @@ is force-removed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import shutil
@@ -27,10 +28,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
-from . import __version__, cleanup, conditions, experiments, host, noise, results
-from .defaults import DEFAULTS
+from . import __version__, cleanup, conditions, experiments, host, noise, options, results
 from .drivers import CLIENTS, Target
 from .measure import harness_overhead, run_timed
 from .cri import NETWORK_MODES
@@ -38,7 +38,7 @@ from .runtimes import Runtime, RuntimeSpecError, default_names, resolve
 from .scheduler import Plan, Scheduler, Unit, UnitState, tally
 from .session import RunSession, new_run_id, run_token  # noqa: F401 (run_token: importers)
 from .trial import TrialRunner
-from .workload import Workload
+from .workload import Workload, WorkloadError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
@@ -54,14 +54,22 @@ class Interrupted(Exception):
         self.signum = signum
 
 
+def _default(name: str) -> Any:
+    return options.default(name, "collect")
+
+
 @dataclass
 class CollectOptions:
+    """A collect run's options; defaults from the schema (rtlab/options.py). ``extra`` holds
+    the values of schema options this class has no field for (an experiment's own, say):
+    run.json records them and ``--resume`` restores them like the rest."""
+
     clients: list[str]
     runtimes: list[str]
-    trials: int = DEFAULTS["trials"].value
-    warmup: int = DEFAULTS["warmup"].value
-    timeout_s: float = DEFAULTS["timeout"].value
-    seed: int = 0
+    trials: int = _default("trials")
+    warmup: int = _default("warmup")
+    timeout_s: float = _default("timeout_s")
+    seed: int = _default("seed")
     experiment: Optional[str] = None  # None: each client's own (cri: "cri"), else the default
     steps: Optional[list[str]] = None  # a subset of the experiment's steps (None: all)
     out: Optional[Path] = None
@@ -70,19 +78,50 @@ class CollectOptions:
     study: Optional[str] = None
     excluded: dict[str, str] = field(default_factory=dict)  # "client/runtime" → why the study left it out
     workload: Workload = field(default_factory=Workload)  # what the containers run
-    max_consecutive_timeouts: int = 2
+    max_consecutive_timeouts: int = _default("max_consecutive_timeouts")
     allow_concurrent: bool = False
     progress: Optional[bool] = None  # None: when stderr is a terminal
     until_ci: Optional[float] = None  # adaptive: stop a target once every step's CI is within ±this
-    min_trials: int = DEFAULTS["min_trials"].value
-    max_trials: int = DEFAULTS["max_trials"].value
+    min_trials: int = _default("min_trials")
+    max_trials: int = _default("max_trials")
     resume: Optional[Path] = None  # continue this interrupted run folder
     # conditions (conditions.py): the idle gap before each timed step, one unit per
     # target and pace, interleaved within rounds; the page cache dropped before each trial
-    paces: list[float] = field(default_factory=lambda: [conditions.DEFAULT_PACE_S])
+    paces: list[float] = field(default_factory=lambda: list(_default("paces")))
     drop_caches: bool = False
     # the CRI's pod network modes (cri.NETWORK_MODES), each a unit of every cri target
     networks: list[str] = field(default_factory=lambda: list(NETWORK_MODES))
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], **fields: Any) -> "CollectOptions":
+        """From the schema's values (the command line's, a notebook's or a resumed
+        run.json's): the fields of this class by name, image/cmd/bundle as the workload,
+        every other recorded option into ``extra``; ``fields`` override."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in values.items() if k in names}
+        try:
+            kw["workload"] = Workload.from_options(values.get("image"), values.get("cmd"),
+                                                   values.get("bundle"))
+        except WorkloadError as exc:
+            raise UsageError(str(exc)) from None
+        kw.update(fields)
+        experiment = kw.get("experiment") or experiments.DEFAULT_EXPERIMENT
+        kw["extra"] = {o.name: values[o.name] for o in options.recorded("collect", experiment)
+                       if o.name in values and o.name not in names and o.name not in _WORKLOAD}
+        for name in ("paces", "custom_runtimes"):
+            if name in kw:
+                kw[name] = list(kw[name])
+        return cls(**kw)
+
+    def values(self) -> dict[str, Any]:
+        """Every option's value (the schema's names), for run.json."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out.update(self.extra)
+        wl = self.workload
+        out.update(image=wl.image, cmd=shlex.join(wl.cmd) if wl.cmd else None,
+                   bundle=str(wl.bundle) if wl.bundle else None)
+        return out
 
     @property
     def plan(self) -> Plan:
@@ -113,6 +152,8 @@ class CollectOptions:
     def measured_steps(self) -> tuple[str, ...]:
         return self.main_experiment.select(self.steps)
 
+
+_WORKLOAD = ("image", "cmd", "bundle")
 
 TargetState = UnitState  # the old name
 
@@ -158,9 +199,9 @@ def validate(opts: CollectOptions) -> list[Runtime]:
             exp.select(opts.steps)
     except experiments.ExperimentError as exc:
         raise UsageError(str(exc)) from None
-    bad = [n for n in opts.networks if n not in NETWORK_MODES]
+    bad = [n for n in opts.networks or [] if n not in NETWORK_MODES]
     if bad or not opts.networks:
-        raise UsageError(f"--networks {','.join(opts.networks)}: "
+        raise UsageError(f"--networks {','.join(opts.networks or [])}: "
                          f"{'unknown mode ' + ', '.join(map(repr, bad)) if bad else 'none given'}; "
                          f"the CRI's pod networks: {', '.join(NETWORK_MODES)}")
     if not opts.paces:
@@ -183,22 +224,18 @@ def validate(opts: CollectOptions) -> list[Runtime]:
         raise UsageError(f"no client given; known: {', '.join(CLIENTS)}")
     if not opts.runtimes:
         raise UsageError(f"no runtime given; known: {', '.join(default_names(opts.custom_runtimes))}")
-    if isinstance(opts.trials, bool) or not isinstance(opts.trials, int) or opts.trials < 1:
-        raise UsageError(f"--trials {opts.trials!r}: must be a whole number of at least 1")
-    if isinstance(opts.warmup, bool) or not isinstance(opts.warmup, int) or opts.warmup < 0:
-        raise UsageError(f"--warmup {opts.warmup!r}: must be a whole number of at least 0")
-    if not isinstance(opts.timeout_s, (int, float)) or isinstance(opts.timeout_s, bool) \
-            or not opts.timeout_s > 0 or opts.timeout_s != opts.timeout_s:
-        raise UsageError(f"--timeout {opts.timeout_s!r}: must be a number of seconds above 0")
-    if isinstance(opts.seed, bool) or not isinstance(opts.seed, int):
-        raise UsageError(f"--seed {opts.seed!r}: must be a whole number")
-    if opts.until_ci is not None:
-        if not isinstance(opts.until_ci, (int, float)) or not 0 < opts.until_ci < 1:
-            raise UsageError(f"--until-ci {opts.until_ci!r}: must be a fraction between 0 and 1 "
-                             "(0.05 = the median's 95% CI within ±5%)")
-        if not 1 <= opts.min_trials <= opts.max_trials:
-            raise UsageError(f"--min-trials {opts.min_trials} / --max-trials {opts.max_trials}: "
-                             "need 1 <= min <= max")
+    # every recorded option with a field here, by the schema's own check (rtlab/options.py)
+    values = opts.values()
+    for o in options.recorded("collect", opts.experiment):
+        if isinstance(o.kind, (options.Whole, options.Real, options.Flag)) and \
+                values.get(o.name) is not None:
+            try:
+                o.kind.check(values[o.name], o.name)
+            except options.OptionError as exc:
+                raise UsageError(str(exc)) from None
+    if opts.until_ci is not None and not 1 <= opts.min_trials <= opts.max_trials:
+        raise UsageError(f"--min-trials {opts.min_trials} / --max-trials {opts.max_trials}: "
+                         "need 1 <= min <= max")
     try:
         return resolve(opts.runtimes, opts.custom_runtimes)
     except RuntimeSpecError as exc:
@@ -428,25 +465,13 @@ class Collector:
             "command_line": sys.argv,
             "rtlab": {"version": __version__, "git_commit": git_commit()},
             "python_packages": host.python_packages(),
+            # the schema's recorded options (rtlab/options.py), then what collect derived
             "parameters": {
-                "study": opts.study, "clients": opts.clients, "runtimes": opts.runtimes,
-                "experiment": self.experiment.name,
-                "experiment_asked": opts.experiment,  # None: each client's own
+                **options.record(opts.values()),
+                "experiment": self.experiment.name,  # as run (the option is experiment_asked)
                 "experiments": {c: e.name for c, e in self.by_client.items()},
-                "networks": list(opts.networks),
-                "steps": list(opts.steps) if opts.steps else None,
-                "paces": list(opts.paces), "drop_caches": opts.drop_caches,
                 "pairs": [list(p) for p in opts.pairs] if opts.pairs else None,
                 "workload": opts.workload.describe(),
-                "workload_options": {"image": opts.workload.image, "cmd": list(opts.workload.cmd),
-                                     "bundle": str(opts.workload.bundle) if opts.workload.bundle else None},
-                "until_ci": opts.until_ci, "min_trials": opts.min_trials,
-                "max_trials": opts.max_trials,
-                "custom_runtimes": [{"name": r.name, "binary": r.binary, "flags": list(r.flags)}
-                                    for r in opts.custom_runtimes],
-                "trials": opts.trials, "warmup": opts.warmup, "timeout_s": opts.timeout_s,
-                "seed": opts.seed, "max_consecutive_timeouts": opts.max_consecutive_timeouts,
-                "allow_concurrent": opts.allow_concurrent,
             },
             "protocol": {
                 "order": "interleaved rounds; each round runs every target once (once per pace "
@@ -579,27 +604,15 @@ def options_for_resume(run_dir: Path, *, allow_concurrent: bool = False,
         params = results.read_meta(Path(run_dir))["parameters"]
     except results.RunFormatError as exc:
         raise UsageError(f"--resume: {exc}") from None
-    wl = params.get("workload_options") or {}
-    return CollectOptions(
-        clients=params["clients"], runtimes=params["runtimes"], trials=params["trials"],
-        warmup=params["warmup"], timeout_s=params["timeout_s"], seed=params["seed"],
-        custom_runtimes=[Runtime(r["name"], r["binary"], tuple(r["flags"]), "user-supplied")
-                         for r in params.get("custom_runtimes", [])],
-        pairs=[tuple(p) for p in params["pairs"]] if params.get("pairs") else None,
-        study=params.get("study"),
-        workload=Workload.from_options(wl.get("image"), shlex.join(wl["cmd"]) if wl.get("cmd") else None,
-                                       wl.get("bundle")),
-        max_consecutive_timeouts=params.get("max_consecutive_timeouts", 2),
-        until_ci=params.get("until_ci"), min_trials=params.get("min_trials", 10),
-        max_trials=params.get("max_trials", 200), resume=Path(run_dir),
-        experiment=(params.get("experiment_asked") if "experiment_asked" in params
-                    else params.get("experiment") or experiments.DEFAULT_EXPERIMENT),
-        networks=list(params.get("networks") or NETWORK_MODES),
-        steps=params.get("steps"),
-        # runs made before the pace existed had no gap: resume them the same way
-        paces=list(params.get("paces") or [0.0]),
-        drop_caches=bool(params.get("drop_caches")),
-        allow_concurrent=allow_concurrent, progress=progress)
+    try:
+        values = options.restore(params)
+    except options.OptionError as exc:
+        raise UsageError(f"--resume {run_dir}: {exc}") from None
+    if "experiment_asked" not in params:  # runs from before the cri client recorded it
+        values["experiment"] = params.get("experiment") or None
+    return CollectOptions.from_values(
+        values, pairs=[tuple(p) for p in params["pairs"]] if params.get("pairs") else None,
+        resume=Path(run_dir), allow_concurrent=allow_concurrent, progress=progress)
 
 
 def collect(opts: CollectOptions, say: Callable[[str], None] = print) -> CollectResult:

@@ -52,6 +52,8 @@ import pandas as pd
 from scipy import stats as sps
 
 from rtlab import results, shift, stats
+from rtlab.options import DEFAULT_ALPHA
+from rtlab.options import DEFAULT_THRESHOLD as _THRESHOLD
 
 SLOWER = "slower"
 FASTER = "faster"
@@ -62,7 +64,7 @@ NO_CLEAR_CHANGE = INCONCLUSIVE
 FAILS_IN_B = "fails in B"
 FAILS_MORE_IN_B = "fails more in B"
 FIXED_IN_B = "fixed in B"
-DEFAULT_THRESHOLD = 0.05
+DEFAULT_THRESHOLD = _THRESHOLD  # rtlab/options.py
 
 CHANGE_COLUMNS: list[str] = [
     "experiment", "client", "runtime", "step", "n_a", "n_b", "n_failed_a", "n_failed_b",
@@ -320,7 +322,7 @@ def _verdict(r, alpha: float) -> tuple[str, str]:
                          1.0 + r.equiv_ci_low, 1.0 + r.equiv_ci_high, r.margin, alpha)
 
 
-def changes(trials_a: pd.DataFrame, trials_b: pd.DataFrame, *, alpha: float = 0.05,
+def changes(trials_a: pd.DataFrame, trials_b: pd.DataFrame, *, alpha: float = DEFAULT_ALPHA,
             threshold: float = DEFAULT_THRESHOLD, margin: float = stats.MARGIN,
             seed: int | None = 0) -> pd.DataFrame:
     """Per target and step, the change from A to B (see the module docstring).
@@ -465,7 +467,7 @@ def _same_pace(trials_a: pd.DataFrame, trials_b: pd.DataFrame, dir_a: Path, dir_
                               f"pace {format_pace(pace)}"]
 
 
-def compare_runs(run_a: Path | str, run_b: Path | str, *, alpha: float = 0.05,
+def compare_runs(run_a: Path | str, run_b: Path | str, *, alpha: float = DEFAULT_ALPHA,
                  threshold: float = DEFAULT_THRESHOLD, seed: int = 0,
                  margin: float = stats.MARGIN) -> RunComparison:
     """Compare run B (after) with run A (before); see the module docstring.

@@ -36,22 +36,7 @@ from typing import Optional
 
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 
-DEFAULT_PACE_S = 0.1
-"""The pace used when none is given: 100 ms of idle host before each timed step.
-
-Chosen from the measurements behind the README's "Conditions" section: the
-regimes are stable from 50 ms of idle time upwards (runc/crun ``run`` ratio
-1.44 at 50 ms, 1.42 at 200 ms), while below ~50 ms the result depends on how
-long the idle gap happened to be (2.65 back to back, 2.86 at 10 ms). 100 ms sits
-in the middle of the stable plateau, so the default is insensitive to the few
-milliseconds of bookkeeping that precede a gap, and it is the condition of a
-container started on an otherwise quiet host. It is the largest value the issue
-allows (≤ 100 ms).
-
-Cost: one gap per timed step. ``make report`` (``--study all``, 20 trials + 2
-warm-ups) times 5 steps (create, start, kill, delete, run) per trial over the 12
-targets this host has: 0.1 s × 5 × 22 × 12 = 132 s, about 2.2 minutes added.
-"""
+# The default pace (100 ms) and why: rtlab/options.py's DEFAULT_PACE_S, with every other default.
 
 MAX_PACE_S = 60.0
 """The largest accepted pace: a minute of idle time per step is already a study of its own."""

@@ -8,13 +8,13 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
 from . import actions, cleanup, cri, daemons, host
-from .defaults import DEFAULTS
+from . import options
 from .drivers import CLIENTS, Target
 from .image import RUNTIME_DIR
 from .runtimes import KNOWN, Runtime
 from .session import RunSession
 
-PROBE_TIMEOUT_S = DEFAULTS["probe_timeout"].value
+PROBE_TIMEOUT_S = options.default("probe_timeout", "doctor")
 
 
 @dataclass

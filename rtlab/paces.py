@@ -26,6 +26,7 @@ from matplotlib.lines import Line2D
 
 from rtlab import stats
 from rtlab.conditions import format_pace
+from rtlab.options import DEFAULT_ALPHA
 
 PACE_COLUMN = "pace_s"
 # The columns of stats.compare this module relies on.
@@ -60,7 +61,7 @@ def paces_of(trials: pd.DataFrame) -> list[float]:
 def pace_compare(
     trials: pd.DataFrame,
     *,
-    alpha: float = 0.05,
+    alpha: float = DEFAULT_ALPHA,
     confidence: float = stats.CONFIDENCE,
     seed: int = 0,
     margin: float = stats.MARGIN,

@@ -15,18 +15,15 @@ folder: papermill, nbval and JupyterLab each start kernels in a different one.
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from . import experiments
+from . import experiments, options
 from .collect import REPO_ROOT, CollectOptions, UsageError, validate
-from .defaults import value as default
 from .drivers import CLIENTS
-from .runtimes import RuntimeSpecError, default_names, parse_custom
-from .workload import Workload, WorkloadError
+from .runtimes import default_names
 
 SAMPLE_DIR = "data/sample"
 
@@ -48,42 +45,19 @@ def repo_path(value: str | Path) -> Path:
     return path if path.is_absolute() else REPO_ROOT / path
 
 
-def _int(name: str, value: Any, minimum: Optional[int] = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ParameterError(f"{name} = {value!r}: must be a whole number"
-                             + (f" of at least {minimum}" if minimum is not None else ""))
-    if minimum is not None and value < minimum:
-        raise ParameterError(f"{name} = {value!r}: must be a whole number of at least {minimum}")
-    return value
+def _checked(where: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The schema's check of notebook ``where``'s parameters (rtlab/options.py)."""
+    try:
+        return options.check(where, given)
+    except options.OptionError as exc:
+        raise ParameterError(str(exc)) from None
 
 
-def _bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ParameterError(f"{name} = {value!r}: must be True or False")
-    return value
-
-
-def _number(name: str, value: Any, low: float, high: float, what: str) -> float:
-    """A real number in the open interval (low, high)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
-            or not low < value < high:
-        raise ParameterError(f"{name} = {value!r}: must be {what}")
-    return float(value)
-
-
-def _text(name: str, value: Any, accepted: str) -> str:
-    if not isinstance(value, str):
-        raise ParameterError(f"{name} = {value!r}: must be a string ({accepted})")
-    return value.strip()
-
-
-def _names(name: str, value: Any, accepted: str) -> list[str]:
-    """A comma-separated string or a list of strings → names."""
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return [v.strip() for v in value if v.strip()]
-    raise ParameterError(f"{name} = {value!r}: give names separated by commas, e.g. {accepted!r}")
+def parameters(where: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """Notebook ``where``'s parameters from its ``globals()``: every one the schema declares
+    for it, as the parameters cell and papermill left them (an option the cell does not
+    list yet takes its default)."""
+    return options.from_globals(where, namespace)
 
 
 def _unknown(name: str, given: list[str], known: Sequence[str], what: str) -> None:
@@ -162,22 +136,14 @@ def sample_runs() -> list[Path]:
 # -- one function per notebook -------------------------------------------------
 
 
-def collect_options(*, study: str = "", clients: Any = ",".join(default("clients")),
-                    runtimes: Any = ",".join(default("runtimes")),
-                    experiment: Any = default("experiment"), steps: Any = "",
-                    trials: Any = default("trials", "notebook"),
-                    warmup: Any = default("warmup", "notebook"),
-                    timeout_s: Any = default("timeout"), seed: Any = default("seed"),
-                    out_dir: Any = "", custom_runtimes: Any = (), image: Any = "",
-                    cmd: Any = "", bundle: Any = "", allow_concurrent: Any = False,
-                    paces: Any = "", drop_caches: Any = False,
-                    progress: bool = True) -> CollectOptions:
+def collect_options(progress: bool = True, **given: Any) -> CollectOptions:
     """The parameters of ``01-collect`` as checked :class:`CollectOptions`.
 
-    Defaults: rtlab/defaults.py, its "notebook" layer (2 trials, no warm-up).
-    ``experiment`` names one of :data:`rtlab.experiments.EXPERIMENTS`; ``steps``
-    "" means all its steps, else a comma-separated subset. ``paces`` "" means the
-    default pace (conditions.DEFAULT_PACE_S), else durations like ``0,10ms,1s``.
+    ``given``: any of the schema's options for notebook 01 (rtlab/options.py, where
+    each is declared with its default for "01": 2 trials, no warm-up); the rest take
+    that default. ``experiment`` names one of :data:`rtlab.experiments.EXPERIMENTS`;
+    ``steps`` "" means all its steps, else a comma-separated subset. ``paces`` ""
+    means the default pace, else durations like ``0,10ms,1s``.
 
     ``study`` "" measures ``clients`` x ``runtimes``; a study name (see
     :data:`rtlab.studies.STUDIES`) measures that study's targets on this host,
@@ -189,44 +155,25 @@ def collect_options(*, study: str = "", clients: Any = ",".join(default("clients
     from .studies import STUDIES, StudyError
     from .studies import resolve as resolve_study
 
-    study = _text("study", study, f"'' or one of {', '.join(STUDIES)}")
+    values = _checked("01", given)
+    study = values["study"]
     if study and study not in STUDIES:
         raise ParameterError(f"study = {study!r}: unknown study; known: '' (clients x runtimes), "
                              + ", ".join(STUDIES))
-    exp_name = _text("experiment", experiment, ", ".join(experiments.EXPERIMENTS))
     try:
-        chosen_steps = list(experiments.get(exp_name).select(
-            _names("steps", steps, "run") or None)) if _names("steps", steps, "run") else None
+        experiments.get(values["experiment"]).select(values["steps"])
     except experiments.ExperimentError as exc:
         raise ParameterError(f"experiment/steps: {exc}") from None
-    client_names = _names("clients", clients, "oci,docker")
+    client_names = values["clients"] or []
     _unknown("clients", client_names, list(CLIENTS), "client")
-    if isinstance(custom_runtimes, str):
-        custom_runtimes = [custom_runtimes] if custom_runtimes.strip() else []
-    if not isinstance(custom_runtimes, (list, tuple)) or not all(
-            isinstance(s, str) for s in custom_runtimes):
-        raise ParameterError(f"custom_runtimes = {custom_runtimes!r}: give a list of "
-                             "'NAME=/PATH[:FLAGS]' strings")
-    try:
-        custom = [parse_custom(s) for s in custom_runtimes]
-    except RuntimeSpecError as exc:
-        raise ParameterError(f"custom_runtimes: {exc}") from None
-    runtime_names = _names("runtimes", runtimes, "runc,crun")
+    custom = values["custom_runtimes"]
+    runtime_names = values["runtimes"] or []
     known_runtimes = default_names(custom)
     if runtime_names and any(r not in known_runtimes for r in runtime_names):
         unknown = [r for r in runtime_names if r not in known_runtimes]
         raise ParameterError(f"runtimes: unknown runtime {', '.join(map(repr, unknown))}; known: "
                              f"{', '.join(known_runtimes)} (or add one in custom_runtimes as "
                              "'NAME=/PATH[:FLAGS]')")
-    out_text = _text("out_dir", out_dir, "'' for a new data/<run-id>/, or a new or empty folder")
-    try:
-        workload = Workload.from_options(
-            _text("image", image, "'' or an image in each daemon client's store") or None,
-            _text("cmd", cmd, "'' or the container's command line") or None,
-            str(repo_path(_text("bundle", bundle, "'' or an OCI bundle folder")))
-            if str(bundle).strip() else None)
-    except WorkloadError as exc:
-        raise ParameterError(str(exc)) from None
     fields: dict[str, Any] = {}
     if study:
         try:
@@ -244,23 +191,13 @@ def collect_options(*, study: str = "", clients: Any = ",".join(default("clients
             raise ParameterError(f"runtimes is empty: give one or more of "
                                  f"{', '.join(known_runtimes)} (or name a study)")
         fields = {"clients": client_names, "runtimes": runtime_names}
-    from .conditions import DEFAULT_PACE_S, DurationError, parse_paces
-
-    paces_text = _text("paces", paces, "'' for the default pace, or durations like 0,10ms,1s")
+    out_text = values["out_dir"]
+    bundle = values["bundle"]
     try:
-        chosen_paces = parse_paces(paces_text, name="paces") if paces_text else [DEFAULT_PACE_S]
-    except DurationError as exc:
-        raise ParameterError(str(exc)) from None
-    opts = CollectOptions(
-        **fields, experiment=exp_name, steps=chosen_steps,
-        paces=chosen_paces, drop_caches=_bool("drop_caches", drop_caches),
-        trials=_int("trials", trials, 1), warmup=_int("warmup", warmup, 0),
-        timeout_s=_number("timeout_s", timeout_s, 0.0, math.inf, "a number of seconds above 0"),
-        seed=_int("seed", seed), out=repo_path(out_text) if out_text else None,
-        custom_runtimes=custom, workload=workload, progress=progress,
-        allow_concurrent=_bool("allow_concurrent", allow_concurrent),
-    )
-    try:
+        opts = CollectOptions.from_values(
+            {**values, "bundle": str(repo_path(bundle)) if bundle else None}, **fields,
+            paces=values["paces"] or list(options.default("paces", "01")),
+            out=repo_path(out_text) if out_text else None, progress=progress)
         validate(opts)
     except ParameterError:
         raise
@@ -281,38 +218,33 @@ class AnalyzeParams:
     alpha: float
     seed: int
     out_dir: Path
-    margin: float = 0.05
+    margin: float = options.DEFAULT_MARGIN
     figures: str = "report"
     svg: bool = False
 
 
-_MARGIN_RULE = "an equivalence margin between 0 and 1, e.g. 0.05 for ±5%"
-
-
-def analyze_params(*, run_dirs: Any = SAMPLE_DIR, alpha: Any = 0.05, seed: Any = 0,
-                   out_dir: Any = "", margin: Any = 0.05, figures: Any = "report",
-                   svg: Any = False) -> AnalyzeParams:
-    """The parameters of ``02-analyze``: run folders found, ``out_dir`` "" → a new temporary
-    folder, ``figures`` the kinds to draw (:func:`rtlab.analysis.figure_kinds`)."""
-    runs = find_runs(run_dirs, "run_dirs")
-    alpha = _number("alpha", alpha, 0.0, 1.0, "a significance level between 0 and 1, e.g. 0.05")
-    seed = _int("seed", seed)
-    out_text = _text("out_dir", out_dir, "'' for a new temporary folder, or a folder")
+def analyze_params(**given: Any) -> AnalyzeParams:
+    """The parameters of ``02-analyze`` (the schema's "02" options): run folders found,
+    ``out_dir`` "" → a new temporary folder, ``figures`` the kinds to draw
+    (:func:`rtlab.analysis.figure_kinds`)."""
+    values = _checked("02", given)
+    runs = find_runs(values["run_dirs"], "run_dirs")
+    out_text = values["out_dir"]
     if out_text:
         out = repo_path(out_text)
         if out.exists() and not out.is_dir():
             raise ParameterError(f"out_dir = {out_text!r}: {out} is a file; give a folder")
     else:
         out = Path(tempfile.mkdtemp(prefix="rtlab-analysis-"))
-    margin = _number("margin", margin, 0.0, 1.0, _MARGIN_RULE)
-    figures_text = _text("figures", figures, "report, all, none or figure kinds, comma-separated")
+    figures_text = values["figures"] or "report"
     from .analysis import figure_kinds
 
     try:
         figure_kinds(figures_text)
     except ValueError as exc:
         raise ParameterError(f"figures = {figures_text!r}: {exc}") from None
-    return AnalyzeParams(runs, alpha, seed, out, margin, figures_text, _bool("svg", svg))
+    return AnalyzeParams(runs, values["alpha"], values["seed"], out, values["margin"],
+                         figures_text, values["svg"])
 
 
 def load_runs(run_dirs: Sequence[Path], name: str = "run_dirs"):
@@ -337,16 +269,15 @@ class CompareParams:
     threshold: float
     seed: int
     out_dir: Optional[Path] = None
-    margin: float = 0.05
+    margin: float = options.DEFAULT_MARGIN
 
 
 def check_threshold(value: Any, name: str = "threshold") -> float:
-    """A relative slow-down of 0 or more (0.05 = 5 %)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
-            or value < 0 or math.isinf(value):
-        raise ParameterError(f"{name} = {value!r}: must be a relative slow-down of 0 or more, "
-                             "e.g. 0.05 for 5%")
-    return float(value)
+    """A relative slow-down of 0 or more (0.05 = 5 %): the schema's threshold rule."""
+    try:
+        return options.get("threshold", "compare").kind.check(value, name)
+    except options.OptionError as exc:
+        raise ParameterError(str(exc)) from None
 
 
 def _one_run(name: str, value: Any) -> Path:
@@ -357,13 +288,13 @@ def _one_run(name: str, value: Any) -> Path:
     return runs[0]
 
 
-def compare_params(*, run_a: Any = "", run_b: Any = "", alpha: Any = 0.05,
-                   threshold: Any = 0.05, seed: Any = 0, out_dir: Any = "",
-                   margin: Any = 0.05) -> CompareParams:
-    """The parameters of ``03-compare-runs``; ``run_a``/``run_b`` "" → the first/second sample
-    run (oldest first); ``out_dir`` "" → write no files."""
-    empty_a = isinstance(run_a, str) and not run_a.strip()
-    empty_b = isinstance(run_b, str) and not run_b.strip()
+def compare_params(**given: Any) -> CompareParams:
+    """The parameters of ``03-compare-runs`` (the schema's "03" options); ``run_a``/``run_b``
+    "" → the first/second sample run (oldest first); ``out_dir`` "" → write no files."""
+    values = _checked("03", given)
+    run_a, run_b = values["run_a"], values["run_b"]
+    empty_a = run_a is None or isinstance(run_a, str) and not run_a.strip()
+    empty_b = run_b is None or isinstance(run_b, str) and not run_b.strip()
     samples = sample_runs() if empty_a or empty_b else []
     if (empty_a or empty_b) and len(samples) < 2:
         raise ParameterError(f"run_a/run_b '' means the two sample runs, but {SAMPLE_DIR} holds "
@@ -371,17 +302,13 @@ def compare_params(*, run_a: Any = "", run_b: Any = "", alpha: Any = 0.05,
     a = samples[0] if empty_a else _one_run("run_a", run_a)
     b = samples[1] if empty_b else _one_run("run_b", run_b)
     return CompareParams(
-        a, b,
-        _number("alpha", alpha, 0.0, 1.0, "a significance level between 0 and 1, e.g. 0.05"),
-        check_threshold(threshold),
-        _int("seed", seed),
-        _out_dir(out_dir, "'' to write nothing, or a folder for changes.csv and change.png"),
-        _number("margin", margin, 0.0, 1.0, _MARGIN_RULE),
-    )
+        a, b, values["alpha"], values["threshold"], values["seed"],
+        _out_dir(values["out_dir"], "'' to write nothing, or a folder for changes.csv and "
+                                    "change.png"),
+        values["margin"])
 
 
-def _out_dir(value: Any, accepted: str) -> Optional[Path]:
-    text = _text("out_dir", value, accepted)
+def _out_dir(text: Optional[str], accepted: str) -> Optional[Path]:
     if not text:
         return None
     out = repo_path(text)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from .collect import REPO_ROOT
+from .options import DEFAULT_ALPHA, DEFAULT_MARGIN
 from .results import read_meta
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -307,8 +308,8 @@ class Report:
     notebooks: tuple[Path, Path]
 
 
-def make_report(collect_parameters: dict, *, reports_dir: Path = REPORTS_DIR, alpha: float = 0.05,
-                seed: int = 0, margin: float = 0.05, say: Callable[[str], None] = print) -> Report:
+def make_report(collect_parameters: dict, *, reports_dir: Path = REPORTS_DIR, alpha: float = DEFAULT_ALPHA,
+                seed: int = 0, margin: float = DEFAULT_MARGIN, say: Callable[[str], None] = print) -> Report:
     """Collect through 01, analyse through 02, write ``reports_dir/<run-id>/`` and the index.
 
     Parameters
@@ -366,7 +367,7 @@ def report_folder_name(metas: list[dict]) -> str:
 
 
 def report_from_runs(run_dirs: list[Path], *, reports_dir: Path = REPORTS_DIR,
-                     alpha: float = 0.05, seed: int = 0, margin: float = 0.05,
+                     alpha: float = DEFAULT_ALPHA, seed: int = 0, margin: float = DEFAULT_MARGIN,
                      say: Callable[[str], None] = print) -> Report:
     """Analyse runs already on disk through 02 into ``reports_dir/<run-id>/`` (nothing is
     collected; no root needed); rewrite the index.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 from dataclasses import dataclass
@@ -10,6 +11,34 @@ from typing import Optional
 from .measure import run_timed
 
 VERSION_TIMEOUT_S = 10.0
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+"""A runtime's name: lower-case letters, digits, ``.``, ``_``, ``-``; 1 to 63 characters.
+
+The one rule for every runtime, known or user-supplied (:class:`Runtime` checks it):
+names become run.json keys, target labels (``oci/NAME``), containerd runtime names
+(``io.containerd.rtlab-NAME.v2``), docker's ``daemon.json`` keys and file names of
+the shim wrappers. A binary is an absolute path (or, for a known runtime, a name on
+PATH) and, like flags, holds no control character; the shim scripts quote every
+path and flag (shims.py)."""
+
+NAME_RULE = ("use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, "
+             "at most 63 characters")
+
+
+class RuntimeSpecError(ValueError):
+    """A runtime name, binary or flag rtlab refuses: one line naming it and what is accepted."""
+
+
+def _control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 or not c.isprintable() for c in text)
+
+
+def check_name(name: str) -> str:
+    """``name`` if it matches :data:`NAME_PATTERN`, else :class:`RuntimeSpecError`."""
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+        raise RuntimeSpecError(f"runtime name {name!r}: {NAME_RULE} ({NAME_PATTERN})")
+    return name
 
 
 @dataclass(frozen=True)
@@ -24,6 +53,16 @@ class Runtime:
     package: Optional[str] = None
     # Registered with dockerd by rtlab setup (daemon.json's "runtimes"); runc is docker's own.
     docker: bool = False
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        if not self.binary or _control(self.binary):
+            raise RuntimeSpecError(f"runtime {self.name} binary {self.binary!r}: give a path "
+                                   "without control characters")
+        bad = [f for f in self.flags if _control(f)]
+        if bad:
+            raise RuntimeSpecError(f"runtime {self.name} flag {bad[0]!r}: flags hold no "
+                                   "control characters")
 
     def how_to_get(self) -> str:
         """How this runtime gets onto the host (for the "not installed" reason)."""
@@ -82,10 +121,6 @@ def docker_registered() -> tuple[str, ...]:
     return tuple(name for name, r in KNOWN.items() if r.docker)
 
 
-class RuntimeSpecError(ValueError):
-    pass
-
-
 def parse_custom(spec: str) -> Runtime:
     """Parse ``name=/path[:flags]`` (flags split like a shell line).
 
@@ -98,7 +133,10 @@ def parse_custom(spec: str) -> Runtime:
     path, _, flags = rest.partition(":")
     if not path.startswith("/"):
         raise RuntimeSpecError(f"--runtime {spec!r}: the binary must be an absolute path")
-    return Runtime(name, path, tuple(shlex.split(flags)), "user-supplied")
+    try:
+        return Runtime(name, path, tuple(shlex.split(flags)), "user-supplied")
+    except ValueError as exc:  # the name rule, control characters, shlex's unclosed quote
+        raise RuntimeSpecError(f"--runtime {spec!r}: {exc}") from None
 
 
 def resolve(names: list[str], custom: list[Runtime] = ()) -> list[Runtime]:

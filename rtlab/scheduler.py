@@ -22,20 +22,22 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
+from .options import default
+
 Rows = list[dict]
 
 
 @dataclass(frozen=True)
 class Plan:
-    """How many trials, in what order, and when to stop or drop."""
+    """How many trials, in what order, and when to stop or drop (defaults: rtlab/options.py)."""
 
-    trials: int = 10
-    warmup: int = 2
-    seed: int = 0
-    until_ci: Optional[float] = None
-    min_trials: int = 10
-    max_trials: int = 200
-    max_consecutive_timeouts: int = 2
+    trials: int = default("trials")
+    warmup: int = default("warmup")
+    seed: int = default("seed")
+    until_ci: Optional[float] = default("until_ci")
+    min_trials: int = default("min_trials")
+    max_trials: int = default("max_trials")
+    max_consecutive_timeouts: int = default("max_consecutive_timeouts")
 
     @property
     def target_trials(self) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 from pathlib import Path
 from typing import Callable, Iterable, Optional
@@ -81,8 +82,8 @@ def ensure_shim(runtime: Runtime) -> Optional[str]:
         tmp.replace(runc)
     wrapper_text = (
         "#!/bin/sh\n"
-        f"# rtlab: containerd's runc shim driving {runtime.name} ({binary}"
-        f"{' ' + ' '.join(runtime.flags) if runtime.flags else ''}); see rtlab/daemons.py\n"
+        f"# rtlab: containerd's runc shim driving {runtime.name}: "
+        f"{shlex.join([binary, *runtime.flags])}; see rtlab/daemons.py\n"
         f"PATH={_sh_quote(str(runc.parent))}:$PATH\nexport PATH\n"
         f"exec {_sh_quote(stock)} \"$@\"\n")
     _write_if_changed(wrapper, wrapper_text)
@@ -90,7 +91,7 @@ def ensure_shim(runtime: Runtime) -> Optional[str]:
 
 
 def _sh_quote(s: str) -> str:
-    return s if re.fullmatch(r"[A-Za-z0-9_./=:,+-]+", s) else "'" + s.replace("'", "'\\''") + "'"
+    return shlex.quote(s)
 
 
 def install_shims(say: Say = print, runtimes: Iterable[Runtime] = ()) -> list[str]:

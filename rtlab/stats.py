@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from rtlab import experiments, shift
+from rtlab.options import DEFAULT_ALPHA, DEFAULT_MARGIN
 from rtlab.noise import NOISY_CV
 
 LIFECYCLE_STEPS: tuple[str, ...] = experiments.EXPERIMENTS["lifecycle"].total
@@ -57,7 +58,7 @@ VERDICTS: tuple[str, ...] = (FASTER, SLOWER, EQUIVALENT, INCONCLUSIVE)
 NO_CLEAR_DIFFERENCE = INCONCLUSIVE
 # Equivalence margin m: ratios within 1/(1 + m) … 1 + m count as the same
 # (symmetric on the log scale; see equivalence_bounds).
-MARGIN = 0.05
+MARGIN = DEFAULT_MARGIN  # rtlab/options.py
 # Two targets are compared paired when they share at least this many rounds,
 # covering at least this share of each one's samples.
 MIN_PAIRED_ROUNDS = 6
@@ -633,7 +634,7 @@ def _robust_sd(x: np.ndarray) -> float:
 
 
 def trials_needed(
-    shift: float, sd: float, margin: float, *, paired: bool, alpha: float = 0.05,
+    shift: float, sd: float, margin: float, *, paired: bool, alpha: float = DEFAULT_ALPHA,
     power: float = 0.8,
 ) -> float:
     """Trials per target that would probably settle an inconclusive comparison.
@@ -809,7 +810,7 @@ def _pair_row(data: _StepData, a: str, b: str, *, confidence: float, margin: flo
 def compare(
     trials: pd.DataFrame,
     *,
-    alpha: float = 0.05,
+    alpha: float = DEFAULT_ALPHA,
     confidence: float = CONFIDENCE,
     seed: int | None = 0,
     margin: float = MARGIN,

@@ -8,11 +8,14 @@ it, so a rule that stopped looking would fail here.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import nbformat
 import papermill
 import pytest
+
+from rtlab import options
 
 from tests.notebooks._helpers import NOTEBOOKS, notebook_names
 
@@ -71,10 +74,21 @@ def parameter_problems(path: Path) -> list[str]:
     if list(inferred) != names:
         problems.append(f"papermill --help-notebook lists {list(inferred)}, not {names}")
     problems += [f"{n}: no help for papermill" for n, p in inferred.items() if not p["help"]]
+    # The next code cell checks them all through rtlab: every parameter the schema
+    # (rtlab/options.py) declares for this notebook, taken from the namespace; so every
+    # name in the cell must be one the schema declares for it.
     check = cells[tagged[0] + 1].source if tagged[0] + 1 < len(cells) else ""
-    unchecked = [n for n in names if n not in check]
-    if "params." not in check or unchecked:
-        problems.append(f"the next cell does not check {unchecked or names} through rtlab.params")
+    call = re.search(r'params\.parameters\("(\w+)", globals\(\)\)', check)
+    if call is None:
+        problems.append("the next cell does not check the parameters through "
+                        "rtlab.params.parameters(NOTEBOOK, globals())")
+        return problems
+    own = next((k for k, v in options.NOTEBOOKS.items() if v == path.name), call.group(1))
+    if call.group(1) != own:
+        problems.append(f"checks the parameters of notebook {call.group(1)}, not {own}")
+    declared = {o.name for o in options.options_for(call.group(1))}
+    problems += [f"{n}: not in the schema for notebook {call.group(1)}" for n in names
+                 if n not in declared]
     return problems
 
 
@@ -107,7 +121,7 @@ def good_cells() -> list:
     new = nbformat.v4
     return [new.new_code_cell("from rtlab import params"),
             new.new_code_cell("trials: int = 3  # trials per target", metadata={"tags": ["parameters"]}),
-            new.new_code_cell("checked = params.check(trials=trials)")]
+            new.new_code_cell('options = params.collect_options(**params.parameters("01", globals()))')]
 
 
 def write(tmp_path: Path, cells, **metadata) -> Path:
@@ -139,6 +153,8 @@ def broken(tmp_path: Path, how: str) -> Path:
         cells[1].source = "trials: int = 3"
     elif how == "two parameters cells":
         cells.insert(2, new.new_code_cell("seed: int = 0  # seed", metadata={"tags": ["parameters"]}))
+    elif how == "not in the schema":
+        cells[1].source += "\nbogus: int = 1  # not an option"
     elif how == "unchecked":
         cells[2].source = "print(trials)"
     elif how == "outputs":
@@ -157,7 +173,8 @@ def broken(tmp_path: Path, how: str) -> Path:
     ("computed parameter", parameter_problems, "trials: computed, not a literal"),
     ("no help", parameter_problems, "no `  # help`"),
     ("two parameters cells", parameter_problems, "2 cells tagged 'parameters'"),
-    ("unchecked", parameter_problems, "does not check ['trials'] through rtlab.params"),
+    ("unchecked", parameter_problems, "does not check the parameters through rtlab.params"),
+    ("not in the schema", parameter_problems, "bogus: not in the schema for notebook 01"),
     ("outputs", storage_problems, "clear its outputs"),
     ("kernel", storage_problems, "not for the python3 kernel"),
 ])

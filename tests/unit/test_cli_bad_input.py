@@ -19,6 +19,16 @@ CASES = [
     (["collect", "--out", "/proc/rtlab-no/such"], "--out /proc/rtlab-no/such: cannot write there"),
     (["collect", "--runtime", "bad"], "--runtime 'bad': expected name=/path/to/binary[:flags]"),
     (["collect", "--runtime", "x=relative/path"], "the binary must be an absolute path"),
+    (["collect", "--runtime", "ev\nil=/bin/true"], "--runtime 'ev\\nil=/bin/true': runtime name "
+                                                  "'ev\\nil': use lower-case letters, digits"),
+    (["collect", "--runtime", "Big Name=/bin/true"], "runtime name 'Big Name': use lower-case"),
+    (["collect", "--runtime", "ok=/bin/tr\tue"], "binary '/bin/tr\\tue': give a path without "
+                                                "control characters"),
+    (["collect", "--runtime", "ok=/bin/true:--x\x1b"], "flag '--x\\x1b': flags hold no control"),
+    (["report", "--runtime", "ev\nil=/bin/true"], "runtime name 'ev\\nil'"),
+    (["doctor", "--runtime=-x=/bin/true"], "runtime name '-x'"),
+    (["clean", "--runtime", "a/b=/bin/true"], "runtime name 'a/b'"),
+    (["collect", "--resume", "data/sample/run-1", "--trials", "3"], "keeps the --trials the run recorded; drop --trials 3"),
     (["doctor", "--runtimes", "nope"], "unknown runtime 'nope'"),
     (["doctor", "--timeout", "-3"], "--timeout: '-3': must be a number of seconds above 0"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),

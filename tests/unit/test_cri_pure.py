@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rtlab import cri, cri_client
-from rtlab.runtimes import KNOWN, Runtime
+from rtlab.runtimes import KNOWN, Runtime, RuntimeSpecError
 
 pb = cri_client.pb
 
@@ -53,7 +53,8 @@ def test_plain_runtime_needs_no_wrapper_and_flags_get_one():
 
 
 def test_bad_handler_name_is_one_line(paths):
-    with pytest.raises(cri.CriError, match="cannot be a CRI handler"):
+    # the one name rule (runtimes.py) refuses it before it can reach the CRI's config
+    with pytest.raises(RuntimeSpecError, match="runtime name 'a b': use lower-case"):
         cri.handlers([Runtime("a b", "/bin/true")], paths)
 
 
@@ -96,3 +97,9 @@ def test_unknown_network_is_refused_before_any_call():
             raise AssertionError("called")
     with pytest.raises(cri.CriError, match="unknown CRI network 'wan'"):
         cri_client.check_request("runc", "wan", NoCalls())
+
+
+def test_the_schemas_networks_default_is_every_cri_network_mode():
+    from rtlab import options
+
+    assert options.default("networks") == list(cri.NETWORK_MODES)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from rtlab import analysis, compare, views
-from rtlab.conditions import DEFAULT_PACE_S
+from rtlab.options import DEFAULT_PACE_S
 from tests.conftest import rtlab
 from tests.unit._synthetic import make_trials
 
