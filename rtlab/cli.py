@@ -163,7 +163,7 @@ def cmd_report(args, values: dict, given: set) -> int:
     _resolve(values["runtimes"] or [], custom)
     _workload(values)
     if not values["study"] and not values["clients"]:
-        values["clients"] = list(options.default("clients"))
+        values["clients"] = list(options.DEFAULT_CLIENTS)
     if not values["study"] and not values["runtimes"]:
         values["runtimes"] = default_names(custom)
     values["paces"] = _paces(values)
@@ -303,8 +303,8 @@ def _selection(values: dict, custom) -> dict:
     --clients/--runtimes), else --clients x --runtimes (the schema's defaults when not given)."""
     clients, runtimes = values["clients"], values["runtimes"]
     if not values["study"]:
-        return {"clients": clients or list(options.default("clients")),
-                "runtimes": runtimes or list(options.default("runtimes"))}
+        return {"clients": clients or list(options.DEFAULT_CLIENTS),
+                "runtimes": runtimes or list(options.DEFAULT_RUNTIMES)}
     _clients(clients or [])
     _resolve(runtimes or [], custom)
     try:

@@ -63,6 +63,9 @@ targets this host has: 0.1 s × 5 × 22 × 12 = 132 s, about 2.2 minutes added.
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_MARGIN = 0.05
+# What collect measures with neither --study nor --clients/--runtimes.
+DEFAULT_CLIENTS = ("oci",)
+DEFAULT_RUNTIMES = ("runc", "crun", "runsc")
 DEFAULT_THRESHOLD = 0.05
 
 
@@ -474,13 +477,19 @@ for _option in (
            _COLLECTING, meaning="a named set of targets instead of clients x runtimes",
            differs={"report": ("all", "a report measures every target this host has")},
            record="study", resume="keep"),
-    Option("clients", Names(example="oci,docker"), ("oci",),
-           "comma-separated clients ({clients}); without --study", _COLLECTING,
-           meaning="clients measured when neither --clients nor --study is given",
+    # none: a --study's own (narrowed when given), else DEFAULT_CLIENTS x DEFAULT_RUNTIMES;
+    # a default here would narrow every study to it
+    Option("clients", Names(example="oci,docker"), None,
+           "comma-separated clients ({clients}); with --study it narrows the study "
+           f"(default: the study's, else {','.join(DEFAULT_CLIENTS)})", _COLLECTING,
+           meaning=f"clients measured (none: the study's, or {','.join(DEFAULT_CLIENTS)} without one)",
+           differs={"01": (DEFAULT_CLIENTS, "a notebook shows what it measures; give \"\" with a study")},
            metavar="LIST", record="clients", resume="keep"),
-    Option("runtimes", Names(example="runc,crun"), ("runc", "crun", "runsc"),
-           "comma-separated runtimes ({runtimes}); without --study", _COLLECTING,
-           meaning="runtimes measured when neither --runtimes nor --study is given",
+    Option("runtimes", Names(example="runc,crun"), None,
+           "comma-separated runtimes ({runtimes}); with --study it narrows the study "
+           f"(default: the study's, else {','.join(DEFAULT_RUNTIMES)})", _COLLECTING,
+           meaning=f"runtimes measured (none: the study's, or {','.join(DEFAULT_RUNTIMES)} without one)",
+           differs={"01": (DEFAULT_RUNTIMES, "a notebook shows what it measures, as clients")},
            metavar="LIST", record="runtimes", resume="keep"),
     Option("custom_runtimes", RuntimeSpecs(), (),
            "add a runc-compatible runtime binary (repeatable); NAME matches "
