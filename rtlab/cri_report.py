@@ -108,10 +108,21 @@ def write_benchmark(trials: pd.DataFrame, out_dir: Path | str) -> Optional[Path]
 
 # -- the report's section -----------------------------------------------------------------
 
+def _network_rank(client: str) -> tuple:
+    """host before cni (the order of cri.NETWORK_MODES), then by name."""
+    from .cri import NETWORK_MODES
+
+    network = client.split("-", 1)[1] if "-" in client else ""
+    return (NETWORK_MODES.index(network) if network in NETWORK_MODES else len(NETWORK_MODES),
+            client)
+
+
 def pod_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Pod to running per handler and network mode: median, its 95% CI, n, failed."""
     rows = summary[(summary.get("experiment", EXPERIMENT) == EXPERIMENT)
                    & (summary["step"] == experiments.POD_TO_RUNNING)]
+    rows = rows.assign(_rank=rows["client"].astype(str).map(_network_rank)) \
+        .sort_values(["_rank", "median_s"], kind="stable")
     table = []
     for _, r in rows.iterrows():
         client = str(r["client"])
@@ -141,7 +152,7 @@ def answers(summary: pd.DataFrame, comparisons: pd.DataFrame, alpha: float = 0.0
     summ, comp = rows(summary, EXPERIMENT), rows(comparisons, EXPERIMENT)
     step = experiments.POD_TO_RUNNING
     out = []
-    clients = sorted(set(summ.loc[summ["step"] == step, "client"].astype(str)))
+    clients = sorted(set(summ.loc[summ["step"] == step, "client"].astype(str)), key=_network_rank)
     for client in clients:
         network = client.split("-", 1)[1] if "-" in client else "?"
         text = _answer(summ, comp, family=f"client={client}", member="runtime", step=step,
