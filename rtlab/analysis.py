@@ -350,7 +350,8 @@ def analyze(
     trials : pandas.DataFrame
         The tidy trials frame of one run (or of merged runs).
     out_dir : pathlib.Path or str
-        Receives ``summary.csv``, ``comparisons.csv``, ``omnibus.csv`` and
+        Receives ``summary.csv``, ``comparisons.csv``, ``omnibus.csv``,
+        ``cri-benchmark.json`` (runs with CRI targets: cri_report.py) and
         ``figures/`` (created if missing; existing files are replaced).
     alpha : float
         Significance level for the Holm-adjusted verdicts.
@@ -399,6 +400,10 @@ def analyze(
                         (omnibus, OMNIBUS_FILE)):
         frame.to_csv(out_dir / name, index=False)
         tables.append(out_dir / name)
+    from .cri_report import write_benchmark  # critest-shaped, of runs with CRI targets
+    benchmark = write_benchmark(trials, out_dir)
+    if benchmark is not None:
+        tables.append(benchmark)
     pace_table = None
     if len(all_paces) > 1:
         pace_table = paces.pace_compare(trials, alpha=alpha, seed=seed, margin=margin)

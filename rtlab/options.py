@@ -588,7 +588,8 @@ for _option in (
            "host and versions match", ("analyze", "02"), flag="", nargs="+", metavar="RUN_DIR",
            differs={"analyze": (None, "the command line names its runs")}),
     Option("out_dir", Folder(accepted="'' for a new temporary folder, or a folder"), None,
-           "where summary.csv, comparisons.csv, omnibus.csv and figures/ go", ("analyze", "02"),
+           "where summary.csv, comparisons.csv, omnibus.csv, figures/ (and, with CRI trials, "
+           "cri-benchmark.json) go", ("analyze", "02"),
            flag="--out", metavar="DIR", required=True,
            meaning="analysis folder (notebook: none is a new temporary folder)"),
     Option("figures", Text(accepted="report, all, none or figure kinds, comma-separated"), "report",
