@@ -48,10 +48,12 @@ class TrialRunner:
         self.seq = seq  # containers made so far (resume continues the count)
         self.chains = [c for c in experiment.chains if any(s.name in self.steps for s in c)]
         self.width = experiment.width  # containers per chain, released together
+        # (an experiment with width_from takes each unit's width from its condition: k)
         # conditions (conditions.py): the idle gap before each timed step is the unit's
         # pace_s; drop_caches (--drop-caches) runs before each trial's first timed step
         self.idle, self.drop_caches = idle, drop_caches
         self._trial_started = False
+        self._batch = 0
 
     # -- hooks -------------------------------------------------------------------------
     def before_step(self, state: UnitState, step: Step) -> dict:
@@ -89,9 +91,16 @@ class TrialRunner:
             row.update(wall_s=m.wall_s, user_s=m.user_s, sys_s=m.sys_s, ok=m.ok and not error,
                        exit_code=m.exit_code, error=error or m.describe_failure(),
                        timed_out=m.timed_out)
-        if self.width > 1:  # results.ACTION_COLUMNS
+        if self.experiment.released:  # results.ACTION_COLUMNS
             row.update(instance=instance, offset_s=None if m is None else m.offset_s)
+        if "batch" in self.experiment.columns:  # the chain's containers, released together
+            row["batch"] = self._batch
         return row
+
+    def width_of(self, state: UnitState) -> int:
+        """Containers per chain for this unit: the experiment's, or its condition's (k)."""
+        key = self.experiment.width_from
+        return int(state.unit.condition[key]) if key else self.width
 
     def perform(self, action: TimedAction) -> list[Measurement]:
         """Time one action (a Spawn through ``execute``): a measurement per process or call."""
@@ -108,8 +117,10 @@ class TrialRunner:
                      if stage < len(plan) and (totals[i] is None or totals[i].ok)]
             if not going:
                 break
-            if self.width == 1:
+            if not self.experiment.released:
                 action = plans[going[0]][stage]
+            elif len(going) == 1 and isinstance(plans[going[0]][stage], actions.Spawn):
+                action = actions.Barrier((plans[going[0]][stage].argv,))  # k = 1: same timer
             else:
                 action = actions.together([plans[i][stage] for i in going])
             for i, m in zip(going, self.perform(action)):
@@ -120,11 +131,12 @@ class TrialRunner:
     def run(self, state: UnitState, rnd: int, warmup: bool) -> Rows:
         rows: Rows = []
         self._trial_started = False
+        width = self.width_of(state)
         for n, chain in enumerate(self.chains):
             if n and state.consecutive_timeouts >= self.max_timeouts:
                 rows += [self.row(state, rnd, warmup, s.name, "", error="not run: target dropped",
                                   instance=i)
-                         for s in chain if s.name in self.steps for i in range(self.width)]
+                         for s in chain if s.name in self.steps for i in range(width)]
                 continue
             rows += self.run_chain(state, rnd, warmup, chain)
         return rows
@@ -133,7 +145,8 @@ class TrialRunner:
         target = state.target
         rows: Rows = []
         kind = "l" if len(chain) > 1 else chain[0].name[0]
-        cids = [self.next_cid(kind) for _ in range(self.width)]
+        cids = [self.next_cid(kind) for _ in range(self.width_of(state))]
+        self._batch = self.seq - len(cids) + 1  # the batch id: its first container's number
         failed_at: list[Optional[str]] = [None] * len(cids)  # per container
         for step in chain:
             timed = step.name in self.steps
