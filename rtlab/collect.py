@@ -538,7 +538,7 @@ class Collector:
         for (client, runtime, pace, net, k, _trial), rows in frame.groupby(
                 ["client", "runtime", "pace_s", "network", "k", "trial"], sort=True, dropna=False):
             state = by_key.get((f"{client}/{runtime}", None if pd_isna(pace) else float(pace),
-                                net or "", None if pd_isna(k) or k == "" else int(k)))
+                                net or "", _width(k)))
             if state is not None:
                 state.trials_done += 1
                 tally(state, rows.to_dict("records"))
@@ -606,6 +606,14 @@ class Collector:
 
 def pd_isna(value) -> bool:
     return value is None or value != value
+
+
+def _width(value) -> Optional[int]:
+    """A ``k`` read back from trials.csv (empty, NaN or pd.NA in runs without it)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def options_for_resume(run_dir: Path, *, allow_concurrent: bool = False,

@@ -203,7 +203,6 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         chains=((RUN,), (CREATE, START, KILL, DELETE)),
         untimed=("kill", "delete"),
         figure="starts under load",
-        partials={"up": ("create", "start")},
         width_from="k",
         columns=("batch",)),
 )}
