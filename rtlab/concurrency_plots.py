@@ -10,6 +10,7 @@ from typing import Optional
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 import pandas as pd
 
 SPAN_FOR_LOG = 10.0
@@ -49,17 +50,17 @@ def against_k(summary: pd.DataFrame, *, metric: str, ax: plt.Axes,
     return ax
 
 
-def figure(summary: pd.DataFrame, *, mode: str = "run") -> plt.Figure:
+def figure(summary: pd.DataFrame, *, mode: str = "run") -> Figure:
     """Rows: p50, p95, throughput; columns: the clients (one facet each) — for one mode."""
     rows = summary[summary["mode"] == mode]
     clients = sorted(rows["client"].unique()) or ["(none)"]
-    fig, axes = plt.subplots(3, len(clients), figsize=(4.2 * len(clients), 9.5), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(clients), 9.5), layout="constrained")
+    axes = fig.subplots(3, len(clients), squeeze=False)
     what = "run to exit" if mode == "run" else "create + start"
     for j, client in enumerate(clients):
         sub = rows[rows["client"] == client]
         for i, metric in enumerate(METRICS):
             against_k(sub, metric=metric, ax=axes[i][j],
                       title=f"{client}: {what}" if i == 0 else None)
-    fig.suptitle(f"starts under load ({what}); bands: 95% CI, bootstrap over batches")
-    fig.tight_layout()
+    fig.suptitle(f"starts under load ({what})\nbands: 95% CI, bootstrap over batches")
     return fig

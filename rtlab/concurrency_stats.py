@@ -232,13 +232,14 @@ def headlines(summary: pd.DataFrame, knee_table: pd.DataFrame, *, cores: Optiona
             where = (f"its throughput stops growing at k={int(kn)}" if not pd.isna(kn) else
                      f"its throughput still grows at k={int(hi['k'])}")
             ratio = hi[f"{quantile}_s"] / lo[f"{quantile}_s"]
-            parts.append(
-                f"{runtime}'s {quantile} goes from {_ms(lo[f'{quantile}_s'])} "
-                f"(95% CI {_ms(lo[f'{quantile}_low_s'])}–{_ms(lo[f'{quantile}_high_s'])}) at "
-                f"k={int(lo['k'])} to {_ms(hi[f'{quantile}_s'])} "
-                f"(95% CI {_ms(hi[f'{quantile}_low_s'])}–{_ms(hi[f'{quantile}_high_s'])}) at "
-                f"k={int(hi['k'])} ({ratio:.1f}× as long; ratio of the estimates, no interval); "
-                f"{where}")
+
+            def est(r) -> str:
+                low, high = r[f"{quantile}_low_s"], r[f"{quantile}_high_s"]
+                ci = (f"95% CI {_ms(low)}–{_ms(high)}" if np.isfinite(low) else
+                      f"no CI: fewer than {MIN_BATCHES} batches")
+                return f"{_ms(r[f'{quantile}_s'])} ({ci}) at k={int(r['k'])}"
+            parts.append(f"{runtime}'s {quantile} goes from {est(lo)} to {est(hi)} "
+                         f"({ratio:.1f}× as long; ratio of the estimates, no interval); {where}")
         what = "runs to exit" if mode == "run" else "create+start"
         line = f"through {client}, {what}: " + "; ".join(parts) + "."
         if cores and int(group["k"].max()) > cores:
@@ -246,3 +247,44 @@ def headlines(summary: pd.DataFrame, knee_table: pd.DataFrame, *, cores: Optiona
                      "finding, not a defect.")
         lines.append(line)
     return lines
+
+
+def console_table(trials: pd.DataFrame, *, seed: int = 0) -> str:
+    """What ``rtlab collect`` prints for the concurrency rows: per target and mode, p50
+    [95% CI, bootstrap over batches] in ms at each k, and the throughput at each k."""
+    s = summarize(trials, seed=seed)
+    if s.empty:
+        return "no concurrency rows to tabulate"
+
+    def cell(est, low, high, scale=1000.0):
+        if not np.isfinite(est):
+            return "—"
+        ci = "no CI" if not np.isfinite(low) else f"{low * scale:.3g}–{high * scale:.3g}"
+        return f"{est * scale:.3g} [{ci}]"
+
+    ks = sorted(int(k) for k in s["k"].unique())
+    lines = ["concurrency: p50 latency in ms [95% CI, bootstrap over batches] at each k, then "
+             "throughput in containers/s [95% CI]"]
+    head = f"{'target':<16}{'mode':<6}" + "".join(f"{'k=' + str(k):>22}" for k in ks)
+    lines.append(head)
+    for (client, runtime, mode), g in s.groupby(["client", "runtime", "mode"], sort=True):
+        by_k = {int(r.k): r for r in g.itertuples(index=False)}
+        p50 = "".join(f"{cell(by_k[k].p50_s, by_k[k].p50_low_s, by_k[k].p50_high_s) if k in by_k else '—':>22}"
+                      for k in ks)
+        thr = "".join(f"{cell(by_k[k].throughput_per_s, by_k[k].throughput_low_per_s, by_k[k].throughput_high_per_s, 1.0) if k in by_k else '—':>22}"
+                      for k in ks)
+        lines.append(f"{client + '/' + runtime:<16}{mode:<6}{p50}")
+        lines.append(f"{'':<16}{'/s':<6}{thr}")
+    return "\n".join(lines)
+
+
+SUMMARY_FILE = "concurrency.csv"
+KNEES_FILE = "concurrency_knees.csv"
+
+
+def findings(trials: pd.DataFrame, *, margin: float = DEFAULT_MARGIN, seed: int = 0,
+             cores: Optional[int] = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(summary, knees, headline sentences) of the concurrency rows of ``trials``."""
+    s = summarize(trials, seed=seed)
+    kn = knees(s, margin=margin)
+    return s, kn, headlines(s, kn, cores=cores) if len(s) else []
