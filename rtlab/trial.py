@@ -102,14 +102,17 @@ class TrialRunner:
         key = self.experiment.width_from
         return int(state.unit.condition[key]) if key else self.width
 
-    def perform(self, action: TimedAction) -> list[Measurement]:
-        """Time one action (a Spawn through ``execute``): a measurement per process or call."""
-        return actions.perform(action, self.timeout_s, spawn=self.execute)
+    def perform(self, action: TimedAction, before=None) -> list[Measurement]:
+        """Time one action (a Spawn through ``execute``): a measurement per process or call;
+        ``before`` just before its timed part (a Barrier's: after the forks)."""
+        return actions.perform(action, self.timeout_s, spawn=self.execute, before=before)
 
-    def time_step(self, target, step: Step, cids: Sequence[str]) -> list[Measurement]:
+    def time_step(self, target, step: Step, cids: Sequence[str],
+                  before=None) -> list[Measurement]:
         """Time the step on each container: its actions one after another, summed, each
         container stopping at its first failure; with several containers each stage is
-        released on all the containers still going together."""
+        released on all the containers still going together. ``before`` runs once, just
+        before the first stage's timed part (after a barrier's forks)."""
         plans = [target.step_actions(step, cid) for cid in cids]
         totals: list[Optional[Measurement]] = [None] * len(cids)
         for stage in range(max(len(plan) for plan in plans)):
@@ -123,7 +126,7 @@ class TrialRunner:
                 action = actions.Barrier((plans[going[0]][stage].argv,))  # k = 1: same timer
             else:
                 action = actions.together([plans[i][stage] for i in going])
-            for i, m in zip(going, self.perform(action)):
+            for i, m in zip(going, self.perform(action, before if stage == 0 else None)):
                 totals[i] = m if totals[i] is None else _then(totals[i], m)
         assert all(t is not None for t in totals)
         return [t for t in totals if t is not None]
@@ -165,8 +168,15 @@ class TrialRunner:
                                                     error=f"not run: {why}", instance=i)
             going = [i for i in range(len(cids)) if i not in step_rows and not failed_at[i]]
             if going:
-                extra = (self.before_step(state, step) or {}) if timed else {}
-                ms = self.time_step(target, step, [cids[i] for i in going])
+                extra: dict = {}
+                if timed and self.experiment.released:
+                    # the pace's gap after the barrier's forks, just before the release
+                    def gap(state=state, step=step, extra=extra):
+                        extra.update(self.before_step(state, step) or {})
+                    ms = self.time_step(target, step, [cids[i] for i in going], before=gap)
+                else:
+                    extra = (self.before_step(state, step) or {}) if timed else {}
+                    ms = self.time_step(target, step, [cids[i] for i in going])
                 for i, m in zip(going, ms):
                     if timed:
                         step_rows[i] = {**self.row(state, rnd, warmup, step.name, cids[i], m,

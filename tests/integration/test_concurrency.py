@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from rtlab import concurrency_stats
+from rtlab import cleanup, concurrency_stats
 from rtlab.results import load_trials
 from tests.conftest import REPO, rtlab
 from tests.integration.conftest import oci_leftovers
@@ -116,6 +116,10 @@ def test_ctrl_c_in_a_k16_batch_leaves_nothing_and_keeps_the_rows(tmp_path, rt_en
     assert meta["status"] == "interrupted", output
     assert oci_leftovers() == [], output
     assert not any(str(meta["token"]) in p for p in _processes()), output
+    # a `runc run` killed before its container existed leaves a state folder runc cannot list
+    half = [str(p) for root in cleanup.OCI_STATE_ROOTS if root.exists()
+            for p in root.iterdir() if p.name.startswith(f"rtlab-{meta['token']}-")]
+    assert half == [], output
 
 
 def _processes() -> list[str]:
