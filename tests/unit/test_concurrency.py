@@ -138,3 +138,42 @@ def test_a_lifecycle_run_analysed_with_it_is_never_pooled():
     life = synthetic({1: 1.0}, experiment="lifecycle").assign(k=pd.NA, batch=pd.NA)
     both = pd.concat([conc, life], ignore_index=True)
     assert cs.summarize(both, n_boot=50).equals(cs.summarize(conc, n_boot=50))
+
+
+# -- the pace's gap and the sweep ------------------------------------------------------
+
+def test_the_gap_of_a_released_step_comes_after_the_forks(fake, tmp_path, monkeypatch):
+    import rtlab.measure as measure
+
+    seen = []
+    real = measure.run_released
+
+    def spy(argvs, timeout_s, *, env=None, before_release=None):
+        def before():
+            seen.append(("gap", len(argvs)))
+            if before_release is not None:
+                before_release()
+        seen.append(("forks", len(argvs)))
+        return real(argvs, timeout_s, env=env, before_release=before)
+
+    monkeypatch.setattr("rtlab.actions.run_released", spy)
+    rows, _ = _trial(fake, tmp_path, "ok", 2)
+    # each timed stage: forked, then the gap, then the release (kill/delete: no gap)
+    assert seen[:4] == [("forks", 2), ("gap", 2), ("forks", 2), ("gap", 2)]
+    assert all(r["idle_s"] is not None for r in rows)
+
+
+def test_the_sweep_removes_half_created_runc_and_crun_folders(tmp_path, monkeypatch):
+    from rtlab import cleanup
+
+    runc, crun = tmp_path / "runc", tmp_path / "crun"
+    monkeypatch.setattr(cleanup, "OCI_STATE_ROOTS", {runc: "state.json", crun: "status"})
+    for root, name, state in ((runc, "rtlab-T-00001r", None), (runc, "rtlab-T-00002r", "state.json"),
+                              (crun, "rtlab-T-00003r", None), (runc, "other-00001r", None)):
+        (root / name).mkdir(parents=True)
+        (root / name / "exec.fifo").write_text("")
+        if state:
+            (root / name / state).write_text("{}")
+    assert sorted(cleanup.remove_half_created("rtlab-T-")) == [str(crun / "rtlab-T-00003r"),
+                                                               str(runc / "rtlab-T-00001r")]
+    assert sorted(p.name for p in runc.iterdir()) == ["other-00001r", "rtlab-T-00002r"]
