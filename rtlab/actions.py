@@ -50,8 +50,9 @@ class Barrier:
 
     argvs: tuple[tuple[str, ...], ...]
 
-    def perform(self, timeout_s: float) -> list[Measurement]:
-        return run_released(self.argvs, timeout_s)
+    def perform(self, timeout_s: float,
+                before_release: Optional[Callable[[], object]] = None) -> list[Measurement]:
+        return run_released(self.argvs, timeout_s, before_release=before_release)
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,15 @@ def together(actions: Sequence[TimedAction]) -> TimedAction:
 
 
 def perform(action: TimedAction, timeout_s: float,
-            spawn: Callable[[Sequence[str], float], Measurement] = run_timed) -> list[Measurement]:
-    """Time ``action``: one Measurement per process or call (``spawn`` times a Spawn)."""
+            spawn: Callable[[Sequence[str], float], Measurement] = run_timed,
+            before: Optional[Callable[[], object]] = None) -> list[Measurement]:
+    """Time ``action``: one Measurement per process or call (``spawn`` times a Spawn).
+    ``before`` (the pace's gap) runs just before the timed part: for a Barrier, once its
+    commands are forked and waiting, just before the release."""
+    if isinstance(action, Barrier):
+        return action.perform(timeout_s, before_release=before)
+    if before is not None:
+        before()
     if isinstance(action, Spawn):
         return action.perform(timeout_s, spawn)
     return action.perform(timeout_s)

@@ -375,6 +375,11 @@ def analyze(
     kinds = figure_kinds(figures)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # starts under load: its own tables, figures and headlines per k (concurrency_stats.py);
+    # the step tables below would pool its k's, so its rows are left out of them
+    conc_tables, conc_jobs, conc_found = _concurrency(trials, out_dir, margin, seed, kinds, svg)
+    trials = trials[trials["experiment"].astype(str) != "concurrency"] \
+        if "experiment" in trials.columns else trials
     all_paces = _paces(trials)
     pace = primary_pace(all_paces)
     analysed = trials if pace is None else trials[pd.to_numeric(trials[paces.PACE_COLUMN]) == pace]
@@ -415,7 +420,10 @@ def analyze(
                 folder = out_dir / FIGURES_DIR if len(names) == 1 \
                     else out_dir / FIGURES_DIR / name
                 jobs += _pace_figures(pace_table[pace_table["experiment"] == name], folder, svg)
-    figures_written = render(jobs)
+    tables += conc_tables
+    found = conc_found + found
+    names = names + (["concurrency"] if conc_found else [])
+    figures_written = render(jobs + conc_jobs)
     return AnalysisResult(
         summary=summary,
         comparisons=comparisons,
@@ -430,6 +438,35 @@ def analyze(
         pace_comparisons=pace_table,
         experiments=names,
     )
+
+
+def _concurrency(trials: pd.DataFrame, out_dir: Path, margin: float, seed: int,
+                 kinds: Sequence[str], svg: bool) -> tuple[list[Path], list[Job], list[str]]:
+    """The concurrency experiment's tables, figure jobs and headline findings (none without
+    its rows)."""
+    if "experiment" not in trials.columns or \
+            not (trials["experiment"].astype(str) == "concurrency").any():
+        return [], [], []
+    import os
+
+    from . import concurrency_plots, concurrency_stats
+
+    summary, knee_table, lines = concurrency_stats.findings(trials, margin=margin, seed=seed,
+                                                            cores=os.cpu_count())
+    tables = []
+    for frame, name in ((summary, concurrency_stats.SUMMARY_FILE),
+                        (knee_table, concurrency_stats.KNEES_FILE)):
+        frame.to_csv(out_dir / name, index=False)
+        tables.append(out_dir / name)
+    jobs = []
+    if kinds:
+        folder = out_dir / FIGURES_DIR / "concurrency"
+        for mode in sorted(summary["mode"].unique()):
+            jobs.append(_made("",
+                              lambda mode=mode: concurrency_plots.figure(summary, mode=mode),
+                              folder / f"concurrency_{mode}", svg))
+    prefix = experiment_prefix("concurrency")
+    return tables, jobs, [prefix + line[0].upper() + line[1:] for line in lines]
 
 
 def _paces(trials: pd.DataFrame) -> list[float]:

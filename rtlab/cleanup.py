@@ -145,13 +145,43 @@ def remove_runsc_state(prefix: str, live: Iterable[str] = ()) -> list[str]:
     return removed
 
 
+# runc's and crun's state roots: a `run`/`create` killed before the container existed (Ctrl-C
+# in a batch) leaves a folder there, without its state file, that neither runtime lists,
+# deletes or lets a new container of that name reuse
+OCI_STATE_ROOTS = {Path("/run/runc"): "state.json", Path("/run/crun"): "status"}
+
+
+def remove_half_created(prefix: str) -> list[str]:
+    """Remove runc's/crun's state folders named ``prefix``… that hold no state file (the
+    runtime does not know them: "container does not exist"); return their paths."""
+    removed = []
+    for root, state_file in OCI_STATE_ROOTS.items():
+        try:
+            entries = [p for p in root.iterdir() if p.name.startswith(prefix) and p.is_dir()]
+        except OSError:
+            continue
+        for path in entries:
+            if (path / state_file).exists():
+                continue
+            try:
+                for child in path.iterdir():
+                    child.unlink()
+                path.rmdir()
+                removed.append(str(path))
+            except OSError:
+                pass
+    return removed
+
+
 def sweep(token: str) -> dict[str, list]:
-    """Kill processes, unmount and remove cgroups and runsc state files naming ``token``."""
+    """Kill processes, unmount and remove cgroups, runsc state files and runc/crun's
+    half-created state folders naming ``token``."""
     return {
         "processes": kill_processes(token),
         "mounts": unmount(token),
         "cgroups": remove_cgroups(token),
         "runsc_state": remove_runsc_state(token),
+        "half_created": remove_half_created(token),
     }
 
 

@@ -154,6 +154,7 @@ class CollectOptions:
 
 
 _WORKLOAD = ("image", "cmd", "bundle")
+_WIDTHS = {"k": "parallel"}  # a width condition → the option listing its values (concurrency.py)
 
 TargetState = UnitState  # the old name
 
@@ -325,8 +326,11 @@ class Collector:
             if self.previous is not None:
                 self.meta = self._resumed_meta(self.meta)
             results.write_meta(self.run_dir, self.meta)
-            width = max(e.width for e in self.by_client.values())
-            writer = results.TrialWriter(self.run_dir / "trials.csv", results.trial_columns(width))
+            exps = self.by_client.values()
+            width = max(2 if e.released else e.width for e in exps)
+            extra = tuple(dict.fromkeys(c for e in exps for c in e.columns))
+            writer = results.TrialWriter(self.run_dir / "trials.csv",
+                                         results.trial_columns(width, extra))
             self._schedule(writer)
             status = "completed"
         except Interrupted as exc:
@@ -368,8 +372,13 @@ class Collector:
                 for pace in opts.paces:
                     suffix = (f" ({net})" if net else "") + \
                         (f" @ {conditions.format_pace(pace)}" if len(opts.paces) > 1 else "")
-                    self.states.append(UnitState(Unit(
-                        target, {**target.condition, "pace_s": pace}, suffix=suffix)))
+                    # an experiment of one unit per width (concurrency: one per k)
+                    key = self.by_client[target.client].width_from
+                    for value in (opts.extra.get(_WIDTHS[key]) if key else None) or [None]:
+                        cond = {**target.condition, "pace_s": pace,
+                                **({key: value} if key else {})}
+                        self.states.append(UnitState(Unit(
+                            target, cond, suffix=suffix + (f" {key}={value}" if key else ""))))
         if not self.states:
             raise UsageError("nothing to measure: " + "; ".join(
                 f"{label}: {why}" for label, why in self.skipped.items()))
@@ -520,14 +529,16 @@ class Collector:
                              f"began ({'; '.join(diffs)}); start a new run instead")
         frame = results.load_trials(self.run_dir)
         by_label = {s.label: s for s in self.states}
-        by_key = {(s.target.label, s.unit.condition.get("pace_s"), s.unit.condition.get("network", ""))
-                  : s for s in self.states}
+        by_key = {(s.target.label, s.unit.condition.get("pace_s"), s.unit.condition.get("network", ""),
+                   s.unit.condition.get("k")): s for s in self.states}
         if "pace_s" not in frame.columns:
             frame["pace_s"] = None
-        for (client, runtime, pace, net, _trial), rows in frame.groupby(
-                ["client", "runtime", "pace_s", "network", "trial"], sort=True, dropna=False):
+        if "k" not in frame.columns:
+            frame["k"] = None
+        for (client, runtime, pace, net, k, _trial), rows in frame.groupby(
+                ["client", "runtime", "pace_s", "network", "k", "trial"], sort=True, dropna=False):
             state = by_key.get((f"{client}/{runtime}", None if pd_isna(pace) else float(pace),
-                                net or ""))
+                                net or "", _width(k)))
             if state is not None:
                 state.trials_done += 1
                 tally(state, rows.to_dict("records"))
@@ -535,7 +546,7 @@ class Collector:
             if label in by_label:
                 by_label[label].dropped = why
         self.next_round = int(frame["round"].max()) + 1 if len(frame) else 0
-        self.seq = len(frame)
+        self.seq = len(frame)  # an upper bound of the containers made: names stay unique
         meta = dict(prev)
         meta["status"] = "running"
         meta["resumed"] = [*prev.get("resumed", []), {
@@ -595,6 +606,14 @@ class Collector:
 
 def pd_isna(value) -> bool:
     return value is None or value != value
+
+
+def _width(value) -> Optional[int]:
+    """A ``k`` read back from trials.csv (empty, NaN or pd.NA in runs without it)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def options_for_resume(run_dir: Path, *, allow_concurrent: bool = False,

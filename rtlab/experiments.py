@@ -83,6 +83,18 @@ class Experiment:
     # step → the step of the default experiment it means the same as, for the client
     # comparison (the CRI's create and start are the lifecycle's create and start)
     shares: dict = field(default_factory=dict)
+    # the condition key whose value is the width of each unit (concurrency's "k": one unit
+    # per target and k); every stage is then released from a barrier, k = 1 included
+    width_from: Optional[str] = None
+    # steps a chain runs but never times (concurrency's teardown: kill, delete)
+    untimed: tuple[str, ...] = ()
+    # trials.csv columns of its own, after the action columns (concurrency's "batch")
+    columns: tuple[str, ...] = ()
+
+    @property
+    def released(self) -> bool:
+        """Whether its steps are released from a barrier (rows with instance, offset_s)."""
+        return self.width > 1 or self.width_from is not None
 
     def __post_init__(self) -> None:
         if self.width < 1:
@@ -95,8 +107,8 @@ class Experiment:
 
     @property
     def steps(self) -> tuple[str, ...]:
-        """The measured steps, in order."""
-        return tuple(s.name for s in self.step_defs)
+        """The measured steps, in order (not the untimed ones)."""
+        return tuple(s.name for s in self.step_defs if s.name not in self.untimed)
 
     @property
     def order(self) -> tuple[str, ...]:
@@ -183,6 +195,16 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         # starts it, as docker start and ctr task start. StopContainer waits for the exit
         # (a kill does not) and RemoveContainer follows it: their own names, not shared.
         shares={"create": "create", "start": "start"}),
+    Experiment(
+        "concurrency",
+        "k containers of one target launched together from a barrier (--parallel), each "
+        "timed from the release: k one-shot runs of true to exit, and k create+start of "
+        "long-running ones to running (torn down untimed)",
+        chains=((RUN,), (CREATE, START, KILL, DELETE)),
+        untimed=("kill", "delete"),
+        figure="starts under load",
+        width_from="k",
+        columns=("batch",)),
 )}
 
 

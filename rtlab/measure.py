@@ -97,6 +97,9 @@ def run_timed(
         Seconds before the command's process group is killed with SIGKILL.
     env
         The environment (default: rtlab's own).
+    before_release
+        Called once every command is forked and waiting, just before the release
+        (the pace's idle gap goes here, so the forks do not shorten it).
     capture_stdout
         Keep the command's stdout (small outputs such as an id or JSON state).
 
@@ -210,6 +213,7 @@ def run_released(
     timeout_s: float,
     *,
     env: Optional[dict[str, str]] = None,
+    before_release=None,
 ) -> list[Measurement]:
     """Start every command of ``argvs`` at once from a barrier; time each from the release.
 
@@ -222,6 +226,9 @@ def run_released(
         process group killed with SIGKILL.
     env
         The environment (default: rtlab's own).
+    before_release
+        Called once every command is forked and waiting, just before the release
+        (the pace's idle gap goes here, so the forks do not shorten it).
 
     Returns
     -------
@@ -261,6 +268,8 @@ def run_released(
         poller = select.poll()
         for fd in pidfds:
             poller.register(fd, select.POLLIN)
+        if before_release is not None:
+            before_release()
         t0 = time.perf_counter_ns()
         os.close(barrier_w)  # the release
         barrier_w = -1

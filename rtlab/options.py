@@ -833,5 +833,11 @@ def describe(where: str) -> Sequence[str]:
     return [f"{o.name} = {o.default_for(where)!r}  # {o.meaning or o.help}" for o in options_for(where)]
 
 
+# experiments' own options, declared beside their experiment (after the schema above)
+from . import concurrency as _concurrency  # noqa: E402,F401 — --parallel (issue 21)
+
+
 if __name__ == "__main__":  # the README's table: python -m rtlab.options
-    print(markdown())
+    from rtlab import options as _schema  # the imported module: experiments registered theirs
+
+    print(_schema.markdown())

@@ -15,6 +15,11 @@ Format history
    ``network`` (a condition column, added without a version bump: readers take
    any extra column and runs before it load with it empty): the CRI's pod
    network, ``host`` or ``cni``; empty for every other client.
+3  the ``concurrency`` experiment (issue 21): ``k`` (a condition column: how many
+   containers were released together) and ``batch`` (the batch: the number of its
+   first container in the run); every row of it has ``instance`` and ``offset_s``
+   (its launch offset, release → execve), k = 1 included. Formats 1 and 2 load
+   unchanged (they have neither column; ``k`` is read as empty).
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ import warnings
 from pathlib import Path
 from typing import Iterable, Optional
 
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 FORMAT1_EXPERIMENT = "lifecycle"  # what format 1 runs measured
 
 COLUMNS = (
@@ -36,14 +41,15 @@ COLUMNS = (
     "wall_s", "user_s", "sys_s", "ok", "exit_code", "error", "container_id",
 )
 
-CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped", "network")
+CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped", "network", "k")
 
-ACTION_COLUMNS = ("instance", "offset_s")  # experiments of width > 1 only
+ACTION_COLUMNS = ("instance", "offset_s")  # experiments released from a barrier only
 
 
-def trial_columns(width: int = 1) -> tuple[str, ...]:
-    """trials.csv's columns for an experiment of ``width`` containers per chain."""
-    return (*COLUMNS, *CONDITION_COLUMNS, *(ACTION_COLUMNS if width > 1 else ()))
+def trial_columns(width: int = 1, extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """trials.csv's columns for an experiment of ``width`` containers per chain (2 or more
+    for any experiment released from a barrier), then its own ``extra`` (``batch``)."""
+    return (*COLUMNS, *CONDITION_COLUMNS, *(ACTION_COLUMNS if width > 1 else ()), *extra)
 
 IDENTITY_KEYS = ("hostname", "kernel", "cpu_model", "cores", "cgroup_mode")
 
@@ -148,6 +154,9 @@ def load_trials(run_dir: Path):
     if "network" not in frame.columns:  # runs before the CRI's network condition
         frame["network"] = ""
     frame["network"] = frame["network"].astype(str)
+    for col in ("k", "batch", "instance"):  # concurrency's (format 3), empty elsewhere
+        if col in frame.columns:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise RunFormatError(f"{path}: missing columns {', '.join(missing)}")

@@ -48,10 +48,12 @@ class TrialRunner:
         self.seq = seq  # containers made so far (resume continues the count)
         self.chains = [c for c in experiment.chains if any(s.name in self.steps for s in c)]
         self.width = experiment.width  # containers per chain, released together
+        # (an experiment with width_from takes each unit's width from its condition: k)
         # conditions (conditions.py): the idle gap before each timed step is the unit's
         # pace_s; drop_caches (--drop-caches) runs before each trial's first timed step
         self.idle, self.drop_caches = idle, drop_caches
         self._trial_started = False
+        self._batch = 0
 
     # -- hooks -------------------------------------------------------------------------
     def before_step(self, state: UnitState, step: Step) -> dict:
@@ -89,18 +91,28 @@ class TrialRunner:
             row.update(wall_s=m.wall_s, user_s=m.user_s, sys_s=m.sys_s, ok=m.ok and not error,
                        exit_code=m.exit_code, error=error or m.describe_failure(),
                        timed_out=m.timed_out)
-        if self.width > 1:  # results.ACTION_COLUMNS
+        if self.experiment.released:  # results.ACTION_COLUMNS
             row.update(instance=instance, offset_s=None if m is None else m.offset_s)
+        if "batch" in self.experiment.columns:  # the chain's containers, released together
+            row["batch"] = self._batch
         return row
 
-    def perform(self, action: TimedAction) -> list[Measurement]:
-        """Time one action (a Spawn through ``execute``): a measurement per process or call."""
-        return actions.perform(action, self.timeout_s, spawn=self.execute)
+    def width_of(self, state: UnitState) -> int:
+        """Containers per chain for this unit: the experiment's, or its condition's (k)."""
+        key = self.experiment.width_from
+        return int(state.unit.condition[key]) if key else self.width
 
-    def time_step(self, target, step: Step, cids: Sequence[str]) -> list[Measurement]:
+    def perform(self, action: TimedAction, before=None) -> list[Measurement]:
+        """Time one action (a Spawn through ``execute``): a measurement per process or call;
+        ``before`` just before its timed part (a Barrier's: after the forks)."""
+        return actions.perform(action, self.timeout_s, spawn=self.execute, before=before)
+
+    def time_step(self, target, step: Step, cids: Sequence[str],
+                  before=None) -> list[Measurement]:
         """Time the step on each container: its actions one after another, summed, each
         container stopping at its first failure; with several containers each stage is
-        released on all the containers still going together."""
+        released on all the containers still going together. ``before`` runs once, just
+        before the first stage's timed part (after a barrier's forks)."""
         plans = [target.step_actions(step, cid) for cid in cids]
         totals: list[Optional[Measurement]] = [None] * len(cids)
         for stage in range(max(len(plan) for plan in plans)):
@@ -108,11 +120,13 @@ class TrialRunner:
                      if stage < len(plan) and (totals[i] is None or totals[i].ok)]
             if not going:
                 break
-            if self.width == 1:
+            if not self.experiment.released:
                 action = plans[going[0]][stage]
+            elif len(going) == 1 and isinstance(plans[going[0]][stage], actions.Spawn):
+                action = actions.Barrier((plans[going[0]][stage].argv,))  # k = 1: same timer
             else:
                 action = actions.together([plans[i][stage] for i in going])
-            for i, m in zip(going, self.perform(action)):
+            for i, m in zip(going, self.perform(action, before if stage == 0 else None)):
                 totals[i] = m if totals[i] is None else _then(totals[i], m)
         assert all(t is not None for t in totals)
         return [t for t in totals if t is not None]
@@ -120,11 +134,12 @@ class TrialRunner:
     def run(self, state: UnitState, rnd: int, warmup: bool) -> Rows:
         rows: Rows = []
         self._trial_started = False
+        width = self.width_of(state)
         for n, chain in enumerate(self.chains):
             if n and state.consecutive_timeouts >= self.max_timeouts:
                 rows += [self.row(state, rnd, warmup, s.name, "", error="not run: target dropped",
                                   instance=i)
-                         for s in chain if s.name in self.steps for i in range(self.width)]
+                         for s in chain if s.name in self.steps for i in range(width)]
                 continue
             rows += self.run_chain(state, rnd, warmup, chain)
         return rows
@@ -133,7 +148,8 @@ class TrialRunner:
         target = state.target
         rows: Rows = []
         kind = "l" if len(chain) > 1 else chain[0].name[0]
-        cids = [self.next_cid(kind) for _ in range(self.width)]
+        cids = [self.next_cid(kind) for _ in range(self.width_of(state))]
+        self._batch = self.seq - len(cids) + 1  # the batch id: its first container's number
         failed_at: list[Optional[str]] = [None] * len(cids)  # per container
         for step in chain:
             timed = step.name in self.steps
@@ -152,8 +168,15 @@ class TrialRunner:
                                                     error=f"not run: {why}", instance=i)
             going = [i for i in range(len(cids)) if i not in step_rows and not failed_at[i]]
             if going:
-                extra = (self.before_step(state, step) or {}) if timed else {}
-                ms = self.time_step(target, step, [cids[i] for i in going])
+                extra: dict = {}
+                if timed and self.experiment.released:
+                    # the pace's gap after the barrier's forks, just before the release
+                    def gap(state=state, step=step, extra=extra):
+                        extra.update(self.before_step(state, step) or {})
+                    ms = self.time_step(target, step, [cids[i] for i in going], before=gap)
+                else:
+                    extra = (self.before_step(state, step) or {}) if timed else {}
+                    ms = self.time_step(target, step, [cids[i] for i in going])
                 for i, m in zip(going, ms):
                     if timed:
                         step_rows[i] = {**self.row(state, rnd, warmup, step.name, cids[i], m,

@@ -947,4 +947,11 @@ def console_summary(run_dir: Path | str) -> str:
         trials = load_trials(Path(run_dir))
     except Exception as exc:  # the table is a courtesy: never fail a finished run over it
         return f"no table of medians: {exc}"
+    conc = trials["experiment"].astype(str) == "concurrency"
+    if conc.any():  # per k, CIs over batches (concurrency_stats.py): never pooled over k
+        from rtlab import concurrency_stats
+
+        rest = trials[~conc]
+        return "\n".join([*([console_table(rest)] if len(rest) else []),
+                          concurrency_stats.console_table(trials)])
     return console_table(trials)

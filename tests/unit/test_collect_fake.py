@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from rtlab import results
 from rtlab.results import load_trials
 from tests.conftest import REPO, processes_naming, rtlab
 
@@ -60,7 +61,7 @@ def test_run_json_records_parameters_host_versions_and_overhead(rt_env, fake, tm
     r = collect(rt_env, tmp_path / "out", spec, trials=2, warmup=0)
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert meta["status"] == "completed" and meta["format_version"] == 2
+    assert meta["status"] == "completed" and meta["format_version"] == results.FORMAT_VERSION
     assert meta["parameters"]["trials"] == 2 and meta["parameters"]["seed"] == 0
     assert meta["versions"]["fa"] == "fake-runtime version 0.0.1"
     for key in ("kernel", "cgroup_mode", "cpu_model", "cores", "hostname"):

@@ -1,0 +1,179 @@
+"""Starts under load (issue 21) without a real runtime: the option, the rows of a batch on the
+fake runtime (a timeout in one container fails that row only), the statistics on synthetic
+batches with known answers, the knee, and the experiments never pooled."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rtlab import concurrency_stats as cs
+from rtlab import experiments, options
+from rtlab.concurrency import Widths
+from rtlab.drivers.oci import OciTarget
+from rtlab.runtimes import parse_custom
+from rtlab.scheduler import Unit, UnitState
+from rtlab.trial import TrialRunner
+
+EXP = experiments.get("concurrency")
+
+
+# -- the option -------------------------------------------------------------------------
+
+def test_parallel_reads_checks_and_sorts():
+    kind = Widths()
+    assert kind.from_text("4,1,2", "--parallel") == [1, 2, 4]
+    assert kind.check([8, 16], "parallel") == [8, 16]
+    for text, message in (("0", "--parallel: 0: must be from 1 to 256 containers"),
+                          ("1,x", "--parallel: 'x' is not a whole number"),
+                          ("2,2", "--parallel: 2,2: a k is given twice")):
+        with pytest.raises(options.OptionError, match="^" + message):
+            kind.from_text(text, "--parallel")
+    assert options.get("parallel", "collect").experiments == ("concurrency",)
+
+
+# -- one trial on the fake runtime ------------------------------------------------------
+
+def _trial(fake, tmp_path, mode: str, k: int, timeout_s: float = 5.0):
+    spec, state = fake(f"f-{mode}", mode)
+    target = OciTarget(parse_custom(spec), tmp_path, timeout_s=timeout_s)
+    runner = TrialRunner(EXP, EXP.steps, run_id="r", token="20261128T000000Z-c0c0",
+                         timeout_s=timeout_s, say=[].append)
+    return runner.run(UnitState(Unit(target, {"pace_s": 0.0, "k": k})), 0, False), state
+
+
+def test_a_batch_gives_a_row_per_container_with_k_batch_and_offset(fake, tmp_path):
+    rows, state = _trial(fake, tmp_path, "ok", 3)
+    assert [(r["step"], r["instance"]) for r in rows] == \
+        [(s, i) for s in ("run", "create", "start") for i in range(3)]
+    assert all(r["ok"] and r["k"] == 3 for r in rows), [r["error"] for r in rows]
+    assert {r["batch"] for r in rows if r["step"] == "run"} != \
+        {r["batch"] for r in rows if r["step"] == "create"}  # two batches, one per mode
+    assert all(0 <= r["offset_s"] <= r["wall_s"] for r in rows)
+    assert list(state.iterdir()) == []  # the up containers were torn down (untimed)
+
+
+def test_k1_goes_through_the_barrier_too(fake, tmp_path):
+    rows, _ = _trial(fake, tmp_path, "ok", 1)
+    assert len(rows) == 3 and all(r["offset_s"] is not None for r in rows)
+
+
+def test_one_container_timing_out_fails_its_row_only(fake, tmp_path):
+    rows, state = _trial(fake, tmp_path, "hang-once-run", 3, timeout_s=1.0)
+    run = [r for r in rows if r["step"] == "run"]
+    assert sum(r["timed_out"] for r in run) == 1 and sum(r["ok"] for r in run) == 2, run
+    assert all(r["ok"] for r in rows if r["step"] != "run")
+    assert list(state.iterdir()) == []
+
+
+# -- statistics on synthetic batches ----------------------------------------------------
+
+def synthetic(throughputs: dict[int, float], batches: int = 20, seed: int = 1,
+              experiment: str = "concurrency") -> pd.DataFrame:
+    """Run-mode rows whose every batch of k has makespan k / T(k) (its slowest container)
+    and the other containers a little faster."""
+    rng = np.random.default_rng(seed)
+    rows, batch = [], 0
+    for k, t in throughputs.items():
+        for b in range(batches):
+            batch += 1
+            span = k / t * (1 + 0.01 * rng.standard_normal())
+            walls = [span] + list(span * rng.uniform(0.5, 0.99, k - 1))
+            for i, w in enumerate(walls):
+                rows.append({"run_id": "s", "experiment": experiment, "client": "oci",
+                             "runtime": "runc", "round": b, "trial": b, "warmup": False,
+                             "step": "run", "wall_s": w, "ok": True, "pace_s": 0.0, "k": k,
+                             "batch": batch, "instance": i, "offset_s": 0.0001 * i})
+    return pd.DataFrame(rows)
+
+
+def test_throughput_is_k_over_makespan_with_its_interval():
+    s = cs.summarize(synthetic({1: 10.0, 2: 19.0, 4: 30.0}), n_boot=300)
+    assert np.allclose(s["throughput_per_s"], [10, 19, 30], rtol=0.01)
+    assert (s["throughput_low_per_s"] <= s["throughput_per_s"]).all()
+    assert (s["throughput_per_s"] <= s["throughput_high_per_s"]).all()
+    assert np.allclose(s["makespan_median_s"], [0.1, 2 / 19, 4 / 30], rtol=0.02)
+    assert (s["batches"] == 20).all() and list(s["containers"]) == [20, 40, 80]
+    for q in ("p50", "p95", "p99"):  # each estimate inside its own interval
+        assert ((s[f"{q}_low_s"] <= s[f"{q}_s"]) & (s[f"{q}_s"] <= s[f"{q}_high_s"])).all()
+    assert (s["skew_p95_s"] <= 0.0004).all()
+
+
+def test_percentiles_of_a_known_distribution():
+    rows = synthetic({1: 10.0}, batches=400)
+    s = cs.summarize(rows, n_boot=200)
+    assert s["p50_s"].iloc[0] == pytest.approx(0.1, rel=0.01)
+    assert s["p50_low_s"].iloc[0] < 0.1 < s["p50_high_s"].iloc[0]
+
+
+def test_few_batches_give_no_interval():
+    s = cs.summarize(synthetic({2: 10.0}, batches=3), n_boot=100)
+    assert s["p95_low_s"].isna().all() and s["throughput_low_per_s"].isna().all()
+    assert s["p95_s"].notna().all()
+
+
+@pytest.mark.parametrize("curve, expected", [
+    ({1: 10, 2: 19, 4: 30, 8: 31, 16: 30}, 4),   # grows 90%, 58%, then 3%: the knee is 4
+    ({1: 10, 2: 10.4, 4: 20}, 1),                # 4% < 5% margin at once
+    ({1: 10, 2: 20, 4: 40}, None),               # still growing at the largest k
+    ({1: 10, 2: 19, 4: 17}, 2),                  # falls after 2
+])
+def test_the_knee_on_synthetic_curves(curve, expected):
+    assert cs.knee(list(curve), list(curve.values()), margin=0.05) == expected
+
+
+def test_the_knee_from_collected_batches():
+    s = cs.summarize(synthetic({1: 10.0, 2: 19.0, 4: 30.0, 8: 31.0, 16: 30.0}, batches=10),
+                     n_boot=50)
+    table = cs.knees(s)
+    assert table["knee"].iloc[0] == 4 and table["peak_k"].iloc[0] == 8
+    line = cs.headlines(s, table, cores=2)[0]
+    assert line.startswith("through oci, runs to exit: runc's p95 goes from ")
+    assert "its throughput stops growing at k=4" in line and "exceeds this host's 2 cores" in line
+
+
+def test_a_lifecycle_run_analysed_with_it_is_never_pooled():
+    conc = synthetic({1: 10.0, 2: 19.0})
+    life = synthetic({1: 1.0}, experiment="lifecycle").assign(k=pd.NA, batch=pd.NA)
+    both = pd.concat([conc, life], ignore_index=True)
+    assert cs.summarize(both, n_boot=50).equals(cs.summarize(conc, n_boot=50))
+
+
+# -- the pace's gap and the sweep ------------------------------------------------------
+
+def test_the_gap_of_a_released_step_comes_after_the_forks(fake, tmp_path, monkeypatch):
+    import rtlab.measure as measure
+
+    seen = []
+    real = measure.run_released
+
+    def spy(argvs, timeout_s, *, env=None, before_release=None):
+        def before():
+            seen.append(("gap", len(argvs)))
+            if before_release is not None:
+                before_release()
+        seen.append(("forks", len(argvs)))
+        return real(argvs, timeout_s, env=env, before_release=before)
+
+    monkeypatch.setattr("rtlab.actions.run_released", spy)
+    rows, _ = _trial(fake, tmp_path, "ok", 2)
+    # each timed stage: forked, then the gap, then the release (kill/delete: no gap)
+    assert seen[:4] == [("forks", 2), ("gap", 2), ("forks", 2), ("gap", 2)]
+    assert all(r["idle_s"] is not None for r in rows)
+
+
+def test_the_sweep_removes_half_created_runc_and_crun_folders(tmp_path, monkeypatch):
+    from rtlab import cleanup
+
+    runc, crun = tmp_path / "runc", tmp_path / "crun"
+    monkeypatch.setattr(cleanup, "OCI_STATE_ROOTS", {runc: "state.json", crun: "status"})
+    for root, name, state in ((runc, "rtlab-T-00001r", None), (runc, "rtlab-T-00002r", "state.json"),
+                              (crun, "rtlab-T-00003r", None), (runc, "other-00001r", None)):
+        (root / name).mkdir(parents=True)
+        (root / name / "exec.fifo").write_text("")
+        if state:
+            (root / name / state).write_text("{}")
+    assert sorted(cleanup.remove_half_created("rtlab-T-")) == [str(crun / "rtlab-T-00003r"),
+                                                               str(runc / "rtlab-T-00001r")]
+    assert sorted(p.name for p in runc.iterdir()) == ["other-00001r", "rtlab-T-00002r"]
