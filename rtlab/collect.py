@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
-from . import __version__, cleanup, conditions, experiments, host, noise, options, results
+from . import __version__, cleanup, conditions, experiments, host, noise, options, results, rootless
 from .drivers import CLIENTS, Target
 from .measure import harness_overhead, run_timed
 from .cri import NETWORK_MODES
@@ -91,6 +91,8 @@ class CollectOptions:
     drop_caches: bool = False
     # the CRI's pod network modes (cri.NETWORK_MODES), each a unit of every cri target
     networks: list[str] = field(default_factory=lambda: list(NETWORK_MODES))
+    # who runs the clients (rootless.py): root, or rtlab's unprivileged user; one unit each
+    modes: list[str] = field(default_factory=lambda: [rootless.DEFAULT_MODE])
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -204,6 +206,11 @@ def validate(opts: CollectOptions) -> list[Runtime]:
         raise UsageError(f"--networks {','.join(opts.networks or [])}: "
                          f"{'unknown mode ' + ', '.join(map(repr, bad)) if bad else 'none given'}; "
                          f"the CRI's pod networks: {', '.join(NETWORK_MODES)}")
+    bad = [m for m in opts.modes or [] if m not in rootless.MODES]
+    if bad or not opts.modes:
+        raise UsageError(f"--modes {','.join(opts.modes or [])}: "
+                         f"{'unknown mode ' + ', '.join(map(repr, bad)) if bad else 'none given'}; "
+                         f"accepted: {', '.join(rootless.MODES)}")
     if not opts.paces:
         raise UsageError("--paces: no pace given; give one or more durations, e.g. 0,10ms,100ms")
     for pace in opts.paces:
@@ -356,20 +363,24 @@ class Collector:
         self.skipped = dict(opts.excluded)
         for label, reason in opts.excluded.items():
             self.say(f"skipping {label}: {reason}")
-        for target in (v for t in build_targets(opts, self.runtimes, self.workdir)
-                       for v in t.variants(opts.networks)):
-            reason = target.unavailable_reason()
-            net = target.condition.get("network")
-            label = f"{target.label} ({net})" if net else target.label
+        for rootful, mode in ((v, m) for t in build_targets(opts, self.runtimes, self.workdir)
+                              for v in t.variants(opts.networks) for m in opts.modes):
+            target = rootful.with_mode(mode)
+            net = rootful.condition.get("network")
+            label = rootful.label + (f" ({net})" if net else "") + \
+                (f" ({mode})" if mode != rootless.DEFAULT_MODE else "")
+            reason = (target.unavailable_reason() if target is not None else
+                      f"{rootful.client} has no {mode} mode in rtlab yet")
             if reason:
                 self.skipped[label] = reason
                 self.say(f"skipping {label}: {reason}")
             else:
                 for pace in opts.paces:
-                    suffix = (f" ({net})" if net else "") + \
+                    suffix = label[len(rootful.label):] + \
                         (f" @ {conditions.format_pace(pace)}" if len(opts.paces) > 1 else "")
                     self.states.append(UnitState(Unit(
-                        target, {**target.condition, "pace_s": pace}, suffix=suffix)))
+                        target, {**target.condition, "mode": mode, "pace_s": pace},
+                        suffix=suffix)))
         if not self.states:
             raise UsageError("nothing to measure: " + "; ".join(
                 f"{label}: {why}" for label, why in self.skipped.items()))
@@ -453,7 +464,7 @@ class Collector:
             versions.update(t.versions())
             targets.append({"client": t.client, "runtime": t.runtime.name, "label": t.label,
                             "argv": t.argv_templates(self.by_client[t.client].steps),
-                            "config": t.config(), **t.condition})
+                            "config": t.config(), **t.condition, "mode": t.mode})
         facts = host.facts()
         return {
             "format_version": results.FORMAT_VERSION,
@@ -504,6 +515,9 @@ class Collector:
             "host": facts,
             "load_before": facts["load_average"],
             "harness_overhead": harness_overhead(),
+            # the rootless wrapper's own cost beside /bin/true (rootless.py); rows include it
+            **({"rootless_wrapper": rootless.wrapper_overhead(rootless.account())}
+               if any(s.target.mode == "rootless" for s in self.states) else {}),
             "versions": versions,
             "targets": targets,
             "unavailable": self.skipped,
@@ -520,14 +534,15 @@ class Collector:
                              f"began ({'; '.join(diffs)}); start a new run instead")
         frame = results.load_trials(self.run_dir)
         by_label = {s.label: s for s in self.states}
-        by_key = {(s.target.label, s.unit.condition.get("pace_s"), s.unit.condition.get("network", ""))
-                  : s for s in self.states}
+        by_key = {(s.target.label, s.unit.condition.get("pace_s"), s.unit.condition.get("network", ""),
+                   s.target.mode): s for s in self.states}
         if "pace_s" not in frame.columns:
             frame["pace_s"] = None
-        for (client, runtime, pace, net, _trial), rows in frame.groupby(
-                ["client", "runtime", "pace_s", "network", "trial"], sort=True, dropna=False):
+        for (client, runtime, pace, net, mode, _trial), rows in frame.groupby(
+                ["client", "runtime", "pace_s", "network", "mode", "trial"], sort=True,
+                dropna=False):
             state = by_key.get((f"{client}/{runtime}", None if pd_isna(pace) else float(pace),
-                                net or ""))
+                                net or "", mode or rootless.DEFAULT_MODE))
             if state is not None:
                 state.trials_done += 1
                 tally(state, rows.to_dict("records"))

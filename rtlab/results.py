@@ -15,6 +15,8 @@ Format history
    ``network`` (a condition column, added without a version bump: readers take
    any extra column and runs before it load with it empty): the CRI's pod
    network, ``host`` or ``cni``; empty for every other client.
+   ``mode`` (a condition column, the same way): ``rootful`` or ``rootless``
+   (rootless.py: who ran the client); runs before it load as ``rootful``.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ COLUMNS = (
     "wall_s", "user_s", "sys_s", "ok", "exit_code", "error", "container_id",
 )
 
-CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped", "network")
+CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped", "network", "mode")
 
 ACTION_COLUMNS = ("instance", "offset_s")  # experiments of width > 1 only
 
@@ -148,6 +150,9 @@ def load_trials(run_dir: Path):
     if "network" not in frame.columns:  # runs before the CRI's network condition
         frame["network"] = ""
     frame["network"] = frame["network"].astype(str)
+    if "mode" not in frame.columns:  # runs before the rootless mode: all ran as root
+        frame["mode"] = "rootful"
+    frame["mode"] = frame["mode"].astype(str).replace("", "rootful")
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise RunFormatError(f"{path}: missing columns {', '.join(missing)}")
