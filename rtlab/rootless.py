@@ -257,3 +257,47 @@ def wrapper_overhead(acct: Account, samples: int = 30, timeout_s: float = 5.0) -
             "wrapped_median_s": statistics.median(wrapped),
             "overhead_median_s": statistics.median(wrapped) - statistics.median(plain),
             "note": "not subtracted from the rows; rootless rows include it"}
+
+
+# -- analysis: rootless beside rootful (works on stats.compare's frame; no pandas import) --
+
+SUFFIX = "-rootless"  # stats.samples labels a rootless row's client "<client>-rootless"
+
+
+def pairs(comparisons, step: str) -> list[dict]:
+    """The comparisons of ``step`` that put a client run rootless beside the same client
+    rootful over one runtime (family ``runtime=<r>``, members ``c`` and ``c-rootless``),
+    each as rootless against rootful: ``ratio`` with its own CI (``ratio_ci_low`` …),
+    the verdict and the medians."""
+    found = []
+    if comparisons is None or len(comparisons) == 0:
+        return found
+    for row in comparisons.to_dict("records"):
+        a, b = str(row["a"]), str(row["b"])
+        if (row["step"] != step or not str(row["family"]).startswith("runtime=")
+                or b != a + SUFFIX):
+            continue  # a sorts before a + SUFFIX: a is rootful, the ratio is rootful/rootless
+        verdict = {"faster": "slower", "slower": "faster"}.get(row["verdict"], row["verdict"])
+        found.append({"client": a, "runtime": str(row["family"]).split("=", 1)[1],
+                      "ratio": 1.0 / row["ratio"], "ratio_ci_low": 1.0 / row["ratio_ci_high"],
+                      "ratio_ci_high": 1.0 / row["ratio_ci_low"], "verdict": verdict,
+                      "n_rounds": row["n_rounds"], "median_rootful_s": row["median_a_s"],
+                      "median_rootless_s": row["median_b_s"]})
+    return found
+
+
+def headline(comparisons, step: str = "total") -> str:
+    """One sentence: what rootless costs each runtime through each client, paired by
+    round ("" when no run measured both modes). Each factor is printed beside its own
+    CI; the medians are said apart from it."""
+    parts = []
+    for p in pairs(comparisons, step):
+        paired = f"paired over {p['n_rounds']} rounds" if p["n_rounds"] else "unpaired"
+        parts.append(
+            f"{p['runtime']} through {p['client']} takes {p['ratio']:.2f}x as long rootless "
+            f"(95% CI {p['ratio_ci_low']:.2f}–{p['ratio_ci_high']:.2f}, {paired}: "
+            f"{p['verdict']}; medians {p['median_rootful_s'] * 1e3:.3g} ms rootful, "
+            f"{p['median_rootless_s'] * 1e3:.3g} ms rootless)")
+    if not parts:
+        return ""
+    return f"Rootless against rootful ({step}): " + "; ".join(parts) + "."

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from rtlab import compare, stats
+from rtlab import compare, rootless, stats
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render these
     from IPython.display import HTML, Markdown
@@ -694,6 +694,9 @@ def headline_sections(summary: pd.DataFrame, comparisons: pd.DataFrame, metas: S
                        alpha=alpha)
         if text:
             answers.append(("Which client is fastest over runc?", f"{text} {conditions}."))
+        text = rootless.headline(comp, step)  # rootless beside rootful (rootless.py)
+        if text:
+            answers.append(("What does running rootless cost?", f"{text} {conditions}."))
         sections.append((experiment, step, answers))
     return sections
 
