@@ -53,3 +53,86 @@ def test_refuses_an_account_rtlab_did_not_create(tmp_path, monkeypatch):
     with pytest.raises(rootless.RootlessError, match="rtlab did not create it"):
         rootless.create_user("nobody")
     assert rootless.purge(say=lambda line: None) == []
+
+
+@pytest.fixture
+def open_dir():
+    """A folder under /tmp the rootless user can traverse (pytest's tmp_path is 0700)."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="rtlab-rootless-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _env(user, folder: Path) -> dict:
+    return {**os.environ, "RTLAB_ROOTLESS_USER": user.name,
+            "RTLAB_RUNTIME_DIR": str(folder / "run"), "RTLAB_STATE_DIR": str(folder / "state")}
+
+
+def _alive(pid: int) -> bool:
+    """Not a zombie: a dead container's init is reparented to pid 1, which reaps it late here."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _user_leftovers(user) -> list[str]:
+    found = [f"process {pid} of {user.name}: " + Path(f"/proc/{pid}/cmdline").read_text()
+             for pid in rootless._pids_of(user.uid) if _alive(pid)]
+    found += [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
+              if "rtlab-rootless-test-" in line]
+    return found
+
+
+def test_rootless_beside_rootful_on_runc_and_crun(user, open_dir):
+    from rtlab.results import load_trials
+    from tests.conftest import rtlab
+    from tests.integration.conftest import oci_leftovers
+
+    out = open_dir / "data"
+    r = rtlab("collect", "--no-progress", "--clients", "oci", "--runtimes", "runc,crun,runsc",
+              "--modes", "rootful,rootless", "--trials", "3", "--warmup", "1", "--out", str(out),
+              env=_env(user, open_dir))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "skipping oci/runsc (rootless): runsc --rootless" in r.stdout
+    df = load_trials(out)
+    rootless_rows = df[df["mode"] == "rootless"]
+    assert set(rootless_rows.runtime) == {"runc", "crun"}
+    assert set(df[df["mode"] == "rootful"].runtime) == {"runc", "crun", "runsc"}
+    assert rootless_rows.ok.all(), rootless_rows[~rootless_rows.ok].error.tolist()
+    assert len(rootless_rows) == 2 * 4 * 5
+    meta = __import__("json").loads((out / "run.json").read_text())
+    wrapper = meta["rootless_wrapper"]
+    assert wrapper["wrapped_median_s"] > wrapper["true_median_s"] > 0
+    configs = {(t["runtime"], t["mode"]): t["config"] for t in meta["targets"]}
+    assert configs[("runc", "rootless")]["uid"] == user.uid
+    assert configs[("runc", "rootless")]["wrapper"][0] == "setpriv"
+    assert _user_leftovers(user) == [] and oci_leftovers() == []
+
+
+def test_interrupted_rootless_run_leaves_nothing_of_the_user(user, open_dir):
+    import signal
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    out = open_dir / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtlab", "collect", "--no-progress", "--clients", "oci",
+         "--runtimes", "runc,crun", "--modes", "rootless", "--trials", "20", "--warmup", "0",
+         "--out", str(out)], cwd=REPO, env=_env(user, open_dir),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    csv = out / "trials.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (csv.exists() and len(csv.read_text().splitlines()) > 10):
+        time.sleep(0.02)
+    time.sleep(0.15)  # inside a trial, a rootless container alive
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, stderr
+    assert _user_leftovers(user) == []
