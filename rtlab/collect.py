@@ -451,6 +451,8 @@ class Collector:
                 if cid.startswith(prefix):
                     errors += state.target.remove(cid)
                     removed.append(f"{state.target.label}:{cid}")
+        for state in self.states:  # what a client keeps running (rootless podman's pause)
+            errors += state.target.finish()
         if removed:
             self.say(f"cleanup: removed {len(removed)} container(s) left by this run")
         self._removed, self._errors = removed, errors

@@ -88,6 +88,11 @@ class Target:
         """One target per condition of the client (the CRI: one per network mode)."""
         return [self]
 
+    def finish(self) -> list[str]:
+        """After this run's containers are removed: stop what the client keeps running
+        (rootless podman's pause process); the errors that mattered."""
+        return []
+
     def with_mode(self, mode: str) -> Optional["Target"]:
         """This target run in ``mode`` (rootless.MODES); None: the client has none."""
         return self if mode == self.mode else None

@@ -16,10 +16,22 @@ from rtlab import ledger, rootless
 
 
 @pytest.fixture
-def user(tmp_path, monkeypatch):
+def open_dir():
+    """A folder under /tmp the rootless user can traverse (pytest's tmp_path is 0700)."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="rtlab-rl-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def user(tmp_path, open_dir, monkeypatch):
     """A fresh rootless account in a private ledger; removed (and checked) after."""
     monkeypatch.setattr(ledger, "LEDGER", tmp_path / "host-changes.json")
-    monkeypatch.setattr(rootless, "HOME_ROOT", tmp_path / "rootless")
+    monkeypatch.setattr(rootless, "HOME_ROOT", open_dir / "h")  # traversable; podman's runroot ≤ 50 chars
     name = f"rtlab-t{os.getpid() % 100000}"
     assert rootless.account(name) is None, f"{name} exists before the test"
     acct = rootless.create_user(name, say=lambda line: None)
@@ -55,18 +67,6 @@ def test_refuses_an_account_rtlab_did_not_create(tmp_path, monkeypatch):
     assert rootless.purge(say=lambda line: None) == []
 
 
-@pytest.fixture
-def open_dir():
-    """A folder under /tmp the rootless user can traverse (pytest's tmp_path is 0700)."""
-    import shutil
-    import tempfile
-
-    path = Path(tempfile.mkdtemp(prefix="rtlab-rootless-test-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def _env(user, folder: Path) -> dict:
     return {**os.environ, "RTLAB_ROOTLESS_USER": user.name,
             "RTLAB_RUNTIME_DIR": str(folder / "run"), "RTLAB_STATE_DIR": str(folder / "state")}
@@ -84,7 +84,7 @@ def _user_leftovers(user) -> list[str]:
     found = [f"process {pid} of {user.name}: " + Path(f"/proc/{pid}/cmdline").read_text()
              for pid in rootless._pids_of(user.uid) if _alive(pid)]
     found += [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
-              if "rtlab-rootless-test-" in line]
+              if "rtlab-rl-" in line]
     return found
 
 
@@ -111,7 +111,7 @@ def test_rootless_beside_rootful_on_runc_and_crun(user, open_dir):
     configs = {(t["runtime"], t["mode"]): t["config"] for t in meta["targets"]}
     assert configs[("runc", "rootless")]["uid"] == user.uid
     assert configs[("runc", "rootless")]["wrapper"][0] == "setpriv"
-    assert _user_leftovers(user) == [] and oci_leftovers() == []
+    assert _user_leftovers(user) == [] and oci_leftovers(f"rtlab-{meta['token']}-") == []
 
 
 def test_interrupted_rootless_run_leaves_nothing_of_the_user(user, open_dir):
@@ -136,3 +136,28 @@ def test_interrupted_rootless_run_leaves_nothing_of_the_user(user, open_dir):
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGINT, stderr
     assert _user_leftovers(user) == []
+
+
+def test_rootless_podman_over_runc_and_crun_in_its_own_storage(user, open_dir):
+    import json
+    import shutil
+
+    from rtlab.results import load_trials
+    from tests.conftest import rtlab
+
+    if shutil.which("podman") is None:
+        pytest.skip("podman not installed")
+    out = open_dir / "data"
+    r = rtlab("collect", "--no-progress", "--clients", "podman", "--runtimes", "runc,crun",
+              "--modes", "rootless", "--trials", "2", "--warmup", "0", "--out", str(out),
+              env=_env(user, open_dir))
+    assert r.returncode == 0, r.stdout + r.stderr
+    df = load_trials(out)
+    assert df.ok.all(), df[~df.ok].error.tolist()
+    assert set(df["mode"]) == {"rootless"} and set(df.runtime) == {"runc", "crun"}
+    meta = json.loads((out / "run.json").read_text())
+    for t in meta["targets"]:
+        c = t["config"]
+        assert c["storage_driver"] == "overlay" and c["graph_root"].startswith(str(user.home))
+        assert c["network"].startswith("none") and c["image_id"]
+    assert _user_leftovers(user) == []  # podman's pause process ended too
