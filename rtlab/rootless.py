@@ -301,3 +301,36 @@ def headline(comparisons, step: str = "total") -> str:
     if not parts:
         return ""
     return f"Rootless against rootful ({step}): " + "; ".join(parts) + "."
+
+
+# -- doctor ---------------------------------------------------------------------------
+
+ROOTLESS_CLIENTS = ("oci", "podman")  # the clients with a rootless mode (drivers/*_rootless.py)
+DOCKERD_ROOTLESS = Path("/usr/share/docker.io/contrib/dockerd-rootless.sh")
+
+
+def docker_missing() -> str:
+    """Why rootless docker is not measured here, naming what is missing."""
+    missing = []
+    if not DOCKERD_ROOTLESS.is_file():
+        missing.append(f"{DOCKERD_ROOTLESS} (Debian package docker.io)")
+    if shutil.which("rootlesskit") is None:
+        missing.append("rootlesskit (Debian package rootlesskit, not installed)")
+    missing.append("rtlab's start of a per-user dockerd through dockerd-rootless.sh "
+                   "(XDG_RUNTIME_DIR, its own data root and socket) — not written yet")
+    return "docker rootless not measured: missing " + "; ".join(missing)
+
+
+def doctor_lines(name: str = USER) -> list[str]:
+    """doctor's rootless lines: the user and its ranges, what runs rootless, what does not."""
+    acct = account(name)
+    if acct is None:
+        user = f"no user {name}: rtlab setup creates it (rootless trials are skipped until then)"
+    else:
+        ranges = subid_ranges(name)
+        shown = ", ".join(f"{Path(f).name} {r[0] if r else 'none'}" for f, r in ranges.items())
+        user = f"user {name} uid {acct.uid}, {shown}"
+    return [f"rootless  {user}",
+            f"rootless  {', '.join(ROOTLESS_CLIENTS)} over runc and crun; "
+            + "; ".join(UNSUPPORTED.values()),
+            f"rootless  {docker_missing()}; ctr and cri: no rootless mode in rtlab"]
