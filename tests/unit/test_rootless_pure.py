@@ -81,3 +81,15 @@ def test_a_run_before_the_mode_column_loads_as_rootful(tmp_path):
 def test_rootless_units_skip_runtimes_without_a_rootless_mode():
     assert "operation not permitted" in rootless.UNSUPPORTED["runsc"]
     assert (REPO / "rtlab" / "drivers" / "oci_rootless.py").is_file()
+
+
+def test_the_report_asks_what_rootless_costs_not_which_client_is_fastest():
+    from rtlab import views
+
+    trials = _trials()
+    flagged = stats.flag_outliers(trials)
+    answers = dict(views.headline_answers(stats.summarize(flagged), stats.compare(flagged),
+                                          [{}], trials))
+    assert "Which client is fastest over runc?" not in answers  # oci vs oci-rootless is not
+    assert answers["What does running rootless cost?"].startswith(
+        "Rootless against rootful (total): runc through oci takes 1.")
