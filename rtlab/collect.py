@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
-from . import __version__, cleanup, conditions, experiments, host, noise, options, results
+from . import __version__, cleanup, conditions, experiments, host, noise, options, results, rootless
 from .drivers import CLIENTS, Target
 from .measure import harness_overhead, run_timed
 from .cri import NETWORK_MODES
@@ -91,6 +91,8 @@ class CollectOptions:
     drop_caches: bool = False
     # the CRI's pod network modes (cri.NETWORK_MODES), each a unit of every cri target
     networks: list[str] = field(default_factory=lambda: list(NETWORK_MODES))
+    # who runs the clients (rootless.py): root, or rtlab's unprivileged user; one unit each
+    modes: list[str] = field(default_factory=lambda: [rootless.DEFAULT_MODE])
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -205,6 +207,11 @@ def validate(opts: CollectOptions) -> list[Runtime]:
         raise UsageError(f"--networks {','.join(opts.networks or [])}: "
                          f"{'unknown mode ' + ', '.join(map(repr, bad)) if bad else 'none given'}; "
                          f"the CRI's pod networks: {', '.join(NETWORK_MODES)}")
+    bad = [m for m in opts.modes or [] if m not in rootless.MODES]
+    if bad or not opts.modes:
+        raise UsageError(f"--modes {','.join(opts.modes or [])}: "
+                         f"{'unknown mode ' + ', '.join(map(repr, bad)) if bad else 'none given'}; "
+                         f"accepted: {', '.join(rootless.MODES)}")
     if not opts.paces:
         raise UsageError("--paces: no pace given; give one or more durations, e.g. 0,10ms,100ms")
     for pace in opts.paces:
@@ -360,22 +367,25 @@ class Collector:
         self.skipped = dict(opts.excluded)
         for label, reason in opts.excluded.items():
             self.say(f"skipping {label}: {reason}")
-        for target in (v for t in build_targets(opts, self.runtimes, self.workdir)
-                       for v in t.variants(opts.networks)):
-            reason = target.unavailable_reason()
-            net = target.condition.get("network")
-            label = f"{target.label} ({net})" if net else target.label
+        for rootful, mode in ((v, m) for t in build_targets(opts, self.runtimes, self.workdir)
+                              for v in t.variants(opts.networks) for m in opts.modes):
+            target = rootful.with_mode(mode)
+            net = rootful.condition.get("network")
+            label = rootful.label + (f" ({net})" if net else "") + \
+                (f" ({mode})" if mode != rootless.DEFAULT_MODE else "")
+            reason = (target.unavailable_reason() if target is not None else
+                      f"{rootful.client} has no {mode} mode in rtlab yet")
             if reason:
                 self.skipped[label] = reason
                 self.say(f"skipping {label}: {reason}")
             else:
                 for pace in opts.paces:
-                    suffix = (f" ({net})" if net else "") + \
+                    suffix = label[len(rootful.label):] + \
                         (f" @ {conditions.format_pace(pace)}" if len(opts.paces) > 1 else "")
                     # an experiment of one unit per width (concurrency: one per k)
                     key = self.by_client[target.client].width_from
                     for value in (opts.extra.get(_WIDTHS[key]) if key else None) or [None]:
-                        cond = {**target.condition, "pace_s": pace,
+                        cond = {**target.condition, "mode": mode, "pace_s": pace,
                                 **({key: value} if key else {})}
                         self.states.append(UnitState(Unit(
                             target, cond, suffix=suffix + (f" {key}={value}" if key else ""))))
@@ -449,6 +459,8 @@ class Collector:
                 if cid.startswith(prefix):
                     errors += state.target.remove(cid)
                     removed.append(f"{state.target.label}:{cid}")
+        for state in self.states:  # what a client keeps running (rootless podman's pause)
+            errors += state.target.finish()
         if removed:
             self.say(f"cleanup: removed {len(removed)} container(s) left by this run")
         self._removed, self._errors = removed, errors
@@ -462,7 +474,7 @@ class Collector:
             versions.update(t.versions())
             targets.append({"client": t.client, "runtime": t.runtime.name, "label": t.label,
                             "argv": t.argv_templates(self.by_client[t.client].steps),
-                            "config": t.config(), **t.condition})
+                            "config": t.config(), **t.condition, "mode": t.mode})
         facts = host.facts()
         return {
             "format_version": results.FORMAT_VERSION,
@@ -513,6 +525,9 @@ class Collector:
             "host": facts,
             "load_before": facts["load_average"],
             "harness_overhead": harness_overhead(),
+            # the rootless wrapper's own cost beside /bin/true (rootless.py); rows include it
+            **({"rootless_wrapper": rootless.wrapper_overhead(rootless.account())}
+               if any(s.target.mode == "rootless" for s in self.states) else {}),
             "versions": versions,
             "targets": targets,
             "unavailable": self.skipped,
@@ -530,15 +545,16 @@ class Collector:
         frame = results.load_trials(self.run_dir)
         by_label = {s.label: s for s in self.states}
         by_key = {(s.target.label, s.unit.condition.get("pace_s"), s.unit.condition.get("network", ""),
-                   s.unit.condition.get("k")): s for s in self.states}
+                   s.target.mode, s.unit.condition.get("k")): s for s in self.states}
         if "pace_s" not in frame.columns:
             frame["pace_s"] = None
         if "k" not in frame.columns:
             frame["k"] = None
-        for (client, runtime, pace, net, k, _trial), rows in frame.groupby(
-                ["client", "runtime", "pace_s", "network", "k", "trial"], sort=True, dropna=False):
+        for (client, runtime, pace, net, mode, k, _trial), rows in frame.groupby(
+                ["client", "runtime", "pace_s", "network", "mode", "k", "trial"], sort=True,
+                dropna=False):
             state = by_key.get((f"{client}/{runtime}", None if pd_isna(pace) else float(pace),
-                                net or "", _width(k)))
+                                net or "", mode or rootless.DEFAULT_MODE, _width(k)))
             if state is not None:
                 state.trials_done += 1
                 tally(state, rows.to_dict("records"))

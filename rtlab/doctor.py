@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
 from . import actions, cleanup, cri, daemons, host
-from . import options
+from . import options, rootless
 from .drivers import CLIENTS, Target
 from .image import RUNTIME_DIR
 from .runtimes import KNOWN, Runtime
@@ -65,6 +65,8 @@ def doctor(clients: list[str], runtimes: list[Runtime], timeout_s: float = PROBE
     say(f"rlimits   nofile {facts['rlimits']['nofile']}, nproc {facts['rlimits']['nproc']} (soft, hard)")
     say(f"load      {', '.join(f'{x:.2f}' for x in facts['load_average'])}")
     say(f"daemons   {daemons.status_line()}")
+    for line in rootless.doctor_lines():
+        say(line)
     statuses = []
     with RunSession() as session:
         hung: dict[str, str] = {}  # runtime → the label whose probe it did not answer

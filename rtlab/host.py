@@ -29,6 +29,10 @@ DEBIAN_PACKAGES: dict[str, str] = {
     **runtime_packages(),
     "busybox": "busybox-static",
     "hyperfine": "hyperfine",
+    # rootless trials (rootless.py): newuidmap/newgidmap, and podman's rootless network and storage
+    "newuidmap": "uidmap",
+    "slirp4netns": "slirp4netns",
+    "fuse-overlayfs": "fuse-overlayfs",
     # the CNI plugins of rtlab's CRI pod network (cri.py): not on PATH, so by path
     "/usr/lib/cni/bridge": "containernetworking-plugins",
 }

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from . import conditions, experiments
+from . import conditions, experiments, rootless
 from .runtimes import Runtime, RuntimeSpecError, parse_custom
 
 # Where an option applies: the commands, and notebooks by number ("01": 01-collect,
@@ -241,6 +241,25 @@ class Names(Kind):
 
     def to_notebook(self, value: Any) -> Any:
         return ",".join(value) if value else ""
+
+
+@dataclass(frozen=True)
+class OneOf(Names):
+    """Comma-separated names, each one of ``accepted`` (order kept, duplicates dropped)."""
+
+    accepted: tuple[str, ...] = ()
+
+    def from_text(self, text: str, flag: str) -> Optional[list[str]]:
+        return self._only_accepted(super().from_text(text, flag), flag)
+
+    def check(self, value: Any, name: str) -> Optional[list[str]]:
+        return self._only_accepted(super().check(value, name), name)
+
+    def _only_accepted(self, names: Optional[list[str]], name: str) -> Optional[list[str]]:
+        bad = [n for n in names or [] if n not in self.accepted]
+        if bad:
+            raise OptionError(f"{name} {bad[0]!r}: accepted: {', '.join(self.accepted)}")
+        return list(dict.fromkeys(names)) if names else names
 
 
 @dataclass(frozen=True)
@@ -509,6 +528,12 @@ for _option in (
            "(default both)", _COLLECTING, metavar="LIST",
            meaning="the cri client's pod networks (host namespace, CNI bridge), each a unit",
            record="networks", resume="keep", absent=["host", "cni"]),
+    Option("modes", OneOf(example="rootful,rootless", accepted=rootless.MODES), ["rootful"],
+           "who runs the clients, each a condition (column mode): rootful (root), rootless "
+           "(rtlab setup's unprivileged user rtlab-rootless; oci over runc and crun) "
+           "(default rootful)", _COLLECTING, metavar="LIST",
+           meaning="who runs the clients (root, or rtlab's unprivileged user), each a unit",
+           record="modes", resume="keep", absent=["rootful"]),
     Option("steps", Names(example="run"), None,
            "measure only these steps of the experiment, e.g. run (default: all)", _COLLECTING,
            metavar="LIST", meaning="a subset of the experiment's steps (none: all)",

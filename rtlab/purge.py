@@ -37,7 +37,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import cgroups, cleanup, cri, daemons, host, ledger
+from . import cgroups, cleanup, cri, daemons, host, ledger, rootless
 from .image import RUNTIME_DIR, STATE_DIR
 from .workload import DEFAULT_IMAGE
 
@@ -289,6 +289,7 @@ def purge(say: Say = print) -> list[str]:
     done += _daemons(say)
     done += _docker_config(say)
     done += _cgroups(say)
+    done += rootless.purge(say=lambda line: say(f"purge: {line}"))
     done += _folders(say)
     say(f"purge: {len(done)} thing(s) undone" if done else
         "purge: nothing of rtlab's is left on this host")

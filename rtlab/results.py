@@ -19,7 +19,9 @@ Format history
    containers were released together) and ``batch`` (the batch: the number of its
    first container in the run); every row of it has ``instance`` and ``offset_s``
    (its launch offset, release → execve), k = 1 included. Formats 1 and 2 load
-   unchanged (they have neither column; ``k`` is read as empty).
+   unchanged (they have neither column; ``k`` is read as empty). Also ``mode``
+   (a condition column): ``rootful`` or ``rootless`` (rootless.py: who ran the
+   client); runs before it load as ``rootful``.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ COLUMNS = (
     "wall_s", "user_s", "sys_s", "ok", "exit_code", "error", "container_id",
 )
 
-CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped", "network", "k")
+CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped", "network", "k", "mode")
 
 ACTION_COLUMNS = ("instance", "offset_s")  # experiments released from a barrier only
 
@@ -157,6 +159,9 @@ def load_trials(run_dir: Path):
     for col in ("k", "batch", "instance"):  # concurrency's (format 3), empty elsewhere
         if col in frame.columns:
             frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
+    if "mode" not in frame.columns:  # runs before the rootless mode: all ran as root
+        frame["mode"] = "rootful"
+    frame["mode"] = frame["mode"].astype(str).replace("", "rootful")
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise RunFormatError(f"{path}: missing columns {', '.join(missing)}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Iterable
 
-from . import cri, daemons, host, image
+from . import cri, daemons, host, image, rootless
 from .runtimes import Runtime
 
 
@@ -32,6 +32,10 @@ def setup(say: Callable[[str], None] = print, extra: Iterable[Runtime] = ()) -> 
         say(f"image: building the busybox rootfs in {image.rootfs_dir()} (folders created as needed)")
     root = image.build_rootfs()
     say(f"image: busybox rootfs at {root}")
+    try:  # the unprivileged user of rootless trials (rootless.py)
+        rootless.create_user(say=say)
+    except rootless.RootlessError as exc:
+        say(f"setup: rootless trials cannot run: {exc}")
     changes += daemons.start_all(say, extra)
     changes += daemons.import_images(say)
     # rtlab's own containerd for the CRI (cri.py), after the other daemons: the cri client

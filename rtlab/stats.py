@@ -164,6 +164,8 @@ def _totals(trials: pd.DataFrame, steps: tuple[str, ...], name: str = TOTAL_STEP
         keys.append("pace_s")
     if "network" in trials.columns:  # the CRI runs a target once per network mode a round
         keys.append("network")
+    if "mode" in trials.columns:  # a target runs once per mode (rootful, rootless) a round
+        keys.append("mode")
     life = trials[trials["step"].isin(steps)]
     life = life.assign(_good=is_sample(life))
     grouped = life.groupby(keys, sort=False, dropna=False)
@@ -229,6 +231,12 @@ def samples(trials: pd.DataFrame) -> pd.DataFrame:
         net = measured["network"].fillna("").astype(str)
         measured = measured.assign(client=np.where(net != "", measured["client"].astype(str)
                                                    + "-" + net, measured["client"]))
+    if "mode" in measured.columns:
+        # rootless is part of what is measured: "oci-rootless" beside "oci" (rootless.py),
+        # so the client comparison over a runtime pairs them by round
+        rootless = measured["mode"].fillna("").astype(str).eq("rootless").to_numpy()
+        measured = measured.assign(client=np.where(rootless, measured["client"].astype(str)
+                                                   + "-rootless", measured["client"]))
     totals = lifecycle_totals(measured)
     frame = measured if totals.empty else pd.concat([measured, totals], ignore_index=True)
     frame = pd.concat([frame, _shared_rows(frame)], ignore_index=True)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from rtlab import compare, stats
+from rtlab import compare, rootless, stats
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render these
     from IPython.display import HTML, Markdown
@@ -690,10 +690,17 @@ def headline_sections(summary: pd.DataFrame, comparisons: pd.DataFrame, metas: S
                 through = "its own CLI (oci)" if client == "oci" else client
                 answers.append((f"Which low-level runtime is fastest through {through}?",
                                 f"{text} {conditions}."))
-        text = _answer(summ, comp, family="runtime=runc", member="client", step=step,
-                       alpha=alpha)
+        # the clients as root ran them; rootless against rootful is its own question below
+        text = _answer(summ[~summ["client"].astype(str).str.endswith(rootless.SUFFIX)],
+                       comp[~(comp["a"].astype(str).str.endswith(rootless.SUFFIX)
+                              | comp["b"].astype(str).str.endswith(rootless.SUFFIX))]
+                       if len(comp) else comp,
+                       family="runtime=runc", member="client", step=step, alpha=alpha)
         if text:
             answers.append(("Which client is fastest over runc?", f"{text} {conditions}."))
+        text = rootless.headline(comp, step)  # rootless beside rootful (rootless.py)
+        if text:
+            answers.append(("What does running rootless cost?", f"{text} {conditions}."))
         sections.append((experiment, step, answers))
     return sections
 

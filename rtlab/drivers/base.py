@@ -45,6 +45,7 @@ class Target:
     verbs: dict = {}  # step name → this client's own spelling of a plain-verb step
     package_commands: tuple[str, ...] = ()  # commands whose absence means `package` is missing
     experiment: Optional[str] = None  # the one experiment this client runs (None: any, cri: "cri")
+    mode: str = "rootful"  # rootless.MODES: who runs the client (column mode)
 
     # -- its image store (when image_store is set; daemons.import_images uses these) --
     @staticmethod
@@ -86,6 +87,15 @@ class Target:
     def variants(self, networks: Sequence[str]) -> list["Target"]:
         """One target per condition of the client (the CRI: one per network mode)."""
         return [self]
+
+    def finish(self) -> list[str]:
+        """After this run's containers are removed: stop what the client keeps running
+        (rootless podman's pause process); the errors that mattered."""
+        return []
+
+    def with_mode(self, mode: str) -> Optional["Target"]:
+        """This target run in ``mode`` (rootless.MODES); None: the client has none."""
+        return self if mode == self.mode else None
 
     def probe_actions(self, cid: str) -> Iterable[TimedAction]:
         """doctor's probe: a one-shot ``run`` of the container to exit."""

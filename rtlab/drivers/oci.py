@@ -15,8 +15,20 @@ class OciTarget(Target):
     engine = False
 
     @property
-    def base(self) -> list[str]:
+    def rt_argv(self) -> list[str]:
+        """The runtime's argv before a subcommand (rootless: wrapped, with its own --root)."""
         return list(self.runtime.argv)
+
+    @property
+    def base(self) -> list[str]:
+        return self.rt_argv
+
+    def with_mode(self, mode: str) -> Optional[Target]:
+        if mode == "rootless":
+            from .oci_rootless import RootlessOciTarget
+            return RootlessOciTarget(self.runtime, self.workdir, timeout_s=self.timeout_s,
+                                     workload=self.workload)
+        return super().with_mode(mode)
 
     def prepare(self) -> None:
         wl = self.workload
@@ -35,7 +47,7 @@ class OciTarget(Target):
         return None if version else why
 
     def commands(self, step: str, cid: str) -> list[list[str]]:
-        rt = self.runtime.argv
+        rt = self.rt_argv
         sleep_b = str(getattr(self, "sleep_bundle", "<bundle-sleep>"))
         true_b = str(getattr(self, "true_bundle", "<bundle-true>"))
         return {
@@ -47,7 +59,7 @@ class OciTarget(Target):
         }[step]
 
     def state(self, cid: str) -> Optional[str]:
-        m = self.quiet([*self.runtime.argv, "state", cid], timeout_s=self.timeout_s)
+        m = self.quiet([*self.rt_argv, "state", cid], timeout_s=self.timeout_s)
         if not m.ok:
             return None
         try:
@@ -62,11 +74,11 @@ class OciTarget(Target):
         state = self.state(cid)
         if state is not None:
             return state_name(state)
-        m = self.quiet([*self.runtime.argv, "list", "--quiet"], timeout_s=self.timeout_s)
+        m = self.quiet([*self.rt_argv, "list", "--quiet"], timeout_s=self.timeout_s)
         return ("gone" if cid not in m.stdout.split() else None) if m.ok else None
 
     def remove(self, cid: str) -> list[str]:
-        rt = self.runtime.argv
+        rt = self.rt_argv
         self.quiet([*rt, "kill", cid, "KILL"])
         m = self.quiet([*rt, "delete", "--force", cid])
         if m.ok or cid not in self.list_ids():
@@ -74,7 +86,7 @@ class OciTarget(Target):
         return [f"{self.label}: could not delete {cid}: {m.describe_failure()}"]
 
     def list_ids(self) -> list[str]:
-        m = self.quiet([*self.runtime.argv, "list", "--quiet"])
+        m = self.quiet([*self.rt_argv, "list", "--quiet"])
         if not m.ok:
             return []
         return [line.strip() for line in m.stdout.splitlines() if line.strip().startswith("rtlab-")]

@@ -66,11 +66,16 @@ class PodmanTarget(Target):
         self._info: Optional[dict] = None
 
     @property
+    def client_argv(self) -> list[str]:
+        """podman and its global options before ``--runtime`` (rootless: its own storage)."""
+        return [self.binary]
+
+    @property
     def base(self) -> list[str]:
         """podman plus the runtime binary and its global flags (``--network=none`` →
         ``--runtime-flag network=none``), on every call: runtime flags are not stored
         with the container."""
-        argv = [self.binary, "--runtime", self.runtime.path() or self.runtime.binary]
+        argv = [*self.client_argv, "--runtime", self.runtime.path() or self.runtime.binary]
         for flag in self.runtime.flags:
             argv += ["--runtime-flag", flag.lstrip("-")]
         return argv
@@ -110,6 +115,13 @@ class PodmanTarget(Target):
         self._static_ok = True
         return None
 
+    def with_mode(self, mode: str) -> Optional[Target]:
+        if mode == "rootless":
+            from .podman_rootless import RootlessPodmanTarget
+            return RootlessPodmanTarget(self.runtime, self.workdir, timeout_s=self.timeout_s,
+                                        workload=self.workload)
+        return super().with_mode(mode)
+
     # -- state, cleanup -----------------------------------------------------------------
     def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
         m = self.quiet([*self.base, "wait", cid], timeout_s=timeout_s)
@@ -127,7 +139,7 @@ class PodmanTarget(Target):
         return "gone"
 
     def remove(self, cid: str) -> list[str]:
-        m = self.quiet([self.binary, "container", "inspect", "--format", "{{.Id}}", cid])
+        m = self.quiet([*self.client_argv, "container", "inspect", "--format", "{{.Id}}", cid])
         full_id = m.stdout.strip() if m.ok else ""
         if not full_id:
             return []
@@ -142,7 +154,7 @@ class PodmanTarget(Target):
         return [f"{self.label}: could not remove {cid}: {m.describe_failure()}"]
 
     def list_ids(self) -> list[str]:
-        m = self.quiet([self.binary, "ps", "--all", "--filter", f"name={CONTAINER_PREFIX}",
+        m = self.quiet([*self.client_argv, "ps", "--all", "--filter", f"name={CONTAINER_PREFIX}",
                         "--format", "{{.Names}}"])
         if not m.ok:
             return []
