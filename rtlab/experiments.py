@@ -183,6 +183,14 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         # starts it, as docker start and ctr task start. StopContainer waits for the exit
         # (a kill does not) and RemoveContainer follows it: their own names, not shared.
         shares={"create": "create", "start": "start"}),
+    Experiment(
+        "density",
+        "N idle long-running containers brought up (--containers), memory read three ways "
+        "(density.csv, rtlab/density.py), then one more container's create and start timed "
+        "with N running (column n)",
+        chains=((CREATE, START),), total=("create", "start"),
+        total_action="gets one more container running", total_activity="getting one more "
+        "container running", figure="start with N running"),
 )}
 
 

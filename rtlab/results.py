@@ -36,7 +36,7 @@ COLUMNS = (
     "wall_s", "user_s", "sys_s", "ok", "exit_code", "error", "container_id",
 )
 
-CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped", "network")
+CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped", "network", "n")
 
 ACTION_COLUMNS = ("instance", "offset_s")  # experiments of width > 1 only
 
