@@ -1,0 +1,97 @@
+"""Experiment density's statistics (issue 22): Theil–Sen slopes with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rtlab import density_stats as ds
+from rtlab import options
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(22)
+
+
+def test_theil_sen_exact_line():
+    fit = ds.theil_sen([1, 5, 10, 25], [3, 11, 21, 51])  # y = 2x + 1
+    assert fit["slope"] == pytest.approx(2) and fit["intercept"] == pytest.approx(1)
+    assert fit["low"] == pytest.approx(2) and fit["high"] == pytest.approx(2)
+
+
+def test_theil_sen_is_the_median_pairwise_slope_and_shrugs_off_one_wild_point():
+    # pairwise slopes 1, 1, 3, 1, 4, 7 → median 2 (least squares would give 2.8)
+    assert ds.theil_sen([1, 2, 3, 4], [1, 2, 3, 10])["slope"] == pytest.approx(2.0)
+
+
+def test_theil_sen_two_points_has_no_interval_and_one_level_no_slope():
+    two = ds.theil_sen([1, 3], [10, 16])
+    assert two["slope"] == pytest.approx(3) and math.isnan(two["low"]) and math.isnan(two["high"])
+    assert math.isnan(ds.theil_sen([5, 5, 5], [1, 2, 3])["slope"])
+
+
+def _density(rng) -> pd.DataFrame:
+    rows = []
+    for runtime, per in (("runc", 5.0), ("runsc", 20.0)):
+        for trial in range(3):
+            for n in (1, 5, 10, 25):
+                for method, scale in (("memavailable", 1.0), ("pss", 0.5), ("cgroup", 0.25)):
+                    b = (per * scale * n + 3 + rng.normal(0, 0.01)) * 1e6
+                    rows.append(dict(client="oci", runtime=runtime, trial=trial, warmup=False,
+                                     n=n, method=method, bytes=b, daemons_bytes=0.1e6 * n,
+                                     ok=True, error=""))
+    rows.append(dict(client="oci", runtime="runc", trial=9, warmup=True, n=25,
+                     method="pss", bytes=9e12, daemons_bytes=0, ok=True, error=""))
+    rows.append(dict(client="oci", runtime="runc", trial=9, warmup=False, n=25,
+                     method="pss", bytes=None, daemons_bytes=None, ok=False, error="x"))
+    return pd.DataFrame(rows)
+
+
+def test_memory_slopes_per_target_and_method(rng):
+    s = ds.memory_slopes(_density(rng))
+    got = {(r.runtime, r.method): r for r in s.itertuples()}
+    assert len(got) == 6
+    assert got[("runc", "memavailable")].mb == pytest.approx(5, abs=0.01)
+    assert got[("runc", "pss")].mb == pytest.approx(2.5, abs=0.01)
+    assert got[("runsc", "cgroup")].mb == pytest.approx(5, abs=0.01)
+    for r in s.itertuples():
+        assert r.low <= r.mb <= r.high and r.points == 12 and r.levels == "1,5,10,25"
+        assert r.daemons_mb == pytest.approx(0.1)
+    assert list(s.method[:3]) == ["memavailable", "pss", "cgroup"]
+
+
+def test_disagreement_shows_each_method_and_the_spread(rng):
+    d = ds.disagreement(ds.memory_slopes(_density(rng)))
+    runc = d[d.runtime == "runc"].iloc[0]
+    assert runc.spread == pytest.approx(4, rel=0.01)  # memavailable 5 over cgroup 1.25
+
+
+def test_interference_slope_in_ms_per_running_container():
+    rows = []
+    for trial in range(2):
+        for n in (1, 5, 10, 25):
+            for step, ms in (("create", 50 + 0.2 * n), ("start", 20 + 0.5 * n)):
+                rows.append(dict(experiment="density", client="oci", runtime="runc", trial=trial,
+                                 warmup=False, ok=True, step=step, n=n, wall_s=ms / 1000))
+    got = ds.interference_slopes(pd.DataFrame(rows)).set_index("step")
+    assert got.loc["start", "ms_per_container"] == pytest.approx(0.5)
+    assert got.loc["create", "ms_per_container"] == pytest.approx(0.2)
+    assert got.loc["total", "ms_per_container"] == pytest.approx(0.7)
+    assert got.loc["total", "intercept_ms"] == pytest.approx(70)
+
+
+@pytest.mark.parametrize("text", ["5,1", "0,1", "1,a", "", "1,1"])
+def test_containers_option_refuses_bad_levels_in_one_line(text):
+    with pytest.raises(options.OptionError, match=r"^--containers: .*increasing whole numbers"):
+        options.get("containers", "collect").kind.from_text(text, "--containers")
+
+
+def test_containers_option_reads_levels():
+    kind = options.get("containers", "collect").kind
+    assert kind.from_text("1,5,10", "--containers") == [1, 5, 10]
+    assert kind.check([1, 3], "containers") == [1, 3]
+    assert np.array_equal(options.default("containers"), [1, 5, 10, 25, 50])
