@@ -95,3 +95,25 @@ def test_containers_option_reads_levels():
     assert kind.from_text("1,5,10", "--containers") == [1, 5, 10]
     assert kind.check([1, 3], "containers") == [1, 3]
     assert np.array_equal(options.default("containers"), [1, 5, 10, 25, 50])
+
+
+def test_report_section_writes_tables_figures_and_escapes(tmp_path, rng):
+    from rtlab import density_report
+    run = tmp_path / "run"
+    run.mkdir()
+    d = _density(rng)
+    d.loc[d.runtime == "runsc", "client"] = "oci|<b>"  # hostile text from data
+    d.loc[d.runtime == "runc", "client"] = "oci|<b>"
+    d.assign(run_id="r", round=0, processes=1, cgroups=1).to_csv(run / "density.csv", index=False)
+    trials = [dict(run_id="r", experiment="density", client="oci|<b>", runtime="runc", round=0,
+                   trial=t, warmup=False, step=s, wall_s=(0.02 + 0.0005 * n), user_s=0, sys_s=0,
+                   ok=True, exit_code=0, error="", container_id="c", n=n)
+              for t in range(2) for n in (1, 5, 10, 25) for s in ("create", "start")]
+    pd.DataFrame(trials).to_csv(run / "trials.csv", index=False)
+    text = density_report.section([run, tmp_path / "none"], tmp_path / "out")
+    assert "<b>" not in text and "oci&#124;&lt;b&gt;/runsc" in text
+    X
+    for name in ("density_memory.csv", "density_methods.csv", "density_interference.csv",
+                 "figures/density/memory.png", "figures/density/interference.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+    assert density_report.section([tmp_path / "none"], tmp_path / "o2") is None
