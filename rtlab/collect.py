@@ -388,7 +388,9 @@ class Collector:
             if exp.name != density.EXPERIMENT:
                 return TrialRunner
             return functools.partial(density.DensityRunner, out_dir=self.run_dir,
-                                     levels=opts.extra.get("containers") or [1])
+                                     levels=opts.extra.get("containers") or [1],
+                                     settle_s=opts.extra.get("settle_s", 1.0),
+                                     floor_mb=opts.extra.get("memory_floor_mb", 2048))
         runners = {exp.name: runner_class(exp)(
             exp, exp.select(opts.steps), run_id=self.run_id, token=self.token,
             timeout_s=opts.timeout_s, max_consecutive_timeouts=opts.max_consecutive_timeouts,

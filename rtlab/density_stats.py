@@ -37,7 +37,8 @@ def theil_sen(x, y, alpha: float = DEFAULT_ALPHA) -> dict:
     if len(x) < 2 or len(np.unique(x)) < 2:
         return {"slope": np.nan, "low": np.nan, "high": np.nan, "intercept": np.nan,
                 "points": len(x)}
-    res = sps.theilslopes(y, x, alpha=1 - alpha)
+    with np.errstate(invalid="ignore"):  # all-equal y: Sen's variance is 0 − ties (NaN CI)
+        res = sps.theilslopes(y, x, alpha=1 - alpha)
     # Sen's interval from two points is the one pairwise slope: no interval at all
     ci = (float(res[2]), float(res[3])) if len(x) >= MIN_POINTS_CI else (np.nan, np.nan)
     return {"slope": float(res[0]), "low": ci[0], "high": ci[1],
@@ -46,7 +47,8 @@ def theil_sen(x, y, alpha: float = DEFAULT_ALPHA) -> dict:
 
 def load(run_dir: str | Path) -> pd.DataFrame:
     """density.csv of one run, typed."""
-    df = pd.read_csv(Path(run_dir) / "density.csv")
+    df = pd.read_csv(Path(run_dir) / "density.csv",
+                     dtype={"client": str, "runtime": str, "method": str, "error": str})
     for col in ("ok", "warmup"):
         df[col] = df[col].astype(str).str.lower().eq("true")
     for col in ("n", "bytes", "daemons_bytes"):

@@ -533,6 +533,18 @@ for _option in (
            "order (memory read at each, then one more container's start timed)", _COLLECTING,
            metavar="LIST", meaning="density's levels: N idle containers per level (rtlab/density.py)",
            record="containers", resume="keep", experiments=("density",)),
+    Option("settle_s", Real(closed_low=True, what="a number of seconds (e.g. 1)",
+                            rule="must be a number of seconds of 0 or more",
+                            must="a number of seconds of 0 or more"), 1.0,
+           "experiment density: seconds the batch is left idle after a level is up, before "
+           "memory is read (the containers' commands finish starting)", _COLLECTING,
+           flag="--settle", metavar="S", record="settle_s", resume="keep",
+           experiments=("density",)),
+    Option("memory_floor_mb", Whole(0), 2048,
+           "experiment density: a level is refused, before it starts, when its estimated "
+           "memory would leave MemAvailable under this many MB", _COLLECTING,
+           flag="--memory-floor", metavar="MB", record="memory_floor_mb", resume="keep",
+           experiments=("density",)),
     Option("networks", Names(example="host,cni"), ["host", "cni"],  # cri.NETWORK_MODES (tested)
            "the cri client's pod networks, each a condition (column network): host, cni "
            "(default both)", _COLLECTING, metavar="LIST",

@@ -117,3 +117,38 @@ def test_report_section_writes_tables_figures_and_escapes(tmp_path, rng):
                  "figures/density/memory.png", "figures/density/interference.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
     assert density_report.section([tmp_path / "none"], tmp_path / "o2") is None
+
+
+class _Target:
+    label = "oci/runsc"
+
+    class runtime:
+        name = "runsc"
+
+
+def _runner(tmp_path, available_mb: float, floor_mb: int):
+    from rtlab import density, experiments
+    return density.DensityRunner(
+        experiments.get("density"), ("create", "start"), levels=[1, 5], out_dir=tmp_path,
+        floor_mb=floor_mb, available=lambda: int(available_mb * 1e6), run_id="r", token="t",
+        timeout_s=5)
+
+
+def test_a_level_over_the_floor_is_refused_in_one_line_with_its_estimate(tmp_path):
+    r = _runner(tmp_path, available_mb=2500, floor_mb=2048)
+    # N=10 from 5 running, 30 MB each read at the last level: 6 × 40 MB (the prior wins)
+    assert r.refusal(_Target, 10, 5, 30e6) == ""  # 240 MB leaves 2260 MB
+    text = r.refusal(_Target, 25, 5, 50e6)
+    assert "\n" not in text and "needs about 1050 MB (50.0 MB per container, from the last " \
+        "level)" in text and "MemAvailable at 1450 MB" in text
+    assert r.refusal(_Target, 5, 1, 50e6) == ""  # 250 MB leaves 2250 MB
+
+
+def test_prior_is_used_before_any_level_is_read(tmp_path):
+    r = _runner(tmp_path, available_mb=2100, floor_mb=2048)
+    assert "40.0 MB per container, from the prior" in r.refusal(_Target, 1, 0, 0.0)
+
+
+def test_constant_readings_give_a_zero_slope_without_a_warning():
+    fit = ds.theil_sen([1, 1, 2, 2, 3, 3], [0, 0, 0, 0, 0, 0])
+    assert fit["slope"] == 0
