@@ -192,21 +192,30 @@ class DensityRunner(TrialRunner):
         # before each reading: sync and drop the page cache (root); tests may pass a no-op
         self.quiesce = quiesce if quiesce is not None else conditions.drop_caches
 
-    def _memory_rows(self, base: dict, n: int, keys: list[str], before: set, avail0: int,
-                     daemons0: int) -> list[dict]:
+    def _memory_rows(self, base: dict, n: int, keys: dict[str, list[str]], before: set,
+                     avail0: int, daemons0: int) -> list[dict]:
         self.quiesce()
-        procs = batch_processes(keys, before, skip=[os.getpid()])
+        flat = [k for ks in keys.values() for k in ks]
+        procs = batch_processes(flat, before, skip=[os.getpid()])
+        texts = [" ".join(procfs.cmdline(p)) + "\n" + (procfs.cgroup(p) or "") for p in procs]
+        missing = [cid for cid, ks in keys.items()
+                   if not any(k in t for k in ks if k for t in texts)]
         pss_sum = sum(pss(p) for p in procs)
-        cg_bytes, cg_count = cgroup_usage(procs, keys)
+        cg_bytes, cg_count = cgroup_usage(procs, flat)
         daemons = daemons_pss() - daemons0
         fall = avail0 - mem_available()
         common = {**base, "n": n, "daemons_bytes": daemons, "processes": len(procs),
                   "cgroups": cg_count, "ok": True, "error": ""}
-        return [{**common, "method": "memavailable", "bytes": fall},
+        if missing:  # a container of the batch has no process: the reading is not of N
+            common.update(ok=False, error=f"no process found for {len(missing)} of the "
+                          f"{len(keys)} containers ({', '.join(missing[:3])}): exited, or "
+                          "removed by someone else")
+        rows = [{**common, "method": "memavailable", "bytes": fall},
                 {**common, "method": "pss", "bytes": pss_sum},
                 {**common, "method": "cgroup", "bytes": cg_bytes,
                  **({"ok": False, "error": "no memory cgroup of the batch found"}
-                    if cg_count == 0 else {})}]
+                    if cg_count == 0 and not missing else {})}]
+        return rows
 
     def _bring_up(self, state: UnitState, cid: str) -> str:
         """Create and start ``cid`` (untimed load); "" or why it failed."""
@@ -226,7 +235,7 @@ class DensityRunner(TrialRunner):
                 "round": rnd, "trial": state.trials_done, "warmup": warmup}
         rows: Rows = []
         batch: list[str] = []
-        keys: list[str] = []
+        keys: dict[str, list[str]] = {}  # container → what names it
         failed = ""
         per_container = 0.0  # the largest method's bytes per container at the last level
         try:
@@ -251,7 +260,7 @@ class DensityRunner(TrialRunner):
                     cid = self.next_cid("d")
                     batch.append(cid)
                     failed = self._bring_up(state, cid)
-                    keys += container_keys(target, cid)
+                    keys[cid] = container_keys(target, cid)
                 if failed:
                     self.writer.write({**base, "n": n, "method": m, "ok": False,
                                        "error": failed} for m in METHODS)

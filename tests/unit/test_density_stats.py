@@ -152,3 +152,36 @@ def test_prior_is_used_before_any_level_is_read(tmp_path):
 def test_constant_readings_give_a_zero_slope_without_a_warning():
     fit = ds.theil_sen([1, 1, 2, 2, 3, 3], [0, 0, 0, 0, 0, 0])
     assert fit["slope"] == 0
+
+
+def test_batch_processes_are_new_processes_naming_a_key_and_their_descendants():
+    import subprocess
+    import time
+
+    from rtlab import density
+    import os
+    import signal
+
+    def spawn(argv):  # its own process group: killed with its children
+        return subprocess.Popen(argv, start_new_session=True)
+
+    def end(p):
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+    old = spawn(["sh", "-c", "sleep 30; : rtlab-key-old"])
+    try:
+        before = density.snapshot()
+        new = spawn(["sh", "-c", "sleep 30; : rtlab-key-new"])
+        other = spawn(["sleep", "30"])
+        try:
+            time.sleep(0.3)
+            found = density.batch_processes(["rtlab-key-new", "rtlab-key-old"], before)
+            assert new.pid in found and old.pid not in found and other.pid not in found
+            kids = [p for p in found if p != new.pid]
+            assert len(kids) == 1 and density.procfs.comm(kids[0]) == "sleep"  # its child
+            assert density.pss(new.pid) > 0 and density.pss(2 ** 22 + 7) == 0
+        finally:
+            for p in (new, other):
+                end(p)
+    finally:
+        end(old)
