@@ -190,6 +190,13 @@ def _check_writable(out: Path) -> None:
 
 def validate(opts: CollectOptions) -> list[Runtime]:
     """Check every option before anything runs; return the runtimes asked for."""
+    if opts.experiment == density.EXPERIMENT:
+        try:
+            conditions.check_drop_caches_allowed()
+        except conditions.DropCachesError as exc:
+            raise UsageError("experiment density drops the page cache before each memory "
+                             "reading: " + str(exc).removeprefix("--drop-caches: ").replace(
+                                 " or leave it out", "")) from None
     unknown = [c for c in opts.clients if c not in CLIENTS]
     if unknown:
         raise UsageError(f"unknown client {', '.join(map(repr, unknown))}; "

@@ -185,3 +185,24 @@ def test_batch_processes_are_new_processes_naming_a_key_and_their_descendants():
                 end(p)
     finally:
         end(old)
+
+
+def test_collect_density_without_root_is_refused_in_one_line(monkeypatch, tmp_path, capsys):
+    from rtlab import cli, conditions
+    monkeypatch.setattr(conditions.os, "geteuid", lambda: 1000)
+    code = cli.main(["collect", "--experiment", "density", "--clients", "oci", "--runtimes",
+                     "runc", "--out", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == ("rtlab collect: error: experiment density drops the page cache "
+                                 "before each memory reading: needs root (it writes 3 to "
+                                 "/proc/sys/vm/drop_caches); run rtlab as root")
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_containers_on_the_command_line_is_one_line(tmp_path, capsys):
+    from rtlab import cli
+    code = cli.main(["collect", "--experiment", "density", "--containers", "5,1", "--out",
+                     str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == ("rtlab collect: error: --containers: '5,1': give increasing "
+                                 "whole numbers of at least 1 separated by commas, e.g. '1,5,10'")
