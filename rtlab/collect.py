@@ -19,6 +19,7 @@ is force-removed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shlex
 import shutil
@@ -30,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
-from . import __version__, cleanup, conditions, experiments, host, noise, options, results, rootless
+from . import __version__, cleanup, conditions, density, experiments, host, noise, options, results, rootless
 from .drivers import CLIENTS, Target
 from .measure import harness_overhead, run_timed
 from .cri import NETWORK_MODES
@@ -192,6 +193,13 @@ def _check_writable(out: Path) -> None:
 
 def validate(opts: CollectOptions) -> list[Runtime]:
     """Check every option before anything runs; return the runtimes asked for."""
+    if opts.experiment == density.EXPERIMENT:
+        try:
+            conditions.check_drop_caches_allowed()
+        except conditions.DropCachesError as exc:
+            raise UsageError("experiment density drops the page cache before each memory "
+                             "reading: " + str(exc).removeprefix("--drop-caches: ").replace(
+                                 " or leave it out", "")) from None
     unknown = [c for c in opts.clients if c not in CLIENTS]
     if unknown:
         raise UsageError(f"unknown client {', '.join(map(repr, unknown))}; "
@@ -402,7 +410,14 @@ class Collector:
     def _schedule(self, writer: results.TrialWriter) -> None:
         opts = self.opts
         plan = opts.plan
-        runners = {exp.name: TrialRunner(
+        def runner_class(exp):  # density brings up its levels around the timed start
+            if exp.name != density.EXPERIMENT:
+                return TrialRunner
+            return functools.partial(density.DensityRunner, out_dir=self.run_dir,
+                                     levels=opts.extra.get("containers") or [1],
+                                     settle_s=opts.extra.get("settle_s", 1.0),
+                                     floor_mb=opts.extra.get("memory_floor_mb", 2048))
+        runners = {exp.name: runner_class(exp)(
             exp, exp.select(opts.steps), run_id=self.run_id, token=self.token,
             timeout_s=opts.timeout_s, max_consecutive_timeouts=opts.max_consecutive_timeouts,
             say=self.say, seq=self.seq,

@@ -205,6 +205,14 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         figure="starts under load",
         width_from="k",
         columns=("batch",)),
+    Experiment(
+        "density",
+        "N idle long-running containers brought up (--containers), memory read three ways "
+        "(density.csv, rtlab/density.py), then one more container's create and start timed "
+        "with N running (column n)",
+        chains=((CREATE, START),), total=("create", "start"),
+        total_action="gets one more container running", total_activity="getting one more "
+        "container running", figure="start with N running"),
 )}
 
 

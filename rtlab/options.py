@@ -260,6 +260,36 @@ class OneOf(Names):
         if bad:
             raise OptionError(f"{name} {bad[0]!r}: accepted: {', '.join(self.accepted)}")
         return list(dict.fromkeys(names)) if names else names
+class Counts(Kind):
+    """Comma-separated whole numbers of at least 1, increasing (a list in a notebook)."""
+
+    example: str = "1,5,10"
+
+    def _checked(self, values: list, shown: str) -> list[int]:
+        if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+                             for v in values) or sorted(set(values)) != list(values):
+            raise OptionError(f"{shown}: give increasing whole numbers of at least 1 separated "
+                              f"by commas, e.g. {self.example!r}")
+        return list(values)
+
+    def from_text(self, text: str, flag: str) -> list[int]:
+        try:
+            values = [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            values = []
+        return self._checked(values, f"{flag}: {text!r}")
+
+    def check(self, value: Any, name: str) -> list[int]:
+        if isinstance(value, str):
+            return self.from_text(value, f"{name} =")
+        return self._checked(list(value) if isinstance(value, (list, tuple)) else [],
+                             f"{name} = {value!r}")
+
+    def to_json(self, value: Any) -> Any:
+        return list(value)
+
+    def to_notebook(self, value: Any) -> Any:
+        return ",".join(map(str, value))
 
 
 @dataclass(frozen=True)
@@ -523,6 +553,23 @@ for _option in (
            meaning=f"what one trial measures (rtlab/experiments.py; none: {experiments.DEFAULT_EXPERIMENT}, "
                    "and the cri client's own pod experiment)",
            record="experiment_asked", resume="keep"),
+    Option("containers", Counts(), [1, 5, 10, 25, 50],
+           "experiment density: the numbers N of idle containers brought up, in increasing "
+           "order (memory read at each, then one more container's start timed)", _COLLECTING,
+           metavar="LIST", meaning="density's levels: N idle containers per level (rtlab/density.py)",
+           record="containers", resume="keep", experiments=("density",)),
+    Option("settle_s", Real(closed_low=True, what="a number of seconds (e.g. 1)",
+                            rule="must be a number of seconds of 0 or more",
+                            must="a number of seconds of 0 or more"), 1.0,
+           "experiment density: seconds the batch is left idle after a level is up, before "
+           "memory is read (the containers' commands finish starting)", _COLLECTING,
+           flag="--settle", metavar="S", record="settle_s", resume="keep",
+           experiments=("density",)),
+    Option("memory_floor_mb", Whole(0), 2048,
+           "experiment density: a level is refused, before it starts, when its estimated "
+           "memory would leave MemAvailable under this many MB", _COLLECTING,
+           flag="--memory-floor", metavar="MB", record="memory_floor_mb", resume="keep",
+           experiments=("density",)),
     Option("networks", Names(example="host,cni"), ["host", "cni"],  # cri.NETWORK_MODES (tested)
            "the cri client's pod networks, each a condition (column network): host, cni "
            "(default both)", _COLLECTING, metavar="LIST",

@@ -43,7 +43,7 @@ COLUMNS = (
     "wall_s", "user_s", "sys_s", "ok", "exit_code", "error", "container_id",
 )
 
-CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped", "network", "k", "mode")
+CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped", "network", "k", "mode", "n")
 
 ACTION_COLUMNS = ("instance", "offset_s")  # experiments released from a barrier only
 

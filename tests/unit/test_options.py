@@ -169,8 +169,9 @@ def test_report_passes_notebook_01_every_option_they_share(monkeypatch, tmp_path
                      "--margin", "0.1"])
     assert code == 1
     p = seen["parameters"]
+    # an experiment's own option (density's containers) only with its experiment
     shared = {o.name for o in options.options_for("01") if o.applies("report")
-              and not o.experiments}  # an experiment's own option: only with its experiment
+              and not o.experiments}
     assert set(p) == shared
     assert (p["trials"], p["paces"], p["study"], p["steps"]) == (3, "10ms", "all", "run")
     assert p["custom_runtimes"] == ["mine=/opt/m:--x 1"] and p["bundle"] == str(bundle)

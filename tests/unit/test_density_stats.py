@@ -1,0 +1,208 @@
+"""Experiment density's statistics (issue 22): Theil–Sen slopes with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rtlab import density_stats as ds
+from rtlab import options
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(22)
+
+
+def test_theil_sen_exact_line():
+    fit = ds.theil_sen([1, 5, 10, 25], [3, 11, 21, 51])  # y = 2x + 1
+    assert fit["slope"] == pytest.approx(2) and fit["intercept"] == pytest.approx(1)
+    assert fit["low"] == pytest.approx(2) and fit["high"] == pytest.approx(2)
+
+
+def test_theil_sen_is_the_median_pairwise_slope_and_shrugs_off_one_wild_point():
+    # pairwise slopes 1, 1, 3, 1, 4, 7 → median 2 (least squares would give 2.8)
+    assert ds.theil_sen([1, 2, 3, 4], [1, 2, 3, 10])["slope"] == pytest.approx(2.0)
+
+
+def test_theil_sen_two_points_has_no_interval_and_one_level_no_slope():
+    two = ds.theil_sen([1, 3], [10, 16])
+    assert two["slope"] == pytest.approx(3) and math.isnan(two["low"]) and math.isnan(two["high"])
+    assert math.isnan(ds.theil_sen([5, 5, 5], [1, 2, 3])["slope"])
+
+
+def _density(rng) -> pd.DataFrame:
+    rows = []
+    for runtime, per in (("runc", 5.0), ("runsc", 20.0)):
+        for trial in range(3):
+            for n in (1, 5, 10, 25):
+                for method, scale in (("memavailable", 1.0), ("pss", 0.5), ("cgroup", 0.25)):
+                    b = (per * scale * n + 3 + rng.normal(0, 0.01)) * 1e6
+                    rows.append(dict(client="oci", runtime=runtime, trial=trial, warmup=False,
+                                     n=n, method=method, bytes=b, daemons_bytes=0.1e6 * n,
+                                     ok=True, error=""))
+    rows.append(dict(client="oci", runtime="runc", trial=9, warmup=True, n=25,
+                     method="pss", bytes=9e12, daemons_bytes=0, ok=True, error=""))
+    rows.append(dict(client="oci", runtime="runc", trial=9, warmup=False, n=25,
+                     method="pss", bytes=None, daemons_bytes=None, ok=False, error="x"))
+    return pd.DataFrame(rows)
+
+
+def test_memory_slopes_per_target_and_method(rng):
+    s = ds.memory_slopes(_density(rng))
+    got = {(r.runtime, r.method): r for r in s.itertuples()}
+    assert len(got) == 6
+    assert got[("runc", "memavailable")].mb == pytest.approx(5, abs=0.01)
+    assert got[("runc", "pss")].mb == pytest.approx(2.5, abs=0.01)
+    assert got[("runsc", "cgroup")].mb == pytest.approx(5, abs=0.01)
+    for r in s.itertuples():
+        assert r.low <= r.mb <= r.high and r.points == 12 and r.levels == "1,5,10,25"
+        assert r.daemons_mb == pytest.approx(0.1)
+    assert list(s.method[:3]) == ["memavailable", "pss", "cgroup"]
+
+
+def test_disagreement_shows_each_method_and_the_spread(rng):
+    d = ds.disagreement(ds.memory_slopes(_density(rng)))
+    runc = d[d.runtime == "runc"].iloc[0]
+    assert runc.spread == pytest.approx(4, rel=0.01)  # memavailable 5 over cgroup 1.25
+
+
+def test_interference_slope_in_ms_per_running_container():
+    rows = []
+    for trial in range(2):
+        for n in (1, 5, 10, 25):
+            for step, ms in (("create", 50 + 0.2 * n), ("start", 20 + 0.5 * n)):
+                rows.append(dict(experiment="density", client="oci", runtime="runc", trial=trial,
+                                 warmup=False, ok=True, step=step, n=n, wall_s=ms / 1000))
+    got = ds.interference_slopes(pd.DataFrame(rows)).set_index("step")
+    assert got.loc["start", "ms_per_container"] == pytest.approx(0.5)
+    assert got.loc["create", "ms_per_container"] == pytest.approx(0.2)
+    assert got.loc["total", "ms_per_container"] == pytest.approx(0.7)
+    assert got.loc["total", "intercept_ms"] == pytest.approx(70)
+
+
+@pytest.mark.parametrize("text", ["5,1", "0,1", "1,a", "", "1,1"])
+def test_containers_option_refuses_bad_levels_in_one_line(text):
+    with pytest.raises(options.OptionError, match=r"^--containers: .*increasing whole numbers"):
+        options.get("containers", "collect").kind.from_text(text, "--containers")
+
+
+def test_containers_option_reads_levels():
+    kind = options.get("containers", "collect").kind
+    assert kind.from_text("1,5,10", "--containers") == [1, 5, 10]
+    assert kind.check([1, 3], "containers") == [1, 3]
+    assert np.array_equal(options.default("containers"), [1, 5, 10, 25, 50])
+
+
+def test_report_section_writes_tables_figures_and_escapes(tmp_path, rng):
+    from rtlab import density_report
+    run = tmp_path / "run"
+    run.mkdir()
+    d = _density(rng)
+    d.loc[d.runtime == "runsc", "client"] = "oci|<b>"  # hostile text from data
+    d.loc[d.runtime == "runc", "client"] = "oci|<b>"
+    d.assign(run_id="r", round=0, processes=1, cgroups=1).to_csv(run / "density.csv", index=False)
+    trials = [dict(run_id="r", experiment="density", client="oci|<b>", runtime="runc", round=0,
+                   trial=t, warmup=False, step=s, wall_s=(0.02 + 0.0005 * n), user_s=0, sys_s=0,
+                   ok=True, exit_code=0, error="", container_id="c", n=n)
+              for t in range(2) for n in (1, 5, 10, 25) for s in ("create", "start")]
+    pd.DataFrame(trials).to_csv(run / "trials.csv", index=False)
+    text = density_report.section([run, tmp_path / "none"], tmp_path / "out")
+    assert "<b>" not in text and "oci&#124;&lt;b&gt;/runsc" in text
+    assert "a runsc container costs 10.0 MB [10.0, 10.0] against runc&#x27;s 2.5 MB" in text
+    for name in ("density_memory.csv", "density_methods.csv", "density_interference.csv",
+                 "figures/density/memory.png", "figures/density/interference.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+    assert density_report.section([tmp_path / "none"], tmp_path / "o2") is None
+
+
+class _Target:
+    label = "oci/runsc"
+
+    class runtime:
+        name = "runsc"
+
+
+def _runner(tmp_path, available_mb: float, floor_mb: int):
+    from rtlab import density, experiments
+    return density.DensityRunner(
+        experiments.get("density"), ("create", "start"), levels=[1, 5], out_dir=tmp_path,
+        floor_mb=floor_mb, available=lambda: int(available_mb * 1e6), run_id="r", token="t",
+        timeout_s=5)
+
+
+def test_a_level_over_the_floor_is_refused_in_one_line_with_its_estimate(tmp_path):
+    r = _runner(tmp_path, available_mb=2500, floor_mb=2048)
+    # N=10 from 5 running, 30 MB each read at the last level: 6 × 40 MB (the prior wins)
+    assert r.refusal(_Target, 10, 5, 30e6) == ""  # 240 MB leaves 2260 MB
+    text = r.refusal(_Target, 25, 5, 50e6)
+    assert "\n" not in text and "needs about 1050 MB (50.0 MB per container, from the last " \
+        "level)" in text and "MemAvailable at 1450 MB" in text
+    assert r.refusal(_Target, 5, 1, 50e6) == ""  # 250 MB leaves 2250 MB
+
+
+def test_prior_is_used_before_any_level_is_read(tmp_path):
+    r = _runner(tmp_path, available_mb=2100, floor_mb=2048)
+    assert "40.0 MB per container, from the prior" in r.refusal(_Target, 1, 0, 0.0)
+
+
+def test_constant_readings_give_a_zero_slope_without_a_warning():
+    fit = ds.theil_sen([1, 1, 2, 2, 3, 3], [0, 0, 0, 0, 0, 0])
+    assert fit["slope"] == 0
+
+
+def test_batch_processes_are_new_processes_naming_a_key_and_their_descendants():
+    import subprocess
+    import time
+
+    from rtlab import density
+    import os
+    import signal
+
+    def spawn(argv):  # its own process group: killed with its children
+        return subprocess.Popen(argv, start_new_session=True)
+
+    def end(p):
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+    old = spawn(["sh", "-c", "sleep 30; : rtlab-key-old"])
+    try:
+        before = density.snapshot()
+        new = spawn(["sh", "-c", "sleep 30; : rtlab-key-new"])
+        other = spawn(["sleep", "30"])
+        try:
+            time.sleep(0.3)
+            found = density.batch_processes(["rtlab-key-new", "rtlab-key-old"], before)
+            assert new.pid in found and old.pid not in found and other.pid not in found
+            kids = [p for p in found if p != new.pid]
+            assert len(kids) == 1 and density.procfs.comm(kids[0]) == "sleep"  # its child
+            assert density.pss(new.pid) > 0 and density.pss(2 ** 22 + 7) == 0
+        finally:
+            for p in (new, other):
+                end(p)
+    finally:
+        end(old)
+
+
+def test_collect_density_without_root_is_refused_in_one_line(monkeypatch, tmp_path, capsys):
+    from rtlab import cli, conditions
+    monkeypatch.setattr(conditions.os, "geteuid", lambda: 1000)
+    code = cli.main(["collect", "--experiment", "density", "--clients", "oci", "--runtimes",
+                     "runc", "--out", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == ("rtlab collect: error: experiment density drops the page cache "
+                                 "before each memory reading: needs root (it writes 3 to "
+                                 "/proc/sys/vm/drop_caches); run rtlab as root")
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_containers_on_the_command_line_is_one_line(tmp_path, capsys):
+    from rtlab import cli
+    code = cli.main(["collect", "--experiment", "density", "--containers", "5,1", "--out",
+                     str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == ("rtlab collect: error: --containers: '5,1': give increasing "
+                                 "whole numbers of at least 1 separated by commas, e.g. '1,5,10'")
