@@ -187,31 +187,34 @@ def phases(events: Sequence[Event], start_ns: int, end_ns: int,
     return out
 
 
-def ensure_tracefs(record: Optional[Path] = None) -> bool:
-    """Mount tracefs at /sys/kernel/tracing when it is not; True when rtlab mounted it.
+TRACEFS_MOUNTS = "tracefs_mounts"  # ledger kind: the tracefs mounts rtlab made (purge unmounts)
 
-    ``record`` (a file) gets the mount point written to it so purge can unmount it.
-    """
+
+def ensure_tracefs() -> bool:
+    """Mount tracefs at /sys/kernel/tracing when it is not; True when rtlab mounted it
+    (then recorded in the ledger, so ``rtlab setup --purge`` unmounts it)."""
     if (TRACEFS / "events").is_dir():
         return False
     subprocess.run(["mount", "-t", "tracefs", "tracefs", str(TRACEFS)], check=True,
                    capture_output=True, timeout=30)
-    if record is not None:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(str(TRACEFS) + "\n")
+    from . import ledger
+    ledger.add(TRACEFS_MOUNTS, str(TRACEFS))
     return True
 
 
-def unmount_recorded(record: Path) -> list[str]:
-    """Unmount what :func:`ensure_tracefs` recorded (purge); return what was unmounted."""
-    if not record.exists():
-        return []
+def purge_tracefs(say=print) -> list[str]:
+    """Unmount the tracefs mounts the ledger names (purge); return what was undone."""
+    from . import ledger
     done = []
-    for line in record.read_text().split():
-        r = subprocess.run(["umount", line], capture_output=True, text=True, timeout=30)
-        if r.returncode == 0:
-            done.append(line)
-    record.unlink()
+    for mount in ledger.items(TRACEFS_MOUNTS):
+        if (Path(mount) / "events").is_dir():
+            r = subprocess.run(["umount", mount], capture_output=True, text=True, timeout=30)
+            if r.returncode != 0:
+                say(f"purge: tracefs at {mount} left mounted: {r.stderr.strip()}")
+                continue
+            say(f"purge: unmounted the tracefs rtlab mounted at {mount}")
+            done.append(f"unmounted {mount}")
+        ledger.discard(TRACEFS_MOUNTS, mount)
     return done
 
 
@@ -222,11 +225,9 @@ class Tracer:
     stops its own process (by pid) on exit, Ctrl-C included.
     """
 
-    def __init__(self, out: Path, *, root_pid: Optional[int] = None,
-                 tracefs_record: Optional[Path] = None) -> None:
+    def __init__(self, out: Path, *, root_pid: Optional[int] = None) -> None:
         self.out = out
         self.root_pid = root_pid or os.getpid()
-        self.tracefs_record = tracefs_record
         self.proc: Optional[subprocess.Popen] = None
         self.attach_s: Optional[float] = None
 
@@ -234,7 +235,7 @@ class Tracer:
         binary = shutil.which("bpftrace")
         if binary is None:
             raise FileNotFoundError("bpftrace not found: apt-get install bpftrace (tracing needs it)")
-        ensure_tracefs(self.tracefs_record)
+        ensure_tracefs()
         self.out.parent.mkdir(parents=True, exist_ok=True)
         err = self.out.with_suffix(".err")
         t0 = time.monotonic()
@@ -281,3 +282,105 @@ class Tracer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# -- traced trials in a collect run ------------------------------------------------------
+PHASE_COLUMNS = ("run_id", "client", "runtime", "pace_s", "round", "trial", "warmup", "step",
+                 "container_id", "wall_s", "phase", "start_s", "dur_s")
+TRACED = "traced"  # the condition column: True on the traced twin of each unit
+
+
+@dataclass
+class Window:
+    """One traced step: its rows' identity and its span on the monotonic clock."""
+
+    row: dict
+    start_ns: int
+    end_ns: int
+
+
+class TracedRun:
+    """``--trace``: every unit gets a traced twin (same target and pace, ``traced`` True),
+    interleaved with it by the scheduler and never pooled with it; one tracer for the run,
+    started before the first round and stopped after the last (or on Ctrl-C);
+    ``phases.csv`` written from the traced steps' windows at the end."""
+
+    def __init__(self, run_dir: Path, run_id: str, say=print) -> None:
+        self.run_dir, self.run_id, self.say = run_dir, run_id, say
+        self.tracer = Tracer(run_dir / "trace" / "events.txt")
+        self.windows: list[Window] = []
+        self.current: Optional[tuple] = None  # (state, round, warmup) of a traced trial
+
+    @staticmethod
+    def twins(states: list, make) -> list:
+        """Each unit state and its traced twin, side by side (``make(unit)`` → a state)."""
+        out = []
+        for state in states:
+            unit = state.unit
+            unit.condition = {**unit.condition, TRACED: False}
+            twin = type(unit)(unit.target, {**unit.condition, TRACED: True},
+                              suffix=(unit.suffix or "") + " traced")
+            out += [state, make(twin)]
+        return out
+
+    def start(self) -> None:
+        self.tracer.start()
+        self.say(f"tracing: bpftrace attached in {self.tracer.attach_s:.1f} s (pid {self.tracer.proc.pid})")
+
+    def wrap(self, runner) -> None:
+        """Record the window of every step ``runner`` times while a traced trial runs."""
+        inner = runner.time_step
+
+        def time_step(target, step, cids):
+            ms = inner(target, step, cids)
+            end = time.perf_counter_ns()
+            if self.current is not None:
+                state, rnd, warmup = self.current
+                for cid, m in zip(cids, ms):
+                    row = {"run_id": self.run_id, "client": target.client,
+                           "runtime": target.runtime.name,
+                           "pace_s": state.unit.condition.get("pace_s"), "round": rnd,
+                           "trial": state.trials_done, "warmup": warmup, "step": step.name,
+                           "container_id": cid, "wall_s": m.wall_s, "ok": m.ok}
+                    self.windows.append(Window(row, end - int(m.wall_s * 1e9), end))
+            return ms
+        runner.time_step = time_step
+
+    def trial(self, state, rnd: int, warmup: bool, run):
+        """Run one trial (``run()``), recording its steps' windows when its unit is traced."""
+        self.current = (state, rnd, warmup) if state.unit.condition.get(TRACED) else None
+        try:
+            return run()
+        finally:
+            self.current = None
+
+    def finish(self) -> dict:
+        """Stop the tracer, write phases.csv; return what run.json records."""
+        self.tracer.stop()
+        rows = phase_rows(self.tracer.events(), self.windows)
+        write_phases(self.run_dir / "phases.csv", rows)
+        return {"tracer": "bpftrace (tracepoints)", "attach_s": self.tracer.attach_s,
+                "traced_steps": len(self.windows), "phase_rows": len(rows),
+                "events": str((self.run_dir / "trace" / "events.txt").relative_to(self.run_dir))}
+
+
+def phase_rows(events: Sequence[Event], windows: Sequence[Window]) -> list[dict]:
+    """phases.csv's rows: each traced, successful step whose runtime family and step
+    have a definition, cut into its phases."""
+    out = []
+    for w in windows:
+        definition = definitions(w.row["runtime"], w.row["step"])
+        if definition is None or not w.row["ok"]:
+            continue
+        for p in phases(events, w.start_ns, w.end_ns, definition):
+            out.append({**{k: w.row[k] for k in PHASE_COLUMNS[:10]}, "phase": p.phase,
+                        "start_s": p.start_s, "dur_s": p.dur_s})
+    return out
+
+
+def write_phases(path: Path, rows: Sequence[dict]) -> None:
+    import csv
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=PHASE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
