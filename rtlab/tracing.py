@@ -360,6 +360,7 @@ class TracedRun:
         rows = phase_rows(self.tracer.events(), self.windows)
         write_phases(self.run_dir / "phases.csv", rows)
         return {"tracer": "bpftrace (tracepoints)", "attach_s": self.tracer.attach_s,
+                "pid": self.tracer.proc.pid if self.tracer.proc else None,
                 "traced_steps": len(self.windows), "phase_rows": len(rows),
                 "events": str((self.run_dir / "trace" / "events.txt").relative_to(self.run_dir))}
 

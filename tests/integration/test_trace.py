@@ -45,3 +45,42 @@ def test_run_of_true_on_runc_and_crun_is_cut_into_ordered_phases(tmp_path):
         assert abs(at - m.wall_s) < 1e-6
         assert sum(p.dur_s for p in got) <= m.wall_s + 1e-6
     assert oci_leftovers(prefix="rtlab-20200101T000000Z-trace-") == []
+
+
+@pytest.mark.skipif(shutil.which("bpftrace") is None, reason="bpftrace not installed")
+def test_collect_trace_interleaves_traced_twins_and_writes_phases(tmp_path, rt_env):
+    import json
+
+    from rtlab import phasestats
+    from rtlab.results import load_trials
+    from tests.conftest import rtlab
+
+    out = tmp_path / "run"
+    r = rtlab("collect", "--no-progress", "--clients", "oci", "--runtimes", "runc,crun",
+              "--steps", "run", "--trials", "3", "--warmup", "1", "--trace", "--out", str(out),
+              env=rt_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    df = load_trials(out)
+    assert df.ok.all(), df[~df.ok][["runtime", "error"]].to_string()
+    # traced and untraced: separate units, both in every round (interleaved)
+    per_round = df.groupby("round")["traced"].nunique()
+    assert (per_round == 2).all()
+    assert set(df.groupby(["runtime", "traced"]).size()) == {4}
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["parameters"]["trace"] is True and meta["trace"]["traced_steps"] == 8
+    phases = phasestats.load_phases(out)
+    traced_ids = set(df[df.traced.astype(str).str.lower() == "true"].container_id)
+    assert set(phases.container_id) == traced_ids
+    assert tracing_leftovers(meta) == []
+    summary = phasestats.phase_summary(phases)
+    for rt in ("runc", "crun"):
+        names = list(summary[summary.runtime == rt].phase)
+        assert names == [n for n, _ in tracing.definitions(rt, "run")]
+    assert oci_leftovers(prefix=f"rtlab-{meta['run_id'].split('-')[0]}") == []
+
+
+def tracing_leftovers(meta) -> list[str]:
+    """bpftrace processes still running that this test's run started (its pid is logged)."""
+    import subprocess
+    out = subprocess.run(["pgrep", "-a", "bpftrace"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if str(meta.get("trace", {}).get("pid")) in line.split()[:1]]
