@@ -90,6 +90,7 @@ class Phase:
 # "exec-not:<p1>|<p2>" (an exec of any other path: the workload),
 # "ns", "cgroup", "mount", "pivot_root", "sec" (kinds of event above),
 # "exit-exec" (the exit of the process whose exec closed the previous phase),
+# "exit-runtime" (the exit of the process of the step's first exec: the runtime's CLI),
 # "end" (the step's end: only last).
 PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
     "runc": {
@@ -104,6 +105,22 @@ PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("workload", "exit-exec"),
             ("reap + teardown", "end"),
         ],
+        "create": [
+            ("client spawn", "exec"),
+            ("runtime process", "exec:/proc/self/exe"),
+            ("re-exec'd init (nsexec)", "ns"),
+            ("namespaces + cgroups", "mount"),
+            ("mounts + pivot_root", "pivot_root"),
+            ("masked/readonly paths", "sec"),
+            ("seccomp + capabilities, then the runtime's exit", "exit-runtime"),
+            ("reap", "end"),
+        ],
+        "start": [
+            ("client spawn", "exec"),
+            ("runtime process, until the workload's exec", "exec-not:/proc/|/dev/fd/|/usr/"),
+            ("runtime exit", "exit-runtime"),
+            ("reap", "end"),
+        ],
     },
     "crun": {
         "run": [
@@ -116,6 +133,21 @@ PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("seccomp + capabilities", "exec-not:/proc/|/dev/fd/|/usr/"),
             ("workload", "exit-exec"),
             ("reap + teardown", "end"),
+        ],
+        "create": [
+            ("client spawn", "exec"),
+            ("runtime process", "exec:/dev/fd/"),
+            ("re-exec'd runtime (cloned binary)", "ns"),
+            ("namespaces", "cgroup"),
+            ("cgroups", "mount"),
+            ("mounts + pivot_root", "pivot_root"),
+            ("seccomp + capabilities, then the runtime's exit", "exit-runtime"),
+            ("reap", "end"),
+        ],
+        "start": [  # crun exits after opening the exec fifo, before the workload's exec
+            ("client spawn", "exec"),
+            ("runtime process (opens the exec fifo, exits)", "exit-runtime"),
+            ("reap", "end"),
         ],
     },
 }
@@ -145,7 +177,10 @@ def parse(lines: Iterable[str]) -> list[Event]:
     return events
 
 
-def _matches(marker: str, event: Event, last: Optional[Event]) -> bool:
+def _matches(marker: str, event: Event, last: Optional[Event],
+             first: Optional[Event] = None) -> bool:
+    if marker == "exit-runtime":
+        return event.kind == "exit" and first is not None and event.pid == first.pid
     if marker == "exit-exec":
         return event.kind == "exit" and last is not None and event.pid == last.pid
     if marker.startswith("exec-not:"):
@@ -166,12 +201,14 @@ def phases(events: Sequence[Event], start_ns: int, end_ns: int,
     boundary = start_ns
     pending_missing = False
     last: Optional[Event] = None
+    first = next((e for e in window if e.kind == "exec"), None)
     for name, marker in definition:
         if marker == "end":
             found_ns = end_ns
             hit = None
         else:
-            hit = next((e for e in window if e.ns >= boundary and _matches(marker, e, last)), None)
+            hit = next((e for e in window
+                        if e.ns >= boundary and _matches(marker, e, last, first)), None)
             if hit is None:
                 pending_missing = True
                 continue

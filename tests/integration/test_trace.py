@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -49,8 +50,6 @@ def test_run_of_true_on_runc_and_crun_is_cut_into_ordered_phases(tmp_path):
 
 @pytest.mark.skipif(shutil.which("bpftrace") is None, reason="bpftrace not installed")
 def test_collect_trace_interleaves_traced_twins_and_writes_phases(tmp_path, rt_env):
-    import json
-
     from rtlab import phasestats
     from rtlab.results import load_trials
     from tests.conftest import rtlab
@@ -84,3 +83,22 @@ def tracing_leftovers(meta) -> list[str]:
     import subprocess
     out = subprocess.run(["pgrep", "-a", "bpftrace"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if str(meta.get("trace", {}).get("pid")) in line.split()[:1]]
+
+
+@pytest.mark.skipif(shutil.which("bpftrace") is None, reason="bpftrace not installed")
+def test_traced_lifecycle_create_and_start_have_their_phases(tmp_path, rt_env):
+    from rtlab import phasestats
+    from tests.conftest import rtlab
+
+    out = tmp_path / "run"
+    r = rtlab("collect", "--no-progress", "--clients", "oci", "--runtimes", "runc,crun",
+              "--trials", "2", "--warmup", "0", "--trace", "--out", str(out), env=rt_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    phases = phasestats.load_phases(out)
+    for rt in ("runc", "crun"):
+        for step in ("create", "start", "run"):
+            got = phases[(phases.runtime == rt) & (phases.step == step)]
+            assert set(got.phase) == {n for n, _ in tracing.definitions(rt, step)}, (rt, step)
+    assert set(phases.step) == {"create", "start", "run"}  # kill, delete: no definition yet
+    run_id = json.loads((out / "run.json").read_text())["run_id"]
+    assert oci_leftovers(prefix=f"rtlab-{run_id.split('-')[0]}") == []
