@@ -214,7 +214,8 @@ def phases(events: Sequence[Event], start_ns: int, end_ns: int,
                 continue
             found_ns = hit.ns
         if pending_missing:  # this phase and the unseen ones before it: not attributed
-            out.append(Phase(UNATTRIBUTED, (boundary - start_ns) / 1e9, (found_ns - boundary) / 1e9))
+            out.append(Phase(UNATTRIBUTED, (boundary - start_ns) / 1e9,
+                             (found_ns - boundary) / 1e9))
             pending_missing = False
         else:
             out.append(Phase(name, (boundary - start_ns) / 1e9, (found_ns - boundary) / 1e9))
@@ -271,7 +272,8 @@ class Tracer:
     def start(self) -> "Tracer":
         binary = shutil.which("bpftrace")
         if binary is None:
-            raise FileNotFoundError("bpftrace not found: apt-get install bpftrace (tracing needs it)")
+            raise FileNotFoundError("bpftrace not found: apt-get install bpftrace "
+                                    "(--trace needs it)")
         ensure_tracefs()
         self.out.parent.mkdir(parents=True, exist_ok=True)
         err = self.out.with_suffix(".err")
@@ -291,7 +293,8 @@ class Tracer:
                     probe_seen = True
             if self.proc.poll() is not None:
                 tail = [ln for ln in err.read_text().splitlines() if "RLIMIT_MEMLOCK" not in ln]
-                raise RuntimeError(f"bpftrace exited {self.proc.returncode}: {' '.join(tail)[-300:]}")
+                raise RuntimeError(f"bpftrace exited {self.proc.returncode}: "
+                                   f"{' '.join(tail)[-300:]}")
             if time.monotonic() - t0 > ATTACH_TIMEOUT_S:
                 self.stop()
                 raise RuntimeError(f"bpftrace did not attach within {ATTACH_TIMEOUT_S:.0f} s")
@@ -344,7 +347,10 @@ class TracedRun:
 
     def __init__(self, run_dir: Path, run_id: str, say=print) -> None:
         self.run_dir, self.run_id, self.say = run_dir, run_id, say
-        self.tracer = Tracer(run_dir / "trace" / "events.txt")
+        # a resumed run keeps the earlier sessions' events: one file per session
+        trace_dir = run_dir / "trace"
+        n = len(list(trace_dir.glob("events*.txt"))) if trace_dir.is_dir() else 0
+        self.tracer = Tracer(run_dir / "trace" / (f"events-{n + 1}.txt" if n else "events.txt"))
         self.windows: list[Window] = []
         self.current: Optional[tuple] = None  # (state, round, warmup) of a traced trial
 
@@ -362,7 +368,8 @@ class TracedRun:
 
     def start(self) -> None:
         self.tracer.start()
-        self.say(f"tracing: bpftrace attached in {self.tracer.attach_s:.1f} s (pid {self.tracer.proc.pid})")
+        self.say(f"tracing: bpftrace attached in {self.tracer.attach_s:.1f} s "
+                 f"(pid {self.tracer.proc.pid})")
 
     def wrap(self, runner) -> None:
         """Record the window of every step ``runner`` times while a traced trial runs."""
@@ -399,7 +406,7 @@ class TracedRun:
         return {"tracer": "bpftrace (tracepoints)", "attach_s": self.tracer.attach_s,
                 "pid": self.tracer.proc.pid if self.tracer.proc else None,
                 "traced_steps": len(self.windows), "phase_rows": len(rows),
-                "events": str((self.run_dir / "trace" / "events.txt").relative_to(self.run_dir))}
+                "events": str(self.tracer.out.relative_to(self.run_dir))}
 
 
 def phase_rows(events: Sequence[Event], windows: Sequence[Window]) -> list[dict]:
@@ -417,8 +424,11 @@ def phase_rows(events: Sequence[Event], windows: Sequence[Window]) -> list[dict]
 
 
 def write_phases(path: Path, rows: Sequence[dict]) -> None:
+    """Append to phases.csv (a resumed run adds its rows to the earlier sessions')."""
     import csv
-    with open(path, "w", newline="") as f:
+    new = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=PHASE_COLUMNS)
-        writer.writeheader()
+        if new:
+            writer.writeheader()
         writer.writerows(rows)
