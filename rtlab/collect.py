@@ -31,7 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
-from . import __version__, cleanup, conditions, density, experiments, host, noise, options, results, rootless
+from . import (__version__, cleanup, conditions, density, experiments, host, noise, options,
+               results, rootless, tracing)
 from .drivers import CLIENTS, Target
 from .measure import harness_overhead, run_timed
 from .cri import NETWORK_MODES
@@ -397,6 +398,8 @@ class Collector:
                                 **({key: value} if key else {})}
                         self.states.append(UnitState(Unit(
                             target, cond, suffix=suffix + (f" {key}={value}" if key else ""))))
+        if self.opts.extra.get("trace"):  # tracing.py: a traced twin of every unit
+            self.states = tracing.TracedRun.twins(self.states, UnitState)
         if not self.states:
             raise UsageError("nothing to measure: " + "; ".join(
                 f"{label}: {why}" for label, why in self.skipped.items()))
@@ -424,11 +427,17 @@ class Collector:
             drop_caches=conditions.drop_caches if opts.drop_caches else None)
             for exp in self.by_client.values()}
         count = {"seq": self.seq}  # container names stay unique across the runners
+        traced = tracing.TracedRun(self.run_dir, self.run_id, self.say) \
+            if opts.extra.get("trace") else None
+        for runner in runners.values() if traced else ():
+            traced.wrap(runner)
 
         def run_trial(state: UnitState, rnd: int, warmup: bool):
             runner = runners[self.by_client[state.target.client].name]
             runner.seq = count["seq"]
             try:
+                if traced is not None:
+                    return traced.trial(state, rnd, warmup, lambda: runner.run(state, rnd, warmup))
                 return runner.run(state, rnd, warmup)
             finally:
                 count["seq"] = runner.seq
@@ -438,9 +447,13 @@ class Collector:
         scheduler = Scheduler(plan, self.states, run_trial, writer.write_trial, steps=self.steps,
                               say=self.say, advance=progress.advance)
         try:
+            if traced is not None:
+                traced.start()  # before the first round: bpftrace takes 1-2 s to attach
             scheduler.run(self.next_round)
         finally:
             progress.close()
+            if traced is not None:
+                self.meta["trace"] = traced.finish()
 
     # -- bookkeeping ------------------------------------------------------------
     def _install_signal_handlers(self):

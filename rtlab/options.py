@@ -599,6 +599,10 @@ for _option in (
     Option("drop_caches", Flag(), False,
            "root: sync and drop the page cache before each trial (cold cache)", _COLLECTING,
            record="drop_caches", resume="keep"),
+    Option("trace", Flag(), False,
+           "root: also run a traced twin of every unit (bpftrace on tracepoints), "
+           "interleaved, never pooled; phases.csv (tracing.py)", ("collect",),
+           record="trace", resume="keep"),
     Option("trials", Whole(1), 10, "measured trials per target; not with --until-ci",
            _COLLECTING, meaning="measured trials per target",
            differs={"report": (20, "a report is read by others: twice the trials narrows "

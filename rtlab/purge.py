@@ -17,6 +17,7 @@ In this order, printing each thing it undoes:
 5. the cgroup hierarchies rtlab mounted, when no cgroup below them is in use:
    their empty cgroups first (deepest first), then the mount, then a check that
    each controller is bound where it was before set-up (cgroups.py);
+   then the tracefs rtlab mounted for traced runs (``--trace``, tracing.py);
 6. rtlab's folders: state (``/var/lib/rtlab``: image, shim wrappers, ledger),
    logs (``/var/log/rtlab``), run-time files (``/run/rtlab``).
 
@@ -37,7 +38,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import cgroups, cleanup, cri, daemons, host, ledger, rootless
+from . import cgroups, cleanup, cri, daemons, host, ledger, rootless, tracing
 from .image import RUNTIME_DIR, STATE_DIR
 from .workload import DEFAULT_IMAGE
 
@@ -290,6 +291,7 @@ def purge(say: Say = print) -> list[str]:
     done += _docker_config(say)
     done += _cgroups(say)
     done += rootless.purge(say=lambda line: say(f"purge: {line}"))
+    done += tracing.purge_tracefs(say)
     done += _folders(say)
     say(f"purge: {len(done)} thing(s) undone" if done else
         "purge: nothing of rtlab's is left on this host")

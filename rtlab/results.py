@@ -12,6 +12,8 @@ Format history
    An experiment of ``width`` k > 1 (containers released together, actions.py)
    adds ``instance`` (0..k-1, which container of the chain) and ``offset_s``
    (release → that command's execve) after them; width-1 runs do not have them.
+   ``traced`` (``--trace``, tracing.py): True on the traced twin of a unit,
+   False on its untraced one, empty in runs without tracing; phases.csv beside.
    ``network`` (a condition column, added without a version bump: readers take
    any extra column and runs before it load with it empty): the CRI's pod
    network, ``host`` or ``cni``; empty for every other client.
@@ -43,7 +45,7 @@ COLUMNS = (
     "wall_s", "user_s", "sys_s", "ok", "exit_code", "error", "container_id",
 )
 
-CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped", "network", "k", "mode", "n")
+CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped", "network", "k", "mode", "n", "traced")
 
 ACTION_COLUMNS = ("instance", "offset_s")  # experiments released from a barrier only
 

@@ -237,6 +237,11 @@ def samples(trials: pd.DataFrame) -> pd.DataFrame:
         rootless = measured["mode"].fillna("").astype(str).eq("rootless").to_numpy()
         measured = measured.assign(client=np.where(rootless, measured["client"].astype(str)
                                                    + "-rootless", measured["client"]))
+    if "traced" in measured.columns:
+        # traced trials (--trace, tracing.py) are their own unit, never pooled: "oci+traced"
+        traced = measured["traced"].astype(str).str.lower() == "true"
+        measured = measured.assign(client=np.where(traced, measured["client"].astype(str)
+                                                   + "+traced", measured["client"]))
     totals = lifecycle_totals(measured)
     frame = measured if totals.empty else pd.concat([measured, totals], ignore_index=True)
     frame = pd.concat([frame, _shared_rows(frame)], ignore_index=True)

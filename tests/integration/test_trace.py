@@ -1,0 +1,104 @@
+"""Traced trials on the real runc and crun: bpftrace on tracepoints, phases named and ordered."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+import pytest
+
+from rtlab import image, tracing
+from rtlab.measure import run_timed
+from tests.integration.conftest import oci_leftovers
+
+
+@pytest.mark.skipif(shutil.which("bpftrace") is None, reason="bpftrace not installed")
+def test_run_of_true_on_runc_and_crun_is_cut_into_ordered_phases(tmp_path):
+    rootfs = image.build_rootfs(tmp_path / "state")
+    bundle = image.write_bundle(tmp_path / "bundle", image.TRUE_ARGS, rootfs)
+    windows = []
+    tracer = tracing.Tracer(tmp_path / "trace" / "events.txt")
+    with tracer:
+        for i in range(2):
+            for rt in ("runc", "crun"):
+                cid = f"rtlab-20200101T000000Z-trace-{os.getpid()}-{rt}{i}"
+                m = run_timed([rt, "--root", str(tmp_path / f"root-{rt}"), "run", "--bundle",
+                               str(bundle), cid], 30)
+                end = time.perf_counter_ns()
+                windows.append((rt, end - int(m.wall_s * 1e9), end, m))
+    assert tracer.proc is not None and tracer.proc.poll() is not None  # the tracer is gone
+    events = tracer.events()
+    assert events, (tmp_path / "trace" / "events.err").read_text()
+    for rt, start, end, m in windows:
+        assert m.ok, m.describe_failure()
+        got = tracing.phases(events, start, end, tracing.definitions(rt, "run"))
+        names = [p.phase for p in got]
+        assert tracing.UNATTRIBUTED not in names, (rt, got)
+        expected = [name for name, _ in tracing.definitions(rt, "run")]
+        assert names == expected and len(names) >= 6
+        # ordered, contiguous, inside the measured wall time
+        at = 0.0
+        for p in got:
+            assert p.dur_s >= 0 and abs(p.start_s - at) < 1e-9
+            at = p.start_s + p.dur_s
+        assert abs(at - m.wall_s) < 1e-6
+        assert sum(p.dur_s for p in got) <= m.wall_s + 1e-6
+    assert oci_leftovers(prefix="rtlab-20200101T000000Z-trace-") == []
+
+
+@pytest.mark.skipif(shutil.which("bpftrace") is None, reason="bpftrace not installed")
+def test_collect_trace_interleaves_traced_twins_and_writes_phases(tmp_path, rt_env):
+    from rtlab import phasestats
+    from rtlab.results import load_trials
+    from tests.conftest import rtlab
+
+    out = tmp_path / "run"
+    r = rtlab("collect", "--no-progress", "--clients", "oci", "--runtimes", "runc,crun",
+              "--steps", "run", "--trials", "3", "--warmup", "1", "--trace", "--out", str(out),
+              env=rt_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    df = load_trials(out)
+    assert df.ok.all(), df[~df.ok][["runtime", "error"]].to_string()
+    # traced and untraced: separate units, both in every round (interleaved)
+    per_round = df.groupby("round")["traced"].nunique()
+    assert (per_round == 2).all()
+    assert set(df.groupby(["runtime", "traced"]).size()) == {4}
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["parameters"]["trace"] is True and meta["trace"]["traced_steps"] == 8
+    phases = phasestats.load_phases(out)
+    traced_ids = set(df[df.traced.astype(str).str.lower() == "true"].container_id)
+    assert set(phases.container_id) == traced_ids
+    assert tracing_leftovers(meta) == []
+    summary = phasestats.phase_summary(phases)
+    for rt in ("runc", "crun"):
+        names = list(summary[summary.runtime == rt].phase)
+        assert names == [n for n, _ in tracing.definitions(rt, "run")]
+    assert oci_leftovers(prefix=f"rtlab-{meta['run_id'].split('-')[0]}") == []
+
+
+def tracing_leftovers(meta) -> list[str]:
+    """bpftrace processes still running that this test's run started (its pid is logged)."""
+    import subprocess
+    out = subprocess.run(["pgrep", "-a", "bpftrace"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if str(meta.get("trace", {}).get("pid")) in line.split()[:1]]
+
+
+@pytest.mark.skipif(shutil.which("bpftrace") is None, reason="bpftrace not installed")
+def test_traced_lifecycle_create_and_start_have_their_phases(tmp_path, rt_env):
+    from rtlab import phasestats
+    from tests.conftest import rtlab
+
+    out = tmp_path / "run"
+    r = rtlab("collect", "--no-progress", "--clients", "oci", "--runtimes", "runc,crun",
+              "--trials", "2", "--warmup", "0", "--trace", "--out", str(out), env=rt_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    phases = phasestats.load_phases(out)
+    for rt in ("runc", "crun"):
+        for step in ("create", "start", "run"):
+            got = phases[(phases.runtime == rt) & (phases.step == step)]
+            assert set(got.phase) == {n for n, _ in tracing.definitions(rt, step)}, (rt, step)
+    assert set(phases.step) == {"create", "start", "run"}  # kill, delete: no definition yet
+    run_id = json.loads((out / "run.json").read_text())["run_id"]
+    assert oci_leftovers(prefix=f"rtlab-{run_id.split('-')[0]}") == []
