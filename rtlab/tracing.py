@@ -115,10 +115,12 @@ PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("seccomp + capabilities, then the runtime's exit", "exit-runtime"),
             ("reap", "end"),
         ],
+        # runc start writes the exec fifo and exits; the container's init then execs the
+        # workload, before or after that exit (a race: seen both ways in make test), so the
+        # workload's exec is no marker of start
         "start": [
             ("client spawn", "exec"),
-            ("runtime process, until the workload's exec", "exec-not:/proc/|/dev/fd/|/usr/"),
-            ("runtime exit", "exit-runtime"),
+            ("runtime process (opens the exec fifo, exits)", "exit-runtime"),
             ("reap", "end"),
         ],
     },
