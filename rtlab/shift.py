@@ -43,8 +43,11 @@ EXACT_MAX = 50
 # Build every Walsh average / difference when there are at most this many.
 _DIRECT_MAX = 250_000
 _BISECT_STEPS = 64
-# Large samples: members listed once a rank's bracket holds at most this many; sample size.
+# Large samples: members listed once a rank's bracket holds at most _BRACKET_MAX of them, or
+# at most _STALLED_MAX after _STALLS bisection steps that removed none (a block of ties).
 _BRACKET_MAX = 20_000
+_STALLED_MAX = 1_000_000
+_STALLS = 3
 _SAMPLE_SIZE = 4_000
 PAIRED_METHOD = ("Hodges–Lehmann estimate of the per-round log ratio; CI by inverting the "
                  "Wilcoxon signed-rank test")
@@ -184,8 +187,11 @@ def _select(count_le, between, sample, ranks: np.ndarray, low: float, high: floa
     lo, c_lo = np.where(use, g_lo, lo), np.where(use, n_lo, c_lo)
     use = n_hi >= ranks
     hi, c_hi = np.where(use, g_hi, hi), np.where(use, n_hi, c_hi)
+    stalls = np.zeros(ranks.size, dtype=np.int64)
     for _ in range(4 * _BISECT_STEPS):
-        wide = (c_hi - c_lo > _BRACKET_MAX) & (np.nextafter(lo, np.inf) < hi)
+        width = c_hi - c_lo
+        wide = ((width > _BRACKET_MAX) & ((stalls < _STALLS) | (width > _STALLED_MAX))
+                & (np.nextafter(lo, np.inf) < hi))
         if not wide.any():
             break
         mid = np.where(wide, lo + (hi - lo) / 2.0, lo)
@@ -194,10 +200,14 @@ def _select(count_le, between, sample, ranks: np.ndarray, low: float, high: floa
         short = wide & ~enough
         hi, c_hi = np.where(enough, mid, hi), np.where(enough, counts, c_hi)
         lo, c_lo = np.where(short, mid, lo), np.where(short, counts, c_lo)
+        stalls = np.where(wide, np.where(c_hi - c_lo == width, stalls + 1, 0), stalls)
     out = np.empty(ranks.size)
+    listed: dict[tuple[float, float], np.ndarray] = {}
     for i, rank in enumerate(ranks):
-        members = between(lo[i], hi[i])
-        out[i] = np.partition(members, rank - c_lo[i] - 1)[rank - c_lo[i] - 1]
+        key = (float(lo[i]), float(hi[i]))
+        if key not in listed:
+            listed[key] = between(*key)
+        out[i] = np.partition(listed[key], rank - c_lo[i] - 1)[rank - c_lo[i] - 1]
     return out
 
 
