@@ -92,11 +92,15 @@ def main() -> int:
     args = p.parse_args()
     source = ROOT / "data" / "sample-paced" / "run-1"
     modes = {"report figures": "report", "statistics only": "none"}
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="rtlab-scale-") as tmp:
         big = Path(tmp) / "run-big"
         big_rows = build(source, args.rows, big)
-        small_rows = len(pd.read_csv(source / "trials.csv"))  # every row, warm-ups included
-        runs = {f"{small_rows} rows (data/sample-paced/run-1)": (source, small_rows),
+        small = pd.read_csv(source / "trials.csv", dtype=str, keep_default_na=False)
+        small_rows = len(small)  # every row, warm-ups included: 840
+        measured = int((small["warmup"] == "false").sum())
+        runs = {f"{small_rows} rows (data/sample-paced/run-1, {measured} measured)":
+                (source, small_rows),
                 f"{big_rows} rows (synthetic, resampled rounds)": (big, big_rows)}
         cells: dict[tuple[str, str], list[tuple[float, float, int, int]]] = {}
         for _ in range(args.repeats):  # interleaved: the machine's load falls on every cell
@@ -141,6 +145,7 @@ def main() -> int:
                                    "command": "python -m rtlab analyze RUN --out DIR "
                                               "--figures report|none",
                                    "repeats": args.repeats, "results": results,
+                                   "load_average_before": load_before,
                                    "ratios": ratios, "targets_met": met})
     print(f"saved {path}")
     return 0 if all(r["exit_code"] == 0 for r in results) else 1

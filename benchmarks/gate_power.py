@@ -177,7 +177,7 @@ def check(sources: list[pd.DataFrame], reps: int, seed: int) -> dict:
             where = ((slowed["client"] == key[0]) & (slowed["runtime"] == key[1])
                      & slowed["step"].isin(steps))
             slowed.loc[where, "wall_s"] *= 1.3
-            full = compare.changes(ta, slowed, alpha=ALPHA, threshold=THRESHOLD, n_boot=10)
+            full = compare.changes(ta, slowed, alpha=ALPHA, threshold=THRESHOLD)
             full_flag = bool(full[(full["client"] == key[0]) & (full["runtime"] == key[1])
                                   & (full["step"] == key[2])]["regression"].iloc[0])
             p = np.array([row_p(a[k], b[k]) for k in keys])

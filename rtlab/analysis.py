@@ -12,14 +12,16 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 from pathlib import Path
 
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
-from rtlab import experiments, paces, plots, reference, stats
+from rtlab import experiments, paces, reference, stats
+
+if TYPE_CHECKING:  # matplotlib, seaborn and rtlab.plots load only when a figure is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 from rtlab.conditions import format_pace
 from rtlab.options import DEFAULT_ALPHA, DEFAULT_PACE_S
 
@@ -219,6 +221,7 @@ def _save(note: str, fig: Figure, stem: Path, svg: bool = False) -> tuple[Path, 
         for ax in fig.axes:
             if ax.get_title() and not suptitle:
                 ax.set_title(f"{ax.get_title()} · {note}")
+    from rtlab import plots
     return plots.save_figure(fig, stem, svg=svg)
 
 
@@ -232,6 +235,10 @@ _JOBS: list[Job] = []  # what forked workers run (set just before the fork)
 def _draw(note: str, draw: Callable[[Axes], Axes], stem: Path,
           size_in: tuple[float, float], svg: bool = False) -> Job:
     """A job drawing one figure on a fresh Figure and saving it (PNG, SVG when asked)."""
+    from matplotlib.figure import Figure
+
+    from rtlab import plots  # noqa: F401  (loaded once, before the workers fork)
+
     def job() -> list[Path]:
         fig = Figure(figsize=size_in, layout="constrained")
         draw(fig.subplots())
@@ -299,6 +306,10 @@ def _figures(
 ) -> list[Job]:
     """A job for every figure of ``kinds`` of one experiment's rows, written into
     ``folder``; ``note`` (the pace) joins each title."""
+    if not kinds:
+        return []
+    from rtlab import plots  # here, not at import: the statistics alone need no matplotlib
+
     n_targets = len(summary[["client", "runtime"]].drop_duplicates())
     wide_in = (max(6.0, 1.3 * n_targets + 2.0), 4.8)
     measured = summary[summary["n"] > 0]

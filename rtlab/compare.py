@@ -536,9 +536,11 @@ def format_lines(cmp: RunComparison) -> list[str]:
         lines.append("parameters that differ: " + "; ".join(cmp.parameter_differences))
     lines += [f"not compared: {t}" for t in cmp.only_in_one]
     lines += [f"note: {n}" for n in cmp.notes]
-    header = f"{'target step':<28} {'median A':>11} {'median B':>11}  {'change [95% CI]':<28} " \
+    header = f"{'target step':<28} {'median A':>11} {'median B':>11}  {'HL change [95% CI]':<28} " \
              f"{'p_adj':>7}  verdict"
-    lines += ["", header, "-" * len(header)]
+    lines += ["", "HL change: Hodges–Lehmann shift of B over A (round-adjusted log times) with "
+              "the CI of the Mann–Whitney test that gives p; the medians are descriptive.",
+              header, "-" * len(header)]
     for r in cmp.changes.itertuples(index=False):
         label = where(r)
         if r.change == r.change:

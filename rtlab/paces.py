@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.lines import Line2D
 
 from rtlab import stats
 from rtlab.conditions import format_pace
 from rtlab.options import DEFAULT_ALPHA
+
+if TYPE_CHECKING:  # matplotlib loads only when pace_plot draws
+    from matplotlib.axes import Axes
 
 PACE_COLUMN = "pace_s"
 # The columns of stats.compare this module relies on.
@@ -271,6 +272,9 @@ def pace_plot(table: pd.DataFrame, *, step: str, ax: Axes | None = None,
     -------
     matplotlib.axes.Axes
     """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
     ax = plt.gca() if ax is None else ax
     rows = table[table["step"] == step]
     if families is not None:

@@ -25,8 +25,9 @@ interval covers the true shift at its level whenever the test it inverts
 is exact (symmetric per-round differences; a pure shift between the two
 samples), and when the test rejects, the interval excludes 0 (the interpolated
 interval lies inside the test's exact inversion). Large
-samples never build the ``N`` averages: order statistics are found by
-bisection over the value with an ``O(n log n)`` count (:func:`_kth`).
+samples never build the ``N`` averages: each order statistic is bracketed by
+an ``O(n log n)`` count (from a sample's quantiles, then by bisection) and
+picked exactly among the few members inside its bracket (:func:`_select`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ EXACT_MAX = 50
 # Build every Walsh average / difference when there are at most this many.
 _DIRECT_MAX = 250_000
 _BISECT_STEPS = 64
+# Large samples: members listed once a rank's bracket holds at most _BRACKET_MAX of them, or
+# at most _STALLED_MAX after _STALLS bisection steps that removed none (a block of ties).
+_BRACKET_MAX = 20_000
+_STALLED_MAX = 1_000_000
+_STALLS = 3
+_SAMPLE_SIZE = 4_000
 PAIRED_METHOD = ("Hodges–Lehmann estimate of the per-round log ratio; CI by inverting the "
                  "Wilcoxon signed-rank test")
 UNPAIRED_METHOD = ("two-sample Hodges–Lehmann shift of the log times; CI by inverting the "
@@ -137,7 +144,7 @@ def _coverage(cdf: np.ndarray | None, k: int, confidence: float) -> float:
 def _kth(count_le, ranks: np.ndarray, low: float, high: float) -> np.ndarray:
     """The ``ranks``-th smallest (1-based) values of a set known only by ``count_le(t)``
     (how many members are <= t, vectorised over t), by bisection between ``low`` and
-    ``high`` (the set's minimum and maximum)."""
+    ``high`` (the set's minimum and maximum). The reference for :func:`_select`."""
     lo = np.full(ranks.size, low, dtype=float)
     hi = np.full(ranks.size, high, dtype=float)
     for _ in range(_BISECT_STEPS):
@@ -150,11 +157,74 @@ def _kth(count_le, ranks: np.ndarray, low: float, high: float) -> np.ndarray:
     return hi
 
 
+def _select(count_le, between, sample, ranks: np.ndarray, low: float, high: float,
+            total: int) -> np.ndarray:
+    """The ``ranks``-th smallest (1-based) members of a set of ``total`` values, exactly.
+
+    The set is known by ``count_le(t)`` (members <= t, vectorised over t),
+    ``between(lo, hi)`` (the members in ``(lo, hi]``) and ``sample(size)`` (members
+    drawn at random). Each rank is bracketed by ``(lo, hi]`` with
+    ``count_le(lo) < rank <= count_le(hi)``: first from quantiles of a sample (a
+    guess, checked by counting), then by bisection until the bracket holds at most
+    :data:`_BRACKET_MAX` members, which are then listed and sorted. ``O(n log n)``
+    per count; the answer does not depend on the sample, only the time does.
+    """
+    ranks = np.asarray(ranks, dtype=np.int64)
+    below = np.nextafter(low, -np.inf)
+    lo = np.full(ranks.size, below)
+    hi = np.full(ranks.size, float(high))
+    c_lo = np.zeros(ranks.size, dtype=np.int64)
+    c_hi = np.full(ranks.size, total, dtype=np.int64)
+    drawn = np.sort(sample(_SAMPLE_SIZE))
+    q = (ranks - 0.5) / total
+    spread = 4.0 * np.sqrt(q * (1.0 - q) / drawn.size) + 2.0 / drawn.size
+    guess = np.concatenate([np.quantile(drawn, np.clip(q - spread, 0.0, 1.0)),
+                            np.quantile(drawn, np.clip(q + spread, 0.0, 1.0))])
+    counts = count_le(guess)
+    g_lo, g_hi = guess[:ranks.size], guess[ranks.size:]
+    n_lo, n_hi = counts[:ranks.size], counts[ranks.size:]
+    use = n_lo < ranks
+    lo, c_lo = np.where(use, g_lo, lo), np.where(use, n_lo, c_lo)
+    use = n_hi >= ranks
+    hi, c_hi = np.where(use, g_hi, hi), np.where(use, n_hi, c_hi)
+    stalls = np.zeros(ranks.size, dtype=np.int64)
+    for _ in range(4 * _BISECT_STEPS):
+        width = c_hi - c_lo
+        wide = ((width > _BRACKET_MAX) & ((stalls < _STALLS) | (width > _STALLED_MAX))
+                & (np.nextafter(lo, np.inf) < hi))
+        if not wide.any():
+            break
+        mid = np.where(wide, lo + (hi - lo) / 2.0, lo)
+        counts = count_le(mid)
+        enough = wide & (counts >= ranks)
+        short = wide & ~enough
+        hi, c_hi = np.where(enough, mid, hi), np.where(enough, counts, c_hi)
+        lo, c_lo = np.where(short, mid, lo), np.where(short, counts, c_lo)
+        stalls = np.where(wide, np.where(c_hi - c_lo == width, stalls + 1, 0), stalls)
+    out = np.empty(ranks.size)
+    listed: dict[tuple[float, float], np.ndarray] = {}
+    for i, rank in enumerate(ranks):
+        key = (float(lo[i]), float(hi[i]))
+        if key not in listed:
+            listed[key] = between(*key)
+        out[i] = np.partition(listed[key], rank - c_lo[i] - 1)[rank - c_lo[i] - 1]
+    return out
+
+
 def _order_stats(values_or_count, total: int, ranks: list[int], bounds=None) -> np.ndarray:
     if callable(values_or_count):
-        return _kth(values_or_count, np.asarray(ranks, dtype=float), *bounds)
+        return _select(*values_or_count(), np.asarray(ranks), *bounds, total)
     part = np.partition(values_or_count, [r - 1 for r in ranks])
     return part[[r - 1 for r in ranks]]
+
+
+def _ranges(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i, j) with first[i] <= j < last[i], row by row."""
+    size = np.maximum(last - first, 0)
+    i = np.repeat(np.arange(first.size), size)
+    starts = np.cumsum(size) - size
+    j = np.arange(i.size) - np.repeat(starts, size) + np.repeat(first, size)
+    return i, j
 
 
 def _median_rank(total: int) -> list[int]:
@@ -232,8 +302,21 @@ def paired(d: np.ndarray, *levels: float) -> list[Shift]:
             upto = np.searchsorted(d, 2.0 * t[:, None] - d[None, :], side="right")
             return np.maximum(upto - np.arange(n)[None, :], 0).sum(axis=1)
 
+        def between(lo: float, hi: float) -> np.ndarray:
+            # the Walsh averages with 2lo < d_i + d_j <= 2hi, i <= j
+            first = np.maximum(np.searchsorted(d, 2.0 * lo - d, side="right"), np.arange(n))
+            last = np.searchsorted(d, 2.0 * hi - d, side="right")
+            i, j = _ranges(first, last)
+            return (d[i] + d[j]) / 2.0
+
+        def sample(size: int) -> np.ndarray:
+            rng = np.random.default_rng(n)
+            a, b = rng.integers(0, n, size), rng.integers(0, n, size)
+            return (d[a] + d[b]) / 2.0
+
         def select(ranks):
-            return _order_stats(count_le, total, ranks, (d[0], d[-1]))
+            return _order_stats(lambda: (count_le, between, sample), total, ranks,
+                                (d[0], d[-1]))
     return _intervals(select, total, cdf, variance, levels)
 
 
@@ -285,6 +368,18 @@ def unpaired(x: np.ndarray, y: np.ndarray, *levels: float) -> list[Shift]:
             below = np.searchsorted(y, x[None, :] - t[:, None], side="left")
             return (n - below).sum(axis=1)
 
+        def between(lo: float, hi: float) -> np.ndarray:
+            # the differences with lo < x_i - y_j <= hi: x_i - hi <= y_j < x_i - lo
+            first = np.searchsorted(y, x - hi, side="left")
+            last = np.searchsorted(y, x - lo, side="left")
+            i, j = _ranges(first, last)
+            return x[i] - y[j]
+
+        def sample(size: int) -> np.ndarray:
+            rng = np.random.default_rng(m * n)
+            return x[rng.integers(0, m, size)] - y[rng.integers(0, n, size)]
+
         def select(ranks):
-            return _order_stats(count_le, total, ranks, (x[0] - y[-1], x[-1] - y[0]))
+            return _order_stats(lambda: (count_le, between, sample), total, ranks,
+                                (x[0] - y[-1], x[-1] - y[0]))
     return _intervals(select, total, cdf, variance, levels)

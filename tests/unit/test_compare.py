@@ -254,3 +254,11 @@ def test_failures_are_counted_in_the_gate_family() -> None:
     one = compare.changes(before, fail(before, client="oci", runtime="runc", trial=3,
                                        step="kill"), seed=0)
     assert not one["regression"].any()
+
+
+def test_console_table_names_its_estimate(tmp_path: Path) -> None:
+    trials = make_trials(QUIET, n_trials=4, seed=1)
+    cmp = compare.compare_runs(write_run(tmp_path / "a", trials), write_run(tmp_path / "b", trials))
+    lines = compare.format_lines(cmp)
+    assert any("HL change [95% CI]" in line for line in lines)
+    assert any(line.startswith("HL change: Hodges–Lehmann shift of B over A") for line in lines)

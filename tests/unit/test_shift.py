@@ -219,3 +219,25 @@ def test_compare_refuses_runs_of_different_experiments(tmp_path: Path, capsys) -
     assert len(err) == 1 and "experiment lifecycle" in err[0] and "experiment pause" in err[0]
     with pytest.raises(compare.CompareError):
         compare.compare_runs(run_a, run_b)
+
+
+def test_large_sample_selection_is_exactly_the_direct_order_statistics(monkeypatch) -> None:
+    """The fast path (bracket by counting, list the few members inside) returns the very
+    Walsh averages / differences the direct path sorts, and agrees with the plain
+    bisection reference (:func:`shift._kth`) to rounding."""
+    rng = np.random.default_rng(11)
+    d = np.round(rng.normal(0.1, 0.2, 300), 3)  # ties included
+    x, y = rng.normal(0, 1, 200), np.round(rng.normal(0.3, 1, 150), 2)
+    direct = [*shift.paired(d, 0.95, 0.9), *shift.unpaired(x, y, 0.95)]
+    monkeypatch.setattr(shift, "_DIRECT_MAX", 10)
+    monkeypatch.setattr(shift, "_BRACKET_MAX", 50)
+    fast = [*shift.paired(d, 0.95, 0.9), *shift.unpaired(x, y, 0.95)]
+    assert np.array_equal(np.array(direct), np.array(fast))
+    reference = shift._order_stats
+
+    def bisection(values, total, ranks, bounds=None):
+        return shift._kth(values()[0], np.asarray(ranks, dtype=float), *bounds)
+    monkeypatch.setattr(shift, "_order_stats", bisection)
+    bisected = [*shift.paired(d, 0.95, 0.9), *shift.unpaired(x, y, 0.95)]
+    monkeypatch.setattr(shift, "_order_stats", reference)
+    assert np.array(fast) == pytest.approx(np.array(bisected), rel=1e-12, abs=1e-12)
