@@ -111,6 +111,9 @@ def test_containerd_killed_mid_run_fails_fast_and_clean_removes_the_pod():
         assert [r.ok for r in results[:2]] == [True, True]
         assert "containerd" in results[2].error and not results[2].ok
         assert all(r.error == "not run: containerd is gone" for r in results[3:])
+        deadline = time.monotonic() + 5  # the socket may take a moment to stop answering
+        while cri.down_reason(paths) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert cri.down_reason(paths) and "containerd" in cri.down_reason(paths)
         cri.start([KNOWN["runc"]], paths, say=lambda _: None)
         removed = cri.clean(paths=paths, say=lambda _: None)
@@ -118,6 +121,9 @@ def test_containerd_killed_mid_run_fails_fast_and_clean_removes_the_pod():
         with cri_client.CriClient(paths) as client:
             assert _leftovers(client, paths, token) == []
     finally:
+        if cri.down_reason(paths) and paths.config.exists():
+            # a failure above left the pod with no containerd to remove it: start it again
+            cri.start([KNOWN["runc"]], paths, say=lambda _: None)
         cri.purge(paths, say=lambda _: None)
         if paths.state.parent.is_dir():
             paths.state.parent.rmdir()

@@ -29,10 +29,19 @@ def _token(out: Path) -> str:
     return json.loads((out / "run.json").read_text())["token"]
 
 
+def _zombie(pid: int) -> bool:
+    """An exited process its parent has not reaped yet (holds no memory, mount or cgroup
+    of its own; this host's init reaps reparented ones late)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True  # gone
+
+
 def _mine(token: str) -> list[str]:
     """This run's containers, processes and memory cgroups still on the host."""
     left = [x for x in oci_leftovers() if token in x]
-    left += [f"process {pid}" for pid in cleanup.processes_matching(token)]
+    left += [f"process {pid}" for pid in cleanup.processes_matching(token) if not _zombie(pid)]
     left += [f"cgroup {p}" for p in Path("/sys/fs/cgroup/memory").glob(f"**/*{token}*")]
     return left
 
