@@ -147,6 +147,9 @@ class PodmanTarget(Target):
         # A runtime hung in create (runsc --platform=kvm here) survives `podman rm`:
         # its processes carry podman's full id, not our name.
         cleanup.sweep(full_id)
+        # conmon killed under podman (a sweep, a purge) leaves the runtime's own state
+        # (`runc list` shows podman's full id, stopped) after podman has forgotten it
+        self.quiet([*self.runtime.argv, "delete", "--force", full_id], timeout_s=REMOVE_TIMEOUT_S)
         if not m.ok and cid in self.list_ids():
             m = self.quiet([*self.base, "rm", "--force", "--time", "0", cid], timeout_s=REMOVE_TIMEOUT_S)
         if m.ok or cid not in self.list_ids():

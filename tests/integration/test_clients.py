@@ -85,7 +85,17 @@ def _collect(tmp_path: Path, env, *args: str, name: str = "data") -> tuple[subpr
 
 # -- every client over every runtime ------------------------------------------------
 
+def _runtime_ids() -> set[str]:
+    """Every id in runc's and crun's default state roots (podman's containers live there)."""
+    ids = set()
+    for rt in ("runc", "crun"):
+        out = subprocess.run([rt, "list", "--quiet"], capture_output=True, text=True, timeout=30)
+        ids |= set(out.stdout.split())
+    return ids
+
+
 def test_docker_ctr_podman_over_runc_crun_runsc(tmp_path, rt_env):
+    before = _runtime_ids()
     r, out = _collect(tmp_path, rt_env, "--clients", ",".join(CONTAINER_CLIENTS),
                       "--runtimes", ",".join(RUNTIMES), "--trials", "2", "--warmup", "0")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -98,6 +108,8 @@ def test_docker_ctr_podman_over_runc_crun_runsc(tmp_path, rt_env):
     for client in CONTAINER_CLIENTS:
         for rt in RUNTIMES:
             assert f"{client}/{rt}: 2/2 trials ok" in r.stdout
+    # podman's containers carry its full ids in the runtimes' own state: none may stay
+    assert _runtime_ids() - before == set()
 
     meta = json.loads((out / "run.json").read_text())
     assert meta["status"] == "completed"
