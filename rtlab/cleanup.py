@@ -187,8 +187,21 @@ def sweep(token: str) -> dict[str, list]:
 
 # -- one lock per live run ---------------------------------------------------
 
+# Host-wide as root, whatever RTLAB_RUNTIME_DIR says: a run that keeps its work
+# folders elsewhere (the tests, a developer's isolated run) is still seen alive by
+# every other run's sweep, by ``rtlab clean`` and by purge, which would otherwise
+# take its containers for a dead run's. An unprivileged user (who cannot write
+# /run/rtlab) keeps its locks under its own runtime folder.
+HOST_LOCK_DIR = Path("/run/rtlab/runs")
+
+
 def _lock_dir() -> Path:
-    return RUNTIME_DIR / "runs"
+    return HOST_LOCK_DIR if os.geteuid() == 0 else RUNTIME_DIR / "runs"
+
+
+def _lock_dirs() -> list[Path]:
+    """Every folder a live run's lock may be in: the host's and this process's own."""
+    return list(dict.fromkeys([HOST_LOCK_DIR, RUNTIME_DIR / "runs"]))
 
 
 class RunLock:
@@ -220,11 +233,9 @@ class RunLock:
 
 def live_runs() -> dict[str, str]:
     """token → "pid run_dir" for every run whose lock is held now."""
-    live = {}
-    directory = _lock_dir()
-    if not directory.is_dir():
-        return live
-    for path in directory.glob("*.lock"):
+    live: dict[str, str] = {}
+    paths = [p for d in _lock_dirs() if d.is_dir() for p in d.glob("*.lock")]
+    for path in paths:
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError:
