@@ -38,11 +38,12 @@ def test_config_has_every_handler_through_the_runc_shim(paths, tmp_path):
         cri.check_handlers(["crun"], paths)
 
 
-def test_runsc_wrapper_drops_its_network_flag_and_uses_host():
-    text = cri.wrapper_text(KNOWN["runsc"], "/usr/bin/runsc")
+def test_runsc_wrapper_drops_its_network_flag_and_uses_host(tmp_path):
+    text = cri.wrapper_text(KNOWN["runsc"], "/usr/bin/runsc", tmp_path / "io")
     assert "--network=none" not in text
-    assert 'exec /usr/bin/runsc --network=host "$@"' in text
-    kvm = cri.wrapper_text(KNOWN["runsc-kvm"], "/usr/bin/runsc")
+    assert 'set -- /usr/bin/runsc --network=host "$@"' in text
+    assert f"io={tmp_path / 'io'}" in text
+    kvm = cri.wrapper_text(KNOWN["runsc-kvm"], "/usr/bin/runsc", tmp_path / "io")
     assert "--platform=kvm --network=host" in kvm
 
 
