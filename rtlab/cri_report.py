@@ -33,8 +33,8 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("pod_run", "RunPodSandbox"), ("create", "CreateContainer"), ("start", "StartContainer"),
     ("stop", "StopContainer"), ("remove", "RemoveContainer"), ("pod_stop", "StopPodSandbox"),
     ("pod_remove", "RemovePodSandbox"))
-TIMESTAMP_NOTE = ("rtlab records no wall-clock time per trial: startTime and endTime are 0; "
-                  "operationsDurationsNs holds the timed calls")
+# trials.csv's wall clock at each call's start (Unix ns; experiments.py "cri" columns)
+STARTED = "started_ns"
 
 
 def _bool(series: pd.Series) -> pd.Series:
@@ -55,7 +55,9 @@ def benchmark(trials: pd.DataFrame) -> dict:
     A trial whose step failed keeps its datapoint: ``operationsDurationsNs`` holds
     the operations that succeeded before it, in order (shorter than
     ``operationsNames``, as critest tolerates), and ``metaInfo.error`` names the
-    failed operation and its error."""
+    failed operation and its error. ``startTime`` is the wall clock (Unix ns) at the
+    trial's first call, ``endTime`` at the end of its last call that ran (its start
+    plus its duration), as critest's; 0 for runs recorded before ``started_ns``."""
     rows = cri_rows(trials)
     if rows.empty:
         return {}
@@ -74,8 +76,13 @@ def benchmark(trials: pd.DataFrame) -> dict:
             trial = trial[trial["step"].isin(list(method))]
             trial = trial.assign(_order=trial["step"].map(order)).sort_values("_order")
             durations, error = [], None
+            start_time = end_time = 0
             for _, row in trial.iterrows():
                 ok = str(row["ok"]).lower() in ("true", "1")
+                started, wall = _int(row.get(STARTED)), _float(row.get("wall_s"))
+                if started is not None:
+                    start_time = start_time or started
+                    end_time = started + int(round((wall or 0.0) * 1e9))
                 if not ok:
                     error = f"{method[row['step']]}: {row.get('error') or 'failed'}"
                     break
@@ -88,12 +95,30 @@ def benchmark(trials: pd.DataFrame) -> dict:
                 meta["paceS"] = str(trial["pace_s"].iloc[0])
             if error is not None:
                 meta["error"] = error
-            points.append({"sampleIndex": len(points), "startTime": 0, "endTime": 0,
+            points.append({"sampleIndex": len(points), "startTime": start_time,
+                           "endTime": end_time,
                            "operationsDurationsNs": durations, "metaInfo": meta})
         out[f"{runtime}/{net}" if net else str(runtime)] = {
             "operationsNames": [m for _, m in OPERATIONS], "numParallel": 1,
             "datapoints": points}
     return out
+
+
+def _int(value) -> Optional[int]:
+    """An integer cell (Int64, int or str: exact; float), None when empty."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        number = _float(value)
+        return None if number is None else int(number)
+
+
+def _float(value) -> Optional[float]:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else number
 
 
 def write_benchmark(trials: pd.DataFrame, out_dir: Path | str) -> Optional[Path]:
