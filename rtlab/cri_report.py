@@ -163,6 +163,38 @@ def pod_table(summary: pd.DataFrame) -> pd.DataFrame:
                                         "median ms", "95% CI of the median, ms"])
 
 
+def clients_table(summary: pd.DataFrame, runtime: str = "runc") -> pd.DataFrame:
+    """The CRI beside the other clients over ``runtime`` on the steps they share with
+    the lifecycle (create, start): per client, each step's median and its 95% CI (ms).
+    Empty when the runs hold no lifecycle rows of another client over ``runtime``."""
+    from .plots import KNOWN_CLIENTS, ordered_names
+
+    shared = list(dict.fromkeys(experiments.EXPERIMENTS[EXPERIMENT].shares.values()))
+    rows = summary[(summary.get("experiment", experiments.DEFAULT_EXPERIMENT)
+                    == experiments.DEFAULT_EXPERIMENT)
+                   & (summary["runtime"].astype(str) == runtime) & summary["step"].isin(shared)]
+    clients = [str(c) for c in rows["client"]]
+    if not any(c.startswith("cri") for c in clients) or all(c.startswith("cri") for c in clients):
+        return pd.DataFrame()
+    others = ordered_names(pd.Series([c for c in clients if not c.startswith("cri")]),
+                           (*KNOWN_CLIENTS,))
+    cris = sorted({c for c in clients if c.startswith("cri")}, key=_network_rank)
+    table = []
+    for client in [*others, *cris]:
+        line = {"client": client}
+        for step in shared:
+            cell = rows[(rows["client"].astype(str) == client) & (rows["step"] == step)]
+            if cell.empty or not int(cell["n"].iloc[0]):
+                line[f"{step}: median ms"], line[f"{step}: 95% CI, ms"] = float("nan"), "not measured"
+                continue
+            r = cell.iloc[0]
+            line[f"{step}: median ms"] = round(r["median_s"] * 1000, 1)
+            line[f"{step}: 95% CI, ms"] = (f"{r['ci_low_s'] * 1000:.1f}–{r['ci_high_s'] * 1000:.1f}"
+                                           if r["ci_low_s"] == r["ci_low_s"] else "too few trials")
+        table.append(line)
+    return pd.DataFrame(table)
+
+
 def answers(summary: pd.DataFrame, comparisons: pd.DataFrame, alpha: float = 0.05
             ) -> list[tuple[str, str]]:
     """(question, answer) of the CRI: which runtime starts a pod fastest per network
@@ -217,10 +249,18 @@ def section(summary: pd.DataFrame, comparisons: pd.DataFrame, alpha: float = 0.0
     items = "".join(f"<li><strong>{esc(q)}</strong> {esc(a)}</li>"
                     for q, a in answers(summary, comparisons, alpha)) \
         or "<li>Nothing to compare: fewer than two handlers or network modes measured.</li>"
-    table = pod_table(summary)
-    head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>"
-                   for row in table.itertuples(index=False))
+    def html_table(table: pd.DataFrame, cls: str) -> str:
+        head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
+        body = "".join("<tr>" + "".join(f"<td>{esc(_cell(v))}</td>" for v in row) + "</tr>"
+                       for row in table.itertuples(index=False))
+        return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+    pods = html_table(pod_table(summary), "cri-pod")
+    beside = clients_table(summary)
+    clients = ("<p>The CRI beside the other clients over runc, on the steps they share "
+               "(CreateContainer records the container as docker create and ctr container "
+               "create do; StartContainer makes and starts the task, as docker start and ctr "
+               "task start):</p>" + html_table(beside, "cri-clients")) if not beside.empty else ""
     excused = []
     for meta in metas:
         for label, reason in (meta.get("unavailable") or {}).items():
@@ -233,5 +273,5 @@ def section(summary: pd.DataFrame, comparisons: pd.DataFrame, alpha: float = 0.0
         "call timed in-process; the runtime is the CRI handler of the same name, the network "
         "the pod's (host: the host's namespace; cni: rtlab's bridge, its set-up part of the "
         f"time).</p><ul>{items}</ul>"
-        f'<table class="cri-pod"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        f"<p>Pod to running per runtime and pod network:</p>{pods}{clients}"
         f"{not_run}</section>")

@@ -143,3 +143,45 @@ def test_section_answers_with_the_estimate_its_interval_is_for(tmp_path: Path) -
 def test_section_without_cri_says_so() -> None:
     empty = pd.DataFrame(columns=stats.SUMMARY_COLUMNS)
     assert "No CRI target" in cri_report.section(empty, empty).data
+
+
+def lifecycle_trials(n: int = 12, warmup: int = 1) -> pd.DataFrame:
+    """oci and docker over runc (experiment lifecycle), in the same run as cri_trials."""
+    rng = np.random.default_rng(5)
+    medians = {"oci": {"create": 0.02, "start": 0.01, "kill": 0.01, "delete": 0.01},
+               "docker": {"create": 0.10, "start": 0.30, "kill": 0.10, "delete": 0.05}}
+    rows = []
+    for trial in range(1, warmup + n + 1):
+        for client, steps in medians.items():
+            for step, median in steps.items():
+                rows.append({
+                    "run_id": "20261129T010000Z-cri-beef", "experiment": "lifecycle",
+                    "client": client, "runtime": "runc", "round": trial, "trial": trial,
+                    "warmup": trial <= warmup, "step": step,
+                    "wall_s": median * float(rng.lognormal(0, 0.05)), "user_s": 0.0,
+                    "sys_s": 0.0, "ok": True, "exit_code": 0, "error": "",
+                    "container_id": f"rtlab-beef-{trial}{client}", "pace_s": 0.0,
+                    "idle_s": 0.0, "caches_dropped": False, "network": ""})
+    return pd.DataFrame(rows)
+
+
+def test_section_puts_the_cri_beside_the_clients_over_runc_and_escapes(tmp_path: Path) -> None:
+    trials = pd.concat([cri_trials(), lifecycle_trials()], ignore_index=True)
+    trials["runtime"] = trials["runtime"].replace("crun", "<i>crun</i>")
+    result = analysis.analyze(trials, tmp_path, figures=None)
+    beside = cri_report.clients_table(result.summary)
+    assert list(beside["client"]) == ["docker", "oci", "cri-host", "cri-cni"]
+    assert list(beside.columns) == ["client", "create: median ms", "create: 95% CI, ms",
+                                    "start: median ms", "start: 95% CI, ms"]
+    life = result.summary[(result.summary["experiment"] == "lifecycle")
+                          & (result.summary["runtime"] == "runc")].set_index(["client", "step"])
+    for _, row in beside.iterrows():
+        assert row["start: median ms"] == round(life.loc[(row["client"], "start"),
+                                                         "median_s"] * 1000, 1)
+    html = cri_report.section(result.summary, result.comparisons).data
+    assert 'class="cri-clients"' in html and ">cri-cni<" in html and ">docker<" in html
+    assert "&lt;i&gt;crun&lt;/i&gt;" in html and "<i>crun" not in html
+    # a CRI-only run has no other client to stand beside
+    alone = analysis.analyze(cri_trials(), tmp_path / "alone", figures=None)
+    assert cri_report.clients_table(alone.summary).empty
+    assert "cri-clients" not in cri_report.section(alone.summary, alone.comparisons).data
