@@ -462,17 +462,19 @@ def bridge_ports() -> list[str]:
     return [line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines() if ":" in line]
 
 
-def netns_on_subnet() -> list[str]:
-    """Named network namespaces (/run/netns) holding an address on rtlab's subnet."""
+def netns_on_subnet(ips: Optional[Iterable[str]] = None) -> list[str]:
+    """Named network namespaces (/run/netns) holding an address on rtlab's subnet
+    (``ips``: only those holding one of these addresses)."""
     found = []
     base = Path("/run/netns")
     prefix = SUBNET.rsplit(".", 1)[0] + "."
+    wanted = None if ips is None else {f" {ip}/" for ip in ips}
     if not base.is_dir():
         return found
     for ns in sorted(base.iterdir()):
         out = subprocess.run(["ip", "-n", ns.name, "-o", "-4", "addr"], capture_output=True,
                              text=True, timeout=10)
-        if prefix in out.stdout:
+        if prefix in out.stdout and (wanted is None or any(w in out.stdout for w in wanted)):
             found.append(ns.name)
     return found
 
@@ -486,12 +488,20 @@ def host_leftovers(paths: Optional[CriPaths] = None) -> list[str]:
 
 def forget_network(paths: CriPaths, say: Say = print) -> list[str]:
     """Without containerd (purge, or a dead daemon): delete the netns on rtlab's subnet
-    (their veths go with them), the bridge and the IP allocations."""
+    (their veths go with them), the bridge and the IP allocations.
+
+    A private instance (``RTLAB_CRI_STATE_DIR``: a test's, a developer's) shares the
+    bridge and subnet with the host's: it deletes only the netns holding an address it
+    allocated, and the bridge only when no veth is left on it (another instance's
+    live pods keep their network)."""
     done = []
-    for ns in netns_on_subnet():
+    own = None if paths.state == STATE_DIR / "cri" else ip_allocations(paths)
+    for ns in netns_on_subnet(own):
         subprocess.run(["ip", "netns", "delete", ns], capture_output=True, timeout=10)
         done.append(f"netns {ns}")
-    if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode == 0:
+    if own is not None and bridge_ports():
+        pass  # another instance's pods are on the bridge
+    elif subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode == 0:
         subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, timeout=10)
         done.append(f"bridge {BRIDGE}")
     if paths.ipam.exists():
