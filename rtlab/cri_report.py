@@ -12,7 +12,8 @@ The report's section (:func:`section`): pod to running (RunPodSandbox +
 CreateContainer + StartContainer) per handler and network mode with its median's
 95% CI, which runtime starts a pod fastest in each network mode, what the CNI
 network costs per runtime, and the CRI beside the other clients over runc on the
-steps they share. Every ratio printed beside an interval is the Hodges–Lehmann
+steps they share (sentences, and :func:`clients_table`). ``startTime`` and
+``endTime`` come from trials.csv's ``started_ns`` (the wall clock at each call). Every ratio printed beside an interval is the Hodges–Lehmann
 ratio that interval belongs to (views._answer, shift.py).
 """
 
