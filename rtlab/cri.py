@@ -7,13 +7,16 @@ containerd of rtlab's own, with everything under rtlab's folders:
 
 - config ``/var/lib/rtlab/cri/config.toml``, root ``/var/lib/rtlab/cri/root``,
   socket ``/run/rtlab/cri/containerd.sock``, state ``/run/rtlab/cri/state``,
-  the shim's runtime root ``/run/rtlab/cri/runc``, pid file
+  the shim's runtime root ``/run/rtlab/cri/runc``, the runsc wrapper's keepers
+  ``/run/rtlab/cri/runsc-io``, pid file
   ``/run/rtlab/cri/containerd.pid`` (pid and start time, as daemons.py), log
   ``/var/log/rtlab/cri-containerd.log``;
 - one handler per runtime (runc, crun, runsc, any ``--runtime NAME=PATH``),
   each the stock runc v2 shim with ``BinaryName`` set: runc and crun directly,
   a runtime with flags through a wrapper script in ``/var/lib/rtlab/cri/bin``.
-  runsc's wrapper runs it with ``--network=host`` for every pod: gVisor then
+  runsc's wrapper stands in for containerd-shim-runsc-v1 (the stdio, pid and
+  kill differences of a container joining a pod: see _RUNSC_WRAPPER) and runs
+  it with ``--network=host`` for every pod: gVisor then
   uses the network of the namespace its sandbox is in (the host's, or the
   pod's CNI namespace). ``--network=sandbox`` (gVisor's own netstack) is
   refused here in every namespace ("cannot run with network enabled in root
@@ -42,9 +45,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
@@ -52,6 +53,7 @@ from typing import Callable, Iterable, Optional
 from . import archive, daemons, procfs
 from .image import STATE_DIR
 from .runtimes import KNOWN, Runtime
+from .shims import _sh_quote, _write_if_changed, flags_script  # the wrapper writing, shared
 
 Say = Callable[[str], None]
 
@@ -105,6 +107,7 @@ class CriPaths:
     socket = property(lambda self: self.run / "containerd.sock")
     run_state = property(lambda self: self.run / "state")
     runc_root = property(lambda self: self.run / "runc")
+    runsc_io = property(lambda self: self.run / "runsc-io")  # the runsc wrapper's keepers
     pidfile = property(lambda self: self.run / "containerd.pid")
     log = property(lambda self: self.log_dir / "cri-containerd.log")
 
@@ -127,18 +130,8 @@ class CriDaemon(daemons.Daemon):
     def log(self) -> Path:
         return self.paths.log
 
-    def started_pid(self) -> Optional[int]:
-        try:
-            pid_s, start = self.pidfile.read_text().split()
-            pid = int(pid_s)
-        except (OSError, ValueError):
-            return None
-        if procfs.alive(pid) and procfs.start_time(pid) == start and procfs.comm(pid) == "containerd":
-            return pid
-        return None
-
     def running_pid(self) -> Optional[int]:
-        return self.started_pid()
+        return self.started_pid()  # only rtlab's own instance (its pid file) serves the CRI
 
 
 def daemon(paths: Optional[CriPaths] = None) -> CriDaemon:
@@ -161,29 +154,87 @@ def _is_runsc(runtime: Runtime) -> bool:
     return Path(runtime.binary).name == "runsc"
 
 
-def wrapper_text(runtime: Runtime, binary: str) -> Optional[str]:
+# The runc v2 shim drives runsc as if it were runc; three things differ for a
+# container joining a pod (measured, tests/integration/test_cri.py; issue 20):
+# 1. stdio: runsc creates a joining container's process at ``start``, handing it
+#    ``runsc start``'s own stdio, where runc's was given at ``create``. The shim runs
+#    ``start`` with stdout and stderr on a pipe it reads to EOF (go-runc cmdOutput,
+#    then os/exec Cmd.Wait): the sandbox keeps that pipe as the container's output,
+#    so StartContainer never answered although ``runsc start`` had exited 0.
+# 2. its pid: runsc's pid file names the sandbox, so the shim would see the
+#    container exit only when the whole pod does.
+# 3. ``runsc kill`` of an exited sandbox says "sandbox is not running" where the
+#    shim expects runc's "container not running", and containerd retried the
+#    pod's exit forever.
+# containerd-shim-runsc-v1 (not in Debian) passes the container's stdio to ``start``
+# and waits with ``runsc wait``; the wrapper does the same through a keeper process
+# per joining container (the pid the shim is given): it holds the container's
+# stdio from ``create``, ``start`` runs runsc with it (/proc/KEEPER/fd), then the
+# keeper runs ``runsc wait`` and exits with the container's status.
+_RUNSC_WRAPPER = r"""#!/bin/sh
+# rtlab: {name} for containerd's CRI (runc v2 shim BinaryName); see rtlab/cri.py
+set -- {runsc} "$@"
+io={io}
+# the shim's call: global flags, the command, its flags, the id (kill: id, signal)
+cmd= root= bundle= pidfile= prev= id=
+for a in "$@"; do
+  case $prev in --root) root=$a ;; --bundle|-b) bundle=$a ;; --pid-file) pidfile=$a ;; esac
+  if [ -z "$cmd" ]; then
+    case $prev in --root|--log|--log-format) ;; *)
+      case $a in create|start|kill|delete) cmd=$a ;; esac ;; esac
+  elif [ -z "$id" ]; then
+    case $a in -*) ;; *) case $prev in --bundle|-b|--pid-file|--console-socket) ;; *)
+      id=$a ;; esac ;; esac
+  fi
+  prev=$a
+done
+keeper=$io/$id.keeper go=$io/$id.go
+case $cmd in
+create)
+  grep -q '"io.kubernetes.cri.container-type":"container"' "$bundle/config.json" 2>/dev/null ||
+    exec "$@"
+  "$@" || exit
+  mkdir -p "$io" && rm -f "$go" && mkfifo "$go" || exit
+  RUNSC=$1 ROOT=$root ID=$id GO=$go sh -c '
+    read _ < "$GO"; rm -f "$GO"; exec </dev/null >/dev/null 2>&1
+    out=$("$RUNSC" --root "$ROOT" wait "$ID")
+    s=${{out##*\"exitStatus\":}}; s=${{s%%[!0-9]*}}; exit "${{s:-255}}"' &
+  printf %s $! > "$keeper" && printf %s $! > "$pidfile" ;;
+start)
+  k=$(cat "$keeper" 2>/dev/null) || exec "$@"
+  rm -f "$keeper"
+  "$@" <"/proc/$k/fd/0" >"/proc/$k/fd/1" 2>"/proc/$k/fd/2"; rc=$?
+  [ -p "$go" ] && kill -0 "$k" 2>/dev/null && echo go > "$go"
+  exit $rc ;;
+kill|delete)
+  out=$("$@" 2>&1); rc=$?
+  case $rc:$out in 0:*) ;; *"not running"*) echo "container not running: $out" >&2 ;;
+    *) printf '%s\n' "$out" >&2 ;; esac
+  k=$(cat "$keeper" 2>/dev/null) && rm -f "$keeper" "$go" && kill -9 "$k" 2>/dev/null
+  exit $rc ;;
+*) exec "$@" ;;
+esac
+"""
+
+
+def wrapper_text(runtime: Runtime, binary: str, io_dir: Optional[Path] = None) -> Optional[str]:
     """The BinaryName script for ``runtime`` (None: the binary is used directly).
 
-    runsc gets ``--network=host`` (see the module docstring); its own
-    ``--network`` flags are dropped. Other runtimes with flags get them before
-    the shim's arguments, as dockerd's runtimeArgs scripts do.
+    runsc gets ``--network=host`` (see the module docstring), its own
+    ``--network`` flags dropped, and the keeper (above; its files in ``io_dir``).
+    Other runtimes with flags get them before the shim's arguments, as
+    dockerd's runtimeArgs scripts do.
     """
     q = _sh_quote
     if _is_runsc(runtime):
         flags = [f for f in runtime.flags if not f.startswith("--network")]
-        return ("#!/bin/sh\n"
-                f"# rtlab: {runtime.name} for containerd's CRI (runc v2 shim BinaryName); "
-                "--network=host: see rtlab/cri.py\n"
-                f"exec {' '.join(map(q, [binary, *flags, RUNSC_NETWORK]))} \"$@\"\n")
+        io = io_dir or CriPaths.default().runsc_io
+        return _RUNSC_WRAPPER.format(name=runtime.name, io=q(str(io)),
+                                     runsc=" ".join(map(q, [binary, *flags, RUNSC_NETWORK])))
     if runtime.flags:
-        return ("#!/bin/sh\n"
-                f"# rtlab: {runtime.name} for containerd's CRI (runc v2 shim BinaryName)\n"
-                f"exec {q(binary)} {' '.join(map(q, runtime.flags))} \"$@\"\n")
+        return flags_script(binary, runtime.flags,
+                            f"{runtime.name} for containerd's CRI (runc v2 shim BinaryName)")
     return None
-
-
-def _sh_quote(s: str) -> str:
-    return s if re.fullmatch(r"[A-Za-z0-9_./=:,+-]+", s) else "'" + s.replace("'", "'\\''") + "'"
 
 
 def handlers(runtimes: Iterable[Runtime], paths: CriPaths) -> dict[str, Handler]:
@@ -196,7 +247,7 @@ def handlers(runtimes: Iterable[Runtime], paths: CriPaths) -> dict[str, Handler]
         binary = rt.path()
         if binary is None or not shutil.which(binary):
             continue
-        text = wrapper_text(rt, binary)
+        text = wrapper_text(rt, binary, paths.runsc_io)
         out[rt.name] = Handler(rt.name, rt, str(paths.bin / rt.name) if text else binary)
     return out
 
@@ -268,26 +319,15 @@ def conflist(paths: CriPaths) -> dict:
     }
 
 
-def _write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
-    if path.is_file() and path.read_text() == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.chmod(mode)
-    tmp.replace(path)
-    return True
-
-
 def write_config(runtimes: Iterable[Runtime], paths: CriPaths) -> tuple[dict[str, Handler], bool]:
     """Write the wrappers, the CNI conflist and config.toml; (handlers, config changed)."""
     hs = handlers(runtimes, paths)
     for h in hs.values():
-        text = wrapper_text(h.runtime, h.runtime.path() or h.runtime.binary)
+        text = wrapper_text(h.runtime, h.runtime.path() or h.runtime.binary, paths.runsc_io)
         if text:
             _write_if_changed(paths.bin / h.name, text, 0o755)
-    _write_if_changed(paths.conflist, json.dumps(conflist(paths), indent=2) + "\n")
-    changed = _write_if_changed(paths.config, config_text(hs, paths))
+    _write_if_changed(paths.conflist, json.dumps(conflist(paths), indent=2) + "\n", 0o644)
+    changed = _write_if_changed(paths.config, config_text(hs, paths), 0o644)
     return hs, changed
 
 
@@ -351,20 +391,9 @@ def start(runtimes: Iterable[Runtime] = (), paths: Optional[CriPaths] = None,
 def stop(paths: Optional[CriPaths] = None, say: Say = print,
          timeout_s: float = daemons.STOP_TIMEOUT_S) -> bool:
     """Stop rtlab's CRI containerd if rtlab started it; True if it stopped."""
-    d = daemon(paths)
-    pid = d.started_pid()
+    pid = daemons.stop_instance(daemon(paths), say, timeout_s=timeout_s)
     if pid is None:
-        d.pidfile.unlink(missing_ok=True)
         return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while procfs.alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if procfs.alive(pid):
-        os.kill(pid, signal.SIGKILL)
-        while procfs.alive(pid):
-            time.sleep(0.05)
-    d.pidfile.unlink(missing_ok=True)
     say(f"cri: stopped rtlab's CRI containerd (pid {pid})")
     return True
 
@@ -433,17 +462,19 @@ def bridge_ports() -> list[str]:
     return [line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines() if ":" in line]
 
 
-def netns_on_subnet() -> list[str]:
-    """Named network namespaces (/run/netns) holding an address on rtlab's subnet."""
+def netns_on_subnet(ips: Optional[Iterable[str]] = None) -> list[str]:
+    """Named network namespaces (/run/netns) holding an address on rtlab's subnet
+    (``ips``: only those holding one of these addresses)."""
     found = []
     base = Path("/run/netns")
     prefix = SUBNET.rsplit(".", 1)[0] + "."
+    wanted = None if ips is None else {f" {ip}/" for ip in ips}
     if not base.is_dir():
         return found
     for ns in sorted(base.iterdir()):
         out = subprocess.run(["ip", "-n", ns.name, "-o", "-4", "addr"], capture_output=True,
                              text=True, timeout=10)
-        if prefix in out.stdout:
+        if prefix in out.stdout and (wanted is None or any(w in out.stdout for w in wanted)):
             found.append(ns.name)
     return found
 
@@ -457,12 +488,20 @@ def host_leftovers(paths: Optional[CriPaths] = None) -> list[str]:
 
 def forget_network(paths: CriPaths, say: Say = print) -> list[str]:
     """Without containerd (purge, or a dead daemon): delete the netns on rtlab's subnet
-    (their veths go with them), the bridge and the IP allocations."""
+    (their veths go with them), the bridge and the IP allocations.
+
+    A private instance (``RTLAB_CRI_STATE_DIR``: a test's, a developer's) shares the
+    bridge and subnet with the host's: it deletes only the netns holding an address it
+    allocated, and the bridge only when no veth is left on it (another instance's
+    live pods keep their network)."""
     done = []
-    for ns in netns_on_subnet():
+    own = None if paths.state == STATE_DIR / "cri" else ip_allocations(paths)
+    for ns in netns_on_subnet(own):
         subprocess.run(["ip", "netns", "delete", ns], capture_output=True, timeout=10)
         done.append(f"netns {ns}")
-    if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode == 0:
+    if own is not None and bridge_ports():
+        pass  # another instance's pods are on the bridge
+    elif subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode == 0:
         subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, timeout=10)
         done.append(f"bridge {BRIDGE}")
     if paths.ipam.exists():

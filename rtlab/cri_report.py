@@ -12,7 +12,8 @@ The report's section (:func:`section`): pod to running (RunPodSandbox +
 CreateContainer + StartContainer) per handler and network mode with its median's
 95% CI, which runtime starts a pod fastest in each network mode, what the CNI
 network costs per runtime, and the CRI beside the other clients over runc on the
-steps they share. Every ratio printed beside an interval is the Hodges–Lehmann
+steps they share (sentences, and :func:`clients_table`). ``startTime`` and
+``endTime`` come from trials.csv's ``started_ns`` (the wall clock at each call). Every ratio printed beside an interval is the Hodges–Lehmann
 ratio that interval belongs to (views._answer, shift.py).
 """
 
@@ -33,8 +34,8 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("pod_run", "RunPodSandbox"), ("create", "CreateContainer"), ("start", "StartContainer"),
     ("stop", "StopContainer"), ("remove", "RemoveContainer"), ("pod_stop", "StopPodSandbox"),
     ("pod_remove", "RemovePodSandbox"))
-TIMESTAMP_NOTE = ("rtlab records no wall-clock time per trial: startTime and endTime are 0; "
-                  "operationsDurationsNs holds the timed calls")
+# trials.csv's wall clock at each call's start (Unix ns; experiments.py "cri" columns)
+STARTED = "started_ns"
 
 
 def _bool(series: pd.Series) -> pd.Series:
@@ -55,7 +56,9 @@ def benchmark(trials: pd.DataFrame) -> dict:
     A trial whose step failed keeps its datapoint: ``operationsDurationsNs`` holds
     the operations that succeeded before it, in order (shorter than
     ``operationsNames``, as critest tolerates), and ``metaInfo.error`` names the
-    failed operation and its error."""
+    failed operation and its error. ``startTime`` is the wall clock (Unix ns) at the
+    trial's first call, ``endTime`` at the end of its last call that ran (its start
+    plus its duration), as critest's; 0 for runs recorded before ``started_ns``."""
     rows = cri_rows(trials)
     if rows.empty:
         return {}
@@ -74,8 +77,13 @@ def benchmark(trials: pd.DataFrame) -> dict:
             trial = trial[trial["step"].isin(list(method))]
             trial = trial.assign(_order=trial["step"].map(order)).sort_values("_order")
             durations, error = [], None
+            start_time = end_time = 0
             for _, row in trial.iterrows():
                 ok = str(row["ok"]).lower() in ("true", "1")
+                started, wall = _int(row.get(STARTED)), _float(row.get("wall_s"))
+                if started is not None:
+                    start_time = start_time or started
+                    end_time = started + int(round((wall or 0.0) * 1e9))
                 if not ok:
                     error = f"{method[row['step']]}: {row.get('error') or 'failed'}"
                     break
@@ -88,12 +96,30 @@ def benchmark(trials: pd.DataFrame) -> dict:
                 meta["paceS"] = str(trial["pace_s"].iloc[0])
             if error is not None:
                 meta["error"] = error
-            points.append({"sampleIndex": len(points), "startTime": 0, "endTime": 0,
+            points.append({"sampleIndex": len(points), "startTime": start_time,
+                           "endTime": end_time,
                            "operationsDurationsNs": durations, "metaInfo": meta})
         out[f"{runtime}/{net}" if net else str(runtime)] = {
             "operationsNames": [m for _, m in OPERATIONS], "numParallel": 1,
             "datapoints": points}
     return out
+
+
+def _int(value) -> Optional[int]:
+    """An integer cell (Int64, int or str: exact; float), None when empty."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        number = _float(value)
+        return None if number is None else int(number)
+
+
+def _float(value) -> Optional[float]:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else number
 
 
 def write_benchmark(trials: pd.DataFrame, out_dir: Path | str) -> Optional[Path]:
@@ -136,6 +162,38 @@ def pod_table(summary: pd.DataFrame) -> pd.DataFrame:
                                          if has_ci else "too few trials")})
     return pd.DataFrame(table, columns=["runtime (handler)", "network", "n", "failed",
                                         "median ms", "95% CI of the median, ms"])
+
+
+def clients_table(summary: pd.DataFrame, runtime: str = "runc") -> pd.DataFrame:
+    """The CRI beside the other clients over ``runtime`` on the steps they share with
+    the lifecycle (create, start): per client, each step's median and its 95% CI (ms).
+    Empty when the runs hold no lifecycle rows of another client over ``runtime``."""
+    from .plots import KNOWN_CLIENTS, ordered_names
+
+    shared = list(dict.fromkeys(experiments.EXPERIMENTS[EXPERIMENT].shares.values()))
+    rows = summary[(summary.get("experiment", experiments.DEFAULT_EXPERIMENT)
+                    == experiments.DEFAULT_EXPERIMENT)
+                   & (summary["runtime"].astype(str) == runtime) & summary["step"].isin(shared)]
+    clients = [str(c) for c in rows["client"]]
+    if not any(c.startswith("cri") for c in clients) or all(c.startswith("cri") for c in clients):
+        return pd.DataFrame()
+    others = ordered_names(pd.Series([c for c in clients if not c.startswith("cri")]),
+                           (*KNOWN_CLIENTS,))
+    cris = sorted({c for c in clients if c.startswith("cri")}, key=_network_rank)
+    table = []
+    for client in [*others, *cris]:
+        line = {"client": client}
+        for step in shared:
+            cell = rows[(rows["client"].astype(str) == client) & (rows["step"] == step)]
+            if cell.empty or not int(cell["n"].iloc[0]):
+                line[f"{step}: median ms"], line[f"{step}: 95% CI, ms"] = float("nan"), "not measured"
+                continue
+            r = cell.iloc[0]
+            line[f"{step}: median ms"] = round(r["median_s"] * 1000, 1)
+            line[f"{step}: 95% CI, ms"] = (f"{r['ci_low_s'] * 1000:.1f}–{r['ci_high_s'] * 1000:.1f}"
+                                           if r["ci_low_s"] == r["ci_low_s"] else "too few trials")
+        table.append(line)
+    return pd.DataFrame(table)
 
 
 def answers(summary: pd.DataFrame, comparisons: pd.DataFrame, alpha: float = 0.05
@@ -192,10 +250,18 @@ def section(summary: pd.DataFrame, comparisons: pd.DataFrame, alpha: float = 0.0
     items = "".join(f"<li><strong>{esc(q)}</strong> {esc(a)}</li>"
                     for q, a in answers(summary, comparisons, alpha)) \
         or "<li>Nothing to compare: fewer than two handlers or network modes measured.</li>"
-    table = pod_table(summary)
-    head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>"
-                   for row in table.itertuples(index=False))
+    def html_table(table: pd.DataFrame, cls: str) -> str:
+        head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
+        body = "".join("<tr>" + "".join(f"<td>{esc(_cell(v))}</td>" for v in row) + "</tr>"
+                       for row in table.itertuples(index=False))
+        return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+    pods = html_table(pod_table(summary), "cri-pod")
+    beside = clients_table(summary)
+    clients = ("<p>The CRI beside the other clients over runc, on the steps they share "
+               "(CreateContainer records the container as docker create and ctr container "
+               "create do; StartContainer makes and starts the task, as docker start and ctr "
+               "task start):</p>" + html_table(beside, "cri-clients")) if not beside.empty else ""
     excused = []
     for meta in metas:
         for label, reason in (meta.get("unavailable") or {}).items():
@@ -208,5 +274,5 @@ def section(summary: pd.DataFrame, comparisons: pd.DataFrame, alpha: float = 0.0
         "call timed in-process; the runtime is the CRI handler of the same name, the network "
         "the pod's (host: the host's namespace; cni: rtlab's bridge, its set-up part of the "
         f"time).</p><ul>{items}</ul>"
-        f'<table class="cri-pod"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        f"<p>Pod to running per runtime and pod network:</p>{pods}{clients}"
         f"{not_run}</section>")

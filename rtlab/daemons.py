@@ -290,9 +290,9 @@ def _start(daemon: Daemon, argv: list[str], env: dict[str, str], say: Say) -> in
     while start is None and time.monotonic() < deadline:
         time.sleep(0.01)
         start = _start_time(pid)
-    if not PID_DIR.is_dir():
-        PID_DIR.mkdir(parents=True, exist_ok=True)
-        say(f"{daemon.name}: created the pid folder {PID_DIR}")
+    if not daemon.pidfile.parent.is_dir():
+        daemon.pidfile.parent.mkdir(parents=True, exist_ok=True)
+        say(f"{daemon.name}: created the pid folder {daemon.pidfile.parent}")
     daemon.pidfile.write_text(f"{pid} {start}\n")
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -369,26 +369,35 @@ def start_all(say: Say = print, extra: Iterable[Runtime] = ()) -> list[str]:
     return changes
 
 
-def stop_daemon(name: str, say: Say = print, sig: int = signal.SIGTERM,
-                timeout_s: float = STOP_TIMEOUT_S) -> bool:
-    """Stop daemon ``name`` if rtlab started it (SIGTERM, then SIGKILL); True if it stopped."""
-    daemon = DAEMONS[name]
+def stop_instance(daemon: Daemon, say: Say = print, sig: int = signal.SIGTERM,
+                  timeout_s: float = STOP_TIMEOUT_S) -> Optional[int]:
+    """Stop ``daemon`` if rtlab started it (its pid file: ``sig``, then SIGKILL) and
+    remove its pid file; the pid stopped, None when rtlab's instance was not running."""
     pid = daemon.started_pid()
     if pid is None:
         daemon.pidfile.unlink(missing_ok=True)
-        return False
+        return None
     os.kill(pid, sig)
     deadline = time.monotonic() + timeout_s
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     if _alive(pid):
-        say(f"{name}: did not stop within {timeout_s:g} s of {signal.Signals(sig).name}: SIGKILL")
+        say(f"{daemon.name}: did not stop within {timeout_s:g} s of "
+            f"{signal.Signals(sig).name}: SIGKILL")
         os.kill(pid, signal.SIGKILL)
         while _alive(pid):
             time.sleep(0.05)
     daemon.pidfile.unlink(missing_ok=True)
-    say(f"{name}: stopped (pid {pid})")
-    return True
+    return pid
+
+
+def stop_daemon(name: str, say: Say = print, sig: int = signal.SIGTERM,
+                timeout_s: float = STOP_TIMEOUT_S) -> bool:
+    """Stop daemon ``name`` if rtlab started it (SIGTERM, then SIGKILL); True if it stopped."""
+    pid = stop_instance(DAEMONS[name], say, sig, timeout_s)
+    if pid is not None:
+        say(f"{name}: stopped (pid {pid})")
+    return pid is not None
 
 
 def stop_started(say: Say = print) -> list[str]:

@@ -190,6 +190,9 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         figure="pod lifecycle (CRI)",
         partials={POD_TO_RUNNING: ("pod_run", "create", "start")},
         clients=("cri",),
+        # the wall clock (Unix ns) at each call's start: critest's startTime and endTime
+        # (cri_report.benchmark)
+        columns=("started_ns",),
         # CreateContainer records the container and its snapshot, as docker create and
         # ctr container create do (no OCI runtime yet); StartContainer makes the task and
         # starts it, as docker start and ctr task start. StopContainer waits for the exit

@@ -411,13 +411,17 @@ def lifecycle_facets(summary: pd.DataFrame, *, fig: Figure | None = None) -> Fig
         Each panel has its own y axis, logarithmic when its medians span more
         than 10x, so one slow bar does not flatten the others.
     """
-    steps = list(experiments.of_steps(summary["step"]).total or stats.LIFECYCLE_STEPS)
+    experiment = experiments.of_steps(summary["step"])
+    steps = list(experiment.total or stats.LIFECYCLE_STEPS)
     rows = summary[summary["step"].isin(steps) & (summary["n"] > 0)]
     if rows.empty:
         raise ValueError("no target has a successful lifecycle step")
     clients = ordered_names(rows["client"], KNOWN_CLIENTS)
+    many = len(steps) > 4  # the CRI's seven: slanted labels, a wider panel
     if fig is None:
-        fig = Figure(figsize=(max(6.0, 3.6 * len(clients)), 4.2), layout="constrained")
+        panel_in = max(3.6, 0.75 * len(steps))
+        fig = Figure(figsize=(max(6.0, panel_in * len(clients)), 4.6 if many else 4.2),
+                     layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(clients), squeeze=False)[0])
     runtimes_all = ordered_names(rows["runtime"], KNOWN_RUNTIMES)
     for ax, client in zip(axes, clients):
@@ -432,14 +436,16 @@ def lifecycle_facets(summary: pd.DataFrame, *, fig: Figure | None = None) -> Fig
                    label=text(runtime),
                    yerr=_bar_whiskers(cells["median_s"], cells["ci_low_s"], cells["ci_high_s"]),
                    error_kw={"elinewidth": 0.8, "capsize": 2})
-        ax.set_xticks(range(len(steps)), steps)
+        ax.set_xticks(range(len(steps)), steps, rotation=30 if many else 0,
+                      ha="right" if many else "center")
         if _needs_log(mine["median_s"].to_numpy(dtype=float)):
             ax.set_yscale("log")
         ax.set_title(f"through {text(client)}")
         ax.set_xlabel("step")
-        ax.legend(title="runtime", fontsize="small", loc="upper left")
+        ax.legend(title="runtime", fontsize="small", loc="best")  # where it hides no bar
     axes[0].set_ylabel(f"median {WALL_LABEL}")
-    fig.suptitle("lifecycle: median wall time of each step (bar) and its 95% CI, per client\n"
+    fig.suptitle(f"{experiment.figure or experiment.name}: median wall time of each step (bar) "
+                 "and its 95% CI, per client\n"
                  "each panel has its own y axis (log when it spans more than 10x)")
     return fig
 

@@ -149,7 +149,8 @@ def load_trials(run_dir: Path):
                       "while writing it); it was left out and the other rows kept",
                       RuntimeWarning, stacklevel=2)
         text = "".join(lines[:-1])
-    frame = pd.read_csv(io.StringIO(text), dtype={"error": str, "container_id": str},
+    frame = pd.read_csv(io.StringIO(text), dtype={"error": str, "container_id": str,
+                                                  "started_ns": str},
                         keep_default_na=False, na_values={"wall_s": [""], "user_s": [""],
                                                           "sys_s": [""], "exit_code": [""]})
     if "experiment" not in frame.columns:  # format 1
@@ -161,6 +162,9 @@ def load_trials(run_dir: Path):
     for col in ("k", "batch", "instance"):  # concurrency's (format 3), empty elsewhere
         if col in frame.columns:
             frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
+    if "started_ns" in frame.columns:  # the CRI's wall clock: Unix ns, exact (no float)
+        frame["started_ns"] = pd.array([int(v) if v.strip() else None
+                                        for v in frame["started_ns"].astype(str)], dtype="Int64")
     if "mode" not in frame.columns:  # runs before the rootless mode: all ran as root
         frame["mode"] = "rootful"
     frame["mode"] = frame["mode"].astype(str).replace("", "rootful")

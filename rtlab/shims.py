@@ -71,9 +71,8 @@ def ensure_shim(runtime: Runtime) -> Optional[str]:
         return f"{RUNC_SHIM_BINARY} not found (Debian package containerd)"
     wrapper, runc = shim_paths(runtime)
     if runtime.flags:  # global flags need a script, as dockerd writes for runtimeArgs
-        runc_text = ("#!/bin/sh\n# rtlab: the runtime containerd's runc shim runs as `runc`\n"
-                     f"exec {_sh_quote(binary)} {' '.join(map(_sh_quote, runtime.flags))} \"$@\"\n")
-        _write_if_changed(runc, runc_text)
+        _write_if_changed(runc, flags_script(
+            binary, runtime.flags, "the runtime containerd's runc shim runs as `runc`"))
     elif not (runc.is_symlink() and os.readlink(runc) == binary):
         runc.parent.mkdir(parents=True, exist_ok=True)
         tmp = runc.with_name("runc.tmp")
@@ -92,6 +91,14 @@ def ensure_shim(runtime: Runtime) -> Optional[str]:
 
 def _sh_quote(s: str) -> str:
     return shlex.quote(s)
+
+
+def flags_script(binary: str, flags: Iterable[str], comment: str) -> str:
+    """A script running ``binary`` with ``flags`` before its own arguments (as dockerd
+    writes for runtimeArgs): ctr's shims here, the CRI's handlers (cri.py)."""
+    return ("#!/bin/sh\n"
+            f"# rtlab: {comment}\n"
+            f"exec {_sh_quote(binary)} {' '.join(map(_sh_quote, flags))} \"$@\"\n")
 
 
 def install_shims(say: Say = print, runtimes: Iterable[Runtime] = ()) -> list[str]:

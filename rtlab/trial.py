@@ -21,6 +21,7 @@ runs, so tests swap in an in-memory fake.
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Optional, Sequence
 
 from . import actions, cleanup, conditions
@@ -176,6 +177,8 @@ class TrialRunner:
                     ms = self.time_step(target, step, [cids[i] for i in going], before=gap)
                 else:
                     extra = (self.before_step(state, step) or {}) if timed else {}
+                    if timed and "started_ns" in self.experiment.columns:
+                        extra["started_ns"] = time.time_ns()  # wall clock, not the timer
                     ms = self.time_step(target, step, [cids[i] for i in going])
                 for i, m in zip(going, ms):
                     if timed:

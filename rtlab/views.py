@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from rtlab import compare, rootless, stats
+from rtlab import compare, experiments, rootless, stats
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render these
     from IPython.display import HTML, Markdown
@@ -322,6 +322,13 @@ def figure_caption(path: Path | str) -> tuple[str, str]:
     else:
         family, step = "", rest
     title, text = _FIGURE_TEXT.get(kind, (stem, ""))
+    experiment = experiments.EXPERIMENTS.get(Path(path).parent.name)  # figures/<experiment>/
+    if kind == "lifecycle" and experiment is not None and experiment.total \
+            and experiment.name != experiments.DEFAULT_EXPERIMENT:
+        name = experiment.figure or experiment.name
+        title = f"{name[0].upper()}{name[1:]}: where the time goes"
+        text = text.replace("create, start, kill and delete",
+                            ", ".join(experiment.total[:-1]) + " and " + experiment.total[-1])
     return title.format(step=step, family=family), text.format(step=step, family=family)
 
 
@@ -398,8 +405,11 @@ def show_figures(paths: Iterable[Path | str], *, skip: Sequence[str] = (),
         if png.stem in skip or (kinds is not None and kind not in kinds):
             continue
         title, text = figure_caption(png)
+        # figures/<experiment>/ when the runs hold several experiments (analysis.py)
+        where = f"{png.parent.name}/{png.name}" if png.parent.parent.name == "figures" \
+            else png.name
         caption = (f"<h4>{esc(title)}</h4><p>{_code(esc(text))} "
-                   f"(<code>figures/{esc(png.name)}</code>, also as SVG)</p>")
+                   f"(<code>figures/{esc(where)}</code>, also as SVG)</p>")
         display(image_bundle(png.read_bytes(), title, max_width=_WIDTHS.get(kind, "100%"),
                              caption_html="" if folded else caption,
                              fold=title if folded else ""), raw=True)
@@ -648,9 +658,11 @@ def _answer(summary: pd.DataFrame, comparisons: pd.DataFrame, *, family: str, me
                     f"slower than {runner} round by round (95% CI {low:.2f}–{high:.2f}×, "
                     f"{p_text})")
         else:
+            interval = (f"95% CI {low:.2f}–{high:.2f}" if low == low and high == high
+                        else "too few trials for its CI")
             text = (f"{where}: {winner} has the lowest median, {value}, but is not clearly "
-                    f"faster than {runner} ({winner}/{runner} ratio {ratio:.2f}, 95% CI "
-                    f"{low:.2f}–{high:.2f}; inconclusive)")
+                    f"faster than {runner} ({winner}/{runner} ratio {ratio:.2f}, {interval}; "
+                    "inconclusive)")
     if len(rows) > 2:
         slowest = rows.iloc[-1]
         text += (f"; {_name(slowest[member], member)} is slowest, its median "

@@ -52,13 +52,7 @@ def _leftovers(client: cri_client.CriClient, paths: cri.CriPaths, token: str) ->
 
 
 @pytest.mark.parametrize("network", cri.NETWORK_MODES)
-@pytest.mark.parametrize("handler", [
-    "runc", "crun",
-    pytest.param("runsc", marks=pytest.mark.skip(
-        reason="a container joining a runsc pod sandbox hangs in StartContainer under "
-               "containerd 1.6's runc v2 shim (Debian ships no containerd-shim-runsc-v1); "
-               "its teardown then needs the shim killed: not run until solved")),
-])
+@pytest.mark.parametrize("handler", ["runc", "crun", "runsc"])
 def test_pod_lifecycle(instance, handler, network):
     token = f"20261129T000000Z-{secrets.token_hex(2)}"
     netns_before = _netns()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -38,11 +41,12 @@ def test_config_has_every_handler_through_the_runc_shim(paths, tmp_path):
         cri.check_handlers(["crun"], paths)
 
 
-def test_runsc_wrapper_drops_its_network_flag_and_uses_host():
-    text = cri.wrapper_text(KNOWN["runsc"], "/usr/bin/runsc")
+def test_runsc_wrapper_drops_its_network_flag_and_uses_host(tmp_path):
+    text = cri.wrapper_text(KNOWN["runsc"], "/usr/bin/runsc", tmp_path / "io")
     assert "--network=none" not in text
-    assert 'exec /usr/bin/runsc --network=host "$@"' in text
-    kvm = cri.wrapper_text(KNOWN["runsc-kvm"], "/usr/bin/runsc")
+    assert 'set -- /usr/bin/runsc --network=host "$@"' in text
+    assert f"io={tmp_path / 'io'}" in text
+    kvm = cri.wrapper_text(KNOWN["runsc-kvm"], "/usr/bin/runsc", tmp_path / "io")
     assert "--platform=kvm --network=host" in kvm
 
 
@@ -103,3 +107,68 @@ def test_the_schemas_networks_default_is_every_cri_network_mode():
     from rtlab import options
 
     assert options.default("networks") == list(cri.NETWORK_MODES)
+
+
+STUB_RUNSC = """#!/bin/sh
+# a stand-in for runsc's command line (not runsc): records its calls
+echo "$*" >> "$(dirname "$0")/calls"
+for a in "$@"; do last=$a; done
+case " $* " in
+  *" create "*) pidfile=; prev=; for a in "$@"; do [ "$prev" = --pid-file ] && pidfile=$a; prev=$a; done
+                echo 4242 > "$pidfile" ;;  # runsc names the sandbox
+  *" start "*) echo "the container's output" ;;
+  *" wait "*) echo '{"id":"'$last'","exitStatus":3}' ;;
+  *" kill "*) echo "sandbox is not running" >&2; exit 128 ;;
+esac
+"""
+
+
+def test_runsc_wrapper_hands_the_containers_stdio_to_start_and_waits_for_it(tmp_path):
+    """The wrapper's shell logic (rtlab/cri.py _RUNSC_WRAPPER) against a stub of runsc's
+    command line; the real runsc through the CRI is tests/integration/test_cri.py's."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1) == 0  # as the shim is: the keeper's reaper
+    try:
+        _stdio_and_wait(tmp_path)
+    finally:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0)
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _stdio_and_wait(tmp_path) -> None:
+    stub = tmp_path / "runsc"
+    stub.write_text(STUB_RUNSC)
+    stub.chmod(0o755)
+    wrapper = tmp_path / "wrapper"
+    wrapper.write_text(cri.wrapper_text(Runtime("runsc", str(stub)), str(stub), tmp_path / "io"))
+    wrapper.chmod(0o755)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    bundle.joinpath("config.json").write_text(
+        '{"annotations":{"io.kubernetes.cri.container-type":"container"}}')
+    pidfile = tmp_path / "init.pid"
+    read_end, write_end = os.pipe()  # the container's stdout, as the shim gives it at create
+    glob = ["--root", str(tmp_path / "root"), "--log", str(tmp_path / "log.json"),
+            "--log-format", "json"]
+    subprocess.run([str(wrapper), *glob, "create", "--bundle", str(bundle), "--pid-file",
+                    str(pidfile), "cid1"], stdout=write_end, check=True, timeout=10)
+    os.close(write_end)
+    keeper = int(pidfile.read_text())  # no newline: the shim's strconv.Atoi reads it
+    assert keeper != 4242 and os.path.exists(f"/proc/{keeper}")
+    start = subprocess.run([str(wrapper), *glob, "start", "cid1"], capture_output=True,
+                           text=True, timeout=10)  # the shim reads start's output to EOF
+    assert start.returncode == 0 and start.stdout == ""
+    with os.fdopen(read_end) as container_out:
+        assert container_out.read() == "the container's output\n"  # EOF: keeper let go
+    # the shim (a subreaper) sees the keeper exit with the container's status
+    _, status = os.waitpid(keeper, 0)
+    assert os.waitstatus_to_exitcode(status) == 3
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[-1] == f"--root {tmp_path / 'root'} wait cid1"  # with the shim's root
+    assert calls[0].startswith("--network=host --root ")
+    assert list((tmp_path / "io").iterdir()) == []
+    kill = subprocess.run([str(wrapper), *glob, "kill", "--all", "cid1", "9"],
+                          capture_output=True, text=True, timeout=10)
+    assert kill.returncode == 128 and "container not running" in kill.stderr

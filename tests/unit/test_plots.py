@@ -199,12 +199,27 @@ def test_lifecycle_facets_one_panel_per_client_own_log_axis() -> None:
     fig = plots.lifecycle_facets(summary)
     axes = fig.get_axes()
     assert [a.get_title() for a in axes] == ["through docker", "through oci"]
+    assert fig.get_suptitle().startswith("lifecycle: median wall time of each step")
+    assert {t.get_rotation() for t in axes[0].get_xticklabels()} == {0.0}
     assert axes[0].get_yscale() == "linear" and axes[1].get_yscale() == "log"
     oci_bars = [p for p in axes[1].patches]
     assert len(oci_bars) == 2 * 4
     assert {tuple(p.get_facecolor()[:3]) for p in oci_bars} == {
         tuple(plots.runtime_colour("runc")), tuple(plots.runtime_colour("runsc"))}
     assert {p.get_hatch() for p in oci_bars} == {plots.client_hatch("oci")}
+
+
+def test_lifecycle_facets_of_the_cri_name_it_and_slant_its_seven_steps() -> None:
+    steps = {"pod_run": 0.2, "create": 0.03, "start": 0.06, "stop": 0.02, "remove": 0.01,
+             "pod_stop": 0.05, "pod_remove": 0.02}
+    medians = {("cri-host", "runc"): steps, ("cri-cni", "runc"): steps}
+    trials = make_trials(medians, n_trials=6, seed=1).assign(experiment="cri")
+    fig = plots.lifecycle_facets(stats.summarize(trials))
+    assert fig.get_suptitle().startswith("pod lifecycle (CRI): median wall time of each step")
+    ax = fig.get_axes()[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(steps)
+    assert {t.get_rotation() for t in ax.get_xticklabels()} == {30.0}
+    assert fig.get_size_inches()[0] >= 2 * 0.75 * len(steps)  # room for seven labels
 
 
 def test_study_bars_put_the_study_beside_rtlab(trials) -> None:

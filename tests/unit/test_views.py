@@ -18,6 +18,23 @@ def test_figure_captions_name_the_step_and_family() -> None:
     title, text = views.figure_caption("ratios_client-docker_run.png")
     assert title == "client=docker, run: pairwise ratios" and "`client=docker`" in text
     assert views.figure_caption("lifecycle.png")[0] == "Lifecycle: where the time goes"
+    assert views.figure_caption("r/figures/lifecycle/lifecycle.png")[0] == \
+        "Lifecycle: where the time goes"
+    # another experiment's figure (figures/<experiment>/) names it and its own steps
+    title, text = views.figure_caption("r/figures/cri/lifecycle.png")
+    assert title == "Pod lifecycle (CRI): where the time goes"
+    assert "pod_run, create, start, stop, remove, pod_stop and pod_remove" in text
+    assert "kill" not in text
+
+
+def test_an_answer_with_too_few_trials_prints_no_nan_interval() -> None:
+    medians = {("oci", "runc"): {"create": 0.040, "start": 0.01, "kill": 0.01, "delete": 0.01},
+               ("oci", "crun"): {"create": 0.041, "start": 0.01, "kill": 0.01, "delete": 0.01}}
+    trials = make_trials(medians, n_trials=3, seed=2)
+    summary, comparisons = stats.summarize(trials), stats.compare(trials)
+    text = views._answer(summary, comparisons, family="client=oci", member="runtime",
+                         step="create")
+    assert "nan" not in text and "too few trials for its CI" in text and "inconclusive" in text
 
 
 def test_figures_in_reading_order_one_format() -> None:
