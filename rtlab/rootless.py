@@ -286,23 +286,6 @@ def pairs(comparisons, step: str) -> list[dict]:
     return found
 
 
-def headline(comparisons, step: str = "total") -> str:
-    """One sentence: what rootless costs each runtime through each client, paired by
-    round ("" when no run measured both modes). Each factor is printed beside its own
-    CI; the medians are said apart from it."""
-    parts = []
-    for p in pairs(comparisons, step):
-        paired = f"paired over {p['n_rounds']} rounds" if p["n_rounds"] else "unpaired"
-        parts.append(
-            f"{p['runtime']} through {p['client']} takes {p['ratio']:.2f}x as long rootless "
-            f"(95% CI {p['ratio_ci_low']:.2f}–{p['ratio_ci_high']:.2f}, {paired}: "
-            f"{p['verdict']}; medians {p['median_rootful_s'] * 1e3:.3g} ms rootful, "
-            f"{p['median_rootless_s'] * 1e3:.3g} ms rootless)")
-    if not parts:
-        return ""
-    return f"Rootless against rootful ({step}): " + "; ".join(parts) + "."
-
-
 # -- doctor ---------------------------------------------------------------------------
 
 ROOTLESS_CLIENTS = ("oci", "podman")  # the clients with a rootless mode (drivers/*_rootless.py)

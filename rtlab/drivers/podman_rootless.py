@@ -4,7 +4,7 @@ Every podman call is behind rootless.py's ``setpriv`` wrapper, with podman's own
 storage for the user (``--root``/``--runroot``/``--tmpdir`` in the user's home,
 under rtlab's state folder: purge removes it with the user), the storage driver
 ``overlay`` (the kernel's own, unprivileged in a user namespace: kernel ≥ 5.11;
-fuse-overlayfs not needed here), ``--cgroup-manager cgroupfs`` (no systemd user
+fuse-overlayfs not needed here; run.json's ``overlay`` says which podman used), ``--cgroup-manager cgroupfs`` (no systemd user
 session), ``--events-backend file`` and, as rootful, ``--network none``. The
 image is loaded into that storage from rtlab's archive before the first trial.
 podman keeps a "pause" process holding the user namespace: :meth:`finish` ends
@@ -116,9 +116,32 @@ class RootlessPodmanTarget(PodmanTarget):
         return {**super().config(), "mode": self.mode,
                 "user": acct.name if acct else None, "uid": acct.uid if acct else None,
                 "wrapper": rootless.wrapper(acct) if acct else None,
-                "storage": str(self.store),
-                "network": "none (no slirp4netns: --network none, as rootful)",
+                "storage": str(self.store), "overlay": self.overlay_kind(),
+                "network": "none (--network none, as rootful: no slirp4netns or pasta process)",
+                "slirp4netns": self.slirp4netns(),
                 "image_id": self._image_id()}
+
+    def overlay_kind(self) -> Optional[str]:
+        """Which overlay podman's storage uses, from ``podman info`` as the user: the
+        kernel's own (native, unprivileged in a user namespace) or fuse-overlayfs (a
+        ``mount_program``)."""
+        store = self.info().get("store") or {}
+        options, status = store.get("graphOptions") or {}, store.get("graphStatus") or {}
+        program = next((v for k, v in options.items() if k.endswith("mount_program")), None)
+        if program:
+            return f"fuse-overlayfs ({program.get('Executable', program) if isinstance(program, dict) else program})"
+        if store.get("graphDriverName") == "overlay":
+            native = status.get("Native Overlay Diff")
+            return "native kernel overlay" + ("" if native == "true" else
+                                              f" (native overlay diff: {native})")
+        return None
+
+    def slirp4netns(self) -> Optional[str]:
+        """The slirp4netns podman would use for a rootless network (not used: --network none)."""
+        found = (self.info().get("host") or {}).get("slirp4netns") or {}
+        version = str(found.get("version") or "").splitlines()
+        return f"{found.get('executable')} {version[0]}" if found.get("executable") and version \
+            else None
 
     def _image_id(self) -> Optional[str]:
         m = self.quiet([*self.client_argv, "image", "inspect", "--format", "{{.Id}}",

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rtlab import rootless, stats
+from rtlab import rootless, rootless_report, stats
 from rtlab.options import OPTIONS, OptionError
 from tests.conftest import REPO, rtlab
 
@@ -64,10 +64,31 @@ def test_rootless_rows_are_paired_with_rootful_and_said_in_one_sentence():
     assert (p["client"], p["runtime"], p["n_rounds"]) == ("oci", "runc", 12)
     assert p["ratio_ci_low"] <= p["ratio"] <= p["ratio_ci_high"]
     assert 1.2 < p["ratio"] < 1.4 and p["verdict"] == "slower"
-    text = rootless.headline(comparisons)
-    assert text.startswith("Rootless against rootful (total): runc through oci takes 1.")
-    assert "paired over 12 rounds: slower" in text
-    assert rootless.headline(stats.compare(_trials().query("mode == 'rootful'"))) == ""
+    trials = _trials()
+    text = rootless_report.headline(comparisons, trials)
+    cost = rootless_report.costs(trials).iloc[0]
+    assert cost["n_rounds"] == 12 and cost["cost_ci_low_s"] <= cost["cost_s"] <= cost["cost_ci_high_s"]
+    # the cost is the rootless total minus the rootful one (about 0.3 x 0.06 s here)
+    assert 0.012 < cost["cost_s"] < 0.024
+    assert text.startswith(f"Rootless costs runc +{cost['cost_s'] * 1e3:.3g} ms (95% CI "
+                           f"+{cost['cost_ci_low_s'] * 1e3:.3g} to +")
+    assert "paired over 12 rounds: slower) per lifecycle through its own CLI (oci)." in text
+    rootful = _trials().query("mode == 'rootful'")
+    assert rootless_report.headline(stats.compare(rootful), rootful) == ""
+    assert rootless_report.costs(rootful).empty
+
+
+def test_rootless_cost_through_two_clients_is_one_sentence_per_runtime():
+    oci = _trials(cost=1.3)
+    podman = _trials(cost=2.0, seed=4).assign(client="podman")
+    trials = pd.concat([oci, podman], ignore_index=True)
+    text = rootless_report.headline(stats.compare(trials), trials)
+    assert text.count("Rootless costs runc") == 1
+    assert "per lifecycle through its own CLI (oci); through podman +" in text
+    table = rootless_report.paired_table(trials, stats.compare(trials))
+    assert list(table["client"]) == ["oci", "podman"]
+    assert (table["verdict"] == "slower").all()
+    assert table["cost ms"].iloc[1] > table["cost ms"].iloc[0]
 
 
 def test_a_run_before_the_mode_column_loads_as_rootful(tmp_path):
@@ -92,4 +113,23 @@ def test_the_report_asks_what_rootless_costs_not_which_client_is_fastest():
                                           [{}], trials))
     assert "Which client is fastest over runc?" not in answers  # oci vs oci-rootless is not
     assert answers["What does running rootless cost?"].startswith(
-        "Rootless against rootful (total): runc through oci takes 1.")
+        "Rootless costs runc +")
+    assert "per lifecycle through its own CLI (oci)." in answers["What does running rootless cost?"]
+
+
+def test_the_rootless_section_says_one_line_without_rootless_rows_and_escapes_names():
+    rootful = _trials().query("mode == 'rootful'")
+    flagged = stats.flag_outliers(rootful)
+    empty = rootless_report.section(rootful, stats.summarize(flagged), stats.compare(flagged))
+    assert empty.data.count("<p>") == 1 and "No rootless trials" in empty.data
+    trials = _trials().assign(runtime="ru<n>c")
+    flagged = stats.flag_outliers(trials)
+    meta = {"targets": [{"client": "podman", "runtime": "ru<n>c", "mode": "rootless",
+                         "config": {"user": "u<1>", "uid": 7, "storage_driver": "overlay",
+                                    "overlay": "native kernel overlay", "network": "none"}}]}
+    html = rootless_report.section(trials, stats.summarize(flagged), stats.compare(flagged),
+                                   [meta]).data
+    assert "ru<n>c" not in html and "u<1>" not in html
+    assert "Rootless costs ru&lt;n&gt;c +" in html
+    assert "storage overlay (native kernel overlay), network none" in html
+    assert html.count("<tr>") == 2 and "data:image/png;base64," in html
