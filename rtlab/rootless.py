@@ -53,6 +53,17 @@ UNSUPPORTED = {
 }
 
 
+def needs_root(uid: Optional[int] = None) -> str:
+    """collect's one line to an unprivileged caller: what needs root, what works without."""
+    from .image import RUNTIME_DIR
+
+    uid = os.geteuid() if uid is None else uid
+    return (f"rtlab collect needs root (running as uid {uid}): rootful trials run the runtimes "
+            f"and daemons as root, rootless ones switch to rtlab's user {USER} with setpriv, and "
+            f"the run's lock and leftover sweep are in {RUNTIME_DIR}; without root, rtlab "
+            "analyze, compare and report --runs work on runs on disk")
+
+
 class RootlessError(RuntimeError):
     """The rootless user cannot be made or used: one line saying why."""
 

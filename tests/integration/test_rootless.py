@@ -161,3 +161,110 @@ def test_rootless_podman_over_runc_and_crun_in_its_own_storage(user, open_dir):
         assert c["storage_driver"] == "overlay" and c["graph_root"].startswith(str(user.home))
         assert c["network"].startswith("none") and c["image_id"]
     assert _user_leftovers(user) == []  # podman's pause process ended too
+
+
+# -- rtlab itself as an unprivileged user (analyze, compare, report --runs; collect refuses) --
+
+NOBODY = 65534
+_AS_NOBODY = """set -e
+stage=$1; hidden=$2; shift 2
+mount --bind "$hidden" "$stage"
+mount -t tmpfs -o mode=755 tmpfs "$(dirname "$hidden")"
+mkdir -p "$hidden"
+mount --bind "$stage" "$hidden"
+exec "$@"
+"""
+
+
+def _closed_parent(path: Path) -> Path | None:
+    """The first folder on ``path`` others cannot traverse (pyenv's /root is 0700), or None."""
+    for parent in reversed(path.parents):
+        if not parent.stat().st_mode & 0o001:
+            return parent
+    return None
+
+
+def as_nobody(args: list[str], folder: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m rtlab <args>`` as uid 65534 (nobody), no capabilities and a clean
+    environment, HOME and XDG dirs in ``folder`` (which it owns), cwd ``folder``.
+
+    When this venv's interpreter lives under a folder others cannot enter (/root/.pyenv),
+    the command runs in a private mount namespace where that folder is a tmpfs holding only
+    the interpreter's tree, bound read-as-is: a host change visible to nothing else, gone
+    with the process. rtlab itself runs as nobody either way."""
+    import sys
+    import tempfile
+
+    from tests.conftest import REPO
+
+    home = folder / "home"
+    for sub in ("", ".cache", ".config", ".local/share", "run"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(folder)], check=True)
+    (home / "run").chmod(0o700)
+    env = [f"HOME={home}", f"XDG_CACHE_HOME={home / '.cache'}",
+           f"XDG_CONFIG_HOME={home / '.config'}", f"XDG_DATA_HOME={home / '.local/share'}",
+           f"XDG_RUNTIME_DIR={home / 'run'}", f"PYTHONPATH={REPO}", "PATH=/usr/local/bin:/usr/bin:/bin"]
+    argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+            "--inh-caps=-all", "--reset-env", "--", "env", *env,
+            sys.executable, "-m", "rtlab", *args]
+    closed = _closed_parent(Path(sys.executable).resolve())
+    stage = None
+    if closed is not None:
+        hidden = closed / Path(sys.executable).resolve().relative_to(closed).parts[0]
+        stage = tempfile.mkdtemp(prefix="rtlab-np-stage-")
+        argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", _AS_NOBODY,
+                "sh", stage, str(hidden), *argv]
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, cwd=folder, timeout=timeout)
+    finally:
+        if stage is not None:
+            os.rmdir(stage)
+
+
+@pytest.fixture
+def nobody_runs(open_dir):
+    """Copies of the two sample runs in a folder nobody owns."""
+    import shutil
+
+    from tests.conftest import REPO
+
+    for run in ("run-1", "run-2"):
+        shutil.copytree(REPO / "data" / "sample" / run, open_dir / run)
+    return open_dir
+
+
+def _owned_by_nobody(path: Path) -> bool:
+    return all(p.stat().st_uid == NOBODY for p in [path, *path.rglob("*")])
+
+
+def test_analyze_compare_and_report_run_as_an_unprivileged_user(nobody_runs):
+    folder = nobody_runs
+    r = as_nobody(["analyze", "run-1", "run-2", "--out", "analysis"], folder)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (folder / "analysis" / "summary.csv").is_file()
+    assert _owned_by_nobody(folder / "analysis")
+    r = as_nobody(["compare", "run-1", "run-2", "--out", "change"], folder)
+    assert r.returncode in (0, 1), r.stdout + r.stderr  # 1: the gate found a regression
+    assert "Traceback" not in r.stderr and (folder / "change").is_dir()
+    r = as_nobody(["report", "--runs", "run-1", "--reports-dir", "reports"], folder)
+    assert r.returncode == 0, r.stdout + r.stderr
+    html = folder / r.stdout.strip().splitlines()[-1]  # relative to its cwd, as given
+    assert html.is_file() and html.is_relative_to(folder / "reports")
+    assert "Traceback" not in html.read_text()
+    assert _owned_by_nobody(folder / "reports")
+
+
+def test_collect_as_an_unprivileged_user_refuses_in_one_line(open_dir):
+    r = as_nobody(["collect", "--no-progress", "--clients", "oci,podman", "--runtimes", "runc",
+                   "--modes", "rootful,rootless", "--trials", "1", "--out", "data"], open_dir)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("rtlab collect: error: rtlab collect needs root (running as uid "
+                               f"{NOBODY}): ") and "setpriv" in lines[0]
+    assert "analyze, compare and report --runs work" in lines[0]
+    assert not (open_dir / "data").exists()
+    # a bad value is still said first, as for root
+    r = as_nobody(["collect", "--modes", "rootles", "--out", "data"], open_dir)
+    assert r.returncode == 2 and "'rootles'" in r.stderr and "needs root" not in r.stderr
