@@ -162,6 +162,14 @@ def _pids_of(uid: int) -> list[int]:
     return pids
 
 
+def _zombie(pid: int) -> bool:
+    """Exited, awaiting its parent's wait (nothing left to kill)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def remove_user(name: str, say=print) -> list[str]:
     """Remove an account rtlab created: its processes (by pid), ranges, home, the
     account; the problems left (empty: all gone, ledger entries dropped)."""
@@ -268,6 +276,101 @@ def wrapper_overhead(acct: Account, samples: int = 30, timeout_s: float = 5.0) -
             "wrapped_median_s": statistics.median(wrapped),
             "overhead_median_s": statistics.median(wrapped) - statistics.median(plain),
             "note": "not subtracted from the rows; rootless rows include it"}
+
+
+# -- leftovers of a dead rootless run (collect killed with SIGKILL: no final sweep ran) --------
+
+MARKER = "rootless-user"  # in a run's work folder while the run acts as the rootless user
+
+
+def claim(workdir: Path, acct: Account) -> None:
+    """Mark the run of ``workdir`` as using ``acct`` (before it starts anything as the user)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / MARKER).write_text(acct.name + "\n")
+
+
+def start_run(workdir: Path, acct: Account, say=print) -> None:
+    """Before a run first acts as ``acct``: remove what dead runs of the user left (unless
+    another live run acts as it), then claim the user for this run (its work folder's name
+    is its token, its parent the runtime folder of every run's lock)."""
+    from . import cleanup
+
+    if (workdir / MARKER).is_file():
+        return  # claimed by this run's other rootless target
+    live = {t: v for t, v in cleanup.live_runs().items() if t != workdir.name}
+    for line in sweep_dead(live, workdir.parent, acct.name, say=say):
+        say(f"removed {line} (left by a dead run)")
+    claim(workdir, acct)
+
+
+def users_in_use(live, runtime_dir: Path) -> set[str]:
+    """The rootless accounts the live runs (token → lock text) act as."""
+    used = set()
+    for token in live:
+        try:
+            used.add((runtime_dir / token / MARKER).read_text().strip())
+        except OSError:
+            continue
+    return used
+
+
+def fuse_mounts(uid: int, mountinfo: Path = Path("/proc/self/mountinfo")) -> list[str]:
+    """Mount points of fuse file systems (fuse-overlayfs, …) mounted by ``uid``."""
+    points = []
+    try:
+        lines = mountinfo.read_text().splitlines()
+    except OSError:
+        return points
+    for line in lines:
+        head, _, tail = line.partition(" - ")
+        fields, rest = head.split(), tail.split()
+        if len(fields) > 4 and len(rest) > 2 and rest[0].startswith("fuse") and \
+                f"user_id={uid}" in rest[2].split(","):
+            points.append(fields[4].replace("\\040", " "))
+    return points
+
+
+def sweep_dead(live, runtime_dir: Path, name: str = USER, say=print) -> list[str]:
+    """What dead rootless runs of ``name`` left, removed when no live run acts as the user
+    (a live one's processes are its own; the next clean or rootless run removes them):
+    every process of the user (containers in its user namespaces, conmon, podman's pause
+    process, slirp4netns, fuse-overlayfs), the user's fuse mounts, and the dead containers
+    in its podman storage. What was removed, one line each."""
+    acct = account(name)
+    if acct is None or name in users_in_use(live, runtime_dir):
+        return []
+    import time
+
+    removed: list[str] = []
+    killed: set[int] = set()
+    for _ in range(5):  # a process forked while the first were killed is found next round
+        pids = [pid for pid in _pids_of(acct.uid) if not _zombie(pid)]
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                text = " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode(
+                    "utf-8", "replace").split("\0")).strip()
+                os.kill(pid, 9)
+            except (ProcessLookupError, OSError):
+                continue
+            if pid not in killed:
+                killed.add(pid)
+                removed.append(f"process {pid} of {name} ({text[:80]})")
+        time.sleep(0.05)
+    deadline = time.monotonic() + 5  # zombies reaped: podman would try to join their namespaces
+    while _pids_of(acct.uid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for point in sorted(fuse_mounts(acct.uid), key=len, reverse=True):
+        done = subprocess.run(["umount", "-l", point], capture_output=True, text=True)
+        if done.returncode == 0:
+            removed.append(f"fuse mount {point} of {name}")
+        else:
+            say(f"could not unmount {point}: {done.stderr.strip()}")
+    from .drivers.podman_rootless import remove_dead_containers
+
+    removed += remove_dead_containers(acct, say=say)
+    return removed
 
 
 # -- analysis: rootless beside rootful (works on stats.compare's frame; no pandas import) --

@@ -268,3 +268,96 @@ def test_collect_as_an_unprivileged_user_refuses_in_one_line(open_dir):
     # a bad value is still said first, as for root
     r = as_nobody(["collect", "--modes", "rootles", "--out", "data"], open_dir)
     assert r.returncode == 2 and "'rootles'" in r.stderr and "needs root" not in r.stderr
+
+
+def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_dir):
+    """collect killed with SIGKILL mid-trial (no final sweep): the user's container
+    processes, conmon and podman's pause process, plus a real slirp4netns and a real
+    fuse-overlayfs mount of the user (podman's network and storage helpers when it uses
+    them), are all removed by rootless.sweep_dead (what clean and the next rootless run
+    call); podman's record of the container goes too."""
+    import signal
+    import shutil
+    import sys
+    import time
+
+    from rtlab.drivers.podman_rootless import podman_argv
+    from tests.conftest import REPO
+
+    if shutil.which("podman") is None:
+        pytest.skip("podman not installed")
+    out, runtime_dir = open_dir / "data", open_dir / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtlab", "collect", "--no-progress", "--clients", "podman,oci",
+         "--runtimes", "runc", "--modes", "rootless", "--trials", "30", "--warmup", "0",
+         "--out", str(out)], cwd=REPO, env=_env(user, open_dir),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wrap = rootless.wrapper(user)
+    helpers = []
+    try:
+        csv = out / "trials.csv"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not (
+                csv.exists() and len(csv.read_text().splitlines()) > 12):
+            time.sleep(0.02)
+        # the user's own helpers: a user+network namespace with slirp4netns on it, a fuse mount
+        ns = subprocess.Popen([*wrap, "unshare", "--user", "--map-root-user", "--net",
+                               "sleep", "600"])
+        helpers.append(ns)
+        time.sleep(0.3)
+        slirp = subprocess.Popen([*wrap, "slirp4netns", "--configure",
+                                  f"--userns-path=/proc/{ns.pid}/ns/user", str(ns.pid), "tap0"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        helpers.append(slirp)
+        layers = {n: rootless.user_dir(user, open_dir / "fuse" / n)
+                  for n in ("lower", "upper", "work", "mnt")}
+        fuse = subprocess.run([*wrap, "fuse-overlayfs", "-o", f"lowerdir={layers['lower']},"
+                               f"upperdir={layers['upper']},workdir={layers['work']}",
+                               str(layers["mnt"])], capture_output=True, text=True)
+        # this host's /dev/fuse and /dev/net/tun are root's alone (0600): no user can mount a
+        # fuse file system or give a namespace a slirp4netns network here (podman uses the
+        # kernel's overlay and --network none); those parts run where a user can
+        fused = fuse.returncode == 0
+        assert fused or "failed to open /dev/fuse: Permission denied" in fuse.stderr, fuse.stderr
+        try:
+            slirped = slirp.wait(timeout=1) is None
+        except subprocess.TimeoutExpired:
+            slirped = True
+        if not slirped:
+            assert 'open("/dev/net/tun"): Permission denied' in slirp.communicate()[1]
+        time.sleep(0.5)  # inside a trial
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        time.sleep(0.3)
+        left = _user_leftovers(user)
+        texts = "\n".join(left)
+        assert "conmon" in texts and "sleep\x00600" in texts, texts
+        assert ("slirp4netns" in texts) == slirped, texts
+        assert rootless.fuse_mounts(user.uid) == ([str(layers["mnt"])] if fused else [])
+        store = user.home / "podman"
+        listed = subprocess.run([*wrap, *podman_argv("podman", store), "ps", "-a", "--format",
+                                 "{{.Names}}"], capture_output=True, text=True).stdout.split()
+        assert any(n.startswith("rtlab-") for n in listed), listed
+        # a live run acting as the user keeps them all
+        token = next(p.name for p in runtime_dir.iterdir() if (p / rootless.MARKER).is_file())
+        assert rootless.sweep_dead({token: "live"}, runtime_dir, user.name) == []
+        assert _user_leftovers(user)
+        problems: list[str] = []
+        removed = rootless.sweep_dead({}, runtime_dir, user.name, say=problems.append)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for h in helpers:
+            if h.poll() is None:
+                h.kill()
+            h.communicate(timeout=10)
+    said = "\n".join(removed)
+    assert "conmon" in said and "sleep 600" in said and ("slirp4netns" in said) == slirped
+    assert (f"fuse mount {layers['mnt']}" in said) == fused
+    assert any(line.startswith("podman container rtlab-") for line in removed), (said, problems)
+    assert _user_leftovers(user) == [] and rootless.fuse_mounts(user.uid) == []
+    listed = subprocess.run([*wrap, *podman_argv("podman", user.home / "podman"), "ps", "-a",
+                             "--format", "{{.Names}}"], capture_output=True, text=True).stdout
+    assert "rtlab-" not in listed
+    for pid in rootless._pids_of(user.uid):  # the pause process that last podman ps started
+        os.kill(pid, signal.SIGKILL)
