@@ -406,16 +406,52 @@ ROOTLESS_CLIENTS = ("oci", "podman")  # the clients with a rootless mode (driver
 DOCKERD_ROOTLESS = Path("/usr/share/docker.io/contrib/dockerd-rootless.sh")
 
 
+TUN = Path("/dev/net/tun")
+FUSE = Path("/dev/fuse")
+
+
+def _others_can_open(device: Path) -> bool:
+    """Whether an unprivileged user can open ``device`` read-write (its mode's other bits)."""
+    try:
+        return device.stat().st_mode & 0o006 == 0o006
+    except OSError:
+        return False
+
+
+def _mode(device: Path) -> str:
+    try:
+        return f"mode {device.stat().st_mode & 0o777:04o}"
+    except OSError:
+        return "absent"
+
+
 def docker_missing() -> str:
-    """Why rootless docker is not measured here, naming what is missing."""
+    """Why rootless docker is not measured here, naming what is missing (one line).
+
+    dockerd-rootless.sh (Debian's docker.io ships it in contrib/) starts dockerd inside
+    rootlesskit, whose network is slirp4netns (needs /dev/net/tun), vpnkit or lxc-user-nic."""
     missing = []
     if not DOCKERD_ROOTLESS.is_file():
         missing.append(f"{DOCKERD_ROOTLESS} (Debian package docker.io)")
     if shutil.which("rootlesskit") is None:
         missing.append("rootlesskit (Debian package rootlesskit, not installed)")
-    missing.append("rtlab's start of a per-user dockerd through dockerd-rootless.sh "
-                   "(XDG_RUNTIME_DIR, its own data root and socket) — not written yet")
+    if not _others_can_open(TUN) and shutil.which("vpnkit") is None \
+            and shutil.which("lxc-user-nic") is None:
+        missing.append(f"a network rootlesskit can give the user: slirp4netns cannot open {TUN} "
+                       f"({_mode(TUN)}, root's only), vpnkit is not packaged by Debian 12, "
+                       "lxc-user-nic (Debian package lxc) is not installed")
+    missing.append("an rtlab driver for a per-user dockerd (dockerd-rootless.sh with its "
+                   "XDG_RUNTIME_DIR, data root and socket)")
     return "docker rootless not measured: missing " + "; ".join(missing)
+
+
+def devices_line() -> str:
+    """What this host's devices allow a rootless user: a slirp4netns network, fuse mounts."""
+    net = ("slirp4netns networks" if _others_can_open(TUN) else
+           f"no slirp4netns network ({TUN} {_mode(TUN)}: podman runs --network none)")
+    fuse = ("fuse-overlayfs" if _others_can_open(FUSE) else
+            f"no fuse-overlayfs ({FUSE} {_mode(FUSE)}: podman uses the kernel's overlay)")
+    return f"rootless  {net}; {fuse}"
 
 
 def doctor_lines(name: str = USER) -> list[str]:
@@ -430,4 +466,5 @@ def doctor_lines(name: str = USER) -> list[str]:
     return [f"rootless  {user}",
             f"rootless  {', '.join(ROOTLESS_CLIENTS)} over runc and crun; "
             + "; ".join(UNSUPPORTED.values()),
+            devices_line(),
             f"rootless  {docker_missing()}; ctr and cri: no rootless mode in rtlab"]

@@ -361,3 +361,22 @@ def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_d
     assert "rtlab-" not in listed
     for pid in rootless._pids_of(user.uid):  # the pause process that last podman ps started
         os.kill(pid, signal.SIGKILL)
+
+
+def test_doctor_says_in_one_line_what_rootless_docker_misses_here():
+    import shutil
+
+    from tests.conftest import rtlab
+
+    r = rtlab("doctor")
+    lines = [line for line in r.stdout.splitlines() if "docker rootless" in line]
+    assert len(lines) == 1, r.stdout
+    line = lines[0]
+    assert line.startswith("rootless  docker rootless not measured: missing ")
+    assert ("rootlesskit (Debian package rootlesskit, not installed)" in line) == \
+        (shutil.which("rootlesskit") is None)
+    assert (str(rootless.DOCKERD_ROOTLESS) in line) == (not rootless.DOCKERD_ROOTLESS.is_file())
+    tun_open = Path("/dev/net/tun").stat().st_mode & 0o006 == 0o006
+    assert ("slirp4netns cannot open /dev/net/tun" in line) == (
+        not tun_open and shutil.which("vpnkit") is None and shutil.which("lxc-user-nic") is None)
+    assert "an rtlab driver for a per-user dockerd" in line

@@ -133,3 +133,49 @@ def test_the_rootless_section_says_one_line_without_rootless_rows_and_escapes_na
     assert "Rootless costs ru&lt;n&gt;c +" in html
     assert "storage overlay (native kernel overlay), network none" in html
     assert html.count("<tr>") == 2 and "data:image/png;base64," in html
+
+
+def test_fuse_mounts_of_a_user_are_read_from_mountinfo(tmp_path):
+    info = tmp_path / "mountinfo"
+    info.write_text(
+        "22 1 0:21 / /proc rw,nosuid - proc proc rw\n"
+        "90 22 0:50 / /tmp/a\\040b/mnt rw,nosuid,nodev - fuse.fuse-overlayfs fuse-overlayfs "
+        "rw,user_id=999,group_id=995\n"
+        "91 22 0:51 / /tmp/other rw - fuse.sshfs sshfs rw,user_id=1000,group_id=1000\n"
+        "92 22 0:52 / /tmp/ovl rw - overlay overlay rw,lowerdir=/a,upperdir=/b,workdir=/c\n")
+    assert rootless.fuse_mounts(999, info) == ["/tmp/a b/mnt"]
+    assert rootless.fuse_mounts(1000, info) == ["/tmp/other"]
+    assert rootless.fuse_mounts(5, info) == [] and rootless.fuse_mounts(5, tmp_path / "x") == []
+
+
+def test_a_live_run_claims_the_user_and_a_dead_one_does_not(tmp_path):
+    acct = rootless.Account("rtlab-x", 12345, 12345, tmp_path / "home")
+    rootless.claim(tmp_path / "20261129T000000Z-aaaa", acct)
+    rootless.claim(tmp_path / "20261129T000000Z-bbbb", rootless.Account("rtlab-y", 1, 1, tmp_path))
+    live = {"20261129T000000Z-aaaa": "1 /x", "20261129T000000Z-cccc": "2 /y"}
+    assert rootless.users_in_use(live, tmp_path) == {"rtlab-x"}
+    assert rootless.users_in_use({}, tmp_path) == set()
+
+
+def test_doctor_names_what_rootless_docker_misses(monkeypatch, tmp_path):
+    monkeypatch.setattr(rootless, "DOCKERD_ROOTLESS", tmp_path / "dockerd-rootless.sh")
+    monkeypatch.setattr(rootless, "TUN", tmp_path / "tun")
+    (tmp_path / "tun").write_text("")
+    (tmp_path / "tun").chmod(0o600)
+    monkeypatch.setattr(rootless.shutil, "which", lambda name: None)
+    line = rootless.docker_missing()
+    assert line == (
+        f"docker rootless not measured: missing {tmp_path}/dockerd-rootless.sh (Debian package "
+        "docker.io); rootlesskit (Debian package rootlesskit, not installed); a network "
+        f"rootlesskit can give the user: slirp4netns cannot open {tmp_path}/tun (mode 0600, "
+        "root's only), vpnkit is not packaged by Debian 12, lxc-user-nic (Debian package lxc) "
+        "is not installed; an rtlab driver for a per-user dockerd (dockerd-rootless.sh with its "
+        "XDG_RUNTIME_DIR, data root and socket)")
+    # with the script, rootlesskit and a tun every user can open, only rtlab's driver is missing
+    (tmp_path / "dockerd-rootless.sh").write_text("")
+    (tmp_path / "tun").chmod(0o666)
+    monkeypatch.setattr(rootless.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert rootless.docker_missing() == (
+        "docker rootless not measured: missing an rtlab driver for a per-user dockerd "
+        "(dockerd-rootless.sh with its XDG_RUNTIME_DIR, data root and socket)")
+    assert "\n" not in line
