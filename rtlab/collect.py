@@ -254,9 +254,12 @@ def validate(opts: CollectOptions) -> list[Runtime]:
         raise UsageError(f"--min-trials {opts.min_trials} / --max-trials {opts.max_trials}: "
                          "need 1 <= min <= max")
     try:
-        return resolve(opts.runtimes, opts.custom_runtimes)
+        runtimes = resolve(opts.runtimes, opts.custom_runtimes)
     except RuntimeSpecError as exc:
         raise UsageError(str(exc)) from None
+    if os.geteuid() != 0:  # after the options: a bad value is said first
+        raise UsageError(rootless.needs_root())
+    return runtimes
 
 
 def build_targets(opts: CollectOptions, runtimes: list[Runtime], workdir: Path) -> list[Target]:

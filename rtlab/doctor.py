@@ -120,6 +120,8 @@ def clean(clients: list[str], runtimes: list[Runtime], say: Callable[[str], None
     removed += [f"runsc state file {path}"
                 for path in cleanup.remove_runsc_state(cleanup.CONTAINER_PREFIX, live)]
     removed += cri.clean(live, say=lambda line: say(line) if "could not" in line else None)
+    # the rootless user's processes, fuse mounts and podman containers (rootless.py)
+    removed += rootless.sweep_dead(live, RUNTIME_DIR, say=say)
     if RUNTIME_DIR.is_dir():
         for workdir in RUNTIME_DIR.iterdir():
             if workdir.is_dir() and re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{4}", workdir.name) \

@@ -53,6 +53,17 @@ UNSUPPORTED = {
 }
 
 
+def needs_root(uid: Optional[int] = None) -> str:
+    """collect's one line to an unprivileged caller: what needs root, what works without."""
+    from .image import RUNTIME_DIR
+
+    uid = os.geteuid() if uid is None else uid
+    return (f"rtlab collect needs root (running as uid {uid}): rootful trials run the runtimes "
+            f"and daemons as root, rootless ones switch to rtlab's user {USER} with setpriv, and "
+            f"the run's lock and leftover sweep are in {RUNTIME_DIR}; without root, rtlab "
+            "analyze, compare and report --runs work on runs on disk")
+
+
 class RootlessError(RuntimeError):
     """The rootless user cannot be made or used: one line saying why."""
 
@@ -149,6 +160,14 @@ def _pids_of(uid: int) -> list[int]:
             if line.startswith("Uid:") and int(line.split()[1]) == uid:
                 pids.append(int(entry.name))
     return pids
+
+
+def _zombie(pid: int) -> bool:
+    """Exited, awaiting its parent's wait (nothing left to kill)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def remove_user(name: str, say=print) -> list[str]:
@@ -259,6 +278,101 @@ def wrapper_overhead(acct: Account, samples: int = 30, timeout_s: float = 5.0) -
             "note": "not subtracted from the rows; rootless rows include it"}
 
 
+# -- leftovers of a dead rootless run (collect killed with SIGKILL: no final sweep ran) --------
+
+MARKER = "rootless-user"  # in a run's work folder while the run acts as the rootless user
+
+
+def claim(workdir: Path, acct: Account) -> None:
+    """Mark the run of ``workdir`` as using ``acct`` (before it starts anything as the user)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / MARKER).write_text(acct.name + "\n")
+
+
+def start_run(workdir: Path, acct: Account, say=print) -> None:
+    """Before a run first acts as ``acct``: remove what dead runs of the user left (unless
+    another live run acts as it), then claim the user for this run (its work folder's name
+    is its token, its parent the runtime folder of every run's lock)."""
+    from . import cleanup
+
+    if (workdir / MARKER).is_file():
+        return  # claimed by this run's other rootless target
+    live = {t: v for t, v in cleanup.live_runs().items() if t != workdir.name}
+    for line in sweep_dead(live, workdir.parent, acct.name, say=say):
+        say(f"removed {line} (left by a dead run)")
+    claim(workdir, acct)
+
+
+def users_in_use(live, runtime_dir: Path) -> set[str]:
+    """The rootless accounts the live runs (token → lock text) act as."""
+    used = set()
+    for token in live:
+        try:
+            used.add((runtime_dir / token / MARKER).read_text().strip())
+        except OSError:
+            continue
+    return used
+
+
+def fuse_mounts(uid: int, mountinfo: Path = Path("/proc/self/mountinfo")) -> list[str]:
+    """Mount points of fuse file systems (fuse-overlayfs, …) mounted by ``uid``."""
+    points = []
+    try:
+        lines = mountinfo.read_text().splitlines()
+    except OSError:
+        return points
+    for line in lines:
+        head, _, tail = line.partition(" - ")
+        fields, rest = head.split(), tail.split()
+        if len(fields) > 4 and len(rest) > 2 and rest[0].startswith("fuse") and \
+                f"user_id={uid}" in rest[2].split(","):
+            points.append(fields[4].replace("\\040", " "))
+    return points
+
+
+def sweep_dead(live, runtime_dir: Path, name: str = USER, say=print) -> list[str]:
+    """What dead rootless runs of ``name`` left, removed when no live run acts as the user
+    (a live one's processes are its own; the next clean or rootless run removes them):
+    every process of the user (containers in its user namespaces, conmon, podman's pause
+    process, slirp4netns, fuse-overlayfs), the user's fuse mounts, and the dead containers
+    in its podman storage. What was removed, one line each."""
+    acct = account(name)
+    if acct is None or name in users_in_use(live, runtime_dir):
+        return []
+    import time
+
+    removed: list[str] = []
+    killed: set[int] = set()
+    for _ in range(5):  # a process forked while the first were killed is found next round
+        pids = [pid for pid in _pids_of(acct.uid) if not _zombie(pid)]
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                text = " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode(
+                    "utf-8", "replace").split("\0")).strip()
+                os.kill(pid, 9)
+            except (ProcessLookupError, OSError):
+                continue
+            if pid not in killed:
+                killed.add(pid)
+                removed.append(f"process {pid} of {name} ({text[:80]})")
+        time.sleep(0.05)
+    deadline = time.monotonic() + 5  # zombies reaped: podman would try to join their namespaces
+    while _pids_of(acct.uid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for point in sorted(fuse_mounts(acct.uid), key=len, reverse=True):
+        done = subprocess.run(["umount", "-l", point], capture_output=True, text=True)
+        if done.returncode == 0:
+            removed.append(f"fuse mount {point} of {name}")
+        else:
+            say(f"could not unmount {point}: {done.stderr.strip()}")
+    from .drivers.podman_rootless import remove_dead_containers
+
+    removed += remove_dead_containers(acct, say=say)
+    return removed
+
+
 # -- analysis: rootless beside rootful (works on stats.compare's frame; no pandas import) --
 
 SUFFIX = "-rootless"  # stats.samples labels a rootless row's client "<client>-rootless"
@@ -286,39 +400,58 @@ def pairs(comparisons, step: str) -> list[dict]:
     return found
 
 
-def headline(comparisons, step: str = "total") -> str:
-    """One sentence: what rootless costs each runtime through each client, paired by
-    round ("" when no run measured both modes). Each factor is printed beside its own
-    CI; the medians are said apart from it."""
-    parts = []
-    for p in pairs(comparisons, step):
-        paired = f"paired over {p['n_rounds']} rounds" if p["n_rounds"] else "unpaired"
-        parts.append(
-            f"{p['runtime']} through {p['client']} takes {p['ratio']:.2f}x as long rootless "
-            f"(95% CI {p['ratio_ci_low']:.2f}–{p['ratio_ci_high']:.2f}, {paired}: "
-            f"{p['verdict']}; medians {p['median_rootful_s'] * 1e3:.3g} ms rootful, "
-            f"{p['median_rootless_s'] * 1e3:.3g} ms rootless)")
-    if not parts:
-        return ""
-    return f"Rootless against rootful ({step}): " + "; ".join(parts) + "."
-
-
 # -- doctor ---------------------------------------------------------------------------
 
 ROOTLESS_CLIENTS = ("oci", "podman")  # the clients with a rootless mode (drivers/*_rootless.py)
 DOCKERD_ROOTLESS = Path("/usr/share/docker.io/contrib/dockerd-rootless.sh")
 
 
+TUN = Path("/dev/net/tun")
+FUSE = Path("/dev/fuse")
+
+
+def _others_can_open(device: Path) -> bool:
+    """Whether an unprivileged user can open ``device`` read-write (its mode's other bits)."""
+    try:
+        return device.stat().st_mode & 0o006 == 0o006
+    except OSError:
+        return False
+
+
+def _mode(device: Path) -> str:
+    try:
+        return f"mode {device.stat().st_mode & 0o777:04o}"
+    except OSError:
+        return "absent"
+
+
 def docker_missing() -> str:
-    """Why rootless docker is not measured here, naming what is missing."""
+    """Why rootless docker is not measured here, naming what is missing (one line).
+
+    dockerd-rootless.sh (Debian's docker.io ships it in contrib/) starts dockerd inside
+    rootlesskit, whose network is slirp4netns (needs /dev/net/tun), vpnkit or lxc-user-nic."""
     missing = []
     if not DOCKERD_ROOTLESS.is_file():
         missing.append(f"{DOCKERD_ROOTLESS} (Debian package docker.io)")
     if shutil.which("rootlesskit") is None:
         missing.append("rootlesskit (Debian package rootlesskit, not installed)")
-    missing.append("rtlab's start of a per-user dockerd through dockerd-rootless.sh "
-                   "(XDG_RUNTIME_DIR, its own data root and socket) — not written yet")
+    if not _others_can_open(TUN) and shutil.which("vpnkit") is None \
+            and shutil.which("lxc-user-nic") is None:
+        missing.append(f"a network rootlesskit can give the user: slirp4netns cannot open {TUN} "
+                       f"({_mode(TUN)}, root's only), vpnkit is not packaged by Debian 12, "
+                       "lxc-user-nic (Debian package lxc) is not installed")
+    missing.append("an rtlab driver for a per-user dockerd (dockerd-rootless.sh with its "
+                   "XDG_RUNTIME_DIR, data root and socket)")
     return "docker rootless not measured: missing " + "; ".join(missing)
+
+
+def devices_line() -> str:
+    """What this host's devices allow a rootless user: a slirp4netns network, fuse mounts."""
+    net = ("slirp4netns networks" if _others_can_open(TUN) else
+           f"no slirp4netns network ({TUN} {_mode(TUN)}: podman runs --network none)")
+    fuse = ("fuse-overlayfs" if _others_can_open(FUSE) else
+            f"no fuse-overlayfs ({FUSE} {_mode(FUSE)}: podman uses the kernel's overlay)")
+    return f"rootless  {net}; {fuse}"
 
 
 def doctor_lines(name: str = USER) -> list[str]:
@@ -333,4 +466,5 @@ def doctor_lines(name: str = USER) -> list[str]:
     return [f"rootless  {user}",
             f"rootless  {', '.join(ROOTLESS_CLIENTS)} over runc and crun; "
             + "; ".join(UNSUPPORTED.values()),
+            devices_line(),
             f"rootless  {docker_missing()}; ctr and cri: no rootless mode in rtlab"]

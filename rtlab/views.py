@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from rtlab import compare, experiments, rootless, stats
+from rtlab import compare, experiments, rootless, rootless_report, stats
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render these
     from IPython.display import HTML, Markdown
@@ -710,7 +710,7 @@ def headline_sections(summary: pd.DataFrame, comparisons: pd.DataFrame, metas: S
                        family="runtime=runc", member="client", step=step, alpha=alpha)
         if text:
             answers.append(("Which client is fastest over runc?", f"{text} {conditions}."))
-        text = rootless.headline(comp, step)  # rootless beside rootful (rootless.py)
+        text = rootless_report.headline(comp, rows, step)  # rootless beside rootful
         if text:
             answers.append(("What does running rootless cost?", f"{text} {conditions}."))
         sections.append((experiment, step, answers))

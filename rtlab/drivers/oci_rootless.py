@@ -46,7 +46,10 @@ class RootlessOciTarget(OciTarget):
             return f"user {self.account.name} has no /etc/subuid or /etc/subgid range: run rtlab setup"
         if self.workload.bundle is not None:
             return "rootless runs only rtlab's own bundle (runc spec --rootless), not --bundle"
-        return super().unavailable_reason()
+        why = super().unavailable_reason()
+        if why is None:  # what dead runs of the user left goes before this run acts as it
+            rootless.start_run(self.workdir, self.account)
+        return why
 
     def prepare(self) -> None:
         acct = self.account

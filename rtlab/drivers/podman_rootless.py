@@ -4,7 +4,7 @@ Every podman call is behind rootless.py's ``setpriv`` wrapper, with podman's own
 storage for the user (``--root``/``--runroot``/``--tmpdir`` in the user's home,
 under rtlab's state folder: purge removes it with the user), the storage driver
 ``overlay`` (the kernel's own, unprivileged in a user namespace: kernel ≥ 5.11;
-fuse-overlayfs not needed here), ``--cgroup-manager cgroupfs`` (no systemd user
+fuse-overlayfs not needed here; run.json's ``overlay`` says which podman used), ``--cgroup-manager cgroupfs`` (no systemd user
 session), ``--events-backend file`` and, as rootful, ``--network none``. The
 image is loaded into that storage from rtlab's archive before the first trial.
 podman keeps a "pause" process holding the user namespace: :meth:`finish` ends
@@ -16,13 +16,76 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 from typing import Optional
 
 from .. import archive, rootless
+from ..cleanup import CONTAINER_PREFIX
 from .podman import PodmanTarget
 
 
 RUNROOT_MAX = 50  # podman 4.3 refuses a longer --runroot
+PAUSE_PID_FILES = ("tmp/pause.pid", "run/libpod/tmp/pause.pid")  # under the user's store
+
+
+def podman_argv(binary: str, store: Path, driver: str = "overlay") -> list[str]:
+    """podman with the rootless user's own storage under ``store`` (no wrapper)."""
+    return [binary, "--root", str(store / "storage"), "--runroot", str(store / "run"),
+            "--tmpdir", str(store / "tmp"), "--storage-driver", driver,
+            "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+
+
+def remove_dead_containers(acct: "rootless.Account", say=print) -> list[str]:
+    """rtlab's containers in ``acct``'s podman storage, removed (``rm --force``, as the user),
+    then podman's pause process the calls started ended: for rootless.sweep_dead, after the
+    user's processes are killed (no run of the user is live)."""
+    import shutil
+    import subprocess
+
+    store = acct.home / "podman"
+    binary = shutil.which("podman")
+    if binary is None or not (store / "storage").is_dir():
+        return []
+    for pid_file in PAUSE_PID_FILES:  # its pause process is dead (maybe a zombie not reaped
+        (store / pid_file).unlink(missing_ok=True)  # yet): podman would try to join it
+    argv = [*rootless.wrapper(acct), *podman_argv(binary, store)]
+    # the containers' conmon died with the run: podman refuses to start a new user namespace
+    # while its database says they run, until "system migrate" stops them
+    migrated = subprocess.run([*argv, "system", "migrate"], capture_output=True, text=True,
+                              timeout=120)
+    if migrated.returncode != 0:
+        say(f"could not reset {acct.name}'s podman (system migrate): "
+            f"{(migrated.stderr.strip().splitlines() or ['?'])[-1]}")
+    listed = subprocess.run([*argv, "ps", "--all", "--filter", f"name={CONTAINER_PREFIX}",
+                             "--format", "{{.Names}}"], capture_output=True, text=True, timeout=60)
+    removed = []
+    if listed.returncode != 0:
+        say(f"could not list {acct.name}'s podman containers: "
+            f"{(listed.stderr.strip().splitlines() or ['?'])[-1]}")
+    for name in listed.stdout.split():
+        if not name.startswith(CONTAINER_PREFIX):
+            continue
+        done = subprocess.run([*argv, "rm", "--force", "--time", "0", name], capture_output=True,
+                              text=True, timeout=60)
+        if done.returncode == 0:
+            removed.append(f"podman container {name} of {acct.name}")
+        else:
+            say(f"could not remove podman container {name} of {acct.name}: "
+                f"{(done.stderr.strip().splitlines() or ['?'])[-1]}")
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the pause process those calls started, gone
+        pids = [pid for pid in rootless._pids_of(acct.uid) if not rootless._zombie(pid)]
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+    return removed
 
 
 class RootlessPodmanTarget(PodmanTarget):
@@ -43,10 +106,7 @@ class RootlessPodmanTarget(PodmanTarget):
     def client_argv(self) -> list[str]:
         acct = self.account
         prefix = rootless.wrapper(acct) if acct else ["setpriv", "--reuid=<rtlab-rootless>", "--"]
-        s = self.store
-        return [*prefix, self.binary, "--root", str(s / "storage"), "--runroot", str(s / "run"),
-                "--tmpdir", str(s / "tmp"), "--storage-driver", self.STORAGE_DRIVER,
-                "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+        return [*prefix, *podman_argv(self.binary, self.store, self.STORAGE_DRIVER)]
 
     def unavailable_reason(self) -> Optional[str]:
         if self.runtime.name in rootless.UNSUPPORTED:
@@ -66,6 +126,7 @@ class RootlessPodmanTarget(PodmanTarget):
         version, why = self.runtime.version()
         if version is None:
             return why
+        rootless.start_run(self.workdir, acct=self.account)  # dead runs' leftovers go first
         why = self._load_image()
         if why:
             return why
@@ -96,7 +157,7 @@ class RootlessPodmanTarget(PodmanTarget):
         if acct is None:
             return []
         errors = []
-        for pid_file in (self.store / "tmp" / "pause.pid", self.store / "run" / "libpod" / "tmp" / "pause.pid"):
+        for pid_file in (self.store / f for f in PAUSE_PID_FILES):
             try:
                 pid = int(pid_file.read_text().strip())
             except (OSError, ValueError):
@@ -116,9 +177,32 @@ class RootlessPodmanTarget(PodmanTarget):
         return {**super().config(), "mode": self.mode,
                 "user": acct.name if acct else None, "uid": acct.uid if acct else None,
                 "wrapper": rootless.wrapper(acct) if acct else None,
-                "storage": str(self.store),
-                "network": "none (no slirp4netns: --network none, as rootful)",
+                "storage": str(self.store), "overlay": self.overlay_kind(),
+                "network": "none (--network none, as rootful: no slirp4netns or pasta process)",
+                "slirp4netns": self.slirp4netns(),
                 "image_id": self._image_id()}
+
+    def overlay_kind(self) -> Optional[str]:
+        """Which overlay podman's storage uses, from ``podman info`` as the user: the
+        kernel's own (native, unprivileged in a user namespace) or fuse-overlayfs (a
+        ``mount_program``)."""
+        store = self.info().get("store") or {}
+        options, status = store.get("graphOptions") or {}, store.get("graphStatus") or {}
+        program = next((v for k, v in options.items() if k.endswith("mount_program")), None)
+        if program:
+            return f"fuse-overlayfs ({program.get('Executable', program) if isinstance(program, dict) else program})"
+        if store.get("graphDriverName") == "overlay":
+            native = status.get("Native Overlay Diff")
+            return "native kernel overlay" + ("" if native == "true" else
+                                              f" (native overlay diff: {native})")
+        return None
+
+    def slirp4netns(self) -> Optional[str]:
+        """The slirp4netns podman would use for a rootless network (not used: --network none)."""
+        found = (self.info().get("host") or {}).get("slirp4netns") or {}
+        version = str(found.get("version") or "").splitlines()
+        return f"{found.get('executable')} {version[0]}" if found.get("executable") and version \
+            else None
 
     def _image_id(self) -> Optional[str]:
         m = self.quiet([*self.client_argv, "image", "inspect", "--format", "{{.Id}}",

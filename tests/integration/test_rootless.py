@@ -161,3 +161,222 @@ def test_rootless_podman_over_runc_and_crun_in_its_own_storage(user, open_dir):
         assert c["storage_driver"] == "overlay" and c["graph_root"].startswith(str(user.home))
         assert c["network"].startswith("none") and c["image_id"]
     assert _user_leftovers(user) == []  # podman's pause process ended too
+
+
+# -- rtlab itself as an unprivileged user (analyze, compare, report --runs; collect refuses) --
+
+NOBODY = 65534
+_AS_NOBODY = """set -e
+stage=$1; hidden=$2; shift 2
+mount --bind "$hidden" "$stage"
+mount -t tmpfs -o mode=755 tmpfs "$(dirname "$hidden")"
+mkdir -p "$hidden"
+mount --bind "$stage" "$hidden"
+exec "$@"
+"""
+
+
+def _closed_parent(path: Path) -> Path | None:
+    """The first folder on ``path`` others cannot traverse (pyenv's /root is 0700), or None."""
+    for parent in reversed(path.parents):
+        if not parent.stat().st_mode & 0o001:
+            return parent
+    return None
+
+
+def as_nobody(args: list[str], folder: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m rtlab <args>`` as uid 65534 (nobody), no capabilities and a clean
+    environment, HOME and XDG dirs in ``folder`` (which it owns), cwd ``folder``.
+
+    When this venv's interpreter lives under a folder others cannot enter (/root/.pyenv),
+    the command runs in a private mount namespace where that folder is a tmpfs holding only
+    the interpreter's tree, bound read-as-is: a host change visible to nothing else, gone
+    with the process. rtlab itself runs as nobody either way."""
+    import sys
+    import tempfile
+
+    from tests.conftest import REPO
+
+    home = folder / "home"
+    for sub in ("", ".cache", ".config", ".local/share", "run"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(folder)], check=True)
+    (home / "run").chmod(0o700)
+    env = [f"HOME={home}", f"XDG_CACHE_HOME={home / '.cache'}",
+           f"XDG_CONFIG_HOME={home / '.config'}", f"XDG_DATA_HOME={home / '.local/share'}",
+           f"XDG_RUNTIME_DIR={home / 'run'}", f"PYTHONPATH={REPO}", "PATH=/usr/local/bin:/usr/bin:/bin"]
+    argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+            "--inh-caps=-all", "--reset-env", "--", "env", *env,
+            sys.executable, "-m", "rtlab", *args]
+    closed = _closed_parent(Path(sys.executable).resolve())
+    stage = None
+    if closed is not None:
+        hidden = closed / Path(sys.executable).resolve().relative_to(closed).parts[0]
+        stage = tempfile.mkdtemp(prefix="rtlab-np-stage-")
+        argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", _AS_NOBODY,
+                "sh", stage, str(hidden), *argv]
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, cwd=folder, timeout=timeout)
+    finally:
+        if stage is not None:
+            os.rmdir(stage)
+
+
+@pytest.fixture
+def nobody_runs(open_dir):
+    """Copies of the two sample runs in a folder nobody owns."""
+    import shutil
+
+    from tests.conftest import REPO
+
+    for run in ("run-1", "run-2"):
+        shutil.copytree(REPO / "data" / "sample" / run, open_dir / run)
+    return open_dir
+
+
+def _owned_by_nobody(path: Path) -> bool:
+    return all(p.stat().st_uid == NOBODY for p in [path, *path.rglob("*")])
+
+
+def test_analyze_compare_and_report_run_as_an_unprivileged_user(nobody_runs):
+    folder = nobody_runs
+    r = as_nobody(["analyze", "run-1", "run-2", "--out", "analysis"], folder)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (folder / "analysis" / "summary.csv").is_file()
+    assert _owned_by_nobody(folder / "analysis")
+    r = as_nobody(["compare", "run-1", "run-2", "--out", "change"], folder)
+    assert r.returncode in (0, 1), r.stdout + r.stderr  # 1: the gate found a regression
+    assert "Traceback" not in r.stderr and (folder / "change").is_dir()
+    r = as_nobody(["report", "--runs", "run-1", "--reports-dir", "reports"], folder)
+    assert r.returncode == 0, r.stdout + r.stderr
+    html = folder / r.stdout.strip().splitlines()[-1]  # relative to its cwd, as given
+    assert html.is_file() and html.is_relative_to(folder / "reports")
+    assert "Traceback" not in html.read_text()
+    assert _owned_by_nobody(folder / "reports")
+
+
+def test_collect_as_an_unprivileged_user_refuses_in_one_line(open_dir):
+    r = as_nobody(["collect", "--no-progress", "--clients", "oci,podman", "--runtimes", "runc",
+                   "--modes", "rootful,rootless", "--trials", "1", "--out", "data"], open_dir)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("rtlab collect: error: rtlab collect needs root (running as uid "
+                               f"{NOBODY}): ") and "setpriv" in lines[0]
+    assert "analyze, compare and report --runs work" in lines[0]
+    assert not (open_dir / "data").exists()
+    # a bad value is still said first, as for root
+    r = as_nobody(["collect", "--modes", "rootles", "--out", "data"], open_dir)
+    assert r.returncode == 2 and "'rootles'" in r.stderr and "needs root" not in r.stderr
+
+
+def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_dir):
+    """collect killed with SIGKILL mid-trial (no final sweep): the user's container
+    processes, conmon and podman's pause process, plus a real slirp4netns and a real
+    fuse-overlayfs mount of the user (podman's network and storage helpers when it uses
+    them), are all removed by rootless.sweep_dead (what clean and the next rootless run
+    call); podman's record of the container goes too."""
+    import signal
+    import shutil
+    import sys
+    import time
+
+    from rtlab.drivers.podman_rootless import podman_argv
+    from tests.conftest import REPO
+
+    if shutil.which("podman") is None:
+        pytest.skip("podman not installed")
+    out, runtime_dir = open_dir / "data", open_dir / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtlab", "collect", "--no-progress", "--clients", "podman,oci",
+         "--runtimes", "runc", "--modes", "rootless", "--trials", "30", "--warmup", "0",
+         "--out", str(out)], cwd=REPO, env=_env(user, open_dir),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wrap = rootless.wrapper(user)
+    helpers = []
+    try:
+        csv = out / "trials.csv"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not (
+                csv.exists() and len(csv.read_text().splitlines()) > 12):
+            time.sleep(0.02)
+        # the user's own helpers: a user+network namespace with slirp4netns on it, a fuse mount
+        ns = subprocess.Popen([*wrap, "unshare", "--user", "--map-root-user", "--net",
+                               "sleep", "600"])
+        helpers.append(ns)
+        time.sleep(0.3)
+        slirp = subprocess.Popen([*wrap, "slirp4netns", "--configure",
+                                  f"--userns-path=/proc/{ns.pid}/ns/user", str(ns.pid), "tap0"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        helpers.append(slirp)
+        layers = {n: rootless.user_dir(user, open_dir / "fuse" / n)
+                  for n in ("lower", "upper", "work", "mnt")}
+        fuse = subprocess.run([*wrap, "fuse-overlayfs", "-o", f"lowerdir={layers['lower']},"
+                               f"upperdir={layers['upper']},workdir={layers['work']}",
+                               str(layers["mnt"])], capture_output=True, text=True)
+        # this host's /dev/fuse and /dev/net/tun are root's alone (0600): no user can mount a
+        # fuse file system or give a namespace a slirp4netns network here (podman uses the
+        # kernel's overlay and --network none); those parts run where a user can
+        fused = fuse.returncode == 0
+        assert fused or "failed to open /dev/fuse: Permission denied" in fuse.stderr, fuse.stderr
+        try:
+            slirped = slirp.wait(timeout=1) is None
+        except subprocess.TimeoutExpired:
+            slirped = True
+        if not slirped:
+            assert 'open("/dev/net/tun"): Permission denied' in slirp.communicate()[1]
+        time.sleep(0.5)  # inside a trial
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        time.sleep(0.3)
+        left = _user_leftovers(user)
+        texts = "\n".join(left)
+        assert "conmon" in texts and "sleep\x00600" in texts, texts
+        assert ("slirp4netns" in texts) == slirped, texts
+        assert rootless.fuse_mounts(user.uid) == ([str(layers["mnt"])] if fused else [])
+        store = user.home / "podman"
+        listed = subprocess.run([*wrap, *podman_argv("podman", store), "ps", "-a", "--format",
+                                 "{{.Names}}"], capture_output=True, text=True).stdout.split()
+        assert any(n.startswith("rtlab-") for n in listed), listed
+        # a live run acting as the user keeps them all
+        token = next(p.name for p in runtime_dir.iterdir() if (p / rootless.MARKER).is_file())
+        assert rootless.sweep_dead({token: "live"}, runtime_dir, user.name) == []
+        assert _user_leftovers(user)
+        problems: list[str] = []
+        removed = rootless.sweep_dead({}, runtime_dir, user.name, say=problems.append)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for h in helpers:
+            if h.poll() is None:
+                h.kill()
+            h.communicate(timeout=10)
+    said = "\n".join(removed)
+    assert "conmon" in said and "sleep 600" in said and ("slirp4netns" in said) == slirped
+    assert (f"fuse mount {layers['mnt']}" in said) == fused
+    assert any(line.startswith("podman container rtlab-") for line in removed), (said, problems)
+    assert _user_leftovers(user) == [] and rootless.fuse_mounts(user.uid) == []
+    listed = subprocess.run([*wrap, *podman_argv("podman", user.home / "podman"), "ps", "-a",
+                             "--format", "{{.Names}}"], capture_output=True, text=True).stdout
+    assert "rtlab-" not in listed
+    for pid in rootless._pids_of(user.uid):  # the pause process that last podman ps started
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_doctor_says_in_one_line_what_rootless_docker_misses_here():
+    import shutil
+
+    from tests.conftest import rtlab
+
+    r = rtlab("doctor")
+    lines = [line for line in r.stdout.splitlines() if "docker rootless" in line]
+    assert len(lines) == 1, r.stdout
+    line = lines[0]
+    assert line.startswith("rootless  docker rootless not measured: missing ")
+    assert ("rootlesskit (Debian package rootlesskit, not installed)" in line) == \
+        (shutil.which("rootlesskit") is None)
+    assert (str(rootless.DOCKERD_ROOTLESS) in line) == (not rootless.DOCKERD_ROOTLESS.is_file())
+    tun_open = Path("/dev/net/tun").stat().st_mode & 0o006 == 0o006
+    assert ("slirp4netns cannot open /dev/net/tun" in line) == (
+        not tun_open and shutil.which("vpnkit") is None and shutil.which("lxc-user-nic") is None)
+    assert "an rtlab driver for a per-user dockerd" in line

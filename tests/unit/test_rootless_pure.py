@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rtlab import rootless, stats
+from rtlab import rootless, rootless_report, stats
 from rtlab.options import OPTIONS, OptionError
 from tests.conftest import REPO, rtlab
 
@@ -64,10 +64,31 @@ def test_rootless_rows_are_paired_with_rootful_and_said_in_one_sentence():
     assert (p["client"], p["runtime"], p["n_rounds"]) == ("oci", "runc", 12)
     assert p["ratio_ci_low"] <= p["ratio"] <= p["ratio_ci_high"]
     assert 1.2 < p["ratio"] < 1.4 and p["verdict"] == "slower"
-    text = rootless.headline(comparisons)
-    assert text.startswith("Rootless against rootful (total): runc through oci takes 1.")
-    assert "paired over 12 rounds: slower" in text
-    assert rootless.headline(stats.compare(_trials().query("mode == 'rootful'"))) == ""
+    trials = _trials()
+    text = rootless_report.headline(comparisons, trials)
+    cost = rootless_report.costs(trials).iloc[0]
+    assert cost["n_rounds"] == 12 and cost["cost_ci_low_s"] <= cost["cost_s"] <= cost["cost_ci_high_s"]
+    # the cost is the rootless total minus the rootful one (about 0.3 x 0.06 s here)
+    assert 0.012 < cost["cost_s"] < 0.024
+    assert text.startswith(f"Rootless costs runc +{cost['cost_s'] * 1e3:.3g} ms (95% CI "
+                           f"+{cost['cost_ci_low_s'] * 1e3:.3g} to +")
+    assert "paired over 12 rounds: slower) per lifecycle through its own CLI (oci)." in text
+    rootful = _trials().query("mode == 'rootful'")
+    assert rootless_report.headline(stats.compare(rootful), rootful) == ""
+    assert rootless_report.costs(rootful).empty
+
+
+def test_rootless_cost_through_two_clients_is_one_sentence_per_runtime():
+    oci = _trials(cost=1.3)
+    podman = _trials(cost=2.0, seed=4).assign(client="podman")
+    trials = pd.concat([oci, podman], ignore_index=True)
+    text = rootless_report.headline(stats.compare(trials), trials)
+    assert text.count("Rootless costs runc") == 1
+    assert "per lifecycle through its own CLI (oci); through podman +" in text
+    table = rootless_report.paired_table(trials, stats.compare(trials))
+    assert list(table["client"]) == ["oci", "podman"]
+    assert (table["verdict"] == "slower").all()
+    assert table["cost ms"].iloc[1] > table["cost ms"].iloc[0]
 
 
 def test_a_run_before_the_mode_column_loads_as_rootful(tmp_path):
@@ -92,4 +113,69 @@ def test_the_report_asks_what_rootless_costs_not_which_client_is_fastest():
                                           [{}], trials))
     assert "Which client is fastest over runc?" not in answers  # oci vs oci-rootless is not
     assert answers["What does running rootless cost?"].startswith(
-        "Rootless against rootful (total): runc through oci takes 1.")
+        "Rootless costs runc +")
+    assert "per lifecycle through its own CLI (oci)." in answers["What does running rootless cost?"]
+
+
+def test_the_rootless_section_says_one_line_without_rootless_rows_and_escapes_names():
+    rootful = _trials().query("mode == 'rootful'")
+    flagged = stats.flag_outliers(rootful)
+    empty = rootless_report.section(rootful, stats.summarize(flagged), stats.compare(flagged))
+    assert empty.data.count("<p>") == 1 and "No rootless trials" in empty.data
+    trials = _trials().assign(runtime="ru<n>c")
+    flagged = stats.flag_outliers(trials)
+    meta = {"targets": [{"client": "podman", "runtime": "ru<n>c", "mode": "rootless",
+                         "config": {"user": "u<1>", "uid": 7, "storage_driver": "overlay",
+                                    "overlay": "native kernel overlay", "network": "none"}}]}
+    html = rootless_report.section(trials, stats.summarize(flagged), stats.compare(flagged),
+                                   [meta]).data
+    assert "ru<n>c" not in html and "u<1>" not in html
+    assert "Rootless costs ru&lt;n&gt;c +" in html
+    assert "storage overlay (native kernel overlay), network none" in html
+    assert html.count("<tr>") == 2 and "data:image/png;base64," in html
+
+
+def test_fuse_mounts_of_a_user_are_read_from_mountinfo(tmp_path):
+    info = tmp_path / "mountinfo"
+    info.write_text(
+        "22 1 0:21 / /proc rw,nosuid - proc proc rw\n"
+        "90 22 0:50 / /tmp/a\\040b/mnt rw,nosuid,nodev - fuse.fuse-overlayfs fuse-overlayfs "
+        "rw,user_id=999,group_id=995\n"
+        "91 22 0:51 / /tmp/other rw - fuse.sshfs sshfs rw,user_id=1000,group_id=1000\n"
+        "92 22 0:52 / /tmp/ovl rw - overlay overlay rw,lowerdir=/a,upperdir=/b,workdir=/c\n")
+    assert rootless.fuse_mounts(999, info) == ["/tmp/a b/mnt"]
+    assert rootless.fuse_mounts(1000, info) == ["/tmp/other"]
+    assert rootless.fuse_mounts(5, info) == [] and rootless.fuse_mounts(5, tmp_path / "x") == []
+
+
+def test_a_live_run_claims_the_user_and_a_dead_one_does_not(tmp_path):
+    acct = rootless.Account("rtlab-x", 12345, 12345, tmp_path / "home")
+    rootless.claim(tmp_path / "20261129T000000Z-aaaa", acct)
+    rootless.claim(tmp_path / "20261129T000000Z-bbbb", rootless.Account("rtlab-y", 1, 1, tmp_path))
+    live = {"20261129T000000Z-aaaa": "1 /x", "20261129T000000Z-cccc": "2 /y"}
+    assert rootless.users_in_use(live, tmp_path) == {"rtlab-x"}
+    assert rootless.users_in_use({}, tmp_path) == set()
+
+
+def test_doctor_names_what_rootless_docker_misses(monkeypatch, tmp_path):
+    monkeypatch.setattr(rootless, "DOCKERD_ROOTLESS", tmp_path / "dockerd-rootless.sh")
+    monkeypatch.setattr(rootless, "TUN", tmp_path / "tun")
+    (tmp_path / "tun").write_text("")
+    (tmp_path / "tun").chmod(0o600)
+    monkeypatch.setattr(rootless.shutil, "which", lambda name: None)
+    line = rootless.docker_missing()
+    assert line == (
+        f"docker rootless not measured: missing {tmp_path}/dockerd-rootless.sh (Debian package "
+        "docker.io); rootlesskit (Debian package rootlesskit, not installed); a network "
+        f"rootlesskit can give the user: slirp4netns cannot open {tmp_path}/tun (mode 0600, "
+        "root's only), vpnkit is not packaged by Debian 12, lxc-user-nic (Debian package lxc) "
+        "is not installed; an rtlab driver for a per-user dockerd (dockerd-rootless.sh with its "
+        "XDG_RUNTIME_DIR, data root and socket)")
+    # with the script, rootlesskit and a tun every user can open, only rtlab's driver is missing
+    (tmp_path / "dockerd-rootless.sh").write_text("")
+    (tmp_path / "tun").chmod(0o666)
+    monkeypatch.setattr(rootless.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert rootless.docker_missing() == (
+        "docker rootless not measured: missing an rtlab driver for a per-user dockerd "
+        "(dockerd-rootless.sh with its XDG_RUNTIME_DIR, data root and socket)")
+    assert "\n" not in line
