@@ -218,7 +218,8 @@ class RunLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()} {self.run_dir}\n".encode())
+        # line 1: what a refusal names; line 2: the work-folder root the run uses
+        os.write(fd, f"{os.getpid()} {self.run_dir}\n{RUNTIME_DIR}\n".encode())
         self._fd = fd
 
     def release(self) -> None:
@@ -231,8 +232,13 @@ class RunLock:
             self._fd = None
 
 
-def live_runs() -> dict[str, str]:
-    """token → "pid run_dir" for every run whose lock is held now."""
+def live_runs(*, same_runtime_dir: bool = False) -> dict[str, str]:
+    """token → "pid run_dir" for every run whose lock is held now.
+
+    ``same_runtime_dir``: only the runs whose work folders share this process's
+    root (``RTLAB_RUNTIME_DIR``): the runs whose measurements collect refuses to
+    share the host with. A test's or developer's isolated run (its own root) is
+    alive for every sweep all the same."""
     live: dict[str, str] = {}
     paths = [p for d in _lock_dirs() if d.is_dir() for p in d.glob("*.lock")]
     for path in paths:
@@ -243,7 +249,11 @@ def live_runs() -> dict[str, str]:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            live[path.stem] = path.read_text().strip()
+            lines = path.read_text().splitlines() or [""]
+            # a lock without line 2 (older rtlab) lives in its own root's runs/
+            root = lines[1] if len(lines) > 1 else str(path.parent.parent)
+            if not same_runtime_dir or root == str(RUNTIME_DIR):
+                live[path.stem] = lines[0].strip()
         else:
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:

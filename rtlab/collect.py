@@ -328,7 +328,7 @@ class Collector:
         opts = self.opts
         if self.previous is None:
             _check_writable(self.run_dir)
-        live = cleanup.live_runs()
+        live = cleanup.live_runs(same_runtime_dir=True)
         if live and not opts.allow_concurrent:
             other = "; ".join(f"{token} (pid and folder: {info})" for token, info in live.items())
             self._discard_empty_out()

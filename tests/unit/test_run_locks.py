@@ -34,6 +34,10 @@ def test_a_run_with_its_own_runtime_dir_is_alive_for_a_run_with_another(tmp_path
         # this process works in another folder: before the fix it looked only there
         monkeypatch.setattr(cleanup, "RUNTIME_DIR", tmp_path / "ours")
         assert token in cleanup.live_runs()
+        # but collect refuses to share the host only with runs of its own root
+        assert token not in cleanup.live_runs(same_runtime_dir=True)
+        monkeypatch.setattr(cleanup, "RUNTIME_DIR", tmp_path / "theirs")
+        assert token in cleanup.live_runs(same_runtime_dir=True)
     finally:
         holder.kill()
         holder.wait()
