@@ -76,7 +76,7 @@ def unmount(token: str) -> list[str]:
 
 def remove_cgroups(token: str) -> list[str]:
     """Remove empty cgroup folders named after ``token`` (runc/crun leave them on kill)."""
-    removed = []
+    removed: list[str] = []
     root = Path("/sys/fs/cgroup")
     if not root.is_dir():
         return removed
@@ -220,7 +220,7 @@ class RunLock:
 
 def live_runs() -> dict[str, str]:
     """token → "pid run_dir" for every run whose lock is held now."""
-    live = {}
+    live: dict[str, str] = {}
     directory = _lock_dir()
     if not directory.is_dir():
         return live

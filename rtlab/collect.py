@@ -382,11 +382,11 @@ class Collector:
             net = rootful.condition.get("network")
             label = rootful.label + (f" ({net})" if net else "") + \
                 (f" ({mode})" if mode != rootless.DEFAULT_MODE else "")
-            reason = (target.unavailable_reason() if target is not None else
-                      f"{rootful.client} has no {mode} mode in rtlab yet")
-            if reason:
-                self.skipped[label] = reason
-                self.say(f"skipping {label}: {reason}")
+            unavailable = (target.unavailable_reason() if target is not None else
+                           f"{rootful.client} has no {mode} mode in rtlab yet")
+            if unavailable or target is None:
+                self.skipped[label] = unavailable or "unavailable"
+                self.say(f"skipping {label}: {self.skipped[label]}")
             else:
                 for pace in opts.paces:
                     suffix = label[len(rootful.label):] + \
@@ -429,8 +429,9 @@ class Collector:
         count = {"seq": self.seq}  # container names stay unique across the runners
         traced = tracing.TracedRun(self.run_dir, self.run_id, self.say) \
             if opts.extra.get("trace") else None
-        for runner in runners.values() if traced else ():
-            traced.wrap(runner)
+        if traced is not None:
+            for runner in runners.values():
+                traced.wrap(runner)
 
         def run_trial(state: UnitState, rnd: int, warmup: bool):
             runner = runners[self.by_client[state.target.client].name]

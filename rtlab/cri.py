@@ -435,7 +435,7 @@ def bridge_ports() -> list[str]:
 
 def netns_on_subnet() -> list[str]:
     """Named network namespaces (/run/netns) holding an address on rtlab's subnet."""
-    found = []
+    found: list[str] = []
     base = Path("/run/netns")
     prefix = SUBNET.rsplit(".", 1)[0] + "."
     if not base.is_dir():

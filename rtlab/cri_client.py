@@ -314,9 +314,9 @@ def pod_lifecycle(client: CriClient, spec: PodSpec, *, timeout_s: float = DEFAUL
             cid_removed = cid
             r.container_id = cid_removed
         if step in waits:
-            why = client.wait_state(cid, waits[step], timeout_s)
-            if why:
-                r.ok, r.error = False, f"after {method}: {why}"
+            not_there = client.wait_state(cid, waits[step], timeout_s)
+            if not_there:
+                r.ok, r.error = False, f"after {method}: {not_there}"
                 failed = r
         results.append(r)
     if failed is not None and not failed.daemon_gone:

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import pandas as pd
 
-from . import experiments, stats
+from . import experiments
+
+if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render the section
+    from IPython.display import HTML
 
 EXPERIMENT = "cri"
 BENCHMARK_FILE = "cri-benchmark.json"
@@ -67,7 +70,7 @@ def benchmark(trials: pd.DataFrame) -> dict:
     order = {step: i for i, (step, _) in enumerate(OPERATIONS)}
     out: dict[str, dict] = {}
     for (runtime, net), target in rows.groupby(["runtime", "_network"], sort=True):
-        points = []
+        points: list[dict] = []
         keys = [k for k in ("run_id", "round", "trial", "container_id") if k in target.columns]
         for key, trial in target.groupby(keys, sort=True):
             key = dict(zip(keys, key if isinstance(key, tuple) else (key,)))

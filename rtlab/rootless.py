@@ -239,12 +239,17 @@ def write_bundle(acct: Account, path: Path, args: Sequence[str], rootfs: Path,
     return path
 
 
-def wrapper_overhead(acct: Account, samples: int = 30, timeout_s: float = 5.0) -> dict:
+def wrapper_overhead(acct: Optional[Account], samples: int = 30,
+                     timeout_s: float = 5.0) -> dict:
     """The wrapper's own cost: ``setpriv … /bin/true`` against ``/bin/true``,
     alternating, timed as rtlab times a step (measure.run_timed); medians in s."""
     from .measure import run_timed
 
-    plain, wrapped = [], []
+    if acct is None:
+        return {"error": f"no account {USER!r}: the wrapper was not timed"}
+
+    plain: list[float] = []
+    wrapped: list[float] = []
     for _ in range(samples):
         for argv, sink in ((["/bin/true"], plain), ([*wrapper(acct), "/bin/true"], wrapped)):
             m = run_timed(argv, timeout_s)
@@ -269,7 +274,7 @@ def pairs(comparisons, step: str) -> list[dict]:
     rootful over one runtime (family ``runtime=<r>``, members ``c`` and ``c-rootless``),
     each as rootless against rootful: ``ratio`` with its own CI (``ratio_ci_low`` …),
     the verdict and the medians."""
-    found = []
+    found: list[dict] = []
     if comparisons is None or len(comparisons) == 0:
         return found
     for row in comparisons.to_dict("records"):

@@ -895,7 +895,7 @@ def details(summary: str, body) -> "HTML":
         inner = body.to_html()
     elif hasattr(body, "_repr_html_"):
         inner = body._repr_html_()
-    elif hasattr(body, "data") and isinstance(getattr(body, "data"), str):  # Markdown
+    elif hasattr(body, "data") and isinstance(body.data, str):  # Markdown
         inner = f"<p>{esc(body.data)}</p>"
     else:
         inner = "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in body) + "</ul>"

@@ -66,9 +66,9 @@ class RootlessPodmanTarget(PodmanTarget):
         version, why = self.runtime.version()
         if version is None:
             return why
-        why = self._load_image()
-        if why:
-            return why
+        no_image = self._load_image()
+        if no_image:
+            return no_image
         self._static_ok = True
         return None
 
