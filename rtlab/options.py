@@ -753,7 +753,7 @@ def add_arguments(parser: argparse.ArgumentParser, where: str,
             if o.required:
                 kwargs["required"] = True
             action = target.add_argument(o.cli_flag, dest=o.name, **kwargs)
-        action.repeat = o.repeat  # type: ignore[attr-defined]
+        action.repeat = o.repeat  # type: ignore[attr-defined]  # an Action of ours: _Given reads it
 
 
 def from_namespace(args: argparse.Namespace, where: str) -> tuple[dict[str, Any], set[str]]:

@@ -196,8 +196,8 @@ class CriTarget(Target):
         if missing:
             return missing  # e.g. "not installed (youki not found; …)", as every client says
         try:
-            import grpc  # noqa: F401
-            from cri_api.v1 import api_pb2  # noqa: F401
+            import grpc  # noqa: F401  (only whether it imports)
+            from cri_api.v1 import api_pb2  # noqa: F401  (only whether it imports)
         except ImportError:
             return "the CRI client needs grpcio and container-runtime-interface-api (the venv)"
         if self.workload.image or self.workload.bundle or self.workload.cmd:
