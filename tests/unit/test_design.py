@@ -97,9 +97,9 @@ def trials_table() -> set[str]:
 
 def test_the_trials_table_names_every_column_and_no_other():
     named, written = trials_table(), trials_columns_written()
-    assert set(results.COLUMNS) <= named, "results.COLUMNS missing from DESIGN.md's table"
-    assert sorted(written - named) == [], "trials.csv columns missing from DESIGN.md's table"
-    assert sorted(named - written) == [], "DESIGN.md's table names columns rtlab never writes"
+    assert set(results.COLUMNS) <= named, "results.COLUMNS missing from docs/DESIGN.md's table"
+    assert sorted(written - named) == [], "trials.csv columns missing from docs/DESIGN.md's table"
+    assert sorted(named - written) == [], "docs/DESIGN.md's table names columns rtlab never writes"
 
 
 def host_changes() -> list[list[str]]:
@@ -127,7 +127,7 @@ def test_the_host_changes_credit_modules_that_exist():
         for mod, attr in re.findall(r"`(\w+)\.(\w+)`", " ".join(row)):
             if f"{mod}.py" in files:
                 module = importlib.import_module(f"rtlab.{files[mod + '.py']}")
-                assert hasattr(module, attr), f"{mod}.{attr} named in DESIGN.md is gone"
+                assert hasattr(module, attr), f"{mod}.{attr} named in docs/DESIGN.md is gone"
 
 
 def ledger_writers() -> set[str]:
