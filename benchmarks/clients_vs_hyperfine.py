@@ -101,7 +101,7 @@ def main(argv=None) -> int:
         if not targets:
             print("nothing to measure", file=sys.stderr)
             return 1
-        for client, (_, run_argv, _) in targets.items():
+        for _, run_argv, _ in targets.values():
             time_with_rtlab(run_argv, args.warmup)
         rng = random.Random(args.seed)
         for block in range(args.blocks):

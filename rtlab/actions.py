@@ -26,7 +26,7 @@ import resource
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Optional, Sequence
 
 from .measure import Measurement, run_released, run_timed
 
@@ -75,7 +75,7 @@ class Call:
         return [_time_call(self, timeout_s)]
 
 
-TimedAction = Union[Spawn, Barrier, Call]
+TimedAction = Spawn | Barrier | Call
 
 
 def together(actions: Sequence[TimedAction]) -> TimedAction:

@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Optional
 from pathlib import Path
 
@@ -215,7 +216,7 @@ def findings(comparisons: pd.DataFrame, summary: pd.DataFrame, alpha: float = 0.
 def _save(note: str, fig: Figure, stem: Path, svg: bool = False) -> tuple[Path, ...]:
     """Save ``fig`` (PNG, and SVG when asked) with ``note`` (the pace) added to every title."""
     if note:
-        suptitle = fig._suptitle.get_text() if fig._suptitle is not None else ""
+        suptitle = fig.get_suptitle()
         if suptitle:
             fig.suptitle(f"{suptitle} · {note}")
         for ax in fig.axes:
@@ -232,16 +233,17 @@ MAX_FIGURE_WORKERS = 4
 _JOBS: list[Job] = []  # what forked workers run (set just before the fork)
 
 
-def _draw(note: str, draw: Callable[[Axes], Axes], stem: Path,
+def _draw(note: str, draw: Callable[..., Axes], stem: Path,
           size_in: tuple[float, float], svg: bool = False) -> Job:
-    """A job drawing one figure on a fresh Figure and saving it (PNG, SVG when asked)."""
+    """A job drawing one figure on a fresh Figure and saving it (PNG, SVG when asked):
+    ``draw`` is a plot function with its data and options bound, called with ``ax=``."""
     from matplotlib.figure import Figure
 
     from rtlab import plots  # noqa: F401  (loaded once, before the workers fork)
 
     def job() -> list[Path]:
         fig = Figure(figsize=size_in, layout="constrained")
-        draw(fig.subplots())
+        draw(ax=fig.subplots())
         return list(_save(note, fig, stem, svg))
     return job
 
@@ -317,16 +319,16 @@ def _figures(
     for step in stats.ordered_steps(measured["step"].tolist()):
         if "distribution" in kinds:
             jobs.append(_draw(
-                note, lambda ax, s=step: plots.distribution_plot(trials, step=s, ax=ax),
+                note, partial(plots.distribution_plot, trials, step=step),
                 folder / f"distribution_{step}", wide_in, svg))
         if "ecdf" in kinds:
             jobs.append(_draw(
-                note, lambda ax, s=step: plots.ecdf_plot(trials, step=s, ax=ax),
+                note, partial(plots.ecdf_plot, trials, step=step),
                 folder / f"ecdf_{step}", (7.0, 4.8), svg))
     if "overview" in kinds and (measured["step"] == stats.TOTAL_STEP).any():
         n_rows = len(measured[measured["step"] == stats.TOTAL_STEP])
         jobs.append(_draw(
-            note, lambda ax: plots.overview_plot(summary, ax=ax), folder / "overview",
+            note, partial(plots.overview_plot, summary), folder / "overview",
             (6.4, max(3.0, 0.3 * n_rows + 1.6)), svg))
     if "lifecycle" in kinds and measured["step"].isin(stats.LIFECYCLE_STEPS).any():
         jobs.append(_made(note, lambda: plots.lifecycle_facets(summary), folder / "lifecycle",
@@ -339,8 +341,7 @@ def _figures(
         shown = comparisons[comparisons["step"].isin(HEATMAP_STEPS)]
         for family, step in shown[["family", "step"]].drop_duplicates().itertuples(index=False):
             jobs.append(_draw(
-                note, lambda ax, f=family, s=step: plots.ratio_heatmap(comparisons, family=f,
-                                                                        step=s, ax=ax),
+                note, partial(plots.ratio_heatmap, comparisons, family=family, step=step),
                 folder / f"ratios_{family.replace('=', '-')}_{step}", (6.5, 5.5), svg))
     return jobs
 
@@ -474,7 +475,7 @@ def _concurrency(trials: pd.DataFrame, out_dir: Path, margin: float, seed: int,
         folder = out_dir / FIGURES_DIR / "concurrency"
         for mode in sorted(summary["mode"].unique()):
             jobs.append(_made("",
-                              lambda mode=mode: concurrency_plots.figure(summary, mode=mode),
+                              partial(concurrency_plots.figure, summary, mode=mode),
                               folder / f"concurrency_{mode}", svg))
     prefix = experiment_prefix("concurrency")
     return tables, jobs, [prefix + line[0].upper() + line[1:] for line in lines]
@@ -503,7 +504,7 @@ def _pace_figures(table: pd.DataFrame, folder: Path, svg: bool = False) -> list[
         if step not in HEATMAP_STEPS:
             continue
         n_pairs = len(table[table["step"] == step][paces.PAIR_KEYS].drop_duplicates())
-        jobs.append(_draw("", lambda ax, s=step: paces.pace_plot(table, step=s, ax=ax),
+        jobs.append(_draw("", partial(paces.pace_plot, table, step=step),
                           folder / f"pace_{step}", (8.0, max(4.8, 0.25 * n_pairs + 3.5)),
                           svg))
     return jobs

@@ -76,7 +76,7 @@ def unmount(token: str) -> list[str]:
 
 def remove_cgroups(token: str) -> list[str]:
     """Remove empty cgroup folders named after ``token`` (runc/crun leave them on kill)."""
-    removed = []
+    removed: list[str] = []
     root = Path("/sys/fs/cgroup")
     if not root.is_dir():
         return removed

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import IO, Any, Callable, Mapping, Optional
 
 from . import (__version__, cleanup, conditions, density, experiments, host, noise, options,
                results, rootless, tracing)
@@ -274,25 +274,43 @@ def build_targets(opts: CollectOptions, runtimes: list[Runtime], workdir: Path) 
 
 
 class Progress:
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.done, self.enabled = total, 0, enabled
+    """Trials done out of ``total`` on ``stream`` (stderr), when ``enabled``: tqdm's bar on a
+    terminal; elsewhere (a notebook kernel's stderr, a pipe) one plain line rewritten
+    after a carriage return, ``[####......] 12/40 trials  runc/oci  eta   31 s``."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, enabled: bool, done: int = 0, stream: Optional[IO[str]] = None):
+        self.total, self.done, self.enabled = total, done, enabled
+        self.stream = sys.stderr if stream is None else stream
         self.started = time.monotonic()
+        self._bar: Any = None  # a tqdm bar (tqdm has no type hints)
+        if enabled and self.stream.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, initial=done, file=self.stream, unit="trial",
+                             dynamic_ncols=True, leave=True)
 
     def advance(self, label: str) -> None:
         self.done += 1
+        if self._bar is not None:
+            self._bar.set_postfix_str(label, refresh=False)
+            self._bar.update(1)
+            return
         if not self.enabled:
             return
-        width = 30
-        filled = int(width * self.done / max(1, self.total))
+        filled = int(self.WIDTH * self.done / max(1, self.total))
         elapsed = time.monotonic() - self.started
         eta = elapsed / self.done * (self.total - self.done)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                         f"trials  {label:<18} eta {eta:4.0f} s ")
-        sys.stderr.flush()
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {self.done}/"
+                          f"{self.total} trials  {label:<18} eta {eta:4.0f} s ")
+        self.stream.flush()
 
     def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
+        if self._bar is not None:
+            self._bar.close()
+        elif self.enabled:
+            self.stream.write("\n")
 
 
 class Collector:
@@ -385,11 +403,11 @@ class Collector:
             net = rootful.condition.get("network")
             label = rootful.label + (f" ({net})" if net else "") + \
                 (f" ({mode})" if mode != rootless.DEFAULT_MODE else "")
-            reason = (target.unavailable_reason() if target is not None else
-                      f"{rootful.client} has no {mode} mode in rtlab yet")
-            if reason:
-                self.skipped[label] = reason
-                self.say(f"skipping {label}: {reason}")
+            unavailable = (target.unavailable_reason() if target is not None else
+                           f"{rootful.client} has no {mode} mode in rtlab yet")
+            if unavailable or target is None:
+                self.skipped[label] = unavailable or "unavailable"
+                self.say(f"skipping {label}: {self.skipped[label]}")
             else:
                 for pace in opts.paces:
                     suffix = label[len(rootful.label):] + \
@@ -432,8 +450,9 @@ class Collector:
         count = {"seq": self.seq}  # container names stay unique across the runners
         traced = tracing.TracedRun(self.run_dir, self.run_id, self.say) \
             if opts.extra.get("trace") else None
-        for runner in runners.values() if traced else ():
-            traced.wrap(runner)
+        if traced is not None:
+            for runner in runners.values():
+                traced.wrap(runner)
 
         def run_trial(state: UnitState, rnd: int, warmup: bool):
             runner = runners[self.by_client[state.target.client].name]
@@ -445,8 +464,8 @@ class Collector:
             finally:
                 count["seq"] = runner.seq
         progress = Progress((plan.warmup + plan.target_trials) * len(self.states),
-                            sys.stderr.isatty() if opts.progress is None else opts.progress)
-        progress.done = sum(s.trials_done for s in self.states)
+                            sys.stderr.isatty() if opts.progress is None else opts.progress,
+                            done=sum(s.trials_done for s in self.states))
         scheduler = Scheduler(plan, self.states, run_trial, writer.write_trial, steps=self.steps,
                               say=self.say, advance=progress.advance)
         try:

@@ -292,11 +292,13 @@ def _counts(frame: pd.DataFrame, adjusted: np.ndarray
     rows)."""
     good = stats.is_sample(frame)
     wall_s = frame["wall_s"].to_numpy(dtype=float, na_value=np.nan)
-    out = {}
+    out: dict[tuple[str, str, str, str], tuple[np.ndarray, np.ndarray, int]] = {}
     keys = ["experiment", "client", "runtime", "step"]
     for key, index in frame.groupby(keys, sort=False).indices.items():
         ok = index[good[index]]
-        out[tuple(map(str, key))] = (wall_s[ok], adjusted[ok], int(index.size - ok.size))
+        experiment, client, runtime, step = map(str, key)
+        out[experiment, client, runtime, step] = (wall_s[ok], adjusted[ok],
+                                                  int(index.size - ok.size))
     return out
 
 
@@ -462,6 +464,7 @@ def _same_pace(trials_a: pd.DataFrame, trials_b: pd.DataFrame, dir_a: Path, dir_
             "with a current rtlab (--pace, default 100 ms) for a stronger gate"]
         return trials_a, trials_b, note
     pace = primary_pace(paces_a)
+    assert pace is not None  # paces_a holds several
     keep = [t[pd.to_numeric(t["pace_s"]) == pace] for t in (trials_a, trials_b)]
     return keep[0], keep[1], [f"both runs measured at paces {named(paces_a)}: compared at "
                               f"pace {format_pace(pace)}"]

@@ -465,7 +465,7 @@ def bridge_ports() -> list[str]:
 def netns_on_subnet(ips: Optional[Iterable[str]] = None) -> list[str]:
     """Named network namespaces (/run/netns) holding an address on rtlab's subnet
     (``ips``: only those holding one of these addresses)."""
-    found = []
+    found: list[str] = []
     base = Path("/run/netns")
     prefix = SUBNET.rsplit(".", 1)[0] + "."
     wanted = None if ips is None else {f" {ip}/" for ip in ips}

@@ -55,6 +55,7 @@ class CriCallError(RuntimeError):
     def __init__(self, line: str, daemon_gone: bool = False, timed_out: bool = False):
         super().__init__(line)
         self.daemon_gone, self.timed_out = daemon_gone, timed_out
+        self.wall_ns: Optional[int] = None  # the failed call's time, when it was timed
 
 
 @dataclass
@@ -116,7 +117,7 @@ class CriClient:
         except grpc.RpcError as exc:
             elapsed = time.perf_counter_ns() - t0
             err = self._error(method, exc, timeout_s)
-            err.wall_ns = elapsed  # type: ignore[attr-defined]
+            err.wall_ns = elapsed
             raise err from None
         return response, time.perf_counter_ns() - t0
 
@@ -314,9 +315,9 @@ def pod_lifecycle(client: CriClient, spec: PodSpec, *, timeout_s: float = DEFAUL
             cid_removed = cid
             r.container_id = cid_removed
         if step in waits:
-            why = client.wait_state(cid, waits[step], timeout_s)
-            if why:
-                r.ok, r.error = False, f"after {method}: {why}"
+            not_there = client.wait_state(cid, waits[step], timeout_s)
+            if not_there:
+                r.ok, r.error = False, f"after {method}: {not_there}"
                 failed = r
         results.append(r)
     if failed is not None and not failed.daemon_gone:

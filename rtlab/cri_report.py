@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import pandas as pd
 
-from . import experiments, stats
+from . import experiments
+
+if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render the section
+    from IPython.display import HTML
 
 EXPERIMENT = "cri"
 BENCHMARK_FILE = "cri-benchmark.json"
@@ -70,7 +73,7 @@ def benchmark(trials: pd.DataFrame) -> dict:
     order = {step: i for i, (step, _) in enumerate(OPERATIONS)}
     out: dict[str, dict] = {}
     for (runtime, net), target in rows.groupby(["runtime", "_network"], sort=True):
-        points = []
+        points: list[dict] = []
         keys = [k for k in ("run_id", "round", "trial", "container_id") if k in target.columns]
         for key, trial in target.groupby(keys, sort=True):
             key = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
@@ -182,7 +185,7 @@ def clients_table(summary: pd.DataFrame, runtime: str = "runc") -> pd.DataFrame:
     cris = sorted({c for c in clients if c.startswith("cri")}, key=_network_rank)
     table = []
     for client in [*others, *cris]:
-        line = {"client": client}
+        line: dict[str, object] = {"client": client}
         for step in shared:
             cell = rows[(rows["client"].astype(str) == client) & (rows["step"] == step)]
             if cell.empty or not int(cell["n"].iloc[0]):

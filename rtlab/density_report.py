@@ -102,7 +102,11 @@ def section(run_dirs: Iterable[str | Path], out_dir: str | Path) -> Optional[str
         cells = []
         for m in METHODS:
             r = g[g.method == m]
-            cells.append(_fmt(*r[["mb", "low", "high"]].iloc[0], "MB") if len(r) else "—")
+            if len(r):
+                mb, low, high = r[["mb", "low", "high"]].iloc[0]
+                cells.append(_fmt(mb, low, high, "MB"))
+            else:
+                cells.append("—")
         spread = methods[(methods.client == client) & (methods.runtime == runtime)].spread
         sp = "—" if spread.isna().all() else f"{spread.iloc[0]:.1f}×"
         lines.append(f"| {e(client)}/{e(runtime)} | " + " | ".join(cells) +

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import asdict, dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from . import actions, cleanup, cri, daemons, host
 from . import options, rootless
@@ -133,5 +133,5 @@ def clean(clients: list[str], runtimes: list[Runtime], say: Callable[[str], None
     return removed
 
 
-def all_runtimes(custom: list[Runtime] = ()) -> list[Runtime]:
+def all_runtimes(custom: Sequence[Runtime] = ()) -> list[Runtime]:
     return [*KNOWN.values(), *custom]

@@ -28,7 +28,10 @@ import statistics
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import IO, TYPE_CHECKING, Optional, Sequence
+
+if TYPE_CHECKING:
+    from resource import struct_rusage
 
 STDERR_TAIL_BYTES = 2048
 
@@ -237,34 +240,34 @@ def run_released(
         ``offset_s`` from the release to its ``execve`` (None when it did not start).
         Ctrl-C (any exception) while they run kills and reaps them all, then re-raises.
     """
-    argvs = [tuple(str(a) for a in argv) for argv in argvs]
+    commands = [tuple(str(a) for a in argv) for argv in argvs]
     env = dict(os.environ if env is None else env)
-    results: list[Optional[Measurement]] = [None] * len(argvs)
+    results: list[Optional[Measurement]] = [None] * len(commands)
     exes: dict[int, str] = {}
-    for i, argv in enumerate(argvs):
+    for i, argv in enumerate(commands):
         exe = argv[0] if "/" in argv[0] else shutil.which(argv[0])
         if exe is None:
             results[i] = Measurement(argv, float("nan"), 0.0, 0.0, None, False, "", "",
                                      error=f"{argv[0]}: not found on PATH")
         else:
             exes[i] = exe
-    children: dict[int, tuple[int, int, object]] = {}  # index → (pid, report_r, stderr file)
+    children: dict[int, tuple[int, int, IO[bytes]]] = {}  # index → (pid, report_r, stderr file)
     barrier_r, barrier_w = os.pipe()
     released = False
     try:
         for i, exe in exes.items():
             report_r, report_w = os.pipe2(os.O_CLOEXEC)  # EOF at a successful execve
-            err = tempfile.TemporaryFile()
+            err_file = tempfile.TemporaryFile()
             pid = os.fork()
             if pid == 0:  # pragma: no cover (the child execs or exits)
-                _exec_after_release(barrier_r, barrier_w, report_w, err.fileno(), exe,
-                                    argvs[i], env)
+                _exec_after_release(barrier_r, barrier_w, report_w, err_file.fileno(), exe,
+                                    commands[i], env)
             os.close(report_w)
-            children[i] = (pid, report_r, err)
+            children[i] = (pid, report_r, err_file)
         os.close(barrier_r)
         barrier_r = -1
         pidfds = {os.pidfd_open(pid): i for i, (pid, _, _) in children.items()}
-        ends: dict[int, tuple[int, int, object]] = {}  # index → (end ns, wait status, rusage)
+        ends: dict[int, tuple[int, int, struct_rusage]] = {}  # index → (end ns, status, rusage)
         poller = select.poll()
         for fd in pidfds:
             poller.register(fd, select.POLLIN)
@@ -300,7 +303,7 @@ def run_released(
                 os.close(fd)
         for i in timed_out:
             _kill_group(children[i][0])  # whatever of the group outlived its leader
-        for i, (pid, report_r, err) in children.items():
+        for i, (_, report_r, err) in children.items():
             said = b""
             while chunk := os.read(report_r, 1024):
                 said += chunk
@@ -309,7 +312,7 @@ def run_released(
             failed_to_start = said[8:].decode("utf-8", "replace")
             exit_code = os.waitstatus_to_exitcode(status)
             results[i] = Measurement(
-                argv=argvs[i], wall_s=(end - t0) / 1e9, user_s=usage.ru_utime,
+                argv=commands[i], wall_s=(end - t0) / 1e9, user_s=usage.ru_utime,
                 sys_s=usage.ru_stime, exit_code=None if exit_code < 0 else exit_code,
                 timed_out=i in timed_out, stdout="", stderr_tail=_read_tail(err, STDERR_TAIL_BYTES),
                 error=failed_to_start,

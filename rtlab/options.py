@@ -307,7 +307,7 @@ class Duration(Kind):
 
 
 @dataclass(frozen=True)
-class Durations(Duration):
+class Durations(Kind):
     """Several durations, comma-separated (a list of seconds in a notebook; "" for the default)."""
 
     def from_text(self, text: str, flag: str) -> list[float]:
@@ -321,7 +321,7 @@ class Durations(Duration):
             return self.from_text(value, name) if value.strip() else None
         if isinstance(value, (list, tuple)) and value and all(
                 isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in value):
-            return [Duration.from_text(self, v, name) if isinstance(v, str)
+            return [Duration().from_text(v, name) if isinstance(v, str)
                     else self._seconds(v, name) for v in value]
         raise OptionError(f"{name} = {value!r}: give durations like '0,10ms,1s' "
                           f"({conditions.ACCEPTED})")
@@ -753,7 +753,7 @@ def add_arguments(parser: argparse.ArgumentParser, where: str,
             if o.required:
                 kwargs["required"] = True
             action = target.add_argument(o.cli_flag, dest=o.name, **kwargs)
-        action.repeat = o.repeat  # type: ignore[attr-defined]
+        action.repeat = o.repeat  # type: ignore[attr-defined]  # an Action of ours: _Given reads it
 
 
 def from_namespace(args: argparse.Namespace, where: str) -> tuple[dict[str, Any], set[str]]:

@@ -51,7 +51,7 @@ def parent(pid: int) -> Optional[int]:
 def alive(pid: int) -> bool:
     """Running and not a zombie."""
     fields = stat_fields(pid)
-    return bool(fields) and fields[0] not in ("Z", "X")
+    return fields is not None and len(fields) > 0 and fields[0] not in ("Z", "X")
 
 
 def comm(pid: int) -> str:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
@@ -154,7 +153,8 @@ def _docker_config(say: Say) -> list[str]:
     except daemons.DaemonError as exc:
         say(f"purge: {exc}: rtlab's keys left in it")
         return []
-    runtimes = config.get("runtimes") if isinstance(config.get("runtimes"), dict) else {}
+    found = config.get("runtimes")
+    runtimes: dict = found if isinstance(found, dict) else {}
     removed = [k for k in keys if k in runtimes]
     for key in removed:
         del runtimes[key]
@@ -253,6 +253,7 @@ def host_state() -> dict:
             images[store] = None
         else:
             images[store] = _image_in(store)
+    config: dict | str | None
     try:
         config = daemons._read_docker_config() if daemons.DOCKER_CONFIG.exists() else None
     except daemons.DaemonError:

@@ -9,6 +9,7 @@ conclusions with the verdicts of :func:`rtlab.stats.compare`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import pandas as pd
 
@@ -93,17 +94,37 @@ def against_study(summary: pd.DataFrame, study: pd.DataFrame) -> pd.DataFrame:
     return merged
 
 
-def _equivalence(row: pd.Series, *, flip: bool) -> dict[str, float]:
+class Pair(TypedDict):
+    """One comparison as evidence: ratio x/y with its 95% CI, adjusted p, verdict about x."""
+
+    ratio: float
+    low: float
+    high: float
+    p_adj: float
+    verdict: str
+
+
+class Oriented(Pair):
+    """A Pair seen from x, with the difference verdict and the (1 − 2α) CI that decided
+    equivalence with its margin."""
+
+    difference: str
+    equiv_low: float
+    equiv_high: float
+    margin: float
+
+
+def _equivalence(row: pd.Series, *, flip: bool) -> tuple[float, float, float]:
     """The (1 − 2α) CI of the same ratio that decided equivalence, and the margin."""
     low, high = row.get("equiv_ci_low", float("nan")), row.get("equiv_ci_high", float("nan"))
     if flip:
         low, high = 1.0 / high, 1.0 / low
-    return {"equiv_low": low, "equiv_high": high, "margin": row.get("margin", float("nan"))}
+    return low, high, row.get("margin", float("nan"))
 
 
 def _oriented(
     comparisons: pd.DataFrame, family: str, step: str, x: str, y: str
-) -> dict[str, float | str] | None:
+) -> Oriented | None:
     """The comparison of x against y (ratio x/y with its own CI, verdict about x), or None."""
     comparisons = _lifecycle(comparisons) if "experiment" in comparisons.columns and \
         comparisons["experiment"].nunique() > 1 else comparisons
@@ -111,24 +132,27 @@ def _oriented(
     forward = pairs[(pairs["a"] == x) & (pairs["b"] == y)]
     if not forward.empty:
         row = forward.iloc[0]
-        return {"ratio": row["ratio"], "low": row["ratio_ci_low"], "high": row["ratio_ci_high"],
-                "p_adj": row["p_adj"], "verdict": row["verdict"],
-                "difference": row.get("difference", ""), **_equivalence(row, flip=False)}
+        e_low, e_high, margin = _equivalence(row, flip=False)
+        return Oriented(ratio=row["ratio"], low=row["ratio_ci_low"], high=row["ratio_ci_high"],
+                        p_adj=row["p_adj"], verdict=row["verdict"],
+                        difference=row.get("difference", ""), equiv_low=e_low,
+                        equiv_high=e_high, margin=margin)
     backward = pairs[(pairs["a"] == y) & (pairs["b"] == x)]
     if backward.empty:
         return None
     row = backward.iloc[0]
-    return {"ratio": 1.0 / row["ratio"], "low": 1.0 / row["ratio_ci_high"],
-            "high": 1.0 / row["ratio_ci_low"], "p_adj": row["p_adj"],
-            "verdict": _FLIPPED.get(row["verdict"], row["verdict"]),
-            "difference": _FLIPPED.get(row.get("difference", ""), row.get("difference", "")),
-            **_equivalence(row, flip=True)}
+    e_low, e_high, margin = _equivalence(row, flip=True)
+    return Oriented(ratio=1.0 / row["ratio"], low=1.0 / row["ratio_ci_high"],
+                    high=1.0 / row["ratio_ci_low"], p_adj=row["p_adj"],
+                    verdict=_FLIPPED.get(row["verdict"], row["verdict"]),
+                    difference=_FLIPPED.get(row.get("difference", ""), row.get("difference", "")),
+                    equiv_low=e_low, equiv_high=e_high, margin=margin)
 
 
 oriented = _oriented  # public: the headline sentences use it too
 
 
-def _pair_text(x: str, y: str, result: dict[str, float | str]) -> str:
+def _pair_text(x: str, y: str, result: Pair) -> str:
     """One comparison as evidence text."""
     return (
         f"{x}/{y} = {result['ratio']:.2f} (95% CI {result['low']:.2f}–{result['high']:.2f}, "
@@ -188,9 +212,9 @@ def _significant_text(comparisons: pd.DataFrame, step: str) -> tuple[int, int, s
     shown = pairs["difference"] if "difference" in pairs.columns else pairs["verdict"]
     hits = pairs[pairs["verdict"].isin(_SIGNIFICANT) | shown.isin(_SIGNIFICANT)]
     listed = "; ".join(
-        _pair_text(row.a, row.b, {"ratio": row.ratio, "low": row.ratio_ci_low,
-                                  "high": row.ratio_ci_high, "p_adj": row.p_adj,
-                                  "verdict": getattr(row, "difference", "") or row.verdict})
+        _pair_text(row.a, row.b, Pair(ratio=row.ratio, low=row.ratio_ci_low,
+                                      high=row.ratio_ci_high, p_adj=row.p_adj,
+                                      verdict=getattr(row, "difference", "") or row.verdict))
         for row in hits.itertuples(index=False)
     )
     return len(hits), len(pairs), listed

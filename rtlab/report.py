@@ -45,7 +45,7 @@ REPORT_HTML = "report.html"
 INDEX_HTML = "index.html"
 KERNEL_NAME = "python3"
 RECORD_MIME = "application/vnd.rtlab.record+json"
-_PYTHON_NAMES = {"python", f"python{sys.version_info[0]}", "python%i.%i" % sys.version_info[:2]}
+_PYTHON_NAMES = {"python", f"python{sys.version_info[0]}", f"python{sys.version_info[0]}.{sys.version_info[1]}"}
 
 
 class ReportError(RuntimeError):

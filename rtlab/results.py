@@ -202,7 +202,8 @@ def load_runs(run_dirs: Iterable[Path]):
     """Merge several runs for one analysis: same host identity and versions, else an error."""
     import pandas as pd
 
-    metas, frames = [], []
+    metas: list[dict] = []
+    frames = []
     for run_dir in run_dirs:
         meta, frame = load_run(Path(run_dir))
         if metas:

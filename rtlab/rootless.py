@@ -258,12 +258,17 @@ def write_bundle(acct: Account, path: Path, args: Sequence[str], rootfs: Path,
     return path
 
 
-def wrapper_overhead(acct: Account, samples: int = 30, timeout_s: float = 5.0) -> dict:
+def wrapper_overhead(acct: Optional[Account], samples: int = 30,
+                     timeout_s: float = 5.0) -> dict:
     """The wrapper's own cost: ``setpriv … /bin/true`` against ``/bin/true``,
     alternating, timed as rtlab times a step (measure.run_timed); medians in s."""
     from .measure import run_timed
 
-    plain, wrapped = [], []
+    if acct is None:
+        return {"error": f"no account {USER!r}: the wrapper was not timed"}
+
+    plain: list[float] = []
+    wrapped: list[float] = []
     for _ in range(samples):
         for argv, sink in ((["/bin/true"], plain), ([*wrapper(acct), "/bin/true"], wrapped)):
             m = run_timed(argv, timeout_s)
@@ -316,7 +321,7 @@ def users_in_use(live, runtime_dir: Path) -> set[str]:
 
 def fuse_mounts(uid: int, mountinfo: Path = Path("/proc/self/mountinfo")) -> list[str]:
     """Mount points of fuse file systems (fuse-overlayfs, …) mounted by ``uid``."""
-    points = []
+    points: list[str] = []
     try:
         lines = mountinfo.read_text().splitlines()
     except OSError:
@@ -383,7 +388,7 @@ def pairs(comparisons, step: str) -> list[dict]:
     rootful over one runtime (family ``runtime=<r>``, members ``c`` and ``c-rootless``),
     each as rootless against rootful: ``ratio`` with its own CI (``ratio_ci_low`` …),
     the verdict and the medians."""
-    found = []
+    found: list[dict] = []
     if comparisons is None or len(comparisons) == 0:
         return found
     for row in comparisons.to_dict("records"):

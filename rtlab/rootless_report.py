@@ -20,12 +20,15 @@ cost with its CI, per runtime and client).
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
 from . import experiments, rootless, shift, stats
+
+if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render the section
+    from IPython.display import HTML
 
 COST_COLUMNS = ["experiment", "client", "runtime", "step", "n_rootful", "n_rootless",
                 "median_rootful_s", "median_rootless_s", "cost_s", "cost_ci_low_s",

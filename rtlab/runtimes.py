@@ -6,7 +6,7 @@ import re
 import shlex
 import shutil
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 from .measure import run_timed
 
@@ -139,7 +139,7 @@ def parse_custom(spec: str) -> Runtime:
         raise RuntimeSpecError(f"--runtime {spec!r}: {exc}") from None
 
 
-def resolve(names: list[str], custom: list[Runtime] = ()) -> list[Runtime]:
+def resolve(names: list[str], custom: Sequence[Runtime] = ()) -> list[Runtime]:
     """Runtimes by name; an unknown name raises before anything runs."""
     table = {**KNOWN, **{r.name: r for r in custom}}
     unknown = [n for n in names if n not in table]
@@ -150,5 +150,5 @@ def resolve(names: list[str], custom: list[Runtime] = ()) -> list[Runtime]:
     return [table[n] for n in names]
 
 
-def default_names(custom: list[Runtime] = ()) -> list[str]:
+def default_names(custom: Sequence[Runtime] = ()) -> list[str]:
     return [*KNOWN, *(r.name for r in custom if r.name not in KNOWN)]

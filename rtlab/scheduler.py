@@ -20,7 +20,7 @@ import random
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 from .options import default
 
@@ -45,11 +45,20 @@ class Plan:
         return self.max_trials if self.until_ci is not None else self.trials
 
 
+class Schedulable(Protocol):
+    """What the scheduler needs of a target (drivers.base.Target, or a test's fake)."""
+
+    @property
+    def label(self) -> str: ...
+
+    def unavailable_reason(self) -> Optional[str]: ...
+
+
 @dataclass
 class Unit:
     """The interleaved unit: one target under one condition (extra row columns)."""
 
-    target: object  # drivers.base.Target or a test fake: .label, .unavailable_reason()
+    target: Schedulable
     condition: dict = field(default_factory=dict)
     suffix: Optional[str] = None  # how the label names the condition (None: its columns)
 

@@ -213,7 +213,9 @@ def _select(count_le, between, sample, ranks: np.ndarray, low: float, high: floa
 
 def _order_stats(values_or_count, total: int, ranks: list[int], bounds=None) -> np.ndarray:
     if callable(values_or_count):
-        return _select(*values_or_count(), np.asarray(ranks), *bounds, total)
+        count_le, between, sample = values_or_count()
+        low, high = bounds
+        return _select(count_le, between, sample, np.asarray(ranks), low, high, total)
     part = np.partition(values_or_count, [r - 1 for r in ranks])
     return part[[r - 1 for r in ranks]]
 

@@ -27,6 +27,7 @@ Conventions used throughout:
 from __future__ import annotations
 
 import hashlib
+import secrets
 import warnings
 from collections.abc import Iterator, Sequence
 from itertools import combinations
@@ -549,7 +550,7 @@ def derive_seed(seed: int | None, *names: object) -> int:
     change any other comparison's interval. ``seed=None`` draws fresh entropy.
     """
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy)
+        seed = secrets.randbits(128)  # what np.random.SeedSequence() draws for its entropy
     text = "\x1f".join([str(int(seed)), *map(str, names)])
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 

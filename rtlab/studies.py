@@ -29,7 +29,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from .drivers import CLIENTS
 from .runtimes import KNOWN, Runtime
@@ -132,7 +132,7 @@ def host_runtimes(runtimes: list[Runtime], timeout_s: float = PROBE_TIMEOUT_S,
     return usable, missing
 
 
-def resolve(name: str, custom: list[Runtime] = (), *, clients: Optional[list[str]] = None,
+def resolve(name: str, custom: Sequence[Runtime] = (), *, clients: Optional[list[str]] = None,
             runtimes: Optional[list[str]] = None, timeout_s: float = PROBE_TIMEOUT_S,
             say: Callable[[str], None] = print) -> Study:
     """The targets of study ``name`` on this host, optionally narrowed to the given

@@ -369,9 +369,10 @@ class TracedRun:
         return out
 
     def start(self) -> None:
-        self.tracer.start()
+        proc = self.tracer.start().proc
+        assert proc is not None  # start() either started bpftrace or raised
         self.say(f"tracing: bpftrace attached in {self.tracer.attach_s:.1f} s "
-                 f"(pid {self.tracer.proc.pid})")
+                 f"(pid {proc.pid})")
 
     def wrap(self, runner) -> None:
         """Record the window of every step ``runner`` times while a traced trial runs."""

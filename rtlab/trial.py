@@ -118,7 +118,7 @@ class TrialRunner:
         totals: list[Optional[Measurement]] = [None] * len(cids)
         for stage in range(max(len(plan) for plan in plans)):
             going = [i for i, plan in enumerate(plans)
-                     if stage < len(plan) and (totals[i] is None or totals[i].ok)]
+                     if stage < len(plan) and _going(totals[i])]
             if not going:
                 break
             if not self.experiment.released:
@@ -128,7 +128,8 @@ class TrialRunner:
             else:
                 action = actions.together([plans[i][stage] for i in going])
             for i, m in zip(going, self.perform(action, before if stage == 0 else None)):
-                totals[i] = m if totals[i] is None else _then(totals[i], m)
+                so_far = totals[i]
+                totals[i] = m if so_far is None else _then(so_far, m)
         assert all(t is not None for t in totals)
         return [t for t in totals if t is not None]
 
@@ -200,6 +201,11 @@ class TrialRunner:
         self.sweep(cid)
         for err in errors:
             self.say(f"cleanup: {err}")
+
+
+def _going(so_far: Optional[Measurement]) -> bool:
+    """A container goes on to the next stage until its first failure."""
+    return so_far is None or so_far.ok
 
 
 def _then(first: Measurement, then: Measurement) -> Measurement:

@@ -625,7 +625,10 @@ def _answer(summary: pd.DataFrame, comparisons: pd.DataFrame, *, family: str, me
         return None
     best, second = rows.iloc[0], rows.iloc[1]
     where = f"Through {_name(name, 'client')}" if kind == "client" else f"Over {name}"
-    ms = lambda v: f"{v * 1000:.3g}"  # noqa: E731
+
+    def ms(v: float) -> str:
+        return f"{v * 1000:.3g}"
+
     ci = (f" [95% CI {ms(best['ci_low_s'])}–{ms(best['ci_high_s'])} ms]"
           if best["ci_low_s"] == best["ci_low_s"] else " (too few trials for a CI)")
     value = f"median {ms(best['median_s'])} ms{ci}"
@@ -907,7 +910,7 @@ def details(summary: str, body) -> "HTML":
         inner = body.to_html()
     elif hasattr(body, "_repr_html_"):
         inner = body._repr_html_()
-    elif hasattr(body, "data") and isinstance(getattr(body, "data"), str):  # Markdown
+    elif hasattr(body, "data") and isinstance(body.data, str):  # Markdown
         inner = f"<p>{esc(body.data)}</p>"
     else:
         inner = "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in body) + "</ul>"
@@ -952,8 +955,11 @@ def console_table(trials: pd.DataFrame) -> str:
     lines = [[stats.target_label(c, rt), *(cell(index.get((c, rt, s))) for s in steps)]
              for c, rt in targets]
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-    fmt = lambda row: "  ".join(v.ljust(w) if i == 0 else v.rjust(w)  # noqa: E731
-                                for i, (v, w) in enumerate(zip(row, widths))).rstrip()
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
+                         for i, (v, w) in enumerate(zip(row, widths))).rstrip()
+
     return "\n".join(["median [95% CI] in ms, per target and step:", fmt(header),
                       *(fmt(row) for row in lines)])
 

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from .. import cri
 from ..actions import Call, TimedAction
 from ..cleanup import CONTAINER_PREFIX, token_of
 from ..experiments import Step
 from .base import Target
+
+if TYPE_CHECKING:  # gRPC is imported lazily: only the CRI client needs it
+    from ..cri_client import CriClient
 
 # Measured here (issue 20): why a runtime cannot be a CRI handler on this host.
 # (runsc itself runs through cri.py's wrapper, which stands in for the
@@ -75,7 +78,7 @@ class CriTarget(Target):
         super().__init__(*args, **kwargs)
         self.network = network
         self.paths = cri.CriPaths.default()
-        self._client = None
+        self._client: Optional[CriClient] = None
         self._lock = threading.Lock()
         self.pods: dict[str, dict] = {}  # cid → {"pod_id", "container_id", "sandbox_config", "spec"}
 
@@ -84,7 +87,7 @@ class CriTarget(Target):
     def condition(self) -> dict:
         return {"network": self.network}
 
-    def variants(self, networks) -> list["CriTarget"]:
+    def variants(self, networks) -> list[Target]:
         return [CriTarget(self.runtime, self.workdir, timeout_s=self.timeout_s,
                           workload=self.workload, network=n) for n in networks]
 
@@ -190,8 +193,8 @@ class CriTarget(Target):
         if missing:
             return missing  # e.g. "not installed (youki not found; …)", as every client says
         try:
-            import grpc  # noqa: F401
-            from cri_api.v1 import api_pb2  # noqa: F401
+            import grpc  # noqa: F401  (only whether it imports)
+            from cri_api.v1 import api_pb2  # noqa: F401  (only whether it imports)
         except ImportError:
             return "the CRI client needs grpcio and container-runtime-interface-api (the venv)"
         if self.workload.image or self.workload.bundle or self.workload.cmd:

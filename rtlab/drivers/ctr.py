@@ -105,9 +105,9 @@ class CtrTarget(Target):
         if version is None:
             return why
         if self.shim != daemons.RUNC_SHIM:
-            why = daemons.ensure_shim(self.runtime) or daemons.shim_dir_reason()
-            if why:
-                return f"no containerd shim for {self.runtime.name}: {why}"
+            no_shim = daemons.ensure_shim(self.runtime) or daemons.shim_dir_reason()
+            if no_shim:
+                return f"no containerd shim for {self.runtime.name}: {no_shim}"
         ref = self.image_ref()
         if daemons.ctr_image_id(ref) is None:
             if self.workload.image:

@@ -127,9 +127,9 @@ class RootlessPodmanTarget(PodmanTarget):
         if version is None:
             return why
         rootless.start_run(self.workdir, acct=self.account)  # dead runs' leftovers go first
-        why = self._load_image()
-        if why:
-            return why
+        no_image = self._load_image()
+        if no_image:
+            return no_image
         self._static_ok = True
         return None
 

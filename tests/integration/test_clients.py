@@ -19,13 +19,13 @@ from rtlab.drivers import CLIENTS
 from rtlab.results import load_trials
 from rtlab.runtimes import KNOWN
 from rtlab.studies import DAEMON_CLIENTS  # the registry's high-level clients
+from rtlab.workload import DEFAULT_IMAGE
+from tests.conftest import rtlab
+from tests.integration.conftest import oci_leftovers
 
 # the daemon clients that run any experiment (docker, ctr, podman); the CRI runs its own
 # pod experiment and has its own tests (test_cri.py, test_cri_collect.py)
 CONTAINER_CLIENTS = tuple(c for c in DAEMON_CLIENTS if CLIENTS[c].experiment is None)
-from rtlab.workload import DEFAULT_IMAGE
-from tests.conftest import rtlab
-from tests.integration.conftest import oci_leftovers
 
 RUNTIMES = ("runc", "crun", "runsc")
 

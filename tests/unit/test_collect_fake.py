@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from rtlab import results
+from rtlab.collect import Progress
 from rtlab.results import load_trials
 from tests.conftest import REPO, processes_naming, rtlab
 
@@ -254,3 +256,41 @@ def test_a_second_ctrl_c_during_cleanup_does_not_cut_it_short(rt_env, fake, tmp_
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
     assert list(state.iterdir()) == []
     assert processes_naming(str(state)) == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_off_a_terminal_keeps_the_plain_line(monkeypatch):
+    clock = iter([100.0, 102.0, 106.0])
+    monkeypatch.setattr("rtlab.collect.time.monotonic", lambda: next(clock))
+    out = io.StringIO()
+    progress = Progress(4, True, stream=out)
+    progress.advance("runc/oci")
+    progress.advance("crun/oci")
+    progress.close()
+    # 1/4 after 2 s: eta 2 × 3 = 6 s; 2/4 after 6 s: eta 3 × 2 = 6 s
+    assert out.getvalue() == (
+        "\r[#######.......................] 1/4 trials  runc/oci           eta    6 s "
+        "\r[###############...............] 2/4 trials  crun/oci           eta    6 s \n")
+
+
+def test_progress_on_a_terminal_is_tqdm_from_the_resumed_count():
+    out = _Terminal()
+    progress = Progress(4, True, done=1, stream=out)
+    progress.advance("runc/oci")
+    progress.close()
+    text = out.getvalue()
+    assert "2/4" in text and "50%|" in text and "runc/oci" in text and "trial/s" in text
+    assert "trials  " not in text  # not the plain line
+
+
+@pytest.mark.parametrize("stream", [io.StringIO, _Terminal])
+def test_progress_disabled_writes_nothing(stream):
+    out = stream()
+    progress = Progress(4, False, stream=out)
+    progress.advance("runc/oci")
+    progress.close()
+    assert out.getvalue() == "" and progress.done == 1

@@ -51,7 +51,7 @@ def test_benchmark_has_critests_shape_and_mapping() -> None:
     trials = cri_trials(fail=(("runc", "cni", 5, "start"),))
     sets = cri_report.benchmark(trials)
     assert sorted(sets) == ["crun/cni", "crun/host", "runc/cni", "runc/host"]
-    for key, result in sets.items():
+    for result in sets.values():
         assert set(result) == CRITEST_SET
         assert result["operationsNames"] == ["RunPodSandbox", "CreateContainer",
                                               "StartContainer", "StopContainer",

@@ -99,7 +99,10 @@ class FakeTarget(Target):
         return list(self.host.containers)
 
 
-def run_schedule(host, targets, plan=Plan(trials=3, warmup=1), experiment="lifecycle",
+SMALL_PLAN = Plan(trials=3, warmup=1)
+
+
+def run_schedule(host, targets, plan=SMALL_PLAN, experiment="lifecycle",
                  steps=None, conditions=({},), runner_cls=TrialRunner, ci=None, drop=False):
     exp = experiments.get(experiment)
 

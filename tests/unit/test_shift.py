@@ -88,7 +88,7 @@ def unpaired_frame(rng: np.random.Generator, n: int, ratio: float) -> pd.DataFra
 
 def test_every_comparison_prints_its_own_estimate_inside_its_own_ci() -> None:
     rng = np.random.default_rng(6)
-    for i in range(40):
+    for _ in range(40):
         d = paired_log_ratios(rng, 1, 12, RATIO)[0]
         frame = frame_from_log_ratios(d)
         row = stats.compare(frame).iloc[0]

@@ -273,3 +273,15 @@ def test_stats_never_imports_matplotlib() -> None:
     code = ("import sys, rtlab.stats; "
             "sys.exit(any(m.split('.')[0] in ('matplotlib', 'seaborn') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_robust_sd_is_the_normal_scaled_mad_or_the_sd():
+    # scipy's median_abs_deviation(scale="normal") replaced rtlab's own 1.4826 × MAD: the
+    # same figure up to the constant's rounding (1/Φ⁻¹(3/4) = 1.482602…)
+    rng = np.random.default_rng(3)
+    for x in (rng.lognormal(0, 0.3, 25), rng.normal(5, 2, 8), np.array([1.0, 2.0, 4.0])):
+        own = 1.4826 * float(np.median(np.abs(x - np.median(x))))
+        assert stats._robust_sd(x) == pytest.approx(own, rel=2e-6)
+    tied = np.array([1.0, 1.0, 1.0, 1.0, 5.0])  # MAD 0: the sample SD
+    assert stats._robust_sd(tied) == pytest.approx(float(np.std(tied, ddof=1)))
+    assert np.isnan(stats._robust_sd(np.array([1.0])))
