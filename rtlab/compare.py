@@ -34,6 +34,11 @@ excluded, see :mod:`rtlab.stats`):
   ``"inconclusive"`` with ``trials_needed``.
 - Runs of different experiments are never compared (:class:`CompareError`);
   every row is keyed by its ``experiment``.
+- The ``concurrency`` experiment is compared per target, mode, k and quantity:
+  each batch gives one sample of its containers' p50 and (k > 1) p95 latency,
+  step ``"run p95 k=8"`` (:func:`rtlab.concurrency_stats.batch_rows`; a batch
+  with a failed container is a failed sample), so the gate holds p50 and p95 at
+  every k, never pooled over k.
 
 The regression gate: a row is a regression when it is ``"fails in B"``, when
 ``p_fail_adj < alpha`` or when ``p_slower_adj < alpha`` — B fails more often,
@@ -347,7 +352,10 @@ def changes(trials_a: pd.DataFrame, trials_b: pd.DataFrame, *, alpha: float = DE
     pandas.DataFrame
         Columns :data:`CHANGE_COLUMNS`; only (experiment, target, step) present in both runs.
     """
-    frame_a, frame_b = stats.samples(trials_a), stats.samples(trials_b)
+    from .concurrency_stats import with_batch_rows  # concurrency: per k, p50 and p95
+
+    frame_a = stats.samples(with_batch_rows(trials_a))
+    frame_b = stats.samples(with_batch_rows(trials_b))
     a = _counts(frame_a, round_adjusted_logs(frame_a))
     b = _counts(frame_b, round_adjusted_logs(frame_b))
     rows = []
