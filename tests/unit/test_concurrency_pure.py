@@ -231,3 +231,39 @@ def test_compare_gates_each_k_on_p50_and_p95():
     row = table.loc[("crun", "run p95 k=4")]
     assert row["change_ci_low"] < 0.4 < row["change_ci_high"]
     assert compare.where(table.reset_index().iloc[0]).endswith("(concurrency)")
+
+
+# -- the report's section ---------------------------------------------------------------
+
+def test_the_section_is_one_line_without_a_concurrency_run(tmp_path):
+    from types import SimpleNamespace
+
+    from rtlab import concurrency_report
+
+    html = concurrency_report.section(SimpleNamespace(tables=[], figures=[]), [], 0.05).data
+    assert html.count("<p>") == 1 and "No concurrency run" in html
+
+
+def test_the_section_names_the_knee_compares_at_each_k_and_escapes(tmp_path):
+    from types import SimpleNamespace
+
+    from rtlab import concurrency_report
+
+    trials = _two_targets({4: 1.5})
+    trials["runtime"] = trials["runtime"].replace({"crun": "<b>x</b>"})
+    summary, knees, _ = cs.findings(trials, seed=0)
+    pairs = cs.compare_targets(trials, alpha=0.05)
+    paths = []
+    for frame, name in ((summary, cs.SUMMARY_FILE), (knees, cs.KNEES_FILE),
+                        (pairs, cs.COMPARISONS_FILE)):
+        frame.to_csv(tmp_path / name, index=False)
+        paths.append(tmp_path / name)
+    html = concurrency_report.section(SimpleNamespace(tables=paths, figures=[]),
+                                      [{"host": {"cores": 2}}], 0.05).data
+    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    # T(1) = 10/s, T(4) = 30/s: still growing at the largest k
+    assert ("oci/runc, runs to exit: throughput still grows at k=4 (the knee lies beyond); "
+            "its highest throughput 30") in html
+    assert "This host has 2 cores" in html
+    row = pairs[(pairs["k"] == 4) & (pairs["quantity"] == "p50")].iloc[0]
+    assert f"{row['ratio']:.3f} [{row['ratio_ci_low']:.3f}–{row['ratio_ci_high']:.3f}]" in html
