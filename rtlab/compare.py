@@ -544,8 +544,9 @@ def format_lines(cmp: RunComparison) -> list[str]:
         lines.append("parameters that differ: " + "; ".join(cmp.parameter_differences))
     lines += [f"not compared: {t}" for t in cmp.only_in_one]
     lines += [f"note: {n}" for n in cmp.notes]
-    header = f"{'target step':<28} {'median A':>11} {'median B':>11}  {'HL change [95% CI]':<28} " \
-             f"{'p_adj':>7}  verdict"
+    width = max([28, *(len(where(r)) for r in cmp.changes.itertuples(index=False))])
+    header = f"{'target step':<{width}} {'median A':>11} {'median B':>11}  " \
+             f"{'HL change [95% CI]':<28} {'p_adj':>7}  verdict"
     lines += ["", "HL change: Hodges–Lehmann shift of B over A (round-adjusted log times) with "
               "the CI of the Mann–Whitney test that gives p; the medians are descriptive.",
               header, "-" * len(header)]
@@ -557,7 +558,7 @@ def format_lines(cmp: RunComparison) -> list[str]:
         else:
             change, p_adj = "—", "—"
         mark = "  <-- REGRESSION" if r.regression else ""
-        lines.append(f"{label:<28} {_ms(r.median_a_s):>11} {_ms(r.median_b_s):>11}  "
+        lines.append(f"{label:<{width}} {_ms(r.median_a_s):>11} {_ms(r.median_b_s):>11}  "
                      f"{change:<28} {p_adj:>7}  {r.verdict}{mark}")
     lines.append("")
     lines += [f"REGRESSION: {s}" for s in cmp.regression_lines()]
