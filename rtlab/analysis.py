@@ -389,7 +389,8 @@ def analyze(
     out_dir.mkdir(parents=True, exist_ok=True)
     # starts under load: its own tables, figures and headlines per k (concurrency_stats.py);
     # the step tables below would pool its k's, so its rows are left out of them
-    conc_tables, conc_jobs, conc_found = _concurrency(trials, out_dir, margin, seed, kinds, svg)
+    conc_tables, conc_jobs, conc_found = _concurrency(trials, out_dir, alpha, margin, seed,
+                                                         kinds, svg)
     trials = trials[trials["experiment"].astype(str) != "concurrency"] \
         if "experiment" in trials.columns else trials
     all_paces = _paces(trials)
@@ -452,10 +453,10 @@ def analyze(
     )
 
 
-def _concurrency(trials: pd.DataFrame, out_dir: Path, margin: float, seed: int,
+def _concurrency(trials: pd.DataFrame, out_dir: Path, alpha: float, margin: float, seed: int,
                  kinds: Sequence[str], svg: bool) -> tuple[list[Path], list[Job], list[str]]:
-    """The concurrency experiment's tables, figure jobs and headline findings (none without
-    its rows)."""
+    """The concurrency experiment's tables (summary, knees, the paired comparisons between
+    targets at each k), figure jobs and headline findings (none without its rows)."""
     if "experiment" not in trials.columns or \
             not (trials["experiment"].astype(str) == "concurrency").any():
         return [], [], []
@@ -465,9 +466,11 @@ def _concurrency(trials: pd.DataFrame, out_dir: Path, margin: float, seed: int,
 
     summary, knee_table, lines = concurrency_stats.findings(trials, margin=margin, seed=seed,
                                                             cores=os.cpu_count())
+    pairs = concurrency_stats.compare_targets(trials, alpha=alpha, margin=margin, seed=seed)
     tables = []
     for frame, name in ((summary, concurrency_stats.SUMMARY_FILE),
-                        (knee_table, concurrency_stats.KNEES_FILE)):
+                        (knee_table, concurrency_stats.KNEES_FILE),
+                        (pairs, concurrency_stats.COMPARISONS_FILE)):
         frame.to_csv(out_dir / name, index=False)
         tables.append(out_dir / name)
     jobs = []

@@ -174,7 +174,8 @@ def cmd_report(args, values: dict, given: set) -> int:
                   and (not o.experiments or values["experiment"] in o.experiments)}
     try:
         made = make_report(parameters, reports_dir=values["reports_dir"] or REPORTS_DIR,
-                           alpha=values["alpha"], seed=values["seed"], margin=values["margin"])
+                           alpha=values["alpha"], seed=values["seed"], margin=values["margin"],
+                           extras={} if values["no_extras"] else None)
     except NotebookStopped as exc:
         if exc.ename in ("ParameterError", "UsageError"):
             raise UsageError(str(exc)) from None

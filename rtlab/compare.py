@@ -34,6 +34,11 @@ excluded, see :mod:`rtlab.stats`):
   ``"inconclusive"`` with ``trials_needed``.
 - Runs of different experiments are never compared (:class:`CompareError`);
   every row is keyed by its ``experiment``.
+- The ``concurrency`` experiment is compared per target, mode, k and quantity:
+  each batch gives one sample of its containers' p50 and (k > 1) p95 latency,
+  step ``"run p95 k=8"`` (:func:`rtlab.concurrency_stats.batch_rows`; a batch
+  with a failed container is a failed sample), so the gate holds p50 and p95 at
+  every k, never pooled over k.
 
 The regression gate: a row is a regression when it is ``"fails in B"``, when
 ``p_fail_adj < alpha`` or when ``p_slower_adj < alpha`` — B fails more often,
@@ -349,7 +354,10 @@ def changes(trials_a: pd.DataFrame, trials_b: pd.DataFrame, *, alpha: float = DE
     pandas.DataFrame
         Columns :data:`CHANGE_COLUMNS`; only (experiment, target, step) present in both runs.
     """
-    frame_a, frame_b = stats.samples(trials_a), stats.samples(trials_b)
+    from .concurrency_stats import with_batch_rows  # concurrency: per k, p50 and p95
+
+    frame_a = stats.samples(with_batch_rows(trials_a))
+    frame_b = stats.samples(with_batch_rows(trials_b))
     a = _counts(frame_a, round_adjusted_logs(frame_a))
     b = _counts(frame_b, round_adjusted_logs(frame_b))
     rows = []
@@ -539,8 +547,9 @@ def format_lines(cmp: RunComparison) -> list[str]:
         lines.append("parameters that differ: " + "; ".join(cmp.parameter_differences))
     lines += [f"not compared: {t}" for t in cmp.only_in_one]
     lines += [f"note: {n}" for n in cmp.notes]
-    header = f"{'target step':<28} {'median A':>11} {'median B':>11}  {'HL change [95% CI]':<28} " \
-             f"{'p_adj':>7}  verdict"
+    width = max([28, *(len(where(r)) for r in cmp.changes.itertuples(index=False))])
+    header = f"{'target step':<{width}} {'median A':>11} {'median B':>11}  " \
+             f"{'HL change [95% CI]':<28} {'p_adj':>7}  verdict"
     lines += ["", "HL change: Hodges–Lehmann shift of B over A (round-adjusted log times) with "
               "the CI of the Mann–Whitney test that gives p; the medians are descriptive.",
               header, "-" * len(header)]
@@ -552,7 +561,7 @@ def format_lines(cmp: RunComparison) -> list[str]:
         else:
             change, p_adj = "—", "—"
         mark = "  <-- REGRESSION" if r.regression else ""
-        lines.append(f"{label:<28} {_ms(r.median_a_s):>11} {_ms(r.median_b_s):>11}  "
+        lines.append(f"{label:<{width}} {_ms(r.median_a_s):>11} {_ms(r.median_b_s):>11}  "
                      f"{change:<28} {p_adj:>7}  {r.verdict}{mark}")
     lines.append("")
     lines += [f"REGRESSION: {s}" for s in cmp.regression_lines()]

@@ -22,6 +22,18 @@ The **knee** of a target and mode (docs/DESIGN.md, "Starts under load"): with
 throughputs T(k₁) < … over the k measured, the first kᵢ whose next kᵢ₊₁ does
 not raise the throughput by more than the margin, T(kᵢ₊₁)/T(kᵢ) ≤ 1 + margin;
 None when it grows past the margin up to the largest k (the knee lies beyond).
+
+**Between targets at each k, and between runs** the unit is again the batch:
+:func:`batch_rows` turns each batch into one tidy row per mode and quantity —
+``p50`` (the median of its containers' latencies) and ``p95`` (their 95th
+percentile; none at k = 1, where it is the p50) — named by the step ``"<mode> <q>
+k=<k>"`` (``"run p95 k=8"``), ``ok`` only when every container of the batch is.
+:func:`compare_targets` hands those rows to :func:`rtlab.stats.compare`: targets
+are paired by round (one batch of each per round, interleaved), each pair gets
+the Hodges–Lehmann ratio with its signed-rank CI and p, Holm within each family,
+quantity and k — exactly the lifecycle's comparison, one k at a time.
+``rtlab compare`` gates two concurrency runs on the same rows (compare.py:
+per target, mode, quantity and k).
 """
 
 from __future__ import annotations
@@ -41,6 +53,7 @@ CONFIDENCE = 0.95
 N_BOOT = 2000
 MIN_BATCHES = 5  # fewer batches give no interval (a bootstrap of 2–4 clusters is no CI)
 KEYS = ["client", "runtime", "pace_s", "mode", "k"]
+GATED = {"p50": 0.50, "p95": 0.95}  # per-batch quantities compared between targets and runs
 
 SUMMARY_COLUMNS = [*KEYS, "batches", "containers", "failed",
                    *(c for q in QUANTILES for c in (f"{q}_s", f"{q}_low_s", f"{q}_high_s")),
@@ -72,7 +85,8 @@ def containers(trials: pd.DataFrame) -> pd.DataFrame:
         rows = frame[frame["step"].isin(steps)]
         if rows.empty:
             continue
-        index = ["client", "runtime", "pace_s", "k", "batch", "instance"]
+        index = ["client", "runtime", "pace_s", "k", "batch", "instance",
+                 *(c for c in ("run_id", "round") if c in frame.columns)]
         wide = (rows.assign(wall_s=pd.to_numeric(rows["wall_s"], errors="coerce"))
                 .set_index([*index, "step"])[["wall_s", "ok", "offset_s"]].unstack("step"))
         ok = np.ones(len(wide), dtype=bool)
@@ -280,6 +294,7 @@ def console_table(trials: pd.DataFrame, *, seed: int = 0) -> str:
 
 SUMMARY_FILE = "concurrency.csv"
 KNEES_FILE = "concurrency_knees.csv"
+COMPARISONS_FILE = "concurrency_comparisons.csv"  # compare_targets
 
 
 def findings(trials: pd.DataFrame, *, margin: float = DEFAULT_MARGIN, seed: int = 0,
@@ -288,3 +303,109 @@ def findings(trials: pd.DataFrame, *, margin: float = DEFAULT_MARGIN, seed: int 
     s = summarize(trials, seed=seed)
     kn = knees(s, margin=margin)
     return s, kn, headlines(s, kn, cores=cores) if len(s) else []
+
+
+def step_label(mode: str, quantity: str, k: int) -> str:
+    """The step name of one batch quantity: ``"run p95 k=8"``."""
+    return f"{mode} {quantity} k={int(k)}"
+
+
+def parse_step(step: str) -> Optional[tuple[str, str, int]]:
+    """(mode, quantity, k) of a :func:`step_label`; None for any other step."""
+    parts = str(step).split(" ")
+    if len(parts) != 3 or parts[0] not in MODES or parts[1] not in GATED \
+            or not parts[2].startswith("k="):
+        return None
+    try:
+        return parts[0], parts[1], int(parts[2][2:])
+    except ValueError:
+        return None
+
+
+BATCH_ROW_COLUMNS = ["run_id", "experiment", "client", "runtime", "pace_s", "round", "trial",
+                     "warmup", "step", "wall_s", "user_s", "sys_s", "ok", "error", "batch", "k"]
+
+
+def batch_rows(trials: pd.DataFrame) -> pd.DataFrame:
+    """The concurrency rows of ``trials`` as one tidy row per batch, mode and quantity.
+
+    ``step`` is :func:`step_label` (``"run p50 k=4"``), ``wall_s`` the batch's
+    quantity of its containers' latencies (:data:`GATED`), ``ok`` only when every
+    container of the batch is ok (``error`` then counts the failed ones), ``round``
+    the batch's round: what the comparisons between targets and the run-to-run
+    gate are computed on (one sample per batch: containers of a batch are not
+    independent). Warm-ups are left out; other experiments' rows are not read.
+    """
+    cont = containers(trials)
+    if cont.empty or "round" not in cont.columns:
+        return pd.DataFrame(columns=BATCH_ROW_COLUMNS)
+    if "run_id" not in cont.columns:
+        cont = cont.assign(run_id="")
+    rows = []
+    keys = ["run_id", "client", "runtime", "pace_s", "mode", "k", "batch"]
+    for key, group in cont.groupby(keys, sort=True, dropna=False):
+        info = dict(zip(keys, key))
+        failed = int((~group["ok"]).sum())
+        lat = group["latency_s"].to_numpy(dtype=float)
+        for q, p in GATED.items():
+            if q != "p50" and int(info["k"]) == 1:
+                continue  # a batch of one has no tail of its own: its p95 is its p50
+            rows.append({"run_id": info["run_id"], "experiment": EXPERIMENT,
+                         "client": info["client"], "runtime": info["runtime"],
+                         "pace_s": info["pace_s"], "round": int(group["round"].iloc[0]),
+                         "trial": int(group["round"].iloc[0]), "warmup": False,
+                         "step": step_label(info["mode"], q, info["k"]),
+                         "wall_s": float(np.quantile(lat, p)) if not failed else np.nan,
+                         "user_s": np.nan, "sys_s": np.nan,
+                         "ok": not failed,
+                         "error": f"{failed} of {len(group)} containers failed" if failed else "",
+                         "batch": int(info["batch"]), "k": int(info["k"])})
+    return pd.DataFrame(rows, columns=BATCH_ROW_COLUMNS)
+
+
+def with_batch_rows(trials: pd.DataFrame) -> pd.DataFrame:
+    """``trials`` with its concurrency rows replaced by :func:`batch_rows` (the other
+    experiments' rows as they are): what ``rtlab compare`` gates on."""
+    if "experiment" not in trials.columns:
+        return trials
+    conc = trials["experiment"].astype(str) == EXPERIMENT
+    if not conc.any():
+        return trials
+    return pd.concat([trials[~conc], batch_rows(trials)], ignore_index=True)
+
+
+COMPARISON_COLUMNS = ["pace_s", "mode", "quantity", "k"]
+
+
+def compare_targets(trials: pd.DataFrame, *, alpha: float, margin: float = DEFAULT_MARGIN,
+                    seed: int = 0) -> pd.DataFrame:
+    """Paired comparisons between targets at each k (:func:`rtlab.stats.compare` on the
+    batch rows): the runtimes through each client and the clients over each runtime, per
+    pace, mode, quantity (p50, p95 of a batch) and k; Holm within each family, quantity
+    and k. Columns: ``pace_s``, ``mode``, ``quantity``, ``k``, then
+    :data:`rtlab.stats.COMPARISON_COLUMNS`; no rows without two targets."""
+    from . import stats
+
+    rows = batch_rows(trials)
+    blocks = []
+    for pace, group in rows.groupby("pace_s", sort=True, dropna=False):
+        table = stats.compare(group.drop(columns=["pace_s"]), alpha=alpha, seed=seed,
+                              margin=margin)
+        if table.empty:
+            continue
+        parsed = []
+        for step in table["step"]:
+            labels = parse_step(step)
+            if labels is None:  # batch_rows names every step with step_label
+                raise ValueError(f"not a concurrency batch step: {step!r}")
+            parsed.append(labels)
+        table.insert(0, "k", [p[2] for p in parsed])
+        table.insert(0, "quantity", [p[1] for p in parsed])
+        table.insert(0, "mode", [p[0] for p in parsed])
+        table.insert(0, "pace_s", pace)
+        blocks.append(table)
+    if not blocks:
+        return pd.DataFrame(columns=[*COMPARISON_COLUMNS, *stats.COMPARISON_COLUMNS])
+    out = pd.concat(blocks, ignore_index=True)
+    return out.sort_values(["pace_s", "mode", "k", "quantity", "family", "a", "b"],
+                           kind="stable").reset_index(drop=True)

@@ -13,13 +13,17 @@ init holding the caller's stdout/stderr, and reading a pipe to EOF would hang.
 beforehand and blocks on one barrier pipe (so the fork is not timed); closing
 the pipe's write end releases them all at once. Each command's wall time runs
 from that release to its reap, and each child reports the moment it called
-``execve``, its launch offset (``offset_s``). Same session, timeout and
+``execve``, its launch offset (``offset_s``). Each child says it is ready
+(one byte on a ready pipe, just before it blocks on the barrier) and the
+release waits for every child's byte (up to the timeout), so no child is
+still setting itself up when the others are released. Same session, timeout and
 process-group kill as :func:`run_timed`. actions.py names the kinds of timed
 action built on these.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import shutil
@@ -103,6 +107,10 @@ def run_timed(
     before_release
         Called once every command is forked and waiting, just before the release
         (the pace's idle gap goes here, so the forks do not shorten it).
+    wait_ready
+        Wait (up to ``timeout_s``) until every child has said it is blocked on the
+        barrier before the release (the default; False only for the benchmark that
+        measures what it changes, benchmarks/concurrency_fidelity.py).
     capture_stdout
         Keep the command's stdout (small outputs such as an id or JSON state).
 
@@ -183,8 +191,9 @@ def run_timed(
 
 
 def _exec_after_release(barrier_r: int, barrier_w: int, report_w: int, err_fd: int, exe: str,
-                        argv: tuple[str, ...], env) -> None:
-    """In a forked child: wait for the release, report the time, exec. Never returns."""
+                        argv: tuple[str, ...], env, ready_w: int = -1) -> None:
+    """In a forked child: say it is ready, wait for the release, report the time, exec.
+    Never returns."""
     try:
         os.close(barrier_w)  # else the release (the last write end closing) never comes
         os.setsid()
@@ -192,8 +201,14 @@ def _exec_after_release(barrier_r: int, barrier_w: int, report_w: int, err_fd: i
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.dup2(err_fd, 2)
+        gc.disable()  # nothing between the release and the exec but the stamp and the write
+        stamp = time.perf_counter_ns
+        stamp().to_bytes(8, "little")  # the path after the release, run once beforehand
+        if ready_w >= 0:
+            os.write(ready_w, b"r")
+            os.close(ready_w)
         os.read(barrier_r, 1)  # blocks until the parent closes the write end
-        os.write(report_w, time.perf_counter_ns().to_bytes(8, "little"))
+        os.write(report_w, stamp().to_bytes(8, "little"))
         os.execve(exe, argv, env)
     except OSError as exc:
         try:
@@ -202,6 +217,20 @@ def _exec_after_release(barrier_r: int, barrier_w: int, report_w: int, err_fd: i
             pass
     finally:
         os._exit(127)
+
+
+def _await_ready(ready_r: int, count: int, deadline_ns: int) -> None:
+    """Until ``count`` children said they are blocked on the barrier (a byte each), every
+    child is gone (EOF) or the deadline: a child that never says so is released anyway."""
+    seen = 0
+    while seen < count:
+        left_ms = (deadline_ns - time.perf_counter_ns()) // 1_000_000
+        if left_ms <= 0 or not select.select([ready_r], [], [], left_ms / 1000)[0]:
+            return
+        chunk = os.read(ready_r, count - seen)
+        if not chunk:
+            return
+        seen += len(chunk)
 
 
 def _reap(pid: int) -> None:
@@ -217,6 +246,7 @@ def run_released(
     *,
     env: Optional[dict[str, str]] = None,
     before_release=None,
+    wait_ready: bool = True,
 ) -> list[Measurement]:
     """Start every command of ``argvs`` at once from a barrier; time each from the release.
 
@@ -232,6 +262,10 @@ def run_released(
     before_release
         Called once every command is forked and waiting, just before the release
         (the pace's idle gap goes here, so the forks do not shorten it).
+    wait_ready
+        Wait (up to ``timeout_s``) until every child has said it is blocked on the
+        barrier before the release (the default; False only for the benchmark that
+        measures what it changes, benchmarks/concurrency_fidelity.py).
 
     Returns
     -------
@@ -253,6 +287,7 @@ def run_released(
             exes[i] = exe
     children: dict[int, tuple[int, int, IO[bytes]]] = {}  # index → (pid, report_r, stderr file)
     barrier_r, barrier_w = os.pipe()
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC) if wait_ready else (-1, -1)
     released = False
     try:
         for i, exe in exes.items():
@@ -260,12 +295,18 @@ def run_released(
             err_file = tempfile.TemporaryFile()
             pid = os.fork()
             if pid == 0:  # pragma: no cover (the child execs or exits)
+                if ready_r >= 0:
+                    os.close(ready_r)
                 _exec_after_release(barrier_r, barrier_w, report_w, err_file.fileno(), exe,
-                                    commands[i], env)
+                                    commands[i], env, ready_w)
             os.close(report_w)
             children[i] = (pid, report_r, err_file)
         os.close(barrier_r)
         barrier_r = -1
+        if ready_w >= 0:
+            os.close(ready_w)
+            ready_w = -1
+            _await_ready(ready_r, len(children), time.perf_counter_ns() + int(timeout_s * 1e9))
         pidfds = {os.pidfd_open(pid): i for i, (pid, _, _) in children.items()}
         ends: dict[int, tuple[int, int, struct_rusage]] = {}  # index → (end ns, status, rusage)
         poller = select.poll()
@@ -326,7 +367,7 @@ def run_released(
             _reap(pid)
         raise
     finally:
-        for fd in (barrier_r, barrier_w):
+        for fd in (barrier_r, barrier_w, ready_r, ready_w):
             if fd >= 0:
                 os.close(fd)
         for _, report_r, err in children.values():

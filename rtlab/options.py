@@ -656,6 +656,10 @@ for _option in (
     Option("runs", Folders(), None,
            "do not collect: render a report of these run folders (or folders of runs, e.g. "
            "data/sample); needs no root", ("report",), nargs="+", metavar="DIR"),
+    Option("no_extras", Flag(), False,
+           "collect only the main run: not make report's extra runs (rtlab/studies.py "
+           "REPORT_EXTRAS: a small concurrency run …)", ("report",),
+           meaning="skip the report's extra runs of other experiments (studies.REPORT_EXTRAS)"),
     Option("reports_dir", Folder(), None,
            "where reports/<run-id>/ and index.html go (default: the repository's reports/)",
            ("report",), metavar="DIR"),

@@ -9,7 +9,10 @@ A report folder holds
 - ``figures/`` (PNG and SVG), ``summary.csv``, ``comparisons.csv`` and
   ``omnibus.csv`` as :func:`rtlab.analysis.analyze` writes them;
 - ``run.json``: a copy of the run's metadata, which ``reports/index.html``
-  (rewritten after every report) reads to list every report.
+  (rewritten after every report) reads to list every report;
+- ``extras/<experiment>-01-collect.ipynb``: notebook 01 as executed for each extra
+  run (:data:`rtlab.studies.REPORT_EXTRAS`: a small run of another experiment, its
+  own run folder, analysed by 02 beside the main run and never pooled with it).
 
 Notebooks hand values back to this module with :func:`record` (a display output
 of its own MIME type, read back by :func:`read_records`), so nothing is parsed
@@ -308,8 +311,32 @@ class Report:
     notebooks: tuple[Path, Path]
 
 
+def extra_parameters(collect_parameters: dict, extras: Optional[dict] = None) -> dict[str, dict]:
+    """Notebook 01's parameters of each extra run: the report's own, with the experiment's
+    overrides (:data:`rtlab.studies.REPORT_EXTRAS` by default) checked by the option schema
+    and in the notebook's form; each gets a run folder of its own (the main run's
+    ``out_dir`` is not passed on). An extra whose experiment the main run already measures
+    is left out (it would measure it twice)."""
+    from . import options
+    from .studies import REPORT_EXTRAS
+
+    main = collect_parameters.get("experiment") or ""
+    out = {}
+    for name, overrides in (REPORT_EXTRAS if extras is None else extras).items():
+        if overrides.get("experiment", name) == main:
+            continue
+        params = {k: v for k, v in collect_parameters.items() if k != "out_dir"}  # its own
+        for key, value in overrides.items():
+            option = options.get(key, "01")
+            checked = None if value is None else option.kind.check(value, key)
+            params[key] = option.kind.to_notebook(checked)
+        out[name] = params
+    return out
+
+
 def make_report(collect_parameters: dict, *, reports_dir: Path = REPORTS_DIR, alpha: float = DEFAULT_ALPHA,
-                seed: int = 0, margin: float = DEFAULT_MARGIN, say: Callable[[str], None] = print) -> Report:
+                seed: int = 0, margin: float = DEFAULT_MARGIN, say: Callable[[str], None] = print,
+                extras: Optional[dict] = None) -> Report:
     """Collect through 01, analyse through 02, write ``reports_dir/<run-id>/`` and the index.
 
     Parameters
@@ -323,6 +350,10 @@ def make_report(collect_parameters: dict, *, reports_dir: Path = REPORTS_DIR, al
         02-analyze's significance level and seed (kept for older callers: the comparisons draw no random numbers).
     say : callable
         Progress lines.
+    extras : dict, optional
+        The extra runs, experiment → overrides (default
+        :data:`rtlab.studies.REPORT_EXTRAS`; ``{}``: none): each collected through 01
+        after the main run, into a run folder of its own, and analysed by 02 with it.
 
     Raises
     ------
@@ -347,9 +378,15 @@ def make_report(collect_parameters: dict, *, reports_dir: Path = REPORTS_DIR, al
         raise ReportError(f"{report_dir} exists already; the executed notebook is in {staging}")
     staging.rename(report_dir)
     shutil.copy2(run_dir / "run.json", report_dir / "run.json")
-    say(f"rtlab report: analysing {run_dir} through notebooks/{ANALYZE_NB}")
+    run_dirs = [run_dir]
+    for name, parameters in extra_parameters(collect_parameters, extras).items():
+        say(f"rtlab report: collecting the extra {name} run through notebooks/{COLLECT_NB}")
+        extra_nb = run_notebook(COLLECT_NB, report_dir / "extras" / f"{name}-{COLLECT_NB}",
+                                parameters, show_output=True)
+        run_dirs.append(Path(read_records(extra_nb)["run_dir"]))
+    say(f"rtlab report: analysing {', '.join(map(str, run_dirs))} through notebooks/{ANALYZE_NB}")
     run_notebook(ANALYZE_NB, report_dir / ANALYZE_NB,
-                 {"run_dirs": str(run_dir), "alpha": alpha, "seed": seed,
+                 {"run_dirs": ",".join(str(d) for d in run_dirs), "alpha": alpha, "seed": seed,
                   "margin": margin, "out_dir": str(report_dir)})
     from .views import report_title
 

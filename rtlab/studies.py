@@ -40,6 +40,18 @@ STUDIES: dict[str, str] = {
     "clients": "docker, ctr, podman and the runtime's own CLI over runc (its second half)",
     "all": "every client over every runtime it can drive, plus the runtime's own CLI",
 }
+# make report's extra runs (``rtlab report`` without ``--runs``; ``--no-extras`` skips
+# them): experiment → notebook 01's parameters for its run, as option values (checked by
+# rtlab/options.py) over the report's own. Each is a run folder of its own (runs of
+# different experiments are never pooled) that notebook 02 analyses beside the main run.
+# Sizes keep make report's extra time small (about a minute here): concurrency at k 1, 2, 4
+# over oci/runc and oci/crun, 6 trials (the fewest the paired comparisons and the batch
+# bootstrap give intervals with).
+REPORT_EXTRAS: dict[str, dict] = {
+    "concurrency": {"experiment": "concurrency", "study": None, "clients": ["oci"],
+                    "runtimes": ["runc", "crun"], "parallel": [1, 2, 4], "trials": 6,
+                    "warmup": 1},
+}
 # From the client registry (drivers/__init__.py): a registered client joins the
 # studies. The engines are the high-level clients; the others the runtime's own CLI.
 DAEMON_CLIENTS = tuple(c for c, cls in CLIENTS.items() if cls.engine)

@@ -285,3 +285,19 @@ def test_a_step_may_wait_only_for_a_known_state():
 
 def test_the_fake_runtime_module_is_the_fixture_script():
     assert Path(fake_runtime.__file__) == FAKE
+
+
+def _children_waiting() -> list[str]:
+    """What each child of this process is blocked in (its wchan)."""
+    kids = [int(p) for task in Path("/proc/self/task").iterdir()
+            for p in (task / "children").read_text().split()]
+    return [Path(f"/proc/{pid}/wchan").read_text() for pid in kids]
+
+
+def test_the_release_waits_until_every_child_is_blocked_on_the_barrier():
+    # (with wait_ready=False some are still setting themselves up: this fails)
+    seen: list[list[str]] = []
+    ms = run_released([["true"]] * 8, 10,
+                      before_release=lambda: seen.append(_children_waiting()))
+    assert all(m.ok for m in ms)
+    assert len(seen[0]) == 8 and all("pipe_read" in w for w in seen[0]), seen

@@ -177,3 +177,93 @@ def test_the_sweep_removes_half_created_runc_and_crun_folders(tmp_path, monkeypa
     assert sorted(cleanup.remove_half_created("rtlab-T-")) == [str(crun / "rtlab-T-00003r"),
                                                                str(runc / "rtlab-T-00001r")]
     assert sorted(p.name for p in runc.iterdir()) == ["other-00001r", "rtlab-T-00002r"]
+
+
+# -- paired comparisons between targets at each k, and the run-to-run gate per k ---------
+
+def _two_targets(slower_at: dict[int, float], batches: int = 12, seed: int = 3) -> pd.DataFrame:
+    """oci/runc and oci/crun, one batch of each per round; crun's latencies × factor at k."""
+    a = synthetic({1: 10.0, 4: 30.0}, batches=batches, seed=seed)
+    b = synthetic({1: 10.0, 4: 30.0}, batches=batches, seed=seed + 1).assign(runtime="crun")
+    b["batch"] += 10_000
+    b["wall_s"] *= b["k"].map(lambda k: slower_at.get(k, 1.0))
+    return pd.concat([a, b], ignore_index=True)
+
+
+def test_batch_rows_one_sample_per_batch_and_quantity():
+    rows = cs.batch_rows(_two_targets({}))
+    assert set(rows["step"]) == {"run p50 k=1", "run p50 k=4", "run p95 k=4"}  # no p95 at k=1
+    assert len(rows[rows["step"] == "run p95 k=4"]) == 24  # 12 batches × 2 targets
+    assert cs.parse_step("run p95 k=4") == ("run", "p95", 4) and cs.parse_step("run") is None
+    trials = _two_targets({})
+    first = trials.index[(trials["k"] == 4) & (trials["runtime"] == "runc")][0]
+    trials.loc[first, "ok"] = False  # one container of one batch fails: that batch's rows fail
+    rows = cs.batch_rows(trials)
+    bad = rows[~rows["ok"]]
+    assert len(bad) == 2 and set(bad["step"]) == {"run p50 k=4", "run p95 k=4"}
+    assert bad["error"].iloc[0] == "1 of 4 containers failed" and bad["wall_s"].isna().all()
+
+
+def test_targets_are_compared_paired_at_each_k():
+    table = cs.compare_targets(_two_targets({4: 1.5}), alpha=0.05)
+    assert list(zip(table["quantity"], table["k"])) == [("p50", 1), ("p50", 4), ("p95", 4)]
+    assert (table["family"] == "client=oci").all() and (table["a"] == "crun").all()
+    assert table["method"].str.startswith("paired over 12 rounds").all()
+    k1, p50, p95 = (table.iloc[i] for i in range(3))
+    assert k1["verdict"] == "equivalent" and k1["ratio_ci_low"] < 1 < k1["ratio_ci_high"]
+    for row in (p50, p95):  # the known answer: 1.5× at k=4, inside its CI
+        assert row["verdict"] == "slower" and row["p_adj"] < 0.05
+        assert row["ratio_ci_low"] < 1.5 < row["ratio_ci_high"]
+        assert row["ratio_ci_low"] <= row["ratio"] <= row["ratio_ci_high"]
+
+
+def test_compare_gates_each_k_on_p50_and_p95():
+    from rtlab import compare
+
+    before = _two_targets({}, seed=5)
+    after = _two_targets({4: 1.4}, seed=7).assign(run_id="t")  # crun 40% slower at k=4 only
+    table = compare.changes(before, after, alpha=0.05, threshold=0.10)
+    table = table.set_index(["runtime", "step"])
+    assert set(table.index.get_level_values("step")) == {"run p50 k=1", "run p50 k=4",
+                                                           "run p95 k=4"}
+    flagged = set(table.index[table["regression"]])
+    assert flagged == {("crun", "run p50 k=4"), ("crun", "run p95 k=4")}
+    row = table.loc[("crun", "run p95 k=4")]
+    assert row["change_ci_low"] < 0.4 < row["change_ci_high"]
+    assert compare.where(table.reset_index().iloc[0]).endswith("(concurrency)")
+
+
+# -- the report's section ---------------------------------------------------------------
+
+def test_the_section_is_one_line_without_a_concurrency_run(tmp_path):
+    from types import SimpleNamespace
+
+    from rtlab import concurrency_report
+
+    html = concurrency_report.section(SimpleNamespace(tables=[], figures=[]), [], 0.05).data
+    assert html.count("<p>") == 1 and "No concurrency run" in html
+
+
+def test_the_section_names_the_knee_compares_at_each_k_and_escapes(tmp_path):
+    from types import SimpleNamespace
+
+    from rtlab import concurrency_report
+
+    trials = _two_targets({4: 1.5})
+    trials["runtime"] = trials["runtime"].replace({"crun": "<b>x</b>"})
+    summary, knees, _ = cs.findings(trials, seed=0)
+    pairs = cs.compare_targets(trials, alpha=0.05)
+    paths = []
+    for frame, name in ((summary, cs.SUMMARY_FILE), (knees, cs.KNEES_FILE),
+                        (pairs, cs.COMPARISONS_FILE)):
+        frame.to_csv(tmp_path / name, index=False)
+        paths.append(tmp_path / name)
+    html = concurrency_report.section(SimpleNamespace(tables=paths, figures=[]),
+                                      [{"host": {"cores": 2}}], 0.05).data
+    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    # T(1) = 10/s, T(4) = 30/s: still growing at the largest k
+    assert ("oci/runc, runs to exit: throughput still grows at k=4 (the knee lies beyond); "
+            "its highest throughput 30") in html
+    assert "This host has 2 cores" in html
+    row = pairs[(pairs["k"] == 4) & (pairs["quantity"] == "p50")].iloc[0]
+    assert f"{row['ratio']:.3f} [{row['ratio_ci_low']:.3f}–{row['ratio_ci_high']:.3f}]" in html
