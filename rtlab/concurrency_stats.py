@@ -80,6 +80,10 @@ def containers(trials: pd.DataFrame) -> pd.DataFrame:
                          offset_s=pd.to_numeric(frame["offset_s"], errors="coerce"),
                          ok=frame["ok"].astype(str).str.lower().eq("true") & np.isfinite(
                              pd.to_numeric(frame["wall_s"], errors="coerce")))
+    if "run_id" in frame.columns and frame["run_id"].nunique() > 1:
+        # batch ids count from 0 in each run: runs merged in one analysis get one id per
+        # (run, batch), so two runs' batch 3 are never taken for one batch
+        frame = frame.assign(batch=frame.groupby(["run_id", "batch"], sort=True).ngroup())
     blocks = []
     for mode, steps in MODES.items():
         rows = frame[frame["step"].isin(steps)]

@@ -267,3 +267,15 @@ def test_the_section_names_the_knee_compares_at_each_k_and_escapes(tmp_path):
     assert "This host has 2 cores" in html
     row = pairs[(pairs["k"] == 4) & (pairs["quantity"] == "p50")].iloc[0]
     assert f"{row['ratio']:.3f} [{row['ratio_ci_low']:.3f}–{row['ratio_ci_high']:.3f}]" in html
+
+
+def test_two_runs_batches_of_the_same_number_stay_apart():
+    # two runs of the same target, each numbering its batches from 1: run b's batches
+    # are twice as slow; taken as one batch per number, every "batch" would have 2k
+    # containers and the makespan of run b's alone
+    a = synthetic({2: 20.0}, batches=12)
+    b = synthetic({2: 10.0}, batches=12, seed=2).assign(run_id="t")
+    s = cs.summarize(pd.concat([a, b], ignore_index=True), n_boot=200)
+    assert s["batches"].iloc[0] == 24 and s["containers"].iloc[0] == 48
+    # k × 24 batches / (12 × 0.1 s + 12 × 0.2 s)
+    assert s["throughput_per_s"].iloc[0] == pytest.approx(2 * 24 / 3.6, rel=0.02)
