@@ -50,7 +50,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, cpu_stall_us, need_root, save  # noqa: E402
 
-from rtlab.measure import run_released  # noqa: E402
+from rtlab.core.measure import run_released  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 N_BOOT = 4000

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import cleanup, daemons, image
-from rtlab.doctor import clean, doctor
-from rtlab.drivers import CLIENTS
-from rtlab.results import load_trials
-from rtlab.runtimes import KNOWN
-from rtlab.studies import DAEMON_CLIENTS  # the registry's high-level clients
-from rtlab.workload import DEFAULT_IMAGE
+from rtlab.host import cleanup, daemons
+from rtlab.core import image
+from rtlab.collect.doctor import clean, doctor
+from rtlab.collect.clients import CLIENTS
+from rtlab.core.results import load_trials
+from rtlab.core.runtimes import KNOWN
+from rtlab.collect.studies import DAEMON_CLIENTS  # the registry's high-level clients
+from rtlab.core.workload import DEFAULT_IMAGE
 from tests.conftest import rtlab
 from tests.integration.conftest import oci_leftovers
 

@@ -1,4 +1,4 @@
-"""Rootless mode (rootless.py, drivers/oci_rootless.py): the user, its ranges, real trials.
+"""Rootless mode (rootless.py, collect/clients/oci_rootless.py): the user, its ranges, real trials.
 
 Each test makes its own throw-away user (``rtlab-t<pid>``), ledger and work
 folder, so it never touches a set-up host's ``rtlab-rootless``.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import ledger, rootless
+from rtlab.host import ledger, rootless
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def _user_leftovers(user) -> list[str]:
 
 
 def test_rootless_beside_rootful_on_runc_and_crun(user, open_dir):
-    from rtlab.results import load_trials
+    from rtlab.core.results import load_trials
     from tests.conftest import rtlab
     from tests.integration.conftest import oci_leftovers
 
@@ -142,7 +142,7 @@ def test_rootless_podman_over_runc_and_crun_in_its_own_storage(user, open_dir):
     import json
     import shutil
 
-    from rtlab.results import load_trials
+    from rtlab.core.results import load_trials
     from tests.conftest import rtlab
 
     if shutil.which("podman") is None:
@@ -281,7 +281,7 @@ def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_d
     import sys
     import time
 
-    from rtlab.drivers.podman_rootless import podman_argv
+    from rtlab.collect.clients.podman_rootless import podman_argv
     from tests.conftest import REPO
 
     if shutil.which("podman") is None:

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from rtlab import results
-from rtlab.collect import Progress
-from rtlab.results import load_trials
+from rtlab.core import results
+from rtlab.collect.collect import Progress
+from rtlab.core.results import load_trials
 from tests.conftest import REPO, processes_naming, rtlab
 
 
@@ -265,7 +265,7 @@ class _Terminal(io.StringIO):
 
 def test_progress_off_a_terminal_keeps_the_plain_line(monkeypatch):
     clock = iter([100.0, 102.0, 106.0])
-    monkeypatch.setattr("rtlab.collect.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("rtlab.collect.collect.time.monotonic", lambda: next(clock))
     out = io.StringIO()
     progress = Progress(4, True, stream=out)
     progress.advance("runc/oci")

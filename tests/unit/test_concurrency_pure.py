@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rtlab import concurrency_stats as cs
-from rtlab import experiments, options
-from rtlab.concurrency import Widths
-from rtlab.drivers.oci import OciTarget
-from rtlab.runtimes import parse_custom
-from rtlab.scheduler import Unit, UnitState
-from rtlab.trial import TrialRunner
+from rtlab.analysis import concurrency_stats as cs
+from rtlab.core import experiments, options
+from rtlab.core.concurrency import Widths
+from rtlab.collect.clients.oci import OciTarget
+from rtlab.core.runtimes import parse_custom
+from rtlab.collect.scheduler import Unit, UnitState
+from rtlab.collect.trial import TrialRunner
 
 EXP = experiments.get("concurrency")
 
@@ -143,7 +143,7 @@ def test_a_lifecycle_run_analysed_with_it_is_never_pooled():
 # -- the pace's gap and the sweep ------------------------------------------------------
 
 def test_the_gap_of_a_released_step_comes_after_the_forks(fake, tmp_path, monkeypatch):
-    import rtlab.measure as measure
+    import rtlab.core.measure as measure
 
     seen = []
     real = measure.run_released
@@ -156,7 +156,7 @@ def test_the_gap_of_a_released_step_comes_after_the_forks(fake, tmp_path, monkey
         seen.append(("forks", len(argvs)))
         return real(argvs, timeout_s, env=env, before_release=before)
 
-    monkeypatch.setattr("rtlab.actions.run_released", spy)
+    monkeypatch.setattr("rtlab.core.actions.run_released", spy)
     rows, _ = _trial(fake, tmp_path, "ok", 2)
     # each timed stage: forked, then the gap, then the release (kill/delete: no gap)
     assert seen[:4] == [("forks", 2), ("gap", 2), ("forks", 2), ("gap", 2)]
@@ -164,7 +164,7 @@ def test_the_gap_of_a_released_step_comes_after_the_forks(fake, tmp_path, monkey
 
 
 def test_the_sweep_removes_half_created_runc_and_crun_folders(tmp_path, monkeypatch):
-    from rtlab import cleanup
+    from rtlab.host import cleanup
 
     runc, crun = tmp_path / "runc", tmp_path / "crun"
     monkeypatch.setattr(cleanup, "OCI_STATE_ROOTS", {runc: "state.json", crun: "status"})
@@ -218,7 +218,7 @@ def test_targets_are_compared_paired_at_each_k():
 
 
 def test_compare_gates_each_k_on_p50_and_p95():
-    from rtlab import compare
+    from rtlab.analysis import compare
 
     before = _two_targets({}, seed=5)
     after = _two_targets({4: 1.4}, seed=7).assign(run_id="t")  # crun 40% slower at k=4 only
@@ -238,7 +238,7 @@ def test_compare_gates_each_k_on_p50_and_p95():
 def test_the_section_is_one_line_without_a_concurrency_run(tmp_path):
     from types import SimpleNamespace
 
-    from rtlab import concurrency_report
+    from rtlab.report import concurrency_report
 
     html = concurrency_report.section(SimpleNamespace(tables=[], figures=[]), [], 0.05).data
     assert html.count("<p>") == 1 and "No concurrency run" in html
@@ -247,7 +247,7 @@ def test_the_section_is_one_line_without_a_concurrency_run(tmp_path):
 def test_the_section_names_the_knee_compares_at_each_k_and_escapes(tmp_path):
     from types import SimpleNamespace
 
-    from rtlab import concurrency_report
+    from rtlab.report import concurrency_report
 
     trials = _two_targets({4: 1.5})
     trials["runtime"] = trials["runtime"].replace({"crun": "<b>x</b>"})

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import cri, cri_client
-from rtlab.runtimes import KNOWN, Runtime, RuntimeSpecError
+from rtlab.host import cri
+from rtlab.collect import cri_client
+from rtlab.core.runtimes import KNOWN, Runtime, RuntimeSpecError
 
 pb = cri_client.pb
 
@@ -104,7 +105,7 @@ def test_unknown_network_is_refused_before_any_call():
 
 
 def test_the_schemas_networks_default_is_every_cri_network_mode():
-    from rtlab import options
+    from rtlab.core import options
 
     assert options.default("networks") == list(cri.NETWORK_MODES)
 
@@ -124,7 +125,7 @@ esac
 
 
 def test_runsc_wrapper_hands_the_containers_stdio_to_start_and_waits_for_it(tmp_path):
-    """The wrapper's shell logic (rtlab/cri.py _RUNSC_WRAPPER) against a stub of runsc's
+    """The wrapper's shell logic (rtlab/host/cri.py _RUNSC_WRAPPER) against a stub of runsc's
     command line; the real runsc through the CRI is tests/integration/test_cri.py's."""
     libc = ctypes.CDLL(None, use_errno=True)
     assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1) == 0  # as the shim is: the keeper's reaper

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rtlab import analysis, cri_report, stats
+from rtlab.analysis import analysis, stats
+from rtlab.report import cri_report
 
 STEPS_S = {"pod_run": 0.20, "create": 0.03, "start": 0.06, "stop": 0.02, "remove": 0.01,
            "pod_stop": 0.05, "pod_remove": 0.02}
@@ -95,7 +96,7 @@ def test_benchmark_times_are_the_wall_clock_of_the_first_and_last_call() -> None
 
 
 def test_started_ns_reads_back_exactly_from_trials_csv(tmp_path: Path) -> None:
-    from rtlab import results
+    from rtlab.core import results
 
     trials = cri_trials(n=2, warmup=0, fail=(("runc", "cni", 1, "start"),))
     writer = results.TrialWriter(tmp_path / "trials.csv",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import rtlab
-from rtlab import experiments, results
+from rtlab.core import experiments, results
 from tests.conftest import REPO
 
 DESIGN = REPO / "docs/DESIGN.md"
@@ -36,7 +36,7 @@ def first_cells(text: str) -> list[str]:
 
 
 def dotted(path: str) -> str:
-    """``drivers/base.py`` → ``drivers.base``; ``drivers/__init__.py`` → ``drivers``."""
+    """``collect/clients/base.py`` → ``drivers.base``; ``collect/clients/__init__.py`` → ``drivers``."""
     parts = path.removesuffix(".py").split("/")
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -76,7 +76,7 @@ def test_the_module_check_sees_a_module_in_a_subpackage():
     modules = package_modules()
     assert modules["drivers"] is True and modules["drivers.base"] is False
     assert dotted("core/results.py") == "core.results" and dotted("core/__init__.py") == "core"
-    table = "| module | its job |\n|---|---|\n| `drivers/base.py` | x |\n| `gone.py` | y |\n"
+    table = "| module | its job |\n|---|---|\n| `collect/clients/base.py` | x |\n| `gone.py` | y |\n"
     assert mapped_modules(table) == {"drivers.base", "gone"}
 
 

@@ -1,4 +1,4 @@
-"""make report's extra runs (rtlab/studies.py REPORT_EXTRAS): each a run folder of its own,
+"""make report's extra runs (rtlab/collect/studies.py REPORT_EXTRAS): each a run folder of its own,
 collected through notebook 01 after the main run and analysed by 02 beside it, never pooled;
 --no-extras skips them. The last test runs the whole thing on the fake runtime."""
 
@@ -12,7 +12,10 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from rtlab import cli, options, report, studies
+from rtlab import cli
+from rtlab.core import options
+from rtlab.report import report
+from rtlab.collect import studies
 
 
 def test_the_table_passes_the_option_schema():

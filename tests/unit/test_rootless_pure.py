@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rtlab import rootless, rootless_report, stats
-from rtlab.options import OPTIONS, OptionError
+from rtlab.host import rootless
+from rtlab.report import rootless_report
+from rtlab.analysis import stats
+from rtlab.core.options import OPTIONS, OptionError
 from tests.conftest import REPO, rtlab
 
 
@@ -92,7 +94,7 @@ def test_rootless_cost_through_two_clients_is_one_sentence_per_runtime():
 
 
 def test_a_run_before_the_mode_column_loads_as_rootful(tmp_path):
-    from rtlab.results import load_trials
+    from rtlab.core.results import load_trials
 
     frame = _trials(2).query("mode == 'rootful'").drop(columns=["mode"])
     frame.to_csv(tmp_path / "trials.csv", index=False)
@@ -101,11 +103,11 @@ def test_a_run_before_the_mode_column_loads_as_rootful(tmp_path):
 
 def test_rootless_units_skip_runtimes_without_a_rootless_mode():
     assert "operation not permitted" in rootless.UNSUPPORTED["runsc"]
-    assert (REPO / "rtlab" / "drivers" / "oci_rootless.py").is_file()
+    assert (REPO / "rtlab" / "collect" / "clients" / "oci_rootless.py").is_file()
 
 
 def test_the_report_asks_what_rootless_costs_not_which_client_is_fastest():
-    from rtlab import views
+    from rtlab.report import views
 
     trials = _trials()
     flagged = stats.flag_outliers(trials)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from rtlab import cleanup
+from rtlab.host import cleanup
 
 HOLD = """
 import sys, time
