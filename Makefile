@@ -18,8 +18,10 @@ test:
 
 # Every test that needs neither root nor a real runtime, and starts no notebook kernel
 # (markers root and notebooks, see pyproject.toml); writes nothing into the checkout.
+# lint-imports first: the layers' contracts (pyproject.toml, docs/DESIGN.md "Layers").
 test-fast:
 	@test -x $(PYTHON) || { echo "make test-fast: cannot run $(PYTHON): run make setup once, or give PYTHON=/path/to/venv/bin/python" >&2; exit 2; }
+	$(dir $(PYTHON))lint-imports --no-cache
 	PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -n 2 -m "not root and not notebooks and not browser" --durations=5
 
 test-unit: test-fast
@@ -31,7 +33,7 @@ clean:
 # finished set-up, so it runs on a fresh clone; idempotent.
 purge:
 	@if [ "$$(id -u)" != 0 ]; then echo "make purge: run as root" >&2; exit 1; fi
-	@if command -v python3 >/dev/null; then python3 -m rtlab.host.purge; \
+	@if command -v python3 >/dev/null; then python3 -m rtlab.uninstall; \
 	 else echo "make purge: no python3 on this host, so rtlab never ran here: nothing to undo"; fi
 
 # Before a release: a fresh clone of HEAD, the README's two commands there, each timed.

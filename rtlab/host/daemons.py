@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from rtlab.host import ledger
+from rtlab.host import ledger, parts
 from rtlab.core import procfs
 from rtlab.host.archive import ARCHIVE_PATH, build_archive  # noqa: F401 (daemons.* names stay)
 from rtlab.host.shims import (RUNC_SHIM, RUNC_SHIM_BINARY, SHIM_BIN_DIR, SHIM_RUNC_DIR,  # noqa: F401
@@ -564,12 +564,10 @@ def ctr_image_id(ref: str = DEFAULT_IMAGE) -> Optional[str]:
 def import_images(say: Say = print) -> list[str]:
     """Import the busybox image into docker, containerd (namespace rtlab) and podman,
     each only when missing or out of date; say which store was skipped and why."""
-    from rtlab.collect.clients import CLIENTS  # the client modules say how their store is filled
-
     archive, image_id = build_archive()
     changes = []
     stores = []
-    for cls in CLIENTS.values():
+    for cls in parts.CLIENTS.values():  # the client modules say how their store is filled
         if not cls.image_store:
             continue
         binary = cls.find_binary()

@@ -26,7 +26,7 @@ run is alive. What rtlab changed outside its folders is read from the ledger
 (ledger.py). The repository's ``.venv`` is the checkout's, not the host's: it stays.
 
 Stdlib only, so ``make purge`` runs on a fresh clone with no venv:
-``python3 -m rtlab.host.purge``.
+``python3 -m rtlab.uninstall`` (which registers every host part first: host/parts.py).
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from rtlab.host import cgroups, cleanup, cri, daemons, host, ledger, rootless
-from rtlab.collect import tracing
+from rtlab.host import cgroups, cleanup, cri, daemons, host, ledger, parts, rootless
 from rtlab.core.image import RUNTIME_DIR, STATE_DIR
 from rtlab.core.workload import DEFAULT_IMAGE
 
@@ -62,10 +61,7 @@ def rtlab_folders() -> list[Path]:
 
 
 def _containers(say: Say) -> list[str]:
-    from rtlab.collect.doctor import all_runtimes, clean
-    from rtlab.collect.clients import CLIENTS
-
-    removed = clean(list(CLIENTS), all_runtimes(), say=lambda line: None)
+    removed = [item for sweep in parts.SWEEPS for item in sweep(lambda line: None)]
     for item in removed:
         say(f"purge: removed {item}" if item.startswith(("runsc state file", "process "))
             else f"purge: removed container {item}")
@@ -74,9 +70,7 @@ def _containers(say: Say) -> list[str]:
 
 def _store_clients() -> dict:
     """image store → the client module that fills it (the client registry)."""
-    from rtlab.collect.clients import CLIENTS
-
-    return {cls.image_store: cls for cls in CLIENTS.values() if cls.image_store}
+    return {cls.image_store: cls for cls in parts.CLIENTS.values() if cls.image_store}
 
 
 def _image_in(store: str) -> bool:
@@ -292,7 +286,8 @@ def purge(say: Say = print) -> list[str]:
     done += _docker_config(say)
     done += _cgroups(say)
     done += rootless.purge(say=lambda line: say(f"purge: {line}"))
-    done += tracing.purge_tracefs(say)
+    for step in parts.PURGE_STEPS:  # e.g. the tracefs mounted for --trace (collect/tracing.py)
+        done += step(say)
     done += _folders(say)
     say(f"purge: {len(done)} thing(s) undone" if done else
         "purge: nothing of rtlab's is left on this host")
@@ -308,5 +303,3 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -34,9 +34,8 @@ from typing import Optional, Sequence
 
 from rtlab.host import ledger
 from rtlab.core.image import STATE_DIR
+from rtlab.core.options import DEFAULT_MODE, MODES  # noqa: F401 (rootless.MODES: importers)
 
-MODES = ("rootful", "rootless")
-DEFAULT_MODE = "rootful"
 USER = os.environ.get("RTLAB_ROOTLESS_USER", "rtlab-rootless")
 HOME_ROOT = STATE_DIR / "rootless"
 SUBID_COUNT = 65536

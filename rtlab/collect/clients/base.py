@@ -46,6 +46,8 @@ class Target:
     package_commands: tuple[str, ...] = ()  # commands whose absence means `package` is missing
     experiment: Optional[str] = None  # the one experiment this client runs (None: any, cri: "cri")
     mode: str = "rootful"  # rootless.MODES: who runs the client (column mode)
+    # mode → the subclass running this client in it (set by that subclass's module)
+    mode_classes: dict[str, type["Target"]] = {}
 
     # -- its image store (when image_store is set; daemons.import_images uses these) --
     @staticmethod
@@ -94,8 +96,15 @@ class Target:
         return []
 
     def with_mode(self, mode: str) -> Optional["Target"]:
-        """This target run in ``mode`` (rootless.MODES); None: the client has none."""
-        return self if mode == self.mode else None
+        """This target run in ``mode`` (rootless.MODES); None: the client has none.
+        A subclass for another mode registers itself in its client's ``mode_classes``
+        (oci_rootless.py, podman_rootless.py)."""
+        if mode == self.mode:
+            return self
+        variant = type(self).mode_classes.get(mode)
+        if variant is None:
+            return None
+        return variant(self.runtime, self.workdir, timeout_s=self.timeout_s, workload=self.workload)
 
     def probe_actions(self, cid: str) -> Iterable[TimedAction]:
         """doctor's probe: a one-shot ``run`` of the container to exit."""

@@ -115,13 +115,6 @@ class PodmanTarget(Target):
         self._static_ok = True
         return None
 
-    def with_mode(self, mode: str) -> Optional[Target]:
-        if mode == "rootless":
-            from rtlab.collect.clients.podman_rootless import RootlessPodmanTarget
-            return RootlessPodmanTarget(self.runtime, self.workdir, timeout_s=self.timeout_s,
-                                        workload=self.workload)
-        return super().with_mode(mode)
-
     # -- state, cleanup -----------------------------------------------------------------
     def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
         m = self.quiet([*self.base, "wait", cid], timeout_s=timeout_s)

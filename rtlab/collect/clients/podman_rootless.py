@@ -124,3 +124,6 @@ class RootlessPodmanTarget(PodmanTarget):
         m = self.quiet([*self.client_argv, "image", "inspect", "--format", "{{.Id}}",
                         self.workload.image_ref()])
         return m.stdout.strip() or None if m.ok else None
+
+
+PodmanTarget.mode_classes = {**PodmanTarget.mode_classes, "rootless": RootlessPodmanTarget}
