@@ -40,10 +40,20 @@ STUDIES: dict[str, str] = {
     "clients": "docker, ctr, podman and the runtime's own CLI over runc (its second half)",
     "all": "every client over every runtime it can drive, plus the runtime's own CLI",
 }
-# From the client registry (drivers/__init__.py): a registered client joins the
-# studies. The engines are the high-level clients; the others the runtime's own CLI.
-DAEMON_CLIENTS = tuple(c for c, cls in CLIENTS.items() if cls.engine)
-OCI_CLIENTS = tuple(c for c, cls in CLIENTS.items() if not cls.engine)
+# From the client registry (collect/clients/), read when a study is resolved: a
+# registered client joins the studies. The engines are the high-level clients; the
+# others the runtime's own CLI.
+
+
+def daemon_clients() -> tuple[str, ...]:
+    return tuple(c for c, cls in CLIENTS.items() if cls.engine)
+
+
+def oci_clients() -> tuple[str, ...]:
+    return tuple(c for c, cls in CLIENTS.items() if not cls.engine)
+
+
+DAEMON_CLIENTS = daemon_clients()  # the registry at import (tests parametrize over it)
 LOWLEVEL_CLIENT = "docker"  # the known comparison's first half is docker over each runtime
 PROBE_TIMEOUT_S = 10.0
 # Host facts for this boot, whatever RTLAB_RUNTIME_DIR says (that one isolates runs).
@@ -141,11 +151,11 @@ def resolve(name: str, custom: list[Runtime] = (), *, clients: Optional[list[str
         raise StudyError(f"unknown study {name!r}; known: {', '.join(STUDIES)}")
     table = {**KNOWN, **{r.name: r for r in custom}}
     if name == "clients":
-        study_clients, study_runtimes = [*DAEMON_CLIENTS, *OCI_CLIENTS], ["runc"]
+        study_clients, study_runtimes = [*daemon_clients(), *oci_clients()], ["runc"]
     elif name == "lowlevel":
         study_clients, study_runtimes = [LOWLEVEL_CLIENT], list(table)
     else:
-        study_clients, study_runtimes = [*DAEMON_CLIENTS, *OCI_CLIENTS], list(table)
+        study_clients, study_runtimes = [*daemon_clients(), *oci_clients()], list(table)
     wanted_clients = [c for c in study_clients if not clients or c in clients]
     candidates = [table[r] for r in study_runtimes if not runtimes or r in runtimes]
     if not wanted_clients:

@@ -373,7 +373,7 @@ def stop(paths: Optional[CriPaths] = None, say: Say = print,
 # -- images ----------------------------------------------------------------------
 
 def _ctr(paths: CriPaths, *args: str, timeout_s: float = CTR_TIMEOUT_S) -> subprocess.CompletedProcess:
-    ctr = daemons.ctr_binary() or "ctr"
+    ctr = shutil.which("ctr") or "ctr"  # containerd's own tool, for rtlab's CRI containerd
     return subprocess.run([ctr, "--address", str(paths.socket), "--connect-timeout", "2s",
                            "-n", K8S_NAMESPACE, *args], capture_output=True, text=True,
                           timeout=timeout_s, stdin=subprocess.DEVNULL)

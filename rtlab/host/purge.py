@@ -83,21 +83,6 @@ def _remove_image(store: str) -> list[list[str]]:
     return [cls.remove_image_argv(cls.find_binary() or cls.client, DEFAULT_IMAGE)]
 
 
-def _containerd_namespace(say: Say) -> list[str]:
-    ctr = daemons.ctr_binary()
-    if ctr is None or not daemons.CONTAINERD.answers():
-        return []
-    listed = daemons._quiet([ctr, "namespaces", "ls", "-q"])
-    if not listed.ok or daemons.NAMESPACE not in listed.stdout.split():
-        return []
-    m = daemons._quiet([ctr, "namespaces", "rm", daemons.NAMESPACE])
-    if not m.ok:
-        say(f"purge: containerd namespace {daemons.NAMESPACE!r} left: {m.describe_failure()}")
-        return []
-    say(f"purge: removed containerd namespace {daemons.NAMESPACE!r}")
-    return [f"removed containerd namespace {daemons.NAMESPACE}"]
-
-
 def _images(say: Say) -> list[str]:
     done: list[str] = []
     stores = ledger.items(daemons.IMAGE_STORES)
@@ -125,7 +110,9 @@ def _images(say: Say) -> list[str]:
         else:
             say(f"purge: removed image {DEFAULT_IMAGE} from {store}")
             done.append(f"removed image from {store}")
-    return done + _containerd_namespace(say)
+    for cls in _store_clients().values():  # e.g. ctr's containerd namespace
+        done += cls.forget_store(say)
+    return done
 
 
 def _daemons(say: Say) -> list[str]:
@@ -243,7 +230,8 @@ def host_state() -> dict:
     rtlab's image per store (None: cannot tell, the store's daemon is down), the
     shim wrappers and rtlab's folders."""
     images: dict[str, object] = {}
-    for store, daemon in (("docker", "dockerd"), ("containerd", "containerd"), ("podman", None)):
+    for store, cls in _store_clients().items():
+        daemon = cls.needs_daemons[-1] if cls.needs_daemons else None  # the one it talks to
         if daemon and daemons.down_reason(daemon):
             images[store] = None
         else:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from rtlab.host import ledger
+from rtlab.host import ledger, parts
 from rtlab.core.image import STATE_DIR
 from rtlab.core.options import DEFAULT_MODE, MODES  # noqa: F401 (rootless.MODES: importers)
 
@@ -304,7 +304,9 @@ def headline(comparisons, step: str = "total") -> str:
 
 # -- doctor ---------------------------------------------------------------------------
 
-ROOTLESS_CLIENTS = ("oci", "podman")  # the clients with a rootless mode (drivers/*_rootless.py)
+def rootless_clients() -> list[str]:
+    """The registered clients with a rootless mode (collect/clients/*_rootless.py)."""
+    return [c for c, cls in parts.CLIENTS.items() if "rootless" in cls.mode_classes]
 DOCKERD_ROOTLESS = Path("/usr/share/docker.io/contrib/dockerd-rootless.sh")
 
 
@@ -330,6 +332,8 @@ def doctor_lines(name: str = USER) -> list[str]:
         shown = ", ".join(f"{Path(f).name} {r[0] if r else 'none'}" for f, r in ranges.items())
         user = f"user {name} uid {acct.uid}, {shown}"
     return [f"rootless  {user}",
-            f"rootless  {', '.join(ROOTLESS_CLIENTS)} over runc and crun; "
+            f"rootless  {', '.join(rootless_clients())} over runc and crun; "
             + "; ".join(UNSUPPORTED.values()),
-            f"rootless  {docker_missing()}; ctr and cri: no rootless mode in rtlab"]
+            f"rootless  {docker_missing()}; "
+            f"{' and '.join(c for c in parts.CLIENTS if c not in rootless_clients())}: "
+            "no rootless mode in rtlab"]

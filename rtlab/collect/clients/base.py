@@ -41,6 +41,7 @@ class Target:
     package: Optional[str] = None  # the Debian package of the client binary
     needs_daemons: tuple[str, ...] = ()  # daemons.py names: what must answer before it works
     image_store: Optional[str] = None  # daemons.IMAGE_STORES name ("docker", "containerd", …)
+    store_description: Optional[str] = None  # how set-up names the store (None: image_store)
     engine: bool = True  # a high-level client (studies compare these); False: the OCI CLI
     verbs: dict = {}  # step name → this client's own spelling of a plain-verb step
     package_commands: tuple[str, ...] = ()  # commands whose absence means `package` is missing
@@ -69,6 +70,12 @@ class Target:
     def remove_image_argv(binary: str, ref: str) -> list[str]:
         """The command that removes image ``ref`` from the client's store (purge)."""
         raise NotImplementedError
+
+    @staticmethod
+    def forget_store(say: Callable[[str], None]) -> list[str]:
+        """Purge, after the image is gone: what else of the store rtlab made (ctr: its
+        namespace); returns what was undone."""
+        return []
 
     def __init__(self, runtime: Runtime, workdir: Path, *, timeout_s: float = 30.0,
                  workload: Optional[Workload] = None):

@@ -19,7 +19,7 @@ import signal
 from typing import Optional
 
 from rtlab.host import archive, rootless
-from rtlab.collect.clients.podman import PodmanTarget
+from rtlab.collect.clients.podman import PodmanTarget, podman_binary
 
 
 RUNROOT_MAX = 50  # podman 4.3 refuses a longer --runroot
@@ -61,7 +61,7 @@ class RootlessPodmanTarget(PodmanTarget):
         if self._static_ok:
             return None
         from rtlab.host import daemons
-        if daemons.podman_binary() is None:
+        if podman_binary() is None:
             return "podman not installed (Debian package podman; rtlab setup installs it)"
         version, why = self.runtime.version()
         if version is None:
