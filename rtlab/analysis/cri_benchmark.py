@@ -20,7 +20,7 @@ import pandas as pd
 
 EXPERIMENT = "cri"
 BENCHMARK_FILE = "cri-benchmark.json"
-# rtlab's step → the CRI method it times (drivers/cri.py), in the order a trial calls them
+# rtlab's step → the CRI method it times (collect/clients/cri.py), in the order a trial calls them
 OPERATIONS: tuple[tuple[str, str], ...] = (
     ("pod_run", "RunPodSandbox"), ("create", "CreateContainer"), ("start", "StartContainer"),
     ("stop", "StopContainer"), ("remove", "RemoveContainer"), ("pod_stop", "StopPodSandbox"),

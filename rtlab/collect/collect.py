@@ -2,7 +2,7 @@
 
 Wires the parts together: options checked (:func:`validate`) before anything
 runs; a run session (session.py: token, lock, work folder, final sweep); the
-targets (drivers/) of the experiment (experiments.py); the schedule
+targets (collect/clients/) of the experiment (experiments.py); the schedule
 (scheduler.py) calling the trial runner (trial.py); run.json and trials.csv
 (results.py); Ctrl-C handling; the console summary.
 

@@ -34,6 +34,8 @@ from typing import Callable, Optional
 from rtlab.collect.clients import CLIENTS
 from rtlab.core.runtimes import KNOWN, Runtime
 from rtlab.collect.session import RunSession
+from rtlab.collect import doctor
+from rtlab.collect.clients import OciTarget
 
 STUDIES: dict[str, str] = {
     "lowlevel": "docker over every runtime this host has (the known comparison's first half)",
@@ -103,10 +105,6 @@ def _remember_hang(key: str, reason: str) -> None:
 def host_runtimes(runtimes: list[Runtime], timeout_s: float = PROBE_TIMEOUT_S,
                   say: Callable[[str], None] = print) -> tuple[list[Runtime], dict[str, str]]:
     """(runtimes that run ``true`` here, {name: why not} for the others)."""
-    # imported here: doctor imports the drivers, which need nothing from this module
-    from rtlab.collect.doctor import probe
-    from rtlab.collect.clients import OciTarget
-
     usable: list[Runtime] = []
     missing: dict[str, str] = {}
     to_probe: list[tuple[Runtime, str]] = []
@@ -126,7 +124,7 @@ def host_runtimes(runtimes: list[Runtime], timeout_s: float = PROBE_TIMEOUT_S,
         for n, (rt, version) in enumerate(to_probe):
             target = OciTarget(rt, session.workdir, timeout_s=timeout_s)
             cid = session.cid(n, "p")
-            ok, why = probe(target, cid, timeout_s)
+            ok, why = doctor.probe(target, cid, timeout_s)
             if ok:
                 usable.append(rt)
                 continue

@@ -15,7 +15,7 @@ The rules every kind shares (trial.py applies them): :meth:`perform` returns one
 refused or timed-out action (the failure is in the measurement and its row keeps
 it); a timeout leaves nothing running; Ctrl-C stops the action, leaves nothing
 running and re-raises. A client says which kind each step is through
-``Target.step_actions`` (drivers/base.py: its commands as Spawns by default); an
+``Target.step_actions`` (collect/clients/base.py: its commands as Spawns by default); an
 experiment of ``width`` k (experiments.py) has each stage of a step released
 together as one Barrier. Stdlib only, like the rest of measurement.
 """

@@ -2,7 +2,7 @@
 
 The one place that says what is measured (docs/DESIGN.md, "Experiments").
 Statistics (stats.py), figures (plots.py), findings (analysis.py), views and the
-trial runner (trial.py) read it from here; the client modules (drivers/) only
+trial runner (trial.py) read it from here; the client modules (collect/clients/) only
 say how their client spells a step.
 
 An experiment is a sequence of *chains*. A chain is steps run one after the
@@ -78,7 +78,7 @@ class Experiment:
     # derived sums besides the total, name → steps (the CRI's "pod to running")
     partials: dict = field(default_factory=dict)
     # the clients that run it (None: every client without an experiment of its own,
-    # drivers/base.py Target.experiment)
+    # collect/clients/base.py Target.experiment)
     clients: Optional[tuple[str, ...]] = None
     # step → the step of the default experiment it means the same as, for the client
     # comparison (the CRI's create and start are the lifecycle's create and start)
@@ -152,7 +152,7 @@ DELETE = Step("delete", "deletes a container", "deleting a container", wait="sto
 RUN = Step("run", "runs a container", "running a container")
 PAUSE = Step("pause", "pauses a container", "pausing a container", verb=("pause",),
              verbs={"ctr": ("task", "pause")})
-# the CRI's pod lifecycle (cri_client.py, drivers/cri.py): each step one gRPC call
+# the CRI's pod lifecycle (cri_client.py, collect/clients/cri.py): each step one gRPC call
 POD_RUN = Step("pod_run", "runs a pod sandbox", "running a pod sandbox")
 CRI_STOP = Step("stop", "stops a container (SIGKILL, waiting for its exit)",
                 "stopping a container", wait="running")

@@ -39,7 +39,7 @@ DEBIAN_PACKAGES: dict[str, str] = {
 
 
 def client_packages() -> dict[str, str]:
-    """command → Debian package of every registered client (drivers/: its ``package``
+    """command → Debian package of every registered client (collect/clients/: its ``package``
     and the ``package_commands`` whose absence means the package is missing)."""
     return {cmd: cls.package for cls in parts.CLIENTS.values() if cls.package
             for cmd in cls.package_commands}

@@ -35,6 +35,7 @@ from typing import Optional, Sequence
 from rtlab.host import ledger, parts
 from rtlab.core.image import STATE_DIR
 from rtlab.core.options import DEFAULT_MODE, MODES  # noqa: F401 (rootless.MODES: importers)
+from rtlab.core.measure import run_timed
 
 USER = os.environ.get("RTLAB_ROOTLESS_USER", "rtlab-rootless")
 HOME_ROOT = STATE_DIR / "rootless"
@@ -241,7 +242,6 @@ def write_bundle(acct: Account, path: Path, args: Sequence[str], rootfs: Path,
 def wrapper_overhead(acct: Account, samples: int = 30, timeout_s: float = 5.0) -> dict:
     """The wrapper's own cost: ``setpriv … /bin/true`` against ``/bin/true``,
     alternating, timed as rtlab times a step (measure.run_timed); medians in s."""
-    from rtlab.core.measure import run_timed
 
     plain, wrapped = [], []
     for _ in range(samples):

@@ -16,12 +16,12 @@ from rtlab.analysis import stats
 from rtlab.analysis.cri_benchmark import (BENCHMARK_FILE, EXPERIMENT, OPERATIONS,  # noqa: F401
                                           TIMESTAMP_NOTE, benchmark, cri_rows, write_benchmark)
 from rtlab.core import experiments
+from rtlab.host.cri import NETWORK_MODES
 
 
 
 def _network_rank(client: str) -> tuple:
     """host before cni (the order of cri.NETWORK_MODES), then by name."""
-    from rtlab.host.cri import NETWORK_MODES
 
     network = client.split("-", 1)[1] if "-" in client else ""
     return (NETWORK_MODES.index(network) if network in NETWORK_MODES else len(NETWORK_MODES),

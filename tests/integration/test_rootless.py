@@ -1,4 +1,4 @@
-"""Rootless mode (rootless.py, drivers/oci_rootless.py): the user, its ranges, real trials.
+"""Rootless mode (rootless.py, collect/clients/oci_rootless.py): the user, its ranges, real trials.
 
 Each test makes its own throw-away user (``rtlab-t<pid>``), ledger and work
 folder, so it never touches a set-up host's ``rtlab-rootless``.

@@ -24,7 +24,7 @@ STATE_POLL_S = 0.005  # between state queries while waiting for a state
 class Target:
     """One client driving one runtime.
 
-    A client module (one file in drivers/, registered in drivers/__init__.py)
+    A client module (one file in collect/clients/, registered in collect/clients/__init__.py)
     gives: the argv of the steps it spells itself (``commands``; a step may be
     several commands, timed one after the other and summed, e.g. ctr's task +
     container delete) and ``base`` for the plain-verb steps experiments.py

@@ -1,6 +1,6 @@
 """The runtime's own CLI run rootless, as rtlab's unprivileged user (rootless.py).
 
-Same steps and argv as drivers/oci.py, each behind ``setpriv --reuid --regid
+Same steps and argv as collect/clients/oci.py, each behind ``setpriv --reuid --regid
 --init-groups --reset-env --`` (the timer stays in rtlab's root process; the
 wrapper's cost is in run.json's ``rootless_wrapper``), with ``--root`` a folder
 the user owns in the run's work folder and a bundle ``runc spec --rootless``

@@ -20,6 +20,7 @@ from typing import Optional
 
 from rtlab.host import archive, rootless
 from rtlab.collect.clients.podman import PodmanTarget, podman_binary
+from rtlab.host import daemons
 
 
 RUNROOT_MAX = 50  # podman 4.3 refuses a longer --runroot
@@ -60,7 +61,6 @@ class RootlessPodmanTarget(PodmanTarget):
             return "rootless podman runs only rtlab's own image (loaded into the user's storage)"
         if self._static_ok:
             return None
-        from rtlab.host import daemons
         if podman_binary() is None:
             return "podman not installed (Debian package podman; rtlab setup installs it)"
         version, why = self.runtime.version()
