@@ -9,13 +9,10 @@ that touch the host (the probes, the sweeps, the session) are replaced."""
 import contextlib
 import sys
 import types
-from pathlib import Path
-from typing import Optional
 
 import pytest
 
 from rtlab.collect import clients, doctor, studies
-from rtlab.collect.clients.base import Target
 from rtlab.core.runtimes import Runtime
 from rtlab.host import cleanup, cri, daemons, host, ledger, parts, purge
 
@@ -23,7 +20,6 @@ MODULE = "rtlab.collect.clients.madeup"
 SOURCE = '''
 from typing import Optional
 
-from rtlab.collect.clients.base import Target
 from rtlab.host import parts
 
 CALLS = []
