@@ -20,6 +20,7 @@ MODULE = "rtlab.collect.clients.madeup"
 SOURCE = '''
 from typing import Optional
 
+from rtlab.collect.clients.base import Target
 from rtlab.host import parts
 
 CALLS = []
