@@ -20,9 +20,11 @@ test:
 # cache by module name); a cold mypy run takes about a minute here, a warm one 2 s.
 LINT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/rtlab-lint$(subst /,_,$(CURDIR))
 
-# ruff (lint and format check) and mypy, configured in pyproject.toml; part of test-fast.
+# The layers' import contracts (lint-imports), ruff (lint and format check) and mypy,
+# all configured in pyproject.toml (docs/DESIGN.md "Layers"); part of test-fast.
 lint:
 	@test -x $(PYTHON) || { echo "make lint: cannot run $(PYTHON): run make setup once, or give PYTHON=/path/to/venv/bin/python" >&2; exit 2; }
+	$(dir $(PYTHON))lint-imports --no-cache
 	RUFF_CACHE_DIR=$(LINT_CACHE)/ruff $(PYTHON) -m ruff check rtlab tests benchmarks
 	RUFF_CACHE_DIR=$(LINT_CACHE)/ruff $(PYTHON) -m ruff format --check rtlab tests benchmarks
 	MYPY_CACHE_DIR=$(LINT_CACHE)/mypy $(PYTHON) -m mypy
@@ -42,7 +44,7 @@ clean:
 # finished set-up, so it runs on a fresh clone; idempotent.
 purge:
 	@if [ "$$(id -u)" != 0 ]; then echo "make purge: run as root" >&2; exit 1; fi
-	@if command -v python3 >/dev/null; then python3 -m rtlab.host.purge; \
+	@if command -v python3 >/dev/null; then python3 -m rtlab.uninstall; \
 	 else echo "make purge: no python3 on this host, so rtlab never ran here: nothing to undo"; fi
 
 # Before a release: a fresh clone of HEAD, the README's two commands there, each timed.

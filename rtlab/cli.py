@@ -100,6 +100,13 @@ def cmd_doctor(args, values: dict, given: set) -> int:
     return 0
 
 
+def console_summary(run_dir: Path) -> str:
+    """The table of medians said after a run (views: pandas, loaded only once it is over)."""
+    from rtlab.report.views import console_summary as table
+
+    return table(run_dir)
+
+
 def cmd_collect(args, values: dict, given: set) -> int:
     progress = False if values["no_progress"] else None
     if values["resume"] is not None:
@@ -111,7 +118,7 @@ def cmd_collect(args, values: dict, given: set) -> int:
             raise UsageError(refused)
         opts = options_for_resume(run_dir, allow_concurrent=values["allow_concurrent"],
                                   progress=progress)
-        return 0 if collect(opts).status == "completed" else 1
+        return 0 if collect(opts, summary=console_summary).status == "completed" else 1
     _experiment(values)
     if "until_ci" in given and "trials" in given:
         raise UsageError(f"--until-ci {values['until_ci']:g} decides the trial count: drop --trials "
@@ -120,7 +127,7 @@ def cmd_collect(args, values: dict, given: set) -> int:
     opts = CollectOptions.from_values(
         values, **_selection(values, custom), paces=_paces(values), out=values["out_dir"],
         progress=progress)
-    result = collect(opts)
+    result = collect(opts, summary=console_summary)
     return 0 if result.status == "completed" else 1
 
 
@@ -136,7 +143,7 @@ def cmd_setup(args, values: dict, given: set) -> int:
         stop_started()
         return 0
     if args.purge:
-        from rtlab.host.purge import PurgeError, purge
+        from rtlab.uninstall import PurgeError, purge  # every host part registered
 
         try:
             purge()

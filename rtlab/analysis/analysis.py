@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from rtlab.core import experiments
-from rtlab.analysis import paces, reference, stats
+from rtlab.analysis import cri_benchmark, paces, reference, stats
 
 if TYPE_CHECKING:  # matplotlib, seaborn and rtlab.analysis.plots load only when a figure is drawn
     from matplotlib.axes import Axes
@@ -419,8 +419,7 @@ def analyze(
                         (omnibus, OMNIBUS_FILE)):
         frame.to_csv(out_dir / name, index=False)
         tables.append(out_dir / name)
-    from rtlab.report.cri_report import write_benchmark  # critest-shaped, of runs with CRI targets
-    benchmark = write_benchmark(trials, out_dir)
+    benchmark = cri_benchmark.write_benchmark(trials, out_dir)  # critest-shaped, of CRI runs
     if benchmark is not None:
         tables.append(benchmark)
     pace_table = None

@@ -60,6 +60,8 @@ from rtlab.core import results
 from rtlab.analysis import shift, stats
 from rtlab.core.options import DEFAULT_ALPHA
 from rtlab.core.options import DEFAULT_THRESHOLD as _THRESHOLD
+from rtlab.core.conditions import format_pace
+from rtlab.analysis.analysis import primary_pace
 
 SLOWER = "slower"
 FASTER = "faster"
@@ -455,8 +457,6 @@ def _run_paces(trials: pd.DataFrame) -> list[float]:
 def _same_pace(trials_a: pd.DataFrame, trials_b: pd.DataFrame, dir_a: Path, dir_b: Path):
     """The two runs' rows at one shared pace, and a note; CompareError when their paces
     differ (a pace moves the times: runs at different paces are never compared)."""
-    from rtlab.analysis.analysis import primary_pace
-    from rtlab.core.conditions import format_pace
 
     def named(paces: list[float]) -> str:
         return ", ".join(format_pace(p) for p in paces) if paces else "not recorded"

@@ -318,7 +318,9 @@ class Progress:
 class Collector:
     """One run folder: session, targets, metadata, schedule, cleanup, summary."""
 
-    def __init__(self, opts: CollectOptions, say: Callable[[str], None] = print):
+    def __init__(self, opts: CollectOptions, say: Callable[[str], None] = print,
+                 summary: Optional[Callable[[Path], str]] = None):
+        self.summary = summary
         self.opts = opts
         self.say = say
         self.runtimes = validate(opts)
@@ -668,8 +670,8 @@ class Collector:
             self.say(f"{label}: not measured: {why}")
         for warning in self.meta.get("warnings", []):
             self.say(f"warning: {warning}")
-        from rtlab.report.views import console_summary  # pandas only once the run is over
-        self.say(console_summary(self.run_dir))
+        if self.summary is not None:  # the table of medians (report/views.py: pandas)
+            self.say(self.summary(self.run_dir))
         self.say(f"data: {self.run_dir}")
 
 def pd_isna(value) -> bool:
@@ -702,6 +704,9 @@ def options_for_resume(run_dir: Path, *, allow_concurrent: bool = False,
         resume=Path(run_dir), allow_concurrent=allow_concurrent, progress=progress)
 
 
-def collect(opts: CollectOptions, say: Callable[[str], None] = print) -> CollectResult:
-    """Validate, run the schedule, clean up; the run folder keeps every finished trial."""
-    return Collector(opts, say).run()
+def collect(opts: CollectOptions, say: Callable[[str], None] = print,
+            summary: Optional[Callable[[Path], str]] = None) -> CollectResult:
+    """Validate, run the schedule, clean up; the run folder keeps every finished trial.
+    ``summary``: the run folder → the table said last (cli and notebook 01 pass
+    views.console_summary; measurement itself loads no pandas)."""
+    return Collector(opts, say, summary).run()

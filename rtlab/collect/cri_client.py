@@ -34,7 +34,7 @@ import grpc
 from cri_api.v1 import api_pb2 as pb
 from cri_api.v1 import api_pb2_grpc
 
-from rtlab.host import cri
+from rtlab.host import cri, parts
 from rtlab.host.cleanup import CONTAINER_PREFIX
 from rtlab.core.workload import SLEEP_ARGS
 
@@ -362,3 +362,6 @@ def remove_pods(token: Optional[str] = None, paths: Optional[cri.CriPaths] = Non
             if not errors:
                 removed.append(f"cri pod {pod.metadata.name}")
     return removed
+
+
+parts.register_pod_remover(remove_pods)

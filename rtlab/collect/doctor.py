@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Optional, Sequence
 
 from rtlab.core import actions
-from rtlab.host import cleanup, cri, daemons, host
+from rtlab.host import cleanup, cri, daemons, host, parts
 from rtlab.core import options
 from rtlab.host import rootless
 from rtlab.collect.clients import CLIENTS, Target
@@ -137,3 +137,9 @@ def clean(clients: list[str], runtimes: list[Runtime], say: Callable[[str], None
 
 def all_runtimes(custom: Sequence[Runtime] = ()) -> list[Runtime]:
     return [*KNOWN.values(), *custom]
+
+
+@parts.register_sweep
+def sweep(say: Callable[[str], None] = print) -> list[str]:
+    """Purge's first step: :func:`clean` in every registered client and known runtime."""
+    return clean(list(CLIENTS), all_runtimes(), say=say)

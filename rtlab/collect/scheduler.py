@@ -16,10 +16,12 @@ collect, an in-memory fake in tests/unit/test_scheduler.py) and ``write(rows)``.
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Callable, Optional, Protocol, Sequence
 
 from rtlab.core.options import default
@@ -115,10 +117,26 @@ def tally(state: UnitState, rows: Rows) -> None:
         state.ok_trials += 1
 
 
+def median_ci(values: Sequence[float], confidence: float = 0.95) -> Optional[tuple[float, float]]:
+    """The distribution-free CI of a median, ``[x_(k), x_(n+1-k)]`` (None: too few values).
+
+    The same order-statistic interval as analysis/stats.py's ``median_ci`` (k the largest
+    rank with ``P(B <= k - 1) <= (1 - confidence) / 2``, B ~ Binomial(n, 1/2)), in exact
+    integer arithmetic: the scheduler is measurement, stdlib only."""
+    x = sorted(values)
+    n = len(x)
+    limit = (1 - Fraction(confidence).limit_denominator(10**6)) / 2 * 2**n
+    k, cumulative = 0, 0
+    for i in range(n):
+        cumulative += math.comb(n, i)  # 2**n * P(B <= i)
+        if cumulative > limit:
+            break
+        k = i + 1
+    return None if k == 0 else (x[k - 1], x[n - k])
+
+
 def widest_ci(samples: dict, steps: Sequence[str]) -> Optional[float]:
     """The largest relative half-width of a step median's 95% CI (None: not computable)."""
-    from rtlab.analysis.stats import median_ci  # numpy/scipy: only adaptive runs need them
-
     widest = 0.0
     for step in steps:
         values = samples.get(step, [])
@@ -126,9 +144,10 @@ def widest_ci(samples: dict, steps: Sequence[str]) -> Optional[float]:
             return None
         ci = median_ci(values)
         median = statistics.median(values)
-        if median <= 0 or ci.low != ci.low:
+        if median <= 0 or ci is None:
             return None
-        widest = max(widest, (ci.high - median) / median, (median - ci.low) / median)
+        low, high = ci
+        widest = max(widest, (high - median) / median, (median - low) / median)
     return widest
 
 

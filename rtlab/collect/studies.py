@@ -34,6 +34,8 @@ from typing import Callable, Optional, Sequence
 from rtlab.collect.clients import CLIENTS
 from rtlab.core.runtimes import KNOWN, Runtime
 from rtlab.collect.session import RunSession
+from rtlab.collect import doctor
+from rtlab.collect.clients import OciTarget
 
 STUDIES: dict[str, str] = {
     "lowlevel": "docker over every runtime this host has (the known comparison's first half)",
@@ -52,10 +54,20 @@ REPORT_EXTRAS: dict[str, dict] = {
                     "runtimes": ["runc", "crun"], "parallel": [1, 2, 4], "trials": 6,
                     "warmup": 1},
 }
-# From the client registry (collect/clients/__init__.py): a registered client joins the
-# studies. The engines are the high-level clients; the others the runtime's own CLI.
-DAEMON_CLIENTS = tuple(c for c, cls in CLIENTS.items() if cls.engine)
-OCI_CLIENTS = tuple(c for c, cls in CLIENTS.items() if not cls.engine)
+# From the client registry (collect/clients/), read when a study is resolved: a
+# registered client joins the studies. The engines are the high-level clients; the
+# others the runtime's own CLI.
+
+
+def daemon_clients() -> tuple[str, ...]:
+    return tuple(c for c, cls in CLIENTS.items() if cls.engine)
+
+
+def oci_clients() -> tuple[str, ...]:
+    return tuple(c for c, cls in CLIENTS.items() if not cls.engine)
+
+
+DAEMON_CLIENTS = daemon_clients()  # the registry at import (tests parametrize over it)
 LOWLEVEL_CLIENT = "docker"  # the known comparison's first half is docker over each runtime
 PROBE_TIMEOUT_S = 10.0
 # Host facts for this boot, whatever RTLAB_RUNTIME_DIR says (that one isolates runs).
@@ -105,10 +117,6 @@ def _remember_hang(key: str, reason: str) -> None:
 def host_runtimes(runtimes: list[Runtime], timeout_s: float = PROBE_TIMEOUT_S,
                   say: Callable[[str], None] = print) -> tuple[list[Runtime], dict[str, str]]:
     """(runtimes that run ``true`` here, {name: why not} for the others)."""
-    # imported here: doctor imports the drivers, which need nothing from this module
-    from rtlab.collect.doctor import probe
-    from rtlab.collect.clients import OciTarget
-
     usable: list[Runtime] = []
     missing: dict[str, str] = {}
     to_probe: list[tuple[Runtime, str]] = []
@@ -128,7 +136,7 @@ def host_runtimes(runtimes: list[Runtime], timeout_s: float = PROBE_TIMEOUT_S,
         for n, (rt, version) in enumerate(to_probe):
             target = OciTarget(rt, session.workdir, timeout_s=timeout_s)
             cid = session.cid(n, "p")
-            ok, why = probe(target, cid, timeout_s)
+            ok, why = doctor.probe(target, cid, timeout_s)
             if ok:
                 usable.append(rt)
                 continue
@@ -153,11 +161,11 @@ def resolve(name: str, custom: Sequence[Runtime] = (), *, clients: Optional[list
         raise StudyError(f"unknown study {name!r}; known: {', '.join(STUDIES)}")
     table = {**KNOWN, **{r.name: r for r in custom}}
     if name == "clients":
-        study_clients, study_runtimes = [*DAEMON_CLIENTS, *OCI_CLIENTS], ["runc"]
+        study_clients, study_runtimes = [*daemon_clients(), *oci_clients()], ["runc"]
     elif name == "lowlevel":
         study_clients, study_runtimes = [LOWLEVEL_CLIENT], list(table)
     else:
-        study_clients, study_runtimes = [*DAEMON_CLIENTS, *OCI_CLIENTS], list(table)
+        study_clients, study_runtimes = [*daemon_clients(), *oci_clients()], list(table)
     wanted_clients = [c for c in study_clients if not clients or c in clients]
     candidates = [table[r] for r in study_runtimes if not runtimes or r in runtimes]
     if not wanted_clients:

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from rtlab.host import ledger, parts
+
 TRACEFS = Path("/sys/kernel/tracing")
 ATTACH_TIMEOUT_S = 30.0
 UNATTRIBUTED = "unattributed"
@@ -237,14 +239,12 @@ def ensure_tracefs() -> bool:
         return False
     subprocess.run(["mount", "-t", "tracefs", "tracefs", str(TRACEFS)], check=True,
                    capture_output=True, timeout=30)
-    from rtlab.host import ledger
     ledger.add(TRACEFS_MOUNTS, str(TRACEFS))
     return True
 
 
 def purge_tracefs(say=print) -> list[str]:
     """Unmount the tracefs mounts the ledger names (purge); return what was undone."""
-    from rtlab.host import ledger
     done = []
     for mount in ledger.items(TRACEFS_MOUNTS):
         if (Path(mount) / "events").is_dir():
@@ -256,6 +256,9 @@ def purge_tracefs(say=print) -> list[str]:
             done.append(f"unmounted {mount}")
         ledger.discard(TRACEFS_MOUNTS, mount)
     return done
+
+
+parts.register_purge_step(purge_tracefs)
 
 
 class Tracer:

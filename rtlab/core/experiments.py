@@ -21,7 +21,7 @@ container must be created to be deleted) but are not timed into rows.
 
 The data format stores the experiment per row (format 2, column ``experiment``;
 format 1 runs are ``lifecycle``). This module is stdlib-only: the measurement
-half runs without the venv (``python3 -m rtlab.host.purge``).
+half runs without the venv (``python3 -m rtlab.uninstall``).
 """
 
 from __future__ import annotations

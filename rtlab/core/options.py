@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from rtlab.core import conditions, experiments
-from rtlab.host import rootless
 from rtlab.core.runtimes import Runtime, RuntimeSpecError, parse_custom
 
 # Where an option applies: the commands, and notebooks by number ("01": 01-collect,
@@ -68,6 +67,9 @@ DEFAULT_MARGIN = 0.05
 DEFAULT_CLIENTS = ("oci",)
 DEFAULT_RUNTIMES = ("runc", "crun", "runsc")
 DEFAULT_THRESHOLD = 0.05
+# who runs the clients (--modes): root, or rtlab's unprivileged user (host/rootless.py)
+MODES = ("rootful", "rootless")
+DEFAULT_MODE = "rootful"
 
 
 class OptionError(ValueError):
@@ -576,7 +578,7 @@ for _option in (
            "(default both)", _COLLECTING, metavar="LIST",
            meaning="the cri client's pod networks (host namespace, CNI bridge), each a unit",
            record="networks", resume="keep", absent=["host", "cni"]),
-    Option("modes", OneOf(example="rootful,rootless", accepted=rootless.MODES), ["rootful"],
+    Option("modes", OneOf(example="rootful,rootless", accepted=MODES), ["rootful"],
            "who runs the clients, each a condition (column mode): rootful (root), rootless "
            "(rtlab setup's unprivileged user rtlab-rootless; oci over runc and crun) "
            "(default rootful)", _COLLECTING, metavar="LIST",
@@ -914,8 +916,9 @@ def describe(where: str) -> Sequence[str]:
     return [f"{o.name} = {o.default_for(where)!r}  # {o.meaning or o.help}" for o in options_for(where)]
 
 
-# experiments' own options, declared beside their experiment (after the schema above)
-from rtlab.core import concurrency as _concurrency  # noqa: E402,F401 — --parallel (issue 21)
+# experiments' own options are declared beside their experiment (concurrency.py's
+# --parallel): rtlab/core/__init__.py imports those modules, so any import of the core
+# package registers them.
 
 
 if __name__ == "__main__":  # the README's table: python -m rtlab.core.options

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from rtlab.host import archive, daemons
+from rtlab.host import archive, daemons, parts
 from rtlab.core import procfs
 from rtlab.core.image import STATE_DIR
 from rtlab.core.runtimes import KNOWN, Runtime
@@ -402,7 +402,7 @@ def stop(paths: Optional[CriPaths] = None, say: Say = print,
 # -- images ----------------------------------------------------------------------
 
 def _ctr(paths: CriPaths, *args: str, timeout_s: float = CTR_TIMEOUT_S) -> subprocess.CompletedProcess:
-    ctr = daemons.ctr_binary() or "ctr"
+    ctr = shutil.which("ctr") or "ctr"  # containerd's own tool, for rtlab's CRI containerd
     return subprocess.run([ctr, "--address", str(paths.socket), "--connect-timeout", "2s",
                            "-n", K8S_NAMESPACE, *args], capture_output=True, text=True,
                           timeout=timeout_s, stdin=subprocess.DEVNULL)
@@ -535,11 +535,8 @@ def clean(live: Iterable[str] = (), paths: Optional[CriPaths] = None,
     paths = paths or CriPaths.default()
     if down_reason(paths):
         return []
-    try:
-        from rtlab.collect import cri_client
-    except ImportError:
-        return []
-    return cri_client.remove_pods(paths=paths, say=say, live=live)
+    return [item for remove in parts.POD_REMOVERS  # collect/cri_client.py, with gRPC installed
+            for item in remove(paths=paths, say=say, live=live)]
 
 
 def purge(paths: Optional[CriPaths] = None, say: Say = print) -> list[str]:
@@ -548,11 +545,8 @@ def purge(paths: Optional[CriPaths] = None, say: Say = print) -> list[str]:
     paths = paths or CriPaths.default()
     done: list[str] = []
     if not down_reason(paths):
-        try:
-            from rtlab.collect import cri_client
-            done += cri_client.remove_pods(paths=paths, say=say)
-        except ImportError:
-            pass
+        for remove in parts.POD_REMOVERS:  # collect/cri_client.py, with gRPC installed
+            done += remove(paths=paths, say=say)
         done += remove_all_ctr(paths, say)
     if stop(paths, say):
         done.append("stopped rtlab's CRI containerd")

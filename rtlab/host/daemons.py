@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from rtlab.host import ledger
+from rtlab.host import ledger, parts
 from rtlab.core import procfs
 from rtlab.host.archive import ARCHIVE_PATH, build_archive  # noqa: F401 (daemons.* names stay)
 from rtlab.host.shims import (RUNC_SHIM, RUNC_SHIM_BINARY, SHIM_BIN_DIR, SHIM_RUNC_DIR,  # noqa: F401
@@ -76,33 +76,6 @@ DOCKER_RUNTIMES = docker_registered()  # from each runtime's KNOWN entry
 DOCKER_RUNTIME_KEYS = "docker_runtime_keys"
 DOCKER_CONFIG_CREATED = "docker_config_created"
 IMAGE_STORES = "image_stores"  # the stores rtlab's image went into
-
-
-# -- the client binaries -------------------------------------------------------
-
-def docker_binary() -> Optional[str]:
-    """The docker client that ships with dockerd (``/usr/bin/docker``) when it exists.
-
-    Another docker client may come first on PATH (here /usr/local/bin/docker is
-    an unrelated newer CLI); the one from the same package as dockerd is the
-    one the known study used.
-    """
-    dockerd = shutil.which("dockerd")
-    if dockerd:
-        sibling = Path(dockerd).resolve().parent.parent / "bin" / "docker"
-        if sibling.is_file() and os.access(sibling, os.X_OK):
-            return str(sibling)
-    if Path("/usr/bin/docker").is_file():
-        return "/usr/bin/docker"
-    return shutil.which("docker")
-
-
-def ctr_binary() -> Optional[str]:
-    return shutil.which("ctr")
-
-
-def podman_binary() -> Optional[str]:
-    return shutil.which("podman")
 
 
 # -- processes and sockets -----------------------------------------------------
@@ -535,54 +508,18 @@ def _quiet(argv: list[str], timeout_s: float = CLIENT_TIMEOUT_S):
     return run_timed(argv, timeout_s, capture_stdout=True)
 
 
-def docker_image_id(ref: str = DEFAULT_IMAGE) -> Optional[str]:
-    docker = docker_binary()
-    if docker is None:
-        return None
-    m = _quiet([docker, "image", "inspect", "--format", "{{.Id}}", ref])
-    return m.stdout.strip() if m.ok else None
-
-
-def podman_image_id(ref: str = DEFAULT_IMAGE) -> Optional[str]:
-    podman = podman_binary()
-    if podman is None:
-        return None
-    m = _quiet([podman, "image", "inspect", "--format", "{{.Id}}", ref])
-    return ("sha256:" + m.stdout.strip().removeprefix("sha256:")) if m.ok else None
-
-
-def ctr_image_id(ref: str = DEFAULT_IMAGE) -> Optional[str]:
-    """The config digest of ``ref`` in containerd's rtlab namespace."""
-    ctr = ctr_binary()
-    if ctr is None:
-        return None
-    m = _quiet([ctr, "-n", NAMESPACE, "images", "ls", f"name=={ref}"])
-    lines = m.stdout.splitlines()[1:] if m.ok else []
-    if not lines:
-        return None
-    digest = next((f for f in lines[0].split() if f.startswith("sha256:")), None)
-    if digest is None:
-        return None
-    m = _quiet([ctr, "-n", NAMESPACE, "content", "get", digest])
-    try:
-        return json.loads(m.stdout)["config"]["digest"] if m.ok else None
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
 def import_images(say: Say = print) -> list[str]:
     """Import the busybox image into docker, containerd (namespace rtlab) and podman,
     each only when missing or out of date; say which store was skipped and why."""
-    from rtlab.collect.clients import CLIENTS  # the client modules say how their store is filled
-
     archive, image_id = build_archive()
     changes = []
-    stores = []
-    for cls in CLIENTS.values():
+    stores, cls_of = [], {}
+    for cls in parts.CLIENTS.values():  # the client modules say how their store is filled
         if not cls.image_store:
             continue
         binary = cls.find_binary()
         down = next((why for d in cls.needs_daemons if (why := down_reason(d))), None) if binary else None
+        cls_of[cls.image_store] = cls
         stores.append((cls.image_store, binary, down, lambda cls=cls: cls.image_id(DEFAULT_IMAGE),
                        lambda b, cls=cls: cls.load_image_argv(b, str(archive))))
     for store, binary, down, current_id, load in stores:
@@ -603,7 +540,7 @@ def import_images(say: Say = print) -> list[str]:
             raise DaemonError(f"imported {DEFAULT_IMAGE} into {store} but it reports image id "
                                f"{got}, expected {image_id}")
         ledger.add(IMAGE_STORES, store)
-        where = f"containerd namespace {NAMESPACE!r}" if store == "containerd" else store
+        where = cls_of[store].store_description or store
         msg = f"imported {DEFAULT_IMAGE} ({image_id[:19]}) into {where}"
         say(f"image: {msg}")
         changes.append(msg)

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Callable, Optional
 
-from rtlab.host import cgroups, ledger
+from rtlab.host import cgroups, ledger, parts
 from rtlab.core.runtimes import packages as runtime_packages
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -41,9 +41,7 @@ DEBIAN_PACKAGES: dict[str, str] = {
 def client_packages() -> dict[str, str]:
     """command → Debian package of every registered client (collect/clients/: its ``package``
     and the ``package_commands`` whose absence means the package is missing)."""
-    from rtlab.collect.clients import CLIENTS  # the drivers import daemons, which imports nothing of ours
-
-    return {cmd: cls.package for cls in CLIENTS.values() if cls.package
+    return {cmd: cls.package for cls in parts.CLIENTS.values() if cls.package
             for cmd in cls.package_commands}
 
 

@@ -26,7 +26,7 @@ run is alive. What rtlab changed outside its folders is read from the ledger
 (ledger.py). The repository's ``.venv`` is the checkout's, not the host's: it stays.
 
 Stdlib only, so ``make purge`` runs on a fresh clone with no venv:
-``python3 -m rtlab.host.purge``.
+``python3 -m rtlab.uninstall`` (which registers every host part first: host/parts.py).
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from rtlab.host import cgroups, cleanup, cri, daemons, host, ledger, rootless
-from rtlab.collect import tracing
+from rtlab.host import cgroups, cleanup, cri, daemons, host, ledger, parts, rootless
 from rtlab.core.image import RUNTIME_DIR, STATE_DIR
 from rtlab.core.workload import DEFAULT_IMAGE
 
@@ -61,10 +60,7 @@ def rtlab_folders() -> list[Path]:
 
 
 def _containers(say: Say) -> list[str]:
-    from rtlab.collect.doctor import all_runtimes, clean
-    from rtlab.collect.clients import CLIENTS
-
-    removed = clean(list(CLIENTS), all_runtimes(), say=lambda line: None)
+    removed = [item for sweep in parts.SWEEPS for item in sweep(lambda line: None)]
     for item in removed:
         say(f"purge: removed {item}" if item.startswith(("runsc state file", "process "))
             else f"purge: removed container {item}")
@@ -73,9 +69,7 @@ def _containers(say: Say) -> list[str]:
 
 def _store_clients() -> dict:
     """image store → the client module that fills it (the client registry)."""
-    from rtlab.collect.clients import CLIENTS
-
-    return {cls.image_store: cls for cls in CLIENTS.values() if cls.image_store}
+    return {cls.image_store: cls for cls in parts.CLIENTS.values() if cls.image_store}
 
 
 def _image_in(store: str) -> bool:
@@ -86,21 +80,6 @@ def _remove_image(store: str) -> list[list[str]]:
     """argv lists that remove rtlab's image from ``store``."""
     cls = _store_clients()[store]
     return [cls.remove_image_argv(cls.find_binary() or cls.client, DEFAULT_IMAGE)]
-
-
-def _containerd_namespace(say: Say) -> list[str]:
-    ctr = daemons.ctr_binary()
-    if ctr is None or not daemons.CONTAINERD.answers():
-        return []
-    listed = daemons._quiet([ctr, "namespaces", "ls", "-q"])
-    if not listed.ok or daemons.NAMESPACE not in listed.stdout.split():
-        return []
-    m = daemons._quiet([ctr, "namespaces", "rm", daemons.NAMESPACE])
-    if not m.ok:
-        say(f"purge: containerd namespace {daemons.NAMESPACE!r} left: {m.describe_failure()}")
-        return []
-    say(f"purge: removed containerd namespace {daemons.NAMESPACE!r}")
-    return [f"removed containerd namespace {daemons.NAMESPACE}"]
 
 
 def _images(say: Say) -> list[str]:
@@ -130,7 +109,9 @@ def _images(say: Say) -> list[str]:
         else:
             say(f"purge: removed image {DEFAULT_IMAGE} from {store}")
             done.append(f"removed image from {store}")
-    return done + _containerd_namespace(say)
+    for cls in _store_clients().values():  # e.g. ctr's containerd namespace
+        done += cls.forget_store(say)
+    return done
 
 
 def _daemons(say: Say) -> list[str]:
@@ -249,7 +230,8 @@ def host_state() -> dict:
     rtlab's image per store (None: cannot tell, the store's daemon is down), the
     shim wrappers and rtlab's folders."""
     images: dict[str, object] = {}
-    for store, daemon in (("docker", "dockerd"), ("containerd", "containerd"), ("podman", None)):
+    for store, cls in _store_clients().items():
+        daemon = cls.needs_daemons[-1] if cls.needs_daemons else None  # the one it talks to
         if daemon and daemons.down_reason(daemon):
             images[store] = None
         else:
@@ -293,7 +275,8 @@ def purge(say: Say = print) -> list[str]:
     done += _docker_config(say)
     done += _cgroups(say)
     done += rootless.purge(say=lambda line: say(f"purge: {line}"))
-    done += tracing.purge_tracefs(say)
+    for step in parts.PURGE_STEPS:  # e.g. the tracefs mounted for --trace (collect/tracing.py)
+        done += step(say)
     done += _folders(say)
     say(f"purge: {len(done)} thing(s) undone" if done else
         "purge: nothing of rtlab's is left on this host")
@@ -309,5 +292,3 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from rtlab.host import ledger
+from rtlab.host import ledger, parts
 from rtlab.core.image import STATE_DIR
+from rtlab.core.options import DEFAULT_MODE, MODES  # noqa: F401 (rootless.MODES: importers)
+from rtlab.core.measure import run_timed
 
-MODES = ("rootful", "rootless")
-DEFAULT_MODE = "rootful"
 USER = os.environ.get("RTLAB_ROOTLESS_USER", "rtlab-rootless")
 HOME_ROOT = STATE_DIR / "rootless"
 SUBID_COUNT = 65536
@@ -262,7 +262,6 @@ def wrapper_overhead(acct: Optional[Account], samples: int = 30,
                      timeout_s: float = 5.0) -> dict:
     """The wrapper's own cost: ``setpriv … /bin/true`` against ``/bin/true``,
     alternating, timed as rtlab times a step (measure.run_timed); medians in s."""
-    from rtlab.core.measure import run_timed
 
     if acct is None:
         return {"error": f"no account {USER!r}: the wrapper was not timed"}
@@ -372,9 +371,8 @@ def sweep_dead(live, runtime_dir: Path, name: str = USER, say=print) -> list[str
             removed.append(f"fuse mount {point} of {name}")
         else:
             say(f"could not unmount {point}: {done.stderr.strip()}")
-    from rtlab.collect.clients.podman_rootless import remove_dead_containers
-
-    removed += remove_dead_containers(acct, say=say)
+    for sweep in parts.ACCOUNT_SWEEPS:  # the user's own stores (podman_rootless.py's)
+        removed += sweep(acct, say=say)
     return removed
 
 
@@ -407,7 +405,9 @@ def pairs(comparisons, step: str) -> list[dict]:
 
 # -- doctor ---------------------------------------------------------------------------
 
-ROOTLESS_CLIENTS = ("oci", "podman")  # the clients with a rootless mode (collect/clients/*_rootless.py)
+def rootless_clients() -> list[str]:
+    """The registered clients with a rootless mode (collect/clients/*_rootless.py)."""
+    return [c for c, cls in parts.CLIENTS.items() if "rootless" in cls.mode_classes]
 DOCKERD_ROOTLESS = Path("/usr/share/docker.io/contrib/dockerd-rootless.sh")
 
 
@@ -469,7 +469,9 @@ def doctor_lines(name: str = USER) -> list[str]:
         shown = ", ".join(f"{Path(f).name} {r[0] if r else 'none'}" for f, r in ranges.items())
         user = f"user {name} uid {acct.uid}, {shown}"
     return [f"rootless  {user}",
-            f"rootless  {', '.join(ROOTLESS_CLIENTS)} over runc and crun; "
+            f"rootless  {', '.join(rootless_clients())} over runc and crun; "
             + "; ".join(UNSUPPORTED.values()),
             devices_line(),
-            f"rootless  {docker_missing()}; ctr and cri: no rootless mode in rtlab"]
+            f"rootless  {docker_missing()}; "
+            f"{' and '.join(c for c in parts.CLIENTS if c not in rootless_clients())}: "
+            "no rootless mode in rtlab"]

@@ -24,6 +24,11 @@ from rtlab.core import experiments, options
 from rtlab.collect.collect import REPO_ROOT, CollectOptions, UsageError, validate
 from rtlab.collect.clients import CLIENTS
 from rtlab.core.runtimes import default_names
+from rtlab.core.results import load_runs as _load_runs
+from rtlab.core.results import RunFormatError
+from rtlab.collect.studies import resolve as resolve_study
+from rtlab.collect.studies import STUDIES, StudyError
+from rtlab.analysis.analysis import figure_kinds
 
 SAMPLE_DIR = "data/sample"
 
@@ -152,8 +157,6 @@ def collect_options(progress: bool = True, **given: Any) -> CollectOptions:
     busybox workload. Raises :class:`ParameterError` on the first bad value.
     Naming a study probes which runtimes run here (see :mod:`rtlab.collect.studies`).
     """
-    from rtlab.collect.studies import STUDIES, StudyError
-    from rtlab.collect.studies import resolve as resolve_study
 
     values = _checked("01", given)
     study = values["study"]
@@ -237,7 +240,6 @@ def analyze_params(**given: Any) -> AnalyzeParams:
     else:
         out = Path(tempfile.mkdtemp(prefix="rtlab-analysis-"))
     figures_text = values["figures"] or "report"
-    from rtlab.analysis.analysis import figure_kinds
 
     try:
         figure_kinds(figures_text)
@@ -250,8 +252,6 @@ def analyze_params(**given: Any) -> AnalyzeParams:
 def load_runs(run_dirs: Sequence[Path], name: str = "run_dirs"):
     """(metas, trials) of the runs, merged (:func:`rtlab.core.results.load_runs`); a run that cannot
     be read or merged raises :class:`ParameterError` saying why."""
-    from rtlab.core.results import RunFormatError
-    from rtlab.core.results import load_runs as _load_runs
 
     try:
         return _load_runs(run_dirs)

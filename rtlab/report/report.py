@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterator, Optional
 from rtlab.collect.collect import REPO_ROOT
 from rtlab.core.options import DEFAULT_ALPHA, DEFAULT_MARGIN
 from rtlab.core.results import read_meta
+from rtlab.core import procfs
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 REPORTS_DIR = REPO_ROOT / "reports"
@@ -117,7 +118,6 @@ def check_kernel(kernel_name: str = KERNEL_NAME) -> str:
 
 def _kernel_pids() -> list[int]:
     """Kernels this process started (children running ipykernel)."""
-    from rtlab.core import procfs
 
     me = os.getpid()
     return [pid for pid in procfs.pids()

@@ -22,6 +22,14 @@ from rtlab.analysis import compare, stats
 from rtlab.core import experiments
 from rtlab.host import rootless
 from rtlab.report import rootless_report
+from rtlab.core.results import load_trials
+from rtlab.core.conditions import format_pace
+from rtlab.analysis.paces import pace_conclusions, pace_stability
+from rtlab.analysis.analysis import figure_kinds
+from rtlab.analysis.analysis import HEATMAP_STEPS
+from rtlab.analysis import shift
+from rtlab.analysis import reference
+from rtlab.analysis import concurrency_stats
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render these
     from IPython.display import HTML, Markdown
@@ -244,7 +252,6 @@ def methods_text(summary: pd.DataFrame, comparisons: pd.DataFrame, alpha: float,
     older callers and not shown: the comparisons draw no random numbers."""
     from IPython.display import Markdown
 
-    from rtlab.analysis import shift
 
     ci = ", ".join(sorted(set(summary["ci_method"].dropna()))) or stats.MEDIAN_CI_METHOD
     ratio = ", ".join(sorted(set(comparisons["ratio_ci_method"].dropna()))) \
@@ -419,8 +426,6 @@ def show_figures(paths: Iterable[Path | str], *, skip: Sequence[str] = (),
         shown += 1
     omitted: list[str] = []
     if drawn is not None and kinds is not None:
-        from rtlab.analysis.analysis import figure_kinds
-
         asked = set(figure_kinds(drawn))
         omitted = [k for k in kinds if k not in asked]
     if omitted:
@@ -619,7 +624,6 @@ def _answer(summary: pd.DataFrame, comparisons: pd.DataFrame, *, family: str, me
     ``summary`` and ``comparisons`` are one experiment's rows. The member with the
     lowest median leads; every factor printed beside an interval is the
     Hodges–Lehmann ratio that interval belongs to (``comparisons``' ``ratio``)."""
-    from rtlab.analysis import reference
 
     kind, _, name = family.partition("=")
     rows = summary[(summary[kind] == name) & (summary["step"] == step) & (summary["n"] > 0)] \
@@ -869,8 +873,6 @@ def pace_section(result) -> "HTML":
 
     from IPython.display import HTML
 
-    from rtlab.core.conditions import format_pace
-    from rtlab.analysis.paces import pace_conclusions, pace_stability
 
     if len(result.paces) < 2:
         text = ("These runs recorded no pace (made before rtlab measured it): the idle time "
@@ -878,7 +880,6 @@ def pace_section(result) -> "HTML":
                 f"Every step followed {esc(format_pace(result.pace_s))} of idle host (the pace). "
                 "Other paces can move the answers: measure several with <code>--paces</code>.")
         return HTML(f"<p>{text}</p>")
-    from rtlab.analysis.analysis import HEATMAP_STEPS
 
     table = result.pace_comparisons
     shown = table[table["step"].isin(HEATMAP_STEPS)]
@@ -929,7 +930,6 @@ def console_table(trials: pd.DataFrame) -> str:
     paces = (sorted(pd.to_numeric(trials["pace_s"]).dropna().unique())
              if "pace_s" in trials.columns and not trials.empty else [])
     if len(paces) > 1:  # one row per target and pace: paces are never pooled
-        from rtlab.core.conditions import format_pace
 
         parts = [stats.summarize(trials[pd.to_numeric(trials["pace_s"]) == p])
                  .assign(runtime=lambda f, p=p: f["runtime"] + f" @ {format_pace(p)}")
@@ -969,7 +969,6 @@ def console_table(trials: pd.DataFrame) -> str:
 
 def console_summary(run_dir: Path | str) -> str:
     """:func:`console_table` of a run folder's ``trials.csv`` (or why there is none)."""
-    from rtlab.core.results import load_trials
 
     try:
         trials = load_trials(Path(run_dir))
@@ -977,7 +976,6 @@ def console_summary(run_dir: Path | str) -> str:
         return f"no table of medians: {exc}"
     conc = trials["experiment"].astype(str) == "concurrency"
     if conc.any():  # per k, CIs over batches (concurrency_stats.py): never pooled over k
-        from rtlab.analysis import concurrency_stats
 
         rest = trials[~conc]
         return "\n".join([*([console_table(rest)] if len(rest) else []),

@@ -16,17 +16,17 @@ import pytest
 from rtlab.host import cleanup, daemons
 from rtlab.core import image
 from rtlab.collect.doctor import clean, doctor
-from rtlab.collect.clients import CLIENTS
+from rtlab.collect.clients import CLIENTS, CtrTarget, DockerTarget, PodmanTarget  # noqa: F401
 from rtlab.core.results import load_trials
 from rtlab.core.runtimes import KNOWN
 from rtlab.collect.studies import DAEMON_CLIENTS  # the registry's high-level clients
-from rtlab.core.workload import DEFAULT_IMAGE
-from tests.conftest import rtlab
-from tests.integration.conftest import oci_leftovers
 
 # the daemon clients that run any experiment (docker, ctr, podman); the CRI runs its own
 # pod experiment and has its own tests (test_cri.py, test_cri_collect.py)
 CONTAINER_CLIENTS = tuple(c for c in DAEMON_CLIENTS if CLIENTS[c].experiment is None)
+from rtlab.core.workload import DEFAULT_IMAGE
+from tests.conftest import rtlab
+from tests.integration.conftest import oci_leftovers
 
 RUNTIMES = ("runc", "crun", "runsc")
 
@@ -61,7 +61,7 @@ def client_leftovers(token: str = "") -> list[str]:
     ``token`` narrows to one run; runs alive right now are not leftovers.
     """
     prefix = f"{cleanup.CONTAINER_PREFIX}{token}"
-    docker, ctr, podman = daemons.docker_binary(), daemons.ctr_binary(), daemons.podman_binary()
+    docker, ctr, podman = DockerTarget.find_binary(), CtrTarget.find_binary(), PodmanTarget.find_binary()
     found = []
     found += [f"docker: {n}" for n in _names([docker, "ps", "-a", "--format", "{{.Names}}"])]
     found += [f"docker (label): {n}" for n in _names(
@@ -119,7 +119,7 @@ def test_docker_ctr_podman_over_runc_crun_runsc(tmp_path, rt_env):
         assert versions.get(key), f"no version for {key}: {versions}"
     targets = {t["label"]: t for t in meta["targets"]}
     docker_cfg = targets["docker/runsc"]["config"]
-    assert docker_cfg["client_binary"] == daemons.docker_binary()
+    assert docker_cfg["client_binary"] == DockerTarget.find_binary()
     assert {"runc", "crun", "runsc"} <= set(docker_cfg["daemon"]["Runtimes"])
     assert docker_cfg["daemon"]["Driver"] and docker_cfg["daemon"]["CgroupDriver"]
     assert docker_cfg["runtime_registration"]["runtimeArgs"] == ["--network=none"]

@@ -20,7 +20,7 @@ import pytest
 from rtlab.host import daemons
 from rtlab.collect.collect import CollectOptions, collect
 from rtlab.collect.doctor import clean
-from rtlab.collect.clients import CLIENTS
+from rtlab.collect.clients import CLIENTS, CtrTarget, DockerTarget, PodmanTarget  # noqa: F401
 from rtlab.core.results import load_trials
 from rtlab.core.runtimes import KNOWN
 from rtlab.core.workload import DEFAULT_IMAGE
@@ -48,7 +48,7 @@ def _daemons_ready_and_restored():
 def _wait_docker_runs() -> None:
     """dockerd reconnects to a restarted containerd with a back-off: wait until it runs a container."""
     deadline = time.monotonic() + READY_TIMEOUT_S
-    argv = [daemons.docker_binary(), "run", "--rm", "--network", "none", DEFAULT_IMAGE, "true"]
+    argv = [DockerTarget.find_binary(), "run", "--rm", "--network", "none", DEFAULT_IMAGE, "true"]
     while True:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         if out.returncode == 0:

@@ -15,6 +15,7 @@ import pytest
 
 from rtlab.host import cleanup, daemons
 from rtlab.core.results import load_trials
+from rtlab.collect.clients import CtrTarget, DockerTarget, PodmanTarget
 from tests.conftest import REPO, rtlab
 from tests.integration.conftest import oci_leftovers
 
@@ -105,9 +106,9 @@ def test_ctrl_c_while_bringing_up_leaves_nothing_and_keeps_rows(tmp_path, rt_env
 
 def _daemon_clients() -> list[str]:
     up = []
-    for client, argv in (("docker", [daemons.docker_binary(), "info"]),
-                         ("podman", [daemons.podman_binary(), "info"]),
-                         ("ctr", [daemons.ctr_binary(), "-n", daemons.NAMESPACE, "images", "ls"])):
+    for client, argv in (("docker", [DockerTarget.find_binary(), "info"]),
+                         ("podman", [PodmanTarget.find_binary(), "info"]),
+                         ("ctr", [CtrTarget.find_binary(), "-n", daemons.NAMESPACE, "images", "ls"])):
         try:
             if subprocess.run(argv, capture_output=True, timeout=30).returncode == 0:
                 up.append(client)

@@ -36,7 +36,8 @@ def first_cells(text: str) -> list[str]:
 
 
 def dotted(path: str) -> str:
-    """``collect/clients/base.py`` → ``drivers.base``; ``collect/clients/__init__.py`` → ``drivers``."""
+    """``collect/clients/base.py`` → ``collect.clients.base``; ``collect/clients/__init__.py``
+    → ``collect.clients``."""
     parts = path.removesuffix(".py").split("/")
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -74,10 +75,10 @@ def test_the_module_map_names_every_module():
 def test_the_module_check_sees_a_module_in_a_subpackage():
     # walk_packages descends into subpackages: what a layered package will need
     modules = package_modules()
-    assert modules["drivers"] is True and modules["drivers.base"] is False
+    assert modules["collect.clients"] is True and modules["collect.clients.base"] is False
     assert dotted("core/results.py") == "core.results" and dotted("core/__init__.py") == "core"
     table = "| module | its job |\n|---|---|\n| `collect/clients/base.py` | x |\n| `gone.py` | y |\n"
-    assert mapped_modules(table) == {"drivers.base", "gone"}
+    assert mapped_modules(table) == {"collect.clients.base", "gone"}
 
 
 def trials_columns_written() -> set[str]:

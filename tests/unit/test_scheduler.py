@@ -291,3 +291,20 @@ def test_no_pace_condition_means_no_gap():
     _, rows, _ = run_schedule(host, [FakeTarget("a", host)], Plan(trials=1, warmup=0))
     assert not [e for e in host.log if e[0] in ("idle", "drop")]
     assert all("idle_s" not in r for r in rows)
+
+
+def test_the_schedulers_median_ci_is_the_analysis_one():
+    """scheduler.median_ci (stdlib, measurement) gives stats.median_ci's interval."""
+    import random as _random
+
+    from rtlab.analysis import stats
+    from rtlab.collect import scheduler
+
+    rng = _random.Random(7)
+    for n in (1, 5, 6, 7, 10, 33, 100, 401):
+        values = [rng.lognormvariate(0, 0.3) for _ in range(n)]
+        ours, theirs = scheduler.median_ci(values), stats.median_ci(values)
+        if theirs.low != theirs.low:
+            assert ours is None, n
+        else:
+            assert ours == (theirs.low, theirs.high), n

@@ -41,11 +41,14 @@ class Target:
     package: Optional[str] = None  # the Debian package of the client binary
     needs_daemons: tuple[str, ...] = ()  # daemons.py names: what must answer before it works
     image_store: Optional[str] = None  # daemons.IMAGE_STORES name ("docker", "containerd", …)
+    store_description: Optional[str] = None  # how set-up names the store (None: image_store)
     engine: bool = True  # a high-level client (studies compare these); False: the OCI CLI
     verbs: dict = {}  # step name → this client's own spelling of a plain-verb step
     package_commands: tuple[str, ...] = ()  # commands whose absence means `package` is missing
     experiment: Optional[str] = None  # the one experiment this client runs (None: any, cri: "cri")
     mode: str = "rootful"  # rootless.MODES: who runs the client (column mode)
+    # mode → the subclass running this client in it (set by that subclass's module)
+    mode_classes: dict[str, type["Target"]] = {}
 
     # -- its image store (when image_store is set; daemons.import_images uses these) --
     @staticmethod
@@ -67,6 +70,12 @@ class Target:
     def remove_image_argv(binary: str, ref: str) -> list[str]:
         """The command that removes image ``ref`` from the client's store (purge)."""
         raise NotImplementedError
+
+    @staticmethod
+    def forget_store(say: Callable[[str], None]) -> list[str]:
+        """Purge, after the image is gone: what else of the store rtlab made (ctr: its
+        namespace); returns what was undone."""
+        return []
 
     def __init__(self, runtime: Runtime, workdir: Path, *, timeout_s: float = 30.0,
                  workload: Optional[Workload] = None):
@@ -94,8 +103,15 @@ class Target:
         return []
 
     def with_mode(self, mode: str) -> Optional["Target"]:
-        """This target run in ``mode`` (rootless.MODES); None: the client has none."""
-        return self if mode == self.mode else None
+        """This target run in ``mode`` (rootless.MODES); None: the client has none.
+        A subclass for another mode registers itself in its client's ``mode_classes``
+        (oci_rootless.py, podman_rootless.py)."""
+        if mode == self.mode:
+            return self
+        variant = type(self).mode_classes.get(mode)
+        if variant is None:
+            return None
+        return variant(self.runtime, self.workdir, timeout_s=self.timeout_s, workload=self.workload)
 
     def probe_actions(self, cid: str) -> Iterable[TimedAction]:
         """doctor's probe: a one-shot ``run`` of the container to exit."""

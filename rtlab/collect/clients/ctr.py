@@ -13,12 +13,16 @@ would otherwise wait 10 s per call before failing.
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Optional
+import shutil
+from typing import Callable, Optional
 
 from rtlab.host import daemons
 from rtlab.host.cleanup import CONTAINER_PREFIX, token_of
 from rtlab.collect.clients.base import Target, state_name
+from rtlab.core.measure import run_timed
+from rtlab.core.workload import DEFAULT_IMAGE
 
 LABEL = "rtlab.run"
 CONNECT_TIMEOUT = "2s"
@@ -36,20 +40,48 @@ def normalize_ref(ref: str) -> str:
     return f"{name}@{digest}" if digest else name
 
 
+
+def ctr_binary() -> Optional[str]:
+    return shutil.which("ctr")
+
+
+def _quiet(argv: list[str]):
+    return run_timed(argv, daemons.CLIENT_TIMEOUT_S, capture_stdout=True)
+
+
+def ctr_image_id(ref: str = DEFAULT_IMAGE) -> Optional[str]:
+    """The config digest of ``ref`` in containerd's rtlab namespace."""
+    ctr = ctr_binary()
+    if ctr is None:
+        return None
+    m = _quiet([ctr, "-n", daemons.NAMESPACE, "images", "ls", f"name=={ref}"])
+    lines = m.stdout.splitlines()[1:] if m.ok else []
+    if not lines:
+        return None
+    digest = next((f for f in lines[0].split() if f.startswith("sha256:")), None)
+    if digest is None:
+        return None
+    m = _quiet([ctr, "-n", daemons.NAMESPACE, "content", "get", digest])
+    try:
+        return json.loads(m.stdout)["config"]["digest"] if m.ok else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
 class CtrTarget(Target):
     client = "ctr"
     package = "containerd"
     needs_daemons = ("containerd",)
     image_store = "containerd"
+    store_description = f"containerd namespace {daemons.NAMESPACE!r}"
     package_commands = ("containerd", "ctr")
 
     @staticmethod
     def find_binary() -> Optional[str]:
-        return daemons.ctr_binary()
+        return ctr_binary()
 
     @staticmethod
     def image_id(ref: str) -> Optional[str]:
-        return daemons.ctr_image_id(ref)
+        return ctr_image_id(ref)
 
     @staticmethod
     def remove_image_argv(binary: str, ref: str) -> list[str]:
@@ -59,9 +91,25 @@ class CtrTarget(Target):
     def load_image_argv(binary: str, archive: str) -> list[str]:
         return [binary, "-n", daemons.NAMESPACE, "images", "import", archive]
 
+    @staticmethod
+    def forget_store(say: Callable[[str], None]) -> list[str]:
+        """Purge, after the image: containerd's namespace ``rtlab`` (when empty)."""
+        ctr = ctr_binary()
+        if ctr is None or not daemons.CONTAINERD.answers():
+            return []
+        listed = _quiet([ctr, "namespaces", "ls", "-q"])
+        if not listed.ok or daemons.NAMESPACE not in listed.stdout.split():
+            return []
+        m = _quiet([ctr, "namespaces", "rm", daemons.NAMESPACE])
+        if not m.ok:
+            say(f"purge: containerd namespace {daemons.NAMESPACE!r} left: {m.describe_failure()}")
+            return []
+        say(f"purge: removed containerd namespace {daemons.NAMESPACE!r}")
+        return [f"removed containerd namespace {daemons.NAMESPACE}"]
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.binary = daemons.ctr_binary() or "ctr"
+        self.binary = ctr_binary() or "ctr"
         self.shim = daemons.shim_runtime(self.runtime)
         self._static_ok = False
 
@@ -88,7 +136,7 @@ class CtrTarget(Target):
 
     # -- availability ----------------------------------------------------------------
     def unavailable_reason(self) -> Optional[str]:
-        if daemons.ctr_binary() is None:
+        if ctr_binary() is None:
             return "ctr not installed (Debian package containerd; rtlab setup installs it)"
         down = daemons.down_reason("containerd")  # fast: the scheduler asks after failures
         if down:
@@ -109,7 +157,7 @@ class CtrTarget(Target):
             if no_shim:
                 return f"no containerd shim for {self.runtime.name}: {no_shim}"
         ref = self.image_ref()
-        if daemons.ctr_image_id(ref) is None:
+        if ctr_image_id(ref) is None:
             if self.workload.image:
                 return (f"image {ref} is not in containerd namespace {daemons.NAMESPACE!r} "
                         f"(rtlab never pulls: ctr -n {daemons.NAMESPACE} images pull/import it first)")
@@ -203,6 +251,6 @@ class CtrTarget(Target):
             "shim": route,
             "containerd": daemons.status()["containerd"],
             "image": self.image_ref(),
-            "image_id": daemons.ctr_image_id(self.image_ref()),
+            "image_id": ctr_image_id(self.image_ref()),
             "network": "a new network namespace with no interface (ctr's default)",
         }

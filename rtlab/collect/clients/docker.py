@@ -8,15 +8,46 @@ filesystem; dockerd first calls the OCI runtime (its create and start) during
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from pathlib import Path
 from typing import Optional
 
 from rtlab.host import cleanup, daemons
 from rtlab.host.cleanup import CONTAINER_PREFIX, token_of
 from rtlab.collect.clients.base import Target, state_name
+from rtlab.core.measure import run_timed
+from rtlab.core.workload import DEFAULT_IMAGE
 
 LABEL = "rtlab.run"
 REMOVE_TIMEOUT_S = 10.0
 
+
+
+def docker_binary() -> Optional[str]:
+    """The docker client that ships with dockerd (``/usr/bin/docker``) when it exists.
+
+    Another docker client may come first on PATH (here /usr/local/bin/docker is
+    an unrelated newer CLI); the one from the same package as dockerd is the
+    one the known study used.
+    """
+    dockerd = shutil.which("dockerd")
+    if dockerd:
+        sibling = Path(dockerd).resolve().parent.parent / "bin" / "docker"
+        if sibling.is_file() and os.access(sibling, os.X_OK):
+            return str(sibling)
+    if Path("/usr/bin/docker").is_file():
+        return "/usr/bin/docker"
+    return shutil.which("docker")
+
+
+def docker_image_id(ref: str = DEFAULT_IMAGE) -> Optional[str]:
+    docker = docker_binary()
+    if docker is None:
+        return None
+    m = run_timed([docker, "image", "inspect", "--format", "{{.Id}}", ref], daemons.CLIENT_TIMEOUT_S,
+                  capture_stdout=True)
+    return m.stdout.strip() if m.ok else None
 
 class DockerTarget(Target):
     client = "docker"
@@ -27,11 +58,11 @@ class DockerTarget(Target):
 
     @staticmethod
     def find_binary() -> Optional[str]:
-        return daemons.docker_binary()
+        return docker_binary()
 
     @staticmethod
     def image_id(ref: str) -> Optional[str]:
-        return daemons.docker_image_id(ref)
+        return docker_image_id(ref)
 
     @staticmethod
     def remove_image_argv(binary: str, ref: str) -> list[str]:
@@ -47,7 +78,7 @@ class DockerTarget(Target):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.binary = daemons.docker_binary() or "docker"
+        self.binary = docker_binary() or "docker"
         self._static_reason: Optional[str] = None
         self._static_checked = False
         self._info: Optional[dict] = None
@@ -69,7 +100,7 @@ class DockerTarget(Target):
 
     # -- availability ----------------------------------------------------------------
     def unavailable_reason(self) -> Optional[str]:
-        if daemons.docker_binary() is None:
+        if docker_binary() is None:
             return "docker client not installed (Debian package docker.io; rtlab setup installs it)"
         down = daemons.down_reason("dockerd")
         if down:
@@ -95,7 +126,7 @@ class DockerTarget(Target):
                     f"(registered: {', '.join(sorted(runtimes))}); register it with "
                     f"`rtlab setup --runtime {spec}`")
         ref = self.workload.image_ref()
-        if daemons.docker_image_id(ref) is None:
+        if docker_image_id(ref) is None:
             if self.workload.image:
                 return f"image {ref} is not in docker's store (rtlab never pulls: docker pull/load it first)"
             return f"image {ref} is not in docker's store — run rtlab setup"
@@ -203,6 +234,6 @@ class DockerTarget(Target):
             "containerd": status["containerd"],
             "daemon_json": str(daemons.DOCKER_CONFIG),
             "image": self.workload.image_ref(),
-            "image_id": daemons.docker_image_id(self.workload.image_ref()),
+            "image_id": docker_image_id(self.workload.image_ref()),
             "network": "none",
         }

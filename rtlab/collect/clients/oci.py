@@ -23,13 +23,6 @@ class OciTarget(Target):
     def base(self) -> list[str]:
         return self.rt_argv
 
-    def with_mode(self, mode: str) -> Optional[Target]:
-        if mode == "rootless":
-            from rtlab.collect.clients.oci_rootless import RootlessOciTarget
-            return RootlessOciTarget(self.runtime, self.workdir, timeout_s=self.timeout_s,
-                                     workload=self.workload)
-        return super().with_mode(mode)
-
     def prepare(self) -> None:
         wl = self.workload
         if wl.bundle is not None:  # the user's bundle as is; `run` gets a copy running `true`

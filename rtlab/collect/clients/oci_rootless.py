@@ -74,3 +74,6 @@ class RootlessOciTarget(OciTarget):
                 "user_namespace": "uid/gid 0 → the user's own id (size 1)",
                 "cgroup": "none (no cgroup is delegated to the user on this hybrid host)",
                 "network": "a network namespace with no interfaces (as rootful)"}
+
+
+OciTarget.mode_classes = {**OciTarget.mode_classes, "rootless": RootlessOciTarget}

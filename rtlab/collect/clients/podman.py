@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import json
 import resource
+import shutil
 from typing import Optional
 
 from rtlab.host import cleanup, daemons
 from rtlab.host.cleanup import CONTAINER_PREFIX, token_of
 from rtlab.collect.clients.base import Target, state_name
+from rtlab.core.measure import run_timed
+from rtlab.core.workload import DEFAULT_IMAGE
 
 LABEL = "rtlab.run"
 REMOVE_TIMEOUT_S = 10.0
@@ -37,6 +40,19 @@ def ulimits() -> list[str]:
     return out
 
 
+
+def podman_binary() -> Optional[str]:
+    return shutil.which("podman")
+
+
+def podman_image_id(ref: str = DEFAULT_IMAGE) -> Optional[str]:
+    podman = podman_binary()
+    if podman is None:
+        return None
+    m = run_timed([podman, "image", "inspect", "--format", "{{.Id}}", ref], daemons.CLIENT_TIMEOUT_S,
+                  capture_stdout=True)
+    return ("sha256:" + m.stdout.strip().removeprefix("sha256:")) if m.ok else None
+
 class PodmanTarget(Target):
     client = "podman"
     package = "podman"
@@ -45,11 +61,11 @@ class PodmanTarget(Target):
 
     @staticmethod
     def find_binary() -> Optional[str]:
-        return daemons.podman_binary()
+        return podman_binary()
 
     @staticmethod
     def image_id(ref: str) -> Optional[str]:
-        return daemons.podman_image_id(ref)
+        return podman_image_id(ref)
 
     @staticmethod
     def remove_image_argv(binary: str, ref: str) -> list[str]:
@@ -61,7 +77,7 @@ class PodmanTarget(Target):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.binary = daemons.podman_binary() or "podman"
+        self.binary = podman_binary() or "podman"
         self._static_ok = False
         self._info: Optional[dict] = None
 
@@ -97,7 +113,7 @@ class PodmanTarget(Target):
 
     # -- availability ----------------------------------------------------------------
     def unavailable_reason(self) -> Optional[str]:
-        if daemons.podman_binary() is None:
+        if podman_binary() is None:
             return "podman not installed (Debian package podman; rtlab setup installs it)"
         if self._static_ok:  # no daemon to lose; runtime and image do not change mid-run
             return None
@@ -114,13 +130,6 @@ class PodmanTarget(Target):
             return f"`podman image exists` failed: {m.describe_failure()}"
         self._static_ok = True
         return None
-
-    def with_mode(self, mode: str) -> Optional[Target]:
-        if mode == "rootless":
-            from rtlab.collect.clients.podman_rootless import RootlessPodmanTarget
-            return RootlessPodmanTarget(self.runtime, self.workdir, timeout_s=self.timeout_s,
-                                        workload=self.workload)
-        return super().with_mode(mode)
 
     # -- state, cleanup -----------------------------------------------------------------
     def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
@@ -196,6 +205,6 @@ class PodmanTarget(Target):
             "graph_root": store.get("graphRoot"),
             "ulimits": ulimits(),
             "image": self.workload.image_ref(),
-            "image_id": daemons.podman_image_id(self.workload.image_ref()),
+            "image_id": podman_image_id(self.workload.image_ref()),
             "network": "none",
         }

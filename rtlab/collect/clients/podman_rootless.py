@@ -19,9 +19,9 @@ import signal
 from pathlib import Path
 from typing import Optional
 
-from rtlab.host import archive, rootless
+from rtlab.host import archive, parts, rootless
 from rtlab.host.cleanup import CONTAINER_PREFIX
-from rtlab.collect.clients.podman import PodmanTarget
+from rtlab.collect.clients.podman import PodmanTarget, podman_binary
 
 
 RUNROOT_MAX = 50  # podman 4.3 refuses a longer --runroot
@@ -120,8 +120,7 @@ class RootlessPodmanTarget(PodmanTarget):
             return "rootless podman runs only rtlab's own image (loaded into the user's storage)"
         if self._static_ok:
             return None
-        from rtlab.host import daemons
-        if daemons.podman_binary() is None:
+        if podman_binary() is None:
             return "podman not installed (Debian package podman; rtlab setup installs it)"
         version, why = self.runtime.version()
         if version is None:
@@ -208,3 +207,7 @@ class RootlessPodmanTarget(PodmanTarget):
         m = self.quiet([*self.client_argv, "image", "inspect", "--format", "{{.Id}}",
                         self.workload.image_ref()])
         return m.stdout.strip() or None if m.ok else None
+
+
+PodmanTarget.mode_classes = {**PodmanTarget.mode_classes, "rootless": RootlessPodmanTarget}
+parts.register_account_sweep(remove_dead_containers)
