@@ -186,7 +186,7 @@ def test_a_drifted_trials_table_is_caught(monkeypatch, row, instead, says):
 def test_a_gone_module_in_the_map_is_caught(monkeypatch):
     text = DESIGN.read_text()
     monkeypatch.setattr(sys.modules[__name__], "DESIGN",
-                        _Text(text.replace("| `noise.py` |", "| `noisy.py` |")))
+                        _Text(text.replace("| `core/noise.py` |", "| `core/noisy.py` |")))
     with pytest.raises(AssertionError, match="missing"):
         test_the_module_map_names_every_module()
 
