@@ -36,38 +36,48 @@ TRACEFS = Path("/sys/kernel/tracing")
 ATTACH_TIMEOUT_S = 30.0
 UNATTRIBUTED = "unattributed"
 
-# bpftrace program: $1 is the root pid (rtlab). Tracked by task id, threads included.
+# The root process opens these (they need not exist) to switch following on and off
+# (gated tracers): children forked while off are not followed, so an untraced twin's
+# processes print nothing (the probes still run, system-wide, and cost their filter).
+SWITCH_ON = "/run/rtlab-trace-on"
+SWITCH_OFF = "/run/rtlab-trace-off"
+
+# bpftrace program: $1 is the root pid (rtlab); $2 is 1 when gated (children of the root
+# are followed only while switched on), 0 to follow every child. Tracked by task id,
+# threads included.
 SCRIPT = r"""
-BEGIN { printf("READY\n"); }
-tracepoint:sched:sched_process_fork /@t[args->parent_pid] || args->parent_pid == $1/ {
-  @t[args->child_pid] = 1; printf("E %llu %d %d fork %d\n", nsecs, pid, tid, args->child_pid); }
+BEGIN { printf("READY\n"); @on = 0; }
+tracepoint:syscalls:sys_enter_openat /pid == $1 && str(args->filename) == "%(on)s"/ { @on = 1; }
+tracepoint:syscalls:sys_enter_openat /pid == $1 && str(args->filename) == "%(off)s"/ { @on = 0; }
+tracepoint:sched:sched_process_fork /@t[args->parent_pid] || (pid == $1 && ($2 == 0 || @on))/ {
+  @t[args->child_pid] = 1; printf("E %%llu %%d %%d fork %%d\n", nsecs, pid, tid, args->child_pid); }
 tracepoint:sched:sched_process_exec /@t[tid]/ {
-  printf("E %llu %d %d exec %s\n", nsecs, pid, tid, str(args->filename)); }
+  printf("E %%llu %%d %%d exec %%s\n", nsecs, pid, tid, str(args->filename)); }
 tracepoint:sched:sched_process_exit /@t[tid]/ {
-  if (pid == tid) { printf("E %llu %d %d exit\n", nsecs, pid, tid); } delete(@t[tid]); }
+  if (pid == tid) { printf("E %%llu %%d %%d exit\n", nsecs, pid, tid); } delete(@t[tid]); }
 tracepoint:syscalls:sys_enter_unshare /@t[tid]/ {
-  printf("E %llu %d %d ns unshare %x\n", nsecs, pid, tid, args->unshare_flags); }
+  printf("E %%llu %%d %%d ns unshare %%x\n", nsecs, pid, tid, args->unshare_flags); }
 tracepoint:syscalls:sys_enter_clone /@t[tid] && (args->clone_flags & 0x7e020000)/ {
-  printf("E %llu %d %d ns clone %x\n", nsecs, pid, tid, args->clone_flags); }
+  printf("E %%llu %%d %%d ns clone %%x\n", nsecs, pid, tid, args->clone_flags); }
 tracepoint:syscalls:sys_enter_setns /@t[tid]/ {
-  printf("E %llu %d %d ns setns %x\n", nsecs, pid, tid, args->flags); }
+  printf("E %%llu %%d %%d ns setns %%x\n", nsecs, pid, tid, args->flags); }
 tracepoint:syscalls:sys_enter_mkdirat /@t[tid] && strncmp(str(args->pathname), "/sys/fs/cgroup", 14) == 0/ {
-  printf("E %llu %d %d cgroup %s\n", nsecs, pid, tid, str(args->pathname)); }
+  printf("E %%llu %%d %%d cgroup %%s\n", nsecs, pid, tid, str(args->pathname)); }
 tracepoint:syscalls:sys_enter_openat /@t[tid] && strncmp(str(args->filename), "/sys/fs/cgroup/", 15) == 0/ {
-  printf("E %llu %d %d cgroup %s\n", nsecs, pid, tid, str(args->filename)); }
+  printf("E %%llu %%d %%d cgroup %%s\n", nsecs, pid, tid, str(args->filename)); }
 tracepoint:syscalls:sys_enter_mount /@t[tid]/ {
-  printf("E %llu %d %d mount %s\n", nsecs, pid, tid, str(args->dir_name)); }
+  printf("E %%llu %%d %%d mount %%s\n", nsecs, pid, tid, str(args->dir_name)); }
 tracepoint:syscalls:sys_enter_pivot_root /@t[tid]/ {
-  printf("E %llu %d %d pivot_root\n", nsecs, pid, tid); }
+  printf("E %%llu %%d %%d pivot_root\n", nsecs, pid, tid); }
 tracepoint:syscalls:sys_enter_seccomp /@t[tid] && args->op == 1/ {
-  printf("E %llu %d %d sec seccomp\n", nsecs, pid, tid); }
+  printf("E %%llu %%d %%d sec seccomp\n", nsecs, pid, tid); }
 tracepoint:syscalls:sys_enter_prctl /@t[tid] && (args->option == 22 || args->option == 24 || args->option == 38)/ {
-  printf("E %llu %d %d sec prctl %d\n", nsecs, pid, tid, args->option); }
+  printf("E %%llu %%d %%d sec prctl %%d\n", nsecs, pid, tid, args->option); }
 tracepoint:syscalls:sys_enter_capset /@t[tid]/ {
-  printf("E %llu %d %d sec capset\n", nsecs, pid, tid); }
+  printf("E %%llu %%d %%d sec capset\n", nsecs, pid, tid); }
 tracepoint:syscalls:sys_exit_wait4 /@t[tid] && args->ret > 0/ {
-  printf("E %llu %d %d reaped %d\n", nsecs, pid, tid, args->ret); }
-"""
+  printf("E %%llu %%d %%d reaped %%d\n", nsecs, pid, tid, args->ret); }
+""" % {"on": SWITCH_ON, "off": SWITCH_OFF}
 
 
 @dataclass(frozen=True)
@@ -265,9 +275,10 @@ class Tracer:
     stops its own process (by pid) on exit, Ctrl-C included.
     """
 
-    def __init__(self, out: Path, *, root_pid: Optional[int] = None) -> None:
+    def __init__(self, out: Path, *, root_pid: Optional[int] = None, gated: bool = False) -> None:
         self.out = out
         self.root_pid = root_pid or os.getpid()
+        self.gated = gated  # follow the root's children only between on() and off()
         self.proc: Optional[subprocess.Popen] = None
         self.attach_s: Optional[float] = None
 
@@ -281,7 +292,8 @@ class Tracer:
         err = self.out.with_suffix(".err")
         t0 = time.monotonic()
         with open(self.out, "w") as fo, open(err, "w") as fe:
-            self.proc = subprocess.Popen([binary, "-e", SCRIPT, str(self.root_pid)], stdout=fo,
+            self.proc = subprocess.Popen([binary, "-e", SCRIPT, str(self.root_pid),
+                                          "1" if self.gated else "0"], stdout=fo,
                                          stderr=fe, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
         # ready when an exec of a probe process (a child of the root) shows in the trace
@@ -289,7 +301,9 @@ class Tracer:
         while not probe_seen:
             if "READY" in self.out.read_text():
                 if self.root_pid == os.getpid():
+                    self.on()
                     subprocess.run(["true"], check=False)
+                    self.off()
                     probe_seen = any(e.kind == "exec" for e in self.events())
                 else:
                     probe_seen = True
@@ -303,6 +317,21 @@ class Tracer:
             time.sleep(0.05)
         self.attach_s = time.monotonic() - t0
         return self
+
+    @staticmethod
+    def _switch(path: str) -> None:
+        try:  # the open itself is the signal (the tracer sees its path); the file need not exist
+            os.close(os.open(path, os.O_RDONLY))
+        except OSError:
+            pass
+
+    def on(self) -> None:
+        """Follow the root's children forked from now on (a gated tracer)."""
+        self._switch(SWITCH_ON)
+
+    def off(self) -> None:
+        """Stop following new children of the root (those followed stay followed)."""
+        self._switch(SWITCH_OFF)
 
     def stop(self) -> None:
         """Stop bpftrace (SIGINT, then SIGKILL after 5 s) — only the process it started."""
@@ -352,7 +381,8 @@ class TracedRun:
         # a resumed run keeps the earlier sessions' events: one file per session
         trace_dir = run_dir / "trace"
         n = len(list(trace_dir.glob("events*.txt"))) if trace_dir.is_dir() else 0
-        self.tracer = Tracer(run_dir / "trace" / (f"events-{n + 1}.txt" if n else "events.txt"))
+        self.tracer = Tracer(run_dir / "trace" / (f"events-{n + 1}.txt" if n else "events.txt"),
+                             gated=True)
         self.windows: list[Window] = []
         self.current: Optional[tuple] = None  # (state, round, warmup) of a traced trial
 
@@ -395,9 +425,13 @@ class TracedRun:
     def trial(self, state, rnd: int, warmup: bool, run):
         """Run one trial (``run()``), recording its steps' windows when its unit is traced."""
         self.current = (state, rnd, warmup) if state.unit.condition.get(TRACED) else None
+        if self.current is not None:
+            self.tracer.on()  # only the traced twin's processes are followed
         try:
             return run()
         finally:
+            if self.current is not None:
+                self.tracer.off()
             self.current = None
 
     def finish(self) -> dict:

@@ -1,0 +1,183 @@
+"""The "Where the time goes" section of a report (issue 23): phases.csv of traced runs
+(tracing.py) summarised by phasestats.py and drawn by phaseplots.py.
+
+:func:`analyze_phases` writes ``phases_summary.csv`` (each phase's median with its CI
+and share of the step's median, ``unattributed`` included), ``phases_coverage.csv``
+(named phases and the share their medians add up to), ``phases_differences.csv``
+(which phase explains each difference between runtimes and between paces) and
+``tracing_cost.csv`` (traced against untraced twins, paired by round, ratio with its
+CI), and the figures ``figures/phases/phases_<step>.png`` and
+``figures/phases/timeline_<step>.png``. ``rtlab analyze`` calls it with the runs'
+phases; :func:`section` is notebook 02's cell, every string from data escaped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Sequence
+
+import pandas as pd
+
+from . import phasestats, stats, tracing
+
+if TYPE_CHECKING:
+    from IPython.display import HTML
+
+SUMMARY_FILE = "phases_summary.csv"
+COVERAGE_FILE = "phases_coverage.csv"
+DIFFERENCES_FILE = "phases_differences.csv"
+COST_FILE = "tracing_cost.csv"
+FIGURES = Path("figures") / "phases"
+
+
+@dataclass
+class PhaseResult:
+    summary: pd.DataFrame
+    coverage: pd.DataFrame
+    differences: pd.DataFrame
+    cost: pd.DataFrame
+    tables: list[Path] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+
+
+def analyze_phases(phases: pd.DataFrame, trials: pd.DataFrame, out_dir: Path | str, *,
+                   seed: int = 0, figures: bool = True) -> Optional[PhaseResult]:
+    """The phase tables (and figures) of traced runs, written into ``out_dir``; None when
+    no run was traced (no phases.csv row and no ``traced`` trial)."""
+    traced = "traced" in trials.columns and \
+        (trials["traced"].astype(str).str.lower() == "true").any()
+    if not len(phases) and not traced:
+        return None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = phasestats.phase_summary(phases)
+    result = PhaseResult(summary, phasestats.coverage(summary),
+                         pd.concat([phasestats.differences(phases, by="runtime", seed=seed),
+                                    phasestats.differences(phases, by="pace", seed=seed)],
+                                   ignore_index=True),
+                         phasestats.tracing_cost(trials, seed=seed))
+    for frame, name in ((result.summary, SUMMARY_FILE), (result.coverage, COVERAGE_FILE),
+                        (result.differences, DIFFERENCES_FILE), (result.cost, COST_FILE)):
+        frame.to_csv(out / name, index=False)
+        result.tables.append(out / name)
+    if figures and len(summary):
+        result.figures = _figures(phases, summary, out / FIGURES)
+    return result
+
+
+def _figures(phases: pd.DataFrame, summary: pd.DataFrame, folder: Path) -> list[Path]:
+    from matplotlib.figure import Figure
+
+    from . import phaseplots, plots
+
+    written: list[Path] = []
+    for step in stats.ordered_steps(summary["step"].unique().tolist()):
+        n = len(summary[summary.step == step][["target", "pace_s"]].drop_duplicates())
+        fig = Figure(figsize=(max(6.0, 1.4 * n + 4.0), 4.8), layout="constrained")
+        phaseplots.phase_bars(summary, step=step, ax=fig.subplots())
+        written += plots.save_figure(fig, folder / f"phases_{step}", svg=False)
+        fig = Figure(figsize=(10.0, max(2.5, 0.6 * n + 1.5)), layout="constrained")
+        phaseplots.timeline(phases, step=step, ax=fig.subplots())
+        written += plots.save_figure(fig, folder / f"timeline_{step}", svg=False)
+    return written
+
+
+def _ms(x) -> str:
+    return "—" if x is None or x != x else f"{x * 1e3:.2f}"
+
+
+def _pace(p) -> str:
+    return "" if p is None or p != p else f" @ pace {p * 1e3:g} ms"
+
+
+def _interval(median, low, high) -> str:
+    if low != low or high != high:
+        return f"{_ms(median)} (n too small for a CI)"
+    return f"{_ms(median)} [{_ms(low)}, {_ms(high)}]"
+
+
+def _table(rows: Sequence[Sequence[str]], head: Sequence[str], cls: str) -> str:
+    from .views import esc
+
+    h = "".join(f"<th>{esc(c)}</th>" for c in head)
+    b = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f'<table class="{cls}"><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>'
+
+
+def sentences(result: PhaseResult) -> list[str]:
+    """The section's findings as plain sentences (escaped where shown)."""
+    out = []
+    for r in result.coverage.itertuples(index=False):
+        out.append(f"{r.target}{_pace(r.pace_s)} {r.step}: {r.named_phases} named phases whose "
+                   f"medians add up to {r.named_share:.0%} of the step's median "
+                   f"({_ms(r.step_median_s)} ms, {r.n} traced trials); unattributed "
+                   f"{r.unattributed_share:.0%}.")
+    explains = result.differences[result.differences["explains"]] \
+        if len(result.differences) else result.differences
+    for r in explains.itertuples(index=False):
+        out.append(f"{r.step}: {r.a} against {r.b} differs by {_ms(r.step_diff_s)} ms (step "
+                   f"medians); the phase that explains most of it is {r.phase!r}: "
+                   f"{_ms(r.diff_s)} ms (95% CI {_ms(r.diff_low_s)}–{_ms(r.diff_high_s)}; "
+                   f"{_ms(r.a_median_s)} against {_ms(r.b_median_s)} ms).")
+    for r in result.cost.itertuples(index=False):
+        moved = abs(r.ratio - 1.0)
+        out.append(f"Tracing {stats.target_label(r.client, r.runtime)}{_pace(r.pace_s)} {r.step}: "
+                   f"median {_ms(r.median_traced_s)} ms traced against "
+                   f"{_ms(r.median_untraced_s)} ms untraced, ratio {r.ratio:.2f} (95% CI "
+                   f"{r.ratio_low:.2f}–{r.ratio_high:.2f}, {r.n_pairs} paired rounds): "
+                   + ("within 5%." if moved <= 0.05 else f"tracing moves the median by "
+                      f"{r.ratio - 1.0:+.0%}."))
+    return out
+
+
+def html(result: Optional[PhaseResult], figures_html: str = "") -> "HTML":
+    """The section as HTML: the findings, the phase table, the cost of tracing, then
+    ``figures_html`` (already escaped)."""
+    from IPython.display import HTML
+
+    from .views import esc
+
+    if result is None:
+        return HTML("<p>No traced run loaded (<code>rtlab collect --trace</code> adds a traced "
+                    "twin of every unit and phases.csv).</p>")
+    items = "".join(f"<li>{esc(s)}</li>" for s in sentences(result))
+    rows = [(r.target + _pace(r.pace_s), r.step, r.phase, r.n,
+             _interval(r.median_s, r.ci_low_s, r.ci_high_s), f"{r.share:.1%}")
+            for r in result.summary.itertuples(index=False)]
+    phase_table = _table(rows, ["target", "step", "phase", "n", "median ms [95% CI]",
+                                "share of the step's median"], "phases") if rows else \
+        "<p>The traced steps have no phase definition (tracing.PHASES).</p>"
+    cost_rows = [(stats.target_label(r.client, r.runtime) + _pace(r.pace_s), r.step, r.n_pairs,
+                  _ms(r.median_untraced_s), _ms(r.median_traced_s),
+                  f"{r.ratio:.3f} [{r.ratio_low:.3f}, {r.ratio_high:.3f}]")
+                 for r in result.cost.itertuples(index=False)]
+    cost_table = _table(cost_rows, ["target", "step", "paired rounds", "untraced median ms",
+                                    "traced median ms", "traced/untraced [95% CI]"],
+                        "tracing-cost") if cost_rows else "<p>No paired traced/untraced rounds.</p>"
+    return HTML(
+        '<section id="phases">'
+        "<p>Traced twins only (bpftrace on tracepoints; never pooled with the untraced "
+        "trials). Each phase's median over the traced trials with its 95% CI (order "
+        "statistics); a trial whose marker was not seen counts 0 for that phase and its time "
+        "in <em>unattributed</em>. The cost of tracing: the traced twin's median against "
+        "the untraced one's, rounds paired, ratio with its bootstrap CI.</p>"
+        f"<ul>{items}</ul>{phase_table}<p>The cost of tracing:</p>{cost_table}{figures_html}</section>")
+
+
+def section(run_dirs: Sequence[Path | str], trials: pd.DataFrame, out_dir: Path | str, *,
+            seed: int = 0) -> "HTML":
+    """Notebook 02's "Where the time goes": the runs' phases.csv analysed into ``out_dir``
+    (:func:`analyze_phases`), shown as HTML; one line when no traced run is loaded."""
+    import base64
+
+    result = analyze_phases(phasestats.load_runs(run_dirs), trials, out_dir, seed=seed)
+    if result is None:
+        return html(None)
+    from .views import esc
+
+    imgs = "".join(
+        f'<figure><img alt="{esc(p.stem)}" style="max-width:100%" src="data:image/png;base64,'
+        f'{base64.b64encode(p.read_bytes()).decode()}"></figure>'
+        for p in result.figures if p.suffix == ".png")
+    return html(result, imgs)
