@@ -36,10 +36,10 @@ def load_runs(run_dirs) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _order(runtime: str, step: str, names) -> list[str]:
+def _order(runtime: str, step: str, names, client: str = "oci") -> list[str]:
     """Phases in their definition's order, ``unattributed`` last (always: 0 when every
     marker was seen), unknown names before it."""
-    defined = [name for name, _ in tracing.definitions(runtime, step) or ()]
+    defined = [name for name, _ in tracing.definitions(runtime, step, client) or ()]
     rest = sorted(n for n in set(names) if n not in defined and n != tracing.UNATTRIBUTED)
     return [n for n in defined if n in set(names)] + rest + [tracing.UNATTRIBUTED]
 
@@ -87,7 +87,7 @@ def phase_summary(phases: pd.DataFrame, *, confidence: float = stats.CONFIDENCE)
         seen = present[(present.client == client) & (present.runtime == runtime)
                        & (present.pace_key == pace) & (present.step == step)]["phase"]
         step_median = float(np.median(group["wall_s"].to_numpy(dtype=float)))
-        for order, name in enumerate(_order(runtime, step, seen)):
+        for order, name in enumerate(_order(runtime, step, seen, client)):
             x = group[name].to_numpy(dtype=float)
             ci = stats.median_ci(x, confidence=confidence)
             median = float(np.median(x))

@@ -2,11 +2,15 @@
 
 A :class:`Tracer` runs one bpftrace process for a whole run (it takes 1–2 s to
 attach, so never one per trial). It follows the process tree of rtlab itself —
-every task forked, directly or not, from the rtlab process, hence every timed
-action's processes — on tracepoints only (this kernel has no kprobes):
-``sched:sched_process_fork/exec/exit`` and the ``syscalls`` that mark a
-container's set-up (unshare, clone with namespace flags, setns, mkdir/openat
-under /sys/fs/cgroup, mount, pivot_root, seccomp, prctl, capset, wait4). Times
+every task forked, directly or not, from the rtlab process while following is
+switched on (a traced trial), hence every timed action's processes — and what
+containerd and conmon fork meanwhile (the daemon clients' shims and runtimes), on
+tracepoints only (this kernel has no kprobes): ``sched:sched_process_fork/exec/exit``,
+``sched:sched_waking`` between the client, dockerd, containerd and the shim (the
+hand-offs), and the ``syscalls`` that mark a container's set-up and teardown
+(unshare, clone with namespace flags, setns, mkdir/openat/rmdir under
+/sys/fs/cgroup, mount, pivot_root, seccomp, prctl, capset, wait4, kill,
+pidfd_send_signal). Times
 are ``nsecs`` (CLOCK_MONOTONIC), the clock ``measure`` times steps with, so a
 step's window [end − wall, end] cuts its events out of the run's trace.
 
@@ -49,7 +53,8 @@ SCRIPT = r"""
 BEGIN { printf("READY\n"); @on = 0; }
 tracepoint:syscalls:sys_enter_openat /pid == $1 && str(args->filename) == "%(on)s"/ { @on = 1; }
 tracepoint:syscalls:sys_enter_openat /pid == $1 && str(args->filename) == "%(off)s"/ { @on = 0; }
-tracepoint:sched:sched_process_fork /@t[args->parent_pid] || (pid == $1 && ($2 == 0 || @on))/ {
+tracepoint:sched:sched_process_fork /@t[args->parent_pid] || (pid == $1 && ($2 == 0 || @on))
+    || (($2 == 0 || @on) && (comm == "containerd" || comm == "conmon"))/ {
   @t[args->child_pid] = 1; printf("E %%llu %%d %%d fork %%d\n", nsecs, pid, tid, args->child_pid); }
 tracepoint:sched:sched_process_exec /@t[tid]/ {
   printf("E %%llu %%d %%d exec %%s\n", nsecs, pid, tid, str(args->filename)); }
@@ -77,6 +82,18 @@ tracepoint:syscalls:sys_enter_capset /@t[tid]/ {
   printf("E %%llu %%d %%d sec capset\n", nsecs, pid, tid); }
 tracepoint:syscalls:sys_exit_wait4 /@t[tid] && args->ret > 0/ {
   printf("E %%llu %%d %%d reaped %%d\n", nsecs, pid, tid, args->ret); }
+tracepoint:syscalls:sys_enter_kill /@t[tid]/ {
+  printf("E %%llu %%d %%d kill %%d %%d\n", nsecs, pid, tid, args->sig, args->pid); }
+tracepoint:syscalls:sys_enter_pidfd_send_signal /@t[tid]/ {
+  printf("E %%llu %%d %%d kill %%d pidfd\n", nsecs, pid, tid, args->sig); }
+tracepoint:syscalls:sys_enter_rmdir /@t[tid] && strncmp(str(args->pathname), "/sys/fs/cgroup/", 15) == 0/ {
+  printf("E %%llu %%d %%d cgroup rmdir %%s\n", nsecs, pid, tid, str(args->pathname)); }
+tracepoint:syscalls:sys_enter_unlinkat /@t[tid] && (args->flag & 0x200) && strncmp(str(args->pathname), "/sys/fs/cgroup/", 15) == 0/ {
+  printf("E %%llu %%d %%d cgroup rmdir %%s\n", nsecs, pid, tid, str(args->pathname)); }
+tracepoint:sched:sched_waking /($2 == 0 || @on) && (@t[tid] || comm == "dockerd" || comm == "containerd")
+    && (args->comm == "dockerd" || args->comm == "containerd" || args->comm == "containerd-shim")
+    && strncmp(comm, args->comm, 16) != 0/ {
+  printf("E %%llu %%d %%d wake %%s>%%s %%d\n", nsecs, pid, tid, comm, args->comm, args->pid); }
 """ % {"on": SWITCH_ON, "off": SWITCH_OFF}
 
 
@@ -97,11 +114,47 @@ class Phase:
 
 
 # Markers: "exec" (any exec), "exec:<prefix>" (an exec of a path starting so),
+# "exec-name:<name>" (an exec of a binary of that name, any folder),
 # "exec-not:<p1>|<p2>" (an exec of any other path: the workload),
-# "ns", "cgroup", "mount", "pivot_root", "sec" (kinds of event above),
+# "ns", "cgroup", "mount", "pivot_root", "sec", "kill", "wake" (kinds of event above),
+# "<kind>:<prefix>" (that kind with an argument starting so: "sec:seccomp", "kill:9 ",
+# "cgroup:rmdir", "wake:dockerd>containerd"),
 # "exit-exec" (the exit of the process whose exec closed the previous phase),
-# "exit-runtime" (the exit of the process of the step's first exec: the runtime's CLI),
+# "exit-runtime" (the exit of the process of the step's first exec: the client's CLI),
 # "end" (the step's end: only last).
+_RUN_CLI = [("client spawn", "exec")]
+_EXIT_REAP = [("runtime's exit", "exit-runtime"), ("reap", "end")]
+
+# runc and crun kill and delete: the CLI starts, acts and exits; the action marked
+_RUNC_KILL = _RUN_CLI + [("runtime process (Go start-up, state, seccomp probe)", "sec"),
+                         ("signal to the container (kill)", "kill"), *_EXIT_REAP]
+_RUNC_DELETE = _RUN_CLI + [("runtime process (Go start-up, state, seccomp probe)", "sec"),
+                           ("cgroup teardown (rmdir)", "cgroup:rmdir"),
+                           ("state removal", "exit-runtime"), ("reap", "end")]
+_CRUN_KILL = _RUN_CLI + [("runtime process", "exec:/dev/fd/"),
+                         ("re-exec'd runtime (cloned binary) to the signal", "kill"), *_EXIT_REAP]
+_CRUN_DELETE = _RUN_CLI + [("runtime process", "exec:/dev/fd/"),
+                           ("re-exec'd runtime (cloned binary), cgroup lookup", "cgroup"),
+                           ("cgroup teardown (rmdir)", "cgroup:rmdir"),
+                           ("state removal", "exit-runtime"), ("reap", "end")]
+# runsc (gVisor): the CLI clones a gofer (the file proxy) then a sandbox (the Sentry)
+_RUNSC_BOOT = [("runsc start-up (Go runtime, spec; until the gofer's clone)", "ns"),
+               ("gofer cloned, until the sandbox's clone", "ns"),
+               ("gofer: mounts + pivot_root into the rootfs", "pivot_root"),
+               ("sandbox: mounts + pivot_root", "pivot_root"),
+               ("sandbox boot: the Sentry starts (until the gofer's seccomp lockdown)",
+                "sec:seccomp"),
+               ("the Sentry's first platform stub (until its seccomp)", "sec:seccomp")]
+# daemon clients: the hand-offs between processes, by comm name (the tracer follows what
+# containerd and conmon fork, and wake-ups of dockerd/containerd/shim threads)
+_SHIM_RUNC = [("containerd → shim (the shim's exec)", "exec-name:containerd-shim-runc-v2"),
+              ("shim → runc create (its exec)", "exec-name:runc"),
+              ("runc create: runc init (re-exec) sets up the container", "exec:/proc/self/exe"),
+              ("container init, then shim → runc start (its exec)", "exec-name:runc"),
+              ("runc start → the workload's exec", "exec-not:/proc/|/dev/fd/|/usr/"),
+              ("back to the client (replies up the chain), client exits", "exit-runtime"),
+              ("reap", "end")]
+
 PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
     "runc": {
         "run": [
@@ -133,6 +186,8 @@ PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("runtime process (opens the exec fifo, exits)", "exit-runtime"),
             ("reap", "end"),
         ],
+        "kill": _RUNC_KILL,
+        "delete": _RUNC_DELETE,
     },
     "crun": {
         "run": [
@@ -161,6 +216,41 @@ PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("runtime process (opens the exec fifo, exits)", "exit-runtime"),
             ("reap", "end"),
         ],
+        "kill": _CRUN_KILL,
+        "delete": _CRUN_DELETE,
+    },
+    "runsc": {
+        "create": _RUN_CLI + _RUNSC_BOOT + [("sandbox ready, runsc create exits", "exit-runtime"),
+                                            ("reap", "end")],
+        "run": _RUN_CLI + _RUNSC_BOOT + [("workload in the sandbox, sandbox exits, runsc run exits",
+                                          "exit-runtime"), ("reap", "end")],
+        "start": _RUN_CLI + [("runsc start-up, the start request to the sandbox", "sec:seccomp"),
+                             ("the container's process starts in the Sentry; runsc exits",
+                              "exit-runtime"), ("reap", "end")],
+        "kill": _RUN_CLI + [("runsc start-up", "kill"),
+                            ("signal delivered through the sandbox; runsc exits", "exit-runtime"),
+                            ("reap", "end")],
+        # delete SIGKILLs the sandbox, then polls kill(sandbox, 0) every 100 ms until the
+        # pid is gone: an exited sandbox is a zombie until its parent reaps it (the
+        # DESIGN's "runsc delete" note), then the same for the gofer
+        "delete": _RUN_CLI + [("runsc start-up (until SIGKILL to the sandbox)", "kill:9 "),
+                              ("waiting for the sandbox's pid to go (kill 0 polls, 100 ms)",
+                               "kill:9 "),
+                              ("the gofer's SIGKILL and wait, state removal; runsc exits",
+                               "exit-runtime"), ("reap", "end")],
+    },
+}
+
+# The daemon clients' own phases (the hand-offs), per client and step: they replace the
+# runtime's phases when a step goes through that client.
+CLIENT_PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
+    "docker": {
+        "start": _RUN_CLI + [("docker CLI start-up → request to dockerd", "wake:docker>dockerd"),
+                             ("dockerd → containerd", "wake:dockerd>containerd")] + _SHIM_RUNC,
+    },
+    "ctr": {
+        "start": _RUN_CLI + [("ctr start-up → request to containerd", "wake:ctr>containerd")]
+        + _SHIM_RUNC,
     },
 }
 
@@ -170,8 +260,15 @@ def family(runtime: str) -> str:
     return runtime.split("-", 1)[0]
 
 
-def definitions(runtime: str, step: str) -> Optional[list[tuple[str, str]]]:
-    return PHASES.get(family(runtime), {}).get(step)
+def definitions(runtime: str, step: str, client: str = "oci") -> Optional[list[tuple[str, str]]]:
+    """The phases of ``step`` through ``client`` over ``runtime`` (None: not defined).
+    Through the runtime's own CLI, the runtime family's; through a daemon client, the
+    client's hand-offs (CLIENT_PHASES), defined only over runc."""
+    if client in ("oci", "oci-rootless"):
+        return PHASES.get(family(runtime), {}).get(step)
+    if family(runtime) != "runc":
+        return None
+    return CLIENT_PHASES.get(client, {}).get(step)
 
 
 def parse(lines: Iterable[str]) -> list[Event]:
@@ -197,9 +294,10 @@ def _matches(marker: str, event: Event, last: Optional[Event],
         return event.kind == "exit" and last is not None and event.pid == last.pid
     if marker.startswith("exec-not:"):
         return event.kind == "exec" and not event.arg.startswith(tuple(marker[9:].split("|")))
-    if marker.startswith("exec:"):
-        return event.kind == "exec" and event.arg.startswith(marker[5:])
-    return event.kind == marker
+    if marker.startswith("exec-name:"):
+        return event.kind == "exec" and event.arg.rsplit("/", 1)[-1] == marker[10:]
+    kind, colon, prefix = marker.partition(":")
+    return event.kind == kind and (not colon or event.arg.startswith(prefix))
 
 
 def phases(events: Sequence[Event], start_ns: int, end_ns: int,
@@ -214,16 +312,18 @@ def phases(events: Sequence[Event], start_ns: int, end_ns: int,
     pending_missing = False
     last: Optional[Event] = None
     first = next((e for e in window if e.kind == "exec"), None)
+    after = 0  # the window's events from here on can close the next phase
     for name, marker in definition:
         if marker == "end":
             found_ns = end_ns
             hit = None
         else:
-            hit = next((e for e in window
-                        if e.ns >= boundary and _matches(marker, e, last, first)), None)
-            if hit is None:
+            at = next((i for i in range(after, len(window))
+                       if _matches(marker, window[i], last, first)), None)
+            if at is None:
                 pending_missing = True
                 continue
+            hit, after = window[at], at + 1  # the next marker: an event after this one
             found_ns = hit.ns
         if pending_missing:  # this phase and the unseen ones before it: not attributed
             out.append(Phase(UNATTRIBUTED, (boundary - start_ns) / 1e9,
@@ -450,7 +550,7 @@ def phase_rows(events: Sequence[Event], windows: Sequence[Window]) -> list[dict]
     have a definition, cut into its phases."""
     out = []
     for w in windows:
-        definition = definitions(w.row["runtime"], w.row["step"])
+        definition = definitions(w.row["runtime"], w.row["step"], w.row["client"])
         if definition is None or not w.row["ok"]:
             continue
         for p in phases(events, w.start_ns, w.end_ns, definition):

@@ -47,8 +47,38 @@ def test_events_outside_the_window_are_ignored():
 
 def test_family_and_unknown_steps():
     assert tracing.family("runsc-kvm") == "runsc"
-    assert tracing.definitions("runc", "kill") is None
+    assert tracing.definitions("runc", "pause") is None
     assert len(tracing.definitions("crun", "run")) >= 6
+    for rt in ("runc", "crun", "runsc"):  # every lifecycle step and run, per runtime family
+        for step in ("create", "start", "kill", "delete", "run"):
+            assert tracing.definitions(rt, step), (rt, step)
+    # the daemon clients' hand-offs replace the runtime's phases (over runc only)
+    names = [n for n, _ in tracing.definitions("runc", "start", "docker")]
+    assert names[1].startswith("docker CLI") and "dockerd → containerd" in names
+    assert tracing.definitions("crun", "start", "docker") is None
+
+
+def test_runsc_delete_names_the_wait_for_the_sandbox_pid():
+    events = _events((1, 10, "exec", "/usr/bin/runsc"), (20, 10, "kill", "9 500"),
+                     (21, 10, "kill", "0 500"), (120, 10, "kill", "0 500"),
+                     (1220, 10, "kill", "0 500"), (1221, 10, "kill", "9 501"),
+                     (1223, 10, "exit", ""))
+    got = tracing.phases(events, 0, 1224 * MS, tracing.definitions("runsc", "delete"))
+    wait = [p for p in got if p.phase.startswith("waiting for the sandbox")]
+    assert len(wait) == 1 and abs(wait[0].dur_s - 1.201) < 1e-9
+    assert tracing.UNATTRIBUTED not in [p.phase for p in got]
+
+
+def test_docker_start_hand_offs_in_order():
+    events = _events((1, 10, "exec", "/usr/bin/docker"), (30, 10, "wake", "docker>dockerd 7"),
+                     (31, 7, "wake", "dockerd>containerd 8"),
+                     (40, 20, "exec", "/usr/bin/containerd-shim-runc-v2"),
+                     (60, 21, "exec", "/usr/bin/runc"), (70, 22, "exec", "/proc/self/exe"),
+                     (90, 23, "exec", "/usr/bin/runc"), (95, 22, "exec", "/bin/sleep"),
+                     (110, 10, "exit", ""))
+    got = tracing.phases(events, 0, 111 * MS, tracing.definitions("runc", "start", "docker"))
+    assert [p.phase for p in got] == [n for n, _ in tracing.definitions("runc", "start", "docker")]
+    assert [round(p.dur_s * 1e3, 6) for p in got] == [1, 29, 1, 9, 20, 10, 20, 5, 15, 1]
 
 
 def _phase_rows(runtime="runc", pace=0.1, stretch=None, trials=8, seed=0, client="oci"):
