@@ -105,20 +105,27 @@ def _table(rows: Sequence[Sequence[str]], head: Sequence[str], cls: str) -> str:
     return f'<table class="{cls}"><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>'
 
 
+def explained(result: PhaseResult) -> pd.DataFrame:
+    """The differences a phase explains: the top phase of each pair, kept only when its
+    CI excludes no difference (the others are listed in phases_differences.csv)."""
+    d = result.differences
+    if not len(d):
+        return d
+    top = d[d["explains"] & (d["phase"] != tracing.UNATTRIBUTED)]
+    return top[(top["diff_low_s"] > 0) | (top["diff_high_s"] < 0)]
+
+
 def sentences(result: PhaseResult) -> list[str]:
-    """The section's findings as plain sentences (escaped where shown)."""
-    out = []
-    for r in result.coverage.itertuples(index=False):
-        out.append(f"{r.target}{_pace(r.pace_s)} {r.step}: {r.named_phases} named phases whose "
-                   f"medians add up to {r.named_share:.0%} of the step's median "
-                   f"({_ms(r.step_median_s)} ms, {r.n} traced trials); unattributed "
-                   f"{r.unattributed_share:.0%}.")
-    explains = result.differences[result.differences["explains"]] \
-        if len(result.differences) else result.differences
-    for r in explains.itertuples(index=False):
+    """The section's findings as plain sentences (rtlab analyze prints them): how much
+    the named phases explain, which phase explains each difference, the cost of tracing."""
+    out = [f"{r.target}{_pace(r.pace_s)} {r.step}: {r.named_phases} named phases whose medians "
+           f"add up to {r.named_share:.0%} of the step's median ({_ms(r.step_median_s)} ms, "
+           f"{r.n} traced trials); unattributed {r.unattributed_share:.0%}."
+           for r in result.coverage.itertuples(index=False)]
+    for r in explained(result).itertuples(index=False):
         out.append(f"{r.step}: {r.a} against {r.b} differs by {_ms(r.step_diff_s)} ms (step "
                    f"medians); the phase that explains most of it is {r.phase!r}: "
-                   f"{_ms(r.diff_s)} ms (95% CI {_ms(r.diff_low_s)}–{_ms(r.diff_high_s)}; "
+                   f"{_ms(r.diff_s)} ms (95% CI {_ms(r.diff_low_s)} to {_ms(r.diff_high_s)}; "
                    f"{_ms(r.a_median_s)} against {_ms(r.b_median_s)} ms).")
     for r in result.cost.itertuples(index=False):
         moved = abs(r.ratio - 1.0)
@@ -132,8 +139,9 @@ def sentences(result: PhaseResult) -> list[str]:
 
 
 def html(result: Optional[PhaseResult], figures_html: str = "") -> "HTML":
-    """The section as HTML: the findings, the phase table, the cost of tracing, then
-    ``figures_html`` (already escaped)."""
+    """The section as HTML: how much the phases explain per target and step, which phase
+    explains each difference, the cost of tracing, ``figures_html`` (already escaped),
+    then every phase's median folded."""
     from IPython.display import HTML
 
     from .views import esc
@@ -141,28 +149,48 @@ def html(result: Optional[PhaseResult], figures_html: str = "") -> "HTML":
     if result is None:
         return HTML("<p>No traced run loaded (<code>rtlab collect --trace</code> adds a traced "
                     "twin of every unit and phases.csv).</p>")
-    items = "".join(f"<li>{esc(s)}</li>" for s in sentences(result))
-    rows = [(r.target + _pace(r.pace_s), r.step, r.phase, r.n,
-             _interval(r.median_s, r.ci_low_s, r.ci_high_s), f"{r.share:.1%}")
-            for r in result.summary.itertuples(index=False)]
-    phase_table = _table(rows, ["target", "step", "phase", "n", "median ms [95% CI]",
-                                "share of the step's median"], "phases") if rows else \
+    cov_rows = [(r.target + _pace(r.pace_s), r.step, r.n, _ms(r.step_median_s), r.named_phases,
+                 f"{r.named_share:.0%}", f"{r.unattributed_share:.0%}")
+                for r in result.coverage.itertuples(index=False)]
+    coverage = _table(cov_rows, ["target", "step", "traced trials", "step median ms",
+                                 "named phases", "their medians add up to",
+                                 "unattributed (median)"], "phase-coverage") if cov_rows else \
         "<p>The traced steps have no phase definition (tracing.PHASES).</p>"
+    diff_rows = [(r.step, r.a, r.b, _ms(r.step_diff_s), r.phase,
+                  f"{_ms(r.diff_s)} [{_ms(r.diff_low_s)}, {_ms(r.diff_high_s)}]")
+                 for r in explained(result).itertuples(index=False)]
+    diffs = _table(diff_rows, ["step", "a", "b", "a − b, step medians (ms)",
+                               "the phase that explains most", "its a − b, ms [95% CI]"],
+                   "phase-differences") if diff_rows else \
+        "<p>No difference between two targets or paces that one phase explains (its CI " \
+        "excluding no difference).</p>"
     cost_rows = [(stats.target_label(r.client, r.runtime) + _pace(r.pace_s), r.step, r.n_pairs,
                   _ms(r.median_untraced_s), _ms(r.median_traced_s),
                   f"{r.ratio:.3f} [{r.ratio_low:.3f}, {r.ratio_high:.3f}]")
                  for r in result.cost.itertuples(index=False)]
-    cost_table = _table(cost_rows, ["target", "step", "paired rounds", "untraced median ms",
-                                    "traced median ms", "traced/untraced [95% CI]"],
-                        "tracing-cost") if cost_rows else "<p>No paired traced/untraced rounds.</p>"
+    cost = _table(cost_rows, ["target", "step", "paired rounds", "untraced median ms",
+                              "traced median ms", "traced/untraced [95% CI]"],
+                  "tracing-cost") if cost_rows else "<p>No paired traced/untraced rounds.</p>"
+    rows = [(r.target + _pace(r.pace_s), r.step, r.phase, r.n,
+             _interval(r.median_s, r.ci_low_s, r.ci_high_s), f"{r.share:.1%}")
+            for r in result.summary.itertuples(index=False)]
+    phases = _table(rows, ["target", "step", "phase", "n", "median ms [95% CI]",
+                           "share of the step's median"], "phases")
     return HTML(
         '<section id="phases">'
         "<p>Traced twins only (bpftrace on tracepoints; never pooled with the untraced "
         "trials). Each phase's median over the traced trials with its 95% CI (order "
         "statistics); a trial whose marker was not seen counts 0 for that phase and its time "
-        "in <em>unattributed</em>. The cost of tracing: the traced twin's median against "
-        "the untraced one's, rounds paired, ratio with its bootstrap CI.</p>"
-        f"<ul>{items}</ul>{phase_table}<p>The cost of tracing:</p>{cost_table}{figures_html}</section>")
+        "in <em>unattributed</em>. Medians do not add up: on a skewed (loaded) host the "
+        "phase medians sum to less than the step's median.</p>"
+        f"<p>How much of each step the named phases explain:</p>{coverage}"
+        f"<p>Which phase explains a difference (runtimes through one client at one pace; "
+        f"paces of one target):</p>{diffs}"
+        "<p>The cost of tracing: the traced twin's median against the untraced one's "
+        f"(the tracer attached, not following), rounds paired, ratio with its bootstrap "
+        f"CI:</p>{cost}{figures_html}"
+        f"<details><summary>Every phase's median ({len(rows)} rows)</summary>{phases}</details>"
+        "</section>")
 
 
 def section(run_dirs: Sequence[Path | str], trials: pd.DataFrame, out_dir: Path | str, *,

@@ -152,7 +152,7 @@ def differences(phases: pd.DataFrame, *, by: str = "runtime", seed: int = 0, n_b
     if not len(wide):
         return pd.DataFrame(rows, columns=cols)
     wide = wide.assign(label=[f"{stats.target_label(c, r)}"
-                              + ("" if p == -1.0 else f" @ pace {p:g} s")
+                              + ("" if p == -1.0 else f" @ pace {p * 1e3:g} ms")
                               for c, r, p in zip(wide.client, wide.runtime, wide.pace_key)])
     fixed = {"runtime": ["client", "pace_key"], "pace": ["client", "runtime"]}[by]
     for key, group in wide.groupby(fixed + ["step"], sort=True):

@@ -132,7 +132,7 @@ def test_differences_name_the_phase_that_grew():
     diff = phasestats.differences(frame, by="pace")
     top = diff[diff.explains]
     assert len(top) == 1 and top["phase"].iloc[0] == "namespaces + cgroups"
-    assert top["a"].iloc[0].endswith("pace 0 s")  # a − b: the faster pace first
+    assert top["a"].iloc[0].endswith("pace 0 ms")  # a − b: the faster pace first
     assert top["diff_high_s"].iloc[0] < 0  # its CI excludes no difference
     assert phasestats.differences(frame, by="runtime").empty  # one runtime
 
