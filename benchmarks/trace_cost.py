@@ -103,7 +103,7 @@ def main() -> int:
                     tracer.stop()
                 events = tracer.events()
                 block_windows = [w for w in windows if w.row["round"] == block]
-                phase_rows = tracing.phase_rows(events, block_windows)
+                phase_rows = tracing.phase_rows(events, block_windows, os.getpid())
                 windows[:] = [w for w in windows if w.row["round"] != block]
                 rows_phases.extend(phase_rows)
     stall = cpu_stall_us()

@@ -113,7 +113,7 @@ class Phase:
     dur_s: float
 
 
-# Markers: "exec" (any exec), "exec:<prefix>" (an exec of a path starting so),
+# Markers: "exec" (the client's exec: phases()), "exec:<prefix>" (an exec of a path starting so),
 # "exec-name:<name>" (an exec of a binary of that name, any folder),
 # "exec-not:<p1>|<p2>" (an exec of any other path: the workload),
 # "ns", "cgroup", "mount", "pivot_root", "sec", "kill", "wake" (kinds of event above),
@@ -151,7 +151,9 @@ _SHIM_RUNC = [("containerd → shim (the shim's exec)", "exec-name:containerd-sh
               ("shim → runc create (its exec)", "exec-name:runc"),
               ("runc create: runc init (re-exec) sets up the container", "exec:/proc/self/exe"),
               ("container init, then shim → runc start (its exec)", "exec-name:runc"),
-              ("runc start → the workload's exec", "exec-not:/proc/|/dev/fd/|/usr/"),
+              # the workload's exec races with runc start's exit and the replies (seen
+              # after the client's exit with ctr --detach): no marker
+              ("runc start: opens the exec fifo, exits", "exit-exec"),
               ("back to the client (replies up the chain), client exits", "exit-runtime"),
               ("reap", "end")]
 
@@ -288,6 +290,8 @@ def parse(lines: Iterable[str]) -> list[Event]:
 
 def _matches(marker: str, event: Event, last: Optional[Event],
              first: Optional[Event] = None) -> bool:
+    if marker == "exec":  # the client's exec
+        return event.kind == "exec" and (first is None or event.pid == first.pid)
     if marker == "exit-runtime":
         return event.kind == "exit" and first is not None and event.pid == first.pid
     if marker == "exit-exec":
@@ -301,17 +305,22 @@ def _matches(marker: str, event: Event, last: Optional[Event],
 
 
 def phases(events: Sequence[Event], start_ns: int, end_ns: int,
-           definition: Sequence[tuple[str, str]]) -> list[Phase]:
+           definition: Sequence[tuple[str, str]], root_pid: Optional[int] = None) -> list[Phase]:
     """Cut the events of one step's window [start_ns, end_ns] into named phases.
 
-    Contiguous: the phases (``unattributed`` included) add up to the window.
+    Contiguous: the phases (``unattributed`` included) add up to the window. The
+    client is the first exec of a process the root (``root_pid``: rtlab) forked in the
+    window — not another followed process's exec (containerd's children of another
+    container) — or, without ``root_pid``, the window's first exec.
     """
     window = [e for e in events if start_ns <= e.ns <= end_ns]
     out: list[Phase] = []
     boundary = start_ns
     pending_missing = False
     last: Optional[Event] = None
-    first = next((e for e in window if e.kind == "exec"), None)
+    spawned = {e.arg for e in window if e.kind == "fork" and e.pid == root_pid}
+    first = next((e for e in window if e.kind == "exec"
+                  and (root_pid is None or str(e.pid) in spawned)), None)
     after = 0  # the window's events from here on can close the next phase
     for name, marker in definition:
         if marker == "end":
@@ -537,7 +546,7 @@ class TracedRun:
     def finish(self) -> dict:
         """Stop the tracer, write phases.csv; return what run.json records."""
         self.tracer.stop()
-        rows = phase_rows(self.tracer.events(), self.windows)
+        rows = phase_rows(self.tracer.events(), self.windows, self.tracer.root_pid)
         write_phases(self.run_dir / "phases.csv", rows)
         return {"tracer": "bpftrace (tracepoints)", "attach_s": self.tracer.attach_s,
                 "pid": self.tracer.proc.pid if self.tracer.proc else None,
@@ -545,7 +554,8 @@ class TracedRun:
                 "events": str(self.tracer.out.relative_to(self.run_dir))}
 
 
-def phase_rows(events: Sequence[Event], windows: Sequence[Window]) -> list[dict]:
+def phase_rows(events: Sequence[Event], windows: Sequence[Window],
+               root_pid: Optional[int] = None) -> list[dict]:
     """phases.csv's rows: each traced, successful step whose runtime family and step
     have a definition, cut into its phases."""
     out = []
@@ -553,7 +563,7 @@ def phase_rows(events: Sequence[Event], windows: Sequence[Window]) -> list[dict]
         definition = definitions(w.row["runtime"], w.row["step"], w.row["client"])
         if definition is None or not w.row["ok"]:
             continue
-        for p in phases(events, w.start_ns, w.end_ns, definition):
+        for p in phases(events, w.start_ns, w.end_ns, definition, root_pid):
             out.append({**{k: w.row[k] for k in PHASE_COLUMNS[:10]}, "phase": p.phase,
                         "start_s": p.start_s, "dur_s": p.dur_s})
     return out

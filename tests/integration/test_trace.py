@@ -148,3 +148,24 @@ def test_ctrl_c_during_a_traced_run_leaves_no_tracer_probe_or_mount(tmp_path, rt
     assert _tracefs_mounts() == mounts_before  # no mount added by the run
     assert (out / "phases.csv").exists()  # the traced steps done before Ctrl-C are kept
     assert oci_leftovers(prefix=f"rtlab-{meta['run_id'].split('-')[0]}") == []
+
+
+@pytest.mark.skipif(shutil.which("bpftrace") is None or shutil.which("docker") is None
+                    or shutil.which("ctr") is None, reason="bpftrace, docker or ctr missing")
+def test_docker_and_ctr_start_name_the_hand_offs(tmp_path, rt_env):
+    from rtlab import phasestats
+    from tests.conftest import rtlab
+
+    out = tmp_path / "run"
+    r = rtlab("collect", "--no-progress", "--clients", "docker,ctr", "--runtimes", "runc",
+              "--trials", "2", "--warmup", "0", "--trace", "--out", str(out), env=rt_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    phases = phasestats.load_phases(out)
+    for client in ("docker", "ctr"):
+        got = phases[(phases.client == client) & (phases.step == "start")]
+        expected = [n for n, _ in tracing.definitions("runc", "start", client)]
+        assert got.container_id.nunique() == 2
+        for _, trial in got.groupby("container_id"):
+            # every hand-off seen, in order, nothing unattributed
+            assert list(trial.sort_values("start_s").phase) == expected, trial
+    assert set(phases.step) == {"start"}  # the daemon clients' other steps: no definition

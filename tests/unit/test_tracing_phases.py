@@ -74,7 +74,7 @@ def test_docker_start_hand_offs_in_order():
                      (31, 7, "wake", "dockerd>containerd 8"),
                      (40, 20, "exec", "/usr/bin/containerd-shim-runc-v2"),
                      (60, 21, "exec", "/usr/bin/runc"), (70, 22, "exec", "/proc/self/exe"),
-                     (90, 23, "exec", "/usr/bin/runc"), (95, 22, "exec", "/bin/sleep"),
+                     (90, 23, "exec", "/usr/bin/runc"), (95, 23, "exit", ""),
                      (110, 10, "exit", ""))
     got = tracing.phases(events, 0, 111 * MS, tracing.definitions("runc", "start", "docker"))
     assert [p.phase for p in got] == [n for n, _ in tracing.definitions("runc", "start", "docker")]
@@ -162,3 +162,20 @@ def test_section_escapes_names_from_data_and_says_when_nothing_was_traced(tmp_pa
     assert "<img src=x" not in out and "&lt;img src=x" in out
     assert (tmp_path / phase_report.SUMMARY_FILE).exists()
     assert any(p.name == "phases_run.png" for p in result.figures)
+
+
+def test_the_client_is_what_the_root_forked_not_another_followed_exec():
+    # a shim of another container (followed: containerd forked it) execs runc first
+    events = _events((0, 99, "exec", "/usr/bin/runc"), (1, 5, "fork", "10"),
+                     (2, 10, "exec", "/usr/bin/ctr"), (30, 10, "wake", "ctr>containerd 7"),
+                     (40, 20, "exec", "/usr/bin/containerd-shim-runc-v2"),
+                     (60, 21, "exec", "/usr/bin/runc"), (70, 22, "exec", "/proc/self/exe"),
+                     (90, 23, "exec", "/usr/bin/runc"), (95, 23, "exit", ""),
+                     (99, 99, "exit", ""), (110, 10, "exit", ""))
+    definition = tracing.definitions("runc", "start", "ctr")
+    got = tracing.phases(events, 0, 111 * MS, definition, root_pid=5)
+    assert [p.phase for p in got] == [n for n, _ in definition]
+    assert got[0].dur_s == 0.002 and got[-2].dur_s == 0.015  # ctr's exec and ctr's exit
+    # without the root, the other exec is taken for the client: its exit ends the wrong phase
+    wrong = tracing.phases(events, 0, 111 * MS, definition)
+    assert wrong[0].dur_s == 0.0
