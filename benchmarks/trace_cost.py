@@ -83,7 +83,8 @@ def main() -> int:
                                            "pace_s": args.pace_ms / 1000, "round": block,
                                            "trial": seq, "warmup": False, "step": "run",
                                            "container_id": cid, "wall_s": m.wall_s, "ok": True},
-                                          end - int(m.wall_s * 1e9), end))
+                                          (m.end_ns or end) - int(m.wall_s * 1e9),
+                                          m.end_ns or end))
 
     for block in range(args.blocks):
         for kind in (("none",), ("untraced", "traced"))[::1 if block % 2 == 0 else -1]:

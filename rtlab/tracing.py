@@ -304,23 +304,28 @@ def _matches(marker: str, event: Event, last: Optional[Event],
     return event.kind == kind and (not colon or event.arg.startswith(prefix))
 
 
+FORK_LEAD_NS = 50_000_000  # how long before a step's window its client's fork may come
+
+
 def phases(events: Sequence[Event], start_ns: int, end_ns: int,
            definition: Sequence[tuple[str, str]], root_pid: Optional[int] = None) -> list[Phase]:
     """Cut the events of one step's window [start_ns, end_ns] into named phases.
 
     Contiguous: the phases (``unattributed`` included) add up to the window. The
     client is the first exec of a process the root (``root_pid``: rtlab) forked in the
-    window — not another followed process's exec (containerd's children of another
-    container) — or, without ``root_pid``, the window's first exec.
+    window (or just before it) — not another followed process's exec (containerd's
+    children of another container) — or, without one, the window's first exec.
     """
     window = [e for e in events if start_ns <= e.ns <= end_ns]
     out: list[Phase] = []
     boundary = start_ns
     pending_missing = False
     last: Optional[Event] = None
-    spawned = {e.arg for e in window if e.kind == "fork" and e.pid == root_pid}
-    first = next((e for e in window if e.kind == "exec"
-                  and (root_pid is None or str(e.pid) in spawned)), None)
+    # the fork comes just before the timer starts: looked for a little before the window
+    spawned = {e.arg for e in events if e.kind == "fork" and e.pid == root_pid
+               and start_ns - FORK_LEAD_NS <= e.ns <= end_ns}
+    first = next((e for e in window if e.kind == "exec" and str(e.pid) in spawned), None) \
+        or next((e for e in window if e.kind == "exec"), None)
     after = 0  # the window's events from here on can close the next phase
     for name, marker in definition:
         if marker == "end":
@@ -527,7 +532,10 @@ class TracedRun:
                            "pace_s": state.unit.condition.get("pace_s"), "round": rnd,
                            "trial": state.trials_done, "warmup": warmup, "step": step.name,
                            "container_id": cid, "wall_s": m.wall_s, "ok": m.ok}
-                    self.windows.append(Window(row, end - int(m.wall_s * 1e9), end))
+                    # the reap's own timestamp when the step kept it (a late return under
+                    # load would shift the window past the step's first events)
+                    stop = m.end_ns if getattr(m, "end_ns", None) else end
+                    self.windows.append(Window(row, stop - int(m.wall_s * 1e9), stop))
             return ms
         runner.time_step = time_step
 

@@ -26,7 +26,7 @@ def test_run_of_true_on_runc_and_crun_is_cut_into_ordered_phases(tmp_path):
                 cid = f"rtlab-20200101T000000Z-trace-{os.getpid()}-{rt}{i}"
                 m = run_timed([rt, "--root", str(tmp_path / f"root-{rt}"), "run", "--bundle",
                                str(bundle), cid], 30)
-                end = time.perf_counter_ns()
+                end = m.end_ns  # the reap's timestamp (a late return would shift the window)
                 windows.append((rt, end - int(m.wall_s * 1e9), end, m))
     assert tracer.proc is not None and tracer.proc.poll() is not None  # the tracer is gone
     events = tracer.events()
