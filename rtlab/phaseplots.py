@@ -6,8 +6,9 @@ Tidy data in (phasestats.phase_summary, phases.csv's frame), Axes out, like plot
 
 from __future__ import annotations
 
+import zlib
+
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
@@ -19,8 +20,10 @@ def _label(target: str, pace) -> str:
 
 
 def _colours(names) -> dict:
-    names = [n for n in dict.fromkeys(names) if n != tracing.UNATTRIBUTED]
-    colours = dict(zip(names, plt.get_cmap("tab20")(np.linspace(0, 1, max(len(names), 2)))))
+    """A colour per phase name, the same in every figure (from the name), unattributed grey."""
+    palette = plt.get_cmap("tab20").colors
+    colours = {n: palette[zlib.crc32(str(n).encode()) % len(palette)]
+               for n in dict.fromkeys(names)}
     colours[tracing.UNATTRIBUTED] = (0.6, 0.6, 0.6, 1.0)
     return colours
 
