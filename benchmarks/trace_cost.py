@@ -34,8 +34,10 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_stall_us, need_root, save  # noqa: E402
 
-from rtlab import image, phasestats, stats, tracing  # noqa: E402
-from rtlab.measure import run_timed  # noqa: E402
+from rtlab.core import image
+from rtlab.analysis import phasestats, stats
+from rtlab.collect import tracing  # noqa: E402
+from rtlab.core.measure import run_timed  # noqa: E402
 
 RUNTIMES = ("runc", "crun")
 

@@ -217,7 +217,7 @@ def cmd_analyze(args, values: dict, given: set) -> int:
     from rtlab.report.params import find_runs, load_runs
 
     runs = [run for d in values["run_dirs"] for run in find_runs(str(d), "RUN_DIR", base=Path.cwd())]
-    from .phasestats import load_runs as load_phases
+    from rtlab.analysis.phasestats import load_runs as load_phases
 
     _, trials = load_runs(runs, "RUN_DIR")
     out = values["out_dir"]

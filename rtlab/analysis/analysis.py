@@ -23,7 +23,7 @@ from rtlab.analysis import paces, reference, stats
 if TYPE_CHECKING:  # matplotlib, seaborn and rtlab.analysis.plots load only when a figure is drawn
     from matplotlib.axes import Axes
 
-    from rtlab import phase_report
+    from rtlab.report import phase_report
     from matplotlib.figure import Figure
 from rtlab.core.conditions import format_pace
 from rtlab.core.options import DEFAULT_ALPHA, DEFAULT_PACE_S
@@ -442,7 +442,7 @@ def analyze(
     found = conc_found + found
     traced = None
     if phases is not None:  # --trace runs: where the time goes, and the cost of tracing
-        from . import phase_report
+        from rtlab.report import phase_report
         traced = phase_report.analyze_phases(phases, trials, out_dir, seed=seed,
                                              figures=bool(kinds))
         if traced is not None:

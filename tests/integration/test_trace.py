@@ -154,7 +154,7 @@ def test_ctrl_c_during_a_traced_run_leaves_no_tracer_probe_or_mount(tmp_path, rt
 @pytest.mark.skipif(shutil.which("bpftrace") is None or shutil.which("docker") is None
                     or shutil.which("ctr") is None, reason="bpftrace, docker or ctr missing")
 def test_docker_and_ctr_start_name_the_hand_offs(tmp_path, rt_env):
-    from rtlab import phasestats
+    from rtlab.analysis import phasestats
     from tests.conftest import rtlab
 
     out = tmp_path / "run"

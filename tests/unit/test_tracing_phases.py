@@ -150,7 +150,7 @@ def test_tracing_cost_pairs_twins_by_round():
 
 
 def test_section_escapes_names_from_data_and_says_when_nothing_was_traced(tmp_path):
-    from rtlab import phase_report
+    from rtlab.report import phase_report
 
     assert "No traced run" in phase_report.html(None).data
     rows = _phase_rows(client="<img src=x onerror=alert(1)>")

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 import pandas as pd
 
-from . import phasestats, stats, tracing
+from rtlab.analysis import phasestats, stats
+from rtlab.collect import tracing
 
 if TYPE_CHECKING:
     from IPython.display import HTML
@@ -69,7 +70,7 @@ def analyze_phases(phases: pd.DataFrame, trials: pd.DataFrame, out_dir: Path | s
 def _figures(phases: pd.DataFrame, summary: pd.DataFrame, folder: Path) -> list[Path]:
     from matplotlib.figure import Figure
 
-    from . import phaseplots, plots
+    from rtlab.analysis import phaseplots, plots
 
     written: list[Path] = []
     for step in stats.ordered_steps(summary["step"].unique().tolist()):
@@ -98,7 +99,7 @@ def _interval(median, low, high) -> str:
 
 
 def _table(rows: Sequence[Sequence[str]], head: Sequence[str], cls: str) -> str:
-    from .views import esc
+    from rtlab.report.views import esc
 
     h = "".join(f"<th>{esc(c)}</th>" for c in head)
     b = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>" for row in rows)
@@ -144,7 +145,7 @@ def html(result: Optional[PhaseResult], figures_html: str = "") -> "HTML":
     then every phase's median folded."""
     from IPython.display import HTML
 
-    from .views import esc
+    from rtlab.report.views import esc
 
     if result is None:
         return HTML("<p>No traced run loaded (<code>rtlab collect --trace</code> adds a traced "
@@ -202,7 +203,7 @@ def section(run_dirs: Sequence[Path | str], trials: pd.DataFrame, out_dir: Path 
     result = analyze_phases(phasestats.load_runs(run_dirs), trials, out_dir, seed=seed)
     if result is None:
         return html(None)
-    from .views import esc
+    from rtlab.report.views import esc
 
     imgs = "".join(
         f'<figure><img alt="{esc(p.stem)}" style="max-width:100%" src="data:image/png;base64,'
