@@ -225,12 +225,14 @@ def cmd_analyze(args, values: dict, given: set) -> int:
     from rtlab.report.params import find_runs, load_runs
 
     runs = [run for d in values["run_dirs"] for run in find_runs(str(d), "RUN_DIR", base=Path.cwd())]
+    from rtlab.analysis.phasestats import load_runs as load_phases
+
     _, trials = load_runs(runs, "RUN_DIR")
     out = values["out_dir"]
     try:
         result = analyze(trials, out, alpha=values["alpha"], seed=values["seed"],
                          margin=values["margin"], figures=values["figures"] or "report",
-                         svg=values["svg"])
+                         svg=values["svg"], phases=load_phases(runs))
     except ValueError as exc:
         if str(exc).startswith("unknown figure kind"):
             raise UsageError(f"--figures: {exc}") from None

@@ -23,6 +23,8 @@ from rtlab.analysis import cri_benchmark, paces, reference, stats
 
 if TYPE_CHECKING:  # matplotlib, seaborn and rtlab.analysis.plots load only when a figure is drawn
     from matplotlib.axes import Axes
+
+    from rtlab.report import phase_report
     from matplotlib.figure import Figure
 from rtlab.core.conditions import format_pace
 from rtlab.core.options import DEFAULT_ALPHA, DEFAULT_PACE_S
@@ -83,6 +85,7 @@ class AnalysisResult:
     paces: list[float] = field(default_factory=list)  # every pace in the data
     pace_comparisons: Optional[pd.DataFrame] = None  # paces.pace_compare when several
     experiments: list[str] = field(default_factory=list)
+    phases: Optional["phase_report.PhaseResult"] = None  # traced runs (phase_report.py)
 
     def of(self, experiment: str) -> "AnalysisResult":
         """This result restricted to one experiment (its tables, findings and figures)."""
@@ -101,7 +104,7 @@ class AnalysisResult:
             omnibus=keep(self.omnibus), warnings=self.warnings, findings=found,
             tables=self.tables, figures=figures, trials=keep(self.trials), pace_s=self.pace_s,
             paces=self.paces, pace_comparisons=keep(self.pace_comparisons),
-            experiments=[experiment])
+            experiments=[experiment], phases=self.phases)
 
 
 def experiment_prefix(experiment: str) -> str:
@@ -350,7 +353,7 @@ def _figures(
 def analyze(
     trials: pd.DataFrame, out_dir: Path | str, *, alpha: float = DEFAULT_ALPHA, seed: int = 0,
     margin: float = stats.MARGIN, figures: str | Sequence[str] | None = "report",
-    svg: bool = False,
+    svg: bool = False, phases: Optional[pd.DataFrame] = None,
 ) -> AnalysisResult:
     """Summarise, compare and plot a tidy trials frame; write the results.
 
@@ -379,6 +382,9 @@ def analyze(
         and ``run``; None or "none" draws nothing (the statistics alone).
     svg : bool
         Also write every figure as SVG (by default PNG only).
+    phases : pandas.DataFrame, optional
+        The runs' phases.csv (phasestats.load_runs): with a traced run, the phase
+        tables, the cost of tracing and the phase figures (phase_report.py) too.
 
     Returns
     -------
@@ -435,8 +441,16 @@ def analyze(
                 jobs += _pace_figures(pace_table[pace_table["experiment"] == name], folder, svg)
     tables += conc_tables
     found = conc_found + found
+    traced = None
+    if phases is not None:  # --trace runs: where the time goes, and the cost of tracing
+        from rtlab.report import phase_report
+        traced = phase_report.analyze_phases(phases, trials, out_dir, seed=seed,
+                                             figures=bool(kinds))
+        if traced is not None:
+            tables += traced.tables
+            found += phase_report.sentences(traced)
     names = names + (["concurrency"] if conc_found else [])
-    figures_written = render(jobs + conc_jobs)
+    figures_written = render(jobs + conc_jobs) + (traced.figures if traced else [])
     return AnalysisResult(
         summary=summary,
         comparisons=comparisons,
@@ -450,6 +464,7 @@ def analyze(
         paces=all_paces,
         pace_comparisons=pace_table,
         experiments=names,
+        phases=traced,
     )
 
 

@@ -29,69 +29,203 @@ def load_phases(run_dir: Path) -> pd.DataFrame:
     return frame
 
 
-def _order(runtime: str, step: str, names) -> list[str]:
-    """Phases in their definition's order, ``unattributed`` last, unknown names after."""
-    defined = [name for name, _ in tracing.definitions(runtime, step) or ()]
+def load_runs(run_dirs) -> pd.DataFrame:
+    """The phases.csv of every run, concatenated (empty with its columns when none was traced)."""
+    frames = [f for f in (load_phases(Path(r)) for r in run_dirs) if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=list(tracing.PHASE_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _order(runtime: str, step: str, names, client: str = "oci") -> list[str]:
+    """Phases in their definition's order, ``unattributed`` last (always: 0 when every
+    marker was seen), unknown names before it."""
+    defined = [name for name, _ in tracing.definitions(runtime, step, client) or ()]
     rest = sorted(n for n in set(names) if n not in defined and n != tracing.UNATTRIBUTED)
-    tail = [tracing.UNATTRIBUTED] if tracing.UNATTRIBUTED in set(names) else []
-    return [n for n in defined if n in set(names)] + rest + tail
+    return [n for n in defined if n in set(names)] + rest + [tracing.UNATTRIBUTED]
+
+
+def _pace_key(frame: pd.DataFrame) -> pd.Series:
+    if "pace_s" not in frame.columns:
+        return pd.Series(-1.0, index=frame.index)
+    return pd.to_numeric(frame["pace_s"], errors="coerce").fillna(-1.0)
+
+
+def per_trial(phases: pd.DataFrame) -> pd.DataFrame:
+    """One row per traced step (non-warm-up), one column per phase of its target and step:
+    its duration, 0 where that trial's marker was not seen (its time is then in the
+    ``unattributed`` column, itself 0 when every marker was seen)."""
+    data = phases[~phases["warmup"]] if len(phases) else phases
+    if not len(data):
+        return pd.DataFrame()
+    data = data.assign(pace_key=_pace_key(data))
+    keys = ["client", "runtime", "pace_key", "step", "run_id", "container_id"]
+    wide = data.pivot_table(index=keys + ["round", "wall_s"], columns="phase", values="dur_s",
+                            aggfunc="sum", fill_value=0.0)
+    if tracing.UNATTRIBUTED not in wide.columns:
+        wide[tracing.UNATTRIBUTED] = 0.0
+    return wide.reset_index()
 
 
 def phase_summary(phases: pd.DataFrame, *, confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
-    """Per target, step and phase (in order): trials, median phase time with its CI
-    (order statistics), and the median's share of the step's median wall time.
+    """Per target, pace and step, each phase (in order, ``unattributed`` last): traced
+    trials, the median phase time with its CI (order statistics; a trial whose marker
+    was not seen counts 0 for that phase and its time in ``unattributed``), and the
+    median's share of the step's median wall time over the same trials.
 
-    Columns: target, client, runtime, step, order, phase, n, median_s, ci_low_s,
+    Columns: target, client, runtime, pace_s, step, order, phase, n, median_s, ci_low_s,
     ci_high_s, step_median_s, share.
     """
-    cols = ["target", "client", "runtime", "step", "order", "phase", "n", "median_s",
+    cols = ["target", "client", "runtime", "pace_s", "step", "order", "phase", "n", "median_s",
             "ci_low_s", "ci_high_s", "step_median_s", "share"]
-    data = phases[~phases["warmup"]] if len(phases) else phases
+    wide = per_trial(phases)
     rows = []
-    for (client, runtime, step), group in data.groupby(["client", "runtime", "step"], sort=True):
-        walls = group.drop_duplicates("container_id")["wall_s"].to_numpy(dtype=float)
-        step_median = float(np.median(walls))
-        for order, name in enumerate(_order(runtime, step, group["phase"])):
-            x = group.loc[group["phase"] == name, "dur_s"].to_numpy(dtype=float)
+    if not len(wide):
+        return pd.DataFrame(rows, columns=cols)
+    present = phases[~phases["warmup"]].assign(pace_key=_pace_key(phases[~phases["warmup"]]))
+    for (client, runtime, pace, step), group in wide.groupby(
+            ["client", "runtime", "pace_key", "step"], sort=True):
+        seen = present[(present.client == client) & (present.runtime == runtime)
+                       & (present.pace_key == pace) & (present.step == step)]["phase"]
+        step_median = float(np.median(group["wall_s"].to_numpy(dtype=float)))
+        for order, name in enumerate(_order(runtime, step, seen, client)):
+            x = group[name].to_numpy(dtype=float)
             ci = stats.median_ci(x, confidence=confidence)
             median = float(np.median(x))
             rows.append({"target": stats.target_label(client, runtime), "client": client,
-                         "runtime": runtime, "step": step, "order": order, "phase": name,
-                         "n": int(x.size), "median_s": median, "ci_low_s": ci.low,
-                         "ci_high_s": ci.high, "step_median_s": step_median,
+                         "runtime": runtime, "pace_s": None if pace == -1.0 else float(pace),
+                         "step": step, "order": order, "phase": name, "n": int(x.size),
+                         "median_s": median, "ci_low_s": ci.low, "ci_high_s": ci.high,
+                         "step_median_s": step_median,
                          "share": median / step_median if step_median > 0 else np.nan})
     return pd.DataFrame(rows, columns=cols)
 
 
-def tracing_cost(trials: pd.DataFrame, *, seed: int = 0,
+def coverage(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per target, pace and step: how many named phases there are (``unattributed`` not
+    counted) and the share of the step's median their medians add up to.
+
+    Columns: target, client, runtime, pace_s, step, n, named_phases, named_share,
+    unattributed_share, step_median_s."""
+    cols = ["target", "client", "runtime", "pace_s", "step", "n", "named_phases",
+            "named_share", "unattributed_share", "step_median_s"]
+    rows = []
+    if not len(summary):
+        return pd.DataFrame(rows, columns=cols)
+    keys = ["target", "client", "runtime", "pace_key", "step"]
+    data = summary.assign(pace_key=_pace_key(summary))
+    for (target, client, runtime, pace, step), g in data.groupby(keys, sort=True):
+        named = g[g.phase != tracing.UNATTRIBUTED]
+        rows.append({"target": target, "client": client, "runtime": runtime,
+                     "pace_s": None if pace == -1.0 else float(pace), "step": step,
+                     "n": int(g["n"].max()), "named_phases": int((named.median_s > 0).sum()),
+                     "named_share": float(named.share.sum()),
+                     "unattributed_share": float(g[g.phase == tracing.UNATTRIBUTED].share.sum()),
+                     "step_median_s": float(g.step_median_s.iloc[0])})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _boot_median_diff(a: np.ndarray, b: np.ndarray, rng, n_boot: int,
+                      confidence: float) -> tuple[float, float]:
+    ia = rng.integers(0, a.size, (n_boot, a.size))
+    ib = rng.integers(0, b.size, (n_boot, b.size))
+    d = np.median(a[ia], axis=1) - np.median(b[ib], axis=1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(d, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def differences(phases: pd.DataFrame, *, by: str = "runtime", seed: int = 0, n_boot: int = 2000,
+                confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
+    """Which phase explains a difference: for each step and each pair of groups that differ
+    only in ``by`` ("runtime": two runtimes through one client at one pace; "pace": one
+    target at two paces), the step's median difference a − b and, for every phase both
+    have, the median difference of that phase with its bootstrap CI; ``explains`` is True
+    on the phase whose median difference is largest in the direction of the step's.
+
+    Columns: step, a, b, phase, a_median_s, b_median_s, diff_s, diff_low_s, diff_high_s,
+    step_diff_s, explains.
+    """
+    cols = ["step", "a", "b", "phase", "a_median_s", "b_median_s", "diff_s", "diff_low_s",
+            "diff_high_s", "step_diff_s", "explains"]
+    wide = per_trial(phases)
+    rows: list[dict] = []
+    if not len(wide):
+        return pd.DataFrame(rows, columns=cols)
+    wide = wide.assign(label=[f"{stats.target_label(c, r)}"
+                              + ("" if p == -1.0 else f" @ pace {p * 1e3:g} ms")
+                              for c, r, p in zip(wide.client, wide.runtime, wide.pace_key)])
+    fixed = {"runtime": ["client", "pace_key"], "pace": ["client", "runtime"]}[by]
+    for key, group in wide.groupby(fixed + ["step"], sort=True):
+        step = key[-1]
+        labels = sorted(group["label"].unique())
+        for i, a in enumerate(labels):
+            for b in labels[i + 1:]:
+                ga, gb = group[group.label == a], group[group.label == b]
+                step_diff = float(np.median(ga.wall_s) - np.median(gb.wall_s))
+                # the phases both define (a phase of one runtime only is no difference)
+                seen_a = set(phases.loc[phases.container_id.isin(ga.container_id), "phase"])
+                seen_b = set(phases.loc[phases.container_id.isin(gb.container_id), "phase"])
+                names = [n for n in wide.columns if n in (seen_a & seen_b)
+                         or n == tracing.UNATTRIBUTED]
+                rng = np.random.default_rng(stats.derive_seed(seed, a, b, step))
+                out = []
+                for name in names:
+                    xa = ga[name].to_numpy(dtype=float)
+                    xb = gb[name].to_numpy(dtype=float)
+                    low, high = _boot_median_diff(xa, xb, rng, n_boot, confidence)
+                    out.append({"step": step, "a": a, "b": b, "phase": name,
+                                "a_median_s": float(np.median(xa)),
+                                "b_median_s": float(np.median(xb)),
+                                "diff_s": float(np.median(xa) - np.median(xb)),
+                                "diff_low_s": low, "diff_high_s": high,
+                                "step_diff_s": step_diff, "explains": False})
+                if out:
+                    sign = 1.0 if step_diff >= 0 else -1.0
+                    best = max(range(len(out)), key=lambda k: sign * out[k]["diff_s"])
+                    out[best]["explains"] = True
+                rows += out
+    return pd.DataFrame(rows, columns=cols)
+
+
+def tracing_cost(trials: pd.DataFrame, *, seed: int = 0, n_boot: int = 2000,
                  confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
     """The cost of tracing: per client, runtime, pace and step, the median wall time of
-    the traced twin against the untraced unit (interleaved in the same rounds), and the
-    ratio traced/untraced of the medians with its bootstrap CI.
+    the traced twin against the untraced unit, paired by round (the twins ran in the same
+    rounds, interleaved), and the ratio traced/untraced of the medians with its paired
+    bootstrap CI (rounds resampled, both twins' times of a round kept together).
 
-    Columns: client, runtime, pace_s, step, n_untraced, median_untraced_s, n_traced,
-    median_traced_s, ratio, ratio_low, ratio_high.
+    Columns: client, runtime, pace_s, step, n_pairs, median_untraced_s, median_traced_s,
+    ratio, ratio_low, ratio_high.
     """
-    cols = ["client", "runtime", "pace_s", "step", "n_untraced", "median_untraced_s",
-            "n_traced", "median_traced_s", "ratio", "ratio_low", "ratio_high"]
+    cols = ["client", "runtime", "pace_s", "step", "n_pairs", "median_untraced_s",
+            "median_traced_s", "ratio", "ratio_low", "ratio_high"]
     if "traced" not in trials.columns:
         return pd.DataFrame(columns=cols)
     ok = trials[~trials["warmup"].astype(bool) & trials["ok"].astype(bool)].copy()
     ok["is_traced"] = ok["traced"].astype(str).str.lower() == "true"
-    ok["pace_key"] = ok["pace_s"].fillna(-1.0) if "pace_s" in ok.columns else -1.0
+    ok["pace_key"] = _pace_key(ok)
+    ok["round_key"] = ok["run_id"].astype(str) + "\x1f" + ok["round"].astype(str) \
+        if "run_id" in ok.columns else ok["round"].astype(str)
     rows = []
+    tail = (1.0 - confidence) / 2.0
     for (client, runtime, pace, step), group in ok.groupby(
             ["client", "runtime", "pace_key", "step"], sort=True):
-        a = group.loc[group["is_traced"], "wall_s"].to_numpy(dtype=float)
-        b = group.loc[~group["is_traced"], "wall_s"].to_numpy(dtype=float)
-        if not a.size or not b.size:
+        t = group[group.is_traced].groupby("round_key")["wall_s"].median()
+        u = group[~group.is_traced].groupby("round_key")["wall_s"].median()
+        both = t.index.intersection(u.index)
+        if not len(both):
             continue
-        low, high = stats.ratio_ci(a, b, confidence=confidence,
-                                   seed=stats.derive_seed(seed, client, runtime, pace, step))
+        a, b = t[both].to_numpy(dtype=float), u[both].to_numpy(dtype=float)
+        rng = np.random.default_rng(stats.derive_seed(seed, client, runtime, pace, step))
+        idx = rng.integers(0, a.size, (n_boot, a.size))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            boot = np.median(a[idx], axis=1) / np.median(b[idx], axis=1)
+        low, high = np.quantile(boot, [tail, 1.0 - tail])
         rows.append({"client": client, "runtime": runtime,
-                     "pace_s": None if pace == -1.0 else pace, "step": step,
-                     "n_untraced": int(b.size), "median_untraced_s": float(np.median(b)),
-                     "n_traced": int(a.size), "median_traced_s": float(np.median(a)),
-                     "ratio": float(np.median(a) / np.median(b)), "ratio_low": low,
-                     "ratio_high": high})
+                     "pace_s": None if pace == -1.0 else float(pace), "step": step,
+                     "n_pairs": int(a.size), "median_untraced_s": float(np.median(b)),
+                     "median_traced_s": float(np.median(a)),
+                     "ratio": float(np.median(a) / np.median(b)), "ratio_low": float(low),
+                     "ratio_high": float(high)})
     return pd.DataFrame(rows, columns=cols)

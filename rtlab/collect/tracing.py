@@ -2,11 +2,15 @@
 
 A :class:`Tracer` runs one bpftrace process for a whole run (it takes 1–2 s to
 attach, so never one per trial). It follows the process tree of rtlab itself —
-every task forked, directly or not, from the rtlab process, hence every timed
-action's processes — on tracepoints only (this kernel has no kprobes):
-``sched:sched_process_fork/exec/exit`` and the ``syscalls`` that mark a
-container's set-up (unshare, clone with namespace flags, setns, mkdir/openat
-under /sys/fs/cgroup, mount, pivot_root, seccomp, prctl, capset, wait4). Times
+every task forked, directly or not, from the rtlab process while following is
+switched on (a traced trial), hence every timed action's processes — and what
+containerd and conmon fork meanwhile (the daemon clients' shims and runtimes), on
+tracepoints only (this kernel has no kprobes): ``sched:sched_process_fork/exec/exit``,
+``sched:sched_waking`` between the client, dockerd, containerd and the shim (the
+hand-offs), and the ``syscalls`` that mark a container's set-up and teardown
+(unshare, clone with namespace flags, setns, mkdir/openat/rmdir under
+/sys/fs/cgroup, mount, pivot_root, seccomp, prctl, capset, wait4, kill,
+pidfd_send_signal). Times
 are ``nsecs`` (CLOCK_MONOTONIC), the clock ``measure`` times steps with, so a
 step's window [end − wall, end] cuts its events out of the run's trace.
 
@@ -38,38 +42,61 @@ TRACEFS = Path("/sys/kernel/tracing")
 ATTACH_TIMEOUT_S = 30.0
 UNATTRIBUTED = "unattributed"
 
-# bpftrace program: $1 is the root pid (rtlab). Tracked by task id, threads included.
+# The root process opens these (they need not exist) to switch following on and off
+# (gated tracers): children forked while off are not followed, so an untraced twin's
+# processes print nothing (the probes still run, system-wide, and cost their filter).
+SWITCH_ON = "/run/rtlab-trace-on"
+SWITCH_OFF = "/run/rtlab-trace-off"
+
+# bpftrace program: $1 is the root pid (rtlab); $2 is 1 when gated (children of the root
+# are followed only while switched on), 0 to follow every child. Tracked by task id,
+# threads included.
 SCRIPT = r"""
-BEGIN { printf("READY\n"); }
-tracepoint:sched:sched_process_fork /@t[args->parent_pid] || args->parent_pid == $1/ {
-  @t[args->child_pid] = 1; printf("E %llu %d %d fork %d\n", nsecs, pid, tid, args->child_pid); }
+BEGIN { printf("READY\n"); @on = 0; }
+tracepoint:syscalls:sys_enter_openat /pid == $1 && str(args->filename) == "%(on)s"/ { @on = 1; }
+tracepoint:syscalls:sys_enter_openat /pid == $1 && str(args->filename) == "%(off)s"/ { @on = 0; }
+tracepoint:sched:sched_process_fork /@t[args->parent_pid] || (pid == $1 && ($2 == 0 || @on))
+    || (($2 == 0 || @on) && (comm == "containerd" || comm == "conmon"))/ {
+  @t[args->child_pid] = 1; printf("E %%llu %%d %%d fork %%d\n", nsecs, pid, tid, args->child_pid); }
 tracepoint:sched:sched_process_exec /@t[tid]/ {
-  printf("E %llu %d %d exec %s\n", nsecs, pid, tid, str(args->filename)); }
+  printf("E %%llu %%d %%d exec %%s\n", nsecs, pid, tid, str(args->filename)); }
 tracepoint:sched:sched_process_exit /@t[tid]/ {
-  if (pid == tid) { printf("E %llu %d %d exit\n", nsecs, pid, tid); } delete(@t[tid]); }
+  if (pid == tid) { printf("E %%llu %%d %%d exit\n", nsecs, pid, tid); } delete(@t[tid]); }
 tracepoint:syscalls:sys_enter_unshare /@t[tid]/ {
-  printf("E %llu %d %d ns unshare %x\n", nsecs, pid, tid, args->unshare_flags); }
+  printf("E %%llu %%d %%d ns unshare %%x\n", nsecs, pid, tid, args->unshare_flags); }
 tracepoint:syscalls:sys_enter_clone /@t[tid] && (args->clone_flags & 0x7e020000)/ {
-  printf("E %llu %d %d ns clone %x\n", nsecs, pid, tid, args->clone_flags); }
+  printf("E %%llu %%d %%d ns clone %%x\n", nsecs, pid, tid, args->clone_flags); }
 tracepoint:syscalls:sys_enter_setns /@t[tid]/ {
-  printf("E %llu %d %d ns setns %x\n", nsecs, pid, tid, args->flags); }
+  printf("E %%llu %%d %%d ns setns %%x\n", nsecs, pid, tid, args->flags); }
 tracepoint:syscalls:sys_enter_mkdirat /@t[tid] && strncmp(str(args->pathname), "/sys/fs/cgroup", 14) == 0/ {
-  printf("E %llu %d %d cgroup %s\n", nsecs, pid, tid, str(args->pathname)); }
+  printf("E %%llu %%d %%d cgroup %%s\n", nsecs, pid, tid, str(args->pathname)); }
 tracepoint:syscalls:sys_enter_openat /@t[tid] && strncmp(str(args->filename), "/sys/fs/cgroup/", 15) == 0/ {
-  printf("E %llu %d %d cgroup %s\n", nsecs, pid, tid, str(args->filename)); }
+  printf("E %%llu %%d %%d cgroup %%s\n", nsecs, pid, tid, str(args->filename)); }
 tracepoint:syscalls:sys_enter_mount /@t[tid]/ {
-  printf("E %llu %d %d mount %s\n", nsecs, pid, tid, str(args->dir_name)); }
+  printf("E %%llu %%d %%d mount %%s\n", nsecs, pid, tid, str(args->dir_name)); }
 tracepoint:syscalls:sys_enter_pivot_root /@t[tid]/ {
-  printf("E %llu %d %d pivot_root\n", nsecs, pid, tid); }
+  printf("E %%llu %%d %%d pivot_root\n", nsecs, pid, tid); }
 tracepoint:syscalls:sys_enter_seccomp /@t[tid] && args->op == 1/ {
-  printf("E %llu %d %d sec seccomp\n", nsecs, pid, tid); }
+  printf("E %%llu %%d %%d sec seccomp\n", nsecs, pid, tid); }
 tracepoint:syscalls:sys_enter_prctl /@t[tid] && (args->option == 22 || args->option == 24 || args->option == 38)/ {
-  printf("E %llu %d %d sec prctl %d\n", nsecs, pid, tid, args->option); }
+  printf("E %%llu %%d %%d sec prctl %%d\n", nsecs, pid, tid, args->option); }
 tracepoint:syscalls:sys_enter_capset /@t[tid]/ {
-  printf("E %llu %d %d sec capset\n", nsecs, pid, tid); }
+  printf("E %%llu %%d %%d sec capset\n", nsecs, pid, tid); }
 tracepoint:syscalls:sys_exit_wait4 /@t[tid] && args->ret > 0/ {
-  printf("E %llu %d %d reaped %d\n", nsecs, pid, tid, args->ret); }
-"""
+  printf("E %%llu %%d %%d reaped %%d\n", nsecs, pid, tid, args->ret); }
+tracepoint:syscalls:sys_enter_kill /@t[tid]/ {
+  printf("E %%llu %%d %%d kill %%d %%d\n", nsecs, pid, tid, args->sig, args->pid); }
+tracepoint:syscalls:sys_enter_pidfd_send_signal /@t[tid]/ {
+  printf("E %%llu %%d %%d kill %%d pidfd\n", nsecs, pid, tid, args->sig); }
+tracepoint:syscalls:sys_enter_rmdir /@t[tid] && strncmp(str(args->pathname), "/sys/fs/cgroup/", 15) == 0/ {
+  printf("E %%llu %%d %%d cgroup rmdir %%s\n", nsecs, pid, tid, str(args->pathname)); }
+tracepoint:syscalls:sys_enter_unlinkat /@t[tid] && (args->flag & 0x200) && strncmp(str(args->pathname), "/sys/fs/cgroup/", 15) == 0/ {
+  printf("E %%llu %%d %%d cgroup rmdir %%s\n", nsecs, pid, tid, str(args->pathname)); }
+tracepoint:sched:sched_waking /($2 == 0 || @on) && (@t[tid] || comm == "dockerd" || comm == "containerd")
+    && (args->comm == "dockerd" || args->comm == "containerd" || args->comm == "containerd-shim")
+    && strncmp(comm, args->comm, 16) != 0/ {
+  printf("E %%llu %%d %%d wake %%s>%%s %%d\n", nsecs, pid, tid, comm, args->comm, args->pid); }
+""" % {"on": SWITCH_ON, "off": SWITCH_OFF}
 
 
 @dataclass(frozen=True)
@@ -88,12 +115,50 @@ class Phase:
     dur_s: float
 
 
-# Markers: "exec" (any exec), "exec:<prefix>" (an exec of a path starting so),
+# Markers: "exec" (the client's exec: phases()), "exec:<prefix>" (an exec of a path starting so),
+# "exec-name:<name>" (an exec of a binary of that name, any folder),
 # "exec-not:<p1>|<p2>" (an exec of any other path: the workload),
-# "ns", "cgroup", "mount", "pivot_root", "sec" (kinds of event above),
+# "ns", "cgroup", "mount", "pivot_root", "sec", "kill", "wake" (kinds of event above),
+# "<kind>:<prefix>" (that kind with an argument starting so: "sec:seccomp", "kill:9 ",
+# "cgroup:rmdir", "wake:dockerd>containerd"),
 # "exit-exec" (the exit of the process whose exec closed the previous phase),
-# "exit-runtime" (the exit of the process of the step's first exec: the runtime's CLI),
+# "exit-runtime" (the exit of the process of the step's first exec: the client's CLI),
 # "end" (the step's end: only last).
+_RUN_CLI = [("client spawn", "exec")]
+_EXIT_REAP = [("runtime's exit", "exit-runtime"), ("reap", "end")]
+
+# runc and crun kill and delete: the CLI starts, acts and exits; the action marked
+_RUNC_KILL = _RUN_CLI + [("runtime process (Go start-up, state, seccomp probe)", "sec"),
+                         ("signal to the container (kill)", "kill"), *_EXIT_REAP]
+_RUNC_DELETE = _RUN_CLI + [("runtime process (Go start-up, state, seccomp probe)", "sec"),
+                           ("cgroup teardown (rmdir)", "cgroup:rmdir"),
+                           ("state removal", "exit-runtime"), ("reap", "end")]
+_CRUN_KILL = _RUN_CLI + [("runtime process", "exec:/dev/fd/"),
+                         ("re-exec'd runtime (cloned binary) to the signal", "kill"), *_EXIT_REAP]
+_CRUN_DELETE = _RUN_CLI + [("runtime process", "exec:/dev/fd/"),
+                           ("re-exec'd runtime (cloned binary), cgroup lookup", "cgroup"),
+                           ("cgroup teardown (rmdir)", "cgroup:rmdir"),
+                           ("state removal", "exit-runtime"), ("reap", "end")]
+# runsc (gVisor): the CLI clones a gofer (the file proxy) then a sandbox (the Sentry)
+_RUNSC_BOOT = [("runsc start-up (Go runtime, spec; until the gofer's clone)", "ns"),
+               ("gofer cloned, until the sandbox's clone", "ns"),
+               ("gofer: mounts + pivot_root into the rootfs", "pivot_root"),
+               ("sandbox: mounts + pivot_root", "pivot_root"),
+               ("sandbox boot: the Sentry starts (until the gofer's seccomp lockdown)",
+                "sec:seccomp"),
+               ("the Sentry's first platform stub (until its seccomp)", "sec:seccomp")]
+# daemon clients: the hand-offs between processes, by comm name (the tracer follows what
+# containerd and conmon fork, and wake-ups of dockerd/containerd/shim threads)
+_SHIM_RUNC = [("containerd → shim (the shim's exec)", "exec-name:containerd-shim-runc-v2"),
+              ("shim → runc create (its exec)", "exec-name:runc"),
+              ("runc create: runc init (re-exec) sets up the container", "exec:/proc/self/exe"),
+              ("container init, then shim → runc start (its exec)", "exec-name:runc"),
+              # the workload's exec races with runc start's exit and the replies (seen
+              # after the client's exit with ctr --detach): no marker
+              ("runc start: opens the exec fifo, exits", "exit-exec"),
+              ("back to the client (replies up the chain), client exits", "exit-runtime"),
+              ("reap", "end")]
+
 PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
     "runc": {
         "run": [
@@ -125,6 +190,8 @@ PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("runtime process (opens the exec fifo, exits)", "exit-runtime"),
             ("reap", "end"),
         ],
+        "kill": _RUNC_KILL,
+        "delete": _RUNC_DELETE,
     },
     "crun": {
         "run": [
@@ -153,6 +220,41 @@ PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("runtime process (opens the exec fifo, exits)", "exit-runtime"),
             ("reap", "end"),
         ],
+        "kill": _CRUN_KILL,
+        "delete": _CRUN_DELETE,
+    },
+    "runsc": {
+        "create": _RUN_CLI + _RUNSC_BOOT + [("sandbox ready, runsc create exits", "exit-runtime"),
+                                            ("reap", "end")],
+        "run": _RUN_CLI + _RUNSC_BOOT + [("workload in the sandbox, sandbox exits, runsc run exits",
+                                          "exit-runtime"), ("reap", "end")],
+        "start": _RUN_CLI + [("runsc start-up, the start request to the sandbox", "sec:seccomp"),
+                             ("the container's process starts in the Sentry; runsc exits",
+                              "exit-runtime"), ("reap", "end")],
+        "kill": _RUN_CLI + [("runsc start-up", "kill"),
+                            ("signal delivered through the sandbox; runsc exits", "exit-runtime"),
+                            ("reap", "end")],
+        # delete SIGKILLs the sandbox, then polls kill(sandbox, 0) every 100 ms until the
+        # pid is gone: an exited sandbox is a zombie until its parent reaps it (the
+        # DESIGN's "runsc delete" note), then the same for the gofer
+        "delete": _RUN_CLI + [("runsc start-up (until SIGKILL to the sandbox)", "kill:9 "),
+                              ("waiting for the sandbox's pid to go (kill 0 polls, 100 ms)",
+                               "kill:9 "),
+                              ("the gofer's SIGKILL and wait, state removal; runsc exits",
+                               "exit-runtime"), ("reap", "end")],
+    },
+}
+
+# The daemon clients' own phases (the hand-offs), per client and step: they replace the
+# runtime's phases when a step goes through that client.
+CLIENT_PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
+    "docker": {
+        "start": _RUN_CLI + [("docker CLI start-up → request to dockerd", "wake:docker>dockerd"),
+                             ("dockerd → containerd", "wake:dockerd>containerd")] + _SHIM_RUNC,
+    },
+    "ctr": {
+        "start": _RUN_CLI + [("ctr start-up → request to containerd", "wake:ctr>containerd")]
+        + _SHIM_RUNC,
     },
 }
 
@@ -162,8 +264,15 @@ def family(runtime: str) -> str:
     return runtime.split("-", 1)[0]
 
 
-def definitions(runtime: str, step: str) -> Optional[list[tuple[str, str]]]:
-    return PHASES.get(family(runtime), {}).get(step)
+def definitions(runtime: str, step: str, client: str = "oci") -> Optional[list[tuple[str, str]]]:
+    """The phases of ``step`` through ``client`` over ``runtime`` (None: not defined).
+    Through the runtime's own CLI, the runtime family's; through a daemon client, the
+    client's hand-offs (CLIENT_PHASES), defined only over runc."""
+    if client in ("oci", "oci-rootless"):
+        return PHASES.get(family(runtime), {}).get(step)
+    if family(runtime) != "runc":
+        return None
+    return CLIENT_PHASES.get(client, {}).get(step)
 
 
 def parse(lines: Iterable[str]) -> list[Event]:
@@ -183,39 +292,54 @@ def parse(lines: Iterable[str]) -> list[Event]:
 
 def _matches(marker: str, event: Event, last: Optional[Event],
              first: Optional[Event] = None) -> bool:
+    if marker == "exec":  # the client's exec
+        return event.kind == "exec" and (first is None or event.pid == first.pid)
     if marker == "exit-runtime":
         return event.kind == "exit" and first is not None and event.pid == first.pid
     if marker == "exit-exec":
         return event.kind == "exit" and last is not None and event.pid == last.pid
     if marker.startswith("exec-not:"):
         return event.kind == "exec" and not event.arg.startswith(tuple(marker[9:].split("|")))
-    if marker.startswith("exec:"):
-        return event.kind == "exec" and event.arg.startswith(marker[5:])
-    return event.kind == marker
+    if marker.startswith("exec-name:"):
+        return event.kind == "exec" and event.arg.rsplit("/", 1)[-1] == marker[10:]
+    kind, colon, prefix = marker.partition(":")
+    return event.kind == kind and (not colon or event.arg.startswith(prefix))
+
+
+FORK_LEAD_NS = 50_000_000  # how long before a step's window its client's fork may come
 
 
 def phases(events: Sequence[Event], start_ns: int, end_ns: int,
-           definition: Sequence[tuple[str, str]]) -> list[Phase]:
+           definition: Sequence[tuple[str, str]], root_pid: Optional[int] = None) -> list[Phase]:
     """Cut the events of one step's window [start_ns, end_ns] into named phases.
 
-    Contiguous: the phases (``unattributed`` included) add up to the window.
+    Contiguous: the phases (``unattributed`` included) add up to the window. The
+    client is the first exec of a process the root (``root_pid``: rtlab) forked in the
+    window (or just before it) — not another followed process's exec (containerd's
+    children of another container) — or, without one, the window's first exec.
     """
     window = [e for e in events if start_ns <= e.ns <= end_ns]
     out: list[Phase] = []
     boundary = start_ns
     pending_missing = False
     last: Optional[Event] = None
-    first = next((e for e in window if e.kind == "exec"), None)
+    # the fork comes just before the timer starts: looked for a little before the window
+    spawned = {e.arg for e in events if e.kind == "fork" and e.pid == root_pid
+               and start_ns - FORK_LEAD_NS <= e.ns <= end_ns}
+    first = next((e for e in window if e.kind == "exec" and str(e.pid) in spawned), None) \
+        or next((e for e in window if e.kind == "exec"), None)
+    after = 0  # the window's events from here on can close the next phase
     for name, marker in definition:
         if marker == "end":
             found_ns = end_ns
             hit = None
         else:
-            hit = next((e for e in window
-                        if e.ns >= boundary and _matches(marker, e, last, first)), None)
-            if hit is None:
+            at = next((i for i in range(after, len(window))
+                       if _matches(marker, window[i], last, first)), None)
+            if at is None:
                 pending_missing = True
                 continue
+            hit, after = window[at], at + 1  # the next marker: an event after this one
             found_ns = hit.ns
         if pending_missing:  # this phase and the unseen ones before it: not attributed
             out.append(Phase(UNATTRIBUTED, (boundary - start_ns) / 1e9,
@@ -268,9 +392,10 @@ class Tracer:
     stops its own process (by pid) on exit, Ctrl-C included.
     """
 
-    def __init__(self, out: Path, *, root_pid: Optional[int] = None) -> None:
+    def __init__(self, out: Path, *, root_pid: Optional[int] = None, gated: bool = False) -> None:
         self.out = out
         self.root_pid = root_pid or os.getpid()
+        self.gated = gated  # follow the root's children only between on() and off()
         self.proc: Optional[subprocess.Popen] = None
         self.attach_s: Optional[float] = None
 
@@ -284,7 +409,8 @@ class Tracer:
         err = self.out.with_suffix(".err")
         t0 = time.monotonic()
         with open(self.out, "w") as fo, open(err, "w") as fe:
-            self.proc = subprocess.Popen([binary, "-e", SCRIPT, str(self.root_pid)], stdout=fo,
+            self.proc = subprocess.Popen([binary, "-e", SCRIPT, str(self.root_pid),
+                                          "1" if self.gated else "0"], stdout=fo,
                                          stderr=fe, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
         # ready when an exec of a probe process (a child of the root) shows in the trace
@@ -292,7 +418,9 @@ class Tracer:
         while not probe_seen:
             if "READY" in self.out.read_text():
                 if self.root_pid == os.getpid():
+                    self.on()
                     subprocess.run(["true"], check=False)
+                    self.off()
                     probe_seen = any(e.kind == "exec" for e in self.events())
                 else:
                     probe_seen = True
@@ -306,6 +434,21 @@ class Tracer:
             time.sleep(0.05)
         self.attach_s = time.monotonic() - t0
         return self
+
+    @staticmethod
+    def _switch(path: str) -> None:
+        try:  # the open itself is the signal (the tracer sees its path); the file need not exist
+            os.close(os.open(path, os.O_RDONLY))
+        except OSError:
+            pass
+
+    def on(self) -> None:
+        """Follow the root's children forked from now on (a gated tracer)."""
+        self._switch(SWITCH_ON)
+
+    def off(self) -> None:
+        """Stop following new children of the root (those followed stay followed)."""
+        self._switch(SWITCH_OFF)
 
     def stop(self) -> None:
         """Stop bpftrace (SIGINT, then SIGKILL after 5 s) — only the process it started."""
@@ -355,7 +498,8 @@ class TracedRun:
         # a resumed run keeps the earlier sessions' events: one file per session
         trace_dir = run_dir / "trace"
         n = len(list(trace_dir.glob("events*.txt"))) if trace_dir.is_dir() else 0
-        self.tracer = Tracer(run_dir / "trace" / (f"events-{n + 1}.txt" if n else "events.txt"))
+        self.tracer = Tracer(run_dir / "trace" / (f"events-{n + 1}.txt" if n else "events.txt"),
+                             gated=True)
         self.windows: list[Window] = []
         self.current: Optional[tuple] = None  # (state, round, warmup) of a traced trial
 
@@ -392,22 +536,29 @@ class TracedRun:
                            "pace_s": state.unit.condition.get("pace_s"), "round": rnd,
                            "trial": state.trials_done, "warmup": warmup, "step": step.name,
                            "container_id": cid, "wall_s": m.wall_s, "ok": m.ok}
-                    self.windows.append(Window(row, end - int(m.wall_s * 1e9), end))
+                    # the reap's own timestamp when the step kept it (a late return under
+                    # load would shift the window past the step's first events)
+                    stop = m.end_ns if getattr(m, "end_ns", None) else end
+                    self.windows.append(Window(row, stop - int(m.wall_s * 1e9), stop))
             return ms
         runner.time_step = time_step
 
     def trial(self, state, rnd: int, warmup: bool, run):
         """Run one trial (``run()``), recording its steps' windows when its unit is traced."""
         self.current = (state, rnd, warmup) if state.unit.condition.get(TRACED) else None
+        if self.current is not None:
+            self.tracer.on()  # only the traced twin's processes are followed
         try:
             return run()
         finally:
+            if self.current is not None:
+                self.tracer.off()
             self.current = None
 
     def finish(self) -> dict:
         """Stop the tracer, write phases.csv; return what run.json records."""
         self.tracer.stop()
-        rows = phase_rows(self.tracer.events(), self.windows)
+        rows = phase_rows(self.tracer.events(), self.windows, self.tracer.root_pid)
         write_phases(self.run_dir / "phases.csv", rows)
         return {"tracer": "bpftrace (tracepoints)", "attach_s": self.tracer.attach_s,
                 "pid": self.tracer.proc.pid if self.tracer.proc else None,
@@ -415,15 +566,16 @@ class TracedRun:
                 "events": str(self.tracer.out.relative_to(self.run_dir))}
 
 
-def phase_rows(events: Sequence[Event], windows: Sequence[Window]) -> list[dict]:
+def phase_rows(events: Sequence[Event], windows: Sequence[Window],
+               root_pid: Optional[int] = None) -> list[dict]:
     """phases.csv's rows: each traced, successful step whose runtime family and step
     have a definition, cut into its phases."""
     out = []
     for w in windows:
-        definition = definitions(w.row["runtime"], w.row["step"])
+        definition = definitions(w.row["runtime"], w.row["step"], w.row["client"])
         if definition is None or not w.row["ok"]:
             continue
-        for p in phases(events, w.start_ns, w.end_ns, definition):
+        for p in phases(events, w.start_ns, w.end_ns, definition, root_pid):
             out.append({**{k: w.row[k] for k in PHASE_COLUMNS[:10]}, "phase": p.phase,
                         "start_s": p.start_s, "dur_s": p.dur_s})
     return out

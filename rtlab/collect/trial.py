@@ -213,4 +213,5 @@ def _then(first: Measurement, then: Measurement) -> Measurement:
     """Two commands of one step, one after the other: summed; the launch offset is the first's."""
     return Measurement(first.argv + ("&&",) + then.argv, first.wall_s + then.wall_s,
                        first.user_s + then.user_s, first.sys_s + then.sys_s, then.exit_code,
-                       then.timed_out, "", then.stderr_tail, then.error, first.offset_s)
+                       then.timed_out, "", then.stderr_tail, then.error, first.offset_s,
+                       then.end_ns)

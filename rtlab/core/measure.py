@@ -54,6 +54,7 @@ class Measurement:
     stderr_tail: str
     error: str = ""  # why it failed to start, when it did
     offset_s: Optional[float] = None  # released together: from the release to its execve
+    end_ns: Optional[int] = None  # perf_counter_ns at the reap (a traced step's window ends here)
 
     @property
     def ok(self) -> bool:
@@ -187,6 +188,7 @@ def run_timed(
             timed_out=timed_out,
             stdout=stdout,
             stderr_tail=_read_tail(err, STDERR_TAIL_BYTES),
+            end_ns=t1,
         )
 
 
@@ -357,7 +359,8 @@ def run_released(
                 sys_s=usage.ru_stime, exit_code=None if exit_code < 0 else exit_code,
                 timed_out=i in timed_out, stdout="", stderr_tail=_read_tail(err, STDERR_TAIL_BYTES),
                 error=failed_to_start,
-                offset_s=None if exec_ns is None or failed_to_start else (exec_ns - t0) / 1e9)
+                offset_s=None if exec_ns is None or failed_to_start else (exec_ns - t0) / 1e9,
+                end_ns=end)
     except BaseException:
         # Interrupted (Ctrl-C) or failed before every command ended: none is left running,
         # released or still waiting at the barrier.

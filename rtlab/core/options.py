@@ -604,7 +604,7 @@ for _option in (
            record="drop_caches", resume="keep"),
     Option("trace", Flag(), False,
            "root: also run a traced twin of every unit (bpftrace on tracepoints), "
-           "interleaved, never pooled; phases.csv (tracing.py)", ("collect",),
+           "interleaved, never pooled; phases.csv (tracing.py)", ("collect", "01"),
            record="trace", resume="keep"),
     Option("trials", Whole(1), 10, "measured trials per target; not with --until-ci",
            _COLLECTING, meaning="measured trials per target",

@@ -1,0 +1,212 @@
+"""The "Where the time goes" section of a report (issue 23): phases.csv of traced runs
+(tracing.py) summarised by phasestats.py and drawn by phaseplots.py.
+
+:func:`analyze_phases` writes ``phases_summary.csv`` (each phase's median with its CI
+and share of the step's median, ``unattributed`` included), ``phases_coverage.csv``
+(named phases and the share their medians add up to), ``phases_differences.csv``
+(which phase explains each difference between runtimes and between paces) and
+``tracing_cost.csv`` (traced against untraced twins, paired by round, ratio with its
+CI), and the figures ``figures/phases/phases_<step>.png`` and
+``figures/phases/timeline_<step>.png``. ``rtlab analyze`` calls it with the runs'
+phases; :func:`section` is notebook 02's cell, every string from data escaped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Sequence
+
+import pandas as pd
+
+from rtlab.analysis import phasestats, stats
+from rtlab.collect import tracing
+
+if TYPE_CHECKING:
+    from IPython.display import HTML
+
+SUMMARY_FILE = "phases_summary.csv"
+COVERAGE_FILE = "phases_coverage.csv"
+DIFFERENCES_FILE = "phases_differences.csv"
+COST_FILE = "tracing_cost.csv"
+FIGURES = Path("figures") / "phases"
+
+
+@dataclass
+class PhaseResult:
+    summary: pd.DataFrame
+    coverage: pd.DataFrame
+    differences: pd.DataFrame
+    cost: pd.DataFrame
+    tables: list[Path] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+
+
+def analyze_phases(phases: pd.DataFrame, trials: pd.DataFrame, out_dir: Path | str, *,
+                   seed: int = 0, figures: bool = True) -> Optional[PhaseResult]:
+    """The phase tables (and figures) of traced runs, written into ``out_dir``; None when
+    no run was traced (no phases.csv row and no ``traced`` trial)."""
+    traced = "traced" in trials.columns and \
+        (trials["traced"].astype(str).str.lower() == "true").any()
+    if not len(phases) and not traced:
+        return None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = phasestats.phase_summary(phases)
+    result = PhaseResult(summary, phasestats.coverage(summary),
+                         pd.concat([phasestats.differences(phases, by="runtime", seed=seed),
+                                    phasestats.differences(phases, by="pace", seed=seed)],
+                                   ignore_index=True),
+                         phasestats.tracing_cost(trials, seed=seed))
+    for frame, name in ((result.summary, SUMMARY_FILE), (result.coverage, COVERAGE_FILE),
+                        (result.differences, DIFFERENCES_FILE), (result.cost, COST_FILE)):
+        frame.to_csv(out / name, index=False)
+        result.tables.append(out / name)
+    if figures and len(summary):
+        result.figures = _figures(phases, summary, out / FIGURES)
+    return result
+
+
+def _figures(phases: pd.DataFrame, summary: pd.DataFrame, folder: Path) -> list[Path]:
+    from matplotlib.figure import Figure
+
+    from rtlab.analysis import phaseplots, plots
+
+    written: list[Path] = []
+    for step in stats.ordered_steps(summary["step"].unique().tolist()):
+        n = len(summary[summary.step == step][["target", "pace_s"]].drop_duplicates())
+        fig = Figure(figsize=(max(6.0, 1.4 * n + 4.0), 4.8), layout="constrained")
+        phaseplots.phase_bars(summary, step=step, ax=fig.subplots())
+        written += plots.save_figure(fig, folder / f"phases_{step}", svg=False)
+        fig = Figure(figsize=(10.0, max(2.5, 0.6 * n + 1.5)), layout="constrained")
+        phaseplots.timeline(phases, step=step, ax=fig.subplots())
+        written += plots.save_figure(fig, folder / f"timeline_{step}", svg=False)
+    return written
+
+
+def _ms(x) -> str:
+    return "—" if x is None or x != x else f"{x * 1e3:.2f}"
+
+
+def _pace(p) -> str:
+    return "" if p is None or p != p else f" @ pace {p * 1e3:g} ms"
+
+
+def _interval(median, low, high) -> str:
+    if low != low or high != high:
+        return f"{_ms(median)} (n too small for a CI)"
+    return f"{_ms(median)} [{_ms(low)}, {_ms(high)}]"
+
+
+def _table(rows: Sequence[Sequence[str]], head: Sequence[str], cls: str) -> str:
+    from rtlab.report.views import esc
+
+    h = "".join(f"<th>{esc(c)}</th>" for c in head)
+    b = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f'<table class="{cls}"><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>'
+
+
+def explained(result: PhaseResult) -> pd.DataFrame:
+    """The differences a phase explains: the top phase of each pair, kept only when its
+    CI excludes no difference (the others are listed in phases_differences.csv)."""
+    d = result.differences
+    if not len(d):
+        return d
+    top = d[d["explains"] & (d["phase"] != tracing.UNATTRIBUTED)]
+    return top[(top["diff_low_s"] > 0) | (top["diff_high_s"] < 0)]
+
+
+def sentences(result: PhaseResult) -> list[str]:
+    """The section's findings as plain sentences (rtlab analyze prints them): how much
+    the named phases explain, which phase explains each difference, the cost of tracing."""
+    out = [f"{r.target}{_pace(r.pace_s)} {r.step}: {r.named_phases} named phases whose medians "
+           f"add up to {r.named_share:.0%} of the step's median ({_ms(r.step_median_s)} ms, "
+           f"{r.n} traced trials); unattributed {r.unattributed_share:.0%}."
+           for r in result.coverage.itertuples(index=False)]
+    for r in explained(result).itertuples(index=False):
+        out.append(f"{r.step}: {r.a} against {r.b} differs by {_ms(r.step_diff_s)} ms (step "
+                   f"medians); the phase that explains most of it is {r.phase!r}: "
+                   f"{_ms(r.diff_s)} ms (95% CI {_ms(r.diff_low_s)} to {_ms(r.diff_high_s)}; "
+                   f"{_ms(r.a_median_s)} against {_ms(r.b_median_s)} ms).")
+    for r in result.cost.itertuples(index=False):
+        moved = abs(r.ratio - 1.0)
+        out.append(f"Tracing {stats.target_label(r.client, r.runtime)}{_pace(r.pace_s)} {r.step}: "
+                   f"median {_ms(r.median_traced_s)} ms traced against "
+                   f"{_ms(r.median_untraced_s)} ms untraced, ratio {r.ratio:.2f} (95% CI "
+                   f"{r.ratio_low:.2f}–{r.ratio_high:.2f}, {r.n_pairs} paired rounds): "
+                   + ("within 5%." if moved <= 0.05 else f"tracing moves the median by "
+                      f"{r.ratio - 1.0:+.0%}."))
+    return out
+
+
+def html(result: Optional[PhaseResult], figures_html: str = "") -> "HTML":
+    """The section as HTML: how much the phases explain per target and step, which phase
+    explains each difference, the cost of tracing, ``figures_html`` (already escaped),
+    then every phase's median folded."""
+    from IPython.display import HTML
+
+    from rtlab.report.views import esc
+
+    if result is None:
+        return HTML("<p>No traced run loaded (<code>rtlab collect --trace</code> adds a traced "
+                    "twin of every unit and phases.csv).</p>")
+    cov_rows = [(r.target + _pace(r.pace_s), r.step, r.n, _ms(r.step_median_s), r.named_phases,
+                 f"{r.named_share:.0%}", f"{r.unattributed_share:.0%}")
+                for r in result.coverage.itertuples(index=False)]
+    coverage = _table(cov_rows, ["target", "step", "traced trials", "step median ms",
+                                 "named phases", "their medians add up to",
+                                 "unattributed (median)"], "phase-coverage") if cov_rows else \
+        "<p>The traced steps have no phase definition (tracing.PHASES).</p>"
+    diff_rows = [(r.step, r.a, r.b, _ms(r.step_diff_s), r.phase,
+                  f"{_ms(r.diff_s)} [{_ms(r.diff_low_s)}, {_ms(r.diff_high_s)}]")
+                 for r in explained(result).itertuples(index=False)]
+    diffs = _table(diff_rows, ["step", "a", "b", "a − b, step medians (ms)",
+                               "the phase that explains most", "its a − b, ms [95% CI]"],
+                   "phase-differences") if diff_rows else \
+        "<p>No difference between two targets or paces that one phase explains (its CI " \
+        "excluding no difference).</p>"
+    cost_rows = [(stats.target_label(r.client, r.runtime) + _pace(r.pace_s), r.step, r.n_pairs,
+                  _ms(r.median_untraced_s), _ms(r.median_traced_s),
+                  f"{r.ratio:.3f} [{r.ratio_low:.3f}, {r.ratio_high:.3f}]")
+                 for r in result.cost.itertuples(index=False)]
+    cost = _table(cost_rows, ["target", "step", "paired rounds", "untraced median ms",
+                              "traced median ms", "traced/untraced [95% CI]"],
+                  "tracing-cost") if cost_rows else "<p>No paired traced/untraced rounds.</p>"
+    rows = [(r.target + _pace(r.pace_s), r.step, r.phase, r.n,
+             _interval(r.median_s, r.ci_low_s, r.ci_high_s), f"{r.share:.1%}")
+            for r in result.summary.itertuples(index=False)]
+    phases = _table(rows, ["target", "step", "phase", "n", "median ms [95% CI]",
+                           "share of the step's median"], "phases")
+    return HTML(
+        '<section id="phases">'
+        "<p>Traced twins only (bpftrace on tracepoints; never pooled with the untraced "
+        "trials). Each phase's median over the traced trials with its 95% CI (order "
+        "statistics); a trial whose marker was not seen counts 0 for that phase and its time "
+        "in <em>unattributed</em>. Medians do not add up: on a skewed (loaded) host the "
+        "phase medians sum to less than the step's median.</p>"
+        f"<p>How much of each step the named phases explain:</p>{coverage}"
+        f"<p>Which phase explains a difference (runtimes through one client at one pace; "
+        f"paces of one target):</p>{diffs}"
+        "<p>The cost of tracing: the traced twin's median against the untraced one's "
+        f"(the tracer attached, not following), rounds paired, ratio with its bootstrap "
+        f"CI:</p>{cost}{figures_html}"
+        f"<details><summary>Every phase's median ({len(rows)} rows)</summary>{phases}</details>"
+        "</section>")
+
+
+def section(run_dirs: Sequence[Path | str], trials: pd.DataFrame, out_dir: Path | str, *,
+            seed: int = 0) -> "HTML":
+    """Notebook 02's "Where the time goes": the runs' phases.csv analysed into ``out_dir``
+    (:func:`analyze_phases`), shown as HTML; one line when no traced run is loaded."""
+    import base64
+
+    result = analyze_phases(phasestats.load_runs(run_dirs), trials, out_dir, seed=seed)
+    if result is None:
+        return html(None)
+    from rtlab.report.views import esc
+
+    imgs = "".join(
+        f'<figure><img alt="{esc(p.stem)}" style="max-width:100%" src="data:image/png;base64,'
+        f'{base64.b64encode(p.read_bytes()).decode()}"></figure>'
+        for p in result.figures if p.suffix == ".png")
+    return html(result, imgs)
