@@ -19,12 +19,11 @@ from pathlib import Path
 import pandas as pd
 
 from rtlab.core import experiments
-from rtlab.analysis import cri_benchmark, paces, reference, stats
+from rtlab.analysis import cri_benchmark, paces, phasestats, reference, stats
 
 if TYPE_CHECKING:  # matplotlib, seaborn and rtlab.analysis.plots load only when a figure is drawn
     from matplotlib.axes import Axes
 
-    from rtlab.report import phase_report
     from matplotlib.figure import Figure
 from rtlab.core.conditions import format_pace
 from rtlab.core.options import DEFAULT_ALPHA, DEFAULT_PACE_S
@@ -85,7 +84,7 @@ class AnalysisResult:
     paces: list[float] = field(default_factory=list)  # every pace in the data
     pace_comparisons: Optional[pd.DataFrame] = None  # paces.pace_compare when several
     experiments: list[str] = field(default_factory=list)
-    phases: Optional["phase_report.PhaseResult"] = None  # traced runs (phase_report.py)
+    phases: Optional[phasestats.PhaseResult] = None  # traced runs (phasestats.analyze_phases)
 
     def of(self, experiment: str) -> "AnalysisResult":
         """This result restricted to one experiment (its tables, findings and figures)."""
@@ -384,7 +383,7 @@ def analyze(
         Also write every figure as SVG (by default PNG only).
     phases : pandas.DataFrame, optional
         The runs' phases.csv (phasestats.load_runs): with a traced run, the phase
-        tables, the cost of tracing and the phase figures (phase_report.py) too.
+        tables, the cost of tracing and the phase figures (phasestats.analyze_phases) too.
 
     Returns
     -------
@@ -443,12 +442,11 @@ def analyze(
     found = conc_found + found
     traced = None
     if phases is not None:  # --trace runs: where the time goes, and the cost of tracing
-        from rtlab.report import phase_report
-        traced = phase_report.analyze_phases(phases, trials, out_dir, seed=seed,
+        traced = phasestats.analyze_phases(phases, trials, out_dir, seed=seed,
                                              figures=bool(kinds))
         if traced is not None:
             tables += traced.tables
-            found += phase_report.sentences(traced)
+            found += phasestats.sentences(traced)
     names = names + (["concurrency"] if conc_found else [])
     figures_written = render(jobs + conc_jobs) + (traced.figures if traced else [])
     return AnalysisResult(

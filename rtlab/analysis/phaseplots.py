@@ -22,7 +22,7 @@ def _label(target: str, pace) -> str:
 
 def _colours(names) -> dict:
     """A colour per phase name, the same in every figure (from the name), unattributed grey."""
-    palette = plt.get_cmap("tab20").colors
+    palette = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]  # a ListedColormap
     colours = {n: palette[zlib.crc32(str(n).encode()) % len(palette)]
                for n in dict.fromkeys(names)}
     colours[tracing.UNATTRIBUTED] = (0.6, 0.6, 0.6, 1.0)

@@ -7,7 +7,9 @@ left out; each phase is summarised over the traced trials that have it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -79,7 +81,7 @@ def phase_summary(phases: pd.DataFrame, *, confidence: float = stats.CONFIDENCE)
     cols = ["target", "client", "runtime", "pace_s", "step", "order", "phase", "n", "median_s",
             "ci_low_s", "ci_high_s", "step_median_s", "share"]
     wide = per_trial(phases)
-    rows = []
+    rows: list[dict] = []
     if not len(wide):
         return pd.DataFrame(rows, columns=cols)
     present = phases[~phases["warmup"]].assign(pace_key=_pace_key(phases[~phases["warmup"]]))
@@ -109,7 +111,7 @@ def coverage(summary: pd.DataFrame) -> pd.DataFrame:
     unattributed_share, step_median_s."""
     cols = ["target", "client", "runtime", "pace_s", "step", "n", "named_phases",
             "named_share", "unattributed_share", "step_median_s"]
-    rows = []
+    rows: list[dict] = []
     if not len(summary):
         return pd.DataFrame(rows, columns=cols)
     keys = ["target", "client", "runtime", "pace_key", "step"]
@@ -229,3 +231,113 @@ def tracing_cost(trials: pd.DataFrame, *, seed: int = 0, n_boot: int = 2000,
                      "ratio": float(np.median(a) / np.median(b)), "ratio_low": float(low),
                      "ratio_high": float(high)})
     return pd.DataFrame(rows, columns=cols)
+
+
+# -- the phase tables and figures rtlab analyze writes (report/phase_report.py renders them)
+
+SUMMARY_FILE = "phases_summary.csv"
+COVERAGE_FILE = "phases_coverage.csv"
+DIFFERENCES_FILE = "phases_differences.csv"
+COST_FILE = "tracing_cost.csv"
+FIGURES = Path("figures") / "phases"
+
+
+@dataclass
+class PhaseResult:
+    summary: pd.DataFrame
+    coverage: pd.DataFrame
+    differences: pd.DataFrame
+    cost: pd.DataFrame
+    tables: list[Path] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+
+
+def analyze_phases(phases: pd.DataFrame, trials: pd.DataFrame, out_dir: Path | str, *,
+                   seed: int = 0, figures: bool = True) -> Optional[PhaseResult]:
+    """The phase tables (and figures) of traced runs, written into ``out_dir``; None when
+    no run was traced (no phases.csv row and no ``traced`` trial)."""
+    traced = "traced" in trials.columns and \
+        (trials["traced"].astype(str).str.lower() == "true").any()
+    if not len(phases) and not traced:
+        return None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = phase_summary(phases)
+    result = PhaseResult(summary, coverage(summary),
+                         pd.concat([differences(phases, by="runtime", seed=seed),
+                                    differences(phases, by="pace", seed=seed)],
+                                   ignore_index=True),
+                         tracing_cost(trials, seed=seed))
+    for frame, name in ((result.summary, SUMMARY_FILE), (result.coverage, COVERAGE_FILE),
+                        (result.differences, DIFFERENCES_FILE), (result.cost, COST_FILE)):
+        frame.to_csv(out / name, index=False)
+        result.tables.append(out / name)
+    if figures and len(summary):
+        result.figures = _figures(phases, summary, out / FIGURES)
+    return result
+
+
+def _figures(phases: pd.DataFrame, summary: pd.DataFrame, folder: Path) -> list[Path]:
+    from matplotlib.figure import Figure
+
+    from rtlab.analysis import phaseplots, plots
+
+    written: list[Path] = []
+    for step in stats.ordered_steps(summary["step"].unique().tolist()):
+        n = len(summary[summary.step == step][["target", "pace_s"]].drop_duplicates())
+        fig = Figure(figsize=(max(6.0, 1.4 * n + 4.0), 4.8), layout="constrained")
+        phaseplots.phase_bars(summary, step=step, ax=fig.subplots())
+        written += plots.save_figure(fig, folder / f"phases_{step}", svg=False)
+        fig = Figure(figsize=(10.0, max(2.5, 0.6 * n + 1.5)), layout="constrained")
+        phaseplots.timeline(phases, step=step, ax=fig.subplots())
+        written += plots.save_figure(fig, folder / f"timeline_{step}", svg=False)
+    return written
+
+
+def _ms(x) -> str:
+    return "—" if x is None or x != x else f"{x * 1e3:.2f}"
+
+
+def _pace(p) -> str:
+    return "" if p is None or p != p else f" @ pace {p * 1e3:g} ms"
+
+
+def _interval(median, low, high) -> str:
+    if low != low or high != high:
+        return f"{_ms(median)} (n too small for a CI)"
+    return f"{_ms(median)} [{_ms(low)}, {_ms(high)}]"
+
+
+def explained(result: PhaseResult) -> pd.DataFrame:
+    """The differences a phase explains: the top phase of each pair, kept only when its
+    CI excludes no difference (the others are listed in phases_differences.csv)."""
+    d = result.differences
+    if not len(d):
+        return d
+    top = d[d["explains"] & (d["phase"] != tracing.UNATTRIBUTED)]
+    return top[(top["diff_low_s"] > 0) | (top["diff_high_s"] < 0)]
+
+
+def sentences(result: PhaseResult) -> list[str]:
+    """The section's findings as plain sentences (rtlab analyze prints them): how much
+    the named phases explain, which phase explains each difference, the cost of tracing."""
+    out = [f"{r.target}{_pace(r.pace_s)} {r.step}: {r.named_phases} named phases whose medians "
+           f"add up to {r.named_share:.0%} of the step's median ({_ms(r.step_median_s)} ms, "
+           f"{r.n} traced trials); unattributed {r.unattributed_share:.0%}."
+           for r in result.coverage.itertuples(index=False)]
+    for r in explained(result).itertuples(index=False):
+        out.append(f"{r.step}: {r.a} against {r.b} differs by {_ms(r.step_diff_s)} ms (step "
+                   f"medians); the phase that explains most of it is {r.phase!r}: "
+                   f"{_ms(r.diff_s)} ms (95% CI {_ms(r.diff_low_s)} to {_ms(r.diff_high_s)}; "
+                   f"{_ms(r.a_median_s)} against {_ms(r.b_median_s)} ms).")
+    for r in result.cost.itertuples(index=False):
+        moved = abs(r.ratio - 1.0)
+        out.append(f"Tracing {stats.target_label(r.client, r.runtime)}{_pace(r.pace_s)} {r.step}: "
+                   f"median {_ms(r.median_traced_s)} ms traced against "
+                   f"{_ms(r.median_untraced_s)} ms untraced, ratio {r.ratio:.2f} (95% CI "
+                   f"{r.ratio_low:.2f}–{r.ratio_high:.2f}, {r.n_pairs} paired rounds): "
+                   + ("within 5%." if moved <= 0.05 else f"tracing moves the median by "
+                      f"{r.ratio - 1.0:+.0%}."))
+    return out
+
+
