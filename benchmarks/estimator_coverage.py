@@ -4,16 +4,16 @@
 1. The synthetic 1.15× case (round effect SD 0.17, noise SD 0.05, ρ 0.7 between the
    two targets' round effects) at 12 and 20 rounds, ``--reps`` replicates each: the
    share of 95 % CIs (Hodges–Lehmann of the per-round log ratio, signed-rank
-   inversion: :func:`rtlab.shift.paired_many`, which tests/unit/test_shift.py checks
-   against :func:`rtlab.shift.paired`) that cover the true 1.15, its binomial SE and
+   inversion: :func:`rtlab.analysis.shift.paired_many`, which tests/unit/test_shift.py checks
+   against :func:`rtlab.analysis.shift.paired`) that cover the true 1.15, its binomial SE and
    the band nominal ± 2 SE, and how many replicates have the estimate outside its own
    CI (must be 0). The first ``--compare-reps`` replicates also go through
-   :func:`rtlab.stats.compare` (the table the report prints) for the same checks.
+   :func:`rtlab.analysis.stats.compare` (the table the report prints) for the same checks.
 2. Identical distributions (ratio 1, same noise), 12 rounds, ``--equiv-reps``
-   replicates through :func:`rtlab.stats.compare` at ``margin=0.2``: the share
+   replicates through :func:`rtlab.analysis.stats.compare` at ``margin=0.2``: the share
    "equivalent", the share "faster"/"slower" alone, and whether "equivalent" is given
    exactly when the 90 % CI lies inside 1/1.2–1.2.
-3. A lifecycle run and a pause run analysed together (:func:`rtlab.analysis.analyze`):
+3. A lifecycle run and a pause run analysed together (:func:`rtlab.analysis.analysis.analyze`):
    each experiment's docker/runc ``total`` median and ``create`` count (not pooled),
    the experiments of the comparisons and findings; and ``rtlab compare`` of
    data/sample-paced/run-1 against a copy of run-2 relabelled as the pause
@@ -46,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests" / "unit"))
 
 from _common import save  # noqa: E402
-from rtlab import analysis, cli, shift, stats  # noqa: E402
+from rtlab.analysis import analysis, shift, stats
+from rtlab import cli  # noqa: E402
 import test_shift as case  # noqa: E402  (the simulated cases of the tests)
 
 

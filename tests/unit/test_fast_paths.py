@@ -27,7 +27,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
-from rtlab import results, shift  # noqa: E402
+from rtlab.core import results
+from rtlab.analysis import shift  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample-paced" / "run-1"
 
