@@ -36,7 +36,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats as sps
+from scipy import special
 
 # Exact null distributions up to this many values per side; normal approximation above.
 EXACT_MAX = 50
@@ -133,7 +133,7 @@ def _rank(cdf: np.ndarray | None, total: int, variance: float, confidence: float
     if cdf is not None:
         allowed = np.flatnonzero(cdf <= tail + 1e-12)
         return int(allowed[-1]) + 1 if allowed.size else 0
-    k = int(np.floor(total / 2.0 - sps.norm.ppf(1.0 - tail) * np.sqrt(variance)))
+    k = int(np.floor(total / 2.0 - special.ndtri(1.0 - tail) * np.sqrt(variance)))  # norm.ppf
     return max(k, 0)
 
 
@@ -163,13 +163,39 @@ def _select(count_le, between, sample, ranks: np.ndarray, low: float, high: floa
 
     The set is known by ``count_le(t)`` (members <= t, vectorised over t),
     ``between(lo, hi)`` (the members in ``(lo, hi]``) and ``sample(size)`` (members
-    drawn at random). Each rank is bracketed by ``(lo, hi]`` with
-    ``count_le(lo) < rank <= count_le(hi)``: first from quantiles of a sample (a
-    guess, checked by counting), then by bisection until the bracket holds at most
-    :data:`_BRACKET_MAX` members, which are then listed and sorted. ``O(n log n)``
-    per count; the answer does not depend on the sample, only the time does.
+    drawn at random). Ranks less than :data:`_BRACKET_MAX` apart form one cluster
+    (an estimate and its interval's bounds usually do: they lie within a few
+    standard deviations of the middle rank). Each cluster is bracketed by ``(lo, hi]``
+    with ``count_le(lo) < first rank`` and ``last rank <= count_le(hi)``
+    (:func:`_brackets`); its members are listed once and every rank of the cluster
+    picked from them. ``O(n log n)`` per count; the answer does not depend on the
+    sample or the clusters, only the time does.
     """
     ranks = np.asarray(ranks, dtype=np.int64)
+    wanted = np.unique(ranks)
+    cut = np.flatnonzero(np.diff(wanted) > _BRACKET_MAX) + 1
+    first = wanted[np.concatenate(([0], cut))]
+    last = wanted[np.concatenate((cut - 1, [wanted.size - 1]))]
+    ends = np.unique(np.concatenate([first, last]))
+    lo, c_lo, hi, c_hi = _brackets(count_le, sample, ends, low, high, total)
+    found: dict[int, float] = {}
+    for a, b in zip(first, last):
+        i, j = np.searchsorted(ends, a), np.searchsorted(ends, b)
+        members = between(float(lo[i]), float(hi[j]))  # (lo, hi]: c_hi[j] - c_lo[i] of them
+        inside = wanted[(wanted >= a) & (wanted <= b)]
+        offsets = inside - c_lo[i] - 1
+        picked = np.partition(members, offsets)[offsets]
+        found.update(zip(inside.tolist(), picked.tolist()))
+    return np.array([found[int(r)] for r in ranks], dtype=float)
+
+
+def _brackets(count_le, sample, ranks: np.ndarray, low: float, high: float, total: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each rank a bracket ``(lo, hi]`` with ``c_lo = count_le(lo) < rank <= c_hi =
+    count_le(hi)``: first from quantiles of a sample (a guess, checked by counting),
+    then by bisection until it holds at most :data:`_BRACKET_MAX` members (or at most
+    :data:`_STALLED_MAX` after :data:`_STALLS` steps that removed none: a block of ties).
+    Returns ``(lo, c_lo, hi, c_hi)``."""
     below = np.nextafter(low, -np.inf)
     lo = np.full(ranks.size, below)
     hi = np.full(ranks.size, float(high))
@@ -201,14 +227,7 @@ def _select(count_le, between, sample, ranks: np.ndarray, low: float, high: floa
         hi, c_hi = np.where(enough, mid, hi), np.where(enough, counts, c_hi)
         lo, c_lo = np.where(short, mid, lo), np.where(short, counts, c_lo)
         stalls = np.where(wide, np.where(c_hi - c_lo == width, stalls + 1, 0), stalls)
-    out = np.empty(ranks.size)
-    listed: dict[tuple[float, float], np.ndarray] = {}
-    for i, rank in enumerate(ranks):
-        key = (float(lo[i]), float(hi[i]))
-        if key not in listed:
-            listed[key] = between(*key)
-        out[i] = np.partition(listed[key], rank - c_lo[i] - 1)[rank - c_lo[i] - 1]
-    return out
+    return lo, c_lo, hi, c_hi
 
 
 def _order_stats(values_or_count, total: int, ranks: list[int], bounds=None) -> np.ndarray:
@@ -218,6 +237,16 @@ def _order_stats(values_or_count, total: int, ranks: list[int], bounds=None) -> 
         return _select(count_le, between, sample, np.asarray(ranks), low, high, total)
     part = np.partition(values_or_count, [r - 1 for r in ranks])
     return part[[r - 1 for r in ranks]]
+
+
+def _weighted_order_stats(values: np.ndarray, weight: np.ndarray, ranks: list[int]
+                          ) -> np.ndarray:
+    """The ``ranks``-th smallest (1-based) members of the multiset holding each of
+    ``values`` ``weight`` times: the same numbers as :func:`_order_stats` of the multiset
+    written out."""
+    order = np.argsort(values, kind="stable")
+    ends = np.cumsum(weight[order])  # the last rank each sorted value holds
+    return values[order][np.searchsorted(ends, np.asarray(ranks), side="left")]
 
 
 def _ranges(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -292,22 +321,34 @@ def paired(d: np.ndarray, *levels: float) -> list[Shift]:
     total = n * (n + 1) // 2
     cdf = _signed_rank_cdf(n) if n <= EXACT_MAX else None
     variance = n * (n + 1) * (2 * n + 1) / 24.0
+    values, counts = np.unique(d, return_counts=True) if total > _DIRECT_MAX else (d, None)
     if total <= _DIRECT_MAX:
         i, j = np.triu_indices(n)
         walsh = (d[i] + d[j]) / 2.0
 
         def select(ranks):
             return _order_stats(walsh, total, ranks)
+    elif values.size * (values.size + 1) // 2 <= _DIRECT_MAX:
+        # few distinct values (ties): each distinct Walsh average once, with its multiplicity
+        i, j = np.triu_indices(values.size)
+        walsh = (values[i] + values[j]) / 2.0
+        weight = np.where(i == j, counts[i] * (counts[i] + 1) // 2, counts[i] * counts[j])
+
+        def select(ranks):
+            return _weighted_order_stats(walsh, weight, ranks)
     else:
         def count_le(t: np.ndarray) -> np.ndarray:
-            # pairs i <= j with d_i + d_j <= 2t: for each i, the j >= i with d_j <= 2t - d_i
-            upto = np.searchsorted(d, 2.0 * t[:, None] - d[None, :], side="right")
-            return np.maximum(upto - np.arange(n)[None, :], 0).sum(axis=1)
+            # pairs i <= j with d_i + d_j <= 2t: for each i, the j >= i with d_j <= 2t - d_i;
+            # an i with d_i > t has none (d_j >= d_i), so only the i up to the largest t count
+            m = int(np.searchsorted(d, np.max(t), side="right"))
+            upto = np.searchsorted(d, 2.0 * t[:, None] - d[None, :m], side="right")
+            return np.maximum(upto - np.arange(m)[None, :], 0).sum(axis=1)
 
         def between(lo: float, hi: float) -> np.ndarray:
-            # the Walsh averages with 2lo < d_i + d_j <= 2hi, i <= j
-            first = np.maximum(np.searchsorted(d, 2.0 * lo - d, side="right"), np.arange(n))
-            last = np.searchsorted(d, 2.0 * hi - d, side="right")
+            # the Walsh averages with 2lo < d_i + d_j <= 2hi, i <= j (so d_i <= hi)
+            m = int(np.searchsorted(d, hi, side="right"))
+            first = np.maximum(np.searchsorted(d, 2.0 * lo - d[:m], side="right"), np.arange(m))
+            last = np.searchsorted(d, 2.0 * hi - d[:m], side="right")
             i, j = _ranges(first, last)
             return (d[i] + d[j]) / 2.0
 
@@ -359,11 +400,21 @@ def unpaired(x: np.ndarray, y: np.ndarray, *levels: float) -> list[Shift]:
     total = m * n
     cdf = _rank_sum_cdf(min(m, n), max(m, n)) if max(m, n) <= EXACT_MAX else None
     variance = m * n * (m + n + 1) / 12.0
+    if total > _DIRECT_MAX:
+        x_values, x_counts = np.unique(x, return_counts=True)
+        y_values, y_counts = np.unique(y, return_counts=True)
     if total <= _DIRECT_MAX:
         diffs = (x[:, None] - y[None, :]).ravel()
 
         def select(ranks):
             return _order_stats(diffs, total, ranks)
+    elif x_values.size * y_values.size <= _DIRECT_MAX:
+        # few distinct values (ties): each distinct difference once, with its multiplicity
+        diffs = (x_values[:, None] - y_values[None, :]).ravel()
+        weight = (x_counts[:, None] * y_counts[None, :]).ravel()
+
+        def select(ranks):
+            return _weighted_order_stats(diffs, weight, ranks)
     else:
         def count_le(t: np.ndarray) -> np.ndarray:
             # pairs with x_i - y_j <= t: for each i, the j with y_j >= x_i - t

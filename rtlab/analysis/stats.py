@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy import special
 from scipy import stats as sps
 
 from rtlab.core import experiments
@@ -66,6 +67,8 @@ MARGIN = DEFAULT_MARGIN  # rtlab/core/options.py
 MIN_PAIRED_ROUNDS = 6
 MIN_PAIRED_SHARE = 0.75
 
+# scipy.stats.median_abs_deviation's scale="normal": special.ndtri(0.75)
+_NORMAL_MAD_SCALE = 0.6744897501960817
 # Elements of one bootstrap index block; bounds memory for large samples.
 _BOOT_BLOCK_ELEMENTS = 4_000_000
 # The trial a lifecycle total belongs to.
@@ -145,10 +148,11 @@ def lifecycle_totals(trials: pd.DataFrame) -> pd.DataFrame:
     names = (trials["experiment"].astype(str) if "experiment" in trials.columns
              else pd.Series(experiments.DEFAULT_EXPERIMENT, index=trials.index))
     blocks = []
-    for name in names.unique():
+    found = names.unique()
+    for name in found:
         exp = experiments.EXPERIMENTS.get(name)
-        rows = trials[(names == name).to_numpy()]
-        if exp is None or not exp.total or not set(exp.total) <= set(rows["step"]):
+        rows = trials if len(found) == 1 else trials[(names == name).to_numpy()]
+        if exp is None or not exp.total or not set(exp.total) <= set(rows["step"].unique()):
             continue
         blocks.append(_totals(rows, exp.total))
         for partial, steps in exp.partials.items():  # e.g. the CRI's pod to running
@@ -169,26 +173,43 @@ def _totals(trials: pd.DataFrame, steps: tuple[str, ...], name: str = TOTAL_STEP
     if "mode" in trials.columns:  # a target runs once per mode (rootful, rootless) a round
         keys.append("mode")
     life = trials[trials["step"].isin(steps)]
-    life = life.assign(_good=is_sample(life))
-    grouped = life.groupby(keys, sort=False, dropna=False)
-    counts = grouped.agg(
-        n_good=("_good", "sum"), n_steps=("step", "nunique"), n_rows=("step", "size")
-    )
-    times = grouped[["wall_s", "user_s", "sys_s"]].sum(min_count=len(steps))
-    complete = (
-        (counts["n_good"] == len(steps))
-        & (counts["n_steps"] == len(steps))
-        & (counts["n_rows"] == len(steps))
-    )
+    # one group per trial (the keys, NaN a value like any other), in order of appearance;
+    # integer codes instead of grouping by ten columns of 100k strings
+    group, first = _group_codes(life, keys)
+    size = first.size
+    n_rows = np.bincount(group, minlength=size)
+    n_good = np.bincount(group, weights=is_sample(life), minlength=size)
+    step_codes, step_names = pd.factorize(life["step"])
+    pairs = pd.unique(group * max(len(step_names), 1) + step_codes)
+    n_steps = np.bincount(pairs // max(len(step_names), 1), minlength=size)
+    complete = (n_good == len(steps)) & (n_steps == len(steps)) & (n_rows == len(steps))
+    times = life[["wall_s", "user_s", "sys_s"]].groupby(group, sort=False).sum(
+        min_count=len(steps)).reset_index(drop=True)
     times.loc[~complete] = np.nan
-    totals = times.reset_index()
+    totals = pd.concat([life[keys].iloc[first].reset_index(drop=True), times], axis=1)
     totals.insert(len(keys), "step", name)
-    totals["ok"] = complete.to_numpy()
+    totals["ok"] = complete
     totals["exit_code"] = pd.array([pd.NA] * len(totals), dtype="Int64")
     totals["error"] = np.where(
-        complete.to_numpy(), "", f"derived: not all {len(steps)} steps of the total ran ok"
+        complete, "", f"derived: not all {len(steps)} steps of the total ran ok"
     )
     return totals
+
+
+def _group_codes(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(group of each row, first row of each group) for the distinct combinations of
+    ``columns`` (NaN equal to NaN), groups numbered in order of first appearance like
+    ``groupby(columns, sort=False, dropna=False)``."""
+    group = np.zeros(len(frame), dtype=np.int64)
+    for column in columns:
+        codes, names = pd.factorize(frame[column], use_na_sentinel=False)
+        group, _ = pd.factorize(group * max(len(names), 1) + codes)
+    group = group.astype(np.int64, copy=False)
+    # codes are numbered in order of appearance: a group's first row raises the running maximum
+    new = np.ones(group.size, dtype=bool)
+    running = np.maximum.accumulate(group)
+    new[1:] = running[1:] > running[:-1]
+    return group, np.flatnonzero(new)
 
 
 def _shared_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -231,27 +252,44 @@ def samples(trials: pd.DataFrame) -> pd.DataFrame:
     if "network" in measured.columns:
         # the CRI's network mode is part of what is measured: "cri-host", "cri-cni"
         net = measured["network"].fillna("").astype(str)
-        measured = measured.assign(client=np.where(net != "", measured["client"].astype(str)
-                                                   + "-" + net, measured["client"]))
+        measured = _suffix_clients(measured, (net != "").to_numpy(), "-" + net)
     if "mode" in measured.columns:
         # rootless is part of what is measured: "oci-rootless" beside "oci" (rootless.py),
         # so the client comparison over a runtime pairs them by round
         rootless = measured["mode"].fillna("").astype(str).eq("rootless").to_numpy()
-        measured = measured.assign(client=np.where(rootless, measured["client"].astype(str)
-                                                   + "-rootless", measured["client"]))
+        measured = _suffix_clients(measured, rootless, "-rootless")
     if "traced" in measured.columns:
         # traced trials (--trace, tracing.py) are their own unit, never pooled: "oci+traced"
-        traced = measured["traced"].astype(str).str.lower() == "true"
-        measured = measured.assign(client=np.where(traced, measured["client"].astype(str)
-                                                   + "+traced", measured["client"]))
+        traced = (measured["traced"].astype(str).str.lower() == "true").to_numpy()
+        measured = _suffix_clients(measured, traced, "+traced")
     totals = lifecycle_totals(measured)
     frame = measured if totals.empty else pd.concat([measured, totals], ignore_index=True)
     frame = pd.concat([frame, _shared_rows(frame)], ignore_index=True)
-    labels = [target_label(c, r) for c, r in zip(frame["client"], frame["runtime"])]
-    frame = frame.reset_index(drop=True).assign(target=labels)
+    frame = frame.reset_index(drop=True).assign(target=_target_labels(frame))
     if "experiment" not in frame.columns:
         frame = frame.assign(experiment=experiments.DEFAULT_EXPERIMENT)
     return frame
+
+
+def _suffix_clients(measured: pd.DataFrame, where: np.ndarray, suffix) -> pd.DataFrame:
+    """``measured`` with ``suffix`` (a string, or a Series aligned with it) appended to the
+    client of the rows ``where`` is True; the frame itself when there are none (100k-row
+    runs of one network and mode then build no strings)."""
+    if not where.any():
+        return measured
+    clients = measured["client"]
+    return measured.assign(client=np.where(where, clients.astype(str) + suffix, clients))
+
+
+def _target_labels(frame: pd.DataFrame) -> np.ndarray:
+    """:func:`target_label` of every row, formatted once per distinct (client, runtime)."""
+    clients, client_names = pd.factorize(frame["client"], use_na_sentinel=False)
+    runtimes, runtime_names = pd.factorize(frame["runtime"], use_na_sentinel=False)
+    width = max(len(runtime_names), 1)
+    pairs, inverse = np.unique(clients.astype(np.int64) * width + runtimes, return_inverse=True)
+    labels = np.array([target_label(client_names[p // width], runtime_names[p % width])
+                       for p in pairs.tolist()], dtype=object)
+    return labels[inverse.reshape(-1)]
 
 
 def experiment_rank(name: str) -> int:
@@ -279,7 +317,11 @@ def by_experiment(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
         yield experiments.DEFAULT_EXPERIMENT, frame
         return
     names = frame["experiment"].astype(str).to_numpy()
-    for name in experiments_of(frame):
+    found = experiments_of(frame)
+    if len(found) == 1 and frame["experiment"].notna().all():
+        yield found[0], frame  # one experiment: its rows are the frame (no 100k-row copy)
+        return
+    for name in found:
         yield name, frame[names == name]
 
 
@@ -342,8 +384,8 @@ def flag_outliers(trials: pd.DataFrame, *, threshold: float = OUTLIER_Z) -> pd.D
     valid_rows = np.flatnonzero(is_sample(frame))
     wall_s = frame["wall_s"].to_numpy(dtype=float, na_value=np.nan)
     z = np.full(len(frame), np.nan)
-    groups = frame.iloc[valid_rows].groupby(["experiment", "client", "runtime", "step"],
-                                            sort=False)
+    keys = ["experiment", "client", "runtime", "step"]
+    groups = frame[keys].iloc[valid_rows].groupby(keys, sort=False)  # 4 columns, not 25
     for index in groups.indices.values():
         rows = valid_rows[index]
         z[rows] = modified_z_scores(wall_s[rows])
@@ -561,27 +603,46 @@ def _round_keys(frame: pd.DataFrame) -> pd.Series:
     return frame["run_id"].astype(str) + "\x1f" + frame["round"].astype(str)
 
 
+def _distinct_round_keys(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, inverse): :func:`_round_keys` of each distinct (run_id, round) of ``frame``
+    and, per row, the position of its own in ``keys`` (``keys[inverse]`` is
+    :func:`_round_keys`), formatting one string per round, not per row."""
+    runs, run_names = pd.factorize(frame["run_id"], use_na_sentinel=False)
+    rounds, round_names = pd.factorize(frame["round"], use_na_sentinel=False)
+    width = max(len(round_names), 1)
+    pairs, inverse = np.unique(runs.astype(np.int64) * width + rounds, return_inverse=True)
+    run_text = pd.Series(run_names[pairs // width]).astype(str)
+    round_text = pd.Series(round_names[pairs % width]).astype(str)
+    keys = (run_text + "\x1f" + round_text).to_numpy(dtype=object)
+    return keys, inverse.reshape(-1)
+
+
 class _StepData:
     """One step's samples, by target and by round.
 
-    ``wide[target]`` holds the wall times over the step's rounds (NaN where the
+    ``wide[target]`` holds the wall times over the experiment's rounds (NaN where the
     target has no sample). Targets with more than one sample in a round cannot
-    be paired.
+    be paired. ``medians[target]`` is the median of ``values[target]``.
     """
 
-    def __init__(self, rows: pd.DataFrame, step: str) -> None:
+    def __init__(self, step: str, n_rounds: int, column: np.ndarray, wall_s: np.ndarray,
+                 targets: np.ndarray, target_names: Sequence[str]) -> None:
+        """``column``, ``wall_s`` and ``targets`` (codes into ``target_names``) describe
+        the step's rows in frame order: each row's round (0 … n_rounds - 1), wall time
+        and target."""
         self.step = step
-        keys = _round_keys(rows)
-        self.rounds = np.array(sorted(keys.unique()))
-        column = np.searchsorted(self.rounds, keys.to_numpy())
-        wall_s = rows["wall_s"].to_numpy(dtype=float)
         self.values: dict[str, np.ndarray] = {}
         self.wide: dict[str, np.ndarray] = {}
-        for target, index in rows.groupby("target", sort=True).indices.items():
+        self.medians: dict[str, float] = {}
+        order = np.argsort(targets, kind="stable")  # by target, each in frame order
+        starts = np.flatnonzero(np.r_[True, targets[order][1:] != targets[order][:-1]])
+        for index in np.split(order, starts[1:]) if order.size else []:
+            target = target_names[targets[index[0]]]
             self.values[target] = wall_s[index]
+            self.medians[target] = np.median(self.values[target])
             cols = column[index]
             if np.unique(cols).size == cols.size:
-                line = np.full(self.rounds.size, np.nan)
+                line = np.full(n_rounds, np.nan)
                 line[cols] = wall_s[index]
                 self.wide[target] = line
 
@@ -611,9 +672,36 @@ def _wilcoxon(d: np.ndarray, alternative: str = "two-sided") -> float:
     exact = shift.signed_rank_p(d, alternative)
     if exact is not None:  # the distribution the CI inverts (shift.py); scipy's otherwise
         return exact
+    if d.size > shift.EXACT_MAX and not np.any(d == 0) and not np.any(np.isnan(d)):
+        return _wilcoxon_normal(d, alternative)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return float(sps.wilcoxon(d, alternative=alternative).pvalue)
+
+
+def _wilcoxon_normal(d: np.ndarray, alternative: str) -> float:
+    """scipy's ``wilcoxon(d, alternative=...)`` p-value for more than 50 values without zeros
+    (its normal approximation with the tie correction, no continuity correction), computed
+    the same way to the last bit without scipy's per-call overhead (comparisons of long runs
+    call it three times per pair; tests/unit/test_fast_paths.py checks the equality)."""
+    order = np.argsort(np.abs(d), kind="stable")
+    magnitude = np.abs(d)[order]
+    n = magnitude.size
+    starts = np.flatnonzero(np.concatenate(([True], magnitude[1:] != magnitude[:-1])))
+    sizes = np.diff(np.append(starts, n))
+    counts = sizes.astype(float)
+    ranks = np.repeat(starts + 1.0 + (counts - 1.0) / 2.0, sizes)  # average ranks, sorted
+    r_plus = float(ranks[d[order] > 0].sum())  # whole and half numbers: the sum is exact
+    count = float(n)
+    mean = count * (count + 1.0) * 0.25
+    se = count * (count + 1.0) * (2.0 * count + 1.0)
+    se = np.sqrt((se - float((counts ** 3 - counts).sum()) / 2) / 24)
+    z = (r_plus - mean) / se
+    if alternative == "less":
+        return float(special.ndtr(z))
+    if alternative == "greater":
+        return float(special.ndtr(-z))
+    return float(2 * special.ndtr(-abs(z)))
 
 
 def _mannwhitney(x: np.ndarray, y: np.ndarray, alternative: str = "two-sided") -> float:
@@ -644,7 +732,8 @@ def _robust_sd(x: np.ndarray) -> float:
     sample SD when the MAD is 0."""
     if x.size < 2:
         return np.nan
-    mad = float(sps.median_abs_deviation(x, scale="normal"))
+    # scipy.stats.median_abs_deviation(x, scale="normal"), bit for bit, without its overhead
+    mad = float(np.median(np.abs(x - np.median(x))) / _NORMAL_MAD_SCALE)
     return mad if mad > 0 else float(np.std(x, ddof=1))
 
 
@@ -663,13 +752,13 @@ def trials_needed(
     if not (np.isfinite(shift) and np.isfinite(sd)) or sd <= 0:
         return np.nan
     factor = 1.0 if paired else 2.0
-    z_power = sps.norm.ppf(power)
+    z_power = special.ndtri(power)  # sps.norm.ppf, without its per-call overhead
     candidates = []
     if shift != 0:
-        candidates.append(factor * ((sps.norm.ppf(1 - alpha / 2) + z_power) * sd / shift) ** 2)
+        candidates.append(factor * ((special.ndtri(1 - alpha / 2) + z_power) * sd / shift) ** 2)
     room = np.log1p(margin) - abs(shift)
     if room > 0:
-        candidates.append(factor * ((sps.norm.ppf(1 - alpha) + z_power) * sd / room) ** 2)
+        candidates.append(factor * ((special.ndtri(1 - alpha) + z_power) * sd / room) ** 2)
     return float(np.ceil(min(candidates))) if candidates else np.nan
 
 
@@ -744,26 +833,62 @@ def verdict(p_adj: float, low: float, high: float, equiv_low: float, equiv_high:
     return (difference or INCONCLUSIVE), difference
 
 
-def _families(frame: pd.DataFrame) -> Iterator[tuple[str, str, dict[str, str]]]:
+def _families(good: pd.DataFrame) -> Iterator[tuple[str, str, dict[str, str]]]:
     """Each family and step with at least two members that have samples.
 
-    A ``client=<c>`` family compares the runtimes driven through client c; a
+    ``good`` holds the sample rows (:func:`is_sample`) of one experiment. A
+    ``client=<c>`` family compares the runtimes driven through client c; a
     ``runtime=<r>`` family compares the clients driving runtime r. Yields the
     family, the step and ``{member: target label}``, members in alphabetical order.
     """
-    good = frame[is_sample(frame)]
-    present = good[["client", "runtime", "step"]].drop_duplicates()
-    for fixed, member in (("client", "runtime"), ("runtime", "client")):
-        for value in sorted(present[fixed].unique()):
-            family = present[present[fixed] == value]
-            for step in ordered_steps(family["step"].tolist()):
-                rows = family[family["step"] == step]
-                members = {
-                    str(getattr(r, member)): target_label(r.client, r.runtime)
-                    for r in rows.itertuples(index=False)
-                }
+    present = list(_distinct_rows(good, ["client", "runtime", "step"])
+                   .itertuples(index=False, name=None))  # (client, runtime, step)
+    for fixed, at, other in (("client", 0, 1), ("runtime", 1, 0)):
+        for value in sorted({row[at] for row in present}):
+            family = [row for row in present if row[at] == value]
+            for step in ordered_steps([row[2] for row in family]):
+                members = {str(row[other]): target_label(row[0], row[1])
+                           for row in family if row[2] == step}
                 if len(members) >= 2:
                     yield f"{fixed}={value}", step, dict(sorted(members.items()))
+
+
+def _distinct_rows(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame[columns].drop_duplicates()`` (the first row of each distinct combination,
+    in frame order), from integer codes: no hashing of 100k-row string columns at once."""
+    _, first = _group_codes(frame, columns)
+    return frame[columns].iloc[first]
+
+
+class _Samples:
+    """One experiment's sample rows (:func:`is_sample`), coded once for :func:`compare`
+    and :func:`omnibus`: its families (:func:`_families`) and, per step, a
+    :class:`_StepData` (built when first asked for)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        columns = [c for c in ("run_id", "round", "client", "runtime", "step", "target",
+                               "wall_s") if c in frame.columns]
+        good = frame.loc[is_sample(frame), columns]
+        self.families = list(_families(good))
+        self._steps: dict[str, _StepData] = {}
+        if good.empty:
+            return
+        keys, inverse = _distinct_round_keys(good)
+        rounds = np.array(sorted(set(keys.tolist())))  # the order of the round keys
+        self._n_rounds = rounds.size
+        self._column = np.searchsorted(rounds, keys)[inverse]
+        self._wall = good["wall_s"].to_numpy(dtype=float)
+        self._targets, self._target_names = pd.factorize(good["target"])
+        codes, names = pd.factorize(good["step"])
+        self._rows = {str(name): np.flatnonzero(codes == i) for i, name in enumerate(names)}
+
+    def step(self, step: str) -> _StepData:
+        if step not in self._steps:
+            rows = self._rows[step]
+            self._steps[step] = _StepData(step, self._n_rounds, self._column[rows],
+                                          self._wall[rows], self._targets[rows],
+                                          self._target_names)
+        return self._steps[step]
 
 
 def _sample_frame(trials: pd.DataFrame) -> pd.DataFrame:
@@ -808,8 +933,8 @@ def _pair_row(data: _StepData, a: str, b: str, *, confidence: float, margin: flo
     lower, upper = equivalence_bounds(margin)
     return {
         "n_a": x.size, "n_b": y.size,
-        "median_a_s": float(np.median(x)), "median_b_s": float(np.median(y)),
-        "ratio_of_medians": float(np.median(x) / np.median(y)),
+        "median_a_s": float(data.medians[a]), "median_b_s": float(data.medians[b]),
+        "ratio_of_medians": float(data.medians[a] / data.medians[b]),
         "ratio": float(np.exp(main.estimate)),
         "ratio_ci_low": float(np.exp(main.low)), "ratio_ci_high": float(np.exp(main.high)),
         "ratio_ci_coverage": main.coverage,
@@ -899,17 +1024,13 @@ def compare(
 def _compare_experiment(frame: pd.DataFrame, experiment: str, *, alpha: float,
                         confidence: float, margin: float) -> list[pd.DataFrame]:
     """:func:`compare`'s blocks (one per family and step) of one experiment's rows."""
-    good = frame[is_sample(frame)]
-    by_step = {step: rows for step, rows in good.groupby("step", sort=False)}
-    cache: dict[str, _StepData] = {}
+    coded = _Samples(frame)
     blocks: list[pd.DataFrame] = []
-    for family, step, members in _families(frame):
-        if step not in cache:
-            cache[step] = _StepData(by_step[step], step)
+    for family, step, members in coded.families:
         rows = []
         for a, b in combinations(members, 2):
             rows.append({"experiment": experiment, "family": family, "step": step, "a": a,
-                         "b": b, **_pair_row(cache[step], members[a], members[b],
+                         "b": b, **_pair_row(coded.step(step), members[a], members[b],
                                              confidence=confidence, margin=margin,
                                              alpha=alpha)})
         block = pd.DataFrame(rows)
@@ -986,14 +1107,10 @@ def omnibus(trials: pd.DataFrame) -> pd.DataFrame:
 
 def _omnibus_experiment(frame: pd.DataFrame, experiment: str) -> list[dict[str, object]]:
     """:func:`omnibus`'s rows of one experiment."""
-    good = frame[is_sample(frame)]
-    by_step = {step: rows for step, rows in good.groupby("step", sort=False)}
-    cache: dict[str, _StepData] = {}
+    coded = _Samples(frame)
     rows = []
-    for family, step, members in _families(frame):
-        if step not in cache:
-            cache[step] = _StepData(by_step[step], step)
-        data = cache[step]
+    for family, step, members in coded.families:
+        data = coded.step(step)
         targets = list(members.values())
         complete = None
         if all(t in data.wide for t in targets):

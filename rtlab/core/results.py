@@ -142,15 +142,21 @@ def load_trials(run_dir: Path):
     path = Path(run_dir) / "trials.csv"
     if not path.exists():
         raise RunFormatError(f"{run_dir}: no trials.csv")
-    text = path.read_text()
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n") and len(lines) > 1:
-        warnings.warn(f"{path}: line {len(lines)} is truncated (the run was interrupted "
-                      "while writing it); it was left out and the other rows kept",
-                      RuntimeWarning, stacklevel=2)
-        text = "".join(lines[:-1])
-    frame = pd.read_csv(io.StringIO(text), dtype={"error": str, "container_id": str,
-                                                  "started_ns": str},
+    with open(path, "rb") as f:  # a whole last line ends the file with a newline
+        size = f.seek(0, io.SEEK_END)
+        whole = size == 0 or (f.seek(size - 1) >= 0 and f.read(1) == b"\n")
+    source: object = path  # the parser reads the file itself: no 100k-row text copy
+    if not whole:
+        text = path.read_text()
+        lines = text.splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n") and len(lines) > 1:
+            warnings.warn(f"{path}: line {len(lines)} is truncated (the run was interrupted "
+                          "while writing it); it was left out and the other rows kept",
+                          RuntimeWarning, stacklevel=2)
+            text = "".join(lines[:-1])
+        source = io.StringIO(text)
+    frame = pd.read_csv(source, dtype={"error": str, "container_id": str,
+                                        "started_ns": str},
                         keep_default_na=False, na_values={"wall_s": [""], "user_s": [""],
                                                           "sys_s": [""], "exit_code": [""]})
     if "experiment" not in frame.columns:  # format 1
@@ -172,7 +178,8 @@ def load_trials(run_dir: Path):
     if missing:
         raise RunFormatError(f"{path}: missing columns {', '.join(missing)}")
     for col in ("warmup", "ok"):
-        frame[col] = frame[col].astype(str).str.lower().eq("true")
+        if frame[col].dtype != bool:  # the parser reads true/false as bool already
+            frame[col] = frame[col].astype(str).str.lower().eq("true")
     for col in ("wall_s", "user_s", "sys_s"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     frame["exit_code"] = pd.to_numeric(frame["exit_code"], errors="coerce").astype("Int64")
