@@ -330,6 +330,7 @@ def paired(d: np.ndarray, *levels: float) -> list[Shift]:
             return _order_stats(walsh, total, ranks)
     elif values.size * (values.size + 1) // 2 <= _DIRECT_MAX:
         # few distinct values (ties): each distinct Walsh average once, with its multiplicity
+        assert counts is not None  # np.unique's, above _DIRECT_MAX
         i, j = np.triu_indices(values.size)
         walsh = (values[i] + values[j]) / 2.0
         weight = np.where(i == j, counts[i] * (counts[i] + 1) // 2, counts[i] * counts[j])

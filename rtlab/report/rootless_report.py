@@ -59,7 +59,7 @@ def costs(trials: Optional[pd.DataFrame], step: str = stats.TOTAL_STEP, *,
     frame = frame[stats.is_sample(frame) & (frame["step"] == step).to_numpy()]
     rows = []
     for experiment, rows_e in stats.by_experiment(frame):
-        data = stats._StepData(rows_e, step)
+        data = stats._Samples(rows_e).step(step)
         clients = set(rows_e["client"].astype(str))
         for runtime in plots.ordered_names(rows_e["runtime"].astype(str), plots.KNOWN_RUNTIMES):
             for client in sorted(c for c in clients if not c.endswith(rootless.SUFFIX)):
