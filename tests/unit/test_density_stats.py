@@ -64,6 +64,35 @@ def test_memory_slopes_per_target_and_method(rng):
     assert list(s.method[:3]) == ["memavailable", "pss", "cgroup"]
 
 
+def test_a_client_without_daemons_has_no_daemon_slope_and_a_restart_drops_only_its_rows(rng):
+    df = _density(rng)
+    df["daemons"] = ""
+    df["daemons_bytes"] = np.nan
+    assert ds.memory_slopes(df).daemons_mb.isna().all()
+    df["daemons"] = "dockerd,containerd"
+    df["daemons_bytes"] = 0.2e6 * df.n
+    df.loc[df.n == 25, ["daemons", "daemons_bytes"]] = ["dockerd,containerd (restarted)", np.nan]
+    s = ds.memory_slopes(df)
+    assert np.allclose(s.daemons_mb, 0.2) and (s.mb > 0).all()
+    assert set(s.daemons) == {"dockerd,containerd; dockerd,containerd (restarted)"}
+
+
+def test_socket_listeners_finds_the_process_serving_a_unix_socket(tmp_path):
+    import os
+    import socket
+    from rtlab import procfs
+    path = tmp_path / "d.sock"
+    assert procfs.socket_listeners(path) == []
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.bind(str(path))
+        assert procfs.socket_listeners(path) == []  # bound, not listening: no daemon
+        s.listen(1)
+        assert procfs.socket_listeners(path) == [os.getpid()]
+    finally:
+        s.close()
+
+
 def test_disagreement_shows_each_method_and_the_spread(rng):
     d = ds.disagreement(ds.memory_slopes(_density(rng)))
     runc = d[d.runtime == "runc"].iloc[0]
