@@ -215,9 +215,15 @@ def test_a_level_over_the_memory_floor_is_refused_before_it_starts(tmp_path, rt_
 
 
 # 32 MiB written to the container's /dev/shm (tmpfs, charged to its memory cgroup, mapped
-# by no process once dd exits): cgroup sees it; PSS cannot (unmapped shmem pages are in no
-# process's smaps); MemAvailable sees it, but on this shared host its noise (tens of MB
-# between readings) is larger than the signal at 3 containers, so it is not held to 10%.
+# by no process once dd exits), the container's process left idle:
+# - cgroup sees it (shmem pages are charged to the cgroup that wrote them): within 10%.
+# - pss cannot: PSS counts pages mapped by a process, and no process maps the tmpfs file
+#   after dd exits (the pages are in the page cache as Shmem, in no smaps_rollup).
+# - memavailable sees it (shmem is not reclaimable, so MemAvailable falls by it), but
+#   it sees the whole host too: on this shared host other jobs move it by hundreds of MB
+#   between readings (measured: Sen intervals of ±400 MB at levels 1,2,3), so it is held
+#   to 10% only when its interval is narrow enough to decide (a quiet host); otherwise
+#   the test prints its interval (pytest -rP shows it).
 CALIBRATION_MB = 32 * 1024 * 1024 / 1e6
 
 
@@ -236,4 +242,11 @@ def test_calibration_32_mib_in_tmpfs_is_measured_within_10_percent(tmp_path, rt_
     assert abs(cg.mb - CALIBRATION_MB) <= 0.1 * CALIBRATION_MB, slopes.to_string()
     assert cg.low <= cg.mb <= cg.high
     assert slopes.loc["pss", "mb"] < 0.2 * CALIBRATION_MB, slopes.to_string()  # cannot see it
+    ma = slopes.loc["memavailable"]
+    if (ma.high - ma.low) / 2 <= 0.1 * CALIBRATION_MB:
+        assert abs(ma.mb - CALIBRATION_MB) <= 0.1 * CALIBRATION_MB, slopes.to_string()
+    else:
+        print(f"{runtime}: memavailable not held to 10%: {ma.mb:.1f} MB "
+                      f"[{ma.low:.1f}, {ma.high:.1f}] per container, the host's noise is wider "
+                      f"than ±10% of {CALIBRATION_MB:.1f} MB")
     assert _mine(_token(out)) == []
