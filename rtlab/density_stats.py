@@ -50,8 +50,8 @@ def load(run_dir: str | Path) -> pd.DataFrame:
     df = pd.read_csv(Path(run_dir) / "density.csv", keep_default_na=False,
                      dtype={"client": str, "runtime": str, "method": str, "error": str,
                             "daemons": str})
-    if "daemons" not in df:  # written before the daemons were named per client
-        df["daemons"] = ""
+    if "daemons" not in df:  # written before the daemons were named per client: then
+        df["daemons"] = "every dockerd and containerd"  # every one on the host, any client
     for col in ("ok", "warmup"):
         df[col] = df[col].astype(str).str.lower().eq("true")
     for col in ("n", "bytes", "daemons_bytes"):

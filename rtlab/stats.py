@@ -166,6 +166,8 @@ def _totals(trials: pd.DataFrame, steps: tuple[str, ...], name: str = TOTAL_STEP
         keys.append("network")
     if "mode" in trials.columns:  # a target runs once per mode (rootful, rootless) a round
         keys.append("mode")
+    if "n" in trials.columns:  # density times one more container per level N a trial
+        keys.append("n")
     life = trials[trials["step"].isin(steps)]
     life = life.assign(_good=is_sample(life))
     grouped = life.groupby(keys, sort=False, dropna=False)
