@@ -57,6 +57,7 @@ def test_oci_runc_crun_runsc_three_methods_and_interference(tmp_path, rt_env):
         (rt, n, m) for rt in ("runc", "crun", "runsc") for n in ("1", "3")
         for m in ("memavailable", "pss", "cgroup")}
     assert all(d["ok"] == "True" for d in rows), [d["error"] for d in rows]
+    assert {(d["daemons"], d["daemons_bytes"]) for d in rows} == {("", "")}  # oci: no daemon
     pss = {(d["runtime"], d["n"]): int(d["bytes"]) for d in rows if d["method"] == "pss"}
     procs = {(d["runtime"], d["n"]): int(d["processes"]) for d in rows if d["method"] == "pss"}
     for rt in ("runc", "crun", "runsc"):
