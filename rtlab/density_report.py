@@ -38,8 +38,9 @@ def _fmt(mb: float, low: float, high: float, unit: str) -> str:
     """``mb`` with its interval (the interval is for this estimate)."""
     if mb is None or (isinstance(mb, float) and math.isnan(mb)):
         return "—"
-    ci = "no CI (fewer than 3 points)" if math.isnan(low) else f"[{low:.1f}, {high:.1f}]"
-    return f"{mb:.1f} {unit} {ci}"
+    d = 2 if abs(mb) < 1 else 1  # a runc container's 0.05 MB PSS is not "0.1"
+    ci = "no CI (fewer than 3 points)" if math.isnan(low) else f"[{low:.{d}f}, {high:.{d}f}]"
+    return f"{mb:.{d}f} {unit} {ci}"
 
 
 def memory_plot(density: pd.DataFrame, *, method: str, ax):

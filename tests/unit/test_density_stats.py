@@ -151,7 +151,7 @@ def test_report_section_writes_tables_figures_and_escapes(tmp_path, rng):
     assert ("Through oci|&lt;b&gt;, a runsc container costs 10.0 MB [10.0, 10.0] against "
             "runc&#x27;s 2.5 MB [2.5, 2.5] (pss, per container).") in text
     assert text.count("<img ") == 2 and "none (no daemon)" in text
-    assert "0.5 ms [0.5, 0.5]" in text  # start: 0.5 ms per running container
+    assert "0.50 ms [0.50, 0.50]" in text  # start: 0.5 ms per running container
     for name in ("density_memory.csv", "density_methods.csv", "density_interference.csv",
                  "figures/density/memory.png", "figures/density/interference.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
@@ -166,7 +166,7 @@ def test_console_table_has_the_headline_every_method_and_the_start_slope(tmp_pat
     assert text.splitlines()[0].startswith("Through oci, a runsc container costs 10.0 MB")
     for m in ("memavailable", "pss", "cgroup"):
         assert m in text
-    assert "5.0 MB [5.0, 5.0]" in text and "0.5 ms [0.5, 0.5]" in text
+    assert "5.0 MB [5.0, 5.0]" in text and "0.50 ms [0.50, 0.50]" in text
 
 
 def test_analysis_leaves_density_to_its_section_never_pooled_with_lifecycle(tmp_path):
