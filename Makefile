@@ -1,7 +1,7 @@
 # rtlab: the two commands a newcomer needs are `make report` and `make test`.
 .PHONY: setup report test test-fast test-unit clean purge lock fresh-check
 
-# rtlab/options.py: trials, its "report" layer
+# rtlab/core/options.py: trials, its "report" layer
 TRIALS ?= 20
 # test-fast runs with an existing venv (make setup once, or PYTHON=/path/to/venv/bin/python).
 PYTHON ?= .venv/bin/python
@@ -31,7 +31,7 @@ clean:
 # finished set-up, so it runs on a fresh clone; idempotent.
 purge:
 	@if [ "$$(id -u)" != 0 ]; then echo "make purge: run as root" >&2; exit 1; fi
-	@if command -v python3 >/dev/null; then python3 -m rtlab.purge; \
+	@if command -v python3 >/dev/null; then python3 -m rtlab.host.purge; \
 	 else echo "make purge: no python3 on this host, so rtlab never ran here: nothing to undo"; fi
 
 # Before a release: a fresh clone of HEAD, the README's two commands there, each timed.

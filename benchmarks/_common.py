@@ -11,7 +11,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rtlab import host
+from rtlab.host import host
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

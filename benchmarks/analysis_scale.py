@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, save  # noqa: E402
-from rtlab import params  # noqa: E402
+from rtlab.report import params  # noqa: E402
 
 
 def build(source: Path, rows: int, into: Path, seed: int = 0) -> int:

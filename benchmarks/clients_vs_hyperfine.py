@@ -33,12 +33,12 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rtlab import cleanup, host
-from rtlab.collect import new_run_id, run_token
-from rtlab.drivers import CLIENTS
-from rtlab.image import RUNTIME_DIR
-from rtlab.measure import run_timed
-from rtlab.runtimes import KNOWN
+from rtlab.host import cleanup, host
+from rtlab.collect.collect import new_run_id, run_token
+from rtlab.collect.clients import CLIENTS
+from rtlab.core.image import RUNTIME_DIR
+from rtlab.core.measure import run_timed
+from rtlab.core.runtimes import KNOWN
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TIMEOUT_S = 60.0

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import need_root, save  # noqa: E402
 
-from rtlab.results import load_trials  # noqa: E402
+from rtlab.core.results import load_trials  # noqa: E402
 
 
 def main() -> int:

@@ -8,7 +8,7 @@ same ``run`` of ``true`` (runc and crun; rtlab's bundle and a ``runc spec``
 bundle) timed by
 
 - ``rtlab collect --clients oci --runtimes RT [--bundle DIR] --steps run --pace P``;
-- rtlab's loop: :func:`rtlab.measure.run_timed` after ``conditions.idle(P)`` in
+- rtlab's loop: :func:`rtlab.core.measure.run_timed` after ``conditions.idle(P)`` in
   a bare loop, nothing else between commands;
 - ``hyperfine -N --prepare 'sleep S'`` (S = P minus the ``sleep`` process's own
   overhead, as in fidelity.py),
@@ -39,8 +39,8 @@ from fidelity import (PREFIX, TIMEOUT_S, leftovers, ratio_ci, rtlab_side,  # noq
                       sleep_overhead, spec_bundle)
 from timer_gap import python_loop  # noqa: E402
 
-from rtlab import conditions, image  # noqa: E402
-from rtlab.measure import run_timed  # noqa: E402
+from rtlab.core import conditions, image  # noqa: E402
+from rtlab.core.measure import run_timed  # noqa: E402
 
 WAYS = ("rtlab collect", "rtlab loop", "hyperfine")
 

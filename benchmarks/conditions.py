@@ -12,7 +12,7 @@ preceding step (what ran just before, with no gap after it)
     ``after runsc exit``: a runsc container's run of ``true`` to exit (runsc
     deletes it on exit).
 idle gap (pace)
-    an untimed run of the same command, then :func:`rtlab.conditions.idle` for
+    an untimed run of the same command, then :func:`rtlab.core.conditions.idle` for
     10, 25, 50, 100 or 200 ms from its end (``back to back`` is the 0).
 page cache
     ``warm`` is the 100 ms level; ``dropped``: an untimed run, ``sync`` and
@@ -25,9 +25,9 @@ CPU
     (/proc/pressure/cpu: other jobs on the shared machine).
 
 For each level and runtime: the median with its 95 % CI (order statistic,
-:func:`rtlab.stats.median_ci`), the ratio to ``back to back`` of the same
+:func:`rtlab.analysis.stats.median_ci`), the ratio to ``back to back`` of the same
 runtime, and runc/crun with a 95 % percentile-bootstrap CI
-(:func:`rtlab.stats.ratio_ci`). Also the overshoot of ``idle`` (the gap it
+(:func:`rtlab.analysis.stats.ratio_ci`). Also the overshoot of ``idle`` (the gap it
 returned minus the pace asked for).
 
 Usage (root; ~3 min with the defaults)::
@@ -53,8 +53,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, cpu_stall_us, need_root, save  # noqa: E402
 
-from rtlab import conditions, image, stats  # noqa: E402
-from rtlab.measure import run_timed  # noqa: E402
+from rtlab.core import conditions, image
+from rtlab.analysis import stats  # noqa: E402
+from rtlab.core.measure import run_timed  # noqa: E402
 
 RUNTIMES = ("runc", "crun")
 TIMEOUT_S = 30

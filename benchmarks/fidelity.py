@@ -60,8 +60,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, cpu_stall_us, hyperfine_block, need_root, save  # noqa: E402
 
-from rtlab import conditions, image  # noqa: E402
-from rtlab.measure import run_timed  # noqa: E402
+from rtlab.core import conditions, image  # noqa: E402
+from rtlab.core.measure import run_timed  # noqa: E402
 
 PACES = (0.0, 0.01, 0.1)
 RUNTIMES = ("runc", "crun")

@@ -14,11 +14,11 @@ bootstrap), so repeated rounds are not exact copies.
   (for ``total``: all four lifecycle steps), for every target/step; the share
   of comparisons that flag that row. Other rows, Holm and the failure tests
   are evaluated as ``rtlab compare`` does: the gate's p-values come from
-  :func:`rtlab.compare.gate_p`, :func:`rtlab.compare.failure_p` and
-  :func:`rtlab.compare.gate_decisions`. Only the slowed target's rows are
+  :func:`rtlab.analysis.compare.gate_p`, :func:`rtlab.analysis.compare.failure_p` and
+  :func:`rtlab.analysis.compare.gate_decisions`. Only the slowed target's rows are
   recomputed per slowed row (its own round correction is unchanged by
   construction); ``--check`` compares this shortcut with full
-  :func:`rtlab.compare.changes` calls.
+  :func:`rtlab.analysis.compare.changes` calls.
 
 Two samples, each measured on its own (one process per sample):
 
@@ -47,7 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, save  # noqa: E402
-from rtlab import compare, params, results, stats  # noqa: E402
+from rtlab.analysis import compare, stats
+from rtlab.report import params
+from rtlab.core import results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = {"data/sample": ROOT / "data" / "sample",

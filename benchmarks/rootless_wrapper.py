@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median_ms, need_root, save  # noqa: E402
 
-from rtlab import rootless  # noqa: E402
-from rtlab.measure import run_timed  # noqa: E402
+from rtlab.host import rootless  # noqa: E402
+from rtlab.core.measure import run_timed  # noqa: E402
 
 
 def main() -> int:

@@ -6,7 +6,7 @@ from block to block), ratios only:
 
 1. **The timer.** The no-op ``/bin/true`` timed five ways, at pace 0 (back to
    back) and after 100 ms of idle host (``conditions.idle``):
-   ``hyperfine -N``; rtlab's :func:`rtlab.measure.run_timed`; and three bare
+   ``hyperfine -N``; rtlab's :func:`rtlab.core.measure.run_timed`; and three bare
    Python loops that add its parts one at a time — ``posix_spawn`` + ``waitpid``
    (*bare*), + ``setsid`` and the stdin/stdout/stderr redirections (*+ session
    and files*), + ``pidfd_open``/``poll``/``wait4`` (*+ pidfd wait*, which is
@@ -47,8 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, hyperfine_block, need_root, save  # noqa: E402
 from fidelity import ratio_ci, sleep_overhead  # noqa: E402
 
-from rtlab import conditions, image  # noqa: E402
-from rtlab.measure import run_timed  # noqa: E402
+from rtlab.core import conditions, image  # noqa: E402
+from rtlab.core.measure import run_timed  # noqa: E402
 
 TIMEOUT_S = 30
 PREFIX = f"rtlab-tg-{os.getpid()}"

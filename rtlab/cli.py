@@ -13,15 +13,16 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import __version__, experiments, options
-from .collect import CollectOptions, Interrupted, UsageError, collect, options_for_resume
-from .drivers import CLIENTS
-from .options import OptionError
-from .runtimes import RuntimeSpecError, default_names, resolve
-from .studies import STUDIES, StudyError
-from .studies import resolve as resolve_study
-from .conditions import DropCachesError, check_drop_caches_allowed
-from .workload import Workload, WorkloadError
+from rtlab import __version__
+from rtlab.core import experiments, options
+from rtlab.collect.collect import CollectOptions, Interrupted, UsageError, collect, options_for_resume
+from rtlab.collect.clients import CLIENTS
+from rtlab.core.options import OptionError
+from rtlab.core.runtimes import RuntimeSpecError, default_names, resolve
+from rtlab.collect.studies import STUDIES, StudyError
+from rtlab.collect.studies import resolve as resolve_study
+from rtlab.core.conditions import DropCachesError, check_drop_caches_allowed
+from rtlab.core.workload import Workload, WorkloadError
 
 EXIT_USAGE = 2
 
@@ -44,7 +45,7 @@ def registries() -> dict[str, dict[str, str]]:
 
 
 def build_parser() -> Parser:
-    """Every command's options come from the schema (rtlab/options.py); only doctor's and
+    """Every command's options come from the schema (rtlab/core/options.py); only doctor's and
     setup's own switches are spelled here."""
     p = Parser(prog="rtlab", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"rtlab {__version__}")
@@ -87,7 +88,7 @@ def build_parser() -> Parser:
 
 
 def cmd_doctor(args, values: dict, given: set) -> int:
-    from .doctor import doctor
+    from rtlab.collect.doctor import doctor
 
     custom = values["custom_runtimes"]
     runtimes = _resolve(args.runtimes or default_names(custom), custom)
@@ -124,25 +125,25 @@ def cmd_collect(args, values: dict, given: set) -> int:
 
 
 def cmd_setup(args, values: dict, given: set) -> int:
-    from .setup import setup
+    from rtlab.host.setup import setup
 
     if (args.stop or args.purge) and values["custom_runtimes"]:
         raise UsageError(f"--runtime {values['custom_runtimes'][0].name} registers a runtime; it "
                          f"does not go with --{'stop' if args.stop else 'purge'}")
     if args.stop:
-        from .daemons import stop_started
+        from rtlab.host.daemons import stop_started
 
         stop_started()
         return 0
     if args.purge:
-        from .purge import PurgeError, purge
+        from rtlab.host.purge import PurgeError, purge
 
         try:
             purge()
         except (PermissionError, PurgeError) as exc:
             raise UsageError(str(exc)) from None
         return 0
-    from .daemons import DaemonError
+    from rtlab.host.daemons import DaemonError
 
     try:
         setup(extra=values["custom_runtimes"])
@@ -152,8 +153,8 @@ def cmd_setup(args, values: dict, given: set) -> int:
 
 
 def cmd_report(args, values: dict, given: set) -> int:
-    """Collect through notebooks/01-collect.ipynb, analyse through 02 (rtlab.report)."""
-    from .report import REPORTS_DIR, NotebookStopped, ReportError, make_report
+    """Collect through notebooks/01-collect.ipynb, analyse through 02 (rtlab.report.report)."""
+    from rtlab.report.report import REPORTS_DIR, NotebookStopped, ReportError, make_report
 
     if values["runs"]:
         return _report_from_runs(values)
@@ -192,8 +193,8 @@ def cmd_report(args, values: dict, given: set) -> int:
 
 def _report_from_runs(values: dict) -> int:
     """``rtlab report --runs``: notebook 02 over runs on disk, nothing collected."""
-    from .params import ParameterError
-    from .report import REPORTS_DIR, NotebookStopped, ReportError, report_from_runs
+    from rtlab.report.params import ParameterError
+    from rtlab.report.report import REPORTS_DIR, NotebookStopped, ReportError, report_from_runs
 
     try:
         made = report_from_runs(list(values["runs"]),
@@ -212,8 +213,8 @@ def _report_from_runs(values: dict) -> int:
 
 def cmd_analyze(args, values: dict, given: set) -> int:
     """Merge the runs, analyse them into --out; print warnings and findings."""
-    from .analysis import analyze
-    from .params import find_runs, load_runs
+    from rtlab.analysis.analysis import analyze
+    from rtlab.report.params import find_runs, load_runs
 
     runs = [run for d in values["run_dirs"] for run in find_runs(str(d), "RUN_DIR", base=Path.cwd())]
     _, trials = load_runs(runs, "RUN_DIR")
@@ -241,9 +242,9 @@ def cmd_analyze(args, values: dict, given: set) -> int:
 
 def cmd_compare(args, values: dict, given: set) -> int:
     """Print the run-to-run comparison; exit 1 when the regression gate fails."""
-    from .compare import compare_runs, format_lines, write
-    from .params import ParameterError, find_runs
-    from .results import RunFormatError
+    from rtlab.analysis.compare import compare_runs, format_lines, write
+    from rtlab.report.params import ParameterError, find_runs
+    from rtlab.core.results import RunFormatError
 
     dirs = []
     for name, d in (("RUN_A", values["run_a"]), ("RUN_B", values["run_b"])):
@@ -257,8 +258,8 @@ def cmd_compare(args, values: dict, given: set) -> int:
     except RunFormatError as exc:
         raise UsageError(str(exc)) from None
     if values["out_dir"] is not None:
-        from .plots import save_figure
-        from .views import change_plot
+        from rtlab.analysis.plots import save_figure
+        from rtlab.report.views import change_plot
 
         write(cmp, values["out_dir"])
         save_figure(change_plot(cmp).figure, Path(values["out_dir"]) / "change")
@@ -267,7 +268,7 @@ def cmd_compare(args, values: dict, given: set) -> int:
 
 
 def cmd_clean(args, values: dict, given: set) -> int:
-    from .doctor import all_runtimes, clean
+    from rtlab.collect.doctor import all_runtimes, clean
 
     clean(list(CLIENTS), all_runtimes(values["custom_runtimes"]))
     return 0

@@ -23,7 +23,7 @@ command -v "$PYTHON" >/dev/null || need_apt python3
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need_apt python3-venv
 command -v git >/dev/null || need_apt git
 if [ "${1:-}" = --test ]; then
-  # keep in step with rtlab/host.py TEST_PACKAGES
+  # keep in step with rtlab/host/host.py TEST_PACKAGES
   missing=()
   command -v chromium >/dev/null || missing+=(chromium)
   command -v chromedriver >/dev/null || missing+=(chromium-driver)

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rtlab import image
+from rtlab.core import image
 
 
 def main(out: str, runs: str = "30") -> int:

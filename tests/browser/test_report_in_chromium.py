@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import params, report, views
+from rtlab.report import params, report, views
 from tests.browser import _chromium
 
 REPO = Path(__file__).resolve().parents[2]

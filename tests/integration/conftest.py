@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import cleanup
+from rtlab.host import cleanup
 
 
 def pytest_collection_modifyitems(config, items):

@@ -13,17 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import cleanup, daemons, image
-from rtlab.doctor import clean, doctor
-from rtlab.drivers import CLIENTS
-from rtlab.results import load_trials
-from rtlab.runtimes import KNOWN
-from rtlab.studies import DAEMON_CLIENTS  # the registry's high-level clients
+from rtlab.host import cleanup, daemons
+from rtlab.core import image
+from rtlab.collect.doctor import clean, doctor
+from rtlab.collect.clients import CLIENTS
+from rtlab.core.results import load_trials
+from rtlab.core.runtimes import KNOWN
+from rtlab.collect.studies import DAEMON_CLIENTS  # the registry's high-level clients
 
 # the daemon clients that run any experiment (docker, ctr, podman); the CRI runs its own
 # pod experiment and has its own tests (test_cri.py, test_cri_collect.py)
 CONTAINER_CLIENTS = tuple(c for c in DAEMON_CLIENTS if CLIENTS[c].experiment is None)
-from rtlab.workload import DEFAULT_IMAGE
+from rtlab.core.workload import DEFAULT_IMAGE
 from tests.conftest import rtlab
 from tests.integration.conftest import oci_leftovers
 

@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from rtlab import cleanup, concurrency_stats
-from rtlab.results import load_trials
+from rtlab.host import cleanup
+from rtlab.analysis import concurrency_stats
+from rtlab.core.results import load_trials
 from tests.conftest import REPO, rtlab
 from tests.integration.conftest import oci_leftovers
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import cri, cri_client
-from rtlab.runtimes import KNOWN
+from rtlab.host import cri
+from rtlab.collect import cri_client
+from rtlab.core.runtimes import KNOWN
 
 FAST_S = 5.0
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import cri, cri_client, experiments
-from rtlab.runtimes import KNOWN
+from rtlab.host import cri
+from rtlab.collect import cri_client
+from rtlab.core import experiments
+from rtlab.core.runtimes import KNOWN
 from tests.conftest import rtlab
 from tests.integration.conftest import oci_leftovers
 

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import cri, cri_client, daemons, experiments, procfs
-from rtlab.runtimes import KNOWN
+from rtlab.host import cri, daemons
+from rtlab.collect import cri_client
+from rtlab.core import experiments, procfs
+from rtlab.core.runtimes import KNOWN
 from tests.conftest import rtlab
 from tests.integration.conftest import oci_leftovers
 

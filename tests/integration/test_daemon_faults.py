@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import daemons
-from rtlab.collect import CollectOptions, collect
-from rtlab.doctor import clean
-from rtlab.drivers import CLIENTS
-from rtlab.results import load_trials
-from rtlab.runtimes import KNOWN
-from rtlab.workload import DEFAULT_IMAGE
+from rtlab.host import daemons
+from rtlab.collect.collect import CollectOptions, collect
+from rtlab.collect.doctor import clean
+from rtlab.collect.clients import CLIENTS
+from rtlab.core.results import load_trials
+from rtlab.core.runtimes import KNOWN
+from rtlab.core.workload import DEFAULT_IMAGE
 from tests.integration.test_clients import client_leftovers, require_daemons
 
 FAST_S = 5.0  # a step against a dead daemon must fail within this

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import cleanup, daemons
-from rtlab.results import load_trials
+from rtlab.host import cleanup, daemons
+from rtlab.core.results import load_trials
 from tests.conftest import REPO, rtlab
 from tests.integration.conftest import oci_leftovers
 
@@ -230,7 +230,7 @@ CALIBRATION_MB = 32 * 1024 * 1024 / 1e6
 
 @pytest.mark.parametrize("runtime", ["runc", "crun"])
 def test_calibration_32_mib_in_tmpfs_is_measured_within_10_percent(tmp_path, rt_env, runtime):
-    from rtlab import density_stats
+    from rtlab.analysis import density_stats
     out = tmp_path / "run"
     r = rtlab("collect", "--no-progress", "--experiment", "density", "--containers", "1,2,3",
               "--clients", "oci", "--runtimes", runtime, "--trials", "2", "--warmup", "0",

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rtlab.results import load_trials
+from rtlab.core.results import load_trials
 from tests.conftest import REPO, rtlab
 from tests.integration.conftest import oci_leftovers
 

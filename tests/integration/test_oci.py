@@ -6,10 +6,11 @@ import json
 import shutil
 import subprocess
 
-from rtlab import cleanup, image
-from rtlab.measure import run_timed
-from rtlab.runtimes import KNOWN
-from rtlab.results import load_trials
+from rtlab.host import cleanup
+from rtlab.core import image
+from rtlab.core.measure import run_timed
+from rtlab.core.runtimes import KNOWN
+from rtlab.core.results import load_trials
 from tests.conftest import rtlab
 from tests.integration.conftest import oci_leftovers
 

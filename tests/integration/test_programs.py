@@ -14,8 +14,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from rtlab import host
-from rtlab.runtimes import KNOWN
+from rtlab.host import host
+from rtlab.core.runtimes import KNOWN
 from tests.conftest import rtlab
 
 

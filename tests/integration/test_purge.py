@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import cgroups, cleanup, daemons, host, image, ledger
-from rtlab.purge import host_state
+from rtlab.host import cgroups, cleanup, daemons, host, ledger
+from rtlab.core import image
+from rtlab.host.purge import host_state
 from tests.conftest import rtlab
 
 USER_KEY = ("log-level", "info")  # a key of the user's own in daemon.json

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import ledger, rootless
+from rtlab.host import ledger, rootless
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def _user_leftovers(user) -> list[str]:
 
 
 def test_rootless_beside_rootful_on_runc_and_crun(user, open_dir):
-    from rtlab.results import load_trials
+    from rtlab.core.results import load_trials
     from tests.conftest import rtlab
     from tests.integration.conftest import oci_leftovers
 
@@ -142,7 +142,7 @@ def test_rootless_podman_over_runc_and_crun_in_its_own_storage(user, open_dir):
     import json
     import shutil
 
-    from rtlab.results import load_trials
+    from rtlab.core.results import load_trials
     from tests.conftest import rtlab
 
     if shutil.which("podman") is None:

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from rtlab import image, tracing
-from rtlab.measure import run_timed
+from rtlab.core import image
+from rtlab.collect import tracing
+from rtlab.core.measure import run_timed
 from tests.integration.conftest import oci_leftovers
 
 
@@ -50,8 +51,8 @@ def test_run_of_true_on_runc_and_crun_is_cut_into_ordered_phases(tmp_path):
 
 @pytest.mark.skipif(shutil.which("bpftrace") is None, reason="bpftrace not installed")
 def test_collect_trace_interleaves_traced_twins_and_writes_phases(tmp_path, rt_env):
-    from rtlab import phasestats
-    from rtlab.results import load_trials
+    from rtlab.analysis import phasestats
+    from rtlab.core.results import load_trials
     from tests.conftest import rtlab
 
     out = tmp_path / "run"
@@ -87,7 +88,7 @@ def tracing_leftovers(meta) -> list[str]:
 
 @pytest.mark.skipif(shutil.which("bpftrace") is None, reason="bpftrace not installed")
 def test_traced_lifecycle_create_and_start_have_their_phases(tmp_path, rt_env):
-    from rtlab import phasestats
+    from rtlab.analysis import phasestats
     from tests.conftest import rtlab
 
     out = tmp_path / "run"

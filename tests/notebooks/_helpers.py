@@ -43,7 +43,7 @@ def runs_made_by_kernels(before: set[Path]) -> list[Path]:
 
 def wait_for_other_collects(limit_s: float = 600.0) -> None:
     """Wait until no other rtlab collect holds its lock (a developer's run, another test)."""
-    from rtlab import cleanup
+    from rtlab.host import cleanup
 
     deadline = time.monotonic() + limit_s
     while cleanup.live_runs():

@@ -19,7 +19,7 @@ import pytest
 from tests.notebooks._helpers import (COLLECT, NOTEBOOKS, REPO, needs_root, notebook_names,
                                       runs_made_by_kernels, wait_for_other_collects)
 
-ANALYSIS_TMP = "rtlab-analysis-*"  # rtlab.params.analyze_params' prefix
+ANALYSIS_TMP = "rtlab-analysis-*"  # rtlab.report.params.analyze_params' prefix
 
 
 @pytest.mark.parametrize("name", notebook_names())

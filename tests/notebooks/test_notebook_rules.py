@@ -15,7 +15,7 @@ import nbformat
 import papermill
 import pytest
 
-from rtlab import options
+from rtlab.core import options
 
 from tests.notebooks._helpers import NOTEBOOKS, notebook_names
 
@@ -75,13 +75,13 @@ def parameter_problems(path: Path) -> list[str]:
         problems.append(f"papermill --help-notebook lists {list(inferred)}, not {names}")
     problems += [f"{n}: no help for papermill" for n, p in inferred.items() if not p["help"]]
     # The next code cell checks them all through rtlab: every parameter the schema
-    # (rtlab/options.py) declares for this notebook, taken from the namespace; so every
+    # (rtlab/core/options.py) declares for this notebook, taken from the namespace; so every
     # name in the cell must be one the schema declares for it.
     check = cells[tagged[0] + 1].source if tagged[0] + 1 < len(cells) else ""
     call = re.search(r'params\.parameters\("(\w+)", globals\(\)\)', check)
     if call is None:
         problems.append("the next cell does not check the parameters through "
-                        "rtlab.params.parameters(NOTEBOOK, globals())")
+                        "rtlab.report.params.parameters(NOTEBOOK, globals())")
         return problems
     own = next((k for k, v in options.NOTEBOOKS.items() if v == path.name), call.group(1))
     if call.group(1) != own:
@@ -173,7 +173,7 @@ def broken(tmp_path: Path, how: str) -> Path:
     ("computed parameter", parameter_problems, "trials: computed, not a literal"),
     ("no help", parameter_problems, "no `  # help`"),
     ("two parameters cells", parameter_problems, "2 cells tagged 'parameters'"),
-    ("unchecked", parameter_problems, "does not check the parameters through rtlab.params"),
+    ("unchecked", parameter_problems, "does not check the parameters through rtlab.report.params"),
     ("not in the schema", parameter_problems, "bogus: not in the schema for notebook 01"),
     ("outputs", storage_problems, "clear its outputs"),
     ("kernel", storage_problems, "not for the python3 kernel"),

@@ -15,7 +15,7 @@ import papermill
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from rtlab import params, report
+from rtlab.report import params, report
 from tests.notebooks._helpers import NOTEBOOKS, needs_root, notebook_names
 from tests.unit._runcopy import quietest_step, slowed_copy
 

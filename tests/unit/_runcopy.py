@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from rtlab import results, stats
+from rtlab.core import results
+from rtlab.analysis import stats
 
 
 def quietest_step(run_dir: Path) -> tuple[str, str, str]:

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import actions
-from rtlab.actions import Barrier, Call, Spawn
-from rtlab.drivers.oci import OciTarget
-from rtlab.experiments import CREATE, DELETE, KILL, PAUSE, START, Experiment, ExperimentError, Step
-from rtlab.measure import run_released
-from rtlab.runtimes import parse_custom
-from rtlab.scheduler import Unit, UnitState
-from rtlab.trial import TrialRunner
+from rtlab.core import actions
+from rtlab.core.actions import Barrier, Call, Spawn
+from rtlab.collect.clients.oci import OciTarget
+from rtlab.core.experiments import CREATE, DELETE, KILL, PAUSE, START, Experiment, ExperimentError, Step
+from rtlab.core.measure import run_released
+from rtlab.core.runtimes import parse_custom
+from rtlab.collect.scheduler import Unit, UnitState
+from rtlab.collect.trial import TrialRunner
 from tests.conftest import FAKE, processes_naming
 
 TOKEN = "20261128T000000Z-a1a1"

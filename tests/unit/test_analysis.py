@@ -1,4 +1,4 @@
-"""rtlab.analysis: analyze() writes every table and figure; findings() reads well."""
+"""rtlab.analysis.analysis: analyze() writes every table and figure; findings() reads well."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from _synthetic import fail, make_trials
-from rtlab import analysis, stats
+from rtlab.analysis import analysis, stats
 
 STEPS = ["create", "start", "kill", "delete", "total", "run"]
 

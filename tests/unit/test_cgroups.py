@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rtlab import cgroups
+from rtlab.host import cgroups
 
 PROC_CGROUPS = """#subsys_name\thierarchy\tnum_cgroups\tenabled
 cpu\t1\t5\t1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtlab.drivers import CLIENTS
+from rtlab.collect.clients import CLIENTS
 from tests.conftest import rtlab
 
 CASES = [

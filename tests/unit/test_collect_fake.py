@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from rtlab import results
-from rtlab.results import load_trials
+from rtlab.core import results
+from rtlab.core.results import load_trials
 from tests.conftest import REPO, processes_naming, rtlab
 
 

@@ -1,4 +1,4 @@
-"""rtlab.compare and `rtlab compare`: change per target/step, verdicts, the regression gate."""
+"""rtlab.analysis.compare and `rtlab compare`: change per target/step, verdicts, the regression gate."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import pytest
 
 from _runcopy import quietest_step, slowed_copy
 from _synthetic import fail, make_trials
-from rtlab import compare, params, results, stats
+from rtlab.analysis import compare, stats
+from rtlab.report import params
+from rtlab.core import results
 from tests.conftest import rtlab
 
 QUIET = {("oci", "runc"): {"create": 0.040, "start": 0.010, "kill": 0.009, "delete": 0.012,

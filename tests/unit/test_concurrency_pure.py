@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rtlab import concurrency_stats as cs
-from rtlab import experiments, options
-from rtlab.concurrency import Widths
-from rtlab.drivers.oci import OciTarget
-from rtlab.runtimes import parse_custom
-from rtlab.scheduler import Unit, UnitState
-from rtlab.trial import TrialRunner
+from rtlab.analysis import concurrency_stats as cs
+from rtlab.core import experiments, options
+from rtlab.core.concurrency import Widths
+from rtlab.collect.clients.oci import OciTarget
+from rtlab.core.runtimes import parse_custom
+from rtlab.collect.scheduler import Unit, UnitState
+from rtlab.collect.trial import TrialRunner
 
 EXP = experiments.get("concurrency")
 
@@ -143,7 +143,7 @@ def test_a_lifecycle_run_analysed_with_it_is_never_pooled():
 # -- the pace's gap and the sweep ------------------------------------------------------
 
 def test_the_gap_of_a_released_step_comes_after_the_forks(fake, tmp_path, monkeypatch):
-    import rtlab.measure as measure
+    import rtlab.core.measure as measure
 
     seen = []
     real = measure.run_released
@@ -156,7 +156,7 @@ def test_the_gap_of_a_released_step_comes_after_the_forks(fake, tmp_path, monkey
         seen.append(("forks", len(argvs)))
         return real(argvs, timeout_s, env=env, before_release=before)
 
-    monkeypatch.setattr("rtlab.actions.run_released", spy)
+    monkeypatch.setattr("rtlab.core.actions.run_released", spy)
     rows, _ = _trial(fake, tmp_path, "ok", 2)
     # each timed stage: forked, then the gap, then the release (kill/delete: no gap)
     assert seen[:4] == [("forks", 2), ("gap", 2), ("forks", 2), ("gap", 2)]
@@ -164,7 +164,7 @@ def test_the_gap_of_a_released_step_comes_after_the_forks(fake, tmp_path, monkey
 
 
 def test_the_sweep_removes_half_created_runc_and_crun_folders(tmp_path, monkeypatch):
-    from rtlab import cleanup
+    from rtlab.host import cleanup
 
     runc, crun = tmp_path / "runc", tmp_path / "crun"
     monkeypatch.setattr(cleanup, "OCI_STATE_ROOTS", {runc: "state.json", crun: "status"})

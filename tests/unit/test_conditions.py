@@ -1,4 +1,4 @@
-"""rtlab.conditions: durations, the idle gap, dropping the page cache, what /sys says."""
+"""rtlab.core.conditions: durations, the idle gap, dropping the page cache, what /sys says."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import conditions
-from rtlab.options import DEFAULT_PACE_S
-from rtlab.conditions import (
+from rtlab.core import conditions
+from rtlab.core.options import DEFAULT_PACE_S
+from rtlab.core.conditions import (
     DropCachesError, DurationError, format_pace, idle, parse_duration, parse_paces,
 )
 
@@ -93,7 +93,7 @@ def test_format_pace_round_trips_through_parse_duration(seconds):
 def test_default_pace_is_named_documented_and_at_most_100_ms():
     assert 0 < DEFAULT_PACE_S <= 0.1
     assert parse_duration(format_pace(DEFAULT_PACE_S)) == DEFAULT_PACE_S
-    source = (REPO / "rtlab" / "options.py").read_text()
+    source = (REPO / "rtlab" / "core" / "options.py").read_text()
     # the docstring right after the constant says why, and what it adds to a make report
     doc = source.split("\nDEFAULT_PACE_S = ", 1)[1].split('"""')[1]
     assert "make report" in doc and "stable" in doc
@@ -190,7 +190,7 @@ def test_drop_caches_as_root_empties_the_page_cache(tmp_path_factory):
 
 
 def test_conditions_imports_the_standard_library_only():
-    code = ("import sys; import rtlab.conditions; "
+    code = ("import sys; import rtlab.core.conditions; "
             "bad = [m for m in ('pandas', 'numpy', 'scipy', 'matplotlib') if m in sys.modules]; "
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,

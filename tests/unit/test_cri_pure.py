@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import cri, cri_client
-from rtlab.runtimes import KNOWN, Runtime, RuntimeSpecError
+from rtlab.host import cri
+from rtlab.collect import cri_client
+from rtlab.core.runtimes import KNOWN, Runtime, RuntimeSpecError
 
 pb = cri_client.pb
 
@@ -100,6 +101,6 @@ def test_unknown_network_is_refused_before_any_call():
 
 
 def test_the_schemas_networks_default_is_every_cri_network_mode():
-    from rtlab import options
+    from rtlab.core import options
 
     assert options.default("networks") == list(cri.NETWORK_MODES)

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rtlab import analysis, cri_report, stats
+from rtlab.analysis import analysis, stats
+from rtlab.report import cri_report
 
 STEPS_S = {"pod_run": 0.20, "create": 0.03, "start": 0.06, "stop": 0.02, "remove": 0.01,
            "pod_stop": 0.05, "pod_remove": 0.02}

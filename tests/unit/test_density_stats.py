@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rtlab import density_stats as ds
-from rtlab import options
+from rtlab.analysis import density_stats as ds
+from rtlab.core import options
 
 
 @pytest.fixture
@@ -200,7 +200,8 @@ class _Target:
 
 
 def _runner(tmp_path, available_mb: float, floor_mb: int):
-    from rtlab import density, experiments
+    from rtlab.collect import density
+    from rtlab.core import experiments
     return density.DensityRunner(
         experiments.get("density"), ("create", "start"), levels=[1, 5], out_dir=tmp_path,
         floor_mb=floor_mb, available=lambda: int(available_mb * 1e6), run_id="r", token="t",
@@ -231,7 +232,7 @@ def test_batch_processes_are_new_processes_naming_a_key_and_their_descendants():
     import subprocess
     import time
 
-    from rtlab import density
+    from rtlab.collect import density
     import os
     import signal
 
@@ -261,7 +262,8 @@ def test_batch_processes_are_new_processes_naming_a_key_and_their_descendants():
 
 
 def test_collect_density_without_root_is_refused_in_one_line(monkeypatch, tmp_path, capsys):
-    from rtlab import cli, conditions
+    from rtlab import cli
+    from rtlab.core import conditions
     monkeypatch.setattr(conditions.os, "geteuid", lambda: 1000)
     code = cli.main(["collect", "--experiment", "density", "--clients", "oci", "--runtimes",
                      "runc", "--out", str(tmp_path / "out"), "--no-progress"])

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from rtlab import analysis, experiments, params, results, stats
-from rtlab.experiments import ExperimentError
+from rtlab.analysis import analysis, stats
+from rtlab.core import experiments, results
+from rtlab.report import params
+from rtlab.core.experiments import ExperimentError
 from tests.unit._synthetic import make_trials
 
 PAUSE_MEDIANS = {("oci", "runc"): {"create": 0.01, "start": 0.02, "pause": 0.004, "resume": 0.003,

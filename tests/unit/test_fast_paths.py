@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rtlab import stats
+from rtlab.analysis import stats
 
 
 def test_friedman_tie_correction_matches_the_row_by_row_loop() -> None:

@@ -1,6 +1,6 @@
 import time
 
-from rtlab.measure import harness_overhead, run_timed
+from rtlab.core.measure import harness_overhead, run_timed
 from tests.conftest import processes_naming
 
 

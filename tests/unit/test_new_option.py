@@ -8,9 +8,13 @@ import json
 
 import pytest
 
-from rtlab import cleanup, cli, experiments, options, params, session
-from rtlab.collect import options_for_resume
-from rtlab.results import load_trials
+from rtlab.host import cleanup
+from rtlab import cli
+from rtlab.core import experiments, options
+from rtlab.report import params
+from rtlab.collect import session
+from rtlab.collect.collect import options_for_resume
+from rtlab.core.results import load_trials
 
 
 @pytest.fixture
@@ -89,15 +93,15 @@ def test_without_it_nothing_else_knows_the_option():
 
 
 def test_report_hands_it_to_notebook_01_only_with_its_experiment(burst, monkeypatch):
-    import rtlab.report
+    import rtlab.report.report
 
     seen = []
 
     def fake_make_report(parameters, **_):
         seen.append(parameters)
-        raise rtlab.report.ReportError("stop here")
+        raise rtlab.report.report.ReportError("stop here")
 
-    monkeypatch.setattr(rtlab.report, "make_report", fake_make_report)
+    monkeypatch.setattr(rtlab.report.report, "make_report", fake_make_report)
     assert cli.main(["report", "--runtimes", "runc"]) == 1
     assert cli.main(["report", "--runtimes", "runc", "--experiment", "burst", "--burst-k", "7"]) == 1
     assert "burst_k" not in seen[0] and seen[1]["burst_k"] == 7

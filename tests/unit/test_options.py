@@ -1,4 +1,4 @@
-"""The option schema (rtlab/options.py): argparse, the notebooks' parameters, run.json,
+"""The option schema (rtlab/core/options.py): argparse, the notebooks' parameters, run.json,
 --resume and the README are derived from it, and agree."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import json
 
 import pytest
 
-from rtlab import options, params
+from rtlab.core import options
+from rtlab.report import params
 from rtlab.cli import build_parser
-from rtlab.options import OPTIONS, OptionError, default
+from rtlab.core.options import OPTIONS, OptionError, default
 from tests.conftest import REPO
 
 
@@ -103,10 +104,10 @@ def test_an_option_is_declared_once_per_place():
 
 def test_the_readme_shows_the_table():
     readme = (REPO / "README.md").read_text()
-    start = readme.index("<!-- options: generated from rtlab/options.py:markdown() -->")
+    start = readme.index("<!-- options: generated from rtlab/core/options.py:markdown() -->")
     end = readme.index("<!-- /options -->")
     assert readme[start:end].split("\n", 1)[1].strip() == options.markdown(), \
-        "regenerate the table: python -m rtlab.options, between the two markers"
+        "regenerate the table: python -m rtlab.core.options, between the two markers"
 
 
 def test_make_report_uses_the_report_layer():
@@ -115,8 +116,8 @@ def test_make_report_uses_the_report_layer():
 
 
 def test_run_json_parameters_and_resume_round_trip():
-    from rtlab.collect import CollectOptions
-    from rtlab.runtimes import parse_custom
+    from rtlab.collect.collect import CollectOptions
+    from rtlab.core.runtimes import parse_custom
 
     opts = CollectOptions(clients=["oci"], runtimes=["runc", "mine"], trials=4, seed=9,
                           custom_runtimes=[parse_custom("mine=/opt/my runtime:--x 'a b'")],
@@ -151,16 +152,16 @@ def test_schema_checks_name_the_value_and_what_is_accepted(where, value, expecte
 def test_report_passes_notebook_01_every_option_they_share(monkeypatch, tmp_path):
     """rtlab report's papermill parameters are the schema's options of both report and 01,
     in the notebook's form, and notebook 01's check takes them back unchanged."""
-    import rtlab.report
+    import rtlab.report.report
     from rtlab import cli
 
     seen = {}
 
     def fake_make_report(parameters, **kw):
         seen.update(parameters=parameters, **kw)
-        raise rtlab.report.ReportError("stop here")
+        raise rtlab.report.report.ReportError("stop here")
 
-    monkeypatch.setattr(rtlab.report, "make_report", fake_make_report)
+    monkeypatch.setattr(rtlab.report.report, "make_report", fake_make_report)
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "config.json").write_text("{}")

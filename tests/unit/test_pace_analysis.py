@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rtlab import analysis, compare, views
-from rtlab.options import DEFAULT_PACE_S
+from rtlab.analysis import analysis, compare
+from rtlab.report import views
+from rtlab.core.options import DEFAULT_PACE_S
 from tests.conftest import rtlab
 from tests.unit._synthetic import make_trials
 

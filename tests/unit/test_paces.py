@@ -1,4 +1,4 @@
-"""rtlab.paces: comparisons per pace, which conclusions hold or flip, the pace figure."""
+"""rtlab.analysis.paces: comparisons per pace, which conclusions hold or flip, the pace figure."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from rtlab import paces, stats  # noqa: E402
+from rtlab.analysis import paces, stats  # noqa: E402
 from tests.unit._synthetic import make_trials  # noqa: E402
 
 PACES = [0.0, 0.01, 0.1, 1.0]
@@ -213,7 +213,7 @@ def test_equivalent_then_faster_is_a_flip():
 def test_pace_plot_labels_name_the_hodges_lehmann_estimate() -> None:
     from matplotlib.figure import Figure
 
-    from rtlab import paces as paces_module
+    from rtlab.analysis import paces as paces_module
 
     table = pd.DataFrame({
         "experiment": "lifecycle", "family": "client=oci", "step": "run", "a": "crun", "b": "runc",

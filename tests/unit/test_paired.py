@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rtlab import params, results, stats
+from rtlab.report import params
+from rtlab.core import results
+from rtlab.analysis import stats
 
 SPREAD = 0.17  # log-scale SD of one trial
 RHO = 0.7  # share of that variance shared by every target of a round

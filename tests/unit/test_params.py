@@ -1,4 +1,4 @@
-"""rtlab.params: every notebook parameter is checked once, with one line naming value and fix."""
+"""rtlab.report.params: every notebook parameter is checked once, with one line naming value and fix."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import params
-from rtlab.drivers import CLIENTS
-from rtlab.collect import REPO_ROOT, UsageError
+from rtlab.report import params
+from rtlab.collect.clients import CLIENTS
+from rtlab.collect.collect import REPO_ROOT, UsageError
 
 
 def make_run(folder: Path, started: str) -> Path:

@@ -1,4 +1,4 @@
-"""rtlab.plots: inspect the Axes each figure function returns."""
+"""rtlab.analysis.plots: inspect the Axes each figure function returns."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import PathPatch
 
 from _synthetic import fail, make_trials
-from rtlab import plots, stats
+from rtlab.analysis import plots, stats
 
 TARGETS = ["ctr/runc", "docker/runc", "docker/runsc", "podman/runc"]
 
@@ -208,7 +208,7 @@ def test_lifecycle_facets_one_panel_per_client_own_log_axis() -> None:
 
 
 def test_study_bars_put_the_study_beside_rtlab(trials) -> None:
-    from rtlab import reference
+    from rtlab.analysis import reference
 
     against = reference.against_study(stats.summarize(trials), reference.load_study())
     fig = plots.study_bars(against)

@@ -1,4 +1,4 @@
-"""rtlab.reference: the study's table, the side-by-side, and its conclusions tested."""
+"""rtlab.analysis.reference: the study's table, the side-by-side, and its conclusions tested."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from _synthetic import STUDY_LIKE_MEDIANS_S, make_trials
-from rtlab import reference, stats
+from rtlab.analysis import reference, stats
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_small_significant_spread_still_counts_as_flat(study: pd.DataFrame) -> N
 def test_oriented_reads_a_pair_either_way() -> None:
     import pandas as pd
 
-    from rtlab import reference as ref
+    from rtlab.analysis import reference as ref
 
     rows = pd.DataFrame([{"family": "client=docker", "step": "total", "a": "runc", "b": "crun",
                           "ratio": 1.25, "ratio_ci_low": 1.1, "ratio_ci_high": 1.4,

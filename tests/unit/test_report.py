@@ -1,4 +1,4 @@
-"""rtlab.report: records handed back by notebooks, the kernel check, HTML export, the index."""
+"""rtlab.report.report: records handed back by notebooks, the kernel check, HTML export, the index."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from rtlab import report
+from rtlab.report import report
 
 # A 1x1 PNG.
 PNG = base64.b64encode(bytes.fromhex(
@@ -170,7 +170,7 @@ def test_index_lists_every_report_newest_first(tmp_path: Path) -> None:
 
 @pytest.mark.notebooks
 def test_report_from_runs_on_disk_collects_nothing(tmp_path: Path) -> None:
-    from rtlab import params, views
+    from rtlab.report import params, views
 
     runs = params.sample_runs()
     made = report.report_from_runs([runs[0]], reports_dir=tmp_path, say=lambda _: None)

@@ -3,8 +3,8 @@ import shutil
 
 import pytest
 
-from rtlab import results
-from rtlab.results import RunFormatError, TrialWriter, load_runs, load_trials
+from rtlab.core import results
+from rtlab.core.results import RunFormatError, TrialWriter, load_runs, load_trials
 
 ROW = dict(run_id="r1", client="oci", runtime="runc", round=0, trial=0, warmup=False, step="create",
            wall_s=0.05, user_s=0.01, sys_s=0.02, ok=True, exit_code=0, error="", container_id="c")

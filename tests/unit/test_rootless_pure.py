@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rtlab import rootless, stats
-from rtlab.options import OPTIONS, OptionError
+from rtlab.host import rootless
+from rtlab.analysis import stats
+from rtlab.core.options import OPTIONS, OptionError
 from tests.conftest import REPO, rtlab
 
 
@@ -71,7 +72,7 @@ def test_rootless_rows_are_paired_with_rootful_and_said_in_one_sentence():
 
 
 def test_a_run_before_the_mode_column_loads_as_rootful(tmp_path):
-    from rtlab.results import load_trials
+    from rtlab.core.results import load_trials
 
     frame = _trials(2).query("mode == 'rootful'").drop(columns=["mode"])
     frame.to_csv(tmp_path / "trials.csv", index=False)
@@ -80,11 +81,11 @@ def test_a_run_before_the_mode_column_loads_as_rootful(tmp_path):
 
 def test_rootless_units_skip_runtimes_without_a_rootless_mode():
     assert "operation not permitted" in rootless.UNSUPPORTED["runsc"]
-    assert (REPO / "rtlab" / "drivers" / "oci_rootless.py").is_file()
+    assert (REPO / "rtlab" / "collect" / "clients" / "oci_rootless.py").is_file()
 
 
 def test_the_report_asks_what_rootless_costs_not_which_client_is_fastest():
-    from rtlab import views
+    from rtlab.report import views
 
     trials = _trials()
     flagged = stats.flag_outliers(trials)

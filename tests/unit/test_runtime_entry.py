@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from rtlab import daemons, host, runtimes
-from rtlab.runtimes import Runtime
+from rtlab.host import daemons, host
+from rtlab.core import runtimes
+from rtlab.core.runtimes import Runtime
 
 
 def test_a_new_known_entry_gives_its_package_and_docker_registration(monkeypatch):

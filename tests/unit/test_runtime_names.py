@@ -9,8 +9,11 @@ import subprocess
 
 import pytest
 
-from rtlab import cli, params, runtimes, shims
-from rtlab.runtimes import KNOWN, Runtime, RuntimeSpecError, parse_custom
+from rtlab import cli
+from rtlab.report import params
+from rtlab.core import runtimes
+from rtlab.host import shims
+from rtlab.core.runtimes import KNOWN, Runtime, RuntimeSpecError, parse_custom
 
 BAD_NAMES = ["ev\nil", "", "Runc", "-x", ".x", "a b", "a/b", "a;b", "x" * 64, "runc\x00", "é"]
 
@@ -47,12 +50,12 @@ def test_notebook_01_applies_the_same_rule():
 
 
 def test_setup_refuses_before_it_runs(monkeypatch, capsys):
-    import rtlab.setup
+    import rtlab.host.setup
 
     def must_not_run(**_):
         raise AssertionError("setup ran with a bad runtime name")
 
-    monkeypatch.setattr(rtlab.setup, "setup", must_not_run)
+    monkeypatch.setattr(rtlab.host.setup, "setup", must_not_run)
     assert cli.main(["setup", "--runtime", "ev\nil=/bin/true"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "runtime name 'ev\\nil'" in err

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import results, stats
+from rtlab.core import results
+from rtlab.analysis import stats
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 RUNS = sorted(p.parent for p in SAMPLE.glob("*/run.json"))

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from rtlab import experiments
-from rtlab.drivers import CLIENTS
-from rtlab.drivers.base import Target
-from rtlab.measure import Measurement
-from rtlab.runtimes import Runtime
-from rtlab.scheduler import Plan, Scheduler, Unit, UnitState
-from rtlab.trial import TrialRunner
+from rtlab.core import experiments
+from rtlab.collect.clients import CLIENTS
+from rtlab.collect.clients.base import Target
+from rtlab.core.measure import Measurement
+from rtlab.core.runtimes import Runtime
+from rtlab.collect.scheduler import Plan, Scheduler, Unit, UnitState
+from rtlab.collect.trial import TrialRunner
 
 TOKEN = "20261128T000000Z-beef"
 

@@ -1,4 +1,4 @@
-"""Known answers for the one estimate per comparison (rtlab/shift.py), its coverage,
+"""Known answers for the one estimate per comparison (rtlab/analysis/shift.py), its coverage,
 equivalence as practitioners mean it, and experiments never pooled (issue 18)."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rtlab import analysis, cli, compare, shift, stats
+from rtlab.analysis import analysis, compare, shift, stats
+from rtlab import cli
 
 from _synthetic import make_trials
 

@@ -1,4 +1,4 @@
-"""Known-answer tests of rtlab.stats on seeded synthetic samples."""
+"""Known-answer tests of rtlab.analysis.stats on seeded synthetic samples."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as sps
 
 from _synthetic import fail, make_trials, two_targets
-from rtlab import stats
+from rtlab.analysis import stats
 
 REPS = 300
 SEED = 20261127
@@ -270,6 +270,6 @@ def test_noise_warnings_say_what_to_do() -> None:
 
 
 def test_stats_never_imports_matplotlib() -> None:
-    code = ("import sys, rtlab.stats; "
+    code = ("import sys, rtlab.analysis.stats; "
             "sys.exit(any(m.split('.')[0] in ('matplotlib', 'seaborn') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rtlab import phasestats, tracing
+from rtlab.analysis import phasestats
+from rtlab.collect import tracing
 
 MS = 1_000_000
 

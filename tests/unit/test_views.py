@@ -1,4 +1,4 @@
-"""rtlab.views: what the notebooks show is labelled, complete and in reading order."""
+"""rtlab.report.views: what the notebooks show is labelled, complete and in reading order."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from _synthetic import make_trials
-from rtlab import compare, stats, views
+from rtlab.analysis import compare, stats
+from rtlab.report import views
 
 
 def test_figure_captions_name_the_step_and_family() -> None:
@@ -98,7 +99,8 @@ def test_every_string_from_data_reaches_html_as_text(tmp_path: Path) -> None:
     from html import unescape
 
     from _hostile import HOSTILE_LABEL, HOSTILE_RUNTIME, hostile_run, payload
-    from rtlab import analysis, params, reference
+    from rtlab.analysis import analysis, reference
+    from rtlab.report import params
 
     run = hostile_run(tmp_path / "run")
     metas, trials = params.load_runs([run])
@@ -159,7 +161,7 @@ def test_headline_names_the_pace_when_the_runs_record_one() -> None:
 
 
 def test_headline_is_the_report_title_answers_and_the_overview(tmp_path: Path) -> None:
-    from rtlab import analysis
+    from rtlab.analysis import analysis
 
     trials = make_trials(n_trials=8, seed=3)
     result = analysis.analyze(trials, tmp_path, seed=0)
@@ -298,7 +300,7 @@ def test_methods_text_names_the_estimate_and_the_equivalence_rule() -> None:
 def test_show_figures_names_the_kinds_not_drawn(tmp_path: Path, monkeypatch) -> None:
     from IPython import display as ipy_display
 
-    from rtlab import analysis
+    from rtlab.analysis import analysis
 
     result = analysis.analyze(make_trials(n_trials=6, seed=7), tmp_path)  # the report's figures
     shown: list = []

@@ -1,0 +1,1 @@
+"""The analysis layer: statistics, comparisons and figures of a run's tidy frame."""

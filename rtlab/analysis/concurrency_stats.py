@@ -1,0 +1,290 @@
+"""Starts under load: latency percentiles, makespan, throughput and the knee (issue 21).
+
+Pure statistics on the tidy frame of the ``concurrency`` experiment (never draws).
+The unit of resampling is the **batch** (the k containers released together):
+containers of one batch share the host at the same moment, so they are not
+independent, and every CI here comes from a bootstrap over batches (percentile
+intervals, ``n_boot`` resamples, seeded), never over containers.
+
+Per target (client × runtime, and pace when several), mode and k:
+
+- latency: each container's time from the release — mode ``run``: its ``run``
+  row; mode ``up``: its ``create`` + ``start`` (each stage released together);
+  p50, p95, p99 of the containers of all batches pooled, each with its CI;
+- makespan: per batch, the slowest container (``up``: slowest create + slowest
+  start, the second stage being released once the first is over); its median;
+- throughput: containers per second, ``k × batches / Σ makespan`` (the ratio of
+  means), with its CI from the same bootstrap;
+- a batch with a failed container gives no makespan (its ok containers still
+  give latencies); the table counts the failed containers.
+
+The **knee** of a target and mode (docs/DESIGN.md, "Starts under load"): with
+throughputs T(k₁) < … over the k measured, the first kᵢ whose next kᵢ₊₁ does
+not raise the throughput by more than the margin, T(kᵢ₊₁)/T(kᵢ) ≤ 1 + margin;
+None when it grows past the margin up to the largest k (the knee lies beyond).
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from rtlab.core.options import DEFAULT_MARGIN
+from rtlab.analysis.stats import derive_seed
+
+EXPERIMENT = "concurrency"
+MODES = {"run": ("run",), "up": ("create", "start")}  # mode → the steps one latency sums
+QUANTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+CONFIDENCE = 0.95
+N_BOOT = 2000
+MIN_BATCHES = 5  # fewer batches give no interval (a bootstrap of 2–4 clusters is no CI)
+KEYS = ["client", "runtime", "pace_s", "mode", "k"]
+
+SUMMARY_COLUMNS = [*KEYS, "batches", "containers", "failed",
+                   *(c for q in QUANTILES for c in (f"{q}_s", f"{q}_low_s", f"{q}_high_s")),
+                   "makespan_median_s", "throughput_per_s", "throughput_low_per_s",
+                   "throughput_high_per_s", "skew_p95_s"]
+
+
+def containers(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per measured container and mode: ``latency_s`` (NaN when it failed),
+    ``stages`` (mode up: create and start apart), ``offset_s``, its batch and k.
+
+    Warm-up rows and other experiments' rows are left out: a run of another
+    experiment analysed together never pools with these (its rows are not read).
+    """
+    frame = trials[(trials["experiment"].astype(str) == EXPERIMENT)
+                   & ~trials["warmup"].astype(str).str.lower().isin(["true", "1"])]
+    if frame.empty:
+        return pd.DataFrame(columns=[*KEYS, "batch", "instance", "latency_s", "ok", "offset_s",
+                                     "create_s", "start_s"])
+    frame = frame.assign(k=pd.to_numeric(frame["k"]).astype(int),
+                         batch=pd.to_numeric(frame["batch"]).astype(int),
+                         instance=pd.to_numeric(frame["instance"]).astype(int),
+                         pace_s=pd.to_numeric(frame.get("pace_s", np.nan), errors="coerce"),
+                         offset_s=pd.to_numeric(frame["offset_s"], errors="coerce"),
+                         ok=frame["ok"].astype(str).str.lower().eq("true") & np.isfinite(
+                             pd.to_numeric(frame["wall_s"], errors="coerce")))
+    blocks = []
+    for mode, steps in MODES.items():
+        rows = frame[frame["step"].isin(steps)]
+        if rows.empty:
+            continue
+        index = ["client", "runtime", "pace_s", "k", "batch", "instance"]
+        wide = (rows.assign(wall_s=pd.to_numeric(rows["wall_s"], errors="coerce"))
+                .set_index([*index, "step"])[["wall_s", "ok", "offset_s"]].unstack("step"))
+        ok = np.ones(len(wide), dtype=bool)
+        latency = np.zeros(len(wide))
+        for s in steps:
+            if ("ok", s) not in wide.columns:
+                ok[:] = False
+                continue
+            ok &= wide[("ok", s)].fillna(False).astype(bool).to_numpy()
+            latency = latency + wide[("wall_s", s)].astype(float).to_numpy()
+        block = wide.index.to_frame(index=False)
+        block["mode"] = mode
+        block["ok"] = ok
+        block["latency_s"] = np.where(ok, latency, np.nan)
+        block["offset_s"] = wide[("offset_s", steps[0])].astype(float).to_numpy()
+        for s in ("create", "start"):
+            block[f"{s}_s"] = (wide[("wall_s", s)].astype(float).to_numpy()
+                               if mode == "up" and ("wall_s", s) in wide.columns else np.nan)
+        blocks.append(block)
+    return pd.concat(blocks, ignore_index=True)
+
+
+def _makespan(group: pd.DataFrame) -> float:
+    """One batch's makespan: the slowest container (mode up: slowest create + slowest start);
+    NaN when one of its containers failed."""
+    if not group["ok"].all():
+        return float("nan")
+    if group["mode"].iloc[0] == "up":
+        return float(group["create_s"].max() + group["start_s"].max())
+    return float(group["latency_s"].max())
+
+
+def batches(cont: pd.DataFrame) -> pd.DataFrame:
+    """One row per batch: makespan, its containers' launch skew (max ``offset_s``), k."""
+    rows = []
+    for key, group in cont.groupby([*KEYS, "batch"], sort=True, dropna=False):
+        rows.append({**dict(zip([*KEYS, "batch"], key)), "makespan_s": _makespan(group),
+                     "skew_s": float(group["offset_s"].max()),
+                     "failed": int((~group["ok"]).sum())})
+    return pd.DataFrame(rows, columns=[*KEYS, "batch", "makespan_s", "skew_s", "failed"])
+
+
+def throughput(k: int, makespans: np.ndarray) -> float:
+    """Containers per second over batches: k × batches / Σ makespan (NaN with none)."""
+    makespans = makespans[np.isfinite(makespans)]
+    return float(k * len(makespans) / makespans.sum()) if len(makespans) else float("nan")
+
+
+def _boot_indices(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(0, n, size=(n_boot, n))
+
+
+def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    if len(values) < 10:
+        return float("nan"), float("nan")
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def summarize(trials: pd.DataFrame, *, confidence: float = CONFIDENCE, n_boot: int = N_BOOT,
+              seed: int = 0) -> pd.DataFrame:
+    """Per target, pace, mode and k: latency percentiles and throughput with their CIs
+    (bootstrap over batches), the median makespan and the p95 launch skew."""
+    cont = containers(trials)
+    per_batch = batches(cont)
+    out = []
+    for key, group in cont.groupby(KEYS, sort=True, dropna=False):
+        k = int(key[KEYS.index("k")])
+        ids = np.array(sorted(group["batch"].unique()))
+        lat_by_batch = [g["latency_s"].to_numpy(dtype=float) for _, g in group.groupby("batch")]
+        spans = per_batch.set_index([*KEYS, "batch"]).loc[key]["makespan_s"].reindex(ids)
+        spans = spans.to_numpy(dtype=float)
+        all_lat = np.concatenate(lat_by_batch)
+        good = all_lat[np.isfinite(all_lat)]
+        row = {**dict(zip(KEYS, key)), "batches": len(ids), "containers": len(all_lat),
+               "failed": int(np.isnan(all_lat).sum())}
+        rng = np.random.default_rng(derive_seed(seed, *map(str, key)))
+        draws = _boot_indices(len(ids), n_boot, rng)
+        boot_q = {q: np.full(n_boot, np.nan) for q in QUANTILES}
+        boot_t = np.full(n_boot, np.nan)
+        for b, pick in enumerate(draws):
+            lat = np.concatenate([lat_by_batch[i] for i in pick])
+            lat = lat[np.isfinite(lat)]
+            if len(lat):
+                for q, p in QUANTILES.items():
+                    boot_q[q][b] = np.quantile(lat, p)
+            boot_t[b] = throughput(k, spans[pick])
+        if len(ids) < MIN_BATCHES:
+            boot_t[:] = np.nan
+            for q in QUANTILES:
+                boot_q[q][:] = np.nan
+        for q, p in QUANTILES.items():
+            low, high = _interval(boot_q[q], confidence)
+            row.update({f"{q}_s": float(np.quantile(good, p)) if len(good) else np.nan,
+                        f"{q}_low_s": low, f"{q}_high_s": high})
+        low, high = _interval(boot_t, confidence)
+        finite = spans[np.isfinite(spans)]
+        row.update(makespan_median_s=float(np.median(finite)) if len(finite) else np.nan,
+                   throughput_per_s=throughput(k, spans), throughput_low_per_s=low,
+                   throughput_high_per_s=high,
+                   skew_p95_s=float(np.nanquantile(group.groupby("batch")["offset_s"].max(), 0.95))
+                   if group["offset_s"].notna().any() else np.nan)
+        out.append(row)
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+
+
+def knee(ks: Sequence[int], throughputs: Sequence[float], *,
+         margin: float = DEFAULT_MARGIN) -> Optional[int]:
+    """The largest k before throughput stops growing by more than ``margin``.
+
+    Walking k upwards, the first kᵢ with T(kᵢ₊₁) ≤ (1 + margin) · T(kᵢ); None when
+    every step grows by more than the margin (the knee is beyond the largest k),
+    or with fewer than two k. A NaN throughput ends the walk at the k before it.
+    """
+    pairs = sorted((int(k), float(t)) for k, t in zip(ks, throughputs))
+    for (k, t), (_, t_next) in zip(pairs, pairs[1:]):
+        if not np.isfinite(t_next) or not t_next > (1 + margin) * t:
+            return k
+    return None
+
+
+def knees(summary: pd.DataFrame, *, margin: float = DEFAULT_MARGIN) -> pd.DataFrame:
+    """The knee of each target, pace and mode (column ``knee``; NA: beyond the largest k)."""
+    rows = []
+    for key, group in summary.groupby(["client", "runtime", "pace_s", "mode"], sort=True,
+                                      dropna=False):
+        kn = knee(group["k"], group["throughput_per_s"], margin=margin)
+        top = group.loc[group["throughput_per_s"].idxmax()] if group[
+            "throughput_per_s"].notna().any() else None
+        rows.append({**dict(zip(["client", "runtime", "pace_s", "mode"], key)),
+                     "knee": pd.NA if kn is None else kn, "k_max": int(group["k"].max()),
+                     "peak_throughput_per_s": np.nan if top is None else top["throughput_per_s"],
+                     "peak_k": pd.NA if top is None else int(top["k"])})
+    return pd.DataFrame(rows, columns=["client", "runtime", "pace_s", "mode", "knee", "k_max",
+                                       "peak_throughput_per_s", "peak_k"])
+
+
+def _ms(x: float) -> str:
+    return f"{x * 1000:.3g} ms" if x < 1 else f"{x:.3g} s"
+
+
+def headlines(summary: pd.DataFrame, knee_table: pd.DataFrame, *, cores: Optional[int] = None,
+              quantile: str = "p95") -> list[str]:
+    """One sentence per client and mode: each runtime's p95 from the smallest to the
+    largest k (estimates with their CIs), and where its throughput stops growing."""
+    lines = []
+    for (client, mode), group in summary.groupby(["client", "mode"], sort=True):
+        parts = []
+        for runtime, g in group.groupby("runtime", sort=True):
+            g = g.sort_values("k")
+            lo, hi = g.iloc[0], g.iloc[-1]
+            kn = knee_table[(knee_table["client"] == client) & (knee_table["runtime"] == runtime)
+                            & (knee_table["mode"] == mode)]["knee"]
+            kn = kn.iloc[0] if len(kn) else pd.NA
+            where = (f"its throughput stops growing at k={int(kn)}" if not pd.isna(kn) else
+                     f"its throughput still grows at k={int(hi['k'])}")
+            ratio = hi[f"{quantile}_s"] / lo[f"{quantile}_s"]
+
+            def est(r) -> str:
+                low, high = r[f"{quantile}_low_s"], r[f"{quantile}_high_s"]
+                ci = (f"95% CI {_ms(low)}–{_ms(high)}" if np.isfinite(low) else
+                      f"no CI: fewer than {MIN_BATCHES} batches")
+                return f"{_ms(r[f'{quantile}_s'])} ({ci}) at k={int(r['k'])}"
+            parts.append(f"{runtime}'s {quantile} goes from {est(lo)} to {est(hi)} "
+                         f"({ratio:.1f}× as long; ratio of the estimates, no interval); {where}")
+        what = "runs to exit" if mode == "run" else "create+start"
+        line = f"through {client}, {what}: " + "; ".join(parts) + "."
+        if cores and int(group["k"].max()) > cores:
+            line += (f" k above {cores} exceeds this host's {cores} cores: the knee is the "
+                     "finding, not a defect.")
+        lines.append(line)
+    return lines
+
+
+def console_table(trials: pd.DataFrame, *, seed: int = 0) -> str:
+    """What ``rtlab collect`` prints for the concurrency rows: per target and mode, p50
+    [95% CI, bootstrap over batches] in ms at each k, and the throughput at each k."""
+    s = summarize(trials, seed=seed)
+    if s.empty:
+        return "no concurrency rows to tabulate"
+
+    def cell(est, low, high, scale=1000.0):
+        if not np.isfinite(est):
+            return "—"
+        ci = "no CI" if not np.isfinite(low) else f"{low * scale:.3g}–{high * scale:.3g}"
+        return f"{est * scale:.3g} [{ci}]"
+
+    ks = sorted(int(k) for k in s["k"].unique())
+    lines = ["concurrency: p50 latency in ms [95% CI, bootstrap over batches] at each k, then "
+             "throughput in containers/s [95% CI]"]
+    head = f"{'target':<16}{'mode':<6}" + "".join(f"{'k=' + str(k):>22}" for k in ks)
+    lines.append(head)
+    for (client, runtime, mode), g in s.groupby(["client", "runtime", "mode"], sort=True):
+        by_k = {int(r.k): r for r in g.itertuples(index=False)}
+        p50 = "".join(f"{cell(by_k[k].p50_s, by_k[k].p50_low_s, by_k[k].p50_high_s) if k in by_k else '—':>22}"
+                      for k in ks)
+        thr = "".join(f"{cell(by_k[k].throughput_per_s, by_k[k].throughput_low_per_s, by_k[k].throughput_high_per_s, 1.0) if k in by_k else '—':>22}"
+                      for k in ks)
+        lines.append(f"{client + '/' + runtime:<16}{mode:<6}{p50}")
+        lines.append(f"{'':<16}{'/s':<6}{thr}")
+    return "\n".join(lines)
+
+
+SUMMARY_FILE = "concurrency.csv"
+KNEES_FILE = "concurrency_knees.csv"
+
+
+def findings(trials: pd.DataFrame, *, margin: float = DEFAULT_MARGIN, seed: int = 0,
+             cores: Optional[int] = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(summary, knees, headline sentences) of the concurrency rows of ``trials``."""
+    s = summarize(trials, seed=seed)
+    kn = knees(s, margin=margin)
+    return s, kn, headlines(s, kn, cores=cores) if len(s) else []

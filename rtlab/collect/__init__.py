@@ -1,0 +1,1 @@
+"""The collect layer: clients, trials, the scheduler, the session and ``rtlab collect``."""

@@ -1,0 +1,227 @@
+"""What the scheduler needs from a (client, runtime) pair."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
+
+from rtlab.core import experiments
+from rtlab.core.actions import Spawn, TimedAction
+from rtlab.core.experiments import Step
+from rtlab.core.measure import Measurement, run_timed
+from rtlab.core.runtimes import Runtime
+from rtlab.core.workload import Workload
+
+# The lifecycle experiment's steps (kept for importers; experiments.py defines them).
+LIFECYCLE = experiments.EXPERIMENTS["lifecycle"].total
+STEPS = experiments.EXPERIMENTS["lifecycle"].steps
+
+CLEANUP_TIMEOUT_S = 20.0
+STATE_POLL_S = 0.005  # between state queries while waiting for a state
+
+
+class Target:
+    """One client driving one runtime.
+
+    A client module (one file in drivers/, registered in drivers/__init__.py)
+    gives: the argv of the steps it spells itself (``commands``; a step may be
+    several commands, timed one after the other and summed, e.g. ctr's task +
+    container delete) and ``base`` for the plain-verb steps experiments.py
+    defines (``[*base, *verb, cid]``, its own spelling in ``verbs``); how to wait
+    for the stopped state (``wait_stopped``) and read a container's state
+    (``status``, for the other states a step may wait for), list and
+    force-remove its containers; and, as class
+    attributes, its Debian ``package``, the ``needs_daemons`` (daemons.py
+    starts, stops and checks them) and its ``image_store`` (daemons.py imports
+    rtlab's image there).
+    """
+
+    client: str = ""
+    package: Optional[str] = None  # the Debian package of the client binary
+    needs_daemons: tuple[str, ...] = ()  # daemons.py names: what must answer before it works
+    image_store: Optional[str] = None  # daemons.IMAGE_STORES name ("docker", "containerd", …)
+    engine: bool = True  # a high-level client (studies compare these); False: the OCI CLI
+    verbs: dict = {}  # step name → this client's own spelling of a plain-verb step
+    package_commands: tuple[str, ...] = ()  # commands whose absence means `package` is missing
+    experiment: Optional[str] = None  # the one experiment this client runs (None: any, cri: "cri")
+    mode: str = "rootful"  # rootless.MODES: who runs the client (column mode)
+
+    # -- its image store (when image_store is set; daemons.import_images uses these) --
+    @staticmethod
+    def find_binary() -> Optional[str]:
+        """The client binary, None when not installed."""
+        return None
+
+    @staticmethod
+    def image_id(ref: str) -> Optional[str]:
+        """The id of image ``ref`` in the client's store (None: absent)."""
+        return None
+
+    @staticmethod
+    def load_image_argv(binary: str, archive: str) -> list[str]:
+        """The command that loads a docker-archive into the client's store."""
+        raise NotImplementedError
+
+    @staticmethod
+    def remove_image_argv(binary: str, ref: str) -> list[str]:
+        """The command that removes image ``ref`` from the client's store (purge)."""
+        raise NotImplementedError
+
+    def __init__(self, runtime: Runtime, workdir: Path, *, timeout_s: float = 30.0,
+                 workload: Optional[Workload] = None):
+        self.runtime = runtime
+        self.workdir = workdir
+        self.timeout_s = timeout_s
+        self.workload = workload or Workload()
+
+    @property
+    def label(self) -> str:
+        return f"{self.client}/{self.runtime.name}"
+
+    @property
+    def condition(self) -> dict:
+        """The condition columns this target's rows carry (the CRI's ``network``)."""
+        return {}
+
+    def variants(self, networks: Sequence[str]) -> list["Target"]:
+        """One target per condition of the client (the CRI: one per network mode)."""
+        return [self]
+
+    def finish(self) -> list[str]:
+        """After this run's containers are removed: stop what the client keeps running
+        (rootless podman's pause process); the errors that mattered."""
+        return []
+
+    def with_mode(self, mode: str) -> Optional["Target"]:
+        """This target run in ``mode`` (rootless.MODES); None: the client has none."""
+        return self if mode == self.mode else None
+
+    def probe_actions(self, cid: str) -> Iterable[TimedAction]:
+        """doctor's probe: a one-shot ``run`` of the container to exit."""
+        return [Spawn(tuple(argv)) for argv in self.step_commands("run", cid)]
+
+    # -- what every driver provides -------------------------------------------
+    def unavailable_reason(self) -> Optional[str]:
+        """None when this target can run here, else one line saying why not."""
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Per-run preparation (bundles, images) before the first trial."""
+
+    def commands(self, step: str, cid: str) -> list[list[str]]:
+        """The argv of the steps this client spells itself; KeyError for the others."""
+        raise KeyError(step)
+
+    @property
+    def base(self) -> list[str]:
+        """The client's argv before a plain verb (``docker``, ``runc --root …``)."""
+        raise NotImplementedError
+
+    def step_commands(self, step: Step | str, cid: str) -> list[list[str]]:
+        """The argv of ``step``: the client's own, else ``[*base, *verb, cid]``."""
+        name = step if isinstance(step, str) else step.name
+        try:
+            return self.commands(name, cid)
+        except KeyError:
+            pass
+        spec = step if isinstance(step, Step) else _step_def(name)
+        verb = self.verbs.get(name) or spec.verbs.get(self.client) or spec.verb
+        if verb is None:
+            raise KeyError(f"{self.client} has no command for step {name!r}")
+        return [[*self.base, *verb, cid]]
+
+    def step_actions(self, step: Step | str, cid: str) -> list[TimedAction]:
+        """What ``step`` does on ``cid``, timed one action after another and summed
+        (actions.py): its commands, each a :class:`~rtlab.core.actions.Spawn`. A client
+        that times an in-process call (a CRI request) returns a ``Call`` here."""
+        return [Spawn(tuple(argv)) for argv in self.step_commands(step, cid)]
+
+    def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
+        """Block until ``cid`` is stopped; an error line if it did not stop."""
+        raise NotImplementedError
+
+    def status(self, cid: str) -> Optional[str]:
+        """``cid``'s state as one of created, running, paused, stopped, gone (None:
+        cannot be read now)."""
+        raise NotImplementedError
+
+    def give_up(self) -> Optional[str]:
+        """Why waiting for a state is pointless now (a daemon gone), else None."""
+        return None
+
+    def wait_for(self, cid: str, state: str, timeout_s: float) -> Optional[str]:
+        """Block until ``cid`` is in ``state`` (experiments.WAIT_STATES); an error line
+        if it never is. The stopped state goes through the client's ``wait_stopped``."""
+        if state == "stopped":
+            return self.wait_stopped(cid, timeout_s)
+        try:
+            return self.poll_until_stopped(lambda: self.status(cid), state, timeout_s,
+                                           give_up=self.give_up, what=f"later, not {state}")
+        except NotImplementedError:
+            return f"{self.client} cannot read a container's state to wait for {state!r}"
+
+    def remove(self, cid: str) -> list[str]:
+        """Force-remove ``cid`` whatever its state; the errors that mattered."""
+        raise NotImplementedError
+
+    def list_ids(self) -> list[str]:
+        """Ids (or names) of every rtlab container this client/runtime holds."""
+        raise NotImplementedError
+
+    def versions(self) -> dict[str, Optional[str]]:
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        """The client's relevant configuration for run.json."""
+        return {}
+
+    # -- shared ---------------------------------------------------------------
+    def argv_templates(self, steps=STEPS) -> dict[str, list[list[str]]]:
+        return {step: self.step_commands(step, "{id}") for step in steps}
+
+    def quiet(self, argv: list[str], timeout_s: float = CLEANUP_TIMEOUT_S) -> Measurement:
+        """Run a bookkeeping command (not a timed step), keeping its stdout."""
+        return run_timed(argv, timeout_s, capture_stdout=True)
+
+    @staticmethod
+    def poll_until_stopped(read_status: Callable[[], Optional[str]], stopped: str,
+                           timeout_s: float,
+                           give_up: Callable[[], Optional[str]] = lambda: None,
+                           what: str = "after kill") -> Optional[str]:
+        """Poll ``read_status`` until it returns ``stopped`` (or any wanted state); an
+        error line if it never does, ``what`` saying what was awaited.
+
+        ``give_up`` is asked when the status cannot be read: a reason it returns
+        (a daemon gone) ends the wait at once.
+        """
+        deadline = time.monotonic() + timeout_s
+        status = None
+        while time.monotonic() < deadline:
+            status = read_status()
+            if status == stopped:
+                return None
+            if status is None:
+                reason = give_up()
+                if reason:
+                    return reason
+            time.sleep(STATE_POLL_S)
+        return f"container still {status or 'in an unknown state'} {timeout_s:g} s {what}"
+
+
+_STATE_NAMES = {"exited": "stopped", "dead": "stopped", "configured": "created",
+                "creating": "created", "restarting": "running", "pausing": "paused"}
+
+
+def state_name(raw: str) -> str:
+    """A client's state word (``Exited``, ``STOPPED``, ``configured`` …) as one of
+    created, running, paused, stopped (Step.wait's vocabulary); others lower-cased."""
+    word = raw.strip().lower()
+    return _STATE_NAMES.get(word, word)
+
+
+def _step_def(name: str) -> Step:
+    for e in experiments.EXPERIMENTS.values():
+        if name in e.steps:
+            return e.step(name)
+    raise KeyError(f"no experiment has a step {name!r}")

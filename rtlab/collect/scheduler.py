@@ -1,0 +1,197 @@
+"""The schedule: interleaved rounds, warm-up, adaptive stop, drops — pure, no I/O.
+
+Every round runs one trial of every *unit* that wants more, in an order shuffled
+by the seed; a unit is a target (client × runtime) under one condition (the
+condition's columns go into its rows; today every unit has the empty condition,
+issue 11's paces make several per target). The first ``warmup`` trials of a unit
+are flagged warm-up. A unit stops after its trial count, or, adaptive
+(``until_ci``), once every step's median CI is within ±until_ci; it is dropped
+after ``max_consecutive_timeouts`` timed-out commands in a row, or when a failed
+trial is explained by the target becoming unavailable (a daemon gone).
+
+What one trial does is not this module's business: :class:`Scheduler` calls
+``run_trial(state, round, warmup) → rows`` (trial.py's :class:`TrialRunner` in
+collect, an in-memory fake in tests/unit/test_scheduler.py) and ``write(rows)``.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+from rtlab.core.options import default
+
+Rows = list[dict]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many trials, in what order, and when to stop or drop (defaults: rtlab/core/options.py)."""
+
+    trials: int = default("trials")
+    warmup: int = default("warmup")
+    seed: int = default("seed")
+    until_ci: Optional[float] = default("until_ci")
+    min_trials: int = default("min_trials")
+    max_trials: int = default("max_trials")
+    max_consecutive_timeouts: int = default("max_consecutive_timeouts")
+
+    @property
+    def target_trials(self) -> int:
+        """Measured trials per unit: fixed, or the adaptive ceiling."""
+        return self.max_trials if self.until_ci is not None else self.trials
+
+
+@dataclass
+class Unit:
+    """The interleaved unit: one target under one condition (extra row columns)."""
+
+    target: object  # drivers.base.Target or a test fake: .label, .unavailable_reason()
+    condition: dict = field(default_factory=dict)
+    suffix: Optional[str] = None  # how the label names the condition (None: its columns)
+
+    @property
+    def label(self) -> str:
+        if self.suffix is not None:
+            return f"{self.target.label}{self.suffix}"
+        extra = ",".join(f"{k}={v}" for k, v in self.condition.items())
+        return f"{self.target.label}[{extra}]" if extra else self.target.label
+
+
+@dataclass
+class UnitState:
+    unit: Unit
+    trials_done: int = 0
+    consecutive_timeouts: int = 0
+    last_timeout: str = ""
+    dropped: Optional[str] = None
+    failures: Counter = field(default_factory=Counter)
+    ok_trials: int = 0
+    samples: dict = field(default_factory=lambda: defaultdict(list))  # step → measured ok wall_s
+    stopped: Optional[str] = None  # why no more trials were added
+
+    @property
+    def target(self):
+        return self.unit.target
+
+    @property
+    def label(self) -> str:
+        return self.unit.label
+
+    def count_command(self, step: str, timed_out: bool, failure: str) -> None:
+        """Count consecutive timed-out commands; any other outcome resets the count."""
+        if timed_out:
+            self.consecutive_timeouts += 1
+            self.last_timeout = f"{step}: {failure}"
+        else:
+            self.consecutive_timeouts = 0
+
+
+def tally(state: UnitState, rows: Rows) -> None:
+    """Count a finished trial's outcome into its unit's state (also used on resume)."""
+    if not rows or rows[0]["warmup"]:
+        return
+    failed = False
+    for r in rows:
+        if r["ok"]:
+            state.samples[r["step"]].append(r["wall_s"])
+        else:
+            failed = True
+            if not str(r["error"]).startswith("not run"):
+                state.failures[(r["step"], str(r["error"])[:160])] += 1
+    if not failed:
+        state.ok_trials += 1
+
+
+def widest_ci(samples: dict, steps: Sequence[str]) -> Optional[float]:
+    """The largest relative half-width of a step median's 95% CI (None: not computable)."""
+    from rtlab.analysis.stats import median_ci  # numpy/scipy: only adaptive runs need them
+
+    widest = 0.0
+    for step in steps:
+        values = samples.get(step, [])
+        if len(values) < 6:
+            return None
+        ci = median_ci(values)
+        median = statistics.median(values)
+        if median <= 0 or ci.low != ci.low:
+            return None
+        widest = max(widest, (ci.high - median) / median, (median - ci.low) / median)
+    return widest
+
+
+class Scheduler:
+    """Round after round, each unit that wants more trials once, in a seeded order."""
+
+    def __init__(self, plan: Plan, states: list[UnitState],
+                 run_trial: Callable[[UnitState, int, bool], Rows],
+                 write: Callable[[Rows], None], *, steps: Sequence[str] = (),
+                 say: Callable[[str], None] = print,
+                 advance: Callable[[str], None] = lambda label: None,
+                 ci: Callable[[dict, Sequence[str]], Optional[float]] = widest_ci):
+        self.plan, self.states = plan, states
+        self.run_trial, self.write = run_trial, write
+        self.steps = tuple(steps)  # the steps the adaptive stop watches
+        self.say, self.advance, self.ci = say, advance, ci
+
+    def wants_more(self, state: UnitState) -> bool:
+        """Whether the unit gets another trial; sets ``state.stopped`` when not."""
+        plan = self.plan
+        if state.dropped:
+            state.stopped = state.stopped or state.dropped
+            return False
+        measured = state.trials_done - plan.warmup
+        if measured < (plan.min_trials if plan.until_ci is not None else plan.trials):
+            return True
+        if plan.until_ci is None:
+            state.stopped = f"{plan.trials} trials done"
+            return False
+        if measured >= plan.max_trials:
+            state.stopped = (f"--max-trials {plan.max_trials} reached before the CI was within "
+                             f"±{plan.until_ci:g}")
+            return False
+        widest = self.ci(state.samples, self.steps)
+        if widest is not None and widest <= plan.until_ci:
+            state.stopped = (f"every step's 95% CI within ±{plan.until_ci:g} of its median "
+                             f"(widest ±{widest:.3f}) after {measured} trials")
+            return False
+        return True
+
+    def order(self, rnd: int) -> list[UnitState]:
+        """This round's units, shuffled by the seed and the round number."""
+        units = [s for s in self.states if self.wants_more(s)]
+        random.Random(self.plan.seed * 1_000_003 + rnd).shuffle(units)
+        return units
+
+    def run(self, first_round: int = 0) -> int:
+        """Run rounds until no unit wants more; the next round number."""
+        rnd = first_round
+        while True:
+            units = self.order(rnd)
+            if not units:
+                return rnd
+            for state in units:
+                warmup = state.trials_done < self.plan.warmup
+                rows = self.run_trial(state, rnd, warmup)
+                self.write(rows)
+                self.finish_trial(state, rows)
+                self.advance(state.label)
+            rnd += 1
+
+    def finish_trial(self, state: UnitState, rows: Rows) -> None:
+        state.trials_done += 1
+        tally(state, rows)
+        if state.dropped:
+            return
+        if state.consecutive_timeouts >= self.plan.max_consecutive_timeouts:
+            state.dropped = (f"dropped after {self.plan.max_consecutive_timeouts} consecutive "
+                             f"timeouts ({state.last_timeout})")
+        elif any(not r["ok"] for r in rows):
+            why = state.target.unavailable_reason()
+            if why:
+                state.dropped = f"dropped: {why}"
+        if state.dropped:
+            self.say(f"{state.label}: {state.dropped}")

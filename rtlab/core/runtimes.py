@@ -1,0 +1,154 @@
+"""Low-level OCI runtimes: name → binary and global flags, version, availability."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from dataclasses import dataclass
+from typing import Optional
+
+from rtlab.core.measure import run_timed
+
+VERSION_TIMEOUT_S = 10.0
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+"""A runtime's name: lower-case letters, digits, ``.``, ``_``, ``-``; 1 to 63 characters.
+
+The one rule for every runtime, known or user-supplied (:class:`Runtime` checks it):
+names become run.json keys, target labels (``oci/NAME``), containerd runtime names
+(``io.containerd.rtlab-NAME.v2``), docker's ``daemon.json`` keys and file names of
+the shim wrappers. A binary is an absolute path (or, for a known runtime, a name on
+PATH) and, like flags, holds no control character; the shim scripts quote every
+path and flag (shims.py)."""
+
+NAME_RULE = ("use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, "
+             "at most 63 characters")
+
+
+class RuntimeSpecError(ValueError):
+    """A runtime name, binary or flag rtlab refuses: one line naming it and what is accepted."""
+
+
+def _control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 or not c.isprintable() for c in text)
+
+
+def check_name(name: str) -> str:
+    """``name`` if it matches :data:`NAME_PATTERN`, else :class:`RuntimeSpecError`."""
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+        raise RuntimeSpecError(f"runtime name {name!r}: {NAME_RULE} ({NAME_PATTERN})")
+    return name
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A runc-compatible runtime: ``binary`` plus global ``flags`` before the subcommand."""
+
+    name: str
+    binary: str
+    flags: tuple[str, ...] = ()
+    note: str = ""
+    # The Debian package rtlab setup installs for it; None: optional, not packaged.
+    package: Optional[str] = None
+    # Registered with dockerd by rtlab setup (daemon.json's "runtimes"); runc is docker's own.
+    docker: bool = False
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        if not self.binary or _control(self.binary):
+            raise RuntimeSpecError(f"runtime {self.name} binary {self.binary!r}: give a path "
+                                   "without control characters")
+        bad = [f for f in self.flags if _control(f)]
+        if bad:
+            raise RuntimeSpecError(f"runtime {self.name} flag {bad[0]!r}: flags hold no "
+                                   "control characters")
+
+    def how_to_get(self) -> str:
+        """How this runtime gets onto the host (for the "not installed" reason)."""
+        if self.note == "user-supplied":
+            return "the path given with --runtime"
+        if self.package:
+            return f"Debian package {self.package}; rtlab setup installs it"
+        return (f"optional: not packaged for Debian — install {self.binary} from its project's "
+                f"releases (then it is found on PATH), or give --runtime {self.name}=/PATH")
+
+    @property
+    def argv(self) -> list[str]:
+        return [self.binary, *self.flags]
+
+    def path(self) -> Optional[str]:
+        return self.binary if "/" in self.binary else shutil.which(self.binary)
+
+    def version(self, timeout_s: float = VERSION_TIMEOUT_S) -> tuple[Optional[str], str]:
+        """(first line of ``--version``, "") or (None, why it is unavailable)."""
+        path = self.path()
+        if path is None or not shutil.which(path):
+            return None, f"not installed ({self.binary} not found; {self.how_to_get()})"
+        m = run_timed([path, *self.flags, "--version"], timeout_s, capture_stdout=True)
+        if m.timed_out:
+            return None, f"did not answer `{self.binary} --version` within {timeout_s:g} s"
+        if not m.ok:
+            return None, f"`{self.binary} --version` failed: {m.describe_failure()}"
+        lines = (m.stdout or m.stderr_tail).strip().splitlines()
+        return (lines[0].strip() if lines else "unknown"), ""
+
+
+# runsc refuses the root network namespace: the bundle asks for a new, empty
+# network namespace, and --network=none tells gVisor not to configure one.
+KNOWN: dict[str, Runtime] = {
+    r.name: r
+    for r in (
+        Runtime("runc", "runc", package="runc"),
+        Runtime("crun", "crun", package="crun", docker=True),
+        Runtime("runsc", "runsc", ("--network=none",), "gVisor, ptrace platform", package="runsc",
+                docker=True),
+        Runtime("runsc-kvm", "runsc", ("--platform=kvm", "--network=none"), "gVisor, KVM platform",
+                package="runsc", docker=True),
+        Runtime("youki", "youki"),
+        Runtime("kata-runtime", "kata-runtime"),
+    )
+}
+
+
+def packages() -> dict[str, str]:
+    """command → Debian package of every known runtime that has one (rtlab setup installs them)."""
+    return {r.binary: r.package for r in KNOWN.values() if r.package}
+
+
+def docker_registered() -> tuple[str, ...]:
+    """The known runtimes rtlab setup registers with dockerd."""
+    return tuple(name for name, r in KNOWN.items() if r.docker)
+
+
+def parse_custom(spec: str) -> Runtime:
+    """Parse ``name=/path[:flags]`` (flags split like a shell line).
+
+    >>> parse_custom("youki=/opt/youki:--debug").argv
+    ['/opt/youki', '--debug']
+    """
+    name, sep, rest = spec.partition("=")
+    if not sep or not name or not rest:
+        raise RuntimeSpecError(f"--runtime {spec!r}: expected name=/path/to/binary[:flags]")
+    path, _, flags = rest.partition(":")
+    if not path.startswith("/"):
+        raise RuntimeSpecError(f"--runtime {spec!r}: the binary must be an absolute path")
+    try:
+        return Runtime(name, path, tuple(shlex.split(flags)), "user-supplied")
+    except ValueError as exc:  # the name rule, control characters, shlex's unclosed quote
+        raise RuntimeSpecError(f"--runtime {spec!r}: {exc}") from None
+
+
+def resolve(names: list[str], custom: list[Runtime] = ()) -> list[Runtime]:
+    """Runtimes by name; an unknown name raises before anything runs."""
+    table = {**KNOWN, **{r.name: r for r in custom}}
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise RuntimeSpecError(
+            f"unknown runtime {', '.join(map(repr, unknown))}; known: {', '.join(table)} "
+            "(or add one with --runtime name=/path[:flags])")
+    return [table[n] for n in names]
+
+
+def default_names(custom: list[Runtime] = ()) -> list[str]:
+    return [*KNOWN, *(r.name for r in custom if r.name not in KNOWN)]

@@ -1,0 +1,336 @@
+"""Rootless mode: the unprivileged user rtlab measures as, its bundles and its wrapper.
+
+A rootless trial runs the client as ``rtlab-rootless`` (``RTLAB_ROOTLESS_USER``
+moves it, e.g. for tests), an account ``rtlab setup`` creates for the purpose —
+never the invoking user's — with a range in ``/etc/subuid`` and
+``/etc/subgid``; both are written to the ledger, and purge removes the user,
+its ranges and its home (under rtlab's state folder). The timer stays in
+rtlab's root process: each timed command is ``setpriv --reuid --regid
+--init-groups --reset-env -- <argv>`` (:func:`wrapper`), and the wrapper's own
+cost is measured beside ``/bin/true`` (:func:`wrapper_overhead`,
+benchmarks/rootless_wrapper.py) and stored in run.json.
+
+The OCI bundle is ``runc spec --rootless`` generated *as the user* (it maps the
+invoking uid; a spec made as root maps uid 0 and ``newgidmap`` refuses it),
+then given rtlab's rootfs, process and a network namespace with no interfaces
+(as the rootful bundle). No cgroup: this host's cgroups are hybrid and none is
+delegated to the user, so runc and crun run rootless without one. The
+runtime's ``--root`` is a folder the user owns inside the run's work folder.
+
+Stdlib only (the measurement half; purge runs without the venv).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import statistics
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from rtlab.host import ledger
+from rtlab.core.image import STATE_DIR
+
+MODES = ("rootful", "rootless")
+DEFAULT_MODE = "rootful"
+USER = os.environ.get("RTLAB_ROOTLESS_USER", "rtlab-rootless")
+HOME_ROOT = STATE_DIR / "rootless"
+SUBID_COUNT = 65536
+SUBID_FLOOR = 100000  # the shadow suite's own SUB_UID_MIN
+LEDGER_USERS = "rootless_users"  # ledger kind: the accounts rtlab created
+LEDGER_SUBIDS = "rootless_subids"  # ledger kind: account → "start-end" of its ranges
+SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
+
+# Why a runtime has no rootless mode here (doctor and collect say it in one line).
+UNSUPPORTED = {
+    "runsc": "runsc --rootless (2022-12) fails here as an unprivileged user: \"cannot create "
+             "gofer process: fork/exec /proc/self/exe: operation not permitted\"",
+    "runsc-kvm": "runsc's KVM platform hangs on this host, rootful or not",
+}
+
+
+class RootlessError(RuntimeError):
+    """The rootless user cannot be made or used: one line saying why."""
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    uid: int
+    gid: int
+    home: Path
+
+
+def account(name: str = USER) -> Optional[Account]:
+    """The account ``name`` (None when it does not exist)."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return None
+    return Account(name, entry.pw_uid, entry.pw_gid, Path(entry.pw_dir))
+
+
+def subid_ranges(name: str, files: Sequence[Path] = SUBID_FILES) -> dict[str, list[str]]:
+    """``name``'s lines in each of /etc/subuid and /etc/subgid (``start:count``)."""
+    found: dict[str, list[str]] = {}
+    for path in files:
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            lines = []
+        found[str(path)] = [line.split(":", 1)[1] for line in lines if line.split(":", 1)[0] == name]
+    return found
+
+
+def _free_start(files: Sequence[Path] = SUBID_FILES) -> int:
+    """The first start above every range in the files (never overlapping another's)."""
+    end = SUBID_FLOOR
+    for path in files:
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split(":")
+            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+                end = max(end, int(parts[1]) + int(parts[2]))
+    return end
+
+
+def _run(argv: list[str]) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()
+        raise RootlessError(f"{' '.join(argv)}: exit {done.returncode}"
+                            + (f": {tail[-1]}" if tail else ""))
+
+
+def create_user(name: str = USER, say=print) -> Account:
+    """Create the rootless account with its subordinate ranges (idempotent), in the ledger.
+
+    Refuses an existing account rtlab did not create: rtlab never measures as
+    someone else's user, nor changes their ranges."""
+    found = account(name)
+    if found is not None and name not in ledger.items(LEDGER_USERS):
+        raise RootlessError(f"user {name} exists and rtlab did not create it: set "
+                            "RTLAB_ROOTLESS_USER to a name that is free")
+    home = HOME_ROOT / name
+    if found is None:
+        _run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", str(home),
+              "--shell", "/usr/sbin/nologin", "--comment", "rtlab rootless measurements", name])
+        ledger.add(LEDGER_USERS, name)
+        say(f"created user {name} for rootless trials")
+    acct = account(name)
+    assert acct is not None
+    if not all(subid_ranges(name).values()):
+        start = _free_start()
+        span = f"{start}-{start + SUBID_COUNT - 1}"
+        ledger.set_in(LEDGER_SUBIDS, name, span)
+        _run(["usermod", "--add-subuids", span, "--add-subgids", span, name])
+    home.mkdir(parents=True, exist_ok=True)
+    os.chown(home, acct.uid, acct.gid)
+    return acct
+
+
+def _pids_of(uid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("Uid:") and int(line.split()[1]) == uid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def remove_user(name: str, say=print) -> list[str]:
+    """Remove an account rtlab created: its processes (by pid), ranges, home, the
+    account; the problems left (empty: all gone, ledger entries dropped)."""
+    problems: list[str] = []
+    acct = account(name)
+    if acct is not None:
+        for pid in _pids_of(acct.uid):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        span = ledger.mapping(LEDGER_SUBIDS).get(name)
+        if span and any(subid_ranges(name).values()):
+            try:
+                _run(["usermod", "--del-subuids", span, "--del-subgids", span, name])
+            except RootlessError as exc:
+                problems.append(str(exc))
+        try:
+            _run(["userdel", name])
+        except RootlessError as exc:
+            problems.append(str(exc))
+        shutil.rmtree(acct.home, ignore_errors=True)
+    shutil.rmtree(HOME_ROOT / name, ignore_errors=True)
+    left = {f: r for f, r in subid_ranges(name).items() if r}
+    if left:
+        problems.append(f"{name}'s ranges are still in {', '.join(left)}")
+    if account(name) is not None:
+        problems.append(f"user {name} still exists")
+    if not problems:
+        ledger.discard(LEDGER_USERS, name)
+        data = ledger.read()
+        data.get(LEDGER_SUBIDS, {}).pop(name, None)
+        ledger.replace(data)
+        say(f"removed user {name} and its subordinate ranges")
+    return problems
+
+
+def purge(say=print) -> list[str]:
+    """Remove every account the ledger says rtlab created; what was removed (each
+    problem is said, and its account stays in the ledger)."""
+    done: list[str] = []
+    for name in ledger.items(LEDGER_USERS):
+        problems = remove_user(name, say=say)
+        for problem in problems:
+            say(f"rootless: {problem}")
+        if not problems:
+            done.append(f"user {name} and its subordinate ranges removed")
+    return done
+
+
+def wrapper(acct: Account) -> list[str]:
+    """The argv prefix that runs a command as ``acct`` (no shell, one exec)."""
+    return ["setpriv", f"--reuid={acct.uid}", f"--regid={acct.gid}", "--init-groups",
+            "--reset-env", "--"]
+
+
+def user_dir(acct: Account, path: Path) -> Path:
+    """``path`` created and owned by ``acct`` (its parents stay root's, traversable)."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, acct.uid, acct.gid)
+    return path
+
+
+def write_bundle(acct: Account, path: Path, args: Sequence[str], rootfs: Path,
+                 spec_binary: str = "runc") -> Path:
+    """A rootless bundle: ``runc spec --rootless`` run as ``acct``, then rtlab's
+    rootfs (read-only), ``args``, no terminal and a network namespace of its own."""
+    user_dir(acct, path)
+    config = path / "config.json"
+    config.unlink(missing_ok=True)
+    _run([*wrapper(acct), spec_binary, "spec", "--rootless", "--bundle", str(path)])
+    spec = json.loads(config.read_text())
+    spec["root"] = {"path": str(rootfs), "readonly": True}
+    spec["hostname"] = "rtlab"
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = list(args)
+    spec["process"]["env"] = ["PATH=/bin", "TERM=xterm"]
+    spaces = spec["linux"].setdefault("namespaces", [])
+    if not any(ns.get("type") == "network" for ns in spaces):
+        spaces.append({"type": "network"})
+    maps = spec["linux"].get("uidMappings") or []
+    if not maps or maps[0].get("hostID") != acct.uid:
+        raise RootlessError(f"runc spec --rootless as {acct.name} mapped {maps!r}, not uid {acct.uid}")
+    config.write_text(json.dumps(spec, indent=1))
+    os.chown(config, acct.uid, acct.gid)
+    return path
+
+
+def wrapper_overhead(acct: Account, samples: int = 30, timeout_s: float = 5.0) -> dict:
+    """The wrapper's own cost: ``setpriv … /bin/true`` against ``/bin/true``,
+    alternating, timed as rtlab times a step (measure.run_timed); medians in s."""
+    from rtlab.core.measure import run_timed
+
+    plain, wrapped = [], []
+    for _ in range(samples):
+        for argv, sink in ((["/bin/true"], plain), ([*wrapper(acct), "/bin/true"], wrapped)):
+            m = run_timed(argv, timeout_s)
+            if m.ok:
+                sink.append(m.wall_s)
+    if not plain or not wrapped:
+        return {"error": "could not time the wrapper around /bin/true"}
+    return {"command": " ".join(wrapper(acct)) + " /bin/true", "samples": samples,
+            "true_median_s": statistics.median(plain),
+            "wrapped_median_s": statistics.median(wrapped),
+            "overhead_median_s": statistics.median(wrapped) - statistics.median(plain),
+            "note": "not subtracted from the rows; rootless rows include it"}
+
+
+# -- analysis: rootless beside rootful (works on stats.compare's frame; no pandas import) --
+
+SUFFIX = "-rootless"  # stats.samples labels a rootless row's client "<client>-rootless"
+
+
+def pairs(comparisons, step: str) -> list[dict]:
+    """The comparisons of ``step`` that put a client run rootless beside the same client
+    rootful over one runtime (family ``runtime=<r>``, members ``c`` and ``c-rootless``),
+    each as rootless against rootful: ``ratio`` with its own CI (``ratio_ci_low`` …),
+    the verdict and the medians."""
+    found = []
+    if comparisons is None or len(comparisons) == 0:
+        return found
+    for row in comparisons.to_dict("records"):
+        a, b = str(row["a"]), str(row["b"])
+        if (row["step"] != step or not str(row["family"]).startswith("runtime=")
+                or b != a + SUFFIX):
+            continue  # a sorts before a + SUFFIX: a is rootful, the ratio is rootful/rootless
+        verdict = {"faster": "slower", "slower": "faster"}.get(row["verdict"], row["verdict"])
+        found.append({"client": a, "runtime": str(row["family"]).split("=", 1)[1],
+                      "ratio": 1.0 / row["ratio"], "ratio_ci_low": 1.0 / row["ratio_ci_high"],
+                      "ratio_ci_high": 1.0 / row["ratio_ci_low"], "verdict": verdict,
+                      "n_rounds": row["n_rounds"], "median_rootful_s": row["median_a_s"],
+                      "median_rootless_s": row["median_b_s"]})
+    return found
+
+
+def headline(comparisons, step: str = "total") -> str:
+    """One sentence: what rootless costs each runtime through each client, paired by
+    round ("" when no run measured both modes). Each factor is printed beside its own
+    CI; the medians are said apart from it."""
+    parts = []
+    for p in pairs(comparisons, step):
+        paired = f"paired over {p['n_rounds']} rounds" if p["n_rounds"] else "unpaired"
+        parts.append(
+            f"{p['runtime']} through {p['client']} takes {p['ratio']:.2f}x as long rootless "
+            f"(95% CI {p['ratio_ci_low']:.2f}–{p['ratio_ci_high']:.2f}, {paired}: "
+            f"{p['verdict']}; medians {p['median_rootful_s'] * 1e3:.3g} ms rootful, "
+            f"{p['median_rootless_s'] * 1e3:.3g} ms rootless)")
+    if not parts:
+        return ""
+    return f"Rootless against rootful ({step}): " + "; ".join(parts) + "."
+
+
+# -- doctor ---------------------------------------------------------------------------
+
+ROOTLESS_CLIENTS = ("oci", "podman")  # the clients with a rootless mode (drivers/*_rootless.py)
+DOCKERD_ROOTLESS = Path("/usr/share/docker.io/contrib/dockerd-rootless.sh")
+
+
+def docker_missing() -> str:
+    """Why rootless docker is not measured here, naming what is missing."""
+    missing = []
+    if not DOCKERD_ROOTLESS.is_file():
+        missing.append(f"{DOCKERD_ROOTLESS} (Debian package docker.io)")
+    if shutil.which("rootlesskit") is None:
+        missing.append("rootlesskit (Debian package rootlesskit, not installed)")
+    missing.append("rtlab's start of a per-user dockerd through dockerd-rootless.sh "
+                   "(XDG_RUNTIME_DIR, its own data root and socket) — not written yet")
+    return "docker rootless not measured: missing " + "; ".join(missing)
+
+
+def doctor_lines(name: str = USER) -> list[str]:
+    """doctor's rootless lines: the user and its ranges, what runs rootless, what does not."""
+    acct = account(name)
+    if acct is None:
+        user = f"no user {name}: rtlab setup creates it (rootless trials are skipped until then)"
+    else:
+        ranges = subid_ranges(name)
+        shown = ", ".join(f"{Path(f).name} {r[0] if r else 'none'}" for f, r in ranges.items())
+        user = f"user {name} uid {acct.uid}, {shown}"
+    return [f"rootless  {user}",
+            f"rootless  {', '.join(ROOTLESS_CLIENTS)} over runc and crun; "
+            + "; ".join(UNSUPPORTED.values()),
+            f"rootless  {docker_missing()}; ctr and cri: no rootless mode in rtlab"]

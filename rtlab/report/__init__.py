@@ -1,0 +1,1 @@
+"""The report layer: what the notebooks show and the one-command report."""

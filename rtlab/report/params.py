@@ -1,0 +1,317 @@
+"""Notebook parameters: check them once, derive what the notebook needs, or stop.
+
+A notebook's ``parameters`` cell holds literals only (papermill injects new
+values after it); the next cell passes them all to one function here. A value
+that cannot be used raises :class:`ParameterError`, whose message names the
+parameter, the value and what is accepted — and which IPython shows as that one
+line instead of a traceback, so a notebook stops at its first cell after the
+parameters with one clear message (papermill raises it as
+``PapermillExecutionError``).
+
+Relative paths are resolved against the repository root, never the current
+folder: papermill, nbval and JupyterLab each start kernels in a different one.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from rtlab.core import experiments, options
+from rtlab.collect.collect import REPO_ROOT, CollectOptions, UsageError, validate
+from rtlab.collect.clients import CLIENTS
+from rtlab.core.runtimes import default_names
+
+SAMPLE_DIR = "data/sample"
+
+
+class ParameterError(UsageError):
+    """A notebook or CLI parameter rtlab cannot use: one line naming it and what is accepted."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback: the message is the whole story.
+        return [f"{type(self).__name__}: {self}"]
+
+
+# -- small checks --------------------------------------------------------------
+
+
+def repo_path(value: str | Path) -> Path:
+    """``value`` as a path; a relative one is taken from the repository root."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def _checked(where: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The schema's check of notebook ``where``'s parameters (rtlab/core/options.py)."""
+    try:
+        return options.check(where, given)
+    except options.OptionError as exc:
+        raise ParameterError(str(exc)) from None
+
+
+def parameters(where: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """Notebook ``where``'s parameters from its ``globals()``: every one the schema declares
+    for it, as the parameters cell and papermill left them (an option the cell does not
+    list yet takes its default)."""
+    return options.from_globals(where, namespace)
+
+
+def _unknown(name: str, given: list[str], known: Sequence[str], what: str) -> None:
+    unknown = [v for v in given if v not in known]
+    if unknown:
+        raise ParameterError(f"{name}: unknown {what} {', '.join(map(repr, unknown))}; "
+                             f"known: {', '.join(known)}")
+
+
+# -- run folders ---------------------------------------------------------------
+
+
+def _started_at(run_dir: Path) -> str:
+    try:
+        return str(json.loads((run_dir / "run.json").read_text()).get("started_at") or "")
+    except (OSError, ValueError):
+        return ""
+
+
+def find_runs(value: str | Path | Sequence[str | Path], name: str = "run_dirs",
+              base: Optional[Path] = None) -> list[Path]:
+    """Run folders named by ``value``, oldest first.
+
+    Parameters
+    ----------
+    value : str, pathlib.Path or list of them
+        Each a run folder (it holds ``run.json``) or a folder of run folders
+        (``data/sample`` means every run in it); a string may list several,
+        separated by commas. Relative paths are taken from the repository root.
+    name : str
+        The parameter's name, for the error message.
+    base : pathlib.Path, optional
+        What relative paths are relative to; the repository root by default
+        (the command line passes the current folder).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The run folders, in the order given; the runs inside one folder of runs
+        sorted by their ``started_at`` (then by name).
+    """
+    if isinstance(value, (str, Path)):
+        items = [v.strip() for v in str(value).split(",") if v.strip()]
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, (str, Path)) for v in value):
+        items = [str(v) for v in value]
+    else:
+        raise ParameterError(f"{name} = {value!r}: give a run folder or a folder of runs, "
+                             f"e.g. {SAMPLE_DIR!r}")
+    if not items:
+        raise ParameterError(f"{name} is empty: give a run folder or a folder of runs, "
+                             f"e.g. {SAMPLE_DIR!r}")
+    runs: list[Path] = []
+    for item in items:
+        path = repo_path(item) if base is None else Path(base, item).expanduser()
+        shown = repr(item) if str(path) == item else f"{item!r} ({path})"
+        if not path.is_dir():
+            what = "is not a folder" if path.exists() else "does not exist"
+            raise ParameterError(f"{name}: {shown} {what}; give a run folder (holding "
+                                 f"run.json) or a folder of runs, e.g. {SAMPLE_DIR!r}")
+        if (path / "run.json").is_file():
+            runs.append(path)
+            continue
+        inside = [p.parent for p in path.glob("*/run.json")]
+        if not inside:
+            raise ParameterError(f"{name}: {shown} holds no run (no run.json in it or "
+                                 f"its subfolders); give a folder written by rtlab collect")
+        runs += sorted(inside, key=lambda p: (_started_at(p), p.name))
+    return list(dict.fromkeys(runs))
+
+
+def sample_runs() -> list[Path]:
+    """The committed sample runs (``data/sample/*/``), oldest first."""
+    return find_runs(SAMPLE_DIR, "sample runs")
+
+
+# -- one function per notebook -------------------------------------------------
+
+
+def collect_options(progress: bool = True, **given: Any) -> CollectOptions:
+    """The parameters of ``01-collect`` as checked :class:`CollectOptions`.
+
+    ``given``: any of the schema's options for notebook 01 (rtlab/core/options.py, where
+    each is declared with its default for "01": 2 trials, no warm-up); the rest take
+    that default. ``experiment`` names one of :data:`rtlab.core.experiments.EXPERIMENTS`;
+    ``steps`` "" means all its steps, else a comma-separated subset. ``paces`` ""
+    means the default pace, else durations like ``0,10ms,1s``.
+
+    ``study`` "" measures ``clients`` x ``runtimes``; a study name (see
+    :data:`rtlab.collect.studies.STUDIES`) measures that study's targets on this host,
+    narrowed by ``clients``/``runtimes`` when they are not "". ``out_dir`` ""
+    means a new ``data/<run-id>/``. ``image``/``cmd``/``bundle`` "" mean rtlab's
+    busybox workload. Raises :class:`ParameterError` on the first bad value.
+    Naming a study probes which runtimes run here (see :mod:`rtlab.collect.studies`).
+    """
+    from rtlab.collect.studies import STUDIES, StudyError
+    from rtlab.collect.studies import resolve as resolve_study
+
+    values = _checked("01", given)
+    study = values["study"]
+    if study and study not in STUDIES:
+        raise ParameterError(f"study = {study!r}: unknown study; known: '' (clients x runtimes), "
+                             + ", ".join(STUDIES))
+    try:
+        experiments.get(values["experiment"]).select(values["steps"])
+    except experiments.ExperimentError as exc:
+        raise ParameterError(f"experiment/steps: {exc}") from None
+    client_names = values["clients"] or []
+    _unknown("clients", client_names, list(CLIENTS), "client")
+    custom = values["custom_runtimes"]
+    runtime_names = values["runtimes"] or []
+    known_runtimes = default_names(custom)
+    if runtime_names and any(r not in known_runtimes for r in runtime_names):
+        unknown = [r for r in runtime_names if r not in known_runtimes]
+        raise ParameterError(f"runtimes: unknown runtime {', '.join(map(repr, unknown))}; known: "
+                             f"{', '.join(known_runtimes)} (or add one in custom_runtimes as "
+                             "'NAME=/PATH[:FLAGS]')")
+    fields: dict[str, Any] = {}
+    if study:
+        try:
+            chosen = resolve_study(study, custom, clients=client_names or None,
+                                   runtimes=runtime_names or None)
+        except StudyError as exc:
+            raise ParameterError(f"study = {study!r}: {exc}") from None
+        fields = {"clients": chosen.clients, "runtimes": chosen.runtimes, "pairs": chosen.pairs,
+                  "study": chosen.name, "excluded": chosen.excluded}
+    else:
+        if not client_names:
+            raise ParameterError(f"clients is empty: give one or more of {', '.join(CLIENTS)} "
+                                 "(or name a study)")
+        if not runtime_names:
+            raise ParameterError(f"runtimes is empty: give one or more of "
+                                 f"{', '.join(known_runtimes)} (or name a study)")
+        fields = {"clients": client_names, "runtimes": runtime_names}
+    out_text = values["out_dir"]
+    bundle = values["bundle"]
+    try:
+        opts = CollectOptions.from_values(
+            {**values, "bundle": str(repo_path(bundle)) if bundle else None}, **fields,
+            paces=values["paces"] or list(options.default("paces", "01")),
+            out=repo_path(out_text) if out_text else None, progress=progress)
+        validate(opts)
+    except ParameterError:
+        raise
+    except UsageError as exc:
+        raise ParameterError(str(exc)) from None
+    if opts.out is not None and opts.out.exists() and (
+            not opts.out.is_dir() or any(opts.out.iterdir())):
+        raise ParameterError(f"out_dir = {out_text!r}: {opts.out} exists and is not an empty "
+                             "folder; give a new or empty folder, or '' for a new data/<run-id>/")
+    return opts
+
+
+@dataclass(frozen=True)
+class AnalyzeParams:
+    """The checked parameters of ``02-analyze``."""
+
+    run_dirs: list[Path]
+    alpha: float
+    seed: int
+    out_dir: Path
+    margin: float = options.DEFAULT_MARGIN
+    figures: str = "report"
+    svg: bool = False
+
+
+def analyze_params(**given: Any) -> AnalyzeParams:
+    """The parameters of ``02-analyze`` (the schema's "02" options): run folders found,
+    ``out_dir`` "" → a new temporary folder, ``figures`` the kinds to draw
+    (:func:`rtlab.analysis.analysis.figure_kinds`)."""
+    values = _checked("02", given)
+    runs = find_runs(values["run_dirs"], "run_dirs")
+    out_text = values["out_dir"]
+    if out_text:
+        out = repo_path(out_text)
+        if out.exists() and not out.is_dir():
+            raise ParameterError(f"out_dir = {out_text!r}: {out} is a file; give a folder")
+    else:
+        out = Path(tempfile.mkdtemp(prefix="rtlab-analysis-"))
+    figures_text = values["figures"] or "report"
+    from rtlab.analysis.analysis import figure_kinds
+
+    try:
+        figure_kinds(figures_text)
+    except ValueError as exc:
+        raise ParameterError(f"figures = {figures_text!r}: {exc}") from None
+    return AnalyzeParams(runs, values["alpha"], values["seed"], out, values["margin"],
+                         figures_text, values["svg"])
+
+
+def load_runs(run_dirs: Sequence[Path], name: str = "run_dirs"):
+    """(metas, trials) of the runs, merged (:func:`rtlab.core.results.load_runs`); a run that cannot
+    be read or merged raises :class:`ParameterError` saying why."""
+    from rtlab.core.results import RunFormatError
+    from rtlab.core.results import load_runs as _load_runs
+
+    try:
+        return _load_runs(run_dirs)
+    except RunFormatError as exc:
+        raise ParameterError(f"{name}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class CompareParams:
+    """The checked parameters of ``03-compare-runs``."""
+
+    run_a: Path
+    run_b: Path
+    alpha: float
+    threshold: float
+    seed: int
+    out_dir: Optional[Path] = None
+    margin: float = options.DEFAULT_MARGIN
+
+
+def check_threshold(value: Any, name: str = "threshold") -> float:
+    """A relative slow-down of 0 or more (0.05 = 5 %): the schema's threshold rule."""
+    try:
+        return options.get("threshold", "compare").kind.check(value, name)
+    except options.OptionError as exc:
+        raise ParameterError(str(exc)) from None
+
+
+def _one_run(name: str, value: Any) -> Path:
+    runs = find_runs(value, name)
+    if len(runs) != 1:
+        raise ParameterError(f"{name} = {value!r}: names {len(runs)} runs; give one run folder "
+                             "(holding run.json)")
+    return runs[0]
+
+
+def compare_params(**given: Any) -> CompareParams:
+    """The parameters of ``03-compare-runs`` (the schema's "03" options); ``run_a``/``run_b``
+    "" → the first/second sample run (oldest first); ``out_dir`` "" → write no files."""
+    values = _checked("03", given)
+    run_a, run_b = values["run_a"], values["run_b"]
+    empty_a = run_a is None or isinstance(run_a, str) and not run_a.strip()
+    empty_b = run_b is None or isinstance(run_b, str) and not run_b.strip()
+    samples = sample_runs() if empty_a or empty_b else []
+    if (empty_a or empty_b) and len(samples) < 2:
+        raise ParameterError(f"run_a/run_b '' means the two sample runs, but {SAMPLE_DIR} holds "
+                             f"{len(samples)}; give two run folders")
+    a = samples[0] if empty_a else _one_run("run_a", run_a)
+    b = samples[1] if empty_b else _one_run("run_b", run_b)
+    return CompareParams(
+        a, b, values["alpha"], values["threshold"], values["seed"],
+        _out_dir(values["out_dir"], "'' to write nothing, or a folder for changes.csv and "
+                                    "change.png"),
+        values["margin"])
+
+
+def _out_dir(text: Optional[str], accepted: str) -> Optional[Path]:
+    if not text:
+        return None
+    out = repo_path(text)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"out_dir = {text!r}: {out} is a file; give a folder ({accepted})")
+    return out
