@@ -227,7 +227,7 @@ def cmd_analyze(args, values: dict, given: set) -> int:
         if str(exc).startswith("unknown figure kind"):
             raise UsageError(f"--figures: {exc}") from None
         raise
-    from .density_report import write as write_density
+    from rtlab.report.density_report import write as write_density
     density = write_density(runs, out)  # density.csv's runs: their own tables, never pooled
     tables = [*result.tables, *(density.tables if density else [])]
     figures = len(result.figures) + (len(density.figures) if density else 0)

@@ -188,7 +188,7 @@ def interference_table(found: Density) -> pd.DataFrame:
 
 
 def _html_table(frame: pd.DataFrame, cls: str) -> str:
-    from .views import esc
+    from rtlab.report.views import esc
     head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
     body = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
                    for row in frame.itertuples(index=False))
@@ -202,7 +202,7 @@ def section(run_dirs: Iterable[str | Path], out_dir: str | Path):
     density. Writes what :func:`write` writes."""
     from IPython.display import HTML
 
-    from .views import esc, image_bundle
+    from rtlab.report.views import esc, image_bundle
 
     found = write(run_dirs, out_dir)
     if found is None:

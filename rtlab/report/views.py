@@ -956,7 +956,7 @@ def console_summary(run_dir: Path | str) -> str:
     except Exception as exc:  # the table is a courtesy: never fail a finished run over it
         return f"no table of medians: {exc}"
     if (trials["experiment"].astype(str) == "density").any():  # per level N: its own lines
-        from rtlab import density_report
+        from rtlab.report import density_report
 
         return density_report.console_table(run_dir)
     conc = trials["experiment"].astype(str) == "concurrency"

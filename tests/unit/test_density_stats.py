@@ -80,7 +80,7 @@ def test_a_client_without_daemons_has_no_daemon_slope_and_a_restart_drops_only_i
 def test_socket_listeners_finds_the_process_serving_a_unix_socket(tmp_path):
     import os
     import socket
-    from rtlab import procfs
+    from rtlab.core import procfs
     path = tmp_path / "d.sock"
     assert procfs.socket_listeners(path) == []
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -143,7 +143,7 @@ def _density_run(tmp_path, rng, client="oci|<b>") -> Path:
 
 
 def test_report_section_writes_tables_figures_and_escapes(tmp_path, rng):
-    from rtlab import density_report
+    from rtlab.report import density_report
     run = _density_run(tmp_path, rng)
     text = density_report.section([run, tmp_path / "none"], tmp_path / "out").data
     assert "<b>" not in text and "<script>" not in text
@@ -160,7 +160,7 @@ def test_report_section_writes_tables_figures_and_escapes(tmp_path, rng):
 
 
 def test_console_table_has_the_headline_every_method_and_the_start_slope(tmp_path, rng):
-    from rtlab import density_report
+    from rtlab.report import density_report
     run = _density_run(tmp_path, rng, client="oci")
     text = density_report.console_table(run)
     assert text.splitlines()[0].startswith("Through oci, a runsc container costs 10.0 MB")
@@ -172,7 +172,7 @@ def test_console_table_has_the_headline_every_method_and_the_start_slope(tmp_pat
 def test_analysis_leaves_density_to_its_section_never_pooled_with_lifecycle(tmp_path):
     """A density run analysed with a lifecycle run: the step tables hold the lifecycle's
     rows only (density's starts are per level N, read by density_report)."""
-    from rtlab import analysis, stats
+    from rtlab.analysis import analysis, stats
     rows = []
     for exp, ms, ns in (("lifecycle", 10.0, [None]), ("density", 500.0, [1, 5])):
         for trial in range(5):
