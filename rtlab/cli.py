@@ -237,12 +237,16 @@ def cmd_analyze(args, values: dict, given: set) -> int:
         if str(exc).startswith("unknown figure kind"):
             raise UsageError(f"--figures: {exc}") from None
         raise
+    from rtlab.report.density_report import write as write_density
+    density = write_density(runs, out)  # density.csv's runs: their own tables, never pooled
+    tables = [*result.tables, *(density.tables if density else [])]
+    figures = len(result.figures) + (len(density.figures) if density else 0)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    for finding in result.findings:
+    for finding in [*(density.headline if density else []), *result.findings]:
         print(finding)
-    print(f"rtlab analyze: {len(runs)} run(s) → {', '.join(str(t) for t in result.tables)} and "
-          f"{len(result.figures)} figure files in {Path(out) / 'figures'}")
+    print(f"rtlab analyze: {len(runs)} run(s) → {', '.join(str(t) for t in tables)} and "
+          f"{figures} figure files in {Path(out) / 'figures'}")
     return 0
 
 

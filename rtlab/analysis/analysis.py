@@ -397,7 +397,9 @@ def analyze(
     # the step tables below would pool its k's, so its rows are left out of them
     conc_tables, conc_jobs, conc_found = _concurrency(trials, out_dir, alpha, margin, seed,
                                                          kinds, svg)
-    trials = trials[trials["experiment"].astype(str) != "concurrency"] \
+    # density's starts are one per level N (density_report.py reads them, per N): the
+    # step tables would pool its levels, so they are left out too
+    trials = trials[~trials["experiment"].astype(str).isin(("concurrency", "density"))] \
         if "experiment" in trials.columns else trials
     all_paces = _paces(trials)
     pace = primary_pace(all_paces)

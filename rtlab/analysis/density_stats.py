@@ -47,13 +47,15 @@ def theil_sen(x, y, alpha: float = DEFAULT_ALPHA) -> dict:
 
 def load(run_dir: str | Path) -> pd.DataFrame:
     """density.csv of one run, typed."""
-    df = pd.read_csv(Path(run_dir) / "density.csv",
-                     dtype={"client": str, "runtime": str, "method": str, "error": str})
+    df = pd.read_csv(Path(run_dir) / "density.csv", keep_default_na=False,
+                     dtype={"client": str, "runtime": str, "method": str, "error": str,
+                            "daemons": str})
+    if "daemons" not in df:  # written before the daemons were named per client: then
+        df["daemons"] = "every dockerd and containerd"  # every one on the host, any client
     for col in ("ok", "warmup"):
         df[col] = df[col].astype(str).str.lower().eq("true")
     for col in ("n", "bytes", "daemons_bytes"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
-    df["error"] = df["error"].fillna("")
     return df
 
 
@@ -63,11 +65,14 @@ def memory_slopes(density: pd.DataFrame, alpha: float = DEFAULT_ALPHA) -> pd.Dat
     out = []
     for (client, runtime, method), g in use.groupby(["client", "runtime", "method"], sort=True):
         fit = theil_sen(g.n, g.bytes / MB, alpha)
+        d = g[g.daemons_bytes.notna()]
         out.append({"client": client, "runtime": runtime, "method": method,
                     "mb": fit["slope"], "low": fit["low"], "high": fit["high"],
                     "points": fit["points"], "levels": ",".join(map(str, sorted(set(g.n.astype(int))))),
-                    "daemons_mb": theil_sen(g.n, g.daemons_bytes / MB, alpha)["slope"]})
-    cols = ["client", "runtime", "method", "mb", "low", "high", "points", "levels", "daemons_mb"]
+                    "daemons": "; ".join(sorted({x for x in g.get("daemons", []) if x})),
+                    "daemons_mb": theil_sen(d.n, d.daemons_bytes / MB, alpha)["slope"]})
+    cols = ["client", "runtime", "method", "mb", "low", "high", "points", "levels", "daemons",
+            "daemons_mb"]
     frame = pd.DataFrame(out, columns=cols)
     order = {m: i for i, m in enumerate(METHODS)}
     return frame.sort_values(["client", "runtime", "method"],

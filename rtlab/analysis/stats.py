@@ -172,6 +172,8 @@ def _totals(trials: pd.DataFrame, steps: tuple[str, ...], name: str = TOTAL_STEP
         keys.append("network")
     if "mode" in trials.columns:  # a target runs once per mode (rootful, rootless) a round
         keys.append("mode")
+    if "n" in trials.columns:  # density times one more container per level N a trial
+        keys.append("n")
     life = trials[trials["step"].isin(steps)]
     # one group per trial (the keys, NaN a value like any other), in order of appearance;
     # integer codes instead of grouping by ten columns of 100k strings

@@ -30,8 +30,13 @@ level is refused, in one line with the estimate, when it would leave
 MemAvailable under ``--memory-floor`` MB (default 2048). A refused level keeps
 its rows with that line as the error; the levels above it are not run.
 
-Every row carries ``daemons_bytes``: the PSS growth of dockerd and containerd
-(the daemons' own part, never in ``pss``, part of ``memavailable``).
+Every row carries ``daemons_bytes``: the PSS growth since before the batch of the
+daemons the client talks to (the daemons' own part, never in ``pss``, part of
+``memavailable``), named in ``daemons``: docker's dockerd and the containerd it
+uses, ctr's containerd, each found as the process listening on its socket and
+pinned (pid and start time) when the trial begins; none for oci and podman
+(``daemons`` and ``daemons_bytes`` empty). A pinned daemon that restarted during
+the trial leaves ``daemons_bytes`` empty and says so in ``daemons``.
 
 Then one more container is created and started, timed, as the lifecycle's
 ``create`` and ``start`` (trials.csv rows with ``n`` = N running), and removed.
@@ -52,15 +57,15 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 from rtlab.core import conditions, procfs
+from rtlab.host import daemons as host_daemons
 from rtlab.core.experiments import Experiment
 from rtlab.collect.scheduler import Rows, UnitState
 from rtlab.collect.trial import TrialRunner
 
 EXPERIMENT = "density"
 METHODS = ("memavailable", "pss", "cgroup")
-DAEMONS = ("dockerd", "containerd")  # their PSS growth is reported apart (daemons_bytes)
 DENSITY_COLUMNS = ("run_id", "client", "runtime", "round", "trial", "warmup", "n", "method",
-                   "bytes", "daemons_bytes", "processes", "cgroups", "ok", "error")
+                   "bytes", "daemons", "daemons_bytes", "processes", "cgroups", "ok", "error")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # MB per container assumed before any level is read (the safety estimate): above the
 # hand-measured docker-over-runsc 21 MB and the published runsc 22.5 MB, runc 5.5 MB
@@ -146,8 +151,22 @@ def cgroup_usage(pids: Iterable[int], keys: Iterable[str]) -> tuple[int, int]:
     return total, len(tops)
 
 
-def daemons_pss() -> int:
-    return sum(pss(pid) for name in DAEMONS for pid in procfs.pids_named(name))
+def client_daemons(client: str) -> list[tuple[str, int, str]]:
+    """The daemons ``client`` talks to, as (name, pid, start time): the processes
+    listening on their sockets now. docker: dockerd and the containerd it uses; ctr:
+    containerd; every other client: none."""
+    sockets = {"docker": [("dockerd", host_daemons.DOCKER_SOCKET),
+                          ("containerd", host_daemons.dockerd_containerd_socket())],
+               "ctr": [("containerd", host_daemons.CONTAINERD_SOCKET)]}.get(client, [])
+    return [(name, pid, procfs.start_time(pid) or "")
+            for name, sock in sockets for pid in procfs.socket_listeners(sock)[:1]]
+
+
+def daemons_pss(pinned: Sequence[tuple[str, int, str]]) -> Optional[int]:
+    """The pinned daemons' summed PSS; None when one is gone or restarted since."""
+    if any(procfs.start_time(pid) != start for _, pid, start in pinned):
+        return None
+    return sum(pss(pid) for _, pid, _ in pinned)
 
 
 def container_keys(target, cid: str) -> list[str]:
@@ -193,7 +212,8 @@ class DensityRunner(TrialRunner):
         self.quiesce = quiesce if quiesce is not None else conditions.drop_caches
 
     def _memory_rows(self, base: dict, n: int, keys: dict[str, list[str]], before: set,
-                     avail0: int, daemons0: int) -> list[dict]:
+                     avail0: int, pinned: Sequence[tuple[str, int, str]],
+                     daemons0: Optional[int]) -> list[dict]:
         self.quiesce()
         flat = [k for ks in keys.values() for k in ks]
         procs = batch_processes(flat, before, skip=[os.getpid()])
@@ -202,9 +222,16 @@ class DensityRunner(TrialRunner):
                    if not any(k in t for k in ks if k for t in texts)]
         pss_sum = sum(pss(p) for p in procs)
         cg_bytes, cg_count = cgroup_usage(procs, flat)
-        daemons = daemons_pss() - daemons0
+        now = daemons_pss(pinned)
+        names = ",".join(name for name, _, _ in pinned)
+        grew: Optional[int] = None
+        if pinned and (now is None or daemons0 is None):
+            names += " (restarted during the trial: growth unknown)"
+        elif pinned and now is not None and daemons0 is not None:
+            grew = now - daemons0
         fall = avail0 - mem_available()
-        common = {**base, "n": n, "daemons_bytes": daemons, "processes": len(procs),
+        common = {**base, "n": n, "daemons": names, "daemons_bytes": grew,
+                  "processes": len(procs),
                   "cgroups": cg_count, "ok": True, "error": ""}
         if missing:  # a container of the batch has no process: the reading is not of N
             common.update(ok=False, error=f"no process found for {len(missing)} of the "
@@ -241,7 +268,8 @@ class DensityRunner(TrialRunner):
         try:
             self.quiesce()
             before = snapshot()
-            avail0, daemons0 = mem_available(), daemons_pss()
+            pinned = client_daemons(target.client)
+            avail0, daemons0 = mem_available(), daemons_pss(pinned)
             for n in self.levels:
                 if failed:
                     self.writer.write({**base, "n": n, "method": m, "ok": False,
@@ -267,7 +295,7 @@ class DensityRunner(TrialRunner):
                     rows += [{**r, "n": n} for r in self._not_run(state, rnd, warmup, failed)]
                     continue
                 time.sleep(self.settle_s)
-                read = self._memory_rows(base, n, keys, before, avail0, daemons0)
+                read = self._memory_rows(base, n, keys, before, avail0, pinned, daemons0)
                 self.writer.write(read)
                 per_container = max([r["bytes"] / n for r in read if r["ok"]] + [0])
                 self._trial_started = False

@@ -103,3 +103,44 @@ def mount_points() -> list[str]:
 def pids_named(name: str) -> list[int]:
     """Live processes whose command name is exactly ``name``."""
     return sorted(pid for pid in pids() if comm(pid) == name and alive(pid))
+
+
+def socket_listeners(path: str | Path) -> list[int]:
+    """Live processes holding the listening unix socket bound at ``path`` (the daemon
+    serving it): its inodes from /proc/net/unix (flag ``__SO_ACCEPTCON``), then the
+    processes whose fds are those sockets. The path is matched as given and resolved
+    (/var/run is /run)."""
+    names = {str(path)}
+    try:
+        names.add(str(Path(path).resolve()))
+    except OSError:
+        pass
+    inodes = set()
+    for line in read_text(PROC / "net" / "unix").splitlines()[1:]:
+        f = line.split()
+        if len(f) >= 8 and int(f[3], 16) & 0x10000 and (
+                f[7] in names or _resolved(f[7]) in names):
+            inodes.add(f"socket:[{f[6]}]")
+    found: list[int] = []
+    if not inodes:
+        return found
+    for pid in pids():
+        try:
+            fds = list((PROC / str(pid) / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if str(fd.readlink()) in inodes:
+                    found.append(pid)
+                    break
+            except OSError:
+                continue
+    return sorted(p for p in found if alive(p))
+
+
+def _resolved(path: str) -> str:
+    try:
+        return str(Path(path).resolve())
+    except OSError:
+        return path

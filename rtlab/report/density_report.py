@@ -1,42 +1,56 @@
-"""The density section of a report (issue 22): tables, figures and the headline of
-one or more runs' density.csv and their interference starts.
+"""Experiment density's report (issue 22): tables, figures and the headline of one or more
+runs' density.csv and their interference starts.
 
-:func:`section` writes ``density_memory.csv`` (MB per container per target and
-method, with CIs), ``density_methods.csv`` (the methods side by side and their
-spread), ``density_interference.csv`` (ms per running container) and the figures
-``figures/density/memory.png`` (memory against N, one line per target, a panel
-per method) and ``figures/density/interference.png`` (start against N), and
-returns the section as Markdown, every string from data escaped. The plot
-functions take the tidy frame and draw on a given ``ax`` (plots.py's rule).
+:func:`write` writes ``density_memory.csv`` (MB per container per target and method,
+with CIs), ``density_methods.csv`` (the methods side by side and their spread),
+``density_interference.csv`` (ms per running container) and the figures
+``figures/density/memory.png`` (memory against N, a panel per method side by
+side, one line per target) and ``figures/density/interference.png`` (one more
+container's start against N). :func:`section` is notebook 02's section (HTML,
+every string from data escaped; one line when no run measured density),
+:func:`console_table` the console's lines after ``rtlab collect``. Density runs
+are read only here (by their density.csv and their ``experiment == "density"``
+trials): never pooled with another experiment, nor their levels with each other.
+The plot functions take the tidy frame and draw on a given ``ax`` (plots.py's rule).
 """
 
 from __future__ import annotations
 
-import html
+import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 import pandas as pd
 
 from rtlab.analysis import density_stats as ds
-from rtlab.collect.density import METHODS
+from rtlab.collect.density import EXPERIMENT, METHODS
 from rtlab.core.results import load_trials
+
+FIGURES = ("memory", "interference")
+HEADLINE_METHOD = "pss"  # the runtime's own processes, the least noisy of the three
+NOTHING = ("No density run in these runs (<code>rtlab collect --experiment density</code> "
+           "measures memory per container).")
 
 
 def _fmt(mb: float, low: float, high: float, unit: str) -> str:
+    """``mb`` with its interval (the interval is for this estimate)."""
     if mb is None or (isinstance(mb, float) and math.isnan(mb)):
         return "—"
-    ci = "no CI (fewer than 3 points)" if math.isnan(low) else f"[{low:.1f}, {high:.1f}]"
-    return f"{mb:.1f} {unit} {ci}"
+    d = 2 if abs(mb) < 1 else 1  # a runc container's 0.05 MB PSS is not "0.1"
+    ci = "no CI (fewer than 3 points)" if math.isnan(low) else f"[{low:.{d}f}, {high:.{d}f}]"
+    return f"{mb:.{d}f} {unit} {ci}"
 
 
 def memory_plot(density: pd.DataFrame, *, method: str, ax):
-    """Memory (MB) against N for one method, one line per target (the median over trials)."""
+    """Memory (MB) against N for one method, one line per target (the median over
+    trials), every trial's reading a faint point."""
     use = density[density.ok & ~density.warmup & (density.method == method)]
     for (client, runtime), g in use.groupby(["client", "runtime"], sort=True):
         med = g.groupby("n").bytes.median() / ds.MB
-        ax.plot(med.index, med.values, marker="o", label=f"{client}/{runtime}")
+        line, = ax.plot(med.index, med.values, marker="o", label=f"{client}/{runtime}")
+        ax.scatter(g.n, g.bytes / ds.MB, s=8, alpha=0.35, color=line.get_color())
     ax.set_xlabel("idle containers running (N)")
     ax.set_ylabel("MB")
     ax.set_title(method)
@@ -47,9 +61,8 @@ def memory_plot(density: pd.DataFrame, *, method: str, ax):
 
 def interference_plot(trials: pd.DataFrame, *, ax):
     """One more container's start (ms) against N, one line per target (the median)."""
-    use = trials[(trials.experiment == "density") & trials.ok & ~trials.warmup
-                 & (trials.step == "start")].copy()
-    use["n"] = pd.to_numeric(use["n"], errors="coerce")
+    use = _density_trials(trials)
+    use = use[use.ok & ~use.warmup & (use.step == "start")]
     for (client, runtime), g in use.groupby(["client", "runtime"], sort=True):
         med = g.groupby("n").wall_s.median() * 1000
         ax.plot(med.index, med.values, marker="o", label=f"{client}/{runtime}")
@@ -61,68 +74,197 @@ def interference_plot(trials: pd.DataFrame, *, ax):
     return ax
 
 
-def headline(slopes: pd.DataFrame, method: str = "pss") -> str:
-    """One sentence per client: the costliest and the cheapest runtime by ``method``."""
+def _density_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    use = trials[trials.experiment.astype(str) == EXPERIMENT].copy()
+    use["n"] = pd.to_numeric(use["n"], errors="coerce")
+    return use
+
+
+def headline(slopes: pd.DataFrame, method: str = HEADLINE_METHOD) -> list[str]:
+    """One sentence per client: runsc against runc when both were measured, else the
+    costliest runtime against the cheapest, by ``method``."""
     out = []
     for client, g in slopes[(slopes.method == method) & slopes.mb.notna()].groupby("client"):
         if len(g) < 2:
             continue
-        hi, lo = g.loc[g.mb.idxmax()], g.loc[g.mb.idxmin()]
-        out.append(f"Through {client}, a {hi.runtime} container costs "
-                   f"{_fmt(hi.mb, hi.low, hi.high, 'MB')} against {lo.runtime}'s "
-                   f"{_fmt(lo.mb, lo.low, lo.high, 'MB')} ({method}).")
-    return " ".join(out)
+        by = g.set_index("runtime")
+        if {"runsc", "runc"} <= set(by.index):
+            hi, lo = by.loc["runsc"], by.loc["runc"]
+            hi_name, lo_name = "runsc", "runc"
+        else:
+            hi_name, lo_name = g.loc[g.mb.idxmax()].runtime, g.loc[g.mb.idxmin()].runtime
+            hi, lo = by.loc[hi_name], by.loc[lo_name]
+        out.append(f"Through {client}, a {hi_name} container costs "
+                   f"{_fmt(hi.mb, hi.low, hi.high, 'MB')} against {lo_name}'s "
+                   f"{_fmt(lo.mb, lo.low, lo.high, 'MB')} ({method}, per container).")
+    return out
 
 
-def section(run_dirs: Iterable[str | Path], out_dir: str | Path) -> Optional[str]:
-    """Write the density tables and figures of the runs that have density.csv; the
-    section's Markdown, or None when no run measured density."""
+@dataclass
+class Density:
+    """The density runs' frames and what :func:`write` wrote."""
+
+    runs: list[Path]
+    density: pd.DataFrame
+    trials: pd.DataFrame
+    slopes: pd.DataFrame
+    methods: pd.DataFrame
+    interference: pd.DataFrame
+    unavailable: dict = field(default_factory=dict)
+    tables: list[Path] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+
+    @property
+    def headline(self) -> list[str]:
+        return headline(self.slopes)
+
+
+def load(run_dirs: Iterable[str | Path]) -> Optional[Density]:
+    """The runs that have density.csv, their statistics; None when none has."""
     runs = [Path(r) for r in run_dirs if (Path(r) / "density.csv").exists()]
     if not runs:
         return None
-    out = Path(out_dir)
-    (out / "figures" / "density").mkdir(parents=True, exist_ok=True)
     density = pd.concat([ds.load(r) for r in runs], ignore_index=True)
-    trials = pd.concat([load_trials(r) for r in runs], ignore_index=True)
+    trials = _density_trials(pd.concat([load_trials(r) for r in runs], ignore_index=True))
+    unavailable: dict[str, str] = {}
+    for r in runs:
+        try:
+            unavailable.update(json.loads((r / "run.json").read_text()).get("unavailable") or {})
+        except (OSError, ValueError):
+            pass
     slopes = ds.memory_slopes(density)
-    methods = ds.disagreement(slopes)
-    inter = ds.interference_slopes(trials)
-    slopes.to_csv(out / "density_memory.csv", index=False)
-    methods.to_csv(out / "density_methods.csv", index=False)
-    inter.to_csv(out / "density_interference.csv", index=False)
-    _figures(density, trials, out / "figures" / "density")
-    def e(text) -> str:  # data strings in Markdown: HTML-escaped, table pipes too
-        return html.escape(str(text)).replace("|", "&#124;")
-    lines = ["## Memory per container at density", "",
-             e(headline(slopes)) or "Fewer than two runtimes per client: no headline.", "",
-             "MB per container: the Theil–Sen slope over N with its 95% CI, per method.", "",
-             "| target | " + " | ".join(METHODS) + " | spread | daemons (MB per container) |",
-             "|---|" + "---|" * (len(METHODS) + 2)]
-    for (client, runtime), g in slopes.groupby(["client", "runtime"], sort=True):
-        cells = []
+    return Density(runs, density, trials, slopes, ds.disagreement(slopes),
+                   ds.interference_slopes(trials), unavailable)
+
+
+def write(run_dirs: Iterable[str | Path], out_dir: str | Path) -> Optional[Density]:
+    """Write the density tables and figures of the runs that have density.csv into
+    ``out_dir``; None (nothing written) when no run measured density."""
+    found = load(run_dirs)
+    if found is None:
+        return None
+    out = Path(out_dir)
+    folder = out / "figures" / "density"
+    folder.mkdir(parents=True, exist_ok=True)
+    for frame, name in ((found.slopes, "density_memory.csv"),
+                        (found.methods, "density_methods.csv"),
+                        (found.interference, "density_interference.csv")):
+        frame.to_csv(out / name, index=False)
+        found.tables.append(out / name)
+    found.figures = _figures(found.density, found.trials, folder)
+    return found
+
+
+def memory_table(found: Density) -> pd.DataFrame:
+    """One row per target: each method's MB per container with its CI, the methods'
+    spread, the daemons named and their MB per container."""
+    rows = []
+    for (client, runtime), g in found.slopes.groupby(["client", "runtime"], sort=True):
+        row: dict[str, object] = {"target": f"{client}/{runtime}"}
         for m in METHODS:
             r = g[g.method == m]
-            if len(r):
-                mb, low, high = r[["mb", "low", "high"]].iloc[0]
-                cells.append(_fmt(mb, low, high, "MB"))
-            else:
-                cells.append("—")
-        spread = methods[(methods.client == client) & (methods.runtime == runtime)].spread
-        sp = "—" if spread.isna().all() else f"{spread.iloc[0]:.1f}×"
-        lines.append(f"| {e(client)}/{e(runtime)} | " + " | ".join(cells) +
-                     f" | {sp} | {g.daemons_mb.iloc[0]:.2f} |")
-    lines += ["", "Start of one more container, ms per running container (Theil–Sen, 95% CI):",
-              "", "| target | step | ms per container |", "|---|---|---|"]
-    for r in inter.itertuples():
-        lines.append(f"| {e(r.client)}/{e(r.runtime)} | {e(r.step)} | "
-                     f"{_fmt(r.ms_per_container, r.low, r.high, 'ms')} |")
-    lines += ["", "![memory against N](figures/density/memory.png)",
-              "![start against N](figures/density/interference.png)"]
-    return "\n".join(lines) + "\n"
+            mb, low, high = (float(x) for x in r[["mb", "low", "high"]].iloc[0]) if len(r) \
+                else (float("nan"),) * 3
+            row[f"{m} (MB per container)"] = _fmt(mb, low, high, "MB") if len(r) else "—"
+        spread = found.methods[(found.methods.client == client)
+                               & (found.methods.runtime == runtime)].spread
+        row["spread (largest / smallest)"] = "—" if spread.isna().all() \
+            else f"{spread.iloc[0]:.1f}×"
+        daemons = next((d for d in g.daemons if d), "")
+        d_mb = g.daemons_mb.dropna()
+        row["daemons"] = daemons or "none (no daemon)"
+        row["daemons (MB per container)"] = f"{d_mb.iloc[0]:.2f}" if len(d_mb) else "—"
+        row["levels"] = g.levels.iloc[0]
+        row["points"] = int(g.points.max())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def interference_table(found: Density) -> pd.DataFrame:
+    return pd.DataFrame([{"target": f"{r.client}/{r.runtime}", "step": r.step,
+                          "ms per running container": _fmt(r.ms_per_container, r.low, r.high,
+                                                           "ms"),
+                          "at N = 0 (ms)": f"{r.intercept_ms:.1f}", "points": r.points}
+                         for r in found.interference.itertuples()])
+
+
+def _html_table(frame: pd.DataFrame, cls: str) -> str:
+    from rtlab.report.views import esc
+    head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def section(run_dirs: Iterable[str | Path], out_dir: str | Path):
+    """Notebook 02's density section as HTML: the headline, MB per container per target
+    and method with CIs, the methods' spread and the daemons apart, the memory-against-N
+    figure, ms per running container and its figure; one line when no run measured
+    density. Writes what :func:`write` writes."""
+    from IPython.display import HTML
+
+    from rtlab.report.views import esc, image_bundle
+
+    found = write(run_dirs, out_dir)
+    if found is None:
+        return HTML(f"<p>{NOTHING}</p>")
+    lines = found.headline or ["Fewer than two runtimes measured through one client: no "
+                               "headline."]
+    parts = ['<section id="density">',
+             "".join(f"<p><strong>{esc(s)}</strong></p>" for s in lines),
+             "<p>MB per container: the Theil–Sen slope of memory over N with Sen's 95% CI, "
+             "per method (memavailable: the fall of MemAvailable, the whole host; pss: the "
+             "PSS of the processes the batch added; cgroup: the containers' memory cgroups). "
+             "The methods disagree by design; spread is the largest over the smallest. The "
+             "daemons' growth (the daemons the client talks to) is apart, in no method but "
+             "memavailable.</p>",
+             _html_table(memory_table(found), "density-memory") if len(found.slopes)
+             else "<p>No successful reading: every level failed or was refused.</p>"]
+    for png in found.figures:
+        title = {"memory": "Memory against N, a panel per method, a line per target",
+                 "interference": "Start of one more container against N"}[png.stem]
+        parts.append(image_bundle(png.read_bytes(), title,
+                                  caption_html=f"<h4>{esc(title)}</h4>")["text/html"])
+        if png.stem == "memory":
+            parts += ["<p>The start of one more container with N running: ms per running "
+                      "container (Theil–Sen, 95% CI), of create, start and both.</p>",
+                      _html_table(interference_table(found), "density-interference")
+                      if len(found.interference) else "<p>No successful timed start.</p>"]
+    errors = found.density[~found.density.ok].groupby(["client", "runtime", "error"]).size()
+    if len(errors):
+        parts.append("<p>Readings that failed (kept in density.csv, left out above):</p><ul>"
+                     + "".join(f"<li>{esc(c)}/{esc(r)}: {esc(e)} ({k} rows)</li>"
+                               for (c, r, e), k in errors.items()) + "</ul>")
+    if found.unavailable:
+        parts.append("<p>Not measured:</p><ul>" + "".join(
+            f"<li>{esc(k)}: {esc(v)}</li>" for k, v in found.unavailable.items()) + "</ul>")
+    parts.append("</section>")
+    return HTML("".join(parts))
+
+
+def console_table(run_dir: str | Path) -> str:
+    """The lines ``rtlab collect`` prints after a density run: the headline, MB per
+    container per target and method, ms per running container."""
+    found = load([run_dir])
+    if found is None:
+        return "no density.csv: no memory reading"
+    mem = memory_table(found)
+    if mem.empty:
+        return "no successful memory reading (density.csv's error column says why)"
+    cols = ["target", *(f"{m} (MB per container)" for m in METHODS), "daemons (MB per container)"]
+    mem = mem[cols].rename(columns=lambda c: c.replace(" (MB per container)", ""))
+    out = ["MB per container (Theil–Sen slope over N [95% CI]), per target and method:",
+           mem.to_string(index=False)]
+    inter = found.interference[found.interference.step == "start"]
+    if len(inter):
+        out += ["start of one more container, ms per running container [95% CI]:",
+                interference_table(found)[lambda f: f.step == "start"]
+                .drop(columns=["step"]).to_string(index=False)]
+    return "\n".join([*found.headline, *out])
 
 
 def _figures(density: pd.DataFrame, trials: pd.DataFrame, folder: Path,
-             methods: Sequence[str] = METHODS) -> None:
+             methods: Sequence[str] = METHODS) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -137,3 +279,4 @@ def _figures(density: pd.DataFrame, trials: pd.DataFrame, folder: Path,
     fig.tight_layout()
     fig.savefig(folder / "interference.png", dpi=100)
     plt.close(fig)
+    return [folder / f"{name}.png" for name in FIGURES]

@@ -974,6 +974,10 @@ def console_summary(run_dir: Path | str) -> str:
         trials = load_trials(Path(run_dir))
     except Exception as exc:  # the table is a courtesy: never fail a finished run over it
         return f"no table of medians: {exc}"
+    if (trials["experiment"].astype(str) == "density").any():  # per level N: its own lines
+        from rtlab.report import density_report
+
+        return density_report.console_table(run_dir)
     conc = trials["experiment"].astype(str) == "concurrency"
     if conc.any():  # per k, CIs over batches (concurrency_stats.py): never pooled over k
 

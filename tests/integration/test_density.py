@@ -57,6 +57,7 @@ def test_oci_runc_crun_runsc_three_methods_and_interference(tmp_path, rt_env):
         (rt, n, m) for rt in ("runc", "crun", "runsc") for n in ("1", "3")
         for m in ("memavailable", "pss", "cgroup")}
     assert all(d["ok"] == "True" for d in rows), [d["error"] for d in rows]
+    assert {(d["daemons"], d["daemons_bytes"]) for d in rows} == {("", "")}  # oci: no daemon
     pss = {(d["runtime"], d["n"]): int(d["bytes"]) for d in rows if d["method"] == "pss"}
     procs = {(d["runtime"], d["n"]): int(d["processes"]) for d in rows if d["method"] == "pss"}
     for rt in ("runc", "crun", "runsc"):
@@ -117,24 +118,99 @@ def _daemon_clients() -> list[str]:
     return up
 
 
-def test_daemon_clients_over_runc_and_runsc(tmp_path, rt_env):
-    clients = _daemon_clients()
-    if not clients:
-        pytest.skip("no daemon client answers now (docker info, podman info, ctr)")
+def _docker_ids(token: str, meta: dict) -> list[str]:
+    """Full ids of the containers docker created for the run (its events, by the run's
+    label): what its shims, runsc sandboxes and cgroups are named by."""
+    out = subprocess.run(
+        [DockerTarget.find_binary(), "events", "--since", meta["started_at"][:19] + "Z",
+         "--until", meta["ended_at"][:19] + "Z", "--filter", "type=container",
+         "--filter", "event=create", "--filter", f"label=rtlab.run={token}",
+         "--format", "{{.ID}}"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def _runtime_state_ids() -> set[str]:
+    """Every id in runc's, crun's and runsc's default state roots (podman's containers
+    live there, under podman's full ids)."""
+    ids = set()
+    for rt in ("runc", "crun", "runsc"):
+        out = subprocess.run([rt, "list", "--quiet"], capture_output=True, text=True, timeout=30)
+        ids |= set(out.stdout.split())
+    return ids
+
+
+def _daemon_leftovers(client: str, meta: dict, ids_before: set[str]) -> list[str]:
+    """What a daemon client's run may leave besides its names: for docker, anything
+    naming the full ids it created (shim and sandbox processes, memory cgroups,
+    containerd's moby namespace); for podman, ids new in the runtimes' own state that
+    podman no longer knows."""
+    left = []
+    if client == "docker":
+        ids = _docker_ids(meta["token"], meta)
+        assert ids, "docker's events name none of the run's containers"
+        texts = cleanup.process_texts("")
+        moby = subprocess.run([CtrTarget.find_binary(), "-n", "moby", "containers", "ls", "-q"],
+                              capture_output=True, text=True, timeout=60).stdout.split()
+        for cid in ids:
+            left += [f"process {pid}: {t[:120]}" for pid, t in texts.items()
+                     if cid in t and not _zombie(pid)]
+            left += [f"cgroup {g}" for g in Path("/sys/fs/cgroup/memory").glob(f"**/*{cid}*")]
+            left += [f"containerd moby: {cid}" for m in moby if m == cid]
+    if client == "podman":
+        known = subprocess.run([PodmanTarget.find_binary(), "ps", "-a", "-q", "--no-trunc"],
+                               capture_output=True, text=True, timeout=60).stdout.split()
+        left += [f"runtime state: {i}" for i in _runtime_state_ids() - ids_before - set(known)
+                 if len(i) == 64]
+    return left
+
+
+@pytest.mark.parametrize("client", ["docker", "ctr", "podman"])
+def test_daemon_client_over_runc_and_runsc(tmp_path, rt_env, client):
+    """`rtlab collect --experiment density --clients CLIENT --runtimes runc,runsc
+    --containers 1,5 --trials 2` end to end on the real daemons: three methods at every
+    level, the daemons' growth apart (docker: dockerd and its containerd, ctr:
+    containerd, podman: none), nothing left behind."""
+    from tests.integration.test_clients import client_leftovers, require_daemons
+    require_daemons()
+    ids_before = _runtime_state_ids()
     out = tmp_path / "run"
-    r = rtlab("collect", "--no-progress", "--experiment", "density", "--containers", "1,3",
-              "--clients", ",".join(clients), "--runtimes", "runc,runsc", "--trials", "1",
+    r = rtlab("collect", "--no-progress", "--experiment", "density", "--containers", "1,5",
+              "--clients", client, "--runtimes", "runc,runsc", "--trials", "2",
               "--warmup", "0", "--allow-concurrent", "--out", str(out), env=rt_env, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     rows = _density(out)
-    measured = {(d["client"], d["runtime"]) for d in rows if d["ok"] == "True"
-                and d["method"] == "pss" and int(d["bytes"]) > 0}
-    skipped = json.loads((out / "run.json").read_text()).get("unavailable", {})
-    for client in clients:
-        for rt in ("runc", "runsc"):
-            if f"{client}/{rt}" not in skipped:
-                assert (client, rt) in measured, (client, rt, rows)
-    assert _mine(_token(out)) == []
+    assert all(d["ok"] == "True" for d in rows), [d["error"] for d in rows if d["ok"] != "True"]
+    assert sorted((d["runtime"], d["trial"], d["n"], d["method"]) for d in rows) == sorted(
+        (rt, t, n, m) for rt in ("runc", "runsc") for t in ("0", "1") for n in ("1", "5")
+        for m in ("memavailable", "pss", "cgroup"))
+    pss = {(d["runtime"], d["trial"], d["n"]): d for d in rows if d["method"] == "pss"}
+    for rt in ("runc", "runsc"):
+        for t in ("0", "1"):
+            one, five = pss[(rt, t, "1")], pss[(rt, t, "5")]
+            # the same processes per container at every level (shim or conmon, runsc's
+            # sandbox and gofer, the workload): no daemon among them
+            assert int(five["processes"]) == 5 * int(one["processes"]) > 0, (one, five)
+            assert 0 < int(one["bytes"]) < int(five["bytes"])
+    # runsc's sandbox and gofer cost several times runc's container through the daemon too
+    assert int(pss[("runsc", "0", "5")]["bytes"]) > 2 * int(pss[("runc", "0", "5")]["bytes"])
+    # the daemons' own growth, apart: named per client, read at every level, never in pss
+    want = {"docker": "dockerd,containerd", "ctr": "containerd", "podman": ""}[client]
+    assert {d["daemons"] for d in rows} == {want}
+    growth = [d["daemons_bytes"] for d in rows]
+    if want:
+        assert all(g.lstrip("-").isdigit() for g in growth), growth
+        assert any(int(g) != 0 for g in growth), growth  # read, not a constant
+    else:
+        assert set(growth) == {""}
+    df = load_trials(out)
+    assert df.ok.all() and set(df.step) == {"create", "start"}
+    assert sorted(set(df.n)) == [1, 5]
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "completed"
+    token = meta["token"]
+    assert _mine(token) == [] and client_leftovers(token) == []
+    assert _daemon_leftovers(client, meta, ids_before) == []
 
 
 def test_a_level_over_the_memory_floor_is_refused_before_it_starts(tmp_path, rt_env):
@@ -153,9 +229,15 @@ def test_a_level_over_the_memory_floor_is_refused_before_it_starts(tmp_path, rt_
 
 
 # 32 MiB written to the container's /dev/shm (tmpfs, charged to its memory cgroup, mapped
-# by no process once dd exits): cgroup sees it; PSS cannot (unmapped shmem pages are in no
-# process's smaps); MemAvailable sees it, but on this shared host its noise (tens of MB
-# between readings) is larger than the signal at 3 containers, so it is not held to 10%.
+# by no process once dd exits), the container's process left idle:
+# - cgroup sees it (shmem pages are charged to the cgroup that wrote them): within 10%.
+# - pss cannot: PSS counts pages mapped by a process, and no process maps the tmpfs file
+#   after dd exits (the pages are in the page cache as Shmem, in no smaps_rollup).
+# - memavailable sees it (shmem is not reclaimable, so MemAvailable falls by it), but
+#   it sees the whole host too: on this shared host other jobs move it by hundreds of MB
+#   between readings (measured: Sen intervals of ±400 MB at levels 1,2,3), so it is held
+#   to 10% only when its interval is narrow enough to decide (a quiet host); otherwise
+#   the test prints its interval (pytest -rP shows it).
 CALIBRATION_MB = 32 * 1024 * 1024 / 1e6
 
 
@@ -174,4 +256,11 @@ def test_calibration_32_mib_in_tmpfs_is_measured_within_10_percent(tmp_path, rt_
     assert abs(cg.mb - CALIBRATION_MB) <= 0.1 * CALIBRATION_MB, slopes.to_string()
     assert cg.low <= cg.mb <= cg.high
     assert slopes.loc["pss", "mb"] < 0.2 * CALIBRATION_MB, slopes.to_string()  # cannot see it
+    ma = slopes.loc["memavailable"]
+    if (ma.high - ma.low) / 2 <= 0.1 * CALIBRATION_MB:
+        assert abs(ma.mb - CALIBRATION_MB) <= 0.1 * CALIBRATION_MB, slopes.to_string()
+    else:
+        print(f"{runtime}: memavailable not held to 10%: {ma.mb:.1f} MB "
+                      f"[{ma.low:.1f}, {ma.high:.1f}] per container, the host's noise is wider "
+                      f"than ±10% of {CALIBRATION_MB:.1f} MB")
     assert _mine(_token(out)) == []

@@ -64,6 +64,35 @@ def test_memory_slopes_per_target_and_method(rng):
     assert list(s.method[:3]) == ["memavailable", "pss", "cgroup"]
 
 
+def test_a_client_without_daemons_has_no_daemon_slope_and_a_restart_drops_only_its_rows(rng):
+    df = _density(rng)
+    df["daemons"] = ""
+    df["daemons_bytes"] = np.nan
+    assert ds.memory_slopes(df).daemons_mb.isna().all()
+    df["daemons"] = "dockerd,containerd"
+    df["daemons_bytes"] = 0.2e6 * df.n
+    df.loc[df.n == 25, ["daemons", "daemons_bytes"]] = ["dockerd,containerd (restarted)", np.nan]
+    s = ds.memory_slopes(df)
+    assert np.allclose(s.daemons_mb, 0.2) and (s.mb > 0).all()
+    assert set(s.daemons) == {"dockerd,containerd; dockerd,containerd (restarted)"}
+
+
+def test_socket_listeners_finds_the_process_serving_a_unix_socket(tmp_path):
+    import os
+    import socket
+    from rtlab.core import procfs
+    path = tmp_path / "d.sock"
+    assert procfs.socket_listeners(path) == []
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.bind(str(path))
+        assert procfs.socket_listeners(path) == []  # bound, not listening: no daemon
+        s.listen(1)
+        assert procfs.socket_listeners(path) == [os.getpid()]
+    finally:
+        s.close()
+
+
 def test_disagreement_shows_each_method_and_the_spread(rng):
     d = ds.disagreement(ds.memory_slopes(_density(rng)))
     runc = d[d.runtime == "runc"].iloc[0]
@@ -97,26 +126,70 @@ def test_containers_option_reads_levels():
     assert np.array_equal(options.default("containers"), [1, 5, 10, 25, 50])
 
 
-def test_report_section_writes_tables_figures_and_escapes(tmp_path, rng):
-    from rtlab.report import density_report
+def _density_run(tmp_path, rng, client="oci|<b>") -> Path:
     run = tmp_path / "run"
     run.mkdir()
     d = _density(rng)
-    d.loc[d.runtime == "runsc", "client"] = "oci|<b>"  # hostile text from data
-    d.loc[d.runtime == "runc", "client"] = "oci|<b>"
+    d["client"] = client  # hostile text from data
+    d["daemons"] = ""
+    d.loc[d.index[0], ["ok", "error"]] = [False, "no process found for <script>"]
     d.assign(run_id="r", round=0, processes=1, cgroups=1).to_csv(run / "density.csv", index=False)
-    trials = [dict(run_id="r", experiment="density", client="oci|<b>", runtime="runc", round=0,
+    trials = [dict(run_id="r", experiment="density", client=client, runtime="runc", round=0,
                    trial=t, warmup=False, step=s, wall_s=(0.02 + 0.0005 * n), user_s=0, sys_s=0,
                    ok=True, exit_code=0, error="", container_id="c", n=n)
               for t in range(2) for n in (1, 5, 10, 25) for s in ("create", "start")]
     pd.DataFrame(trials).to_csv(run / "trials.csv", index=False)
-    text = density_report.section([run, tmp_path / "none"], tmp_path / "out")
-    assert "<b>" not in text and "oci&#124;&lt;b&gt;/runsc" in text
-    assert "a runsc container costs 10.0 MB [10.0, 10.0] against runc&#x27;s 2.5 MB" in text
+    return run
+
+
+def test_report_section_writes_tables_figures_and_escapes(tmp_path, rng):
+    from rtlab.report import density_report
+    run = _density_run(tmp_path, rng)
+    text = density_report.section([run, tmp_path / "none"], tmp_path / "out").data
+    assert "<b>" not in text and "<script>" not in text
+    assert "oci|&lt;b&gt;/runsc" in text and "no process found for &lt;script&gt;" in text
+    assert ("Through oci|&lt;b&gt;, a runsc container costs 10.0 MB [10.0, 10.0] against "
+            "runc&#x27;s 2.5 MB [2.5, 2.5] (pss, per container).") in text
+    assert text.count("<img ") == 2 and "none (no daemon)" in text
+    assert "0.50 ms [0.50, 0.50]" in text  # start: 0.5 ms per running container
     for name in ("density_memory.csv", "density_methods.csv", "density_interference.csv",
                  "figures/density/memory.png", "figures/density/interference.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
-    assert density_report.section([tmp_path / "none"], tmp_path / "o2") is None
+    one = density_report.section([tmp_path / "none"], tmp_path / "o2").data
+    assert one.count("<p>") == 1 and "No density run" in one and not (tmp_path / "o2").exists()
+
+
+def test_console_table_has_the_headline_every_method_and_the_start_slope(tmp_path, rng):
+    from rtlab.report import density_report
+    run = _density_run(tmp_path, rng, client="oci")
+    text = density_report.console_table(run)
+    assert text.splitlines()[0].startswith("Through oci, a runsc container costs 10.0 MB")
+    for m in ("memavailable", "pss", "cgroup"):
+        assert m in text
+    assert "5.0 MB [5.0, 5.0]" in text and "0.50 ms [0.50, 0.50]" in text
+
+
+def test_analysis_leaves_density_to_its_section_never_pooled_with_lifecycle(tmp_path):
+    """A density run analysed with a lifecycle run: the step tables hold the lifecycle's
+    rows only (density's starts are per level N, read by density_report)."""
+    from rtlab.analysis import analysis, stats
+    rows = []
+    for exp, ms, ns in (("lifecycle", 10.0, [None]), ("density", 500.0, [1, 5])):
+        for trial in range(5):
+            for n in ns:
+                for step in ("create", "start"):
+                    rows.append(dict(run_id="r", experiment=exp, client="oci", runtime="runc",
+                                     round=trial, trial=trial, warmup=False, step=step,
+                                     wall_s=ms / 1000, user_s=0.0, sys_s=0.0, ok=True,
+                                     exit_code=0, error="", container_id=f"c{trial}{n}", n=n))
+    trials = pd.DataFrame(rows)
+    result = analysis.analyze(trials, tmp_path / "a", figures="none")
+    assert set(result.summary.experiment) == {"lifecycle"}
+    assert (result.summary[result.summary.step == "create"].median_s == 0.010).all()
+    # density's total (create + start) is one per level N of a trial, none failed
+    totals = stats._totals(trials[trials.experiment == "density"], ("create", "start"))
+    assert len(totals) == 10 and totals.ok.all()
+    assert totals.wall_s.tolist() == pytest.approx([1.0] * 10)
 
 
 class _Target:
