@@ -46,13 +46,18 @@ STUDIES: dict[str, str] = {
 # them): experiment → notebook 01's parameters for its run, as option values (checked by
 # rtlab/core/options.py) over the report's own. Each is a run folder of its own (runs of
 # different experiments are never pooled) that notebook 02 analyses beside the main run.
-# Sizes keep make report's extra time small (about a minute here): concurrency at k 1, 2, 4
-# over oci/runc and oci/crun, 6 trials (the fewest the paired comparisons and the batch
-# bootstrap give intervals with).
+# Sizes keep make report's extra time small (about a minute each here): concurrency at
+# k 1, 2, 4 over oci/runc and oci/crun, 6 trials (the fewest the paired comparisons and
+# the batch bootstrap give intervals with); density at N 1, 3, 6 through the runtime's
+# own CLI and docker over runc and runsc, 2 trials (3 levels × 2 trials: the fewest a
+# Theil–Sen slope has a CI from; 106 s here under load).
 REPORT_EXTRAS: dict[str, dict] = {
     "concurrency": {"experiment": "concurrency", "study": None, "clients": ["oci"],
                     "runtimes": ["runc", "crun"], "parallel": [1, 2, 4], "trials": 6,
                     "warmup": 1},
+    "density": {"experiment": "density", "study": None, "clients": ["oci", "docker"],
+                "runtimes": ["runc", "runsc"], "containers": [1, 3, 6], "trials": 2,
+                "warmup": 0},
 }
 # From the client registry (collect/clients/), read when a study is resolved: a
 # registered client joins the studies. The engines are the high-level clients; the

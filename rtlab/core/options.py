@@ -661,7 +661,7 @@ for _option in (
            "data/sample); needs no root", ("report",), nargs="+", metavar="DIR"),
     Option("no_extras", Flag(), False,
            "collect only the main run: not make report's extra runs (rtlab/collect/studies.py "
-           "REPORT_EXTRAS: a small concurrency run …)", ("report",),
+           "REPORT_EXTRAS: a small concurrency run and a small density run)", ("report",),
            meaning="skip the report's extra runs of other experiments (studies.REPORT_EXTRAS)"),
     Option("reports_dir", Folder(), None,
            "where reports/<run-id>/ and index.html go (default: the repository's reports/)",

@@ -64,12 +64,15 @@ def test_make_report_collects_each_extra_in_its_own_run_and_analyses_all(monkeyp
     calls = _fake_notebooks(monkeypatch, tmp_path)
     made = report.make_report({"study": "all", "trials": 20}, reports_dir=tmp_path / "reports",
                               say=lambda _: None)
-    assert [name for name, _ in calls] == [report.COLLECT_NB, report.COLLECT_NB,
-                                           report.ANALYZE_NB]
-    assert calls[1][1]["experiment"] == "concurrency" and calls[1][1]["trials"] == 6
-    runs = calls[2][1]["run_dirs"].split(",")
-    assert runs == [str(tmp_path / "data" / "run1"), str(tmp_path / "data" / "run2")]
-    assert (made.report_dir / "extras" / f"concurrency-{report.COLLECT_NB}").is_file()
+    extras = studies.REPORT_EXTRAS
+    assert len(extras) >= 2  # concurrency and density
+    assert [name for name, _ in calls] == [report.COLLECT_NB] * (1 + len(extras)) \
+        + [report.ANALYZE_NB]
+    for (_, params), (name, overrides) in zip(calls[1:], extras.items()):
+        assert params["experiment"] == name and params["trials"] == overrides["trials"]
+        assert (made.report_dir / "extras" / f"{name}-{report.COLLECT_NB}").is_file()
+    runs = calls[-1][1]["run_dirs"].split(",")
+    assert runs == [str(tmp_path / "data" / f"run{i}") for i in range(1, len(extras) + 2)]
 
 
 def test_no_extras_collects_the_main_run_only(monkeypatch, tmp_path):
