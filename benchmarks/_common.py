@@ -24,9 +24,25 @@ def hyperfine_block(argv: list[str], runs: int, *, prepare: str | None = None) -
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         cmd = " ".join(argv)
         extra = ["--prepare", prepare] if prepare else []
-        subprocess.run(["hyperfine", "-N", "--style", "none", "--warmup", "1", "--runs", str(runs),
-                        *extra, "--export-json", f.name, cmd], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                "hyperfine",
+                "-N",
+                "--style",
+                "none",
+                "--warmup",
+                "1",
+                "--runs",
+                str(runs),
+                *extra,
+                "--export-json",
+                f.name,
+                cmd,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         return json.loads(Path(f.name).read_text())["results"][0]["times"]
 
 
@@ -46,14 +62,28 @@ def cpu_stall_us() -> int | None:
 
 def machine() -> dict:
     facts = host.facts()
-    return {k: facts[k] for k in ("hostname", "kernel", "cpu_model", "cores", "memory_bytes",
-                                  "cgroup_mode", "load_average")} | {"python": platform.python_version()}
+    return {
+        k: facts[k]
+        for k in (
+            "hostname",
+            "kernel",
+            "cpu_model",
+            "cores",
+            "memory_bytes",
+            "cgroup_mode",
+            "load_average",
+        )
+    } | {"python": platform.python_version()}
 
 
 def save(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": name, "at": datetime.now(timezone.utc).isoformat(),
-               "machine": machine(), **payload}
+    payload = {
+        "benchmark": name,
+        "at": datetime.now(timezone.utc).isoformat(),
+        "machine": machine(),
+        **payload,
+    }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path

@@ -20,10 +20,10 @@ Writes benchmarks/results/analysis_scale.json and .csv.
 from __future__ import annotations
 
 import argparse
-import statistics
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, save  # noqa: E402
-from rtlab.report import params  # noqa: E402
 
 
 def build(source: Path, rows: int, into: Path, seed: int = 0) -> int:
@@ -73,9 +72,23 @@ def timed_analyze(run: Path, out: Path, figures: str) -> tuple[float, float, int
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "rtlab", "analyze", str(run), "--out",
-                              str(out), "--figures", figures], cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rtlab",
+            "analyze",
+            str(run),
+            "--out",
+            str(out),
+            "--figures",
+            figures,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
     return seconds, usage.ru_maxrss / 1024.0, os.waitstatus_to_exitcode(status)
@@ -99,54 +112,92 @@ def main() -> int:
         small = pd.read_csv(source / "trials.csv", dtype=str, keep_default_na=False)
         small_rows = len(small)  # every row, warm-ups included: 840
         measured = int((small["warmup"] == "false").sum())
-        runs = {f"{small_rows} rows (data/sample-paced/run-1, {measured} measured)":
-                (source, small_rows),
-                f"{big_rows} rows (synthetic, resampled rounds)": (big, big_rows)}
+        runs = {
+            f"{small_rows} rows (data/sample-paced/run-1, {measured} measured)": (
+                source,
+                small_rows,
+            ),
+            f"{big_rows} rows (synthetic, resampled rounds)": (big, big_rows),
+        }
         cells: dict[tuple[str, str], list[tuple[float, float, int, int]]] = {}
         for _ in range(args.repeats):  # interleaved: the machine's load falls on every cell
             for label, (run, _rows) in runs.items():
                 for mode, figures in modes.items():
                     out = Path(tmp) / "out"
                     seconds, peak, code = timed_analyze(run, out, figures)
-                    files = len(list((out / "figures").rglob("*.png"))) if (out / "figures").is_dir() else 0
+                    files = (
+                        len(list((out / "figures").rglob("*.png")))
+                        if (out / "figures").is_dir()
+                        else 0
+                    )
                     cells.setdefault((label, mode), []).append((seconds, peak, code, files))
     results = []
     for (label, mode), samples in cells.items():
         seconds = [s[0] for s in samples]
-        results.append({"run": label, "rows": runs[label][1], "mode": mode,
-                        "median_s": round(statistics.median(seconds), 2),
-                        "min_s": round(min(seconds), 2), "max_s": round(max(seconds), 2),
-                        "peak_mb": round(max(s[1] for s in samples), 1),
-                        "exit_code": max(s[2] for s in samples), "png_files": samples[0][3],
-                        "repeats": len(samples)})
+        results.append(
+            {
+                "run": label,
+                "rows": runs[label][1],
+                "mode": mode,
+                "median_s": round(statistics.median(seconds), 2),
+                "min_s": round(min(seconds), 2),
+                "max_s": round(max(seconds), 2),
+                "peak_mb": round(max(s[1] for s in samples), 1),
+                "exit_code": max(s[2] for s in samples),
+                "png_files": samples[0][3],
+                "repeats": len(samples),
+            }
+        )
     table = pd.DataFrame(results)
     print(table.to_string(index=False))
     at = {(r["rows"], r["mode"]): r["median_s"] for r in results}
     small, big = small_rows, big_rows
     ratios = {
         "big_over_small_report": round(at[big, "report figures"] / at[small, "report figures"], 2),
-        "big_over_small_statistics": round(at[big, "statistics only"] / at[small, "statistics only"], 2),
-        "figures_cost_small_s": round(at[small, "report figures"] - at[small, "statistics only"], 2),
+        "big_over_small_statistics": round(
+            at[big, "statistics only"] / at[small, "statistics only"], 2
+        ),
+        "figures_cost_small_s": round(
+            at[small, "report figures"] - at[small, "statistics only"], 2
+        ),
         "figures_cost_big_s": round(at[big, "report figures"] - at[big, "statistics only"], 2),
-        "report_over_statistics_small": round(at[small, "report figures"] / at[small, "statistics only"], 2),
-        "report_over_statistics_big": round(at[big, "report figures"] / at[big, "statistics only"], 2),
+        "report_over_statistics_small": round(
+            at[small, "report figures"] / at[small, "statistics only"], 2
+        ),
+        "report_over_statistics_big": round(
+            at[big, "report figures"] / at[big, "statistics only"], 2
+        ),
     }
-    met = {"small_within_4s": at[small, "report figures"] <= TARGET_SMALL_S,
-           "big_within_1.5x_small": ratios["big_over_small_report"] <= TARGET_RATIO}
-    print(f"ratio {big} / {small} rows (report figures): {ratios['big_over_small_report']}× "
-          f"(target ≤ {TARGET_RATIO}×); statistics only: {ratios['big_over_small_statistics']}×")
-    print(f"report figures over statistics only: {ratios['report_over_statistics_small']}× at "
-          f"{small} rows, {ratios['report_over_statistics_big']}× at {big} rows")
-    print(f"targets: {small} rows ≤ {TARGET_SMALL_S} s: {met['small_within_4s']}; "
-          f"{big} rows ≤ {TARGET_RATIO}× that: {met['big_within_1.5x_small']}")
+    met = {
+        "small_within_4s": at[small, "report figures"] <= TARGET_SMALL_S,
+        "big_within_1.5x_small": ratios["big_over_small_report"] <= TARGET_RATIO,
+    }
+    print(
+        f"ratio {big} / {small} rows (report figures): {ratios['big_over_small_report']}× "
+        f"(target ≤ {TARGET_RATIO}×); statistics only: {ratios['big_over_small_statistics']}×"
+    )
+    print(
+        f"report figures over statistics only: {ratios['report_over_statistics_small']}× at "
+        f"{small} rows, {ratios['report_over_statistics_big']}× at {big} rows"
+    )
+    print(
+        f"targets: {small} rows ≤ {TARGET_SMALL_S} s: {met['small_within_4s']}; "
+        f"{big} rows ≤ {TARGET_RATIO}× that: {met['big_within_1.5x_small']}"
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     table.to_csv(RESULTS / "analysis_scale.csv", index=False)
-    path = save("analysis_scale", {"source": str(source.relative_to(ROOT)),
-                                   "command": "python -m rtlab analyze RUN --out DIR "
-                                              "--figures report|none",
-                                   "repeats": args.repeats, "results": results,
-                                   "load_average_before": load_before,
-                                   "ratios": ratios, "targets_met": met})
+    path = save(
+        "analysis_scale",
+        {
+            "source": str(source.relative_to(ROOT)),
+            "command": "python -m rtlab analyze RUN --out DIR --figures report|none",
+            "repeats": args.repeats,
+            "results": results,
+            "load_average_before": load_before,
+            "ratios": ratios,
+            "targets_met": met,
+        },
+    )
     print(f"saved {path}")
     return 0 if all(r["exit_code"] == 0 for r in results) else 1
 

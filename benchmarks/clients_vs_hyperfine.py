@@ -33,12 +33,12 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rtlab.host import cleanup, host
-from rtlab.collect.collect import new_run_id, run_token
 from rtlab.collect.clients import CLIENTS
+from rtlab.collect.collect import new_run_id, run_token
 from rtlab.core.image import RUNTIME_DIR
 from rtlab.core.measure import run_timed
 from rtlab.core.runtimes import KNOWN
+from rtlab.host import cleanup, host
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TIMEOUT_S = 60.0
@@ -57,10 +57,28 @@ def time_with_rtlab(argv: list[str], runs: int) -> list[float]:
 def time_with_hyperfine(argv: list[str], runs: int, name: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "hf.json"
-        cmd = ["hyperfine", "-N", "--runs", str(runs), "--warmup", "0", "--style", "none",
-               "--command-name", name, "--export-json", str(export), shlex.join(argv)]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S * runs + 60,
-                             stdin=subprocess.DEVNULL)
+        cmd = [
+            "hyperfine",
+            "-N",
+            "--runs",
+            str(runs),
+            "--warmup",
+            "0",
+            "--style",
+            "none",
+            "--command-name",
+            name,
+            "--export-json",
+            str(export),
+            shlex.join(argv),
+        ]
+        out = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S * runs + 60,
+            stdin=subprocess.DEVNULL,
+        )
         if out.returncode != 0:
             raise RuntimeError(f"hyperfine: {' '.join(cmd)}: {out.stderr.strip()[-400:]}")
         return json.loads(export.read_text())["results"][0]
@@ -76,8 +94,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for the .json and .csv")
     args = p.parse_args(argv)
     if shutil.which("hyperfine") is None:
-        print("hyperfine not installed (Debian package hyperfine; rtlab setup installs it)",
-              file=sys.stderr)
+        print(
+            "hyperfine not installed (Debian package hyperfine; rtlab setup installs it)",
+            file=sys.stderr,
+        )
         return 2
 
     token = run_token(new_run_id())
@@ -114,13 +134,28 @@ def main(argv=None) -> int:
                 else:
                     result = time_with_hyperfine(run_argv, args.runs, client)
                     hyperfine_stats.setdefault(client, []).append(
-                        {k: result.get(k) for k in ("mean", "stddev", "median", "user", "system",
-                                                    "min", "max")})
+                        {
+                            k: result.get(k)
+                            for k in ("mean", "stddev", "median", "user", "system", "min", "max")
+                        }
+                    )
                     walls = result["times"]
-                rows += [{"client": client, "runtime": "runc", "tool": tool, "block": block,
-                          "run": i, "wall_s": w} for i, w in enumerate(walls)]
-                print(f"block {block + 1}/{args.blocks} {client:<7} {tool:<9} "
-                      f"median {statistics.median(walls) * 1e3:8.1f} ms", file=sys.stderr)
+                rows += [
+                    {
+                        "client": client,
+                        "runtime": "runc",
+                        "tool": tool,
+                        "block": block,
+                        "run": i,
+                        "wall_s": w,
+                    }
+                    for i, w in enumerate(walls)
+                ]
+                print(
+                    f"block {block + 1}/{args.blocks} {client:<7} {tool:<9} "
+                    f"median {statistics.median(walls) * 1e3:8.1f} ms",
+                    file=sys.stderr,
+                )
     finally:
         for target, _, cid in targets.values():
             target.remove(cid)
@@ -134,26 +169,41 @@ def main(argv=None) -> int:
         mine = [r["wall_s"] for r in rows if r["client"] == client and r["tool"] == "rtlab"]
         theirs = [r["wall_s"] for r in rows if r["client"] == client and r["tool"] == "hyperfine"]
         med_r, med_h = statistics.median(mine), statistics.median(theirs)
-        summary.append({"client": client, "runtime": "runc", "rtlab_median_s": med_r,
-                        "hyperfine_median_s": med_h, "ratio_rtlab_over_hyperfine": med_r / med_h,
-                        "n_rtlab": len(mine), "n_hyperfine": len(theirs)})
-        print(f"{client:<8} {med_r * 1e3:11.1f} ms {med_h * 1e3:15.1f} ms {med_r / med_h:7.3f}   "
-              f"{len(mine)}/{len(theirs)}")
+        summary.append(
+            {
+                "client": client,
+                "runtime": "runc",
+                "rtlab_median_s": med_r,
+                "hyperfine_median_s": med_h,
+                "ratio_rtlab_over_hyperfine": med_r / med_h,
+                "n_rtlab": len(mine),
+                "n_hyperfine": len(theirs),
+            }
+        )
+        print(
+            f"{client:<8} {med_r * 1e3:11.1f} ms {med_h * 1e3:15.1f} ms {med_r / med_h:7.3f}   "
+            f"{len(mine)}/{len(theirs)}"
+        )
 
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / "clients_vs_hyperfine"
-    hf_version = subprocess.run(["hyperfine", "--version"], capture_output=True,
-                                text=True).stdout.strip()
+    hf_version = subprocess.run(
+        ["hyperfine", "--version"], capture_output=True, text=True
+    ).stdout.strip()
     versions: dict = {}
     for target, _, _ in targets.values():
         versions.update(target.versions())
     doc = {
         "format_version": 1,
         "what": "wall seconds of the `run` step (one-shot `true`) per client over runc, "
-                "timed by rtlab and by hyperfine -N on the same argv, interleaved blocks",
+        "timed by rtlab and by hyperfine -N on the same argv, interleaved blocks",
         "created_at": datetime.now(timezone.utc).isoformat(),
-        "parameters": {"runs_per_block": args.runs, "blocks": args.blocks, "warmup": args.warmup,
-                       "seed": args.seed},
+        "parameters": {
+            "runs_per_block": args.runs,
+            "blocks": args.blocks,
+            "warmup": args.warmup,
+            "seed": args.seed,
+        },
         "host": host.identity(),
         "versions": {**versions, "hyperfine": hf_version},
         "argv": {c: a for c, (_, a, _) in targets.items()},

@@ -35,9 +35,23 @@ def main() -> int:
     need_root()
     with tempfile.TemporaryDirectory(prefix="rtlab-overhead-") as tmp:
         out = Path(tmp) / "run"
-        argv = [sys.executable, "-m", "rtlab", "collect", "--no-progress", "--clients", "oci",
-                "--runtimes", args.runtimes, "--trials", str(args.trials), "--warmup",
-                str(args.warmup), "--out", str(out)]
+        argv = [
+            sys.executable,
+            "-m",
+            "rtlab",
+            "collect",
+            "--no-progress",
+            "--clients",
+            "oci",
+            "--runtimes",
+            args.runtimes,
+            "--trials",
+            str(args.trials),
+            "--warmup",
+            str(args.warmup),
+            "--out",
+            str(out),
+        ]
         t0 = time.perf_counter()
         done = subprocess.run(argv, capture_output=True, text=True)
         total_s = time.perf_counter() - t0
@@ -48,14 +62,24 @@ def main() -> int:
     timed_s = float(df.wall_s.sum())
     per_runtime = {rt: float(g.wall_s.sum()) for rt, g in df.groupby("runtime")}
     ratio = total_s / timed_s
-    print(f"rtlab collect total wall {total_s:.2f} s; sum of timed steps {timed_s:.2f} s; "
-          f"ratio {ratio:.3f} (target <= 1.15)")
+    print(
+        f"rtlab collect total wall {total_s:.2f} s; sum of timed steps {timed_s:.2f} s; "
+        f"ratio {ratio:.3f} (target <= 1.15)"
+    )
     for rt, s in per_runtime.items():
         print(f"  timed steps {rt:<8} {s:7.2f} s")
-    path = save("collect_overhead", {
-        "argv": argv[2:], "total_wall_s": total_s, "timed_steps_wall_s": timed_s, "ratio": ratio,
-        "timed_by_runtime_s": per_runtime, "rows": len(df),
-        "harness_overhead_median_s": meta["harness_overhead"]["median_s"]})
+    path = save(
+        "collect_overhead",
+        {
+            "argv": argv[2:],
+            "total_wall_s": total_s,
+            "timed_steps_wall_s": timed_s,
+            "ratio": ratio,
+            "timed_by_runtime_s": per_runtime,
+            "rows": len(df),
+            "harness_overhead_median_s": meta["harness_overhead"]["median_s"],
+        },
+    )
     print(f"saved {path}")
     return 0
 

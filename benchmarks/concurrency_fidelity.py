@@ -79,14 +79,30 @@ int main(int argc, char **argv, char **envp) {
 
 
 def collect(args: list[str], out: Path, env: dict) -> list[dict]:
-    argv = [sys.executable, "-m", "rtlab", "collect", "--clients", "oci", "--no-progress",
-            "--warmup", "1", "--out", str(out), *args]
+    argv = [
+        sys.executable,
+        "-m",
+        "rtlab",
+        "collect",
+        "--clients",
+        "oci",
+        "--no-progress",
+        "--warmup",
+        "1",
+        "--out",
+        str(out),
+        *args,
+    ]
     waited_until = time.monotonic() + LOCK_WAIT_S
     while True:  # another run's lock (a shared host): wait for it rather than interfere
-        done = subprocess.run(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
-        if done.returncode == 0 or "another rtlab collect is running" not in done.stderr \
-                or time.monotonic() > waited_until:
+        done = subprocess.run(
+            argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        if (
+            done.returncode == 0
+            or "another rtlab collect is running" not in done.stderr
+            or time.monotonic() > waited_until
+        ):
             break
         WAITS.append(time.monotonic())
         time.sleep(3)
@@ -108,8 +124,9 @@ def paired_ratio(a: list[list[float]], b: list[list[float]], seed: int = 0):
     boots = np.empty(N_BOOT)
     for i in range(N_BOOT):
         pick = rng.integers(0, len(a_), len(a_))
-        boots[i] = np.median(np.concatenate([a_[j] for j in pick])) / \
-            np.median(np.concatenate([b_[j] for j in pick]))
+        boots[i] = np.median(np.concatenate([a_[j] for j in pick])) / np.median(
+            np.concatenate([b_[j] for j in pick])
+        )
     low, high = np.quantile(boots, [0.025, 0.975])
     return est, float(low), float(high)
 
@@ -133,8 +150,12 @@ class Pressure:
         secs = time.monotonic() - self.t0
         stall = cpu_stall_us()
         share = None if stall is None or self.stall0 is None else (stall - self.stall0) / 1e6 / secs
-        return {"seconds": round(secs, 1), "cpu_pressure_some": share,
-                "load_1min_start": self.load0[0], "load_1min_end": os.getloadavg()[0]}
+        return {
+            "seconds": round(secs, 1),
+            "cpu_pressure_some": share,
+            "load_1min_start": self.load0[0],
+            "load_1min_end": os.getloadavg()[0],
+        }
 
 
 def waiter_binary(tmp: Path) -> Path | None:
@@ -156,13 +177,18 @@ def waiter_batch(waiter: Path, argv: list[str], k: int, timeout_s: float = 30.0)
     try:
         for _ in range(k):
             report_r, report_w = os.pipe()
-            actions = [(os.POSIX_SPAWN_DUP2, report_w, 9), (os.POSIX_SPAWN_DUP2, barrier_r, 8),
-                       (os.POSIX_SPAWN_CLOSE, barrier_w), (os.POSIX_SPAWN_DUP2, 8, 3),
-                       (os.POSIX_SPAWN_DUP2, 9, 4),
-                       (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-                       (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
-            pid = os.posix_spawn(str(waiter), [str(waiter), *argv], os.environ,
-                                 file_actions=actions, setsid=True)
+            actions = [
+                (os.POSIX_SPAWN_DUP2, report_w, 9),
+                (os.POSIX_SPAWN_DUP2, barrier_r, 8),
+                (os.POSIX_SPAWN_CLOSE, barrier_w),
+                (os.POSIX_SPAWN_DUP2, 8, 3),
+                (os.POSIX_SPAWN_DUP2, 9, 4),
+                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+            ]
+            pid = os.posix_spawn(
+                str(waiter), [str(waiter), *argv], os.environ, file_actions=actions, setsid=True
+            )
             os.close(report_w)
             kids.append((pid, report_r))
         os.close(barrier_r)
@@ -200,24 +226,30 @@ def where_it_goes(runtime: str, batches: int, tmp: Path) -> dict | None:
     if waiter is None:
         return None
     out: dict = {}
-    for label, argv in ((f"{runtime} --version", [shutil.which(runtime) or runtime, "--version"]),
-                        ("true", [shutil.which("true") or "/bin/true"])):
+    for label, argv in (
+        (f"{runtime} --version", [shutil.which(runtime) or runtime, "--version"]),
+        ("true", [shutil.which("true") or "/bin/true"]),
+    ):
         for k in SKEW_KS:
             load = Pressure()
             got: dict[str, list[float]] = {"old": [], "new": [], "waiter": []}
-            sides = [("old", lambda: rtlab_batch(argv, k, wait_ready=False)),
-                     ("new", lambda: rtlab_batch(argv, k, wait_ready=True)),
-                     ("waiter", lambda: waiter_batch(waiter, argv, k))]
+            sides = [
+                ("old", lambda argv=argv, k=k: rtlab_batch(argv, k, wait_ready=False)),
+                ("new", lambda argv=argv, k=k: rtlab_batch(argv, k, wait_ready=True)),
+                ("waiter", lambda argv=argv, k=k: waiter_batch(waiter, argv, k)),
+            ]
             for b in range(batches):  # rotating which goes first
-                for name, go in sides[b % 3:] + sides[:b % 3]:
+                for name, go in sides[b % 3 :] + sides[: b % 3]:
                     got[name].append(go())
             row = {name: p95_ci(v) for name, v in got.items()}
             row.update({f"{name}_median_ms": float(np.median(v) * 1e3) for name, v in got.items()})
             row.update(batches=batches, load=load.done())
             out[f"{label} k={k}"] = row
-            print(f"where it goes, {label}, k={k}: p95 old {row['old'][0] * 1e3:.2f} ms, "
-                  f"new {row['new'][0] * 1e3:.2f} ms, C waiter {row['waiter'][0] * 1e3:.2f} ms",
-                  flush=True)
+            print(
+                f"where it goes, {label}, k={k}: p95 old {row['old'][0] * 1e3:.2f} ms, "
+                f"new {row['new'][0] * 1e3:.2f} ms, C waiter {row['waiter'][0] * 1e3:.2f} ms",
+                flush=True,
+            )
     return out
 
 
@@ -228,38 +260,69 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=6, help="trials per block and side")
     parser.add_argument("--pace", default="100ms")
     parser.add_argument("--skew-trials", type=int, default=12)
-    parser.add_argument("--probe-batches", type=int, default=20,
-                        help="batches per side and k in part 3 (where the skew goes)")
+    parser.add_argument(
+        "--probe-batches",
+        type=int,
+        default=20,
+        help="batches per side and k in part 3 (where the skew goes)",
+    )
     a = parser.parse_args()
     need_root()
     tmp = Path(tempfile.mkdtemp(prefix="rtlab-concbench-"))
     env = dict(os.environ)
-    result: dict = {"runtime": a.runtime, "pace": a.pace, "blocks": a.blocks,
-                    "runs_per_block": a.runs}
+    result: dict = {
+        "runtime": a.runtime,
+        "pace": a.pace,
+        "blocks": a.blocks,
+        "runs_per_block": a.runs,
+    }
     # 1. k = 1 against the lifecycle's run, paired blocks
     load = Pressure()
     common = ["--runtimes", a.runtime, "--pace", a.pace, "--trials", str(a.runs)]
     conc_blocks, life_blocks = [], []
     for block in range(a.blocks):
-        sides = [("conc", ["--experiment", "concurrency", "--parallel", "1"]),
-                 ("life", ["--steps", "run"])]
-        for name, extra in (sides if block % 2 == 0 else sides[::-1]):
+        sides = [
+            ("conc", ["--experiment", "concurrency", "--parallel", "1"]),
+            ("life", ["--steps", "run"]),
+        ]
+        for name, extra in sides if block % 2 == 0 else sides[::-1]:
             rows = collect([*common, *extra], tmp / f"{name}-{block}", env)
             walls = [float(r["wall_s"]) for r in rows if r["step"] == "run"]
             (conc_blocks if name == "conc" else life_blocks).append(walls)
-        print(f"block {block + 1}/{a.blocks}: concurrency k=1 {np.median(conc_blocks[-1]) * 1e3:.1f} ms, "
-              f"lifecycle run {np.median(life_blocks[-1]) * 1e3:.1f} ms", flush=True)
+        print(
+            f"block {block + 1}/{a.blocks}: concurrency k=1 {np.median(conc_blocks[-1]) * 1e3:.1f} ms, "
+            f"lifecycle run {np.median(life_blocks[-1]) * 1e3:.1f} ms",
+            flush=True,
+        )
     ratio, low, high = paired_ratio(conc_blocks, life_blocks)
-    result.update({
-        "k1_median_ms": float(np.median(np.concatenate(conc_blocks)) * 1e3),
-        "lifecycle_run_median_ms": float(np.median(np.concatenate(life_blocks)) * 1e3),
-        "ratio_k1_over_lifecycle": ratio, "ratio_ci95": [low, high],
-        "within_5_percent": bool(1 / 1.05 <= low and high <= 1.05), "k1_load": load.done()})
+    result.update(
+        {
+            "k1_median_ms": float(np.median(np.concatenate(conc_blocks)) * 1e3),
+            "lifecycle_run_median_ms": float(np.median(np.concatenate(life_blocks)) * 1e3),
+            "ratio_k1_over_lifecycle": ratio,
+            "ratio_ci95": [low, high],
+            "within_5_percent": bool(1 / 1.05 <= low and high <= 1.05),
+            "k1_load": load.done(),
+        }
+    )
     # 2. skew in a real run at k = 1, 4, 16
     load = Pressure()
-    rows = collect(["--runtimes", a.runtime, "--pace", a.pace, "--trials", str(a.skew_trials),
-                    "--experiment", "concurrency", "--parallel", ",".join(map(str, SKEW_KS))],
-                   tmp / "skew", env)
+    rows = collect(
+        [
+            "--runtimes",
+            a.runtime,
+            "--pace",
+            a.pace,
+            "--trials",
+            str(a.skew_trials),
+            "--experiment",
+            "concurrency",
+            "--parallel",
+            ",".join(map(str, SKEW_KS)),
+        ],
+        tmp / "skew",
+        env,
+    )
     skews: dict[tuple[str, str], float] = {}
     for r in rows:
         key = (r["k"], r["batch"])
@@ -268,8 +331,12 @@ def main() -> int:
     for k in SKEW_KS:
         skew = [v for (kk, _), v in skews.items() if int(kk) == k]
         s95, s_low, s_high = p95_ci(skew)
-        result["skew"][f"k={k}"] = {"batches": len(skew), "median_ms": float(np.median(skew) * 1e3),
-                                    "p95_ms": s95 * 1e3, "p95_ci95_ms": [s_low * 1e3, s_high * 1e3]}
+        result["skew"][f"k={k}"] = {
+            "batches": len(skew),
+            "median_ms": float(np.median(skew) * 1e3),
+            "p95_ms": s95 * 1e3,
+            "p95_ci95_ms": [s_low * 1e3, s_high * 1e3],
+        }
     result["skew_load"] = load.done()
     result["skew_k16_p95_at_most_1ms"] = result["skew"]["k=16"]["p95_ms"] <= 1.0
     # 3. where it goes
@@ -282,36 +349,52 @@ def main() -> int:
 
     def load_text(d: dict) -> str:
         p = d["cpu_pressure_some"]
-        return (f"load {d['load_1min_start']:.1f}→{d['load_1min_end']:.1f}"
-                + ("" if p is None else f", CPU pressure {p:.0%}"))
+        return f"load {d['load_1min_start']:.1f}→{d['load_1min_end']:.1f}" + (
+            "" if p is None else f", CPU pressure {p:.0%}"
+        )
 
-    md = [f"# concurrency fidelity ({a.runtime}, pace {a.pace})\n",
-          "Shared 2-core host, loaded by other jobs (load: 1-minute averages at the start and "
-          "end of each part; CPU pressure: share of the part's time some task waited for a CPU).\n",
-          f"## k = 1 against the lifecycle's run ({a.blocks} paired blocks × {a.runs}; "
-          f"{load_text(result['k1_load'])})\n",
-          "| measure | value |", "|---|---|",
-          f"| k=1 (concurrency) median | {result['k1_median_ms']:.2f} ms |",
-          f"| lifecycle run median | {result['lifecycle_run_median_ms']:.2f} ms |",
-          f"| ratio k=1 / lifecycle (pooled medians) [95% CI, paired block bootstrap] | "
-          f"{ratio:.3f} [{low:.3f}–{high:.3f}] |", "",
-          f"## Launch skew in a real run (largest offset per batch; {load_text(result['skew_load'])})\n",
-          "| k | batches | median | p95 [95% CI] |", "|---|---|---|---|"]
+    md = [
+        f"# concurrency fidelity ({a.runtime}, pace {a.pace})\n",
+        "Shared 2-core host, loaded by other jobs (load: 1-minute averages at the start and "
+        "end of each part; CPU pressure: share of the part's time some task waited for a CPU).\n",
+        f"## k = 1 against the lifecycle's run ({a.blocks} paired blocks × {a.runs}; "
+        f"{load_text(result['k1_load'])})\n",
+        "| measure | value |",
+        "|---|---|",
+        f"| k=1 (concurrency) median | {result['k1_median_ms']:.2f} ms |",
+        f"| lifecycle run median | {result['lifecycle_run_median_ms']:.2f} ms |",
+        f"| ratio k=1 / lifecycle (pooled medians) [95% CI, paired block bootstrap] | "
+        f"{ratio:.3f} [{low:.3f}–{high:.3f}] |",
+        "",
+        f"## Launch skew in a real run (largest offset per batch; {load_text(result['skew_load'])})\n",
+        "| k | batches | median | p95 [95% CI] |",
+        "|---|---|---|---|",
+    ]
     for k in SKEW_KS:
         s = result["skew"][f"k={k}"]
-        md.append(f"| {k} | {s['batches']} | {s['median_ms']:.2f} ms | {s['p95_ms']:.2f} ms "
-                  f"[{s['p95_ci95_ms'][0]:.2f}–{s['p95_ci95_ms'][1]:.2f}] |")
+        md.append(
+            f"| {k} | {s['batches']} | {s['median_ms']:.2f} ms | {s['p95_ms']:.2f} ms "
+            f"[{s['p95_ci95_ms'][0]:.2f}–{s['p95_ci95_ms'][1]:.2f}] |"
+        )
     if result["where_it_goes"]:
-        md += ["", "## Where it goes: the barrier before (old: released without waiting for the "
-               "children to be blocked on it) and after (new: released once every child said it "
-               f"waits), against a minimal C waiter ({a.probe_batches} batches each, rotating)\n",
-               "| command, k | old p95 [95% CI] | new p95 [95% CI] | C waiter p95 [95% CI] | "
-               "medians (old, new, C) | load |", "|---|---|---|---|---|---|"]
+        md += [
+            "",
+            "## Where it goes: the barrier before (old: released without waiting for the "
+            "children to be blocked on it) and after (new: released once every child said it "
+            f"waits), against a minimal C waiter ({a.probe_batches} batches each, rotating)\n",
+            "| command, k | old p95 [95% CI] | new p95 [95% CI] | C waiter p95 [95% CI] | "
+            "medians (old, new, C) | load |",
+            "|---|---|---|---|---|---|",
+        ]
         for key, r in result["where_it_goes"].items():
-            cells = " | ".join(f"{r[n][0] * 1e3:.2f} ms [{r[n][1] * 1e3:.2f}–{r[n][2] * 1e3:.2f}]"
-                               for n in ("old", "new", "waiter"))
-            md.append(f"| {key} | {cells} | {r['old_median_ms']:.2f}, {r['new_median_ms']:.2f}, "
-                      f"{r['waiter_median_ms']:.2f} ms | {load_text(r['load'])} |")
+            cells = " | ".join(
+                f"{r[n][0] * 1e3:.2f} ms [{r[n][1] * 1e3:.2f}–{r[n][2] * 1e3:.2f}]"
+                for n in ("old", "new", "waiter")
+            )
+            md.append(
+                f"| {key} | {cells} | {r['old_median_ms']:.2f}, {r['new_median_ms']:.2f}, "
+                f"{r['waiter_median_ms']:.2f} ms | {load_text(r['load'])} |"
+            )
     md += ["", f"Leftovers: {len(result['leftovers'])}", ""]
     (RESULTS / "concurrency_fidelity.md").write_text("\n".join(md))
     print("\n".join(md))

@@ -53,8 +53,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, cpu_stall_us, need_root, save  # noqa: E402
 
-from rtlab.core import conditions, image
 from rtlab.analysis import stats  # noqa: E402
+from rtlab.core import conditions, image
 from rtlab.core.measure import run_timed  # noqa: E402
 
 RUNTIMES = ("runc", "crun")
@@ -66,8 +66,11 @@ RUNSC = ("runsc", "--network=none")  # as rtlab's registry runs it
 
 
 def level_names(with_runsc: bool, with_drop: bool) -> list[str]:
-    names = ["back to back", *(f"idle {conditions.format_pace(p)}" for p in PACE_LEVELS_S),
-             "after teardown"]
+    names = [
+        "back to back",
+        *(f"idle {conditions.format_pace(p)}" for p in PACE_LEVELS_S),
+        "after teardown",
+    ]
     if with_runsc:
         names.append("after runsc exit")
     if with_drop:
@@ -142,10 +145,20 @@ class Bench:
         entries0, stall0 = cpuidle_entries(), cpu_stall_us()
         gap = conditions.idle(pace, since=end) if pace > 0 else time.perf_counter() - end
         wall = self.run_true(rt)
-        stall = None if stall0 is None else (cpu_stall_us() - stall0) / 1e6 / (
-            time.perf_counter() - end)
-        return {"runtime": rt, "level": level, "wall_s": wall, "pace_s": pace, "gap_s": gap,
-                "cpuidle_entries": cpuidle_entries() - entries0, "cpu_stall_share": stall}
+        stall = (
+            None
+            if stall0 is None
+            else (cpu_stall_us() - stall0) / 1e6 / (time.perf_counter() - end)
+        )
+        return {
+            "runtime": rt,
+            "level": level,
+            "wall_s": wall,
+            "pace_s": pace,
+            "gap_s": gap,
+            "cpuidle_entries": cpuidle_entries() - entries0,
+            "cpu_stall_share": stall,
+        }
 
     def leftovers(self) -> list[str]:
         found = []
@@ -181,14 +194,20 @@ def summarize(samples: list[dict], levels: list[str]) -> list[dict]:
             base = np.array([s["wall_s"] for s in by[(rt, "back to back")]])
             lo, hi = stats.ratio_ci(x, base, seed=rng)
             row[rt] = {
-                "n": int(x.size), "median_ms": float(np.median(x)) * 1e3,
-                "ci_low_ms": ci.low * 1e3, "ci_high_ms": ci.high * 1e3, "ci_coverage": ci.coverage,
+                "n": int(x.size),
+                "median_ms": float(np.median(x)) * 1e3,
+                "ci_low_ms": ci.low * 1e3,
+                "ci_high_ms": ci.high * 1e3,
+                "ci_coverage": ci.coverage,
                 "vs_back_to_back": float(np.median(x) / np.median(base)),
                 "vs_back_to_back_ci": [lo, hi],
                 "gap_median_ms": float(np.median([s["gap_s"] for s in group])) * 1e3,
                 "cpuidle_entries_median": float(np.median([s["cpuidle_entries"] for s in group])),
-                "cpu_stall_share_median": (float(np.median([s["cpu_stall_share"] for s in group]))
-                                           if group[0]["cpu_stall_share"] is not None else None),
+                "cpu_stall_share_median": (
+                    float(np.median([s["cpu_stall_share"] for s in group]))
+                    if group[0]["cpu_stall_share"] is not None
+                    else None
+                ),
             }
         if "runc" in walls and "crun" in walls:
             lo, hi = stats.ratio_ci(walls["runc"], walls["crun"], seed=rng)
@@ -232,55 +251,89 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     cpu_after = conditions.cpu_conditions()
     rows = summarize(samples, levels)
-    overshoot = np.array([(s["gap_s"] - s["pace_s"]) * 1e6 for s in samples
-                          if s["pace_s"] > 0])
+    overshoot = np.array([(s["gap_s"] - s["pace_s"]) * 1e6 for s in samples if s["pace_s"] > 0])
     idle_precision = {
         "n": int(overshoot.size),
-        "median_us": float(np.median(overshoot)), "p95_us": float(np.quantile(overshoot, 0.95)),
+        "median_us": float(np.median(overshoot)),
+        "p95_us": float(np.quantile(overshoot, 0.95)),
         "max_us": float(overshoot.max()),
         "note": "gap returned by conditions.idle minus the pace asked for (sleep, no busy wait)",
     }
 
-    lines = ["| level | runc median ms [95% CI] | crun median ms [95% CI] | runc/crun [95% CI] "
-             "| crun vs back to back | cpuidle entries (crun, median) | CPU stall share (crun, median) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| level | runc median ms [95% CI] | crun median ms [95% CI] | runc/crun [95% CI] "
+        "| crun vs back to back | cpuidle entries (crun, median) | CPU stall share (crun, median) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
-        cell = {rt: (f"{row[rt]['median_ms']:.1f} [{row[rt]['ci_low_ms']:.1f}, "
-                     f"{row[rt]['ci_high_ms']:.1f}]" if rt in row else "–") for rt in RUNTIMES}
-        ratio = (f"{row['runc_over_crun']:.2f} [{row['runc_over_crun_ci'][0]:.2f}, "
-                 f"{row['runc_over_crun_ci'][1]:.2f}]" if "runc_over_crun" in row else "–")
+        cell = {
+            rt: (
+                f"{row[rt]['median_ms']:.1f} [{row[rt]['ci_low_ms']:.1f}, "
+                f"{row[rt]['ci_high_ms']:.1f}]"
+                if rt in row
+                else "–"
+            )
+            for rt in RUNTIMES
+        }
+        ratio = (
+            f"{row['runc_over_crun']:.2f} [{row['runc_over_crun_ci'][0]:.2f}, "
+            f"{row['runc_over_crun_ci'][1]:.2f}]"
+            if "runc_over_crun" in row
+            else "–"
+        )
         crun = row.get("crun", {})
-        vs = (f"{crun['vs_back_to_back']:.2f} [{crun['vs_back_to_back_ci'][0]:.2f}, "
-              f"{crun['vs_back_to_back_ci'][1]:.2f}]" if crun else "–")
+        vs = (
+            f"{crun['vs_back_to_back']:.2f} [{crun['vs_back_to_back_ci'][0]:.2f}, "
+            f"{crun['vs_back_to_back_ci'][1]:.2f}]"
+            if crun
+            else "–"
+        )
         entries = f"{crun['cpuidle_entries_median']:.0f}" if crun else "–"
-        stall = (f"{crun['cpu_stall_share_median']:.2f}"
-                 if crun and crun["cpu_stall_share_median"] is not None else "–")
-        lines.append(f"| {row['level']} | {cell['runc']} | {cell['crun']} | {ratio} | {vs} "
-                     f"| {entries} | {stall} |")
+        stall = (
+            f"{crun['cpu_stall_share_median']:.2f}"
+            if crun and crun["cpu_stall_share_median"] is not None
+            else "–"
+        )
+        lines.append(
+            f"| {row['level']} | {cell['runc']} | {cell['crun']} | {ratio} | {vs} "
+            f"| {entries} | {stall} |"
+        )
     table = "\n".join(lines) + "\n"
     print(table)
-    print(f"idle() overshoot: median {idle_precision['median_us']:.0f} µs, "
-          f"p95 {idle_precision['p95_us']:.0f} µs, max {idle_precision['max_us']:.0f} µs")
+    print(
+        f"idle() overshoot: median {idle_precision['median_us']:.0f} µs, "
+        f"p95 {idle_precision['p95_us']:.0f} µs, max {idle_precision['max_us']:.0f} µs"
+    )
     governors = sorted({c["scaling_governor"] for c in cpu_before["cpus"].values()})
-    path = save("conditions", {
-        "rounds": args.rounds, "seed": args.seed, "levels": levels, "rows": rows,
-        "idle_precision": idle_precision,
-        "cpu": {"governor": governors, "before": cpu_before, "after": cpu_after},
-        "leftovers_removed": left,
-        "median_ci_method": stats.MEDIAN_CI_METHOD,
-        "ratio_ci_method": f"{stats.RATIO_CI_METHOD} (n_boot=2000)",
-        "samples": samples})
+    path = save(
+        "conditions",
+        {
+            "rounds": args.rounds,
+            "seed": args.seed,
+            "levels": levels,
+            "rows": rows,
+            "idle_precision": idle_precision,
+            "cpu": {"governor": governors, "before": cpu_before, "after": cpu_after},
+            "leftovers_removed": left,
+            "median_ci_method": stats.MEDIAN_CI_METHOD,
+            "ratio_ci_method": f"{stats.RATIO_CI_METHOD} (n_boot=2000)",
+            "samples": samples,
+        },
+    )
     md = RESULTS / "conditions.md"
-    md.write_text("# Conditions: what moves `run` of `true` (runc, crun; rtlab's bundle)\n\n"
-                  f"Written by `benchmarks/conditions.py` ({args.rounds} interleaved rounds). "
-                  "Medians with 95% order-statistic CIs; ratios with 95% bootstrap CIs. "
-                  "The machine is shared: read the ratios.\n\n" + table +
-                  f"\nidle() overshoot over {idle_precision['n']} gaps: median "
-                  f"{idle_precision['median_us']:.0f} µs, p95 {idle_precision['p95_us']:.0f} µs, "
-                  f"max {idle_precision['max_us']:.0f} µs.\n\n"
-                  f"CPU: cpufreq governor {', '.join(governors)}; cpuidle driver "
-                  f"{cpu_before['cpuidle_driver']}, governor {cpu_before['cpuidle_governor']}; "
-                  f"haltpoll parameters {cpu_before.get('haltpoll', conditions.NOT_READABLE)}.\n")
+    md.write_text(
+        "# Conditions: what moves `run` of `true` (runc, crun; rtlab's bundle)\n\n"
+        f"Written by `benchmarks/conditions.py` ({args.rounds} interleaved rounds). "
+        "Medians with 95% order-statistic CIs; ratios with 95% bootstrap CIs. "
+        "The machine is shared: read the ratios.\n\n"
+        + table
+        + f"\nidle() overshoot over {idle_precision['n']} gaps: median "
+        f"{idle_precision['median_us']:.0f} µs, p95 {idle_precision['p95_us']:.0f} µs, "
+        f"max {idle_precision['max_us']:.0f} µs.\n\n"
+        f"CPU: cpufreq governor {', '.join(governors)}; cpuidle driver "
+        f"{cpu_before['cpuidle_driver']}, governor {cpu_before['cpuidle_governor']}; "
+        f"haltpoll parameters {cpu_before.get('haltpoll', conditions.NOT_READABLE)}.\n"
+    )
     print(f"saved {path} and {md}")
     if left:
         print(f"removed leftover containers: {', '.join(left)}", file=sys.stderr)

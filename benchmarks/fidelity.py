@@ -75,7 +75,9 @@ PREFIX = f"rtlab-fid-{os.getpid()}"
 RTLAB = str(Path(sys.executable).with_name("rtlab"))
 
 
-def rtlab_side(target: list[str], pace_s: float, runs: int, out: Path) -> tuple[list[float], list[float]]:
+def rtlab_side(
+    target: list[str], pace_s: float, runs: int, out: Path
+) -> tuple[list[float], list[float]]:
     """``rtlab collect --clients oci TARGET --steps run --pace P --trials N --warmup 1``, for real.
 
     ``target``: the options naming the runtime (``--runtimes crun``, plus
@@ -84,9 +86,24 @@ def rtlab_side(target: list[str], pace_s: float, runs: int, out: Path) -> tuple[
     timed command. Returns the measured trials' wall times and recorded idle
     gaps (``idle_s``), seconds; a failed trial stops the benchmark.
     """
-    argv = [RTLAB, "collect", "--clients", "oci", *target, "--steps", "run",
-            "--pace", f"{pace_s:g}s", "--trials", str(runs), "--warmup", "1",
-            "--out", str(out), "--no-progress"]
+    argv = [
+        RTLAB,
+        "collect",
+        "--clients",
+        "oci",
+        *target,
+        "--steps",
+        "run",
+        "--pace",
+        f"{pace_s:g}s",
+        "--trials",
+        str(runs),
+        "--warmup",
+        "1",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)}: exit {done.returncode}: {done.stderr.strip()[-500:]}")
@@ -101,8 +118,9 @@ def rtlab_side(target: list[str], pace_s: float, runs: int, out: Path) -> tuple[
 
 def sleep_overhead(pace_s: float, n: int = 30) -> float:
     """What a ``sleep P`` process takes beyond P (spawn, exec, exit, reap), median seconds."""
-    return statistics.median(run_timed(["sleep", f"{pace_s:g}"], TIMEOUT_S).wall_s - pace_s
-                             for _ in range(n))
+    return statistics.median(
+        run_timed(["sleep", f"{pace_s:g}"], TIMEOUT_S).wall_s - pace_s for _ in range(n)
+    )
 
 
 def hyperfine_side(argv: list[str], sleep_s: float | None, runs: int) -> list[float]:
@@ -123,8 +141,9 @@ def spec_bundle(path: Path, runc: str, rootfs: Path) -> Path:
     return path
 
 
-def ratio_ci(blocks_r: list[list[float]], blocks_h: list[list[float]], seed: int = 0
-             ) -> tuple[float, float, float]:
+def ratio_ci(
+    blocks_r: list[list[float]], blocks_h: list[list[float]], seed: int = 0
+) -> tuple[float, float, float]:
     """Ratio of pooled medians rtlab/hyperfine and its paired-block bootstrap 95 % CI."""
     rng = np.random.default_rng(seed)
     n = len(blocks_r)
@@ -134,8 +153,9 @@ def ratio_ci(blocks_r: list[list[float]], blocks_h: list[list[float]], seed: int
     boots = np.empty(N_BOOT)
     for k in range(N_BOOT):
         pick = rng.integers(0, n, n)
-        boots[k] = np.median(np.concatenate([r[i] for i in pick])) / \
-            np.median(np.concatenate([h[i] for i in pick]))
+        boots[k] = np.median(np.concatenate([r[i] for i in pick])) / np.median(
+            np.concatenate([h[i] for i in pick])
+        )
     low, high = np.quantile(boots, [0.025, 0.975])
     return ratio, float(low), float(high)
 
@@ -195,16 +215,20 @@ def regimes(rtlab_blocks: list[list[float]], hyperfine_blocks: list[list[float]]
         if cost < best:
             best, cut = cost, (pooled[i - 1] + pooled[i]) / 2
     fast_r, slow_r, fast_h, slow_h = r[r <= cut], r[r > cut], h[h <= cut], h[h > cut]
-    if min(fast_r.size + fast_h.size, slow_r.size + slow_h.size) < 0.1 * n or \
-            np.median(pooled[pooled > cut]) - np.median(pooled[pooled <= cut]) < np.log(1.5):
+    if min(fast_r.size + fast_h.size, slow_r.size + slow_h.size) < 0.1 * n or np.median(
+        pooled[pooled > cut]
+    ) - np.median(pooled[pooled <= cut]) < np.log(1.5):
         return None
 
     def ratio(x: np.ndarray, y: np.ndarray) -> float | None:
         return float(np.exp(np.median(x) - np.median(y))) if x.size >= 5 and y.size >= 5 else None
 
-    return {"cut_ms": float(np.exp(cut) * 1e3),
-            "slow_share": {"rtlab": float(np.mean(r > cut)), "hyperfine": float(np.mean(h > cut))},
-            "ratio_fast": ratio(fast_r, fast_h), "ratio_slow": ratio(slow_r, slow_h)}
+    return {
+        "cut_ms": float(np.exp(cut) * 1e3),
+        "slow_share": {"rtlab": float(np.mean(r > cut)), "hyperfine": float(np.mean(h > cut))},
+        "ratio_fast": ratio(fast_r, fast_h),
+        "ratio_slow": ratio(slow_r, slow_h),
+    }
 
 
 def regime_cell(r: dict) -> str:
@@ -219,34 +243,40 @@ def regime_cell(r: dict) -> str:
 
 
 def render_table(rows: list[dict]) -> str:
-    header = ("| command | pace | rtlab median (ms) | hyperfine median (ms) | rtlab/hyperfine "
-              "[95% CI] | within 5% | quiet blocks: ratio [95% CI] | CPU stall share rtlab / "
-              "hyperfine | r(log block ratio, stall diff) | regimes: slow share rtlab / "
-              "hyperfine; ratio within each | rtlab gap (ms) | hyperfine gap: `sleep S` (ms) |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    header = (
+        "| command | pace | rtlab median (ms) | hyperfine median (ms) | rtlab/hyperfine "
+        "[95% CI] | within 5% | quiet blocks: ratio [95% CI] | CPU stall share rtlab / "
+        "hyperfine | r(log block ratio, stall diff) | regimes: slow share rtlab / "
+        "hyperfine; ratio within each | rtlab gap (ms) | hyperfine gap: `sleep S` (ms) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
     lines = []
     for r in sorted(rows, key=lambda r: (r["command"], r["pace_s"])):
         prep = f"{r['hyperfine_prepare_median_ms']:.2f}" if r["pace_s"] > 0 else "–"
-        lines.append(f"| {r['command']} | {r['pace']} | {r['rtlab_median_ms']:.2f} | "
-                     f"{r['hyperfine_median_ms']:.2f} | {r['ratio']:.3f} "
-                     f"[{r['ratio_ci_low']:.3f}, {r['ratio_ci_high']:.3f}] | "
-                     f"{'yes' if r['within_5_percent'] else 'no'} | {quiet_cell(r)} | "
-                     f"{stall_cell(r)} | {corr_cell(r)} | {regime_cell(r)} | "
-                     f"{r['rtlab_idle_gap_median_ms']:.2f} | {prep} |")
+        lines.append(
+            f"| {r['command']} | {r['pace']} | {r['rtlab_median_ms']:.2f} | "
+            f"{r['hyperfine_median_ms']:.2f} | {r['ratio']:.3f} "
+            f"[{r['ratio_ci_low']:.3f}, {r['ratio_ci_high']:.3f}] | "
+            f"{'yes' if r['within_5_percent'] else 'no'} | {quiet_cell(r)} | "
+            f"{stall_cell(r)} | {corr_cell(r)} | {regime_cell(r)} | "
+            f"{r['rtlab_idle_gap_median_ms']:.2f} | {prep} |"
+        )
     return header + "\n".join(lines) + "\n"
 
 
 def write_md(table: str, blocks: int, runs: int) -> Path:
     md = RESULTS / "fidelity.md"
-    md.write_text("# Fidelity: rtlab collect against hyperfine -N at the same pace\n\n"
-                  "Written by `benchmarks/fidelity.py` "
-                  f"({blocks} alternating blocks × {runs} runs per timer; ratio CI: "
-                  "paired block bootstrap; hyperfine's `sleep` shortened by its measured "
-                  "overhead so both gaps are P). Ratios only: the machine is shared. "
-                  "Where a cell has two regimes (a fast and a slow one, as `run` has near "
-                  "the 10 ms pace), the ratio of medians follows the share of slow-regime "
-                  "runs; the regimes column gives each timer's share and the ratio within "
-                  "each regime.\n\n" + table)
+    md.write_text(
+        "# Fidelity: rtlab collect against hyperfine -N at the same pace\n\n"
+        "Written by `benchmarks/fidelity.py` "
+        f"({blocks} alternating blocks × {runs} runs per timer; ratio CI: "
+        "paired block bootstrap; hyperfine's `sleep` shortened by its measured "
+        "overhead so both gaps are P). Ratios only: the machine is shared. "
+        "Where a cell has two regimes (a fast and a slow one, as `run` has near "
+        "the 10 ms pace), the ratio of medians follows the share of slow-regime "
+        "runs; the regimes column gives each timer's share and the ratio within "
+        "each regime.\n\n" + table
+    )
     return md
 
 
@@ -267,8 +297,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     p.add_argument("--blocks", type=int, default=20, help="alternating blocks (default 20)")
     p.add_argument("--runs", type=int, default=8, help="samples per block per timer (default 8)")
-    p.add_argument("--reanalyse", action="store_true",
-                   help="recompute the regimes and the table from the saved JSON")
+    p.add_argument(
+        "--reanalyse",
+        action="store_true",
+        help="recompute the regimes and the table from the saved JSON",
+    )
     args = p.parse_args()
     if args.reanalyse:
         return reanalyse()
@@ -288,8 +321,12 @@ def main() -> int:
         true_bundle = image.write_bundle(work / "rtlab", image.TRUE_ARGS, rootfs)
         noop = shutil.which("true") or "/bin/true"
         # name → (rtlab collect's target options, hyperfine's command for a container id)
-        commands = {"no-op (/bin/true)": (["--runtime", f"noop={noop}", "--runtimes", "noop"],
-                                          lambda cid: [noop])}
+        commands = {
+            "no-op (/bin/true)": (
+                ["--runtime", f"noop={noop}", "--runtimes", "noop"],
+                lambda cid: [noop],
+            )
+        }
         for rt in RUNTIMES:
             path = shutil.which(rt)
             if not path:
@@ -299,22 +336,39 @@ def main() -> int:
                 target = ["--runtimes", rt] + (["--bundle", str(bundle)] if bundle else [])
                 used = bundle or true_bundle  # rtlab writes the same bundle for its own
                 commands[f"{rt} run ({label})"] = (
-                    target, lambda cid, path=path, used=used: [path, "run", "--bundle", str(used), cid])
+                    target,
+                    lambda cid, path=path, used=used: [path, "run", "--bundle", str(used), cid],
+                )
         overhead = {pace: sleep_overhead(pace) for pace in PACES if pace > 0}
-        hyper_sleep = {pace: max(pace - overhead[pace], 0.0) if pace > 0 else None
-                       for pace in PACES}
-        print("hyperfine's prepare: " + ", ".join(
-            f"P {conditions.format_pace(p)}: sleep {s * 1e3:.2f} ms (overhead "
-            f"{overhead[p] * 1e3:.2f} ms)" for p, s in hyper_sleep.items() if s is not None))
+        hyper_sleep = {
+            pace: max(pace - overhead[pace], 0.0) if pace > 0 else None for pace in PACES
+        }
+        print(
+            "hyperfine's prepare: "
+            + ", ".join(
+                f"P {conditions.format_pace(p)}: sleep {s * 1e3:.2f} ms (overhead "
+                f"{overhead[p] * 1e3:.2f} ms)"
+                for p, s in hyper_sleep.items()
+                if s is not None
+            )
+        )
         cells = [(name, pace) for pace in PACES for name in commands]
-        data = {cell: {"rtlab": [], "hyperfine": [], "gaps": [], "stall_rtlab": [],
-                       "stall_hyperfine": []} for cell in cells}
+        data = {
+            cell: {
+                "rtlab": [],
+                "hyperfine": [],
+                "gaps": [],
+                "stall_rtlab": [],
+                "stall_hyperfine": [],
+            }
+            for cell in cells
+        }
         sleep_s = {pace: [] for pace in PACES if pace > 0}
         cpu_before = conditions.cpu_conditions()
         t_start = time.perf_counter()
         runs_made = 0
         for block in range(args.blocks):
-            order = list(PACES[block % len(PACES):] + PACES[:block % len(PACES)])
+            order = list(PACES[block % len(PACES) :] + PACES[: block % len(PACES)])
             for k, pace in enumerate(order):
                 for j, (name, (target, argv_for)) in enumerate(commands.items()):
                     timers = ["rtlab", "hyperfine"]
@@ -324,22 +378,26 @@ def main() -> int:
                         stall0, t0 = cpu_stall_us(), time.perf_counter()
                         if timer == "rtlab":
                             runs_made += 1
-                            walls, gaps = rtlab_side(target, pace, args.runs,
-                                                     work / f"run-{runs_made}")
+                            walls, gaps = rtlab_side(
+                                target, pace, args.runs, work / f"run-{runs_made}"
+                            )
                             data[(name, pace)]["gaps"] += gaps
                         else:
                             # one id per hyperfine block: `run` deletes the container on exit
-                            walls = hyperfine_side(argv_for(new_id()), hyper_sleep[pace],
-                                                   args.runs)
+                            walls = hyperfine_side(argv_for(new_id()), hyper_sleep[pace], args.runs)
                         data[(name, pace)][timer].append(walls)
                         if stall0 is not None:
                             share = (cpu_stall_us() - stall0) / 1e6 / (time.perf_counter() - t0)
                             data[(name, pace)][f"stall_{timer}"].append(share)
                 if pace > 0:  # hyperfine's gap: the prepare command's own duration
-                    sleep_s[pace] += [run_timed(["sleep", f"{hyper_sleep[pace]:.6f}"],
-                                                TIMEOUT_S).wall_s for _ in range(3)]
-            print(f"block {block + 1}/{args.blocks} done "
-                  f"({time.perf_counter() - t_start:.0f} s)", flush=True)
+                    sleep_s[pace] += [
+                        run_timed(["sleep", f"{hyper_sleep[pace]:.6f}"], TIMEOUT_S).wall_s
+                        for _ in range(3)
+                    ]
+            print(
+                f"block {block + 1}/{args.blocks} done ({time.perf_counter() - t_start:.0f} s)",
+                flush=True,
+            )
     finally:
         left = leftovers()
         shutil.rmtree(work, ignore_errors=True)
@@ -349,56 +407,82 @@ def main() -> int:
     rows = []
     for (name, pace), d in data.items():
         ratio, low, high = ratio_ci(d["rtlab"], d["hyperfine"])
-        quiet = [i for i, (a, b) in enumerate(zip(d["stall_rtlab"], d["stall_hyperfine"]))
-                 if a < QUIET_STALL and b < QUIET_STALL]
+        quiet = [
+            i
+            for i, (a, b) in enumerate(zip(d["stall_rtlab"], d["stall_hyperfine"]))
+            if a < QUIET_STALL and b < QUIET_STALL
+        ]
         q_ratio = q_low = q_high = None
         if len(quiet) >= 3:
-            q_ratio, q_low, q_high = ratio_ci([d["rtlab"][i] for i in quiet],
-                                              [d["hyperfine"][i] for i in quiet])
-        block_ratios = [statistics.median(a) / statistics.median(b)
-                        for a, b in zip(d["rtlab"], d["hyperfine"])]
+            q_ratio, q_low, q_high = ratio_ci(
+                [d["rtlab"][i] for i in quiet], [d["hyperfine"][i] for i in quiet]
+            )
+        block_ratios = [
+            statistics.median(a) / statistics.median(b) for a, b in zip(d["rtlab"], d["hyperfine"])
+        ]
         stall_diff = [a - b for a, b in zip(d["stall_rtlab"], d["stall_hyperfine"])]
-        corr = (float(np.corrcoef(np.log(block_ratios), stall_diff)[0, 1])
-                if len(stall_diff) == len(block_ratios) > 2 and np.std(stall_diff) > 0 else None)
+        corr = (
+            float(np.corrcoef(np.log(block_ratios), stall_diff)[0, 1])
+            if len(stall_diff) == len(block_ratios) > 2 and np.std(stall_diff) > 0
+            else None
+        )
         r_all = [x for b in d["rtlab"] for x in b]
         h_all = [x for b in d["hyperfine"] for x in b]
-        rows.append({
-            "command": name, "pace_s": pace, "pace": conditions.format_pace(pace),
-            "rtlab_median_ms": statistics.median(r_all) * 1e3,
-            "hyperfine_median_ms": statistics.median(h_all) * 1e3,
-            "ratio": ratio, "ratio_ci_low": low, "ratio_ci_high": high,
-            "within_5_percent": abs(ratio - 1) <= TOLERANCE,
-            "ci_includes_1": low <= 1 <= high,
-            "n_each": len(r_all), "blocks": len(d["rtlab"]),
-            "rtlab_idle_gap_median_ms": statistics.median(d["gaps"]) * 1e3,
-            "rtlab_idle_gap_max_ms": max(d["gaps"]) * 1e3,
-            "hyperfine_sleep_arg_ms": (hyper_sleep[pace] * 1e3 if pace > 0 else None),
-            "hyperfine_prepare_median_ms": (statistics.median(sleep_s[pace]) * 1e3
-                                            if pace > 0 else None),
-            "cpu_stall_share_median": {
-                t: (statistics.median(d[f"stall_{t}"]) if d[f"stall_{t}"] else None)
-                for t in ("rtlab", "hyperfine")},
-            "quiet_blocks": len(quiet), "quiet_ratio": q_ratio,
-            "quiet_ratio_ci": [q_low, q_high] if q_ratio is not None else None,
-            "block_ratios": block_ratios, "block_stall_share": {
-                "rtlab": d["stall_rtlab"], "hyperfine": d["stall_hyperfine"]},
-            "corr_log_block_ratio_vs_stall_difference": corr,
-            "samples_s": {"rtlab": d["rtlab"], "hyperfine": d["hyperfine"]},
-        })
+        rows.append(
+            {
+                "command": name,
+                "pace_s": pace,
+                "pace": conditions.format_pace(pace),
+                "rtlab_median_ms": statistics.median(r_all) * 1e3,
+                "hyperfine_median_ms": statistics.median(h_all) * 1e3,
+                "ratio": ratio,
+                "ratio_ci_low": low,
+                "ratio_ci_high": high,
+                "within_5_percent": abs(ratio - 1) <= TOLERANCE,
+                "ci_includes_1": low <= 1 <= high,
+                "n_each": len(r_all),
+                "blocks": len(d["rtlab"]),
+                "rtlab_idle_gap_median_ms": statistics.median(d["gaps"]) * 1e3,
+                "rtlab_idle_gap_max_ms": max(d["gaps"]) * 1e3,
+                "hyperfine_sleep_arg_ms": (hyper_sleep[pace] * 1e3 if pace > 0 else None),
+                "hyperfine_prepare_median_ms": (
+                    statistics.median(sleep_s[pace]) * 1e3 if pace > 0 else None
+                ),
+                "cpu_stall_share_median": {
+                    t: (statistics.median(d[f"stall_{t}"]) if d[f"stall_{t}"] else None)
+                    for t in ("rtlab", "hyperfine")
+                },
+                "quiet_blocks": len(quiet),
+                "quiet_ratio": q_ratio,
+                "quiet_ratio_ci": [q_low, q_high] if q_ratio is not None else None,
+                "block_ratios": block_ratios,
+                "block_stall_share": {"rtlab": d["stall_rtlab"], "hyperfine": d["stall_hyperfine"]},
+                "corr_log_block_ratio_vs_stall_difference": corr,
+                "samples_s": {"rtlab": d["rtlab"], "hyperfine": d["hyperfine"]},
+            }
+        )
     for r in rows:
         r["regimes"] = regimes(r["samples_s"]["rtlab"], r["samples_s"]["hyperfine"])
     table = render_table(rows)
     print(table)
-    path = save("fidelity", {
-        "blocks": args.blocks, "runs_per_block": args.runs, "paces_s": list(PACES),
-        "ratio_ci_method": f"paired block bootstrap over {args.blocks} blocks, "
-                           f"{N_BOOT} resamples, 2.5-97.5 percentiles",
-        "rtlab_side": "rtlab collect --clients oci --runtimes RT [--bundle DIR] --steps run "
-                      "--pace P --trials N --warmup 1",
-        "hyperfine_side": "hyperfine -N --warmup 1 [--prepare 'sleep (P - sleep overhead)']",
-        "sleep_overhead_ms": {conditions.format_pace(p): o * 1e3 for p, o in overhead.items()},
-        "quiet_stall_threshold": QUIET_STALL,
-        "cpu_conditions_before": cpu_before, "leftovers_removed": left, "rows": rows})
+    path = save(
+        "fidelity",
+        {
+            "blocks": args.blocks,
+            "runs_per_block": args.runs,
+            "paces_s": list(PACES),
+            "ratio_ci_method": f"paired block bootstrap over {args.blocks} blocks, "
+            f"{N_BOOT} resamples, 2.5-97.5 percentiles",
+            "rtlab_side": "rtlab collect --clients oci --runtimes RT [--bundle DIR] --steps run "
+            "--pace P --trials N --warmup 1",
+            "hyperfine_side": "hyperfine -N --warmup 1 [--prepare 'sleep (P - sleep overhead)']",
+            "sleep_overhead_ms": {conditions.format_pace(p): o * 1e3 for p, o in overhead.items()},
+            "quiet_stall_threshold": QUIET_STALL,
+            "cpu_conditions_before": cpu_before,
+            "leftovers_removed": left,
+            "rows": rows,
+        },
+    )
     md = write_md(table, args.blocks, args.runs)
     print(f"saved {path} and {md}")
     return 0

@@ -47,13 +47,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, save  # noqa: E402
+
 from rtlab.analysis import compare, stats
-from rtlab.report import params
 from rtlab.core import results  # noqa: E402
+from rtlab.report import params
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = {"data/sample": ROOT / "data" / "sample",
-           "data/sample-paced": ROOT / "data" / "sample-paced"}
+SOURCES = {
+    "data/sample": ROOT / "data" / "sample",
+    "data/sample-paced": ROOT / "data" / "sample-paced",
+}
 
 TRIALS = (12, 20, 30)
 FACTORS = (1.1, 1.2, 1.3)
@@ -71,7 +74,7 @@ def load(run_dir: Path) -> pd.DataFrame:
     g = frame.groupby("k")["x"]
     m, sd, n = g.transform("mean"), g.transform("std"), g.transform("count")
     iqr = g.transform(lambda v: v.quantile(0.75) - v.quantile(0.25))
-    h = 0.9 * np.minimum(sd, iqr / 1.34) * n ** -0.2
+    h = 0.9 * np.minimum(sd, iqr / 1.34) * n**-0.2
     trials["_m"], trials["_sd"], trials["_h"] = m.to_numpy(), sd.to_numpy(), h.to_numpy()
     return trials
 
@@ -102,8 +105,11 @@ def prepared(trials: pd.DataFrame) -> dict:
         ok = index[good[index]]
         sub = frame.iloc[ok]
         out[tuple(map(str, key))] = {
-            "round": sub["round"].to_numpy(), "wall": sub["wall_s"].to_numpy(dtype=float),
-            "adj": sub["_adj"].to_numpy(), "failed": int(index.size - ok.size)}
+            "round": sub["round"].to_numpy(),
+            "wall": sub["wall_s"].to_numpy(dtype=float),
+            "adj": sub["_adj"].to_numpy(),
+            "failed": int(index.size - ok.size),
+        }
     return out
 
 
@@ -114,8 +120,10 @@ def _order(key: tuple[str, str, str]) -> tuple:
 
 def row_p(a: dict, b: dict, adj_b: np.ndarray | None = None) -> tuple[float, float]:
     adj = b["adj"] if adj_b is None else adj_b
-    return (compare.gate_p(a["adj"], adj, THRESHOLD),
-            compare.failure_p(a["failed"], a["adj"].size, b["failed"], b["adj"].size))
+    return (
+        compare.gate_p(a["adj"], adj, THRESHOLD),
+        compare.failure_p(a["failed"], a["adj"].size, b["failed"], b["adj"].size),
+    )
 
 
 def slowed_adj(b: dict, key: tuple[str, str, str], factor: float) -> dict:
@@ -176,12 +184,20 @@ def check(sources: list[pd.DataFrame], reps: int, seed: int) -> dict:
         for key in [keys[i] for i in rng.choice(len(keys), 4, replace=False)]:
             slowed = tb.copy()
             steps = stats.LIFECYCLE_STEPS if key[2] == stats.TOTAL_STEP else (key[2],)
-            where = ((slowed["client"] == key[0]) & (slowed["runtime"] == key[1])
-                     & slowed["step"].isin(steps))
+            where = (
+                (slowed["client"] == key[0])
+                & (slowed["runtime"] == key[1])
+                & slowed["step"].isin(steps)
+            )
             slowed.loc[where, "wall_s"] *= 1.3
             full = compare.changes(ta, slowed, alpha=ALPHA, threshold=THRESHOLD)
-            full_flag = bool(full[(full["client"] == key[0]) & (full["runtime"] == key[1])
-                                  & (full["step"] == key[2])]["regression"].iloc[0])
+            full_flag = bool(
+                full[
+                    (full["client"] == key[0])
+                    & (full["runtime"] == key[1])
+                    & (full["step"] == key[2])
+                ]["regression"].iloc[0]
+            )
             p = np.array([row_p(a[k], b[k]) for k in keys])
             idx = {k: i for i, k in enumerate(keys)}
             for k, adj in slowed_adj(b, key, 1.3).items():
@@ -194,10 +210,16 @@ def check(sources: list[pd.DataFrame], reps: int, seed: int) -> dict:
 
 def noise(sources: list[pd.DataFrame]) -> dict:
     """Median and 90th percentile over target/steps of the robust SD of round-adjusted logs."""
-    sds = [stats._robust_sd(v["adj"]) for t in sources for v in prepared(t).values()
-           if v["adj"].size > 3]
-    return {"median_robust_sd_log": float(np.median(sds)),
-            "p90_robust_sd_log": float(np.quantile(sds, 0.9))}
+    sds = [
+        stats._robust_sd(v["adj"])
+        for t in sources
+        for v in prepared(t).values()
+        if v["adj"].size > 3
+    ]
+    return {
+        "median_robust_sd_log": float(np.median(sds)),
+        "p90_robust_sd_log": float(np.quantile(sds, 0.9)),
+    }
 
 
 def measure(name: str, reps: int, seed: int, checks: int) -> tuple[dict, list[dict]]:
@@ -207,21 +229,40 @@ def measure(name: str, reps: int, seed: int, checks: int) -> tuple[dict, list[di
     summary, rows = [], []
     for n in TRIALS:
         false_alarm, hits = simulate(sources, n, reps, seed + n)
-        entry = {"trials": n, "reps": reps, "aa_false_alarm_rate": false_alarm,
-                 "aa_false_alarm_se": float(np.sqrt(false_alarm * (1 - false_alarm) / reps))}
+        entry = {
+            "trials": n,
+            "reps": reps,
+            "aa_false_alarm_rate": false_alarm,
+            "aa_false_alarm_se": float(np.sqrt(false_alarm * (1 - false_alarm) / reps)),
+        }
         for factor in FACTORS:
             power = [hits[(k, f)] / reps for (k, f) in hits if f == factor]
             entry[f"median_power_{round((factor - 1) * 100)}pct"] = float(np.median(power))
             entry[f"rows_power_ge_0.8_{round((factor - 1) * 100)}pct"] = int(
-                sum(p >= 0.8 for p in power))
+                sum(p >= 0.8 for p in power)
+            )
         summary.append(entry)
-        rows += [{"source": name, "trials": n, "client": k[0], "runtime": k[1], "step": k[2],
-                  "slowdown": f, "power": c / reps} for (k, f), c in sorted(hits.items())]
+        rows += [
+            {
+                "source": name,
+                "trials": n,
+                "client": k[0],
+                "runtime": k[1],
+                "step": k[2],
+                "slowdown": f,
+                "power": c / reps,
+            }
+            for (k, f), c in sorted(hits.items())
+        ]
         print(name, entry, flush=True)
-    result = {"source": name, "runs": [str(r.relative_to(ROOT)) for r in runs],
-              "rows": len({(r["client"], r["runtime"], r["step"]) for r in rows}),
-              "noise": noise([results.load_run(r)[1] for r in runs]),
-              "results": summary, "shortcut_check": check(sources, checks, seed + 1)}
+    result = {
+        "source": name,
+        "runs": [str(r.relative_to(ROOT)) for r in runs],
+        "rows": len({(r["client"], r["runtime"], r["step"]) for r in rows}),
+        "noise": noise([results.load_run(r)[1] for r in runs]),
+        "results": summary,
+        "shortcut_check": check(sources, checks, seed + 1),
+    }
     return result, rows
 
 
@@ -233,17 +274,21 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(len(SOURCES)) as pool:
-        done = pool.starmap(measure, [(name, args.reps, args.seed, args.check)
-                                      for name in SOURCES])
+        done = pool.starmap(measure, [(name, args.reps, args.seed, args.check) for name in SOURCES])
     RESULTS.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame([r for _, rows in done for r in rows]).to_csv(RESULTS / "gate_power_rows.csv",
-                                                                index=False)
-    path = save("gate_power", {
-        "method": __doc__.split("\n\n")[1],
-        "alpha": ALPHA, "threshold": THRESHOLD,
-        "samples": [result for result, _ in done],
-        "seconds": round(time.perf_counter() - started, 1),
-    })
+    pd.DataFrame([r for _, rows in done for r in rows]).to_csv(
+        RESULTS / "gate_power_rows.csv", index=False
+    )
+    path = save(
+        "gate_power",
+        {
+            "method": __doc__.split("\n\n")[1],
+            "alpha": ALPHA,
+            "threshold": THRESHOLD,
+            "samples": [result for result, _ in done],
+            "seconds": round(time.perf_counter() - started, 1),
+        },
+    )
     for result, _ in done:
         print(result["source"], result["noise"], result["shortcut_check"])
     print(f"saved {path} and {RESULTS / 'gate_power_rows.csv'}")

@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median_ms, need_root, save  # noqa: E402
 
-from rtlab.host import rootless  # noqa: E402
 from rtlab.core.measure import run_timed  # noqa: E402
+from rtlab.host import rootless  # noqa: E402
 
 
 def main() -> int:
@@ -39,13 +39,15 @@ def main() -> int:
     acct = rootless.account()
     if acct is None:
         raise SystemExit(f"no user {rootless.USER}: run rtlab setup, or set RTLAB_ROOTLESS_USER")
-    ways = {"bare": ["/bin/true"],
-            "setpriv (rtlab)": [*rootless.wrapper(acct), "/bin/true"],
-            "runuser": ["runuser", "-u", acct.name, "--", "/bin/true"]}
+    ways = {
+        "bare": ["/bin/true"],
+        "setpriv (rtlab)": [*rootless.wrapper(acct), "/bin/true"],
+        "runuser": ["runuser", "-u", acct.name, "--", "/bin/true"],
+    }
     times: dict[str, list[float]] = {k: [] for k in ways}
     names = list(ways)
     for block in range(args.blocks):
-        order = names[block % len(names):] + names[:block % len(names)]
+        order = names[block % len(names) :] + names[: block % len(names)]
         for name in order:
             for _ in range(args.runs):
                 m = run_timed(ways[name], 5.0)
@@ -56,14 +58,28 @@ def main() -> int:
     result = {}
     for name in names:
         med = statistics.median(times[name])
-        result[name] = {"median_ms": median_ms(times[name]), "minus_bare_ms": (med - bare) * 1e3,
-                        "ratio_to_bare": med / bare, "n": len(times[name])}
-        print(f"{name:>16}: median {med * 1e3:.3f} ms, +{(med - bare) * 1e3:.3f} ms over bare, "
-              f"ratio {med / bare:.2f}")
+        result[name] = {
+            "median_ms": median_ms(times[name]),
+            "minus_bare_ms": (med - bare) * 1e3,
+            "ratio_to_bare": med / bare,
+            "n": len(times[name]),
+        }
+        print(
+            f"{name:>16}: median {med * 1e3:.3f} ms, +{(med - bare) * 1e3:.3f} ms over bare, "
+            f"ratio {med / bare:.2f}"
+        )
     ratio = result["runuser"]["median_ms"] / result["setpriv (rtlab)"]["median_ms"]
     print(f"runuser / setpriv: {ratio:.2f}")
-    path = save("rootless_wrapper", {"user": acct.name, "blocks": args.blocks, "runs": args.runs,
-                                     "results": result, "runuser_over_setpriv": ratio})
+    path = save(
+        "rootless_wrapper",
+        {
+            "user": acct.name,
+            "blocks": args.blocks,
+            "runs": args.runs,
+            "results": result,
+            "runuser_over_setpriv": ratio,
+        },
+    )
     print(f"wrote {path}")
     return 0
 

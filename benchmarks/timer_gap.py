@@ -61,10 +61,14 @@ def bare(exe: str, argv: list[str], *, session_files: bool, pidfd: bool) -> floa
     """One spawn-and-reap of ``argv`` by the bare Python loop; wall seconds."""
     kwargs = {}
     if session_files:
-        kwargs = {"file_actions": [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                                   (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-                                   (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)],
-                  "setsid": True}
+        kwargs = {
+            "file_actions": [
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+            ],
+            "setsid": True,
+        }
     t0 = time.perf_counter_ns()
     pid = os.posix_spawn(exe, argv, os.environ, **kwargs)
     if pidfd:
@@ -129,39 +133,55 @@ def main() -> int:
         started = time.perf_counter()
         for block in range(args.blocks):
             names = list(timers)
-            names = names[block % len(names):] + names[:block % len(names)]
+            names = names[block % len(names) :] + names[: block % len(names)]
             for pc in TIMER_PACES:
                 for name in names + ([AFTER_SLEEP] if pc else []):
                     if name == AFTER_SLEEP:
-                        walls = python_loop(timers["run_timed"], pc, args.runs,
-                                            sleep_s=sleep_arg[pc])
+                        walls = python_loop(
+                            timers["run_timed"], pc, args.runs, sleep_s=sleep_arg[pc]
+                        )
                     elif timers[name] is None:
                         # after idle, hyperfine's gap is a sleep process (as in fidelity.py)
-                        walls = hyperfine_block([noop], args.runs, prepare=(
-                            f"sleep {sleep_arg[pc]:.6f}" if pc else None))
+                        walls = hyperfine_block(
+                            [noop],
+                            args.runs,
+                            prepare=(f"sleep {sleep_arg[pc]:.6f}" if pc else None),
+                        )
                     else:
                         walls = python_loop(timers[name], pc, args.runs)
                     timer_data[(name, pc)].append(walls)
             for rt, path in runtimes.items():
                 for pc in GAP_PACES:
                     kinds = ["idle gap", "sleep-process gap", "hyperfine"]
-                    kinds = kinds[block % 3:] + kinds[:block % 3]
+                    kinds = kinds[block % 3 :] + kinds[: block % 3]
                     for kind in kinds:
                         if kind == "hyperfine":
-                            walls = hyperfine_block([path, "run", "--bundle", str(bundle), cid()],
-                                                    args.runs, prepare=f"sleep {sleep_arg[pc]:.6f}")
+                            walls = hyperfine_block(
+                                [path, "run", "--bundle", str(bundle), cid()],
+                                args.runs,
+                                prepare=f"sleep {sleep_arg[pc]:.6f}",
+                            )
                         else:
+
                             def once(path=path) -> float:
-                                m = run_timed([path, "run", "--bundle", str(bundle), cid()],
-                                              TIMEOUT_S)
+                                m = run_timed(
+                                    [path, "run", "--bundle", str(bundle), cid()], TIMEOUT_S
+                                )
                                 if not m.ok:
                                     raise SystemExit(m.describe_failure())
                                 return m.wall_s
-                            walls = python_loop(once, pc, args.runs, sleep_s=(
-                                sleep_arg[pc] if kind == "sleep-process gap" else None))
+
+                            walls = python_loop(
+                                once,
+                                pc,
+                                args.runs,
+                                sleep_s=(sleep_arg[pc] if kind == "sleep-process gap" else None),
+                            )
                         gap_data.setdefault((rt, pc, kind), []).append(walls)
-            print(f"block {block + 1}/{args.blocks} ({time.perf_counter() - started:.0f} s)",
-                  flush=True)
+            print(
+                f"block {block + 1}/{args.blocks} ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
     finally:
         for path in {shutil.which(rt) for rt in ("crun", "runc")} - {None}:
             listed = run_timed([path, "list", "--quiet"], TIMEOUT_S, capture_stdout=True)
@@ -177,38 +197,72 @@ def main() -> int:
             if not timer_data[(name, pc)]:
                 continue
             walls = [x for b in timer_data[(name, pc)] for x in b]
-            timer_rows.append({
-                "timer": name, "pace": conditions.format_pace(pc),
-                "median_ms": statistics.median(walls) * 1e3,
-                "ratio_to_hyperfine": ratio_ci(timer_data[(name, pc)], base)})
+            timer_rows.append(
+                {
+                    "timer": name,
+                    "pace": conditions.format_pace(pc),
+                    "median_ms": statistics.median(walls) * 1e3,
+                    "ratio_to_hyperfine": ratio_ci(timer_data[(name, pc)], base),
+                }
+            )
     gap_rows = []
     for (rt, pc, kind), blocks in sorted(gap_data.items()):
         hyper = gap_data[(rt, pc, "hyperfine")]
         walls = [x for b in blocks for x in b]
-        gap_rows.append({"command": f"{rt} run (rtlab bundle)", "pace": conditions.format_pace(pc),
-                         "gap": kind, "median_ms": statistics.median(walls) * 1e3,
-                         "ratio_to_hyperfine": ratio_ci(blocks, hyper)})
+        gap_rows.append(
+            {
+                "command": f"{rt} run (rtlab bundle)",
+                "pace": conditions.format_pace(pc),
+                "gap": kind,
+                "median_ms": statistics.median(walls) * 1e3,
+                "ratio_to_hyperfine": ratio_ci(blocks, hyper),
+            }
+        )
 
     def cell(r: list[float]) -> str:
         return f"{r[0]:.3f} [{r[1]:.3f}, {r[2]:.3f}]"
 
-    md = ["# Why rtlab and hyperfine differ: the timer and the kind of gap", "",
-          f"Written by `benchmarks/timer_gap.py` ({args.blocks} alternating blocks × "
-          f"{args.runs} runs; ratio CI: paired block bootstrap).", "",
-          "## The timer: the no-op, part by part", "",
-          "| timer | pace | median (ms) | ÷ hyperfine -N [95% CI] |", "|---|---|---|---|"]
-    md += [f"| {r['timer']} | {r['pace']} | {r['median_ms']:.3f} | {cell(r['ratio_to_hyperfine'])} |"
-           for r in timer_rows]
-    md += ["", "## The kind of gap: the same timer after an idle gap or a sleep process", "",
-           "| command | pace | gap | median (ms) | ÷ hyperfine [95% CI] |", "|---|---|---|---|---|"]
-    md += [f"| {r['command']} | {r['pace']} | {r['gap']} | {r['median_ms']:.2f} | "
-           f"{cell(r['ratio_to_hyperfine'])} |" for r in gap_rows]
+    md = [
+        "# Why rtlab and hyperfine differ: the timer and the kind of gap",
+        "",
+        f"Written by `benchmarks/timer_gap.py` ({args.blocks} alternating blocks × "
+        f"{args.runs} runs; ratio CI: paired block bootstrap).",
+        "",
+        "## The timer: the no-op, part by part",
+        "",
+        "| timer | pace | median (ms) | ÷ hyperfine -N [95% CI] |",
+        "|---|---|---|---|",
+    ]
+    md += [
+        f"| {r['timer']} | {r['pace']} | {r['median_ms']:.3f} | {cell(r['ratio_to_hyperfine'])} |"
+        for r in timer_rows
+    ]
+    md += [
+        "",
+        "## The kind of gap: the same timer after an idle gap or a sleep process",
+        "",
+        "| command | pace | gap | median (ms) | ÷ hyperfine [95% CI] |",
+        "|---|---|---|---|---|",
+    ]
+    md += [
+        f"| {r['command']} | {r['pace']} | {r['gap']} | {r['median_ms']:.2f} | "
+        f"{cell(r['ratio_to_hyperfine'])} |"
+        for r in gap_rows
+    ]
     text = "\n".join(md) + "\n"
     print(text)
-    save("timer_gap", {"blocks": args.blocks, "runs_per_block": args.runs,
-                       "sleep_overhead_ms": {conditions.format_pace(k): v * 1e3
-                                             for k, v in sleep_over.items()},
-                       "timer": timer_rows, "gap": gap_rows})
+    save(
+        "timer_gap",
+        {
+            "blocks": args.blocks,
+            "runs_per_block": args.runs,
+            "sleep_overhead_ms": {
+                conditions.format_pace(k): v * 1e3 for k, v in sleep_over.items()
+            },
+            "timer": timer_rows,
+            "gap": gap_rows,
+        },
+    )
     (RESULTS / "timer_gap.md").write_text(text)
     print(f"saved {RESULTS / 'timer_gap.json'} and {RESULTS / 'timer_gap.md'}")
     return 0

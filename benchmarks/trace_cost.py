@@ -34,9 +34,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_stall_us, need_root, save  # noqa: E402
 
-from rtlab.core import image
 from rtlab.analysis import phasestats, stats
 from rtlab.collect import tracing  # noqa: E402
+from rtlab.core import image
 from rtlab.core.measure import run_timed  # noqa: E402
 
 RUNTIMES = ("runc", "crun")
@@ -72,24 +72,39 @@ def main() -> int:
         if tracer is not None and arm == "traced":
             tracer.on()
         try:
-            m = run_timed([rt, "--root", str(work / f"root-{rt}"), "run", "--bundle",
-                           str(bundle), cid], 30)
+            m = run_timed(
+                [rt, "--root", str(work / f"root-{rt}"), "run", "--bundle", str(bundle), cid], 30
+            )
         finally:
             if tracer is not None and arm == "traced":
                 tracer.off()
         end = time.perf_counter_ns()
-        rows.append({"runtime": rt, "arm": arm, "block": block, "wall_s": m.wall_s, "ok": m.ok,
-                     "cid": cid})
+        rows.append(
+            {"runtime": rt, "arm": arm, "block": block, "wall_s": m.wall_s, "ok": m.ok, "cid": cid}
+        )
         if arm == "traced" and m.ok:
-            windows.append(tracing.Window({"run_id": "bench", "client": "oci", "runtime": rt,
-                                           "pace_s": args.pace_ms / 1000, "round": block,
-                                           "trial": seq, "warmup": False, "step": "run",
-                                           "container_id": cid, "wall_s": m.wall_s, "ok": True},
-                                          (m.end_ns or end) - int(m.wall_s * 1e9),
-                                          m.end_ns or end))
+            windows.append(
+                tracing.Window(
+                    {
+                        "run_id": "bench",
+                        "client": "oci",
+                        "runtime": rt,
+                        "pace_s": args.pace_ms / 1000,
+                        "round": block,
+                        "trial": seq,
+                        "warmup": False,
+                        "step": "run",
+                        "container_id": cid,
+                        "wall_s": m.wall_s,
+                        "ok": True,
+                    },
+                    (m.end_ns or end) - int(m.wall_s * 1e9),
+                    m.end_ns or end,
+                )
+            )
 
     for block in range(args.blocks):
-        for kind in (("none",), ("untraced", "traced"))[::1 if block % 2 == 0 else -1]:
+        for kind in (("none",), ("untraced", "traced"))[:: 1 if block % 2 == 0 else -1]:
             if kind == ("none",):
                 for _ in range(args.trials):
                     for rt in RUNTIMES:
@@ -113,9 +128,16 @@ def main() -> int:
     frame = pd.DataFrame(rows)
     failed = frame[~frame.ok]
     frame = frame[frame.ok]
-    out = {"blocks": args.blocks, "trials_per_block": args.trials, "pace_ms": args.pace_ms,
-           "failed": len(failed), "cpu_contended_share": None if stall0 is None or stall is None
-           else (stall - stall0) / 1e6 / (time.monotonic() - t0), "runtimes": {}}
+    out = {
+        "blocks": args.blocks,
+        "trials_per_block": args.trials,
+        "pace_ms": args.pace_ms,
+        "failed": len(failed),
+        "cpu_contended_share": None
+        if stall0 is None or stall is None
+        else (stall - stall0) / 1e6 / (time.monotonic() - t0),
+        "runtimes": {},
+    }
     phases = pd.DataFrame(rows_phases)
     summary = phasestats.phase_summary(phases) if len(phases) else pd.DataFrame()
     coverage = phasestats.coverage(summary) if len(summary) else pd.DataFrame()
@@ -126,10 +148,15 @@ def main() -> int:
         for arm in ("none", "untraced", "traced"):
             x = d[d.arm == arm].wall_s.to_numpy()
             ci = stats.median_ci(x)
-            res[arm] = {"n": int(x.size), "median_ms": float(np.median(x) * 1e3),
-                        "ci_ms": [ci.low * 1e3, ci.high * 1e3]}
-            print(f"{rt:8} {arm:9} {x.size:4d} {np.median(x) * 1e3:10.2f} "
-                  f"[{ci.low * 1e3:.2f}, {ci.high * 1e3:.2f}]")
+            res[arm] = {
+                "n": int(x.size),
+                "median_ms": float(np.median(x) * 1e3),
+                "ci_ms": [ci.low * 1e3, ci.high * 1e3],
+            }
+            print(
+                f"{rt:8} {arm:9} {x.size:4d} {np.median(x) * 1e3:10.2f} "
+                f"[{ci.low * 1e3:.2f}, {ci.high * 1e3:.2f}]"
+            )
         blocks = sorted(set(d[d.arm == "traced"].block) & set(d[d.arm == "none"].block))
         # pair an attached block with the no-tracer block of the same index
         med = d.groupby(["arm", "block"]).wall_s.median()
@@ -139,22 +166,35 @@ def main() -> int:
             ratio = float(np.median(d[d.arm == num].wall_s) / np.median(d[d.arm == den].wall_s))
             low, high = _boot_ratio(a, b, seed=stats.derive_seed(0, rt, num, den))
             res[f"{num}/{den}"] = {"ratio": ratio, "ci": [low, high]}
-            print(f"{rt:8} {num}/{den}: ratio of medians {ratio:.3f} (95% CI {low:.3f}–{high:.3f},"
-                  f" {len(blocks)} paired blocks)")
+            print(
+                f"{rt:8} {num}/{den}: ratio of medians {ratio:.3f} (95% CI {low:.3f}–{high:.3f},"
+                f" {len(blocks)} paired blocks)"
+            )
         if len(coverage):
             c = coverage[coverage.runtime == rt].iloc[0]
-            res["phases"] = {"named_phases": int(c.named_phases), "named_share": c.named_share,
-                             "unattributed_share": c.unattributed_share, "n": int(c.n),
-                             "medians_ms": {r.phase: r.median_s * 1e3 for r in
-                                            summary[summary.runtime == rt].itertuples()}}
-            print(f"{rt:8} phases: {c.named_phases} named, their medians add up to "
-                  f"{c.named_share:.1%} of the traced step's median ({c.step_median_s * 1e3:.2f} ms,"
-                  f" n {c.n}); unattributed {c.unattributed_share:.1%}")
+            res["phases"] = {
+                "named_phases": int(c.named_phases),
+                "named_share": c.named_share,
+                "unattributed_share": c.unattributed_share,
+                "n": int(c.n),
+                "medians_ms": {
+                    r.phase: r.median_s * 1e3 for r in summary[summary.runtime == rt].itertuples()
+                },
+            }
+            print(
+                f"{rt:8} phases: {c.named_phases} named, their medians add up to "
+                f"{c.named_share:.1%} of the traced step's median ({c.step_median_s * 1e3:.2f} ms,"
+                f" n {c.n}); unattributed {c.unattributed_share:.1%}"
+            )
         out["runtimes"][rt] = res
-    print(f"CPU contended {out['cpu_contended_share']:.0%} of the time"
-          if out["cpu_contended_share"] is not None else "")
+    print(
+        f"CPU contended {out['cpu_contended_share']:.0%} of the time"
+        if out["cpu_contended_share"] is not None
+        else ""
+    )
     print(save("trace_cost", out))
     import shutil
+
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -10,18 +10,24 @@ import argparse
 import json
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from rtlab import __version__
-from rtlab.core import experiments, options
-from rtlab.collect.collect import CollectOptions, Interrupted, UsageError, collect, options_for_resume
 from rtlab.collect.clients import CLIENTS
-from rtlab.core.options import OptionError
-from rtlab.core.runtimes import RuntimeSpecError, default_names, resolve
+from rtlab.collect.collect import (
+    CollectOptions,
+    Interrupted,
+    UsageError,
+    collect,
+    options_for_resume,
+)
 from rtlab.collect.studies import STUDIES, StudyError
 from rtlab.collect.studies import resolve as resolve_study
+from rtlab.core import experiments, options
 from rtlab.core.conditions import DropCachesError, check_drop_caches_allowed
+from rtlab.core.options import OptionError
+from rtlab.core.runtimes import RuntimeSpecError, default_names, resolve
 from rtlab.core.workload import Workload, WorkloadError
 
 EXIT_USAGE = 2
@@ -40,8 +46,11 @@ def _csv(value: str) -> list[str]:
 
 def registries() -> dict[str, dict[str, str]]:
     """The names the option schema's help and choices read (options.add_arguments)."""
-    return {"clients": {c: "" for c in CLIENTS}, "runtimes": {r: "" for r in default_names()},
-            "studies": dict(STUDIES)}
+    return {
+        "clients": {c: "" for c in CLIENTS},
+        "runtimes": {r: "" for r in default_names()},
+        "studies": dict(STUDIES),
+    }
 
 
 def build_parser() -> Parser:
@@ -53,19 +62,33 @@ def build_parser() -> Parser:
     names = registries()
 
     d = sub.add_parser("doctor", help="what this host can measure, and why not")
-    d.add_argument("--clients", type=_csv, default=None,
-                   help=f"comma-separated clients ({', '.join(CLIENTS)}; default: all)")
-    d.add_argument("--runtimes", type=_csv, default=None,
-                   help=f"comma-separated runtimes ({', '.join(default_names())}; default: all)")
+    d.add_argument(
+        "--clients",
+        type=_csv,
+        default=None,
+        help=f"comma-separated clients ({', '.join(CLIENTS)}; default: all)",
+    )
+    d.add_argument(
+        "--runtimes",
+        type=_csv,
+        default=None,
+        help=f"comma-separated runtimes ({', '.join(default_names())}; default: all)",
+    )
     options.add_arguments(d, "doctor", names)
     d.add_argument("--json", action="store_true", help="print the facts as JSON")
 
-    s = sub.add_parser("setup", help="install packages, prepare cgroups, start daemons, import images "
-                                     "(--runtime: also register it with dockerd and containerd)")
+    s = sub.add_parser(
+        "setup",
+        help="install packages, prepare cgroups, start daemons, import images "
+        "(--runtime: also register it with dockerd and containerd)",
+    )
     s_mode = s.add_mutually_exclusive_group()
     s_mode.add_argument("--stop", action="store_true", help="stop only the daemons rtlab started")
-    s_mode.add_argument("--purge", action="store_true",
-                        help="undo everything rtlab did to this host (the uninstall; idempotent)")
+    s_mode.add_argument(
+        "--purge",
+        action="store_true",
+        help="undo everything rtlab did to this host (the uninstall; idempotent)",
+    )
     options.add_arguments(s, "setup", names)
 
     c = sub.add_parser("collect", help="run interleaved trials into data/<run-id>/")
@@ -74,15 +97,21 @@ def build_parser() -> Parser:
     cl = sub.add_parser("clean", help="remove what crashed rtlab runs left behind")
     options.add_arguments(cl, "clean", names)
 
-    r = sub.add_parser("report", help="collect on every available target, then write a report "
-                                      "(with --runs: a report of runs already on disk)")
+    r = sub.add_parser(
+        "report",
+        help="collect on every available target, then write a report "
+        "(with --runs: a report of runs already on disk)",
+    )
     options.add_arguments(r, "report", names)
 
     a = sub.add_parser("analyze", help="statistics, figures and findings of one or more runs")
     options.add_arguments(a, "analyze", names)
 
-    cm = sub.add_parser("compare", help="run B against run A on one host: change per target and "
-                                        "step; exit 1 on a regression beyond --threshold")
+    cm = sub.add_parser(
+        "compare",
+        help="run B against run A on one host: change per target and "
+        "step; exit 1 on a regression beyond --threshold",
+    )
     options.add_arguments(cm, "compare", names)
     return p
 
@@ -93,8 +122,9 @@ def cmd_doctor(args, values: dict, given: set) -> int:
     custom = values["custom_runtimes"]
     runtimes = _resolve(args.runtimes or default_names(custom), custom)
     clients = _clients(args.clients or list(CLIENTS))
-    out = doctor(clients, runtimes, values["probe_timeout"],
-                 say=(lambda _: None) if args.json else print)
+    out = doctor(
+        clients, runtimes, values["probe_timeout"], say=(lambda _: None) if args.json else print
+    )
     if args.json:
         print(json.dumps(out, indent=2, default=str))
     return 0
@@ -112,21 +142,30 @@ def cmd_collect(args, values: dict, given: set) -> int:
     if values["resume"] is not None:
         run_dir = values["resume"]
         if "out_dir" in given:
-            raise UsageError(f"--resume {run_dir} continues that folder; drop --out {values['out_dir']}")
+            raise UsageError(
+                f"--resume {run_dir} continues that folder; drop --out {values['out_dir']}"
+            )
         refused = options.refused_with_resume(given, values, "collect", run_dir)
         if refused:
             raise UsageError(refused)
-        opts = options_for_resume(run_dir, allow_concurrent=values["allow_concurrent"],
-                                  progress=progress)
+        opts = options_for_resume(
+            run_dir, allow_concurrent=values["allow_concurrent"], progress=progress
+        )
         return 0 if collect(opts, summary=console_summary).status == "completed" else 1
     _experiment(values)
     if "until_ci" in given and "trials" in given:
-        raise UsageError(f"--until-ci {values['until_ci']:g} decides the trial count: drop --trials "
-                         f"{values['trials']} (bound it with --min-trials/--max-trials)")
+        raise UsageError(
+            f"--until-ci {values['until_ci']:g} decides the trial count: drop --trials "
+            f"{values['trials']} (bound it with --min-trials/--max-trials)"
+        )
     custom = values["custom_runtimes"]
     opts = CollectOptions.from_values(
-        values, **_selection(values, custom), paces=_paces(values), out=values["out_dir"],
-        progress=progress)
+        values,
+        **_selection(values, custom),
+        paces=_paces(values),
+        out=values["out_dir"],
+        progress=progress,
+    )
     result = collect(opts, summary=console_summary)
     return 0 if result.status == "completed" else 1
 
@@ -135,8 +174,10 @@ def cmd_setup(args, values: dict, given: set) -> int:
     from rtlab.host.setup import setup
 
     if (args.stop or args.purge) and values["custom_runtimes"]:
-        raise UsageError(f"--runtime {values['custom_runtimes'][0].name} registers a runtime; it "
-                         f"does not go with --{'stop' if args.stop else 'purge'}")
+        raise UsageError(
+            f"--runtime {values['custom_runtimes'][0].name} registers a runtime; it "
+            f"does not go with --{'stop' if args.stop else 'purge'}"
+        )
     if args.stop:
         from rtlab.host.daemons import stop_started
 
@@ -177,13 +218,20 @@ def cmd_report(args, values: dict, given: set) -> int:
     values["paces"] = _paces(values)
     # notebook 01's parameters: every option report and 01 share, in the notebook's form
     # (an experiment's own options only with that experiment)
-    parameters = {o.name: o.kind.to_notebook(values[o.name])
-                  for o in options.options_for("01") if o.applies("report")
-                  and (not o.experiments or values["experiment"] in o.experiments)}
+    parameters = {
+        o.name: o.kind.to_notebook(values[o.name])
+        for o in options.options_for("01")
+        if o.applies("report") and (not o.experiments or values["experiment"] in o.experiments)
+    }
     try:
-        made = make_report(parameters, reports_dir=values["reports_dir"] or REPORTS_DIR,
-                           alpha=values["alpha"], seed=values["seed"], margin=values["margin"],
-                           extras={} if values["no_extras"] else None)
+        made = make_report(
+            parameters,
+            reports_dir=values["reports_dir"] or REPORTS_DIR,
+            alpha=values["alpha"],
+            seed=values["seed"],
+            margin=values["margin"],
+            extras={} if values["no_extras"] else None,
+        )
     except NotebookStopped as exc:
         if exc.ename in ("ParameterError", "UsageError"):
             raise UsageError(str(exc)) from None
@@ -205,9 +253,13 @@ def _report_from_runs(values: dict) -> int:
     from rtlab.report.report import REPORTS_DIR, NotebookStopped, ReportError, report_from_runs
 
     try:
-        made = report_from_runs(list(values["runs"]),
-                                reports_dir=values["reports_dir"] or REPORTS_DIR,
-                                alpha=values["alpha"], seed=values["seed"], margin=values["margin"])
+        made = report_from_runs(
+            list(values["runs"]),
+            reports_dir=values["reports_dir"] or REPORTS_DIR,
+            alpha=values["alpha"],
+            seed=values["seed"],
+            margin=values["margin"],
+        )
     except ParameterError as exc:
         raise UsageError(str(exc)) from None
     except (NotebookStopped, ReportError) as exc:
@@ -224,20 +276,30 @@ def cmd_analyze(args, values: dict, given: set) -> int:
     from rtlab.analysis.analysis import analyze
     from rtlab.report.params import find_runs, load_runs
 
-    runs = [run for d in values["run_dirs"] for run in find_runs(str(d), "RUN_DIR", base=Path.cwd())]
+    runs = [
+        run for d in values["run_dirs"] for run in find_runs(str(d), "RUN_DIR", base=Path.cwd())
+    ]
     from rtlab.analysis.phasestats import load_runs as load_phases
 
     _, trials = load_runs(runs, "RUN_DIR")
     out = values["out_dir"]
     try:
-        result = analyze(trials, out, alpha=values["alpha"], seed=values["seed"],
-                         margin=values["margin"], figures=values["figures"] or "report",
-                         svg=values["svg"], phases=load_phases(runs))
+        result = analyze(
+            trials,
+            out,
+            alpha=values["alpha"],
+            seed=values["seed"],
+            margin=values["margin"],
+            figures=values["figures"] or "report",
+            svg=values["svg"],
+            phases=load_phases(runs),
+        )
     except ValueError as exc:
         if str(exc).startswith("unknown figure kind"):
             raise UsageError(f"--figures: {exc}") from None
         raise
     from rtlab.report.density_report import write as write_density
+
     density = write_density(runs, out)  # density.csv's runs: their own tables, never pooled
     tables = [*result.tables, *(density.tables if density else [])]
     figures = len(result.figures) + (len(density.figures) if density else 0)
@@ -245,16 +307,18 @@ def cmd_analyze(args, values: dict, given: set) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     for finding in [*(density.headline if density else []), *result.findings]:
         print(finding)
-    print(f"rtlab analyze: {len(runs)} run(s) → {', '.join(str(t) for t in tables)} and "
-          f"{figures} figure files in {Path(out) / 'figures'}")
+    print(
+        f"rtlab analyze: {len(runs)} run(s) → {', '.join(str(t) for t in tables)} and "
+        f"{figures} figure files in {Path(out) / 'figures'}"
+    )
     return 0
 
 
 def cmd_compare(args, values: dict, given: set) -> int:
     """Print the run-to-run comparison; exit 1 when the regression gate fails."""
     from rtlab.analysis.compare import compare_runs, format_lines, write
-    from rtlab.report.params import ParameterError, find_runs
     from rtlab.core.results import RunFormatError
+    from rtlab.report.params import ParameterError, find_runs
 
     dirs = []
     for name, d in (("RUN_A", values["run_a"]), ("RUN_B", values["run_b"])):
@@ -263,8 +327,14 @@ def cmd_compare(args, values: dict, given: set) -> int:
             raise ParameterError(f"{name}: {str(d)!r} holds {len(found)} runs; give one run folder")
         dirs += found
     try:
-        cmp = compare_runs(dirs[0], dirs[1], alpha=values["alpha"], threshold=values["threshold"],
-                           seed=values["seed"], margin=values["margin"])
+        cmp = compare_runs(
+            dirs[0],
+            dirs[1],
+            alpha=values["alpha"],
+            threshold=values["threshold"],
+            seed=values["seed"],
+            margin=values["margin"],
+        )
     except RunFormatError as exc:
         raise UsageError(str(exc)) from None
     if values["out_dir"] is not None:
@@ -287,8 +357,11 @@ def cmd_clean(args, values: dict, given: set) -> int:
 def _experiment(values: dict) -> None:
     """An unknown --experiment or --steps: one line, before anything runs."""
     try:
-        if values["experiment"] is not None or not values.get("clients") \
-                or "cri" not in values["clients"]:  # with cri, collect checks the steps per client
+        if (
+            values["experiment"] is not None
+            or not values.get("clients")
+            or "cri" not in values["clients"]
+        ):  # with cri, collect checks the steps per client
             experiments.get(values["experiment"]).select(values["steps"])
     except experiments.ExperimentError as exc:
         raise UsageError(str(exc)) from None
@@ -318,16 +391,23 @@ def _selection(values: dict, custom) -> dict:
     --clients/--runtimes), else --clients x --runtimes (the schema's defaults when not given)."""
     clients, runtimes = values["clients"], values["runtimes"]
     if not values["study"]:
-        return {"clients": clients or list(options.DEFAULT_CLIENTS),
-                "runtimes": runtimes or list(options.DEFAULT_RUNTIMES)}
+        return {
+            "clients": clients or list(options.DEFAULT_CLIENTS),
+            "runtimes": runtimes or list(options.DEFAULT_RUNTIMES),
+        }
     _clients(clients or [])
     _resolve(runtimes or [], custom)
     try:
         study = resolve_study(values["study"], custom, clients=clients, runtimes=runtimes)
     except StudyError as exc:
         raise UsageError(str(exc)) from None
-    return {"clients": study.clients, "runtimes": study.runtimes, "pairs": study.pairs,
-            "study": study.name, "excluded": study.excluded}
+    return {
+        "clients": study.clients,
+        "runtimes": study.runtimes,
+        "pairs": study.pairs,
+        "study": study.name,
+        "excluded": study.excluded,
+    }
 
 
 def _resolve(names, custom):
@@ -340,16 +420,24 @@ def _resolve(names, custom):
 def _clients(names: list[str]) -> list[str]:
     unknown = [c for c in names if c not in CLIENTS]
     if unknown:
-        raise UsageError(f"unknown client {', '.join(map(repr, unknown))}; known: {', '.join(CLIENTS)}")
+        raise UsageError(
+            f"unknown client {', '.join(map(repr, unknown))}; known: {', '.join(CLIENTS)}"
+        )
     return names
 
 
-COMMANDS = {"doctor": cmd_doctor, "setup": cmd_setup, "collect": cmd_collect,
-            "clean": cmd_clean, "report": cmd_report, "analyze": cmd_analyze,
-            "compare": cmd_compare}
+COMMANDS = {
+    "doctor": cmd_doctor,
+    "setup": cmd_setup,
+    "collect": cmd_collect,
+    "clean": cmd_clean,
+    "report": cmd_report,
+    "analyze": cmd_analyze,
+    "compare": cmd_compare,
+}
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = COMMANDS[args.command]

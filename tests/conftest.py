@@ -24,18 +24,27 @@ def rt_env(tmp_path, monkeypatch):
 @pytest.fixture
 def fake(tmp_path):
     """Return ``spec(name, mode)`` → a --runtime value for the fake runtime, and its state dir."""
+
     def spec(name: str = "fake", mode: str = "ok") -> tuple[str, Path]:
         state = tmp_path / f"state-{name}"
         state.mkdir(exist_ok=True)
         # run through this interpreter with -S: the fake starts in ~15 ms
         return f"{name}={sys.executable}:-S {FAKE} --state {state} --mode {mode}", state
+
     return spec
 
 
 def rtlab(*args: str, env=None, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
     """Run the rtlab CLI as a user would."""
-    return subprocess.run([sys.executable, "-m", "rtlab", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, cwd=REPO, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "rtlab", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=REPO,
+        **kw,
+    )
 
 
 def processes_naming(text: str) -> list[str]:

@@ -13,32 +13,39 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Optional
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from rtlab.core import experiments
 from rtlab.analysis import cri_benchmark, paces, phasestats, reference, stats
+from rtlab.core import experiments
 
 if TYPE_CHECKING:  # matplotlib, seaborn and rtlab.analysis.plots load only when a figure is drawn
     from matplotlib.axes import Axes
-
     from matplotlib.figure import Figure
 from rtlab.core.conditions import format_pace
 from rtlab.core.options import DEFAULT_ALPHA, DEFAULT_PACE_S
 
 # The steps with a ratio heat map: each experiment's total and one-step chains.
-HEATMAP_STEPS: tuple[str, ...] = tuple(dict.fromkeys(
-    s for e in experiments.EXPERIMENTS.values() for s in e.heatmap_steps()))
+HEATMAP_STEPS: tuple[str, ...] = tuple(
+    dict.fromkeys(s for e in experiments.EXPERIMENTS.values() for s in e.heatmap_steps())
+)
 SUMMARY_FILE = "summary.csv"
 COMPARISONS_FILE = "comparisons.csv"
 OMNIBUS_FILE = "omnibus.csv"
 PACES_FILE = "paces.csv"  # the comparisons at every pace (paces.pace_compare)
 FIGURES_DIR = "figures"
 # Every kind of figure analyze() can draw (a figure file's stem starts with its kind).
-FIGURE_KINDS: tuple[str, ...] = ("overview", "lifecycle", "study", "pace", "ecdf",
-                                 "distribution", "ratios")
+FIGURE_KINDS: tuple[str, ...] = (
+    "overview",
+    "lifecycle",
+    "study",
+    "pace",
+    "ecdf",
+    "distribution",
+    "ratios",
+)
 # What the report shows open (notebook 02, rtlab report): drawn by default. The
 # per-step distributions and ECDFs and the ratio heat maps are drawn on request
 # (figures=FIGURE_KINDS, rtlab analyze --figures all); so is the SVG of each (svg=True).
@@ -79,31 +86,41 @@ class AnalysisResult:
     findings: list[str]
     tables: list[Path]
     figures: list[Path]
-    trials: Optional[pd.DataFrame] = None  # the rows analysed (one pace when several were run)
-    pace_s: Optional[float] = None  # their pace (None: not recorded)
+    trials: pd.DataFrame | None = None  # the rows analysed (one pace when several were run)
+    pace_s: float | None = None  # their pace (None: not recorded)
     paces: list[float] = field(default_factory=list)  # every pace in the data
-    pace_comparisons: Optional[pd.DataFrame] = None  # paces.pace_compare when several
+    pace_comparisons: pd.DataFrame | None = None  # paces.pace_compare when several
     experiments: list[str] = field(default_factory=list)
-    phases: Optional[phasestats.PhaseResult] = None  # traced runs (phasestats.analyze_phases)
+    phases: phasestats.PhaseResult | None = None  # traced runs (phasestats.analyze_phases)
 
-    def of(self, experiment: str) -> "AnalysisResult":
+    def of(self, experiment: str) -> AnalysisResult:
         """This result restricted to one experiment (its tables, findings and figures)."""
+
         def keep(frame):
             if frame is None or "experiment" not in frame.columns:
                 return frame
             return frame[frame["experiment"] == experiment].reset_index(drop=True)
 
         several = len(self.experiments) > 1
-        figures = [f for f in self.figures
-                   if not several or Path(f).parent.name == experiment]
-        found = [f for f in self.findings
-                 if not several or f.startswith(experiment_prefix(experiment))]
+        figures = [f for f in self.figures if not several or Path(f).parent.name == experiment]
+        found = [
+            f for f in self.findings if not several or f.startswith(experiment_prefix(experiment))
+        ]
         return AnalysisResult(
-            summary=keep(self.summary), comparisons=keep(self.comparisons),
-            omnibus=keep(self.omnibus), warnings=self.warnings, findings=found,
-            tables=self.tables, figures=figures, trials=keep(self.trials), pace_s=self.pace_s,
-            paces=self.paces, pace_comparisons=keep(self.pace_comparisons),
-            experiments=[experiment], phases=self.phases)
+            summary=keep(self.summary),
+            comparisons=keep(self.comparisons),
+            omnibus=keep(self.omnibus),
+            warnings=self.warnings,
+            findings=found,
+            tables=self.tables,
+            figures=figures,
+            trials=keep(self.trials),
+            pace_s=self.pace_s,
+            paces=self.paces,
+            pace_comparisons=keep(self.pace_comparisons),
+            experiments=[experiment],
+            phases=self.phases,
+        )
 
 
 def experiment_prefix(experiment: str) -> str:
@@ -122,8 +139,9 @@ def _context(family: str) -> str:
     return f"through {name}" if kind == "client" else f"over {name}"
 
 
-def _sentence(row: pd.Series, experiment: str = experiments.DEFAULT_EXPERIMENT,
-              alpha: float = 0.05) -> str:
+def _sentence(
+    row: pd.Series, experiment: str = experiments.DEFAULT_EXPERIMENT, alpha: float = 0.05
+) -> str:
     """One comparison as a sentence about ``a``.
 
     Every factor printed beside an interval is the estimate that interval is for:
@@ -137,30 +155,43 @@ def _sentence(row: pd.Series, experiment: str = experiments.DEFAULT_EXPERIMENT,
     activity = experiments.phrase(step, "activity", experiment)
     margin = row.get("margin", stats.MARGIN)
     margin = stats.MARGIN if margin != margin else margin
-    faster = (f"{1.0 / ratio:.2f}x faster than {row['b']} {context} "
-              f"({step}; 95% CI {1.0 / high:.2f}–{1.0 / low:.2f}, {p_text})")
-    slower = (f"{ratio:.2f}x slower than {row['b']} {context} "
-              f"({step}; 95% CI {low:.2f}–{high:.2f}, {p_text})")
+    faster = (
+        f"{1.0 / ratio:.2f}x faster than {row['b']} {context} "
+        f"({step}; 95% CI {1.0 / high:.2f}–{1.0 / low:.2f}, {p_text})"
+    )
+    slower = (
+        f"{ratio:.2f}x slower than {row['b']} {context} "
+        f"({step}; 95% CI {low:.2f}–{high:.2f}, {p_text})"
+    )
     if row["verdict"] == stats.FASTER:
         return f"{row['a']} {action} {faster}."
     if row["verdict"] == stats.SLOWER:
         return f"{row['a']} {action} {slower}."
     if row["verdict"] == stats.EQUIVALENT:
-        text = (f"{row['a']} and {row['b']} are equivalent within ±{margin:.0%} {activity} "
-                f"{context} ({step}; ratio {ratio:.2f}, {1 - 2 * alpha:.0%} CI "
-                f"{row['equiv_ci_low']:.2f}–{row['equiv_ci_high']:.2f} inside "
-                f"{1 / (1 + margin):.2f}–{1 + margin:.2f})")
+        text = (
+            f"{row['a']} and {row['b']} are equivalent within ±{margin:.0%} {activity} "
+            f"{context} ({step}; ratio {ratio:.2f}, {1 - 2 * alpha:.0%} CI "
+            f"{row['equiv_ci_low']:.2f}–{row['equiv_ci_high']:.2f} inside "
+            f"{1 / (1 + margin):.2f}–{1 + margin:.2f})"
+        )
         difference = row.get("difference", "")
         if difference == stats.FASTER:
-            text += (f"; {row['a']} is {1.0 - ratio:.0%} faster (95% CI "
-                     f"{1.0 - high:.0%}–{1.0 - low:.0%}, {p_text})")
+            text += (
+                f"; {row['a']} is {1.0 - ratio:.0%} faster (95% CI "
+                f"{1.0 - high:.0%}–{1.0 - low:.0%}, {p_text})"
+            )
         elif difference == stats.SLOWER:
-            text += (f"; {row['a']} is {ratio - 1.0:.0%} slower (95% CI "
-                     f"{low - 1.0:.0%}–{high - 1.0:.0%}, {p_text})")
+            text += (
+                f"; {row['a']} is {ratio - 1.0:.0%} slower (95% CI "
+                f"{low - 1.0:.0%}–{high - 1.0:.0%}, {p_text})"
+            )
         return text + "."
     needed = row.get("trials_needed")
-    more = ("" if needed is None or pd.isna(needed)
-            else f"; about {int(needed)} trials per target would probably settle it")
+    more = (
+        ""
+        if needed is None or pd.isna(needed)
+        else f"; about {int(needed)} trials per target would probably settle it"
+    )
     return (
         f"{row['a']} and {row['b']} show no clear difference {activity} {context}, "
         f"nor equivalence within ±{margin:.0%} ({step}; ratio {ratio:.2f}, "
@@ -168,8 +199,7 @@ def _sentence(row: pd.Series, experiment: str = experiments.DEFAULT_EXPERIMENT,
     )
 
 
-def findings(comparisons: pd.DataFrame, summary: pd.DataFrame, alpha: float = 0.05
-             ) -> list[str]:
+def findings(comparisons: pd.DataFrame, summary: pd.DataFrame, alpha: float = 0.05) -> list[str]:
     """The comparisons' verdicts, and the gaps in the data, as sentences.
 
     Parameters
@@ -194,14 +224,21 @@ def findings(comparisons: pd.DataFrame, summary: pd.DataFrame, alpha: float = 0.
         Each experiment's sentences use its own phrases; with several
         experiments each sentence starts with :func:`experiment_prefix`.
     """
-    names = stats.experiments_of(summary) if not summary.empty else \
-        stats.experiments_of(comparisons)
+    names = (
+        stats.experiments_of(summary) if not summary.empty else stats.experiments_of(comparisons)
+    )
     sentences: list[str] = []
     for experiment in names:
-        comp = comparisons[comparisons["experiment"] == experiment] \
-            if "experiment" in comparisons.columns else comparisons
-        summ = summary[summary["experiment"] == experiment] \
-            if "experiment" in summary.columns else summary
+        comp = (
+            comparisons[comparisons["experiment"] == experiment]
+            if "experiment" in comparisons.columns
+            else comparisons
+        )
+        summ = (
+            summary[summary["experiment"] == experiment]
+            if "experiment" in summary.columns
+            else summary
+        )
         if "experiment" not in summary.columns:
             experiment = experiments.of_steps(summary["step"]).name
         found = [_sentence(row, experiment, alpha) for _, row in comp.iterrows()]
@@ -226,6 +263,7 @@ def _save(note: str, fig: Figure, stem: Path, svg: bool = False) -> tuple[Path, 
             if ax.get_title() and not suptitle:
                 ax.set_title(f"{ax.get_title()} · {note}")
     from rtlab.analysis import plots
+
     return plots.save_figure(fig, stem, svg=svg)
 
 
@@ -236,8 +274,13 @@ MAX_FIGURE_WORKERS = 4
 _JOBS: list[Job] = []  # what forked workers run (set just before the fork)
 
 
-def _draw(note: str, draw: Callable[..., Axes], stem: Path,
-          size_in: tuple[float, float], svg: bool = False) -> Job:
+def _draw(
+    note: str,
+    draw: Callable[..., Axes],
+    stem: Path,
+    size_in: tuple[float, float],
+    svg: bool = False,
+) -> Job:
     """A job drawing one figure on a fresh Figure and saving it (PNG, SVG when asked):
     ``draw`` is a plot function with its data and options bound, called with ``ax=``."""
     from matplotlib.figure import Figure
@@ -248,6 +291,7 @@ def _draw(note: str, draw: Callable[..., Axes], stem: Path,
         fig = Figure(figsize=size_in, layout="constrained")
         draw(ax=fig.subplots())
         return list(_save(note, fig, stem, svg))
+
     return job
 
 
@@ -298,15 +342,22 @@ def figure_kinds(kinds: str | Sequence[str] | None) -> tuple[str, ...]:
     for name in filter(None, names):
         group = {"report": REPORT_FIGURES, "all": FIGURE_KINDS, "none": ()}.get(name)
         if group is None and name not in FIGURE_KINDS:
-            raise ValueError(f"unknown figure kind {name!r}; known: report, all, none, "
-                             f"{', '.join(FIGURE_KINDS)}")
+            raise ValueError(
+                f"unknown figure kind {name!r}; known: report, all, none, {', '.join(FIGURE_KINDS)}"
+            )
         out += group if group is not None else [name]
     return tuple(dict.fromkeys(out))
 
 
 def _figures(
-    trials: pd.DataFrame, summary: pd.DataFrame, comparisons: pd.DataFrame, folder: Path,
-    note: str = "", *, kinds: Sequence[str] = FIGURE_KINDS, svg: bool = False,
+    trials: pd.DataFrame,
+    summary: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    folder: Path,
+    note: str = "",
+    *,
+    kinds: Sequence[str] = FIGURE_KINDS,
+    svg: bool = False,
     experiment: str = experiments.DEFAULT_EXPERIMENT,
 ) -> list[Job]:
     """A job for every figure of ``kinds`` of one experiment's rows, written into
@@ -321,21 +372,38 @@ def _figures(
     jobs: list[Job] = []
     for step in stats.ordered_steps(measured["step"].tolist()):
         if "distribution" in kinds:
-            jobs.append(_draw(
-                note, partial(plots.distribution_plot, trials, step=step),
-                folder / f"distribution_{step}", wide_in, svg))
+            jobs.append(
+                _draw(
+                    note,
+                    partial(plots.distribution_plot, trials, step=step),
+                    folder / f"distribution_{step}",
+                    wide_in,
+                    svg,
+                )
+            )
         if "ecdf" in kinds:
-            jobs.append(_draw(
-                note, partial(plots.ecdf_plot, trials, step=step),
-                folder / f"ecdf_{step}", (7.0, 4.8), svg))
+            jobs.append(
+                _draw(
+                    note,
+                    partial(plots.ecdf_plot, trials, step=step),
+                    folder / f"ecdf_{step}",
+                    (7.0, 4.8),
+                    svg,
+                )
+            )
     if "overview" in kinds and (measured["step"] == stats.TOTAL_STEP).any():
         n_rows = len(measured[measured["step"] == stats.TOTAL_STEP])
-        jobs.append(_draw(
-            note, partial(plots.overview_plot, summary), folder / "overview",
-            (6.4, max(3.0, 0.3 * n_rows + 1.6)), svg))
+        jobs.append(
+            _draw(
+                note,
+                partial(plots.overview_plot, summary),
+                folder / "overview",
+                (6.4, max(3.0, 0.3 * n_rows + 1.6)),
+                svg,
+            )
+        )
     if "lifecycle" in kinds and measured["step"].isin(stats.LIFECYCLE_STEPS).any():
-        jobs.append(_made(note, lambda: plots.lifecycle_facets(summary), folder / "lifecycle",
-                          svg))
+        jobs.append(_made(note, lambda: plots.lifecycle_facets(summary), folder / "lifecycle", svg))
     if "study" in kinds and experiment == reference.EXPERIMENT:
         against = reference.against_study(summary, reference.load_study())
         if not against.empty:
@@ -343,16 +411,28 @@ def _figures(
     if "ratios" in kinds:
         shown = comparisons[comparisons["step"].isin(HEATMAP_STEPS)]
         for family, step in shown[["family", "step"]].drop_duplicates().itertuples(index=False):
-            jobs.append(_draw(
-                note, partial(plots.ratio_heatmap, comparisons, family=family, step=step),
-                folder / f"ratios_{family.replace('=', '-')}_{step}", (6.5, 5.5), svg))
+            jobs.append(
+                _draw(
+                    note,
+                    partial(plots.ratio_heatmap, comparisons, family=family, step=step),
+                    folder / f"ratios_{family.replace('=', '-')}_{step}",
+                    (6.5, 5.5),
+                    svg,
+                )
+            )
     return jobs
 
 
 def analyze(
-    trials: pd.DataFrame, out_dir: Path | str, *, alpha: float = DEFAULT_ALPHA, seed: int = 0,
-    margin: float = stats.MARGIN, figures: str | Sequence[str] | None = "report",
-    svg: bool = False, phases: Optional[pd.DataFrame] = None,
+    trials: pd.DataFrame,
+    out_dir: Path | str,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    seed: int = 0,
+    margin: float = stats.MARGIN,
+    figures: str | Sequence[str] | None = "report",
+    svg: bool = False,
+    phases: pd.DataFrame | None = None,
 ) -> AnalysisResult:
     """Summarise, compare and plot a tidy trials frame; write the results.
 
@@ -395,12 +475,16 @@ def analyze(
     out_dir.mkdir(parents=True, exist_ok=True)
     # starts under load: its own tables, figures and headlines per k (concurrency_stats.py);
     # the step tables below would pool its k's, so its rows are left out of them
-    conc_tables, conc_jobs, conc_found = _concurrency(trials, out_dir, alpha, margin, seed,
-                                                         kinds, svg)
+    conc_tables, conc_jobs, conc_found = _concurrency(
+        trials, out_dir, alpha, margin, seed, kinds, svg
+    )
     # density's starts are one per level N (density_report.py reads them, per N): the
     # step tables would pool its levels, so they are left out too
-    trials = trials[~trials["experiment"].astype(str).isin(("concurrency", "density"))] \
-        if "experiment" in trials.columns else trials
+    trials = (
+        trials[~trials["experiment"].astype(str).isin(("concurrency", "density"))]
+        if "experiment" in trials.columns
+        else trials
+    )
     all_paces = _paces(trials)
     pace = primary_pace(all_paces)
     analysed = trials if pace is None else trials[pd.to_numeric(trials[paces.PACE_COLUMN]) == pace]
@@ -414,16 +498,27 @@ def analyze(
     jobs: list[Job] = []
     for name, rows in stats.by_experiment(flagged):
         folder = out_dir / FIGURES_DIR if len(names) == 1 else out_dir / FIGURES_DIR / name
-        jobs += _figures(rows, summary[summary["experiment"] == name],
-                         comparisons[comparisons["experiment"] == name], folder, note,
-                         kinds=kinds, svg=svg, experiment=name)
+        jobs += _figures(
+            rows,
+            summary[summary["experiment"] == name],
+            comparisons[comparisons["experiment"] == name],
+            folder,
+            note,
+            kinds=kinds,
+            svg=svg,
+            experiment=name,
+        )
     if pace is not None:  # every table, figure title and finding states the pace
-        summary, comparisons, omnibus = (f.assign(**{paces.PACE_COLUMN: pace})
-                                         for f in (summary, comparisons, omnibus))
+        summary, comparisons, omnibus = (
+            f.assign(**{paces.PACE_COLUMN: pace}) for f in (summary, comparisons, omnibus)
+        )
         found = [f"{f.rstrip('.')} (at pace {format_pace(pace)})." for f in found]
     tables = []
-    for frame, name in ((summary, SUMMARY_FILE), (comparisons, COMPARISONS_FILE),
-                        (omnibus, OMNIBUS_FILE)):
+    for frame, name in (
+        (summary, SUMMARY_FILE),
+        (comparisons, COMPARISONS_FILE),
+        (omnibus, OMNIBUS_FILE),
+    ):
         frame.to_csv(out_dir / name, index=False)
         tables.append(out_dir / name)
     benchmark = cri_benchmark.write_benchmark(trials, out_dir)  # critest-shaped, of CRI runs
@@ -437,15 +532,13 @@ def analyze(
         found = paces.pace_conclusions(pace_table) + found
         if "pace" in kinds:
             for name in names:
-                folder = out_dir / FIGURES_DIR if len(names) == 1 \
-                    else out_dir / FIGURES_DIR / name
+                folder = out_dir / FIGURES_DIR if len(names) == 1 else out_dir / FIGURES_DIR / name
                 jobs += _pace_figures(pace_table[pace_table["experiment"] == name], folder, svg)
     tables += conc_tables
     found = conc_found + found
     traced = None
     if phases is not None:  # --trace runs: where the time goes, and the cost of tracing
-        traced = phasestats.analyze_phases(phases, trials, out_dir, seed=seed,
-                                             figures=bool(kinds))
+        traced = phasestats.analyze_phases(phases, trials, out_dir, seed=seed, figures=bool(kinds))
         if traced is not None:
             tables += traced.tables
             found += phasestats.sentences(traced)
@@ -468,33 +561,50 @@ def analyze(
     )
 
 
-def _concurrency(trials: pd.DataFrame, out_dir: Path, alpha: float, margin: float, seed: int,
-                 kinds: Sequence[str], svg: bool) -> tuple[list[Path], list[Job], list[str]]:
+def _concurrency(
+    trials: pd.DataFrame,
+    out_dir: Path,
+    alpha: float,
+    margin: float,
+    seed: int,
+    kinds: Sequence[str],
+    svg: bool,
+) -> tuple[list[Path], list[Job], list[str]]:
     """The concurrency experiment's tables (summary, knees, the paired comparisons between
     targets at each k), figure jobs and headline findings (none without its rows)."""
-    if "experiment" not in trials.columns or \
-            not (trials["experiment"].astype(str) == "concurrency").any():
+    if (
+        "experiment" not in trials.columns
+        or not (trials["experiment"].astype(str) == "concurrency").any()
+    ):
         return [], [], []
     import os
 
     from rtlab.analysis import concurrency_plots, concurrency_stats
 
-    summary, knee_table, lines = concurrency_stats.findings(trials, margin=margin, seed=seed,
-                                                            cores=os.cpu_count())
+    summary, knee_table, lines = concurrency_stats.findings(
+        trials, margin=margin, seed=seed, cores=os.cpu_count()
+    )
     pairs = concurrency_stats.compare_targets(trials, alpha=alpha, margin=margin, seed=seed)
     tables = []
-    for frame, name in ((summary, concurrency_stats.SUMMARY_FILE),
-                        (knee_table, concurrency_stats.KNEES_FILE),
-                        (pairs, concurrency_stats.COMPARISONS_FILE)):
+    for frame, name in (
+        (summary, concurrency_stats.SUMMARY_FILE),
+        (knee_table, concurrency_stats.KNEES_FILE),
+        (pairs, concurrency_stats.COMPARISONS_FILE),
+    ):
         frame.to_csv(out_dir / name, index=False)
         tables.append(out_dir / name)
     jobs = []
     if kinds:
         folder = out_dir / FIGURES_DIR / "concurrency"
         for mode in sorted(summary["mode"].unique()):
-            jobs.append(_made("",
-                              partial(concurrency_plots.figure, summary, mode=mode),
-                              folder / f"concurrency_{mode}", svg))
+            jobs.append(
+                _made(
+                    "",
+                    partial(concurrency_plots.figure, summary, mode=mode),
+                    folder / f"concurrency_{mode}",
+                    svg,
+                )
+            )
     prefix = experiment_prefix("concurrency")
     return tables, jobs, [prefix + line[0].upper() + line[1:] for line in lines]
 
@@ -506,7 +616,7 @@ def _paces(trials: pd.DataFrame) -> list[float]:
     return paces.paces_of(trials)  # refuses a mix of recorded and unrecorded paces
 
 
-def primary_pace(all_paces: Sequence[float]) -> Optional[float]:
+def primary_pace(all_paces: Sequence[float]) -> float | None:
     """The pace the main tables and figures are drawn at: rtlab's default pace when it
     was measured, else the largest (the condition of a container started on a quiet
     host); None when no pace was recorded. The other paces go into the pace analysis."""
@@ -522,7 +632,13 @@ def _pace_figures(table: pd.DataFrame, folder: Path, svg: bool = False) -> list[
         if step not in HEATMAP_STEPS:
             continue
         n_pairs = len(table[table["step"] == step][paces.PAIR_KEYS].drop_duplicates())
-        jobs.append(_draw("", partial(paces.pace_plot, table, step=step),
-                          folder / f"pace_{step}", (8.0, max(4.8, 0.25 * n_pairs + 3.5)),
-                          svg))
+        jobs.append(
+            _draw(
+                "",
+                partial(paces.pace_plot, table, step=step),
+                folder / f"pace_{step}",
+                (8.0, max(4.8, 0.25 * n_pairs + 3.5)),
+                svg,
+            )
+        )
     return jobs

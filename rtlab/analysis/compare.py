@@ -56,12 +56,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from rtlab.core import results
 from rtlab.analysis import shift, stats
+from rtlab.analysis.analysis import primary_pace
+from rtlab.core import results
+from rtlab.core.conditions import format_pace
 from rtlab.core.options import DEFAULT_ALPHA
 from rtlab.core.options import DEFAULT_THRESHOLD as _THRESHOLD
-from rtlab.core.conditions import format_pace
-from rtlab.analysis.analysis import primary_pace
 
 SLOWER = "slower"
 FASTER = "faster"
@@ -75,21 +75,54 @@ FIXED_IN_B = "fixed in B"
 DEFAULT_THRESHOLD = _THRESHOLD  # rtlab/core/options.py
 
 CHANGE_COLUMNS: list[str] = [
-    "experiment", "client", "runtime", "step", "n_a", "n_b", "n_failed_a", "n_failed_b",
-    "median_a_s", "median_b_s", "change", "change_ci_low", "change_ci_high", "p", "p_adj",
-    "verdict", "difference", "regression", "p_slower", "p_slower_adj", "p_fail", "p_fail_adj",
-    "margin", "equiv_ci_low", "equiv_ci_high", "p_equiv", "trials_needed", "method",
+    "experiment",
+    "client",
+    "runtime",
+    "step",
+    "n_a",
+    "n_b",
+    "n_failed_a",
+    "n_failed_b",
+    "median_a_s",
+    "median_b_s",
+    "change",
+    "change_ci_low",
+    "change_ci_high",
+    "p",
+    "p_adj",
+    "verdict",
+    "difference",
+    "regression",
+    "p_slower",
+    "p_slower_adj",
+    "p_fail",
+    "p_fail_adj",
+    "margin",
+    "equiv_ci_low",
+    "equiv_ci_high",
+    "p_equiv",
+    "trials_needed",
+    "method",
 ]
 # Columns computed after every row is known (Holm, verdicts).
-_DERIVED = ("p_adj", "p_slower_adj", "p_fail_adj", "verdict", "difference", "regression",
-            "trials_needed")
+_DERIVED = (
+    "p_adj",
+    "p_slower_adj",
+    "p_fail_adj",
+    "verdict",
+    "difference",
+    "regression",
+    "trials_needed",
+)
 # Gate tests with p above this do not count in the family (see conditional_holm).
 GATE_TAU = 0.5
 # A round's shared effect is estimated from at least this many other targets.
 MIN_OTHERS = 3
-METHOD = ("unpaired across runs: Hodges–Lehmann shift of round-adjusted log times with the "
-          "Mann–Whitney U test and its inversion CI; gate one-sided against +threshold; "
-          "failures by Fisher's exact test")
+METHOD = (
+    "unpaired across runs: Hodges–Lehmann shift of round-adjusted log times with the "
+    "Mann–Whitney U test and its inversion CI; gate one-sided against +threshold; "
+    "failures by Fisher's exact test"
+)
 # run.json parameters worth mentioning when they differ between A and B.
 _PARAMETERS = ("trials", "warmup", "timeout_s", "seed", "workload", "study")
 
@@ -148,27 +181,29 @@ class RunComparison:
 
     def regression_lines(self) -> list[str]:
         """One sentence per regression, naming the target and step."""
-        return [regression_sentence(row, self.threshold)
-                for _, row in self.regressions.iterrows()]
+        return [regression_sentence(row, self.threshold) for _, row in self.regressions.iterrows()]
 
     def verdict_line(self) -> str:
         """The gate's outcome in one line."""
         bad = self.regressions
         if bad.empty:
-            return (f"no regression: no target/step is slower by more than "
-                    f"{self.threshold:.0%} or fails more often in B (conditional Holm over "
-                    f"every test, alpha {self.alpha:g})")
+            return (
+                f"no regression: no target/step is slower by more than "
+                f"{self.threshold:.0%} or fails more often in B (conditional Holm over "
+                f"every test, alpha {self.alpha:g})"
+            )
         names = ", ".join(where(r) for r in bad.itertuples(index=False))
         return f"REGRESSION beyond {self.threshold:.0%} in {len(bad)} target/step(s): {names}"
 
 
 def where(row) -> str:
-    """"client/runtime step", with the experiment when it is not the lifecycle."""
+    """ "client/runtime step", with the experiment when it is not the lifecycle."""
     get = row.get if hasattr(row, "get") else lambda k, d=None: getattr(row, k, d)
     experiment = get("experiment", stats.experiments.DEFAULT_EXPERIMENT)
     label = f"{stats.target_label(get('client'), get('runtime'))} {get('step')}"
-    return label if experiment == stats.experiments.DEFAULT_EXPERIMENT \
-        else f"{label} ({experiment})"
+    return (
+        label if experiment == stats.experiments.DEFAULT_EXPERIMENT else f"{label} ({experiment})"
+    )
 
 
 def _pct(x: float) -> str:
@@ -179,17 +214,26 @@ def regression_sentence(row: pd.Series, threshold: float) -> str:
     """A regression row as one sentence."""
     where_ = where(row)
     if row["verdict"] == FAILS_IN_B:
-        return (f"{where_}: every trial failed in B ({row['n_failed_b']} failed) while A has "
-                f"{row['n_a']} successful trials")
-    if row["p_fail_adj"] == row["p_fail_adj"] and row["regression"] and \
-            not row["p_slower_adj"] < row["p_fail_adj"]:
-        return (f"{where_}: fails more often in B ({row['n_failed_b']} of "
-                f"{row['n_failed_b'] + row['n_b']} trials) than in A ({row['n_failed_a']} of "
-                f"{row['n_failed_a'] + row['n_a']}; Fisher exact, p_adj {row['p_fail_adj']:.2g})")
-    return (f"{where_}: {row['change']:.1%} slower in B (95% CI {_pct(row['change_ci_low'])} … "
-            f"{_pct(row['change_ci_high'])}; medians {row['median_a_s']:.4f} s → "
-            f"{row['median_b_s']:.4f} s), beyond the {threshold:.0%} threshold "
-            f"(one-sided p_adj {row['p_slower_adj']:.2g})")
+        return (
+            f"{where_}: every trial failed in B ({row['n_failed_b']} failed) while A has "
+            f"{row['n_a']} successful trials"
+        )
+    if (
+        row["p_fail_adj"] == row["p_fail_adj"]
+        and row["regression"]
+        and not row["p_slower_adj"] < row["p_fail_adj"]
+    ):
+        return (
+            f"{where_}: fails more often in B ({row['n_failed_b']} of "
+            f"{row['n_failed_b'] + row['n_b']} trials) than in A ({row['n_failed_a']} of "
+            f"{row['n_failed_a'] + row['n_a']}; Fisher exact, p_adj {row['p_fail_adj']:.2g})"
+        )
+    return (
+        f"{where_}: {row['change']:.1%} slower in B (95% CI {_pct(row['change_ci_low'])} … "
+        f"{_pct(row['change_ci_high'])}; medians {row['median_a_s']:.4f} s → "
+        f"{row['median_b_s']:.4f} s), beyond the {threshold:.0%} threshold "
+        f"(one-sided p_adj {row['p_slower_adj']:.2g})"
+    )
 
 
 def round_adjusted_logs(frame: pd.DataFrame) -> np.ndarray:
@@ -221,13 +265,17 @@ def round_adjusted_logs(frame: pd.DataFrame) -> np.ndarray:
     rows = np.flatnonzero(good)
     sub = frame.iloc[rows]
     logs = np.log(sub["wall_s"].to_numpy(dtype=float))
-    centre = pd.Series(logs).groupby(
-        [sub["run_id"].to_numpy(), sub["target"].to_numpy(), sub["step"].to_numpy()]
-    ).transform("median").to_numpy()
+    centre = (
+        pd.Series(logs)
+        .groupby([sub["run_id"].to_numpy(), sub["target"].to_numpy(), sub["step"].to_numpy()])
+        .transform("median")
+        .to_numpy()
+    )
     resid = logs - centre
     effect = np.zeros(rows.size)
-    groups = pd.DataFrame({"r": sub["run_id"].to_numpy(), "s": sub["step"].to_numpy(),
-                           "k": sub["round"].to_numpy()}).groupby(["r", "s", "k"], sort=False)
+    groups = pd.DataFrame(
+        {"r": sub["run_id"].to_numpy(), "s": sub["step"].to_numpy(), "k": sub["round"].to_numpy()}
+    ).groupby(["r", "s", "k"], sort=False)
     for index in groups.indices.values():
         if index.size < MIN_OTHERS + 1:
             continue
@@ -248,8 +296,7 @@ def gate_p(adj_a: np.ndarray, adj_b: np.ndarray, threshold: float) -> float:
     """
     if adj_a.size == 0 or adj_b.size == 0:
         return np.nan
-    return float(sps.mannwhitneyu(adj_b - np.log1p(threshold), adj_a,
-                                  alternative="greater").pvalue)
+    return float(sps.mannwhitneyu(adj_b - np.log1p(threshold), adj_a, alternative="greater").pvalue)
 
 
 def failure_p(failed_a: int, n_a: int, failed_b: int, n_b: int) -> float:
@@ -281,8 +328,9 @@ def conditional_holm(p_values: np.ndarray, tau: float = GATE_TAU) -> np.ndarray:
     return adjusted
 
 
-def gate_decisions(p_gate: np.ndarray, p_fail: np.ndarray, alpha: float
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gate_decisions(
+    p_gate: np.ndarray, p_fail: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The gate's one family: every slowdown test and every failure test of the comparison.
 
     Adjusted by :func:`conditional_holm` (family-wise error rate ``alpha`` over
@@ -290,12 +338,13 @@ def gate_decisions(p_gate: np.ndarray, p_fail: np.ndarray, alpha: float
     Returns the adjusted slowdown p, the adjusted failure p and the regression flags.
     """
     adjusted = conditional_holm(np.concatenate([p_gate, p_fail]))
-    gate_adj, fail_adj = adjusted[: p_gate.size], adjusted[p_gate.size:]
+    gate_adj, fail_adj = adjusted[: p_gate.size], adjusted[p_gate.size :]
     return gate_adj, fail_adj, (gate_adj < alpha) | (fail_adj < alpha)
 
 
-def _counts(frame: pd.DataFrame, adjusted: np.ndarray
-            ) -> dict[tuple[str, str, str, str], tuple[np.ndarray, np.ndarray, int]]:
+def _counts(
+    frame: pd.DataFrame, adjusted: np.ndarray
+) -> dict[tuple[str, str, str, str], tuple[np.ndarray, np.ndarray, int]]:
     """(experiment, client, runtime, step) → (wall times, round-adjusted log times, failed
     rows)."""
     good = stats.is_sample(frame)
@@ -305,15 +354,24 @@ def _counts(frame: pd.DataFrame, adjusted: np.ndarray
     for key, index in frame.groupby(keys, sort=False).indices.items():
         ok = index[good[index]]
         experiment, client, runtime, step = map(str, key)
-        out[experiment, client, runtime, step] = (wall_s[ok], adjusted[ok],
-                                                  int(index.size - ok.size))
+        out[experiment, client, runtime, step] = (
+            wall_s[ok],
+            adjusted[ok],
+            int(index.size - ok.size),
+        )
     return out
 
 
 def _order(key: tuple[str, str, str, str]) -> tuple:
     experiment, client, runtime, step = key
-    return (stats.experiment_rank(experiment), experiment, client, runtime,
-            stats.step_rank(step), step)
+    return (
+        stats.experiment_rank(experiment),
+        experiment,
+        client,
+        runtime,
+        stats.step_rank(step),
+        step,
+    )
 
 
 def _verdict(r, alpha: float) -> tuple[str, str]:
@@ -328,13 +386,26 @@ def _verdict(r, alpha: float) -> tuple[str, str]:
         return INCONCLUSIVE, ""
     if r.p_slower_adj < alpha:
         return SLOWER, SLOWER
-    return stats.verdict(r.p_adj, 1.0 + r.change_ci_low, 1.0 + r.change_ci_high,
-                         1.0 + r.equiv_ci_low, 1.0 + r.equiv_ci_high, r.margin, alpha)
+    return stats.verdict(
+        r.p_adj,
+        1.0 + r.change_ci_low,
+        1.0 + r.change_ci_high,
+        1.0 + r.equiv_ci_low,
+        1.0 + r.equiv_ci_high,
+        r.margin,
+        alpha,
+    )
 
 
-def changes(trials_a: pd.DataFrame, trials_b: pd.DataFrame, *, alpha: float = DEFAULT_ALPHA,
-            threshold: float = DEFAULT_THRESHOLD, margin: float = stats.MARGIN,
-            seed: int | None = 0) -> pd.DataFrame:
+def changes(
+    trials_a: pd.DataFrame,
+    trials_b: pd.DataFrame,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    threshold: float = DEFAULT_THRESHOLD,
+    margin: float = stats.MARGIN,
+    seed: int | None = 0,
+) -> pd.DataFrame:
     """Per target and step, the change from A to B (see the module docstring).
 
     Parameters
@@ -366,47 +437,70 @@ def changes(trials_a: pd.DataFrame, trials_b: pd.DataFrame, *, alpha: float = DE
     rows = []
     for key in sorted(set(a) & set(b), key=_order):
         (x, adj_x, failed_x), (y, adj_y, failed_y) = a[key], b[key]
-        row = {"experiment": key[0], "client": key[1], "runtime": key[2], "step": key[3],
-               "n_a": x.size,
-               "n_b": y.size, "n_failed_a": failed_x, "n_failed_b": failed_y,
-               "median_a_s": np.nan, "median_b_s": np.nan, "change": np.nan,
-               "change_ci_low": np.nan, "change_ci_high": np.nan, "p": np.nan,
-               "p_slower": np.nan, "p_equiv": np.nan, "margin": margin,
-               "equiv_ci_low": np.nan, "equiv_ci_high": np.nan,
-               "p_fail": failure_p(failed_x, x.size, failed_y, y.size), "_needed": np.nan,
-               "method": METHOD}
+        row = {
+            "experiment": key[0],
+            "client": key[1],
+            "runtime": key[2],
+            "step": key[3],
+            "n_a": x.size,
+            "n_b": y.size,
+            "n_failed_a": failed_x,
+            "n_failed_b": failed_y,
+            "median_a_s": np.nan,
+            "median_b_s": np.nan,
+            "change": np.nan,
+            "change_ci_low": np.nan,
+            "change_ci_high": np.nan,
+            "p": np.nan,
+            "p_slower": np.nan,
+            "p_equiv": np.nan,
+            "margin": margin,
+            "equiv_ci_low": np.nan,
+            "equiv_ci_high": np.nan,
+            "p_fail": failure_p(failed_x, x.size, failed_y, y.size),
+            "_needed": np.nan,
+            "method": METHOD,
+        }
         if x.size and y.size:
             main, equiv = shift.unpaired(adj_y, adj_x, stats.CONFIDENCE, 1.0 - 2.0 * alpha)
             sd = float(np.sqrt((stats._robust_sd(adj_x) ** 2 + stats._robust_sd(adj_y) ** 2) / 2))
-            row.update(median_a_s=float(np.median(x)), median_b_s=float(np.median(y)),
-                       change=float(np.expm1(main.estimate)),
-                       change_ci_low=float(np.expm1(main.low)),
-                       change_ci_high=float(np.expm1(main.high)),
-                       equiv_ci_low=float(np.expm1(equiv.low)),
-                       equiv_ci_high=float(np.expm1(equiv.high)),
-                       p=float(sps.mannwhitneyu(adj_y, adj_x, alternative="two-sided").pvalue),
-                       p_slower=gate_p(adj_x, adj_y, threshold),
-                       p_equiv=stats.equivalence_p(adj_y, adj_x, margin),
-                       _needed=stats.trials_needed(main.estimate, sd, margin, paired=False,
-                                                   alpha=alpha))
+            row.update(
+                median_a_s=float(np.median(x)),
+                median_b_s=float(np.median(y)),
+                change=float(np.expm1(main.estimate)),
+                change_ci_low=float(np.expm1(main.low)),
+                change_ci_high=float(np.expm1(main.high)),
+                equiv_ci_low=float(np.expm1(equiv.low)),
+                equiv_ci_high=float(np.expm1(equiv.high)),
+                p=float(sps.mannwhitneyu(adj_y, adj_x, alternative="two-sided").pvalue),
+                p_slower=gate_p(adj_x, adj_y, threshold),
+                p_equiv=stats.equivalence_p(adj_y, adj_x, margin),
+                _needed=stats.trials_needed(main.estimate, sd, margin, paired=False, alpha=alpha),
+            )
         elif x.size:
             row["median_a_s"] = float(np.median(x))
         elif y.size:
             row["median_b_s"] = float(np.median(y))
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=[*(c for c in CHANGE_COLUMNS if c not in _DERIVED),
-                                        "_needed"])
+    frame = pd.DataFrame(
+        rows, columns=[*(c for c in CHANGE_COLUMNS if c not in _DERIVED), "_needed"]
+    )
     frame["p_adj"] = stats.holm(frame["p"].to_numpy(dtype=float))
-    gate_adj, fail_adj, flagged = gate_decisions(frame["p_slower"].to_numpy(dtype=float),
-                                                 frame["p_fail"].to_numpy(dtype=float), alpha)
+    gate_adj, fail_adj, flagged = gate_decisions(
+        frame["p_slower"].to_numpy(dtype=float), frame["p_fail"].to_numpy(dtype=float), alpha
+    )
     frame["p_slower_adj"], frame["p_fail_adj"] = gate_adj, fail_adj
     decided = [_verdict(r, alpha) for r in frame.itertuples(index=False)]
     frame["verdict"] = [v for v, _ in decided]
     frame["difference"] = [d for _, d in decided]
     frame["regression"] = flagged | (frame["verdict"] == FAILS_IN_B).to_numpy()
     frame["trials_needed"] = pd.array(
-        [int(n) if v == INCONCLUSIVE and np.isfinite(n) else pd.NA
-         for v, n in zip(frame["verdict"], frame["_needed"])], dtype="Int64")
+        [
+            int(n) if v == INCONCLUSIVE and np.isfinite(n) else pd.NA
+            for v, n in zip(frame["verdict"], frame["_needed"])
+        ],
+        dtype="Int64",
+    )
     return frame[CHANGE_COLUMNS]
 
 
@@ -417,8 +511,9 @@ def _describe_host(meta: dict) -> dict:
 
 def _versions_only_in_one(meta_a: dict, meta_b: dict) -> list[str]:
     va, vb = meta_a.get("versions", {}), meta_b.get("versions", {})
-    return ([f"{k}: {va[k]!r} only in A" for k in sorted(set(va) - set(vb))]
-            + [f"{k}: {vb[k]!r} only in B" for k in sorted(set(vb) - set(va))])
+    return [f"{k}: {va[k]!r} only in A" for k in sorted(set(va) - set(vb))] + [
+        f"{k}: {vb[k]!r} only in B" for k in sorted(set(vb) - set(va))
+    ]
 
 
 def _parameter_differences(meta_a: dict, meta_b: dict) -> list[str]:
@@ -433,18 +528,22 @@ def check_same_host(meta_a: dict, meta_b: dict, dir_a: Path, dir_b: Path) -> Non
         raise CompareError(
             f"cannot compare {dir_a} with {dir_b}: they were recorded on different hosts "
             f"({'; '.join(diffs)}); a before/after comparison must hold the machine fixed, "
-            "so record both runs on one host")
+            "so record both runs on one host"
+        )
 
 
-def check_same_experiment(trials_a: pd.DataFrame, trials_b: pd.DataFrame, dir_a: Path,
-                          dir_b: Path) -> None:
+def check_same_experiment(
+    trials_a: pd.DataFrame, trials_b: pd.DataFrame, dir_a: Path, dir_b: Path
+) -> None:
     """Raise :class:`CompareError` naming both when the runs measured different experiments
     (a pause cycle is not a slower lifecycle: experiments are never compared or pooled)."""
     exp_a, exp_b = stats.experiments_of(trials_a), stats.experiments_of(trials_b)
     if exp_a != exp_b:
-        raise CompareError(f"cannot compare {dir_a} (experiment {', '.join(exp_a)}) with {dir_b} "
-                           f"(experiment {', '.join(exp_b)}): runs of different experiments "
-                           "measure different things; compare runs of one experiment")
+        raise CompareError(
+            f"cannot compare {dir_a} (experiment {', '.join(exp_a)}) with {dir_b} "
+            f"(experiment {', '.join(exp_b)}): runs of different experiments "
+            "measure different things; compare runs of one experiment"
+        )
 
 
 def _run_paces(trials: pd.DataFrame) -> list[float]:
@@ -463,25 +562,41 @@ def _same_pace(trials_a: pd.DataFrame, trials_b: pd.DataFrame, dir_a: Path, dir_
 
     paces_a, paces_b = _run_paces(trials_a), _run_paces(trials_b)
     if paces_a != paces_b:
-        raise CompareError(f"the runs were measured at different paces: A {dir_a} at "
-                           f"{named(paces_a)}, B {dir_b} at {named(paces_b)}; the pace moves "
-                           "the times, so compare runs measured at the same pace (--pace)")
+        raise CompareError(
+            f"the runs were measured at different paces: A {dir_a} at "
+            f"{named(paces_a)}, B {dir_b} at {named(paces_b)}; the pace moves "
+            "the times, so compare runs measured at the same pace (--pace)"
+        )
     if len(paces_a) <= 1:
-        note = [f"both runs at pace {format_pace(paces_a[0])}"] if paces_a else [
-            "neither run recorded a pace (made before rtlab controlled the idle time before "
-            "each step): their times are noisier, so the gate catches less; record both "
-            "with a current rtlab (--pace, default 100 ms) for a stronger gate"]
+        note = (
+            [f"both runs at pace {format_pace(paces_a[0])}"]
+            if paces_a
+            else [
+                "neither run recorded a pace (made before rtlab controlled the idle time before "
+                "each step): their times are noisier, so the gate catches less; record both "
+                "with a current rtlab (--pace, default 100 ms) for a stronger gate"
+            ]
+        )
         return trials_a, trials_b, note
     pace = primary_pace(paces_a)
     assert pace is not None  # paces_a holds several
     keep = [t[pd.to_numeric(t["pace_s"]) == pace] for t in (trials_a, trials_b)]
-    return keep[0], keep[1], [f"both runs measured at paces {named(paces_a)}: compared at "
-                              f"pace {format_pace(pace)}"]
+    return (
+        keep[0],
+        keep[1],
+        [f"both runs measured at paces {named(paces_a)}: compared at pace {format_pace(pace)}"],
+    )
 
 
-def compare_runs(run_a: Path | str, run_b: Path | str, *, alpha: float = DEFAULT_ALPHA,
-                 threshold: float = DEFAULT_THRESHOLD, seed: int = 0,
-                 margin: float = stats.MARGIN) -> RunComparison:
+def compare_runs(
+    run_a: Path | str,
+    run_b: Path | str,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    threshold: float = DEFAULT_THRESHOLD,
+    seed: int = 0,
+    margin: float = stats.MARGIN,
+) -> RunComparison:
     """Compare run B (after) with run A (before); see the module docstring.
 
     Raises
@@ -497,23 +612,31 @@ def compare_runs(run_a: Path | str, run_b: Path | str, *, alpha: float = DEFAULT
     check_same_host(meta_a, meta_b, dir_a, dir_b)
     check_same_experiment(trials_a, trials_b, dir_a, dir_b)
     trials_a, trials_b, pace_notes = _same_pace(trials_a, trials_b, dir_a, dir_b)
-    table = changes(trials_a, trials_b, alpha=alpha, threshold=threshold, margin=margin,
-                    seed=seed)
+    table = changes(trials_a, trials_b, alpha=alpha, threshold=threshold, margin=margin, seed=seed)
     targets_a = {stats.target_label(c, r) for c, r in zip(trials_a["client"], trials_a["runtime"])}
     targets_b = {stats.target_label(c, r) for c, r in zip(trials_b["client"], trials_b["runtime"])}
-    only = ([f"{t}: only in A" for t in sorted(targets_a - targets_b)]
-            + [f"{t}: only in B" for t in sorted(targets_b - targets_a)])
+    only = [f"{t}: only in A" for t in sorted(targets_a - targets_b)] + [
+        f"{t}: only in B" for t in sorted(targets_b - targets_a)
+    ]
     notes = pace_notes + [
         f"run {label} has status {meta.get('status')!r}: its trials may be incomplete"
         for label, meta in (("A", meta_a), ("B", meta_b))
-        if meta.get("status") not in (None, "completed")]
+        if meta.get("status") not in (None, "completed")
+    ]
     return RunComparison(
-        run_a=str(meta_a.get("run_id", dir_a.name)), run_b=str(meta_b.get("run_id", dir_b.name)),
-        dir_a=dir_a, dir_b=dir_b, host=_describe_host(meta_a), changes=table,
+        run_a=str(meta_a.get("run_id", dir_a.name)),
+        run_b=str(meta_b.get("run_id", dir_b.name)),
+        dir_a=dir_a,
+        dir_b=dir_b,
+        host=_describe_host(meta_a),
+        changes=table,
         version_differences=results.version_differences(meta_a, meta_b)
         + _versions_only_in_one(meta_a, meta_b),
-        parameter_differences=_parameter_differences(meta_a, meta_b), only_in_one=only,
-        alpha=alpha, threshold=threshold, notes=notes,
+        parameter_differences=_parameter_differences(meta_a, meta_b),
+        only_in_one=only,
+        alpha=alpha,
+        threshold=threshold,
+        notes=notes,
     )
 
 
@@ -549,11 +672,17 @@ def format_lines(cmp: RunComparison) -> list[str]:
     lines += [f"not compared: {t}" for t in cmp.only_in_one]
     lines += [f"note: {n}" for n in cmp.notes]
     width = max([28, *(len(where(r)) for r in cmp.changes.itertuples(index=False))])
-    header = f"{'target step':<{width}} {'median A':>11} {'median B':>11}  " \
-             f"{'HL change [95% CI]':<28} {'p_adj':>7}  verdict"
-    lines += ["", "HL change: Hodges–Lehmann shift of B over A (round-adjusted log times) with "
-              "the CI of the Mann–Whitney test that gives p; the medians are descriptive.",
-              header, "-" * len(header)]
+    header = (
+        f"{'target step':<{width}} {'median A':>11} {'median B':>11}  "
+        f"{'HL change [95% CI]':<28} {'p_adj':>7}  verdict"
+    )
+    lines += [
+        "",
+        "HL change: Hodges–Lehmann shift of B over A (round-adjusted log times) with "
+        "the CI of the Mann–Whitney test that gives p; the medians are descriptive.",
+        header,
+        "-" * len(header),
+    ]
     for r in cmp.changes.itertuples(index=False):
         label = where(r)
         if r.change == r.change:
@@ -562,8 +691,10 @@ def format_lines(cmp: RunComparison) -> list[str]:
         else:
             change, p_adj = "—", "—"
         mark = "  <-- REGRESSION" if r.regression else ""
-        lines.append(f"{label:<{width}} {_ms(r.median_a_s):>11} {_ms(r.median_b_s):>11}  "
-                     f"{change:<28} {p_adj:>7}  {r.verdict}{mark}")
+        lines.append(
+            f"{label:<{width}} {_ms(r.median_a_s):>11} {_ms(r.median_b_s):>11}  "
+            f"{change:<28} {p_adj:>7}  {r.verdict}{mark}"
+        )
     lines.append("")
     lines += [f"REGRESSION: {s}" for s in cmp.regression_lines()]
     lines.append(cmp.verdict_line())

@@ -6,24 +6,28 @@ concurrency_stats'. Like plots.py, no backend is chosen here. A value axis is lo
 
 from __future__ import annotations
 
-from typing import Optional
-
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.figure import Figure
 import pandas as pd
+from matplotlib.figure import Figure
 
 SPAN_FOR_LOG = 10.0
 METRICS = {  # name → (estimate, low, high, label, scale)
     "p50": ("p50_s", "p50_low_s", "p50_high_s", "p50 latency (ms)", 1000.0),
     "p95": ("p95_s", "p95_low_s", "p95_high_s", "p95 latency (ms)", 1000.0),
-    "throughput": ("throughput_per_s", "throughput_low_per_s", "throughput_high_per_s",
-                   "throughput (containers/s)", 1.0),
+    "throughput": (
+        "throughput_per_s",
+        "throughput_low_per_s",
+        "throughput_high_per_s",
+        "throughput (containers/s)",
+        1.0,
+    ),
 }
 
 
-def against_k(summary: pd.DataFrame, *, metric: str, ax: plt.Axes,
-              title: Optional[str] = None) -> plt.Axes:
+def against_k(
+    summary: pd.DataFrame, *, metric: str, ax: plt.Axes, title: str | None = None
+) -> plt.Axes:
     """One line per runtime of ``metric`` against k, its 95% CI as a band (where it has one)."""
     est, low, high, label, scale = METRICS[metric]
     values = []
@@ -31,7 +35,7 @@ def against_k(summary: pd.DataFrame, *, metric: str, ax: plt.Axes,
         g = g.sort_values("k")
         k = g["k"].to_numpy(dtype=float)
         y = g[est].to_numpy(dtype=float) * scale
-        line, = ax.plot(k, y, marker="o", label=str(runtime))
+        (line,) = ax.plot(k, y, marker="o", label=str(runtime))
         lo, hi = g[low].to_numpy(dtype=float) * scale, g[high].to_numpy(dtype=float) * scale
         ok = np.isfinite(lo) & np.isfinite(hi)
         if ok.any():
@@ -60,7 +64,8 @@ def figure(summary: pd.DataFrame, *, mode: str = "run") -> Figure:
     for j, client in enumerate(clients):
         sub = rows[rows["client"] == client]
         for i, metric in enumerate(METRICS):
-            against_k(sub, metric=metric, ax=axes[i][j],
-                      title=f"{client}: {what}" if i == 0 else None)
+            against_k(
+                sub, metric=metric, ax=axes[i][j], title=f"{client}: {what}" if i == 0 else None
+            )
     fig.suptitle(f"starts under load ({what})\nbands: 95% CI, bootstrap over batches")
     return fig

@@ -38,13 +38,13 @@ per target, mode, quantity and k).
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from rtlab.core.options import DEFAULT_MARGIN
 from rtlab.analysis.stats import derive_seed
+from rtlab.core.options import DEFAULT_MARGIN
 
 EXPERIMENT = "concurrency"
 MODES = {"run": ("run",), "up": ("create", "start")}  # mode → the steps one latency sums
@@ -55,10 +55,18 @@ MIN_BATCHES = 5  # fewer batches give no interval (a bootstrap of 2–4 clusters
 KEYS = ["client", "runtime", "pace_s", "mode", "k"]
 GATED = {"p50": 0.50, "p95": 0.95}  # per-batch quantities compared between targets and runs
 
-SUMMARY_COLUMNS = [*KEYS, "batches", "containers", "failed",
-                   *(c for q in QUANTILES for c in (f"{q}_s", f"{q}_low_s", f"{q}_high_s")),
-                   "makespan_median_s", "throughput_per_s", "throughput_low_per_s",
-                   "throughput_high_per_s", "skew_p95_s"]
+SUMMARY_COLUMNS = [
+    *KEYS,
+    "batches",
+    "containers",
+    "failed",
+    *(c for q in QUANTILES for c in (f"{q}_s", f"{q}_low_s", f"{q}_high_s")),
+    "makespan_median_s",
+    "throughput_per_s",
+    "throughput_low_per_s",
+    "throughput_high_per_s",
+    "skew_p95_s",
+]
 
 
 def containers(trials: pd.DataFrame) -> pd.DataFrame:
@@ -68,18 +76,32 @@ def containers(trials: pd.DataFrame) -> pd.DataFrame:
     Warm-up rows and other experiments' rows are left out: a run of another
     experiment analysed together never pools with these (its rows are not read).
     """
-    frame = trials[(trials["experiment"].astype(str) == EXPERIMENT)
-                   & ~trials["warmup"].astype(str).str.lower().isin(["true", "1"])]
+    frame = trials[
+        (trials["experiment"].astype(str) == EXPERIMENT)
+        & ~trials["warmup"].astype(str).str.lower().isin(["true", "1"])
+    ]
     if frame.empty:
-        return pd.DataFrame(columns=[*KEYS, "batch", "instance", "latency_s", "ok", "offset_s",
-                                     "create_s", "start_s"])
-    frame = frame.assign(k=pd.to_numeric(frame["k"]).astype(int),
-                         batch=pd.to_numeric(frame["batch"]).astype(int),
-                         instance=pd.to_numeric(frame["instance"]).astype(int),
-                         pace_s=pd.to_numeric(frame.get("pace_s", np.nan), errors="coerce"),
-                         offset_s=pd.to_numeric(frame["offset_s"], errors="coerce"),
-                         ok=frame["ok"].astype(str).str.lower().eq("true") & np.isfinite(
-                             pd.to_numeric(frame["wall_s"], errors="coerce")))
+        return pd.DataFrame(
+            columns=[
+                *KEYS,
+                "batch",
+                "instance",
+                "latency_s",
+                "ok",
+                "offset_s",
+                "create_s",
+                "start_s",
+            ]
+        )
+    frame = frame.assign(
+        k=pd.to_numeric(frame["k"]).astype(int),
+        batch=pd.to_numeric(frame["batch"]).astype(int),
+        instance=pd.to_numeric(frame["instance"]).astype(int),
+        pace_s=pd.to_numeric(frame.get("pace_s", np.nan), errors="coerce"),
+        offset_s=pd.to_numeric(frame["offset_s"], errors="coerce"),
+        ok=frame["ok"].astype(str).str.lower().eq("true")
+        & np.isfinite(pd.to_numeric(frame["wall_s"], errors="coerce")),
+    )
     if "run_id" in frame.columns and frame["run_id"].nunique() > 1:
         # batch ids count from 0 in each run: runs merged in one analysis get one id per
         # (run, batch), so two runs' batch 3 are never taken for one batch
@@ -89,10 +111,20 @@ def containers(trials: pd.DataFrame) -> pd.DataFrame:
         rows = frame[frame["step"].isin(steps)]
         if rows.empty:
             continue
-        index = ["client", "runtime", "pace_s", "k", "batch", "instance",
-                 *(c for c in ("run_id", "round") if c in frame.columns)]
-        wide = (rows.assign(wall_s=pd.to_numeric(rows["wall_s"], errors="coerce"))
-                .set_index([*index, "step"])[["wall_s", "ok", "offset_s"]].unstack("step"))
+        index = [
+            "client",
+            "runtime",
+            "pace_s",
+            "k",
+            "batch",
+            "instance",
+            *(c for c in ("run_id", "round") if c in frame.columns),
+        ]
+        wide = (
+            rows.assign(wall_s=pd.to_numeric(rows["wall_s"], errors="coerce"))
+            .set_index([*index, "step"])[["wall_s", "ok", "offset_s"]]
+            .unstack("step")
+        )
         ok = np.ones(len(wide), dtype=bool)
         latency = np.zeros(len(wide))
         for s in steps:
@@ -107,8 +139,11 @@ def containers(trials: pd.DataFrame) -> pd.DataFrame:
         block["latency_s"] = np.where(ok, latency, np.nan)
         block["offset_s"] = wide[("offset_s", steps[0])].astype(float).to_numpy()
         for s in ("create", "start"):
-            block[f"{s}_s"] = (wide[("wall_s", s)].astype(float).to_numpy()
-                               if mode == "up" and ("wall_s", s) in wide.columns else np.nan)
+            block[f"{s}_s"] = (
+                wide[("wall_s", s)].astype(float).to_numpy()
+                if mode == "up" and ("wall_s", s) in wide.columns
+                else np.nan
+            )
         blocks.append(block)
     return pd.concat(blocks, ignore_index=True)
 
@@ -127,9 +162,14 @@ def batches(cont: pd.DataFrame) -> pd.DataFrame:
     """One row per batch: makespan, its containers' launch skew (max ``offset_s``), k."""
     rows = []
     for key, group in cont.groupby([*KEYS, "batch"], sort=True, dropna=False):
-        rows.append({**dict(zip([*KEYS, "batch"], key)), "makespan_s": _makespan(group),
-                     "skew_s": float(group["offset_s"].max()),
-                     "failed": int((~group["ok"]).sum())})
+        rows.append(
+            {
+                **dict(zip([*KEYS, "batch"], key)),
+                "makespan_s": _makespan(group),
+                "skew_s": float(group["offset_s"].max()),
+                "failed": int((~group["ok"]).sum()),
+            }
+        )
     return pd.DataFrame(rows, columns=[*KEYS, "batch", "makespan_s", "skew_s", "failed"])
 
 
@@ -152,8 +192,9 @@ def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def summarize(trials: pd.DataFrame, *, confidence: float = CONFIDENCE, n_boot: int = N_BOOT,
-              seed: int = 0) -> pd.DataFrame:
+def summarize(
+    trials: pd.DataFrame, *, confidence: float = CONFIDENCE, n_boot: int = N_BOOT, seed: int = 0
+) -> pd.DataFrame:
     """Per target, pace, mode and k: latency percentiles and throughput with their CIs
     (bootstrap over batches), the median makespan and the p95 launch skew."""
     cont = containers(trials)
@@ -167,8 +208,12 @@ def summarize(trials: pd.DataFrame, *, confidence: float = CONFIDENCE, n_boot: i
         spans = spans.to_numpy(dtype=float)
         all_lat = np.concatenate(lat_by_batch)
         good = all_lat[np.isfinite(all_lat)]
-        row = {**dict(zip(KEYS, key)), "batches": len(ids), "containers": len(all_lat),
-               "failed": int(np.isnan(all_lat).sum())}
+        row = {
+            **dict(zip(KEYS, key)),
+            "batches": len(ids),
+            "containers": len(all_lat),
+            "failed": int(np.isnan(all_lat).sum()),
+        }
         rng = np.random.default_rng(derive_seed(seed, *map(str, key)))
         draws = _boot_indices(len(ids), n_boot, rng)
         boot_q = {q: np.full(n_boot, np.nan) for q in QUANTILES}
@@ -186,21 +231,31 @@ def summarize(trials: pd.DataFrame, *, confidence: float = CONFIDENCE, n_boot: i
                 boot_q[q][:] = np.nan
         for q, p in QUANTILES.items():
             low, high = _interval(boot_q[q], confidence)
-            row.update({f"{q}_s": float(np.quantile(good, p)) if len(good) else np.nan,
-                        f"{q}_low_s": low, f"{q}_high_s": high})
+            row.update(
+                {
+                    f"{q}_s": float(np.quantile(good, p)) if len(good) else np.nan,
+                    f"{q}_low_s": low,
+                    f"{q}_high_s": high,
+                }
+            )
         low, high = _interval(boot_t, confidence)
         finite = spans[np.isfinite(spans)]
-        row.update(makespan_median_s=float(np.median(finite)) if len(finite) else np.nan,
-                   throughput_per_s=throughput(k, spans), throughput_low_per_s=low,
-                   throughput_high_per_s=high,
-                   skew_p95_s=float(np.nanquantile(group.groupby("batch")["offset_s"].max(), 0.95))
-                   if group["offset_s"].notna().any() else np.nan)
+        row.update(
+            makespan_median_s=float(np.median(finite)) if len(finite) else np.nan,
+            throughput_per_s=throughput(k, spans),
+            throughput_low_per_s=low,
+            throughput_high_per_s=high,
+            skew_p95_s=float(np.nanquantile(group.groupby("batch")["offset_s"].max(), 0.95))
+            if group["offset_s"].notna().any()
+            else np.nan,
+        )
         out.append(row)
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
 
-def knee(ks: Sequence[int], throughputs: Sequence[float], *,
-         margin: float = DEFAULT_MARGIN) -> Optional[int]:
+def knee(
+    ks: Sequence[int], throughputs: Sequence[float], *, margin: float = DEFAULT_MARGIN
+) -> int | None:
     """The largest k before throughput stops growing by more than ``margin``.
 
     Walking k upwards, the first kᵢ with T(kᵢ₊₁) ≤ (1 + margin) · T(kᵢ); None when
@@ -217,25 +272,50 @@ def knee(ks: Sequence[int], throughputs: Sequence[float], *,
 def knees(summary: pd.DataFrame, *, margin: float = DEFAULT_MARGIN) -> pd.DataFrame:
     """The knee of each target, pace and mode (column ``knee``; NA: beyond the largest k)."""
     rows = []
-    for key, group in summary.groupby(["client", "runtime", "pace_s", "mode"], sort=True,
-                                      dropna=False):
+    for key, group in summary.groupby(
+        ["client", "runtime", "pace_s", "mode"], sort=True, dropna=False
+    ):
         kn = knee(group["k"], group["throughput_per_s"], margin=margin)
-        top = group.loc[group["throughput_per_s"].idxmax()] if group[
-            "throughput_per_s"].notna().any() else None
-        rows.append({**dict(zip(["client", "runtime", "pace_s", "mode"], key)),
-                     "knee": pd.NA if kn is None else kn, "k_max": int(group["k"].max()),
-                     "peak_throughput_per_s": np.nan if top is None else top["throughput_per_s"],
-                     "peak_k": pd.NA if top is None else int(top["k"])})
-    return pd.DataFrame(rows, columns=["client", "runtime", "pace_s", "mode", "knee", "k_max",
-                                       "peak_throughput_per_s", "peak_k"])
+        top = (
+            group.loc[group["throughput_per_s"].idxmax()]
+            if group["throughput_per_s"].notna().any()
+            else None
+        )
+        rows.append(
+            {
+                **dict(zip(["client", "runtime", "pace_s", "mode"], key)),
+                "knee": pd.NA if kn is None else kn,
+                "k_max": int(group["k"].max()),
+                "peak_throughput_per_s": np.nan if top is None else top["throughput_per_s"],
+                "peak_k": pd.NA if top is None else int(top["k"]),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "client",
+            "runtime",
+            "pace_s",
+            "mode",
+            "knee",
+            "k_max",
+            "peak_throughput_per_s",
+            "peak_k",
+        ],
+    )
 
 
 def _ms(x: float) -> str:
     return f"{x * 1000:.3g} ms" if x < 1 else f"{x:.3g} s"
 
 
-def headlines(summary: pd.DataFrame, knee_table: pd.DataFrame, *, cores: Optional[int] = None,
-              quantile: str = "p95") -> list[str]:
+def headlines(
+    summary: pd.DataFrame,
+    knee_table: pd.DataFrame,
+    *,
+    cores: int | None = None,
+    quantile: str = "p95",
+) -> list[str]:
     """One sentence per client and mode: each runtime's p95 from the smallest to the
     largest k (estimates with their CIs), and where its throughput stops growing."""
     lines = []
@@ -244,25 +324,39 @@ def headlines(summary: pd.DataFrame, knee_table: pd.DataFrame, *, cores: Optiona
         for runtime, g in group.groupby("runtime", sort=True):
             g = g.sort_values("k")
             lo, hi = g.iloc[0], g.iloc[-1]
-            kn = knee_table[(knee_table["client"] == client) & (knee_table["runtime"] == runtime)
-                            & (knee_table["mode"] == mode)]["knee"]
+            kn = knee_table[
+                (knee_table["client"] == client)
+                & (knee_table["runtime"] == runtime)
+                & (knee_table["mode"] == mode)
+            ]["knee"]
             kn = kn.iloc[0] if len(kn) else pd.NA
-            where = (f"its throughput stops growing at k={int(kn)}" if not pd.isna(kn) else
-                     f"its throughput still grows at k={int(hi['k'])}")
+            where = (
+                f"its throughput stops growing at k={int(kn)}"
+                if not pd.isna(kn)
+                else f"its throughput still grows at k={int(hi['k'])}"
+            )
             ratio = hi[f"{quantile}_s"] / lo[f"{quantile}_s"]
 
             def est(r) -> str:
                 low, high = r[f"{quantile}_low_s"], r[f"{quantile}_high_s"]
-                ci = (f"95% CI {_ms(low)}–{_ms(high)}" if np.isfinite(low) else
-                      f"no CI: fewer than {MIN_BATCHES} batches")
+                ci = (
+                    f"95% CI {_ms(low)}–{_ms(high)}"
+                    if np.isfinite(low)
+                    else f"no CI: fewer than {MIN_BATCHES} batches"
+                )
                 return f"{_ms(r[f'{quantile}_s'])} ({ci}) at k={int(r['k'])}"
-            parts.append(f"{runtime}'s {quantile} goes from {est(lo)} to {est(hi)} "
-                         f"({ratio:.1f}× as long; ratio of the estimates, no interval); {where}")
+
+            parts.append(
+                f"{runtime}'s {quantile} goes from {est(lo)} to {est(hi)} "
+                f"({ratio:.1f}× as long; ratio of the estimates, no interval); {where}"
+            )
         what = "runs to exit" if mode == "run" else "create+start"
         line = f"through {client}, {what}: " + "; ".join(parts) + "."
         if cores and int(group["k"].max()) > cores:
-            line += (f" k above {cores} exceeds this host's {cores} cores: the knee is the "
-                     "finding, not a defect.")
+            line += (
+                f" k above {cores} exceeds this host's {cores} cores: the knee is the "
+                "finding, not a defect."
+            )
         lines.append(line)
     return lines
 
@@ -281,16 +375,22 @@ def console_table(trials: pd.DataFrame, *, seed: int = 0) -> str:
         return f"{est * scale:.3g} [{ci}]"
 
     ks = sorted(int(k) for k in s["k"].unique())
-    lines = ["concurrency: p50 latency in ms [95% CI, bootstrap over batches] at each k, then "
-             "throughput in containers/s [95% CI]"]
+    lines = [
+        "concurrency: p50 latency in ms [95% CI, bootstrap over batches] at each k, then "
+        "throughput in containers/s [95% CI]"
+    ]
     head = f"{'target':<16}{'mode':<6}" + "".join(f"{'k=' + str(k):>22}" for k in ks)
     lines.append(head)
     for (client, runtime, mode), g in s.groupby(["client", "runtime", "mode"], sort=True):
         by_k = {int(r.k): r for r in g.itertuples(index=False)}
-        p50 = "".join(f"{cell(by_k[k].p50_s, by_k[k].p50_low_s, by_k[k].p50_high_s) if k in by_k else '—':>22}"
-                      for k in ks)
-        thr = "".join(f"{cell(by_k[k].throughput_per_s, by_k[k].throughput_low_per_s, by_k[k].throughput_high_per_s, 1.0) if k in by_k else '—':>22}"
-                      for k in ks)
+        p50 = "".join(
+            f"{cell(by_k[k].p50_s, by_k[k].p50_low_s, by_k[k].p50_high_s) if k in by_k else '—':>22}"
+            for k in ks
+        )
+        thr = "".join(
+            f"{cell(by_k[k].throughput_per_s, by_k[k].throughput_low_per_s, by_k[k].throughput_high_per_s, 1.0) if k in by_k else '—':>22}"
+            for k in ks
+        )
         lines.append(f"{client + '/' + runtime:<16}{mode:<6}{p50}")
         lines.append(f"{'':<16}{'/s':<6}{thr}")
     return "\n".join(lines)
@@ -301,8 +401,9 @@ KNEES_FILE = "concurrency_knees.csv"
 COMPARISONS_FILE = "concurrency_comparisons.csv"  # compare_targets
 
 
-def findings(trials: pd.DataFrame, *, margin: float = DEFAULT_MARGIN, seed: int = 0,
-             cores: Optional[int] = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+def findings(
+    trials: pd.DataFrame, *, margin: float = DEFAULT_MARGIN, seed: int = 0, cores: int | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """(summary, knees, headline sentences) of the concurrency rows of ``trials``."""
     s = summarize(trials, seed=seed)
     kn = knees(s, margin=margin)
@@ -314,11 +415,15 @@ def step_label(mode: str, quantity: str, k: int) -> str:
     return f"{mode} {quantity} k={int(k)}"
 
 
-def parse_step(step: str) -> Optional[tuple[str, str, int]]:
+def parse_step(step: str) -> tuple[str, str, int] | None:
     """(mode, quantity, k) of a :func:`step_label`; None for any other step."""
     parts = str(step).split(" ")
-    if len(parts) != 3 or parts[0] not in MODES or parts[1] not in GATED \
-            or not parts[2].startswith("k="):
+    if (
+        len(parts) != 3
+        or parts[0] not in MODES
+        or parts[1] not in GATED
+        or not parts[2].startswith("k=")
+    ):
         return None
     try:
         return parts[0], parts[1], int(parts[2][2:])
@@ -326,8 +431,24 @@ def parse_step(step: str) -> Optional[tuple[str, str, int]]:
         return None
 
 
-BATCH_ROW_COLUMNS = ["run_id", "experiment", "client", "runtime", "pace_s", "round", "trial",
-                     "warmup", "step", "wall_s", "user_s", "sys_s", "ok", "error", "batch", "k"]
+BATCH_ROW_COLUMNS = [
+    "run_id",
+    "experiment",
+    "client",
+    "runtime",
+    "pace_s",
+    "round",
+    "trial",
+    "warmup",
+    "step",
+    "wall_s",
+    "user_s",
+    "sys_s",
+    "ok",
+    "error",
+    "batch",
+    "k",
+]
 
 
 def batch_rows(trials: pd.DataFrame) -> pd.DataFrame:
@@ -354,16 +475,26 @@ def batch_rows(trials: pd.DataFrame) -> pd.DataFrame:
         for q, p in GATED.items():
             if q != "p50" and int(info["k"]) == 1:
                 continue  # a batch of one has no tail of its own: its p95 is its p50
-            rows.append({"run_id": info["run_id"], "experiment": EXPERIMENT,
-                         "client": info["client"], "runtime": info["runtime"],
-                         "pace_s": info["pace_s"], "round": int(group["round"].iloc[0]),
-                         "trial": int(group["round"].iloc[0]), "warmup": False,
-                         "step": step_label(info["mode"], q, info["k"]),
-                         "wall_s": float(np.quantile(lat, p)) if not failed else np.nan,
-                         "user_s": np.nan, "sys_s": np.nan,
-                         "ok": not failed,
-                         "error": f"{failed} of {len(group)} containers failed" if failed else "",
-                         "batch": int(info["batch"]), "k": int(info["k"])})
+            rows.append(
+                {
+                    "run_id": info["run_id"],
+                    "experiment": EXPERIMENT,
+                    "client": info["client"],
+                    "runtime": info["runtime"],
+                    "pace_s": info["pace_s"],
+                    "round": int(group["round"].iloc[0]),
+                    "trial": int(group["round"].iloc[0]),
+                    "warmup": False,
+                    "step": step_label(info["mode"], q, info["k"]),
+                    "wall_s": float(np.quantile(lat, p)) if not failed else np.nan,
+                    "user_s": np.nan,
+                    "sys_s": np.nan,
+                    "ok": not failed,
+                    "error": f"{failed} of {len(group)} containers failed" if failed else "",
+                    "batch": int(info["batch"]),
+                    "k": int(info["k"]),
+                }
+            )
     return pd.DataFrame(rows, columns=BATCH_ROW_COLUMNS)
 
 
@@ -381,8 +512,9 @@ def with_batch_rows(trials: pd.DataFrame) -> pd.DataFrame:
 COMPARISON_COLUMNS = ["pace_s", "mode", "quantity", "k"]
 
 
-def compare_targets(trials: pd.DataFrame, *, alpha: float, margin: float = DEFAULT_MARGIN,
-                    seed: int = 0) -> pd.DataFrame:
+def compare_targets(
+    trials: pd.DataFrame, *, alpha: float, margin: float = DEFAULT_MARGIN, seed: int = 0
+) -> pd.DataFrame:
     """Paired comparisons between targets at each k (:func:`rtlab.analysis.stats.compare` on the
     batch rows): the runtimes through each client and the clients over each runtime, per
     pace, mode, quantity (p50, p95 of a batch) and k; Holm within each family, quantity
@@ -393,8 +525,7 @@ def compare_targets(trials: pd.DataFrame, *, alpha: float, margin: float = DEFAU
     rows = batch_rows(trials)
     blocks = []
     for pace, group in rows.groupby("pace_s", sort=True, dropna=False):
-        table = stats.compare(group.drop(columns=["pace_s"]), alpha=alpha, seed=seed,
-                              margin=margin)
+        table = stats.compare(group.drop(columns=["pace_s"]), alpha=alpha, seed=seed, margin=margin)
         if table.empty:
             continue
         parsed = []
@@ -411,5 +542,6 @@ def compare_targets(trials: pd.DataFrame, *, alpha: float, margin: float = DEFAU
     if not blocks:
         return pd.DataFrame(columns=[*COMPARISON_COLUMNS, *stats.COMPARISON_COLUMNS])
     out = pd.concat(blocks, ignore_index=True)
-    return out.sort_values(["pace_s", "mode", "k", "quantity", "family", "a", "b"],
-                           kind="stable").reset_index(drop=True)
+    return out.sort_values(
+        ["pace_s", "mode", "k", "quantity", "family", "a", "b"], kind="stable"
+    ).reset_index(drop=True)

@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional, Sequence
 
 import pandas as pd
-
 
 EXPERIMENT = "cri"
 BENCHMARK_FILE = "cri-benchmark.json"
 # rtlab's step → the CRI method it times (collect/clients/cri.py), in the order a trial calls them
 OPERATIONS: tuple[tuple[str, str], ...] = (
-    ("pod_run", "RunPodSandbox"), ("create", "CreateContainer"), ("start", "StartContainer"),
-    ("stop", "StopContainer"), ("remove", "RemoveContainer"), ("pod_stop", "StopPodSandbox"),
-    ("pod_remove", "RemovePodSandbox"))
+    ("pod_run", "RunPodSandbox"),
+    ("create", "CreateContainer"),
+    ("start", "StartContainer"),
+    ("stop", "StopContainer"),
+    ("remove", "RemoveContainer"),
+    ("pod_stop", "StopPodSandbox"),
+    ("pod_remove", "RemovePodSandbox"),
+)
 # trials.csv's wall clock at each call's start (Unix ns; experiments.py "cri" columns)
 STARTED = "started_ns"
 
@@ -54,8 +57,11 @@ def benchmark(trials: pd.DataFrame) -> dict:
     if rows.empty:
         return {}
     rows = rows[~_bool(rows["warmup"])]
-    network = rows["network"].fillna("").astype(str) if "network" in rows.columns \
+    network = (
+        rows["network"].fillna("").astype(str)
+        if "network" in rows.columns
         else pd.Series("", index=rows.index)
+    )
     rows = rows.assign(_network=network)
     method = dict(OPERATIONS)
     order = {step: i for i, (step, _) in enumerate(OPERATIONS)}
@@ -79,24 +85,36 @@ def benchmark(trials: pd.DataFrame) -> dict:
                     error = f"{method[row['step']]}: {row.get('error') or 'failed'}"
                     break
                 durations.append(int(round(float(row["wall_s"]) * 1e9)))
-            meta = {"runId": str(key.get("run_id", "")), "round": str(key.get("round", "")),
-                    "trial": str(key.get("trial", "")),
-                    "podSandboxName": str(key.get("container_id", "")),
-                    "runtimeHandler": str(runtime), "network": str(net)}
+            meta = {
+                "runId": str(key.get("run_id", "")),
+                "round": str(key.get("round", "")),
+                "trial": str(key.get("trial", "")),
+                "podSandboxName": str(key.get("container_id", "")),
+                "runtimeHandler": str(runtime),
+                "network": str(net),
+            }
             if "pace_s" in trial.columns and len(trial):
                 meta["paceS"] = str(trial["pace_s"].iloc[0])
             if error is not None:
                 meta["error"] = error
-            points.append({"sampleIndex": len(points), "startTime": start_time,
-                           "endTime": end_time,
-                           "operationsDurationsNs": durations, "metaInfo": meta})
+            points.append(
+                {
+                    "sampleIndex": len(points),
+                    "startTime": start_time,
+                    "endTime": end_time,
+                    "operationsDurationsNs": durations,
+                    "metaInfo": meta,
+                }
+            )
         out[f"{runtime}/{net}" if net else str(runtime)] = {
-            "operationsNames": [m for _, m in OPERATIONS], "numParallel": 1,
-            "datapoints": points}
+            "operationsNames": [m for _, m in OPERATIONS],
+            "numParallel": 1,
+            "datapoints": points,
+        }
     return out
 
 
-def _int(value) -> Optional[int]:
+def _int(value) -> int | None:
     """An integer cell (Int64, int or str: exact; float), None when empty."""
     try:
         return int(value)
@@ -105,7 +123,7 @@ def _int(value) -> Optional[int]:
         return None if number is None else int(number)
 
 
-def _float(value) -> Optional[float]:
+def _float(value) -> float | None:
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -113,7 +131,7 @@ def _float(value) -> Optional[float]:
     return None if number != number else number
 
 
-def write_benchmark(trials: pd.DataFrame, out_dir: Path | str) -> Optional[Path]:
+def write_benchmark(trials: pd.DataFrame, out_dir: Path | str) -> Path | None:
     """Write ``cri-benchmark.json`` into ``out_dir`` when the trials hold CRI rows."""
     sets = benchmark(trials)
     if not sets:

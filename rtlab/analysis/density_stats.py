@@ -35,21 +35,33 @@ def theil_sen(x, y, alpha: float = DEFAULT_ALPHA) -> dict:
     """Slope, its (1 − alpha) CI and intercept; NaN where fewer than two distinct x."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if len(x) < 2 or len(np.unique(x)) < 2:
-        return {"slope": np.nan, "low": np.nan, "high": np.nan, "intercept": np.nan,
-                "points": len(x)}
+        return {
+            "slope": np.nan,
+            "low": np.nan,
+            "high": np.nan,
+            "intercept": np.nan,
+            "points": len(x),
+        }
     with np.errstate(invalid="ignore"):  # all-equal y: Sen's variance is 0 − ties (NaN CI)
         res = sps.theilslopes(y, x, alpha=1 - alpha)
     # Sen's interval from two points is the one pairwise slope: no interval at all
     ci = (float(res[2]), float(res[3])) if len(x) >= MIN_POINTS_CI else (np.nan, np.nan)
-    return {"slope": float(res[0]), "low": ci[0], "high": ci[1],
-            "intercept": float(res[1]), "points": len(x)}
+    return {
+        "slope": float(res[0]),
+        "low": ci[0],
+        "high": ci[1],
+        "intercept": float(res[1]),
+        "points": len(x),
+    }
 
 
 def load(run_dir: str | Path) -> pd.DataFrame:
     """density.csv of one run, typed."""
-    df = pd.read_csv(Path(run_dir) / "density.csv", keep_default_na=False,
-                     dtype={"client": str, "runtime": str, "method": str, "error": str,
-                            "daemons": str})
+    df = pd.read_csv(
+        Path(run_dir) / "density.csv",
+        keep_default_na=False,
+        dtype={"client": str, "runtime": str, "method": str, "error": str, "daemons": str},
+    )
     if "daemons" not in df:  # written before the daemons were named per client: then
         df["daemons"] = "every dockerd and containerd"  # every one on the host, any client
     for col in ("ok", "warmup"):
@@ -66,29 +78,52 @@ def memory_slopes(density: pd.DataFrame, alpha: float = DEFAULT_ALPHA) -> pd.Dat
     for (client, runtime, method), g in use.groupby(["client", "runtime", "method"], sort=True):
         fit = theil_sen(g.n, g.bytes / MB, alpha)
         d = g[g.daemons_bytes.notna()]
-        out.append({"client": client, "runtime": runtime, "method": method,
-                    "mb": fit["slope"], "low": fit["low"], "high": fit["high"],
-                    "points": fit["points"], "levels": ",".join(map(str, sorted(set(g.n.astype(int))))),
-                    "daemons": "; ".join(sorted({x for x in g.get("daemons", []) if x})),
-                    "daemons_mb": theil_sen(d.n, d.daemons_bytes / MB, alpha)["slope"]})
-    cols = ["client", "runtime", "method", "mb", "low", "high", "points", "levels", "daemons",
-            "daemons_mb"]
+        out.append(
+            {
+                "client": client,
+                "runtime": runtime,
+                "method": method,
+                "mb": fit["slope"],
+                "low": fit["low"],
+                "high": fit["high"],
+                "points": fit["points"],
+                "levels": ",".join(map(str, sorted(set(g.n.astype(int))))),
+                "daemons": "; ".join(sorted({x for x in g.get("daemons", []) if x})),
+                "daemons_mb": theil_sen(d.n, d.daemons_bytes / MB, alpha)["slope"],
+            }
+        )
+    cols = [
+        "client",
+        "runtime",
+        "method",
+        "mb",
+        "low",
+        "high",
+        "points",
+        "levels",
+        "daemons",
+        "daemons_mb",
+    ]
     frame = pd.DataFrame(out, columns=cols)
     order = {m: i for i, m in enumerate(METHODS)}
-    return frame.sort_values(["client", "runtime", "method"],
-                             key=lambda s: s.map(order) if s.name == "method" else s,
-                             ignore_index=True)
+    return frame.sort_values(
+        ["client", "runtime", "method"],
+        key=lambda s: s.map(order) if s.name == "method" else s,
+        ignore_index=True,
+    )
 
 
 def disagreement(slopes: pd.DataFrame) -> pd.DataFrame:
     """Per target: each method's MB per container side by side and ``spread``, the
     largest over the smallest positive slope (NaN when fewer than two are positive)."""
-    wide = slopes.pivot_table(index=["client", "runtime"], columns="method", values="mb",
-                              aggfunc="first").reindex(columns=list(METHODS))
+    wide = slopes.pivot_table(
+        index=["client", "runtime"], columns="method", values="mb", aggfunc="first"
+    ).reindex(columns=list(METHODS))
 
     def spread(row):
         pos = [v for v in row.values if pd.notna(v) and v > 0]
         return max(pos) / min(pos) if len(pos) >= 2 else np.nan
+
     wide["spread"] = wide.apply(spread, axis=1)
     return wide.reset_index()
 
@@ -98,8 +133,9 @@ def interference_slopes(trials: pd.DataFrame, alpha: float = DEFAULT_ALPHA) -> p
     df = trials[(trials.experiment == "density") & ~trials.warmup & trials.ok].copy()
     df["n"] = pd.to_numeric(df["n"], errors="coerce")
     df = df[df.n.notna()]
-    per = df.pivot_table(index=["client", "runtime", "trial", "n"], columns="step",
-                         values="wall_s", aggfunc="first").reset_index()
+    per = df.pivot_table(
+        index=["client", "runtime", "trial", "n"], columns="step", values="wall_s", aggfunc="first"
+    ).reset_index()
     if {"create", "start"} <= set(per.columns):
         per["total"] = per["create"] + per["start"]
     out = []
@@ -109,8 +145,28 @@ def interference_slopes(trials: pd.DataFrame, alpha: float = DEFAULT_ALPHA) -> p
                 continue
             h = g[g[step].notna()]
             fit = theil_sen(h.n, h[step] * 1000, alpha)
-            out.append({"client": client, "runtime": runtime, "step": step,
-                        "ms_per_container": fit["slope"], "low": fit["low"], "high": fit["high"],
-                        "intercept_ms": fit["intercept"], "points": fit["points"]})
-    return pd.DataFrame(out, columns=["client", "runtime", "step", "ms_per_container", "low",
-                                      "high", "intercept_ms", "points"])
+            out.append(
+                {
+                    "client": client,
+                    "runtime": runtime,
+                    "step": step,
+                    "ms_per_container": fit["slope"],
+                    "low": fit["low"],
+                    "high": fit["high"],
+                    "intercept_ms": fit["intercept"],
+                    "points": fit["points"],
+                }
+            )
+    return pd.DataFrame(
+        out,
+        columns=[
+            "client",
+            "runtime",
+            "step",
+            "ms_per_container",
+            "low",
+            "high",
+            "intercept_ms",
+            "points",
+        ],
+    )

@@ -31,8 +31,18 @@ if TYPE_CHECKING:  # matplotlib loads only when pace_plot draws
 
 PACE_COLUMN = "pace_s"
 # The columns of stats.compare this module relies on.
-USED_COLUMNS = ["family", "step", "a", "b", "ratio", "ratio_ci_low", "ratio_ci_high", "p",
-                "p_adj", "verdict"]
+USED_COLUMNS = [
+    "family",
+    "step",
+    "a",
+    "b",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "p",
+    "p_adj",
+    "verdict",
+]
 PAIR_KEYS = ["family", "step", "a", "b"]
 
 
@@ -49,13 +59,17 @@ def paces_of(trials: pd.DataFrame) -> list[float]:
         When the frame has no ``pace_s`` column (data format 1) or rows without a pace.
     """
     if PACE_COLUMN not in trials.columns:
-        raise PaceError("the trials have no pace_s column (data format version 1, made before "
-                        "--pace): they have one unrecorded pace and cannot be analysed by pace")
+        raise PaceError(
+            "the trials have no pace_s column (data format version 1, made before "
+            "--pace): they have one unrecorded pace and cannot be analysed by pace"
+        )
     paces = pd.to_numeric(trials[PACE_COLUMN], errors="coerce")
     missing = int(paces.isna().sum())
     if missing:
-        raise PaceError(f"{missing} of {len(trials)} rows have no pace_s (rows of a format-1 run "
-                        "mixed in?): paces are never merged silently; analyse those runs apart")
+        raise PaceError(
+            f"{missing} of {len(trials)} rows have no pace_s (rows of a format-1 run "
+            "mixed in?): paces are never merged silently; analyse those runs apart"
+        )
     return sorted(float(p) for p in paces.unique())
 
 
@@ -91,8 +105,9 @@ def pace_compare(
     blocks = []
     columns: list[str] | None = None
     for pace in paces:
-        table = stats.compare(trials[pace_col == pace], alpha=alpha, confidence=confidence,
-                              seed=seed, margin=margin)
+        table = stats.compare(
+            trials[pace_col == pace], alpha=alpha, confidence=confidence, seed=seed, margin=margin
+        )
         columns = list(table.columns)
         blocks.append(table.assign(**{PACE_COLUMN: pace}))
     columns = [PACE_COLUMN, *(columns or stats.COMPARISON_COLUMNS)]
@@ -153,24 +168,43 @@ def pace_stability(table: pd.DataFrame) -> pd.DataFrame:
         paces = [float(p) for p in pair[PACE_COLUMN]]
         verdicts = list(pair["verdict"])
         first, last = pair.iloc[0], pair.iloc[-1]
-        moves = len(pair) > 1 and (first["ratio_ci_high"] < last["ratio_ci_low"]
-                                   or last["ratio_ci_high"] < first["ratio_ci_low"])
+        moves = len(pair) > 1 and (
+            first["ratio_ci_high"] < last["ratio_ci_low"]
+            or last["ratio_ci_high"] < first["ratio_ci_low"]
+        )
         missing = [p for p in all_paces if p not in paces]
-        rows.append(dict(zip(PAIR_KEYS, key)) | {
-            "paces": paces, "verdicts": verdicts, "ratios": [float(r) for r in pair["ratio"]],
-            "missing_paces": missing,
-            "holds": len(set(verdicts)) == 1 and not missing,
-            "flips": len(set(verdicts) - {stats.INCONCLUSIVE}) > 1,
-            "ratio_moves": bool(moves),
-        })
-    columns = [*PAIR_KEYS, "paces", "verdicts", "ratios", "missing_paces", "holds", "flips",
-               "ratio_moves"]
+        rows.append(
+            dict(zip(PAIR_KEYS, key))
+            | {
+                "paces": paces,
+                "verdicts": verdicts,
+                "ratios": [float(r) for r in pair["ratio"]],
+                "missing_paces": missing,
+                "holds": len(set(verdicts)) == 1 and not missing,
+                "flips": len(set(verdicts) - {stats.INCONCLUSIVE}) > 1,
+                "ratio_moves": bool(moves),
+            }
+        )
+    columns = [
+        *PAIR_KEYS,
+        "paces",
+        "verdicts",
+        "ratios",
+        "missing_paces",
+        "holds",
+        "flips",
+        "ratio_moves",
+    ]
     out = pd.DataFrame(rows, columns=columns)
     if out.empty:
         return out
     order = out["step"].map(stats.step_rank)
-    return out.assign(_o=order).sort_values(["_o", "step", "family", "a", "b"]) \
-        .drop(columns="_o").reset_index(drop=True)
+    return (
+        out.assign(_o=order)
+        .sort_values(["_o", "step", "family", "a", "b"])
+        .drop(columns="_o")
+        .reset_index(drop=True)
+    )
 
 
 def pace_conclusions(table: pd.DataFrame) -> list[str]:
@@ -212,16 +246,22 @@ def pace_conclusions(table: pd.DataFrame) -> list[str]:
         if row.holds:
             verdict = verdicts[0]
             if len(paces) == 1:
-                text = (f"{head}: {row.a} {verdict} at the only pace, {format_pace(paces[0])} "
-                        f"({_factor(ratios[0], verdict)})")
+                text = (
+                    f"{head}: {row.a} {verdict} at the only pace, {format_pace(paces[0])} "
+                    f"({_factor(ratios[0], verdict)})"
+                )
             else:
-                span = (f"{_factor(ratios[0], verdict)} at {format_pace(paces[0])} … "
-                        f"{_factor(ratios[-1], verdict)} at {format_pace(paces[-1])}")
+                span = (
+                    f"{_factor(ratios[0], verdict)} at {format_pace(paces[0])} … "
+                    f"{_factor(ratios[-1], verdict)} at {format_pace(paces[-1])}"
+                )
                 what = f"{row.a} {verdict}" if verdict in (stats.FASTER, stats.SLOWER) else verdict
                 text = f"{head}: {what} at every pace ({span})"
                 if row.ratio_moves:
-                    text += (f"; the ratio depends on the pace (its 95% CIs at "
-                             f"{format_pace(paces[0])} and {format_pace(paces[-1])} do not overlap)")
+                    text += (
+                        f"; the ratio depends on the pace (its 95% CIs at "
+                        f"{format_pace(paces[0])} and {format_pace(paces[-1])} do not overlap)"
+                    )
             holds.append(text)
             continue
         parts = []
@@ -235,8 +275,11 @@ def pace_conclusions(table: pd.DataFrame) -> list[str]:
         if row.flips:
             flips.append(f"{head}: {FLIPS}: " + "; ".join(parts))
         else:
-            kind = "not settled at every pace" if len(set(verdicts)) > 1 \
+            kind = (
+                "not settled at every pace"
+                if len(set(verdicts)) > 1
                 else "not compared at every pace"
+            )
             unsettled.append(f"{head}: {kind}: " + "; ".join(parts))
     return flips + unsettled + holds
 
@@ -248,8 +291,9 @@ def _pace_positions(paces: Sequence[float]) -> tuple[float, float]:
     return linthresh, 0.5
 
 
-def pace_plot(table: pd.DataFrame, *, step: str, ax: Axes | None = None,
-              families: Sequence[str] | None = None) -> Axes:
+def pace_plot(
+    table: pd.DataFrame, *, step: str, ax: Axes | None = None, families: Sequence[str] | None = None
+) -> Axes:
     """The Hodges–Lehmann ratio a / b with its own 95 % CI against the pace, one line per pair.
 
     The pace axis is logarithmic above the smallest non-zero pace and linear
@@ -280,8 +324,10 @@ def pace_plot(table: pd.DataFrame, *, step: str, ax: Axes | None = None,
     if families is not None:
         rows = rows[rows["family"].isin(list(families))]
     if rows.empty:
-        raise PaceError(f"no comparison of step {step!r} in the table "
-                        f"(steps: {', '.join(stats.ordered_steps(table['step'].tolist())) or 'none'})")
+        raise PaceError(
+            f"no comparison of step {step!r} in the table "
+            f"(steps: {', '.join(stats.ordered_steps(table['step'].tolist())) or 'none'})"
+        )
     paces = sorted(float(p) for p in rows[PACE_COLUMN].unique())
     linthresh, linscale = _pace_positions(paces)
     colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
@@ -291,10 +337,21 @@ def pace_plot(table: pd.DataFrame, *, step: str, ax: Axes | None = None,
         color = colors[i % len(colors)]
         x = pair[PACE_COLUMN].to_numpy(dtype=float)
         y = pair["ratio"].to_numpy(dtype=float)
-        err = np.vstack([y - pair["ratio_ci_low"].to_numpy(dtype=float),
-                         pair["ratio_ci_high"].to_numpy(dtype=float) - y])
-        ax.errorbar(x, y, yerr=np.clip(err, 0, None), color=color, marker="none", capsize=3,
-                    label=f"{a} / {b} {_where(family)}")
+        err = np.vstack(
+            [
+                y - pair["ratio_ci_low"].to_numpy(dtype=float),
+                pair["ratio_ci_high"].to_numpy(dtype=float) - y,
+            ]
+        )
+        ax.errorbar(
+            x,
+            y,
+            yerr=np.clip(err, 0, None),
+            color=color,
+            marker="none",
+            capsize=3,
+            label=f"{a} / {b} {_where(family)}",
+        )
         clear = pair["verdict"].isin([stats.FASTER, stats.SLOWER]).to_numpy()
         ax.plot(x[clear], y[clear], "o", color=color)
         ax.plot(x[~clear], y[~clear], "o", markerfacecolor="white", markeredgecolor=color)
@@ -313,9 +370,12 @@ def pace_plot(table: pd.DataFrame, *, step: str, ax: Axes | None = None,
     ax.set_ylabel("ratio a / b, Hodges–Lehmann (95% CI)")
     ax.set_title(f"{step}: Hodges–Lehmann ratio a / b (95% CI) at pace {_join(paces)}")
     handles, labels = ax.get_legend_handles_labels()
-    handles += [Line2D([], [], marker="o", linestyle="none", color="0.3"),
-                Line2D([], [], marker="o", linestyle="none", markerfacecolor="white",
-                       markeredgecolor="0.3")]
+    handles += [
+        Line2D([], [], marker="o", linestyle="none", color="0.3"),
+        Line2D(
+            [], [], marker="o", linestyle="none", markerfacecolor="white", markeredgecolor="0.3"
+        ),
+    ]
     labels += ["faster or slower", "equivalent or inconclusive"]
     ax.legend(handles, labels, fontsize="small")
     return ax

@@ -23,8 +23,7 @@ def _label(target: str, pace) -> str:
 def _colours(names) -> dict:
     """A colour per phase name, the same in every figure (from the name), unattributed grey."""
     palette = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]  # a ListedColormap
-    colours = {n: palette[zlib.crc32(str(n).encode()) % len(palette)]
-               for n in dict.fromkeys(names)}
+    colours = {n: palette[zlib.crc32(str(n).encode()) % len(palette)] for n in dict.fromkeys(names)}
     colours[tracing.UNATTRIBUTED] = (0.6, 0.6, 0.6, 1.0)
     return colours
 
@@ -38,21 +37,33 @@ def phase_bars(summary: pd.DataFrame, *, step: str = "run", ax: Axes | None = No
     data = summary[summary["step"] == step]
     groups = list(data.groupby(["target", "pace_s"], dropna=False, sort=True))
     colours = _colours(data.sort_values(["order"])["phase"])
-    for i, ((target, pace), rows) in enumerate(groups):
+    for i, (_, rows) in enumerate(groups):
         rows = rows.sort_values("order")
         bottom = 0.0
         for _, row in rows.iterrows():
             height = row["median_s"] * 1e3
-            ax.bar(i, height, bottom=bottom, color=colours[row["phase"]], edgecolor="white",
-                   width=0.6, label=plots.text(row["phase"]))
+            ax.bar(
+                i,
+                height,
+                bottom=bottom,
+                color=colours[row["phase"]],
+                edgecolor="white",
+                width=0.6,
+                label=plots.text(row["phase"]),
+            )
             bottom += height
         ax.plot([i + 0.32, i + 0.42], [rows["step_median_s"].iloc[0] * 1e3] * 2, color="black")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
-    ax.legend(unique.values(), unique.keys(), fontsize="small", loc="upper left",
-              bbox_to_anchor=(1.01, 1.0))
+    ax.legend(
+        unique.values(),
+        unique.keys(),
+        fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+    )
     ax.set_xticks(range(len(groups)), [plots.text(_label(t, p)) for (t, p), _ in groups])
-    ax.set_ylabel(f"median phase time (ms); tick: step median")
+    ax.set_ylabel("median phase time (ms); tick: step median")
     ax.set_title(f"where the time goes: {plots.text(step)}")
     return ax
 
@@ -76,16 +87,29 @@ def timeline(phases: pd.DataFrame, *, step: str = "run", ax: Axes | None = None)
     data = typical_trials(phases, step)
     colours = _colours(data["phase"])
     rows = list(data.groupby(["client", "runtime", "pace_s"], dropna=False, sort=True))
-    for i, ((client, runtime, pace), g) in enumerate(rows):
+    for i, (_, g) in enumerate(rows):
         for _, p in g.iterrows():
-            ax.barh(i, p["dur_s"] * 1e3, left=p["start_s"] * 1e3, color=colours[p["phase"]],
-                    edgecolor="white", height=0.6, label=plots.text(p["phase"]))
+            ax.barh(
+                i,
+                p["dur_s"] * 1e3,
+                left=p["start_s"] * 1e3,
+                color=colours[p["phase"]],
+                edgecolor="white",
+                height=0.6,
+                label=plots.text(p["phase"]),
+            )
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
-    ax.legend(unique.values(), unique.keys(), fontsize="small", loc="upper left",
-              bbox_to_anchor=(1.01, 1.0))
-    ax.set_yticks(range(len(rows)), [plots.text(_label(stats.target_label(c, r), p))
-                                     for (c, r, p), _ in rows])
+    ax.legend(
+        unique.values(),
+        unique.keys(),
+        fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+    )
+    ax.set_yticks(
+        range(len(rows)), [plots.text(_label(stats.target_label(c, r), p)) for (c, r, p), _ in rows]
+    )
     ax.invert_yaxis()
     ax.set_xlabel("ms from the step's start")
     ax.set_title(f"one typical traced {plots.text(step)} per target (median wall time)")

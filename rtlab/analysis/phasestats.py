@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -25,8 +24,12 @@ def load_phases(run_dir: Path) -> pd.DataFrame:
     path = Path(run_dir) / PHASES_FILE
     if not path.exists():
         return pd.DataFrame(columns=list(tracing.PHASE_COLUMNS))
-    frame = pd.read_csv(path, keep_default_na=False, na_values={"pace_s": [""]},
-                        dtype={"phase": str, "container_id": str})
+    frame = pd.read_csv(
+        path,
+        keep_default_na=False,
+        na_values={"pace_s": [""]},
+        dtype={"phase": str, "container_id": str},
+    )
     frame["warmup"] = frame["warmup"].astype(str).str.lower() == "true"
     return frame
 
@@ -62,8 +65,13 @@ def per_trial(phases: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     data = data.assign(pace_key=_pace_key(data))
     keys = ["client", "runtime", "pace_key", "step", "run_id", "container_id"]
-    wide = data.pivot_table(index=keys + ["round", "wall_s"], columns="phase", values="dur_s",
-                            aggfunc="sum", fill_value=0.0)
+    wide = data.pivot_table(
+        index=keys + ["round", "wall_s"],
+        columns="phase",
+        values="dur_s",
+        aggfunc="sum",
+        fill_value=0.0,
+    )
     if tracing.UNATTRIBUTED not in wide.columns:
         wide[tracing.UNATTRIBUTED] = 0.0
     return wide.reset_index()
@@ -78,28 +86,57 @@ def phase_summary(phases: pd.DataFrame, *, confidence: float = stats.CONFIDENCE)
     Columns: target, client, runtime, pace_s, step, order, phase, n, median_s, ci_low_s,
     ci_high_s, step_median_s, share.
     """
-    cols = ["target", "client", "runtime", "pace_s", "step", "order", "phase", "n", "median_s",
-            "ci_low_s", "ci_high_s", "step_median_s", "share"]
+    cols = [
+        "target",
+        "client",
+        "runtime",
+        "pace_s",
+        "step",
+        "order",
+        "phase",
+        "n",
+        "median_s",
+        "ci_low_s",
+        "ci_high_s",
+        "step_median_s",
+        "share",
+    ]
     wide = per_trial(phases)
     rows: list[dict] = []
     if not len(wide):
         return pd.DataFrame(rows, columns=cols)
     present = phases[~phases["warmup"]].assign(pace_key=_pace_key(phases[~phases["warmup"]]))
     for (client, runtime, pace, step), group in wide.groupby(
-            ["client", "runtime", "pace_key", "step"], sort=True):
-        seen = present[(present.client == client) & (present.runtime == runtime)
-                       & (present.pace_key == pace) & (present.step == step)]["phase"]
+        ["client", "runtime", "pace_key", "step"], sort=True
+    ):
+        seen = present[
+            (present.client == client)
+            & (present.runtime == runtime)
+            & (present.pace_key == pace)
+            & (present.step == step)
+        ]["phase"]
         step_median = float(np.median(group["wall_s"].to_numpy(dtype=float)))
         for order, name in enumerate(_order(runtime, step, seen, client)):
             x = group[name].to_numpy(dtype=float)
             ci = stats.median_ci(x, confidence=confidence)
             median = float(np.median(x))
-            rows.append({"target": stats.target_label(client, runtime), "client": client,
-                         "runtime": runtime, "pace_s": None if pace == -1.0 else float(pace),
-                         "step": step, "order": order, "phase": name, "n": int(x.size),
-                         "median_s": median, "ci_low_s": ci.low, "ci_high_s": ci.high,
-                         "step_median_s": step_median,
-                         "share": median / step_median if step_median > 0 else np.nan})
+            rows.append(
+                {
+                    "target": stats.target_label(client, runtime),
+                    "client": client,
+                    "runtime": runtime,
+                    "pace_s": None if pace == -1.0 else float(pace),
+                    "step": step,
+                    "order": order,
+                    "phase": name,
+                    "n": int(x.size),
+                    "median_s": median,
+                    "ci_low_s": ci.low,
+                    "ci_high_s": ci.high,
+                    "step_median_s": step_median,
+                    "share": median / step_median if step_median > 0 else np.nan,
+                }
+            )
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -109,8 +146,18 @@ def coverage(summary: pd.DataFrame) -> pd.DataFrame:
 
     Columns: target, client, runtime, pace_s, step, n, named_phases, named_share,
     unattributed_share, step_median_s."""
-    cols = ["target", "client", "runtime", "pace_s", "step", "n", "named_phases",
-            "named_share", "unattributed_share", "step_median_s"]
+    cols = [
+        "target",
+        "client",
+        "runtime",
+        "pace_s",
+        "step",
+        "n",
+        "named_phases",
+        "named_share",
+        "unattributed_share",
+        "step_median_s",
+    ]
     rows: list[dict] = []
     if not len(summary):
         return pd.DataFrame(rows, columns=cols)
@@ -118,17 +165,26 @@ def coverage(summary: pd.DataFrame) -> pd.DataFrame:
     data = summary.assign(pace_key=_pace_key(summary))
     for (target, client, runtime, pace, step), g in data.groupby(keys, sort=True):
         named = g[g.phase != tracing.UNATTRIBUTED]
-        rows.append({"target": target, "client": client, "runtime": runtime,
-                     "pace_s": None if pace == -1.0 else float(pace), "step": step,
-                     "n": int(g["n"].max()), "named_phases": int((named.median_s > 0).sum()),
-                     "named_share": float(named.share.sum()),
-                     "unattributed_share": float(g[g.phase == tracing.UNATTRIBUTED].share.sum()),
-                     "step_median_s": float(g.step_median_s.iloc[0])})
+        rows.append(
+            {
+                "target": target,
+                "client": client,
+                "runtime": runtime,
+                "pace_s": None if pace == -1.0 else float(pace),
+                "step": step,
+                "n": int(g["n"].max()),
+                "named_phases": int((named.median_s > 0).sum()),
+                "named_share": float(named.share.sum()),
+                "unattributed_share": float(g[g.phase == tracing.UNATTRIBUTED].share.sum()),
+                "step_median_s": float(g.step_median_s.iloc[0]),
+            }
+        )
     return pd.DataFrame(rows, columns=cols)
 
 
-def _boot_median_diff(a: np.ndarray, b: np.ndarray, rng, n_boot: int,
-                      confidence: float) -> tuple[float, float]:
+def _boot_median_diff(
+    a: np.ndarray, b: np.ndarray, rng, n_boot: int, confidence: float
+) -> tuple[float, float]:
     ia = rng.integers(0, a.size, (n_boot, a.size))
     ib = rng.integers(0, b.size, (n_boot, b.size))
     d = np.median(a[ia], axis=1) - np.median(b[ib], axis=1)
@@ -137,8 +193,14 @@ def _boot_median_diff(a: np.ndarray, b: np.ndarray, rng, n_boot: int,
     return float(low), float(high)
 
 
-def differences(phases: pd.DataFrame, *, by: str = "runtime", seed: int = 0, n_boot: int = 2000,
-                confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
+def differences(
+    phases: pd.DataFrame,
+    *,
+    by: str = "runtime",
+    seed: int = 0,
+    n_boot: int = 2000,
+    confidence: float = stats.CONFIDENCE,
+) -> pd.DataFrame:
     """Which phase explains a difference: for each step and each pair of groups that differ
     only in ``by`` ("runtime": two runtimes through one client at one pace; "pace": one
     target at two paces), the step's median difference a − b and, for every phase both
@@ -148,40 +210,64 @@ def differences(phases: pd.DataFrame, *, by: str = "runtime", seed: int = 0, n_b
     Columns: step, a, b, phase, a_median_s, b_median_s, diff_s, diff_low_s, diff_high_s,
     step_diff_s, explains.
     """
-    cols = ["step", "a", "b", "phase", "a_median_s", "b_median_s", "diff_s", "diff_low_s",
-            "diff_high_s", "step_diff_s", "explains"]
+    cols = [
+        "step",
+        "a",
+        "b",
+        "phase",
+        "a_median_s",
+        "b_median_s",
+        "diff_s",
+        "diff_low_s",
+        "diff_high_s",
+        "step_diff_s",
+        "explains",
+    ]
     wide = per_trial(phases)
     rows: list[dict] = []
     if not len(wide):
         return pd.DataFrame(rows, columns=cols)
-    wide = wide.assign(label=[f"{stats.target_label(c, r)}"
-                              + ("" if p == -1.0 else f" @ pace {p * 1e3:g} ms")
-                              for c, r, p in zip(wide.client, wide.runtime, wide.pace_key)])
+    wide = wide.assign(
+        label=[
+            f"{stats.target_label(c, r)}" + ("" if p == -1.0 else f" @ pace {p * 1e3:g} ms")
+            for c, r, p in zip(wide.client, wide.runtime, wide.pace_key)
+        ]
+    )
     fixed = {"runtime": ["client", "pace_key"], "pace": ["client", "runtime"]}[by]
     for key, group in wide.groupby(fixed + ["step"], sort=True):
         step = key[-1]
         labels = sorted(group["label"].unique())
         for i, a in enumerate(labels):
-            for b in labels[i + 1:]:
+            for b in labels[i + 1 :]:
                 ga, gb = group[group.label == a], group[group.label == b]
                 step_diff = float(np.median(ga.wall_s) - np.median(gb.wall_s))
                 # the phases both define (a phase of one runtime only is no difference)
                 seen_a = set(phases.loc[phases.container_id.isin(ga.container_id), "phase"])
                 seen_b = set(phases.loc[phases.container_id.isin(gb.container_id), "phase"])
-                names = [n for n in wide.columns if n in (seen_a & seen_b)
-                         or n == tracing.UNATTRIBUTED]
+                names = [
+                    n for n in wide.columns if n in (seen_a & seen_b) or n == tracing.UNATTRIBUTED
+                ]
                 rng = np.random.default_rng(stats.derive_seed(seed, a, b, step))
                 out = []
                 for name in names:
                     xa = ga[name].to_numpy(dtype=float)
                     xb = gb[name].to_numpy(dtype=float)
                     low, high = _boot_median_diff(xa, xb, rng, n_boot, confidence)
-                    out.append({"step": step, "a": a, "b": b, "phase": name,
-                                "a_median_s": float(np.median(xa)),
-                                "b_median_s": float(np.median(xb)),
-                                "diff_s": float(np.median(xa) - np.median(xb)),
-                                "diff_low_s": low, "diff_high_s": high,
-                                "step_diff_s": step_diff, "explains": False})
+                    out.append(
+                        {
+                            "step": step,
+                            "a": a,
+                            "b": b,
+                            "phase": name,
+                            "a_median_s": float(np.median(xa)),
+                            "b_median_s": float(np.median(xb)),
+                            "diff_s": float(np.median(xa) - np.median(xb)),
+                            "diff_low_s": low,
+                            "diff_high_s": high,
+                            "step_diff_s": step_diff,
+                            "explains": False,
+                        }
+                    )
                 if out:
                     sign = 1.0 if step_diff >= 0 else -1.0
                     best = max(range(len(out)), key=lambda k: sign * out[k]["diff_s"])
@@ -190,8 +276,9 @@ def differences(phases: pd.DataFrame, *, by: str = "runtime", seed: int = 0, n_b
     return pd.DataFrame(rows, columns=cols)
 
 
-def tracing_cost(trials: pd.DataFrame, *, seed: int = 0, n_boot: int = 2000,
-                 confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
+def tracing_cost(
+    trials: pd.DataFrame, *, seed: int = 0, n_boot: int = 2000, confidence: float = stats.CONFIDENCE
+) -> pd.DataFrame:
     """The cost of tracing: per client, runtime, pace and step, the median wall time of
     the traced twin against the untraced unit, paired by round (the twins ran in the same
     rounds, interleaved), and the ratio traced/untraced of the medians with its paired
@@ -200,19 +287,33 @@ def tracing_cost(trials: pd.DataFrame, *, seed: int = 0, n_boot: int = 2000,
     Columns: client, runtime, pace_s, step, n_pairs, median_untraced_s, median_traced_s,
     ratio, ratio_low, ratio_high.
     """
-    cols = ["client", "runtime", "pace_s", "step", "n_pairs", "median_untraced_s",
-            "median_traced_s", "ratio", "ratio_low", "ratio_high"]
+    cols = [
+        "client",
+        "runtime",
+        "pace_s",
+        "step",
+        "n_pairs",
+        "median_untraced_s",
+        "median_traced_s",
+        "ratio",
+        "ratio_low",
+        "ratio_high",
+    ]
     if "traced" not in trials.columns:
         return pd.DataFrame(columns=cols)
     ok = trials[~trials["warmup"].astype(bool) & trials["ok"].astype(bool)].copy()
     ok["is_traced"] = ok["traced"].astype(str).str.lower() == "true"
     ok["pace_key"] = _pace_key(ok)
-    ok["round_key"] = ok["run_id"].astype(str) + "\x1f" + ok["round"].astype(str) \
-        if "run_id" in ok.columns else ok["round"].astype(str)
+    ok["round_key"] = (
+        ok["run_id"].astype(str) + "\x1f" + ok["round"].astype(str)
+        if "run_id" in ok.columns
+        else ok["round"].astype(str)
+    )
     rows = []
     tail = (1.0 - confidence) / 2.0
     for (client, runtime, pace, step), group in ok.groupby(
-            ["client", "runtime", "pace_key", "step"], sort=True):
+        ["client", "runtime", "pace_key", "step"], sort=True
+    ):
         t = group[group.is_traced].groupby("round_key")["wall_s"].median()
         u = group[~group.is_traced].groupby("round_key")["wall_s"].median()
         both = t.index.intersection(u.index)
@@ -224,12 +325,20 @@ def tracing_cost(trials: pd.DataFrame, *, seed: int = 0, n_boot: int = 2000,
         with np.errstate(divide="ignore", invalid="ignore"):
             boot = np.median(a[idx], axis=1) / np.median(b[idx], axis=1)
         low, high = np.quantile(boot, [tail, 1.0 - tail])
-        rows.append({"client": client, "runtime": runtime,
-                     "pace_s": None if pace == -1.0 else float(pace), "step": step,
-                     "n_pairs": int(a.size), "median_untraced_s": float(np.median(b)),
-                     "median_traced_s": float(np.median(a)),
-                     "ratio": float(np.median(a) / np.median(b)), "ratio_low": float(low),
-                     "ratio_high": float(high)})
+        rows.append(
+            {
+                "client": client,
+                "runtime": runtime,
+                "pace_s": None if pace == -1.0 else float(pace),
+                "step": step,
+                "n_pairs": int(a.size),
+                "median_untraced_s": float(np.median(b)),
+                "median_traced_s": float(np.median(a)),
+                "ratio": float(np.median(a) / np.median(b)),
+                "ratio_low": float(low),
+                "ratio_high": float(high),
+            }
+        )
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -252,24 +361,42 @@ class PhaseResult:
     figures: list[Path] = field(default_factory=list)
 
 
-def analyze_phases(phases: pd.DataFrame, trials: pd.DataFrame, out_dir: Path | str, *,
-                   seed: int = 0, figures: bool = True) -> Optional[PhaseResult]:
+def analyze_phases(
+    phases: pd.DataFrame,
+    trials: pd.DataFrame,
+    out_dir: Path | str,
+    *,
+    seed: int = 0,
+    figures: bool = True,
+) -> PhaseResult | None:
     """The phase tables (and figures) of traced runs, written into ``out_dir``; None when
     no run was traced (no phases.csv row and no ``traced`` trial)."""
-    traced = "traced" in trials.columns and \
-        (trials["traced"].astype(str).str.lower() == "true").any()
+    traced = (
+        "traced" in trials.columns and (trials["traced"].astype(str).str.lower() == "true").any()
+    )
     if not len(phases) and not traced:
         return None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = phase_summary(phases)
-    result = PhaseResult(summary, coverage(summary),
-                         pd.concat([differences(phases, by="runtime", seed=seed),
-                                    differences(phases, by="pace", seed=seed)],
-                                   ignore_index=True),
-                         tracing_cost(trials, seed=seed))
-    for frame, name in ((result.summary, SUMMARY_FILE), (result.coverage, COVERAGE_FILE),
-                        (result.differences, DIFFERENCES_FILE), (result.cost, COST_FILE)):
+    result = PhaseResult(
+        summary,
+        coverage(summary),
+        pd.concat(
+            [
+                differences(phases, by="runtime", seed=seed),
+                differences(phases, by="pace", seed=seed),
+            ],
+            ignore_index=True,
+        ),
+        tracing_cost(trials, seed=seed),
+    )
+    for frame, name in (
+        (result.summary, SUMMARY_FILE),
+        (result.coverage, COVERAGE_FILE),
+        (result.differences, DIFFERENCES_FILE),
+        (result.cost, COST_FILE),
+    ):
         frame.to_csv(out / name, index=False)
         result.tables.append(out / name)
     if figures and len(summary):
@@ -321,23 +448,30 @@ def explained(result: PhaseResult) -> pd.DataFrame:
 def sentences(result: PhaseResult) -> list[str]:
     """The section's findings as plain sentences (rtlab analyze prints them): how much
     the named phases explain, which phase explains each difference, the cost of tracing."""
-    out = [f"{r.target}{_pace(r.pace_s)} {r.step}: {r.named_phases} named phases whose medians "
-           f"add up to {r.named_share:.0%} of the step's median ({_ms(r.step_median_s)} ms, "
-           f"{r.n} traced trials); unattributed {r.unattributed_share:.0%}."
-           for r in result.coverage.itertuples(index=False)]
+    out = [
+        f"{r.target}{_pace(r.pace_s)} {r.step}: {r.named_phases} named phases whose medians "
+        f"add up to {r.named_share:.0%} of the step's median ({_ms(r.step_median_s)} ms, "
+        f"{r.n} traced trials); unattributed {r.unattributed_share:.0%}."
+        for r in result.coverage.itertuples(index=False)
+    ]
     for r in explained(result).itertuples(index=False):
-        out.append(f"{r.step}: {r.a} against {r.b} differs by {_ms(r.step_diff_s)} ms (step "
-                   f"medians); the phase that explains most of it is {r.phase!r}: "
-                   f"{_ms(r.diff_s)} ms (95% CI {_ms(r.diff_low_s)} to {_ms(r.diff_high_s)}; "
-                   f"{_ms(r.a_median_s)} against {_ms(r.b_median_s)} ms).")
+        out.append(
+            f"{r.step}: {r.a} against {r.b} differs by {_ms(r.step_diff_s)} ms (step "
+            f"medians); the phase that explains most of it is {r.phase!r}: "
+            f"{_ms(r.diff_s)} ms (95% CI {_ms(r.diff_low_s)} to {_ms(r.diff_high_s)}; "
+            f"{_ms(r.a_median_s)} against {_ms(r.b_median_s)} ms)."
+        )
     for r in result.cost.itertuples(index=False):
         moved = abs(r.ratio - 1.0)
-        out.append(f"Tracing {stats.target_label(r.client, r.runtime)}{_pace(r.pace_s)} {r.step}: "
-                   f"median {_ms(r.median_traced_s)} ms traced against "
-                   f"{_ms(r.median_untraced_s)} ms untraced, ratio {r.ratio:.2f} (95% CI "
-                   f"{r.ratio_low:.2f}–{r.ratio_high:.2f}, {r.n_pairs} paired rounds): "
-                   + ("within 5%." if moved <= 0.05 else f"tracing moves the median by "
-                      f"{r.ratio - 1.0:+.0%}."))
+        out.append(
+            f"Tracing {stats.target_label(r.client, r.runtime)}{_pace(r.pace_s)} {r.step}: "
+            f"median {_ms(r.median_traced_s)} ms traced against "
+            f"{_ms(r.median_untraced_s)} ms untraced, ratio {r.ratio:.2f} (95% CI "
+            f"{r.ratio_low:.2f}–{r.ratio_high:.2f}, {r.n_pairs} paired rounds): "
+            + (
+                "within 5%."
+                if moved <= 0.05
+                else f"tracing moves the median by {r.ratio - 1.0:+.0%}."
+            )
+        )
     return out
-
-

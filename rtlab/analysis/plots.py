@@ -8,9 +8,8 @@ tests can set ``MPLBACKEND=Agg`` or draw on ``matplotlib.figure.Figure`` objects
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import zlib
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -19,8 +18,8 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rtlab.core import experiments
 from rtlab.analysis import stats
+from rtlab.core import experiments
 
 # Above this max/min spread of the values shown, wall time is drawn on a log axis.
 LOG_SPREAD = 10.0
@@ -157,11 +156,18 @@ def distribution_plot(data: pd.DataFrame, *, step: str, ax: Axes | None = None) 
         point=np.where(good["outlier"].to_numpy(dtype=bool), OUTLIER_LABEL, SAMPLE_LABEL)
     )
     sns.stripplot(
-        data=points, x="target", y="wall_s", order=targets, hue="point",
+        data=points,
+        x="target",
+        y="wall_s",
+        order=targets,
+        hue="point",
         # only the kinds drawn: the legend must not name outliers where there are none
         hue_order=[k for k in (SAMPLE_LABEL, OUTLIER_LABEL) if (points["point"] == k).any()],
         palette={SAMPLE_LABEL: "0.3", OUTLIER_LABEL: "tab:red"},
-        size=3, jitter=0.2, zorder=2, ax=ax,
+        size=3,
+        jitter=0.2,
+        zorder=2,
+        ax=ax,
         rasterized=len(points) > RASTERIZE_POINTS,  # dense points: one image inside the SVG
     )
     n_ok = good.groupby("target").size()
@@ -178,8 +184,7 @@ def distribution_plot(data: pd.DataFrame, *, step: str, ax: Axes | None = None) 
     ax.set_xlabel(TARGET_LABEL)
     ax.set_ylabel(WALL_LABEL)
     ax.set_title(
-        f"{step}: wall time per target\n"
-        "box: median and quartiles, whiskers 1.5 IQR; points: trials"
+        f"{step}: wall time per target\nbox: median and quartiles, whiskers 1.5 IQR; points: trials"
     )
     ax.legend(title=None, loc="best")
     return ax
@@ -209,10 +214,16 @@ def ecdf_plot(data: pd.DataFrame, *, step: str, ax: Axes | None = None) -> Axes:
     for t in targets:
         x = np.sort(good.loc[good["target"] == t, "wall_s"].to_numpy(dtype=float))
         y = np.arange(1, x.size + 1) / x.size
-        ax.step(np.r_[x[0], x], np.r_[0.0, y], where="post", label=text(t),
-                color=runtime_colour(owners.at[t, "runtime"]),
-                marker=client_marker(owners.at[t, "client"]), markevery=max(1, x.size // 5),
-                markersize=5)
+        ax.step(
+            np.r_[x[0], x],
+            np.r_[0.0, y],
+            where="post",
+            label=text(t),
+            color=runtime_colour(owners.at[t, "runtime"]),
+            marker=client_marker(owners.at[t, "client"]),
+            markevery=max(1, x.size // 5),
+            markersize=5,
+        )
     if _needs_log(good["wall_s"].to_numpy(dtype=float)):
         ax.set_xscale("log")
     ax.set_ylim(0, 1.02)
@@ -244,12 +255,17 @@ def lifecycle_bars(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax = _axes(ax)
     experiment = experiments.of_steps(summary["step"])
     steps = list(experiment.total)
-    medians = summary.pivot_table(
-        index=["client", "runtime"], columns="step", values="median_s", dropna=False
-    ).reindex(columns=steps).dropna()
+    medians = (
+        summary.pivot_table(
+            index=["client", "runtime"], columns="step", values="median_s", dropna=False
+        )
+        .reindex(columns=steps)
+        .dropna()
+    )
     if medians.empty:
-        raise ValueError(f"no target has a median for all {len(steps)} steps of the "
-                         f"{experiment.name} total")
+        raise ValueError(
+            f"no target has a median for all {len(steps)} steps of the {experiment.name} total"
+        )
     totals = (
         summary[summary["step"] == stats.TOTAL_STEP]
         .set_index(["client", "runtime"])
@@ -266,7 +282,13 @@ def lifecycle_bars(summary: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
         np.vstack([centre - totals["ci_low_s"], totals["ci_high_s"] - centre]), nan=0.0
     )
     ax.errorbar(
-        x, centre, yerr=whiskers, fmt="o", color="black", capsize=4, markersize=4,
+        x,
+        centre,
+        yerr=whiskers,
+        fmt="o",
+        color="black",
+        capsize=4,
+        markersize=4,
         label="total: median, 95% CI",
     )
     ax.set_xticks(x, [text(stats.target_label(c, r)) for c, r in medians.index])
@@ -324,9 +346,16 @@ def ratio_heatmap(
     log_ratio.index, log_ratio.columns = shown, shown
     limit = max(float(np.nanmax(np.abs(log_ratio.to_numpy()))), 0.1)
     sns.heatmap(
-        log_ratio, annot=marks.to_numpy(), fmt="", cmap="vlag", vmin=-limit, vmax=limit,
-        square=True, linewidths=0.5,
-        cbar_kws={"label": "log2 of the Hodges–Lehmann ratio (row / column)"}, ax=ax,
+        log_ratio,
+        annot=marks.to_numpy(),
+        fmt="",
+        cmap="vlag",
+        vmin=-limit,
+        vmax=limit,
+        square=True,
+        linewidths=0.5,
+        cbar_kws={"label": "log2 of the Hodges–Lehmann ratio (row / column)"},
+        ax=ax,
     )
     kind = "runtime" if family.startswith("client=") else "client"
     ax.set_ylabel(f"{kind} (row)")
@@ -344,8 +373,9 @@ def _bar_whiskers(median, low, high) -> np.ndarray:
     return np.clip(np.nan_to_num(np.vstack([median - low, high - median]), nan=0.0), 0, None)
 
 
-def overview_plot(summary: pd.DataFrame, *, step: str = stats.TOTAL_STEP,
-                  ax: Axes | None = None) -> Axes:
+def overview_plot(
+    summary: pd.DataFrame, *, step: str = stats.TOTAL_STEP, ax: Axes | None = None
+) -> Axes:
     """Every target's median of ``step`` with its 95 % CI, grouped by client: the headline figure.
 
     Parameters
@@ -376,11 +406,21 @@ def overview_plot(summary: pd.DataFrame, *, step: str = stats.TOTAL_STEP,
     whiskers = _bar_whiskers(rows["median_s"], rows["ci_low_s"], rows["ci_high_s"])
     for yi, r, lo, hi in zip(y, rows.itertuples(index=False), whiskers[0], whiskers[1]):
         colour = runtime_colour(r.runtime)
-        ax.errorbar(r.median_s, yi, xerr=[[lo], [hi]], fmt=client_marker(r.client), color=colour,
-                    markersize=7, capsize=3, elinewidth=1.5, markeredgecolor="black",
-                    markeredgewidth=0.5)
-    ax.set_yticks(y, [text(stats.target_label(c, rt)) for c, rt in
-                      zip(rows["client"], rows["runtime"])])
+        ax.errorbar(
+            r.median_s,
+            yi,
+            xerr=[[lo], [hi]],
+            fmt=client_marker(r.client),
+            color=colour,
+            markersize=7,
+            capsize=3,
+            elinewidth=1.5,
+            markeredgecolor="black",
+            markeredgewidth=0.5,
+        )
+    ax.set_yticks(
+        y, [text(stats.target_label(c, rt)) for c, rt in zip(rows["client"], rows["runtime"])]
+    )
     clients = rows["client"].to_numpy()
     for boundary in np.flatnonzero(clients[1:] != clients[:-1]):
         ax.axhline(y[boundary] - 0.5, color="0.8", lw=0.8)
@@ -389,8 +429,10 @@ def overview_plot(summary: pd.DataFrame, *, step: str = stats.TOTAL_STEP,
     ax.grid(axis="x", color="0.9")
     ax.set_xlabel(f"median {WALL_LABEL}, {step}")
     ax.set_ylabel(TARGET_LABEL)
-    ax.set_title(f"{step}: median per target (point) and 95% CI (line)\n"
-                 "colour: runtime; marker: client; left is faster")
+    ax.set_title(
+        f"{step}: median per target (point) and 95% CI (line)\n"
+        "colour: runtime; marker: client; left is faster"
+    )
     return ax
 
 
@@ -421,8 +463,9 @@ def lifecycle_facets(summary: pd.DataFrame, *, fig: Figure | None = None) -> Fig
     many = len(steps) > 4  # the CRI's seven: slanted labels, a wider panel
     if fig is None:
         panel_in = max(3.6, 0.75 * len(steps))
-        fig = Figure(figsize=(max(6.0, panel_in * len(clients)), 4.6 if many else 4.2),
-                     layout="constrained")
+        fig = Figure(
+            figsize=(max(6.0, panel_in * len(clients)), 4.6 if many else 4.2), layout="constrained"
+        )
     axes = np.atleast_1d(fig.subplots(1, len(clients), squeeze=False)[0])
     runtimes_all = ordered_names(rows["runtime"], KNOWN_RUNTIMES)
     for ax, client in zip(axes, clients):
@@ -432,22 +475,32 @@ def lifecycle_facets(summary: pd.DataFrame, *, fig: Figure | None = None) -> Fig
         for i, runtime in enumerate(runtimes):
             cells = mine[mine["runtime"] == runtime].set_index("step").reindex(steps)
             x = np.arange(len(steps)) - 0.4 + width * (i + 0.5)
-            ax.bar(x, cells["median_s"], width=width, color=runtime_colour(runtime),
-                   hatch=client_hatch(client), edgecolor="black", linewidth=0.4,
-                   label=text(runtime),
-                   yerr=_bar_whiskers(cells["median_s"], cells["ci_low_s"], cells["ci_high_s"]),
-                   error_kw={"elinewidth": 0.8, "capsize": 2})
-        ax.set_xticks(range(len(steps)), steps, rotation=30 if many else 0,
-                      ha="right" if many else "center")
+            ax.bar(
+                x,
+                cells["median_s"],
+                width=width,
+                color=runtime_colour(runtime),
+                hatch=client_hatch(client),
+                edgecolor="black",
+                linewidth=0.4,
+                label=text(runtime),
+                yerr=_bar_whiskers(cells["median_s"], cells["ci_low_s"], cells["ci_high_s"]),
+                error_kw={"elinewidth": 0.8, "capsize": 2},
+            )
+        ax.set_xticks(
+            range(len(steps)), steps, rotation=30 if many else 0, ha="right" if many else "center"
+        )
         if _needs_log(mine["median_s"].to_numpy(dtype=float)):
             ax.set_yscale("log")
         ax.set_title(f"through {text(client)}")
         ax.set_xlabel("step")
         ax.legend(title="runtime", fontsize="small", loc="best")  # where it hides no bar
     axes[0].set_ylabel(f"median {WALL_LABEL}")
-    fig.suptitle(f"{experiment.figure or experiment.name}: median wall time of each step (bar) "
-                 "and its 95% CI, per client\n"
-                 "each panel has its own y axis (log when it spans more than 10x)")
+    fig.suptitle(
+        f"{experiment.figure or experiment.name}: median wall time of each step (bar) "
+        "and its 95% CI, per client\n"
+        "each panel has its own y axis (log when it spans more than 10x)"
+    )
     return fig
 
 
@@ -472,8 +525,11 @@ def study_bars(against: pd.DataFrame, *, fig: Figure | None = None) -> Figure:
     """
     if against.empty:
         raise ValueError("no cell in common with the study")
-    panels = [(t, kind) for t, kind in (("lowlevel", "runtime"), ("clients", "client"))
-              if against["tables"].str.split(",").map(lambda ts, t=t: t in ts).any()]
+    panels = [
+        (t, kind)
+        for t, kind in (("lowlevel", "runtime"), ("clients", "client"))
+        if against["tables"].str.split(",").map(lambda ts, t=t: t in ts).any()
+    ]
     if fig is None:
         fig = Figure(figsize=(6.5 * len(panels), 4.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels), squeeze=False)[0])
@@ -488,24 +544,41 @@ def study_bars(against: pd.DataFrame, *, fig: Figure | None = None) -> Figure:
             runtime = mine["runtime"].dropna().iloc[0]
             colour, hatch = runtime_colour(runtime), client_hatch(client)
             x = np.arange(len(steps)) - 0.4 + width * (2 * i + 0.5)
-            ax.bar(x, mine["study_s"], width=width, color=(*colour, 0.25), edgecolor=colour,
-                   linewidth=1.0, hatch=hatch, label=f"{text(member)}: {STUDY_LABEL}")
-            ax.bar(x + width, mine["median_s"], width=width, color=colour, hatch=hatch,
-                   edgecolor="black", linewidth=0.4, label=f"{text(member)}: rtlab",
-                   yerr=_bar_whiskers(mine["median_s"], mine["ci_low_s"], mine["ci_high_s"]),
-                   error_kw={"elinewidth": 0.8, "capsize": 2})
+            ax.bar(
+                x,
+                mine["study_s"],
+                width=width,
+                color=(*colour, 0.25),
+                edgecolor=colour,
+                linewidth=1.0,
+                hatch=hatch,
+                label=f"{text(member)}: {STUDY_LABEL}",
+            )
+            ax.bar(
+                x + width,
+                mine["median_s"],
+                width=width,
+                color=colour,
+                hatch=hatch,
+                edgecolor="black",
+                linewidth=0.4,
+                label=f"{text(member)}: rtlab",
+                yerr=_bar_whiskers(mine["median_s"], mine["ci_low_s"], mine["ci_high_s"]),
+                error_kw={"elinewidth": 0.8, "capsize": 2},
+            )
         ax.set_xticks(range(len(steps)), steps)
         values = np.r_[cells["study_s"].to_numpy(float), cells["median_s"].to_numpy(float)]
         if _needs_log(values[np.isfinite(values)]):
             ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel(WALL_LABEL)
-        ax.set_title("docker over each runtime" if table == "lowlevel"
-                     else "each client over runc")
-        ax.legend(fontsize="x-small", ncol=len(members), loc="upper center",
-                  bbox_to_anchor=(0.5, -0.14))
-    fig.suptitle("against the 2018 study: its value (pale) beside rtlab's median and 95% CI "
-                 "(solid)")
+        ax.set_title("docker over each runtime" if table == "lowlevel" else "each client over runc")
+        ax.legend(
+            fontsize="x-small", ncol=len(members), loc="upper center", bbox_to_anchor=(0.5, -0.14)
+        )
+    fig.suptitle(
+        "against the 2018 study: its value (pale) beside rtlab's median and 95% CI (solid)"
+    )
     return fig
 
 

@@ -29,6 +29,8 @@ def _lifecycle(frame: pd.DataFrame) -> pd.DataFrame:
     if "experiment" not in frame.columns:
         return frame
     return frame[frame["experiment"] == EXPERIMENT]
+
+
 _SIGNIFICANT = (stats.FASTER, stats.SLOWER)
 _FLIPPED = {stats.FASTER: stats.SLOWER, stats.SLOWER: stats.FASTER}
 
@@ -50,7 +52,8 @@ def load_study(path: Path | str | None = None) -> pd.DataFrame:
     """
     text_columns = {c: str for c in STUDY_COLUMNS if c != "value_s"}
     study = pd.read_csv(
-        STUDY_PATH if path is None else path, dtype={**text_columns, "value_s": float},
+        STUDY_PATH if path is None else path,
+        dtype={**text_columns, "value_s": float},
         keep_default_na=False,
     )
     missing = set(STUDY_COLUMNS) - set(study.columns)
@@ -122,31 +125,45 @@ def _equivalence(row: pd.Series, *, flip: bool) -> tuple[float, float, float]:
     return low, high, row.get("margin", float("nan"))
 
 
-def _oriented(
-    comparisons: pd.DataFrame, family: str, step: str, x: str, y: str
-) -> Oriented | None:
+def _oriented(comparisons: pd.DataFrame, family: str, step: str, x: str, y: str) -> Oriented | None:
     """The comparison of x against y (ratio x/y with its own CI, verdict about x), or None."""
-    comparisons = _lifecycle(comparisons) if "experiment" in comparisons.columns and \
-        comparisons["experiment"].nunique() > 1 else comparisons
+    comparisons = (
+        _lifecycle(comparisons)
+        if "experiment" in comparisons.columns and comparisons["experiment"].nunique() > 1
+        else comparisons
+    )
     pairs = comparisons[(comparisons["family"] == family) & (comparisons["step"] == step)]
     forward = pairs[(pairs["a"] == x) & (pairs["b"] == y)]
     if not forward.empty:
         row = forward.iloc[0]
         e_low, e_high, margin = _equivalence(row, flip=False)
-        return Oriented(ratio=row["ratio"], low=row["ratio_ci_low"], high=row["ratio_ci_high"],
-                        p_adj=row["p_adj"], verdict=row["verdict"],
-                        difference=row.get("difference", ""), equiv_low=e_low,
-                        equiv_high=e_high, margin=margin)
+        return Oriented(
+            ratio=row["ratio"],
+            low=row["ratio_ci_low"],
+            high=row["ratio_ci_high"],
+            p_adj=row["p_adj"],
+            verdict=row["verdict"],
+            difference=row.get("difference", ""),
+            equiv_low=e_low,
+            equiv_high=e_high,
+            margin=margin,
+        )
     backward = pairs[(pairs["a"] == y) & (pairs["b"] == x)]
     if backward.empty:
         return None
     row = backward.iloc[0]
     e_low, e_high, margin = _equivalence(row, flip=True)
-    return Oriented(ratio=1.0 / row["ratio"], low=1.0 / row["ratio_ci_high"],
-                    high=1.0 / row["ratio_ci_low"], p_adj=row["p_adj"],
-                    verdict=_FLIPPED.get(row["verdict"], row["verdict"]),
-                    difference=_FLIPPED.get(row.get("difference", ""), row.get("difference", "")),
-                    equiv_low=e_low, equiv_high=e_high, margin=margin)
+    return Oriented(
+        ratio=1.0 / row["ratio"],
+        low=1.0 / row["ratio_ci_high"],
+        high=1.0 / row["ratio_ci_low"],
+        p_adj=row["p_adj"],
+        verdict=_FLIPPED.get(row["verdict"], row["verdict"]),
+        difference=_FLIPPED.get(row.get("difference", ""), row.get("difference", "")),
+        equiv_low=e_low,
+        equiv_high=e_high,
+        margin=margin,
+    )
 
 
 oriented = _oriented  # public: the headline sentences use it too
@@ -212,9 +229,17 @@ def _significant_text(comparisons: pd.DataFrame, step: str) -> tuple[int, int, s
     shown = pairs["difference"] if "difference" in pairs.columns else pairs["verdict"]
     hits = pairs[pairs["verdict"].isin(_SIGNIFICANT) | shown.isin(_SIGNIFICANT)]
     listed = "; ".join(
-        _pair_text(row.a, row.b, Pair(ratio=row.ratio, low=row.ratio_ci_low,
-                                      high=row.ratio_ci_high, p_adj=row.p_adj,
-                                      verdict=getattr(row, "difference", "") or row.verdict))
+        _pair_text(
+            row.a,
+            row.b,
+            Pair(
+                ratio=row.ratio,
+                low=row.ratio_ci_low,
+                high=row.ratio_ci_high,
+                p_adj=row.p_adj,
+                verdict=getattr(row, "difference", "") or row.verdict,
+            ),
+        )
         for row in hits.itertuples(index=False)
     )
     return len(hits), len(pairs), listed
@@ -230,7 +255,10 @@ def _study_spread(study: pd.DataFrame, step: str) -> str:
 
 
 def _flat(
-    summary: pd.DataFrame, comparisons: pd.DataFrame, study: pd.DataFrame, step: str,
+    summary: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    study: pd.DataFrame,
+    step: str,
     tolerance: float,
 ) -> tuple[bool | None, str]:
     """Conclusions 2 and 4: a step hardly differs between runtimes through docker."""
@@ -246,11 +274,15 @@ def _flat(
     if n_hits == 0:
         reason = f"no pair differs significantly ({n_pairs} tested)"
     elif agrees:
-        reason = (f"{n_hits} of {n_pairs} pairs differ significantly but the medians are "
-                  f"within {tolerance:.0%}: {hits}")
+        reason = (
+            f"{n_hits} of {n_pairs} pairs differ significantly but the medians are "
+            f"within {tolerance:.0%}: {hits}"
+        )
     else:
-        reason = (f"{n_hits} of {n_pairs} pairs differ significantly and the medians spread "
-                  f"beyond {tolerance:.0%}: {hits}")
+        reason = (
+            f"{n_hits} of {n_pairs} pairs differ significantly and the medians spread "
+            f"beyond {tolerance:.0%}: {hits}"
+        )
     return agrees, f"{reason}; {listed}; {_study_spread(study, step)}"
 
 
@@ -264,8 +296,10 @@ def _start_differs(
     runsc_study = _study_value(study, "docker", "runsc", step)
     runc_study = _study_value(study, "docker", "runc", step)
     if runsc_study is not None and runc_study is not None:
-        runsc_text = (f"; the study had runsc (ptrace) starting in {runsc_study:.3f} s against "
-                      f"runc {runc_study:.3f} s, and kata-runtime much slower")
+        runsc_text = (
+            f"; the study had runsc (ptrace) starting in {runsc_study:.3f} s against "
+            f"runc {runc_study:.3f} s, and kata-runtime much slower"
+        )
     if len(medians_s) < 2:
         return None, (
             f"not testable: rtlab has docker start samples for {len(medians_s)} runtime(s), "
@@ -282,8 +316,10 @@ def _start_differs(
     elif n_hits == 0:
         reason = f"no pair differs significantly ({n_pairs} tested)"
     else:
-        reason = (f"{n_hits} of {n_pairs} pairs differ significantly, but all medians are "
-                  f"within {tolerance:.0%}")
+        reason = (
+            f"{n_hits} of {n_pairs} pairs differ significantly, but all medians are "
+            f"within {tolerance:.0%}"
+        )
     return agrees, f"{reason}; {listed}; {_study_spread(study, step)}{runsc_text}"
 
 
@@ -325,20 +361,30 @@ def check_conclusions(
     """
     summary, comparisons = _lifecycle(summary), _lifecycle(comparisons)
     checks = [
-        ("The whole lifecycle over runc is fastest through ctr, then podman, then docker "
-         "(ctr < podman < docker).", _client_ordering(comparisons, study)),
-        ("create hardly differs between low-level runtimes through docker.",
-         _flat(summary, comparisons, study, "create", flat_tolerance)),
-        ("start differs between low-level runtimes through docker.",
-         _start_differs(summary, comparisons, study, flat_tolerance)),
-        ("delete hardly differs between low-level runtimes through docker.",
-         _flat(summary, comparisons, study, "delete", flat_tolerance)),
+        (
+            "The whole lifecycle over runc is fastest through ctr, then podman, then docker "
+            "(ctr < podman < docker).",
+            _client_ordering(comparisons, study),
+        ),
+        (
+            "create hardly differs between low-level runtimes through docker.",
+            _flat(summary, comparisons, study, "create", flat_tolerance),
+        ),
+        (
+            "start differs between low-level runtimes through docker.",
+            _start_differs(summary, comparisons, study, flat_tolerance),
+        ),
+        (
+            "delete hardly differs between low-level runtimes through docker.",
+            _flat(summary, comparisons, study, "delete", flat_tolerance),
+        ),
     ]
     return pd.DataFrame(
         {
             "conclusion": [text for text, _ in checks],
-            "rtlab_agrees": pd.Series([None if a is None else bool(a) for _, (a, _) in checks],
-                                      dtype=object),
+            "rtlab_agrees": pd.Series(
+                [None if a is None else bool(a) for _, (a, _) in checks], dtype=object
+            ),
             "evidence": [evidence for _, (_, evidence) in checks],
         }
     )

@@ -32,7 +32,7 @@ picked exactly among the few members inside its bracket (:func:`_select`).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -49,10 +49,13 @@ _BRACKET_MAX = 20_000
 _STALLED_MAX = 1_000_000
 _STALLS = 3
 _SAMPLE_SIZE = 4_000
-PAIRED_METHOD = ("Hodges–Lehmann estimate of the per-round log ratio; CI by inverting the "
-                 "Wilcoxon signed-rank test")
-UNPAIRED_METHOD = ("two-sample Hodges–Lehmann shift of the log times; CI by inverting the "
-                   "Mann–Whitney U test")
+PAIRED_METHOD = (
+    "Hodges–Lehmann estimate of the per-round log ratio; CI by inverting the "
+    "Wilcoxon signed-rank test"
+)
+UNPAIRED_METHOD = (
+    "two-sample Hodges–Lehmann shift of the log times; CI by inverting the Mann–Whitney U test"
+)
 
 
 class Shift(NamedTuple):
@@ -67,7 +70,7 @@ class Shift(NamedTuple):
 _NONE = Shift(np.nan, np.nan, np.nan, np.nan)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _signed_rank_cdf(n: int) -> np.ndarray:
     """P(W+ <= w), w = 0 … n(n+1)/2, for n values without ties (exact)."""
     counts = np.zeros(n * (n + 1) // 2 + 1)
@@ -77,7 +80,7 @@ def _signed_rank_cdf(n: int) -> np.ndarray:
     return np.cumsum(counts) / counts.sum()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rank_sum_cdf(m: int, n: int) -> np.ndarray:
     """P(U <= u), u = 0 … mn, of the Mann–Whitney U of m and n values without ties (exact).
 
@@ -91,7 +94,7 @@ def _rank_sum_cdf(m: int, n: int) -> np.ndarray:
         nxt = poly.copy()
         shift = n + i
         if shift < size:
-            nxt[shift:] -= poly[:size - shift]
+            nxt[shift:] -= poly[: size - shift]
         for r in range(i):  # divide by (1 - q^i): a running sum with stride i
             nxt[r::i] = np.cumsum(nxt[r::i])
         poly = nxt
@@ -157,8 +160,9 @@ def _kth(count_le, ranks: np.ndarray, low: float, high: float) -> np.ndarray:
     return hi
 
 
-def _select(count_le, between, sample, ranks: np.ndarray, low: float, high: float,
-            total: int) -> np.ndarray:
+def _select(
+    count_le, between, sample, ranks: np.ndarray, low: float, high: float, total: int
+) -> np.ndarray:
     """The ``ranks``-th smallest (1-based) members of a set of ``total`` values, exactly.
 
     The set is known by ``count_le(t)`` (members <= t, vectorised over t),
@@ -189,8 +193,9 @@ def _select(count_le, between, sample, ranks: np.ndarray, low: float, high: floa
     return np.array([found[int(r)] for r in ranks], dtype=float)
 
 
-def _brackets(count_le, sample, ranks: np.ndarray, low: float, high: float, total: int
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _brackets(
+    count_le, sample, ranks: np.ndarray, low: float, high: float, total: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For each rank a bracket ``(lo, hi]`` with ``c_lo = count_le(lo) < rank <= c_hi =
     count_le(hi)``: first from quantiles of a sample (a guess, checked by counting),
     then by bisection until it holds at most :data:`_BRACKET_MAX` members (or at most
@@ -204,11 +209,15 @@ def _brackets(count_le, sample, ranks: np.ndarray, low: float, high: float, tota
     drawn = np.sort(sample(_SAMPLE_SIZE))
     q = (ranks - 0.5) / total
     spread = 4.0 * np.sqrt(q * (1.0 - q) / drawn.size) + 2.0 / drawn.size
-    guess = np.concatenate([np.quantile(drawn, np.clip(q - spread, 0.0, 1.0)),
-                            np.quantile(drawn, np.clip(q + spread, 0.0, 1.0))])
+    guess = np.concatenate(
+        [
+            np.quantile(drawn, np.clip(q - spread, 0.0, 1.0)),
+            np.quantile(drawn, np.clip(q + spread, 0.0, 1.0)),
+        ]
+    )
     counts = count_le(guess)
-    g_lo, g_hi = guess[:ranks.size], guess[ranks.size:]
-    n_lo, n_hi = counts[:ranks.size], counts[ranks.size:]
+    g_lo, g_hi = guess[: ranks.size], guess[ranks.size :]
+    n_lo, n_hi = counts[: ranks.size], counts[ranks.size :]
     use = n_lo < ranks
     lo, c_lo = np.where(use, g_lo, lo), np.where(use, n_lo, c_lo)
     use = n_hi >= ranks
@@ -216,8 +225,11 @@ def _brackets(count_le, sample, ranks: np.ndarray, low: float, high: float, tota
     stalls = np.zeros(ranks.size, dtype=np.int64)
     for _ in range(4 * _BISECT_STEPS):
         width = c_hi - c_lo
-        wide = ((width > _BRACKET_MAX) & ((stalls < _STALLS) | (width > _STALLED_MAX))
-                & (np.nextafter(lo, np.inf) < hi))
+        wide = (
+            (width > _BRACKET_MAX)
+            & ((stalls < _STALLS) | (width > _STALLED_MAX))
+            & (np.nextafter(lo, np.inf) < hi)
+        )
         if not wide.any():
             break
         mid = np.where(wide, lo + (hi - lo) / 2.0, lo)
@@ -239,8 +251,7 @@ def _order_stats(values_or_count, total: int, ranks: list[int], bounds=None) -> 
     return part[[r - 1 for r in ranks]]
 
 
-def _weighted_order_stats(values: np.ndarray, weight: np.ndarray, ranks: list[int]
-                          ) -> np.ndarray:
+def _weighted_order_stats(values: np.ndarray, weight: np.ndarray, ranks: list[int]) -> np.ndarray:
     """The ``ranks``-th smallest (1-based) members of the multiset holding each of
     ``values`` ``weight`` times: the same numbers as :func:`_order_stats` of the multiset
     written out."""
@@ -274,8 +285,7 @@ def _interpolated(lower: float, inner: float, cdf, k: int, confidence: float) ->
     return inner + weight * (lower - inner)
 
 
-def _intervals(select, total: int, cdf, variance: float, levels: tuple[float, ...]
-               ) -> list[Shift]:
+def _intervals(select, total: int, cdf, variance: float, levels: tuple[float, ...]) -> list[Shift]:
     ks = [_rank(cdf, total, variance, c) for c in levels]
     wanted = _median_rank(total)
     for k in ks:
@@ -289,7 +299,7 @@ def _intervals(select, total: int, cdf, variance: float, levels: tuple[float, ..
         if k < 1:
             out.append(Shift(estimate, np.nan, np.nan, np.nan))
             continue
-        low, high, low_in, high_in = (float(v) for v in values[i:i + 4])
+        low, high, low_in, high_in = (float(v) for v in values[i : i + 4])
         i += 4
         if cdf is not None:
             low = _interpolated(low, low_in, cdf, k, c)
@@ -338,6 +348,7 @@ def paired(d: np.ndarray, *levels: float) -> list[Shift]:
         def select(ranks):
             return _weighted_order_stats(walsh, weight, ranks)
     else:
+
         def count_le(t: np.ndarray) -> np.ndarray:
             # pairs i <= j with d_i + d_j <= 2t: for each i, the j >= i with d_j <= 2t - d_i;
             # an i with d_i > t has none (d_j >= d_i), so only the i up to the largest t count
@@ -359,8 +370,8 @@ def paired(d: np.ndarray, *levels: float) -> list[Shift]:
             return (d[a] + d[b]) / 2.0
 
         def select(ranks):
-            return _order_stats(lambda: (count_le, between, sample), total, ranks,
-                                (d[0], d[-1]))
+            return _order_stats(lambda: (count_le, between, sample), total, ranks, (d[0], d[-1]))
+
     return _intervals(select, total, cdf, variance, levels)
 
 
@@ -372,8 +383,12 @@ def paired_many(d: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarra
     total = n * (n + 1) // 2
     i, j = np.triu_indices(n)
     walsh = np.sort((d[:, i] + d[:, j]) / 2.0, axis=1)
-    k = _rank(_signed_rank_cdf(n) if n <= EXACT_MAX else None, total,
-              n * (n + 1) * (2 * n + 1) / 24.0, confidence)
+    k = _rank(
+        _signed_rank_cdf(n) if n <= EXACT_MAX else None,
+        total,
+        n * (n + 1) * (2 * n + 1) / 24.0,
+        confidence,
+    )
     mid = _median_rank(total)
     estimate = (walsh[:, mid[0] - 1] + walsh[:, mid[1] - 1]) / 2.0
     if k < 1:
@@ -383,10 +398,12 @@ def paired_many(d: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarra
     if n <= EXACT_MAX:
         inner = min(k + 1, total + 1 - k)
         cdf = _signed_rank_cdf(n)
-        low = np.array([_interpolated(a, b, cdf, k, confidence)
-                        for a, b in zip(low, walsh[:, inner - 1])])
-        high = np.array([_interpolated(a, b, cdf, k, confidence)
-                         for a, b in zip(high, walsh[:, total - inner])])
+        low = np.array(
+            [_interpolated(a, b, cdf, k, confidence) for a, b in zip(low, walsh[:, inner - 1])]
+        )
+        high = np.array(
+            [_interpolated(a, b, cdf, k, confidence) for a, b in zip(high, walsh[:, total - inner])]
+        )
     return estimate, low, high
 
 
@@ -417,6 +434,7 @@ def unpaired(x: np.ndarray, y: np.ndarray, *levels: float) -> list[Shift]:
         def select(ranks):
             return _weighted_order_stats(diffs, weight, ranks)
     else:
+
         def count_le(t: np.ndarray) -> np.ndarray:
             # pairs with x_i - y_j <= t: for each i, the j with y_j >= x_i - t
             below = np.searchsorted(y, x[None, :] - t[:, None], side="left")
@@ -434,6 +452,8 @@ def unpaired(x: np.ndarray, y: np.ndarray, *levels: float) -> list[Shift]:
             return x[rng.integers(0, m, size)] - y[rng.integers(0, n, size)]
 
         def select(ranks):
-            return _order_stats(lambda: (count_le, between, sample), total, ranks,
-                                (x[0] - y[-1], x[-1] - y[0]))
+            return _order_stats(
+                lambda: (count_le, between, sample), total, ranks, (x[0] - y[-1], x[-1] - y[0])
+            )
+
     return _intervals(select, total, cdf, variance, levels)

@@ -38,10 +38,10 @@ import pandas as pd
 from scipy import special
 from scipy import stats as sps
 
-from rtlab.core import experiments
 from rtlab.analysis import shift
-from rtlab.core.options import DEFAULT_ALPHA, DEFAULT_MARGIN
+from rtlab.core import experiments
 from rtlab.core.noise import NOISY_CV
+from rtlab.core.options import DEFAULT_ALPHA, DEFAULT_MARGIN
 
 LIFECYCLE_STEPS: tuple[str, ...] = experiments.EXPERIMENTS["lifecycle"].total
 TOTAL_STEP = experiments.TOTAL_STEP
@@ -75,15 +75,55 @@ _BOOT_BLOCK_ELEMENTS = 4_000_000
 _TRIAL_KEYS: list[str] = ["run_id", "client", "runtime", "round", "trial", "warmup"]
 
 SUMMARY_COLUMNS: list[str] = [
-    "experiment", "client", "runtime", "step", "n", "n_failed", "median_s", "ci_low_s", "ci_high_s",
-    "ci_coverage", "iqr_s", "mad_s", "mean_s", "sd_s", "min_s", "max_s", "cv",
-    "n_outliers", "ci_method",
+    "experiment",
+    "client",
+    "runtime",
+    "step",
+    "n",
+    "n_failed",
+    "median_s",
+    "ci_low_s",
+    "ci_high_s",
+    "ci_coverage",
+    "iqr_s",
+    "mad_s",
+    "mean_s",
+    "sd_s",
+    "min_s",
+    "max_s",
+    "cv",
+    "n_outliers",
+    "ci_method",
 ]
 COMPARISON_COLUMNS: list[str] = [
-    "experiment", "family", "step", "a", "b", "n_a", "n_b", "median_a_s", "median_b_s",
-    "ratio_of_medians", "ratio", "ratio_ci_low", "ratio_ci_high", "ratio_ci_coverage", "p",
-    "p_adj", "effect", "verdict", "difference", "ratio_ci_method", "method", "n_rounds",
-    "margin", "equiv_low", "equiv_high", "equiv_ci_low", "equiv_ci_high", "p_equiv",
+    "experiment",
+    "family",
+    "step",
+    "a",
+    "b",
+    "n_a",
+    "n_b",
+    "median_a_s",
+    "median_b_s",
+    "ratio_of_medians",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "ratio_ci_coverage",
+    "p",
+    "p_adj",
+    "effect",
+    "verdict",
+    "difference",
+    "ratio_ci_method",
+    "method",
+    "n_rounds",
+    "margin",
+    "equiv_low",
+    "equiv_high",
+    "equiv_ci_low",
+    "equiv_ci_high",
+    "p_equiv",
     "trials_needed",
 ]
 OMNIBUS_COLUMNS: list[str] = ["experiment", "family", "step", "k", "n", "h", "p", "method"]
@@ -145,8 +185,11 @@ def lifecycle_totals(trials: pd.DataFrame) -> pd.DataFrame:
         each of create, start, kill and delete is present once, ok and timed.
         Otherwise ``ok`` is False and the times are NaN.
     """
-    names = (trials["experiment"].astype(str) if "experiment" in trials.columns
-             else pd.Series(experiments.DEFAULT_EXPERIMENT, index=trials.index))
+    names = (
+        trials["experiment"].astype(str)
+        if "experiment" in trials.columns
+        else pd.Series(experiments.DEFAULT_EXPERIMENT, index=trials.index)
+    )
     blocks = []
     found = names.unique()
     for name in found:
@@ -164,8 +207,11 @@ def lifecycle_totals(trials: pd.DataFrame) -> pd.DataFrame:
 
 def _totals(trials: pd.DataFrame, steps: tuple[str, ...], name: str = TOTAL_STEP) -> pd.DataFrame:
     """:func:`lifecycle_totals` of the rows of one experiment whose total sums ``steps``."""
-    keys = [*_TRIAL_KEYS[:1], "experiment", *_TRIAL_KEYS[1:]] \
-        if "experiment" in trials.columns else list(_TRIAL_KEYS)
+    keys = (
+        [*_TRIAL_KEYS[:1], "experiment", *_TRIAL_KEYS[1:]]
+        if "experiment" in trials.columns
+        else list(_TRIAL_KEYS)
+    )
     if "pace_s" in trials.columns:  # with several paces a target runs once per pace a round
         keys.append("pace_s")
     if "network" in trials.columns:  # the CRI runs a target once per network mode a round
@@ -185,8 +231,12 @@ def _totals(trials: pd.DataFrame, steps: tuple[str, ...], name: str = TOTAL_STEP
     pairs = pd.unique(group * max(len(step_names), 1) + step_codes)
     n_steps = np.bincount(pairs // max(len(step_names), 1), minlength=size)
     complete = (n_good == len(steps)) & (n_steps == len(steps)) & (n_rows == len(steps))
-    times = life[["wall_s", "user_s", "sys_s"]].groupby(group, sort=False).sum(
-        min_count=len(steps)).reset_index(drop=True)
+    times = (
+        life[["wall_s", "user_s", "sys_s"]]
+        .groupby(group, sort=False)
+        .sum(min_count=len(steps))
+        .reset_index(drop=True)
+    )
     times.loc[~complete] = np.nan
     totals = pd.concat([life[keys].iloc[first].reset_index(drop=True), times], axis=1)
     totals.insert(len(keys), "step", name)
@@ -230,8 +280,11 @@ def _shared_rows(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         rows = frame[(names == name).to_numpy() & frame["step"].isin(list(exp.shares)).to_numpy()]
         if len(rows):
-            blocks.append(rows.assign(experiment=experiments.DEFAULT_EXPERIMENT,
-                                      step=rows["step"].map(exp.shares)))
+            blocks.append(
+                rows.assign(
+                    experiment=experiments.DEFAULT_EXPERIMENT, step=rows["step"].map(exp.shares)
+                )
+            )
     return pd.concat(blocks, ignore_index=True) if blocks else frame.iloc[0:0]
 
 
@@ -289,8 +342,10 @@ def _target_labels(frame: pd.DataFrame) -> np.ndarray:
     runtimes, runtime_names = pd.factorize(frame["runtime"], use_na_sentinel=False)
     width = max(len(runtime_names), 1)
     pairs, inverse = np.unique(clients.astype(np.int64) * width + runtimes, return_inverse=True)
-    labels = np.array([target_label(client_names[p // width], runtime_names[p % width])
-                       for p in pairs.tolist()], dtype=object)
+    labels = np.array(
+        [target_label(client_names[p // width], runtime_names[p % width]) for p in pairs.tolist()],
+        dtype=object,
+    )
     return labels[inverse.reshape(-1)]
 
 
@@ -305,8 +360,10 @@ def experiments_of(frame: pd.DataFrame) -> list[str]:
     frame has no ``experiment`` column)."""
     if "experiment" not in frame.columns:
         return [experiments.DEFAULT_EXPERIMENT]
-    return sorted({str(e) for e in frame["experiment"].dropna().unique()},
-                  key=lambda e: (experiment_rank(e), e))
+    return sorted(
+        {str(e) for e in frame["experiment"].dropna().unique()},
+        key=lambda e: (experiment_rank(e), e),
+    )
 
 
 def by_experiment(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -497,8 +554,9 @@ def summarize(trials: pd.DataFrame, *, confidence: float = CONFIDENCE) -> pd.Dat
     outlier = frame["outlier"].to_numpy(dtype=bool)
     rows: list[dict[str, object]] = []
     keys = ["experiment", "client", "runtime", "step"]
-    for (experiment, client, runtime, step), index in \
-            frame.groupby(keys, sort=False).indices.items():
+    for (experiment, client, runtime, step), index in frame.groupby(
+        keys, sort=False
+    ).indices.items():
         good = index[valid[index]]
         rows.append(
             {
@@ -574,9 +632,7 @@ def cliffs_delta(a: np.ndarray, b: np.ndarray) -> float:
     return float((below.sum() - above.sum()) / (a.size * b.size))
 
 
-def _bootstrap_medians(
-    x: np.ndarray, n_boot: int, rng: np.random.Generator
-) -> np.ndarray:
+def _bootstrap_medians(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Medians of ``n_boot`` resamples (with replacement) of ``x``, in blocks."""
     medians = np.empty(n_boot)
     block = max(1, _BOOT_BLOCK_ELEMENTS // x.size)
@@ -627,8 +683,15 @@ class _StepData:
     be paired. ``medians[target]`` is the median of ``values[target]``.
     """
 
-    def __init__(self, step: str, n_rounds: int, column: np.ndarray, wall_s: np.ndarray,
-                 targets: np.ndarray, target_names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        step: str,
+        n_rounds: int,
+        column: np.ndarray,
+        wall_s: np.ndarray,
+        targets: np.ndarray,
+        target_names: Sequence[str],
+    ) -> None:
         """``column``, ``wall_s`` and ``targets`` (codes into ``target_names``) describe
         the step's rows in frame order: each row's round (0 … n_rounds - 1), wall time
         and target."""
@@ -697,7 +760,7 @@ def _wilcoxon_normal(d: np.ndarray, alternative: str) -> float:
     count = float(n)
     mean = count * (count + 1.0) * 0.25
     se = count * (count + 1.0) * (2.0 * count + 1.0)
-    se = np.sqrt((se - float((counts ** 3 - counts).sum()) / 2) / 24)
+    se = np.sqrt((se - float((counts**3 - counts).sum()) / 2) / 24)
     z = (r_plus - mean) / se
     if alternative == "less":
         return float(special.ndtr(z))
@@ -712,9 +775,7 @@ def _mannwhitney(x: np.ndarray, y: np.ndarray, alternative: str = "two-sided") -
     return float(sps.mannwhitneyu(x, y, alternative=alternative).pvalue)
 
 
-def equivalence_p(
-    log_a: np.ndarray, log_b: np.ndarray | None, margin: float
-) -> float:
+def equivalence_p(log_a: np.ndarray, log_b: np.ndarray | None, margin: float) -> float:
     """TOST p-value that the ratio of a to b lies within :func:`equivalence_bounds`.
 
     Two one-sided rank tests of the log-scale shift against ``-log(1 + margin)``
@@ -725,8 +786,9 @@ def equivalence_p(
     low, high = -np.log1p(margin), np.log1p(margin)
     if log_b is None:
         return max(_wilcoxon(log_a - low, "greater"), _wilcoxon(log_a - high, "less"))
-    return max(_mannwhitney(log_a - low, log_b, "greater"),
-               _mannwhitney(log_a - high, log_b, "less"))
+    return max(
+        _mannwhitney(log_a - low, log_b, "greater"), _mannwhitney(log_a - high, log_b, "less")
+    )
 
 
 def _robust_sd(x: np.ndarray) -> float:
@@ -740,7 +802,12 @@ def _robust_sd(x: np.ndarray) -> float:
 
 
 def trials_needed(
-    shift: float, sd: float, margin: float, *, paired: bool, alpha: float = DEFAULT_ALPHA,
+    shift: float,
+    sd: float,
+    margin: float,
+    *,
+    paired: bool,
+    alpha: float = DEFAULT_ALPHA,
     power: float = 0.8,
 ) -> float:
     """Trials per target that would probably settle an inconclusive comparison.
@@ -813,8 +880,15 @@ def equivalence_bounds(margin: float) -> tuple[float, float]:
     return 1.0 / (1.0 + margin), 1.0 + margin
 
 
-def verdict(p_adj: float, low: float, high: float, equiv_low: float, equiv_high: float,
-            margin: float, alpha: float) -> tuple[str, str]:
+def verdict(
+    p_adj: float,
+    low: float,
+    high: float,
+    equiv_low: float,
+    equiv_high: float,
+    margin: float,
+    alpha: float,
+) -> tuple[str, str]:
     """(verdict, difference) of one comparison of a against b.
 
     ``difference`` is ``"faster"``/``"slower"`` when ``p_adj < alpha`` and the
@@ -843,14 +917,18 @@ def _families(good: pd.DataFrame) -> Iterator[tuple[str, str, dict[str, str]]]:
     ``runtime=<r>`` family compares the clients driving runtime r. Yields the
     family, the step and ``{member: target label}``, members in alphabetical order.
     """
-    present = list(_distinct_rows(good, ["client", "runtime", "step"])
-                   .itertuples(index=False, name=None))  # (client, runtime, step)
+    present = list(
+        _distinct_rows(good, ["client", "runtime", "step"]).itertuples(index=False, name=None)
+    )  # (client, runtime, step)
     for fixed, at, other in (("client", 0, 1), ("runtime", 1, 0)):
         for value in sorted({row[at] for row in present}):
             family = [row for row in present if row[at] == value]
             for step in ordered_steps([row[2] for row in family]):
-                members = {str(row[other]): target_label(row[0], row[1])
-                           for row in family if row[2] == step}
+                members = {
+                    str(row[other]): target_label(row[0], row[1])
+                    for row in family
+                    if row[2] == step
+                }
                 if len(members) >= 2:
                     yield f"{fixed}={value}", step, dict(sorted(members.items()))
 
@@ -868,8 +946,11 @@ class _Samples:
     :class:`_StepData` (built when first asked for)."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
-        columns = [c for c in ("run_id", "round", "client", "runtime", "step", "target",
-                               "wall_s") if c in frame.columns]
+        columns = [
+            c
+            for c in ("run_id", "round", "client", "runtime", "step", "target", "wall_s")
+            if c in frame.columns
+        ]
         good = frame.loc[is_sample(frame), columns]
         self.families = list(_families(good))
         self._steps: dict[str, _StepData] = {}
@@ -887,20 +968,27 @@ class _Samples:
     def step(self, step: str) -> _StepData:
         if step not in self._steps:
             rows = self._rows[step]
-            self._steps[step] = _StepData(step, self._n_rounds, self._column[rows],
-                                          self._wall[rows], self._targets[rows],
-                                          self._target_names)
+            self._steps[step] = _StepData(
+                step,
+                self._n_rounds,
+                self._column[rows],
+                self._wall[rows],
+                self._targets[rows],
+                self._target_names,
+            )
         return self._steps[step]
 
 
 def _sample_frame(trials: pd.DataFrame) -> pd.DataFrame:
     """:func:`samples` of ``trials``, or ``trials`` itself when it already is one."""
-    return trials if "target" in trials.columns and "modified_z" in trials.columns \
-        else samples(trials)
+    return (
+        trials if "target" in trials.columns and "modified_z" in trials.columns else samples(trials)
+    )
 
 
-def _pair_row(data: _StepData, a: str, b: str, *, confidence: float, margin: float,
-              alpha: float) -> dict[str, object]:
+def _pair_row(
+    data: _StepData, a: str, b: str, *, confidence: float, margin: float, alpha: float
+) -> dict[str, object]:
     """The statistics of one pair of targets in one step (before Holm).
 
     One estimate, its interval and its test (:mod:`rtlab.analysis.shift`): paired, the
@@ -919,8 +1007,7 @@ def _pair_row(data: _StepData, a: str, b: str, *, confidence: float, margin: flo
         p_equiv = equivalence_p(d, None, margin)
         spread, sd = float(main.estimate), _robust_sd(d)
         n_rounds = int(both.sum())
-        method = (f"paired over {n_rounds} rounds: Wilcoxon signed-rank on the per-round log "
-                  "ratios")
+        method = f"paired over {n_rounds} rounds: Wilcoxon signed-rank on the per-round log ratios"
         ci_method = shift.PAIRED_METHOD
     else:
         la, lb = np.log(x), np.log(y)
@@ -934,16 +1021,25 @@ def _pair_row(data: _StepData, a: str, b: str, *, confidence: float, margin: flo
         ci_method = shift.UNPAIRED_METHOD
     lower, upper = equivalence_bounds(margin)
     return {
-        "n_a": x.size, "n_b": y.size,
-        "median_a_s": float(data.medians[a]), "median_b_s": float(data.medians[b]),
+        "n_a": x.size,
+        "n_b": y.size,
+        "median_a_s": float(data.medians[a]),
+        "median_b_s": float(data.medians[b]),
         "ratio_of_medians": float(data.medians[a] / data.medians[b]),
         "ratio": float(np.exp(main.estimate)),
-        "ratio_ci_low": float(np.exp(main.low)), "ratio_ci_high": float(np.exp(main.high)),
+        "ratio_ci_low": float(np.exp(main.low)),
+        "ratio_ci_high": float(np.exp(main.high)),
         "ratio_ci_coverage": main.coverage,
-        "p": p, "effect": cliffs_delta(x, y),
-        "ratio_ci_method": ci_method, "method": method, "n_rounds": n_rounds,
-        "margin": margin, "equiv_low": lower, "equiv_high": upper,
-        "equiv_ci_low": float(np.exp(equiv.low)), "equiv_ci_high": float(np.exp(equiv.high)),
+        "p": p,
+        "effect": cliffs_delta(x, y),
+        "ratio_ci_method": ci_method,
+        "method": method,
+        "n_rounds": n_rounds,
+        "margin": margin,
+        "equiv_low": lower,
+        "equiv_high": upper,
+        "equiv_ci_low": float(np.exp(equiv.low)),
+        "equiv_ci_high": float(np.exp(equiv.high)),
         "p_equiv": p_equiv,
         "_needed": trials_needed(spread, sd, margin, paired=both is not None, alpha=alpha),
     }
@@ -1016,35 +1112,61 @@ def compare(
     frame = _sample_frame(trials)
     blocks: list[pd.DataFrame] = []
     for experiment, rows in by_experiment(frame):
-        blocks += _compare_experiment(rows, experiment, alpha=alpha, confidence=confidence,
-                                      margin=margin)
+        blocks += _compare_experiment(
+            rows, experiment, alpha=alpha, confidence=confidence, margin=margin
+        )
     if not blocks:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
     return pd.concat(blocks, ignore_index=True)[COMPARISON_COLUMNS]
 
 
-def _compare_experiment(frame: pd.DataFrame, experiment: str, *, alpha: float,
-                        confidence: float, margin: float) -> list[pd.DataFrame]:
+def _compare_experiment(
+    frame: pd.DataFrame, experiment: str, *, alpha: float, confidence: float, margin: float
+) -> list[pd.DataFrame]:
     """:func:`compare`'s blocks (one per family and step) of one experiment's rows."""
     coded = _Samples(frame)
     blocks: list[pd.DataFrame] = []
     for family, step, members in coded.families:
         rows = []
         for a, b in combinations(members, 2):
-            rows.append({"experiment": experiment, "family": family, "step": step, "a": a,
-                         "b": b, **_pair_row(coded.step(step), members[a], members[b],
-                                             confidence=confidence, margin=margin,
-                                             alpha=alpha)})
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "family": family,
+                    "step": step,
+                    "a": a,
+                    "b": b,
+                    **_pair_row(
+                        coded.step(step),
+                        members[a],
+                        members[b],
+                        confidence=confidence,
+                        margin=margin,
+                        alpha=alpha,
+                    ),
+                }
+            )
         block = pd.DataFrame(rows)
         block["p_adj"] = holm(block["p"].to_numpy())
-        decided = [verdict(p, lo, hi, elo, ehi, margin, alpha) for p, lo, hi, elo, ehi in zip(
-            block["p_adj"], block["ratio_ci_low"], block["ratio_ci_high"],
-            block["equiv_ci_low"], block["equiv_ci_high"])]
+        decided = [
+            verdict(p, lo, hi, elo, ehi, margin, alpha)
+            for p, lo, hi, elo, ehi in zip(
+                block["p_adj"],
+                block["ratio_ci_low"],
+                block["ratio_ci_high"],
+                block["equiv_ci_low"],
+                block["equiv_ci_high"],
+            )
+        ]
         block["verdict"] = [v for v, _ in decided]
         block["difference"] = [d for _, d in decided]
         block["trials_needed"] = pd.array(
-            [int(n) if v == INCONCLUSIVE and np.isfinite(n) else pd.NA
-             for v, n in zip(block["verdict"], block["_needed"])], dtype="Int64")
+            [
+                int(n) if v == INCONCLUSIVE and np.isfinite(n) else pd.NA
+                for v, n in zip(block["verdict"], block["_needed"])
+            ],
+            dtype="Int64",
+        )
         blocks.append(block)
     return blocks
 
@@ -1059,7 +1181,7 @@ def _tie_sum(rows: np.ndarray) -> int:
     starts[:, 1:] = rows[:, 1:] != rows[:, :-1]
     flat = np.flatnonzero(starts.ravel())  # run starts in row-major order; rows start runs
     counts = np.diff(np.append(flat, n * k)).astype(np.int64)
-    return int((counts ** 3 - counts).sum())
+    return int((counts**3 - counts).sum())
 
 
 def friedman(values: np.ndarray) -> tuple[float, float]:
@@ -1076,7 +1198,7 @@ def friedman(values: np.ndarray) -> tuple[float, float]:
     denominator = 1.0 - ties / (n * k * (k * k - 1))
     if denominator <= 0:
         return 0.0, 1.0
-    chi2 = (12.0 / (n * k * (k + 1)) * float((sums ** 2).sum()) - 3.0 * n * (k + 1)) / denominator
+    chi2 = (12.0 / (n * k * (k + 1)) * float((sums**2).sum()) - 3.0 * n * (k + 1)) / denominator
     return float(chi2), float(sps.chi2.sf(chi2, k - 1))
 
 
@@ -1137,8 +1259,18 @@ def _omnibus_experiment(frame: pd.DataFrame, experiment: str) -> list[dict[str, 
                 result = sps.kruskal(*values)
                 h, p = float(result.statistic), float(result.pvalue)
             method = "unpaired: Kruskal–Wallis (members not measured in the same rounds)"
-        rows.append({"experiment": experiment, "family": family, "step": step,
-                     "k": len(targets), "n": n, "h": h, "p": p, "method": method})
+        rows.append(
+            {
+                "experiment": experiment,
+                "family": family,
+                "step": step,
+                "k": len(targets),
+                "n": n,
+                "h": h,
+                "p": p,
+                "method": method,
+            }
+        )
     return rows
 
 

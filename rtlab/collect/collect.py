@@ -26,23 +26,24 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Callable, Mapping, Optional
+from typing import IO, Any
 
 from rtlab import __version__
-from rtlab.host import cleanup, host, rootless
-from rtlab.core import conditions, experiments, noise, options, results
 from rtlab.collect import density, tracing
 from rtlab.collect.clients import CLIENTS, Target
-from rtlab.core.measure import harness_overhead, run_timed
-from rtlab.host.cri import NETWORK_MODES
-from rtlab.core.runtimes import Runtime, RuntimeSpecError, default_names, resolve
 from rtlab.collect.scheduler import Plan, Scheduler, Unit, UnitState, tally
 from rtlab.collect.session import RunSession, new_run_id, run_token  # noqa: F401 (run_token: importers)
 from rtlab.collect.trial import TrialRunner
+from rtlab.core import conditions, experiments, noise, options, results
+from rtlab.core.measure import harness_overhead, run_timed
+from rtlab.core.runtimes import Runtime, RuntimeSpecError, default_names, resolve
 from rtlab.core.workload import Workload, WorkloadError
+from rtlab.host import cleanup, host, rootless
+from rtlab.host.cri import NETWORK_MODES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
@@ -74,21 +75,23 @@ class CollectOptions:
     warmup: int = _default("warmup")
     timeout_s: float = _default("timeout_s")
     seed: int = _default("seed")
-    experiment: Optional[str] = None  # None: each client's own (cri: "cri"), else the default
-    steps: Optional[list[str]] = None  # a subset of the experiment's steps (None: all)
-    out: Optional[Path] = None
+    experiment: str | None = None  # None: each client's own (cri: "cri"), else the default
+    steps: list[str] | None = None  # a subset of the experiment's steps (None: all)
+    out: Path | None = None
     custom_runtimes: list[Runtime] = field(default_factory=list)
-    pairs: Optional[list[tuple[str, str]]] = None  # explicit (client, runtime) targets
-    study: Optional[str] = None
-    excluded: dict[str, str] = field(default_factory=dict)  # "client/runtime" → why the study left it out
+    pairs: list[tuple[str, str]] | None = None  # explicit (client, runtime) targets
+    study: str | None = None
+    excluded: dict[str, str] = field(
+        default_factory=dict
+    )  # "client/runtime" → why the study left it out
     workload: Workload = field(default_factory=Workload)  # what the containers run
     max_consecutive_timeouts: int = _default("max_consecutive_timeouts")
     allow_concurrent: bool = False
-    progress: Optional[bool] = None  # None: when stderr is a terminal
-    until_ci: Optional[float] = None  # adaptive: stop a target once every step's CI is within ±this
+    progress: bool | None = None  # None: when stderr is a terminal
+    until_ci: float | None = None  # adaptive: stop a target once every step's CI is within ±this
     min_trials: int = _default("min_trials")
     max_trials: int = _default("max_trials")
-    resume: Optional[Path] = None  # continue this interrupted run folder
+    resume: Path | None = None  # continue this interrupted run folder
     # conditions (conditions.py): the idle gap before each timed step, one unit per
     # target and pace, interleaved within rounds; the page cache dropped before each trial
     paces: list[float] = field(default_factory=lambda: list(_default("paces")))
@@ -100,21 +103,25 @@ class CollectOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_values(cls, values: Mapping[str, Any], **fields: Any) -> "CollectOptions":
+    def from_values(cls, values: Mapping[str, Any], **fields: Any) -> CollectOptions:
         """From the schema's values (the command line's, a notebook's or a resumed
         run.json's): the fields of this class by name, image/cmd/bundle as the workload,
         every other recorded option into ``extra``; ``fields`` override."""
         names = {f.name for f in dataclasses.fields(cls)}
         kw = {k: v for k, v in values.items() if k in names}
         try:
-            kw["workload"] = Workload.from_options(values.get("image"), values.get("cmd"),
-                                                   values.get("bundle"))
+            kw["workload"] = Workload.from_options(
+                values.get("image"), values.get("cmd"), values.get("bundle")
+            )
         except WorkloadError as exc:
             raise UsageError(str(exc)) from None
         kw.update(fields)
         experiment = kw.get("experiment") or experiments.DEFAULT_EXPERIMENT
-        kw["extra"] = {o.name: values[o.name] for o in options.recorded("collect", experiment)
-                       if o.name in values and o.name not in names and o.name not in _WORKLOAD}
+        kw["extra"] = {
+            o.name: values[o.name]
+            for o in options.recorded("collect", experiment)
+            if o.name in values and o.name not in names and o.name not in _WORKLOAD
+        }
         for name in ("paces", "custom_runtimes"):
             if name in kw:
                 kw[name] = list(kw[name])
@@ -125,16 +132,24 @@ class CollectOptions:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out.update(self.extra)
         wl = self.workload
-        out.update(image=wl.image, cmd=shlex.join(wl.cmd) if wl.cmd else None,
-                   bundle=str(wl.bundle) if wl.bundle else None)
+        out.update(
+            image=wl.image,
+            cmd=shlex.join(wl.cmd) if wl.cmd else None,
+            bundle=str(wl.bundle) if wl.bundle else None,
+        )
         return out
 
     @property
     def plan(self) -> Plan:
-        return Plan(trials=self.trials, warmup=self.warmup, seed=self.seed,
-                    until_ci=self.until_ci, min_trials=self.min_trials,
-                    max_trials=self.max_trials,
-                    max_consecutive_timeouts=self.max_consecutive_timeouts)
+        return Plan(
+            trials=self.trials,
+            warmup=self.warmup,
+            seed=self.seed,
+            until_ci=self.until_ci,
+            min_trials=self.min_trials,
+            max_trials=self.max_trials,
+            max_consecutive_timeouts=self.max_consecutive_timeouts,
+        )
 
     @property
     def target_trials(self) -> int:
@@ -143,16 +158,20 @@ class CollectOptions:
 
     def experiments_by_client(self) -> dict[str, experiments.Experiment]:
         """client → the experiment it runs (ExperimentError: one line)."""
-        return {c: experiments.for_client(c, CLIENTS[c].experiment, self.experiment)
-                for c in dict.fromkeys([*self.clients, *(c for c, _ in self.pairs or [])])
-                if c in CLIENTS}
+        return {
+            c: experiments.for_client(c, CLIENTS[c].experiment, self.experiment)
+            for c in dict.fromkeys([*self.clients, *(c for c, _ in self.pairs or [])])
+            if c in CLIENTS
+        }
 
     @property
     def main_experiment(self) -> experiments.Experiment:
         """The run's first experiment (a run of cri and other clients has two)."""
         exps = list(self.experiments_by_client().values())
-        return next((e for e in exps if e.clients is None), exps[0] if exps else
-                    experiments.get(self.experiment))
+        return next(
+            (e for e in exps if e.clients is None),
+            exps[0] if exps else experiments.get(self.experiment),
+        )
 
     @property
     def measured_steps(self) -> tuple[str, ...]:
@@ -172,7 +191,7 @@ class CollectResult:
     status: str
 
 
-def git_commit() -> Optional[str]:
+def git_commit() -> str | None:
     if not (REPO_ROOT / ".git").exists() or shutil.which("git") is None:
         return None
     m = run_timed(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], 10, capture_stdout=True)
@@ -190,8 +209,10 @@ def _check_writable(out: Path) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise UsageError(f"--out {out}: cannot write there ({exc.strerror}); "
-                         "give a folder rtlab can create and write") from None
+        raise UsageError(
+            f"--out {out}: cannot write there ({exc.strerror}); "
+            "give a folder rtlab can create and write"
+        ) from None
 
 
 def validate(opts: CollectOptions) -> list[Runtime]:
@@ -200,13 +221,16 @@ def validate(opts: CollectOptions) -> list[Runtime]:
         try:
             conditions.check_drop_caches_allowed()
         except conditions.DropCachesError as exc:
-            raise UsageError("experiment density drops the page cache before each memory "
-                             "reading: " + str(exc).removeprefix("--drop-caches: ").replace(
-                                 " or leave it out", "")) from None
+            raise UsageError(
+                "experiment density drops the page cache before each memory "
+                "reading: "
+                + str(exc).removeprefix("--drop-caches: ").replace(" or leave it out", "")
+            ) from None
     unknown = [c for c in opts.clients if c not in CLIENTS]
     if unknown:
-        raise UsageError(f"unknown client {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(CLIENTS)}")
+        raise UsageError(
+            f"unknown client {', '.join(map(repr, unknown))}; known: {', '.join(CLIENTS)}"
+        )
     try:
         experiments.get(opts.experiment)
         for exp in {e.name: e for e in opts.experiments_by_client().values()}.values():
@@ -215,14 +239,18 @@ def validate(opts: CollectOptions) -> list[Runtime]:
         raise UsageError(str(exc)) from None
     bad = [n for n in opts.networks or [] if n not in NETWORK_MODES]
     if bad or not opts.networks:
-        raise UsageError(f"--networks {','.join(opts.networks or [])}: "
-                         f"{'unknown mode ' + ', '.join(map(repr, bad)) if bad else 'none given'}; "
-                         f"the CRI's pod networks: {', '.join(NETWORK_MODES)}")
+        raise UsageError(
+            f"--networks {','.join(opts.networks or [])}: "
+            f"{'unknown mode ' + ', '.join(map(repr, bad)) if bad else 'none given'}; "
+            f"the CRI's pod networks: {', '.join(NETWORK_MODES)}"
+        )
     bad = [m for m in opts.modes or [] if m not in rootless.MODES]
     if bad or not opts.modes:
-        raise UsageError(f"--modes {','.join(opts.modes or [])}: "
-                         f"{'unknown mode ' + ', '.join(map(repr, bad)) if bad else 'none given'}; "
-                         f"accepted: {', '.join(rootless.MODES)}")
+        raise UsageError(
+            f"--modes {','.join(opts.modes or [])}: "
+            f"{'unknown mode ' + ', '.join(map(repr, bad)) if bad else 'none given'}; "
+            f"accepted: {', '.join(rootless.MODES)}"
+        )
     if not opts.paces:
         raise UsageError("--paces: no pace given; give one or more durations, e.g. 0,10ms,100ms")
     for pace in opts.paces:
@@ -237,24 +265,30 @@ def validate(opts: CollectOptions) -> list[Runtime]:
             raise UsageError(str(exc)) from None
     unknown = [c for c in opts.clients if c not in CLIENTS]
     if unknown:
-        raise UsageError(f"unknown client {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(CLIENTS)}")
+        raise UsageError(
+            f"unknown client {', '.join(map(repr, unknown))}; known: {', '.join(CLIENTS)}"
+        )
     if not opts.clients:
         raise UsageError(f"no client given; known: {', '.join(CLIENTS)}")
     if not opts.runtimes:
-        raise UsageError(f"no runtime given; known: {', '.join(default_names(opts.custom_runtimes))}")
+        raise UsageError(
+            f"no runtime given; known: {', '.join(default_names(opts.custom_runtimes))}"
+        )
     # every recorded option with a field here, by the schema's own check (rtlab/core/options.py)
     values = opts.values()
     for o in options.recorded("collect", opts.experiment):
-        if isinstance(o.kind, (options.Whole, options.Real, options.Flag)) and \
-                values.get(o.name) is not None:
+        if (
+            isinstance(o.kind, (options.Whole, options.Real, options.Flag))
+            and values.get(o.name) is not None
+        ):
             try:
                 o.kind.check(values[o.name], o.name)
             except options.OptionError as exc:
                 raise UsageError(str(exc)) from None
     if opts.until_ci is not None and not 1 <= opts.min_trials <= opts.max_trials:
-        raise UsageError(f"--min-trials {opts.min_trials} / --max-trials {opts.max_trials}: "
-                         "need 1 <= min <= max")
+        raise UsageError(
+            f"--min-trials {opts.min_trials} / --max-trials {opts.max_trials}: need 1 <= min <= max"
+        )
     try:
         runtimes = resolve(opts.runtimes, opts.custom_runtimes)
     except RuntimeSpecError as exc:
@@ -269,8 +303,9 @@ def build_targets(opts: CollectOptions, runtimes: list[Runtime], workdir: Path) 
     pairs = opts.pairs or [(c, r.name) for c in opts.clients for r in runtimes]
     targets = []
     for client, rt_name in pairs:
-        target = CLIENTS[client](by_name[rt_name], workdir, timeout_s=opts.timeout_s,
-                                 workload=opts.workload)
+        target = CLIENTS[client](
+            by_name[rt_name], workdir, timeout_s=opts.timeout_s, workload=opts.workload
+        )
         targets.append(target)
     return targets
 
@@ -282,7 +317,7 @@ class Progress:
 
     WIDTH = 30
 
-    def __init__(self, total: int, enabled: bool, done: int = 0, stream: Optional[IO[str]] = None):
+    def __init__(self, total: int, enabled: bool, done: int = 0, stream: IO[str] | None = None):
         self.total, self.done, self.enabled = total, done, enabled
         self.stream = sys.stderr if stream is None else stream
         self.started = time.monotonic()
@@ -290,8 +325,14 @@ class Progress:
         if enabled and self.stream.isatty():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, initial=done, file=self.stream, unit="trial",
-                             dynamic_ncols=True, leave=True)
+            self._bar = tqdm(
+                total=total,
+                initial=done,
+                file=self.stream,
+                unit="trial",
+                dynamic_ncols=True,
+                leave=True,
+            )
 
     def advance(self, label: str) -> None:
         self.done += 1
@@ -304,8 +345,10 @@ class Progress:
         filled = int(self.WIDTH * self.done / max(1, self.total))
         elapsed = time.monotonic() - self.started
         eta = elapsed / self.done * (self.total - self.done)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {self.done}/"
-                          f"{self.total} trials  {label:<18} eta {eta:4.0f} s ")
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {self.done}/"
+            f"{self.total} trials  {label:<18} eta {eta:4.0f} s "
+        )
         self.stream.flush()
 
     def close(self) -> None:
@@ -318,8 +361,12 @@ class Progress:
 class Collector:
     """One run folder: session, targets, metadata, schedule, cleanup, summary."""
 
-    def __init__(self, opts: CollectOptions, say: Callable[[str], None] = print,
-                 summary: Optional[Callable[[Path], str]] = None):
+    def __init__(
+        self,
+        opts: CollectOptions,
+        say: Callable[[str], None] = print,
+        summary: Callable[[Path], str] | None = None,
+    ):
         self.summary = summary
         self.opts = opts
         self.say = say
@@ -327,7 +374,7 @@ class Collector:
         self.by_client = opts.experiments_by_client()
         self.experiment = opts.main_experiment
         self.steps = self.experiment.select(opts.steps)
-        self.previous: Optional[dict] = None  # run.json of the run being resumed
+        self.previous: dict | None = None  # run.json of the run being resumed
         if opts.resume is not None:
             self.run_dir = Path(opts.resume)
             self.previous = results.read_meta(self.run_dir)
@@ -354,8 +401,10 @@ class Collector:
         if live and not opts.allow_concurrent:
             other = "; ".join(f"{token} (pid and folder: {info})" for token, info in live.items())
             self._discard_empty_out()
-            raise UsageError(f"another rtlab collect is running: {other}; its measurements "
-                             "would interfere (wait for it, or pass --allow-concurrent)")
+            raise UsageError(
+                f"another rtlab collect is running: {other}; its measurements "
+                "would interfere (wait for it, or pass --allow-concurrent)"
+            )
         self.session.before_sweep.append(self._remove_all)
         self.session.open()
         status = "failed"
@@ -370,13 +419,16 @@ class Collector:
             exps = self.by_client.values()
             width = max(2 if e.released else e.width for e in exps)
             extra = tuple(dict.fromkeys(c for e in exps for c in e.columns))
-            writer = results.TrialWriter(self.run_dir / "trials.csv",
-                                         results.trial_columns(width, extra))
+            writer = results.TrialWriter(
+                self.run_dir / "trials.csv", results.trial_columns(width, extra)
+            )
             self._schedule(writer)
             status = "completed"
         except Interrupted as exc:
             status = "interrupted"
-            self.say(f"interrupted by {exc}: cleaning up; finished trials are kept in {self.run_dir}")
+            self.say(
+                f"interrupted by {exc}: cleaning up; finished trials are kept in {self.run_dir}"
+            )
             raise
         except UsageError:
             status = "refused"
@@ -388,8 +440,10 @@ class Collector:
                 writer.close()
             self.session.close()
             if self.meta:
-                self._finish_meta(status, {"removed": self._removed, "errors": self._errors,
-                                           **self.session.leftovers})
+                self._finish_meta(
+                    status,
+                    {"removed": self._removed, "errors": self._errors, **self.session.leftovers},
+                )
             else:
                 self._discard_empty_out()
             self._restore_signal_handlers(handlers)
@@ -401,33 +455,55 @@ class Collector:
         self.skipped = dict(opts.excluded)
         for label, reason in opts.excluded.items():
             self.say(f"skipping {label}: {reason}")
-        for rootful, mode in ((v, m) for t in build_targets(opts, self.runtimes, self.workdir)
-                              for v in t.variants(opts.networks) for m in opts.modes):
+        for rootful, mode in (
+            (v, m)
+            for t in build_targets(opts, self.runtimes, self.workdir)
+            for v in t.variants(opts.networks)
+            for m in opts.modes
+        ):
             target = rootful.with_mode(mode)
             net = rootful.condition.get("network")
-            label = rootful.label + (f" ({net})" if net else "") + \
-                (f" ({mode})" if mode != rootless.DEFAULT_MODE else "")
-            unavailable = (target.unavailable_reason() if target is not None else
-                           f"{rootful.client} has no {mode} mode in rtlab yet")
+            label = (
+                rootful.label
+                + (f" ({net})" if net else "")
+                + (f" ({mode})" if mode != rootless.DEFAULT_MODE else "")
+            )
+            unavailable = (
+                target.unavailable_reason()
+                if target is not None
+                else f"{rootful.client} has no {mode} mode in rtlab yet"
+            )
             if unavailable or target is None:
                 self.skipped[label] = unavailable or "unavailable"
                 self.say(f"skipping {label}: {self.skipped[label]}")
             else:
                 for pace in opts.paces:
-                    suffix = label[len(rootful.label):] + \
-                        (f" @ {conditions.format_pace(pace)}" if len(opts.paces) > 1 else "")
+                    suffix = label[len(rootful.label) :] + (
+                        f" @ {conditions.format_pace(pace)}" if len(opts.paces) > 1 else ""
+                    )
                     # an experiment of one unit per width (concurrency: one per k)
                     key = self.by_client[target.client].width_from
                     for value in (opts.extra.get(_WIDTHS[key]) if key else None) or [None]:
-                        cond = {**target.condition, "mode": mode, "pace_s": pace,
-                                **({key: value} if key else {})}
-                        self.states.append(UnitState(Unit(
-                            target, cond, suffix=suffix + (f" {key}={value}" if key else ""))))
+                        cond = {
+                            **target.condition,
+                            "mode": mode,
+                            "pace_s": pace,
+                            **({key: value} if key else {}),
+                        }
+                        self.states.append(
+                            UnitState(
+                                Unit(
+                                    target, cond, suffix=suffix + (f" {key}={value}" if key else "")
+                                )
+                            )
+                        )
         if self.opts.extra.get("trace"):  # tracing.py: a traced twin of every unit
             self.states = tracing.TracedRun.twins(self.states, UnitState)
         if not self.states:
-            raise UsageError("nothing to measure: " + "; ".join(
-                f"{label}: {why}" for label, why in self.skipped.items()))
+            raise UsageError(
+                "nothing to measure: "
+                + "; ".join(f"{label}: {why}" for label, why in self.skipped.items())
+            )
         for state in self.states:
             state.target.prepare()
 
@@ -438,22 +514,38 @@ class Collector:
     def _schedule(self, writer: results.TrialWriter) -> None:
         opts = self.opts
         plan = opts.plan
+
         def runner_class(exp):  # density brings up its levels around the timed start
             if exp.name != density.EXPERIMENT:
                 return TrialRunner
-            return functools.partial(density.DensityRunner, out_dir=self.run_dir,
-                                     levels=opts.extra.get("containers") or [1],
-                                     settle_s=opts.extra.get("settle_s", 1.0),
-                                     floor_mb=opts.extra.get("memory_floor_mb", 2048))
-        runners = {exp.name: runner_class(exp)(
-            exp, exp.select(opts.steps), run_id=self.run_id, token=self.token,
-            timeout_s=opts.timeout_s, max_consecutive_timeouts=opts.max_consecutive_timeouts,
-            say=self.say, seq=self.seq,
-            drop_caches=conditions.drop_caches if opts.drop_caches else None)
-            for exp in self.by_client.values()}
+            return functools.partial(
+                density.DensityRunner,
+                out_dir=self.run_dir,
+                levels=opts.extra.get("containers") or [1],
+                settle_s=opts.extra.get("settle_s", 1.0),
+                floor_mb=opts.extra.get("memory_floor_mb", 2048),
+            )
+
+        runners = {
+            exp.name: runner_class(exp)(
+                exp,
+                exp.select(opts.steps),
+                run_id=self.run_id,
+                token=self.token,
+                timeout_s=opts.timeout_s,
+                max_consecutive_timeouts=opts.max_consecutive_timeouts,
+                say=self.say,
+                seq=self.seq,
+                drop_caches=conditions.drop_caches if opts.drop_caches else None,
+            )
+            for exp in self.by_client.values()
+        }
         count = {"seq": self.seq}  # container names stay unique across the runners
-        traced = tracing.TracedRun(self.run_dir, self.run_id, self.say) \
-            if opts.extra.get("trace") else None
+        traced = (
+            tracing.TracedRun(self.run_dir, self.run_id, self.say)
+            if opts.extra.get("trace")
+            else None
+        )
         if traced is not None:
             for runner in runners.values():
                 traced.wrap(runner)
@@ -467,11 +559,21 @@ class Collector:
                 return runner.run(state, rnd, warmup)
             finally:
                 count["seq"] = runner.seq
-        progress = Progress((plan.warmup + plan.target_trials) * len(self.states),
-                            sys.stderr.isatty() if opts.progress is None else opts.progress,
-                            done=sum(s.trials_done for s in self.states))
-        scheduler = Scheduler(plan, self.states, run_trial, writer.write_trial, steps=self.steps,
-                              say=self.say, advance=progress.advance)
+
+        progress = Progress(
+            (plan.warmup + plan.target_trials) * len(self.states),
+            sys.stderr.isatty() if opts.progress is None else opts.progress,
+            done=sum(s.trials_done for s in self.states),
+        )
+        scheduler = Scheduler(
+            plan,
+            self.states,
+            run_trial,
+            writer.write_trial,
+            steps=self.steps,
+            say=self.say,
+            advance=progress.advance,
+        )
         try:
             if traced is not None:
                 traced.start()  # before the first round: bpftrace takes 1-2 s to attach
@@ -526,9 +628,17 @@ class Collector:
         for state in self.states:
             t = state.target
             versions.update(t.versions())
-            targets.append({"client": t.client, "runtime": t.runtime.name, "label": t.label,
-                            "argv": t.argv_templates(self.by_client[t.client].steps),
-                            "config": t.config(), **t.condition, "mode": t.mode})
+            targets.append(
+                {
+                    "client": t.client,
+                    "runtime": t.runtime.name,
+                    "label": t.label,
+                    "argv": t.argv_templates(self.by_client[t.client].steps),
+                    "config": t.config(),
+                    **t.condition,
+                    "mode": t.mode,
+                }
+            )
         facts = host.facts()
         return {
             "format_version": results.FORMAT_VERSION,
@@ -550,27 +660,39 @@ class Collector:
             },
             "protocol": {
                 "order": "interleaved rounds; each round runs every target once (once per pace "
-                         "with several paces), shuffled by seed",
+                "with several paces), shuffled by seed",
                 "pace": "before each timed step, after rtlab's own bookkeeping (state polling, "
-                        "rows), the host is left idle for pace_s (sleeping); idle_s records the "
-                        "gap measured",
+                "rows), the host is left idle for pace_s (sleeping); idle_s records the "
+                "gap measured",
                 "drop_caches": "sync, then 3 into /proc/sys/vm/drop_caches, before each trial's "
-                               "first timed step (before its pace gap)" if opts.drop_caches else None,
+                "first timed step (before its pace gap)"
+                if opts.drop_caches
+                else None,
                 "experiment": self.experiment.name,
-                "other_experiments": {e.name: {"chains": [[s.name for s in c] for c in e.chains],
-                                               "total": list(e.total),
-                                               "derived": {k: list(v) for k, v in e.partials.items()}}
-                                      for e in self.by_client.values() if e is not self.experiment},
+                "other_experiments": {
+                    e.name: {
+                        "chains": [[s.name for s in c] for c in e.chains],
+                        "total": list(e.total),
+                        "derived": {k: list(v) for k, v in e.partials.items()},
+                    }
+                    for e in self.by_client.values()
+                    if e is not self.experiment
+                },
                 "cri": "each step one gRPC call to rtlab's CRI containerd, timed in-process "
-                       "(perf_counter_ns around the call in a worker thread); waits poll "
-                       "ContainerStatus, untimed; one unit per network mode (column network)"
-                       if "cri" in self.by_client else None,
+                "(perf_counter_ns around the call in a worker thread); waits poll "
+                "ContainerStatus, untimed; one unit per network mode (column network)"
+                if "cri" in self.by_client
+                else None,
                 "chains": [[s.name for s in chain] for chain in self.experiment.chains],
                 "total": list(self.experiment.total),
                 "lifecycle": [s.name for s in self.experiment.chains[0]],
                 "steps": list(self.steps),
-                "state_wait": "before " + ", ".join(
-                    f"{s.name} (for the {s.wait} state)" for s in self.experiment.step_defs if s.wait)
+                "state_wait": "before "
+                + ", ".join(
+                    f"{s.name} (for the {s.wait} state)"
+                    for s in self.experiment.step_defs
+                    if s.wait
+                )
                 + ", untimed, up to timeout_s",
                 "clock": "CLOCK_MONOTONIC (time.perf_counter_ns) from posix_spawn to wait4",
                 "cpu": "ru_utime/ru_stime from wait4 (the process and the children it reaped)",
@@ -580,8 +702,11 @@ class Collector:
             "load_before": facts["load_average"],
             "harness_overhead": harness_overhead(),
             # the rootless wrapper's own cost beside /bin/true (rootless.py); rows include it
-            **({"rootless_wrapper": rootless.wrapper_overhead(rootless.account())}
-               if any(s.target.mode == "rootless" for s in self.states) else {}),
+            **(
+                {"rootless_wrapper": rootless.wrapper_overhead(rootless.account())}
+                if any(s.target.mode == "rootless" for s in self.states)
+                else {}
+            ),
             "versions": versions,
             "targets": targets,
             "unavailable": self.skipped,
@@ -594,21 +719,40 @@ class Collector:
         assert prev is not None
         diffs = results.identity_differences(prev, fresh) + results.version_differences(prev, fresh)
         if diffs:
-            raise UsageError(f"--resume {self.run_dir}: the host or versions changed since the run "
-                             f"began ({'; '.join(diffs)}); start a new run instead")
+            raise UsageError(
+                f"--resume {self.run_dir}: the host or versions changed since the run "
+                f"began ({'; '.join(diffs)}); start a new run instead"
+            )
         frame = results.load_trials(self.run_dir)
         by_label = {s.label: s for s in self.states}
-        by_key = {(s.target.label, s.unit.condition.get("pace_s"), s.unit.condition.get("network", ""),
-                   s.target.mode, s.unit.condition.get("k")): s for s in self.states}
+        by_key = {
+            (
+                s.target.label,
+                s.unit.condition.get("pace_s"),
+                s.unit.condition.get("network", ""),
+                s.target.mode,
+                s.unit.condition.get("k"),
+            ): s
+            for s in self.states
+        }
         if "pace_s" not in frame.columns:
             frame["pace_s"] = None
         if "k" not in frame.columns:
             frame["k"] = None
         for (client, runtime, pace, net, mode, k, _trial), rows in frame.groupby(
-                ["client", "runtime", "pace_s", "network", "mode", "k", "trial"], sort=True,
-                dropna=False):
-            state = by_key.get((f"{client}/{runtime}", None if pd_isna(pace) else float(pace),
-                                net or "", mode or rootless.DEFAULT_MODE, _width(k)))
+            ["client", "runtime", "pace_s", "network", "mode", "k", "trial"],
+            sort=True,
+            dropna=False,
+        ):
+            state = by_key.get(
+                (
+                    f"{client}/{runtime}",
+                    None if pd_isna(pace) else float(pace),
+                    net or "",
+                    mode or rootless.DEFAULT_MODE,
+                    _width(k),
+                )
+            )
             if state is not None:
                 state.trials_done += 1
                 tally(state, rows.to_dict("records"))
@@ -619,14 +763,24 @@ class Collector:
         self.seq = len(frame)  # an upper bound of the containers made: names stay unique
         meta = dict(prev)
         meta["status"] = "running"
-        meta["resumed"] = [*prev.get("resumed", []), {
-            "at": fresh["started_at"], "command_line": fresh["command_line"],
-            "trials_before": {s.label: s.trials_done for s in self.states},
-            "harness_overhead": fresh["harness_overhead"], "load_before": fresh["load_before"],
-            "rtlab": fresh["rtlab"]}]
-        self.say(f"resuming {self.run_id}: " + ", ".join(
-            f"{s.label} {s.trials_done}/{self.opts.warmup + self.opts.target_trials}"
-            for s in self.states))
+        meta["resumed"] = [
+            *prev.get("resumed", []),
+            {
+                "at": fresh["started_at"],
+                "command_line": fresh["command_line"],
+                "trials_before": {s.label: s.trials_done for s in self.states},
+                "harness_overhead": fresh["harness_overhead"],
+                "load_before": fresh["load_before"],
+                "rtlab": fresh["rtlab"],
+            },
+        ]
+        self.say(
+            f"resuming {self.run_id}: "
+            + ", ".join(
+                f"{s.label} {s.trials_done}/{self.opts.warmup + self.opts.target_trials}"
+                for s in self.states
+            )
+        )
         return meta
 
     def noise_warnings(self) -> list[str]:
@@ -639,7 +793,8 @@ class Collector:
                 warnings.append(
                     f"the 1-minute load average {when.split('_')[1]} the run was {load:.2f}, above "
                     f"the {cores} cores: other work competed with the measurements; re-run on an "
-                    "idle host and compare (rtlab compare)")
+                    "idle host and compare (rtlab compare)"
+                )
         return warnings
 
     def _finish_meta(self, status: str, leftovers: dict) -> None:
@@ -663,7 +818,9 @@ class Collector:
             if state.dropped:
                 line += f"; {state.dropped}"
             if state.failures:
-                worst = "; ".join(f"{step} x{n}: {err}" for (step, err), n in state.failures.most_common(3))
+                worst = "; ".join(
+                    f"{step} x{n}: {err}" for (step, err), n in state.failures.most_common(3)
+                )
                 line += f"; failures: {worst}"
             self.say(line)
         for label, why in self.meta.get("unavailable", {}).items():
@@ -674,11 +831,12 @@ class Collector:
             self.say(self.summary(self.run_dir))
         self.say(f"data: {self.run_dir}")
 
+
 def pd_isna(value) -> bool:
     return value is None or value != value
 
 
-def _width(value) -> Optional[int]:
+def _width(value) -> int | None:
     """A ``k`` read back from trials.csv (empty, NaN or pd.NA in runs without it)."""
     try:
         return int(value)
@@ -686,8 +844,9 @@ def _width(value) -> Optional[int]:
         return None
 
 
-def options_for_resume(run_dir: Path, *, allow_concurrent: bool = False,
-                       progress: Optional[bool] = None) -> CollectOptions:
+def options_for_resume(
+    run_dir: Path, *, allow_concurrent: bool = False, progress: bool | None = None
+) -> CollectOptions:
     """The options an interrupted run was started with, to continue it."""
     try:
         params = results.read_meta(Path(run_dir))["parameters"]
@@ -700,12 +859,19 @@ def options_for_resume(run_dir: Path, *, allow_concurrent: bool = False,
     if "experiment_asked" not in params:  # runs from before the cri client recorded it
         values["experiment"] = params.get("experiment") or None
     return CollectOptions.from_values(
-        values, pairs=[tuple(p) for p in params["pairs"]] if params.get("pairs") else None,
-        resume=Path(run_dir), allow_concurrent=allow_concurrent, progress=progress)
+        values,
+        pairs=[tuple(p) for p in params["pairs"]] if params.get("pairs") else None,
+        resume=Path(run_dir),
+        allow_concurrent=allow_concurrent,
+        progress=progress,
+    )
 
 
-def collect(opts: CollectOptions, say: Callable[[str], None] = print,
-            summary: Optional[Callable[[Path], str]] = None) -> CollectResult:
+def collect(
+    opts: CollectOptions,
+    say: Callable[[str], None] = print,
+    summary: Callable[[Path], str] | None = None,
+) -> CollectResult:
     """Validate, run the schedule, clean up; the run folder keeps every finished trial.
     ``summary``: the run folder → the table said last (cli and notebook 01 pass
     views.console_summary; measurement itself loads no pandas)."""

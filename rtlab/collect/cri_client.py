@@ -27,16 +27,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional
 
 import grpc
 from cri_api.v1 import api_pb2 as pb
 from cri_api.v1 import api_pb2_grpc
 
+from rtlab.core.workload import SLEEP_ARGS
 from rtlab.host import cri, parts
 from rtlab.host.cleanup import CONTAINER_PREFIX
-from rtlab.core.workload import SLEEP_ARGS
 
 Say = Callable[[str], None]
 
@@ -55,7 +55,7 @@ class CriCallError(RuntimeError):
     def __init__(self, line: str, daemon_gone: bool = False, timed_out: bool = False):
         super().__init__(line)
         self.daemon_gone, self.timed_out = daemon_gone, timed_out
-        self.wall_ns: Optional[int] = None  # the failed call's time, when it was timed
+        self.wall_ns: int | None = None  # the failed call's time, when it was timed
 
 
 @dataclass
@@ -63,7 +63,7 @@ class StepResult:
     """One timed CRI call (a row of the trial)."""
 
     step: str
-    wall_ns: Optional[int] = None
+    wall_ns: int | None = None
     ok: bool = False
     error: str = ""
     pod_id: str = ""
@@ -72,19 +72,26 @@ class StepResult:
     daemon_gone: bool = False
 
     @property
-    def wall_s(self) -> Optional[float]:
+    def wall_s(self) -> float | None:
         return None if self.wall_ns is None else self.wall_ns / 1e9
 
     def as_row(self) -> dict:
-        return {"step": self.step, "wall_s": self.wall_s, "wall_ns": self.wall_ns, "ok": self.ok,
-                "error": self.error, "pod_id": self.pod_id, "container_id": self.container_id,
-                "timed_out": self.timed_out}
+        return {
+            "step": self.step,
+            "wall_s": self.wall_s,
+            "wall_ns": self.wall_ns,
+            "ok": self.ok,
+            "error": self.error,
+            "pod_id": self.pod_id,
+            "container_id": self.container_id,
+            "timed_out": self.timed_out,
+        }
 
 
 class CriClient:
     """RuntimeService and ImageService of a containerd's CRI over its unix socket."""
 
-    def __init__(self, paths: Optional[cri.CriPaths] = None, address: Optional[str] = None):
+    def __init__(self, paths: cri.CriPaths | None = None, address: str | None = None):
         self.paths = paths or cri.CriPaths.default()
         self.address = address or self.paths.address
         self.channel = grpc.insecure_channel(self.address)
@@ -94,7 +101,7 @@ class CriClient:
     def close(self) -> None:
         self.channel.close()
 
-    def __enter__(self) -> "CriClient":
+    def __enter__(self) -> CriClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -126,18 +133,24 @@ class CriClient:
         details = (exc.details() if hasattr(exc, "details") else str(exc)) or ""
         details = " ".join(details.split())[:300]
         if code == grpc.StatusCode.UNAVAILABLE:
-            return CriCallError(f"{method}: containerd is not answering on {self.address} "
-                                f"({details})", daemon_gone=True)
+            return CriCallError(
+                f"{method}: containerd is not answering on {self.address} ({details})",
+                daemon_gone=True,
+            )
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            return CriCallError(f"{method}: no answer from containerd within {timeout_s:g} s",
-                                timed_out=True)
+            return CriCallError(
+                f"{method}: no answer from containerd within {timeout_s:g} s", timed_out=True
+            )
         return CriCallError(f"{method}: {code.name if code else 'error'}: {details}")
 
     # -- plain queries ----------------------------------------------------------------
     def version(self, timeout_s: float = 5.0) -> dict:
         v = self.call("Version", pb.VersionRequest(), timeout_s)
-        return {"runtime_name": v.runtime_name, "runtime_version": v.runtime_version,
-                "runtime_api_version": v.runtime_api_version}
+        return {
+            "runtime_name": v.runtime_name,
+            "runtime_version": v.runtime_version,
+            "runtime_api_version": v.runtime_api_version,
+        }
 
     def handlers(self, timeout_s: float = 5.0) -> list[str]:
         """Runtime handlers the live daemon knows (from its verbose Status config)."""
@@ -155,7 +168,7 @@ class CriClient:
         r = self.call("ListPodSandbox", pb.ListPodSandboxRequest(), timeout_s)
         return [p for p in r.items if p.metadata.name.startswith(prefix)]
 
-    def containers(self, pod_id: Optional[str] = None, timeout_s: float = 10.0) -> list:
+    def containers(self, pod_id: str | None = None, timeout_s: float = 10.0) -> list:
         flt = pb.ContainerFilter(pod_sandbox_id=pod_id) if pod_id else None
         r = self.call("ListContainers", pb.ListContainersRequest(filter=flt), timeout_s)
         return list(r.containers)
@@ -164,7 +177,7 @@ class CriClient:
         r = self.call("ContainerStatus", pb.ContainerStatusRequest(container_id=cid), timeout_s)
         return r.status.state
 
-    def wait_state(self, cid: str, wanted: int, timeout_s: float) -> Optional[str]:
+    def wait_state(self, cid: str, wanted: int, timeout_s: float) -> str | None:
         """Untimed: poll ContainerStatus until ``wanted``; None, or why not."""
         deadline = time.monotonic() + timeout_s
         while True:
@@ -177,8 +190,10 @@ class CriClient:
             if state == pb.CONTAINER_EXITED and wanted == pb.CONTAINER_RUNNING:
                 return "the container exited before it was seen running"
             if time.monotonic() > deadline:
-                return (f"container did not reach {pb.ContainerState.Name(wanted)} within "
-                        f"{timeout_s:g} s (it is {pb.ContainerState.Name(state)})")
+                return (
+                    f"container did not reach {pb.ContainerState.Name(wanted)} within "
+                    f"{timeout_s:g} s (it is {pb.ContainerState.Name(state)})"
+                )
             time.sleep(POLL_S)
 
     # -- teardown ---------------------------------------------------------------------
@@ -188,14 +203,17 @@ class CriClient:
         try:
             for c in self.containers(pod_id, timeout_s):
                 try:
-                    self.call("RemoveContainer", pb.RemoveContainerRequest(container_id=c.id),
-                              timeout_s)
+                    self.call(
+                        "RemoveContainer", pb.RemoveContainerRequest(container_id=c.id), timeout_s
+                    )
                 except CriCallError as exc:
                     errors.append(str(exc))
         except CriCallError as exc:
             errors.append(str(exc))
-        for method, req in (("StopPodSandbox", pb.StopPodSandboxRequest(pod_sandbox_id=pod_id)),
-                            ("RemovePodSandbox", pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id))):
+        for method, req in (
+            ("StopPodSandbox", pb.StopPodSandboxRequest(pod_sandbox_id=pod_id)),
+            ("RemovePodSandbox", pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id)),
+        ):
             try:
                 self.call(method, req, timeout_s)
             except CriCallError as exc:
@@ -207,6 +225,7 @@ class CriClient:
 
 
 # -- the pod lifecycle ----------------------------------------------------------------
+
 
 @dataclass
 class PodSpec:
@@ -228,43 +247,59 @@ class PodSpec:
     def container_name(self) -> str:
         return f"{CONTAINER_PREFIX}{self.token}-{self.seq:05d}c"
 
-    def sandbox_config(self) -> "pb.PodSandboxConfig":
+    def sandbox_config(self) -> pb.PodSandboxConfig:
         mode = pb.NODE if self.network == "host" else pb.POD
         labels = {LABEL: self.token, **self.labels}
         return pb.PodSandboxConfig(
-            metadata=pb.PodSandboxMetadata(name=self.pod_name, uid=str(uuid.uuid4()),
-                                           namespace=POD_NAMESPACE, attempt=0),
+            metadata=pb.PodSandboxMetadata(
+                name=self.pod_name, uid=str(uuid.uuid4()), namespace=POD_NAMESPACE, attempt=0
+            ),
             # a pod in the host's network namespace shares its UTS namespace too: no hostname
-            hostname="rtlab" if self.network == "cni" else "", labels=labels,
-            linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
-                namespace_options=pb.NamespaceOption(network=mode, pid=pb.CONTAINER,
-                                                     ipc=pb.POD))))
+            hostname="rtlab" if self.network == "cni" else "",
+            labels=labels,
+            linux=pb.LinuxPodSandboxConfig(
+                security_context=pb.LinuxSandboxSecurityContext(
+                    namespace_options=pb.NamespaceOption(network=mode, pid=pb.CONTAINER, ipc=pb.POD)
+                )
+            ),
+        )
 
-    def container_config(self) -> "pb.ContainerConfig":
+    def container_config(self) -> pb.ContainerConfig:
         return pb.ContainerConfig(
             metadata=pb.ContainerMetadata(name=self.container_name, attempt=0),
-            image=pb.ImageSpec(image=self.image), command=list(self.command),
-            labels={LABEL: self.token, **self.labels}, linux=pb.LinuxContainerConfig())
+            image=pb.ImageSpec(image=self.image),
+            command=list(self.command),
+            labels={LABEL: self.token, **self.labels},
+            linux=pb.LinuxContainerConfig(),
+        )
 
 
 def check_request(handler: str, network: str, client: CriClient, timeout_s: float = 5.0) -> None:
     """Refuse (CriError, one line) a handler the live daemon does not know, or an unknown
     network mode, before anything runs."""
     if network not in cri.NETWORK_MODES:
-        raise cri.CriError(f"unknown CRI network {network!r}; choose from "
-                           f"{', '.join(cri.NETWORK_MODES)}")
+        raise cri.CriError(
+            f"unknown CRI network {network!r}; choose from {', '.join(cri.NETWORK_MODES)}"
+        )
     try:
         known = client.handlers(timeout_s)
     except CriCallError as exc:
         raise cri.CriError(str(exc)) from None
     if handler not in known:
-        raise cri.CriError(f"unknown CRI runtime handler {handler!r}; containerd on "
-                           f"{client.address} has: {', '.join(known) or 'none'}")
+        raise cri.CriError(
+            f"unknown CRI runtime handler {handler!r}; containerd on "
+            f"{client.address} has: {', '.join(known) or 'none'}"
+        )
 
 
-def pod_lifecycle(client: CriClient, spec: PodSpec, *, timeout_s: float = DEFAULT_TIMEOUT_S,
-                  before_step: Callable[[str], None] = lambda step: None,
-                  say: Say = lambda line: None) -> list[StepResult]:
+def pod_lifecycle(
+    client: CriClient,
+    spec: PodSpec,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    before_step: Callable[[str], None] = lambda step: None,
+    say: Say = lambda line: None,
+) -> list[StepResult]:
     """One pod through the seven CRI steps; a StepResult per step, always seven.
 
     ``before_step(name)`` runs just before each timed call (where the trial
@@ -277,23 +312,33 @@ def pod_lifecycle(client: CriClient, spec: PodSpec, *, timeout_s: float = DEFAUL
     pod_id = cid = ""
     sandbox_config = spec.sandbox_config()
     requests = {
-        "pod_run": lambda: ("RunPodSandbox", pb.RunPodSandboxRequest(
-            config=sandbox_config, runtime_handler=spec.handler)),
-        "create": lambda: ("CreateContainer", pb.CreateContainerRequest(
-            pod_sandbox_id=pod_id, config=spec.container_config(), sandbox_config=sandbox_config)),
+        "pod_run": lambda: (
+            "RunPodSandbox",
+            pb.RunPodSandboxRequest(config=sandbox_config, runtime_handler=spec.handler),
+        ),
+        "create": lambda: (
+            "CreateContainer",
+            pb.CreateContainerRequest(
+                pod_sandbox_id=pod_id, config=spec.container_config(), sandbox_config=sandbox_config
+            ),
+        ),
         "start": lambda: ("StartContainer", pb.StartContainerRequest(container_id=cid)),
         "stop": lambda: ("StopContainer", pb.StopContainerRequest(container_id=cid, timeout=0)),
         "remove": lambda: ("RemoveContainer", pb.RemoveContainerRequest(container_id=cid)),
         "pod_stop": lambda: ("StopPodSandbox", pb.StopPodSandboxRequest(pod_sandbox_id=pod_id)),
-        "pod_remove": lambda: ("RemovePodSandbox", pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id)),
+        "pod_remove": lambda: (
+            "RemovePodSandbox",
+            pb.RemovePodSandboxRequest(pod_sandbox_id=pod_id),
+        ),
     }
     waits = {"start": pb.CONTAINER_RUNNING, "stop": pb.CONTAINER_EXITED}
-    failed: Optional[StepResult] = None
+    failed: StepResult | None = None
     for step in STEPS:
         if failed is not None:
-            why = ("containerd is gone" if failed.daemon_gone else f"{failed.step} failed")
-            results.append(StepResult(step, error=f"not run: {why}", pod_id=pod_id,
-                                      container_id=cid))
+            why = "containerd is gone" if failed.daemon_gone else f"{failed.step} failed"
+            results.append(
+                StepResult(step, error=f"not run: {why}", pod_id=pod_id, container_id=cid)
+            )
             continue
         before_step(step)
         method, request = requests[step]()
@@ -337,8 +382,12 @@ def _pods_named(client: CriClient, name: str) -> list:
         return []
 
 
-def remove_pods(token: Optional[str] = None, paths: Optional[cri.CriPaths] = None,
-                say: Say = print, live: Iterable[str] = ()) -> list[str]:
+def remove_pods(
+    token: str | None = None,
+    paths: cri.CriPaths | None = None,
+    say: Say = print,
+    live: Iterable[str] = (),
+) -> list[str]:
     """Remove every rtlab pod (of ``token``, or of every run not in ``live``) from rtlab's
     CRI containerd, with its containers and its network; return what was removed."""
     paths = paths or cri.CriPaths.default()

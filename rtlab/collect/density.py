@@ -53,19 +53,34 @@ from __future__ import annotations
 import csv
 import os
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
 
-from rtlab.core import conditions, procfs
-from rtlab.host import daemons as host_daemons
-from rtlab.core.experiments import Experiment
 from rtlab.collect.scheduler import Rows, UnitState
 from rtlab.collect.trial import TrialRunner
+from rtlab.core import conditions, procfs
+from rtlab.core.experiments import Experiment
+from rtlab.host import daemons as host_daemons
 
 EXPERIMENT = "density"
 METHODS = ("memavailable", "pss", "cgroup")
-DENSITY_COLUMNS = ("run_id", "client", "runtime", "round", "trial", "warmup", "n", "method",
-                   "bytes", "daemons", "daemons_bytes", "processes", "cgroups", "ok", "error")
+DENSITY_COLUMNS = (
+    "run_id",
+    "client",
+    "runtime",
+    "round",
+    "trial",
+    "warmup",
+    "n",
+    "method",
+    "bytes",
+    "daemons",
+    "daemons_bytes",
+    "processes",
+    "cgroups",
+    "ok",
+    "error",
+)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # MB per container assumed before any level is read (the safety estimate): above the
 # hand-measured docker-over-runsc 21 MB and the published runsc 22.5 MB, runc 5.5 MB
@@ -94,13 +109,14 @@ def snapshot() -> set[tuple[int, str]]:
     return {(pid, procfs.start_time(pid) or "") for pid in procfs.pids()}
 
 
-def batch_processes(keys: Iterable[str], before: set[tuple[int, str]],
-                    skip: Iterable[int] = ()) -> list[int]:
+def batch_processes(
+    keys: Iterable[str], before: set[tuple[int, str]], skip: Iterable[int] = ()
+) -> list[int]:
     """Processes not in ``before`` whose command line or cgroup names a key, and their
     descendants (the process tree)."""
     keys = [k for k in keys if k]
     skip = set(skip)
-    parents: dict[int, Optional[int]] = {}
+    parents: dict[int, int | None] = {}
     found: set[int] = set()
     for pid in procfs.pids():
         if pid in skip or (pid, procfs.start_time(pid) or "") in before or not procfs.alive(pid):
@@ -119,7 +135,7 @@ def batch_processes(keys: Iterable[str], before: set[tuple[int, str]],
     return sorted(found)
 
 
-def memory_cgroup(pid: int) -> Optional[Path]:
+def memory_cgroup(pid: int) -> Path | None:
     """The memory cgroup's folder of ``pid``: the v1 ``memory`` controller's, else v2's."""
     text = procfs.cgroup(pid) or ""
     v2 = None
@@ -138,8 +154,11 @@ def cgroup_usage(pids: Iterable[int], keys: Iterable[str]) -> tuple[int, int]:
     """(bytes, cgroups): the summed usage of the pids' memory cgroups naming a key,
     a nested one counted once (with its top)."""
     keys = [k for k in keys if k]
-    groups = {g for g in (memory_cgroup(p) for p in pids)
-              if g is not None and any(k in str(g) for k in keys)}
+    groups = {
+        g
+        for g in (memory_cgroup(p) for p in pids)
+        if g is not None and any(k in str(g) for k in keys)
+    }
     tops = {g for g in groups if not any(o != g and o in g.parents for o in groups)}
     total = 0
     for g in tops:
@@ -155,14 +174,21 @@ def client_daemons(client: str) -> list[tuple[str, int, str]]:
     """The daemons ``client`` talks to, as (name, pid, start time): the processes
     listening on their sockets now. docker: dockerd and the containerd it uses; ctr:
     containerd; every other client: none."""
-    sockets = {"docker": [("dockerd", host_daemons.DOCKER_SOCKET),
-                          ("containerd", host_daemons.dockerd_containerd_socket())],
-               "ctr": [("containerd", host_daemons.CONTAINERD_SOCKET)]}.get(client, [])
-    return [(name, pid, procfs.start_time(pid) or "")
-            for name, sock in sockets for pid in procfs.socket_listeners(sock)[:1]]
+    sockets = {
+        "docker": [
+            ("dockerd", host_daemons.DOCKER_SOCKET),
+            ("containerd", host_daemons.dockerd_containerd_socket()),
+        ],
+        "ctr": [("containerd", host_daemons.CONTAINERD_SOCKET)],
+    }.get(client, [])
+    return [
+        (name, pid, procfs.start_time(pid) or "")
+        for name, sock in sockets
+        for pid in procfs.socket_listeners(sock)[:1]
+    ]
 
 
-def daemons_pss(pinned: Sequence[tuple[str, int, str]]) -> Optional[int]:
+def daemons_pss(pinned: Sequence[tuple[str, int, str]]) -> int | None:
     """The pinned daemons' summed PSS; None when one is gone or restarted since."""
     if any(procfs.start_time(pid) != start for _, pid, start in pinned):
         return None
@@ -199,10 +225,19 @@ class DensityWriter:
 class DensityRunner(TrialRunner):
     """One density trial: every level of ``levels`` on one target (module docstring)."""
 
-    def __init__(self, experiment: Experiment, steps: Sequence[str], *, levels: Sequence[int],
-                 out_dir: Path, quiesce: Optional[Callable[[], object]] = None,
-                 settle_s: float = 1.0, floor_mb: int = 2048,
-                 available: Callable[[], int] = mem_available, **kw):
+    def __init__(
+        self,
+        experiment: Experiment,
+        steps: Sequence[str],
+        *,
+        levels: Sequence[int],
+        out_dir: Path,
+        quiesce: Callable[[], object] | None = None,
+        settle_s: float = 1.0,
+        floor_mb: int = 2048,
+        available: Callable[[], int] = mem_available,
+        **kw,
+    ):
         super().__init__(experiment, steps, **kw)
         self.levels = tuple(levels)
         self.settle_s, self.floor = float(settle_s), int(floor_mb) * 1_000_000
@@ -211,37 +246,64 @@ class DensityRunner(TrialRunner):
         # before each reading: sync and drop the page cache (root); tests may pass a no-op
         self.quiesce = quiesce if quiesce is not None else conditions.drop_caches
 
-    def _memory_rows(self, base: dict, n: int, keys: dict[str, list[str]], before: set,
-                     avail0: int, pinned: Sequence[tuple[str, int, str]],
-                     daemons0: Optional[int]) -> list[dict]:
+    def _memory_rows(
+        self,
+        base: dict,
+        n: int,
+        keys: dict[str, list[str]],
+        before: set,
+        avail0: int,
+        pinned: Sequence[tuple[str, int, str]],
+        daemons0: int | None,
+    ) -> list[dict]:
         self.quiesce()
         flat = [k for ks in keys.values() for k in ks]
         procs = batch_processes(flat, before, skip=[os.getpid()])
         texts = [" ".join(procfs.cmdline(p)) + "\n" + (procfs.cgroup(p) or "") for p in procs]
-        missing = [cid for cid, ks in keys.items()
-                   if not any(k in t for k in ks if k for t in texts)]
+        missing = [
+            cid for cid, ks in keys.items() if not any(k in t for k in ks if k for t in texts)
+        ]
         pss_sum = sum(pss(p) for p in procs)
         cg_bytes, cg_count = cgroup_usage(procs, flat)
         now = daemons_pss(pinned)
         names = ",".join(name for name, _, _ in pinned)
-        grew: Optional[int] = None
+        grew: int | None = None
         if pinned and (now is None or daemons0 is None):
             names += " (restarted during the trial: growth unknown)"
         elif pinned and now is not None and daemons0 is not None:
             grew = now - daemons0
         fall = avail0 - mem_available()
-        common = {**base, "n": n, "daemons": names, "daemons_bytes": grew,
-                  "processes": len(procs),
-                  "cgroups": cg_count, "ok": True, "error": ""}
+        common = {
+            **base,
+            "n": n,
+            "daemons": names,
+            "daemons_bytes": grew,
+            "processes": len(procs),
+            "cgroups": cg_count,
+            "ok": True,
+            "error": "",
+        }
         if missing:  # a container of the batch has no process: the reading is not of N
-            common.update(ok=False, error=f"no process found for {len(missing)} of the "
-                          f"{len(keys)} containers ({', '.join(missing[:3])}): exited, or "
-                          "removed by someone else")
-        rows = [{**common, "method": "memavailable", "bytes": fall},
-                {**common, "method": "pss", "bytes": pss_sum},
-                {**common, "method": "cgroup", "bytes": cg_bytes,
-                 **({"ok": False, "error": "no memory cgroup of the batch found"}
-                    if cg_count == 0 and not missing else {})}]
+            common.update(
+                ok=False,
+                error=f"no process found for {len(missing)} of the "
+                f"{len(keys)} containers ({', '.join(missing[:3])}): exited, or "
+                "removed by someone else",
+            )
+        rows = [
+            {**common, "method": "memavailable", "bytes": fall},
+            {**common, "method": "pss", "bytes": pss_sum},
+            {
+                **common,
+                "method": "cgroup",
+                "bytes": cg_bytes,
+                **(
+                    {"ok": False, "error": "no memory cgroup of the batch found"}
+                    if cg_count == 0 and not missing
+                    else {}
+                ),
+            },
+        ]
         return rows
 
     def _bring_up(self, state: UnitState, cid: str) -> str:
@@ -250,16 +312,21 @@ class DensityRunner(TrialRunner):
         for step in self.experiment.chains[0]:
             for action in target.step_actions(step, cid):
                 for m in self.perform(action):
-                    state.count_command(f"bring-up {step.name}", m.timed_out,
-                                        m.describe_failure())
+                    state.count_command(f"bring-up {step.name}", m.timed_out, m.describe_failure())
                     if not m.ok:
                         return f"bring-up {step.name} of {cid} failed: {m.describe_failure()}"
         return ""
 
     def run(self, state: UnitState, rnd: int, warmup: bool) -> Rows:
         target = state.target
-        base = {"run_id": self.run_id, "client": target.client, "runtime": target.runtime.name,
-                "round": rnd, "trial": state.trials_done, "warmup": warmup}
+        base = {
+            "run_id": self.run_id,
+            "client": target.client,
+            "runtime": target.runtime.name,
+            "round": rnd,
+            "trial": state.trials_done,
+            "warmup": warmup,
+        }
         rows: Rows = []
         batch: list[str] = []
         keys: dict[str, list[str]] = {}  # container → what names it
@@ -272,16 +339,20 @@ class DensityRunner(TrialRunner):
             avail0, daemons0 = mem_available(), daemons_pss(pinned)
             for n in self.levels:
                 if failed:
-                    self.writer.write({**base, "n": n, "method": m, "ok": False,
-                                       "error": f"not run: {failed}"} for m in METHODS)
+                    self.writer.write(
+                        {**base, "n": n, "method": m, "ok": False, "error": f"not run: {failed}"}
+                        for m in METHODS
+                    )
                     rows += [{**r, "n": n} for r in self._not_run(state, rnd, warmup, failed)]
                     continue
                 refusal = self.refusal(target, n, len(batch), per_container)
                 if refusal:
                     self.say(refusal)
                     failed = refusal
-                    self.writer.write({**base, "n": n, "method": m, "ok": False,
-                                       "error": refusal} for m in METHODS)
+                    self.writer.write(
+                        {**base, "n": n, "method": m, "ok": False, "error": refusal}
+                        for m in METHODS
+                    )
                     rows += [{**r, "n": n} for r in self._not_run(state, rnd, warmup, refusal)]
                     continue
                 while len(batch) < n and not failed:
@@ -290,8 +361,9 @@ class DensityRunner(TrialRunner):
                     failed = self._bring_up(state, cid)
                     keys[cid] = container_keys(target, cid)
                 if failed:
-                    self.writer.write({**base, "n": n, "method": m, "ok": False,
-                                       "error": failed} for m in METHODS)
+                    self.writer.write(
+                        {**base, "n": n, "method": m, "ok": False, "error": failed} for m in METHODS
+                    )
                     rows += [{**r, "n": n} for r in self._not_run(state, rnd, warmup, failed)]
                     continue
                 time.sleep(self.settle_s)
@@ -320,11 +392,16 @@ class DensityRunner(TrialRunner):
         if left >= self.floor:
             return ""
         source = "the last level" if per_container > prior else "the prior"
-        return (f"refused: level N={n} of {target.label} needs about {need / 1e6:.0f} MB "
-                f"({each / 1e6:.1f} MB per container, from {source}) and would leave "
-                f"MemAvailable at {left / 1e6:.0f} MB, under the floor of "
-                f"{self.floor / 1e6:.0f} MB (--memory-floor)")
+        return (
+            f"refused: level N={n} of {target.label} needs about {need / 1e6:.0f} MB "
+            f"({each / 1e6:.1f} MB per container, from {source}) and would leave "
+            f"MemAvailable at {left / 1e6:.0f} MB, under the floor of "
+            f"{self.floor / 1e6:.0f} MB (--memory-floor)"
+        )
 
     def _not_run(self, state: UnitState, rnd: int, warmup: bool, why: str) -> Rows:
-        return [self.row(state, rnd, warmup, s.name, "", error=f"not run: {why}")
-                for s in self.experiment.chains[0] if s.name in self.steps]
+        return [
+            self.row(state, rnd, warmup, s.name, "", error=f"not run: {why}")
+            for s in self.experiment.chains[0]
+            if s.name in self.steps
+        ]

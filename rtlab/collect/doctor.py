@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, Optional, Sequence
 
-from rtlab.core import actions
-from rtlab.host import cleanup, cri, daemons, host, parts
-from rtlab.core import options
-from rtlab.host import rootless
 from rtlab.collect.clients import CLIENTS, Target
+from rtlab.collect.session import RunSession
+from rtlab.core import actions, options
 from rtlab.core.image import RUNTIME_DIR
 from rtlab.core.runtimes import KNOWN, Runtime
-from rtlab.collect.session import RunSession
+from rtlab.host import cleanup, cri, daemons, host, parts, rootless
 
 PROBE_TIMEOUT_S = options.default("probe_timeout", "doctor")
 
@@ -24,7 +22,7 @@ class TargetStatus:
     client: str
     runtime: str
     available: bool
-    version: Optional[str]
+    version: str | None
     reason: str  # why not, or "" when available
 
     @property
@@ -54,17 +52,30 @@ def probe(target: Target, cid: str, timeout_s: float) -> tuple[bool, str]:
         cleanup.sweep(cid)
 
 
-def doctor(clients: list[str], runtimes: list[Runtime], timeout_s: float = PROBE_TIMEOUT_S,
-           say: Callable[[str], None] = print) -> dict:
+def doctor(
+    clients: list[str],
+    runtimes: list[Runtime],
+    timeout_s: float = PROBE_TIMEOUT_S,
+    say: Callable[[str], None] = print,
+) -> dict:
     """Probe every (client, runtime); print a line each; return the facts as a dict."""
     facts = host.facts()
-    say(f"host      {facts['hostname']}: {facts['os']}, kernel {facts['kernel']}, "
+    say(
+        f"host      {facts['hostname']}: {facts['os']}, kernel {facts['kernel']}, "
         f"{facts['cores']} cores {facts['cpu_model']}, "
-        f"{(facts['memory_bytes'] or 0) / 2**30:.1f} GiB")
-    say(f"cgroups   {facts['cgroup_mode']}"
-        + (f" (v2 holds: {', '.join(facts['unified_controllers']) or 'nothing'})"
-           if facts["cgroup_mode"] == "hybrid" else ""))
-    say(f"rlimits   nofile {facts['rlimits']['nofile']}, nproc {facts['rlimits']['nproc']} (soft, hard)")
+        f"{(facts['memory_bytes'] or 0) / 2**30:.1f} GiB"
+    )
+    say(
+        f"cgroups   {facts['cgroup_mode']}"
+        + (
+            f" (v2 holds: {', '.join(facts['unified_controllers']) or 'nothing'})"
+            if facts["cgroup_mode"] == "hybrid"
+            else ""
+        )
+    )
+    say(
+        f"rlimits   nofile {facts['rlimits']['nofile']}, nproc {facts['rlimits']['nproc']} (soft, hard)"
+    )
     say(f"load      {', '.join(f'{x:.2f}' for x in facts['load_average'])}")
     say(f"daemons   {daemons.status_line()}")
     for line in rootless.doctor_lines():
@@ -79,8 +90,13 @@ def doctor(clients: list[str], runtimes: list[Runtime], timeout_s: float = PROBE
                 # A runtime that hung under its own CLI hangs under every client that
                 # runs it (checked by hand: docker, ctr and podman over runsc-kvm);
                 # not waiting for it again keeps doctor short.
-                ok, why = False, (f"not probed: the runtime itself did not answer `run` within "
-                                  f"{timeout_s:g} s ({hung[runtime.name]} above)")
+                ok, why = (
+                    False,
+                    (
+                        f"not probed: the runtime itself did not answer `run` within "
+                        f"{timeout_s:g} s ({hung[runtime.name]} above)"
+                    ),
+                )
             else:
                 ok, why = probe(target, cid, timeout_s)
                 if not ok and why.startswith("did not answer") and client == "oci":
@@ -95,7 +111,9 @@ def doctor(clients: list[str], runtimes: list[Runtime], timeout_s: float = PROBE
 TOKEN_RE = re.compile(r"rtlab-(\d{8}T\d{6}Z-[0-9a-f]{4})-")
 
 
-def clean(clients: list[str], runtimes: list[Runtime], say: Callable[[str], None] = print) -> list[str]:
+def clean(
+    clients: list[str], runtimes: list[Runtime], say: Callable[[str], None] = print
+) -> list[str]:
     """Remove what dead rtlab runs left: containers, processes, mounts, cgroups, work folders.
 
     Live runs (their lock is held) and anything without an rtlab id are left alone.
@@ -119,15 +137,20 @@ def clean(clients: list[str], runtimes: list[Runtime], say: Callable[[str], None
     for token in sorted(t for t in tokens if t and t not in live):
         swept = cleanup.sweep(f"{cleanup.CONTAINER_PREFIX}{token}-")
         removed += [f"process {p}" for p in swept["processes"]] + swept["mounts"]
-    removed += [f"runsc state file {path}"
-                for path in cleanup.remove_runsc_state(cleanup.CONTAINER_PREFIX, live)]
+    removed += [
+        f"runsc state file {path}"
+        for path in cleanup.remove_runsc_state(cleanup.CONTAINER_PREFIX, live)
+    ]
     removed += cri.clean(live, say=lambda line: say(line) if "could not" in line else None)
     # the rootless user's processes, fuse mounts and podman containers (rootless.py)
     removed += rootless.sweep_dead(live, RUNTIME_DIR, say=say)
     if RUNTIME_DIR.is_dir():
         for workdir in RUNTIME_DIR.iterdir():
-            if workdir.is_dir() and re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{4}", workdir.name) \
-                    and workdir.name not in live:
+            if (
+                workdir.is_dir()
+                and re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{4}", workdir.name)
+                and workdir.name not in live
+            ):
                 shutil.rmtree(workdir, ignore_errors=True)
     for item in removed:
         say(f"removed {item}")

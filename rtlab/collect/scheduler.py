@@ -20,9 +20,10 @@ import math
 import random
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Protocol
 
 from rtlab.core.options import default
 
@@ -36,7 +37,7 @@ class Plan:
     trials: int = default("trials")
     warmup: int = default("warmup")
     seed: int = default("seed")
-    until_ci: Optional[float] = default("until_ci")
+    until_ci: float | None = default("until_ci")
     min_trials: int = default("min_trials")
     max_trials: int = default("max_trials")
     max_consecutive_timeouts: int = default("max_consecutive_timeouts")
@@ -53,7 +54,7 @@ class Schedulable(Protocol):
     @property
     def label(self) -> str: ...
 
-    def unavailable_reason(self) -> Optional[str]: ...
+    def unavailable_reason(self) -> str | None: ...
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Unit:
 
     target: Schedulable
     condition: dict = field(default_factory=dict)
-    suffix: Optional[str] = None  # how the label names the condition (None: its columns)
+    suffix: str | None = None  # how the label names the condition (None: its columns)
 
     @property
     def label(self) -> str:
@@ -78,11 +79,11 @@ class UnitState:
     trials_done: int = 0
     consecutive_timeouts: int = 0
     last_timeout: str = ""
-    dropped: Optional[str] = None
+    dropped: str | None = None
     failures: Counter = field(default_factory=Counter)
     ok_trials: int = 0
     samples: dict = field(default_factory=lambda: defaultdict(list))  # step → measured ok wall_s
-    stopped: Optional[str] = None  # why no more trials were added
+    stopped: str | None = None  # why no more trials were added
 
     @property
     def target(self):
@@ -117,7 +118,7 @@ def tally(state: UnitState, rows: Rows) -> None:
         state.ok_trials += 1
 
 
-def median_ci(values: Sequence[float], confidence: float = 0.95) -> Optional[tuple[float, float]]:
+def median_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float] | None:
     """The distribution-free CI of a median, ``[x_(k), x_(n+1-k)]`` (None: too few values).
 
     The same order-statistic interval as analysis/stats.py's ``median_ci`` (k the largest
@@ -135,7 +136,7 @@ def median_ci(values: Sequence[float], confidence: float = 0.95) -> Optional[tup
     return None if k == 0 else (x[k - 1], x[n - k])
 
 
-def widest_ci(samples: dict, steps: Sequence[str]) -> Optional[float]:
+def widest_ci(samples: dict, steps: Sequence[str]) -> float | None:
     """The largest relative half-width of a step median's 95% CI (None: not computable)."""
     widest = 0.0
     for step in steps:
@@ -154,12 +155,18 @@ def widest_ci(samples: dict, steps: Sequence[str]) -> Optional[float]:
 class Scheduler:
     """Round after round, each unit that wants more trials once, in a seeded order."""
 
-    def __init__(self, plan: Plan, states: list[UnitState],
-                 run_trial: Callable[[UnitState, int, bool], Rows],
-                 write: Callable[[Rows], None], *, steps: Sequence[str] = (),
-                 say: Callable[[str], None] = print,
-                 advance: Callable[[str], None] = lambda label: None,
-                 ci: Callable[[dict, Sequence[str]], Optional[float]] = widest_ci):
+    def __init__(
+        self,
+        plan: Plan,
+        states: list[UnitState],
+        run_trial: Callable[[UnitState, int, bool], Rows],
+        write: Callable[[Rows], None],
+        *,
+        steps: Sequence[str] = (),
+        say: Callable[[str], None] = print,
+        advance: Callable[[str], None] = lambda label: None,
+        ci: Callable[[dict, Sequence[str]], float | None] = widest_ci,
+    ):
         self.plan, self.states = plan, states
         self.run_trial, self.write = run_trial, write
         self.steps = tuple(steps)  # the steps the adaptive stop watches
@@ -178,13 +185,17 @@ class Scheduler:
             state.stopped = f"{plan.trials} trials done"
             return False
         if measured >= plan.max_trials:
-            state.stopped = (f"--max-trials {plan.max_trials} reached before the CI was within "
-                             f"±{plan.until_ci:g}")
+            state.stopped = (
+                f"--max-trials {plan.max_trials} reached before the CI was within "
+                f"±{plan.until_ci:g}"
+            )
             return False
         widest = self.ci(state.samples, self.steps)
         if widest is not None and widest <= plan.until_ci:
-            state.stopped = (f"every step's 95% CI within ±{plan.until_ci:g} of its median "
-                             f"(widest ±{widest:.3f}) after {measured} trials")
+            state.stopped = (
+                f"every step's 95% CI within ±{plan.until_ci:g} of its median "
+                f"(widest ±{widest:.3f}) after {measured} trials"
+            )
             return False
         return True
 
@@ -215,8 +226,10 @@ class Scheduler:
         if state.dropped:
             return
         if state.consecutive_timeouts >= self.plan.max_consecutive_timeouts:
-            state.dropped = (f"dropped after {self.plan.max_consecutive_timeouts} consecutive "
-                             f"timeouts ({state.last_timeout})")
+            state.dropped = (
+                f"dropped after {self.plan.max_consecutive_timeouts} consecutive "
+                f"timeouts ({state.last_timeout})"
+            )
         elif any(not r["ok"] for r in rows):
             why = state.target.unavailable_reason()
             if why:

@@ -16,15 +16,15 @@ from __future__ import annotations
 import secrets
 import shutil
 import socket
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Optional
 
-from rtlab.host import cleanup
 from rtlab.core.image import RUNTIME_DIR
+from rtlab.host import cleanup
 
 
-def new_run_id(now: Optional[datetime] = None) -> str:
+def new_run_id(now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
     host_part = socket.gethostname().split(".")[0] or "host"
     return f"{now:%Y%m%dT%H%M%SZ}-{host_part}-{secrets.token_hex(2)}"
@@ -44,7 +44,7 @@ class RunSession:
     ``leftovers``. The lock tells ``rtlab clean`` and other runs this one is alive.
     """
 
-    def __init__(self, folder: Optional[Path] = None, run_id: Optional[str] = None):
+    def __init__(self, folder: Path | None = None, run_id: str | None = None):
         self.run_id = run_id or new_run_id()
         self.token = run_token(self.run_id)
         self.workdir = RUNTIME_DIR / self.token
@@ -59,7 +59,7 @@ class RunSession:
     def cid(self, n: int, kind: str) -> str:
         return f"{self.prefix}{n:05d}{kind}"
 
-    def open(self) -> "RunSession":
+    def open(self) -> RunSession:
         self.lock.acquire()
         try:
             self.workdir.mkdir(parents=True, exist_ok=True)
@@ -78,7 +78,7 @@ class RunSession:
             self.lock.release()
         return self.leftovers
 
-    def __enter__(self) -> "RunSession":
+    def __enter__(self) -> RunSession:
         return self.open()
 
     def __exit__(self, *exc) -> None:

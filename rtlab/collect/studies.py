@@ -27,15 +27,14 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
-from rtlab.collect.clients import CLIENTS
-from rtlab.core.runtimes import KNOWN, Runtime
-from rtlab.collect.session import RunSession
 from rtlab.collect import doctor
-from rtlab.collect.clients import OciTarget
+from rtlab.collect.clients import CLIENTS, OciTarget
+from rtlab.collect.session import RunSession
+from rtlab.core.runtimes import KNOWN, Runtime
 
 STUDIES: dict[str, str] = {
     "lowlevel": "docker over every runtime this host has (the known comparison's first half)",
@@ -52,12 +51,24 @@ STUDIES: dict[str, str] = {
 # own CLI and docker over runc and runsc, 2 trials (3 levels × 2 trials: the fewest a
 # Theil–Sen slope has a CI from; 106 s here under load).
 REPORT_EXTRAS: dict[str, dict] = {
-    "concurrency": {"experiment": "concurrency", "study": None, "clients": ["oci"],
-                    "runtimes": ["runc", "crun"], "parallel": [1, 2, 4], "trials": 6,
-                    "warmup": 1},
-    "density": {"experiment": "density", "study": None, "clients": ["oci", "docker"],
-                "runtimes": ["runc", "runsc"], "containers": [1, 3, 6], "trials": 2,
-                "warmup": 0},
+    "concurrency": {
+        "experiment": "concurrency",
+        "study": None,
+        "clients": ["oci"],
+        "runtimes": ["runc", "crun"],
+        "parallel": [1, 2, 4],
+        "trials": 6,
+        "warmup": 1,
+    },
+    "density": {
+        "experiment": "density",
+        "study": None,
+        "clients": ["oci", "docker"],
+        "runtimes": ["runc", "runsc"],
+        "containers": [1, 3, 6],
+        "trials": 2,
+        "warmup": 0,
+    },
 }
 # From the client registry (collect/clients/), read when a study is resolved: a
 # registered client joins the studies. The engines are the high-level clients; the
@@ -119,8 +130,9 @@ def _remember_hang(key: str, reason: str) -> None:
         pass
 
 
-def host_runtimes(runtimes: list[Runtime], timeout_s: float = PROBE_TIMEOUT_S,
-                  say: Callable[[str], None] = print) -> tuple[list[Runtime], dict[str, str]]:
+def host_runtimes(
+    runtimes: list[Runtime], timeout_s: float = PROBE_TIMEOUT_S, say: Callable[[str], None] = print
+) -> tuple[list[Runtime], dict[str, str]]:
     """(runtimes that run ``true`` here, {name: why not} for the others)."""
     usable: list[Runtime] = []
     missing: dict[str, str] = {}
@@ -147,8 +159,10 @@ def host_runtimes(runtimes: list[Runtime], timeout_s: float = PROBE_TIMEOUT_S,
                 continue
             reason = f"`{' '.join(rt.argv)} run` of `true` failed here: {why}"
             if why.startswith("did not answer"):
-                reason = (f"`{' '.join(rt.argv)} run` of `true` did not finish within "
-                          f"{timeout_s:g} s here (the runtime hangs on this host)")
+                reason = (
+                    f"`{' '.join(rt.argv)} run` of `true` did not finish within "
+                    f"{timeout_s:g} s here (the runtime hangs on this host)"
+                )
                 _remember_hang(_cache_key(rt, version), reason)
             missing[rt.name] = reason
             say(f"study: leaving out runtime {rt.name}: {reason}")
@@ -157,9 +171,15 @@ def host_runtimes(runtimes: list[Runtime], timeout_s: float = PROBE_TIMEOUT_S,
     return usable, missing
 
 
-def resolve(name: str, custom: Sequence[Runtime] = (), *, clients: Optional[list[str]] = None,
-            runtimes: Optional[list[str]] = None, timeout_s: float = PROBE_TIMEOUT_S,
-            say: Callable[[str], None] = print) -> Study:
+def resolve(
+    name: str,
+    custom: Sequence[Runtime] = (),
+    *,
+    clients: list[str] | None = None,
+    runtimes: list[str] | None = None,
+    timeout_s: float = PROBE_TIMEOUT_S,
+    say: Callable[[str], None] = print,
+) -> Study:
     """The targets of study ``name`` on this host, optionally narrowed to the given
     clients and runtimes (names)."""
     if name not in STUDIES:
@@ -174,16 +194,25 @@ def resolve(name: str, custom: Sequence[Runtime] = (), *, clients: Optional[list
     wanted_clients = [c for c in study_clients if not clients or c in clients]
     candidates = [table[r] for r in study_runtimes if not runtimes or r in runtimes]
     if not wanted_clients:
-        raise StudyError(f"study {name!r} measures the clients {', '.join(study_clients)}: "
-                         f"--clients {','.join(clients or [])} leaves none")
+        raise StudyError(
+            f"study {name!r} measures the clients {', '.join(study_clients)}: "
+            f"--clients {','.join(clients or [])} leaves none"
+        )
     if not candidates:
-        raise StudyError(f"study {name!r} measures the runtimes {', '.join(study_runtimes)}: "
-                         f"--runtimes {','.join(runtimes or [])} leaves none")
+        raise StudyError(
+            f"study {name!r} measures the runtimes {', '.join(study_runtimes)}: "
+            f"--runtimes {','.join(runtimes or [])} leaves none"
+        )
     usable, missing = host_runtimes(candidates, timeout_s, say)
     pairs = [(c, r.name) for c in wanted_clients for r in usable]
-    excluded = {f"{c}/{rt}": f"runtime not usable on this host: {why}"
-                for c in wanted_clients for rt, why in missing.items()}
+    excluded = {
+        f"{c}/{rt}": f"runtime not usable on this host: {why}"
+        for c in wanted_clients
+        for rt, why in missing.items()
+    }
     if not pairs:
-        raise StudyError(f"study {name!r} has nothing to measure here: "
-                         + "; ".join(f"{rt}: {why}" for rt, why in missing.items()))
+        raise StudyError(
+            f"study {name!r} has nothing to measure here: "
+            + "; ".join(f"{rt}: {why}" for rt, why in missing.items())
+        )
     return Study(name, pairs, excluded)

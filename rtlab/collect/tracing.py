@@ -32,9 +32,9 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
 
 from rtlab.host import ledger, parts
 
@@ -96,7 +96,7 @@ tracepoint:sched:sched_waking /($2 == 0 || @on) && (@t[tid] || comm == "dockerd"
     && (args->comm == "dockerd" || args->comm == "containerd" || args->comm == "containerd-shim")
     && strncmp(comm, args->comm, 16) != 0/ {
   printf("E %%llu %%d %%d wake %%s>%%s %%d\n", nsecs, pid, tid, comm, args->comm, args->pid); }
-""" % {"on": SWITCH_ON, "off": SWITCH_OFF}
+""" % {"on": SWITCH_ON, "off": SWITCH_OFF}  # noqa: UP031 (str.format: the braces are bpftrace's)
 
 
 @dataclass(frozen=True)
@@ -128,36 +128,51 @@ _RUN_CLI = [("client spawn", "exec")]
 _EXIT_REAP = [("runtime's exit", "exit-runtime"), ("reap", "end")]
 
 # runc and crun kill and delete: the CLI starts, acts and exits; the action marked
-_RUNC_KILL = _RUN_CLI + [("runtime process (Go start-up, state, seccomp probe)", "sec"),
-                         ("signal to the container (kill)", "kill"), *_EXIT_REAP]
-_RUNC_DELETE = _RUN_CLI + [("runtime process (Go start-up, state, seccomp probe)", "sec"),
-                           ("cgroup teardown (rmdir)", "cgroup:rmdir"),
-                           ("state removal", "exit-runtime"), ("reap", "end")]
-_CRUN_KILL = _RUN_CLI + [("runtime process", "exec:/dev/fd/"),
-                         ("re-exec'd runtime (cloned binary) to the signal", "kill"), *_EXIT_REAP]
-_CRUN_DELETE = _RUN_CLI + [("runtime process", "exec:/dev/fd/"),
-                           ("re-exec'd runtime (cloned binary), cgroup lookup", "cgroup"),
-                           ("cgroup teardown (rmdir)", "cgroup:rmdir"),
-                           ("state removal", "exit-runtime"), ("reap", "end")]
+_RUNC_KILL = _RUN_CLI + [
+    ("runtime process (Go start-up, state, seccomp probe)", "sec"),
+    ("signal to the container (kill)", "kill"),
+    *_EXIT_REAP,
+]
+_RUNC_DELETE = _RUN_CLI + [
+    ("runtime process (Go start-up, state, seccomp probe)", "sec"),
+    ("cgroup teardown (rmdir)", "cgroup:rmdir"),
+    ("state removal", "exit-runtime"),
+    ("reap", "end"),
+]
+_CRUN_KILL = _RUN_CLI + [
+    ("runtime process", "exec:/dev/fd/"),
+    ("re-exec'd runtime (cloned binary) to the signal", "kill"),
+    *_EXIT_REAP,
+]
+_CRUN_DELETE = _RUN_CLI + [
+    ("runtime process", "exec:/dev/fd/"),
+    ("re-exec'd runtime (cloned binary), cgroup lookup", "cgroup"),
+    ("cgroup teardown (rmdir)", "cgroup:rmdir"),
+    ("state removal", "exit-runtime"),
+    ("reap", "end"),
+]
 # runsc (gVisor): the CLI clones a gofer (the file proxy) then a sandbox (the Sentry)
-_RUNSC_BOOT = [("runsc start-up (Go runtime, spec; until the gofer's clone)", "ns"),
-               ("gofer cloned, until the sandbox's clone", "ns"),
-               ("gofer: mounts + pivot_root into the rootfs", "pivot_root"),
-               ("sandbox: mounts + pivot_root", "pivot_root"),
-               ("sandbox boot: the Sentry starts (until the gofer's seccomp lockdown)",
-                "sec:seccomp"),
-               ("the Sentry's first platform stub (until its seccomp)", "sec:seccomp")]
+_RUNSC_BOOT = [
+    ("runsc start-up (Go runtime, spec; until the gofer's clone)", "ns"),
+    ("gofer cloned, until the sandbox's clone", "ns"),
+    ("gofer: mounts + pivot_root into the rootfs", "pivot_root"),
+    ("sandbox: mounts + pivot_root", "pivot_root"),
+    ("sandbox boot: the Sentry starts (until the gofer's seccomp lockdown)", "sec:seccomp"),
+    ("the Sentry's first platform stub (until its seccomp)", "sec:seccomp"),
+]
 # daemon clients: the hand-offs between processes, by comm name (the tracer follows what
 # containerd and conmon fork, and wake-ups of dockerd/containerd/shim threads)
-_SHIM_RUNC = [("containerd → shim (the shim's exec)", "exec-name:containerd-shim-runc-v2"),
-              ("shim → runc create (its exec)", "exec-name:runc"),
-              ("runc create: runc init (re-exec) sets up the container", "exec:/proc/self/exe"),
-              ("container init, then shim → runc start (its exec)", "exec-name:runc"),
-              # the workload's exec races with runc start's exit and the replies (seen
-              # after the client's exit with ctr --detach): no marker
-              ("runc start: opens the exec fifo, exits", "exit-exec"),
-              ("back to the client (replies up the chain), client exits", "exit-runtime"),
-              ("reap", "end")]
+_SHIM_RUNC = [
+    ("containerd → shim (the shim's exec)", "exec-name:containerd-shim-runc-v2"),
+    ("shim → runc create (its exec)", "exec-name:runc"),
+    ("runc create: runc init (re-exec) sets up the container", "exec:/proc/self/exe"),
+    ("container init, then shim → runc start (its exec)", "exec-name:runc"),
+    # the workload's exec races with runc start's exit and the replies (seen
+    # after the client's exit with ctr --detach): no marker
+    ("runc start: opens the exec fifo, exits", "exit-exec"),
+    ("back to the client (replies up the chain), client exits", "exit-runtime"),
+    ("reap", "end"),
+]
 
 PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
     "runc": {
@@ -224,24 +239,37 @@ PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
         "delete": _CRUN_DELETE,
     },
     "runsc": {
-        "create": _RUN_CLI + _RUNSC_BOOT + [("sandbox ready, runsc create exits", "exit-runtime"),
-                                            ("reap", "end")],
-        "run": _RUN_CLI + _RUNSC_BOOT + [("workload in the sandbox, sandbox exits, runsc run exits",
-                                          "exit-runtime"), ("reap", "end")],
-        "start": _RUN_CLI + [("runsc start-up, the start request to the sandbox", "sec:seccomp"),
-                             ("the container's process starts in the Sentry; runsc exits",
-                              "exit-runtime"), ("reap", "end")],
-        "kill": _RUN_CLI + [("runsc start-up", "kill"),
-                            ("signal delivered through the sandbox; runsc exits", "exit-runtime"),
-                            ("reap", "end")],
+        "create": _RUN_CLI
+        + _RUNSC_BOOT
+        + [("sandbox ready, runsc create exits", "exit-runtime"), ("reap", "end")],
+        "run": _RUN_CLI
+        + _RUNSC_BOOT
+        + [
+            ("workload in the sandbox, sandbox exits, runsc run exits", "exit-runtime"),
+            ("reap", "end"),
+        ],
+        "start": _RUN_CLI
+        + [
+            ("runsc start-up, the start request to the sandbox", "sec:seccomp"),
+            ("the container's process starts in the Sentry; runsc exits", "exit-runtime"),
+            ("reap", "end"),
+        ],
+        "kill": _RUN_CLI
+        + [
+            ("runsc start-up", "kill"),
+            ("signal delivered through the sandbox; runsc exits", "exit-runtime"),
+            ("reap", "end"),
+        ],
         # delete SIGKILLs the sandbox, then polls kill(sandbox, 0) every 100 ms until the
         # pid is gone: an exited sandbox is a zombie until its parent reaps it (the
         # DESIGN's "runsc delete" note), then the same for the gofer
-        "delete": _RUN_CLI + [("runsc start-up (until SIGKILL to the sandbox)", "kill:9 "),
-                              ("waiting for the sandbox's pid to go (kill 0 polls, 100 ms)",
-                               "kill:9 "),
-                              ("the gofer's SIGKILL and wait, state removal; runsc exits",
-                               "exit-runtime"), ("reap", "end")],
+        "delete": _RUN_CLI
+        + [
+            ("runsc start-up (until SIGKILL to the sandbox)", "kill:9 "),
+            ("waiting for the sandbox's pid to go (kill 0 polls, 100 ms)", "kill:9 "),
+            ("the gofer's SIGKILL and wait, state removal; runsc exits", "exit-runtime"),
+            ("reap", "end"),
+        ],
     },
 }
 
@@ -249,11 +277,16 @@ PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
 # runtime's phases when a step goes through that client.
 CLIENT_PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
     "docker": {
-        "start": _RUN_CLI + [("docker CLI start-up → request to dockerd", "wake:docker>dockerd"),
-                             ("dockerd → containerd", "wake:dockerd>containerd")] + _SHIM_RUNC,
+        "start": _RUN_CLI
+        + [
+            ("docker CLI start-up → request to dockerd", "wake:docker>dockerd"),
+            ("dockerd → containerd", "wake:dockerd>containerd"),
+        ]
+        + _SHIM_RUNC,
     },
     "ctr": {
-        "start": _RUN_CLI + [("ctr start-up → request to containerd", "wake:ctr>containerd")]
+        "start": _RUN_CLI
+        + [("ctr start-up → request to containerd", "wake:ctr>containerd")]
         + _SHIM_RUNC,
     },
 }
@@ -264,7 +297,7 @@ def family(runtime: str) -> str:
     return runtime.split("-", 1)[0]
 
 
-def definitions(runtime: str, step: str, client: str = "oci") -> Optional[list[tuple[str, str]]]:
+def definitions(runtime: str, step: str, client: str = "oci") -> list[tuple[str, str]] | None:
     """The phases of ``step`` through ``client`` over ``runtime`` (None: not defined).
     Through the runtime's own CLI, the runtime family's; through a daemon client, the
     client's hand-offs (CLIENT_PHASES), defined only over runc."""
@@ -282,16 +315,22 @@ def parse(lines: Iterable[str]) -> list[Event]:
         if len(parts) < 5 or parts[0] != "E":
             continue
         try:
-            events.append(Event(int(parts[1]), int(parts[2]), int(parts[3]), parts[4],
-                                parts[5] if len(parts) > 5 else ""))
+            events.append(
+                Event(
+                    int(parts[1]),
+                    int(parts[2]),
+                    int(parts[3]),
+                    parts[4],
+                    parts[5] if len(parts) > 5 else "",
+                )
+            )
         except ValueError:
             continue
     events.sort(key=lambda e: e.ns)
     return events
 
 
-def _matches(marker: str, event: Event, last: Optional[Event],
-             first: Optional[Event] = None) -> bool:
+def _matches(marker: str, event: Event, last: Event | None, first: Event | None = None) -> bool:
     if marker == "exec":  # the client's exec
         return event.kind == "exec" and (first is None or event.pid == first.pid)
     if marker == "exit-runtime":
@@ -309,8 +348,13 @@ def _matches(marker: str, event: Event, last: Optional[Event],
 FORK_LEAD_NS = 50_000_000  # how long before a step's window its client's fork may come
 
 
-def phases(events: Sequence[Event], start_ns: int, end_ns: int,
-           definition: Sequence[tuple[str, str]], root_pid: Optional[int] = None) -> list[Phase]:
+def phases(
+    events: Sequence[Event],
+    start_ns: int,
+    end_ns: int,
+    definition: Sequence[tuple[str, str]],
+    root_pid: int | None = None,
+) -> list[Phase]:
     """Cut the events of one step's window [start_ns, end_ns] into named phases.
 
     Contiguous: the phases (``unattributed`` included) add up to the window. The
@@ -322,28 +366,35 @@ def phases(events: Sequence[Event], start_ns: int, end_ns: int,
     out: list[Phase] = []
     boundary = start_ns
     pending_missing = False
-    last: Optional[Event] = None
+    last: Event | None = None
     # the fork comes just before the timer starts: looked for a little before the window
-    spawned = {e.arg for e in events if e.kind == "fork" and e.pid == root_pid
-               and start_ns - FORK_LEAD_NS <= e.ns <= end_ns}
-    first = next((e for e in window if e.kind == "exec" and str(e.pid) in spawned), None) \
-        or next((e for e in window if e.kind == "exec"), None)
+    spawned = {
+        e.arg
+        for e in events
+        if e.kind == "fork" and e.pid == root_pid and start_ns - FORK_LEAD_NS <= e.ns <= end_ns
+    }
+    first = next((e for e in window if e.kind == "exec" and str(e.pid) in spawned), None) or next(
+        (e for e in window if e.kind == "exec"), None
+    )
     after = 0  # the window's events from here on can close the next phase
     for name, marker in definition:
         if marker == "end":
             found_ns = end_ns
             hit = None
         else:
-            at = next((i for i in range(after, len(window))
-                       if _matches(marker, window[i], last, first)), None)
+            at = next(
+                (i for i in range(after, len(window)) if _matches(marker, window[i], last, first)),
+                None,
+            )
             if at is None:
                 pending_missing = True
                 continue
             hit, after = window[at], at + 1  # the next marker: an event after this one
             found_ns = hit.ns
         if pending_missing:  # this phase and the unseen ones before it: not attributed
-            out.append(Phase(UNATTRIBUTED, (boundary - start_ns) / 1e9,
-                             (found_ns - boundary) / 1e9))
+            out.append(
+                Phase(UNATTRIBUTED, (boundary - start_ns) / 1e9, (found_ns - boundary) / 1e9)
+            )
             pending_missing = False
         else:
             out.append(Phase(name, (boundary - start_ns) / 1e9, (found_ns - boundary) / 1e9))
@@ -361,8 +412,12 @@ def ensure_tracefs() -> bool:
     (then recorded in the ledger, so ``rtlab setup --purge`` unmounts it)."""
     if (TRACEFS / "events").is_dir():
         return False
-    subprocess.run(["mount", "-t", "tracefs", "tracefs", str(TRACEFS)], check=True,
-                   capture_output=True, timeout=30)
+    subprocess.run(
+        ["mount", "-t", "tracefs", "tracefs", str(TRACEFS)],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     ledger.add(TRACEFS_MOUNTS, str(TRACEFS))
     return True
 
@@ -392,27 +447,31 @@ class Tracer:
     stops its own process (by pid) on exit, Ctrl-C included.
     """
 
-    def __init__(self, out: Path, *, root_pid: Optional[int] = None, gated: bool = False) -> None:
+    def __init__(self, out: Path, *, root_pid: int | None = None, gated: bool = False) -> None:
         self.out = out
         self.root_pid = root_pid or os.getpid()
         self.gated = gated  # follow the root's children only between on() and off()
-        self.proc: Optional[subprocess.Popen] = None
-        self.attach_s: Optional[float] = None
+        self.proc: subprocess.Popen | None = None
+        self.attach_s: float | None = None
 
-    def start(self) -> "Tracer":
+    def start(self) -> Tracer:
         binary = shutil.which("bpftrace")
         if binary is None:
-            raise FileNotFoundError("bpftrace not found: apt-get install bpftrace "
-                                    "(--trace needs it)")
+            raise FileNotFoundError(
+                "bpftrace not found: apt-get install bpftrace (--trace needs it)"
+            )
         ensure_tracefs()
         self.out.parent.mkdir(parents=True, exist_ok=True)
         err = self.out.with_suffix(".err")
         t0 = time.monotonic()
         with open(self.out, "w") as fo, open(err, "w") as fe:
-            self.proc = subprocess.Popen([binary, "-e", SCRIPT, str(self.root_pid),
-                                          "1" if self.gated else "0"], stdout=fo,
-                                         stderr=fe, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                [binary, "-e", SCRIPT, str(self.root_pid), "1" if self.gated else "0"],
+                stdout=fo,
+                stderr=fe,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         # ready when an exec of a probe process (a child of the root) shows in the trace
         probe_seen = False
         while not probe_seen:
@@ -426,8 +485,9 @@ class Tracer:
                     probe_seen = True
             if self.proc.poll() is not None:
                 tail = [ln for ln in err.read_text().splitlines() if "RLIMIT_MEMLOCK" not in ln]
-                raise RuntimeError(f"bpftrace exited {self.proc.returncode}: "
-                                   f"{' '.join(tail)[-300:]}")
+                raise RuntimeError(
+                    f"bpftrace exited {self.proc.returncode}: {' '.join(tail)[-300:]}"
+                )
             if time.monotonic() - t0 > ATTACH_TIMEOUT_S:
                 self.stop()
                 raise RuntimeError(f"bpftrace did not attach within {ATTACH_TIMEOUT_S:.0f} s")
@@ -465,7 +525,7 @@ class Tracer:
     def events(self) -> list[Event]:
         return parse(self.out.read_text().splitlines())
 
-    def __enter__(self) -> "Tracer":
+    def __enter__(self) -> Tracer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -473,8 +533,21 @@ class Tracer:
 
 
 # -- traced trials in a collect run ------------------------------------------------------
-PHASE_COLUMNS = ("run_id", "client", "runtime", "pace_s", "round", "trial", "warmup", "step",
-                 "container_id", "wall_s", "phase", "start_s", "dur_s")
+PHASE_COLUMNS = (
+    "run_id",
+    "client",
+    "runtime",
+    "pace_s",
+    "round",
+    "trial",
+    "warmup",
+    "step",
+    "container_id",
+    "wall_s",
+    "phase",
+    "start_s",
+    "dur_s",
+)
 TRACED = "traced"  # the condition column: True on the traced twin of each unit
 
 
@@ -498,10 +571,11 @@ class TracedRun:
         # a resumed run keeps the earlier sessions' events: one file per session
         trace_dir = run_dir / "trace"
         n = len(list(trace_dir.glob("events*.txt"))) if trace_dir.is_dir() else 0
-        self.tracer = Tracer(run_dir / "trace" / (f"events-{n + 1}.txt" if n else "events.txt"),
-                             gated=True)
+        self.tracer = Tracer(
+            run_dir / "trace" / (f"events-{n + 1}.txt" if n else "events.txt"), gated=True
+        )
         self.windows: list[Window] = []
-        self.current: Optional[tuple] = None  # (state, round, warmup) of a traced trial
+        self.current: tuple | None = None  # (state, round, warmup) of a traced trial
 
     @staticmethod
     def twins(states: list, make) -> list:
@@ -510,16 +584,18 @@ class TracedRun:
         for state in states:
             unit = state.unit
             unit.condition = {**unit.condition, TRACED: False}
-            twin = type(unit)(unit.target, {**unit.condition, TRACED: True},
-                              suffix=(unit.suffix or "") + " traced")
+            twin = type(unit)(
+                unit.target,
+                {**unit.condition, TRACED: True},
+                suffix=(unit.suffix or "") + " traced",
+            )
             out += [state, make(twin)]
         return out
 
     def start(self) -> None:
         proc = self.tracer.start().proc
         assert proc is not None  # start() either started bpftrace or raised
-        self.say(f"tracing: bpftrace attached in {self.tracer.attach_s:.1f} s "
-                 f"(pid {proc.pid})")
+        self.say(f"tracing: bpftrace attached in {self.tracer.attach_s:.1f} s (pid {proc.pid})")
 
     def wrap(self, runner) -> None:
         """Record the window of every step ``runner`` times while a traced trial runs."""
@@ -531,16 +607,25 @@ class TracedRun:
             if self.current is not None:
                 state, rnd, warmup = self.current
                 for cid, m in zip(cids, ms):
-                    row = {"run_id": self.run_id, "client": target.client,
-                           "runtime": target.runtime.name,
-                           "pace_s": state.unit.condition.get("pace_s"), "round": rnd,
-                           "trial": state.trials_done, "warmup": warmup, "step": step.name,
-                           "container_id": cid, "wall_s": m.wall_s, "ok": m.ok}
+                    row = {
+                        "run_id": self.run_id,
+                        "client": target.client,
+                        "runtime": target.runtime.name,
+                        "pace_s": state.unit.condition.get("pace_s"),
+                        "round": rnd,
+                        "trial": state.trials_done,
+                        "warmup": warmup,
+                        "step": step.name,
+                        "container_id": cid,
+                        "wall_s": m.wall_s,
+                        "ok": m.ok,
+                    }
                     # the reap's own timestamp when the step kept it (a late return under
                     # load would shift the window past the step's first events)
                     stop = m.end_ns if getattr(m, "end_ns", None) else end
                     self.windows.append(Window(row, stop - int(m.wall_s * 1e9), stop))
             return ms
+
         runner.time_step = time_step
 
     def trial(self, state, rnd: int, warmup: bool, run):
@@ -560,14 +645,19 @@ class TracedRun:
         self.tracer.stop()
         rows = phase_rows(self.tracer.events(), self.windows, self.tracer.root_pid)
         write_phases(self.run_dir / "phases.csv", rows)
-        return {"tracer": "bpftrace (tracepoints)", "attach_s": self.tracer.attach_s,
-                "pid": self.tracer.proc.pid if self.tracer.proc else None,
-                "traced_steps": len(self.windows), "phase_rows": len(rows),
-                "events": str(self.tracer.out.relative_to(self.run_dir))}
+        return {
+            "tracer": "bpftrace (tracepoints)",
+            "attach_s": self.tracer.attach_s,
+            "pid": self.tracer.proc.pid if self.tracer.proc else None,
+            "traced_steps": len(self.windows),
+            "phase_rows": len(rows),
+            "events": str(self.tracer.out.relative_to(self.run_dir)),
+        }
 
 
-def phase_rows(events: Sequence[Event], windows: Sequence[Window],
-               root_pid: Optional[int] = None) -> list[dict]:
+def phase_rows(
+    events: Sequence[Event], windows: Sequence[Window], root_pid: int | None = None
+) -> list[dict]:
     """phases.csv's rows: each traced, successful step whose runtime family and step
     have a definition, cut into its phases."""
     out = []
@@ -576,14 +666,21 @@ def phase_rows(events: Sequence[Event], windows: Sequence[Window],
         if definition is None or not w.row["ok"]:
             continue
         for p in phases(events, w.start_ns, w.end_ns, definition, root_pid):
-            out.append({**{k: w.row[k] for k in PHASE_COLUMNS[:10]}, "phase": p.phase,
-                        "start_s": p.start_s, "dur_s": p.dur_s})
+            out.append(
+                {
+                    **{k: w.row[k] for k in PHASE_COLUMNS[:10]},
+                    "phase": p.phase,
+                    "start_s": p.start_s,
+                    "dur_s": p.dur_s,
+                }
+            )
     return out
 
 
 def write_phases(path: Path, rows: Sequence[dict]) -> None:
     """Append to phases.csv (a resumed run adds its rows to the earlier sessions')."""
     import csv
+
     new = not path.exists() or path.stat().st_size == 0
     with open(path, "a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=PHASE_COLUMNS)

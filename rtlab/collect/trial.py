@@ -22,25 +22,35 @@ runs, so tests swap in an in-memory fake.
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
+from rtlab.collect.scheduler import Rows, UnitState
 from rtlab.core import actions, conditions
-from rtlab.host import cleanup
 from rtlab.core.actions import TimedAction
 from rtlab.core.experiments import Experiment, Step
 from rtlab.core.measure import Measurement, run_timed
-from rtlab.collect.scheduler import Rows, UnitState
+from rtlab.host import cleanup
 
 Execute = Callable[[Sequence[str], float], Measurement]
 
 
 class TrialRunner:
-    def __init__(self, experiment: Experiment, steps: Sequence[str], *, run_id: str, token: str,
-                 timeout_s: float, max_consecutive_timeouts: int = 2,
-                 execute: Execute = run_timed, say: Callable[[str], None] = print,
-                 sweep: Callable[[str], object] = cleanup.sweep, seq: int = 0,
-                 idle: Callable[[float], float] = conditions.idle,
-                 drop_caches: Optional[Callable[[], object]] = None):
+    def __init__(
+        self,
+        experiment: Experiment,
+        steps: Sequence[str],
+        *,
+        run_id: str,
+        token: str,
+        timeout_s: float,
+        max_consecutive_timeouts: int = 2,
+        execute: Execute = run_timed,
+        say: Callable[[str], None] = print,
+        sweep: Callable[[str], object] = cleanup.sweep,
+        seq: int = 0,
+        idle: Callable[[float], float] = conditions.idle,
+        drop_caches: Callable[[], object] | None = None,
+    ):
         self.experiment = experiment
         self.steps = tuple(steps)  # the timed ones (--steps)
         self.run_id, self.token = run_id, token
@@ -79,20 +89,47 @@ class TrialRunner:
         self.seq += 1
         return f"{cleanup.CONTAINER_PREFIX}{self.token}-{self.seq:05d}{kind}"
 
-    def row(self, state: UnitState, rnd: int, warmup: bool, step: str, cid: str,
-            m: Optional[Measurement] = None, error: str = "", instance: int = 0) -> dict:
+    def row(
+        self,
+        state: UnitState,
+        rnd: int,
+        warmup: bool,
+        step: str,
+        cid: str,
+        m: Measurement | None = None,
+        error: str = "",
+        instance: int = 0,
+    ) -> dict:
         target = state.target
         row = {
-            "run_id": self.run_id, "experiment": self.experiment.name, "client": target.client,
-            "runtime": target.runtime.name, **state.unit.condition,
-            "round": rnd, "trial": state.trials_done, "warmup": warmup, "step": step,
-            "wall_s": None, "user_s": None, "sys_s": None, "ok": False, "exit_code": None,
-            "error": error, "container_id": cid, "timed_out": False,
+            "run_id": self.run_id,
+            "experiment": self.experiment.name,
+            "client": target.client,
+            "runtime": target.runtime.name,
+            **state.unit.condition,
+            "round": rnd,
+            "trial": state.trials_done,
+            "warmup": warmup,
+            "step": step,
+            "wall_s": None,
+            "user_s": None,
+            "sys_s": None,
+            "ok": False,
+            "exit_code": None,
+            "error": error,
+            "container_id": cid,
+            "timed_out": False,
         }
         if m is not None:
-            row.update(wall_s=m.wall_s, user_s=m.user_s, sys_s=m.sys_s, ok=m.ok and not error,
-                       exit_code=m.exit_code, error=error or m.describe_failure(),
-                       timed_out=m.timed_out)
+            row.update(
+                wall_s=m.wall_s,
+                user_s=m.user_s,
+                sys_s=m.sys_s,
+                ok=m.ok and not error,
+                exit_code=m.exit_code,
+                error=error or m.describe_failure(),
+                timed_out=m.timed_out,
+            )
         if self.experiment.released:  # results.ACTION_COLUMNS
             row.update(instance=instance, offset_s=None if m is None else m.offset_s)
         if "batch" in self.experiment.columns:  # the chain's containers, released together
@@ -109,17 +146,15 @@ class TrialRunner:
         ``before`` just before its timed part (a Barrier's: after the forks)."""
         return actions.perform(action, self.timeout_s, spawn=self.execute, before=before)
 
-    def time_step(self, target, step: Step, cids: Sequence[str],
-                  before=None) -> list[Measurement]:
+    def time_step(self, target, step: Step, cids: Sequence[str], before=None) -> list[Measurement]:
         """Time the step on each container: its actions one after another, summed, each
         container stopping at its first failure; with several containers each stage is
         released on all the containers still going together. ``before`` runs once, just
         before the first stage's timed part (after a barrier's forks)."""
         plans = [target.step_actions(step, cid) for cid in cids]
-        totals: list[Optional[Measurement]] = [None] * len(cids)
+        totals: list[Measurement | None] = [None] * len(cids)
         for stage in range(max(len(plan) for plan in plans)):
-            going = [i for i, plan in enumerate(plans)
-                     if stage < len(plan) and _going(totals[i])]
+            going = [i for i, plan in enumerate(plans) if stage < len(plan) and _going(totals[i])]
             if not going:
                 break
             if not self.experiment.released:
@@ -140,9 +175,14 @@ class TrialRunner:
         width = self.width_of(state)
         for n, chain in enumerate(self.chains):
             if n and state.consecutive_timeouts >= self.max_timeouts:
-                rows += [self.row(state, rnd, warmup, s.name, "", error="not run: target dropped",
-                                  instance=i)
-                         for s in chain if s.name in self.steps for i in range(width)]
+                rows += [
+                    self.row(
+                        state, rnd, warmup, s.name, "", error="not run: target dropped", instance=i
+                    )
+                    for s in chain
+                    if s.name in self.steps
+                    for i in range(width)
+                ]
                 continue
             rows += self.run_chain(state, rnd, warmup, chain)
         return rows
@@ -153,22 +193,36 @@ class TrialRunner:
         kind = "l" if len(chain) > 1 else chain[0].name[0]
         cids = [self.next_cid(kind) for _ in range(self.width_of(state))]
         self._batch = self.seq - len(cids) + 1  # the batch id: its first container's number
-        failed_at: list[Optional[str]] = [None] * len(cids)  # per container
+        failed_at: list[str | None] = [None] * len(cids)  # per container
         for step in chain:
             timed = step.name in self.steps
             step_rows: dict[int, dict] = {}
             for i, cid in enumerate(cids):
                 if failed_at[i]:
                     if timed:
-                        step_rows[i] = self.row(state, rnd, warmup, step.name, cid,
-                                                error=f"not run: {failed_at[i]} failed", instance=i)
+                        step_rows[i] = self.row(
+                            state,
+                            rnd,
+                            warmup,
+                            step.name,
+                            cid,
+                            error=f"not run: {failed_at[i]} failed",
+                            instance=i,
+                        )
                 elif step.wait:
                     why = target.wait_for(cid, step.wait, self.timeout_s)
                     if why:
                         failed_at[i] = f"wait for {step.wait} state"
                         if timed:
-                            step_rows[i] = self.row(state, rnd, warmup, step.name, cid,
-                                                    error=f"not run: {why}", instance=i)
+                            step_rows[i] = self.row(
+                                state,
+                                rnd,
+                                warmup,
+                                step.name,
+                                cid,
+                                error=f"not run: {why}",
+                                instance=i,
+                            )
             going = [i for i in range(len(cids)) if i not in step_rows and not failed_at[i]]
             if going:
                 extra: dict = {}
@@ -176,6 +230,7 @@ class TrialRunner:
                     # the pace's gap after the barrier's forks, just before the release
                     def gap(state=state, step=step, extra=extra):
                         extra.update(self.before_step(state, step) or {})
+
                     ms = self.time_step(target, step, [cids[i] for i in going], before=gap)
                 else:
                     extra = (self.before_step(state, step) or {}) if timed else {}
@@ -184,12 +239,15 @@ class TrialRunner:
                     ms = self.time_step(target, step, [cids[i] for i in going])
                 for i, m in zip(going, ms):
                     if timed:
-                        step_rows[i] = {**self.row(state, rnd, warmup, step.name, cids[i], m,
-                                                   instance=i), **extra}
+                        step_rows[i] = {
+                            **self.row(state, rnd, warmup, step.name, cids[i], m, instance=i),
+                            **extra,
+                        }
                     if not m.ok:
                         failed_at[i] = step.name
-                worst = next((m for m in ms if m.timed_out), None) or \
-                    next((m for m in ms if not m.ok), ms[0])
+                worst = next((m for m in ms if m.timed_out), None) or next(
+                    (m for m in ms if not m.ok), ms[0]
+                )
                 state.count_command(step.name, worst.timed_out, worst.describe_failure())
             rows += [step_rows[i] for i in sorted(step_rows)]
         for cid, failed in zip(cids, failed_at):
@@ -204,14 +262,23 @@ class TrialRunner:
             self.say(f"cleanup: {err}")
 
 
-def _going(so_far: Optional[Measurement]) -> bool:
+def _going(so_far: Measurement | None) -> bool:
     """A container goes on to the next stage until its first failure."""
     return so_far is None or so_far.ok
 
 
 def _then(first: Measurement, then: Measurement) -> Measurement:
     """Two commands of one step, one after the other: summed; the launch offset is the first's."""
-    return Measurement(first.argv + ("&&",) + then.argv, first.wall_s + then.wall_s,
-                       first.user_s + then.user_s, first.sys_s + then.sys_s, then.exit_code,
-                       then.timed_out, "", then.stderr_tail, then.error, first.offset_s,
-                       then.end_ns)
+    return Measurement(
+        first.argv + ("&&",) + then.argv,
+        first.wall_s + then.wall_s,
+        first.user_s + then.user_s,
+        first.sys_s + then.sys_s,
+        then.exit_code,
+        then.timed_out,
+        "",
+        then.stderr_tail,
+        then.error,
+        first.offset_s,
+        then.end_ns,
+    )

@@ -25,8 +25,8 @@ from __future__ import annotations
 import resource
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
 
 from rtlab.core.measure import Measurement, run_released, run_timed
 
@@ -39,8 +39,9 @@ class Spawn:
 
     argv: tuple[str, ...]
 
-    def perform(self, timeout_s: float,
-                spawn: Callable[[Sequence[str], float], Measurement] = run_timed) -> list[Measurement]:
+    def perform(
+        self, timeout_s: float, spawn: Callable[[Sequence[str], float], Measurement] = run_timed
+    ) -> list[Measurement]:
         return [spawn(self.argv, timeout_s)]
 
 
@@ -50,8 +51,9 @@ class Barrier:
 
     argvs: tuple[tuple[str, ...], ...]
 
-    def perform(self, timeout_s: float,
-                before_release: Optional[Callable[[], object]] = None) -> list[Measurement]:
+    def perform(
+        self, timeout_s: float, before_release: Callable[[], object] | None = None
+    ) -> list[Measurement]:
         return run_released(self.argvs, timeout_s, before_release=before_release)
 
 
@@ -68,7 +70,7 @@ class Call:
 
     fn: Callable[[], object]
     label: str
-    cancel: Optional[Callable[[], object]] = None
+    cancel: Callable[[], object] | None = None
     grace_s: float = CANCEL_GRACE_S
 
     def perform(self, timeout_s: float) -> list[Measurement]:
@@ -88,9 +90,12 @@ def together(actions: Sequence[TimedAction]) -> TimedAction:
     return Barrier(tuple(a.argv for a in actions if isinstance(a, Spawn)))
 
 
-def perform(action: TimedAction, timeout_s: float,
-            spawn: Callable[[Sequence[str], float], Measurement] = run_timed,
-            before: Optional[Callable[[], object]] = None) -> list[Measurement]:
+def perform(
+    action: TimedAction,
+    timeout_s: float,
+    spawn: Callable[[Sequence[str], float], Measurement] = run_timed,
+    before: Callable[[], object] | None = None,
+) -> list[Measurement]:
     """Time ``action``: one Measurement per process or call (``spawn`` times a Spawn).
     ``before`` (the pace's gap) runs just before the timed part: for a Barrier, once its
     commands are forked and waiting, just before the release."""
@@ -130,17 +135,40 @@ def _time_call(call: Call, timeout_s: float) -> Measurement:
         _cancel(call, done)
         raise
     if not finished:
-        how = "cancelled" if _cancel(call, done) else (
-            "abandoned: still running after cancel" if call.cancel else "abandoned: no cancel")
+        how = (
+            "cancelled"
+            if _cancel(call, done)
+            else (
+                "abandoned: still running after cancel" if call.cancel else "abandoned: no cancel"
+            )
+        )
         wall = (time.perf_counter_ns() - box.get("t0", started)) / 1e9
-        return Measurement(argv, wall, 0.0, 0.0, None, True, "", "",
-                           error=f"timed out after {timeout_s:.1f} s: {call.label} ({how})")
+        return Measurement(
+            argv,
+            wall,
+            0.0,
+            0.0,
+            None,
+            True,
+            "",
+            "",
+            error=f"timed out after {timeout_s:.1f} s: {call.label} ({how})",
+        )
     user_s, sys_s = box["cpu"]
     wall = (box["t1"] - box["t0"]) / 1e9
     exc = box.get("exc")
     if exc is not None:
-        return Measurement(argv, wall, user_s, sys_s, None, False, "", "",
-                           error=f"{call.label} raised {type(exc).__name__}: {exc}")
+        return Measurement(
+            argv,
+            wall,
+            user_s,
+            sys_s,
+            None,
+            False,
+            "",
+            "",
+            error=f"{call.label} raised {type(exc).__name__}: {exc}",
+        )
     return Measurement(argv, wall, user_s, sys_s, 0, False, "", "")
 
 

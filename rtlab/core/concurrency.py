@@ -23,7 +23,7 @@ concurrency_stats.py, the figures concurrency_plots.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from rtlab.core import options
 
@@ -46,7 +46,8 @@ class Widths(options.Kind):
             except ValueError:
                 raise options.OptionError(
                     f"{flag}: {p!r} is not a whole number; give numbers of containers from 1 "
-                    f"to {MAX_K}, e.g. 1,2,4,8") from None
+                    f"to {MAX_K}, e.g. 1,2,4,8"
+                ) from None
         return self._checked(values, flag)
 
     def _checked(self, values: list[int], name: str) -> list[int]:
@@ -54,17 +55,23 @@ class Widths(options.Kind):
         if bad:
             raise options.OptionError(f"{name}: {bad[0]!r}: must be from 1 to {MAX_K} containers")
         if len(set(values)) != len(values):
-            raise options.OptionError(f"{name}: {','.join(map(str, values))}: a k is given twice; "
-                                      "give each once")
+            raise options.OptionError(
+                f"{name}: {','.join(map(str, values))}: a k is given twice; give each once"
+            )
         return sorted(values)
 
-    def check(self, value: Any, name: str) -> Optional[list[int]]:
+    def check(self, value: Any, name: str) -> list[int] | None:
         if isinstance(value, str):
             return self.from_text(value, name)
-        if isinstance(value, (list, tuple)) and value and all(
-                isinstance(v, int) and not isinstance(v, bool) for v in value):
+        if (
+            isinstance(value, (list, tuple))
+            and value
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ):
             return self._checked(list(value), name)
-        raise options.OptionError(f"{name} = {value!r}: give numbers of containers, e.g. [1, 2, 4, 8]")
+        raise options.OptionError(
+            f"{name} = {value!r}: give numbers of containers, e.g. [1, 2, 4, 8]"
+        )
 
     def to_json(self, value: Any) -> Any:
         return list(value) if value is not None else None
@@ -73,9 +80,18 @@ class Widths(options.Kind):
         return ",".join(map(str, value)) if value else ""
 
 
-PARALLEL = options.register(options.Option(
-    "parallel", Widths(), DEFAULT_PARALLEL,
-    "how many containers of one target are released together, e.g. 1,2,4,8,16: one unit per "
-    "target and k, interleaved within rounds (recorded as k)",
-    options._COLLECTING, metavar="K,K,…", record="parallel", resume="keep", absent=[1],
-    experiments=("concurrency",)))
+PARALLEL = options.register(
+    options.Option(
+        "parallel",
+        Widths(),
+        DEFAULT_PARALLEL,
+        "how many containers of one target are released together, e.g. 1,2,4,8,16: one unit per "
+        "target and k, interleaved within rounds (recorded as k)",
+        options._COLLECTING,
+        metavar="K,K,…",
+        record="parallel",
+        resume="keep",
+        absent=[1],
+        experiments=("concurrency",),
+    )
+)

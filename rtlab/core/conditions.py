@@ -32,7 +32,6 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Optional
 
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 
@@ -44,8 +43,9 @@ MAX_PACE_S = 60.0
 UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
 ACCEPTED = "0 or a non-negative number with a unit us, ms or s (e.g. 0, 250us, 10ms, 1.5s)"
 
-_DURATION = re.compile(r"^\s*(?P<number>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s?(?P<unit>[a-zµ]*)\s*$",
-                       re.IGNORECASE)
+_DURATION = re.compile(
+    r"^\s*(?P<number>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s?(?P<unit>[a-zµ]*)\s*$", re.IGNORECASE
+)
 
 
 class DurationError(ValueError):
@@ -56,8 +56,9 @@ class DropCachesError(PermissionError):
     """The page cache cannot be dropped here; ``str()`` is one line saying why."""
 
 
-def parse_duration(text: str | float | int, *, name: str = "--pace",
-                   maximum: float = MAX_PACE_S) -> float:
+def parse_duration(
+    text: str | float | int, *, name: str = "--pace", maximum: float = MAX_PACE_S
+) -> float:
     """Seconds in ``text`` (see the module docstring for the accepted forms).
 
     Parameters
@@ -91,14 +92,18 @@ def parse_duration(text: str | float | int, *, name: str = "--pace",
         number = float(m.group("number"))
         if not unit:
             if number != 0:
-                raise DurationError(f"{name} {shown}: a non-zero duration needs a unit; use {ACCEPTED}")
+                raise DurationError(
+                    f"{name} {shown}: a non-zero duration needs a unit; use {ACCEPTED}"
+                )
             unit = "s"
         seconds = number * UNITS[unit]
     if not math.isfinite(seconds) or seconds < 0:
         raise DurationError(f"{name} {shown}: not a duration; use {ACCEPTED}")
     if seconds > maximum:
-        raise DurationError(f"{name} {shown}: longer than the largest accepted, "
-                            f"{format_pace(maximum)}; use {ACCEPTED}")
+        raise DurationError(
+            f"{name} {shown}: longer than the largest accepted, "
+            f"{format_pace(maximum)}; use {ACCEPTED}"
+        )
     return seconds
 
 
@@ -115,17 +120,22 @@ def parse_paces(text: str, *, name: str = "--paces") -> list[float]:
     """
     items = [item.strip() for item in str(text).split(",")]
     if not any(items):
-        raise DurationError(f"{name} {str(text).strip() or repr('')}: no pace given; "
-                            f"use a comma-separated list of {ACCEPTED}")
+        raise DurationError(
+            f"{name} {str(text).strip() or repr('')}: no pace given; "
+            f"use a comma-separated list of {ACCEPTED}"
+        )
     seen: dict[float, str] = {}
     for item in items:
         if not item:
-            raise DurationError(f"{name} {text.strip()}: an empty item; "
-                                f"use a comma-separated list of {ACCEPTED}")
+            raise DurationError(
+                f"{name} {text.strip()}: an empty item; use a comma-separated list of {ACCEPTED}"
+            )
         seconds = parse_duration(item, name=name)
         if seconds in seen:
-            raise DurationError(f"{name} {text.strip()}: {item} repeats {seen[seconds]} "
-                                f"({format_pace(seconds)}); give each pace once")
+            raise DurationError(
+                f"{name} {text.strip()}: {item} repeats {seen[seconds]} "
+                f"({format_pace(seconds)}); give each pace once"
+            )
         seen[seconds] = item
     return sorted(seen)
 
@@ -149,7 +159,7 @@ def pace_label(seconds: float) -> str:
     return f"pace {format_pace(seconds)}"
 
 
-def idle(pace_s: float, since: Optional[float] = None) -> float:
+def idle(pace_s: float, since: float | None = None) -> float:
     """Leave the host idle until ``pace_s`` has passed since ``since``; return the gap.
 
     Parameters
@@ -194,13 +204,17 @@ def check_drop_caches_allowed() -> None:
     For the upfront validation of ``--drop-caches``, before anything runs.
     """
     if os.geteuid() != 0:
-        raise DropCachesError("--drop-caches: needs root (it writes 3 to "
-                              f"{DROP_CACHES}); run rtlab as root or leave it out")
+        raise DropCachesError(
+            "--drop-caches: needs root (it writes 3 to "
+            f"{DROP_CACHES}); run rtlab as root or leave it out"
+        )
     if not DROP_CACHES.exists():
         raise DropCachesError(f"--drop-caches: {DROP_CACHES} does not exist on this kernel")
     if not os.access(DROP_CACHES, os.W_OK):
-        raise DropCachesError(f"--drop-caches: {DROP_CACHES} is not writable here "
-                              "(read-only /proc/sys, as in a container?)")
+        raise DropCachesError(
+            f"--drop-caches: {DROP_CACHES} is not writable here "
+            "(read-only /proc/sys, as in a container?)"
+        )
 
 
 def drop_caches() -> float:
@@ -222,8 +236,9 @@ def drop_caches() -> float:
         with open(DROP_CACHES, "w") as f:
             f.write("3\n")
     except OSError as exc:
-        raise DropCachesError(f"--drop-caches: cannot write {DROP_CACHES}: "
-                              f"{exc.strerror or exc}") from None
+        raise DropCachesError(
+            f"--drop-caches: cannot write {DROP_CACHES}: {exc.strerror or exc}"
+        ) from None
     return time.perf_counter() - t0
 
 
@@ -233,7 +248,7 @@ _CPU = Path("/sys/devices/system/cpu")
 NOT_READABLE = "not readable here"
 
 
-def _read(path: Path) -> Optional[str]:
+def _read(path: Path) -> str | None:
     try:
         return path.read_text().strip()
     except OSError:
@@ -247,12 +262,15 @@ def cpu_conditions(cpu_dir: Path = _CPU) -> dict:
     is written. ``cpuidle`` lists, per CPU, each state's name, exit latency (µs),
     usage count and total time (µs), and whether it is disabled.
     """
-    cpus = sorted((p for p in cpu_dir.glob("cpu[0-9]*") if p.name[3:].isdigit()),
-                  key=lambda p: int(p.name[3:]))
+    cpus = sorted(
+        (p for p in cpu_dir.glob("cpu[0-9]*") if p.name[3:].isdigit()),
+        key=lambda p: int(p.name[3:]),
+    )
     out: dict = {
         "cpuidle_driver": _read(cpu_dir / "cpuidle" / "current_driver") or NOT_READABLE,
         "cpuidle_governor": _read(cpu_dir / "cpuidle" / "current_governor_ro")
-        or _read(cpu_dir / "cpuidle" / "current_governor") or NOT_READABLE,
+        or _read(cpu_dir / "cpuidle" / "current_governor")
+        or NOT_READABLE,
         "cpus": {},
     }
     for cpu in cpus:
@@ -263,8 +281,11 @@ def cpu_conditions(cpu_dir: Path = _CPU) -> dict:
             entry = {}
             for key in ("name", "latency", "usage", "time", "disable"):
                 value = _read(state / key)
-                entry[key] = (int(value) if value is not None and value.isdigit() else value) \
-                    if value is not None else NOT_READABLE
+                entry[key] = (
+                    (int(value) if value is not None and value.isdigit() else value)
+                    if value is not None
+                    else NOT_READABLE
+                )
             states.append(entry)
         out["cpus"][cpu.name] = {
             "scaling_governor": governor or NOT_READABLE,

@@ -26,8 +26,8 @@ half runs without the venv (``python3 -m rtlab.uninstall``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
 TOTAL_STEP = "total"
 DEFAULT_EXPERIMENT = "lifecycle"
@@ -55,14 +55,16 @@ class Step:
     name: str
     action: str
     activity: str
-    wait: Optional[str] = None
-    verb: Optional[tuple[str, ...]] = None
+    wait: str | None = None
+    verb: tuple[str, ...] | None = None
     verbs: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.wait is not None and self.wait not in WAIT_STATES:
-            raise ExperimentError(f"step {self.name!r} waits for {self.wait!r}; "
-                                  f"the states a step can wait for: {', '.join(WAIT_STATES)}")
+            raise ExperimentError(
+                f"step {self.name!r} waits for {self.wait!r}; "
+                f"the states a step can wait for: {', '.join(WAIT_STATES)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -79,13 +81,13 @@ class Experiment:
     partials: dict = field(default_factory=dict)
     # the clients that run it (None: every client without an experiment of its own,
     # collect/clients/base.py Target.experiment)
-    clients: Optional[tuple[str, ...]] = None
+    clients: tuple[str, ...] | None = None
     # step → the step of the default experiment it means the same as, for the client
     # comparison (the CRI's create and start are the lifecycle's create and start)
     shares: dict = field(default_factory=dict)
     # the condition key whose value is the width of each unit (concurrency's "k": one unit
     # per target and k); every stage is then released from a barrier, k = 1 included
-    width_from: Optional[str] = None
+    width_from: str | None = None
     # steps a chain runs but never times (concurrency's teardown: kill, delete)
     untimed: tuple[str, ...] = ()
     # trials.csv columns of its own, after the action columns (concurrency's "batch")
@@ -98,8 +100,10 @@ class Experiment:
 
     def __post_init__(self) -> None:
         if self.width < 1:
-            raise ExperimentError(f"experiment {self.name!r}: width {self.width} is not a "
-                                  "number of containers (1 or more)")
+            raise ExperimentError(
+                f"experiment {self.name!r}: width {self.width} is not a "
+                "number of containers (1 or more)"
+            )
 
     @property
     def step_defs(self) -> tuple[Step, ...]:
@@ -124,17 +128,20 @@ class Experiment:
         for s in self.step_defs:
             if s.name == name:
                 return s
-        raise ExperimentError(f"experiment {self.name!r} has no step {name!r}; "
-                              f"its steps: {', '.join(self.steps)}")
+        raise ExperimentError(
+            f"experiment {self.name!r} has no step {name!r}; its steps: {', '.join(self.steps)}"
+        )
 
-    def select(self, steps: Optional[Sequence[str]]) -> tuple[str, ...]:
+    def select(self, steps: Sequence[str] | None) -> tuple[str, ...]:
         """The ``--steps`` subset in experiment order; all steps for None or empty."""
         if not steps:
             return self.steps
         unknown = [s for s in steps if s not in self.steps]
         if unknown:
-            raise ExperimentError(f"--steps: unknown step {', '.join(map(repr, unknown))} of "
-                                  f"experiment {self.name!r}; its steps: {', '.join(self.steps)}")
+            raise ExperimentError(
+                f"--steps: unknown step {', '.join(map(repr, unknown))} of "
+                f"experiment {self.name!r}; its steps: {', '.join(self.steps)}"
+            )
         return tuple(s for s in self.steps if s in steps)
 
     def heatmap_steps(self) -> tuple[str, ...]:
@@ -150,96 +157,129 @@ START = Step("start", "starts a container", "starting a container")
 KILL = Step("kill", "kills a container", "killing a container")
 DELETE = Step("delete", "deletes a container", "deleting a container", wait="stopped")
 RUN = Step("run", "runs a container", "running a container")
-PAUSE = Step("pause", "pauses a container", "pausing a container", verb=("pause",),
-             verbs={"ctr": ("task", "pause")})
+PAUSE = Step(
+    "pause",
+    "pauses a container",
+    "pausing a container",
+    verb=("pause",),
+    verbs={"ctr": ("task", "pause")},
+)
 # the CRI's pod lifecycle (cri_client.py, collect/clients/cri.py): each step one gRPC call
 POD_RUN = Step("pod_run", "runs a pod sandbox", "running a pod sandbox")
-CRI_STOP = Step("stop", "stops a container (SIGKILL, waiting for its exit)",
-                "stopping a container", wait="running")
+CRI_STOP = Step(
+    "stop",
+    "stops a container (SIGKILL, waiting for its exit)",
+    "stopping a container",
+    wait="running",
+)
 CRI_REMOVE = Step("remove", "removes a stopped container", "removing a container", wait="stopped")
 POD_STOP = Step("pod_stop", "stops a pod sandbox", "stopping a pod sandbox")
 POD_REMOVE = Step("pod_remove", "removes a pod sandbox", "removing a pod sandbox")
 POD_TO_RUNNING = "pod_to_running"  # derived: pod_run + create + start
-RESUME = Step("resume", "resumes a container", "resuming a container", verb=("resume",),
-              verbs={"docker": ("unpause",), "podman": ("unpause",), "ctr": ("task", "resume")})
+RESUME = Step(
+    "resume",
+    "resumes a container",
+    "resuming a container",
+    verb=("resume",),
+    verbs={"docker": ("unpause",), "podman": ("unpause",), "ctr": ("task", "resume")},
+)
 
 # -- the experiments (register a new one here: one entry) ---------------------------
 
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
-    Experiment(
-        "lifecycle",
-        "create, start, kill, delete of a long-running container, then a one-shot run to exit",
-        chains=((CREATE, START, KILL, DELETE), (RUN,)),
-        total=("create", "start", "kill", "delete"),
-        total_action="completes the lifecycle", total_activity="over the whole lifecycle",
-        figure="lifecycle"),
-    Experiment(
-        "pause",
-        "create, start, pause, resume, kill, delete of a long-running container",
-        chains=((CREATE, START, PAUSE, RESUME, KILL, DELETE),),
-        total=("create", "start", "pause", "resume", "kill", "delete"),
-        total_action="completes the pause cycle", total_activity="over the whole pause cycle",
-        figure="pause cycle"),
-    Experiment(
-        "cri",
-        "the kubelet's path through containerd's CRI: run a pod sandbox, create, start, stop "
-        "and remove a container in it, stop and remove the pod (client cri only)",
-        chains=((POD_RUN, CREATE, START, CRI_STOP, CRI_REMOVE, POD_STOP, POD_REMOVE),),
-        total=("pod_run", "create", "start", "stop", "remove", "pod_stop", "pod_remove"),
-        total_action="completes the pod lifecycle", total_activity="over the whole pod lifecycle",
-        figure="pod lifecycle (CRI)",
-        partials={POD_TO_RUNNING: ("pod_run", "create", "start")},
-        clients=("cri",),
-        # the wall clock (Unix ns) at each call's start: critest's startTime and endTime
-        # (cri_report.benchmark)
-        columns=("started_ns",),
-        # CreateContainer records the container and its snapshot, as docker create and
-        # ctr container create do (no OCI runtime yet); StartContainer makes the task and
-        # starts it, as docker start and ctr task start. StopContainer waits for the exit
-        # (a kill does not) and RemoveContainer follows it: their own names, not shared.
-        shares={"create": "create", "start": "start"}),
-    Experiment(
-        "concurrency",
-        "k containers of one target launched together from a barrier (--parallel), each "
-        "timed from the release: k one-shot runs of true to exit, and k create+start of "
-        "long-running ones to running (torn down untimed)",
-        chains=((RUN,), (CREATE, START, KILL, DELETE)),
-        untimed=("kill", "delete"),
-        figure="starts under load",
-        width_from="k",
-        columns=("batch",)),
-    Experiment(
-        "density",
-        "N idle long-running containers brought up (--containers), memory read three ways "
-        "(density.csv, rtlab/collect/density.py), then one more container's create and start timed "
-        "with N running (column n)",
-        chains=((CREATE, START),), total=("create", "start"),
-        total_action="gets one more container running", total_activity="getting one more "
-        "container running", figure="start with N running"),
-)}
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in (
+        Experiment(
+            "lifecycle",
+            "create, start, kill, delete of a long-running container, then a one-shot run to exit",
+            chains=((CREATE, START, KILL, DELETE), (RUN,)),
+            total=("create", "start", "kill", "delete"),
+            total_action="completes the lifecycle",
+            total_activity="over the whole lifecycle",
+            figure="lifecycle",
+        ),
+        Experiment(
+            "pause",
+            "create, start, pause, resume, kill, delete of a long-running container",
+            chains=((CREATE, START, PAUSE, RESUME, KILL, DELETE),),
+            total=("create", "start", "pause", "resume", "kill", "delete"),
+            total_action="completes the pause cycle",
+            total_activity="over the whole pause cycle",
+            figure="pause cycle",
+        ),
+        Experiment(
+            "cri",
+            "the kubelet's path through containerd's CRI: run a pod sandbox, create, start, stop "
+            "and remove a container in it, stop and remove the pod (client cri only)",
+            chains=((POD_RUN, CREATE, START, CRI_STOP, CRI_REMOVE, POD_STOP, POD_REMOVE),),
+            total=("pod_run", "create", "start", "stop", "remove", "pod_stop", "pod_remove"),
+            total_action="completes the pod lifecycle",
+            total_activity="over the whole pod lifecycle",
+            figure="pod lifecycle (CRI)",
+            partials={POD_TO_RUNNING: ("pod_run", "create", "start")},
+            clients=("cri",),
+            # the wall clock (Unix ns) at each call's start: critest's startTime and endTime
+            # (cri_report.benchmark)
+            columns=("started_ns",),
+            # CreateContainer records the container and its snapshot, as docker create and
+            # ctr container create do (no OCI runtime yet); StartContainer makes the task and
+            # starts it, as docker start and ctr task start. StopContainer waits for the exit
+            # (a kill does not) and RemoveContainer follows it: their own names, not shared.
+            shares={"create": "create", "start": "start"},
+        ),
+        Experiment(
+            "concurrency",
+            "k containers of one target launched together from a barrier (--parallel), each "
+            "timed from the release: k one-shot runs of true to exit, and k create+start of "
+            "long-running ones to running (torn down untimed)",
+            chains=((RUN,), (CREATE, START, KILL, DELETE)),
+            untimed=("kill", "delete"),
+            figure="starts under load",
+            width_from="k",
+            columns=("batch",),
+        ),
+        Experiment(
+            "density",
+            "N idle long-running containers brought up (--containers), memory read three ways "
+            "(density.csv, rtlab/collect/density.py), then one more container's create and start timed "
+            "with N running (column n)",
+            chains=((CREATE, START),),
+            total=("create", "start"),
+            total_action="gets one more container running",
+            total_activity="getting one more container running",
+            figure="start with N running",
+        ),
+    )
+}
 
 
-def get(name: Optional[str]) -> Experiment:
+def get(name: str | None) -> Experiment:
     """The experiment called ``name`` (None: the default); one line when unknown."""
     name = name or DEFAULT_EXPERIMENT
     try:
         return EXPERIMENTS[name]
     except KeyError:
-        raise ExperimentError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}") from None
+        raise ExperimentError(
+            f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}"
+        ) from None
 
 
-def for_client(client: str, own: Optional[str], asked: Optional[str]) -> Experiment:
+def for_client(client: str, own: str | None, asked: str | None) -> Experiment:
     """The experiment ``client`` runs: its ``own`` (a client with one experiment of its
     own, the CRI) or ``asked`` (None: the default); one line when it cannot."""
     if own is not None:
         if asked not in (None, own):
-            raise ExperimentError(f"client {client!r} measures only experiment {own!r}, not "
-                                  f"{asked!r}; drop --experiment or the client")
+            raise ExperimentError(
+                f"client {client!r} measures only experiment {own!r}, not "
+                f"{asked!r}; drop --experiment or the client"
+            )
         return get(own)
     exp = get(asked)
     if exp.clients is not None and client not in exp.clients:
-        raise ExperimentError(f"experiment {exp.name!r} is measured by the client "
-                              f"{', '.join(exp.clients)} only, not {client!r}")
+        raise ExperimentError(
+            f"experiment {exp.name!r} is measured by the client "
+            f"{', '.join(exp.clients)} only, not {client!r}"
+        )
     return exp
 
 
@@ -258,13 +298,19 @@ def step_order() -> tuple[str, ...]:
                 seq = e.order
                 i = seq.index(s)
                 prev = next((p for p in reversed(seq[:i]) if p in merged), None)
-                after = next((n for n in seq[i + 1:] if n in merged), None)
-                merged.insert(merged.index(prev) + 1 if prev else
-                              merged.index(after) if after else len(merged), s)
+                after = next((n for n in seq[i + 1 :] if n in merged), None)
+                merged.insert(
+                    merged.index(prev) + 1
+                    if prev
+                    else merged.index(after)
+                    if after
+                    else len(merged),
+                    s,
+                )
     return tuple(merged)
 
 
-def phrase(step: str, kind: str = "action", experiment: Optional[str] = None) -> str:
+def phrase(step: str, kind: str = "action", experiment: str | None = None) -> str:
     """The findings' phrase for ``step`` (``kind`` "action" or "activity")."""
     exps = [EXPERIMENTS[experiment]] if experiment in EXPERIMENTS else list(EXPERIMENTS.values())
     if step == TOTAL_STEP:
@@ -289,8 +335,12 @@ def of_steps(steps) -> Experiment:
     ``experiment`` column, e.g. a summary): the one whose total is the largest
     subset of ``steps``, else whose steps overlap most; the default when none."""
     present = set(steps)
-    best = max(EXPERIMENTS.values(),
-               key=lambda e: (bool(e.total) and set(e.total) <= present, len(e.total)
-                              if set(e.total) <= present else 0,
-                              len(present & set(e.steps))))
+    best = max(
+        EXPERIMENTS.values(),
+        key=lambda e: (
+            bool(e.total) and set(e.total) <= present,
+            len(e.total) if set(e.total) <= present else 0,
+            len(present & set(e.steps)),
+        ),
+    )
     return best if present & set(best.steps) else EXPERIMENTS[DEFAULT_EXPERIMENT]

@@ -31,8 +31,9 @@ import signal
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Optional, Sequence
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from resource import struct_rusage
@@ -48,13 +49,13 @@ class Measurement:
     wall_s: float
     user_s: float
     sys_s: float
-    exit_code: Optional[int]  # None when killed by a signal or not started
+    exit_code: int | None  # None when killed by a signal or not started
     timed_out: bool
     stdout: str
     stderr_tail: str
     error: str = ""  # why it failed to start, when it did
-    offset_s: Optional[float] = None  # released together: from the release to its execve
-    end_ns: Optional[int] = None  # perf_counter_ns at the reap (a traced step's window ends here)
+    offset_s: float | None = None  # released together: from the release to its execve
+    end_ns: int | None = None  # perf_counter_ns at the reap (a traced step's window ends here)
 
     @property
     def ok(self) -> bool:
@@ -92,7 +93,7 @@ def run_timed(
     argv: Sequence[str],
     timeout_s: float,
     *,
-    env: Optional[dict[str, str]] = None,
+    env: dict[str, str] | None = None,
     capture_stdout: bool = False,
 ) -> Measurement:
     """Run ``argv`` to completion (or until ``timeout_s``) and time it.
@@ -123,10 +124,13 @@ def run_timed(
     argv = tuple(str(a) for a in argv)
     exe = argv[0] if "/" in argv[0] else shutil.which(argv[0])
     if exe is None:
-        return Measurement(argv, float("nan"), 0.0, 0.0, None, False, "", "",
-                           error=f"{argv[0]}: not found on PATH")
-    with tempfile.TemporaryFile() as err, \
-            (tempfile.TemporaryFile() if capture_stdout else open(os.devnull, "wb")) as out:
+        return Measurement(
+            argv, float("nan"), 0.0, 0.0, None, False, "", "", error=f"{argv[0]}: not found on PATH"
+        )
+    with (
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryFile() if capture_stdout else open(os.devnull, "wb") as out,
+    ):
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_DUP2, out.fileno(), 1),
@@ -134,11 +138,21 @@ def run_timed(
         ]
         t0 = time.perf_counter_ns()
         try:
-            pid = os.posix_spawn(exe, argv, os.environ if env is None else env,
-                                 file_actions=actions, setsid=True)
+            pid = os.posix_spawn(
+                exe, argv, os.environ if env is None else env, file_actions=actions, setsid=True
+            )
         except OSError as exc:
-            return Measurement(argv, float("nan"), 0.0, 0.0, None, False, "", "",
-                               error=f"{argv[0]}: cannot start: {exc.strerror}")
+            return Measurement(
+                argv,
+                float("nan"),
+                0.0,
+                0.0,
+                None,
+                False,
+                "",
+                "",
+                error=f"{argv[0]}: cannot start: {exc.strerror}",
+            )
         timed_out = False
         try:
             pidfd = os.pidfd_open(pid)
@@ -192,8 +206,16 @@ def run_timed(
         )
 
 
-def _exec_after_release(barrier_r: int, barrier_w: int, report_w: int, err_fd: int, exe: str,
-                        argv: tuple[str, ...], env, ready_w: int = -1) -> None:
+def _exec_after_release(
+    barrier_r: int,
+    barrier_w: int,
+    report_w: int,
+    err_fd: int,
+    exe: str,
+    argv: tuple[str, ...],
+    env,
+    ready_w: int = -1,
+) -> None:
     """In a forked child: say it is ready, wait for the release, report the time, exec.
     Never returns."""
     try:
@@ -246,7 +268,7 @@ def run_released(
     argvs: Sequence[Sequence[str]],
     timeout_s: float,
     *,
-    env: Optional[dict[str, str]] = None,
+    env: dict[str, str] | None = None,
     before_release=None,
     wait_ready: bool = True,
 ) -> list[Measurement]:
@@ -278,13 +300,22 @@ def run_released(
     """
     commands = [tuple(str(a) for a in argv) for argv in argvs]
     env = dict(os.environ if env is None else env)
-    results: list[Optional[Measurement]] = [None] * len(commands)
+    results: list[Measurement | None] = [None] * len(commands)
     exes: dict[int, str] = {}
     for i, argv in enumerate(commands):
         exe = argv[0] if "/" in argv[0] else shutil.which(argv[0])
         if exe is None:
-            results[i] = Measurement(argv, float("nan"), 0.0, 0.0, None, False, "", "",
-                                     error=f"{argv[0]}: not found on PATH")
+            results[i] = Measurement(
+                argv,
+                float("nan"),
+                0.0,
+                0.0,
+                None,
+                False,
+                "",
+                "",
+                error=f"{argv[0]}: not found on PATH",
+            )
         else:
             exes[i] = exe
     children: dict[int, tuple[int, int, IO[bytes]]] = {}  # index → (pid, report_r, stderr file)
@@ -299,8 +330,16 @@ def run_released(
             if pid == 0:  # pragma: no cover (the child execs or exits)
                 if ready_r >= 0:
                     os.close(ready_r)
-                _exec_after_release(barrier_r, barrier_w, report_w, err_file.fileno(), exe,
-                                    commands[i], env, ready_w)
+                _exec_after_release(
+                    barrier_r,
+                    barrier_w,
+                    report_w,
+                    err_file.fileno(),
+                    exe,
+                    commands[i],
+                    env,
+                    ready_w,
+                )
             os.close(report_w)
             children[i] = (pid, report_r, err_file)
         os.close(barrier_r)
@@ -355,12 +394,18 @@ def run_released(
             failed_to_start = said[8:].decode("utf-8", "replace")
             exit_code = os.waitstatus_to_exitcode(status)
             results[i] = Measurement(
-                argv=commands[i], wall_s=(end - t0) / 1e9, user_s=usage.ru_utime,
-                sys_s=usage.ru_stime, exit_code=None if exit_code < 0 else exit_code,
-                timed_out=i in timed_out, stdout="", stderr_tail=_read_tail(err, STDERR_TAIL_BYTES),
+                argv=commands[i],
+                wall_s=(end - t0) / 1e9,
+                user_s=usage.ru_utime,
+                sys_s=usage.ru_stime,
+                exit_code=None if exit_code < 0 else exit_code,
+                timed_out=i in timed_out,
+                stdout="",
+                stderr_tail=_read_tail(err, STDERR_TAIL_BYTES),
                 error=failed_to_start,
                 offset_s=None if exec_ns is None or failed_to_start else (exec_ns - t0) / 1e9,
-                end_ns=end)
+                end_ns=end,
+            )
     except BaseException:
         # Interrupted (Ctrl-C) or failed before every command ended: none is left running,
         # released or still waiting at the barrier.

@@ -8,13 +8,13 @@ took (stdlib: the measurement half runs without the venv); both use
 from __future__ import annotations
 
 import statistics
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 NOISY_CV = 0.10
 MIN_SAMPLES = 3  # fewer values say nothing about spread
 
 
-def cv(values: Sequence[float]) -> Optional[float]:
+def cv(values: Sequence[float]) -> float | None:
     """Sample standard deviation / mean (None for fewer than MIN_SAMPLES values)."""
     if len(values) < MIN_SAMPLES:
         return None
@@ -22,7 +22,7 @@ def cv(values: Sequence[float]) -> Optional[float]:
     return statistics.stdev(values) / mean if mean > 0 else 0.0
 
 
-def is_noisy(value: Optional[float], limit: float = NOISY_CV) -> bool:
+def is_noisy(value: float | None, limit: float = NOISY_CV) -> bool:
     return value is not None and value == value and value > limit
 
 
@@ -39,5 +39,6 @@ def sample_warnings(samples: dict[str, dict[str, list]], steps: Sequence[str]) -
             warnings.append(
                 f"{label}: coefficient of variation above {NOISY_CV:.0%} in "
                 f"{', '.join(noisy)}; those medians are less certain: add trials (--trials, "
-                "or --until-ci 0.05) and measure on a quiet host (stop other jobs)")
+                "or --until-ci 0.05) and measure on a quiet host (stop other jobs)"
+            )
     return warnings

@@ -32,9 +32,10 @@ from __future__ import annotations
 import argparse
 import math
 import shlex
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any
 
 from rtlab.core import conditions, experiments
 from rtlab.core.runtimes import Runtime, RuntimeSpecError, parse_custom
@@ -113,7 +114,7 @@ class Kind:
 class Whole(Kind):
     """A whole number, at least ``minimum`` when given."""
 
-    minimum: Optional[int] = None
+    minimum: int | None = None
 
     def from_text(self, text: str, flag: str) -> int:
         give = f" (give {self.minimum} or more)" if self.minimum is not None else ""
@@ -127,8 +128,11 @@ class Whole(Kind):
         return n
 
     def check(self, value: Any, name: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or (
-                self.minimum is not None and value < self.minimum):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or (self.minimum is not None and value < self.minimum)
+        ):
             at_least = f" of at least {self.minimum}" if self.minimum is not None else ""
             raise OptionError(f"{name} = {value!r}: must be a whole number{at_least}")
         return value
@@ -160,8 +164,12 @@ class Real(Kind):
         return x
 
     def check(self, value: Any, name: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
-                or not self._ok(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or math.isnan(value)
+            or not self._ok(value)
+        ):
             raise OptionError(f"{name} = {value!r}: must be {self.must}")
         return float(value)
 
@@ -187,7 +195,7 @@ class Text(Kind):
 
     accepted: str = ""
 
-    def check(self, value: Any, name: str) -> Optional[str]:
+    def check(self, value: Any, name: str) -> str | None:
         if value is None:
             return None
         if not isinstance(value, str):
@@ -216,7 +224,7 @@ class Experiment(Text):
     def from_text(self, text: str, flag: str) -> str:
         return self._get(text, "")
 
-    def check(self, value: Any, name: str) -> Optional[str]:
+    def check(self, value: Any, name: str) -> str | None:
         text = Text.check(self, value, name)
         return self._get(text, f"{name}: ") if text else None  # None: each client's own
 
@@ -227,17 +235,19 @@ class Names(Kind):
 
     example: str = ""
 
-    def from_text(self, text: str, flag: str) -> Optional[list[str]]:
+    def from_text(self, text: str, flag: str) -> list[str] | None:
         return [v.strip() for v in text.split(",") if v.strip()] or None
 
-    def check(self, value: Any, name: str) -> Optional[list[str]]:
+    def check(self, value: Any, name: str) -> list[str] | None:
         if value is None:
             return None
         if isinstance(value, str):
             return self.from_text(value, name)
         if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
             return [v.strip() for v in value if v.strip()] or None
-        raise OptionError(f"{name} = {value!r}: give names separated by commas, e.g. {self.example!r}")
+        raise OptionError(
+            f"{name} = {value!r}: give names separated by commas, e.g. {self.example!r}"
+        )
 
     def to_json(self, value: Any) -> Any:
         return list(value) if value else None
@@ -252,27 +262,34 @@ class OneOf(Names):
 
     accepted: tuple[str, ...] = ()
 
-    def from_text(self, text: str, flag: str) -> Optional[list[str]]:
+    def from_text(self, text: str, flag: str) -> list[str] | None:
         return self._only_accepted(super().from_text(text, flag), flag)
 
-    def check(self, value: Any, name: str) -> Optional[list[str]]:
+    def check(self, value: Any, name: str) -> list[str] | None:
         return self._only_accepted(super().check(value, name), name)
 
-    def _only_accepted(self, names: Optional[list[str]], name: str) -> Optional[list[str]]:
+    def _only_accepted(self, names: list[str] | None, name: str) -> list[str] | None:
         bad = [n for n in names or [] if n not in self.accepted]
         if bad:
             raise OptionError(f"{name} {bad[0]!r}: accepted: {', '.join(self.accepted)}")
         return list(dict.fromkeys(names)) if names else names
+
+
 class Counts(Kind):
     """Comma-separated whole numbers of at least 1, increasing (a list in a notebook)."""
 
     example: str = "1,5,10"
 
     def _checked(self, values: list, shown: str) -> list[int]:
-        if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
-                             for v in values) or sorted(set(values)) != list(values):
-            raise OptionError(f"{shown}: give increasing whole numbers of at least 1 separated "
-                              f"by commas, e.g. {self.example!r}")
+        if (
+            not values
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values)
+            or sorted(set(values)) != list(values)
+        ):
+            raise OptionError(
+                f"{shown}: give increasing whole numbers of at least 1 separated "
+                f"by commas, e.g. {self.example!r}"
+            )
         return list(values)
 
     def from_text(self, text: str, flag: str) -> list[int]:
@@ -285,8 +302,9 @@ class Counts(Kind):
     def check(self, value: Any, name: str) -> list[int]:
         if isinstance(value, str):
             return self.from_text(value, f"{name} =")
-        return self._checked(list(value) if isinstance(value, (list, tuple)) else [],
-                             f"{name} = {value!r}")
+        return self._checked(
+            list(value) if isinstance(value, (list, tuple)) else [], f"{name} = {value!r}"
+        )
 
     def to_json(self, value: Any) -> Any:
         return list(value)
@@ -319,21 +337,28 @@ class Durations(Kind):
         except conditions.DurationError as exc:
             raise OptionError(str(exc)) from None
 
-    def check(self, value: Any, name: str) -> Optional[list[float]]:
+    def check(self, value: Any, name: str) -> list[float] | None:
         if isinstance(value, str):
             return self.from_text(value, name) if value.strip() else None
-        if isinstance(value, (list, tuple)) and value and all(
-                isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in value):
-            return [Duration().from_text(v, name) if isinstance(v, str)
-                    else self._seconds(v, name) for v in value]
-        raise OptionError(f"{name} = {value!r}: give durations like '0,10ms,1s' "
-                          f"({conditions.ACCEPTED})")
+        if (
+            isinstance(value, (list, tuple))
+            and value
+            and all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in value)
+        ):
+            return [
+                Duration().from_text(v, name) if isinstance(v, str) else self._seconds(v, name)
+                for v in value
+            ]
+        raise OptionError(
+            f"{name} = {value!r}: give durations like '0,10ms,1s' ({conditions.ACCEPTED})"
+        )
 
     @staticmethod
     def _seconds(v: float, name: str) -> float:
         if math.isnan(v) or not 0 <= v <= conditions.MAX_PACE_S:
-            raise OptionError(f"{name}: {v!r}: must be 0 or a number of seconds up to "
-                              f"{conditions.MAX_PACE_S:g}")
+            raise OptionError(
+                f"{name}: {v!r}: must be 0 or a number of seconds up to {conditions.MAX_PACE_S:g}"
+            )
         return float(v)
 
     def to_json(self, value: Any) -> Any:
@@ -369,16 +394,20 @@ class RuntimeSpecs(Kind):
             raise OptionError(f"{name}: {exc}") from None
 
     def to_notebook(self, value: Any) -> Any:
-        return [f"{r.name}={r.binary}" + (f":{shlex.join(r.flags)}" if r.flags else "")
-                for r in value or []]
+        return [
+            f"{r.name}={r.binary}" + (f":{shlex.join(r.flags)}" if r.flags else "")
+            for r in value or []
+        ]
 
     def to_json(self, value: Any) -> Any:
         return [{"name": r.name, "binary": r.binary, "flags": list(r.flags)} for r in value]
 
     def from_json(self, value: Any) -> list[Runtime]:
         try:
-            return [Runtime(r["name"], r["binary"], tuple(r["flags"]), "user-supplied")
-                    for r in value or []]
+            return [
+                Runtime(r["name"], r["binary"], tuple(r["flags"]), "user-supplied")
+                for r in value or []
+            ]
         except RuntimeSpecError as exc:
             raise OptionError(f"custom_runtimes in run.json: {exc}") from None
 
@@ -390,7 +419,7 @@ class CommandLine(Text):
     def to_json(self, value: Any) -> Any:
         return shlex.split(value) if value else []
 
-    def from_json(self, value: Any) -> Optional[str]:
+    def from_json(self, value: Any) -> str | None:
         return shlex.join(value) if value else None
 
 
@@ -441,24 +470,27 @@ class Option:
     default: Any
     help: str
     where: tuple[str, ...]
-    flag: Optional[str] = None
+    flag: str | None = None
     meaning: str = ""  # the README's wording (default: help)
     differs: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
-    record: Optional[str] = None
+    record: str | None = None
     resume: str = ""
     absent: Any = None
     experiments: tuple[str, ...] = ()
     group: str = ""
     noun: str = ""
-    metavar: Optional[str] = None
-    nargs: Optional[str] = None
+    metavar: str | None = None
+    nargs: str | None = None
     required: bool = False
     repeat: bool = False  # the flag may be given several times (values listed)
 
     @property
     def cli_flag(self) -> str:
-        return self.name.replace("_", "-") if self.flag == "" else (
-            self.flag or "--" + self.name.replace("_", "-"))
+        return (
+            self.name.replace("_", "-")
+            if self.flag == ""
+            else (self.flag or "--" + self.name.replace("_", "-"))
+        )
 
     @property
     def positional(self) -> bool:
@@ -479,8 +511,10 @@ def register(option: Option) -> Option:
     A second option of the same name must apply elsewhere."""
     clash = [o for o in OPTIONS if o.name == option.name and set(o.where) & set(option.where)]
     if clash:
-        raise ValueError(f"option {option.name!r} is declared twice for "
-                         f"{', '.join(sorted(set(clash[0].where) & set(option.where)))}")
+        raise ValueError(
+            f"option {option.name!r} is declared twice for "
+            f"{', '.join(sorted(set(clash[0].where) & set(option.where)))}"
+        )
     OPTIONS.append(option)
     return option
 
@@ -505,201 +539,521 @@ def default(name: str, where: str = "collect") -> Any:
     return get(name, where).default_for(where)
 
 
-_SECONDS = Real(what="a number of seconds (e.g. 30)", rule="must be a number of seconds above 0",
-                must="a number of seconds above 0")
-_FRACTION = Real(high=1.0, what="a number (give a fraction such as 0.05)",
-                 rule="must be between 0 and 1 (0.05 = ±5%)",
-                 must="a fraction between 0 and 1 (0.05 = ±5%)")
-_MARGIN = Real(high=1.0, what="a number (give a fraction such as 0.05)",
-               rule="must be between 0 and 1 (0.05 = ±5%)",
-               must="an equivalence margin between 0 and 1, e.g. 0.05 for ±5%")
-_ALPHA = Real(high=1.0, what="a number (give a level like 0.05)",
-              rule="must be between 0 and 1, e.g. 0.05",
-              must="a significance level between 0 and 1, e.g. 0.05")
-_THRESHOLD = Real(closed_low=True, what="a number (give a fraction like 0.05)",
-                  rule="must be a fraction of 0 or more, e.g. 0.05 for 5%",
-                  must="a relative slow-down of 0 or more, e.g. 0.05 for 5%")
+_SECONDS = Real(
+    what="a number of seconds (e.g. 30)",
+    rule="must be a number of seconds above 0",
+    must="a number of seconds above 0",
+)
+_FRACTION = Real(
+    high=1.0,
+    what="a number (give a fraction such as 0.05)",
+    rule="must be between 0 and 1 (0.05 = ±5%)",
+    must="a fraction between 0 and 1 (0.05 = ±5%)",
+)
+_MARGIN = Real(
+    high=1.0,
+    what="a number (give a fraction such as 0.05)",
+    rule="must be between 0 and 1 (0.05 = ±5%)",
+    must="an equivalence margin between 0 and 1, e.g. 0.05 for ±5%",
+)
+_ALPHA = Real(
+    high=1.0,
+    what="a number (give a level like 0.05)",
+    rule="must be between 0 and 1, e.g. 0.05",
+    must="a significance level between 0 and 1, e.g. 0.05",
+)
+_THRESHOLD = Real(
+    closed_low=True,
+    what="a number (give a fraction like 0.05)",
+    rule="must be a fraction of 0 or more, e.g. 0.05 for 5%",
+    must="a relative slow-down of 0 or more, e.g. 0.05 for 5%",
+)
 
 _COLLECTING = ("collect", "report", "01")
 _NB_SHORT = "notebook 01 runs under nbval in make test"
 
 for _option in (
-    Option("study", Choice(accepted="'' or a study name", choices="studies"), None,
-           "a named set of targets: {studies} (narrowed by --clients/--runtimes when given)",
-           _COLLECTING, meaning="a named set of targets instead of clients x runtimes",
-           differs={"report": ("all", "a report measures every target this host has")},
-           record="study", resume="keep"),
+    Option(
+        "study",
+        Choice(accepted="'' or a study name", choices="studies"),
+        None,
+        "a named set of targets: {studies} (narrowed by --clients/--runtimes when given)",
+        _COLLECTING,
+        meaning="a named set of targets instead of clients x runtimes",
+        differs={"report": ("all", "a report measures every target this host has")},
+        record="study",
+        resume="keep",
+    ),
     # none: a --study's own (narrowed when given), else DEFAULT_CLIENTS x DEFAULT_RUNTIMES;
     # a default here would narrow every study to it
-    Option("clients", Names(example="oci,docker"), None,
-           "comma-separated clients ({clients}); with --study it narrows the study "
-           f"(default: the study's, else {','.join(DEFAULT_CLIENTS)})", _COLLECTING,
-           meaning=f"clients measured (none: the study's, or {','.join(DEFAULT_CLIENTS)} without one)",
-           differs={"01": (DEFAULT_CLIENTS, "a notebook shows what it measures; give \"\" with a study")},
-           metavar="LIST", record="clients", resume="keep"),
-    Option("runtimes", Names(example="runc,crun"), None,
-           "comma-separated runtimes ({runtimes}); with --study it narrows the study "
-           f"(default: the study's, else {','.join(DEFAULT_RUNTIMES)})", _COLLECTING,
-           meaning=f"runtimes measured (none: the study's, or {','.join(DEFAULT_RUNTIMES)} without one)",
-           differs={"01": (DEFAULT_RUNTIMES, "a notebook shows what it measures, as clients")},
-           metavar="LIST", record="runtimes", resume="keep"),
-    Option("custom_runtimes", RuntimeSpecs(), (),
-           "add a runc-compatible runtime binary (repeatable); NAME matches "
-           "^[a-z0-9][a-z0-9._-]{{0,62}}$, /PATH is absolute, neither holds control characters",
-           ("doctor", "setup", "clean", *_COLLECTING), flag="--runtime", repeat=True,
-           metavar="NAME=/PATH[:FLAGS]", record="custom_runtimes", resume="keep",
-           meaning="extra runtimes, NAME=/PATH[:FLAGS]"),
-    Option("experiment", Experiment(accepted="an experiment name"), None,
-           "what one trial measures: {experiments} (default: each client's own — "
-           f"{experiments.DEFAULT_EXPERIMENT}, and cri for the cri client)", _COLLECTING,
-           metavar="NAME",
-           meaning=f"what one trial measures (rtlab/core/experiments.py; none: {experiments.DEFAULT_EXPERIMENT}, "
-                   "and the cri client's own pod experiment)",
-           record="experiment_asked", resume="keep"),
-    Option("containers", Counts(), [1, 5, 10, 25, 50],
-           "experiment density: the numbers N of idle containers brought up, in increasing "
-           "order (memory read at each, then one more container's start timed)", _COLLECTING,
-           metavar="LIST", meaning="density's levels: N idle containers per level (rtlab/collect/density.py)",
-           record="containers", resume="keep", experiments=("density",)),
-    Option("settle_s", Real(closed_low=True, what="a number of seconds (e.g. 1)",
-                            rule="must be a number of seconds of 0 or more",
-                            must="a number of seconds of 0 or more"), 1.0,
-           "experiment density: seconds the batch is left idle after a level is up, before "
-           "memory is read (the containers' commands finish starting)", _COLLECTING,
-           flag="--settle", metavar="S", record="settle_s", resume="keep",
-           experiments=("density",)),
-    Option("memory_floor_mb", Whole(0), 2048,
-           "experiment density: a level is refused, before it starts, when its estimated "
-           "memory would leave MemAvailable under this many MB", _COLLECTING,
-           flag="--memory-floor", metavar="MB", record="memory_floor_mb", resume="keep",
-           experiments=("density",)),
-    Option("networks", Names(example="host,cni"), ["host", "cni"],  # cri.NETWORK_MODES (tested)
-           "the cri client's pod networks, each a condition (column network): host, cni "
-           "(default both)", _COLLECTING, metavar="LIST",
-           meaning="the cri client's pod networks (host namespace, CNI bridge), each a unit",
-           record="networks", resume="keep", absent=["host", "cni"]),
-    Option("modes", OneOf(example="rootful,rootless", accepted=MODES), ["rootful"],
-           "who runs the clients, each a condition (column mode): rootful (root), rootless "
-           "(rtlab setup's unprivileged user rtlab-rootless; oci over runc and crun) "
-           "(default rootful)", _COLLECTING, metavar="LIST",
-           meaning="who runs the clients (root, or rtlab's unprivileged user), each a unit",
-           record="modes", resume="keep", absent=["rootful"]),
-    Option("steps", Names(example="run"), None,
-           "measure only these steps of the experiment, e.g. run (default: all)", _COLLECTING,
-           metavar="LIST", meaning="a subset of the experiment's steps (none: all)",
-           record="steps", resume="keep"),
-    Option("pace", Duration(), None,
-           "leave the host idle this long before each timed step, after rtlab's own "
-           "bookkeeping: 0 (back to back), 10ms, 1s … (default {default_pace}; recorded as pace_s)",
-           ("collect", "report"), group="pace", noun="pace", metavar="DURATION",
-           meaning="one pace (command line only; the same as paces with one)"),
-    Option("paces", Durations(), (DEFAULT_PACE_S,),
-           "several paces, e.g. 0,10ms,100ms,1s: every target at each, interleaved within "
-           "rounds; the analysis shows how each conclusion moves with the pace", _COLLECTING,
-           group="pace", noun="pace", metavar="LIST",
-           meaning="idle host before each timed step (rtlab/core/options.py's DEFAULT_PACE_S says why)",
-           record="paces", resume="keep", absent=[0.0]),
-    Option("drop_caches", Flag(), False,
-           "root: sync and drop the page cache before each trial (cold cache)", _COLLECTING,
-           record="drop_caches", resume="keep"),
-    Option("trace", Flag(), False,
-           "root: also run a traced twin of every unit (bpftrace on tracepoints), "
-           "interleaved, never pooled; phases.csv (tracing.py)", ("collect", "01"),
-           record="trace", resume="keep"),
-    Option("trials", Whole(1), 10, "measured trials per target; not with --until-ci",
-           _COLLECTING, meaning="measured trials per target",
-           differs={"report": (20, "a report is read by others: twice the trials narrows "
-                                   "every CI (make report's TRIALS)"),
-                    "01": (2, f"{_NB_SHORT}: 2 trials keep that check short; pass "
-                              "-p trials 20 for real use")},
-           record="trials", resume="keep"),
-    Option("until_ci", _FRACTION, None,
-           "adaptive: add trials to a target until every step's median 95% CI is within ±P "
-           "of it (0.05 = ±5%)", ("collect",), metavar="P",
-           meaning="adaptive stop: every step's median CI within ±this",
-           record="until_ci", resume="keep"),
-    Option("min_trials", Whole(1), 10, "with --until-ci", ("collect",),
-           meaning="with --until-ci: trials before the CI is first checked",
-           record="min_trials", resume="keep", absent=10),
-    Option("max_trials", Whole(1), 200, "with --until-ci", ("collect",),
-           meaning="with --until-ci: the most trials per target",
-           record="max_trials", resume="keep", absent=200),
-    Option("warmup", Whole(0), 2, "warm-up trials per target (kept, flagged)", _COLLECTING,
-           meaning="warm-up trials per target (kept in trials.csv, flagged)",
-           differs={"01": (0, "as trials: keeps the nbval check short")},
-           record="warmup", resume="keep"),
-    Option("timeout_s", _SECONDS, 30.0, "seconds per client command", _COLLECTING,
-           flag="--timeout", record="timeout_s", resume="keep"),
-    Option("max_consecutive_timeouts", Whole(1), 2,
-           "a target is dropped after this many timed-out commands in a row", (),
-           record="max_consecutive_timeouts", resume="keep", absent=2),
-    Option("seed", Whole(), 0,
-           "seed of the interleaving order (collect; the analysis draws no random numbers)",
-           (*_COLLECTING, "analyze", "compare", "02", "03"),
-           record="seed", resume="keep"),
-    Option("out_dir", Folder(accepted="'' for a new data/<run-id>/, or a new or empty folder"),
-           None, "run folder (default data/<run-id>/)", ("collect", "01"), flag="--out",
-           metavar="DIR", meaning="the run folder (none: a new data/<run-id>/)"),
-    Option("resume", Folder(), None, "continue an interrupted run to its requested trial count",
-           ("collect",), metavar="RUN_DIR"),
-    Option("allow_concurrent", Flag(), False,
-           "run even while another collect runs (their timings interfere)", ("collect", "01"),
-           record="allow_concurrent", resume="again"),
+    Option(
+        "clients",
+        Names(example="oci,docker"),
+        None,
+        "comma-separated clients ({clients}); with --study it narrows the study "
+        f"(default: the study's, else {','.join(DEFAULT_CLIENTS)})",
+        _COLLECTING,
+        meaning=f"clients measured (none: the study's, or {','.join(DEFAULT_CLIENTS)} without one)",
+        differs={
+            "01": (DEFAULT_CLIENTS, 'a notebook shows what it measures; give "" with a study')
+        },
+        metavar="LIST",
+        record="clients",
+        resume="keep",
+    ),
+    Option(
+        "runtimes",
+        Names(example="runc,crun"),
+        None,
+        "comma-separated runtimes ({runtimes}); with --study it narrows the study "
+        f"(default: the study's, else {','.join(DEFAULT_RUNTIMES)})",
+        _COLLECTING,
+        meaning=f"runtimes measured (none: the study's, or {','.join(DEFAULT_RUNTIMES)} without one)",
+        differs={"01": (DEFAULT_RUNTIMES, "a notebook shows what it measures, as clients")},
+        metavar="LIST",
+        record="runtimes",
+        resume="keep",
+    ),
+    Option(
+        "custom_runtimes",
+        RuntimeSpecs(),
+        (),
+        "add a runc-compatible runtime binary (repeatable); NAME matches "
+        "^[a-z0-9][a-z0-9._-]{{0,62}}$, /PATH is absolute, neither holds control characters",
+        ("doctor", "setup", "clean", *_COLLECTING),
+        flag="--runtime",
+        repeat=True,
+        metavar="NAME=/PATH[:FLAGS]",
+        record="custom_runtimes",
+        resume="keep",
+        meaning="extra runtimes, NAME=/PATH[:FLAGS]",
+    ),
+    Option(
+        "experiment",
+        Experiment(accepted="an experiment name"),
+        None,
+        "what one trial measures: {experiments} (default: each client's own — "
+        f"{experiments.DEFAULT_EXPERIMENT}, and cri for the cri client)",
+        _COLLECTING,
+        metavar="NAME",
+        meaning=f"what one trial measures (rtlab/core/experiments.py; none: {experiments.DEFAULT_EXPERIMENT}, "
+        "and the cri client's own pod experiment)",
+        record="experiment_asked",
+        resume="keep",
+    ),
+    Option(
+        "containers",
+        Counts(),
+        [1, 5, 10, 25, 50],
+        "experiment density: the numbers N of idle containers brought up, in increasing "
+        "order (memory read at each, then one more container's start timed)",
+        _COLLECTING,
+        metavar="LIST",
+        meaning="density's levels: N idle containers per level (rtlab/collect/density.py)",
+        record="containers",
+        resume="keep",
+        experiments=("density",),
+    ),
+    Option(
+        "settle_s",
+        Real(
+            closed_low=True,
+            what="a number of seconds (e.g. 1)",
+            rule="must be a number of seconds of 0 or more",
+            must="a number of seconds of 0 or more",
+        ),
+        1.0,
+        "experiment density: seconds the batch is left idle after a level is up, before "
+        "memory is read (the containers' commands finish starting)",
+        _COLLECTING,
+        flag="--settle",
+        metavar="S",
+        record="settle_s",
+        resume="keep",
+        experiments=("density",),
+    ),
+    Option(
+        "memory_floor_mb",
+        Whole(0),
+        2048,
+        "experiment density: a level is refused, before it starts, when its estimated "
+        "memory would leave MemAvailable under this many MB",
+        _COLLECTING,
+        flag="--memory-floor",
+        metavar="MB",
+        record="memory_floor_mb",
+        resume="keep",
+        experiments=("density",),
+    ),
+    Option(
+        "networks",
+        Names(example="host,cni"),
+        ["host", "cni"],  # cri.NETWORK_MODES (tested)
+        "the cri client's pod networks, each a condition (column network): host, cni "
+        "(default both)",
+        _COLLECTING,
+        metavar="LIST",
+        meaning="the cri client's pod networks (host namespace, CNI bridge), each a unit",
+        record="networks",
+        resume="keep",
+        absent=["host", "cni"],
+    ),
+    Option(
+        "modes",
+        OneOf(example="rootful,rootless", accepted=MODES),
+        ["rootful"],
+        "who runs the clients, each a condition (column mode): rootful (root), rootless "
+        "(rtlab setup's unprivileged user rtlab-rootless; oci over runc and crun) "
+        "(default rootful)",
+        _COLLECTING,
+        metavar="LIST",
+        meaning="who runs the clients (root, or rtlab's unprivileged user), each a unit",
+        record="modes",
+        resume="keep",
+        absent=["rootful"],
+    ),
+    Option(
+        "steps",
+        Names(example="run"),
+        None,
+        "measure only these steps of the experiment, e.g. run (default: all)",
+        _COLLECTING,
+        metavar="LIST",
+        meaning="a subset of the experiment's steps (none: all)",
+        record="steps",
+        resume="keep",
+    ),
+    Option(
+        "pace",
+        Duration(),
+        None,
+        "leave the host idle this long before each timed step, after rtlab's own "
+        "bookkeeping: 0 (back to back), 10ms, 1s … (default {default_pace}; recorded as pace_s)",
+        ("collect", "report"),
+        group="pace",
+        noun="pace",
+        metavar="DURATION",
+        meaning="one pace (command line only; the same as paces with one)",
+    ),
+    Option(
+        "paces",
+        Durations(),
+        (DEFAULT_PACE_S,),
+        "several paces, e.g. 0,10ms,100ms,1s: every target at each, interleaved within "
+        "rounds; the analysis shows how each conclusion moves with the pace",
+        _COLLECTING,
+        group="pace",
+        noun="pace",
+        metavar="LIST",
+        meaning="idle host before each timed step (rtlab/core/options.py's DEFAULT_PACE_S says why)",
+        record="paces",
+        resume="keep",
+        absent=[0.0],
+    ),
+    Option(
+        "drop_caches",
+        Flag(),
+        False,
+        "root: sync and drop the page cache before each trial (cold cache)",
+        _COLLECTING,
+        record="drop_caches",
+        resume="keep",
+    ),
+    Option(
+        "trace",
+        Flag(),
+        False,
+        "root: also run a traced twin of every unit (bpftrace on tracepoints), "
+        "interleaved, never pooled; phases.csv (tracing.py)",
+        ("collect", "01"),
+        record="trace",
+        resume="keep",
+    ),
+    Option(
+        "trials",
+        Whole(1),
+        10,
+        "measured trials per target; not with --until-ci",
+        _COLLECTING,
+        meaning="measured trials per target",
+        differs={
+            "report": (
+                20,
+                "a report is read by others: twice the trials narrows "
+                "every CI (make report's TRIALS)",
+            ),
+            "01": (
+                2,
+                f"{_NB_SHORT}: 2 trials keep that check short; pass -p trials 20 for real use",
+            ),
+        },
+        record="trials",
+        resume="keep",
+    ),
+    Option(
+        "until_ci",
+        _FRACTION,
+        None,
+        "adaptive: add trials to a target until every step's median 95% CI is within ±P "
+        "of it (0.05 = ±5%)",
+        ("collect",),
+        metavar="P",
+        meaning="adaptive stop: every step's median CI within ±this",
+        record="until_ci",
+        resume="keep",
+    ),
+    Option(
+        "min_trials",
+        Whole(1),
+        10,
+        "with --until-ci",
+        ("collect",),
+        meaning="with --until-ci: trials before the CI is first checked",
+        record="min_trials",
+        resume="keep",
+        absent=10,
+    ),
+    Option(
+        "max_trials",
+        Whole(1),
+        200,
+        "with --until-ci",
+        ("collect",),
+        meaning="with --until-ci: the most trials per target",
+        record="max_trials",
+        resume="keep",
+        absent=200,
+    ),
+    Option(
+        "warmup",
+        Whole(0),
+        2,
+        "warm-up trials per target (kept, flagged)",
+        _COLLECTING,
+        meaning="warm-up trials per target (kept in trials.csv, flagged)",
+        differs={"01": (0, "as trials: keeps the nbval check short")},
+        record="warmup",
+        resume="keep",
+    ),
+    Option(
+        "timeout_s",
+        _SECONDS,
+        30.0,
+        "seconds per client command",
+        _COLLECTING,
+        flag="--timeout",
+        record="timeout_s",
+        resume="keep",
+    ),
+    Option(
+        "max_consecutive_timeouts",
+        Whole(1),
+        2,
+        "a target is dropped after this many timed-out commands in a row",
+        (),
+        record="max_consecutive_timeouts",
+        resume="keep",
+        absent=2,
+    ),
+    Option(
+        "seed",
+        Whole(),
+        0,
+        "seed of the interleaving order (collect; the analysis draws no random numbers)",
+        (*_COLLECTING, "analyze", "compare", "02", "03"),
+        record="seed",
+        resume="keep",
+    ),
+    Option(
+        "out_dir",
+        Folder(accepted="'' for a new data/<run-id>/, or a new or empty folder"),
+        None,
+        "run folder (default data/<run-id>/)",
+        ("collect", "01"),
+        flag="--out",
+        metavar="DIR",
+        meaning="the run folder (none: a new data/<run-id>/)",
+    ),
+    Option(
+        "resume",
+        Folder(),
+        None,
+        "continue an interrupted run to its requested trial count",
+        ("collect",),
+        metavar="RUN_DIR",
+    ),
+    Option(
+        "allow_concurrent",
+        Flag(),
+        False,
+        "run even while another collect runs (their timings interfere)",
+        ("collect", "01"),
+        record="allow_concurrent",
+        resume="again",
+    ),
     Option("no_progress", Flag(), False, "no progress bar", ("collect",)),
-    Option("image", Text(accepted="'' or an image in each daemon client's store"), None,
-           "an image already in each daemon client's store (default: rtlab's busybox)",
-           _COLLECTING, metavar="REF", record="workload_options.image", resume="keep"),
-    Option("cmd", CommandLine(accepted="'' or the container's command line"), None,
-           "the lifecycle container's command, split like a shell line "
-           "(default: sleep 3600 for busybox, the image's own for --image)", _COLLECTING,
-           metavar="CMD", record="workload_options.cmd", resume="keep"),
-    Option("bundle", Folder(accepted="'' or an OCI bundle folder"), None,
-           "an OCI bundle for the oci client (default: rtlab's busybox bundle)", _COLLECTING,
-           metavar="DIR", record="workload_options.bundle", resume="keep"),
-    Option("runs", Folders(), None,
-           "do not collect: render a report of these run folders (or folders of runs, e.g. "
-           "data/sample); needs no root", ("report",), nargs="+", metavar="DIR"),
-    Option("no_extras", Flag(), False,
-           "collect only the main run: not make report's extra runs (rtlab/collect/studies.py "
-           "REPORT_EXTRAS: a small concurrency run and a small density run)", ("report",),
-           meaning="skip the report's extra runs of other experiments (studies.REPORT_EXTRAS)"),
-    Option("reports_dir", Folder(), None,
-           "where reports/<run-id>/ and index.html go (default: the repository's reports/)",
-           ("report",), metavar="DIR"),
-    Option("run_dirs", Folders(), "data/sample",
-           "a run folder, or a folder of runs (every run in it); runs are merged only when "
-           "host and versions match", ("analyze", "02"), flag="", nargs="+", metavar="RUN_DIR",
-           differs={"analyze": (None, "the command line names its runs")}),
-    Option("out_dir", Folder(accepted="'' for a new temporary folder, or a folder"), None,
-           "where summary.csv, comparisons.csv, omnibus.csv, figures/ (and, with CRI trials, "
-           "cri-benchmark.json) go", ("analyze", "02"),
-           flag="--out", metavar="DIR", required=True,
-           meaning="analysis folder (notebook: none is a new temporary folder)"),
-    Option("figures", Text(accepted="report, all, none or figure kinds, comma-separated"), "report",
-           "figures to draw: report (overview, lifecycle, study, pace), all (adds per-step "
-           "distributions, ECDFs and ratio heat maps), none, or kinds comma-separated",
-           ("analyze", "02"), metavar="KINDS", meaning="figures drawn (report: the report's own)"),
-    Option("svg", Flag(), False, "also write each figure as SVG", ("analyze", "02"),
-           meaning="each figure also as SVG"),
-    Option("run_a", Folders(), None, "the run before (a run folder; notebook: none is the "
-           "older sample run)", ("compare", "03"), flag="", metavar="RUN_A"),
-    Option("run_b", Folders(), None, "the run after (a run folder; notebook: none is the "
-           "newer sample run)", ("compare", "03"), flag="", metavar="RUN_B"),
-    Option("alpha", _ALPHA, DEFAULT_ALPHA,
-           "significance level, Holm-adjusted over every target and step",
-           ("report", "analyze", "compare", "02", "03"), meaning="significance level"),
-    Option("margin", _MARGIN, DEFAULT_MARGIN,
-           "equivalence margin: 'equivalent' when shown within ±this fraction (0.05 = ±5%)",
-           ("report", "analyze", "compare", "02", "03"), meaning="equivalence margin"),
-    Option("threshold", _THRESHOLD, DEFAULT_THRESHOLD,
-           "fail when a target/step is slower by more than this fraction with 95% confidence "
-           "(0.05 = 5%)", ("compare", "03"), meaning="regression gate of rtlab compare"),
-    Option("out_dir", Folder(accepted="'' to write nothing, or a folder for changes.csv and "
-                                      "change.png"), None,
-           "also write DIR/changes.csv and DIR/change.png/.svg", ("compare", "03"),
-           flag="--out", metavar="DIR", meaning="where the comparison's files go (none: nowhere)"),
-    Option("probe_timeout", _SECONDS, 20.0, "seconds per probe", ("doctor",), flag="--timeout",
-           meaning="seconds per rtlab doctor probe"),
+    Option(
+        "image",
+        Text(accepted="'' or an image in each daemon client's store"),
+        None,
+        "an image already in each daemon client's store (default: rtlab's busybox)",
+        _COLLECTING,
+        metavar="REF",
+        record="workload_options.image",
+        resume="keep",
+    ),
+    Option(
+        "cmd",
+        CommandLine(accepted="'' or the container's command line"),
+        None,
+        "the lifecycle container's command, split like a shell line "
+        "(default: sleep 3600 for busybox, the image's own for --image)",
+        _COLLECTING,
+        metavar="CMD",
+        record="workload_options.cmd",
+        resume="keep",
+    ),
+    Option(
+        "bundle",
+        Folder(accepted="'' or an OCI bundle folder"),
+        None,
+        "an OCI bundle for the oci client (default: rtlab's busybox bundle)",
+        _COLLECTING,
+        metavar="DIR",
+        record="workload_options.bundle",
+        resume="keep",
+    ),
+    Option(
+        "runs",
+        Folders(),
+        None,
+        "do not collect: render a report of these run folders (or folders of runs, e.g. "
+        "data/sample); needs no root",
+        ("report",),
+        nargs="+",
+        metavar="DIR",
+    ),
+    Option(
+        "no_extras",
+        Flag(),
+        False,
+        "collect only the main run: not make report's extra runs (rtlab/collect/studies.py "
+        "REPORT_EXTRAS: a small concurrency run and a small density run)",
+        ("report",),
+        meaning="skip the report's extra runs of other experiments (studies.REPORT_EXTRAS)",
+    ),
+    Option(
+        "reports_dir",
+        Folder(),
+        None,
+        "where reports/<run-id>/ and index.html go (default: the repository's reports/)",
+        ("report",),
+        metavar="DIR",
+    ),
+    Option(
+        "run_dirs",
+        Folders(),
+        "data/sample",
+        "a run folder, or a folder of runs (every run in it); runs are merged only when "
+        "host and versions match",
+        ("analyze", "02"),
+        flag="",
+        nargs="+",
+        metavar="RUN_DIR",
+        differs={"analyze": (None, "the command line names its runs")},
+    ),
+    Option(
+        "out_dir",
+        Folder(accepted="'' for a new temporary folder, or a folder"),
+        None,
+        "where summary.csv, comparisons.csv, omnibus.csv, figures/ (and, with CRI trials, "
+        "cri-benchmark.json) go",
+        ("analyze", "02"),
+        flag="--out",
+        metavar="DIR",
+        required=True,
+        meaning="analysis folder (notebook: none is a new temporary folder)",
+    ),
+    Option(
+        "figures",
+        Text(accepted="report, all, none or figure kinds, comma-separated"),
+        "report",
+        "figures to draw: report (overview, lifecycle, study, pace), all (adds per-step "
+        "distributions, ECDFs and ratio heat maps), none, or kinds comma-separated",
+        ("analyze", "02"),
+        metavar="KINDS",
+        meaning="figures drawn (report: the report's own)",
+    ),
+    Option(
+        "svg",
+        Flag(),
+        False,
+        "also write each figure as SVG",
+        ("analyze", "02"),
+        meaning="each figure also as SVG",
+    ),
+    Option(
+        "run_a",
+        Folders(),
+        None,
+        "the run before (a run folder; notebook: none is the older sample run)",
+        ("compare", "03"),
+        flag="",
+        metavar="RUN_A",
+    ),
+    Option(
+        "run_b",
+        Folders(),
+        None,
+        "the run after (a run folder; notebook: none is the newer sample run)",
+        ("compare", "03"),
+        flag="",
+        metavar="RUN_B",
+    ),
+    Option(
+        "alpha",
+        _ALPHA,
+        DEFAULT_ALPHA,
+        "significance level, Holm-adjusted over every target and step",
+        ("report", "analyze", "compare", "02", "03"),
+        meaning="significance level",
+    ),
+    Option(
+        "margin",
+        _MARGIN,
+        DEFAULT_MARGIN,
+        "equivalence margin: 'equivalent' when shown within ±this fraction (0.05 = ±5%)",
+        ("report", "analyze", "compare", "02", "03"),
+        meaning="equivalence margin",
+    ),
+    Option(
+        "threshold",
+        _THRESHOLD,
+        DEFAULT_THRESHOLD,
+        "fail when a target/step is slower by more than this fraction with 95% confidence "
+        "(0.05 = 5%)",
+        ("compare", "03"),
+        meaning="regression gate of rtlab compare",
+    ),
+    Option(
+        "out_dir",
+        Folder(accepted="'' to write nothing, or a folder for changes.csv and change.png"),
+        None,
+        "also write DIR/changes.csv and DIR/change.png/.svg",
+        ("compare", "03"),
+        flag="--out",
+        metavar="DIR",
+        meaning="where the comparison's files go (none: nowhere)",
+    ),
+    Option(
+        "probe_timeout",
+        _SECONDS,
+        20.0,
+        "seconds per probe",
+        ("doctor",),
+        flag="--timeout",
+        meaning="seconds per rtlab doctor probe",
+    ),
 ):
     register(_option)
 
@@ -719,15 +1073,25 @@ class _Given(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def add_arguments(parser: argparse.ArgumentParser, where: str,
-                  registries: Optional[Mapping[str, Mapping[str, str]]] = None) -> None:
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    where: str,
+    registries: Mapping[str, Mapping[str, str]] | None = None,
+) -> None:
     """Every option of ``where`` on ``parser``. ``registries`` (name → {entry: description})
     are the names the schema does not import (clients, studies …): a :class:`Choice`'s
     choices, and the help's ``{name}`` (the entries, with descriptions when given)."""
     registries = registries or {}
-    ctx = {"experiments": experiments.describe(), "default_pace": conditions.format_pace(DEFAULT_PACE_S),
-           **{k: "; ".join(f"{n}: {d}" if d else n for n, d in v.items()) if any(v.values())
-              else ", ".join(v) for k, v in registries.items()}}
+    ctx = {
+        "experiments": experiments.describe(),
+        "default_pace": conditions.format_pace(DEFAULT_PACE_S),
+        **{
+            k: "; ".join(f"{n}: {d}" if d else n for n, d in v.items())
+            if any(v.values())
+            else ", ".join(v)
+            for k, v in registries.items()
+        },
+    }
     groups: dict[str, Any] = {}
     for o in options_for(where):
         default = o.default_for(where)
@@ -735,15 +1099,23 @@ def add_arguments(parser: argparse.ArgumentParser, where: str,
         shown = o.kind.show(default)
         if shown and not isinstance(o.kind, Flag) and "default" not in text:
             text += f" (default {shown})"
-        kwargs: dict[str, Any] = {"help": text.replace("%", "%%"), "default": argparse.SUPPRESS,
-                                  "action": _Given}
+        kwargs: dict[str, Any] = {
+            "help": text.replace("%", "%%"),
+            "default": argparse.SUPPRESS,
+            "action": _Given,
+        }
         if isinstance(o.kind, Flag):
             kwargs["nargs"] = 0
         else:
             kwargs["metavar"] = o.metavar or (
-                "N" if isinstance(o.kind, Whole) else
-                "SECONDS" if isinstance(o.kind, Real) and "seconds" in o.kind.must else
-                "X" if isinstance(o.kind, Real) else o.name.upper())
+                "N"
+                if isinstance(o.kind, Whole)
+                else "SECONDS"
+                if isinstance(o.kind, Real) and "seconds" in o.kind.must
+                else "X"
+                if isinstance(o.kind, Real)
+                else o.name.upper()
+            )
             if o.nargs:
                 kwargs["nargs"] = o.nargs
             if isinstance(o.kind, Choice) and o.kind.choices in registries:
@@ -784,10 +1156,15 @@ def from_namespace(args: argparse.Namespace, where: str) -> tuple[dict[str, Any]
         else:
             values[o.name] = o.kind.from_text(raw, o.cli_flag)
         resuming = getattr(args, "resume", None) is not None  # --resume says why, after
-        if o.experiments and not resuming and \
-                (chosen or experiments.DEFAULT_EXPERIMENT) not in o.experiments:
-            raise OptionError(f"{o.cli_flag} {raw}: only with --experiment "
-                              f"{' or '.join(o.experiments)}; drop it or choose that experiment")
+        if (
+            o.experiments
+            and not resuming
+            and (chosen or experiments.DEFAULT_EXPERIMENT) not in o.experiments
+        ):
+            raise OptionError(
+                f"{o.cli_flag} {raw}: only with --experiment "
+                f"{' or '.join(o.experiments)}; drop it or choose that experiment"
+            )
     return values, given
 
 
@@ -800,18 +1177,23 @@ def check(where: str, given: Mapping[str, Any]) -> dict[str, Any]:
     names = {o.name for o in options_for(where)}
     unknown = [k for k in given if k not in names]
     if unknown:
-        raise OptionError(f"unknown parameter {', '.join(map(repr, unknown))} of notebook "
-                          f"{NOTEBOOKS.get(where, where)}; known: {', '.join(sorted(names))}")
+        raise OptionError(
+            f"unknown parameter {', '.join(map(repr, unknown))} of notebook "
+            f"{NOTEBOOKS.get(where, where)}; known: {', '.join(sorted(names))}"
+        )
     values = {}
     for o in options_for(where):
         value = given[o.name] if o.name in given else o.default_for(where)
-        values[o.name] = o.kind.check(value, o.name) if o.name in given or value is not None \
-            else None
+        values[o.name] = (
+            o.kind.check(value, o.name) if o.name in given or value is not None else None
+        )
     experiment = values.get("experiment") or experiments.DEFAULT_EXPERIMENT
     for o in options_for(where):
         if o.experiments and o.name in given and experiment not in o.experiments:
-            raise OptionError(f"{o.name} = {given[o.name]!r}: only with experiment "
-                              f"{' or '.join(o.experiments)}; drop it or choose that experiment")
+            raise OptionError(
+                f"{o.name} = {given[o.name]!r}: only with experiment "
+                f"{' or '.join(o.experiments)}; drop it or choose that experiment"
+            )
     return values
 
 
@@ -824,11 +1206,16 @@ def from_globals(where: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
 # -- run.json ------------------------------------------------------------------------------
 
 
-def recorded(where: str = "collect", experiment: Optional[str] = None) -> list[Option]:
+def recorded(where: str = "collect", experiment: str | None = None) -> list[Option]:
     """The options run.json records for a run of ``where`` (collect, report and notebook 01
     runs are collect runs), of ``experiment`` when given; the protocol's own (no ``where``)."""
-    return [o for o in OPTIONS if o.record and (o.applies(where) or not o.where)
-            and (not o.experiments or experiment is None or experiment in o.experiments)]
+    return [
+        o
+        for o in OPTIONS
+        if o.record
+        and (o.applies(where) or not o.where)
+        and (not o.experiments or experiment is None or experiment in o.experiments)
+    ]
 
 
 def record(values: Mapping[str, Any], where: str = "collect") -> dict[str, Any]:
@@ -858,8 +1245,9 @@ def restore(parameters: Mapping[str, Any], where: str = "collect") -> dict[str, 
             node = node.get(key) if isinstance(node, Mapping) else None
         if node is None:
             found = _has(parameters, o.record or o.name)
-            values[o.name] = None if found else (o.absent if o.absent is not None
-                                                 else o.default_for(where))
+            values[o.name] = (
+                None if found else (o.absent if o.absent is not None else o.default_for(where))
+            )
         else:
             values[o.name] = o.kind.from_json(node)
     return values
@@ -874,15 +1262,17 @@ def _has(parameters: Mapping[str, Any], path: str) -> bool:
     return True
 
 
-def refused_with_resume(given: Iterable[str], values: Mapping[str, Any], where: str = "collect",
-                        run_dir: Any = "") -> Optional[str]:
+def refused_with_resume(
+    given: Iterable[str], values: Mapping[str, Any], where: str = "collect", run_dir: Any = ""
+) -> str | None:
     """One line when an option ``--resume`` keeps was given again (None: all fine)."""
     for o in options_for(where):
         if o.name in given and (o.resume == "keep" or o.noun):
             noun = o.noun or o.cli_flag
             value = o.kind.show(values[o.name]) or values[o.name]
-            return (f"--resume {run_dir} keeps the {noun} the run recorded; "
-                    f"drop {o.cli_flag} {value}")
+            return (
+                f"--resume {run_dir} keeps the {noun} the run recorded; drop {o.cli_flag} {value}"
+            )
     return None
 
 
@@ -897,23 +1287,33 @@ def _where_text(o: Option) -> str:
 
 def markdown() -> str:
     """The table as the README shows it (tests/unit/test_options.py keeps them equal)."""
-    lines = ["| option | flag | where | default | meaning | where it differs, and why | resume |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| option | flag | where | default | meaning | where it differs, and why | resume |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for o in OPTIONS:
-        differs = "; ".join(f"{w}: {o.kind.show(v) or 'none'} — {why}"
-                            for w, (v, why) in o.differs.items())
-        flag = "" if not o.where or set(o.where) <= set(NOTEBOOKS) else (
-            o.metavar if o.positional else o.cli_flag)
+        differs = "; ".join(
+            f"{w}: {o.kind.show(v) or 'none'} — {why}" for w, (v, why) in o.differs.items()
+        )
+        flag = (
+            ""
+            if not o.where or set(o.where) <= set(NOTEBOOKS)
+            else (o.metavar if o.positional else o.cli_flag)
+        )
         meaning = (o.meaning or o.help).replace("{{", "{").replace("}}", "}").replace("|", "\\|")
         resume = {"keep": "kept", "again": "given again"}.get(o.resume, "")
-        lines.append(f"| `{o.name}` | {flag and '`' + flag + '`'} | {_where_text(o)} | "
-                     f"{o.kind.show(o.default) or 'none'} | {meaning} | {differs} | {resume} |")
+        lines.append(
+            f"| `{o.name}` | {flag and '`' + flag + '`'} | {_where_text(o)} | "
+            f"{o.kind.show(o.default) or 'none'} | {meaning} | {differs} | {resume} |"
+        )
     return "\n".join(lines)
 
 
 def describe(where: str) -> Sequence[str]:
     """``name: type = default  # help`` per option of a notebook (its parameters cell's form)."""
-    return [f"{o.name} = {o.default_for(where)!r}  # {o.meaning or o.help}" for o in options_for(where)]
+    return [
+        f"{o.name} = {o.default_for(where)!r}  # {o.meaning or o.help}" for o in options_for(where)
+    ]
 
 
 # experiments' own options are declared beside their experiment (concurrency.py's

@@ -7,8 +7,8 @@ gives None / "" / [] — never an exception.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
 
 PROC = Path("/proc")
 
@@ -28,19 +28,19 @@ def pids() -> Iterator[int]:
             yield int(entry.name)
 
 
-def stat_fields(pid: int) -> Optional[list[str]]:
+def stat_fields(pid: int) -> list[str] | None:
     """/proc/<pid>/stat after the command name: [state, ppid, …]; None when gone."""
     stat = read_text(PROC / str(pid) / "stat")
     return stat.rsplit(")", 1)[1].split() if stat else None
 
 
-def start_time(pid: int) -> Optional[str]:
+def start_time(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (field 22), as text."""
     fields = stat_fields(pid)
     return fields[19] if fields and len(fields) > 19 else None
 
 
-def parent(pid: int) -> Optional[int]:
+def parent(pid: int) -> int | None:
     fields = stat_fields(pid)
     try:
         return int(fields[1]) if fields else None
@@ -66,7 +66,7 @@ def cmdline(pid: int) -> list[str]:
     return [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
 
 
-def cgroup(pid: int) -> Optional[str]:
+def cgroup(pid: int) -> str | None:
     """/proc/<pid>/cgroup's text; None when it cannot be read."""
     try:
         return (PROC / str(pid) / "cgroup").read_text()
@@ -74,7 +74,7 @@ def cgroup(pid: int) -> Optional[str]:
         return None
 
 
-def environ(pid: int) -> Optional[dict[str, str]]:
+def environ(pid: int) -> dict[str, str] | None:
     try:
         raw = (PROC / str(pid) / "environ").read_bytes()
     except OSError:
@@ -87,7 +87,7 @@ def environ(pid: int) -> Optional[dict[str, str]]:
     return out
 
 
-def exe(pid: int) -> Optional[str]:
+def exe(pid: int) -> str | None:
     try:
         return str(Path(PROC / str(pid) / "exe").readlink())
     except OSError:
@@ -96,8 +96,11 @@ def exe(pid: int) -> Optional[str]:
 
 def mount_points() -> list[str]:
     """The mount points of this process's mount namespace (mountinfo field 5)."""
-    return [line.split()[4] for line in read_text(PROC / "self" / "mountinfo").splitlines()
-            if len(line.split()) > 4]
+    return [
+        line.split()[4]
+        for line in read_text(PROC / "self" / "mountinfo").splitlines()
+        if len(line.split()) > 4
+    ]
 
 
 def pids_named(name: str) -> list[int]:
@@ -118,8 +121,7 @@ def socket_listeners(path: str | Path) -> list[int]:
     inodes = set()
     for line in read_text(PROC / "net" / "unix").splitlines()[1:]:
         f = line.split()
-        if len(f) >= 8 and int(f[3], 16) & 0x10000 and (
-                f[7] in names or _resolved(f[7]) in names):
+        if len(f) >= 8 and int(f[3], 16) & 0x10000 and (f[7] in names or _resolved(f[7]) in names):
             inodes.add(f"socket:[{f[6]}]")
     found: list[int] = []
     if not inodes:

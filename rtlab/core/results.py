@@ -33,16 +33,29 @@ import io
 import json
 import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 FORMAT_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 FORMAT1_EXPERIMENT = "lifecycle"  # what format 1 runs measured
 
 COLUMNS = (
-    "run_id", "experiment", "client", "runtime", "round", "trial", "warmup", "step",
-    "wall_s", "user_s", "sys_s", "ok", "exit_code", "error", "container_id",
+    "run_id",
+    "experiment",
+    "client",
+    "runtime",
+    "round",
+    "trial",
+    "warmup",
+    "step",
+    "wall_s",
+    "user_s",
+    "sys_s",
+    "ok",
+    "exit_code",
+    "error",
+    "container_id",
 )
 
 CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped", "network", "k", "mode", "n", "traced")
@@ -54,6 +67,7 @@ def trial_columns(width: int = 1, extra: Iterable[str] = ()) -> tuple[str, ...]:
     """trials.csv's columns for an experiment of ``width`` containers per chain (2 or more
     for any experiment released from a barrier), then its own ``extra`` (``batch``)."""
     return (*COLUMNS, *CONDITION_COLUMNS, *(ACTION_COLUMNS if width > 1 else ()), *extra)
+
 
 IDENTITY_KEYS = ("hostname", "kernel", "cpu_model", "cores", "cgroup_mode")
 
@@ -126,8 +140,10 @@ def read_meta(run_dir: Path) -> dict:
         raise RunFormatError(f"{path}: not valid JSON ({exc})") from None
     version = meta.get("format_version")
     if version not in READABLE_VERSIONS:
-        raise RunFormatError(f"{path}: format_version {version!r}; this rtlab reads "
-                             f"{', '.join(map(str, READABLE_VERSIONS))}")
+        raise RunFormatError(
+            f"{path}: format_version {version!r}; this rtlab reads "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
+        )
     return meta
 
 
@@ -150,15 +166,20 @@ def load_trials(run_dir: Path):
         text = path.read_text()
         lines = text.splitlines(keepends=True)
         if lines and not lines[-1].endswith("\n") and len(lines) > 1:
-            warnings.warn(f"{path}: line {len(lines)} is truncated (the run was interrupted "
-                          "while writing it); it was left out and the other rows kept",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{path}: line {len(lines)} is truncated (the run was interrupted "
+                "while writing it); it was left out and the other rows kept",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             text = "".join(lines[:-1])
         source = io.StringIO(text)
-    frame = pd.read_csv(source, dtype={"error": str, "container_id": str,
-                                        "started_ns": str},
-                        keep_default_na=False, na_values={"wall_s": [""], "user_s": [""],
-                                                          "sys_s": [""], "exit_code": [""]})
+    frame = pd.read_csv(
+        source,
+        dtype={"error": str, "container_id": str, "started_ns": str},
+        keep_default_na=False,
+        na_values={"wall_s": [""], "user_s": [""], "sys_s": [""], "exit_code": [""]},
+    )
     if "experiment" not in frame.columns:  # format 1
         frame.insert(1, "experiment", FORMAT1_EXPERIMENT)
     frame["experiment"] = frame["experiment"].astype(str)
@@ -169,8 +190,9 @@ def load_trials(run_dir: Path):
         if col in frame.columns:
             frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
     if "started_ns" in frame.columns:  # the CRI's wall clock: Unix ns, exact (no float)
-        frame["started_ns"] = pd.array([int(v) if v.strip() else None
-                                        for v in frame["started_ns"].astype(str)], dtype="Int64")
+        frame["started_ns"] = pd.array(
+            [int(v) if v.strip() else None for v in frame["started_ns"].astype(str)], dtype="Int64"
+        )
     if "mode" not in frame.columns:  # runs before the rootless mode: all ran as root
         frame["mode"] = "rootful"
     frame["mode"] = frame["mode"].astype(str).replace("", "rootful")
@@ -201,8 +223,11 @@ def identity_differences(a: dict, b: dict) -> list[str]:
 
 def version_differences(a: dict, b: dict) -> list[str]:
     va, vb = a.get("versions", {}), b.get("versions", {})
-    return [f"{k}: {va.get(k)!r} vs {vb.get(k)!r}" for k in sorted(set(va) | set(vb))
-            if k in va and k in vb and va.get(k) != vb.get(k)]
+    return [
+        f"{k}: {va.get(k)!r} vs {vb.get(k)!r}"
+        for k in sorted(set(va) | set(vb))
+        if k in va and k in vb and va.get(k) != vb.get(k)
+    ]
 
 
 def load_runs(run_dirs: Iterable[Path]):
@@ -217,7 +242,8 @@ def load_runs(run_dirs: Iterable[Path]):
             diffs = identity_differences(metas[0], meta) + version_differences(metas[0], meta)
             if diffs:
                 raise RunFormatError(
-                    f"cannot merge {run_dir} with {metas[0].get('run_id')}: " + "; ".join(diffs))
+                    f"cannot merge {run_dir} with {metas[0].get('run_id')}: " + "; ".join(diffs)
+                )
         metas.append(meta)
         frames.append(frame)
     if not frames:
@@ -225,7 +251,7 @@ def load_runs(run_dirs: Iterable[Path]):
     return metas, pd.concat(frames, ignore_index=True)
 
 
-def is_empty_dir(path: Path) -> Optional[bool]:
+def is_empty_dir(path: Path) -> bool | None:
     """True/False for a folder, None when it does not exist."""
     if not path.exists():
         return None

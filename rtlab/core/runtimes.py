@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 from rtlab.core.measure import run_timed
 
@@ -22,8 +22,10 @@ the shim wrappers. A binary is an absolute path (or, for a known runtime, a name
 PATH) and, like flags, holds no control character; the shim scripts quote every
 path and flag (shims.py)."""
 
-NAME_RULE = ("use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, "
-             "at most 63 characters")
+NAME_RULE = (
+    "use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, "
+    "at most 63 characters"
+)
 
 
 class RuntimeSpecError(ValueError):
@@ -50,19 +52,22 @@ class Runtime:
     flags: tuple[str, ...] = ()
     note: str = ""
     # The Debian package rtlab setup installs for it; None: optional, not packaged.
-    package: Optional[str] = None
+    package: str | None = None
     # Registered with dockerd by rtlab setup (daemon.json's "runtimes"); runc is docker's own.
     docker: bool = False
 
     def __post_init__(self) -> None:
         check_name(self.name)
         if not self.binary or _control(self.binary):
-            raise RuntimeSpecError(f"runtime {self.name} binary {self.binary!r}: give a path "
-                                   "without control characters")
+            raise RuntimeSpecError(
+                f"runtime {self.name} binary {self.binary!r}: give a path "
+                "without control characters"
+            )
         bad = [f for f in self.flags if _control(f)]
         if bad:
-            raise RuntimeSpecError(f"runtime {self.name} flag {bad[0]!r}: flags hold no "
-                                   "control characters")
+            raise RuntimeSpecError(
+                f"runtime {self.name} flag {bad[0]!r}: flags hold no control characters"
+            )
 
     def how_to_get(self) -> str:
         """How this runtime gets onto the host (for the "not installed" reason)."""
@@ -70,17 +75,19 @@ class Runtime:
             return "the path given with --runtime"
         if self.package:
             return f"Debian package {self.package}; rtlab setup installs it"
-        return (f"optional: not packaged for Debian — install {self.binary} from its project's "
-                f"releases (then it is found on PATH), or give --runtime {self.name}=/PATH")
+        return (
+            f"optional: not packaged for Debian — install {self.binary} from its project's "
+            f"releases (then it is found on PATH), or give --runtime {self.name}=/PATH"
+        )
 
     @property
     def argv(self) -> list[str]:
         return [self.binary, *self.flags]
 
-    def path(self) -> Optional[str]:
+    def path(self) -> str | None:
         return self.binary if "/" in self.binary else shutil.which(self.binary)
 
-    def version(self, timeout_s: float = VERSION_TIMEOUT_S) -> tuple[Optional[str], str]:
+    def version(self, timeout_s: float = VERSION_TIMEOUT_S) -> tuple[str | None, str]:
         """(first line of ``--version``, "") or (None, why it is unavailable)."""
         path = self.path()
         if path is None or not shutil.which(path):
@@ -101,10 +108,22 @@ KNOWN: dict[str, Runtime] = {
     for r in (
         Runtime("runc", "runc", package="runc"),
         Runtime("crun", "crun", package="crun", docker=True),
-        Runtime("runsc", "runsc", ("--network=none",), "gVisor, ptrace platform", package="runsc",
-                docker=True),
-        Runtime("runsc-kvm", "runsc", ("--platform=kvm", "--network=none"), "gVisor, KVM platform",
-                package="runsc", docker=True),
+        Runtime(
+            "runsc",
+            "runsc",
+            ("--network=none",),
+            "gVisor, ptrace platform",
+            package="runsc",
+            docker=True,
+        ),
+        Runtime(
+            "runsc-kvm",
+            "runsc",
+            ("--platform=kvm", "--network=none"),
+            "gVisor, KVM platform",
+            package="runsc",
+            docker=True,
+        ),
         Runtime("youki", "youki"),
         Runtime("kata-runtime", "kata-runtime"),
     )
@@ -146,7 +165,8 @@ def resolve(names: list[str], custom: Sequence[Runtime] = ()) -> list[Runtime]:
     if unknown:
         raise RuntimeSpecError(
             f"unknown runtime {', '.join(map(repr, unknown))}; known: {', '.join(table)} "
-            "(or add one with --runtime name=/path[:flags])")
+            "(or add one with --runtime name=/path[:flags])"
+        )
     return [table[n] for n in names]
 
 

@@ -11,7 +11,6 @@ import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from rtlab.core.image import SLEEP_ARGS, TRUE_ARGS
 
@@ -39,13 +38,14 @@ class Workload:
         An OCI bundle folder for the ``oci`` client; None means rtlab's busybox bundle.
     """
 
-    image: Optional[str] = None
+    image: str | None = None
     cmd: tuple[str, ...] = ()
-    bundle: Optional[Path] = None
+    bundle: Path | None = None
 
     @classmethod
-    def from_options(cls, image: Optional[str] = None, cmd: Optional[str] = None,
-                     bundle: Optional[Path | str] = None) -> "Workload":
+    def from_options(
+        cls, image: str | None = None, cmd: str | None = None, bundle: Path | str | None = None
+    ) -> Workload:
         """Build from CLI strings (``cmd`` is split like a shell line); check the bundle."""
         args: tuple[str, ...] = ()
         if cmd is not None:
@@ -56,17 +56,23 @@ class Workload:
             if not args:
                 raise WorkloadError("--cmd is empty: give the command the container runs")
         if image is not None and not image.strip():
-            raise WorkloadError("--image is empty: give an image reference already in the client's store")
+            raise WorkloadError(
+                "--image is empty: give an image reference already in the client's store"
+            )
         path = None
         if bundle is not None:
             path = Path(bundle).resolve()
             config = path / "config.json"
             if not config.is_file():
-                raise WorkloadError(f"--bundle {bundle}: no config.json there (give an OCI bundle folder)")
+                raise WorkloadError(
+                    f"--bundle {bundle}: no config.json there (give an OCI bundle folder)"
+                )
             try:
                 json.loads(config.read_text())
             except (OSError, ValueError) as exc:
-                raise WorkloadError(f"--bundle {bundle}: config.json is not readable JSON ({exc})") from None
+                raise WorkloadError(
+                    f"--bundle {bundle}: config.json is not readable JSON ({exc})"
+                ) from None
         return cls(image.strip() if image else None, args, path)
 
     @property

@@ -23,8 +23,14 @@ ARCHIVE_PATH = STATE_DIR / "image" / "busybox-docker-archive.tar"
 
 def _arch() -> str:
     machine = platform.machine()
-    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le",
-            "s390x": "s390x", "riscv64": "riscv64"}.get(machine, machine)
+    return {
+        "x86_64": "amd64",
+        "aarch64": "arm64",
+        "armv7l": "arm",
+        "ppc64le": "ppc64le",
+        "s390x": "s390x",
+        "riscv64": "riscv64",
+    }.get(machine, machine)
 
 
 def _layer_tar(root: Path) -> bytes:
@@ -44,8 +50,13 @@ def _layer_tar(root: Path) -> bytes:
     return buf.getvalue()
 
 
-def build_archive(ref: str = DEFAULT_IMAGE, *, path: Path = ARCHIVE_PATH,
-                  cmd: tuple[str, ...] = ("sh",), state_dir: Path = STATE_DIR) -> tuple[Path, str]:
+def build_archive(
+    ref: str = DEFAULT_IMAGE,
+    *,
+    path: Path = ARCHIVE_PATH,
+    cmd: tuple[str, ...] = ("sh",),
+    state_dir: Path = STATE_DIR,
+) -> tuple[Path, str]:
     """A docker-archive (``docker save`` format) of the busybox rootfs: (path, image id).
 
     docker load, ctr import and podman load all read it. Rebuilt only when
@@ -65,21 +76,31 @@ def build_archive(ref: str = DEFAULT_IMAGE, *, path: Path = ARCHIVE_PATH,
     diff_id = hashlib.sha256(layer).hexdigest()
     epoch = "1970-01-01T00:00:00Z"
     config = {
-        "architecture": _arch(), "os": "linux", "created": epoch,
-        "config": {"Env": ["PATH=/bin"], "Cmd": list(cmd), "WorkingDir": "/",
-                   "Labels": {"rtlab.image": "busybox", "rtlab.rootfs": fingerprint}},
+        "architecture": _arch(),
+        "os": "linux",
+        "created": epoch,
+        "config": {
+            "Env": ["PATH=/bin"],
+            "Cmd": list(cmd),
+            "WorkingDir": "/",
+            "Labels": {"rtlab.image": "busybox", "rtlab.rootfs": fingerprint},
+        },
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]},
         "history": [{"created": epoch, "created_by": "rtlab: busybox-static rootfs"}],
     }
     config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     config_hex = hashlib.sha256(config_bytes).hexdigest()
-    manifest = [{"Config": f"{config_hex}.json", "RepoTags": [ref],
-                 "Layers": [f"{diff_id}/layer.tar"]}]
+    manifest = [
+        {"Config": f"{config_hex}.json", "RepoTags": [ref], "Layers": [f"{diff_id}/layer.tar"]}
+    ]
     tmp = path.with_suffix(".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(tmp, "w") as out:
-        for name, data in ((f"{config_hex}.json", config_bytes), (f"{diff_id}/layer.tar", layer),
-                           ("manifest.json", json.dumps(manifest).encode())):
+        for name, data in (
+            (f"{config_hex}.json", config_bytes),
+            (f"{diff_id}/layer.tar", layer),
+            ("manifest.json", json.dumps(manifest).encode()),
+        ):
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             out.addfile(info, io.BytesIO(data))

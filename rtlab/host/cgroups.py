@@ -24,7 +24,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
 
 PROC_CGROUPS = Path("/proc/cgroups")
 PROC_MOUNTS = Path("/proc/self/mounts")
@@ -124,7 +123,7 @@ def busy(mount: Path) -> list[str]:
     return sorted(out)
 
 
-def release(mount: Path) -> Optional[str]:
+def release(mount: Path) -> str | None:
     """Remove the empty cgroups below ``mount`` (deepest first), wait for the kernel to
     free them, unmount it, and wait for its controllers to be bound to v2 again.
     None when done; else why not (nothing is removed or unmounted while a cgroup
@@ -132,8 +131,9 @@ def release(mount: Path) -> Optional[str]:
     in_use = busy(mount)
     if in_use:
         return f"{len(in_use)} cgroup(s) below it hold a process ({', '.join(in_use[:3])})"
-    controllers = [c for c, points in v1_mount_points().items() if str(mount) in points
-                   and c in hierarchies()]
+    controllers = [
+        c for c, points in v1_mount_points().items() if str(mount) in points and c in hierarchies()
+    ]
     for cgroup in children(mount):
         try:
             cgroup.rmdir()
@@ -146,19 +146,24 @@ def release(mount: Path) -> Optional[str]:
     if out.returncode != 0:
         return f"could not unmount it: {out.stderr.strip()}"
     if not _wait(lambda: all(hierarchies().get(c) == 0 for c in controllers)):
-        return (f"unmounted, but {', '.join(controllers)} still bound to hierarchy "
-                f"{', '.join(str(hierarchies().get(c)) for c in controllers)} after {SETTLE_S:.0f} s")
+        return (
+            f"unmounted, but {', '.join(controllers)} still bound to hierarchy "
+            f"{', '.join(str(hierarchies().get(c)) for c in controllers)} after {SETTLE_S:.0f} s"
+        )
     return None
 
 
-def release_hidden(controllers: list[str]) -> Optional[str]:
+def release_hidden(controllers: list[str]) -> str | None:
     """Give a hidden hierarchy's ``controllers`` back to v2: mount the hierarchy on a
     temporary folder (the kernel re-attaches the existing one), then :func:`release`
     it. None when done; else why not."""
     point = Path(tempfile.mkdtemp(prefix="rtlab-cgroup-"))
     try:
-        out = subprocess.run(["mount", "-t", "cgroup", "-o", ",".join(controllers), "cgroup",
-                              str(point)], capture_output=True, text=True)
+        out = subprocess.run(
+            ["mount", "-t", "cgroup", "-o", ",".join(controllers), "cgroup", str(point)],
+            capture_output=True,
+            text=True,
+        )
         if out.returncode != 0:
             return f"could not mount it to look inside: {out.stderr.strip()}"
         why = release(point)

@@ -12,8 +12,8 @@ import fcntl
 import os
 import signal
 import subprocess
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
 
 from rtlab.core import procfs
 from rtlab.core.image import RUNTIME_DIR
@@ -23,7 +23,7 @@ CONTAINER_PREFIX = "rtlab-"
 
 def _ancestors() -> set[int]:
     pids: set[int] = set()
-    pid: Optional[int] = os.getpid()
+    pid: int | None = os.getpid()
     while pid is not None and pid > 1:
         pids.add(pid)
         pid = procfs.parent(pid)
@@ -82,7 +82,11 @@ def remove_cgroups(token: str) -> list[str]:
         return removed
     for hierarchy in root.iterdir():
         try:
-            candidates = [p for p in hierarchy.rglob(f"*{token}*") if p.is_dir()] if hierarchy.is_dir() else []
+            candidates = (
+                [p for p in hierarchy.rglob(f"*{token}*") if p.is_dir()]
+                if hierarchy.is_dir()
+                else []
+            )
         except OSError:
             continue
         for path in sorted(candidates, key=lambda p: len(p.parts), reverse=True):
@@ -99,11 +103,16 @@ def remove_cgroups(token: str) -> list[str]:
 RUNSC_ROOTS = (Path("/var/run/runsc"), Path("/run/runsc"))
 
 
-def _runsc_listed() -> Optional[set[str]]:
+def _runsc_listed() -> set[str] | None:
     """Ids runsc lists as existing (None: runsc cannot tell, so nothing is removed)."""
     try:
-        out = subprocess.run(["runsc", "list", "--quiet"], capture_output=True, text=True,
-                             timeout=30, stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            ["runsc", "list", "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return set(out.stdout.split()) if out.returncode == 0 else None
@@ -211,7 +220,7 @@ class RunLock:
         self.token = token
         self.path = _lock_dir() / f"{token}.lock"
         self.run_dir = run_dir
-        self._fd: Optional[int] = None
+        self._fd: int | None = None
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -261,11 +270,11 @@ def live_runs(*, same_runtime_dir: bool = False) -> dict[str, str]:
     return live
 
 
-def token_of(container_id: str) -> Optional[str]:
+def token_of(container_id: str) -> str | None:
     """The run token in an rtlab container id ``rtlab-<stamp>-<hex>-…``."""
     if not container_id.startswith(CONTAINER_PREFIX):
         return None
-    parts = container_id[len(CONTAINER_PREFIX):].split("-")
+    parts = container_id[len(CONTAINER_PREFIX) :].split("-")
     return "-".join(parts[:2]) if len(parts) >= 3 else None
 
 

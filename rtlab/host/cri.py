@@ -46,15 +46,19 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional
 
-from rtlab.host import archive, daemons, parts
 from rtlab.core import procfs
 from rtlab.core.image import STATE_DIR
 from rtlab.core.runtimes import KNOWN, Runtime
-from rtlab.host.shims import _sh_quote, _write_if_changed, flags_script  # the wrapper writing, shared
+from rtlab.host import archive, daemons, parts
+from rtlab.host.shims import (  # the wrapper writing, shared
+    _sh_quote,
+    _write_if_changed,
+    flags_script,
+)
 
 Say = Callable[[str], None]
 
@@ -92,7 +96,7 @@ class CriPaths:
     log_dir: Path = daemons.LOG_DIR
 
     @classmethod
-    def default(cls) -> "CriPaths":
+    def default(cls) -> CriPaths:
         state = Path(os.environ.get("RTLAB_CRI_STATE_DIR", str(STATE_DIR / "cri")))
         run = Path(os.environ.get("RTLAB_CRI_RUN_DIR", str(daemons.PID_DIR.parent / "cri")))
         log_dir = state if "RTLAB_CRI_STATE_DIR" in os.environ else daemons.LOG_DIR
@@ -131,16 +135,17 @@ class CriDaemon(daemons.Daemon):
     def log(self) -> Path:
         return self.paths.log
 
-    def running_pid(self) -> Optional[int]:
+    def running_pid(self) -> int | None:
         return self.started_pid()  # only rtlab's own instance (its pid file) serves the CRI
 
 
-def daemon(paths: Optional[CriPaths] = None) -> CriDaemon:
+def daemon(paths: CriPaths | None = None) -> CriDaemon:
     paths = paths or CriPaths.default()
     return CriDaemon("containerd", paths.socket, paths)
 
 
 # -- runtime handlers ------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Handler:
@@ -218,7 +223,7 @@ esac
 """
 
 
-def wrapper_text(runtime: Runtime, binary: str, io_dir: Optional[Path] = None) -> Optional[str]:
+def wrapper_text(runtime: Runtime, binary: str, io_dir: Path | None = None) -> str | None:
     """The BinaryName script for ``runtime`` (None: the binary is used directly).
 
     runsc gets ``--network=host`` (see the module docstring), its own
@@ -230,11 +235,15 @@ def wrapper_text(runtime: Runtime, binary: str, io_dir: Optional[Path] = None) -
     if _is_runsc(runtime):
         flags = [f for f in runtime.flags if not f.startswith("--network")]
         io = io_dir or CriPaths.default().runsc_io
-        return _RUNSC_WRAPPER.format(name=runtime.name, io=q(str(io)),
-                                     runsc=" ".join(map(q, [binary, *flags, RUNSC_NETWORK])))
+        return _RUNSC_WRAPPER.format(
+            name=runtime.name,
+            io=q(str(io)),
+            runsc=" ".join(map(q, [binary, *flags, RUNSC_NETWORK])),
+        )
     if runtime.flags:
-        return flags_script(binary, runtime.flags,
-                            f"{runtime.name} for containerd's CRI (runc v2 shim BinaryName)")
+        return flags_script(
+            binary, runtime.flags, f"{runtime.name} for containerd's CRI (runc v2 shim BinaryName)"
+        )
     return None
 
 
@@ -243,8 +252,9 @@ def handlers(runtimes: Iterable[Runtime], paths: CriPaths) -> dict[str, Handler]
     out = {}
     for rt in runtimes:
         if not HANDLER_RE.fullmatch(rt.name):
-            raise CriError(f"runtime name {rt.name!r} cannot be a CRI handler "
-                           "(letters, digits, '.', '_', '-')")
+            raise CriError(
+                f"runtime name {rt.name!r} cannot be a CRI handler (letters, digits, '.', '_', '-')"
+            )
         binary = rt.path()
         if binary is None or not shutil.which(binary):
             continue
@@ -258,6 +268,7 @@ def default_runtimes(custom: Iterable[Runtime] = ()) -> list[Runtime]:
 
 
 # -- the config ------------------------------------------------------------------
+
 
 def _toml_str(s: str) -> str:
     return json.dumps(s)  # a TOML basic string is a JSON string for what we write
@@ -298,11 +309,15 @@ def config_text(hs: dict[str, Handler], paths: CriPaths) -> str:
     ]
     for h in hs.values():
         key = f'{cri}.containerd.runtimes."{h.name}"'
-        lines += ["", f"[{key}]", '  runtime_type = "io.containerd.runc.v2"',
-                  f"[{key}.options]",
-                  f"  BinaryName = {_toml_str(h.binary)}",
-                  f"  Root = {_toml_str(str(paths.runc_root))}",
-                  "  SystemdCgroup = false"]
+        lines += [
+            "",
+            f"[{key}]",
+            '  runtime_type = "io.containerd.runc.v2"',
+            f"[{key}.options]",
+            f"  BinaryName = {_toml_str(h.binary)}",
+            f"  Root = {_toml_str(str(paths.runc_root))}",
+            "  SystemdCgroup = false",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -311,12 +326,21 @@ def conflist(paths: CriPaths) -> dict:
     return {
         "cniVersion": "1.0.0",
         "name": NETWORK_NAME,
-        "plugins": [{
-            "type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False,
-            "hairpinMode": True,
-            "ipam": {"type": "host-local", "ranges": [[{"subnet": SUBNET}]],
-                     "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(paths.ipam)},
-        }],
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": BRIDGE,
+                "isGateway": True,
+                "ipMasq": False,
+                "hairpinMode": True,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": SUBNET}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                    "dataDir": str(paths.ipam),
+                },
+            }
+        ],
     }
 
 
@@ -332,7 +356,7 @@ def write_config(runtimes: Iterable[Runtime], paths: CriPaths) -> tuple[dict[str
     return hs, changed
 
 
-def configured_handlers(paths: Optional[CriPaths] = None) -> list[str]:
+def configured_handlers(paths: CriPaths | None = None) -> list[str]:
     """The handler names in the config rtlab's CRI containerd runs with."""
     paths = paths or CriPaths.default()
     try:
@@ -342,18 +366,21 @@ def configured_handlers(paths: Optional[CriPaths] = None) -> list[str]:
     return re.findall(r'containerd\.runtimes\."([^"]+)"\]', text)
 
 
-def check_handlers(names: Iterable[str], paths: Optional[CriPaths] = None) -> None:
+def check_handlers(names: Iterable[str], paths: CriPaths | None = None) -> None:
     """Raise CriError (one line) when a handler is not in rtlab's CRI config."""
     known = configured_handlers(paths)
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise CriError(f"unknown CRI runtime handler {', '.join(map(repr, unknown))}; "
-                       f"rtlab's CRI containerd has: {', '.join(known) or 'none (not started)'}")
+        raise CriError(
+            f"unknown CRI runtime handler {', '.join(map(repr, unknown))}; "
+            f"rtlab's CRI containerd has: {', '.join(known) or 'none (not started)'}"
+        )
 
 
 # -- start and stop --------------------------------------------------------------
 
-def down_reason(paths: Optional[CriPaths] = None) -> Optional[str]:
+
+def down_reason(paths: CriPaths | None = None) -> str | None:
     """None when rtlab's CRI containerd answers; else one line naming containerd."""
     paths = paths or CriPaths.default()
     if daemons.socket_answers(paths.socket):
@@ -361,8 +388,9 @@ def down_reason(paths: Optional[CriPaths] = None) -> Optional[str]:
     return f"containerd (rtlab's CRI instance) is not running (no answer on {paths.socket})"
 
 
-def start(runtimes: Iterable[Runtime] = (), paths: Optional[CriPaths] = None,
-          say: Say = print) -> list[Handler]:
+def start(
+    runtimes: Iterable[Runtime] = (), paths: CriPaths | None = None, say: Say = print
+) -> list[Handler]:
     """Write the config and start rtlab's CRI containerd, or restart it (only rtlab's own)
     when its handlers changed; import the images; return the handlers it serves."""
     if os.geteuid() != 0:
@@ -370,13 +398,17 @@ def start(runtimes: Iterable[Runtime] = (), paths: Optional[CriPaths] = None,
     paths = paths or CriPaths.default()
     runtimes = list(runtimes) or default_runtimes()
     if not CNI_BIN_DIR.joinpath("bridge").exists():
-        raise CriError(f"CNI plugins not found in {CNI_BIN_DIR} (Debian package {CNI_PACKAGE}; "
-                       "rtlab setup installs it)")
+        raise CriError(
+            f"CNI plugins not found in {CNI_BIN_DIR} (Debian package {CNI_PACKAGE}; "
+            "rtlab setup installs it)"
+        )
     d = daemon(paths)
     hs, changed = write_config(runtimes, paths)
     if d.answers():
         if d.started_pid() is None:
-            raise CriError(f"something answers on {paths.socket} that rtlab did not start: left alone")
+            raise CriError(
+                f"something answers on {paths.socket} that rtlab did not start: left alone"
+            )
         if not changed:
             import_images(paths, say)
             return list(hs.values())
@@ -389,8 +421,9 @@ def start(runtimes: Iterable[Runtime] = (), paths: Optional[CriPaths] = None,
     return list(hs.values())
 
 
-def stop(paths: Optional[CriPaths] = None, say: Say = print,
-         timeout_s: float = daemons.STOP_TIMEOUT_S) -> bool:
+def stop(
+    paths: CriPaths | None = None, say: Say = print, timeout_s: float = daemons.STOP_TIMEOUT_S
+) -> bool:
     """Stop rtlab's CRI containerd if rtlab started it; True if it stopped."""
     pid = daemons.stop_instance(daemon(paths), say, timeout_s=timeout_s)
     if pid is None:
@@ -401,20 +434,38 @@ def stop(paths: Optional[CriPaths] = None, say: Say = print,
 
 # -- images ----------------------------------------------------------------------
 
-def _ctr(paths: CriPaths, *args: str, timeout_s: float = CTR_TIMEOUT_S) -> subprocess.CompletedProcess:
+
+def _ctr(
+    paths: CriPaths, *args: str, timeout_s: float = CTR_TIMEOUT_S
+) -> subprocess.CompletedProcess:
     ctr = shutil.which("ctr") or "ctr"  # containerd's own tool, for rtlab's CRI containerd
-    return subprocess.run([ctr, "--address", str(paths.socket), "--connect-timeout", "2s",
-                           "-n", K8S_NAMESPACE, *args], capture_output=True, text=True,
-                          timeout=timeout_s, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [
+            ctr,
+            "--address",
+            str(paths.socket),
+            "--connect-timeout",
+            "2s",
+            "-n",
+            K8S_NAMESPACE,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def image_archives(paths: CriPaths) -> dict[str, tuple[Path, str]]:
     """ref → (docker-archive, image id) for the pause and the workload image."""
     return {
-        PAUSE_IMAGE: archive.build_archive(PAUSE_IMAGE, path=paths.images / "pause.tar",
-                                           cmd=PAUSE_CMD, state_dir=paths.images),
-        WORKLOAD_IMAGE: archive.build_archive(WORKLOAD_IMAGE, path=paths.images / "busybox.tar",
-                                              state_dir=paths.images),
+        PAUSE_IMAGE: archive.build_archive(
+            PAUSE_IMAGE, path=paths.images / "pause.tar", cmd=PAUSE_CMD, state_dir=paths.images
+        ),
+        WORKLOAD_IMAGE: archive.build_archive(
+            WORKLOAD_IMAGE, path=paths.images / "busybox.tar", state_dir=paths.images
+        ),
     }
 
 
@@ -423,7 +474,7 @@ def image_present(paths: CriPaths, ref: str) -> bool:
     return out.returncode == 0 and ref in out.stdout.split()
 
 
-def import_images(paths: Optional[CriPaths] = None, say: Say = print) -> list[str]:
+def import_images(paths: CriPaths | None = None, say: Say = print) -> list[str]:
     """Import the pause and workload images into ``k8s.io`` of rtlab's CRI containerd
     when missing (or rebuilt); return what was imported."""
     paths = paths or CriPaths.default()
@@ -434,8 +485,10 @@ def import_images(paths: Optional[CriPaths] = None, say: Say = print) -> list[st
             continue
         out = _ctr(paths, "images", "import", str(tar))
         if out.returncode != 0:
-            raise CriError(f"importing {ref} into rtlab's CRI containerd failed: "
-                           f"{(out.stderr or out.stdout).strip()[-300:]}")
+            raise CriError(
+                f"importing {ref} into rtlab's CRI containerd failed: "
+                f"{(out.stderr or out.stdout).strip()[-300:]}"
+            )
         stamp.write_text(image_id + "\n")
         say(f"cri: imported {ref} ({image_id[:19]}) into namespace {K8S_NAMESPACE}")
         done.append(ref)
@@ -444,26 +497,33 @@ def import_images(paths: Optional[CriPaths] = None, say: Say = print) -> list[st
 
 # -- what is left on the host: netns, veth, IP allocations, the bridge ----------------
 
-def ip_allocations(paths: Optional[CriPaths] = None) -> list[str]:
+
+def ip_allocations(paths: CriPaths | None = None) -> list[str]:
     """The IPs host-local has handed out on rtlab's network and not yet released."""
     paths = paths or CriPaths.default()
     d = paths.ipam / NETWORK_NAME
     if not d.is_dir():
         return []
-    return sorted(p.name for p in d.iterdir()
-                  if re.fullmatch(r"[0-9.]+|[0-9a-f:]+", p.name) and not p.name.startswith("last_"))
+    return sorted(
+        p.name
+        for p in d.iterdir()
+        if re.fullmatch(r"[0-9.]+|[0-9a-f:]+", p.name) and not p.name.startswith("last_")
+    )
 
 
 def bridge_ports() -> list[str]:
     """veth ends attached to rtlab's bridge."""
-    out = subprocess.run(["ip", "-o", "link", "show", "master", BRIDGE], capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        ["ip", "-o", "link", "show", "master", BRIDGE], capture_output=True, text=True
+    )
     if out.returncode != 0:
         return []
-    return [line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines() if ":" in line]
+    return [
+        line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines() if ":" in line
+    ]
 
 
-def netns_on_subnet(ips: Optional[Iterable[str]] = None) -> list[str]:
+def netns_on_subnet(ips: Iterable[str] | None = None) -> list[str]:
     """Named network namespaces (/run/netns) holding an address on rtlab's subnet
     (``ips``: only those holding one of these addresses)."""
     found: list[str] = []
@@ -473,18 +533,21 @@ def netns_on_subnet(ips: Optional[Iterable[str]] = None) -> list[str]:
     if not base.is_dir():
         return found
     for ns in sorted(base.iterdir()):
-        out = subprocess.run(["ip", "-n", ns.name, "-o", "-4", "addr"], capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            ["ip", "-n", ns.name, "-o", "-4", "addr"], capture_output=True, text=True, timeout=10
+        )
         if prefix in out.stdout and (wanted is None or any(w in out.stdout for w in wanted)):
             found.append(ns.name)
     return found
 
 
-def host_leftovers(paths: Optional[CriPaths] = None) -> list[str]:
+def host_leftovers(paths: CriPaths | None = None) -> list[str]:
     """What CRI pods left outside containerd: IP allocations, veths on the bridge, netns."""
-    return ([f"CNI allocation {ip}" for ip in ip_allocations(paths)]
-            + [f"veth {v} on {BRIDGE}" for v in bridge_ports()]
-            + [f"netns {n}" for n in netns_on_subnet()])
+    return (
+        [f"CNI allocation {ip}" for ip in ip_allocations(paths)]
+        + [f"veth {v} on {BRIDGE}" for v in bridge_ports()]
+        + [f"netns {n}" for n in netns_on_subnet()]
+    )
 
 
 def forget_network(paths: CriPaths, say: Say = print) -> list[str]:
@@ -527,19 +590,21 @@ def remove_all_ctr(paths: CriPaths, say: Say = print) -> list[str]:
     return [f"cri container {cid[:13]}" for cid in ids]
 
 
-def clean(live: Iterable[str] = (), paths: Optional[CriPaths] = None,
-          say: Say = print) -> list[str]:
+def clean(live: Iterable[str] = (), paths: CriPaths | None = None, say: Say = print) -> list[str]:
     """``rtlab clean``: the pods of dead runs (not of a ``live`` token) in rtlab's CRI
     containerd, through the CRI so their network goes too; nothing when it is down
     (purge removes what is left) or when the gRPC client is not installed."""
     paths = paths or CriPaths.default()
     if down_reason(paths):
         return []
-    return [item for remove in parts.POD_REMOVERS  # collect/cri_client.py, with gRPC installed
-            for item in remove(paths=paths, say=say, live=live)]
+    return [
+        item
+        for remove in parts.POD_REMOVERS  # collect/cri_client.py, with gRPC installed
+        for item in remove(paths=paths, say=say, live=live)
+    ]
 
 
-def purge(paths: Optional[CriPaths] = None, say: Say = print) -> list[str]:
+def purge(paths: CriPaths | None = None, say: Say = print) -> list[str]:
     """Undo the CRI: its pods and containers, rtlab's CRI containerd, the network
     (netns, bridge, IP allocations) and its folders."""
     paths = paths or CriPaths.default()
@@ -562,6 +627,7 @@ def purge(paths: Optional[CriPaths] = None, say: Say = print) -> list[str]:
 
 def _unmount_below(folder: Path) -> None:
     """Lazily unmount what containerd left mounted below ``folder`` (snapshots, shm)."""
-    for point in sorted((p for p in procfs.mount_points() if p.startswith(str(folder) + "/")),
-                        key=len, reverse=True):
+    for point in sorted(
+        (p for p in procfs.mount_points() if p.startswith(str(folder) + "/")), key=len, reverse=True
+    ):
         subprocess.run(["umount", "-l", point], capture_output=True, timeout=10)

@@ -39,18 +39,26 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Optional
 
-from rtlab.host import ledger, parts
 from rtlab.core import procfs
-from rtlab.host.archive import ARCHIVE_PATH, build_archive  # noqa: F401 (daemons.* names stay)
-from rtlab.host.shims import (RUNC_SHIM, RUNC_SHIM_BINARY, SHIM_BIN_DIR, SHIM_RUNC_DIR,  # noqa: F401
-                    ensure_shim, install_shims, shim_paths, shim_runtime)
 from rtlab.core.measure import run_timed
 from rtlab.core.runtimes import KNOWN, Runtime, docker_registered
 from rtlab.core.workload import DEFAULT_IMAGE
+from rtlab.host import ledger, parts
+from rtlab.host.archive import ARCHIVE_PATH, build_archive  # noqa: F401 (daemons.* names stay)
+from rtlab.host.shims import (  # noqa: F401
+    RUNC_SHIM,
+    RUNC_SHIM_BINARY,
+    SHIM_BIN_DIR,
+    SHIM_RUNC_DIR,
+    ensure_shim,
+    install_shims,
+    shim_paths,
+    shim_runtime,
+)
 
 Say = Callable[[str], None]
 
@@ -79,6 +87,7 @@ IMAGE_STORES = "image_stores"  # the stores rtlab's image went into
 
 
 # -- processes and sockets -----------------------------------------------------
+
 
 class DaemonError(RuntimeError):
     """A daemon or image store rtlab setup could not prepare; one line saying why."""
@@ -139,6 +148,7 @@ pids_named = procfs.pids_named
 
 # -- the daemons ---------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Daemon:
     name: str
@@ -157,7 +167,7 @@ class Daemon:
             return docker_ping(self.socket)
         return socket_answers(self.socket)
 
-    def started_pid(self) -> Optional[int]:
+    def started_pid(self) -> int | None:
         """The pid of the instance rtlab started, if it still runs."""
         try:
             pid_s, start = self.pidfile.read_text().split()
@@ -168,7 +178,7 @@ class Daemon:
             return pid
         return None
 
-    def running_pid(self) -> Optional[int]:
+    def running_pid(self) -> int | None:
         """A pid of a running instance: rtlab's, else the one serving our socket."""
         pid = self.started_pid()
         if pid is not None:
@@ -205,7 +215,7 @@ def dockerd_containerd_socket() -> Path:
     return DOCKER_MANAGED_CONTAINERD
 
 
-def down_reason(name: str) -> Optional[str]:
+def down_reason(name: str) -> str | None:
     """None when daemon ``name`` answers; else one line saying it is not running.
 
     Fast (a unix-socket connect): the scheduler calls it after a failed trial.
@@ -222,8 +232,10 @@ def down_reason(name: str) -> Optional[str]:
             return f"dockerd is not running (no answer on {DOCKER_SOCKET}) — run rtlab setup"
         sock = dockerd_containerd_socket()
         if not socket_answers(sock):
-            return (f"containerd is not running (dockerd uses it at {sock}; "
-                    "dockerd cannot start containers without it) — run rtlab setup")
+            return (
+                f"containerd is not running (dockerd uses it at {sock}; "
+                "dockerd cannot start containers without it) — run rtlab setup"
+            )
         return None
     raise ValueError(f"unknown daemon {name!r}")
 
@@ -234,8 +246,14 @@ def _spawn_detached(argv: list[str], log: Path, env: dict[str, str]) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     script = 'exec setsid "$@" >>"$RTLAB_DAEMON_LOG" 2>&1 </dev/null'
     env = {**env, "RTLAB_DAEMON_LOG": str(log)}
-    out = subprocess.run(["sh", "-c", f'({script}) & echo $!', "rtlab-daemon", *argv],
-                         env=env, cwd="/", capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["sh", "-c", f"({script}) & echo $!", "rtlab-daemon", *argv],
+        env=env,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(out.stdout.strip())
 
 
@@ -275,11 +293,15 @@ def _start(daemon: Daemon, argv: list[str], env: dict[str, str], say: Say) -> in
             return pid
         if not _alive(pid):
             daemon.pidfile.unlink(missing_ok=True)
-            raise DaemonError(f"{daemon.name} exited while starting; its log {daemon.log} ends: "
-                               f"{_log_tail(daemon.log)}")
+            raise DaemonError(
+                f"{daemon.name} exited while starting; its log {daemon.log} ends: "
+                f"{_log_tail(daemon.log)}"
+            )
         time.sleep(0.05)
-    raise DaemonError(f"{daemon.name} (pid {pid}) did not answer on {daemon.socket} within "
-                       f"{START_TIMEOUT_S:g} s; see {daemon.log}")
+    raise DaemonError(
+        f"{daemon.name} (pid {pid}) did not answer on {daemon.socket} within "
+        f"{START_TIMEOUT_S:g} s; see {daemon.log}"
+    )
 
 
 def _containerd_env() -> dict[str, str]:
@@ -291,8 +313,10 @@ def start_containerd(say: Say = print) -> list[str]:
     if CONTAINERD.answers():
         pid = CONTAINERD.running_pid()
         ours = CONTAINERD.started_pid() is not None
-        say(f"containerd: already running (pid {pid or '?'}"
-            f"{', started by rtlab' if ours else ', not started by rtlab: using it'})")
+        say(
+            f"containerd: already running (pid {pid or '?'}"
+            f"{', started by rtlab' if ours else ', not started by rtlab: using it'})"
+        )
         if not ours and shim_dir_reason() is not None:
             say(f"containerd: {shim_dir_reason()}")
         return []
@@ -306,15 +330,19 @@ def start_dockerd(say: Say = print, extra: Iterable[Runtime] = ()) -> list[str]:
     if DOCKERD.answers():
         pid = DOCKERD.running_pid()
         ours = DOCKERD.started_pid() is not None
-        say(f"dockerd: already running (pid {pid or '?'}"
-            f"{', started by rtlab' if ours else ', not started by rtlab: using it'})")
+        say(
+            f"dockerd: already running (pid {pid or '?'}"
+            f"{', started by rtlab' if ours else ', not started by rtlab: using it'})"
+        )
         if changes and pid:
             if ours:
                 os.kill(pid, signal.SIGHUP)  # dockerd reloads its runtimes on SIGHUP
                 changes.append(f"reloaded dockerd (pid {pid}) to pick up the runtimes")
             else:
-                say(f"dockerd: reload it (kill -HUP {pid}) to pick up the runtimes rtlab added "
-                    f"to {DOCKER_CONFIG}")
+                say(
+                    f"dockerd: reload it (kill -HUP {pid}) to pick up the runtimes rtlab added "
+                    f"to {DOCKER_CONFIG}"
+                )
         return changes
     argv = ["dockerd", f"--containerd={CONTAINERD_SOCKET}", f"--config-file={DOCKER_CONFIG}"]
     pid = _start(DOCKERD, argv, dict(os.environ), say)
@@ -343,8 +371,9 @@ def start_all(say: Say = print, extra: Iterable[Runtime] = ()) -> list[str]:
     return changes
 
 
-def stop_instance(daemon: Daemon, say: Say = print, sig: int = signal.SIGTERM,
-                  timeout_s: float = STOP_TIMEOUT_S) -> Optional[int]:
+def stop_instance(
+    daemon: Daemon, say: Say = print, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S
+) -> int | None:
     """Stop ``daemon`` if rtlab started it (its pid file: ``sig``, then SIGKILL) and
     remove its pid file; the pid stopped, None when rtlab's instance was not running."""
     pid = daemon.started_pid()
@@ -356,8 +385,10 @@ def stop_instance(daemon: Daemon, say: Say = print, sig: int = signal.SIGTERM,
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     if _alive(pid):
-        say(f"{daemon.name}: did not stop within {timeout_s:g} s of "
-            f"{signal.Signals(sig).name}: SIGKILL")
+        say(
+            f"{daemon.name}: did not stop within {timeout_s:g} s of "
+            f"{signal.Signals(sig).name}: SIGKILL"
+        )
         os.kill(pid, signal.SIGKILL)
         while _alive(pid):
             time.sleep(0.05)
@@ -365,8 +396,9 @@ def stop_instance(daemon: Daemon, say: Say = print, sig: int = signal.SIGTERM,
     return pid
 
 
-def stop_daemon(name: str, say: Say = print, sig: int = signal.SIGTERM,
-                timeout_s: float = STOP_TIMEOUT_S) -> bool:
+def stop_daemon(
+    name: str, say: Say = print, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S
+) -> bool:
     """Stop daemon ``name`` if rtlab started it (SIGTERM, then SIGKILL); True if it stopped."""
     pid = stop_instance(DAEMONS[name], say, sig, timeout_s)
     if pid is not None:
@@ -419,6 +451,7 @@ def status_line() -> str:
 
 # -- docker's registered runtimes ----------------------------------------------
 
+
 def docker_runtime_entries(extra: Iterable[Runtime] = ()) -> dict[str, dict]:
     """What rtlab registers in daemon.json: runtime name → {path, runtimeArgs}."""
     entries = {}
@@ -468,8 +501,10 @@ def docker_config(say: Say = print, extra: Iterable[Runtime] = ()) -> list[str]:
                 runtimes[name] = entry
                 added.append(name)
                 continue
-            say(f"docker: runtime {name!r} is registered as {runtimes[name]} in {DOCKER_CONFIG}: "
-                "left as the user set it")
+            say(
+                f"docker: runtime {name!r} is registered as {runtimes[name]} in {DOCKER_CONFIG}: "
+                "left as the user set it"
+            )
     if not added:
         return []
     if created:
@@ -484,7 +519,8 @@ def docker_config(say: Say = print, extra: Iterable[Runtime] = ()) -> list[str]:
 
 # -- containerd shim wrappers (shims.py) -----------------------------------------
 
-def shim_dir_reason() -> Optional[str]:
+
+def shim_dir_reason() -> str | None:
     """None when the running containerd can find rtlab's shim wrappers; else why not."""
     pid = CONTAINERD.running_pid()
     if pid is None:
@@ -497,12 +533,15 @@ def shim_dir_reason() -> Optional[str]:
     exe_dir = str(Path(exe).parent) if exe else ""
     if str(SHIM_BIN_DIR) in path.split(":") or exe_dir == str(SHIM_BIN_DIR):
         return None
-    return (f"containerd (pid {pid}, not started by rtlab) cannot find rtlab's shim wrappers: "
-            f"{SHIM_BIN_DIR} is not on its PATH (stop it and run rtlab setup, or link "
-            f"{SHIM_BIN_DIR}/containerd-shim-rtlab-* into its PATH)")
+    return (
+        f"containerd (pid {pid}, not started by rtlab) cannot find rtlab's shim wrappers: "
+        f"{SHIM_BIN_DIR} is not on its PATH (stop it and run rtlab setup, or link "
+        f"{SHIM_BIN_DIR}/containerd-shim-rtlab-* into its PATH)"
+    )
 
 
 # -- the offline image in every store (the archive: archive.py) -------------------
+
 
 def _quiet(argv: list[str], timeout_s: float = CLIENT_TIMEOUT_S):
     return run_timed(argv, timeout_s, capture_stdout=True)
@@ -518,10 +557,21 @@ def import_images(say: Say = print) -> list[str]:
         if not cls.image_store:
             continue
         binary = cls.find_binary()
-        down = next((why for d in cls.needs_daemons if (why := down_reason(d))), None) if binary else None
+        down = (
+            next((why for d in cls.needs_daemons if (why := down_reason(d))), None)
+            if binary
+            else None
+        )
         cls_of[cls.image_store] = cls
-        stores.append((cls.image_store, binary, down, lambda cls=cls: cls.image_id(DEFAULT_IMAGE),
-                       lambda b, cls=cls: cls.load_image_argv(b, str(archive))))
+        stores.append(
+            (
+                cls.image_store,
+                binary,
+                down,
+                lambda cls=cls: cls.image_id(DEFAULT_IMAGE),
+                lambda b, cls=cls: cls.load_image_argv(b, str(archive)),
+            )
+        )
     for store, binary, down, current_id, load in stores:
         if binary is None:
             say(f"image: {store} not installed: not imported there")
@@ -534,11 +584,15 @@ def import_images(say: Say = print) -> list[str]:
             continue
         m = _quiet(load(binary), timeout_s=120.0)
         if not m.ok:
-            raise DaemonError(f"importing {DEFAULT_IMAGE} into {store} failed: {m.describe_failure()}")
+            raise DaemonError(
+                f"importing {DEFAULT_IMAGE} into {store} failed: {m.describe_failure()}"
+            )
         got = current_id()
         if got != image_id:
-            raise DaemonError(f"imported {DEFAULT_IMAGE} into {store} but it reports image id "
-                               f"{got}, expected {image_id}")
+            raise DaemonError(
+                f"imported {DEFAULT_IMAGE} into {store} but it reports image id "
+                f"{got}, expected {image_id}"
+            )
         ledger.add(IMAGE_STORES, store)
         where = cls_of[store].store_description or store
         msg = f"imported {DEFAULT_IMAGE} ({image_id[:19]}) into {where}"

@@ -8,11 +8,11 @@ import resource
 import shutil
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
-from rtlab.host import cgroups, ledger, parts
 from rtlab.core.runtimes import packages as runtime_packages
+from rtlab.host import cgroups, ledger, parts
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Ledger entries (ledger.py): the cgroup hierarchies rtlab mounted, and the
@@ -41,8 +41,12 @@ DEBIAN_PACKAGES: dict[str, str] = {
 def client_packages() -> dict[str, str]:
     """command → Debian package of every registered client (collect/clients/: its ``package``
     and the ``package_commands`` whose absence means the package is missing)."""
-    return {cmd: cls.package for cls in parts.CLIENTS.values() if cls.package
-            for cmd in cls.package_commands}
+    return {
+        cmd: cls.package
+        for cls in parts.CLIENTS.values()
+        if cls.package
+        for cmd in cls.package_commands
+    }
 
 
 def command_packages() -> dict[str, str]:
@@ -101,16 +105,16 @@ def load_average() -> list[float]:
     return list(os.getloadavg())
 
 
-def cpu_governor() -> Optional[str]:
+def cpu_governor() -> str | None:
     return _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor") or None
 
 
-def cpu_frequency_mhz() -> Optional[float]:
+def cpu_frequency_mhz() -> float | None:
     value = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
     return int(value) / 1000 if value.isdigit() else None
 
 
-def security() -> dict[str, Optional[str]]:
+def security() -> dict[str, str | None]:
     apparmor = _read("/sys/module/apparmor/parameters/enabled") or None
     seccomp = _read("/proc/sys/kernel/seccomp/actions_avail") or None
     return {"apparmor": apparmor, "seccomp_actions": seccomp}
@@ -151,14 +155,14 @@ def facts() -> dict:
 PYTHON_PACKAGES = ("numpy", "pandas", "scipy", "matplotlib", "seaborn", "papermill")
 
 
-def python_packages() -> dict[str, Optional[str]]:
+def python_packages() -> dict[str, str | None]:
     """``python`` and each of :data:`PYTHON_PACKAGES` → installed version (None: absent).
 
     Read from the installed metadata, not by importing: collecting never loads them.
     """
     from importlib import metadata
 
-    out: dict[str, Optional[str]] = {"python": platform.python_version()}
+    out: dict[str, str | None] = {"python": platform.python_version()}
     for name in PYTHON_PACKAGES:
         try:
             out[name] = metadata.version(name)
@@ -199,13 +203,19 @@ def prepare_cgroups(say: Callable[[str], None] = print) -> list[str]:
         # /sys/fs/cgroup is a tmpfs in hybrid mode: a mount point can be made.
         made_dir = not target.exists()
         target.mkdir(exist_ok=True)
-        subprocess.run(["mount", "-t", "cgroup", "-o", controller, "cgroup", str(target)],
-                       check=True, capture_output=True, text=True)
+        subprocess.run(
+            ["mount", "-t", "cgroup", "-o", controller, "cgroup", str(target)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         ledger.add(CGROUP_MOUNTS, str(target))
         if made_dir:
             ledger.add(CGROUP_MOUNT_DIRS, str(target))
-        msg = (f"mounted the v1 {controller} hierarchy at {target} "
-               f"(moves {controller} off cgroup v2 so crun accepts hybrid mode)")
+        msg = (
+            f"mounted the v1 {controller} hierarchy at {target} "
+            f"(moves {controller} off cgroup v2 so crun accepts hybrid mode)"
+        )
         say(msg)
         changed.append(msg)
     return changed
@@ -218,11 +228,15 @@ def _repair_hidden(say: Callable[[str], None]) -> list[str]:
         names = ",".join(sorted(controllers))
         why = cgroups.release_hidden(sorted(controllers))
         if why is None:
-            msg = (f"gave {names} back to cgroup v2: it was bound to a hidden v1 hierarchy "
-                   f"({hierarchy}, mounted nowhere; an earlier unmount left empty cgroups in it)")
+            msg = (
+                f"gave {names} back to cgroup v2: it was bound to a hidden v1 hierarchy "
+                f"({hierarchy}, mounted nowhere; an earlier unmount left empty cgroups in it)"
+            )
         else:
-            msg = (f"{names} is bound to a hidden v1 hierarchy ({hierarchy}, mounted nowhere) "
-                   f"that set-up cannot give back to v2: {why}")
+            msg = (
+                f"{names} is bound to a hidden v1 hierarchy ({hierarchy}, mounted nowhere) "
+                f"that set-up cannot give back to v2: {why}"
+            )
         say(msg)
         if why is None:
             changed.append(msg)
@@ -246,13 +260,13 @@ def _path_variants(path: str) -> list[str]:
     for p in list(out):
         for a, b in (("/usr/bin/", "/bin/"), ("/usr/sbin/", "/sbin/")):
             if p.startswith(a):
-                out.append(b + p[len(a):])
+                out.append(b + p[len(a) :])
             elif p.startswith(b):
-                out.append(a + p[len(b):])
+                out.append(a + p[len(b) :])
     return list(dict.fromkeys(out))
 
 
-def package_of(path: str) -> Optional[str]:
+def package_of(path: str) -> str | None:
     """The Debian package that installed the file ``path`` (None: none, or no dpkg)."""
     if shutil.which("dpkg-query") is None:
         return None
@@ -269,8 +283,9 @@ def package_of(path: str) -> Optional[str]:
 
 def is_base_package(package: str) -> bool:
     """True for Debian's essential and required packages (on every Debian host)."""
-    out = subprocess.run(["dpkg-query", "-W", "-f=${Essential} ${Priority}", package],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Essential} ${Priority}", package], capture_output=True, text=True
+    )
     essential, _, priority = out.stdout.partition(" ")
     return out.returncode == 0 and (essential == "yes" or priority.strip() == "required")
 
@@ -285,11 +300,12 @@ def install_packages(packages: list[str], say: Callable[[str], None] = print) ->
     if not packages:
         return
     if shutil.which("apt-get") is None:
-        raise RuntimeError(f"cannot install {', '.join(packages)}: apt-get not found "
-                           "(rtlab setup supports Debian and Ubuntu hosts)")
+        raise RuntimeError(
+            f"cannot install {', '.join(packages)}: apt-get not found "
+            "(rtlab setup supports Debian and Ubuntu hosts)"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     say(f"installing Debian packages: {' '.join(packages)}")
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     # with recommends: podman needs them (conmon helpers, netavark, slirp4netns) as tested here
-    subprocess.run(["apt-get", "install", "-y", "-qq", *packages],
-                   check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env)

@@ -19,7 +19,8 @@ the modules that fill them (the collect layer sits above the host layer):
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Say = Callable[[str], None]
 

@@ -34,12 +34,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from rtlab.host import cgroups, cleanup, cri, daemons, host, ledger, parts, rootless
 from rtlab.core.image import RUNTIME_DIR, STATE_DIR
 from rtlab.core.workload import DEFAULT_IMAGE
+from rtlab.host import cgroups, cleanup, cri, daemons, host, ledger, parts, rootless
 
 Say = Callable[[str], None]
 
@@ -62,8 +62,11 @@ def rtlab_folders() -> list[Path]:
 def _containers(say: Say) -> list[str]:
     removed = [item for sweep in parts.SWEEPS for item in sweep(lambda line: None)]
     for item in removed:
-        say(f"purge: removed {item}" if item.startswith(("runsc state file", "process "))
-            else f"purge: removed container {item}")
+        say(
+            f"purge: removed {item}"
+            if item.startswith(("runsc state file", "process "))
+            else f"purge: removed container {item}"
+        )
     return [f"removed {len(removed)} leftover(s) of rtlab's runs"] if removed else []
 
 
@@ -152,8 +155,10 @@ def _docker_config(say: Say) -> list[str]:
         say(f"purge: removed runtimes {', '.join(removed)} from {path} (other keys kept)")
         done.append(f"removed runtime keys from {path}")
     if removed and daemons.DOCKERD.answers():
-        say(f"purge: dockerd (not rtlab's) still has {', '.join(removed)} loaded until it reloads "
-            f"(kill -HUP {daemons.DOCKERD.running_pid() or '<pid>'})")
+        say(
+            f"purge: dockerd (not rtlab's) still has {', '.join(removed)} loaded until it reloads "
+            f"(kill -HUP {daemons.DOCKERD.running_pid() or '<pid>'})"
+        )
     return done
 
 
@@ -189,8 +194,10 @@ def _cgroups(say: Say) -> list[str]:
         now = cgroups.bindings().get(controller, cgroups.V2)
         wanted = before.get(controller, cgroups.V2)
         if now != wanted:
-            say(f"purge: {controller} is bound to {now}, not to {wanted} as before set-up: "
-                f"{ledger.LEDGER} keeps it for the next purge")
+            say(
+                f"purge: {controller} is bound to {now}, not to {wanted} as before set-up: "
+                f"{ledger.LEDGER} keeps it for the next purge"
+            )
             continue
         say(f"purge: {controller} is bound to {now} again, as before set-up")
         ledger.discard(host.CGROUP_MOUNTS, mount_s)
@@ -202,16 +209,23 @@ def _folders(say: Say) -> list[str]:
     pending = ledger.items(host.CGROUP_MOUNTS)  # mounts left in use: the next purge needs them
     if pending and STATE_DIR.is_dir():
         recorded = ledger.read()
-        keep = {key: recorded[key] for key in (host.CGROUP_MOUNTS, host.CGROUP_MOUNT_DIRS,
-                                               host.CGROUP_BINDINGS) if key in recorded}
+        keep = {
+            key: recorded[key]
+            for key in (host.CGROUP_MOUNTS, host.CGROUP_MOUNT_DIRS, host.CGROUP_BINDINGS)
+            if key in recorded
+        }
         for child in STATE_DIR.iterdir():
             if child != ledger.LEDGER:
-                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+                shutil.rmtree(
+                    child
+                ) if child.is_dir() and not child.is_symlink() else child.unlink()
                 say(f"purge: removed {child}")
                 done.append(f"removed {child}")
         ledger.replace(keep)
-        say(f"purge: kept {ledger.LEDGER}: it names the cgroup hierarchy still in use "
-            f"({', '.join(pending)}), for the next purge to unmount")
+        say(
+            f"purge: kept {ledger.LEDGER}: it names the cgroup hierarchy still in use "
+            f"({', '.join(pending)}), for the next purge to unmount"
+        )
     for path in rtlab_folders():
         if pending and path == STATE_DIR:
             continue
@@ -242,14 +256,21 @@ def host_state() -> dict:
     except daemons.DaemonError:
         config = "unreadable"
     # the hierarchies rtlab mounted (ledger), and those it would mount on this host
-    candidates = {*ledger.items(host.CGROUP_MOUNTS),
-                  *(str(host.CGROUP_ROOT / c) for c in host.unified_controllers())}
+    candidates = {
+        *ledger.items(host.CGROUP_MOUNTS),
+        *(str(host.CGROUP_ROOT / c) for c in host.unified_controllers()),
+    }
     mounts = {m: host.fs_type(Path(m)) == "cgroup" for m in sorted(candidates)}
-    shims = sorted(p.name for p in daemons.SHIM_BIN_DIR.glob("containerd-shim-rtlab-*")) \
-        if daemons.SHIM_BIN_DIR.is_dir() else []
+    shims = (
+        sorted(p.name for p in daemons.SHIM_BIN_DIR.glob("containerd-shim-rtlab-*"))
+        if daemons.SHIM_BIN_DIR.is_dir()
+        else []
+    )
     return {
-        "daemons": {name: {"running": d.answers(), "started_by_rtlab": d.started_pid() is not None}
-                    for name, d in daemons.DAEMONS.items()},
+        "daemons": {
+            name: {"running": d.answers(), "started_by_rtlab": d.started_pid() is not None}
+            for name, d in daemons.DAEMONS.items()
+        },
         "cgroup_mounts": mounts,
         "cgroup_bindings": cgroups.bindings(),
         "daemon_json": config,
@@ -262,12 +283,14 @@ def host_state() -> dict:
 def purge(say: Say = print) -> list[str]:
     """Undo what rtlab did to this host; return what was undone (empty: nothing was left)."""
     if os.geteuid() != 0:
-        raise PermissionError("rtlab setup --purge needs root (it stops daemons and removes "
-                              "/var/lib/rtlab)")
+        raise PermissionError(
+            "rtlab setup --purge needs root (it stops daemons and removes /var/lib/rtlab)"
+        )
     live = cleanup.live_runs()
     if live:
-        raise PurgeError(f"an rtlab run is alive ({'; '.join(live.values())}): "
-                         "stop it (Ctrl-C) and purge again")
+        raise PurgeError(
+            f"an rtlab run is alive ({'; '.join(live.values())}): stop it (Ctrl-C) and purge again"
+        )
     done = _containers(say)
     done += cri.purge(say=lambda line: say(f"purge: {line}"))
     done += _images(say)
@@ -278,8 +301,11 @@ def purge(say: Say = print) -> list[str]:
     for step in parts.PURGE_STEPS:  # e.g. the tracefs mounted for --trace (collect/tracing.py)
         done += step(say)
     done += _folders(say)
-    say(f"purge: {len(done)} thing(s) undone" if done else
-        "purge: nothing of rtlab's is left on this host")
+    say(
+        f"purge: {len(done)} thing(s) undone"
+        if done
+        else "purge: nothing of rtlab's is left on this host"
+    )
     return done
 
 
@@ -290,5 +316,3 @@ def main() -> int:
         print(f"rtlab setup --purge: error: {exc}", file=sys.stderr)
         return 2
     return 0
-
-

@@ -28,14 +28,14 @@ import pwd
 import shutil
 import statistics
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
-from rtlab.host import ledger, parts
 from rtlab.core.image import STATE_DIR
-from rtlab.core.options import DEFAULT_MODE, MODES  # noqa: F401 (rootless.MODES: importers)
 from rtlab.core.measure import run_timed
+from rtlab.core.options import DEFAULT_MODE, MODES  # noqa: F401 (rootless.MODES: importers)
+from rtlab.host import ledger, parts
 
 USER = os.environ.get("RTLAB_ROOTLESS_USER", "rtlab-rootless")
 HOME_ROOT = STATE_DIR / "rootless"
@@ -47,21 +47,23 @@ SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
 
 # Why a runtime has no rootless mode here (doctor and collect say it in one line).
 UNSUPPORTED = {
-    "runsc": "runsc --rootless (2022-12) fails here as an unprivileged user: \"cannot create "
-             "gofer process: fork/exec /proc/self/exe: operation not permitted\"",
+    "runsc": 'runsc --rootless (2022-12) fails here as an unprivileged user: "cannot create '
+    'gofer process: fork/exec /proc/self/exe: operation not permitted"',
     "runsc-kvm": "runsc's KVM platform hangs on this host, rootful or not",
 }
 
 
-def needs_root(uid: Optional[int] = None) -> str:
+def needs_root(uid: int | None = None) -> str:
     """collect's one line to an unprivileged caller: what needs root, what works without."""
     from rtlab.core.image import RUNTIME_DIR
 
     uid = os.geteuid() if uid is None else uid
-    return (f"rtlab collect needs root (running as uid {uid}): rootful trials run the runtimes "
-            f"and daemons as root, rootless ones switch to rtlab's user {USER} with setpriv, and "
-            f"the run's lock and leftover sweep are in {RUNTIME_DIR}; without root, rtlab "
-            "analyze, compare and report --runs work on runs on disk")
+    return (
+        f"rtlab collect needs root (running as uid {uid}): rootful trials run the runtimes "
+        f"and daemons as root, rootless ones switch to rtlab's user {USER} with setpriv, and "
+        f"the run's lock and leftover sweep are in {RUNTIME_DIR}; without root, rtlab "
+        "analyze, compare and report --runs work on runs on disk"
+    )
 
 
 class RootlessError(RuntimeError):
@@ -76,7 +78,7 @@ class Account:
     home: Path
 
 
-def account(name: str = USER) -> Optional[Account]:
+def account(name: str = USER) -> Account | None:
     """The account ``name`` (None when it does not exist)."""
     try:
         entry = pwd.getpwnam(name)
@@ -93,7 +95,9 @@ def subid_ranges(name: str, files: Sequence[Path] = SUBID_FILES) -> dict[str, li
             lines = path.read_text().splitlines()
         except OSError:
             lines = []
-        found[str(path)] = [line.split(":", 1)[1] for line in lines if line.split(":", 1)[0] == name]
+        found[str(path)] = [
+            line.split(":", 1)[1] for line in lines if line.split(":", 1)[0] == name
+        ]
     return found
 
 
@@ -116,8 +120,9 @@ def _run(argv: list[str]) -> None:
     done = subprocess.run(argv, capture_output=True, text=True)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()
-        raise RootlessError(f"{' '.join(argv)}: exit {done.returncode}"
-                            + (f": {tail[-1]}" if tail else ""))
+        raise RootlessError(
+            f"{' '.join(argv)}: exit {done.returncode}" + (f": {tail[-1]}" if tail else "")
+        )
 
 
 def create_user(name: str = USER, say=print) -> Account:
@@ -127,12 +132,27 @@ def create_user(name: str = USER, say=print) -> Account:
     someone else's user, nor changes their ranges."""
     found = account(name)
     if found is not None and name not in ledger.items(LEDGER_USERS):
-        raise RootlessError(f"user {name} exists and rtlab did not create it: set "
-                            "RTLAB_ROOTLESS_USER to a name that is free")
+        raise RootlessError(
+            f"user {name} exists and rtlab did not create it: set "
+            "RTLAB_ROOTLESS_USER to a name that is free"
+        )
     home = HOME_ROOT / name
     if found is None:
-        _run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", str(home),
-              "--shell", "/usr/sbin/nologin", "--comment", "rtlab rootless measurements", name])
+        _run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                str(home),
+                "--shell",
+                "/usr/sbin/nologin",
+                "--comment",
+                "rtlab rootless measurements",
+                name,
+            ]
+        )
         ledger.add(LEDGER_USERS, name)
         say(f"created user {name} for rootless trials")
     acct = account(name)
@@ -222,8 +242,14 @@ def purge(say=print) -> list[str]:
 
 def wrapper(acct: Account) -> list[str]:
     """The argv prefix that runs a command as ``acct`` (no shell, one exec)."""
-    return ["setpriv", f"--reuid={acct.uid}", f"--regid={acct.gid}", "--init-groups",
-            "--reset-env", "--"]
+    return [
+        "setpriv",
+        f"--reuid={acct.uid}",
+        f"--regid={acct.gid}",
+        "--init-groups",
+        "--reset-env",
+        "--",
+    ]
 
 
 def user_dir(acct: Account, path: Path) -> Path:
@@ -233,8 +259,9 @@ def user_dir(acct: Account, path: Path) -> Path:
     return path
 
 
-def write_bundle(acct: Account, path: Path, args: Sequence[str], rootfs: Path,
-                 spec_binary: str = "runc") -> Path:
+def write_bundle(
+    acct: Account, path: Path, args: Sequence[str], rootfs: Path, spec_binary: str = "runc"
+) -> Path:
     """A rootless bundle: ``runc spec --rootless`` run as ``acct``, then rtlab's
     rootfs (read-only), ``args``, no terminal and a network namespace of its own."""
     user_dir(acct, path)
@@ -252,14 +279,15 @@ def write_bundle(acct: Account, path: Path, args: Sequence[str], rootfs: Path,
         spaces.append({"type": "network"})
     maps = spec["linux"].get("uidMappings") or []
     if not maps or maps[0].get("hostID") != acct.uid:
-        raise RootlessError(f"runc spec --rootless as {acct.name} mapped {maps!r}, not uid {acct.uid}")
+        raise RootlessError(
+            f"runc spec --rootless as {acct.name} mapped {maps!r}, not uid {acct.uid}"
+        )
     config.write_text(json.dumps(spec, indent=1))
     os.chown(config, acct.uid, acct.gid)
     return path
 
 
-def wrapper_overhead(acct: Optional[Account], samples: int = 30,
-                     timeout_s: float = 5.0) -> dict:
+def wrapper_overhead(acct: Account | None, samples: int = 30, timeout_s: float = 5.0) -> dict:
     """The wrapper's own cost: ``setpriv … /bin/true`` against ``/bin/true``,
     alternating, timed as rtlab times a step (measure.run_timed); medians in s."""
 
@@ -275,11 +303,14 @@ def wrapper_overhead(acct: Optional[Account], samples: int = 30,
                 sink.append(m.wall_s)
     if not plain or not wrapped:
         return {"error": "could not time the wrapper around /bin/true"}
-    return {"command": " ".join(wrapper(acct)) + " /bin/true", "samples": samples,
-            "true_median_s": statistics.median(plain),
-            "wrapped_median_s": statistics.median(wrapped),
-            "overhead_median_s": statistics.median(wrapped) - statistics.median(plain),
-            "note": "not subtracted from the rows; rootless rows include it"}
+    return {
+        "command": " ".join(wrapper(acct)) + " /bin/true",
+        "samples": samples,
+        "true_median_s": statistics.median(plain),
+        "wrapped_median_s": statistics.median(wrapped),
+        "overhead_median_s": statistics.median(wrapped) - statistics.median(plain),
+        "note": "not subtracted from the rows; rootless rows include it",
+    }
 
 
 # -- leftovers of a dead rootless run (collect killed with SIGKILL: no final sweep ran) --------
@@ -328,8 +359,12 @@ def fuse_mounts(uid: int, mountinfo: Path = Path("/proc/self/mountinfo")) -> lis
     for line in lines:
         head, _, tail = line.partition(" - ")
         fields, rest = head.split(), tail.split()
-        if len(fields) > 4 and len(rest) > 2 and rest[0].startswith("fuse") and \
-                f"user_id={uid}" in rest[2].split(","):
+        if (
+            len(fields) > 4
+            and len(rest) > 2
+            and rest[0].startswith("fuse")
+            and f"user_id={uid}" in rest[2].split(",")
+        ):
             points.append(fields[4].replace("\\040", " "))
     return points
 
@@ -353,8 +388,9 @@ def sweep_dead(live, runtime_dir: Path, name: str = USER, say=print) -> list[str
             break
         for pid in pids:
             try:
-                text = " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode(
-                    "utf-8", "replace").split("\0")).strip()
+                text = " ".join(
+                    Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+                ).strip()
                 os.kill(pid, 9)
             except (ProcessLookupError, OSError):
                 continue
@@ -391,23 +427,33 @@ def pairs(comparisons, step: str) -> list[dict]:
         return found
     for row in comparisons.to_dict("records"):
         a, b = str(row["a"]), str(row["b"])
-        if (row["step"] != step or not str(row["family"]).startswith("runtime=")
-                or b != a + SUFFIX):
+        if row["step"] != step or not str(row["family"]).startswith("runtime=") or b != a + SUFFIX:
             continue  # a sorts before a + SUFFIX: a is rootful, the ratio is rootful/rootless
         verdict = {"faster": "slower", "slower": "faster"}.get(row["verdict"], row["verdict"])
-        found.append({"client": a, "runtime": str(row["family"]).split("=", 1)[1],
-                      "ratio": 1.0 / row["ratio"], "ratio_ci_low": 1.0 / row["ratio_ci_high"],
-                      "ratio_ci_high": 1.0 / row["ratio_ci_low"], "verdict": verdict,
-                      "n_rounds": row["n_rounds"], "median_rootful_s": row["median_a_s"],
-                      "median_rootless_s": row["median_b_s"]})
+        found.append(
+            {
+                "client": a,
+                "runtime": str(row["family"]).split("=", 1)[1],
+                "ratio": 1.0 / row["ratio"],
+                "ratio_ci_low": 1.0 / row["ratio_ci_high"],
+                "ratio_ci_high": 1.0 / row["ratio_ci_low"],
+                "verdict": verdict,
+                "n_rounds": row["n_rounds"],
+                "median_rootful_s": row["median_a_s"],
+                "median_rootless_s": row["median_b_s"],
+            }
+        )
     return found
 
 
 # -- doctor ---------------------------------------------------------------------------
 
+
 def rootless_clients() -> list[str]:
     """The registered clients with a rootless mode (collect/clients/*_rootless.py)."""
     return [c for c, cls in parts.CLIENTS.items() if "rootless" in cls.mode_classes]
+
+
 DOCKERD_ROOTLESS = Path("/usr/share/docker.io/contrib/dockerd-rootless.sh")
 
 
@@ -440,22 +486,35 @@ def docker_missing() -> str:
         missing.append(f"{DOCKERD_ROOTLESS} (Debian package docker.io)")
     if shutil.which("rootlesskit") is None:
         missing.append("rootlesskit (Debian package rootlesskit, not installed)")
-    if not _others_can_open(TUN) and shutil.which("vpnkit") is None \
-            and shutil.which("lxc-user-nic") is None:
-        missing.append(f"a network rootlesskit can give the user: slirp4netns cannot open {TUN} "
-                       f"({_mode(TUN)}, root's only), vpnkit is not packaged by Debian 12, "
-                       "lxc-user-nic (Debian package lxc) is not installed")
-    missing.append("an rtlab driver for a per-user dockerd (dockerd-rootless.sh with its "
-                   "XDG_RUNTIME_DIR, data root and socket)")
+    if (
+        not _others_can_open(TUN)
+        and shutil.which("vpnkit") is None
+        and shutil.which("lxc-user-nic") is None
+    ):
+        missing.append(
+            f"a network rootlesskit can give the user: slirp4netns cannot open {TUN} "
+            f"({_mode(TUN)}, root's only), vpnkit is not packaged by Debian 12, "
+            "lxc-user-nic (Debian package lxc) is not installed"
+        )
+    missing.append(
+        "an rtlab driver for a per-user dockerd (dockerd-rootless.sh with its "
+        "XDG_RUNTIME_DIR, data root and socket)"
+    )
     return "docker rootless not measured: missing " + "; ".join(missing)
 
 
 def devices_line() -> str:
     """What this host's devices allow a rootless user: a slirp4netns network, fuse mounts."""
-    net = ("slirp4netns networks" if _others_can_open(TUN) else
-           f"no slirp4netns network ({TUN} {_mode(TUN)}: podman runs --network none)")
-    fuse = ("fuse-overlayfs" if _others_can_open(FUSE) else
-            f"no fuse-overlayfs ({FUSE} {_mode(FUSE)}: podman uses the kernel's overlay)")
+    net = (
+        "slirp4netns networks"
+        if _others_can_open(TUN)
+        else f"no slirp4netns network ({TUN} {_mode(TUN)}: podman runs --network none)"
+    )
+    fuse = (
+        "fuse-overlayfs"
+        if _others_can_open(FUSE)
+        else f"no fuse-overlayfs ({FUSE} {_mode(FUSE)}: podman uses the kernel's overlay)"
+    )
     return f"rootless  {net}; {fuse}"
 
 
@@ -468,10 +527,12 @@ def doctor_lines(name: str = USER) -> list[str]:
         ranges = subid_ranges(name)
         shown = ", ".join(f"{Path(f).name} {r[0] if r else 'none'}" for f, r in ranges.items())
         user = f"user {name} uid {acct.uid}, {shown}"
-    return [f"rootless  {user}",
-            f"rootless  {', '.join(rootless_clients())} over runc and crun; "
-            + "; ".join(UNSUPPORTED.values()),
-            devices_line(),
-            f"rootless  {docker_missing()}; "
-            f"{' and '.join(c for c in parts.CLIENTS if c not in rootless_clients())}: "
-            "no rootless mode in rtlab"]
+    return [
+        f"rootless  {user}",
+        f"rootless  {', '.join(rootless_clients())} over runc and crun; "
+        + "; ".join(UNSUPPORTED.values()),
+        devices_line(),
+        f"rootless  {docker_missing()}; "
+        f"{' and '.join(c for c in parts.CLIENTS if c not in rootless_clients())}: "
+        "no rootless mode in rtlab",
+    ]

@@ -8,11 +8,11 @@ running and imports the image into them. Says what it changed.
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
-from rtlab.host import cri, daemons, host, rootless
 from rtlab.core import image
 from rtlab.core.runtimes import Runtime
+from rtlab.host import cri, daemons, host, rootless
 
 
 def setup(say: Callable[[str], None] = print, extra: Iterable[Runtime] = ()) -> list[str]:
@@ -30,7 +30,9 @@ def setup(say: Callable[[str], None] = print, extra: Iterable[Runtime] = ()) -> 
         changes.append(f"installed Debian packages: {' '.join(missing)}")
     changes += host.prepare_cgroups(say)
     if not image.rootfs_dir().is_dir():
-        say(f"image: building the busybox rootfs in {image.rootfs_dir()} (folders created as needed)")
+        say(
+            f"image: building the busybox rootfs in {image.rootfs_dir()} (folders created as needed)"
+        )
     root = image.build_rootfs()
     say(f"image: busybox rootfs at {root}")
     try:  # the unprivileged user of rootless trials (rootless.py)
@@ -42,7 +44,9 @@ def setup(say: Callable[[str], None] = print, extra: Iterable[Runtime] = ()) -> 
     # rtlab's own containerd for the CRI (cri.py), after the other daemons: the cri client
     try:
         served = cri.start(cri.default_runtimes(extra), say=say)
-        changes.append(f"rtlab's CRI containerd serves handlers {', '.join(h.name for h in served)}")
+        changes.append(
+            f"rtlab's CRI containerd serves handlers {', '.join(h.name for h in served)}"
+        )
     except cri.CriError as exc:
         say(f"setup: the CRI is not ready: {exc}")
     say("setup: " + ("; ".join(changes) if changes else "nothing to change, host is ready"))

@@ -17,8 +17,8 @@ import os
 import re
 import shlex
 import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable, Optional
 
 from rtlab.core.image import STATE_DIR
 from rtlab.core.runtimes import KNOWN, Runtime
@@ -59,7 +59,7 @@ def _write_if_changed(path: Path, text: str, mode: int = 0o755) -> bool:
     return True
 
 
-def ensure_shim(runtime: Runtime) -> Optional[str]:
+def ensure_shim(runtime: Runtime) -> str | None:
     """Write the shim wrapper for ``runtime`` (idempotent); None, or why it cannot be."""
     if shim_runtime(runtime) == RUNC_SHIM:
         return None
@@ -71,8 +71,12 @@ def ensure_shim(runtime: Runtime) -> Optional[str]:
         return f"{RUNC_SHIM_BINARY} not found (Debian package containerd)"
     wrapper, runc = shim_paths(runtime)
     if runtime.flags:  # global flags need a script, as dockerd writes for runtimeArgs
-        _write_if_changed(runc, flags_script(
-            binary, runtime.flags, "the runtime containerd's runc shim runs as `runc`"))
+        _write_if_changed(
+            runc,
+            flags_script(
+                binary, runtime.flags, "the runtime containerd's runc shim runs as `runc`"
+            ),
+        )
     elif not (runc.is_symlink() and os.readlink(runc) == binary):
         runc.parent.mkdir(parents=True, exist_ok=True)
         tmp = runc.with_name("runc.tmp")
@@ -84,7 +88,8 @@ def ensure_shim(runtime: Runtime) -> Optional[str]:
         f"# rtlab: containerd's runc shim driving {runtime.name}: "
         f"{shlex.join([binary, *runtime.flags])}; see rtlab/host/daemons.py\n"
         f"PATH={_sh_quote(str(runc.parent))}:$PATH\nexport PATH\n"
-        f"exec {_sh_quote(stock)} \"$@\"\n")
+        f'exec {_sh_quote(stock)} "$@"\n'
+    )
     _write_if_changed(wrapper, wrapper_text)
     return None
 
@@ -96,9 +101,11 @@ def _sh_quote(s: str) -> str:
 def flags_script(binary: str, flags: Iterable[str], comment: str) -> str:
     """A script running ``binary`` with ``flags`` before its own arguments (as dockerd
     writes for runtimeArgs): ctr's shims here, the CRI's handlers (cri.py)."""
-    return ("#!/bin/sh\n"
-            f"# rtlab: {comment}\n"
-            f"exec {_sh_quote(binary)} {' '.join(map(_sh_quote, flags))} \"$@\"\n")
+    return (
+        "#!/bin/sh\n"
+        f"# rtlab: {comment}\n"
+        f'exec {_sh_quote(binary)} {" ".join(map(_sh_quote, flags))} "$@"\n'
+    )
 
 
 def install_shims(say: Say = print, runtimes: Iterable[Runtime] = ()) -> list[str]:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -23,11 +24,13 @@ from rtlab.analysis import concurrency_stats as cs
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render the section
     from IPython.display import HTML
 
-_NONE = ("<p>No concurrency run in these runs (<code>rtlab collect --experiment concurrency "
-         "--parallel 1,2,4,8</code> measures one).</p>")
+_NONE = (
+    "<p>No concurrency run in these runs (<code>rtlab collect --experiment concurrency "
+    "--parallel 1,2,4,8</code> measures one).</p>"
+)
 
 
-def _table_of(result, name: str) -> Optional[pd.DataFrame]:
+def _table_of(result, name: str) -> pd.DataFrame | None:
     for path in getattr(result, "tables", []) or []:
         if Path(path).name == name and Path(path).exists():
             return pd.read_csv(path)
@@ -44,8 +47,11 @@ def _finite(x) -> bool:
 def _with_ci(est, low, high, scale: float, unit: str) -> str:
     if not _finite(est):
         return "—"
-    ci = (f"[{float(low) * scale:.3g}–{float(high) * scale:.3g}]" if _finite(low) and _finite(high)
-          else f"(no CI: fewer than {cs.MIN_BATCHES} batches)")
+    ci = (
+        f"[{float(low) * scale:.3g}–{float(high) * scale:.3g}]"
+        if _finite(low) and _finite(high)
+        else f"(no CI: fewer than {cs.MIN_BATCHES} batches)"
+    )
     return f"{float(est) * scale:.3g} {unit} {ci}"
 
 
@@ -53,8 +59,10 @@ def _html_table(frame: pd.DataFrame) -> str:
     from rtlab.report.views import esc
 
     head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -63,15 +71,23 @@ def latency_table(summary: pd.DataFrame) -> pd.DataFrame:
     batches), the batches, the failed containers and the p95 launch skew."""
     rows = []
     for r in summary.sort_values(["client", "runtime", "mode", "k"]).itertuples(index=False):
-        rows.append({
-            "target": f"{r.client}/{r.runtime}", "mode": r.mode, "k": int(r.k),
-            "p50 [95% CI]": _with_ci(r.p50_s, r.p50_low_s, r.p50_high_s, 1000, "ms"),
-            "p95 [95% CI]": _with_ci(r.p95_s, r.p95_low_s, r.p95_high_s, 1000, "ms"),
-            "throughput [95% CI]": _with_ci(r.throughput_per_s, r.throughput_low_per_s,
-                                            r.throughput_high_per_s, 1, "/s"),
-            "batches": int(r.batches), "failed": int(r.failed),
-            "launch skew p95": "—" if not _finite(r.skew_p95_s)
-            else f"{float(r.skew_p95_s) * 1000:.3g} ms"})
+        rows.append(
+            {
+                "target": f"{r.client}/{r.runtime}",
+                "mode": r.mode,
+                "k": int(r.k),
+                "p50 [95% CI]": _with_ci(r.p50_s, r.p50_low_s, r.p50_high_s, 1000, "ms"),
+                "p95 [95% CI]": _with_ci(r.p95_s, r.p95_low_s, r.p95_high_s, 1000, "ms"),
+                "throughput [95% CI]": _with_ci(
+                    r.throughput_per_s, r.throughput_low_per_s, r.throughput_high_per_s, 1, "/s"
+                ),
+                "batches": int(r.batches),
+                "failed": int(r.failed),
+                "launch skew p95": "—"
+                if not _finite(r.skew_p95_s)
+                else f"{float(r.skew_p95_s) * 1000:.3g} ms",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -80,10 +96,16 @@ def knee_lines(knees: pd.DataFrame) -> list[str]:
     lines = []
     for r in knees.sort_values(["client", "runtime", "mode"]).itertuples(index=False):
         what = "runs to exit" if r.mode == "run" else "create+start"
-        peak = (f"; its highest throughput {float(r.peak_throughput_per_s):.3g}/s at "
-                f"k={int(r.peak_k)}" if _finite(r.peak_throughput_per_s) else "")
-        where = (f"throughput stops growing at k={int(r.knee)}" if _finite(r.knee) else
-                 f"throughput still grows at k={int(r.k_max)} (the knee lies beyond)")
+        peak = (
+            f"; its highest throughput {float(r.peak_throughput_per_s):.3g}/s at k={int(r.peak_k)}"
+            if _finite(r.peak_throughput_per_s)
+            else ""
+        )
+        where = (
+            f"throughput stops growing at k={int(r.knee)}"
+            if _finite(r.knee)
+            else f"throughput still grows at k={int(r.k_max)} (the knee lies beyond)"
+        )
         lines.append(f"{r.client}/{r.runtime}, {what}: {where}{peak}.")
     return lines
 
@@ -93,13 +115,21 @@ def comparisons_table(pairs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     order = ["mode", "k", "quantity", "family", "a", "b"]
     for r in pairs.sort_values(order).itertuples(index=False):
-        rows.append({
-            "mode": r.mode, "k": int(r.k), "batch quantity": r.quantity, "family": r.family,
-            "a vs b": f"{r.a} vs {r.b}",
-            "ratio a/b [95% CI]": f"{r.ratio:.3f} [{r.ratio_ci_low:.3f}–{r.ratio_ci_high:.3f}]"
-            if _finite(r.ratio) else "—",
-            "p_adj (Holm)": f"{r.p_adj:.2g}" if _finite(r.p_adj) else "—",
-            "verdict about a": r.verdict, "paired rounds": int(r.n_rounds)})
+        rows.append(
+            {
+                "mode": r.mode,
+                "k": int(r.k),
+                "batch quantity": r.quantity,
+                "family": r.family,
+                "a vs b": f"{r.a} vs {r.b}",
+                "ratio a/b [95% CI]": f"{r.ratio:.3f} [{r.ratio_ci_low:.3f}–{r.ratio_ci_high:.3f}]"
+                if _finite(r.ratio)
+                else "—",
+                "p_adj (Holm)": f"{r.p_adj:.2g}" if _finite(r.p_adj) else "—",
+                "verdict about a": r.verdict,
+                "paired rounds": int(r.n_rounds),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -112,20 +142,22 @@ def _figures(result) -> list[str]:
             mode = path.stem.partition("_")[2]
             title = ("runs to exit" if mode == "run" else "create+start") + " against k"
             data = base64.b64encode(path.read_bytes()).decode("ascii")
-            out.append(f"<h4>{esc(title)}</h4><p>p50 and p95 latency and throughput against k, "
-                       f"one line per runtime, a panel row per client; bands: 95% CIs "
-                       f"(bootstrap over batches).</p>"
-                       f'<img src="data:image/png;base64,{data}" alt="{esc(title)}" '
-                       f'style="max-width:100%"/>')
+            out.append(
+                f"<h4>{esc(title)}</h4><p>p50 and p95 latency and throughput against k, "
+                f"one line per runtime, a panel row per client; bands: 95% CIs "
+                f"(bootstrap over batches).</p>"
+                f'<img src="data:image/png;base64,{data}" alt="{esc(title)}" '
+                f'style="max-width:100%"/>'
+            )
     return out
 
 
-def _cores(metas: Sequence[dict]) -> Optional[int]:
+def _cores(metas: Sequence[dict]) -> int | None:
     cores = {m.get("host", {}).get("cores") for m in metas} - {None}
     return int(next(iter(cores))) if len(cores) == 1 else None
 
 
-def section(result, metas: Sequence[dict] = (), alpha: float = 0.05) -> "HTML":
+def section(result, metas: Sequence[dict] = (), alpha: float = 0.05) -> HTML:
     """The report's concurrency section as HTML (one line without a concurrency run)."""
     from IPython.display import HTML
 
@@ -145,24 +177,34 @@ def section(result, metas: Sequence[dict] = (), alpha: float = 0.05) -> "HTML":
         "of one batch share the host at the same moment, so they are not independent). "
         "Throughput = k × batches / Σ makespan. The knee: the largest k before throughput "
         "stops growing by more than the margin."
-        + (f" This host has {cores} cores: k above {cores} queues for them, so the knee is "
-           "the finding, not a defect." if cores else "") + "</p>",
+        + (
+            f" This host has {cores} cores: k above {cores} queues for them, so the knee is "
+            "the finding, not a defect."
+            if cores
+            else ""
+        )
+        + "</p>",
         "<h4>The knee per target</h4><ul>"
-        + "".join(f"<li>{esc(line)}</li>" for line in knee_lines(knees)) + "</ul>"
-        if knees is not None and len(knees) else "",
+        + "".join(f"<li>{esc(line)}</li>" for line in knee_lines(knees))
+        + "</ul>"
+        if knees is not None and len(knees)
+        else "",
         "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in heads) + "</ul>",
         *_figures(result),
-        "<h4>p50, p95 and throughput at each k</h4>", _html_table(latency_table(summary)),
+        "<h4>p50, p95 and throughput at each k</h4>",
+        _html_table(latency_table(summary)),
         f"<h4>Targets compared at each k (paired by round; Holm at alpha {esc(alpha)})</h4>",
     ]
     if pairs is None or pairs.empty:
         parts.append("<p>No comparison: each client and runtime has a single target here.</p>")
     else:
-        parts.append("<p>Each batch gives one sample per quantity: the p50 (median) and p95 of "
-                     "its containers' latencies (at k=1 the p50 only). Ratio a/b: the "
-                     "Hodges–Lehmann estimate of the per-round log ratio with its signed-rank "
-                     "95% CI; p_adj: Wilcoxon signed-rank, Holm within each family, quantity "
-                     "and k (as the lifecycle's comparisons; "
-                     f"<code>{esc(cs.COMPARISONS_FILE)}</code>).</p>")
+        parts.append(
+            "<p>Each batch gives one sample per quantity: the p50 (median) and p95 of "
+            "its containers' latencies (at k=1 the p50 only). Ratio a/b: the "
+            "Hodges–Lehmann estimate of the per-round log ratio with its signed-rank "
+            "95% CI; p_adj: Wilcoxon signed-rank, Holm within each family, quantity "
+            "and k (as the lifecycle's comparisons; "
+            f"<code>{esc(cs.COMPARISONS_FILE)}</code>).</p>"
+        )
         parts.append(_html_table(comparisons_table(pairs)))
     return HTML('<section id="concurrency">' + "".join(parts) + "</section>")

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
 
 import pandas as pd
 
@@ -30,8 +30,10 @@ from rtlab.core.results import load_trials
 
 FIGURES = ("memory", "interference")
 HEADLINE_METHOD = "pss"  # the runtime's own processes, the least noisy of the three
-NOTHING = ("No density run in these runs (<code>rtlab collect --experiment density</code> "
-           "measures memory per container).")
+NOTHING = (
+    "No density run in these runs (<code>rtlab collect --experiment density</code> "
+    "measures memory per container)."
+)
 
 
 def _fmt(mb: float, low: float, high: float, unit: str) -> str:
@@ -49,7 +51,7 @@ def memory_plot(density: pd.DataFrame, *, method: str, ax):
     use = density[density.ok & ~density.warmup & (density.method == method)]
     for (client, runtime), g in use.groupby(["client", "runtime"], sort=True):
         med = g.groupby("n").bytes.median() / ds.MB
-        line, = ax.plot(med.index, med.values, marker="o", label=f"{client}/{runtime}")
+        (line,) = ax.plot(med.index, med.values, marker="o", label=f"{client}/{runtime}")
         ax.scatter(g.n, g.bytes / ds.MB, s=8, alpha=0.35, color=line.get_color())
     ax.set_xlabel("idle containers running (N)")
     ax.set_ylabel("MB")
@@ -94,9 +96,11 @@ def headline(slopes: pd.DataFrame, method: str = HEADLINE_METHOD) -> list[str]:
         else:
             hi_name, lo_name = g.loc[g.mb.idxmax()].runtime, g.loc[g.mb.idxmin()].runtime
             hi, lo = by.loc[hi_name], by.loc[lo_name]
-        out.append(f"Through {client}, a {hi_name} container costs "
-                   f"{_fmt(hi.mb, hi.low, hi.high, 'MB')} against {lo_name}'s "
-                   f"{_fmt(lo.mb, lo.low, lo.high, 'MB')} ({method}, per container).")
+        out.append(
+            f"Through {client}, a {hi_name} container costs "
+            f"{_fmt(hi.mb, hi.low, hi.high, 'MB')} against {lo_name}'s "
+            f"{_fmt(lo.mb, lo.low, lo.high, 'MB')} ({method}, per container)."
+        )
     return out
 
 
@@ -119,7 +123,7 @@ class Density:
         return headline(self.slopes)
 
 
-def load(run_dirs: Iterable[str | Path]) -> Optional[Density]:
+def load(run_dirs: Iterable[str | Path]) -> Density | None:
     """The runs that have density.csv, their statistics; None when none has."""
     runs = [Path(r) for r in run_dirs if (Path(r) / "density.csv").exists()]
     if not runs:
@@ -133,11 +137,18 @@ def load(run_dirs: Iterable[str | Path]) -> Optional[Density]:
         except (OSError, ValueError):
             pass
     slopes = ds.memory_slopes(density)
-    return Density(runs, density, trials, slopes, ds.disagreement(slopes),
-                   ds.interference_slopes(trials), unavailable)
+    return Density(
+        runs,
+        density,
+        trials,
+        slopes,
+        ds.disagreement(slopes),
+        ds.interference_slopes(trials),
+        unavailable,
+    )
 
 
-def write(run_dirs: Iterable[str | Path], out_dir: str | Path) -> Optional[Density]:
+def write(run_dirs: Iterable[str | Path], out_dir: str | Path) -> Density | None:
     """Write the density tables and figures of the runs that have density.csv into
     ``out_dir``; None (nothing written) when no run measured density."""
     found = load(run_dirs)
@@ -146,9 +157,11 @@ def write(run_dirs: Iterable[str | Path], out_dir: str | Path) -> Optional[Densi
     out = Path(out_dir)
     folder = out / "figures" / "density"
     folder.mkdir(parents=True, exist_ok=True)
-    for frame, name in ((found.slopes, "density_memory.csv"),
-                        (found.methods, "density_methods.csv"),
-                        (found.interference, "density_interference.csv")):
+    for frame, name in (
+        (found.slopes, "density_memory.csv"),
+        (found.methods, "density_methods.csv"),
+        (found.interference, "density_interference.csv"),
+    ):
         frame.to_csv(out / name, index=False)
         found.tables.append(out / name)
     found.figures = _figures(found.density, found.trials, folder)
@@ -163,13 +176,18 @@ def memory_table(found: Density) -> pd.DataFrame:
         row: dict[str, object] = {"target": f"{client}/{runtime}"}
         for m in METHODS:
             r = g[g.method == m]
-            mb, low, high = (float(x) for x in r[["mb", "low", "high"]].iloc[0]) if len(r) \
+            mb, low, high = (
+                (float(x) for x in r[["mb", "low", "high"]].iloc[0])
+                if len(r)
                 else (float("nan"),) * 3
+            )
             row[f"{m} (MB per container)"] = _fmt(mb, low, high, "MB") if len(r) else "—"
-        spread = found.methods[(found.methods.client == client)
-                               & (found.methods.runtime == runtime)].spread
-        row["spread (largest / smallest)"] = "—" if spread.isna().all() \
-            else f"{spread.iloc[0]:.1f}×"
+        spread = found.methods[
+            (found.methods.client == client) & (found.methods.runtime == runtime)
+        ].spread
+        row["spread (largest / smallest)"] = (
+            "—" if spread.isna().all() else f"{spread.iloc[0]:.1f}×"
+        )
         daemons = next((d for d in g.daemons if d), "")
         d_mb = g.daemons_mb.dropna()
         row["daemons"] = daemons or "none (no daemon)"
@@ -181,18 +199,28 @@ def memory_table(found: Density) -> pd.DataFrame:
 
 
 def interference_table(found: Density) -> pd.DataFrame:
-    return pd.DataFrame([{"target": f"{r.client}/{r.runtime}", "step": r.step,
-                          "ms per running container": _fmt(r.ms_per_container, r.low, r.high,
-                                                           "ms"),
-                          "at N = 0 (ms)": f"{r.intercept_ms:.1f}", "points": r.points}
-                         for r in found.interference.itertuples()])
+    return pd.DataFrame(
+        [
+            {
+                "target": f"{r.client}/{r.runtime}",
+                "step": r.step,
+                "ms per running container": _fmt(r.ms_per_container, r.low, r.high, "ms"),
+                "at N = 0 (ms)": f"{r.intercept_ms:.1f}",
+                "points": r.points,
+            }
+            for r in found.interference.itertuples()
+        ]
+    )
 
 
 def _html_table(frame: pd.DataFrame, cls: str) -> str:
     from rtlab.report.views import esc
+
     head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -208,36 +236,54 @@ def section(run_dirs: Iterable[str | Path], out_dir: str | Path):
     found = write(run_dirs, out_dir)
     if found is None:
         return HTML(f"<p>{NOTHING}</p>")
-    lines = found.headline or ["Fewer than two runtimes measured through one client: no "
-                               "headline."]
-    parts = ['<section id="density">',
-             "".join(f"<p><strong>{esc(s)}</strong></p>" for s in lines),
-             "<p>MB per container: the Theil–Sen slope of memory over N with Sen's 95% CI, "
-             "per method (memavailable: the fall of MemAvailable, the whole host; pss: the "
-             "PSS of the processes the batch added; cgroup: the containers' memory cgroups). "
-             "The methods disagree by design; spread is the largest over the smallest. The "
-             "daemons' growth (the daemons the client talks to) is apart, in no method but "
-             "memavailable.</p>",
-             _html_table(memory_table(found), "density-memory") if len(found.slopes)
-             else "<p>No successful reading: every level failed or was refused.</p>"]
+    lines = found.headline or ["Fewer than two runtimes measured through one client: no headline."]
+    parts = [
+        '<section id="density">',
+        "".join(f"<p><strong>{esc(s)}</strong></p>" for s in lines),
+        "<p>MB per container: the Theil–Sen slope of memory over N with Sen's 95% CI, "
+        "per method (memavailable: the fall of MemAvailable, the whole host; pss: the "
+        "PSS of the processes the batch added; cgroup: the containers' memory cgroups). "
+        "The methods disagree by design; spread is the largest over the smallest. The "
+        "daemons' growth (the daemons the client talks to) is apart, in no method but "
+        "memavailable.</p>",
+        _html_table(memory_table(found), "density-memory")
+        if len(found.slopes)
+        else "<p>No successful reading: every level failed or was refused.</p>",
+    ]
     for png in found.figures:
-        title = {"memory": "Memory against N, a panel per method, a line per target",
-                 "interference": "Start of one more container against N"}[png.stem]
-        parts.append(image_bundle(png.read_bytes(), title,
-                                  caption_html=f"<h4>{esc(title)}</h4>")["text/html"])
+        title = {
+            "memory": "Memory against N, a panel per method, a line per target",
+            "interference": "Start of one more container against N",
+        }[png.stem]
+        parts.append(
+            image_bundle(png.read_bytes(), title, caption_html=f"<h4>{esc(title)}</h4>")[
+                "text/html"
+            ]
+        )
         if png.stem == "memory":
-            parts += ["<p>The start of one more container with N running: ms per running "
-                      "container (Theil–Sen, 95% CI), of create, start and both.</p>",
-                      _html_table(interference_table(found), "density-interference")
-                      if len(found.interference) else "<p>No successful timed start.</p>"]
+            parts += [
+                "<p>The start of one more container with N running: ms per running "
+                "container (Theil–Sen, 95% CI), of create, start and both.</p>",
+                _html_table(interference_table(found), "density-interference")
+                if len(found.interference)
+                else "<p>No successful timed start.</p>",
+            ]
     errors = found.density[~found.density.ok].groupby(["client", "runtime", "error"]).size()
     if len(errors):
-        parts.append("<p>Readings that failed (kept in density.csv, left out above):</p><ul>"
-                     + "".join(f"<li>{esc(c)}/{esc(r)}: {esc(e)} ({k} rows)</li>"
-                               for (c, r, e), k in errors.items()) + "</ul>")
+        parts.append(
+            "<p>Readings that failed (kept in density.csv, left out above):</p><ul>"
+            + "".join(
+                f"<li>{esc(c)}/{esc(r)}: {esc(e)} ({k} rows)</li>"
+                for (c, r, e), k in errors.items()
+            )
+            + "</ul>"
+        )
     if found.unavailable:
-        parts.append("<p>Not measured:</p><ul>" + "".join(
-            f"<li>{esc(k)}: {esc(v)}</li>" for k, v in found.unavailable.items()) + "</ul>")
+        parts.append(
+            "<p>Not measured:</p><ul>"
+            + "".join(f"<li>{esc(k)}: {esc(v)}</li>" for k, v in found.unavailable.items())
+            + "</ul>"
+        )
     parts.append("</section>")
     return HTML("".join(parts))
 
@@ -253,21 +299,29 @@ def console_table(run_dir: str | Path) -> str:
         return "no successful memory reading (density.csv's error column says why)"
     cols = ["target", *(f"{m} (MB per container)" for m in METHODS), "daemons (MB per container)"]
     mem = mem[cols].rename(columns=lambda c: c.replace(" (MB per container)", ""))
-    out = ["MB per container (Theil–Sen slope over N [95% CI]), per target and method:",
-           mem.to_string(index=False)]
+    out = [
+        "MB per container (Theil–Sen slope over N [95% CI]), per target and method:",
+        mem.to_string(index=False),
+    ]
     inter = found.interference[found.interference.step == "start"]
     if len(inter):
-        out += ["start of one more container, ms per running container [95% CI]:",
-                interference_table(found)[lambda f: f.step == "start"]
-                .drop(columns=["step"]).to_string(index=False)]
+        out += [
+            "start of one more container, ms per running container [95% CI]:",
+            interference_table(found)[lambda f: f.step == "start"]
+            .drop(columns=["step"])
+            .to_string(index=False),
+        ]
     return "\n".join([*found.headline, *out])
 
 
-def _figures(density: pd.DataFrame, trials: pd.DataFrame, folder: Path,
-             methods: Sequence[str] = METHODS) -> list[Path]:
+def _figures(
+    density: pd.DataFrame, trials: pd.DataFrame, folder: Path, methods: Sequence[str] = METHODS
+) -> list[Path]:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, len(methods), figsize=(4.5 * len(methods), 3.6), squeeze=False)
     for ax, m in zip(axes[0], methods):
         memory_plot(density, method=m, ax=ax)

@@ -16,19 +16,20 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
-from rtlab.core import experiments, options
-from rtlab.collect.collect import REPO_ROOT, CollectOptions, UsageError, validate
-from rtlab.collect.clients import CLIENTS
-from rtlab.core.runtimes import default_names
-from rtlab.core.results import load_runs as _load_runs
-from rtlab.core.results import RunFormatError
-from rtlab.collect.studies import resolve as resolve_study
-from rtlab.collect.studies import STUDIES, StudyError
 from rtlab.analysis.analysis import figure_kinds
+from rtlab.collect.clients import CLIENTS
+from rtlab.collect.collect import REPO_ROOT, CollectOptions, UsageError, validate
+from rtlab.collect.studies import STUDIES, StudyError
+from rtlab.collect.studies import resolve as resolve_study
+from rtlab.core import experiments, options
+from rtlab.core.results import RunFormatError
+from rtlab.core.results import load_runs as _load_runs
+from rtlab.core.runtimes import default_names
 
 SAMPLE_DIR = "data/sample"
 
@@ -68,8 +69,9 @@ def parameters(where: str, namespace: dict[str, Any]) -> dict[str, Any]:
 def _unknown(name: str, given: list[str], known: Sequence[str], what: str) -> None:
     unknown = [v for v in given if v not in known]
     if unknown:
-        raise ParameterError(f"{name}: unknown {what} {', '.join(map(repr, unknown))}; "
-                             f"known: {', '.join(known)}")
+        raise ParameterError(
+            f"{name}: unknown {what} {', '.join(map(repr, unknown))}; known: {', '.join(known)}"
+        )
 
 
 # -- run folders ---------------------------------------------------------------
@@ -82,8 +84,9 @@ def _started_at(run_dir: Path) -> str:
         return ""
 
 
-def find_runs(value: str | Path | Sequence[str | Path], name: str = "run_dirs",
-              base: Optional[Path] = None) -> list[Path]:
+def find_runs(
+    value: str | Path | Sequence[str | Path], name: str = "run_dirs", base: Path | None = None
+) -> list[Path]:
     """Run folders named by ``value``, oldest first.
 
     Parameters
@@ -109,26 +112,32 @@ def find_runs(value: str | Path | Sequence[str | Path], name: str = "run_dirs",
     elif isinstance(value, (list, tuple)) and all(isinstance(v, (str, Path)) for v in value):
         items = [str(v) for v in value]
     else:
-        raise ParameterError(f"{name} = {value!r}: give a run folder or a folder of runs, "
-                             f"e.g. {SAMPLE_DIR!r}")
+        raise ParameterError(
+            f"{name} = {value!r}: give a run folder or a folder of runs, e.g. {SAMPLE_DIR!r}"
+        )
     if not items:
-        raise ParameterError(f"{name} is empty: give a run folder or a folder of runs, "
-                             f"e.g. {SAMPLE_DIR!r}")
+        raise ParameterError(
+            f"{name} is empty: give a run folder or a folder of runs, e.g. {SAMPLE_DIR!r}"
+        )
     runs: list[Path] = []
     for item in items:
         path = repo_path(item) if base is None else Path(base, item).expanduser()
         shown = repr(item) if str(path) == item else f"{item!r} ({path})"
         if not path.is_dir():
             what = "is not a folder" if path.exists() else "does not exist"
-            raise ParameterError(f"{name}: {shown} {what}; give a run folder (holding "
-                                 f"run.json) or a folder of runs, e.g. {SAMPLE_DIR!r}")
+            raise ParameterError(
+                f"{name}: {shown} {what}; give a run folder (holding "
+                f"run.json) or a folder of runs, e.g. {SAMPLE_DIR!r}"
+            )
         if (path / "run.json").is_file():
             runs.append(path)
             continue
         inside = [p.parent for p in path.glob("*/run.json")]
         if not inside:
-            raise ParameterError(f"{name}: {shown} holds no run (no run.json in it or "
-                                 f"its subfolders); give a folder written by rtlab collect")
+            raise ParameterError(
+                f"{name}: {shown} holds no run (no run.json in it or "
+                f"its subfolders); give a folder written by rtlab collect"
+            )
         runs += sorted(inside, key=lambda p: (_started_at(p), p.name))
     return list(dict.fromkeys(runs))
 
@@ -161,8 +170,10 @@ def collect_options(progress: bool = True, **given: Any) -> CollectOptions:
     values = _checked("01", given)
     study = values["study"]
     if study and study not in STUDIES:
-        raise ParameterError(f"study = {study!r}: unknown study; known: '' (clients x runtimes), "
-                             + ", ".join(STUDIES))
+        raise ParameterError(
+            f"study = {study!r}: unknown study; known: '' (clients x runtimes), "
+            + ", ".join(STUDIES)
+        )
     try:
         experiments.get(values["experiment"]).select(values["steps"])
     except experiments.ExperimentError as exc:
@@ -174,42 +185,61 @@ def collect_options(progress: bool = True, **given: Any) -> CollectOptions:
     known_runtimes = default_names(custom)
     if runtime_names and any(r not in known_runtimes for r in runtime_names):
         unknown = [r for r in runtime_names if r not in known_runtimes]
-        raise ParameterError(f"runtimes: unknown runtime {', '.join(map(repr, unknown))}; known: "
-                             f"{', '.join(known_runtimes)} (or add one in custom_runtimes as "
-                             "'NAME=/PATH[:FLAGS]')")
+        raise ParameterError(
+            f"runtimes: unknown runtime {', '.join(map(repr, unknown))}; known: "
+            f"{', '.join(known_runtimes)} (or add one in custom_runtimes as "
+            "'NAME=/PATH[:FLAGS]')"
+        )
     fields: dict[str, Any] = {}
     if study:
         try:
-            chosen = resolve_study(study, custom, clients=client_names or None,
-                                   runtimes=runtime_names or None)
+            chosen = resolve_study(
+                study, custom, clients=client_names or None, runtimes=runtime_names or None
+            )
         except StudyError as exc:
             raise ParameterError(f"study = {study!r}: {exc}") from None
-        fields = {"clients": chosen.clients, "runtimes": chosen.runtimes, "pairs": chosen.pairs,
-                  "study": chosen.name, "excluded": chosen.excluded}
+        fields = {
+            "clients": chosen.clients,
+            "runtimes": chosen.runtimes,
+            "pairs": chosen.pairs,
+            "study": chosen.name,
+            "excluded": chosen.excluded,
+        }
     else:
         if not client_names:
-            raise ParameterError(f"clients is empty: give one or more of {', '.join(CLIENTS)} "
-                                 "(or name a study)")
+            raise ParameterError(
+                f"clients is empty: give one or more of {', '.join(CLIENTS)} (or name a study)"
+            )
         if not runtime_names:
-            raise ParameterError(f"runtimes is empty: give one or more of "
-                                 f"{', '.join(known_runtimes)} (or name a study)")
+            raise ParameterError(
+                f"runtimes is empty: give one or more of "
+                f"{', '.join(known_runtimes)} (or name a study)"
+            )
         fields = {"clients": client_names, "runtimes": runtime_names}
     out_text = values["out_dir"]
     bundle = values["bundle"]
     try:
         opts = CollectOptions.from_values(
-            {**values, "bundle": str(repo_path(bundle)) if bundle else None}, **fields,
+            {**values, "bundle": str(repo_path(bundle)) if bundle else None},
+            **fields,
             paces=values["paces"] or list(options.default("paces", "01")),
-            out=repo_path(out_text) if out_text else None, progress=progress)
+            out=repo_path(out_text) if out_text else None,
+            progress=progress,
+        )
         validate(opts)
     except ParameterError:
         raise
     except UsageError as exc:
         raise ParameterError(str(exc)) from None
-    if opts.out is not None and opts.out.exists() and (
-            not opts.out.is_dir() or any(opts.out.iterdir())):
-        raise ParameterError(f"out_dir = {out_text!r}: {opts.out} exists and is not an empty "
-                             "folder; give a new or empty folder, or '' for a new data/<run-id>/")
+    if (
+        opts.out is not None
+        and opts.out.exists()
+        and (not opts.out.is_dir() or any(opts.out.iterdir()))
+    ):
+        raise ParameterError(
+            f"out_dir = {out_text!r}: {opts.out} exists and is not an empty "
+            "folder; give a new or empty folder, or '' for a new data/<run-id>/"
+        )
     return opts
 
 
@@ -245,8 +275,9 @@ def analyze_params(**given: Any) -> AnalyzeParams:
         figure_kinds(figures_text)
     except ValueError as exc:
         raise ParameterError(f"figures = {figures_text!r}: {exc}") from None
-    return AnalyzeParams(runs, values["alpha"], values["seed"], out, values["margin"],
-                         figures_text, values["svg"])
+    return AnalyzeParams(
+        runs, values["alpha"], values["seed"], out, values["margin"], figures_text, values["svg"]
+    )
 
 
 def load_runs(run_dirs: Sequence[Path], name: str = "run_dirs"):
@@ -268,7 +299,7 @@ class CompareParams:
     alpha: float
     threshold: float
     seed: int
-    out_dir: Optional[Path] = None
+    out_dir: Path | None = None
     margin: float = options.DEFAULT_MARGIN
 
 
@@ -283,8 +314,9 @@ def check_threshold(value: Any, name: str = "threshold") -> float:
 def _one_run(name: str, value: Any) -> Path:
     runs = find_runs(value, name)
     if len(runs) != 1:
-        raise ParameterError(f"{name} = {value!r}: names {len(runs)} runs; give one run folder "
-                             "(holding run.json)")
+        raise ParameterError(
+            f"{name} = {value!r}: names {len(runs)} runs; give one run folder (holding run.json)"
+        )
     return runs[0]
 
 
@@ -297,18 +329,26 @@ def compare_params(**given: Any) -> CompareParams:
     empty_b = run_b is None or isinstance(run_b, str) and not run_b.strip()
     samples = sample_runs() if empty_a or empty_b else []
     if (empty_a or empty_b) and len(samples) < 2:
-        raise ParameterError(f"run_a/run_b '' means the two sample runs, but {SAMPLE_DIR} holds "
-                             f"{len(samples)}; give two run folders")
+        raise ParameterError(
+            f"run_a/run_b '' means the two sample runs, but {SAMPLE_DIR} holds "
+            f"{len(samples)}; give two run folders"
+        )
     a = samples[0] if empty_a else _one_run("run_a", run_a)
     b = samples[1] if empty_b else _one_run("run_b", run_b)
     return CompareParams(
-        a, b, values["alpha"], values["threshold"], values["seed"],
-        _out_dir(values["out_dir"], "'' to write nothing, or a folder for changes.csv and "
-                                    "change.png"),
-        values["margin"])
+        a,
+        b,
+        values["alpha"],
+        values["threshold"],
+        values["seed"],
+        _out_dir(
+            values["out_dir"], "'' to write nothing, or a folder for changes.csv and change.png"
+        ),
+        values["margin"],
+    )
 
 
-def _out_dir(text: Optional[str], accepted: str) -> Optional[Path]:
+def _out_dir(text: str | None, accepted: str) -> Path | None:
     if not text:
         return None
     out = repo_path(text)

@@ -13,8 +13,9 @@ phases; :func:`section` is notebook 02's cell, every string from data escaped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -27,8 +28,19 @@ if TYPE_CHECKING:
 # the analysis half lives in analysis/phasestats.py (rtlab analyze calls it); this
 # module renders it
 from rtlab.analysis.phasestats import (  # noqa: E402,F401
-    COST_FILE, COVERAGE_FILE, DIFFERENCES_FILE, FIGURES, SUMMARY_FILE, PhaseResult, _interval,
-    _ms, _pace, analyze_phases, explained, sentences)
+    COST_FILE,
+    COVERAGE_FILE,
+    DIFFERENCES_FILE,
+    FIGURES,
+    SUMMARY_FILE,
+    PhaseResult,
+    _interval,
+    _ms,
+    _pace,
+    analyze_phases,
+    explained,
+    sentences,
+)
 
 
 def _table(rows: Sequence[Sequence[str]], head: Sequence[str], cls: str) -> str:
@@ -39,44 +51,117 @@ def _table(rows: Sequence[Sequence[str]], head: Sequence[str], cls: str) -> str:
     return f'<table class="{cls}"><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>'
 
 
-def html(result: Optional[PhaseResult], figures_html: str = "") -> "HTML":
+def html(result: PhaseResult | None, figures_html: str = "") -> HTML:
     """The section as HTML: how much the phases explain per target and step, which phase
     explains each difference, the cost of tracing, ``figures_html`` (already escaped),
     then every phase's median folded."""
     from IPython.display import HTML
 
-    from rtlab.report.views import esc
-
     if result is None:
-        return HTML("<p>No traced run loaded (<code>rtlab collect --trace</code> adds a traced "
-                    "twin of every unit and phases.csv).</p>")
-    cov_rows = [(r.target + _pace(r.pace_s), r.step, r.n, _ms(r.step_median_s), r.named_phases,
-                 f"{r.named_share:.0%}", f"{r.unattributed_share:.0%}")
-                for r in result.coverage.itertuples(index=False)]
-    coverage = _table(cov_rows, ["target", "step", "traced trials", "step median ms",
-                                 "named phases", "their medians add up to",
-                                 "unattributed (median)"], "phase-coverage") if cov_rows else \
-        "<p>The traced steps have no phase definition (tracing.PHASES).</p>"
-    diff_rows = [(r.step, r.a, r.b, _ms(r.step_diff_s), r.phase,
-                  f"{_ms(r.diff_s)} [{_ms(r.diff_low_s)}, {_ms(r.diff_high_s)}]")
-                 for r in explained(result).itertuples(index=False)]
-    diffs = _table(diff_rows, ["step", "a", "b", "a − b, step medians (ms)",
-                               "the phase that explains most", "its a − b, ms [95% CI]"],
-                   "phase-differences") if diff_rows else \
-        "<p>No difference between two targets or paces that one phase explains (its CI " \
+        return HTML(
+            "<p>No traced run loaded (<code>rtlab collect --trace</code> adds a traced "
+            "twin of every unit and phases.csv).</p>"
+        )
+    cov_rows = [
+        (
+            r.target + _pace(r.pace_s),
+            r.step,
+            r.n,
+            _ms(r.step_median_s),
+            r.named_phases,
+            f"{r.named_share:.0%}",
+            f"{r.unattributed_share:.0%}",
+        )
+        for r in result.coverage.itertuples(index=False)
+    ]
+    coverage = (
+        _table(
+            cov_rows,
+            [
+                "target",
+                "step",
+                "traced trials",
+                "step median ms",
+                "named phases",
+                "their medians add up to",
+                "unattributed (median)",
+            ],
+            "phase-coverage",
+        )
+        if cov_rows
+        else "<p>The traced steps have no phase definition (tracing.PHASES).</p>"
+    )
+    diff_rows = [
+        (
+            r.step,
+            r.a,
+            r.b,
+            _ms(r.step_diff_s),
+            r.phase,
+            f"{_ms(r.diff_s)} [{_ms(r.diff_low_s)}, {_ms(r.diff_high_s)}]",
+        )
+        for r in explained(result).itertuples(index=False)
+    ]
+    diffs = (
+        _table(
+            diff_rows,
+            [
+                "step",
+                "a",
+                "b",
+                "a − b, step medians (ms)",
+                "the phase that explains most",
+                "its a − b, ms [95% CI]",
+            ],
+            "phase-differences",
+        )
+        if diff_rows
+        else "<p>No difference between two targets or paces that one phase explains (its CI "
         "excluding no difference).</p>"
-    cost_rows = [(stats.target_label(r.client, r.runtime) + _pace(r.pace_s), r.step, r.n_pairs,
-                  _ms(r.median_untraced_s), _ms(r.median_traced_s),
-                  f"{r.ratio:.3f} [{r.ratio_low:.3f}, {r.ratio_high:.3f}]")
-                 for r in result.cost.itertuples(index=False)]
-    cost = _table(cost_rows, ["target", "step", "paired rounds", "untraced median ms",
-                              "traced median ms", "traced/untraced [95% CI]"],
-                  "tracing-cost") if cost_rows else "<p>No paired traced/untraced rounds.</p>"
-    rows = [(r.target + _pace(r.pace_s), r.step, r.phase, r.n,
-             _interval(r.median_s, r.ci_low_s, r.ci_high_s), f"{r.share:.1%}")
-            for r in result.summary.itertuples(index=False)]
-    phases = _table(rows, ["target", "step", "phase", "n", "median ms [95% CI]",
-                           "share of the step's median"], "phases")
+    )
+    cost_rows = [
+        (
+            stats.target_label(r.client, r.runtime) + _pace(r.pace_s),
+            r.step,
+            r.n_pairs,
+            _ms(r.median_untraced_s),
+            _ms(r.median_traced_s),
+            f"{r.ratio:.3f} [{r.ratio_low:.3f}, {r.ratio_high:.3f}]",
+        )
+        for r in result.cost.itertuples(index=False)
+    ]
+    cost = (
+        _table(
+            cost_rows,
+            [
+                "target",
+                "step",
+                "paired rounds",
+                "untraced median ms",
+                "traced median ms",
+                "traced/untraced [95% CI]",
+            ],
+            "tracing-cost",
+        )
+        if cost_rows
+        else "<p>No paired traced/untraced rounds.</p>"
+    )
+    rows = [
+        (
+            r.target + _pace(r.pace_s),
+            r.step,
+            r.phase,
+            r.n,
+            _interval(r.median_s, r.ci_low_s, r.ci_high_s),
+            f"{r.share:.1%}",
+        )
+        for r in result.summary.itertuples(index=False)
+    ]
+    phases = _table(
+        rows,
+        ["target", "step", "phase", "n", "median ms [95% CI]", "share of the step's median"],
+        "phases",
+    )
     return HTML(
         '<section id="phases">'
         "<p>Traced twins only (bpftrace on tracepoints; never pooled with the untraced "
@@ -91,11 +176,13 @@ def html(result: Optional[PhaseResult], figures_html: str = "") -> "HTML":
         f"(the tracer attached, not following), rounds paired, ratio with its bootstrap "
         f"CI:</p>{cost}{figures_html}"
         f"<details><summary>Every phase's median ({len(rows)} rows)</summary>{phases}</details>"
-        "</section>")
+        "</section>"
+    )
 
 
-def section(run_dirs: Sequence[Path | str], trials: pd.DataFrame, out_dir: Path | str, *,
-            seed: int = 0) -> "HTML":
+def section(
+    run_dirs: Sequence[Path | str], trials: pd.DataFrame, out_dir: Path | str, *, seed: int = 0
+) -> HTML:
     """Notebook 02's "Where the time goes": the runs' phases.csv analysed into ``out_dir``
     (:func:`analyze_phases`), shown as HTML; one line when no traced run is loaded."""
     import base64
@@ -108,5 +195,7 @@ def section(run_dirs: Sequence[Path | str], trials: pd.DataFrame, out_dir: Path 
     imgs = "".join(
         f'<figure><img alt="{esc(p.stem)}" style="max-width:100%" src="data:image/png;base64,'
         f'{base64.b64encode(p.read_bytes()).decode()}"></figure>'
-        for p in result.figures if p.suffix == ".png")
+        for p in result.figures
+        if p.suffix == ".png"
+    )
     return html(result, imgs)

@@ -30,15 +30,16 @@ import secrets
 import shutil
 import signal
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 from rtlab.collect.collect import REPO_ROOT
+from rtlab.core import procfs
 from rtlab.core.options import DEFAULT_ALPHA, DEFAULT_MARGIN
 from rtlab.core.results import read_meta
-from rtlab.core import procfs
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 REPORTS_DIR = REPO_ROOT / "reports"
@@ -49,7 +50,11 @@ REPORT_HTML = "report.html"
 INDEX_HTML = "index.html"
 KERNEL_NAME = "python3"
 RECORD_MIME = "application/vnd.rtlab.record+json"
-_PYTHON_NAMES = {"python", f"python{sys.version_info[0]}", f"python{sys.version_info[0]}.{sys.version_info[1]}"}
+_PYTHON_NAMES = {
+    "python",
+    f"python{sys.version_info[0]}",
+    f"python{sys.version_info[0]}.{sys.version_info[1]}",
+}
 
 
 class ReportError(RuntimeError):
@@ -101,8 +106,10 @@ def check_kernel(kernel_name: str = KERNEL_NAME) -> str:
     """
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-    fix = (f"install rtlab's kernel with `{sys.executable} -m ipykernel install --sys-prefix "
-           f"--name {kernel_name}` (scripts/bootstrap.sh does)")
+    fix = (
+        f"install rtlab's kernel with `{sys.executable} -m ipykernel install --sys-prefix "
+        f"--name {kernel_name}` (scripts/bootstrap.sh does)"
+    )
     try:
         spec = KernelSpecManager().get_kernel_spec(kernel_name)
     except NoSuchKernel:
@@ -111,8 +118,10 @@ def check_kernel(kernel_name: str = KERNEL_NAME) -> str:
     if command in _PYTHON_NAMES:
         return sys.executable
     if Path(command).resolve() != Path(sys.executable).resolve():
-        raise ReportError(f"the {kernel_name!r} kernel ({spec.resource_dir}) runs {command}, not "
-                          f"rtlab's Python {sys.executable}: {fix}")
+        raise ReportError(
+            f"the {kernel_name!r} kernel ({spec.resource_dir}) runs {command}, not "
+            f"rtlab's Python {sys.executable}: {fix}"
+        )
     return command
 
 
@@ -120,8 +129,11 @@ def _kernel_pids() -> list[int]:
     """Kernels this process started (children running ipykernel)."""
 
     me = os.getpid()
-    return [pid for pid in procfs.pids()
-            if procfs.parent(pid) == me and "ipykernel" in " ".join(procfs.cmdline(pid))]
+    return [
+        pid
+        for pid in procfs.pids()
+        if procfs.parent(pid) == me and "ipykernel" in " ".join(procfs.cmdline(pid))
+    ]
 
 
 @contextlib.contextmanager
@@ -144,8 +156,10 @@ def _forward_interrupts() -> Iterator[None]:
         for pid in _kernel_pids():
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGINT)
-        sys.stderr.write("\nrtlab report: interrupting the notebook (it cleans up; press Ctrl-C "
-                         "again to stop at once)\n")
+        sys.stderr.write(
+            "\nrtlab report: interrupting the notebook (it cleans up; press Ctrl-C "
+            "again to stop at once)\n"
+        )
 
     try:
         signal.signal(signal.SIGINT, handler)
@@ -158,8 +172,14 @@ def _forward_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def run_notebook(name: str, output: Path, parameters: dict, *, show_output: bool = False,
-                 notebooks_dir: Path = NOTEBOOKS_DIR):
+def run_notebook(
+    name: str,
+    output: Path,
+    parameters: dict,
+    *,
+    show_output: bool = False,
+    notebooks_dir: Path = NOTEBOOKS_DIR,
+):
     """Execute ``notebooks/<name>`` with papermill into ``output``; return the executed notebook.
 
     Parameters
@@ -187,8 +207,12 @@ def run_notebook(name: str, output: Path, parameters: dict, *, show_output: bool
     try:
         with _forward_interrupts():
             return papermill.execute_notebook(
-                str(notebooks_dir / name), str(output), parameters=parameters,
-                kernel_name=KERNEL_NAME, progress_bar=False, cwd=str(notebooks_dir),
+                str(notebooks_dir / name),
+                str(output),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                progress_bar=False,
+                cwd=str(notebooks_dir),
                 stdout_file=sys.stdout if show_output else None,
                 stderr_file=sys.stderr if show_output else None,
                 # the kernel's own log (e.g. "running over TCP without encryption" on
@@ -196,9 +220,12 @@ def run_notebook(name: str, output: Path, parameters: dict, *, show_output: bool
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
     except PapermillExecutionError as exc:
-        raise NotebookStopped(f"{name} stopped at cell {exc.exec_count}: {exc.ename}: "
-                              f"{exc.evalue} (executed notebook: {output})",
-                              exc.ename, output) from None
+        raise NotebookStopped(
+            f"{name} stopped at cell {exc.exec_count}: {exc.ename}: "
+            f"{exc.evalue} (executed notebook: {output})",
+            exc.ename,
+            output,
+        ) from None
 
 
 # -- HTML ----------------------------------------------------------------------------
@@ -207,8 +234,10 @@ def run_notebook(name: str, output: Path, parameters: dict, *, show_output: bool
 # The page runs no script and loads nothing: nbconvert's lab template without its
 # require.js, MathJax, mermaid and widget loaders, and a Content-Security-Policy that
 # refuses every script and every request but inline styles and data: images.
-CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
-       "base-uri 'none'; form-action 'none'")
+CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+    "base-uri 'none'; form-action 'none'"
+)
 _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js -%}
 <meta http-equiv="Content-Security-Policy" content="CSP_HERE">
@@ -234,17 +263,22 @@ def export_html(notebook: Path, html_path: Path, title: str) -> Path:
     config = Config()
     config.TagRemovePreprocessor.remove_cell_tags = {HIDE_TAG}
     config.TagRemovePreprocessor.enabled = True
-    exporter = HTMLExporter(config=config, exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, embed_images=True,
-                            extra_loaders=[jinja2.DictLoader({"rtlab.html.j2": _TEMPLATE})],
-                            template_file="rtlab.html.j2")
+    exporter = HTMLExporter(
+        config=config,
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+        extra_loaders=[jinja2.DictLoader({"rtlab.html.j2": _TEMPLATE})],
+        template_file="rtlab.html.j2",
+    )
     nb.metadata.pop("title", None)  # the title is ours, not the notebook's
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     html_path.write_text(body, encoding="utf-8")
     return html_path
 
 
-def _index_row(report_dir: Path, reports_dir: Path) -> Optional[dict]:
+def _index_row(report_dir: Path, reports_dir: Path) -> dict | None:
     page = report_dir / REPORT_HTML
     if not page.is_file():
         return None
@@ -260,7 +294,7 @@ def _index_row(report_dir: Path, reports_dir: Path) -> Optional[dict]:
         "run_id": report_dir.name,
         "started_at": meta.get("started_at") or "",
         "host": f"{host.get('hostname', '?')} ({host.get('kernel', '?')}, "
-                f"{host.get('cores', '?')} cores, cgroups {host.get('cgroup_mode', '?')})",
+        f"{host.get('cores', '?')} cores, cgroups {host.get('cgroup_mode', '?')})",
         "targets": ", ".join(t.get("label", "") for t in meta.get("targets", [])),
         "trials": params.get("trials", ""),
         "study": params.get("study") or "",
@@ -270,14 +304,21 @@ def _index_row(report_dir: Path, reports_dir: Path) -> Optional[dict]:
 
 def write_index(reports_dir: Path = REPORTS_DIR) -> Path:
     """Rewrite ``reports_dir/index.html``: every report in it, newest first."""
-    rows = [r for d in sorted(reports_dir.iterdir()) if d.is_dir() and not d.name.startswith(".")
-            for r in [_index_row(d, reports_dir)] if r]
+    rows = [
+        r
+        for d in sorted(reports_dir.iterdir())
+        if d.is_dir() and not d.name.startswith(".")
+        for r in [_index_row(d, reports_dir)]
+        if r
+    ]
     rows.sort(key=lambda r: (r["started_at"], r["run_id"]), reverse=True)
     e = html.escape
     body = "\n".join(
-        f"<tr><td><a href=\"{e(r['href'])}\">{e(r['run_id'])}</a></td><td>{e(r['started_at'])}"
+        f'<tr><td><a href="{e(r["href"])}">{e(r["run_id"])}</a></td><td>{e(r["started_at"])}'
         f"</td><td>{e(r['host'])}</td><td>{e(str(r['study']))}</td><td>{e(str(r['trials']))}</td>"
-        f"<td>{e(r['targets'])}</td><td>{e(str(r['status']))}</td></tr>" for r in rows)
+        f"<td>{e(r['targets'])}</td><td>{e(str(r['status']))}</td></tr>"
+        for r in rows
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>rtlab reports</title>
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
@@ -311,14 +352,14 @@ class Report:
     notebooks: tuple[Path, Path]
 
 
-def extra_parameters(collect_parameters: dict, extras: Optional[dict] = None) -> dict[str, dict]:
+def extra_parameters(collect_parameters: dict, extras: dict | None = None) -> dict[str, dict]:
     """Notebook 01's parameters of each extra run: the report's own, with the experiment's
     overrides (:data:`rtlab.collect.studies.REPORT_EXTRAS` by default) checked by the option schema
     and in the notebook's form; each gets a run folder of its own (the main run's
     ``out_dir`` is not passed on). An extra whose experiment the main run already measures
     is left out (it would measure it twice)."""
-    from rtlab.core import options
     from rtlab.collect.studies import REPORT_EXTRAS
+    from rtlab.core import options
 
     main = collect_parameters.get("experiment") or ""
     out = {}
@@ -334,9 +375,16 @@ def extra_parameters(collect_parameters: dict, extras: Optional[dict] = None) ->
     return out
 
 
-def make_report(collect_parameters: dict, *, reports_dir: Path = REPORTS_DIR, alpha: float = DEFAULT_ALPHA,
-                seed: int = 0, margin: float = DEFAULT_MARGIN, say: Callable[[str], None] = print,
-                extras: Optional[dict] = None) -> Report:
+def make_report(
+    collect_parameters: dict,
+    *,
+    reports_dir: Path = REPORTS_DIR,
+    alpha: float = DEFAULT_ALPHA,
+    seed: int = 0,
+    margin: float = DEFAULT_MARGIN,
+    say: Callable[[str], None] = print,
+    extras: dict | None = None,
+) -> Report:
     """Collect through 01, analyse through 02, write ``reports_dir/<run-id>/`` and the index.
 
     Parameters
@@ -367,10 +415,13 @@ def make_report(collect_parameters: dict, *, reports_dir: Path = REPORTS_DIR, al
     try:
         nb = run_notebook(COLLECT_NB, staging / COLLECT_NB, collect_parameters, show_output=True)
     except NotebookStopped as exc:
-        kept = reports_dir / f"failed-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{staging.name[10:]}"
+        kept = (
+            reports_dir / f"failed-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{staging.name[10:]}"
+        )
         staging.rename(kept)
-        raise NotebookStopped(str(exc).replace(str(staging), str(kept)), exc.ename,
-                              kept / COLLECT_NB) from None
+        raise NotebookStopped(
+            str(exc).replace(str(staging), str(kept)), exc.ename, kept / COLLECT_NB
+        ) from None
     run_dir = Path(read_records(nb)["run_dir"])
     meta = read_meta(run_dir)
     report_dir = reports_dir / meta["run_id"]
@@ -381,19 +432,29 @@ def make_report(collect_parameters: dict, *, reports_dir: Path = REPORTS_DIR, al
     run_dirs = [run_dir]
     for name, parameters in extra_parameters(collect_parameters, extras).items():
         say(f"rtlab report: collecting the extra {name} run through notebooks/{COLLECT_NB}")
-        extra_nb = run_notebook(COLLECT_NB, report_dir / "extras" / f"{name}-{COLLECT_NB}",
-                                parameters, show_output=True)
+        extra_nb = run_notebook(
+            COLLECT_NB, report_dir / "extras" / f"{name}-{COLLECT_NB}", parameters, show_output=True
+        )
         run_dirs.append(Path(read_records(extra_nb)["run_dir"]))
     say(f"rtlab report: analysing {', '.join(map(str, run_dirs))} through notebooks/{ANALYZE_NB}")
-    run_notebook(ANALYZE_NB, report_dir / ANALYZE_NB,
-                 {"run_dirs": ",".join(str(d) for d in run_dirs), "alpha": alpha, "seed": seed,
-                  "margin": margin, "out_dir": str(report_dir)})
+    run_notebook(
+        ANALYZE_NB,
+        report_dir / ANALYZE_NB,
+        {
+            "run_dirs": ",".join(str(d) for d in run_dirs),
+            "alpha": alpha,
+            "seed": seed,
+            "margin": margin,
+            "out_dir": str(report_dir),
+        },
+    )
     from rtlab.report.views import report_title
 
     page = export_html(report_dir / ANALYZE_NB, report_dir / REPORT_HTML, report_title([meta]))
     index = write_index(reports_dir)
-    return Report(report_dir, page, index, run_dir,
-                  (report_dir / COLLECT_NB, report_dir / ANALYZE_NB))
+    return Report(
+        report_dir, page, index, run_dir, (report_dir / COLLECT_NB, report_dir / ANALYZE_NB)
+    )
 
 
 def report_folder_name(metas: list[dict]) -> str:
@@ -403,9 +464,15 @@ def report_folder_name(metas: list[dict]) -> str:
     return name.replace("/", "_").lstrip(".") or "run"
 
 
-def report_from_runs(run_dirs: list[Path], *, reports_dir: Path = REPORTS_DIR,
-                     alpha: float = DEFAULT_ALPHA, seed: int = 0, margin: float = DEFAULT_MARGIN,
-                     say: Callable[[str], None] = print) -> Report:
+def report_from_runs(
+    run_dirs: list[Path],
+    *,
+    reports_dir: Path = REPORTS_DIR,
+    alpha: float = DEFAULT_ALPHA,
+    seed: int = 0,
+    margin: float = DEFAULT_MARGIN,
+    say: Callable[[str], None] = print,
+) -> Report:
     """Analyse runs already on disk through 02 into ``reports_dir/<run-id>/`` (nothing is
     collected; no root needed); rewrite the index.
 
@@ -431,9 +498,17 @@ def report_from_runs(run_dirs: list[Path], *, reports_dir: Path = REPORTS_DIR,
     shutil.rmtree(report_dir / "figures", ignore_errors=True)
     shutil.copy2(runs[0] / "run.json", report_dir / "run.json")
     say(f"rtlab report: analysing {', '.join(map(str, runs))} through notebooks/{ANALYZE_NB}")
-    run_notebook(ANALYZE_NB, report_dir / ANALYZE_NB,
-                 {"run_dirs": ",".join(str(r.resolve()) for r in runs), "alpha": alpha,
-                  "seed": seed, "margin": margin, "out_dir": str(report_dir.resolve())})
+    run_notebook(
+        ANALYZE_NB,
+        report_dir / ANALYZE_NB,
+        {
+            "run_dirs": ",".join(str(r.resolve()) for r in runs),
+            "alpha": alpha,
+            "seed": seed,
+            "margin": margin,
+            "out_dir": str(report_dir.resolve()),
+        },
+    )
     from rtlab.report.views import report_title
 
     page = export_html(report_dir / ANALYZE_NB, report_dir / REPORT_HTML, report_title(metas))

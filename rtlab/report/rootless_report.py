@@ -20,34 +20,58 @@ cost with its CI, per runtime and client).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from rtlab.analysis import shift, stats
 from rtlab.core import experiments
 from rtlab.host import rootless
-from rtlab.analysis import shift, stats
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render the section
     from IPython.display import HTML
 
-COST_COLUMNS = ["experiment", "client", "runtime", "step", "n_rootful", "n_rootless",
-                "median_rootful_s", "median_rootless_s", "cost_s", "cost_ci_low_s",
-                "cost_ci_high_s", "cost_ci_coverage", "n_rounds", "cost_method"]
-PAIRED_METHOD = ("Hodges–Lehmann estimate of the per-round difference rootless − rootful; CI "
-                 "by inverting the Wilcoxon signed-rank test")
-UNPAIRED_METHOD = ("two-sample Hodges–Lehmann shift rootless − rootful; CI by inverting the "
-                   "Mann–Whitney U test")
+COST_COLUMNS = [
+    "experiment",
+    "client",
+    "runtime",
+    "step",
+    "n_rootful",
+    "n_rootless",
+    "median_rootful_s",
+    "median_rootless_s",
+    "cost_s",
+    "cost_ci_low_s",
+    "cost_ci_high_s",
+    "cost_ci_coverage",
+    "n_rounds",
+    "cost_method",
+]
+PAIRED_METHOD = (
+    "Hodges–Lehmann estimate of the per-round difference rootless − rootful; CI "
+    "by inverting the Wilcoxon signed-rank test"
+)
+UNPAIRED_METHOD = (
+    "two-sample Hodges–Lehmann shift rootless − rootful; CI by inverting the Mann–Whitney U test"
+)
 
 
-def _modes(trials: Optional[pd.DataFrame]) -> bool:
-    return trials is not None and "mode" in trials.columns and \
-        trials["mode"].astype(str).eq("rootless").any()
+def _modes(trials: pd.DataFrame | None) -> bool:
+    return (
+        trials is not None
+        and "mode" in trials.columns
+        and trials["mode"].astype(str).eq("rootless").any()
+    )
 
 
-def costs(trials: Optional[pd.DataFrame], step: str = stats.TOTAL_STEP, *,
-          confidence: float = stats.CONFIDENCE) -> pd.DataFrame:
+def costs(
+    trials: pd.DataFrame | None,
+    step: str = stats.TOTAL_STEP,
+    *,
+    confidence: float = stats.CONFIDENCE,
+) -> pd.DataFrame:
     """Per experiment, runtime and client measured in both modes: what rootless adds to
     ``step`` in seconds, with its CI (columns :data:`COST_COLUMNS`; none without rootless
     rows)."""
@@ -75,14 +99,24 @@ def costs(trials: Optional[pd.DataFrame], step: str = stats.TOTAL_STEP, *,
                 else:
                     est = shift.unpaired(y, x, confidence)[0]
                     n_rounds, method = 0, UNPAIRED_METHOD
-                rows.append({"experiment": experiment, "client": client, "runtime": runtime,
-                             "step": step, "n_rootful": x.size, "n_rootless": y.size,
-                             "median_rootful_s": float(np.median(x)),
-                             "median_rootless_s": float(np.median(y)),
-                             "cost_s": float(est.estimate), "cost_ci_low_s": float(est.low),
-                             "cost_ci_high_s": float(est.high),
-                             "cost_ci_coverage": float(est.coverage),
-                             "n_rounds": n_rounds, "cost_method": method})
+                rows.append(
+                    {
+                        "experiment": experiment,
+                        "client": client,
+                        "runtime": runtime,
+                        "step": step,
+                        "n_rootful": x.size,
+                        "n_rootless": y.size,
+                        "median_rootful_s": float(np.median(x)),
+                        "median_rootless_s": float(np.median(y)),
+                        "cost_s": float(est.estimate),
+                        "cost_ci_low_s": float(est.low),
+                        "cost_ci_high_s": float(est.high),
+                        "cost_ci_coverage": float(est.coverage),
+                        "n_rounds": n_rounds,
+                        "cost_method": method,
+                    }
+                )
     return pd.DataFrame(rows, columns=COST_COLUMNS)
 
 
@@ -102,13 +136,17 @@ def _through(client: str) -> str:
 
 def _per(step: str, experiment: str) -> str:
     if step == stats.TOTAL_STEP:
-        return "per lifecycle" if experiment == experiments.DEFAULT_EXPERIMENT \
+        return (
+            "per lifecycle"
+            if experiment == experiments.DEFAULT_EXPERIMENT
             else f"per {experiment} total"
+        )
     return f"per {step}"
 
 
-def headline(comparisons: pd.DataFrame, trials: Optional[pd.DataFrame],
-             step: str = stats.TOTAL_STEP) -> str:
+def headline(
+    comparisons: pd.DataFrame, trials: pd.DataFrame | None, step: str = stats.TOTAL_STEP
+) -> str:
     """One sentence per runtime: what rootless costs it through each client, each cost
     beside its own CI, with the comparison's verdict ("" without rootless rows).
 
@@ -118,57 +156,76 @@ def headline(comparisons: pd.DataFrame, trials: Optional[pd.DataFrame],
     table = costs(trials, step)
     if table.empty:
         return ""
-    verdicts = {(p["client"], p["runtime"]): p["verdict"] for p in rootless.pairs(comparisons, step)}
+    verdicts = {
+        (p["client"], p["runtime"]): p["verdict"] for p in rootless.pairs(comparisons, step)
+    }
     sentences = []
     for (experiment, runtime), rows in table.groupby(["experiment", "runtime"], sort=False):
         parts = []
         for r in rows.itertuples(index=False):
             how = f"paired over {r.n_rounds} rounds" if r.n_rounds else "unpaired"
             verdict = verdicts.get((r.client, r.runtime))
-            said = (f"{_ms(r.cost_s)} ({_interval(r.cost_ci_low_s, r.cost_ci_high_s)}, {how}"
-                    + (f": {verdict}" if verdict else "") + ")")
+            said = (
+                f"{_ms(r.cost_s)} ({_interval(r.cost_ci_low_s, r.cost_ci_high_s)}, {how}"
+                + (f": {verdict}" if verdict else "")
+                + ")"
+            )
             parts.append((r.client, said))
         (first_client, first), rest = parts[0], parts[1:]
-        text = (f"Rootless costs {runtime} {first} {_per(step, experiment)} through "
-                f"{_through(first_client)}")
+        text = (
+            f"Rootless costs {runtime} {first} {_per(step, experiment)} through "
+            f"{_through(first_client)}"
+        )
         text += "".join(f"; through {_through(c)} {s}" for c, s in rest)
         sentences.append(text + ".")
     return " ".join(sentences)
 
 
-def paired_table(trials: Optional[pd.DataFrame], comparisons: pd.DataFrame,
-                 step: str = stats.TOTAL_STEP) -> pd.DataFrame:
+def paired_table(
+    trials: pd.DataFrame | None, comparisons: pd.DataFrame, step: str = stats.TOTAL_STEP
+) -> pd.DataFrame:
     """The report's table: per runtime and client, the medians of each mode, the cost in ms
     with its CI, the ratio rootless/rootful with its CI, and the verdict."""
     table = costs(trials, step)
     ratios = {(p["client"], p["runtime"]): p for p in rootless.pairs(comparisons, step)}
-    margin = comparisons["margin"].iloc[0] if len(comparisons) and "margin" in comparisons \
+    margin = (
+        comparisons["margin"].iloc[0]
+        if len(comparisons) and "margin" in comparisons
         else stats.MARGIN
+    )
     out = []
     for r in table.itertuples(index=False):
         p = ratios.get((r.client, r.runtime), {})
         verdict = p.get("verdict", "not compared")
         if verdict == stats.EQUIVALENT:
             verdict = f"equivalent within ±{margin:.0%}"
-        out.append({
-            "runtime": r.runtime, "client": r.client,
-            "n rootful / rootless": f"{r.n_rootful} / {r.n_rootless}",
-            "median rootful ms": round(r.median_rootful_s * 1e3, 1),
-            "median rootless ms": round(r.median_rootless_s * 1e3, 1),
-            "cost ms": round(r.cost_s * 1e3, 1),
-            "95% CI of the cost, ms": (f"{r.cost_ci_low_s * 1e3:+.1f} to {r.cost_ci_high_s * 1e3:+.1f}"
-                                       if np.isfinite(r.cost_ci_low_s) else "too few trials"),
-            "ratio rootless/rootful": round(p["ratio"], 3) if p else None,
-            "95% CI of the ratio": (f"{p['ratio_ci_low']:.3f}–{p['ratio_ci_high']:.3f}"
-                                    if p and np.isfinite(p["ratio_ci_low"]) else "—"),
-            "verdict": verdict,
-            "paired": f"over {r.n_rounds} rounds" if r.n_rounds else "no (unpaired)",
-        })
+        out.append(
+            {
+                "runtime": r.runtime,
+                "client": r.client,
+                "n rootful / rootless": f"{r.n_rootful} / {r.n_rootless}",
+                "median rootful ms": round(r.median_rootful_s * 1e3, 1),
+                "median rootless ms": round(r.median_rootless_s * 1e3, 1),
+                "cost ms": round(r.cost_s * 1e3, 1),
+                "95% CI of the cost, ms": (
+                    f"{r.cost_ci_low_s * 1e3:+.1f} to {r.cost_ci_high_s * 1e3:+.1f}"
+                    if np.isfinite(r.cost_ci_low_s)
+                    else "too few trials"
+                ),
+                "ratio rootless/rootful": round(p["ratio"], 3) if p else None,
+                "95% CI of the ratio": (
+                    f"{p['ratio_ci_low']:.3f}–{p['ratio_ci_high']:.3f}"
+                    if p and np.isfinite(p["ratio_ci_low"])
+                    else "—"
+                ),
+                "verdict": verdict,
+                "paired": f"over {r.n_rounds} rounds" if r.n_rounds else "no (unpaired)",
+            }
+        )
     return pd.DataFrame(out)
 
 
-def figure(trials: Optional[pd.DataFrame], summary: pd.DataFrame,
-           step: str = stats.TOTAL_STEP):
+def figure(trials: pd.DataFrame | None, summary: pd.DataFrame, step: str = stats.TOTAL_STEP):
     """Left: the median of ``step`` per runtime and client in each mode, its 95% CI as the
     bar's whisker; right: the cost (rootless − rootful) with its CI. None without rootless
     rows."""
@@ -181,15 +238,18 @@ def figure(trials: Optional[pd.DataFrame], summary: pd.DataFrame,
     if table.empty:
         return None
     table = table[table["experiment"] == table["experiment"].iloc[0]]
-    summ = summary[(summary["step"] == step)
-                   & (summary.get("experiment", experiments.DEFAULT_EXPERIMENT)
-                      == table["experiment"].iloc[0])]
+    summ = summary[
+        (summary["step"] == step)
+        & (summary.get("experiment", experiments.DEFAULT_EXPERIMENT) == table["experiment"].iloc[0])
+    ]
     fig = Figure(figsize=(11, 0.9 + 0.75 * len(table)))
     left, right = fig.subplots(1, 2, sharey=True)
     labels = [f"{r.runtime} · {r.client}" for r in table.itertuples(index=False)]
     y = np.arange(len(table))
-    for offset, mode, suffix, hatch in ((-0.2, "rootful", "", ""),
-                                        (0.2, "rootless", rootless.SUFFIX, "//")):
+    for offset, mode, suffix, hatch in (
+        (-0.2, "rootful", "", ""),
+        (0.2, "rootless", rootless.SUFFIX, "//"),
+    ):
         med, low, high = [], [], []
         for r in table.itertuples(index=False):
             row = summ[(summ["client"] == r.client + suffix) & (summ["runtime"] == r.runtime)]
@@ -200,24 +260,52 @@ def figure(trials: Optional[pd.DataFrame], summary: pd.DataFrame,
             low.append((m - lo) * 1e3 if np.isfinite(lo) else 0.0)
             high.append((hi - m) * 1e3 if np.isfinite(hi) else 0.0)
         colours = [plots.runtime_colour(r) for r in table["runtime"]]
-        left.barh(y + offset, med, height=0.4, color=colours, hatch=hatch, edgecolor="black",
-                  xerr=[low, high], capsize=3, label=mode)
+        left.barh(
+            y + offset,
+            med,
+            height=0.4,
+            color=colours,
+            hatch=hatch,
+            edgecolor="black",
+            xerr=[low, high],
+            capsize=3,
+            label=mode,
+        )
     left.set_yticks(y, labels)
     left.invert_yaxis()
     left.set_xlabel(f"median {step} (ms); whisker: its 95% CI (none: too few trials)")
-    left.legend(handles=[Patch(facecolor="white", edgecolor="black", label="rootful"),
-                         Patch(facecolor="white", edgecolor="black", hatch="//",
-                               label="rootless")],
-                loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    left.legend(
+        handles=[
+            Patch(facecolor="white", edgecolor="black", label="rootful"),
+            Patch(facecolor="white", edgecolor="black", hatch="//", label="rootless"),
+        ],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        ncol=2,
+        frameon=False,
+    )
     cost = table["cost_s"].to_numpy() * 1e3
     lo = table["cost_ci_low_s"].to_numpy() * 1e3
     hi = table["cost_ci_high_s"].to_numpy() * 1e3
     has = np.isfinite(lo) & np.isfinite(hi)
-    right.errorbar(cost[has], y[has], xerr=[cost[has] - lo[has], hi[has] - cost[has]], fmt="o",
-                   color="black", capsize=4, label="cost, 95% CI")
+    right.errorbar(
+        cost[has],
+        y[has],
+        xerr=[cost[has] - lo[has], hi[has] - cost[has]],
+        fmt="o",
+        color="black",
+        capsize=4,
+        label="cost, 95% CI",
+    )
     if (~has).any():
-        right.plot(cost[~has], y[~has], "o", mfc="white", color="black",
-                   label="cost, no CI (too few trials)")
+        right.plot(
+            cost[~has],
+            y[~has],
+            "o",
+            mfc="white",
+            color="black",
+            label="cost, no CI (too few trials)",
+        )
     right.axvline(0, color="grey", lw=1)
     right.set_xlabel("rootless − rootful (ms), Hodges–Lehmann; line: its 95% CI")
     right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
@@ -236,8 +324,10 @@ def _how(metas: Sequence[dict]) -> list[str]:
                 continue
             bits = [f"as {c.get('user')} (uid {c.get('uid')})"]
             if c.get("storage_driver"):
-                bits.append(f"storage {c.get('storage_driver')}"
-                            + (f" ({c['overlay']})" if c.get("overlay") else ""))
+                bits.append(
+                    f"storage {c.get('storage_driver')}"
+                    + (f" ({c['overlay']})" if c.get("overlay") else "")
+                )
             if c.get("network"):
                 bits.append(f"network {c.get('network')}")
             if c.get("cgroup"):
@@ -245,18 +335,25 @@ def _how(metas: Sequence[dict]) -> list[str]:
             lines.append(f"{t.get('client')}/{t.get('runtime')}: " + ", ".join(bits))
         w = meta.get("rootless_wrapper") or {}
         if "overhead_median_s" in w:
-            lines.append(f"the wrapper ({w.get('command')}) costs "
-                         f"{w['overhead_median_s'] * 1e3:.2f} ms a call (median of "
-                         f"{w.get('samples')} beside /bin/true, not subtracted: the rows "
-                         "include it)")
+            lines.append(
+                f"the wrapper ({w.get('command')}) costs "
+                f"{w['overhead_median_s'] * 1e3:.2f} ms a call (median of "
+                f"{w.get('samples')} beside /bin/true, not subtracted: the rows "
+                "include it)"
+            )
         for label, reason in (meta.get("unavailable") or {}).items():
             if "rootless" in str(label):
                 lines.append(f"not measured: {label}: {reason}")
     return list(dict.fromkeys(lines))
 
 
-def section(trials: Optional[pd.DataFrame], summary: pd.DataFrame, comparisons: pd.DataFrame,
-            metas: Sequence[dict] = (), step: str = stats.TOTAL_STEP) -> "HTML":
+def section(
+    trials: pd.DataFrame | None,
+    summary: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    metas: Sequence[dict] = (),
+    step: str = stats.TOTAL_STEP,
+) -> HTML:
     """The report's rootless section as HTML (every string from data escaped); one line
     when the runs hold no rootless rows."""
     import base64
@@ -267,13 +364,17 @@ def section(trials: Optional[pd.DataFrame], summary: pd.DataFrame, comparisons: 
     from rtlab.report.views import _cell, esc
 
     if not _modes(trials):
-        return HTML("<p>No rootless trials in these runs (<code>--modes rootful,rootless</code> "
-                    "measures the clients as rtlab's unprivileged user beside root).</p>")
+        return HTML(
+            "<p>No rootless trials in these runs (<code>--modes rootful,rootless</code> "
+            "measures the clients as rtlab's unprivileged user beside root).</p>"
+        )
     text = headline(comparisons, trials, step)
     table = paired_table(trials, comparisons, step)
     head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{esc(_cell(v))}</td>" for v in row) + "</tr>"
-                   for row in table.itertuples(index=False))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(_cell(v))}</td>" for v in row) + "</tr>"
+        for row in table.itertuples(index=False)
+    )
     how = "".join(f"<li>{esc(line)}</li>" for line in _how(metas))
     img = ""
     fig = figure(trials, summary, step)
@@ -281,8 +382,10 @@ def section(trials: Optional[pd.DataFrame], summary: pd.DataFrame, comparisons: 
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
         data = base64.b64encode(buf.getvalue()).decode("ascii")
-        img = (f'<img src="data:image/png;base64,{data}" alt="rootless beside rootful per '
-               'runtime and client, medians and costs with 95% CIs" style="max-width:100%"/>')
+        img = (
+            f'<img src="data:image/png;base64,{data}" alt="rootless beside rootful per '
+            'runtime and client, medians and costs with 95% CIs" style="max-width:100%"/>'
+        )
     return HTML(
         '<section id="rootless">'
         f"<p><strong>{esc(text) or 'No runtime and client measured in both modes.'}</strong></p>"
@@ -292,4 +395,5 @@ def section(trials: Optional[pd.DataFrame], summary: pd.DataFrame, comparisons: 
         "runtime (Holm-adjusted).</p>"
         f'<table class="rootless"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
         + (f"<p>How the rootless targets ran:</p><ul>{how}</ul>" if how else "")
-        + f"{img}</section>")
+        + f"{img}</section>"
+    )

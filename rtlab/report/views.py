@@ -12,24 +12,21 @@ from __future__ import annotations
 import html
 import math
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from rtlab.analysis import compare, stats
+from rtlab.analysis import compare, concurrency_stats, reference, shift, stats
+from rtlab.analysis.analysis import HEATMAP_STEPS, figure_kinds
+from rtlab.analysis.paces import pace_conclusions, pace_stability
 from rtlab.core import experiments
+from rtlab.core.conditions import format_pace
+from rtlab.core.results import load_trials
 from rtlab.host import rootless
 from rtlab.report import rootless_report
-from rtlab.core.results import load_trials
-from rtlab.core.conditions import format_pace
-from rtlab.analysis.paces import pace_conclusions, pace_stability
-from rtlab.analysis.analysis import figure_kinds
-from rtlab.analysis.analysis import HEATMAP_STEPS
-from rtlab.analysis import shift
-from rtlab.analysis import reference
-from rtlab.analysis import concurrency_stats
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render these
     from IPython.display import HTML, Markdown
@@ -49,7 +46,7 @@ def _interval_ms(median: float, low: float, high: float) -> str:
     return f"{median * 1000:.2f} [{low * 1000:.2f}, {high * 1000:.2f}]"
 
 
-def markdown_list(lines: Sequence[str], empty: str) -> "HTML":
+def markdown_list(lines: Sequence[str], empty: str) -> HTML:
     """A bullet list (``empty`` when there is nothing to list), every line as text.
 
     The lines carry names and messages from data, so they are HTML-escaped and
@@ -93,10 +90,16 @@ def table(frame: pd.DataFrame, empty: str = "Nothing to show.", *, index: bool =
     if frame.empty:
         return Markdown(f"_{_escape(empty)}_")
     # Cells, index and column labels come from data: escaped, never read as HTML.
-    styler = frame.style.format(_cell, na_rep="—", escape="html") \
-        .format_index(escape="html", axis=0).format_index(escape="html", axis=1)
-    text_columns = [c for c in frame.columns
-                    if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
+    styler = (
+        frame.style.format(_cell, na_rep="—", escape="html")
+        .format_index(escape="html", axis=0)
+        .format_index(escape="html", axis=1)
+    )
+    text_columns = [
+        c
+        for c in frame.columns
+        if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])
+    ]
     if text_columns:
         styler = styler.set_properties(subset=text_columns, **{"text-align": "left"})
     return styler if index else styler.hide(axis="index")
@@ -111,15 +114,22 @@ def runs_table(metas: Sequence[dict]) -> pd.DataFrame:
     for m in metas:
         p = m.get("parameters", {})
         targets = [t.get("label", "") for t in m.get("targets", [])]
-        rows.append({
-            "run_id": m.get("run_id"), "started_at": m.get("started_at"),
-            "ended_at": m.get("ended_at"), "status": m.get("status"),
-            "study": p.get("study") or "", "targets": ", ".join(targets),
-            "trials": p.get("trials"), "warmup": p.get("warmup"),
-            "timeout_s": p.get("timeout_s"), "seed": p.get("seed"),
-            "rtlab": f"{m.get('rtlab', {}).get('version')} "
-                     f"({(m.get('rtlab', {}).get('git_commit') or 'no git')[:10]})",
-        })
+        rows.append(
+            {
+                "run_id": m.get("run_id"),
+                "started_at": m.get("started_at"),
+                "ended_at": m.get("ended_at"),
+                "status": m.get("status"),
+                "study": p.get("study") or "",
+                "targets": ", ".join(targets),
+                "trials": p.get("trials"),
+                "warmup": p.get("warmup"),
+                "timeout_s": p.get("timeout_s"),
+                "seed": p.get("seed"),
+                "rtlab": f"{m.get('rtlab', {}).get('version')} "
+                f"({(m.get('rtlab', {}).get('git_commit') or 'no git')[:10]})",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -136,12 +146,16 @@ def host_table(metas: Sequence[dict]) -> pd.DataFrame:
         h = m.get("host", {})
         security = h.get("security") or {}
         columns[m.get("run_id")] = {
-            "hostname": h.get("hostname"), "kernel": h.get("kernel"),
-            "cpu_model": h.get("cpu_model"), "cores": h.get("cores"),
+            "hostname": h.get("hostname"),
+            "kernel": h.get("kernel"),
+            "cpu_model": h.get("cpu_model"),
+            "cores": h.get("cores"),
             "cgroup_mode": h.get("cgroup_mode"),
             "memory_gib": round(h["memory_bytes"] / 2**30, 1) if h.get("memory_bytes") else None,
-            "os": h.get("os"), "cpu_governor": h.get("cpu_governor") or "(not readable)",
-            "apparmor": security.get("apparmor"), "seccomp": security.get("seccomp_actions"),
+            "os": h.get("os"),
+            "cpu_governor": h.get("cpu_governor") or "(not readable)",
+            "apparmor": security.get("apparmor"),
+            "seccomp": security.get("seccomp_actions"),
             "load_before (1/5/15 min)": _load(m.get("load_before")),
             "load_after (1/5/15 min)": _load(m.get("load_after")),
             "rlimits": ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in (h.get("rlimits") or {}).items()),
@@ -156,7 +170,9 @@ def versions_table(metas: Sequence[dict]) -> pd.DataFrame:
     for m in metas:
         versions = dict(m.get("versions", {}))
         for name, version in (m.get("python_packages") or {}).items():
-            versions[f"python: {name}" if name != "python" else "python"] = version or "not installed"
+            versions[f"python: {name}" if name != "python" else "python"] = (
+                version or "not installed"
+            )
         columns[m.get("run_id")] = versions
     return pd.DataFrame(columns).fillna("")
 
@@ -167,13 +183,16 @@ def overhead_table(metas: Sequence[dict]) -> pd.DataFrame:
     for m in metas:
         o = m.get("harness_overhead") or {}
         samples = o.get("wall_s") or []
-        rows.append({
-            "run_id": m.get("run_id"), "command": " ".join(o.get("command", [])),
-            "samples": o.get("samples", len(samples)),
-            "median_ms": _ms(o.get("median_s", math.nan) if o else math.nan),
-            "min_ms": _ms(o.get("min_s", math.nan) if o else math.nan),
-            "max_ms": _ms(max(samples)) if samples else math.nan,
-        })
+        rows.append(
+            {
+                "run_id": m.get("run_id"),
+                "command": " ".join(o.get("command", [])),
+                "samples": o.get("samples", len(samples)),
+                "median_ms": _ms(o.get("median_s", math.nan) if o else math.nan),
+                "min_ms": _ms(o.get("min_s", math.nan) if o else math.nan),
+                "max_ms": _ms(max(samples)) if samples else math.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -182,18 +201,27 @@ def not_measured_table(metas: Sequence[dict]) -> pd.DataFrame:
     rows = []
     for m in metas:
         for label, why in (m.get("unavailable") or {}).items():
-            rows.append({"run_id": m.get("run_id"), "target": label, "what": "not measured",
-                         "why": why})
+            rows.append(
+                {"run_id": m.get("run_id"), "target": label, "what": "not measured", "why": why}
+            )
         for label, why in (m.get("dropped") or {}).items():
             if why:
-                rows.append({"run_id": m.get("run_id"), "target": label,
-                             "what": "dropped during the run", "why": why})
+                rows.append(
+                    {
+                        "run_id": m.get("run_id"),
+                        "target": label,
+                        "what": "dropped during the run",
+                        "why": why,
+                    }
+                )
     frame = pd.DataFrame(rows, columns=["run_id", "target", "what", "why"]).astype(str)
     if len(metas) > 1 and not frame.empty:  # the same reason in several runs: one row
         every = len({str(m.get("run_id")) for m in metas})
-        frame = frame.groupby(["target", "what", "why"], sort=False)["run_id"].agg(
-            lambda ids: f"all {every} runs" if ids.nunique() == every else ", ".join(ids)
-        ).reset_index()[["run_id", "target", "what", "why"]]
+        frame = (
+            frame.groupby(["target", "what", "why"], sort=False)["run_id"]
+            .agg(lambda ids: f"all {every} runs" if ids.nunique() == every else ", ".join(ids))
+            .reset_index()[["run_id", "target", "what", "why"]]
+        )
     return frame
 
 
@@ -203,12 +231,17 @@ def trials_overview(trials: pd.DataFrame) -> pd.DataFrame:
     good = stats.is_sample(measured)
     frame = measured.assign(_ok=good, _wall=np.where(good, measured["wall_s"], np.nan))
     table = frame.groupby(["client", "runtime", "step"], sort=False).agg(
-        ok=("_ok", "sum"), failed=("_ok", lambda s: int((~s).sum())),
-        median_ms=("_wall", lambda s: _ms(s.median())))
+        ok=("_ok", "sum"),
+        failed=("_ok", lambda s: int((~s).sum())),
+        median_ms=("_wall", lambda s: _ms(s.median())),
+    )
     table = table.reset_index()
     table["_rank"] = table["step"].map(stats.step_rank)
-    return table.sort_values(["client", "runtime", "_rank"]).drop(columns="_rank") \
+    return (
+        table.sort_values(["client", "runtime", "_rank"])
+        .drop(columns="_rank")
         .reset_index(drop=True)
+    )
 
 
 # -- the statistics --------------------------------------------------------------
@@ -218,54 +251,97 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     """:func:`rtlab.analysis.stats.summarize` for reading: milliseconds, the median with its CI."""
     rows = []
     for r in summary.itertuples(index=False):
-        rows.append({
-            "target": stats.target_label(r.client, r.runtime), "step": r.step, "n": r.n,
-            "failed": r.n_failed,
-            "median [95% CI] (ms)": _interval_ms(r.median_s, r.ci_low_s, r.ci_high_s),
-            "IQR (ms)": _ms(r.iqr_s), "MAD (ms)": _ms(r.mad_s), "mean (ms)": _ms(r.mean_s),
-            "sd (ms)": _ms(r.sd_s), "min (ms)": _ms(r.min_s), "max (ms)": _ms(r.max_s),
-            "cv": round(r.cv, 3) if r.cv == r.cv else math.nan, "outliers": r.n_outliers,
-        })
+        rows.append(
+            {
+                "target": stats.target_label(r.client, r.runtime),
+                "step": r.step,
+                "n": r.n,
+                "failed": r.n_failed,
+                "median [95% CI] (ms)": _interval_ms(r.median_s, r.ci_low_s, r.ci_high_s),
+                "IQR (ms)": _ms(r.iqr_s),
+                "MAD (ms)": _ms(r.mad_s),
+                "mean (ms)": _ms(r.mean_s),
+                "sd (ms)": _ms(r.sd_s),
+                "min (ms)": _ms(r.min_s),
+                "max (ms)": _ms(r.max_s),
+                "cv": round(r.cv, 3) if r.cv == r.cv else math.nan,
+                "outliers": r.n_outliers,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def comparisons_table(comparisons: pd.DataFrame) -> pd.DataFrame:
     """:func:`rtlab.analysis.stats.compare` for reading: the ratio with its CI, p, p_adj, effect, verdict."""
     if comparisons.empty:
-        return pd.DataFrame(columns=["family", "step", "a", "b", "ratio a/b [95% CI]", "p",
-                                     "p_adj", "Cliff's delta", "verdict about a"])
-    return pd.DataFrame({
-        "family": comparisons["family"], "step": comparisons["step"],
-        "a": comparisons["a"], "b": comparisons["b"],
-        "ratio a/b [95% CI]": [f"{r:.3f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi in zip(
-            comparisons["ratio"], comparisons["ratio_ci_low"], comparisons["ratio_ci_high"])],
-        "p": comparisons["p"].map(lambda p: f"{p:.2g}"),
-        "p_adj": comparisons["p_adj"].map(lambda p: f"{p:.2g}"),
-        "Cliff's delta": comparisons["effect"].round(2),
-        "verdict about a": comparisons["verdict"],
-    })
+        return pd.DataFrame(
+            columns=[
+                "family",
+                "step",
+                "a",
+                "b",
+                "ratio a/b [95% CI]",
+                "p",
+                "p_adj",
+                "Cliff's delta",
+                "verdict about a",
+            ]
+        )
+    return pd.DataFrame(
+        {
+            "family": comparisons["family"],
+            "step": comparisons["step"],
+            "a": comparisons["a"],
+            "b": comparisons["b"],
+            "ratio a/b [95% CI]": [
+                f"{r:.3f} [{lo:.3f}, {hi:.3f}]"
+                for r, lo, hi in zip(
+                    comparisons["ratio"], comparisons["ratio_ci_low"], comparisons["ratio_ci_high"]
+                )
+            ],
+            "p": comparisons["p"].map(lambda p: f"{p:.2g}"),
+            "p_adj": comparisons["p_adj"].map(lambda p: f"{p:.2g}"),
+            "Cliff's delta": comparisons["effect"].round(2),
+            "verdict about a": comparisons["verdict"],
+        }
+    )
 
 
-def methods_text(summary: pd.DataFrame, comparisons: pd.DataFrame, alpha: float,
-                 seed: int | None = None, margin: float | None = None) -> "Markdown":
+def methods_text(
+    summary: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    alpha: float,
+    seed: int | None = None,
+    margin: float | None = None,
+) -> Markdown:
     """How the numbers were computed, in a few sentences. ``seed`` is accepted for
     older callers and not shown: the comparisons draw no random numbers."""
     from IPython.display import Markdown
 
-
     ci = ", ".join(sorted(set(summary["ci_method"].dropna()))) or stats.MEDIAN_CI_METHOD
-    ratio = ", ".join(sorted(set(comparisons["ratio_ci_method"].dropna()))) \
-        if not comparisons.empty else f"{shift.PAIRED_METHOD} (paired); " \
-        f"{shift.UNPAIRED_METHOD} (unpaired)"
+    ratio = (
+        ", ".join(sorted(set(comparisons["ratio_ci_method"].dropna())))
+        if not comparisons.empty
+        else f"{shift.PAIRED_METHOD} (paired); {shift.UNPAIRED_METHOD} (unpaired)"
+    )
     if margin is None:
-        margins = comparisons["margin"].dropna().unique() \
-            if "margin" in comparisons.columns and not comparisons.empty else []
+        margins = (
+            comparisons["margin"].dropna().unique()
+            if "margin" in comparisons.columns and not comparisons.empty
+            else []
+        )
         margin = float(margins[0]) if len(margins) == 1 else stats.MARGIN
     low, high = stats.equivalence_bounds(margin)
     totals = "; ".join(
-        f"{name}: {' + '.join(e.total)}" for name, e in stats.experiments.EXPERIMENTS.items()
-        if e.total and (summary.empty or "experiment" not in summary.columns
-                        or name in set(summary["experiment"])))
+        f"{name}: {' + '.join(e.total)}"
+        for name, e in stats.experiments.EXPERIMENTS.items()
+        if e.total
+        and (
+            summary.empty
+            or "experiment" not in summary.columns
+            or name in set(summary["experiment"])
+        )
+    )
     return Markdown(
         f"Warm-up trials are excluded; `total` is the per-trial sum of the experiment's steps "
         f"({totals}; only trials where all succeeded), and runs of different experiments are "
@@ -280,45 +356,60 @@ def methods_text(summary: pd.DataFrame, comparisons: pd.DataFrame, alpha: float,
         f"smaller difference is also significant (the sentence then says both); else "
         f"*faster*/*slower* when p_adj < {alpha:g} **and** the 95% CI excludes 1; else "
         f"*inconclusive*. No resampling: the comparisons draw no random numbers. "
-        f"Outliers (|modified z| > {stats.OUTLIER_Z}) are counted, never dropped.")
+        f"Outliers (|modified z| > {stats.OUTLIER_Z}) are counted, never dropped."
+    )
 
 
 # -- the figures ---------------------------------------------------------------
 
 _FIGURE_TEXT = {
-    "distribution": ("{step}: wall time per target",
-                     "Every trial of `{step}` as a point over a box of the median and quartiles, "
-                     "one box per target; red points are outliers (flagged, not dropped). Read "
-                     "it for the spread and for slow trials: a tall box or scattered points mean "
-                     "run-to-run noise. The y axis turns logarithmic when the values span more "
-                     "than 10x."),
-    "ecdf": ("{step}: cumulative distribution",
-             "For each target, the fraction of `{step}` trials that finished within x seconds. "
-             "A curve further left is faster; a steep curve is consistent; a long flat tail "
-             "to the right means occasional slow trials."),
-    "lifecycle": ("Lifecycle: where the time goes",
-                  "One panel per client; in it, for each of create, start, kill and delete, "
-                  "one bar per runtime at its median with the 95% CI as a whisker. Each panel "
-                  "has its own y axis (logarithmic when its bars span more than 10x), so one "
-                  "slow step does not flatten the others: compare heights within a panel."),
-    "pace": ("{step}: how the ratios move with the pace",
-             "Each pair's ratio a / b — the Hodges–Lehmann estimate with its own 95% CI — at every pace measured — the idle time "
-             "before each timed step. Filled: faster or slower at that pace; hollow: "
-             "equivalent or inconclusive. A line crossing the dashed 1 means the answer "
-             "depends on the pace."),
-    "overview": ("Every target at a glance",
-                 "The median lifecycle time (create + start + kill + delete, per trial) of "
-                 "every target with its 95% CI, grouped by client; left is faster."),
-    "study": ("Against the known study, as it drew it",
-              "The study's bar charts redrawn: per step, each runtime (through docker) or "
-              "client (over runc) as a pale bar with the study's value beside a solid bar "
-              "with rtlab's median and 95% CI. Absolute values differ with the host; compare "
-              "the order and the proportions."),
-    "ratios": ("{family}, {step}: pairwise ratios",
-               "How many times slower the row is than the column (the Hodges–Lehmann ratio "
-               "row / column, the estimate the 95% CI and the test belong to), for `{step}` "
-               "within `{family}`; blue cells: the row is faster, red: slower. `*` marks a significant "
-               "difference (Holm-adjusted p < alpha and the 95% CI of the ratio excludes 1)."),
+    "distribution": (
+        "{step}: wall time per target",
+        "Every trial of `{step}` as a point over a box of the median and quartiles, "
+        "one box per target; red points are outliers (flagged, not dropped). Read "
+        "it for the spread and for slow trials: a tall box or scattered points mean "
+        "run-to-run noise. The y axis turns logarithmic when the values span more "
+        "than 10x.",
+    ),
+    "ecdf": (
+        "{step}: cumulative distribution",
+        "For each target, the fraction of `{step}` trials that finished within x seconds. "
+        "A curve further left is faster; a steep curve is consistent; a long flat tail "
+        "to the right means occasional slow trials.",
+    ),
+    "lifecycle": (
+        "Lifecycle: where the time goes",
+        "One panel per client; in it, for each of create, start, kill and delete, "
+        "one bar per runtime at its median with the 95% CI as a whisker. Each panel "
+        "has its own y axis (logarithmic when its bars span more than 10x), so one "
+        "slow step does not flatten the others: compare heights within a panel.",
+    ),
+    "pace": (
+        "{step}: how the ratios move with the pace",
+        "Each pair's ratio a / b — the Hodges–Lehmann estimate with its own 95% CI — at every pace measured — the idle time "
+        "before each timed step. Filled: faster or slower at that pace; hollow: "
+        "equivalent or inconclusive. A line crossing the dashed 1 means the answer "
+        "depends on the pace.",
+    ),
+    "overview": (
+        "Every target at a glance",
+        "The median lifecycle time (create + start + kill + delete, per trial) of "
+        "every target with its 95% CI, grouped by client; left is faster.",
+    ),
+    "study": (
+        "Against the known study, as it drew it",
+        "The study's bar charts redrawn: per step, each runtime (through docker) or "
+        "client (over runc) as a pale bar with the study's value beside a solid bar "
+        "with rtlab's median and 95% CI. Absolute values differ with the host; compare "
+        "the order and the proportions.",
+    ),
+    "ratios": (
+        "{family}, {step}: pairwise ratios",
+        "How many times slower the row is than the column (the Hodges–Lehmann ratio "
+        "row / column, the estimate the 95% CI and the test belong to), for `{step}` "
+        "within `{family}`; blue cells: the row is faster, red: slower. `*` marks a significant "
+        "difference (Holm-adjusted p < alpha and the 95% CI of the ratio excludes 1).",
+    ),
 }
 
 
@@ -333,20 +424,32 @@ def figure_caption(path: Path | str) -> tuple[str, str]:
         family, step = "", rest
     title, text = _FIGURE_TEXT.get(kind, (stem, ""))
     experiment = experiments.EXPERIMENTS.get(Path(path).parent.name)  # figures/<experiment>/
-    if kind == "lifecycle" and experiment is not None and experiment.total \
-            and experiment.name != experiments.DEFAULT_EXPERIMENT:
+    if (
+        kind == "lifecycle"
+        and experiment is not None
+        and experiment.total
+        and experiment.name != experiments.DEFAULT_EXPERIMENT
+    ):
         name = experiment.figure or experiment.name
         title = f"{name[0].upper()}{name[1:]}: where the time goes"
-        text = text.replace("create, start, kill and delete",
-                            ", ".join(experiment.total[:-1]) + " and " + experiment.total[-1])
+        text = text.replace(
+            "create, start, kill and delete",
+            ", ".join(experiment.total[:-1]) + " and " + experiment.total[-1],
+        )
     return title.format(step=step, family=family), text.format(step=step, family=family)
 
 
 def _figure_order(path: Path) -> tuple:
     kind, _, rest = path.stem.partition("_")
     step = rest.rpartition("_")[2] if kind == "ratios" else rest
-    rank = {"overview": 0, "lifecycle": 1, "study": 2, "distribution": 3, "ecdf": 4,
-            "ratios": 5}.get(kind, 6)
+    rank = {
+        "overview": 0,
+        "lifecycle": 1,
+        "study": 2,
+        "distribution": 3,
+        "ecdf": 4,
+        "ratios": 5,
+    }.get(kind, 6)
     return (rank, stats.step_rank(step) if step else -1, path.stem)
 
 
@@ -355,16 +458,18 @@ def figure_files(paths: Iterable[Path | str], suffix: str = ".png") -> list[Path
     return sorted((Path(p) for p in paths if Path(p).suffix == suffix), key=_figure_order)
 
 
-def image_bundle(png: bytes, alt: str, *, max_width: str = "100%", caption_html: str = "",
-                 fold: str = "") -> dict:
+def image_bundle(
+    png: bytes, alt: str, *, max_width: str = "100%", caption_html: str = "", fold: str = ""
+) -> dict:
     """A PNG as a display bundle: HTML with alternative text first (what the HTML report
     shows; folded under ``fold`` when given), the PNG itself for frontends that prefer it,
     the title as text. ``caption_html`` must already be escaped."""
     import base64
 
     data = base64.b64encode(png).decode("ascii")
-    img = (f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}" '
-           f'style="max-width:{max_width}"/>')
+    img = (
+        f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}" style="max-width:{max_width}"/>'
+    )
     body = caption_html + img
     if fold:
         body = f"<details><summary>{esc(fold)}</summary>{body}</details>"
@@ -381,9 +486,14 @@ class Bundle(dict):
 _WIDTHS = {"ratios": "520px", "ecdf": "760px"}
 
 
-def show_figures(paths: Iterable[Path | str], *, skip: Sequence[str] = (),
-                 kinds: Sequence[str] | None = None, folded: bool = False,
-                 drawn: str | Sequence[str] | None = None) -> int:
+def show_figures(
+    paths: Iterable[Path | str],
+    *,
+    skip: Sequence[str] = (),
+    kinds: Sequence[str] | None = None,
+    folded: bool = False,
+    drawn: str | Sequence[str] | None = None,
+) -> int:
     """Display the PNG figures with their titles and captions (embedded in the notebook).
 
     Parameters
@@ -416,23 +526,34 @@ def show_figures(paths: Iterable[Path | str], *, skip: Sequence[str] = (),
             continue
         title, text = figure_caption(png)
         # figures/<experiment>/ when the runs hold several experiments (analysis.py)
-        where = f"{png.parent.name}/{png.name}" if png.parent.parent.name == "figures" \
-            else png.name
-        caption = (f"<h4>{esc(title)}</h4><p>{_code(esc(text))} "
-                   f"(<code>figures/{esc(where)}</code>, also as SVG)</p>")
-        display(image_bundle(png.read_bytes(), title, max_width=_WIDTHS.get(kind, "100%"),
-                             caption_html="" if folded else caption,
-                             fold=title if folded else ""), raw=True)
+        where = f"{png.parent.name}/{png.name}" if png.parent.parent.name == "figures" else png.name
+        caption = (
+            f"<h4>{esc(title)}</h4><p>{_code(esc(text))} "
+            f"(<code>figures/{esc(where)}</code>, also as SVG)</p>"
+        )
+        display(
+            image_bundle(
+                png.read_bytes(),
+                title,
+                max_width=_WIDTHS.get(kind, "100%"),
+                caption_html="" if folded else caption,
+                fold=title if folded else "",
+            ),
+            raw=True,
+        )
         shown += 1
     omitted: list[str] = []
     if drawn is not None and kinds is not None:
         asked = set(figure_kinds(drawn))
         omitted = [k for k in kinds if k not in asked]
     if omitted:
-        display(Markdown(
-            f"_Not drawn in this analysis: {_escape(', '.join(omitted))} figures. They are drawn "
-            "on request: the parameter `figures = \"all\"` (or `rtlab analyze --figures "
-            "all`)._"))
+        display(
+            Markdown(
+                f"_Not drawn in this analysis: {_escape(', '.join(omitted))} figures. They are drawn "
+                'on request: the parameter `figures = "all"` (or `rtlab analyze --figures '
+                "all`)._"
+            )
+        )
     elif not shown:
         display(Markdown("_No figure: no target has a successful trial._"))
     return shown
@@ -443,34 +564,52 @@ def show_figures(paths: Iterable[Path | str], *, skip: Sequence[str] = (),
 
 def study_table(against: pd.DataFrame) -> pd.DataFrame:
     """:func:`rtlab.analysis.reference.against_study` for reading."""
-    columns = ["client", "runtime", "step", "study (s)", "rtlab median [95% CI] (s)", "n",
-               "rtlab / study", "study value inside rtlab's CI"]
+    columns = [
+        "client",
+        "runtime",
+        "step",
+        "study (s)",
+        "rtlab median [95% CI] (s)",
+        "n",
+        "rtlab / study",
+        "study value inside rtlab's CI",
+    ]
     if against.empty:
         return pd.DataFrame(columns=columns)
     inside = against["study_in_ci"].map(lambda v: "—" if v is pd.NA else ("yes" if v else "no"))
-    return pd.DataFrame({
-        "client": against["client"], "runtime": against["runtime"], "step": against["step"],
-        "study (s)": against["study_s"].round(3),
-        "rtlab median [95% CI] (s)": [
-            f"{m:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo == lo and hi == hi else "")
-            for m, lo, hi in zip(against["median_s"], against["ci_low_s"], against["ci_high_s"])],
-        "n": against["n"], "rtlab / study": against["ratio"].round(2),
-        "study value inside rtlab's CI": inside,
-    }, columns=columns)
+    return pd.DataFrame(
+        {
+            "client": against["client"],
+            "runtime": against["runtime"],
+            "step": against["step"],
+            "study (s)": against["study_s"].round(3),
+            "rtlab median [95% CI] (s)": [
+                f"{m:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo == lo and hi == hi else "")
+                for m, lo, hi in zip(against["median_s"], against["ci_low_s"], against["ci_high_s"])
+            ],
+            "n": against["n"],
+            "rtlab / study": against["ratio"].round(2),
+            "study value inside rtlab's CI": inside,
+        },
+        columns=columns,
+    )
 
 
 def conclusions_table(conclusions: pd.DataFrame) -> pd.DataFrame:
     """:func:`rtlab.analysis.reference.check_conclusions` for reading: agrees / disagrees / not testable."""
+
     def answer(value) -> str:
         if value is None or value is pd.NA:
             return "not testable here"
         return "agrees" if value else "DISAGREES"
 
-    return pd.DataFrame({
-        "the study concluded": conclusions["conclusion"],
-        "rtlab's data": conclusions["rtlab_agrees"].map(answer),
-        "evidence (and the reason where rtlab does not agree)": conclusions["evidence"],
-    })
+    return pd.DataFrame(
+        {
+            "the study concluded": conclusions["conclusion"],
+            "rtlab's data": conclusions["rtlab_agrees"].map(answer),
+            "evidence (and the reason where rtlab does not agree)": conclusions["evidence"],
+        }
+    )
 
 
 # -- run-to-run comparison --------------------------------------------------------
@@ -480,16 +619,25 @@ def changes_table(cmp: compare.RunComparison) -> pd.DataFrame:
     """:attr:`rtlab.analysis.compare.RunComparison.changes` for reading."""
     rows = []
     for r in cmp.changes.itertuples(index=False):
-        change = (f"{r.change:+.1%} [{r.change_ci_low:+.1%}, {r.change_ci_high:+.1%}]"
-                  if r.change == r.change else "—")
-        rows.append({
-            "target": stats.target_label(r.client, r.runtime), "step": r.step,
-            "n A / B": f"{r.n_a} / {r.n_b}", "failed A / B": f"{r.n_failed_a} / {r.n_failed_b}",
-            "median A (ms)": _ms(r.median_a_s), "median B (ms)": _ms(r.median_b_s),
-            "change B vs A [95% CI]": change,
-            "p_adj": f"{r.p_adj:.2g}" if r.p_adj == r.p_adj else "—",
-            "verdict": r.verdict, "regression": "REGRESSION" if r.regression else "",
-        })
+        change = (
+            f"{r.change:+.1%} [{r.change_ci_low:+.1%}, {r.change_ci_high:+.1%}]"
+            if r.change == r.change
+            else "—"
+        )
+        rows.append(
+            {
+                "target": stats.target_label(r.client, r.runtime),
+                "step": r.step,
+                "n A / B": f"{r.n_a} / {r.n_b}",
+                "failed A / B": f"{r.n_failed_a} / {r.n_failed_b}",
+                "median A (ms)": _ms(r.median_a_s),
+                "median B (ms)": _ms(r.median_b_s),
+                "change B vs A [95% CI]": change,
+                "p_adj": f"{r.p_adj:.2g}" if r.p_adj == r.p_adj else "—",
+                "verdict": r.verdict,
+                "regression": "REGRESSION" if r.regression else "",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -507,8 +655,10 @@ def show_change(cmp: compare.RunComparison, out_dir: Path | str | None = None) -
         save_figure(ax.figure, Path(out_dir) / "change")
     buffer = io.BytesIO()
     ax.figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    display(image_bundle(buffer.getvalue(), f"change per target and step, {cmp.run_b} vs "
-                                            f"{cmp.run_a}"), raw=True)
+    display(
+        image_bundle(buffer.getvalue(), f"change per target and step, {cmp.run_b} vs {cmp.run_a}"),
+        raw=True,
+    )
 
 
 def change_plot(cmp: compare.RunComparison, *, ax=None):
@@ -532,19 +682,28 @@ def change_plot(cmp: compare.RunComparison, *, ax=None):
 
     rows = cmp.changes[cmp.changes["change"].notna()]
     if ax is None:
-        ax = Figure(figsize=(7.5, max(2.5, 0.28 * len(rows) + 1.2)),
-                    layout="constrained").subplots()
-    labels = [f"{stats.target_label(r.client, r.runtime)} {r.step}"
-              for r in rows.itertuples(index=False)]
+        ax = Figure(
+            figsize=(7.5, max(2.5, 0.28 * len(rows) + 1.2)), layout="constrained"
+        ).subplots()
+    labels = [
+        f"{stats.target_label(r.client, r.runtime)} {r.step}" for r in rows.itertuples(index=False)
+    ]
     y = np.arange(len(rows))[::-1]
-    colours = ["tab:red" if r.regression else "tab:blue" if r.verdict == compare.FASTER
-               else "0.45" for r in rows.itertuples(index=False)]
+    colours = [
+        "tab:red" if r.regression else "tab:blue" if r.verdict == compare.FASTER else "0.45"
+        for r in rows.itertuples(index=False)
+    ]
     for yi, r, colour in zip(y, rows.itertuples(index=False), colours):
         ax.plot([100 * r.change_ci_low, 100 * r.change_ci_high], [yi, yi], color=colour, lw=2)
         ax.plot(100 * r.change, yi, "o", color=colour, ms=4)
     ax.axvline(0, color="black", lw=0.8)
-    ax.axvline(100 * cmp.threshold, color="tab:red", lw=0.8, ls="--",
-               label=f"threshold +{cmp.threshold:.0%}")
+    ax.axvline(
+        100 * cmp.threshold,
+        color="tab:red",
+        lw=0.8,
+        ls="--",
+        label=f"threshold +{cmp.threshold:.0%}",
+    )
     ax.set_yticks(y, labels)
     ax.set_xlabel("change in wall time B vs A, Hodges–Lehmann (%)")
     ax.set_ylabel("target and step")
@@ -561,9 +720,11 @@ CI_WARN_FRACTION = 0.10
 
 def _step_lead(step: str, experiment: str = stats.experiments.DEFAULT_EXPERIMENT) -> str:
     """What the headline compares, for one experiment's headline step."""
-    factors = ("medians with their 95% CI; each factor is the Hodges–Lehmann ratio of the "
-               "two targets (per-round log ratios when measured in the same rounds) with its "
-               "own 95% CI.")
+    factors = (
+        "medians with their 95% CI; each factor is the Hodges–Lehmann ratio of the "
+        "two targets (per-round log ratios when measured in the same rounds) with its "
+        "own 95% CI."
+    )
     if step == stats.TOTAL_STEP:
         e = stats.experiments.EXPERIMENTS.get(experiment)
         steps = " + ".join(e.total) if e is not None and e.total else "its steps"
@@ -578,7 +739,7 @@ def _headline_step(summary: pd.DataFrame) -> str:
 
 
 def report_title(metas: Sequence[dict]) -> str:
-    """"rtlab report · study all · run <id>" (or "runs <id>, <id>") — plain text, not HTML."""
+    """ "rtlab report · study all · run <id>" (or "runs <id>, <id>") — plain text, not HTML."""
     studies = sorted({str(m.get("parameters", {}).get("study") or "custom") for m in metas})
     ids = [str(m.get("run_id")) for m in metas]
     runs = f"run {ids[0]}" if len(ids) == 1 else "runs " + ", ".join(ids)
@@ -600,13 +761,23 @@ def conditions_text(metas: Sequence[dict], trials: pd.DataFrame | None = None) -
     if trials is not None and "pace_s" in trials.columns:
         paces = list(pd.to_numeric(trials["pace_s"], errors="coerce").dropna().unique())
     if not paces:
-        paces = [m.get("parameters", {}).get("pace_s") for m in metas
-                 if isinstance(m.get("parameters", {}).get("pace_s"), (int, float))]
+        paces = [
+            m.get("parameters", {}).get("pace_s")
+            for m in metas
+            if isinstance(m.get("parameters", {}).get("pace_s"), (int, float))
+        ]
     trials_n = sorted({m.get("parameters", {}).get("trials") for m in metas} - {None}, key=str)
-    counts = (f"{', '.join(str(t) for t in trials_n)} trials per target per run"
-              if trials_n else "trials per target not recorded")
+    counts = (
+        f"{', '.join(str(t) for t in trials_n)} trials per target per run"
+        if trials_n
+        else "trials per target not recorded"
+    )
     pace = _pace_text(paces)
-    return f"{pace.capitalize()}; {counts}" if pace else f"No pace or other condition recorded; {counts}"
+    return (
+        f"{pace.capitalize()}; {counts}"
+        if pace
+        else f"No pace or other condition recorded; {counts}"
+    )
 
 
 def _fmt_s(seconds: float) -> str:
@@ -617,8 +788,15 @@ def _name(member: str, kind: str) -> str:
     return f"{member} (the runtime's own CLI)" if kind == "client" and member == "oci" else member
 
 
-def _answer(summary: pd.DataFrame, comparisons: pd.DataFrame, *, family: str, member: str,
-            step: str, alpha: float = 0.05) -> str | None:
+def _answer(
+    summary: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    *,
+    family: str,
+    member: str,
+    step: str,
+    alpha: float = 0.05,
+) -> str | None:
     """The fastest member of one family at ``step`` as a sentence, or None (< 2 members).
 
     ``summary`` and ``comparisons`` are one experiment's rows. The member with the
@@ -626,8 +804,9 @@ def _answer(summary: pd.DataFrame, comparisons: pd.DataFrame, *, family: str, me
     Hodges–Lehmann ratio that interval belongs to (``comparisons``' ``ratio``)."""
 
     kind, _, name = family.partition("=")
-    rows = summary[(summary[kind] == name) & (summary["step"] == step) & (summary["n"] > 0)] \
-        .sort_values("median_s")
+    rows = summary[
+        (summary[kind] == name) & (summary["step"] == step) & (summary["n"] > 0)
+    ].sort_values("median_s")
     if len(rows) < 2:
         return None
     best, second = rows.iloc[0], rows.iloc[1]
@@ -636,8 +815,11 @@ def _answer(summary: pd.DataFrame, comparisons: pd.DataFrame, *, family: str, me
     def ms(v: float) -> str:
         return f"{v * 1000:.3g}"
 
-    ci = (f" [95% CI {ms(best['ci_low_s'])}–{ms(best['ci_high_s'])} ms]"
-          if best["ci_low_s"] == best["ci_low_s"] else " (too few trials for a CI)")
+    ci = (
+        f" [95% CI {ms(best['ci_low_s'])}–{ms(best['ci_high_s'])} ms]"
+        if best["ci_low_s"] == best["ci_low_s"]
+        else " (too few trials for a CI)"
+    )
     value = f"median {ms(best['median_s'])} ms{ci}"
     winner, runner = _name(best[member], member), _name(second[member], member)
     pair = reference.oriented(comparisons, family, step, best[member], second[member])
@@ -647,36 +829,53 @@ def _answer(summary: pd.DataFrame, comparisons: pd.DataFrame, *, family: str, me
         ratio, low, high = pair["ratio"], pair["low"], pair["high"]
         p_text = f"p_adj {pair['p_adj']:.2g}"
         if pair["verdict"] == stats.FASTER:
-            text = (f"{where}: {winner} is fastest, {value}; {1 / ratio:.2f}× faster than "
-                    f"{runner} (95% CI {1 / high:.2f}–{1 / low:.2f}×, {p_text})")
+            text = (
+                f"{where}: {winner} is fastest, {value}; {1 / ratio:.2f}× faster than "
+                f"{runner} (95% CI {1 / high:.2f}–{1 / low:.2f}×, {p_text})"
+            )
         elif pair["verdict"] == stats.EQUIVALENT:
             margin = pair.get("margin", stats.MARGIN)
             margin = stats.MARGIN if margin != margin else margin
             e_low, e_high = stats.equivalence_bounds(margin)
-            text = (f"{where}: {winner} and {runner} are equivalent within ±{margin:.0%} "
-                    f"({winner}/{runner} ratio {ratio:.2f}, its {1 - 2 * alpha:.0%} CI "
-                    f"{pair['equiv_low']:.2f}–{pair['equiv_high']:.2f} inside "
-                    f"{e_low:.2f}–{e_high:.2f}); {winner} has the lowest median, {value}")
+            text = (
+                f"{where}: {winner} and {runner} are equivalent within ±{margin:.0%} "
+                f"({winner}/{runner} ratio {ratio:.2f}, its {1 - 2 * alpha:.0%} CI "
+                f"{pair['equiv_low']:.2f}–{pair['equiv_high']:.2f} inside "
+                f"{e_low:.2f}–{e_high:.2f}); {winner} has the lowest median, {value}"
+            )
             if pair["difference"] == stats.FASTER:
-                text += (f", and is {1 - ratio:.0%} faster (95% CI {1 - high:.0%}–"
-                         f"{1 - low:.0%}, {p_text})")
+                text += (
+                    f", and is {1 - ratio:.0%} faster (95% CI {1 - high:.0%}–"
+                    f"{1 - low:.0%}, {p_text})"
+                )
             elif pair["difference"] == stats.SLOWER:
-                text += (f", but is {ratio - 1:.0%} slower round by round (95% CI "
-                         f"{low - 1:.0%}–{high - 1:.0%}, {p_text})")
+                text += (
+                    f", but is {ratio - 1:.0%} slower round by round (95% CI "
+                    f"{low - 1:.0%}–{high - 1:.0%}, {p_text})"
+                )
         elif pair["verdict"] == stats.SLOWER:
-            text = (f"{where}: {winner} has the lowest median, {value}, but is {ratio:.2f}× "
-                    f"slower than {runner} round by round (95% CI {low:.2f}–{high:.2f}×, "
-                    f"{p_text})")
+            text = (
+                f"{where}: {winner} has the lowest median, {value}, but is {ratio:.2f}× "
+                f"slower than {runner} round by round (95% CI {low:.2f}–{high:.2f}×, "
+                f"{p_text})"
+            )
         else:
-            interval = (f"95% CI {low:.2f}–{high:.2f}" if low == low and high == high
-                        else "too few trials for its CI")
-            text = (f"{where}: {winner} has the lowest median, {value}, but is not clearly "
-                    f"faster than {runner} ({winner}/{runner} ratio {ratio:.2f}, {interval}; "
-                    "inconclusive)")
+            interval = (
+                f"95% CI {low:.2f}–{high:.2f}"
+                if low == low and high == high
+                else "too few trials for its CI"
+            )
+            text = (
+                f"{where}: {winner} has the lowest median, {value}, but is not clearly "
+                f"faster than {runner} ({winner}/{runner} ratio {ratio:.2f}, {interval}; "
+                "inconclusive)"
+            )
     if len(rows) > 2:
         slowest = rows.iloc[-1]
-        text += (f"; {_name(slowest[member], member)} is slowest, its median "
-                 f"{slowest['median_s'] / best['median_s']:.1f}× {best[member]}'s")
+        text += (
+            f"; {_name(slowest[member], member)} is slowest, its median "
+            f"{slowest['median_s'] / best['median_s']:.1f}× {best[member]}'s"
+        )
     return text + "."
 
 
@@ -686,16 +885,23 @@ def _experiment_rows(frame: pd.DataFrame, experiment: str) -> pd.DataFrame:
     return frame[frame["experiment"] == experiment]
 
 
-def headline_sections(summary: pd.DataFrame, comparisons: pd.DataFrame, metas: Sequence[dict],
-                      trials: pd.DataFrame | None = None, alpha: float = 0.05
-                      ) -> list[tuple[str, str, list[tuple[str, str]]]]:
+def headline_sections(
+    summary: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    metas: Sequence[dict],
+    trials: pd.DataFrame | None = None,
+    alpha: float = 0.05,
+) -> list[tuple[str, str, list[tuple[str, str]]]]:
     """(experiment, headline step, [(question, answer), …]) per experiment of the runs,
     in experiment order: runs of different experiments are never pooled, so each gets
     its own answers, on its own total. Plain text; every name in it comes from data."""
     from rtlab.analysis import plots
 
-    names = (stats.experiments_of(summary) if "experiment" in summary.columns
-             and not summary.empty else [stats.experiments.DEFAULT_EXPERIMENT])
+    names = (
+        stats.experiments_of(summary)
+        if "experiment" in summary.columns and not summary.empty
+        else [stats.experiments.DEFAULT_EXPERIMENT]
+    )
     sections = []
     for experiment in names:
         summ = _experiment_rows(summary, experiment)
@@ -706,18 +912,33 @@ def headline_sections(summary: pd.DataFrame, comparisons: pd.DataFrame, metas: S
         conditions = conditions_text(metas, rows)
         answers = []
         for client in plots.ordered_names(measured["client"], plots.KNOWN_CLIENTS):
-            text = _answer(summ, comp, family=f"client={client}", member="runtime", step=step,
-                           alpha=alpha)
+            text = _answer(
+                summ, comp, family=f"client={client}", member="runtime", step=step, alpha=alpha
+            )
             if text:
                 through = "its own CLI (oci)" if client == "oci" else client
-                answers.append((f"Which low-level runtime is fastest through {through}?",
-                                f"{text} {conditions}."))
+                answers.append(
+                    (
+                        f"Which low-level runtime is fastest through {through}?",
+                        f"{text} {conditions}.",
+                    )
+                )
         # the clients as root ran them; rootless against rootful is its own question below
-        text = _answer(summ[~summ["client"].astype(str).str.endswith(rootless.SUFFIX)],
-                       comp[~(comp["a"].astype(str).str.endswith(rootless.SUFFIX)
-                              | comp["b"].astype(str).str.endswith(rootless.SUFFIX))]
-                       if len(comp) else comp,
-                       family="runtime=runc", member="client", step=step, alpha=alpha)
+        text = _answer(
+            summ[~summ["client"].astype(str).str.endswith(rootless.SUFFIX)],
+            comp[
+                ~(
+                    comp["a"].astype(str).str.endswith(rootless.SUFFIX)
+                    | comp["b"].astype(str).str.endswith(rootless.SUFFIX)
+                )
+            ]
+            if len(comp)
+            else comp,
+            family="runtime=runc",
+            member="client",
+            step=step,
+            alpha=alpha,
+        )
         if text:
             answers.append(("Which client is fastest over runc?", f"{text} {conditions}."))
         text = rootless_report.headline(comp, rows, step)  # rootless beside rootful
@@ -727,17 +948,24 @@ def headline_sections(summary: pd.DataFrame, comparisons: pd.DataFrame, metas: S
     return sections
 
 
-def headline_answers(summary: pd.DataFrame, comparisons: pd.DataFrame, metas: Sequence[dict],
-                     trials: pd.DataFrame | None = None, alpha: float = 0.05
-                     ) -> list[tuple[str, str]]:
+def headline_answers(
+    summary: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    metas: Sequence[dict],
+    trials: pd.DataFrame | None = None,
+    alpha: float = 0.05,
+) -> list[tuple[str, str]]:
     """(question, answer) for each question the study asked, as these runs can answer it:
     which low-level runtime is fastest through each client measured, and which client is
     fastest over runc. With runs of several experiments each question names its
     experiment ("pause: Which …") and is answered on that experiment's rows only."""
     sections = headline_sections(summary, comparisons, metas, trials, alpha)
     several = len(sections) > 1
-    return [(f"{experiment}: {q}" if several else q, a)
-            for experiment, _, answers in sections for q, a in answers]
+    return [
+        (f"{experiment}: {q}" if several else q, a)
+        for experiment, _, answers in sections
+        for q, a in answers
+    ]
 
 
 def _overview_png(figures: Iterable[Path | str], experiment: str, several: bool) -> Path | None:
@@ -750,9 +978,14 @@ def _overview_png(figures: Iterable[Path | str], experiment: str, several: bool)
     return None
 
 
-def headline(metas: Sequence[dict], summary: pd.DataFrame, comparisons: pd.DataFrame,
-             figures: Iterable[Path | str] = (), trials: pd.DataFrame | None = None,
-             alpha: float = 0.05) -> "Bundle":
+def headline(
+    metas: Sequence[dict],
+    summary: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    figures: Iterable[Path | str] = (),
+    trials: pd.DataFrame | None = None,
+    alpha: float = 0.05,
+) -> Bundle:
     """The report's first screen: its title, one sentence per question beside the
     overview figure — one such block per experiment when the runs hold several (never
     pooled). Every string from data is escaped."""
@@ -765,39 +998,49 @@ def headline(metas: Sequence[dict], summary: pd.DataFrame, comparisons: pd.DataF
     started = sorted(str(m.get("started_at") or "?")[:16] for m in metas)
     blocks, first_png, plain = [], "", []
     for experiment, step, answers in sections:
-        items = "".join(f"<li><strong>{esc(q)}</strong> {esc(a)}</li>" for q, a in answers) or \
-            "<li>Nothing to compare: these runs measured fewer than two runtimes through any " \
+        items = (
+            "".join(f"<li><strong>{esc(q)}</strong> {esc(a)}</li>" for q, a in answers)
+            or "<li>Nothing to compare: these runs measured fewer than two runtimes through any "
             "client and fewer than two clients over runc.</li>"
+        )
         png = _overview_png(figures, experiment, several)
         figure = ""
         if png is not None and png.is_file():
             data = base64.b64encode(png.read_bytes()).decode("ascii")
             first_png = first_png or data
-            figure = ('<figure style="flex:1 1 420px;margin:0;max-width:560px">'
-                      f'<img src="data:image/png;base64,{data}" alt="median total per target '
-                      f'with 95% CI{esc(", " + experiment) if several else ""}" '
-                      'style="width:100%"/><figcaption style="font-size:85%">Median '
-                      f'{"lifecycle" if experiment == "lifecycle" else esc(experiment)} time '
-                      'per target (point) and its 95% CI (line); colour: runtime, marker: '
-                      'client; left is faster.</figcaption></figure>')
-        heading = (f"Answers: the {esc(experiment)} experiment" if several else "Answers")
+            figure = (
+                '<figure style="flex:1 1 420px;margin:0;max-width:560px">'
+                f'<img src="data:image/png;base64,{data}" alt="median total per target '
+                f'with 95% CI{esc(", " + experiment) if several else ""}" '
+                'style="width:100%"/><figcaption style="font-size:85%">Median '
+                f"{'lifecycle' if experiment == 'lifecycle' else esc(experiment)} time "
+                "per target (point) and its 95% CI (line); colour: runtime, marker: "
+                "client; left is faster.</figcaption></figure>"
+            )
+        heading = f"Answers: the {esc(experiment)} experiment" if several else "Answers"
         blocks.append(
             f'<div class="experiment" data-experiment="{esc(experiment)}" '
             'style="display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap">'
             f'<div style="flex:1 1 380px"><h2 style="margin-top:0">{heading}</h2>'
             f'<p style="margin:0">{esc(_step_lead(step, experiment))}</p><ul>{items}</ul>'
-            f'</div>{figure}</div>')
+            f"</div>{figure}</div>"
+        )
         plain += [f"{experiment}: {q} {a}" if several else f"{q} {a}" for q, a in answers]
-    separate = (f'<p style="margin:0 0 .5em 0">These runs hold {len(sections)} experiments '
-                f'({esc(", ".join(e for e, _, _ in sections))}); each is answered on its own '
-                'rows, never pooled.</p>' if several else "")
+    separate = (
+        f'<p style="margin:0 0 .5em 0">These runs hold {len(sections)} experiments '
+        f"({esc(', '.join(e for e, _, _ in sections))}); each is answered on its own "
+        "rows, never pooled.</p>"
+        if several
+        else ""
+    )
     page = (
         '<section id="headline">'
         f'<h1 id="report-title" style="margin-top:0">{esc(report_title(metas))}</h1>'
         f'<p style="margin:0 0 .5em 0;color:#555">host {esc(", ".join(hosts))}; started '
-        f'{esc(", ".join(started))} UTC. The answers first; the detail, the warnings and '
-        'everything that went wrong follow.</p>'
-        f'{separate}{"".join(blocks)}</section>')
+        f"{esc(', '.join(started))} UTC. The answers first; the detail, the warnings and "
+        "everything that went wrong follow.</p>"
+        f"{separate}{''.join(blocks)}</section>"
+    )
     bundle = Bundle({"text/html": page, "text/plain": "\n".join(plain)})
     if first_png:
         bundle["image/png"] = first_png
@@ -820,15 +1063,19 @@ def ci_width_table(summary: pd.DataFrame, fraction: float = CI_WARN_FRACTION) ->
             continue
         target = stats.target_label(r.client, r.runtime)
         cells.setdefault(target, {})[r.step] = (
-            f"−{below * 100:.0f}/+{above * 100:.0f}%" if below == below and above == above
-            else "no CI")
+            f"−{below * 100:.0f}/+{above * 100:.0f}%"
+            if below == below and above == above
+            else "no CI"
+        )
     steps = stats.ordered_steps(sorted({step for row in cells.values() for step in row}))
-    rows = [{"target": target, **{step: row.get(step, "") for step in steps}}
-            for target, row in sorted(cells.items())]
+    rows = [
+        {"target": target, **{step: row.get(step, "") for step in steps}}
+        for target, row in sorted(cells.items())
+    ]
     return pd.DataFrame(rows, columns=["target", *steps])
 
 
-def warnings_advice(fraction: float = CI_WARN_FRACTION) -> "Markdown":
+def warnings_advice(fraction: float = CI_WARN_FRACTION) -> Markdown:
     """The one piece of advice for :func:`ci_width_table`."""
     from IPython.display import Markdown
 
@@ -841,7 +1088,8 @@ def warnings_advice(fraction: float = CI_WARN_FRACTION) -> "Markdown":
         "whose long right tails inflate the sd without moving the median). To narrow "
         "them: collect more trials (`--trials`, or `--until-ci` to stop when the CIs are "
         "narrow enough), on a quiet host (other jobs stopped, a fixed CPU governor); compare "
-        "the load before and after in `run.json`.")
+        "the load before and after in `run.json`."
+    )
 
 
 def failed_errors_table(trials: pd.DataFrame) -> pd.DataFrame:
@@ -851,21 +1099,32 @@ def failed_errors_table(trials: pd.DataFrame) -> pd.DataFrame:
     if failed.empty:
         return pd.DataFrame(columns=columns)
     errors = failed["error"].astype("string").fillna("").str.strip()
-    errors = errors.mask(errors == "", "(no message; exit code " +
-                         failed["exit_code"].astype("string").fillna("?") + ")")
-    frame = failed.assign(_error=errors,
-                          _target=[stats.target_label(c, r) for c, r in
-                                   zip(failed["client"], failed["runtime"])])
+    errors = errors.mask(
+        errors == "",
+        "(no message; exit code " + failed["exit_code"].astype("string").fillna("?") + ")",
+    )
+    frame = failed.assign(
+        _error=errors,
+        _target=[stats.target_label(c, r) for c, r in zip(failed["client"], failed["runtime"])],
+    )
     rows = []
     for error, group in frame.groupby("_error", sort=False):
-        rows.append({"error": str(error), "count": len(group),
-                     "targets": ", ".join(sorted(set(group["_target"].astype(str)))),
-                     "steps": ", ".join(stats.ordered_steps(sorted(set(group["step"].astype(str)))))})
-    return pd.DataFrame(rows, columns=columns).sort_values("count", ascending=False,
-                                                           kind="stable").reset_index(drop=True)
+        rows.append(
+            {
+                "error": str(error),
+                "count": len(group),
+                "targets": ", ".join(sorted(set(group["_target"].astype(str)))),
+                "steps": ", ".join(stats.ordered_steps(sorted(set(group["step"].astype(str))))),
+            }
+        )
+    return (
+        pd.DataFrame(rows, columns=columns)
+        .sort_values("count", ascending=False, kind="stable")
+        .reset_index(drop=True)
+    )
 
 
-def pace_section(result) -> "HTML":
+def pace_section(result) -> HTML:
     """How the answers move with the pace (the idle gap before each timed step): which
     conclusions hold at every pace measured and which flip, beside the ratio-against-pace
     figures; one line naming the pace when only one was measured."""
@@ -873,12 +1132,14 @@ def pace_section(result) -> "HTML":
 
     from IPython.display import HTML
 
-
     if len(result.paces) < 2:
-        text = ("These runs recorded no pace (made before rtlab measured it): the idle time "
-                "before each step was not controlled." if result.pace_s is None else
-                f"Every step followed {esc(format_pace(result.pace_s))} of idle host (the pace). "
-                "Other paces can move the answers: measure several with <code>--paces</code>.")
+        text = (
+            "These runs recorded no pace (made before rtlab measured it): the idle time "
+            "before each step was not controlled."
+            if result.pace_s is None
+            else f"Every step followed {esc(format_pace(result.pace_s))} of idle host (the pace). "
+            "Other paces can move the answers: measure several with <code>--paces</code>."
+        )
         return HTML(f"<p>{text}</p>")
 
     table = result.pace_comparisons
@@ -886,27 +1147,38 @@ def pace_section(result) -> "HTML":
     lines = pace_conclusions(shown)
     stability = pace_stability(shown)
     flips = int(stability["flips"].sum()) if len(stability) else 0
-    unsettled = int((~stability["flips"] & stability["verdicts"].map(lambda v: len(set(v)) > 1))
-                    .sum()) if len(stability) else 0
-    also = (f"; {unsettled} more {'is' if unsettled == 1 else 'are'} not settled at every "
-            "pace (inconclusive at some: the data could not tell there)" if unsettled else "")
-    parts = [f"<p>Measured at paces {esc(', '.join(format_pace(p) for p in result.paces))}; "
-             f"the answers above and the detail below are at {esc(format_pace(result.pace_s))}. "
-             f"<strong>{flips} of {len(lines)} conclusions flip with the pace</strong>{also} "
-             f"(whole lifecycle and run to exit; every step's are among the findings, "
-             f"and in <code>paces.csv</code>):</p>",
-             "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>"]
+    unsettled = (
+        int((~stability["flips"] & stability["verdicts"].map(lambda v: len(set(v)) > 1)).sum())
+        if len(stability)
+        else 0
+    )
+    also = (
+        f"; {unsettled} more {'is' if unsettled == 1 else 'are'} not settled at every "
+        "pace (inconclusive at some: the data could not tell there)"
+        if unsettled
+        else ""
+    )
+    parts = [
+        f"<p>Measured at paces {esc(', '.join(format_pace(p) for p in result.paces))}; "
+        f"the answers above and the detail below are at {esc(format_pace(result.pace_s))}. "
+        f"<strong>{flips} of {len(lines)} conclusions flip with the pace</strong>{also} "
+        f"(whole lifecycle and run to exit; every step's are among the findings, "
+        f"and in <code>paces.csv</code>):</p>",
+        "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>",
+    ]
     for png in figure_files(result.figures):
         if png.stem.startswith("pace_"):
             title, text = figure_caption(png)
             data = base64.b64encode(png.read_bytes()).decode("ascii")
-            parts.append(f"<h4>{esc(title)}</h4><p>{_code(esc(text))}</p>"
-                         f'<img src="data:image/png;base64,{data}" alt="{esc(title)}" '
-                         f'style="max-width:100%"/>')
+            parts.append(
+                f"<h4>{esc(title)}</h4><p>{_code(esc(text))}</p>"
+                f'<img src="data:image/png;base64,{data}" alt="{esc(title)}" '
+                f'style="max-width:100%"/>'
+            )
     return HTML("".join(parts))
 
 
-def details(summary: str, body) -> "HTML":
+def details(summary: str, body) -> HTML:
     """``body`` (a Styler, a DataFrame, a list of lines or HTML text) folded under ``summary``."""
     from IPython.display import HTML
 
@@ -927,13 +1199,18 @@ def details(summary: str, body) -> "HTML":
 def console_table(trials: pd.DataFrame) -> str:
     """Median [95% CI] per target (rows) and step (columns), in ms, as plain text: what
     ``rtlab collect`` prints at the end, like hyperfine."""
-    paces = (sorted(pd.to_numeric(trials["pace_s"]).dropna().unique())
-             if "pace_s" in trials.columns and not trials.empty else [])
+    paces = (
+        sorted(pd.to_numeric(trials["pace_s"]).dropna().unique())
+        if "pace_s" in trials.columns and not trials.empty
+        else []
+    )
     if len(paces) > 1:  # one row per target and pace: paces are never pooled
-
-        parts = [stats.summarize(trials[pd.to_numeric(trials["pace_s"]) == p])
-                 .assign(runtime=lambda f, p=p: f["runtime"] + f" @ {format_pace(p)}")
-                 for p in paces]
+        parts = [
+            stats.summarize(trials[pd.to_numeric(trials["pace_s"]) == p]).assign(
+                runtime=lambda f, p=p: f["runtime"] + f" @ {format_pace(p)}"
+            )
+            for p in paces
+        ]
         summary = pd.concat(parts, ignore_index=True)
     else:
         summary = stats.summarize(trials) if not trials.empty else trials
@@ -955,16 +1232,20 @@ def console_table(trials: pd.DataFrame) -> str:
     index = {(r.client, r.runtime, r.step): r for r in summary.itertuples(index=False)}
     targets = list(dict.fromkeys(zip(summary["client"], summary["runtime"])))
     header = ["target", *steps]
-    lines = [[stats.target_label(c, rt), *(cell(index.get((c, rt, s))) for s in steps)]
-             for c, rt in targets]
+    lines = [
+        [stats.target_label(c, rt), *(cell(index.get((c, rt, s))) for s in steps)]
+        for c, rt in targets
+    ]
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
 
     def fmt(row: list[str]) -> str:
-        return "  ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                         for i, (v, w) in enumerate(zip(row, widths))).rstrip()
+        return "  ".join(
+            v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))
+        ).rstrip()
 
-    return "\n".join(["median [95% CI] in ms, per target and step:", fmt(header),
-                      *(fmt(row) for row in lines)])
+    return "\n".join(
+        ["median [95% CI] in ms, per target and step:", fmt(header), *(fmt(row) for row in lines)]
+    )
 
 
 def console_summary(run_dir: Path | str) -> str:
@@ -980,8 +1261,8 @@ def console_summary(run_dir: Path | str) -> str:
         return density_report.console_table(run_dir)
     conc = trials["experiment"].astype(str) == "concurrency"
     if conc.any():  # per k, CIs over batches (concurrency_stats.py): never pooled over k
-
         rest = trials[~conc]
-        return "\n".join([*([console_table(rest)] if len(rest) else []),
-                          concurrency_stats.console_table(trials)])
+        return "\n".join(
+            [*([console_table(rest)] if len(rest) else []), concurrency_stats.console_table(trials)]
+        )
     return console_table(trials)

@@ -33,9 +33,11 @@ def driver():
 @pytest.fixture(scope="module")
 def sample_report(tmp_path_factory) -> report.Report:
     """``rtlab report --runs data/sample`` into a temporary reports folder."""
-    return report.report_from_runs([params.repo_path(params.SAMPLE_DIR)],
-                                   reports_dir=tmp_path_factory.mktemp("reports"),
-                                   say=lambda _: None)
+    return report.report_from_runs(
+        [params.repo_path(params.SAMPLE_DIR)],
+        reports_dir=tmp_path_factory.mktemp("reports"),
+        say=lambda _: None,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +47,9 @@ def hostile_report(tmp_path_factory) -> report.Report:
     from _hostile import hostile_run
 
     run = hostile_run(tmp_path_factory.mktemp("hostile") / "run")
-    return report.report_from_runs([run], reports_dir=tmp_path_factory.mktemp("reports"),
-                                   say=lambda _: None)
+    return report.report_from_runs(
+        [run], reports_dir=tmp_path_factory.mktemp("reports"), say=lambda _: None
+    )
 
 
 def assert_clean(seen: _chromium.Visit) -> None:
@@ -58,8 +61,12 @@ def assert_clean(seen: _chromium.Visit) -> None:
 
 
 def test_the_report_opens_with_the_answers(driver, sample_report) -> None:
-    seen = _chromium.visit(driver, sample_report.html, ARTEFACTS / "report-first-screen.png",
-                           ARTEFACTS / "report-full-page.png")
+    seen = _chromium.visit(
+        driver,
+        sample_report.html,
+        ARTEFACTS / "report-first-screen.png",
+        ARTEFACTS / "report-full-page.png",
+    )
     assert_clean(seen)
     metas, _ = params.load_runs(params.find_runs(params.SAMPLE_DIR))
     assert seen.title == views.report_title(metas)
@@ -83,8 +90,7 @@ def test_the_index_opens_clean(driver, sample_report) -> None:
     seen = _chromium.visit(driver, sample_report.index, ARTEFACTS / "index.png")
     assert_clean(seen)
     assert seen.title == "rtlab reports"
-    assert driver.find_element("css selector", "a").get_attribute("href").endswith(
-        "/report.html")
+    assert driver.find_element("css selector", "a").get_attribute("href").endswith("/report.html")
 
 
 def test_strings_from_data_run_nothing_and_show_as_text(driver, hostile_report) -> None:
@@ -110,21 +116,51 @@ def tampered(page: Path, into: Path, change) -> Path:
     return copy
 
 
-@pytest.mark.parametrize("name, change, broken", [
-    ("cdn-script", lambda html: html.replace(
-        "</head>", '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js">'
-                   "</script></head>", 1), "outside"),
-    ("cdn-font", lambda html: html.replace(
-        "</head>", '<link rel="stylesheet" href="https://fonts.googleapis.com/css?family=Lato">'
-                   "</head>", 1), "outside"),
-    ("broken-image", lambda html: re.sub(r'src="data:image/png;base64,[A-Za-z0-9+/]{40}',
-                                         'src="data:image/png;base64,AAAA', html, count=1),
-     "broken"),
-    ("markup-from-data", lambda html: html.replace(  # in the body, not the <title>
-        "<li>", "<li><img src=x onerror=\"window.__rtlab_pwned='x'\">", 1), "pwned"),
-])
+@pytest.mark.parametrize(
+    "name, change, broken",
+    [
+        (
+            "cdn-script",
+            lambda html: html.replace(
+                "</head>",
+                '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js">'
+                "</script></head>",
+                1,
+            ),
+            "outside",
+        ),
+        (
+            "cdn-font",
+            lambda html: html.replace(
+                "</head>",
+                '<link rel="stylesheet" href="https://fonts.googleapis.com/css?family=Lato">'
+                "</head>",
+                1,
+            ),
+            "outside",
+        ),
+        (
+            "broken-image",
+            lambda html: re.sub(
+                r'src="data:image/png;base64,[A-Za-z0-9+/]{40}',
+                'src="data:image/png;base64,AAAA',
+                html,
+                count=1,
+            ),
+            "broken",
+        ),
+        (
+            "markup-from-data",
+            lambda html: html.replace(  # in the body, not the <title>
+                "<li>", "<li><img src=x onerror=\"window.__rtlab_pwned='x'\">", 1
+            ),
+            "pwned",
+        ),
+    ],
+)
 def test_a_cdn_link_a_broken_image_or_unescaped_markup_is_caught(
-        driver, sample_report, hostile_report, tmp_path, name, change, broken) -> None:
+    driver, sample_report, hostile_report, tmp_path, name, change, broken
+) -> None:
     source = hostile_report.html if name == "markup-from-data" else sample_report.html
     seen = _chromium.visit(driver, tampered(source, tmp_path / name, change))
     with pytest.raises(AssertionError):

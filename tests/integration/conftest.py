@@ -34,13 +34,17 @@ def oci_leftovers(prefix: str = "rtlab-") -> list[str]:
     collect beside the tests) are not leftovers and are not counted.
     """
     found = []
-    for argv in (["runc", "list", "--quiet"], ["crun", "list", "--quiet"],
-                 ["runsc", "list", "--quiet"]):
+    for argv in (
+        ["runc", "list", "--quiet"],
+        ["crun", "list", "--quiet"],
+        ["runsc", "list", "--quiet"],
+    ):
         out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
         assert out.returncode == 0, f"{argv}: {out.stderr}"
         found += [f"{argv[0]}: {line}" for line in out.stdout.split() if line.startswith(prefix)]
-    ps = subprocess.run(["pgrep", "-af", f"runsc-(sandbox|gofer).*{prefix}"], capture_output=True,
-                        text=True)
+    ps = subprocess.run(
+        ["pgrep", "-af", f"runsc-(sandbox|gofer).*{prefix}"], capture_output=True, text=True
+    )
     found += ps.stdout.splitlines()
     mounts = Path("/proc/self/mountinfo").read_text()
     found += [line for line in mounts.splitlines() if prefix in line.split()[4]]

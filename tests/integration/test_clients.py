@@ -13,34 +13,38 @@ from pathlib import Path
 
 import pytest
 
-from rtlab.host import cleanup, daemons
-from rtlab.core import image
-from rtlab.collect.doctor import clean, doctor
 from rtlab.collect.clients import CLIENTS, CtrTarget, DockerTarget, PodmanTarget  # noqa: F401
+from rtlab.collect.doctor import clean, doctor
+from rtlab.collect.studies import DAEMON_CLIENTS  # the registry's high-level clients
+from rtlab.core import image
 from rtlab.core.results import load_trials
 from rtlab.core.runtimes import KNOWN
-from rtlab.collect.studies import DAEMON_CLIENTS  # the registry's high-level clients
+from rtlab.core.workload import DEFAULT_IMAGE
+from rtlab.host import cleanup, daemons
+from tests.conftest import rtlab
+from tests.integration.conftest import oci_leftovers
 
 # the daemon clients that run any experiment (docker, ctr, podman); the CRI runs its own
 # pod experiment and has its own tests (test_cri.py, test_cri_collect.py)
 CONTAINER_CLIENTS = tuple(c for c in DAEMON_CLIENTS if CLIENTS[c].experiment is None)
-from rtlab.core.workload import DEFAULT_IMAGE
-from tests.conftest import rtlab
-from tests.integration.conftest import oci_leftovers
 
 RUNTIMES = ("runc", "crun", "runsc")
 
 
 def require_daemons() -> None:
     """Fail (not skip) when rtlab setup has not prepared the daemons and images."""
-    problems = [why for why in (daemons.down_reason("containerd"), daemons.down_reason("dockerd")) if why]
+    problems = [
+        why for why in (daemons.down_reason("containerd"), daemons.down_reason("dockerd")) if why
+    ]
     for client in CONTAINER_CLIENTS:
         why = CLIENTS[client](KNOWN["runc"], Path("/nonexistent")).unavailable_reason()
         if why:
             problems.append(f"{client}: {why}")
     if problems:
-        pytest.fail("the daemon clients are not ready (run `make setup` or `rtlab setup`): "
-                    + "; ".join(problems))
+        pytest.fail(
+            "the daemon clients are not ready (run `make setup` or `rtlab setup`): "
+            + "; ".join(problems)
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -61,30 +65,43 @@ def client_leftovers(token: str = "") -> list[str]:
     ``token`` narrows to one run; runs alive right now are not leftovers.
     """
     prefix = f"{cleanup.CONTAINER_PREFIX}{token}"
-    docker, ctr, podman = DockerTarget.find_binary(), CtrTarget.find_binary(), PodmanTarget.find_binary()
+    docker, ctr, podman = (
+        DockerTarget.find_binary(),
+        CtrTarget.find_binary(),
+        PodmanTarget.find_binary(),
+    )
     found = []
     found += [f"docker: {n}" for n in _names([docker, "ps", "-a", "--format", "{{.Names}}"])]
-    found += [f"docker (label): {n}" for n in _names(
-        [docker, "ps", "-a", "--filter", "label=rtlab.run", "--format", "{{.Names}}"])]
+    found += [
+        f"docker (label): {n}"
+        for n in _names(
+            [docker, "ps", "-a", "--filter", "label=rtlab.run", "--format", "{{.Names}}"]
+        )
+    ]
     found += [f"ctr: {n}" for n in _names([ctr, "-n", daemons.NAMESPACE, "containers", "ls", "-q"])]
     found += [f"ctr task: {n}" for n in _names([ctr, "-n", daemons.NAMESPACE, "tasks", "ls", "-q"])]
     found += [f"podman: {n}" for n in _names([podman, "ps", "-a", "--format", "{{.Names}}"])]
     root = f"/run/containerd/runc/{daemons.NAMESPACE}"
     for rt in RUNTIMES:
         if Path(root).is_dir():
-            found += [f"{rt} --root {root}: {n}" for n in _names([rt, "--root", root, "list", "--quiet"])]
+            found += [
+                f"{rt} --root {root}: {n}" for n in _names([rt, "--root", root, "list", "--quiet"])
+            ]
     found += [f"oci: {x}" for x in oci_leftovers()]
     live = cleanup.live_runs()
     return [f for f in found if prefix in f and not any(f"rtlab-{t}-" in f for t in live)]
 
 
-def _collect(tmp_path: Path, env, *args: str, name: str = "data") -> tuple[subprocess.CompletedProcess, Path]:
+def _collect(
+    tmp_path: Path, env, *args: str, name: str = "data"
+) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp_path / name
     r = rtlab("collect", "--no-progress", "--out", str(out), *args, env=env)
     return r, out
 
 
 # -- every client over every runtime ------------------------------------------------
+
 
 def _runtime_ids() -> set[str]:
     """Every id in runc's and crun's default state roots (podman's containers live there)."""
@@ -97,8 +114,18 @@ def _runtime_ids() -> set[str]:
 
 def test_docker_ctr_podman_over_runc_crun_runsc(tmp_path, rt_env):
     before = _runtime_ids()
-    r, out = _collect(tmp_path, rt_env, "--clients", ",".join(CONTAINER_CLIENTS),
-                      "--runtimes", ",".join(RUNTIMES), "--trials", "2", "--warmup", "0")
+    r, out = _collect(
+        tmp_path,
+        rt_env,
+        "--clients",
+        ",".join(CONTAINER_CLIENTS),
+        "--runtimes",
+        ",".join(RUNTIMES),
+        "--trials",
+        "2",
+        "--warmup",
+        "0",
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     df = load_trials(out)
     bad = df[~df.ok]
@@ -151,15 +178,18 @@ def test_ctr_steps_run_the_named_runtime_not_runc(tmp_path, runtime):
     try:
         for step in ("create", "start"):
             for argv in target.commands(step, cid):
-                out = subprocess.run(argv, capture_output=True, text=True, timeout=60,
-                                     stdin=subprocess.DEVNULL)
+                out = subprocess.run(
+                    argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+                )
                 assert out.returncode == 0, f"{argv}: {out.stderr}"
         binary = KNOWN[runtime].path()
-        listed = subprocess.run([binary, "--root", root, "list", "--quiet"], capture_output=True,
-                                text=True, timeout=30)
+        listed = subprocess.run(
+            [binary, "--root", root, "list", "--quiet"], capture_output=True, text=True, timeout=30
+        )
         assert cid in listed.stdout.split(), listed.stdout + listed.stderr
-        by_runc = subprocess.run(["runc", "--root", root, "list", "--quiet"], capture_output=True,
-                                 text=True, timeout=30)
+        by_runc = subprocess.run(
+            ["runc", "--root", root, "list", "--quiet"], capture_output=True, text=True, timeout=30
+        )
         assert cid not in by_runc.stdout.split()
     finally:
         assert target.remove(cid) == []
@@ -177,12 +207,19 @@ def test_docker_and_podman_record_the_runtime_they_ran(tmp_path):
                 out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
                 assert out.returncode == 0, f"{argv}: {out.stderr}"
             fmt = "{{.HostConfig.Runtime}}" if client == "docker" else "{{.OCIRuntime}}"
-            got = subprocess.run([target.binary, "inspect", "--format", fmt, cid],
-                                 capture_output=True, text=True, timeout=30).stdout.strip()
+            got = subprocess.run(
+                [target.binary, "inspect", "--format", fmt, cid],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.strip()
             assert got in ("crun", KNOWN["crun"].path()), got
-            labels = subprocess.run([target.binary, "inspect", "--format",
-                                     '{{index .Config.Labels "rtlab.run"}}', cid],
-                                    capture_output=True, text=True, timeout=30).stdout.strip()
+            labels = subprocess.run(
+                [target.binary, "inspect", "--format", '{{index .Config.Labels "rtlab.run"}}', cid],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.strip()
             assert labels == token
         finally:
             assert target.remove(cid) == []
@@ -191,18 +228,25 @@ def test_docker_and_podman_record_the_runtime_they_ran(tmp_path):
 
 # -- studies and workloads -----------------------------------------------------------------
 
+
 def test_study_clients_is_every_client_over_runc(tmp_path, rt_env):
     r, out = _collect(tmp_path, rt_env, "--study", "clients", "--trials", "1", "--warmup", "0")
     assert r.returncode == 0, r.stdout + r.stderr
     df = load_trials(out)
     assert df.ok.all(), df[~df.ok][["client", "runtime", "step", "error"]].to_string()
     # every registered client over runc: the CRI (its pod experiment) beside the others
-    assert set(zip(df.client, df.runtime)) == {("docker", "runc"), ("ctr", "runc"),
-                                               ("podman", "runc"), ("oci", "runc"),
-                                               ("cri", "runc")}
+    assert set(zip(df.client, df.runtime)) == {
+        ("docker", "runc"),
+        ("ctr", "runc"),
+        ("podman", "runc"),
+        ("oci", "runc"),
+        ("cri", "runc"),
+    }
     meta = json.loads((out / "run.json").read_text())
     assert meta["parameters"]["study"] == "clients"
-    assert sorted(map(tuple, meta["parameters"]["pairs"])) == sorted(set(zip(df.client, df.runtime)))
+    assert sorted(map(tuple, meta["parameters"]["pairs"])) == sorted(
+        set(zip(df.client, df.runtime))
+    )
     assert client_leftovers() == []
 
 
@@ -223,9 +267,24 @@ def test_study_lowlevel_is_docker_over_every_runtime_the_host_has(tmp_path, rt_e
 
 def test_user_image_cmd_and_bundle(tmp_path, rt_env):
     bundle = image.write_bundle(tmp_path / "mybundle", ["sleep", "4321"], image.build_rootfs())
-    r, out = _collect(tmp_path, rt_env, "--clients", "docker,ctr,podman,oci", "--runtimes", "runc",
-                      "--image", DEFAULT_IMAGE, "--cmd", "sleep 1234", "--bundle", str(bundle),
-                      "--trials", "1", "--warmup", "0")
+    r, out = _collect(
+        tmp_path,
+        rt_env,
+        "--clients",
+        "docker,ctr,podman,oci",
+        "--runtimes",
+        "runc",
+        "--image",
+        DEFAULT_IMAGE,
+        "--cmd",
+        "sleep 1234",
+        "--bundle",
+        str(bundle),
+        "--trials",
+        "1",
+        "--warmup",
+        "0",
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     df = load_trials(out)
     assert df.ok.all(), df[~df.ok][["client", "step", "error"]].to_string()
@@ -241,8 +300,20 @@ def test_user_image_cmd_and_bundle(tmp_path, rt_env):
 
 
 def test_an_image_missing_from_the_stores_is_refused_with_the_reason(tmp_path, rt_env):
-    r, out = _collect(tmp_path, rt_env, "--clients", "docker,ctr,podman", "--runtimes", "runc",
-                      "--image", "localhost/rtlab/absent:1", "--trials", "1", "--warmup", "0")
+    r, out = _collect(
+        tmp_path,
+        rt_env,
+        "--clients",
+        "docker,ctr,podman",
+        "--runtimes",
+        "runc",
+        "--image",
+        "localhost/rtlab/absent:1",
+        "--trials",
+        "1",
+        "--warmup",
+        "0",
+    )
     assert r.returncode == 2, r.stdout + r.stderr
     assert "not in docker's store" in r.stderr
     assert "not in containerd namespace 'rtlab'" in r.stderr
@@ -251,6 +322,7 @@ def test_an_image_missing_from_the_stores_is_refused_with_the_reason(tmp_path, r
 
 
 # -- setup, doctor, clean -------------------------------------------------------------------------
+
 
 def test_setup_steps_are_idempotent():
     said: list[str] = []
@@ -290,8 +362,13 @@ def test_clean_removes_dead_runs_containers_from_every_client(tmp_path):
                 cid = f"rtlab-{token}-0000{n}l"
                 for step in steps:
                     for argv in target.commands(step, cid):
-                        out = subprocess.run(argv, capture_output=True, text=True, timeout=60,
-                                             stdin=subprocess.DEVNULL)
+                        out = subprocess.run(
+                            argv,
+                            capture_output=True,
+                            text=True,
+                            timeout=60,
+                            stdin=subprocess.DEVNULL,
+                        )
                         assert out.returncode == 0, f"{argv}: {out.stderr}"
                 made.append((target, cid))
         removed = clean(list(CLIENTS), list(KNOWN.values()), say=lambda _: None)

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from rtlab.host import cleanup
 from rtlab.analysis import concurrency_stats
 from rtlab.core.results import load_trials
+from rtlab.host import cleanup
 from tests.conftest import REPO, rtlab
 from tests.integration.conftest import oci_leftovers
 
@@ -28,8 +28,12 @@ def _check_rows(df, ks, trials, runtimes):
     for (client, rt, k), rows in m.groupby(["client", "runtime", "k"]):
         # per trial: k runs (one batch), k creates and k starts (another batch)
         counts = rows.groupby("step").size().to_dict()
-        assert counts == {"run": k * trials, "create": k * trials, "start": k * trials}, \
-            (client, rt, k, counts)
+        assert counts == {"run": k * trials, "create": k * trials, "start": k * trials}, (
+            client,
+            rt,
+            k,
+            counts,
+        )
         for _, batch in rows.groupby("batch"):
             assert sorted(batch.groupby("step").instance.apply(sorted).iloc[0]) == list(range(k))
             assert batch.container_id.nunique() == k
@@ -40,9 +44,25 @@ def _check_rows(df, ks, trials, runtimes):
 
 def test_oci_runc_and_crun_collect_rows_per_container_and_leave_nothing(tmp_path, rt_env):
     out = tmp_path / "run"
-    r = rtlab("collect", "--no-progress", "--experiment", "concurrency", "--clients", "oci",
-              "--runtimes", "runc,crun", "--parallel", "1,2,4", "--trials", "2", "--warmup", "1",
-              "--out", str(out), env=rt_env)
+    r = rtlab(
+        "collect",
+        "--no-progress",
+        "--experiment",
+        "concurrency",
+        "--clients",
+        "oci",
+        "--runtimes",
+        "runc,crun",
+        "--parallel",
+        "1,2,4",
+        "--trials",
+        "2",
+        "--warmup",
+        "1",
+        "--out",
+        str(out),
+        env=rt_env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     df = load_trials(out)
     _check_rows(df, {1, 2, 4}, 2, {"runc", "crun"})
@@ -74,9 +94,25 @@ def test_daemon_clients_when_they_answer(client, tmp_path, rt_env):
     if not _answers(DAEMON_CLIENTS[client]):
         pytest.skip(f"{client} does not answer here right now")
     out = tmp_path / "run"
-    r = rtlab("collect", "--no-progress", "--experiment", "concurrency", "--clients", client,
-              "--runtimes", "runc", "--parallel", "1,3", "--trials", "1", "--warmup", "0",
-              "--out", str(out), env=rt_env)
+    r = rtlab(
+        "collect",
+        "--no-progress",
+        "--experiment",
+        "concurrency",
+        "--clients",
+        client,
+        "--runtimes",
+        "runc",
+        "--parallel",
+        "1,3",
+        "--trials",
+        "1",
+        "--warmup",
+        "0",
+        "--out",
+        str(out),
+        env=rt_env,
+    )
     if r.returncode == 2 and "nothing to measure" in r.stderr:  # e.g. set-up not done now
         pytest.skip(f"{client}/runc cannot run here now: {r.stderr.strip()[-300:]}")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -84,10 +120,20 @@ def test_daemon_clients_when_they_answer(client, tmp_path, rt_env):
     meta = json.loads((out / "run.json").read_text())
     assert meta["cleanup"].get("removed", []) == [], meta["cleanup"]
     token = meta["token"]
-    listing = {"docker": ["docker", "ps", "-a", "--format", "{{.Names}}"],
-               "podman": ["podman", "ps", "-a", "--format", "{{.Names}}"],
-               "ctr": ["ctr", "--address", "/run/containerd/containerd.sock", "-n", "rtlab",
-                       "containers", "list", "-q"]}[client]
+    listing = {
+        "docker": ["docker", "ps", "-a", "--format", "{{.Names}}"],
+        "podman": ["podman", "ps", "-a", "--format", "{{.Names}}"],
+        "ctr": [
+            "ctr",
+            "--address",
+            "/run/containerd/containerd.sock",
+            "-n",
+            "rtlab",
+            "containers",
+            "list",
+            "-q",
+        ],
+    }[client]
     left = subprocess.run(listing, capture_output=True, text=True, timeout=30).stdout
     assert token not in left
     assert oci_leftovers() == []
@@ -96,15 +142,41 @@ def test_daemon_clients_when_they_answer(client, tmp_path, rt_env):
 def test_ctrl_c_in_a_k16_batch_leaves_nothing_and_keeps_the_rows(tmp_path, rt_env):
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rtlab", "collect", "--no-progress", "--experiment", "concurrency",
-         "--clients", "oci", "--runtimes", "runc", "--parallel", "16", "--trials", "50",
-         "--warmup", "0", "--pace", "0", "--out", str(out)],
-        cwd=REPO, env=rt_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "rtlab",
+            "collect",
+            "--no-progress",
+            "--experiment",
+            "concurrency",
+            "--clients",
+            "oci",
+            "--runtimes",
+            "runc",
+            "--parallel",
+            "16",
+            "--trials",
+            "50",
+            "--warmup",
+            "0",
+            "--pace",
+            "0",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env=rt_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     trials = out / "trials.csv"
     deadline = time.monotonic() + 120
     # wait for a written batch, then interrupt while the next batches run
-    while time.monotonic() < deadline and (not trials.exists() or
-                                          trials.read_text().count("\n") < 1 + 16):
+    while time.monotonic() < deadline and (
+        not trials.exists() or trials.read_text().count("\n") < 1 + 16
+    ):
         time.sleep(0.05)
     time.sleep(0.3)
     written_before = trials.read_text().count("\n")
@@ -118,8 +190,13 @@ def test_ctrl_c_in_a_k16_batch_leaves_nothing_and_keeps_the_rows(tmp_path, rt_en
     assert oci_leftovers() == [], output
     assert not any(str(meta["token"]) in p for p in _processes()), output
     # a `runc run` killed before its container existed leaves a state folder runc cannot list
-    half = [str(p) for root in cleanup.OCI_STATE_ROOTS if root.exists()
-            for p in root.iterdir() if p.name.startswith(f"rtlab-{meta['token']}-")]
+    half = [
+        str(p)
+        for root in cleanup.OCI_STATE_ROOTS
+        if root.exists()
+        for p in root.iterdir()
+        if p.name.startswith(f"rtlab-{meta['token']}-")
+    ]
     assert half == [], output
 
 

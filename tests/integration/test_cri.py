@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from rtlab.host import cri
 from rtlab.collect import cri_client
 from rtlab.core.runtimes import KNOWN
+from rtlab.host import cri
 
 FAST_S = 5.0
 
@@ -59,8 +59,9 @@ def test_pod_lifecycle(instance, handler, network):
     netns_before = _netns()
     with cri_client.CriClient(instance) as client:
         cri_client.check_request(handler, network, client)
-        results = cri_client.pod_lifecycle(client, cri_client.PodSpec(token, 1, handler, network),
-                                           timeout_s=30)
+        results = cri_client.pod_lifecycle(
+            client, cri_client.PodSpec(token, 1, handler, network), timeout_s=30
+        )
         assert [r.step for r in results] == list(cri_client.STEPS)
         assert all(r.ok for r in results), [r.error for r in results if not r.ok]
         assert all(r.wall_ns and r.wall_ns > 0 for r in results)
@@ -99,8 +100,12 @@ def test_containerd_killed_mid_run_fails_fast_and_clean_removes_the_pod():
 
         with cri_client.CriClient(paths) as client:
             t0 = time.monotonic()
-            results = cri_client.pod_lifecycle(client, cri_client.PodSpec(token, 1, "runc", "host"),
-                                               timeout_s=30, before_step=kill_before_start)
+            results = cri_client.pod_lifecycle(
+                client,
+                cri_client.PodSpec(token, 1, "runc", "host"),
+                timeout_s=30,
+                before_step=kill_before_start,
+            )
             assert time.monotonic() - t0 < FAST_S
         assert [r.step for r in results] == list(cri_client.STEPS)
         assert [r.ok for r in results[:2]] == [True, True]

@@ -20,31 +20,40 @@ from pathlib import Path
 
 import pytest
 
-from rtlab.host import cri, daemons
 from rtlab.collect import cri_client
 from rtlab.core import experiments, procfs
 from rtlab.core.runtimes import KNOWN
+from rtlab.host import cri, daemons
 from tests.conftest import rtlab
 from tests.integration.conftest import oci_leftovers
 
-USER_CONFIG = ('version = 2\n'
-               '# the user\'s own containerd: rtlab must not touch it\n'
-               '[plugins."io.containerd.grpc.v1.cri"]\n'
-               '  stream_server_port = "0"\n')
+USER_CONFIG = (
+    "version = 2\n"
+    "# the user's own containerd: rtlab must not touch it\n"
+    '[plugins."io.containerd.grpc.v1.cri"]\n'
+    '  stream_server_port = "0"\n'
+)
 
 
 def _ctr(sock: Path, *args: str) -> str:
-    out = subprocess.run(["ctr", "--address", str(sock), *args], capture_output=True, text=True,
-                         timeout=60, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        ["ctr", "--address", str(sock), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert out.returncode == 0, f"ctr {args}: {out.stderr}"
     return out.stdout
 
 
 def _state(sock: Path) -> dict:
     names = [line.split()[0] for line in _ctr(sock, "namespaces", "ls").splitlines()[1:]]
-    return {"namespaces": _ctr(sock, "namespaces", "ls"),
-            **{f"{ns} containers": _ctr(sock, "-n", ns, "containers", "ls") for ns in names},
-            **{f"{ns} images": _ctr(sock, "-n", ns, "images", "ls", "-q") for ns in names}}
+    return {
+        "namespaces": _ctr(sock, "namespaces", "ls"),
+        **{f"{ns} containers": _ctr(sock, "-n", ns, "containers", "ls") for ns in names},
+        **{f"{ns} images": _ctr(sock, "-n", ns, "images", "ls", "-q") for ns in names},
+    }
 
 
 @pytest.fixture
@@ -56,10 +65,23 @@ def user_containerd(tmp_path):
     config.write_text(USER_CONFIG)
     sock = root / "c.sock"
     log = (root / "log").open("w")
-    proc = subprocess.Popen(["containerd", "--config", str(config), "--address", str(sock),
-                             "--root", str(root / "root"), "--state", str(root / "state")],
-                            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            "containerd",
+            "--config",
+            str(config),
+            "--address",
+            str(sock),
+            "--root",
+            str(root / "root"),
+            "--state",
+            str(root / "state"),
+        ],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while not daemons.socket_answers(sock) and time.monotonic() < deadline:
@@ -79,8 +101,11 @@ def user_containerd(tmp_path):
 def rtlab_cri():
     base = Path(f"/tmp/rtlab-cri-foreign-{secrets.token_hex(3)}")
     paths = cri.CriPaths(base / "state", base / "run", base / "state")
-    env = {**os.environ, "RTLAB_CRI_STATE_DIR": str(paths.state),
-           "RTLAB_CRI_RUN_DIR": str(paths.run)}
+    env = {
+        **os.environ,
+        "RTLAB_CRI_STATE_DIR": str(paths.state),
+        "RTLAB_CRI_RUN_DIR": str(paths.run),
+    }
     try:
         cri.start([KNOWN["runc"]], paths, say=lambda _: None)
         yield paths, env
@@ -101,8 +126,21 @@ def test_cri_run_leaves_the_users_containerd_untouched(user_containerd, rtlab_cr
     assert "user-ns" in before["namespaces"] and "owner=the-user" in before["namespaces"]
 
     out = tmp_path / "run"
-    r = rtlab("collect", "--no-progress", "--clients", "cri", "--runtimes", "runc",
-              "--trials", "2", "--warmup", "0", "--out", str(out), env=env)
+    r = rtlab(
+        "collect",
+        "--no-progress",
+        "--clients",
+        "cri",
+        "--runtimes",
+        "runc",
+        "--trials",
+        "2",
+        "--warmup",
+        "0",
+        "--out",
+        str(out),
+        env=env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     with (out / "trials.csv").open() as f:
         rows = list(csv.DictReader(f))

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from rtlab.host import daemons
+from rtlab.collect.clients import CLIENTS, CtrTarget, DockerTarget, PodmanTarget  # noqa: F401
 from rtlab.collect.collect import CollectOptions, collect
 from rtlab.collect.doctor import clean
-from rtlab.collect.clients import CLIENTS, CtrTarget, DockerTarget, PodmanTarget  # noqa: F401
 from rtlab.core.results import load_trials
 from rtlab.core.runtimes import KNOWN
 from rtlab.core.workload import DEFAULT_IMAGE
+from rtlab.host import daemons
 from tests.integration.test_clients import client_leftovers, require_daemons
 
 FAST_S = 5.0  # a step against a dead daemon must fail within this
@@ -35,8 +35,9 @@ def _daemons_ready_and_restored():
     require_daemons()
     for name in ("containerd", "dockerd"):
         if daemons.DAEMONS[name].started_pid() is None:
-            msg = (f"{name} was not started by rtlab setup: this test stops only daemons "
-                   "rtlab started")
+            msg = (
+                f"{name} was not started by rtlab setup: this test stops only daemons rtlab started"
+            )
             if os.environ.get("CI"):
                 pytest.fail(msg)
             pytest.skip(msg)
@@ -54,8 +55,10 @@ def _wait_docker_runs() -> None:
         if out.returncode == 0:
             return
         if time.monotonic() > deadline:
-            pytest.fail(f"docker cannot run a container {READY_TIMEOUT_S:g} s after the restart: "
-                        f"{out.stderr}")
+            pytest.fail(
+                f"docker cannot run a container {READY_TIMEOUT_S:g} s after the restart: "
+                f"{out.stderr}"
+            )
         time.sleep(0.5)
 
 
@@ -79,9 +82,16 @@ def _stop_at_second_start(monkeypatch, client: str, daemon: str) -> dict:
 
 def _run(tmp_path: Path, pairs: list[tuple[str, str]], trials: int = 3):
     said: list[str] = []
-    opts = CollectOptions(clients=sorted({c for c, _ in pairs}), runtimes=["runc"], pairs=pairs,
-                          trials=trials, warmup=0, timeout_s=30, out=tmp_path / "data",
-                          progress=False)
+    opts = CollectOptions(
+        clients=sorted({c for c, _ in pairs}),
+        runtimes=["runc"],
+        pairs=pairs,
+        trials=trials,
+        warmup=0,
+        timeout_s=30,
+        out=tmp_path / "data",
+        progress=False,
+    )
     result = collect(opts, say=said.append)
     return result, load_trials(result.run_dir), said
 
@@ -106,7 +116,9 @@ def test_dockerd_stopped_mid_run(tmp_path, monkeypatch):
     result, df, said = _run(tmp_path, pairs)
     assert seen["stopped_at"], "the hook never fired"
     # rtlab did not restart it
-    assert daemons.down_reason("dockerd") and "dockerd is not running" in daemons.down_reason("dockerd")
+    assert daemons.down_reason("dockerd") and "dockerd is not running" in daemons.down_reason(
+        "dockerd"
+    )
 
     _assert_failed_fast_naming(df, "docker", seen["stopped_at"], ("docker daemon", "docker.sock"))
     dropped = result.meta["dropped"]

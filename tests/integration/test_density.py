@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from rtlab.host import cleanup, daemons
-from rtlab.core.results import load_trials
 from rtlab.collect.clients import CtrTarget, DockerTarget, PodmanTarget
+from rtlab.core.results import load_trials
+from rtlab.host import cleanup, daemons
 from tests.conftest import REPO, rtlab
 from tests.integration.conftest import oci_leftovers
 
@@ -48,14 +48,34 @@ def _mine(token: str) -> list[str]:
 
 def test_oci_runc_crun_runsc_three_methods_and_interference(tmp_path, rt_env):
     out = tmp_path / "run"
-    r = rtlab("collect", "--no-progress", "--experiment", "density", "--containers", "1,3",
-              "--clients", "oci", "--runtimes", "runc,crun,runsc", "--trials", "1",
-              "--warmup", "0", "--allow-concurrent", "--out", str(out), env=rt_env)
+    r = rtlab(
+        "collect",
+        "--no-progress",
+        "--experiment",
+        "density",
+        "--containers",
+        "1,3",
+        "--clients",
+        "oci",
+        "--runtimes",
+        "runc,crun,runsc",
+        "--trials",
+        "1",
+        "--warmup",
+        "0",
+        "--allow-concurrent",
+        "--out",
+        str(out),
+        env=rt_env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     rows = _density(out)
     assert {(d["runtime"], d["n"], d["method"]) for d in rows} == {
-        (rt, n, m) for rt in ("runc", "crun", "runsc") for n in ("1", "3")
-        for m in ("memavailable", "pss", "cgroup")}
+        (rt, n, m)
+        for rt in ("runc", "crun", "runsc")
+        for n in ("1", "3")
+        for m in ("memavailable", "pss", "cgroup")
+    }
     assert all(d["ok"] == "True" for d in rows), [d["error"] for d in rows]
     assert {(d["daemons"], d["daemons_bytes"]) for d in rows} == {("", "")}  # oci: no daemon
     pss = {(d["runtime"], d["n"]): int(d["bytes"]) for d in rows if d["method"] == "pss"}
@@ -70,7 +90,8 @@ def test_oci_runc_crun_runsc_three_methods_and_interference(tmp_path, rt_env):
     df = load_trials(out)
     assert set(df.experiment) == {"density"}
     assert sorted(df.groupby(["runtime", "n", "step"]).size().index.tolist()) == sorted(
-        (rt, n, s) for rt in ("runc", "crun", "runsc") for n in (1, 3) for s in ("create", "start"))
+        (rt, n, s) for rt in ("runc", "crun", "runsc") for n in (1, 3) for s in ("create", "start")
+    )
     assert df.ok.all(), df[~df.ok][["runtime", "step", "error"]].to_string()
     assert _mine(_token(out)) == []
 
@@ -80,10 +101,34 @@ def test_ctrl_c_while_bringing_up_leaves_nothing_and_keeps_rows(tmp_path, rt_env
     stops, every container goes, density.csv keeps the level already read."""
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rtlab", "collect", "--no-progress", "--experiment", "density",
-         "--containers", "1,6", "--clients", "oci", "--runtimes", "runsc", "--trials", "1",
-         "--warmup", "0", "--allow-concurrent", "--out", str(out)],
-        cwd=REPO, env=rt_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "rtlab",
+            "collect",
+            "--no-progress",
+            "--experiment",
+            "density",
+            "--containers",
+            "1,6",
+            "--clients",
+            "oci",
+            "--runtimes",
+            "runsc",
+            "--trials",
+            "1",
+            "--warmup",
+            "0",
+            "--allow-concurrent",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env=rt_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not (out / "density.csv").exists():
@@ -107,9 +152,11 @@ def test_ctrl_c_while_bringing_up_leaves_nothing_and_keeps_rows(tmp_path, rt_env
 
 def _daemon_clients() -> list[str]:
     up = []
-    for client, argv in (("docker", [DockerTarget.find_binary(), "info"]),
-                         ("podman", [PodmanTarget.find_binary(), "info"]),
-                         ("ctr", [CtrTarget.find_binary(), "-n", daemons.NAMESPACE, "images", "ls"])):
+    for client, argv in (
+        ("docker", [DockerTarget.find_binary(), "info"]),
+        ("podman", [PodmanTarget.find_binary(), "info"]),
+        ("ctr", [CtrTarget.find_binary(), "-n", daemons.NAMESPACE, "images", "ls"]),
+    ):
         try:
             if subprocess.run(argv, capture_output=True, timeout=30).returncode == 0:
                 up.append(client)
@@ -122,10 +169,26 @@ def _docker_ids(token: str, meta: dict) -> list[str]:
     """Full ids of the containers docker created for the run (its events, by the run's
     label): what its shims, runsc sandboxes and cgroups are named by."""
     out = subprocess.run(
-        [DockerTarget.find_binary(), "events", "--since", meta["started_at"][:19] + "Z",
-         "--until", meta["ended_at"][:19] + "Z", "--filter", "type=container",
-         "--filter", "event=create", "--filter", f"label=rtlab.run={token}",
-         "--format", "{{.ID}}"], capture_output=True, text=True, timeout=60)
+        [
+            DockerTarget.find_binary(),
+            "events",
+            "--since",
+            meta["started_at"][:19] + "Z",
+            "--until",
+            meta["ended_at"][:19] + "Z",
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=create",
+            "--filter",
+            f"label=rtlab.run={token}",
+            "--format",
+            "{{.ID}}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout.split()
 
@@ -150,18 +213,32 @@ def _daemon_leftovers(client: str, meta: dict, ids_before: set[str]) -> list[str
         ids = _docker_ids(meta["token"], meta)
         assert ids, "docker's events name none of the run's containers"
         texts = cleanup.process_texts("")
-        moby = subprocess.run([CtrTarget.find_binary(), "-n", "moby", "containers", "ls", "-q"],
-                              capture_output=True, text=True, timeout=60).stdout.split()
+        moby = subprocess.run(
+            [CtrTarget.find_binary(), "-n", "moby", "containers", "ls", "-q"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.split()
         for cid in ids:
-            left += [f"process {pid}: {t[:120]}" for pid, t in texts.items()
-                     if cid in t and not _zombie(pid)]
+            left += [
+                f"process {pid}: {t[:120]}"
+                for pid, t in texts.items()
+                if cid in t and not _zombie(pid)
+            ]
             left += [f"cgroup {g}" for g in Path("/sys/fs/cgroup/memory").glob(f"**/*{cid}*")]
             left += [f"containerd moby: {cid}" for m in moby if m == cid]
     if client == "podman":
-        known = subprocess.run([PodmanTarget.find_binary(), "ps", "-a", "-q", "--no-trunc"],
-                               capture_output=True, text=True, timeout=60).stdout.split()
-        left += [f"runtime state: {i}" for i in _runtime_state_ids() - ids_before - set(known)
-                 if len(i) == 64]
+        known = subprocess.run(
+            [PodmanTarget.find_binary(), "ps", "-a", "-q", "--no-trunc"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.split()
+        left += [
+            f"runtime state: {i}"
+            for i in _runtime_state_ids() - ids_before - set(known)
+            if len(i) == 64
+        ]
     return left
 
 
@@ -172,18 +249,41 @@ def test_daemon_client_over_runc_and_runsc(tmp_path, rt_env, client):
     level, the daemons' growth apart (docker: dockerd and its containerd, ctr:
     containerd, podman: none), nothing left behind."""
     from tests.integration.test_clients import client_leftovers, require_daemons
+
     require_daemons()
     ids_before = _runtime_state_ids()
     out = tmp_path / "run"
-    r = rtlab("collect", "--no-progress", "--experiment", "density", "--containers", "1,5",
-              "--clients", client, "--runtimes", "runc,runsc", "--trials", "2",
-              "--warmup", "0", "--allow-concurrent", "--out", str(out), env=rt_env, timeout=600)
+    r = rtlab(
+        "collect",
+        "--no-progress",
+        "--experiment",
+        "density",
+        "--containers",
+        "1,5",
+        "--clients",
+        client,
+        "--runtimes",
+        "runc,runsc",
+        "--trials",
+        "2",
+        "--warmup",
+        "0",
+        "--allow-concurrent",
+        "--out",
+        str(out),
+        env=rt_env,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     rows = _density(out)
     assert all(d["ok"] == "True" for d in rows), [d["error"] for d in rows if d["ok"] != "True"]
     assert sorted((d["runtime"], d["trial"], d["n"], d["method"]) for d in rows) == sorted(
-        (rt, t, n, m) for rt in ("runc", "runsc") for t in ("0", "1") for n in ("1", "5")
-        for m in ("memavailable", "pss", "cgroup"))
+        (rt, t, n, m)
+        for rt in ("runc", "runsc")
+        for t in ("0", "1")
+        for n in ("1", "5")
+        for m in ("memavailable", "pss", "cgroup")
+    )
     pss = {(d["runtime"], d["trial"], d["n"]): d for d in rows if d["method"] == "pss"}
     for rt in ("runc", "runsc"):
         for t in ("0", "1"):
@@ -215,9 +315,28 @@ def test_daemon_client_over_runc_and_runsc(tmp_path, rt_env, client):
 
 def test_a_level_over_the_memory_floor_is_refused_before_it_starts(tmp_path, rt_env):
     out = tmp_path / "run"
-    r = rtlab("collect", "--no-progress", "--experiment", "density", "--containers", "1,3",
-              "--clients", "oci", "--runtimes", "runc", "--trials", "1", "--warmup", "0",
-              "--memory-floor", "100000000", "--allow-concurrent", "--out", str(out), env=rt_env)
+    r = rtlab(
+        "collect",
+        "--no-progress",
+        "--experiment",
+        "density",
+        "--containers",
+        "1,3",
+        "--clients",
+        "oci",
+        "--runtimes",
+        "runc",
+        "--trials",
+        "1",
+        "--warmup",
+        "0",
+        "--memory-floor",
+        "100000000",
+        "--allow-concurrent",
+        "--out",
+        str(out),
+        env=rt_env,
+    )
     line = next(x for x in r.stdout.splitlines() if x.startswith("refused: level N=1 of oci/runc"))
     assert "needs about" in line and "under the floor of 100000000000 MB" not in line
     rows = _density(out)
@@ -244,12 +363,32 @@ CALIBRATION_MB = 32 * 1024 * 1024 / 1e6
 @pytest.mark.parametrize("runtime", ["runc", "crun"])
 def test_calibration_32_mib_in_tmpfs_is_measured_within_10_percent(tmp_path, rt_env, runtime):
     from rtlab.analysis import density_stats
+
     out = tmp_path / "run"
-    r = rtlab("collect", "--no-progress", "--experiment", "density", "--containers", "1,2,3",
-              "--clients", "oci", "--runtimes", runtime, "--trials", "2", "--warmup", "0",
-              "--settle", "2", "--cmd",
-              "sh -c 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=32 2>/dev/null; exec sleep 3600'",
-              "--allow-concurrent", "--out", str(out), env=rt_env)
+    r = rtlab(
+        "collect",
+        "--no-progress",
+        "--experiment",
+        "density",
+        "--containers",
+        "1,2,3",
+        "--clients",
+        "oci",
+        "--runtimes",
+        runtime,
+        "--trials",
+        "2",
+        "--warmup",
+        "0",
+        "--settle",
+        "2",
+        "--cmd",
+        "sh -c 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=32 2>/dev/null; exec sleep 3600'",
+        "--allow-concurrent",
+        "--out",
+        str(out),
+        env=rt_env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     slopes = density_stats.memory_slopes(density_stats.load(out)).set_index("method")
     cg = slopes.loc["cgroup"]
@@ -260,7 +399,9 @@ def test_calibration_32_mib_in_tmpfs_is_measured_within_10_percent(tmp_path, rt_
     if (ma.high - ma.low) / 2 <= 0.1 * CALIBRATION_MB:
         assert abs(ma.mb - CALIBRATION_MB) <= 0.1 * CALIBRATION_MB, slopes.to_string()
     else:
-        print(f"{runtime}: memavailable not held to 10%: {ma.mb:.1f} MB "
-                      f"[{ma.low:.1f}, {ma.high:.1f}] per container, the host's noise is wider "
-                      f"than ±10% of {CALIBRATION_MB:.1f} MB")
+        print(
+            f"{runtime}: memavailable not held to 10%: {ma.mb:.1f} MB "
+            f"[{ma.low:.1f}, {ma.high:.1f}] per container, the host's noise is wider "
+            f"than ±10% of {CALIBRATION_MB:.1f} MB"
+        )
     assert _mine(_token(out)) == []

@@ -18,13 +18,33 @@ from tests.integration.conftest import oci_leftovers
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_mid_run_then_resume_completes_it(tmp_path, rt_env, sig):
     out = tmp_path / "run"
-    args = ["collect", "--no-progress", "--clients", "oci", "--runtimes", "runc,crun,runsc",
-            "--trials", "3", "--warmup", "0", "--out", str(out)]
-    proc = subprocess.Popen([sys.executable, "-m", "rtlab", *args], cwd=REPO, env=rt_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = [
+        "collect",
+        "--no-progress",
+        "--clients",
+        "oci",
+        "--runtimes",
+        "runc,crun,runsc",
+        "--trials",
+        "3",
+        "--warmup",
+        "0",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtlab", *args],
+        cwd=REPO,
+        env=rt_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     csv = out / "trials.csv"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (csv.exists() and len(csv.read_text().splitlines()) > 10):
+    while time.monotonic() < deadline and not (
+        csv.exists() and len(csv.read_text().splitlines()) > 10
+    ):
         time.sleep(0.02)
     time.sleep(0.15)  # land the signal inside a trial, with containers alive
     proc.send_signal(sig)
@@ -48,11 +68,26 @@ def test_signal_mid_run_then_resume_completes_it(tmp_path, rt_env, sig):
 
 
 def test_two_runs_at_once_refused_then_allowed_and_both_clean(tmp_path, rt_env):
-    args = ["collect", "--no-progress", "--clients", "oci", "--runtimes", "runc,runsc",
-            "--trials", "2", "--warmup", "0"]
-    first = subprocess.Popen([sys.executable, "-m", "rtlab", *args, "--out", str(tmp_path / "a")],
-                             cwd=REPO, env=rt_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+    args = [
+        "collect",
+        "--no-progress",
+        "--clients",
+        "oci",
+        "--runtimes",
+        "runc,runsc",
+        "--trials",
+        "2",
+        "--warmup",
+        "0",
+    ]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "rtlab", *args, "--out", str(tmp_path / "a")],
+        cwd=REPO,
+        env=rt_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not (tmp_path / "a" / "trials.csv").exists() and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -6,19 +6,32 @@ import json
 import shutil
 import subprocess
 
-from rtlab.host import cleanup
 from rtlab.core import image
 from rtlab.core.measure import run_timed
-from rtlab.core.runtimes import KNOWN
 from rtlab.core.results import load_trials
+from rtlab.core.runtimes import KNOWN
+from rtlab.host import cleanup
 from tests.conftest import rtlab
 from tests.integration.conftest import oci_leftovers
 
 
 def test_lifecycle_and_run_on_runc_crun_runsc(tmp_path, rt_env):
     out = tmp_path / "run"
-    r = rtlab("collect", "--no-progress", "--clients", "oci", "--runtimes", "runc,crun,runsc",
-              "--trials", "2", "--warmup", "1", "--out", str(out), env=rt_env)
+    r = rtlab(
+        "collect",
+        "--no-progress",
+        "--clients",
+        "oci",
+        "--runtimes",
+        "runc,crun,runsc",
+        "--trials",
+        "2",
+        "--warmup",
+        "1",
+        "--out",
+        str(out),
+        env=rt_env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     df = load_trials(out)
     bad = df[~df.ok]
@@ -56,8 +69,23 @@ def _runsc_kvm_outcome(tmp_path) -> str:
 def test_runsc_kvm_is_recorded_as_it_behaves_here_and_leaves_nothing(tmp_path, rt_env):
     expected = _runsc_kvm_outcome(tmp_path)
     out = tmp_path / "run"
-    r = rtlab("collect", "--no-progress", "--clients", "oci", "--runtimes", "runsc-kvm",
-              "--trials", "2", "--warmup", "0", "--timeout", "5", "--out", str(out), env=rt_env)
+    r = rtlab(
+        "collect",
+        "--no-progress",
+        "--clients",
+        "oci",
+        "--runtimes",
+        "runsc-kvm",
+        "--trials",
+        "2",
+        "--warmup",
+        "0",
+        "--timeout",
+        "5",
+        "--out",
+        str(out),
+        env=rt_env,
+    )
     assert oci_leftovers() == []
     meta = json.loads((out / "run.json").read_text())
     df = load_trials(out)
@@ -78,13 +106,20 @@ def test_clean_removes_dead_runs_containers_only(tmp_path):
     bundle = image.write_bundle(tmp_path / "b", image.SLEEP_ARGS, rootfs)
     dead, other = "rtlab-20200101T000000Z-dead-00001l", "notrtlab-keep-me"
     for cid in (dead, other):
-        subprocess.run(["runc", "create", "--bundle", str(bundle), cid], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        subprocess.run(
+            ["runc", "create", "--bundle", str(bundle), cid],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+        )
     try:
         r = rtlab("clean")
         assert r.returncode == 0, r.stderr
         assert f"removed oci/runc:{dead}" in r.stdout
-        listed = subprocess.run(["runc", "list", "--quiet"], capture_output=True, text=True).stdout.split()
+        listed = subprocess.run(
+            ["runc", "list", "--quiet"], capture_output=True, text=True
+        ).stdout.split()
         assert dead not in listed and other in listed
     finally:
         subprocess.run(["runc", "delete", "--force", other], capture_output=True, timeout=30)
@@ -126,13 +161,30 @@ def assert_youki_not_measured(doctor_out: dict, run_dir, collect_stdout: str) ->
 
 def test_youki_is_recorded_as_not_measured_with_its_reason(tmp_path, rt_env, fake):
     """Touches no real runtime: youki is absent, the runtime measured beside it is the fake."""
-    assert shutil.which("youki") is None, "youki is installed here now: this test expects a host without it"
+    assert shutil.which("youki") is None, (
+        "youki is installed here now: this test expects a host without it"
+    )
     d = rtlab("doctor", "--clients", "oci", "--runtimes", "youki", "--json", env=rt_env)
     assert d.returncode == 0, d.stderr
     spec, state = fake("fa")
     out = tmp_path / "data"  # tmp_path / "run" is rt_env's RTLAB_RUNTIME_DIR
-    r = rtlab("collect", "--no-progress", "--clients", "oci", "--runtimes", "fa,youki",
-              "--runtime", spec, "--trials", "1", "--warmup", "0", "--out", str(out), env=rt_env)
+    r = rtlab(
+        "collect",
+        "--no-progress",
+        "--clients",
+        "oci",
+        "--runtimes",
+        "fa,youki",
+        "--runtime",
+        spec,
+        "--trials",
+        "1",
+        "--warmup",
+        "0",
+        "--out",
+        str(out),
+        env=rt_env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert_youki_not_measured(json.loads(d.stdout), out, r.stdout)
     assert list(state.iterdir()) == []

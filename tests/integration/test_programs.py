@@ -14,8 +14,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from rtlab.host import host
 from rtlab.core.runtimes import KNOWN
+from rtlab.host import host
 from tests.conftest import rtlab
 
 
@@ -33,22 +33,40 @@ def _programs(log: Path) -> set[str]:
 def _ours(path: str) -> bool:
     """The venv's own interpreter and rtlab's scripts are the checkout's, not a package's."""
     real = os.path.realpath(path)
-    return any(real.startswith(os.path.realpath(p)) for p in
-               {sys.prefix, sys.base_prefix, str(Path(__file__).resolve().parents[2])})
+    return any(
+        real.startswith(os.path.realpath(p))
+        for p in {sys.prefix, sys.base_prefix, str(Path(__file__).resolve().parents[2])}
+    )
 
 
 def test_every_program_rtlab_runs_comes_from_a_set_up_package(tmp_path):
     log = tmp_path / "exec.log"
     env = {**os.environ, "RTLAB_EXEC_LOG": str(log)}
-    for args in (["setup"], ["doctor", "--timeout", "5"],
-                 ["collect", "--study", "all", "--trials", "1", "--warmup", "0", "--timeout", "10",
-                  "--out", str(tmp_path / "run"), "--no-progress"],
-                 ["clean"]):
+    for args in (
+        ["setup"],
+        ["doctor", "--timeout", "5"],
+        [
+            "collect",
+            "--study",
+            "all",
+            "--trials",
+            "1",
+            "--warmup",
+            "0",
+            "--timeout",
+            "10",
+            "--out",
+            str(tmp_path / "run"),
+            "--no-progress",
+        ],
+        ["clean"],
+    ):
         out = rtlab(*args, env=env, timeout=900)
         assert out.returncode == 0, f"rtlab {' '.join(args)}: {out.stderr[-2000:]}"
     programs = _programs(log)
-    assert {"runc", "crun", "runsc", "ctr", "podman", "containerd-shim-runc-v2"} & \
-        {Path(p).name for p in programs}, programs  # the log did see the measured programs
+    assert {"runc", "crun", "runsc", "ctr", "podman", "containerd-shim-runc-v2"} & {
+        Path(p).name for p in programs
+    }, programs  # the log did see the measured programs
 
     allowed = host.setup_packages()
     unexplained = []
@@ -61,7 +79,9 @@ def test_every_program_rtlab_runs_comes_from_a_set_up_package(tmp_path):
         if package in allowed or (package and host.is_base_package(package)):
             continue
         unexplained.append(f"{prog} ({path}): package {package}")
-    assert unexplained == [], "programs from packages set-up does not install: " + "; ".join(unexplained)
+    assert unexplained == [], "programs from packages set-up does not install: " + "; ".join(
+        unexplained
+    )
 
 
 def test_each_known_runtime_is_installed_by_set_up_or_reported_optional():
@@ -74,4 +94,6 @@ def test_each_known_runtime_is_installed_by_set_up_or_reported_optional():
             assert rt.package in host.setup_packages(), rt
             assert host.package_of(rt.path() or rt.binary) == rt.package, rt
         elif rt.path() is None:
-            assert "optional" in reasons[rt.name] and "install" in reasons[rt.name], reasons[rt.name]
+            assert "optional" in reasons[rt.name] and "install" in reasons[rt.name], reasons[
+                rt.name
+            ]

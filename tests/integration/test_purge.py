@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from rtlab.host import cgroups, cleanup, daemons, host, ledger
 from rtlab.core import image
+from rtlab.host import cgroups, cleanup, daemons, host, ledger
 from rtlab.host.purge import host_state
 from tests.conftest import rtlab
 
@@ -43,12 +43,27 @@ def foreign_containerd(tmp_path):
     """A containerd rtlab did not start, on its own socket and root."""
     root = tmp_path / "containerd"
     root.mkdir()
-    (root / "config.toml").write_text('version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n')
+    (root / "config.toml").write_text(
+        'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+    )
     sock = root / "c.sock"
     log = (root / "log").open("w")
-    proc = subprocess.Popen(["containerd", "--config", str(root / "config.toml"), "--address", str(sock),
-                             "--root", str(root / "root"), "--state", str(root / "state")],
-                            stdout=log, stderr=log, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            "containerd",
+            "--config",
+            str(root / "config.toml"),
+            "--address",
+            str(sock),
+            "--root",
+            str(root / "root"),
+            "--state",
+            str(root / "state"),
+        ],
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 30
     while not daemons.socket_answers(sock) and time.monotonic() < deadline:
         assert proc.poll() is None, (root / "log").read_text()
@@ -68,8 +83,13 @@ def foreign_container(tmp_path):
     # files, not pipes: the container's init keeps the creator's stdout/stderr
     err = tmp_path / "runc-create.err"
     with err.open("w") as f:
-        out = subprocess.run(["runc", "create", "--bundle", str(bundle), cid], stdout=f, stderr=f,
-                             timeout=60, stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            ["runc", "create", "--bundle", str(bundle), cid],
+            stdout=f,
+            stderr=f,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
     assert out.returncode == 0, err.read_text()
     try:
         yield cid
@@ -88,10 +108,13 @@ def bindings_before():
     containers sit in a hierarchy. Set-up gives a controller bound to a hidden
     hierarchy (what an older purge left) back to v2 first, so that is its "before"."""
     said = _purge()  # from what setup alone makes (earlier tests may have registered more runtimes)
-    assert "left mounted" not in said, \
+    assert "left mounted" not in said, (
         f"a container not of this test holds a cgroup rtlab mounted: run on an idle host\n{said}"
-    return {c: (cgroups.V2 if b == cgroups.HIDDEN else b)
-            for c, b in host_state()["cgroup_bindings"].items()}
+    )
+    return {
+        c: (cgroups.V2 if b == cgroups.HIDDEN else b)
+        for c, b in host_state()["cgroup_bindings"].items()
+    }
 
 
 @pytest.fixture
@@ -102,17 +125,19 @@ def ready(bindings_before):
     return host_state()
 
 
-def test_setup_purge_setup_leaves_and_restores_the_named_state(bindings_before, ready,
-                                                               foreign_containerd, foreign_container):
+def test_setup_purge_setup_leaves_and_restores_the_named_state(
+    bindings_before, ready, foreign_containerd, foreign_container
+):
     proc, sock = foreign_containerd
     before = bindings_before
     assert cgroups.HIDDEN not in ready["cgroup_bindings"].values(), ready["cgroup_bindings"]
     for mount in ready["cgroup_mounts"]:
         assert ready["cgroup_bindings"][Path(mount).name] == f"v1 at {mount}"
         assert ledger.mapping(host.CGROUP_BINDINGS)[Path(mount).name] == before[Path(mount).name]
-    assert ready["daemons"] == {"containerd": {"running": True, "started_by_rtlab": True},
-                                "dockerd": {"running": True, "started_by_rtlab": True}}, \
-        "run the suite on a host where rtlab starts the daemons (make purge first)"
+    assert ready["daemons"] == {
+        "containerd": {"running": True, "started_by_rtlab": True},
+        "dockerd": {"running": True, "started_by_rtlab": True},
+    }, "run the suite on a host where rtlab starts the daemons (make purge first)"
     assert ready["images"] == {"docker": True, "containerd": True, "podman": True}
     ready["daemon_json"].pop(USER_KEY[0], None)  # an earlier failed run of this test left it
     assert set(ready["daemon_json"]["runtimes"]) >= {"crun", "runsc"}
@@ -153,14 +178,18 @@ def _purge_and_set_up_again(ready, before, proc, sock, foreign_container):
 
 def _check_purged_then_set_up(said, ready, before, proc, sock, foreign_container):
     gone = host_state()
-    assert gone["daemons"] == {"containerd": {"running": False, "started_by_rtlab": False},
-                               "dockerd": {"running": False, "started_by_rtlab": False}}, said
+    assert gone["daemons"] == {
+        "containerd": {"running": False, "started_by_rtlab": False},
+        "dockerd": {"running": False, "started_by_rtlab": False},
+    }, said
     assert gone["images"] == {"docker": None, "containerd": None, "podman": False}, said
     assert gone["daemon_json"] == {USER_KEY[0]: USER_KEY[1]}, said
     assert gone["shims"] == [], said
     for line in ("stopped (pid", "removed image", "removed runtimes", "removed /var/log/rtlab"):
         assert line in said
-    assert proc.poll() is None and daemons.socket_answers(sock), "purge stopped a daemon not rtlab's"
+    assert proc.poll() is None and daemons.socket_answers(sock), (
+        "purge stopped a daemon not rtlab's"
+    )
     assert foreign_container in _runc_ids(), "purge removed a container not rtlab's"
     # the user's container sits in the cgroup hierarchy rtlab mounted: in use, so left
     # mounted, and the ledger alone is kept for the next purge
@@ -187,7 +216,6 @@ def _check_purged_then_set_up(said, ready, before, proc, sock, foreign_container
     again = host_state()
     assert again["daemon_json"].pop(USER_KEY[0]) == USER_KEY[1]
     assert again == ready
-
 
 
 def test_setup_gives_back_a_controller_bound_to_a_hidden_hierarchy(tmp_path):

@@ -31,7 +31,9 @@ def open_dir():
 def user(tmp_path, open_dir, monkeypatch):
     """A fresh rootless account in a private ledger; removed (and checked) after."""
     monkeypatch.setattr(ledger, "LEDGER", tmp_path / "host-changes.json")
-    monkeypatch.setattr(rootless, "HOME_ROOT", open_dir / "h")  # traversable; podman's runroot ≤ 50 chars
+    monkeypatch.setattr(
+        rootless, "HOME_ROOT", open_dir / "h"
+    )  # traversable; podman's runroot ≤ 50 chars
     name = f"rtlab-t{os.getpid() % 100000}"
     assert rootless.account(name) is None, f"{name} exists before the test"
     acct = rootless.create_user(name, say=lambda line: None)
@@ -53,7 +55,8 @@ def test_user_created_with_ranges_and_purged(user):
     out = subprocess.run([*rootless.wrapper(user), "id", "-u"], capture_output=True, text=True)
     assert out.stdout.strip() == str(user.uid)
     assert rootless.purge(say=lambda line: None) == [
-        f"user {user.name} and its subordinate ranges removed"]
+        f"user {user.name} and its subordinate ranges removed"
+    ]
     assert rootless.account(user.name) is None
     assert not any(rootless.subid_ranges(user.name).values())
     assert not user.home.exists()
@@ -68,8 +71,12 @@ def test_refuses_an_account_rtlab_did_not_create(tmp_path, monkeypatch):
 
 
 def _env(user, folder: Path) -> dict:
-    return {**os.environ, "RTLAB_ROOTLESS_USER": user.name,
-            "RTLAB_RUNTIME_DIR": str(folder / "run"), "RTLAB_STATE_DIR": str(folder / "state")}
+    return {
+        **os.environ,
+        "RTLAB_ROOTLESS_USER": user.name,
+        "RTLAB_RUNTIME_DIR": str(folder / "run"),
+        "RTLAB_STATE_DIR": str(folder / "state"),
+    }
 
 
 def _alive(pid: int) -> bool:
@@ -81,10 +88,16 @@ def _alive(pid: int) -> bool:
 
 
 def _user_leftovers(user) -> list[str]:
-    found = [f"process {pid} of {user.name}: " + Path(f"/proc/{pid}/cmdline").read_text()
-             for pid in rootless._pids_of(user.uid) if _alive(pid)]
-    found += [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
-              if "rtlab-rl-" in line]
+    found = [
+        f"process {pid} of {user.name}: " + Path(f"/proc/{pid}/cmdline").read_text()
+        for pid in rootless._pids_of(user.uid)
+        if _alive(pid)
+    ]
+    found += [
+        line
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if "rtlab-rl-" in line
+    ]
     return found
 
 
@@ -94,9 +107,23 @@ def test_rootless_beside_rootful_on_runc_and_crun(user, open_dir):
     from tests.integration.conftest import oci_leftovers
 
     out = open_dir / "data"
-    r = rtlab("collect", "--no-progress", "--clients", "oci", "--runtimes", "runc,crun,runsc",
-              "--modes", "rootful,rootless", "--trials", "3", "--warmup", "1", "--out", str(out),
-              env=_env(user, open_dir))
+    r = rtlab(
+        "collect",
+        "--no-progress",
+        "--clients",
+        "oci",
+        "--runtimes",
+        "runc,crun,runsc",
+        "--modes",
+        "rootful,rootless",
+        "--trials",
+        "3",
+        "--warmup",
+        "1",
+        "--out",
+        str(out),
+        env=_env(user, open_dir),
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "skipping oci/runsc (rootless): runsc --rootless" in r.stdout
     df = load_trials(out)
@@ -123,13 +150,36 @@ def test_interrupted_rootless_run_leaves_nothing_of_the_user(user, open_dir):
 
     out = open_dir / "data"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rtlab", "collect", "--no-progress", "--clients", "oci",
-         "--runtimes", "runc,crun", "--modes", "rootless", "--trials", "20", "--warmup", "0",
-         "--out", str(out)], cwd=REPO, env=_env(user, open_dir),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "rtlab",
+            "collect",
+            "--no-progress",
+            "--clients",
+            "oci",
+            "--runtimes",
+            "runc,crun",
+            "--modes",
+            "rootless",
+            "--trials",
+            "20",
+            "--warmup",
+            "0",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env=_env(user, open_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     csv = out / "trials.csv"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (csv.exists() and len(csv.read_text().splitlines()) > 10):
+    while time.monotonic() < deadline and not (
+        csv.exists() and len(csv.read_text().splitlines()) > 10
+    ):
         time.sleep(0.02)
     time.sleep(0.15)  # inside a trial, a rootless container alive
     proc.send_signal(signal.SIGINT)
@@ -148,9 +198,23 @@ def test_rootless_podman_over_runc_and_crun_in_its_own_storage(user, open_dir):
     if shutil.which("podman") is None:
         pytest.skip("podman not installed")
     out = open_dir / "data"
-    r = rtlab("collect", "--no-progress", "--clients", "podman", "--runtimes", "runc,crun",
-              "--modes", "rootless", "--trials", "2", "--warmup", "0", "--out", str(out),
-              env=_env(user, open_dir))
+    r = rtlab(
+        "collect",
+        "--no-progress",
+        "--clients",
+        "podman",
+        "--runtimes",
+        "runc,crun",
+        "--modes",
+        "rootless",
+        "--trials",
+        "2",
+        "--warmup",
+        "0",
+        "--out",
+        str(out),
+        env=_env(user, open_dir),
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     df = load_trials(out)
     assert df.ok.all(), df[~df.ok].error.tolist()
@@ -202,19 +266,49 @@ def as_nobody(args: list[str], folder: Path, timeout: float = 300) -> subprocess
         (home / sub).mkdir(parents=True, exist_ok=True)
     subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(folder)], check=True)
     (home / "run").chmod(0o700)
-    env = [f"HOME={home}", f"XDG_CACHE_HOME={home / '.cache'}",
-           f"XDG_CONFIG_HOME={home / '.config'}", f"XDG_DATA_HOME={home / '.local/share'}",
-           f"XDG_RUNTIME_DIR={home / 'run'}", f"PYTHONPATH={REPO}", "PATH=/usr/local/bin:/usr/bin:/bin"]
-    argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-            "--inh-caps=-all", "--reset-env", "--", "env", *env,
-            sys.executable, "-m", "rtlab", *args]
+    env = [
+        f"HOME={home}",
+        f"XDG_CACHE_HOME={home / '.cache'}",
+        f"XDG_CONFIG_HOME={home / '.config'}",
+        f"XDG_DATA_HOME={home / '.local/share'}",
+        f"XDG_RUNTIME_DIR={home / 'run'}",
+        f"PYTHONPATH={REPO}",
+        "PATH=/usr/local/bin:/usr/bin:/bin",
+    ]
+    argv = [
+        "setpriv",
+        f"--reuid={NOBODY}",
+        f"--regid={NOBODY}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--reset-env",
+        "--",
+        "env",
+        *env,
+        sys.executable,
+        "-m",
+        "rtlab",
+        *args,
+    ]
     closed = _closed_parent(Path(sys.executable).resolve())
     stage = None
     if closed is not None:
         hidden = closed / Path(sys.executable).resolve().relative_to(closed).parts[0]
         stage = tempfile.mkdtemp(prefix="rtlab-np-stage-")
-        argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", _AS_NOBODY,
-                "sh", stage, str(hidden), *argv]
+        argv = [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            _AS_NOBODY,
+            "sh",
+            stage,
+            str(hidden),
+            *argv,
+        ]
     try:
         return subprocess.run(argv, capture_output=True, text=True, cwd=folder, timeout=timeout)
     finally:
@@ -256,13 +350,32 @@ def test_analyze_compare_and_report_run_as_an_unprivileged_user(nobody_runs):
 
 
 def test_collect_as_an_unprivileged_user_refuses_in_one_line(open_dir):
-    r = as_nobody(["collect", "--no-progress", "--clients", "oci,podman", "--runtimes", "runc",
-                   "--modes", "rootful,rootless", "--trials", "1", "--out", "data"], open_dir)
+    r = as_nobody(
+        [
+            "collect",
+            "--no-progress",
+            "--clients",
+            "oci,podman",
+            "--runtimes",
+            "runc",
+            "--modes",
+            "rootful,rootless",
+            "--trials",
+            "1",
+            "--out",
+            "data",
+        ],
+        open_dir,
+    )
     assert r.returncode == 2, r.stdout + r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("rtlab collect: error: rtlab collect needs root (running as uid "
-                               f"{NOBODY}): ") and "setpriv" in lines[0]
+    assert (
+        lines[0].startswith(
+            f"rtlab collect: error: rtlab collect needs root (running as uid {NOBODY}): "
+        )
+        and "setpriv" in lines[0]
+    )
     assert "analyze, compare and report --runs work" in lines[0]
     assert not (open_dir / "data").exists()
     # a bad value is still said first, as for root
@@ -276,8 +389,8 @@ def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_d
     fuse-overlayfs mount of the user (podman's network and storage helpers when it uses
     them), are all removed by rootless.sweep_dead (what clean and the next rootless run
     call); podman's record of the container goes too."""
-    import signal
     import shutil
+    import signal
     import sys
     import time
 
@@ -288,32 +401,75 @@ def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_d
         pytest.skip("podman not installed")
     out, runtime_dir = open_dir / "data", open_dir / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rtlab", "collect", "--no-progress", "--clients", "podman,oci",
-         "--runtimes", "runc", "--modes", "rootless", "--trials", "30", "--warmup", "0",
-         "--out", str(out)], cwd=REPO, env=_env(user, open_dir),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "rtlab",
+            "collect",
+            "--no-progress",
+            "--clients",
+            "podman,oci",
+            "--runtimes",
+            "runc",
+            "--modes",
+            "rootless",
+            "--trials",
+            "30",
+            "--warmup",
+            "0",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env=_env(user, open_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wrap = rootless.wrapper(user)
     helpers = []
     try:
         csv = out / "trials.csv"
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and not (
-                csv.exists() and len(csv.read_text().splitlines()) > 12):
+            csv.exists() and len(csv.read_text().splitlines()) > 12
+        ):
             time.sleep(0.02)
         # the user's own helpers: a user+network namespace with slirp4netns on it, a fuse mount
-        ns = subprocess.Popen([*wrap, "unshare", "--user", "--map-root-user", "--net",
-                               "sleep", "600"])
+        ns = subprocess.Popen(
+            [*wrap, "unshare", "--user", "--map-root-user", "--net", "sleep", "600"]
+        )
         helpers.append(ns)
         time.sleep(0.3)
-        slirp = subprocess.Popen([*wrap, "slirp4netns", "--configure",
-                                  f"--userns-path=/proc/{ns.pid}/ns/user", str(ns.pid), "tap0"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        slirp = subprocess.Popen(
+            [
+                *wrap,
+                "slirp4netns",
+                "--configure",
+                f"--userns-path=/proc/{ns.pid}/ns/user",
+                str(ns.pid),
+                "tap0",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         helpers.append(slirp)
-        layers = {n: rootless.user_dir(user, open_dir / "fuse" / n)
-                  for n in ("lower", "upper", "work", "mnt")}
-        fuse = subprocess.run([*wrap, "fuse-overlayfs", "-o", f"lowerdir={layers['lower']},"
-                               f"upperdir={layers['upper']},workdir={layers['work']}",
-                               str(layers["mnt"])], capture_output=True, text=True)
+        layers = {
+            n: rootless.user_dir(user, open_dir / "fuse" / n)
+            for n in ("lower", "upper", "work", "mnt")
+        }
+        fuse = subprocess.run(
+            [
+                *wrap,
+                "fuse-overlayfs",
+                "-o",
+                f"lowerdir={layers['lower']},upperdir={layers['upper']},workdir={layers['work']}",
+                str(layers["mnt"]),
+            ],
+            capture_output=True,
+            text=True,
+        )
         # this host's /dev/fuse and /dev/net/tun are root's alone (0600): no user can mount a
         # fuse file system or give a namespace a slirp4netns network here (podman uses the
         # kernel's overlay and --network none); those parts run where a user can
@@ -335,8 +491,11 @@ def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_d
         assert ("slirp4netns" in texts) == slirped, texts
         assert rootless.fuse_mounts(user.uid) == ([str(layers["mnt"])] if fused else [])
         store = user.home / "podman"
-        listed = subprocess.run([*wrap, *podman_argv("podman", store), "ps", "-a", "--format",
-                                 "{{.Names}}"], capture_output=True, text=True).stdout.split()
+        listed = subprocess.run(
+            [*wrap, *podman_argv("podman", store), "ps", "-a", "--format", "{{.Names}}"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
         assert any(n.startswith("rtlab-") for n in listed), listed
         # a live run acting as the user keeps them all
         token = next(p.name for p in runtime_dir.iterdir() if (p / rootless.MARKER).is_file())
@@ -356,8 +515,11 @@ def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_d
     assert (f"fuse mount {layers['mnt']}" in said) == fused
     assert any(line.startswith("podman container rtlab-") for line in removed), (said, problems)
     assert _user_leftovers(user) == [] and rootless.fuse_mounts(user.uid) == []
-    listed = subprocess.run([*wrap, *podman_argv("podman", user.home / "podman"), "ps", "-a",
-                             "--format", "{{.Names}}"], capture_output=True, text=True).stdout
+    listed = subprocess.run(
+        [*wrap, *podman_argv("podman", user.home / "podman"), "ps", "-a", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+    ).stdout
     assert "rtlab-" not in listed
     for pid in rootless._pids_of(user.uid):  # the pause process that last podman ps started
         os.kill(pid, signal.SIGKILL)
@@ -373,10 +535,12 @@ def test_doctor_says_in_one_line_what_rootless_docker_misses_here():
     assert len(lines) == 1, r.stdout
     line = lines[0]
     assert line.startswith("rootless  docker rootless not measured: missing ")
-    assert ("rootlesskit (Debian package rootlesskit, not installed)" in line) == \
-        (shutil.which("rootlesskit") is None)
+    assert ("rootlesskit (Debian package rootlesskit, not installed)" in line) == (
+        shutil.which("rootlesskit") is None
+    )
     assert (str(rootless.DOCKERD_ROOTLESS) in line) == (not rootless.DOCKERD_ROOTLESS.is_file())
     tun_open = Path("/dev/net/tun").stat().st_mode & 0o006 == 0o006
     assert ("slirp4netns cannot open /dev/net/tun" in line) == (
-        not tun_open and shutil.which("vpnkit") is None and shutil.which("lxc-user-nic") is None)
+        not tun_open and shutil.which("vpnkit") is None and shutil.which("lxc-user-nic") is None
+    )
     assert "an rtlab driver for a per-user dockerd" in line

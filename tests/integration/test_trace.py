@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from rtlab.core import image
 from rtlab.collect import tracing
+from rtlab.core import image
 from rtlab.core.measure import run_timed
 from tests.integration.conftest import oci_leftovers
 
@@ -25,8 +25,18 @@ def test_run_of_true_on_runc_and_crun_is_cut_into_ordered_phases(tmp_path):
         for i in range(2):
             for rt in ("runc", "crun"):
                 cid = f"rtlab-20200101T000000Z-trace-{os.getpid()}-{rt}{i}"
-                m = run_timed([rt, "--root", str(tmp_path / f"root-{rt}"), "run", "--bundle",
-                               str(bundle), cid], 30)
+                m = run_timed(
+                    [
+                        rt,
+                        "--root",
+                        str(tmp_path / f"root-{rt}"),
+                        "run",
+                        "--bundle",
+                        str(bundle),
+                        cid,
+                    ],
+                    30,
+                )
                 end = m.end_ns  # the reap's timestamp (a late return would shift the window)
                 windows.append((rt, end - int(m.wall_s * 1e9), end, m))
     assert tracer.proc is not None and tracer.proc.poll() is not None  # the tracer is gone
@@ -56,9 +66,24 @@ def test_collect_trace_interleaves_traced_twins_and_writes_phases(tmp_path, rt_e
     from tests.conftest import rtlab
 
     out = tmp_path / "run"
-    r = rtlab("collect", "--no-progress", "--clients", "oci", "--runtimes", "runc,crun",
-              "--steps", "run", "--trials", "3", "--warmup", "1", "--trace", "--out", str(out),
-              env=rt_env)
+    r = rtlab(
+        "collect",
+        "--no-progress",
+        "--clients",
+        "oci",
+        "--runtimes",
+        "runc,crun",
+        "--steps",
+        "run",
+        "--trials",
+        "3",
+        "--warmup",
+        "1",
+        "--trace",
+        "--out",
+        str(out),
+        env=rt_env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     df = load_trials(out)
     assert df.ok.all(), df[~df.ok][["runtime", "error"]].to_string()
@@ -82,8 +107,13 @@ def test_collect_trace_interleaves_traced_twins_and_writes_phases(tmp_path, rt_e
 def tracing_leftovers(meta) -> list[str]:
     """bpftrace processes still running that this test's run started (its pid is logged)."""
     import subprocess
+
     out = subprocess.run(["pgrep", "-a", "bpftrace"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if str(meta.get("trace", {}).get("pid")) in line.split()[:1]]
+    return [
+        line
+        for line in out.splitlines()
+        if str(meta.get("trace", {}).get("pid")) in line.split()[:1]
+    ]
 
 
 @pytest.mark.skipif(shutil.which("bpftrace") is None, reason="bpftrace not installed")
@@ -92,8 +122,22 @@ def test_traced_lifecycle_create_and_start_have_their_phases(tmp_path, rt_env):
     from tests.conftest import rtlab
 
     out = tmp_path / "run"
-    r = rtlab("collect", "--no-progress", "--clients", "oci", "--runtimes", "runc,crun",
-              "--trials", "2", "--warmup", "0", "--trace", "--out", str(out), env=rt_env)
+    r = rtlab(
+        "collect",
+        "--no-progress",
+        "--clients",
+        "oci",
+        "--runtimes",
+        "runc,crun",
+        "--trials",
+        "2",
+        "--warmup",
+        "0",
+        "--trace",
+        "--out",
+        str(out),
+        env=rt_env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     phases = phasestats.load_phases(out)
     for rt in ("runc", "crun"):
@@ -107,8 +151,12 @@ def test_traced_lifecycle_create_and_start_have_their_phases(tmp_path, rt_env):
 
 def _tracefs_mounts() -> list[str]:
     from pathlib import Path
-    return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
-            if " - tracefs " in line]
+
+    return [
+        line.split()[4]
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if " - tracefs " in line
+    ]
 
 
 @pytest.mark.skipif(shutil.which("bpftrace") is None, reason="bpftrace not installed")
@@ -122,15 +170,38 @@ def test_ctrl_c_during_a_traced_run_leaves_no_tracer_probe_or_mount(tmp_path, rt
 
     mounts_before = _tracefs_mounts()
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "rtlab", "collect", "--no-progress",
-                             "--clients", "oci", "--runtimes", "runc,crun", "--steps", "run",
-                             "--trials", "30", "--warmup", "0", "--trace", "--out", str(out)],
-                            cwd=REPO, env=rt_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rtlab",
+            "collect",
+            "--no-progress",
+            "--clients",
+            "oci",
+            "--runtimes",
+            "runc,crun",
+            "--steps",
+            "run",
+            "--trials",
+            "30",
+            "--warmup",
+            "0",
+            "--trace",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env=rt_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     csv = out / "trials.csv"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (csv.exists() and
-                                               len(csv.read_text().splitlines()) > 6):
+    while time.monotonic() < deadline and not (
+        csv.exists() and len(csv.read_text().splitlines()) > 6
+    ):
         time.sleep(0.02)
     assert proc.poll() is None, proc.communicate()
     tracer = [p for p in processes_naming(f" {proc.pid} 1") if "bpftrace" in p]
@@ -143,23 +214,42 @@ def test_ctrl_c_during_a_traced_run_leaves_no_tracer_probe_or_mount(tmp_path, rt
     assert meta["status"] == "interrupted"
     pid = meta["trace"]["pid"]
     # the tracer is gone (its probes and perf buffers go with its file descriptors)
-    assert not Path(f"/proc/{pid}").exists() or "bpftrace" not in \
-        Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    assert not Path(f"/proc/{pid}").exists() or "bpftrace" not in Path(
+        f"/proc/{pid}/cmdline"
+    ).read_bytes().decode(errors="replace")
     assert [p for p in processes_naming(f" {proc.pid} 1") if "bpftrace" in p] == []
     assert _tracefs_mounts() == mounts_before  # no mount added by the run
     assert (out / "phases.csv").exists()  # the traced steps done before Ctrl-C are kept
     assert oci_leftovers(prefix=f"rtlab-{meta['run_id'].split('-')[0]}") == []
 
 
-@pytest.mark.skipif(shutil.which("bpftrace") is None or shutil.which("docker") is None
-                    or shutil.which("ctr") is None, reason="bpftrace, docker or ctr missing")
+@pytest.mark.skipif(
+    shutil.which("bpftrace") is None
+    or shutil.which("docker") is None
+    or shutil.which("ctr") is None,
+    reason="bpftrace, docker or ctr missing",
+)
 def test_docker_and_ctr_start_name_the_hand_offs(tmp_path, rt_env):
     from rtlab.analysis import phasestats
     from tests.conftest import rtlab
 
     out = tmp_path / "run"
-    r = rtlab("collect", "--no-progress", "--clients", "docker,ctr", "--runtimes", "runc",
-              "--trials", "2", "--warmup", "0", "--trace", "--out", str(out), env=rt_env)
+    r = rtlab(
+        "collect",
+        "--no-progress",
+        "--clients",
+        "docker,ctr",
+        "--runtimes",
+        "runc",
+        "--trials",
+        "2",
+        "--warmup",
+        "0",
+        "--trace",
+        "--out",
+        str(out),
+        env=rt_env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     phases = phasestats.load_phases(out)
     for client in ("docker", "ctr"):

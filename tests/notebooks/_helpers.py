@@ -48,6 +48,7 @@ def wait_for_other_collects(limit_s: float = 600.0) -> None:
     deadline = time.monotonic() + limit_s
     while cleanup.live_runs():
         if time.monotonic() > deadline:
-            pytest.fail(f"another rtlab collect kept running for {limit_s:g} s: "
-                        f"{cleanup.live_runs()}")
+            pytest.fail(
+                f"another rtlab collect kept running for {limit_s:g} s: {cleanup.live_runs()}"
+            )
         time.sleep(2)

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-
 # The tests that measure through 01-collect (they call _helpers.needs_root()).
-ROOT_TESTS = ("test_notebook_runs_with_its_defaults[01-collect.ipynb]",
-              "test_notebook_with_overridden_parameters_writes_its_files[01-collect.ipynb]",
-              "test_report_collects_analyses_and_writes_the_report_folder")
+ROOT_TESTS = (
+    "test_notebook_runs_with_its_defaults[01-collect.ipynb]",
+    "test_notebook_with_overridden_parameters_writes_its_files[01-collect.ipynb]",
+    "test_report_collects_analyses_and_writes_the_report_folder",
+)
 # Static checks of the notebook files: no kernel, so they stay in make test-fast.
 STATIC = ("test_notebook_rules.py",)
 

@@ -16,8 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.notebooks._helpers import (COLLECT, NOTEBOOKS, REPO, needs_root, notebook_names,
-                                      runs_made_by_kernels, wait_for_other_collects)
+from tests.notebooks._helpers import (
+    COLLECT,
+    NOTEBOOKS,
+    REPO,
+    needs_root,
+    notebook_names,
+    runs_made_by_kernels,
+    wait_for_other_collects,
+)
 
 ANALYSIS_TMP = "rtlab-analysis-*"  # rtlab.report.params.analyze_params' prefix
 
@@ -31,9 +38,19 @@ def test_notebook_runs_with_its_defaults(name: str) -> None:
     temporary = set(Path(tempfile.gettempdir()).glob(ANALYSIS_TMP))
     try:
         r = subprocess.run(
-            [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=600", "-q",
-             str(NOTEBOOKS / name)],
-            cwd=REPO, capture_output=True, text=True, timeout=1200,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--nbval-lax",
+                "--nbval-cell-timeout=600",
+                "-q",
+                str(NOTEBOOKS / name),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=1200,
         )
     finally:
         # 01's default writes a new data/<run-id>/: keep the repository as it was

@@ -16,7 +16,6 @@ import papermill
 import pytest
 
 from rtlab.core import options
-
 from tests.notebooks._helpers import NOTEBOOKS, notebook_names
 
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
@@ -35,6 +34,7 @@ def code_cells(nb) -> list:
 
 # -- the rules ----------------------------------------------------------------------------
 
+
 def definitions(path: Path) -> list[str]:
     """Functions, classes or lambdas defined in a code cell (they belong in rtlab/)."""
     found = []
@@ -44,8 +44,11 @@ def definitions(path: Path) -> list[str]:
         except SyntaxError as exc:
             found.append(f"code cell {index} is not plain Python: {exc.msg}")
             continue
-        found += [f"code cell {index} defines {type(node).__name__} at line {node.lineno}"
-                  for node in ast.walk(tree) if isinstance(node, DEFINITIONS)]
+        found += [
+            f"code cell {index} defines {type(node).__name__} at line {node.lineno}"
+            for node in ast.walk(tree)
+            if isinstance(node, DEFINITIONS)
+        ]
     return found
 
 
@@ -80,23 +83,29 @@ def parameter_problems(path: Path) -> list[str]:
     check = cells[tagged[0] + 1].source if tagged[0] + 1 < len(cells) else ""
     call = re.search(r'params\.parameters\("(\w+)", globals\(\)\)', check)
     if call is None:
-        problems.append("the next cell does not check the parameters through "
-                        "rtlab.report.params.parameters(NOTEBOOK, globals())")
+        problems.append(
+            "the next cell does not check the parameters through "
+            "rtlab.report.params.parameters(NOTEBOOK, globals())"
+        )
         return problems
     own = next((k for k, v in options.NOTEBOOKS.items() if v == path.name), call.group(1))
     if call.group(1) != own:
         problems.append(f"checks the parameters of notebook {call.group(1)}, not {own}")
     declared = {o.name for o in options.options_for(call.group(1))}
-    problems += [f"{n}: not in the schema for notebook {call.group(1)}" for n in names
-                 if n not in declared]
+    problems += [
+        f"{n}: not in the schema for notebook {call.group(1)}" for n in names if n not in declared
+    ]
     return problems
 
 
 def storage_problems(path: Path) -> list[str]:
     """Committed without outputs or execution counts, for the python3 kernel, valid."""
     nb = load(path)
-    problems = [f"code cell {i}: clear its outputs" for i, cell in enumerate(code_cells(nb))
-                if cell.outputs or cell.execution_count is not None]
+    problems = [
+        f"code cell {i}: clear its outputs"
+        for i, cell in enumerate(code_cells(nb))
+        if cell.outputs or cell.execution_count is not None
+    ]
     if nb.metadata.get("kernelspec", {}).get("name") != "python3":
         problems.append("not for the python3 kernel")
     try:
@@ -117,17 +126,26 @@ def test_every_notebook_keeps_the_rule(name: str, rule) -> None:
 
 # -- each rule catches a notebook made to break it ------------------------------------------
 
+
 def good_cells() -> list:
     new = nbformat.v4
-    return [new.new_code_cell("from rtlab import params"),
-            new.new_code_cell("trials: int = 3  # trials per target", metadata={"tags": ["parameters"]}),
-            new.new_code_cell('options = params.collect_options(**params.parameters("01", globals()))')]
+    return [
+        new.new_code_cell("from rtlab import params"),
+        new.new_code_cell(
+            "trials: int = 3  # trials per target", metadata={"tags": ["parameters"]}
+        ),
+        new.new_code_cell('options = params.collect_options(**params.parameters("01", globals()))'),
+    ]
 
 
 def write(tmp_path: Path, cells, **metadata) -> Path:
     nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata.update({"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}, **metadata})
+    nb.metadata.update(
+        {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            **metadata,
+        }
+    )
     path = tmp_path / "made-up.ipynb"
     nbformat.write(nb, str(path))
     return path
@@ -152,7 +170,9 @@ def broken(tmp_path: Path, how: str) -> Path:
     elif how == "no help":
         cells[1].source = "trials: int = 3"
     elif how == "two parameters cells":
-        cells.insert(2, new.new_code_cell("seed: int = 0  # seed", metadata={"tags": ["parameters"]}))
+        cells.insert(
+            2, new.new_code_cell("seed: int = 0  # seed", metadata={"tags": ["parameters"]})
+        )
     elif how == "not in the schema":
         cells[1].source += "\nbogus: int = 1  # not an option"
     elif how == "unchecked":
@@ -161,23 +181,33 @@ def broken(tmp_path: Path, how: str) -> Path:
         cells[2].outputs = [new.new_output("stream", name="stdout", text="3\n")]
         cells[2].execution_count = 1
     elif how == "kernel":
-        return write(tmp_path, cells, kernelspec={"name": "julia", "display_name": "Julia",
-                                                  "language": "julia"})
+        return write(
+            tmp_path,
+            cells,
+            kernelspec={"name": "julia", "display_name": "Julia", "language": "julia"},
+        )
     return write(tmp_path, cells)
 
 
-@pytest.mark.parametrize("how, rule, says", [
-    ("function", definitions, "defines FunctionDef at line 1"),
-    ("lambda", definitions, "defines Lambda at line 1"),
-    ("magic", definitions, "is not plain Python"),
-    ("computed parameter", parameter_problems, "trials: computed, not a literal"),
-    ("no help", parameter_problems, "no `  # help`"),
-    ("two parameters cells", parameter_problems, "2 cells tagged 'parameters'"),
-    ("unchecked", parameter_problems, "does not check the parameters through rtlab.report.params"),
-    ("not in the schema", parameter_problems, "bogus: not in the schema for notebook 01"),
-    ("outputs", storage_problems, "clear its outputs"),
-    ("kernel", storage_problems, "not for the python3 kernel"),
-])
+@pytest.mark.parametrize(
+    "how, rule, says",
+    [
+        ("function", definitions, "defines FunctionDef at line 1"),
+        ("lambda", definitions, "defines Lambda at line 1"),
+        ("magic", definitions, "is not plain Python"),
+        ("computed parameter", parameter_problems, "trials: computed, not a literal"),
+        ("no help", parameter_problems, "no `  # help`"),
+        ("two parameters cells", parameter_problems, "2 cells tagged 'parameters'"),
+        (
+            "unchecked",
+            parameter_problems,
+            "does not check the parameters through rtlab.report.params",
+        ),
+        ("not in the schema", parameter_problems, "bogus: not in the schema for notebook 01"),
+        ("outputs", storage_problems, "clear its outputs"),
+        ("kernel", storage_problems, "not for the python3 kernel"),
+    ],
+)
 def test_each_rule_catches_a_notebook_that_breaks_it(tmp_path: Path, how, rule, says) -> None:
     problems = rule(broken(tmp_path, how))
     assert any(says in p for p in problems), problems

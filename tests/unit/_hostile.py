@@ -14,9 +14,11 @@ SAMPLE_RUN = Path(__file__).resolve().parents[2] / "data" / "sample" / "run-1"
 
 def payload(field: str) -> str:
     """Markup that, if inserted as HTML, sets ``window.__rtlab_pwned`` to ``field``."""
-    return (f"<img src=x onerror=\"window.__rtlab_pwned='{field}'\">"
-            f"<script>window.__rtlab_pwned='{field}'</script>**{field}** [x](javascript:1) "
-            "&amp; <nil>")
+    return (
+        f"<img src=x onerror=\"window.__rtlab_pwned='{field}'\">"
+        f"<script>window.__rtlab_pwned='{field}'</script>**{field}** [x](javascript:1) "
+        "&amp; <nil>"
+    )
 
 
 # what a runtime name from data may look like: markup, Markdown and mathtext

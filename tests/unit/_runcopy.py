@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from rtlab.core import results
 from rtlab.analysis import stats
+from rtlab.core import results
 
 
 def quietest_step(run_dir: Path) -> tuple[str, str, str]:
@@ -26,8 +26,9 @@ def slowed_copy(run_dir: Path, into: Path, client: str, runtime: str, step: str)
     shutil.copytree(run_dir, into)
     trials = pd.read_csv(into / "trials.csv", dtype=str, keep_default_na=False)
     where = (trials["client"] == client) & (trials["runtime"] == runtime) & (trials["step"] == step)
-    trials.loc[where, "wall_s"] = [repr(float(v) * 1.3) if v else v
-                                   for v in trials.loc[where, "wall_s"]]
+    trials.loc[where, "wall_s"] = [
+        repr(float(v) * 1.3) if v else v for v in trials.loc[where, "wall_s"]
+    ]
     trials.to_csv(into / "trials.csv", index=False)
     meta = json.loads((into / "run.json").read_text())
     meta["run_id"] = meta["run_id"] + "-slowed"

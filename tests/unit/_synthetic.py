@@ -11,14 +11,28 @@ Target = tuple[str, str]
 
 # Median wall time (s) per step of a few targets, shaped like the known study.
 STUDY_LIKE_MEDIANS_S: dict[Target, dict[str, float]] = {
-    ("docker", "runc"):
-        {"create": 0.155, "start": 0.632, "kill": 0.454, "delete": 0.070, "run": 0.9},
-    ("docker", "runsc"):
-        {"create": 0.153, "start": 0.95, "kill": 0.447, "delete": 0.070, "run": 1.4},
-    ("ctr", "runc"):
-        {"create": 0.083, "start": 0.346, "kill": 0.114, "delete": 0.241, "run": 0.5},
-    ("podman", "runc"):
-        {"create": 0.208, "start": 0.470, "kill": 0.079, "delete": 0.265, "run": 0.7},
+    ("docker", "runc"): {
+        "create": 0.155,
+        "start": 0.632,
+        "kill": 0.454,
+        "delete": 0.070,
+        "run": 0.9,
+    },
+    ("docker", "runsc"): {
+        "create": 0.153,
+        "start": 0.95,
+        "kill": 0.447,
+        "delete": 0.070,
+        "run": 1.4,
+    },
+    ("ctr", "runc"): {"create": 0.083, "start": 0.346, "kill": 0.114, "delete": 0.241, "run": 0.5},
+    ("podman", "runc"): {
+        "create": 0.208,
+        "start": 0.470,
+        "kill": 0.079,
+        "delete": 0.265,
+        "run": 0.7,
+    },
 }
 
 
@@ -38,7 +52,8 @@ def make_trials(
             for step, median_s in steps.items():
                 rows.append(
                     {
-                        "run_id": "20261127T231500Z-test-beef", "experiment": "lifecycle",
+                        "run_id": "20261127T231500Z-test-beef",
+                        "experiment": "lifecycle",
                         "client": client,
                         "runtime": runtime,
                         "round": trial,
@@ -58,9 +73,7 @@ def make_trials(
     return frame
 
 
-def fail(
-    trials: pd.DataFrame, *, client: str, runtime: str, trial: int, step: str
-) -> pd.DataFrame:
+def fail(trials: pd.DataFrame, *, client: str, runtime: str, trial: int, step: str) -> pd.DataFrame:
     """A copy of ``trials`` where one step of one trial failed (no wall time)."""
     failed = trials.copy()
     where = (
@@ -81,9 +94,21 @@ def two_targets(
 ) -> pd.DataFrame:
     """A tidy frame with one step of runtimes ``a`` and ``b`` through one client."""
     rows = [
-        {"run_id": "r", "client": client, "runtime": name, "round": i, "trial": i,
-         "warmup": False, "step": step, "wall_s": float(x), "user_s": 0.0, "sys_s": 0.0,
-         "ok": True, "exit_code": 0, "error": ""}
+        {
+            "run_id": "r",
+            "client": client,
+            "runtime": name,
+            "round": i,
+            "trial": i,
+            "warmup": False,
+            "step": step,
+            "wall_s": float(x),
+            "user_s": 0.0,
+            "sys_s": 0.0,
+            "ok": True,
+            "exit_code": 0,
+            "error": "",
+        }
         for name, values in (("a", a_s), ("b", b_s))
         for i, x in enumerate(values, start=1)
     ]

@@ -16,14 +16,23 @@ from pathlib import Path
 
 import pytest
 
-from rtlab.core import actions
-from rtlab.core.actions import Barrier, Call, Spawn
 from rtlab.collect.clients.oci import OciTarget
-from rtlab.core.experiments import CREATE, DELETE, KILL, PAUSE, START, Experiment, ExperimentError, Step
-from rtlab.core.measure import run_released
-from rtlab.core.runtimes import parse_custom
 from rtlab.collect.scheduler import Unit, UnitState
 from rtlab.collect.trial import TrialRunner
+from rtlab.core import actions
+from rtlab.core.actions import Barrier, Call, Spawn
+from rtlab.core.experiments import (
+    CREATE,
+    DELETE,
+    KILL,
+    PAUSE,
+    START,
+    Experiment,
+    ExperimentError,
+    Step,
+)
+from rtlab.core.measure import run_released
+from rtlab.core.runtimes import parse_custom
 from tests.conftest import FAKE, processes_naming
 
 TOKEN = "20261128T000000Z-a1a1"
@@ -39,8 +48,14 @@ def experiment(name="made-up", chains=LIFECYCLE, width=1) -> Experiment:
 
 
 def trial(target, exp, timeout_s=5.0, said=None) -> list[dict]:
-    runner = TrialRunner(exp, exp.steps, run_id="r", token=TOKEN, timeout_s=timeout_s,
-                         say=(said if said is not None else []).append)
+    runner = TrialRunner(
+        exp,
+        exp.steps,
+        run_id="r",
+        token=TOKEN,
+        timeout_s=timeout_s,
+        say=(said if said is not None else []).append,
+    )
     return runner.run(UnitState(Unit(target, {})), 0, False)
 
 
@@ -55,15 +70,18 @@ def gone_soon(text: str) -> list[str]:
 @pytest.fixture
 def target(fake, tmp_path):
     """An OCI target over the fake runtime: ``target(mode)`` → (target, its state dir)."""
+
     def make(mode="ok", cls=OciTarget):
         spec, state = fake(f"f-{mode}", mode)
         return cls(parse_custom(spec), tmp_path, timeout_s=5.0), state
+
     return make
 
 
 @pytest.fixture
 def alarm():
     """``alarm(seconds)``: a Ctrl-C (KeyboardInterrupt) delivered to this thread then."""
+
     def on_alarm(signum, frame):
         raise KeyboardInterrupt
 
@@ -74,6 +92,7 @@ def alarm():
 
 
 # -- Spawn: one process, today's path ----------------------------------------------------
+
 
 def test_spawn_is_each_step_command_and_rows_keep_todays_columns(target):
     t, state = target()
@@ -96,6 +115,7 @@ def test_a_timed_out_spawn_keeps_its_row_and_leaves_nothing(target):
 
 
 # -- Barrier: k processes released together ----------------------------------------------
+
 
 def test_released_commands_run_together_each_timed_from_the_release():
     d = 0.3  # each sleeps d: one after another, the last would end k·d after the release
@@ -135,8 +155,9 @@ def test_ctrl_c_while_released_commands_run_kills_them_all(alarm):
 def test_a_wide_experiment_releases_each_step_on_its_containers_together(target):
     t, state = target()
     rows = trial(t, experiment(width=3))
-    assert [(r["step"], r["instance"]) for r in rows] == \
-        [(s, i) for s in ("create", "start", "kill", "delete") for i in range(3)]
+    assert [(r["step"], r["instance"]) for r in rows] == [
+        (s, i) for s in ("create", "start", "kill", "delete") for i in range(3)
+    ]
     assert all(r["ok"] for r in rows), [r["error"] for r in rows]
     assert all(0 <= r["offset_s"] <= r["wall_s"] for r in rows)
     cids = {r["instance"]: r["container_id"] for r in rows if r["step"] == "create"}
@@ -157,13 +178,15 @@ def test_a_wide_step_that_times_out_keeps_every_row_and_removes_every_container(
 
 
 def test_only_spawned_commands_can_be_released_together():
-    assert actions.together([Spawn(("true",)), Spawn(("false",))]) == \
-        Barrier((("true",), ("false",)))
+    assert actions.together([Spawn(("true",)), Spawn(("false",))]) == Barrier(
+        (("true",), ("false",))
+    )
     with pytest.raises(ValueError, match="only spawned commands can be released together"):
         actions.together([Spawn(("true",)), Call(lambda: None, "x")])
 
 
 # -- Call: an in-process call -----------------------------------------------------------
+
 
 class InProcessStart(OciTarget):
     """``start`` is the fake runtime's own code, called in rtlab's process."""
@@ -178,6 +201,7 @@ class InProcessStart(OciTarget):
             code = fake_runtime.main([*argv[1:], "start", cid])
             if code:
                 raise RuntimeError(f"exit {code}")
+
         return [Call(start, "fake start (in-process)")]
 
 
@@ -201,7 +225,7 @@ def test_a_call_that_raises_keeps_its_row_with_the_error(target, capsys):
 
 def test_a_call_past_its_timeout_is_cancelled_and_says_so():
     stop = threading.Event()
-    m, = Call(lambda: stop.wait(60), "stuck", cancel=stop.set).perform(0.3)
+    (m,) = Call(lambda: stop.wait(60), "stuck", cancel=stop.set).perform(0.3)
     assert m.timed_out and not m.ok
     assert m.describe_failure() == "timed out after 0.3 s: stuck (cancelled)"
     assert not [t for t in threading.enumerate() if t.name == "rtlab call stuck"]
@@ -210,10 +234,12 @@ def test_a_call_past_its_timeout_is_cancelled_and_says_so():
 def test_a_call_that_cannot_be_cancelled_is_abandoned_and_says_so():
     stop = threading.Event()
     try:
-        m, = Call(lambda: stop.wait(60), "deaf", grace_s=0.1).perform(0.3)
-        assert m.timed_out and m.describe_failure() == \
-            "timed out after 0.3 s: deaf (abandoned: no cancel)"
-        m, = Call(lambda: stop.wait(60), "deaf", cancel=lambda: None, grace_s=0.1).perform(0.3)
+        (m,) = Call(lambda: stop.wait(60), "deaf", grace_s=0.1).perform(0.3)
+        assert (
+            m.timed_out
+            and m.describe_failure() == "timed out after 0.3 s: deaf (abandoned: no cancel)"
+        )
+        (m,) = Call(lambda: stop.wait(60), "deaf", cancel=lambda: None, grace_s=0.1).perform(0.3)
         assert m.describe_failure().endswith("(abandoned: still running after cancel)")
     finally:
         stop.set()
@@ -238,15 +264,19 @@ def test_a_timed_out_call_in_a_trial_keeps_its_row_and_the_container_is_removed(
 
     t, state = target(cls=StuckStart)
     rows = trial(t, experiment(), timeout_s=0.3)
-    assert rows[1]["timed_out"] and rows[1]["error"] == "timed out after 0.3 s: stuck start (cancelled)"
+    assert (
+        rows[1]["timed_out"]
+        and rows[1]["error"] == "timed out after 0.3 s: stuck start (cancelled)"
+    )
     assert [r["error"] for r in rows[2:]] == ["not run: start failed"] * 2
     assert list(state.iterdir()) == []
 
 
 # -- Step.wait: the state a step waits for -------------------------------------------------
 
-RESUME_WHEN_PAUSED = Step("resume", "resumes a container", "resuming a container", wait="paused",
-                          verb=("resume",))
+RESUME_WHEN_PAUSED = Step(
+    "resume", "resumes a container", "resuming a container", wait="paused", verb=("resume",)
+)
 
 
 def test_the_runner_waits_for_the_state_the_step_names(target):
@@ -276,8 +306,9 @@ def test_waiting_for_gone(target):
 
 
 def test_a_step_may_wait_only_for_a_known_state():
-    with pytest.raises(ExperimentError, match="the states a step can wait for: stopped, running, "
-                                              "paused, gone"):
+    with pytest.raises(
+        ExperimentError, match="the states a step can wait for: stopped, running, paused, gone"
+    ):
         Step("x", "does x", "doing x", wait="exited")
     with pytest.raises(ExperimentError, match="width 0"):
         experiment(width=0)
@@ -289,15 +320,17 @@ def test_the_fake_runtime_module_is_the_fixture_script():
 
 def _children_waiting() -> list[str]:
     """What each child of this process is blocked in (its wchan)."""
-    kids = [int(p) for task in Path("/proc/self/task").iterdir()
-            for p in (task / "children").read_text().split()]
+    kids = [
+        int(p)
+        for task in Path("/proc/self/task").iterdir()
+        for p in (task / "children").read_text().split()
+    ]
     return [Path(f"/proc/{pid}/wchan").read_text() for pid in kids]
 
 
 def test_the_release_waits_until_every_child_is_blocked_on_the_barrier():
     # (with wait_ready=False some are still setting themselves up: this fails)
     seen: list[list[str]] = []
-    ms = run_released([["true"]] * 8, 10,
-                      before_release=lambda: seen.append(_children_waiting()))
+    ms = run_released([["true"]] * 8, 10, before_release=lambda: seen.append(_children_waiting()))
     assert all(m.ok for m in ms)
     assert len(seen[0]) == 8 and all("pipe_read" in w for w in seen[0]), seen

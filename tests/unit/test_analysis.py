@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from _synthetic import fail, make_trials
+
 from rtlab.analysis import analysis, stats
 
 STEPS = ["create", "start", "kill", "delete", "total", "run"]
@@ -38,19 +38,30 @@ def test_writes_tables_with_required_columns(analyzed) -> None:
     assert set(stats.COMPARISON_COLUMNS) <= set(comparisons.columns)
     assert set(stats.OMNIBUS_COLUMNS) <= set(omnibus.columns)
     assert len(summary) == 4 * len(STEPS)
-    assert result.tables == [out_dir / "summary.csv", out_dir / "comparisons.csv",
-                             out_dir / "omnibus.csv"]
+    assert result.tables == [
+        out_dir / "summary.csv",
+        out_dir / "comparisons.csv",
+        out_dir / "omnibus.csv",
+    ]
     podman_kill = summary[(summary["client"] == "podman") & (summary["step"] == "kill")].iloc[0]
     assert (podman_kill["n"], podman_kill["n_failed"]) == (9, 1)  # warm-ups excluded
 
 
 def test_writes_every_figure_as_png_and_svg(analyzed) -> None:
     out_dir, result = analyzed
-    stems = {f"distribution_{s}" for s in STEPS} | {f"ecdf_{s}" for s in STEPS} | {
-        "overview", "lifecycle", "study",
-        "ratios_client-docker_total", "ratios_client-docker_run",
-        "ratios_runtime-runc_total", "ratios_runtime-runc_run",
-    }
+    stems = (
+        {f"distribution_{s}" for s in STEPS}
+        | {f"ecdf_{s}" for s in STEPS}
+        | {
+            "overview",
+            "lifecycle",
+            "study",
+            "ratios_client-docker_total",
+            "ratios_client-docker_run",
+            "ratios_runtime-runc_total",
+            "ratios_runtime-runc_run",
+        }
+    )
     expected = {out_dir / "figures" / f"{stem}.{ext}" for stem in stems for ext in ("png", "svg")}
     assert set(result.figures) == expected
     assert all(path.stat().st_size > 0 for path in expected)
@@ -61,32 +72,83 @@ def test_reports_warnings_and_findings(analyzed) -> None:
     _, result = analyzed
     assert any(w.startswith("podman/runc kill: 1 of 10 trials failed") for w in result.warnings)
     assert len(result.findings) == len(result.comparisons)
-    assert any(f.startswith("ctr completes the lifecycle") and "over runc" in f
-               for f in result.findings)
+    assert any(
+        f.startswith("ctr completes the lifecycle") and "over runc" in f for f in result.findings
+    )
 
 
-def comparison(family: str, step: str, a: str, b: str, ratio: float, low: float, high: float,
-               p_adj: float, verdict: str) -> dict[str, object]:
+def comparison(
+    family: str,
+    step: str,
+    a: str,
+    b: str,
+    ratio: float,
+    low: float,
+    high: float,
+    p_adj: float,
+    verdict: str,
+) -> dict[str, object]:
     # the equivalence (90%) CI: the same estimate, a narrower interval
-    return {"family": family, "step": step, "a": a, "b": b, "ratio": ratio,
-            "ratio_ci_low": low, "ratio_ci_high": high, "p_adj": p_adj, "verdict": verdict,
-            "equiv_ci_low": ratio - 0.8 * (ratio - low),
-            "equiv_ci_high": ratio + 0.8 * (high - ratio), "difference": ""}
+    return {
+        "family": family,
+        "step": step,
+        "a": a,
+        "b": b,
+        "ratio": ratio,
+        "ratio_ci_low": low,
+        "ratio_ci_high": high,
+        "p_adj": p_adj,
+        "verdict": verdict,
+        "equiv_ci_low": ratio - 0.8 * (ratio - low),
+        "equiv_ci_high": ratio + 0.8 * (high - ratio),
+        "difference": "",
+    }
 
 
 def test_findings_sentences() -> None:
-    comparisons = pd.DataFrame([
-        comparison("client=oci", "run", "crun", "runc", 1 / 1.35, 1 / 1.41, 1 / 1.30, 0.0004,
-                   stats.FASTER),
-        comparison("runtime=runc", "total", "docker", "ctr", 1.8, 1.7, 1.9, 0.00001,
-                   stats.SLOWER),
-        comparison("client=docker", "create", "runc", "runsc", 1.01, 0.98, 1.04, 0.41,
-                   stats.INCONCLUSIVE) | {"trials_needed": 40, "margin": 0.05},
-        comparison("client=docker", "kill", "runc", "runsc", 1.00, 0.99, 1.01, 0.9,
-                   stats.EQUIVALENT) | {"trials_needed": None, "margin": 0.05},
-    ])
-    summary = pd.DataFrame({"client": ["ctr", "ctr"], "runtime": ["crun", "crun"],
-                            "step": ["start", "total"], "n": [0, 0], "n_failed": [5, 5]})
+    comparisons = pd.DataFrame(
+        [
+            comparison(
+                "client=oci",
+                "run",
+                "crun",
+                "runc",
+                1 / 1.35,
+                1 / 1.41,
+                1 / 1.30,
+                0.0004,
+                stats.FASTER,
+            ),
+            comparison(
+                "runtime=runc", "total", "docker", "ctr", 1.8, 1.7, 1.9, 0.00001, stats.SLOWER
+            ),
+            comparison(
+                "client=docker",
+                "create",
+                "runc",
+                "runsc",
+                1.01,
+                0.98,
+                1.04,
+                0.41,
+                stats.INCONCLUSIVE,
+            )
+            | {"trials_needed": 40, "margin": 0.05},
+            comparison(
+                "client=docker", "kill", "runc", "runsc", 1.00, 0.99, 1.01, 0.9, stats.EQUIVALENT
+            )
+            | {"trials_needed": None, "margin": 0.05},
+        ]
+    )
+    summary = pd.DataFrame(
+        {
+            "client": ["ctr", "ctr"],
+            "runtime": ["crun", "crun"],
+            "step": ["start", "total"],
+            "n": [0, 0],
+            "n_failed": [5, 5],
+        }
+    )
     assert analysis.findings(comparisons, summary) == [
         "crun runs a container 1.35x faster than runc through oci "
         "(run; 95% CI 1.30–1.41, p_adj 0.0004).",
@@ -111,6 +173,7 @@ def _writer(path: Path) -> analysis.Job:
     def job() -> list[Path]:
         path.write_text(f"drawn by {os.getpid()}")
         return [path]
+
     return job
 
 
@@ -133,6 +196,7 @@ def test_figures_drawn_here_with_one_worker(tmp_path: Path, monkeypatch) -> None
 def test_a_failing_figure_fails_the_analysis(monkeypatch) -> None:
     def broken() -> list[Path]:
         raise ValueError("no such step: 'bogus'")
+
     monkeypatch.setattr(analysis, "figure_workers", lambda jobs: 2)
     with pytest.raises(ValueError, match="bogus"):
         analysis.render([broken, broken])
@@ -140,6 +204,7 @@ def test_a_failing_figure_fails_the_analysis(monkeypatch) -> None:
 
 def test_no_fork_while_other_threads_run() -> None:
     import threading
+
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()

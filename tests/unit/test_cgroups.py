@@ -23,11 +23,17 @@ def test_a_bound_controller_mounted_nowhere_is_hidden(tmp_path, monkeypatch):
     (tmp_path / "mounts").write_text(MOUNTS)
     monkeypatch.setattr(cgroups, "PROC_CGROUPS", tmp_path / "cgroups")
     monkeypatch.setattr(cgroups, "PROC_MOUNTS", tmp_path / "mounts")
-    assert cgroups.bindings() == {"cpu": "v1 at /sys/fs/cgroup/cpu", "hugetlb": cgroups.HIDDEN,
-                                  "net_cls": cgroups.V2, "pids": "v1 at /sys/fs/cgroup/pids"}
+    assert cgroups.bindings() == {
+        "cpu": "v1 at /sys/fs/cgroup/cpu",
+        "hugetlb": cgroups.HIDDEN,
+        "net_cls": cgroups.V2,
+        "pids": "v1 at /sys/fs/cgroup/pids",
+    }
     assert cgroups.hidden() == {10: ["hugetlb"]}
     # mounted again: no longer hidden, and named by its mount point
-    (tmp_path / "mounts").write_text(MOUNTS + "cgroup /sys/fs/cgroup/hugetlb cgroup rw,hugetlb 0 0\n")
+    (tmp_path / "mounts").write_text(
+        MOUNTS + "cgroup /sys/fs/cgroup/hugetlb cgroup rw,hugetlb 0 0\n"
+    )
     assert cgroups.bindings()["hugetlb"] == "v1 at /sys/fs/cgroup/hugetlb"
     assert cgroups.hidden() == {}
 
@@ -36,6 +42,14 @@ def test_children_come_deepest_first(tmp_path):
     (tmp_path / "a" / "b" / "c").mkdir(parents=True)
     (tmp_path / "d").mkdir()
     kids = cgroups.children(tmp_path)
-    assert kids.index(tmp_path / "a" / "b" / "c") < kids.index(tmp_path / "a" / "b") \
+    assert (
+        kids.index(tmp_path / "a" / "b" / "c")
+        < kids.index(tmp_path / "a" / "b")
         < kids.index(tmp_path / "a")
-    assert set(kids) == {tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "c", tmp_path / "d"}
+    )
+    assert set(kids) == {
+        tmp_path / "a",
+        tmp_path / "a" / "b",
+        tmp_path / "a" / "b" / "c",
+        tmp_path / "d",
+    }

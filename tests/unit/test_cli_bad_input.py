@@ -19,16 +19,23 @@ CASES = [
     (["collect", "--out", "/proc/rtlab-no/such"], "--out /proc/rtlab-no/such: cannot write there"),
     (["collect", "--runtime", "bad"], "--runtime 'bad': expected name=/path/to/binary[:flags]"),
     (["collect", "--runtime", "x=relative/path"], "the binary must be an absolute path"),
-    (["collect", "--runtime", "ev\nil=/bin/true"], "--runtime 'ev\\nil=/bin/true': runtime name "
-                                                  "'ev\\nil': use lower-case letters, digits"),
+    (
+        ["collect", "--runtime", "ev\nil=/bin/true"],
+        "--runtime 'ev\\nil=/bin/true': runtime name 'ev\\nil': use lower-case letters, digits",
+    ),
     (["collect", "--runtime", "Big Name=/bin/true"], "runtime name 'Big Name': use lower-case"),
-    (["collect", "--runtime", "ok=/bin/tr\tue"], "binary '/bin/tr\\tue': give a path without "
-                                                "control characters"),
+    (
+        ["collect", "--runtime", "ok=/bin/tr\tue"],
+        "binary '/bin/tr\\tue': give a path without control characters",
+    ),
     (["collect", "--runtime", "ok=/bin/true:--x\x1b"], "flag '--x\\x1b': flags hold no control"),
     (["report", "--runtime", "ev\nil=/bin/true"], "runtime name 'ev\\nil'"),
     (["doctor", "--runtime=-x=/bin/true"], "runtime name '-x'"),
     (["clean", "--runtime", "a/b=/bin/true"], "runtime name 'a/b'"),
-    (["collect", "--resume", "data/sample/run-1", "--trials", "3"], "keeps the --trials the run recorded; drop --trials 3"),
+    (
+        ["collect", "--resume", "data/sample/run-1", "--trials", "3"],
+        "keeps the --trials the run recorded; drop --trials 3",
+    ),
     (["doctor", "--runtimes", "nope"], "unknown runtime 'nope'"),
     (["doctor", "--timeout", "-3"], "--timeout: '-3': must be a number of seconds above 0"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
@@ -39,26 +46,50 @@ CASES = [
     (["collect", "--resume", "/nonexistent-run"], "--resume: /nonexistent-run: no run.json"),
     (["collect", "--study", "bogus"], "--study: invalid choice: 'bogus'"),
     (["collect", "--image", ""], "--image is empty"),
-    (["collect", "--bundle", "/nonexistent-bundle"], "--bundle /nonexistent-bundle: no config.json there"),
+    (
+        ["collect", "--bundle", "/nonexistent-bundle"],
+        "--bundle /nonexistent-bundle: no config.json there",
+    ),
     (["doctor", "--clients", "bogus"], f"unknown client 'bogus'; known: {', '.join(CLIENTS)}"),
     (["report", "--trials", "0"], "--trials: '0': must be at least 1"),
     (["collect", "--experiment", "nope"], "unknown experiment 'nope'; known: lifecycle, pause"),
-    (["collect", "--steps", "bogus"], "--steps: unknown step 'bogus' of experiment 'lifecycle'; "
-                                      "its steps: create, start, kill, delete, run"),
-    (["collect", "--experiment", "pause", "--steps", "run"], "unknown step 'run' of experiment 'pause'"),
+    (
+        ["collect", "--steps", "bogus"],
+        "--steps: unknown step 'bogus' of experiment 'lifecycle'; "
+        "its steps: create, start, kill, delete, run",
+    ),
+    (
+        ["collect", "--experiment", "pause", "--steps", "run"],
+        "unknown step 'run' of experiment 'pause'",
+    ),
     (["report", "--experiment", "nope"], "unknown experiment 'nope'"),
-    (["analyze", "/nonexistent-run", "--out", "/tmp/x"], "RUN_DIR: '/nonexistent-run' does not exist"),
-    (["analyze", "data/sample", "--alpha", "2", "--out", "/tmp/x"], "--alpha: '2': must be between 0 and 1"),
+    (
+        ["analyze", "/nonexistent-run", "--out", "/tmp/x"],
+        "RUN_DIR: '/nonexistent-run' does not exist",
+    ),
+    (
+        ["analyze", "data/sample", "--alpha", "2", "--out", "/tmp/x"],
+        "--alpha: '2': must be between 0 and 1",
+    ),
     (["compare", "/nonexistent-a", "/tmp"], "RUN_A: '/nonexistent-a' does not exist"),
-    (["compare", "data/sample", "data/sample", "--threshold", "-1"], "--threshold: '-1': must be a fraction"),
-    (["analyze", "data/sample", "--margin", "1.5", "--out", "/tmp/x"], "--margin: '1.5': must be between 0 and 1"),
+    (
+        ["compare", "data/sample", "data/sample", "--threshold", "-1"],
+        "--threshold: '-1': must be a fraction",
+    ),
+    (
+        ["analyze", "data/sample", "--margin", "1.5", "--out", "/tmp/x"],
+        "--margin: '1.5': must be between 0 and 1",
+    ),
     (["compare", "data/sample", "data/sample", "--margin", "x"], "--margin: 'x' is not a number"),
     (["report", "--margin", "0"], "--margin: '0': must be between 0 and 1"),
     (["collect", "--pace", "-1"], "--pace -1: "),
     (["collect", "--pace", "5parsecs"], "--pace 5parsecs: not a duration; use 0 or"),
     (["report", "--paces", "0,10ms,lots"], "--paces"),
     (["collect", "--pace", "10ms", "--paces", "0,1s"], "not allowed with argument"),
-    (["collect", "--resume", "data/sample/run-1", "--pace", "0"], "keeps the pace the run recorded"),
+    (
+        ["collect", "--resume", "data/sample/run-1", "--pace", "0"],
+        "keeps the pace the run recorded",
+    ),
 ]
 
 
@@ -78,7 +109,10 @@ def test_output_folder_that_is_not_empty_is_refused_and_kept(rt_env, tmp_path):
     (out / "keep.txt").write_text("collected before")
     r = rtlab("collect", "--out", str(out), env=rt_env)
     assert r.returncode == 2
-    assert r.stderr.strip() == f"rtlab collect: error: --out {out}: exists and is not empty; give a new or empty folder"
+    assert (
+        r.stderr.strip()
+        == f"rtlab collect: error: --out {out}: exists and is not empty; give a new or empty folder"
+    )
     assert (out / "keep.txt").read_text() == "collected before"
 
 
@@ -91,8 +125,19 @@ def test_output_under_a_file_is_unwritable(rt_env, tmp_path):
 
 def test_nothing_available_is_an_error_and_leaves_no_folder(rt_env, tmp_path):
     out = tmp_path / "out"
-    r = rtlab("collect", "--out", str(out), "--runtimes", "ghost", "--runtime",
-              "ghost=/nonexistent/ghost-runtime", env=rt_env)
+    r = rtlab(
+        "collect",
+        "--out",
+        str(out),
+        "--runtimes",
+        "ghost",
+        "--runtime",
+        "ghost=/nonexistent/ghost-runtime",
+        env=rt_env,
+    )
     assert r.returncode == 2
-    assert "nothing to measure: oci/ghost: not installed (/nonexistent/ghost-runtime not found; the path given with --runtime)" in r.stderr
+    assert (
+        "nothing to measure: oci/ghost: not installed (/nonexistent/ghost-runtime not found; the path given with --runtime)"
+        in r.stderr
+    )
     assert not out.exists()

@@ -11,15 +11,23 @@ import time
 
 import pytest
 
-from rtlab.core import results
 from rtlab.collect.collect import Progress
+from rtlab.core import results
 from rtlab.core.results import load_trials
 from tests.conftest import REPO, processes_naming, rtlab
 
 
 def collect(env, out, *specs, trials=3, warmup=1, extra=()):
-    args = ["collect", "--no-progress", "--warmup", str(warmup), "--out", str(out),
-            "--runtimes", ",".join(s.split("=")[0] for s in specs)]
+    args = [
+        "collect",
+        "--no-progress",
+        "--warmup",
+        str(warmup),
+        "--out",
+        str(out),
+        "--runtimes",
+        ",".join(s.split("=")[0] for s in specs),
+    ]
     if trials is not None:
         args += ["--trials", str(trials)]
     for s in specs:
@@ -111,9 +119,29 @@ def test_signal_mid_run_keeps_finished_trials_and_cleans_up(rt_env, fake, tmp_pa
     spec, state = fake("slow", "slow-start")  # a container exists most of the time
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rtlab", "collect", "--no-progress", "--trials", "50", "--warmup", "0",
-         "--out", str(out), "--runtimes", "slow", "--runtime", spec],
-        cwd=REPO, env=rt_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "rtlab",
+            "collect",
+            "--no-progress",
+            "--trials",
+            "50",
+            "--warmup",
+            "0",
+            "--out",
+            str(out),
+            "--runtimes",
+            "slow",
+            "--runtime",
+            spec,
+        ],
+        cwd=REPO,
+        env=rt_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     csv = out / "trials.csv"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -136,9 +164,29 @@ def test_signal_mid_run_keeps_finished_trials_and_cleans_up(rt_env, fake, tmp_pa
 def test_second_collect_is_refused_while_one_runs(rt_env, fake, tmp_path):
     spec, state = fake("slow", "slow")
     first = subprocess.Popen(
-        [sys.executable, "-m", "rtlab", "collect", "--no-progress", "--trials", "40", "--warmup", "0",
-         "--out", str(tmp_path / "a"), "--runtimes", "slow", "--runtime", spec],
-        cwd=REPO, env=rt_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "rtlab",
+            "collect",
+            "--no-progress",
+            "--trials",
+            "40",
+            "--warmup",
+            "0",
+            "--out",
+            str(tmp_path / "a"),
+            "--runtimes",
+            "slow",
+            "--runtime",
+            spec,
+        ],
+        cwd=REPO,
+        env=rt_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (tmp_path / "a" / "trials.csv").exists() and time.monotonic() < deadline:
@@ -148,7 +196,9 @@ def test_second_collect_is_refused_while_one_runs(rt_env, fake, tmp_path):
         assert r.returncode == 2
         assert "another rtlab collect is running" in r.stderr and str(tmp_path / "a") in r.stderr
         assert not (tmp_path / "b").exists()  # nothing created for the refused run
-        r = collect(rt_env, tmp_path / "c", spec2, trials=1, warmup=0, extra=("--allow-concurrent",))
+        r = collect(
+            rt_env, tmp_path / "c", spec2, trials=1, warmup=0, extra=("--allow-concurrent",)
+        )
         assert r.returncode == 0, r.stderr
     finally:
         first.send_signal(signal.SIGINT)
@@ -157,8 +207,14 @@ def test_second_collect_is_refused_while_one_runs(rt_env, fake, tmp_path):
 
 
 def _interrupt_after(env, args, csv, rows, sig=signal.SIGINT):
-    proc = subprocess.Popen([sys.executable, "-m", "rtlab", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtlab", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if csv.exists() and len(csv.read_text().splitlines()) >= 1 + rows:
@@ -174,8 +230,26 @@ def test_resume_completes_an_interrupted_run_to_its_count(rt_env, fake, tmp_path
     b, _ = fake("sb", "slow-start")
     out = tmp_path / "out"
     code, _, err = _interrupt_after(
-        rt_env, ["collect", "--no-progress", "--trials", "3", "--warmup", "1", "--out", str(out),
-                 "--runtimes", "sa,sb", "--runtime", a, "--runtime", b], out / "trials.csv", 3 * 5)
+        rt_env,
+        [
+            "collect",
+            "--no-progress",
+            "--trials",
+            "3",
+            "--warmup",
+            "1",
+            "--out",
+            str(out),
+            "--runtimes",
+            "sa,sb",
+            "--runtime",
+            a,
+            "--runtime",
+            b,
+        ],
+        out / "trials.csv",
+        3 * 5,
+    )
     assert code == 130, err
     before = load_trials(out)
     assert 3 <= before.groupby("runtime").trial.nunique().sum() < 8
@@ -204,7 +278,10 @@ def test_resume_refuses_when_versions_changed(rt_env, fake, tmp_path):
     (out / "run.json").write_text(json.dumps(meta))
     r = rtlab("collect", "--resume", str(out), env=rt_env)
     assert r.returncode == 2
-    assert "the host or versions changed" in r.stderr and "fa: 'fake-runtime version 0.0.0'" in r.stderr
+    assert (
+        "the host or versions changed" in r.stderr
+        and "fa: 'fake-runtime version 0.0.0'" in r.stderr
+    )
     assert len(load_trials(out)) == 5
 
 
@@ -213,8 +290,14 @@ def test_until_ci_options_reach_the_schedule_and_it_says_why_it_stopped(rt_env, 
     (real ones would make a CI-met stop depend on this host's noise)."""
     spec, _ = fake("fa")
     out = tmp_path / "tight"
-    r = collect(rt_env, out, spec, trials=None, warmup=0,
-                extra=("--until-ci", "0.0001", "--min-trials", "2", "--max-trials", "4"))
+    r = collect(
+        rt_env,
+        out,
+        spec,
+        trials=None,
+        warmup=0,
+        extra=("--until-ci", "0.0001", "--min-trials", "2", "--max-trials", "4"),
+    )
     assert r.returncode == 0, r.stderr
     meta = json.loads((out / "run.json").read_text())
     assert meta["stopped"]["oci/fa"] == "--max-trials 4 reached before the CI was within ±0.0001"
@@ -224,17 +307,38 @@ def test_until_ci_options_reach_the_schedule_and_it_says_why_it_stopped(rt_env, 
 def test_until_ci_with_trials_is_refused(rt_env, fake, tmp_path):
     spec, _ = fake("fa")
     r = collect(rt_env, tmp_path / "o", spec, trials=3, extra=("--until-ci", "0.05"))
-    assert r.returncode == 2 and "--until-ci 0.05 decides the trial count: drop --trials 3" in r.stderr
+    assert (
+        r.returncode == 2 and "--until-ci 0.05 decides the trial count: drop --trials 3" in r.stderr
+    )
 
 
 def test_a_second_ctrl_c_during_cleanup_does_not_cut_it_short(rt_env, fake, tmp_path):
     spec, state = fake("slow", "slow")  # every fake call takes 0.2 s, so cleanup takes a while
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rtlab", "collect", "--no-progress", "--trials", "50", "--warmup", "0",
-         "--out", str(out), "--runtimes", "slow", "--runtime", spec],
-        cwd=REPO, env={**rt_env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "rtlab",
+            "collect",
+            "--no-progress",
+            "--trials",
+            "50",
+            "--warmup",
+            "0",
+            "--out",
+            str(out),
+            "--runtimes",
+            "slow",
+            "--runtime",
+            spec,
+        ],
+        cwd=REPO,
+        env={**rt_env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(state.iterdir()):
         time.sleep(0.02)
@@ -274,7 +378,8 @@ def test_progress_off_a_terminal_keeps_the_plain_line(monkeypatch):
     # 1/4 after 2 s: eta 2 × 3 = 6 s; 2/4 after 6 s: eta 3 × 2 = 6 s
     assert out.getvalue() == (
         "\r[#######.......................] 1/4 trials  runc/oci           eta    6 s "
-        "\r[###############...............] 2/4 trials  crun/oci           eta    6 s \n")
+        "\r[###############...............] 2/4 trials  crun/oci           eta    6 s \n"
+    )
 
 
 def test_progress_on_a_terminal_is_tqdm_from_the_resumed_count():

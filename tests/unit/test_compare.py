@@ -9,18 +9,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from _runcopy import quietest_step, slowed_copy
 from _synthetic import fail, make_trials
+
 from rtlab.analysis import compare, stats
-from rtlab.report import params
 from rtlab.core import results
+from rtlab.report import params
 from tests.conftest import rtlab
 
-QUIET = {("oci", "runc"): {"create": 0.040, "start": 0.010, "kill": 0.009, "delete": 0.012,
-                           "run": 0.050},
-         ("oci", "crun"): {"create": 0.015, "start": 0.007, "kill": 0.005, "delete": 0.007,
-                           "run": 0.025}}
+QUIET = {
+    ("oci", "runc"): {
+        "create": 0.040,
+        "start": 0.010,
+        "kill": 0.009,
+        "delete": 0.012,
+        "run": 0.050,
+    },
+    ("oci", "crun"): {
+        "create": 0.015,
+        "start": 0.007,
+        "kill": 0.005,
+        "delete": 0.007,
+        "run": 0.025,
+    },
+}
 
 
 def slowed(trials: pd.DataFrame, factor: float, *, runtime: str, step: str) -> pd.DataFrame:
@@ -112,11 +124,18 @@ def test_holm_runs_over_every_row() -> None:
 def write_run(folder: Path, trials: pd.DataFrame, **meta_changes) -> Path:
     folder.mkdir(parents=True)
     meta = {
-        "format_version": results.FORMAT_VERSION, "run_id": folder.name, "status": "completed",
+        "format_version": results.FORMAT_VERSION,
+        "run_id": folder.name,
+        "status": "completed",
         "started_at": "2026-11-27T23:00:00+00:00",
         "parameters": {"trials": 15, "warmup": 2, "seed": 0},
-        "host": {"hostname": "h", "kernel": "6.1", "cpu_model": "cpu", "cores": 2,
-                 "cgroup_mode": "hybrid"},
+        "host": {
+            "hostname": "h",
+            "kernel": "6.1",
+            "cpu_model": "cpu",
+            "cores": 2,
+            "cgroup_mode": "hybrid",
+        },
         "versions": {"runc": "runc 1.1", "crun": "crun 1.8"},
     }
     for key, value in meta_changes.items():
@@ -144,15 +163,20 @@ def test_different_hosts_are_refused_naming_what_differs(tmp_path: Path) -> None
 def test_versions_and_parameters_that_differ_are_listed(tmp_path: Path) -> None:
     trials = make_trials(QUIET, n_trials=4, seed=1)
     a = write_run(tmp_path / "a", trials)
-    b = write_run(tmp_path / "b", trials, versions={"runc": "runc 1.2", "youki": "youki 0.3"},
-                  parameters={"trials": 20})
+    b = write_run(
+        tmp_path / "b",
+        trials,
+        versions={"runc": "runc 1.2", "youki": "youki 0.3"},
+        parameters={"trials": 20},
+    )
     cmp = compare.compare_runs(a, b)
     assert "runc: 'runc 1.1' vs 'runc 1.2'" in cmp.version_differences
     assert "youki: 'youki 0.3' only in B" in cmp.version_differences
     assert "trials: 15 vs 20" in cmp.parameter_differences
     lines = compare.format_lines(cmp)
-    assert any(line.startswith("versions that differ: runc: 'runc 1.1' vs 'runc 1.2'")
-               for line in lines)
+    assert any(
+        line.startswith("versions that differ: runc: 'runc 1.1' vs 'runc 1.2'") for line in lines
+    )
     assert lines[-1].startswith("no regression")
 
 
@@ -226,8 +250,12 @@ def test_cli_eleven_of_twelve_failures_in_b_fail_the_gate_naming_the_step(tmp_pa
     copy = tmp_path / "failing"
     shutil.copytree(run, copy)
     trials = pd.read_csv(copy / "trials.csv", dtype=str, keep_default_na=False)
-    where = ((trials["client"] == "oci") & (trials["runtime"] == "crun")
-             & (trials["step"] == "start") & (trials["warmup"] == "false"))
+    where = (
+        (trials["client"] == "oci")
+        & (trials["runtime"] == "crun")
+        & (trials["step"] == "start")
+        & (trials["warmup"] == "false")
+    )
     failing = trials.index[where][:11]
     assert where.sum() == 12
     trials.loc[failing, ["wall_s", "user_s", "sys_s"]] = ""
@@ -253,8 +281,9 @@ def test_failures_are_counted_in_the_gate_family() -> None:
     assert hit["p_fail"] < 1e-4 and hit["p_fail_adj"] < 0.05
     assert not row(table, "crun", "kill")["regression"]
     # one failure more in B is not evidence of anything
-    one = compare.changes(before, fail(before, client="oci", runtime="runc", trial=3,
-                                       step="kill"), seed=0)
+    one = compare.changes(
+        before, fail(before, client="oci", runtime="runc", trial=3, step="kill"), seed=0
+    )
     assert not one["regression"].any()
 
 

@@ -9,25 +9,28 @@ import pandas as pd
 import pytest
 
 from rtlab.analysis import concurrency_stats as cs
-from rtlab.core import experiments, options
-from rtlab.core.concurrency import Widths
 from rtlab.collect.clients.oci import OciTarget
-from rtlab.core.runtimes import parse_custom
 from rtlab.collect.scheduler import Unit, UnitState
 from rtlab.collect.trial import TrialRunner
+from rtlab.core import experiments, options
+from rtlab.core.concurrency import Widths
+from rtlab.core.runtimes import parse_custom
 
 EXP = experiments.get("concurrency")
 
 
 # -- the option -------------------------------------------------------------------------
 
+
 def test_parallel_reads_checks_and_sorts():
     kind = Widths()
     assert kind.from_text("4,1,2", "--parallel") == [1, 2, 4]
     assert kind.check([8, 16], "parallel") == [8, 16]
-    for text, message in (("0", "--parallel: 0: must be from 1 to 256 containers"),
-                          ("1,x", "--parallel: 'x' is not a whole number"),
-                          ("2,2", "--parallel: 2,2: a k is given twice")):
+    for text, message in (
+        ("0", "--parallel: 0: must be from 1 to 256 containers"),
+        ("1,x", "--parallel: 'x' is not a whole number"),
+        ("2,2", "--parallel: 2,2: a k is given twice"),
+    ):
         with pytest.raises(options.OptionError, match="^" + message):
             kind.from_text(text, "--parallel")
     assert options.get("parallel", "collect").experiments == ("concurrency",)
@@ -35,21 +38,30 @@ def test_parallel_reads_checks_and_sorts():
 
 # -- one trial on the fake runtime ------------------------------------------------------
 
+
 def _trial(fake, tmp_path, mode: str, k: int, timeout_s: float = 5.0):
     spec, state = fake(f"f-{mode}", mode)
     target = OciTarget(parse_custom(spec), tmp_path, timeout_s=timeout_s)
-    runner = TrialRunner(EXP, EXP.steps, run_id="r", token="20261128T000000Z-c0c0",
-                         timeout_s=timeout_s, say=[].append)
+    runner = TrialRunner(
+        EXP,
+        EXP.steps,
+        run_id="r",
+        token="20261128T000000Z-c0c0",
+        timeout_s=timeout_s,
+        say=[].append,
+    )
     return runner.run(UnitState(Unit(target, {"pace_s": 0.0, "k": k})), 0, False), state
 
 
 def test_a_batch_gives_a_row_per_container_with_k_batch_and_offset(fake, tmp_path):
     rows, state = _trial(fake, tmp_path, "ok", 3)
-    assert [(r["step"], r["instance"]) for r in rows] == \
-        [(s, i) for s in ("run", "create", "start") for i in range(3)]
+    assert [(r["step"], r["instance"]) for r in rows] == [
+        (s, i) for s in ("run", "create", "start") for i in range(3)
+    ]
     assert all(r["ok"] and r["k"] == 3 for r in rows), [r["error"] for r in rows]
-    assert {r["batch"] for r in rows if r["step"] == "run"} != \
-        {r["batch"] for r in rows if r["step"] == "create"}  # two batches, one per mode
+    assert {r["batch"] for r in rows if r["step"] == "run"} != {
+        r["batch"] for r in rows if r["step"] == "create"
+    }  # two batches, one per mode
     assert all(0 <= r["offset_s"] <= r["wall_s"] for r in rows)
     assert list(state.iterdir()) == []  # the up containers were torn down (untimed)
 
@@ -69,8 +81,10 @@ def test_one_container_timing_out_fails_its_row_only(fake, tmp_path):
 
 # -- statistics on synthetic batches ----------------------------------------------------
 
-def synthetic(throughputs: dict[int, float], batches: int = 20, seed: int = 1,
-              experiment: str = "concurrency") -> pd.DataFrame:
+
+def synthetic(
+    throughputs: dict[int, float], batches: int = 20, seed: int = 1, experiment: str = "concurrency"
+) -> pd.DataFrame:
     """Run-mode rows whose every batch of k has makespan k / T(k) (its slowest container)
     and the other containers a little faster."""
     rng = np.random.default_rng(seed)
@@ -81,10 +95,25 @@ def synthetic(throughputs: dict[int, float], batches: int = 20, seed: int = 1,
             span = k / t * (1 + 0.01 * rng.standard_normal())
             walls = [span] + list(span * rng.uniform(0.5, 0.99, k - 1))
             for i, w in enumerate(walls):
-                rows.append({"run_id": "s", "experiment": experiment, "client": "oci",
-                             "runtime": "runc", "round": b, "trial": b, "warmup": False,
-                             "step": "run", "wall_s": w, "ok": True, "pace_s": 0.0, "k": k,
-                             "batch": batch, "instance": i, "offset_s": 0.0001 * i})
+                rows.append(
+                    {
+                        "run_id": "s",
+                        "experiment": experiment,
+                        "client": "oci",
+                        "runtime": "runc",
+                        "round": b,
+                        "trial": b,
+                        "warmup": False,
+                        "step": "run",
+                        "wall_s": w,
+                        "ok": True,
+                        "pace_s": 0.0,
+                        "k": k,
+                        "batch": batch,
+                        "instance": i,
+                        "offset_s": 0.0001 * i,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -113,19 +142,23 @@ def test_few_batches_give_no_interval():
     assert s["p95_s"].notna().all()
 
 
-@pytest.mark.parametrize("curve, expected", [
-    ({1: 10, 2: 19, 4: 30, 8: 31, 16: 30}, 4),   # grows 90%, 58%, then 3%: the knee is 4
-    ({1: 10, 2: 10.4, 4: 20}, 1),                # 4% < 5% margin at once
-    ({1: 10, 2: 20, 4: 40}, None),               # still growing at the largest k
-    ({1: 10, 2: 19, 4: 17}, 2),                  # falls after 2
-])
+@pytest.mark.parametrize(
+    "curve, expected",
+    [
+        ({1: 10, 2: 19, 4: 30, 8: 31, 16: 30}, 4),  # grows 90%, 58%, then 3%: the knee is 4
+        ({1: 10, 2: 10.4, 4: 20}, 1),  # 4% < 5% margin at once
+        ({1: 10, 2: 20, 4: 40}, None),  # still growing at the largest k
+        ({1: 10, 2: 19, 4: 17}, 2),  # falls after 2
+    ],
+)
 def test_the_knee_on_synthetic_curves(curve, expected):
     assert cs.knee(list(curve), list(curve.values()), margin=0.05) == expected
 
 
 def test_the_knee_from_collected_batches():
-    s = cs.summarize(synthetic({1: 10.0, 2: 19.0, 4: 30.0, 8: 31.0, 16: 30.0}, batches=10),
-                     n_boot=50)
+    s = cs.summarize(
+        synthetic({1: 10.0, 2: 19.0, 4: 30.0, 8: 31.0, 16: 30.0}, batches=10), n_boot=50
+    )
     table = cs.knees(s)
     assert table["knee"].iloc[0] == 4 and table["peak_k"].iloc[0] == 8
     line = cs.headlines(s, table, cores=2)[0]
@@ -142,6 +175,7 @@ def test_a_lifecycle_run_analysed_with_it_is_never_pooled():
 
 # -- the pace's gap and the sweep ------------------------------------------------------
 
+
 def test_the_gap_of_a_released_step_comes_after_the_forks(fake, tmp_path, monkeypatch):
     import rtlab.core.measure as measure
 
@@ -153,6 +187,7 @@ def test_the_gap_of_a_released_step_comes_after_the_forks(fake, tmp_path, monkey
             seen.append(("gap", len(argvs)))
             if before_release is not None:
                 before_release()
+
         seen.append(("forks", len(argvs)))
         return real(argvs, timeout_s, env=env, before_release=before)
 
@@ -168,18 +203,25 @@ def test_the_sweep_removes_half_created_runc_and_crun_folders(tmp_path, monkeypa
 
     runc, crun = tmp_path / "runc", tmp_path / "crun"
     monkeypatch.setattr(cleanup, "OCI_STATE_ROOTS", {runc: "state.json", crun: "status"})
-    for root, name, state in ((runc, "rtlab-T-00001r", None), (runc, "rtlab-T-00002r", "state.json"),
-                              (crun, "rtlab-T-00003r", None), (runc, "other-00001r", None)):
+    for root, name, state in (
+        (runc, "rtlab-T-00001r", None),
+        (runc, "rtlab-T-00002r", "state.json"),
+        (crun, "rtlab-T-00003r", None),
+        (runc, "other-00001r", None),
+    ):
         (root / name).mkdir(parents=True)
         (root / name / "exec.fifo").write_text("")
         if state:
             (root / name / state).write_text("{}")
-    assert sorted(cleanup.remove_half_created("rtlab-T-")) == [str(crun / "rtlab-T-00003r"),
-                                                               str(runc / "rtlab-T-00001r")]
+    assert sorted(cleanup.remove_half_created("rtlab-T-")) == [
+        str(crun / "rtlab-T-00003r"),
+        str(runc / "rtlab-T-00001r"),
+    ]
     assert sorted(p.name for p in runc.iterdir()) == ["other-00001r", "rtlab-T-00002r"]
 
 
 # -- paired comparisons between targets at each k, and the run-to-run gate per k ---------
+
 
 def _two_targets(slower_at: dict[int, float], batches: int = 12, seed: int = 3) -> pd.DataFrame:
     """oci/runc and oci/crun, one batch of each per round; crun's latencies × factor at k."""
@@ -224,8 +266,11 @@ def test_compare_gates_each_k_on_p50_and_p95():
     after = _two_targets({4: 1.4}, seed=7).assign(run_id="t")  # crun 40% slower at k=4 only
     table = compare.changes(before, after, alpha=0.05, threshold=0.10)
     table = table.set_index(["runtime", "step"])
-    assert set(table.index.get_level_values("step")) == {"run p50 k=1", "run p50 k=4",
-                                                           "run p95 k=4"}
+    assert set(table.index.get_level_values("step")) == {
+        "run p50 k=1",
+        "run p50 k=4",
+        "run p95 k=4",
+    }
     flagged = set(table.index[table["regression"]])
     assert flagged == {("crun", "run p50 k=4"), ("crun", "run p95 k=4")}
     row = table.loc[("crun", "run p95 k=4")]
@@ -234,6 +279,7 @@ def test_compare_gates_each_k_on_p50_and_p95():
 
 
 # -- the report's section ---------------------------------------------------------------
+
 
 def test_the_section_is_one_line_without_a_concurrency_run(tmp_path):
     from types import SimpleNamespace
@@ -254,16 +300,22 @@ def test_the_section_names_the_knee_compares_at_each_k_and_escapes(tmp_path):
     summary, knees, _ = cs.findings(trials, seed=0)
     pairs = cs.compare_targets(trials, alpha=0.05)
     paths = []
-    for frame, name in ((summary, cs.SUMMARY_FILE), (knees, cs.KNEES_FILE),
-                        (pairs, cs.COMPARISONS_FILE)):
+    for frame, name in (
+        (summary, cs.SUMMARY_FILE),
+        (knees, cs.KNEES_FILE),
+        (pairs, cs.COMPARISONS_FILE),
+    ):
         frame.to_csv(tmp_path / name, index=False)
         paths.append(tmp_path / name)
-    html = concurrency_report.section(SimpleNamespace(tables=paths, figures=[]),
-                                      [{"host": {"cores": 2}}], 0.05).data
+    html = concurrency_report.section(
+        SimpleNamespace(tables=paths, figures=[]), [{"host": {"cores": 2}}], 0.05
+    ).data
     assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
     # T(1) = 10/s, T(4) = 30/s: still growing at the largest k
-    assert ("oci/runc, runs to exit: throughput still grows at k=4 (the knee lies beyond); "
-            "its highest throughput 30") in html
+    assert (
+        "oci/runc, runs to exit: throughput still grows at k=4 (the knee lies beyond); "
+        "its highest throughput 30"
+    ) in html
     assert "This host has 2 cores" in html
     row = pairs[(pairs["k"] == 4) & (pairs["quantity"] == "p50")].iloc[0]
     assert f"{row['ratio']:.3f} [{row['ratio_ci_low']:.3f}–{row['ratio_ci_high']:.3f}]" in html

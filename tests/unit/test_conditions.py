@@ -11,29 +11,71 @@ from pathlib import Path
 import pytest
 
 from rtlab.core import conditions
-from rtlab.core.options import DEFAULT_PACE_S
 from rtlab.core.conditions import (
-    DropCachesError, DurationError, format_pace, idle, parse_duration, parse_paces,
+    DropCachesError,
+    DurationError,
+    format_pace,
+    idle,
+    parse_duration,
+    parse_paces,
 )
+from rtlab.core.options import DEFAULT_PACE_S
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("text, seconds", [
-    ("0", 0.0), ("0s", 0.0), ("0ms", 0.0), ("0.0", 0.0),
-    ("10ms", 0.010), ("10 ms", 0.010), ("10MS", 0.010), (" 10ms ", 0.010),
-    ("250us", 250e-6), ("250µs", 250e-6), ("1.5s", 1.5), (".5s", 0.5), ("1e-3s", 0.001),
-    (0, 0.0), (0.25, 0.25),
-])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("0", 0.0),
+        ("0s", 0.0),
+        ("0ms", 0.0),
+        ("0.0", 0.0),
+        ("10ms", 0.010),
+        ("10 ms", 0.010),
+        ("10MS", 0.010),
+        (" 10ms ", 0.010),
+        ("250us", 250e-6),
+        ("250µs", 250e-6),
+        ("1.5s", 1.5),
+        (".5s", 0.5),
+        ("1e-3s", 0.001),
+        (0, 0.0),
+        (0.25, 0.25),
+    ],
+)
 def test_parse_duration_accepts_the_documented_forms(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds, rel=1e-12, abs=0)
 
 
-@pytest.mark.parametrize("text", [
-    "-1", "-1ms", "5parsecs", "", "   ", "nan", "inf", "-inf", "nanms", "infs", "1e999s",
-    "10", "2.5", "10 m s", "10msx", "ms", "1,5s", "0x10ms", "1 000ms", float("nan"),
-    float("inf"), -0.5, True,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-1",
+        "-1ms",
+        "5parsecs",
+        "",
+        "   ",
+        "nan",
+        "inf",
+        "-inf",
+        "nanms",
+        "infs",
+        "1e999s",
+        "10",
+        "2.5",
+        "10 m s",
+        "10msx",
+        "ms",
+        "1,5s",
+        "0x10ms",
+        "1 000ms",
+        float("nan"),
+        float("inf"),
+        -0.5,
+        True,
+    ],
+)
 def test_parse_duration_refuses_bad_values_in_one_line(text):
     with pytest.raises(DurationError) as info:
         parse_duration(text)
@@ -65,10 +107,18 @@ def test_parse_paces_sorted_without_duplicates():
     assert parse_paces("10ms") == [0.01]
 
 
-@pytest.mark.parametrize("text, why", [
-    ("", "no pace"), (" , ", "no pace"), ("0,,10ms", "empty item"), ("10ms,0.01s", "repeats"),
-    ("0,0", "repeats"), ("0,5parsecs", "5parsecs"), ("0,-1", "-1"),
-])
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("", "no pace"),
+        (" , ", "no pace"),
+        ("0,,10ms", "empty item"),
+        ("10ms,0.01s", "repeats"),
+        ("0,0", "repeats"),
+        ("0,5parsecs", "5parsecs"),
+        ("0,-1", "-1"),
+    ],
+)
 def test_parse_paces_refuses_in_one_line(text, why):
     with pytest.raises(DurationError) as info:
         parse_paces(text)
@@ -77,10 +127,21 @@ def test_parse_paces_refuses_in_one_line(text, why):
     assert str(info.value).startswith("--paces")
 
 
-@pytest.mark.parametrize("seconds, shown", [
-    (0, "0"), (0.0, "0"), (250e-6, "250 µs"), (0.01, "10 ms"), (0.1, "100 ms"), (0.0105, "10.5 ms"),
-    (1, "1 s"), (1.5, "1.5 s"), (60, "60 s"), (float("nan"), "not recorded"),
-])
+@pytest.mark.parametrize(
+    "seconds, shown",
+    [
+        (0, "0"),
+        (0.0, "0"),
+        (250e-6, "250 µs"),
+        (0.01, "10 ms"),
+        (0.1, "100 ms"),
+        (0.0105, "10.5 ms"),
+        (1, "1 s"),
+        (1.5, "1.5 s"),
+        (60, "60 s"),
+        (float("nan"), "not recorded"),
+    ],
+)
 def test_format_pace(seconds, shown):
     assert format_pace(seconds) == shown
 
@@ -186,15 +247,24 @@ def test_drop_caches_as_root_empties_the_page_cache(tmp_path_factory):
         path.unlink(missing_ok=True)
     dropped_kib = before - after
     assert dropped_kib >= size // 1024 // 2, (
-        f"Cached went from {before} to {after} KiB: the 64 MiB just read was not dropped")
+        f"Cached went from {before} to {after} KiB: the 64 MiB just read was not dropped"
+    )
 
 
 def test_conditions_imports_the_standard_library_only():
-    code = ("import sys; import rtlab.core.conditions; "
-            "bad = [m for m in ('pandas', 'numpy', 'scipy', 'matplotlib') if m in sys.modules]; "
-            "print(','.join(bad))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
-                         env={**os.environ, "PYTHONPATH": str(REPO)}, check=True).stdout.strip()
+    code = (
+        "import sys; import rtlab.core.conditions; "
+        "bad = [m for m in ('pandas', 'numpy', 'scipy', 'matplotlib') if m in sys.modules]; "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=True,
+    ).stdout.strip()
     assert out == ""
 
 
@@ -204,8 +274,13 @@ def test_cpu_conditions_reads_a_fake_sys_tree(tmp_path):
     (cpu / "cpuidle" / "current_driver").write_text("haltpoll\n")
     s0 = cpu / "cpu0" / "cpuidle" / "state0"
     s0.mkdir(parents=True)
-    for key, value in {"name": "POLL", "latency": "0", "usage": "12", "time": "34",
-                       "disable": "0"}.items():
+    for key, value in {
+        "name": "POLL",
+        "latency": "0",
+        "usage": "12",
+        "time": "34",
+        "disable": "0",
+    }.items():
         (s0 / key).write_text(value + "\n")
     (cpu / "cpu1").mkdir()
     (cpu / "cpu1" / "cpufreq").mkdir()
@@ -215,6 +290,7 @@ def test_cpu_conditions_reads_a_fake_sys_tree(tmp_path):
     assert out["cpuidle_governor"] == conditions.NOT_READABLE
     assert out["cpus"]["cpu0"]["scaling_governor"] == conditions.NOT_READABLE
     assert out["cpus"]["cpu0"]["cpuidle_states"] == [
-        {"name": "POLL", "latency": 0, "usage": 12, "time": 34, "disable": 0}]
+        {"name": "POLL", "latency": 0, "usage": 12, "time": 34, "disable": 0}
+    ]
     assert out["cpus"]["cpu1"]["scaling_governor"] == "performance"
     assert out["cpus"]["cpu1"]["cpuidle_states"] == conditions.NOT_READABLE

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rtlab.host import cri
 from rtlab.collect import cri_client
 from rtlab.core.runtimes import KNOWN, Runtime, RuntimeSpecError
+from rtlab.host import cri
 
 pb = cri_client.pb
 
@@ -27,8 +27,10 @@ def test_config_has_every_handler_through_the_runc_shim(paths, tmp_path):
     fake.write_text("#!/bin/sh\n")
     fake.chmod(0o755)
     custom = Runtime("my-rt", str(fake), ("--debug",), "user-supplied")
-    hs = {"runc": cri.Handler("runc", KNOWN["runc"], "/usr/sbin/runc"),
-          "my-rt": cri.Handler("my-rt", custom, str(paths.bin / "my-rt"))}
+    hs = {
+        "runc": cri.Handler("runc", KNOWN["runc"], "/usr/sbin/runc"),
+        "my-rt": cri.Handler("my-rt", custom, str(paths.bin / "my-rt")),
+    }
     text = cri.config_text(hs, paths)
     assert f'address = "{paths.socket}"' in text and f'root = "{paths.root}"' in text
     assert f'sandbox_image = "{cri.PAUSE_IMAGE}"' in text
@@ -81,7 +83,9 @@ def test_paths_move_with_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("RTLAB_CRI_STATE_DIR")
     monkeypatch.delenv("RTLAB_CRI_RUN_DIR")
     p = cri.CriPaths.default()
-    assert p.state == Path("/var/lib/rtlab/cri") and p.socket == Path("/run/rtlab/cri/containerd.sock")
+    assert p.state == Path("/var/lib/rtlab/cri") and p.socket == Path(
+        "/run/rtlab/cri/containerd.sock"
+    )
 
 
 @pytest.mark.parametrize("network,mode,hostname", [("host", pb.NODE, ""), ("cni", pb.POD, "rtlab")])
@@ -100,6 +104,7 @@ def test_unknown_network_is_refused_before_any_call():
     class NoCalls:
         def handlers(self, timeout_s):
             raise AssertionError("called")
+
     with pytest.raises(cri.CriError, match="unknown CRI network 'wan'"):
         cri_client.check_request("runc", "wan", NoCalls())
 
@@ -148,18 +153,39 @@ def _stdio_and_wait(tmp_path) -> None:
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     bundle.joinpath("config.json").write_text(
-        '{"annotations":{"io.kubernetes.cri.container-type":"container"}}')
+        '{"annotations":{"io.kubernetes.cri.container-type":"container"}}'
+    )
     pidfile = tmp_path / "init.pid"
     read_end, write_end = os.pipe()  # the container's stdout, as the shim gives it at create
-    glob = ["--root", str(tmp_path / "root"), "--log", str(tmp_path / "log.json"),
-            "--log-format", "json"]
-    subprocess.run([str(wrapper), *glob, "create", "--bundle", str(bundle), "--pid-file",
-                    str(pidfile), "cid1"], stdout=write_end, check=True, timeout=10)
+    glob = [
+        "--root",
+        str(tmp_path / "root"),
+        "--log",
+        str(tmp_path / "log.json"),
+        "--log-format",
+        "json",
+    ]
+    subprocess.run(
+        [
+            str(wrapper),
+            *glob,
+            "create",
+            "--bundle",
+            str(bundle),
+            "--pid-file",
+            str(pidfile),
+            "cid1",
+        ],
+        stdout=write_end,
+        check=True,
+        timeout=10,
+    )
     os.close(write_end)
     keeper = int(pidfile.read_text())  # no newline: the shim's strconv.Atoi reads it
     assert keeper != 4242 and os.path.exists(f"/proc/{keeper}")
-    start = subprocess.run([str(wrapper), *glob, "start", "cid1"], capture_output=True,
-                           text=True, timeout=10)  # the shim reads start's output to EOF
+    start = subprocess.run(
+        [str(wrapper), *glob, "start", "cid1"], capture_output=True, text=True, timeout=10
+    )  # the shim reads start's output to EOF
     assert start.returncode == 0 and start.stdout == ""
     with os.fdopen(read_end) as container_out:
         assert container_out.read() == "the container's output\n"  # EOF: keeper let go
@@ -170,6 +196,10 @@ def _stdio_and_wait(tmp_path) -> None:
     assert calls[-1] == f"--root {tmp_path / 'root'} wait cid1"  # with the shim's root
     assert calls[0].startswith("--network=host --root ")
     assert list((tmp_path / "io").iterdir()) == []
-    kill = subprocess.run([str(wrapper), *glob, "kill", "--all", "cid1", "9"],
-                          capture_output=True, text=True, timeout=10)
+    kill = subprocess.run(
+        [str(wrapper), *glob, "kill", "--all", "cid1", "9"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     assert kill.returncode == 128 and "container not running" in kill.stderr

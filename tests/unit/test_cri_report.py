@@ -11,10 +11,16 @@ import pandas as pd
 from rtlab.analysis import analysis, stats
 from rtlab.report import cri_report
 
-STEPS_S = {"pod_run": 0.20, "create": 0.03, "start": 0.06, "stop": 0.02, "remove": 0.01,
-           "pod_stop": 0.05, "pod_remove": 0.02}
-SPEED = {("runc", "host"): 1.0, ("crun", "host"): 0.8, ("runc", "cni"): 1.5,
-         ("crun", "cni"): 1.25}
+STEPS_S = {
+    "pod_run": 0.20,
+    "create": 0.03,
+    "start": 0.06,
+    "stop": 0.02,
+    "remove": 0.01,
+    "pod_stop": 0.05,
+    "pod_remove": 0.02,
+}
+SPEED = {("runc", "host"): 1.0, ("crun", "host"): 0.8, ("runc", "cni"): 1.5, ("crun", "cni"): 1.25}
 CRITEST_SET = {"operationsNames", "numParallel", "datapoints"}
 T0_NS = 1_795_000_000_123_456_789  # a wall clock in 2026, beyond a float's exact integers
 CRITEST_POINT = {"sampleIndex", "startTime", "endTime", "operationsDurationsNs", "metaInfo"}
@@ -32,16 +38,30 @@ def cri_trials(n: int = 12, warmup: int = 1, fail: tuple = ()) -> pd.DataFrame:
                 failed = (runtime, network, trial, step) in fail
                 wall_s = median * speed * float(rng.lognormal(0, 0.05))
                 clock += 1_000_003  # rtlab's own work between two calls
-                rows.append({
-                    "run_id": "20261129T010000Z-cri-beef", "experiment": "cri", "client": "cri",
-                    "runtime": runtime, "round": trial, "trial": trial,
-                    "warmup": trial <= warmup, "step": step,
-                    "wall_s": wall_s, "started_ns": clock,
-                    "user_s": 0.0, "sys_s": 0.0, "ok": not failed,
-                    "exit_code": pd.NA if failed else 0,
-                    "error": "CRI StartContainer: <b>boom</b>" if failed else "",
-                    "container_id": f"rtlab-beef-{trial}{runtime[0]}{network[0]}",
-                    "pace_s": 0.0, "idle_s": 0.0, "caches_dropped": False, "network": network})
+                rows.append(
+                    {
+                        "run_id": "20261129T010000Z-cri-beef",
+                        "experiment": "cri",
+                        "client": "cri",
+                        "runtime": runtime,
+                        "round": trial,
+                        "trial": trial,
+                        "warmup": trial <= warmup,
+                        "step": step,
+                        "wall_s": wall_s,
+                        "started_ns": clock,
+                        "user_s": 0.0,
+                        "sys_s": 0.0,
+                        "ok": not failed,
+                        "exit_code": pd.NA if failed else 0,
+                        "error": "CRI StartContainer: <b>boom</b>" if failed else "",
+                        "container_id": f"rtlab-beef-{trial}{runtime[0]}{network[0]}",
+                        "pace_s": 0.0,
+                        "idle_s": 0.0,
+                        "caches_dropped": False,
+                        "network": network,
+                    }
+                )
                 clock += int(wall_s * 1e9)
                 if failed:
                     break
@@ -54,10 +74,15 @@ def test_benchmark_has_critests_shape_and_mapping() -> None:
     assert sorted(sets) == ["crun/cni", "crun/host", "runc/cni", "runc/host"]
     for result in sets.values():
         assert set(result) == CRITEST_SET
-        assert result["operationsNames"] == ["RunPodSandbox", "CreateContainer",
-                                              "StartContainer", "StopContainer",
-                                              "RemoveContainer", "StopPodSandbox",
-                                              "RemovePodSandbox"]
+        assert result["operationsNames"] == [
+            "RunPodSandbox",
+            "CreateContainer",
+            "StartContainer",
+            "StopContainer",
+            "RemoveContainer",
+            "StopPodSandbox",
+            "RemovePodSandbox",
+        ]
         assert result["numParallel"] == 1
         assert len(result["datapoints"]) == 12  # the warm-up trial left out
         for i, point in enumerate(result["datapoints"]):
@@ -66,8 +91,9 @@ def test_benchmark_has_critests_shape_and_mapping() -> None:
             assert isinstance(point["startTime"], int) and isinstance(point["endTime"], int)
             assert all(isinstance(v, str) for v in point["metaInfo"].values())
     # durations are the rows' wall times in ns, in the CRI's call order
-    row = trials[(trials["runtime"] == "crun") & (trials["network"] == "host")
-                 & (trials["trial"] == 2)].set_index("step")["wall_s"]
+    row = trials[
+        (trials["runtime"] == "crun") & (trials["network"] == "host") & (trials["trial"] == 2)
+    ].set_index("step")["wall_s"]
     point = sets["crun/host"]["datapoints"][0]
     assert point["operationsDurationsNs"] == [int(round(row[s] * 1e9)) for s in STEPS_S]
     assert point["metaInfo"]["runtimeHandler"] == "crun" and point["metaInfo"]["trial"] == "2"
@@ -81,11 +107,16 @@ def test_benchmark_has_critests_shape_and_mapping() -> None:
 def test_benchmark_times_are_the_wall_clock_of_the_first_and_last_call() -> None:
     trials = cri_trials(fail=(("runc", "cni", 5, "start"),))
     sets = cri_report.benchmark(trials)
-    for key, trial, point in (("crun/host", 2, sets["crun/host"]["datapoints"][0]),
-                              ("runc/cni", 5, sets["runc/cni"]["datapoints"][3])):
+    for key, trial, point in (
+        ("crun/host", 2, sets["crun/host"]["datapoints"][0]),
+        ("runc/cni", 5, sets["runc/cni"]["datapoints"][3]),
+    ):
         runtime, network = key.split("/")
-        rows = trials[(trials["runtime"] == runtime) & (trials["network"] == network)
-                      & (trials["trial"] == trial)]
+        rows = trials[
+            (trials["runtime"] == runtime)
+            & (trials["network"] == network)
+            & (trials["trial"] == trial)
+        ]
         first, last = rows.iloc[0], rows.iloc[-1]  # the failed call is the last that ran
         assert point["startTime"] == first["started_ns"] > T0_NS
         assert point["endTime"] == last["started_ns"] + int(round(last["wall_s"] * 1e9))
@@ -99,11 +130,18 @@ def test_started_ns_reads_back_exactly_from_trials_csv(tmp_path: Path) -> None:
     from rtlab.core import results
 
     trials = cri_trials(n=2, warmup=0, fail=(("runc", "cni", 1, "start"),))
-    writer = results.TrialWriter(tmp_path / "trials.csv",
-                                 results.trial_columns(1, ("started_ns",)))
+    writer = results.TrialWriter(tmp_path / "trials.csv", results.trial_columns(1, ("started_ns",)))
     rows = trials.to_dict("records")
-    rows.append({**rows[-1], "step": "stop", "ok": False, "wall_s": None,
-                 "started_ns": None, "error": "not run: start failed"})
+    rows.append(
+        {
+            **rows[-1],
+            "step": "stop",
+            "ok": False,
+            "wall_s": None,
+            "started_ns": None,
+            "error": "not run: start failed",
+        }
+    )
     writer.write_trial(rows)
     writer.close()
     back = results.load_trials(tmp_path)
@@ -116,7 +154,11 @@ def test_analyze_writes_cri_benchmark_only_with_cri_rows(tmp_path: Path) -> None
     result = analysis.analyze(cri_trials(), tmp_path / "cri", figures=None)
     path = tmp_path / "cri" / cri_report.BENCHMARK_FILE
     assert path in result.tables and set(json.loads(path.read_text())) == {
-        "runc/host", "crun/host", "runc/cni", "crun/cni"}
+        "runc/host",
+        "crun/host",
+        "runc/cni",
+        "crun/cni",
+    }
     lifecycle = cri_trials().assign(experiment="lifecycle", client="oci", network="")
     analysis.analyze(lifecycle, tmp_path / "oci", figures=None)
     assert not (tmp_path / "oci" / cri_report.BENCHMARK_FILE).exists()
@@ -130,13 +172,18 @@ def test_section_answers_with_the_estimate_its_interval_is_for(tmp_path: Path) -
     host = qa["Which runtime starts a pod fastest (host network)?"]
     assert host.startswith("Pod to running, host network: crun is fastest")
     # the factor beside the interval is the Hodges–Lehmann ratio of that comparison
-    row = result.comparisons[(result.comparisons["family"] == "client=cri-host")
-                             & (result.comparisons["step"] == "pod_to_running")].iloc[0]
-    ratio = row["ratio"] if row["a"] == "cri/crun" or row["a"].endswith("crun") else 1 / row["ratio"]
+    row = result.comparisons[
+        (result.comparisons["family"] == "client=cri-host")
+        & (result.comparisons["step"] == "pod_to_running")
+    ].iloc[0]
+    ratio = (
+        row["ratio"] if row["a"] == "cri/crun" or row["a"].endswith("crun") else 1 / row["ratio"]
+    )
     assert f"{1 / ratio:.2f}× faster than runc" in host
     assert "What does the pod network cost over runc?" in qa
-    html = cri_report.section(result.summary, result.comparisons,
-                              metas=[{"unavailable": {"cri-host/runsc": "<hangs>"}}]).data
+    html = cri_report.section(
+        result.summary, result.comparisons, metas=[{"unavailable": {"cri-host/runsc": "<hangs>"}}]
+    ).data
     assert "&lt;hangs&gt;" in html and "<hangs>" not in html
     assert "starts a pod fastest" in html
 
@@ -149,20 +196,37 @@ def test_section_without_cri_says_so() -> None:
 def lifecycle_trials(n: int = 12, warmup: int = 1) -> pd.DataFrame:
     """oci and docker over runc (experiment lifecycle), in the same run as cri_trials."""
     rng = np.random.default_rng(5)
-    medians = {"oci": {"create": 0.02, "start": 0.01, "kill": 0.01, "delete": 0.01},
-               "docker": {"create": 0.10, "start": 0.30, "kill": 0.10, "delete": 0.05}}
+    medians = {
+        "oci": {"create": 0.02, "start": 0.01, "kill": 0.01, "delete": 0.01},
+        "docker": {"create": 0.10, "start": 0.30, "kill": 0.10, "delete": 0.05},
+    }
     rows = []
     for trial in range(1, warmup + n + 1):
         for client, steps in medians.items():
             for step, median in steps.items():
-                rows.append({
-                    "run_id": "20261129T010000Z-cri-beef", "experiment": "lifecycle",
-                    "client": client, "runtime": "runc", "round": trial, "trial": trial,
-                    "warmup": trial <= warmup, "step": step,
-                    "wall_s": median * float(rng.lognormal(0, 0.05)), "user_s": 0.0,
-                    "sys_s": 0.0, "ok": True, "exit_code": 0, "error": "",
-                    "container_id": f"rtlab-beef-{trial}{client}", "pace_s": 0.0,
-                    "idle_s": 0.0, "caches_dropped": False, "network": ""})
+                rows.append(
+                    {
+                        "run_id": "20261129T010000Z-cri-beef",
+                        "experiment": "lifecycle",
+                        "client": client,
+                        "runtime": "runc",
+                        "round": trial,
+                        "trial": trial,
+                        "warmup": trial <= warmup,
+                        "step": step,
+                        "wall_s": median * float(rng.lognormal(0, 0.05)),
+                        "user_s": 0.0,
+                        "sys_s": 0.0,
+                        "ok": True,
+                        "exit_code": 0,
+                        "error": "",
+                        "container_id": f"rtlab-beef-{trial}{client}",
+                        "pace_s": 0.0,
+                        "idle_s": 0.0,
+                        "caches_dropped": False,
+                        "network": "",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -172,13 +236,20 @@ def test_section_puts_the_cri_beside_the_clients_over_runc_and_escapes(tmp_path:
     result = analysis.analyze(trials, tmp_path, figures=None)
     beside = cri_report.clients_table(result.summary)
     assert list(beside["client"]) == ["docker", "oci", "cri-host", "cri-cni"]
-    assert list(beside.columns) == ["client", "create: median ms", "create: 95% CI, ms",
-                                    "start: median ms", "start: 95% CI, ms"]
-    life = result.summary[(result.summary["experiment"] == "lifecycle")
-                          & (result.summary["runtime"] == "runc")].set_index(["client", "step"])
+    assert list(beside.columns) == [
+        "client",
+        "create: median ms",
+        "create: 95% CI, ms",
+        "start: median ms",
+        "start: 95% CI, ms",
+    ]
+    life = result.summary[
+        (result.summary["experiment"] == "lifecycle") & (result.summary["runtime"] == "runc")
+    ].set_index(["client", "step"])
     for _, row in beside.iterrows():
-        assert row["start: median ms"] == round(life.loc[(row["client"], "start"),
-                                                         "median_s"] * 1000, 1)
+        assert row["start: median ms"] == round(
+            life.loc[(row["client"], "start"), "median_s"] * 1000, 1
+        )
     html = cri_report.section(result.summary, result.comparisons).data
     assert 'class="cri-clients"' in html and ">cri-cni<" in html and ">docker<" in html
     assert "&lt;i&gt;crun&lt;/i&gt;" in html and "<i>crun" not in html

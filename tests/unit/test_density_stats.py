@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -41,13 +42,48 @@ def _density(rng) -> pd.DataFrame:
             for n in (1, 5, 10, 25):
                 for method, scale in (("memavailable", 1.0), ("pss", 0.5), ("cgroup", 0.25)):
                     b = (per * scale * n + 3 + rng.normal(0, 0.01)) * 1e6
-                    rows.append(dict(client="oci", runtime=runtime, trial=trial, warmup=False,
-                                     n=n, method=method, bytes=b, daemons_bytes=0.1e6 * n,
-                                     ok=True, error=""))
-    rows.append(dict(client="oci", runtime="runc", trial=9, warmup=True, n=25,
-                     method="pss", bytes=9e12, daemons_bytes=0, ok=True, error=""))
-    rows.append(dict(client="oci", runtime="runc", trial=9, warmup=False, n=25,
-                     method="pss", bytes=None, daemons_bytes=None, ok=False, error="x"))
+                    rows.append(
+                        dict(
+                            client="oci",
+                            runtime=runtime,
+                            trial=trial,
+                            warmup=False,
+                            n=n,
+                            method=method,
+                            bytes=b,
+                            daemons_bytes=0.1e6 * n,
+                            ok=True,
+                            error="",
+                        )
+                    )
+    rows.append(
+        dict(
+            client="oci",
+            runtime="runc",
+            trial=9,
+            warmup=True,
+            n=25,
+            method="pss",
+            bytes=9e12,
+            daemons_bytes=0,
+            ok=True,
+            error="",
+        )
+    )
+    rows.append(
+        dict(
+            client="oci",
+            runtime="runc",
+            trial=9,
+            warmup=False,
+            n=25,
+            method="pss",
+            bytes=None,
+            daemons_bytes=None,
+            ok=False,
+            error="x",
+        )
+    )
     return pd.DataFrame(rows)
 
 
@@ -80,7 +116,9 @@ def test_a_client_without_daemons_has_no_daemon_slope_and_a_restart_drops_only_i
 def test_socket_listeners_finds_the_process_serving_a_unix_socket(tmp_path):
     import os
     import socket
+
     from rtlab.core import procfs
+
     path = tmp_path / "d.sock"
     assert procfs.socket_listeners(path) == []
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -104,8 +142,19 @@ def test_interference_slope_in_ms_per_running_container():
     for trial in range(2):
         for n in (1, 5, 10, 25):
             for step, ms in (("create", 50 + 0.2 * n), ("start", 20 + 0.5 * n)):
-                rows.append(dict(experiment="density", client="oci", runtime="runc", trial=trial,
-                                 warmup=False, ok=True, step=step, n=n, wall_s=ms / 1000))
+                rows.append(
+                    dict(
+                        experiment="density",
+                        client="oci",
+                        runtime="runc",
+                        trial=trial,
+                        warmup=False,
+                        ok=True,
+                        step=step,
+                        n=n,
+                        wall_s=ms / 1000,
+                    )
+                )
     got = ds.interference_slopes(pd.DataFrame(rows)).set_index("step")
     assert got.loc["start", "ms_per_container"] == pytest.approx(0.5)
     assert got.loc["create", "ms_per_container"] == pytest.approx(0.2)
@@ -134,26 +183,53 @@ def _density_run(tmp_path, rng, client="oci|<b>") -> Path:
     d["daemons"] = ""
     d.loc[d.index[0], ["ok", "error"]] = [False, "no process found for <script>"]
     d.assign(run_id="r", round=0, processes=1, cgroups=1).to_csv(run / "density.csv", index=False)
-    trials = [dict(run_id="r", experiment="density", client=client, runtime="runc", round=0,
-                   trial=t, warmup=False, step=s, wall_s=(0.02 + 0.0005 * n), user_s=0, sys_s=0,
-                   ok=True, exit_code=0, error="", container_id="c", n=n)
-              for t in range(2) for n in (1, 5, 10, 25) for s in ("create", "start")]
+    trials = [
+        dict(
+            run_id="r",
+            experiment="density",
+            client=client,
+            runtime="runc",
+            round=0,
+            trial=t,
+            warmup=False,
+            step=s,
+            wall_s=(0.02 + 0.0005 * n),
+            user_s=0,
+            sys_s=0,
+            ok=True,
+            exit_code=0,
+            error="",
+            container_id="c",
+            n=n,
+        )
+        for t in range(2)
+        for n in (1, 5, 10, 25)
+        for s in ("create", "start")
+    ]
     pd.DataFrame(trials).to_csv(run / "trials.csv", index=False)
     return run
 
 
 def test_report_section_writes_tables_figures_and_escapes(tmp_path, rng):
     from rtlab.report import density_report
+
     run = _density_run(tmp_path, rng)
     text = density_report.section([run, tmp_path / "none"], tmp_path / "out").data
     assert "<b>" not in text and "<script>" not in text
     assert "oci|&lt;b&gt;/runsc" in text and "no process found for &lt;script&gt;" in text
-    assert ("Through oci|&lt;b&gt;, a runsc container costs 10.0 MB [10.0, 10.0] against "
-            "runc&#x27;s 2.5 MB [2.5, 2.5] (pss, per container).") in text
+    assert (
+        "Through oci|&lt;b&gt;, a runsc container costs 10.0 MB [10.0, 10.0] against "
+        "runc&#x27;s 2.5 MB [2.5, 2.5] (pss, per container)."
+    ) in text
     assert text.count("<img ") == 2 and "none (no daemon)" in text
     assert "0.50 ms [0.50, 0.50]" in text  # start: 0.5 ms per running container
-    for name in ("density_memory.csv", "density_methods.csv", "density_interference.csv",
-                 "figures/density/memory.png", "figures/density/interference.png"):
+    for name in (
+        "density_memory.csv",
+        "density_methods.csv",
+        "density_interference.csv",
+        "figures/density/memory.png",
+        "figures/density/interference.png",
+    ):
         assert (tmp_path / "out" / name).stat().st_size > 0
     one = density_report.section([tmp_path / "none"], tmp_path / "o2").data
     assert one.count("<p>") == 1 and "No density run" in one and not (tmp_path / "o2").exists()
@@ -161,6 +237,7 @@ def test_report_section_writes_tables_figures_and_escapes(tmp_path, rng):
 
 def test_console_table_has_the_headline_every_method_and_the_start_slope(tmp_path, rng):
     from rtlab.report import density_report
+
     run = _density_run(tmp_path, rng, client="oci")
     text = density_report.console_table(run)
     assert text.splitlines()[0].startswith("Through oci, a runsc container costs 10.0 MB")
@@ -173,15 +250,32 @@ def test_analysis_leaves_density_to_its_section_never_pooled_with_lifecycle(tmp_
     """A density run analysed with a lifecycle run: the step tables hold the lifecycle's
     rows only (density's starts are per level N, read by density_report)."""
     from rtlab.analysis import analysis, stats
+
     rows = []
     for exp, ms, ns in (("lifecycle", 10.0, [None]), ("density", 500.0, [1, 5])):
         for trial in range(5):
             for n in ns:
                 for step in ("create", "start"):
-                    rows.append(dict(run_id="r", experiment=exp, client="oci", runtime="runc",
-                                     round=trial, trial=trial, warmup=False, step=step,
-                                     wall_s=ms / 1000, user_s=0.0, sys_s=0.0, ok=True,
-                                     exit_code=0, error="", container_id=f"c{trial}{n}", n=n))
+                    rows.append(
+                        dict(
+                            run_id="r",
+                            experiment=exp,
+                            client="oci",
+                            runtime="runc",
+                            round=trial,
+                            trial=trial,
+                            warmup=False,
+                            step=step,
+                            wall_s=ms / 1000,
+                            user_s=0.0,
+                            sys_s=0.0,
+                            ok=True,
+                            exit_code=0,
+                            error="",
+                            container_id=f"c{trial}{n}",
+                            n=n,
+                        )
+                    )
     trials = pd.DataFrame(rows)
     result = analysis.analyze(trials, tmp_path / "a", figures="none")
     assert set(result.summary.experiment) == {"lifecycle"}
@@ -202,10 +296,18 @@ class _Target:
 def _runner(tmp_path, available_mb: float, floor_mb: int):
     from rtlab.collect import density
     from rtlab.core import experiments
+
     return density.DensityRunner(
-        experiments.get("density"), ("create", "start"), levels=[1, 5], out_dir=tmp_path,
-        floor_mb=floor_mb, available=lambda: int(available_mb * 1e6), run_id="r", token="t",
-        timeout_s=5)
+        experiments.get("density"),
+        ("create", "start"),
+        levels=[1, 5],
+        out_dir=tmp_path,
+        floor_mb=floor_mb,
+        available=lambda: int(available_mb * 1e6),
+        run_id="r",
+        token="t",
+        timeout_s=5,
+    )
 
 
 def test_a_level_over_the_floor_is_refused_in_one_line_with_its_estimate(tmp_path):
@@ -213,8 +315,11 @@ def test_a_level_over_the_floor_is_refused_in_one_line_with_its_estimate(tmp_pat
     # N=10 from 5 running, 30 MB each read at the last level: 6 × 40 MB (the prior wins)
     assert r.refusal(_Target, 10, 5, 30e6) == ""  # 240 MB leaves 2260 MB
     text = r.refusal(_Target, 25, 5, 50e6)
-    assert "\n" not in text and "needs about 1050 MB (50.0 MB per container, from the last " \
-        "level)" in text and "MemAvailable at 1450 MB" in text
+    assert (
+        "\n" not in text
+        and "needs about 1050 MB (50.0 MB per container, from the last level)" in text
+        and "MemAvailable at 1450 MB" in text
+    )
     assert r.refusal(_Target, 5, 1, 50e6) == ""  # 250 MB leaves 2250 MB
 
 
@@ -229,12 +334,12 @@ def test_constant_readings_give_a_zero_slope_without_a_warning():
 
 
 def test_batch_processes_are_new_processes_naming_a_key_and_their_descendants():
+    import os
+    import signal
     import subprocess
     import time
 
     from rtlab.collect import density
-    import os
-    import signal
 
     def spawn(argv):  # its own process group: killed with its children
         return subprocess.Popen(argv, start_new_session=True)
@@ -242,6 +347,7 @@ def test_batch_processes_are_new_processes_naming_a_key_and_their_descendants():
     def end(p):
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
+
     old = spawn(["sh", "-c", "sleep 30; : rtlab-key-old"])
     try:
         before = density.snapshot()
@@ -253,7 +359,7 @@ def test_batch_processes_are_new_processes_naming_a_key_and_their_descendants():
             assert new.pid in found and old.pid not in found and other.pid not in found
             kids = [p for p in found if p != new.pid]
             assert len(kids) == 1 and density.procfs.comm(kids[0]) == "sleep"  # its child
-            assert density.pss(new.pid) > 0 and density.pss(2 ** 22 + 7) == 0
+            assert density.pss(new.pid) > 0 and density.pss(2**22 + 7) == 0
         finally:
             for p in (new, other):
                 end(p)
@@ -264,20 +370,39 @@ def test_batch_processes_are_new_processes_naming_a_key_and_their_descendants():
 def test_collect_density_without_root_is_refused_in_one_line(monkeypatch, tmp_path, capsys):
     from rtlab import cli
     from rtlab.core import conditions
+
     monkeypatch.setattr(conditions.os, "geteuid", lambda: 1000)
-    code = cli.main(["collect", "--experiment", "density", "--clients", "oci", "--runtimes",
-                     "runc", "--out", str(tmp_path / "out"), "--no-progress"])
+    code = cli.main(
+        [
+            "collect",
+            "--experiment",
+            "density",
+            "--clients",
+            "oci",
+            "--runtimes",
+            "runc",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err.strip()
-    assert code == 2 and err == ("rtlab collect: error: experiment density drops the page cache "
-                                 "before each memory reading: needs root (it writes 3 to "
-                                 "/proc/sys/vm/drop_caches); run rtlab as root")
+    assert code == 2 and err == (
+        "rtlab collect: error: experiment density drops the page cache "
+        "before each memory reading: needs root (it writes 3 to "
+        "/proc/sys/vm/drop_caches); run rtlab as root"
+    )
     assert not (tmp_path / "out").exists()
 
 
 def test_bad_containers_on_the_command_line_is_one_line(tmp_path, capsys):
     from rtlab import cli
-    code = cli.main(["collect", "--experiment", "density", "--containers", "5,1", "--out",
-                     str(tmp_path / "o")])
+
+    code = cli.main(
+        ["collect", "--experiment", "density", "--containers", "5,1", "--out", str(tmp_path / "o")]
+    )
     err = capsys.readouterr().err.strip()
-    assert code == 2 and err == ("rtlab collect: error: --containers: '5,1': give increasing "
-                                 "whole numbers of at least 1 separated by commas, e.g. '1,5,10'")
+    assert code == 2 and err == (
+        "rtlab collect: error: --containers: '5,1': give increasing "
+        "whole numbers of at least 1 separated by commas, e.g. '1,5,10'"
+    )

@@ -27,7 +27,7 @@ def section(title: str) -> str:
     design = DESIGN.read_text()
     start = design.index(f"\n## {title}")
     end = design.find("\n## ", start + 1)
-    return design[start:end if end > 0 else len(design)]
+    return design[start : end if end > 0 else len(design)]
 
 
 def first_cells(text: str) -> list[str]:
@@ -44,8 +44,10 @@ def dotted(path: str) -> str:
 
 def package_modules() -> dict[str, bool]:
     """Every module of rtlab, by dotted name below ``rtlab.`` → whether it is a package."""
-    return {info.name.removeprefix("rtlab."): info.ispkg
-            for info in pkgutil.walk_packages(rtlab.__path__, "rtlab.")}
+    return {
+        info.name.removeprefix("rtlab."): info.ispkg
+        for info in pkgutil.walk_packages(rtlab.__path__, "rtlab.")
+    }
 
 
 def _defines_something(package: str) -> bool:
@@ -60,8 +62,9 @@ def _source(module: str) -> str:
 
 
 def mapped_modules(text: str) -> set[str]:
-    return {dotted(cell.strip("`")) for cell in first_cells(text)
-            if re.fullmatch(r"`[\w/]+\.py`", cell)}
+    return {
+        dotted(cell.strip("`")) for cell in first_cells(text) if re.fullmatch(r"`[\w/]+\.py`", cell)
+    }
 
 
 def test_the_module_map_names_every_module():
@@ -77,7 +80,9 @@ def test_the_module_check_sees_a_module_in_a_subpackage():
     modules = package_modules()
     assert modules["collect.clients"] is True and modules["collect.clients.base"] is False
     assert dotted("core/results.py") == "core.results" and dotted("core/__init__.py") == "core"
-    table = "| module | its job |\n|---|---|\n| `collect/clients/base.py` | x |\n| `gone.py` | y |\n"
+    table = (
+        "| module | its job |\n|---|---|\n| `collect/clients/base.py` | x |\n| `gone.py` | y |\n"
+    )
     assert mapped_modules(table) == {"collect.clients.base", "gone"}
 
 
@@ -90,10 +95,14 @@ def trials_columns_written() -> set[str]:
 
 def trials_table() -> set[str]:
     text = section("The data contract")
-    table = text[text.index("`trials.csv`, one row per"):]
-    table = table[:table.index("\n\n", table.index("| column |"))]
-    return {name for cell in first_cells(table) if cell != "column"
-            for name in re.findall(r"`(\w+)`", cell)}
+    table = text[text.index("`trials.csv`, one row per") :]
+    table = table[: table.index("\n\n", table.index("| column |"))]
+    return {
+        name
+        for cell in first_cells(table)
+        if cell != "column"
+        for name in re.findall(r"`(\w+)`", cell)
+    }
 
 
 def test_the_trials_table_names_every_column_and_no_other():
@@ -106,8 +115,11 @@ def test_the_trials_table_names_every_column_and_no_other():
 def host_changes() -> list[list[str]]:
     """The rows of the host-changes table, as their cells (header and rule left out)."""
     text = section("What rtlab changes on a host")
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
-            for line in text.splitlines() if line.startswith("| ")]
+    rows = [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("| ")
+    ]
     return [r for r in rows[1:] if not set("".join(r)) <= set("-")]
 
 
@@ -118,11 +130,16 @@ def by_file_name() -> dict[str, str]:
 
 def test_the_host_changes_credit_modules_that_exist():
     files = by_file_name()
-    credited = [name for row in host_changes() for cell in row
-                for name in re.findall(r"\b(\w+\.py)\b", cell)]
+    credited = [
+        name
+        for row in host_changes()
+        for cell in row
+        for name in re.findall(r"\b(\w+\.py)\b", cell)
+    ]
     assert credited, "no module named in the host-changes table"
-    assert sorted({n for n in credited if n not in files}) == [], \
+    assert sorted({n for n in credited if n not in files}) == [], (
         "the host-changes table credits modules that are gone"
+    )
     # `module.function` named in the table exists
     for row in host_changes():
         for mod, attr in re.findall(r"`(\w+)\.(\w+)`", " ".join(row)):
@@ -146,8 +163,7 @@ FOLDER_PATH = re.compile(r"\b(STATE_DIR|RUNTIME_DIR|LOG_DIR|PID_DIR) /")
 
 def folder_writers() -> set[str]:
     """The modules that make a path of their own in rtlab's host folders."""
-    return {name for name, module in by_file_name().items()
-            if FOLDER_PATH.search(_source(module))}
+    return {name for name, module in by_file_name().items() if FOLDER_PATH.search(_source(module))}
 
 
 def made_by() -> set[str]:
@@ -157,24 +173,32 @@ def made_by() -> set[str]:
 def test_every_module_recording_a_host_change_is_credited_for_it():
     writers = ledger_writers()
     assert {"daemons.py", "host.py", "rootless.py", "tracing.py"} <= writers  # the search works
-    assert sorted(writers - made_by()) == [], \
+    assert sorted(writers - made_by()) == [], (
         "modules that record host changes in the ledger, missing from the table's 'made by'"
+    )
 
 
 def test_every_module_with_its_own_path_in_rtlabs_folders_is_credited():
     writers = folder_writers()
     assert {"ledger.py", "shims.py", "session.py"} <= writers  # the search works
-    assert sorted(writers - made_by()) == [], \
-        "modules making paths in /var/lib/rtlab, /run/rtlab or /var/log/rtlab, missing " \
+    assert sorted(writers - made_by()) == [], (
+        "modules making paths in /var/lib/rtlab, /run/rtlab or /var/log/rtlab, missing "
         "from the host-changes table's 'made by'"
+    )
 
 
-@pytest.mark.parametrize("row, instead, says", [
-    ("| `pace_s`, `idle_s`, `caches_dropped` |", "| `pace_s`, `idle_s` |", "columns missing"),
-    ("| `container_id` |", "| `container` |", "results.COLUMNS missing"),
-    ("| `run_id` | the run |", "| `run_id` | the run |\n| `ghost_s` | never written |",
-     "never writes"),
-])
+@pytest.mark.parametrize(
+    "row, instead, says",
+    [
+        ("| `pace_s`, `idle_s`, `caches_dropped` |", "| `pace_s`, `idle_s` |", "columns missing"),
+        ("| `container_id` |", "| `container` |", "results.COLUMNS missing"),
+        (
+            "| `run_id` | the run |",
+            "| `run_id` | the run |\n| `ghost_s` | never written |",
+            "never writes",
+        ),
+    ],
+)
 def test_a_drifted_trials_table_is_caught(monkeypatch, row, instead, says):
     text = DESIGN.read_text()
     assert row in text
@@ -185,8 +209,11 @@ def test_a_drifted_trials_table_is_caught(monkeypatch, row, instead, says):
 
 def test_a_gone_module_in_the_map_is_caught(monkeypatch):
     text = DESIGN.read_text()
-    monkeypatch.setattr(sys.modules[__name__], "DESIGN",
-                        _Text(text.replace("| `core/noise.py` |", "| `core/noisy.py` |")))
+    monkeypatch.setattr(
+        sys.modules[__name__],
+        "DESIGN",
+        _Text(text.replace("| `core/noise.py` |", "| `core/noisy.py` |")),
+    )
     with pytest.raises(AssertionError, match="missing"):
         test_the_module_map_names_every_module()
 

@@ -13,7 +13,7 @@ def test_friedman_tie_correction_matches_the_row_by_row_loop() -> None:
         reference = 0.0
         for row in np.sort(values, axis=1):
             _, counts = np.unique(row, return_counts=True)
-            reference += float((counts ** 3 - counts).sum())
+            reference += float((counts**3 - counts).sum())
         assert stats._tie_sum(np.sort(values, axis=1)) == reference
 
 
@@ -27,8 +27,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
-from rtlab.core import results
 from rtlab.analysis import shift  # noqa: E402
+from rtlab.core import results  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample-paced" / "run-1"
 
@@ -60,7 +60,7 @@ def test_few_distinct_values_give_the_direct_order_statistics(monkeypatch) -> No
     rng = np.random.default_rng(3)
     d = rng.choice(np.round(rng.normal(0.1, 0.2, 40), 3), 800)
     x, y = rng.choice(rng.normal(0, 1, 30), 600), rng.choice(rng.normal(0.3, 1, 25), 500)
-    monkeypatch.setattr(shift, "_DIRECT_MAX", 10 ** 9)
+    monkeypatch.setattr(shift, "_DIRECT_MAX", 10**9)
     direct = [*shift.paired(d, 0.95, 0.9), *shift.unpaired(x, y, 0.95, 0.9)]
     monkeypatch.setattr(shift, "_DIRECT_MAX", 1000)  # 800 rounds: the weighted path
     weighted = [*shift.paired(d, 0.95, 0.9), *shift.unpaired(x, y, 0.95, 0.9)]
@@ -74,18 +74,23 @@ def _reference_totals(trials: pd.DataFrame, steps: tuple, name: str = "total") -
     life = trials[trials["step"].isin(steps)]
     life = life.assign(_good=stats.is_sample(life))
     grouped = life.groupby(keys, sort=False, dropna=False)
-    counts = grouped.agg(n_good=("_good", "sum"), n_steps=("step", "nunique"),
-                         n_rows=("step", "size"))
+    counts = grouped.agg(
+        n_good=("_good", "sum"), n_steps=("step", "nunique"), n_rows=("step", "size")
+    )
     times = grouped[["wall_s", "user_s", "sys_s"]].sum(min_count=len(steps))
-    complete = ((counts["n_good"] == len(steps)) & (counts["n_steps"] == len(steps))
-                & (counts["n_rows"] == len(steps)))
+    complete = (
+        (counts["n_good"] == len(steps))
+        & (counts["n_steps"] == len(steps))
+        & (counts["n_rows"] == len(steps))
+    )
     times.loc[~complete] = np.nan
     totals = times.reset_index()
     totals.insert(len(keys), "step", name)
     totals["ok"] = complete.to_numpy()
     totals["exit_code"] = pd.array([pd.NA] * len(totals), dtype="Int64")
-    totals["error"] = np.where(complete.to_numpy(), "",
-                               f"derived: not all {len(steps)} steps of the total ran ok")
+    totals["error"] = np.where(
+        complete.to_numpy(), "", f"derived: not all {len(steps)} steps of the total ran ok"
+    )
     return totals
 
 
@@ -97,9 +102,12 @@ def _awkward_runs() -> list[pd.DataFrame]:
     failed.loc[failed.index[::17], "wall_s"] = np.nan
     failed.loc[failed.index[::19], "pace_s"] = np.nan
     failed.loc[failed.index[::7], "network"] = np.nan
-    return [base, base.drop(index=rng.choice(len(base), 40, replace=False)),
-            pd.concat([base, base.iloc[rng.choice(len(base), 30)]], ignore_index=True),
-            failed]
+    return [
+        base,
+        base.drop(index=rng.choice(len(base), 40, replace=False)),
+        pd.concat([base, base.iloc[rng.choice(len(base), 30)]], ignore_index=True),
+        failed,
+    ]
 
 
 @pytest.mark.parametrize("case", range(4))
@@ -112,14 +120,18 @@ def test_totals_by_integer_codes_equal_the_grouping_by_trial_keys(case: int) -> 
 
 
 def test_labels_keys_and_distinct_rows_equal_the_row_by_row_strings() -> None:
-    frame = stats.samples(pd.concat([results.load_run(SAMPLE)[1],
-                                     results.load_run(SAMPLE.parent / "run-2")[1]],
-                                    ignore_index=True))
+    frame = stats.samples(
+        pd.concat(
+            [results.load_run(SAMPLE)[1], results.load_run(SAMPLE.parent / "run-2")[1]],
+            ignore_index=True,
+        )
+    )
     labels = [stats.target_label(c, r) for c, r in zip(frame["client"], frame["runtime"])]
     assert list(stats._target_labels(frame)) == labels
     keys, inverse = stats._distinct_round_keys(frame)
     expected = (frame["run_id"].astype(str) + "\x1f" + frame["round"].astype(str)).tolist()
     assert list(keys[inverse]) == expected
     columns = ["client", "runtime", "step"]
-    pd.testing.assert_frame_equal(stats._distinct_rows(frame, columns),
-                                  frame[columns].drop_duplicates())
+    pd.testing.assert_frame_equal(
+        stats._distinct_rows(frame, columns), frame[columns].drop_duplicates()
+    )

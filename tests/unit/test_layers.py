@@ -61,21 +61,33 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 def test_lint_imports_contracts_are_kept():
-    r = subprocess.run([str(Path(sys.executable).with_name("lint-imports")), "--no-cache"],
-                       cwd=REPO, capture_output=True, text=True)
+    r = subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
 
 
 def test_make_purges_entry_imports_on_the_system_python_with_no_venv():
     """make purge runs ``python3 -m rtlab.uninstall`` with the system python3: importing
     it (and every host part it registers) loads no third-party analysis package."""
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import rtlab.uninstall; "
-            "from rtlab.host import parts; "
-            "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'pandas', 'numpy', 'scipy', 'matplotlib', 'seaborn', 'papermill', 'nbformat'}); "
-            "print(heavy, sorted(parts.CLIENTS), len(parts.SWEEPS), len(parts.PURGE_STEPS))")
-    r = subprocess.run(["/usr/bin/python3", "-I", "-c", code, str(REPO)],
-                       capture_output=True, text=True, timeout=60)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import rtlab.uninstall; "
+        "from rtlab.host import parts; "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'pandas', 'numpy', 'scipy', 'matplotlib', 'seaborn', 'papermill', 'nbformat'}); "
+        "print(heavy, sorted(parts.CLIENTS), len(parts.SWEEPS), len(parts.PURGE_STEPS))"
+    )
+    r = subprocess.run(
+        ["/usr/bin/python3", "-I", "-c", code, str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("[] "), r.stdout
-    assert "'ctr'" in r.stdout and "'docker'" in r.stdout and r.stdout.split()[-2:] == ["1", "1"], r.stdout
+    assert "'ctr'" in r.stdout and "'docker'" in r.stdout and r.stdout.split()[-2:] == ["1", "1"], (
+        r.stdout
+    )

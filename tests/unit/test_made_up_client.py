@@ -17,7 +17,7 @@ from rtlab.core.runtimes import Runtime
 from rtlab.host import cleanup, cri, daemons, host, ledger, parts, purge
 
 MODULE = "rtlab.collect.clients.madeup"
-SOURCE = '''
+SOURCE = """
 from typing import Optional
 
 from rtlab.collect.clients.base import Target
@@ -73,7 +73,7 @@ class MadeUpTarget(Target):
 
 
 parts.register_client("madeup", MadeUpTarget)
-'''
+"""
 
 
 @pytest.fixture
@@ -101,7 +101,9 @@ def test_setup_plans_its_package_and_imports_its_image(madeup, monkeypatch, tmp_
     said = []
     changes = daemons.import_images(said.append)
     assert madeup.CALLS == ["loaded"]
-    assert changes == ["imported localhost/rtlab/busybox:latest (sha256:madeup) into the made-up store"]
+    assert changes == [
+        "imported localhost/rtlab/busybox:latest (sha256:madeup) into the made-up store"
+    ]
 
 
 def test_purge_removes_its_image_and_what_it_made_of_its_store(madeup, monkeypatch):
@@ -125,8 +127,9 @@ def test_doctor_probes_it(madeup, monkeypatch, tmp_path):
     monkeypatch.setattr(doctor, "probe", lambda target, cid, timeout_s: (True, ""))
     runc = Runtime("runc", "/bin/true")
     out = doctor.doctor(list(clients.CLIENTS), [runc], say=lambda line: None)
-    assert [(t["client"], t["runtime"], t["available"], t["version"]) for t in out["targets"]] \
-        == [("madeup", "runc", True, "9.9")]
+    assert [(t["client"], t["runtime"], t["available"], t["version"]) for t in out["targets"]] == [
+        ("madeup", "runc", True, "9.9")
+    ]
 
 
 def test_clean_removes_its_leftovers(madeup, monkeypatch, tmp_path):
@@ -143,7 +146,9 @@ def test_clean_removes_its_leftovers(madeup, monkeypatch, tmp_path):
 
 
 def test_the_studies_measure_it(madeup, monkeypatch):
-    monkeypatch.setattr(studies, "host_runtimes", lambda candidates, timeout_s, say: (candidates, {}))
+    monkeypatch.setattr(
+        studies, "host_runtimes", lambda candidates, timeout_s, say: (candidates, {})
+    )
     study = studies.resolve("all", say=lambda line: None)
     assert study.clients == ["madeup"]
     assert study.name == "all" and ("madeup", "runc") in study.pairs

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from rtlab.core import options
-from rtlab.report import params
 from rtlab.cli import build_parser
+from rtlab.core import options
 from rtlab.core.options import OPTIONS, OptionError, default
+from rtlab.report import params
 from tests.conftest import REPO
 
 
@@ -51,7 +51,8 @@ def test_parsed_values_take_the_defaults_of_their_layer():
     assert values["trials"] == default("trials", "report") == 20 != default("trials")
     assert values["study"] == "all" and given == set()
     values, given = options.from_namespace(
-        parser.parse_args(["collect", "--trials", "3", "--pace", "10ms"]), "collect")
+        parser.parse_args(["collect", "--trials", "3", "--pace", "10ms"]), "collect"
+    )
     assert (values["trials"], values["pace"], values["warmup"]) == (3, 0.01, default("warmup"))
     assert given == {"trials", "pace"}
     assert values["paces"] == default("paces") == (options.DEFAULT_PACE_S,)
@@ -59,20 +60,27 @@ def test_parsed_values_take_the_defaults_of_their_layer():
     assert values["probe_timeout"] == default("probe_timeout", "doctor") == 20.0
 
 
-@pytest.mark.parametrize("notebook,where", [("01-collect.ipynb", "01"), ("02-analyze.ipynb", "02"),
-                                            ("03-compare-runs.ipynb", "03")])
+@pytest.mark.parametrize(
+    "notebook,where",
+    [("01-collect.ipynb", "01"), ("02-analyze.ipynb", "02"), ("03-compare-runs.ipynb", "03")],
+)
 def test_each_notebook_cell_lists_schema_options_with_their_defaults(notebook, where):
     cell = _notebook_cell(notebook)
     for name, literal in cell.items():
         o = options.get(name, where)
         assert o.applies(where), (notebook, name)
-        expected = o.kind.check(o.default_for(where), name) if o.default_for(where) is not None \
-            else None
+        expected = (
+            o.kind.check(o.default_for(where), name) if o.default_for(where) is not None else None
+        )
         got = o.kind.check(literal, name) if literal != "" or expected is not None else None
         if isinstance(o.kind, options.Durations) and literal == "":
             got = list(o.default_for(where))
-        assert got == expected or (expected is None and literal in ("", [], False)), \
-            (notebook, name, literal, expected)
+        assert got == expected or (expected is None and literal in ("", [], False)), (
+            notebook,
+            name,
+            literal,
+            expected,
+        )
 
 
 def test_notebook_parameters_come_from_the_namespace_and_unknown_ones_are_refused():
@@ -81,8 +89,10 @@ def test_notebook_parameters_come_from_the_namespace_and_unknown_ones_are_refuse
     assert given == {"trials": 3, "warmup": 1, "clients": "oci", "runtimes": "runc"}
     opts = params.collect_options(**given)
     assert (opts.trials, opts.warmup, opts.paces) == (3, 1, [options.DEFAULT_PACE_S])
-    with pytest.raises(params.ParameterError, match="unknown parameter 'trails' of notebook "
-                                                    "01-collect.ipynb; known: "):
+    with pytest.raises(
+        params.ParameterError,
+        match="unknown parameter 'trails' of notebook 01-collect.ipynb; known: ",
+    ):
         params.collect_options(trails=3)
 
 
@@ -106,8 +116,9 @@ def test_the_readme_shows_the_table():
     readme = (REPO / "README.md").read_text()
     start = readme.index("<!-- options: generated from rtlab/core/options.py:markdown() -->")
     end = readme.index("<!-- /options -->")
-    assert readme[start:end].split("\n", 1)[1].strip() == options.markdown(), \
+    assert readme[start:end].split("\n", 1)[1].strip() == options.markdown(), (
         "regenerate the table: python -m rtlab.core.options, between the two markers"
+    )
 
 
 def test_make_report_uses_the_report_layer():
@@ -119,29 +130,51 @@ def test_run_json_parameters_and_resume_round_trip():
     from rtlab.collect.collect import CollectOptions
     from rtlab.core.runtimes import parse_custom
 
-    opts = CollectOptions(clients=["oci"], runtimes=["runc", "mine"], trials=4, seed=9,
-                          custom_runtimes=[parse_custom("mine=/opt/my runtime:--x 'a b'")],
-                          steps=["run"], paces=[0.0, 0.01], until_ci=0.1)
+    opts = CollectOptions(
+        clients=["oci"],
+        runtimes=["runc", "mine"],
+        trials=4,
+        seed=9,
+        custom_runtimes=[parse_custom("mine=/opt/my runtime:--x 'a b'")],
+        steps=["run"],
+        paces=[0.0, 0.01],
+        until_ci=0.1,
+    )
     recorded = json.loads(json.dumps(options.record(opts.values())))
-    assert recorded["custom_runtimes"] == [{"name": "mine", "binary": "/opt/my runtime",
-                                            "flags": ["--x", "a b"]}]
+    assert recorded["custom_runtimes"] == [
+        {"name": "mine", "binary": "/opt/my runtime", "flags": ["--x", "a b"]}
+    ]
     assert recorded["workload_options"] == {"image": None, "cmd": [], "bundle": None}
     back = CollectOptions.from_values(options.restore(recorded))
-    for name in ("clients", "runtimes", "trials", "seed", "custom_runtimes", "steps", "paces",
-                 "until_ci", "warmup", "timeout_s", "max_consecutive_timeouts"):
+    for name in (
+        "clients",
+        "runtimes",
+        "trials",
+        "seed",
+        "custom_runtimes",
+        "steps",
+        "paces",
+        "until_ci",
+        "warmup",
+        "timeout_s",
+        "max_consecutive_timeouts",
+    ):
         assert getattr(back, name) == getattr(opts, name), name
     # a run made before the pace existed resumes without one
     old = {k: v for k, v in recorded.items() if k != "paces"}
     assert options.restore(old)["paces"] == [0.0]
 
 
-@pytest.mark.parametrize("where,value,expected", [
-    ("trials", 0, "trials = 0: must be a whole number of at least 1"),
-    ("alpha", 1.0, "alpha = 1.0: must be a significance level between 0 and 1"),
-    ("margin", "x", "margin = 'x': must be an equivalence margin"),
-    ("threshold", -0.1, "threshold = -0.1: must be a relative slow-down of 0 or more"),
-    ("paces", "5parsecs", "paces 5parsecs: not a duration"),
-])
+@pytest.mark.parametrize(
+    "where,value,expected",
+    [
+        ("trials", 0, "trials = 0: must be a whole number of at least 1"),
+        ("alpha", 1.0, "alpha = 1.0: must be a significance level between 0 and 1"),
+        ("margin", "x", "margin = 'x': must be an equivalence margin"),
+        ("threshold", -0.1, "threshold = -0.1: must be a relative slow-down of 0 or more"),
+        ("paces", "5parsecs", "paces 5parsecs: not a duration"),
+    ],
+)
 def test_schema_checks_name_the_value_and_what_is_accepted(where, value, expected):
     place = "03" if where in ("alpha", "margin", "threshold") else "01"
     with pytest.raises(OptionError) as caught:
@@ -165,14 +198,31 @@ def test_report_passes_notebook_01_every_option_they_share(monkeypatch, tmp_path
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "config.json").write_text("{}")
-    code = cli.main(["report", "--trials", "3", "--pace", "10ms", "--runtime", "mine=/opt/m:--x 1",
-                     "--runtimes", "runc,mine", "--steps", "run", "--bundle", str(bundle),
-                     "--margin", "0.1"])
+    code = cli.main(
+        [
+            "report",
+            "--trials",
+            "3",
+            "--pace",
+            "10ms",
+            "--runtime",
+            "mine=/opt/m:--x 1",
+            "--runtimes",
+            "runc,mine",
+            "--steps",
+            "run",
+            "--bundle",
+            str(bundle),
+            "--margin",
+            "0.1",
+        ]
+    )
     assert code == 1
     p = seen["parameters"]
     # an experiment's own option (density's containers) only with its experiment
-    shared = {o.name for o in options.options_for("01") if o.applies("report")
-              and not o.experiments}
+    shared = {
+        o.name for o in options.options_for("01") if o.applies("report") and not o.experiments
+    }
     assert set(p) == shared
     assert (p["trials"], p["paces"], p["study"], p["steps"]) == (3, "10ms", "all", "run")
     assert p["custom_runtimes"] == ["mine=/opt/m:--x 1"] and p["bundle"] == str(bundle)

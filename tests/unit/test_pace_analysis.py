@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from rtlab.analysis import analysis, compare
-from rtlab.report import views
 from rtlab.core.options import DEFAULT_PACE_S
+from rtlab.report import views
 from tests.conftest import rtlab
 from tests.unit._synthetic import make_trials
 
@@ -41,14 +41,21 @@ def test_several_paces_analyse_at_the_default_pace_and_say_what_flips(tmp_path):
     assert any(f.name == "pace_total.png" for f in result.figures)
     flips = [f for f in result.findings if "flips with the pace" in f]
     # runsc is 3.3x faster at pace 0 only: its verdict against runc flips
-    assert any(f.startswith("runc vs runsc through docker, total: flips") and
-                "runc slower at 0" in f and "runc faster at 100 ms and 1 s" in f
-                for f in flips), flips
+    assert any(
+        f.startswith("runc vs runsc through docker, total: flips")
+        and "runc slower at 0" in f
+        and "runc faster at 100 ms and 1 s" in f
+        for f in flips
+    ), flips
     holds = [f for f in result.findings if "at every pace" in f]
-    assert any(f.startswith("ctr vs docker on runc, total: ctr faster at every pace")
-               for f in holds), holds
-    assert all("(at pace 100 ms)" in f for f in result.findings if "flips" not in f
-               and "every pace" not in f)
+    assert any(
+        f.startswith("ctr vs docker on runc, total: ctr faster at every pace") for f in holds
+    ), holds
+    assert all(
+        "(at pace 100 ms)" in f
+        for f in result.findings
+        if "flips" not in f and "every pace" not in f
+    )
     html = views.pace_section(result).data
     assert "conclusions flip with the pace" in html and "data:image/png;base64," in html
 

@@ -28,8 +28,11 @@ RUN_MEDIANS = {
 def paced_trials(medians=RUN_MEDIANS, *, n_trials=30, seed=0) -> pd.DataFrame:
     frames = []
     for i, (pace, per_runtime) in enumerate(medians.items()):
-        frame = make_trials({("oci", rt): {"run": m} for rt, m in per_runtime.items()},
-                            n_trials=n_trials, seed=seed + i)
+        frame = make_trials(
+            {("oci", rt): {"run": m} for rt, m in per_runtime.items()},
+            n_trials=n_trials,
+            seed=seed + i,
+        )
         frames.append(frame.assign(pace_s=pace, container_id=""))
     return pd.concat(frames, ignore_index=True)
 
@@ -87,10 +90,14 @@ def test_conclusions_name_the_flip_first_then_what_holds(table):
     assert "equivalent at 100 ms and 1 s" in flip
     holds = lines[1:]
     assert all("at every pace" in line and "flips" not in line for line in holds)
-    assert any(line.startswith("crun vs runsc through oci, run: crun faster at every pace")
-               for line in holds)
-    assert any(line.startswith("runc vs runsc through oci, run: runc faster at every pace")
-               for line in holds)
+    assert any(
+        line.startswith("crun vs runsc through oci, run: crun faster at every pace")
+        for line in holds
+    )
+    assert any(
+        line.startswith("runc vs runsc through oci, run: runc faster at every pace")
+        for line in holds
+    )
     # the speed factors at the extreme paces, as 1/ratio of the table
     crun_runsc = table[(table["a"] == "crun") & (table["b"] == "runsc")].sort_values("pace_s")
     first = f"{1 / crun_runsc['ratio'].iloc[0]:.2g}× at 0"
@@ -114,20 +121,24 @@ def test_a_reversal_is_a_flip():
 
 
 def test_a_pair_missing_at_a_pace_is_not_said_to_hold():
-    trials = paced_trials({0.0: {"crun": 0.01, "runc": 0.03, "runsc": 0.2},
-                           0.1: {"crun": 0.01, "runc": 0.03}})
+    trials = paced_trials(
+        {0.0: {"crun": 0.01, "runc": 0.03, "runsc": 0.2}, 0.1: {"crun": 0.01, "runc": 0.03}}
+    )
     lines = paces.pace_conclusions(paces.pace_compare(trials))
     runsc = [line for line in lines if "runsc" in line]
     assert runsc and all("not compared at 100 ms" in line for line in runsc)
-    assert any(line.startswith("crun vs runc through oci, run: crun faster at every pace")
-               for line in lines)
+    assert any(
+        line.startswith("crun vs runc through oci, run: crun faster at every pace")
+        for line in lines
+    )
 
 
 def test_client_pairs_are_compared_per_pace_too():
     frames = []
     for pace, docker in ((0.0, 0.5), (0.1, 0.5)):
-        frame = make_trials({("oci", "runc"): {"run": 0.03}, ("docker", "runc"): {"run": docker}},
-                            n_trials=20)
+        frame = make_trials(
+            {("oci", "runc"): {"run": 0.03}, ("docker", "runc"): {"run": docker}}, n_trials=20
+        )
         frames.append(frame.assign(pace_s=pace))
     table = paces.pace_compare(pd.concat(frames, ignore_index=True))
     assert set(table["family"]) == {"runtime=runc"}
@@ -158,8 +169,9 @@ def test_pace_plot_draws_one_line_per_pair_with_zero_shown(table):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "10 ms", "100 ms", "1 s"]
     np.testing.assert_allclose(ax.get_xticks(), PACES)
     pairs = {f"{a} / {b} through oci" for a, b in zip(table["a"], table["b"])}
-    labels = set(ax.get_legend().get_texts()[i].get_text()
-                 for i in range(len(ax.get_legend().get_texts())))
+    labels = set(
+        ax.get_legend().get_texts()[i].get_text() for i in range(len(ax.get_legend().get_texts()))
+    )
     assert pairs <= labels
     assert ax.get_title().startswith("run:") and "0, 10 ms, 100 ms and 1 s" in ax.get_title()
     # every ratio drawn is the table's, at its pace
@@ -184,8 +196,9 @@ def test_pace_title_states_the_pace():
 
 def test_settled_at_some_paces_only_is_not_a_flip():
     """crun clearly faster back to back; at 1 s the two overlap too widely to tell."""
-    trials = paced_trials({0.0: {"crun": 0.01, "runc": 0.03}, 1.0: {"crun": 0.03, "runc": 0.03}},
-                          n_trials=30)
+    trials = paced_trials(
+        {0.0: {"crun": 0.01, "runc": 0.03}, 1.0: {"crun": 0.03, "runc": 0.03}}, n_trials=30
+    )
     wide = trials["pace_s"] == 1.0
     noise = np.random.default_rng(5).lognormal(0, 0.6, wide.sum())
     trials.loc[wide, "wall_s"] = trials.loc[wide, "wall_s"].to_numpy() * noise
@@ -203,8 +216,10 @@ def test_settled_at_some_paces_only_is_not_a_flip():
 def test_equivalent_then_faster_is_a_flip():
     trials = paced_trials({0.0: {"crun": 0.01, "runc": 0.03}, 1.0: {"crun": 0.03, "runc": 0.03}})
     table = paces.pace_compare(trials)
-    assert dict(zip(table["pace_s"], table["verdict"])) == {0.0: stats.FASTER,
-                                                             1.0: stats.EQUIVALENT}
+    assert dict(zip(table["pace_s"], table["verdict"])) == {
+        0.0: stats.FASTER,
+        1.0: stats.EQUIVALENT,
+    }
     assert paces.pace_stability(table).iloc[0]["flips"]
     (line,) = paces.pace_conclusions(table)
     assert paces.FLIPS in line
@@ -215,10 +230,22 @@ def test_pace_plot_labels_name_the_hodges_lehmann_estimate() -> None:
 
     from rtlab.analysis import paces as paces_module
 
-    table = pd.DataFrame({
-        "experiment": "lifecycle", "family": "client=oci", "step": "run", "a": "crun", "b": "runc",
-        "ratio": [0.8, 0.9], "ratio_ci_low": [0.7, 0.85], "ratio_ci_high": [0.9, 0.95],
-        "p": 0.01, "p_adj": 0.01, "verdict": "faster", paces_module.PACE_COLUMN: [0.0, 0.1]})
+    table = pd.DataFrame(
+        {
+            "experiment": "lifecycle",
+            "family": "client=oci",
+            "step": "run",
+            "a": "crun",
+            "b": "runc",
+            "ratio": [0.8, 0.9],
+            "ratio_ci_low": [0.7, 0.85],
+            "ratio_ci_high": [0.9, 0.95],
+            "p": 0.01,
+            "p_adj": 0.01,
+            "verdict": "faster",
+            paces_module.PACE_COLUMN: [0.0, 0.1],
+        }
+    )
     ax = paces_module.pace_plot(table, step="run", ax=Figure().subplots())
     assert "Hodges–Lehmann" in ax.get_ylabel() and "Hodges–Lehmann" in ax.get_title()
     assert "median" not in ax.get_ylabel() + ax.get_title()

@@ -68,4 +68,6 @@ def test_environment_yml_installs_the_locks():
 @pytest.mark.parametrize("req", ["pandas>=1.5", "nbval>=0.10"])
 def test_a_dependency_missing_from_the_lock_is_caught(req, tmp_path):
     # the check above is not vacuous: a name absent from the pins is reported
-    assert _name(req) not in lock("requirements-dev.lock" if "pandas" in req else "requirements.lock")
+    assert _name(req) not in lock(
+        "requirements-dev.lock" if "pandas" in req else "requirements.lock"
+    )

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rtlab.report import params
-from rtlab.core import results
 from rtlab.analysis import stats
+from rtlab.core import results
+from rtlab.report import params
 
 SPREAD = 0.17  # log-scale SD of one trial
 RHO = 0.7  # share of that variance shared by every target of a round
@@ -19,18 +19,32 @@ def three_se(p: float, reps: int) -> float:
     return 3.0 * float(np.sqrt(p * (1.0 - p) / reps))
 
 
-def interleaved(rng: np.random.Generator, n_rounds: int, ratio: float,
-                same_run: bool = True) -> pd.DataFrame:
+def interleaved(
+    rng: np.random.Generator, n_rounds: int, ratio: float, same_run: bool = True
+) -> pd.DataFrame:
     """Two targets a and b (b = ratio × a in the median) sharing a round effect."""
     shared = rng.normal(0.0, SPREAD * np.sqrt(RHO), n_rounds)
     rows = []
     for name, log_median in (("a", np.log(0.1)), ("b", np.log(0.1 * ratio))):
         own = rng.normal(0.0, SPREAD * np.sqrt(1.0 - RHO), n_rounds)
         for r in range(n_rounds):
-            rows.append({"run_id": "r" if same_run else f"r-{name}", "client": "oci",
-                         "runtime": name, "round": r, "trial": r, "warmup": False,
-                         "step": "run", "wall_s": float(np.exp(log_median + shared[r] + own[r])),
-                         "user_s": 0.0, "sys_s": 0.0, "ok": True, "exit_code": 0, "error": ""})
+            rows.append(
+                {
+                    "run_id": "r" if same_run else f"r-{name}",
+                    "client": "oci",
+                    "runtime": name,
+                    "round": r,
+                    "trial": r,
+                    "warmup": False,
+                    "step": "run",
+                    "wall_s": float(np.exp(log_median + shared[r] + own[r])),
+                    "user_s": 0.0,
+                    "sys_s": 0.0,
+                    "ok": True,
+                    "exit_code": 0,
+                    "error": "",
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rtlab.report import params
 from rtlab.collect.clients import CLIENTS
 from rtlab.collect.collect import REPO_ROOT, UsageError
+from rtlab.report import params
 
 
 def make_run(folder: Path, started: str) -> Path:
@@ -22,7 +22,8 @@ def test_parameter_error_is_a_usage_error_shown_as_one_line() -> None:
     error = params.ParameterError("trials = 0: must be a whole number of at least 1")
     assert isinstance(error, UsageError)
     assert error._render_traceback_() == [
-        "ParameterError: trials = 0: must be a whole number of at least 1"]
+        "ParameterError: trials = 0: must be a whole number of at least 1"
+    ]
 
 
 def test_relative_paths_are_taken_from_the_repository_root(tmp_path: Path) -> None:
@@ -39,11 +40,14 @@ def test_find_runs_expands_a_folder_of_runs_oldest_first(tmp_path: Path) -> None
     assert params.find_runs([single, single]) == [single]
 
 
-@pytest.mark.parametrize("value,expected", [
-    ("data/no-such", "run_dirs: 'data/no-such' ("),
-    ("", "run_dirs is empty: give a run folder or a folder of runs, e.g. 'data/sample'"),
-    (3, "run_dirs = 3: give a run folder or a folder of runs"),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("data/no-such", "run_dirs: 'data/no-such' ("),
+        ("", "run_dirs is empty: give a run folder or a folder of runs, e.g. 'data/sample'"),
+        (3, "run_dirs = 3: give a run folder or a folder of runs"),
+    ],
+)
 def test_find_runs_refuses_with_one_line(value, expected) -> None:
     with pytest.raises(params.ParameterError) as caught:
         params.find_runs(value)
@@ -66,13 +70,15 @@ def test_find_runs_from_another_base(tmp_path: Path) -> None:
 def test_sample_runs_are_discovered_not_named() -> None:
     runs = params.sample_runs()
     assert len(runs) >= 2
-    assert all((r / "run.json").is_file() and r.parent == REPO_ROOT / "data" / "sample"
-               for r in runs)
+    assert all(
+        (r / "run.json").is_file() and r.parent == REPO_ROOT / "data" / "sample" for r in runs
+    )
 
 
 def test_collect_options_from_notebook_literals() -> None:
-    opts = params.collect_options(clients="oci", runtimes="runc, crun", trials=3, warmup=1,
-                                  timeout_s=10, seed=4, out_dir="")
+    opts = params.collect_options(
+        clients="oci", runtimes="runc, crun", trials=3, warmup=1, timeout_s=10, seed=4, out_dir=""
+    )
     assert (opts.clients, opts.runtimes) == (["oci"], ["runc", "crun"])
     assert (opts.trials, opts.warmup, opts.timeout_s, opts.seed) == (3, 1, 10.0, 4)
     assert opts.out is None and opts.progress is True and opts.allow_concurrent is False
@@ -80,24 +86,33 @@ def test_collect_options_from_notebook_literals() -> None:
     assert listed.out == REPO_ROOT / "data" / "x"
 
 
-@pytest.mark.parametrize("changes,expected", [
-    ({"runtimes": "runc,nope"}, "runtimes: unknown runtime 'nope'; known: runc, crun, runsc"),
-    ({"clients": "oci,kube"}, f"clients: unknown client 'kube'; known: {', '.join(CLIENTS)}"),
-    ({"clients": ""}, f"clients is empty: give one or more of {', '.join(CLIENTS)}"),
-    ({"runtimes": ""}, "runtimes is empty: give one or more of runc"),
-    ({"trials": 0}, "trials = 0: must be a whole number of at least 1"),
-    ({"trials": 2.5}, "trials = 2.5: must be a whole number of at least 1"),
-    ({"trials": True}, "trials = True: must be a whole number"),
-    ({"warmup": -1}, "warmup = -1: must be a whole number of at least 0"),
-    ({"timeout_s": 0}, "timeout_s = 0: must be a number of seconds above 0"),
-    ({"timeout_s": "30"}, "timeout_s = '30': must be a number of seconds above 0"),
-    ({"seed": "1"}, "seed = '1': must be a whole number"),
-    ({"study": "everything"}, "study = 'everything': unknown study; known: '' (clients x runtimes), lowlevel, clients, all"),
-    ({"out_dir": 5}, "out_dir = 5: must be a string"),
-    ({"custom_runtimes": ["bad"]}, "custom_runtimes: --runtime 'bad': expected name=/path/to/binary[:flags]"),
-    ({"bundle": "/nonexistent-bundle"}, "--bundle /nonexistent-bundle: no config.json there"),
-    ({"allow_concurrent": "yes"}, "allow_concurrent = 'yes': must be True or False"),
-])
+@pytest.mark.parametrize(
+    "changes,expected",
+    [
+        ({"runtimes": "runc,nope"}, "runtimes: unknown runtime 'nope'; known: runc, crun, runsc"),
+        ({"clients": "oci,kube"}, f"clients: unknown client 'kube'; known: {', '.join(CLIENTS)}"),
+        ({"clients": ""}, f"clients is empty: give one or more of {', '.join(CLIENTS)}"),
+        ({"runtimes": ""}, "runtimes is empty: give one or more of runc"),
+        ({"trials": 0}, "trials = 0: must be a whole number of at least 1"),
+        ({"trials": 2.5}, "trials = 2.5: must be a whole number of at least 1"),
+        ({"trials": True}, "trials = True: must be a whole number"),
+        ({"warmup": -1}, "warmup = -1: must be a whole number of at least 0"),
+        ({"timeout_s": 0}, "timeout_s = 0: must be a number of seconds above 0"),
+        ({"timeout_s": "30"}, "timeout_s = '30': must be a number of seconds above 0"),
+        ({"seed": "1"}, "seed = '1': must be a whole number"),
+        (
+            {"study": "everything"},
+            "study = 'everything': unknown study; known: '' (clients x runtimes), lowlevel, clients, all",
+        ),
+        ({"out_dir": 5}, "out_dir = 5: must be a string"),
+        (
+            {"custom_runtimes": ["bad"]},
+            "custom_runtimes: --runtime 'bad': expected name=/path/to/binary[:flags]",
+        ),
+        ({"bundle": "/nonexistent-bundle"}, "--bundle /nonexistent-bundle: no config.json there"),
+        ({"allow_concurrent": "yes"}, "allow_concurrent = 'yes': must be True or False"),
+    ],
+)
 def test_collect_options_refuse_bad_values_with_one_line(changes, expected) -> None:
     with pytest.raises(params.ParameterError) as caught:
         params.collect_options(**{"clients": "oci", "runtimes": "runc", **changes})

@@ -6,12 +6,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from _synthetic import fail, make_trials
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import PathPatch
 
-from _synthetic import fail, make_trials
 from rtlab.analysis import plots, stats
 
 TARGETS = ["ctr/runc", "docker/runc", "docker/runsc", "podman/runc"]
@@ -67,9 +67,13 @@ def red_points(ax: Axes) -> list[float]:
 def test_distribution_marks_outliers(trials: pd.DataFrame, ax: Axes) -> None:
     odd = trials.copy()
     slow = odd["wall_s"][odd["step"] == "run"].max() * 50  # far above every other run
-    odd.loc[(odd["client"] == "ctr") & (odd["trial"] == 7) & (odd["step"] == "run"), "wall_s"] = slow
+    odd.loc[(odd["client"] == "ctr") & (odd["trial"] == 7) & (odd["step"] == "run"), "wall_s"] = (
+        slow
+    )
     flagged = stats.flag_outliers(odd)
-    n_outliers = int(flagged[(flagged["step"] == "run") & stats.is_sample(flagged)]["outlier"].sum())
+    n_outliers = int(
+        flagged[(flagged["step"] == "run") & stats.is_sample(flagged)]["outlier"].sum()
+    )
     assert n_outliers >= 1
     plots.distribution_plot(odd, step="run", ax=ax)
     assert plots.OUTLIER_LABEL in legend_texts(ax)
@@ -87,8 +91,9 @@ def test_distribution_names_no_outlier_when_there_is_none(trials: pd.DataFrame, 
 
 
 def test_wide_spread_uses_log_scale(ax: Axes) -> None:
-    wide = make_trials({("oci", "runc"): {"run": 0.01}, ("docker", "runc"): {"run": 0.5}},
-                       n_trials=8)
+    wide = make_trials(
+        {("oci", "runc"): {"run": 0.01}, ("docker", "runc"): {"run": 0.5}}, n_trials=8
+    )
     plots.distribution_plot(wide, step="run", ax=ax)
     assert ax.get_yscale() == "log"
     assert "(s)" in ax.get_ylabel()
@@ -111,9 +116,12 @@ def test_lifecycle_bars_stack_the_steps(trials: pd.DataFrame, ax: Axes) -> None:
     assert legend_texts(ax)[4:] == ["total: median, 95% CI"]
     assert tick_texts(ax) == TARGETS
     assert len(ax.patches) == 4 * len(TARGETS)
-    top = max(p.get_y() + p.get_height() for p in ax.patches[-len(TARGETS):])
-    medians = summary[summary["step"].isin(stats.LIFECYCLE_STEPS)].groupby(
-        ["client", "runtime"])["median_s"].sum()
+    top = max(p.get_y() + p.get_height() for p in ax.patches[-len(TARGETS) :])
+    medians = (
+        summary[summary["step"].isin(stats.LIFECYCLE_STEPS)]
+        .groupby(["client", "runtime"])["median_s"]
+        .sum()
+    )
     assert top == pytest.approx(medians.max())
     assert "(s)" in ax.get_ylabel()
     assert ax.get_title()
@@ -192,9 +200,11 @@ def test_overview_has_one_point_per_target_grouped_by_client(trials, ax) -> None
 
 
 def test_lifecycle_facets_one_panel_per_client_own_log_axis() -> None:
-    medians = {("oci", "runc"): {"create": 0.04, "start": 0.009, "kill": 0.008, "delete": 0.009},
-               ("oci", "runsc"): {"create": 0.16, "start": 0.045, "kill": 0.033, "delete": 1.4},
-               ("docker", "runc"): {"create": 0.05, "start": 0.3, "kill": 0.1, "delete": 0.045}}
+    medians = {
+        ("oci", "runc"): {"create": 0.04, "start": 0.009, "kill": 0.008, "delete": 0.009},
+        ("oci", "runsc"): {"create": 0.16, "start": 0.045, "kill": 0.033, "delete": 1.4},
+        ("docker", "runc"): {"create": 0.05, "start": 0.3, "kill": 0.1, "delete": 0.045},
+    }
     summary = stats.summarize(make_trials(medians, n_trials=8, seed=1))
     fig = plots.lifecycle_facets(summary)
     axes = fig.get_axes()
@@ -205,13 +215,22 @@ def test_lifecycle_facets_one_panel_per_client_own_log_axis() -> None:
     oci_bars = [p for p in axes[1].patches]
     assert len(oci_bars) == 2 * 4
     assert {tuple(p.get_facecolor()[:3]) for p in oci_bars} == {
-        tuple(plots.runtime_colour("runc")), tuple(plots.runtime_colour("runsc"))}
+        tuple(plots.runtime_colour("runc")),
+        tuple(plots.runtime_colour("runsc")),
+    }
     assert {p.get_hatch() for p in oci_bars} == {plots.client_hatch("oci")}
 
 
 def test_lifecycle_facets_of_the_cri_name_it_and_slant_its_seven_steps() -> None:
-    steps = {"pod_run": 0.2, "create": 0.03, "start": 0.06, "stop": 0.02, "remove": 0.01,
-             "pod_stop": 0.05, "pod_remove": 0.02}
+    steps = {
+        "pod_run": 0.2,
+        "create": 0.03,
+        "start": 0.06,
+        "stop": 0.02,
+        "remove": 0.01,
+        "pod_stop": 0.05,
+        "pod_remove": 0.02,
+    }
     medians = {("cri-host", "runc"): steps, ("cri-cni", "runc"): steps}
     trials = make_trials(medians, n_trials=6, seed=1).assign(experiment="cri")
     fig = plots.lifecycle_facets(stats.summarize(trials))

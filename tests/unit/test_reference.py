@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from _synthetic import STUDY_LIKE_MEDIANS_S, make_trials
+
 from rtlab.analysis import reference, stats
 
 
@@ -17,8 +17,12 @@ def study() -> pd.DataFrame:
 
 
 def value(study: pd.DataFrame, table: str, client: str, runtime: str, step: str) -> float:
-    cell = study[(study["table"] == table) & (study["client"] == client)
-                 & (study["runtime"] == runtime) & (study["step"] == step)]
+    cell = study[
+        (study["table"] == table)
+        & (study["client"] == client)
+        & (study["runtime"] == runtime)
+        & (study["step"] == step)
+    ]
     assert len(cell) == 1
     return float(cell["value_s"].iloc[0])
 
@@ -33,8 +37,15 @@ def test_study_holds_the_slides_values(study: pd.DataFrame) -> None:
     assert value(study, "lowlevel", "docker", "runsc-kvm", "kill") == 0.521
     assert value(study, "clients", "podman", "runc", "delete") == 0.265
     assert set(study["step"]) == {"create", "start", "kill", "delete", "total"}
-    assert set(study["runtime"]) == {"runc", "kata-runtime", "railcar", "runq", "runsc",
-                                     "runsc-kvm", "runnc"}
+    assert set(study["runtime"]) == {
+        "runc",
+        "kata-runtime",
+        "railcar",
+        "runq",
+        "runsc",
+        "runsc-kvm",
+        "runnc",
+    }
     assert set(study["client"]) == {"docker", "ctr", "podman"}
     assert study["note"].map(type).eq(str).all()
 
@@ -88,15 +99,16 @@ def test_conclusions_fail_on_disagreeing_data(study: pd.DataFrame) -> None:
 def test_conclusions_without_data_are_not_testable(study: pd.DataFrame) -> None:
     only = {("docker", "runc"): STUDY_LIKE_MEDIANS_S[("docker", "runc")]}
     trials = make_trials(only, n_trials=8)
-    result = reference.check_conclusions(stats.summarize(trials),
-                                         stats.compare(trials), study)
+    result = reference.check_conclusions(stats.summarize(trials), stats.compare(trials), study)
     assert result["rtlab_agrees"].tolist() == [None, None, None, None]
     assert result["evidence"].str.startswith("not testable").all()
 
 
 def test_small_significant_spread_still_counts_as_flat(study: pd.DataFrame) -> None:
-    medians_s = {("docker", "runc"): {"create": 0.150, "start": 0.6, "kill": 0.4, "delete": 0.070},
-                 ("docker", "runsc"): {"create": 0.156, "start": 0.9, "kill": 0.4, "delete": 0.073}}
+    medians_s = {
+        ("docker", "runc"): {"create": 0.150, "start": 0.6, "kill": 0.4, "delete": 0.070},
+        ("docker", "runsc"): {"create": 0.156, "start": 0.9, "kill": 0.4, "delete": 0.073},
+    }
     trials = make_trials(medians_s, n_trials=30, sigma=0.005, seed=2)
     comparisons = stats.compare(trials)
     create = comparisons[comparisons["step"] == "create"].iloc[0]
@@ -112,9 +124,21 @@ def test_oriented_reads_a_pair_either_way() -> None:
 
     from rtlab.analysis import reference as ref
 
-    rows = pd.DataFrame([{"family": "client=docker", "step": "total", "a": "runc", "b": "crun",
-                          "ratio": 1.25, "ratio_ci_low": 1.1, "ratio_ci_high": 1.4,
-                          "p_adj": 0.01, "verdict": "slower"}])
+    rows = pd.DataFrame(
+        [
+            {
+                "family": "client=docker",
+                "step": "total",
+                "a": "runc",
+                "b": "crun",
+                "ratio": 1.25,
+                "ratio_ci_low": 1.1,
+                "ratio_ci_high": 1.4,
+                "p_adj": 0.01,
+                "verdict": "slower",
+            }
+        ]
+    )
     there = ref.oriented(rows, "client=docker", "total", "runc", "crun")
     back = ref.oriented(rows, "client=docker", "total", "crun", "runc")
     assert there["ratio"] == 1.25 and there["verdict"] == "slower"

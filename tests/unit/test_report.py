@@ -15,23 +15,30 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from rtlab.report import report
 
 # A 1x1 PNG.
-PNG = base64.b64encode(bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5e3a7c20000000049454e44ae426082"
-)).decode()
+PNG = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5e3a7c20000000049454e44ae426082"
+    )
+).decode()
 
 
 def notebook_with_outputs() -> nbformat.NotebookNode:
     code = new_code_cell("secret_source_line = 1\nrecord(run_dir='x')")
     code.outputs = [
-        new_output("display_data", data={"text/plain": "run_dir: x",
-                                         report.RECORD_MIME: {"run_dir": "/data/x", "n": 1}}),
+        new_output(
+            "display_data",
+            data={"text/plain": "run_dir: x", report.RECORD_MIME: {"run_dir": "/data/x", "n": 1}},
+        ),
         new_output("display_data", data={"image/png": PNG, "text/plain": "<Image>"}),
         new_output("display_data", data={"text/plain": "n: 2", report.RECORD_MIME: {"n": 2}}),
     ]
-    return new_notebook(cells=[new_markdown_cell("# A heading"), code],
-                        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                 "language": "python"}})
+    return new_notebook(
+        cells=[new_markdown_cell("# A heading"), code],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
 
 
 def test_read_records_collects_every_record_later_ones_winning() -> None:
@@ -65,8 +72,9 @@ def test_html_runs_no_script_and_loads_nothing(tmp_path: Path) -> None:
     assert "<title>&lt;b&gt;t&lt;/b&gt; &amp; co</title>" in page
     assert "<script src=" not in page and "mathjax" not in page.lower()
     assert "require.js" not in page and "cdnjs" not in page and "unpkg" not in page
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?(https?:)?//|@import""",
-                         page, re.I)
+    assert not re.search(
+        r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?(https?:)?//|@import""", page, re.I
+    )
     assert f'content="{report.CSP}"' in page and "script-src" not in report.CSP
     assert "default-src 'none'" in report.CSP
 
@@ -94,9 +102,15 @@ def test_the_python3_kernel_is_this_interpreter() -> None:
 def test_a_kernel_running_another_python_is_refused(tmp_path: Path, monkeypatch) -> None:
     kernel = tmp_path / "kernels" / "python3"
     kernel.mkdir(parents=True)
-    (kernel / "kernel.json").write_text(json.dumps({
-        "argv": ["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "system python", "language": "python"}))
+    (kernel / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": ["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "system python",
+                "language": "python",
+            }
+        )
+    )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     with pytest.raises(report.ReportError, match="runs /usr/bin/python3, not rtlab's Python"):
         report.check_kernel()
@@ -108,15 +122,22 @@ def test_a_kernel_running_another_python_is_refused(tmp_path: Path, monkeypatch)
 def test_run_notebook_executes_in_this_python_and_reads_records(tmp_path: Path) -> None:
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    nb = new_notebook(cells=[
-        new_code_cell("import sys\nfrom rtlab import report"),
-        new_code_cell('answer: int = 1  # help', metadata={"tags": ["parameters"]}),
-        new_code_cell("report.record(executable=sys.executable, prefix=sys.prefix, answer=answer)"),
-    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                "language": "python"}})
+    nb = new_notebook(
+        cells=[
+            new_code_cell("import sys\nfrom rtlab import report"),
+            new_code_cell("answer: int = 1  # help", metadata={"tags": ["parameters"]}),
+            new_code_cell(
+                "report.record(executable=sys.executable, prefix=sys.prefix, answer=answer)"
+            ),
+        ],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
     nbformat.write(nb, str(notebooks / "probe.ipynb"))
-    done = report.run_notebook("probe.ipynb", tmp_path / "out" / "probe.ipynb", {"answer": 42},
-                               notebooks_dir=notebooks)
+    done = report.run_notebook(
+        "probe.ipynb", tmp_path / "out" / "probe.ipynb", {"answer": 42}, notebooks_dir=notebooks
+    )
     found = report.read_records(done)
     assert found["answer"] == 42
     assert Path(found["executable"]).resolve() == Path(sys.executable).resolve()
@@ -128,16 +149,26 @@ def test_run_notebook_executes_in_this_python_and_reads_records(tmp_path: Path) 
 def test_a_failing_cell_stops_with_its_one_line(tmp_path: Path) -> None:
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    nb = new_notebook(cells=[
-        new_code_cell("from rtlab import params"),
-        new_code_cell('run_dirs: str = "data/sample"  # help', metadata={"tags": ["parameters"]}),
-        new_code_cell("params.analyze_params(run_dirs=run_dirs)"),
-    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                "language": "python"}})
+    nb = new_notebook(
+        cells=[
+            new_code_cell("from rtlab import params"),
+            new_code_cell(
+                'run_dirs: str = "data/sample"  # help', metadata={"tags": ["parameters"]}
+            ),
+            new_code_cell("params.analyze_params(run_dirs=run_dirs)"),
+        ],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
     nbformat.write(nb, str(notebooks / "bad.ipynb"))
     with pytest.raises(report.NotebookStopped) as caught:
-        report.run_notebook("bad.ipynb", tmp_path / "bad-out.ipynb",
-                            {"run_dirs": str(tmp_path / "missing")}, notebooks_dir=notebooks)
+        report.run_notebook(
+            "bad.ipynb",
+            tmp_path / "bad-out.ipynb",
+            {"run_dirs": str(tmp_path / "missing")},
+            notebooks_dir=notebooks,
+        )
     assert caught.value.ename == "ParameterError"
     assert f"run_dirs: '{tmp_path / 'missing'}' does not exist" in str(caught.value)
     assert str(tmp_path / "bad-out.ipynb") in str(caught.value)
@@ -147,11 +178,18 @@ def fake_report(reports: Path, run_id: str, started: str) -> None:
     folder = reports / run_id
     folder.mkdir(parents=True)
     (folder / report.REPORT_HTML).write_text("<html></html>")
-    (folder / "run.json").write_text(json.dumps({
-        "run_id": run_id, "started_at": started, "status": "completed",
-        "host": {"hostname": "vm", "kernel": "6.1", "cores": 2, "cgroup_mode": "hybrid"},
-        "parameters": {"trials": 20, "study": "all"},
-        "targets": [{"label": "oci/runc"}, {"label": "docker/<crun>"}]}))
+    (folder / "run.json").write_text(
+        json.dumps(
+            {
+                "run_id": run_id,
+                "started_at": started,
+                "status": "completed",
+                "host": {"hostname": "vm", "kernel": "6.1", "cores": 2, "cgroup_mode": "hybrid"},
+                "parameters": {"trials": 20, "study": "all"},
+                "targets": [{"label": "oci/runc"}, {"label": "docker/<crun>"}],
+            }
+        )
+    )
 
 
 def test_index_lists_every_report_newest_first(tmp_path: Path) -> None:
@@ -178,8 +216,12 @@ def test_report_from_runs_on_disk_collects_nothing(tmp_path: Path) -> None:
     page = made.html.read_text()
     metas, _ = params.load_runs([runs[0]])
     assert f"<title>{views.esc(views.report_title(metas))}</title>" in page
-    assert page.index('id="headline"') < page.index("Against the known study") \
-        < page.index("Summary per target and step") < page.index("Appendix")
+    assert (
+        page.index('id="headline"')
+        < page.index("Against the known study")
+        < page.index("Summary per target and step")
+        < page.index("Appendix")
+    )
     assert "Which client is fastest over runc?" in page
     assert (made.report_dir / "summary.csv").is_file() and (made.report_dir / "run.json").is_file()
     assert not (made.report_dir / report.COLLECT_NB).exists()
@@ -194,8 +236,14 @@ def test_report_from_runs_on_disk_collects_nothing(tmp_path: Path) -> None:
 def test_report_runs_of_no_run_is_one_line_and_collects_nothing(tmp_path: Path, rt_env) -> None:
     from tests.conftest import rtlab
 
-    done = rtlab("report", "--runs", str(tmp_path / "missing"), "--reports-dir",
-                 str(tmp_path / "reports"), env=rt_env)
+    done = rtlab(
+        "report",
+        "--runs",
+        str(tmp_path / "missing"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        env=rt_env,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "--runs" in done.stderr
     assert "does not exist" in done.stderr

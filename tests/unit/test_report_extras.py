@@ -13,9 +13,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from rtlab import cli
+from rtlab.collect import studies
 from rtlab.core import options
 from rtlab.report import report
-from rtlab.collect import studies
 
 
 def test_the_table_passes_the_option_schema():
@@ -34,8 +34,9 @@ def test_an_extra_of_the_main_runs_experiment_is_left_out():
 
 def test_a_bad_value_in_the_table_is_one_line_naming_it():
     with pytest.raises(options.OptionError, match="parallel: 0: must be from 1 to"):
-        report.extra_parameters({}, {"concurrency": {"experiment": "concurrency",
-                                                     "parallel": [0, 2]}})
+        report.extra_parameters(
+            {}, {"concurrency": {"experiment": "concurrency", "parallel": [0, 2]}}
+        )
 
 
 def _fake_notebooks(monkeypatch, tmp_path: Path) -> list[tuple[str, dict]]:
@@ -49,8 +50,12 @@ def _fake_notebooks(monkeypatch, tmp_path: Path) -> list[tuple[str, dict]]:
             run = tmp_path / "data" / f"run{len(calls)}"
             run.mkdir(parents=True)
             (run / "run.json").write_text(json.dumps({"run_id": run.name, "format_version": 3}))
-            cell.outputs = [new_output("display_data", data={
-                "text/plain": "", report.RECORD_MIME: {"run_dir": str(run)}})]
+            cell.outputs = [
+                new_output(
+                    "display_data",
+                    data={"text/plain": "", report.RECORD_MIME: {"run_dir": str(run)}},
+                )
+            ]
         nb = new_notebook(cells=[cell])
         nbformat.write(nb, str(output))
         return nb
@@ -62,12 +67,14 @@ def _fake_notebooks(monkeypatch, tmp_path: Path) -> list[tuple[str, dict]]:
 
 def test_make_report_collects_each_extra_in_its_own_run_and_analyses_all(monkeypatch, tmp_path):
     calls = _fake_notebooks(monkeypatch, tmp_path)
-    made = report.make_report({"study": "all", "trials": 20}, reports_dir=tmp_path / "reports",
-                              say=lambda _: None)
+    made = report.make_report(
+        {"study": "all", "trials": 20}, reports_dir=tmp_path / "reports", say=lambda _: None
+    )
     extras = studies.REPORT_EXTRAS
     assert len(extras) >= 2  # concurrency and density
-    assert [name for name, _ in calls] == [report.COLLECT_NB] * (1 + len(extras)) \
-        + [report.ANALYZE_NB]
+    assert [name for name, _ in calls] == [report.COLLECT_NB] * (1 + len(extras)) + [
+        report.ANALYZE_NB
+    ]
     for (_, params), (name, overrides) in zip(calls[1:], extras.items()):
         assert params["experiment"] == name and params["trials"] == overrides["trials"]
         assert (made.report_dir / "extras" / f"{name}-{report.COLLECT_NB}").is_file()
@@ -77,8 +84,9 @@ def test_make_report_collects_each_extra_in_its_own_run_and_analyses_all(monkeyp
 
 def test_no_extras_collects_the_main_run_only(monkeypatch, tmp_path):
     calls = _fake_notebooks(monkeypatch, tmp_path)
-    report.make_report({"study": "all"}, reports_dir=tmp_path / "reports", say=lambda _: None,
-                       extras={})
+    report.make_report(
+        {"study": "all"}, reports_dir=tmp_path / "reports", say=lambda _: None, extras={}
+    )
     assert [name for name, _ in calls] == [report.COLLECT_NB, report.ANALYZE_NB]
     assert "," not in calls[1][1]["run_dirs"]
 
@@ -103,12 +111,27 @@ def test_a_report_with_a_concurrency_extra_on_the_fake_runtime(fake, rt_env, tmp
     and compares the targets at each k; the two runs stay apart (never pooled)."""
     one, _ = fake("fa")
     two, _ = fake("fb")
-    base = {"clients": "oci", "runtimes": "fa,fb", "custom_runtimes": [one, two],
-            "trials": 2, "warmup": 0, "out_dir": str(tmp_path / "main"), "paces": "0"}
-    extra = {"concurrency": {"experiment": "concurrency", "parallel": [1, 2], "trials": 6,
-                             "warmup": 0, "out_dir": str(tmp_path / "conc")}}
-    made = report.make_report(base, reports_dir=tmp_path / "reports", say=lambda _: None,
-                              extras=extra)
+    base = {
+        "clients": "oci",
+        "runtimes": "fa,fb",
+        "custom_runtimes": [one, two],
+        "trials": 2,
+        "warmup": 0,
+        "out_dir": str(tmp_path / "main"),
+        "paces": "0",
+    }
+    extra = {
+        "concurrency": {
+            "experiment": "concurrency",
+            "parallel": [1, 2],
+            "trials": 6,
+            "warmup": 0,
+            "out_dir": str(tmp_path / "conc"),
+        }
+    }
+    made = report.make_report(
+        base, reports_dir=tmp_path / "reports", say=lambda _: None, extras=extra
+    )
     main = pd.read_csv(tmp_path / "main" / "trials.csv")
     conc = pd.read_csv(tmp_path / "conc" / "trials.csv")
     assert set(main["experiment"]) == {"lifecycle"} and set(conc["experiment"]) == {"concurrency"}

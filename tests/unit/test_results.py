@@ -6,16 +6,33 @@ import pytest
 from rtlab.core import results
 from rtlab.core.results import RunFormatError, TrialWriter, load_runs, load_trials
 
-ROW = dict(run_id="r1", client="oci", runtime="runc", round=0, trial=0, warmup=False, step="create",
-           wall_s=0.05, user_s=0.01, sys_s=0.02, ok=True, exit_code=0, error="", container_id="c")
+ROW = dict(
+    run_id="r1",
+    client="oci",
+    runtime="runc",
+    round=0,
+    trial=0,
+    warmup=False,
+    step="create",
+    wall_s=0.05,
+    user_s=0.01,
+    sys_s=0.02,
+    ok=True,
+    exit_code=0,
+    error="",
+    container_id="c",
+)
 
 
 def make_run(path, host=None, versions=None, rows=(ROW,)):
     path.mkdir()
-    meta = {"format_version": results.FORMAT_VERSION, "run_id": path.name,
-            "host": host or {"hostname": "h", "kernel": "k", "cpu_model": "c", "cores": 2,
-                             "cgroup_mode": "hybrid"},
-            "versions": versions or {"runc": "1.1"}}
+    meta = {
+        "format_version": results.FORMAT_VERSION,
+        "run_id": path.name,
+        "host": host
+        or {"hostname": "h", "kernel": "k", "cpu_model": "c", "cores": 2, "cgroup_mode": "hybrid"},
+        "versions": versions or {"runc": "1.1"},
+    }
     results.write_meta(path, meta)
     w = TrialWriter(path / "trials.csv")
     w.write_trial([dict(ROW, **r) for r in rows])
@@ -24,8 +41,19 @@ def make_run(path, host=None, versions=None, rows=(ROW,)):
 
 
 def test_round_trip_types(tmp_path):
-    run = make_run(tmp_path / "a", rows=[{}, {"step": "start", "ok": False, "wall_s": None,
-                                            "exit_code": None, "error": "exit 1: boom, with comma"}])
+    run = make_run(
+        tmp_path / "a",
+        rows=[
+            {},
+            {
+                "step": "start",
+                "ok": False,
+                "wall_s": None,
+                "exit_code": None,
+                "error": "exit 1: boom, with comma",
+            },
+        ],
+    )
     df = load_trials(run)
     assert df.ok.tolist() == [True, False]
     assert df.error.tolist() == ["", "exit 1: boom, with comma"]
@@ -54,8 +82,16 @@ def test_writer_repairs_a_truncated_tail_before_appending(tmp_path):
 
 def test_merge_refuses_another_host_or_versions(tmp_path):
     a = make_run(tmp_path / "a")
-    b = make_run(tmp_path / "b", host={"hostname": "h", "kernel": "k2", "cpu_model": "c", "cores": 2,
-                                       "cgroup_mode": "hybrid"})
+    b = make_run(
+        tmp_path / "b",
+        host={
+            "hostname": "h",
+            "kernel": "k2",
+            "cpu_model": "c",
+            "cores": 2,
+            "cgroup_mode": "hybrid",
+        },
+    )
     c = make_run(tmp_path / "c", versions={"runc": "1.2"})
     with pytest.raises(RunFormatError, match="kernel: 'k' vs 'k2'"):
         load_runs([a, b])

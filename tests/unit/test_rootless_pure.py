@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rtlab.host import rootless
-from rtlab.report import rootless_report
 from rtlab.analysis import stats
 from rtlab.core.options import OPTIONS, OptionError
+from rtlab.host import rootless
+from rtlab.report import rootless_report
 from tests.conftest import REPO, rtlab
 
 
@@ -37,8 +37,10 @@ def test_free_range_starts_above_every_existing_range(tmp_path):
     gid.write_text("alice:100000:65536\n")
     assert rootless._free_start((sub, gid)) == 301000
     assert rootless._free_start((tmp_path / "none",)) == rootless.SUBID_FLOOR
-    assert rootless.subid_ranges("alice", (sub, gid)) == {str(sub): ["100000:65536"],
-                                                          str(gid): ["100000:65536"]}
+    assert rootless.subid_ranges("alice", (sub, gid)) == {
+        str(sub): ["100000:65536"],
+        str(gid): ["100000:65536"],
+    }
 
 
 def _trials(rounds: int = 12, cost: float = 1.3, seed: int = 3) -> pd.DataFrame:
@@ -47,14 +49,34 @@ def _trials(rounds: int = 12, cost: float = 1.3, seed: int = 3) -> pd.DataFrame:
     for rnd in range(rounds):
         shared = rng.normal(0, 0.1)
         for mode, factor in (("rootful", 1.0), ("rootless", cost)):
-            for step, base in (("create", 0.03), ("start", 0.01), ("kill", 0.01),
-                               ("delete", 0.01), ("run", 0.04)):
-                rows.append({"run_id": "r", "experiment": "lifecycle", "client": "oci",
-                             "runtime": "runc", "round": rnd, "trial": rnd, "warmup": False,
-                             "step": step, "ok": True, "exit_code": 0, "error": "",
-                             "wall_s": base * factor * np.exp(shared + rng.normal(0, 0.03)),
-                             "user_s": 0.0, "sys_s": 0.0, "container_id": "c",
-                             "network": "", "mode": mode})
+            for step, base in (
+                ("create", 0.03),
+                ("start", 0.01),
+                ("kill", 0.01),
+                ("delete", 0.01),
+                ("run", 0.04),
+            ):
+                rows.append(
+                    {
+                        "run_id": "r",
+                        "experiment": "lifecycle",
+                        "client": "oci",
+                        "runtime": "runc",
+                        "round": rnd,
+                        "trial": rnd,
+                        "warmup": False,
+                        "step": step,
+                        "ok": True,
+                        "exit_code": 0,
+                        "error": "",
+                        "wall_s": base * factor * np.exp(shared + rng.normal(0, 0.03)),
+                        "user_s": 0.0,
+                        "sys_s": 0.0,
+                        "container_id": "c",
+                        "network": "",
+                        "mode": mode,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -69,11 +91,15 @@ def test_rootless_rows_are_paired_with_rootful_and_said_in_one_sentence():
     trials = _trials()
     text = rootless_report.headline(comparisons, trials)
     cost = rootless_report.costs(trials).iloc[0]
-    assert cost["n_rounds"] == 12 and cost["cost_ci_low_s"] <= cost["cost_s"] <= cost["cost_ci_high_s"]
+    assert (
+        cost["n_rounds"] == 12 and cost["cost_ci_low_s"] <= cost["cost_s"] <= cost["cost_ci_high_s"]
+    )
     # the cost is the rootless total minus the rootful one (about 0.3 x 0.06 s here)
     assert 0.012 < cost["cost_s"] < 0.024
-    assert text.startswith(f"Rootless costs runc +{cost['cost_s'] * 1e3:.3g} ms (95% CI "
-                           f"+{cost['cost_ci_low_s'] * 1e3:.3g} to +")
+    assert text.startswith(
+        f"Rootless costs runc +{cost['cost_s'] * 1e3:.3g} ms (95% CI "
+        f"+{cost['cost_ci_low_s'] * 1e3:.3g} to +"
+    )
     assert "paired over 12 rounds: slower) per lifecycle through its own CLI (oci)." in text
     rootful = _trials().query("mode == 'rootful'")
     assert rootless_report.headline(stats.compare(rootful), rootful) == ""
@@ -111,11 +137,11 @@ def test_the_report_asks_what_rootless_costs_not_which_client_is_fastest():
 
     trials = _trials()
     flagged = stats.flag_outliers(trials)
-    answers = dict(views.headline_answers(stats.summarize(flagged), stats.compare(flagged),
-                                          [{}], trials))
+    answers = dict(
+        views.headline_answers(stats.summarize(flagged), stats.compare(flagged), [{}], trials)
+    )
     assert "Which client is fastest over runc?" not in answers  # oci vs oci-rootless is not
-    assert answers["What does running rootless cost?"].startswith(
-        "Rootless costs runc +")
+    assert answers["What does running rootless cost?"].startswith("Rootless costs runc +")
     assert "per lifecycle through its own CLI (oci)." in answers["What does running rootless cost?"]
 
 
@@ -126,11 +152,25 @@ def test_the_rootless_section_says_one_line_without_rootless_rows_and_escapes_na
     assert empty.data.count("<p>") == 1 and "No rootless trials" in empty.data
     trials = _trials().assign(runtime="ru<n>c")
     flagged = stats.flag_outliers(trials)
-    meta = {"targets": [{"client": "podman", "runtime": "ru<n>c", "mode": "rootless",
-                         "config": {"user": "u<1>", "uid": 7, "storage_driver": "overlay",
-                                    "overlay": "native kernel overlay", "network": "none"}}]}
-    html = rootless_report.section(trials, stats.summarize(flagged), stats.compare(flagged),
-                                   [meta]).data
+    meta = {
+        "targets": [
+            {
+                "client": "podman",
+                "runtime": "ru<n>c",
+                "mode": "rootless",
+                "config": {
+                    "user": "u<1>",
+                    "uid": 7,
+                    "storage_driver": "overlay",
+                    "overlay": "native kernel overlay",
+                    "network": "none",
+                },
+            }
+        ]
+    }
+    html = rootless_report.section(
+        trials, stats.summarize(flagged), stats.compare(flagged), [meta]
+    ).data
     assert "ru<n>c" not in html and "u<1>" not in html
     assert "Rootless costs ru&lt;n&gt;c +" in html
     assert "storage overlay (native kernel overlay), network none" in html
@@ -144,7 +184,8 @@ def test_fuse_mounts_of_a_user_are_read_from_mountinfo(tmp_path):
         "90 22 0:50 / /tmp/a\\040b/mnt rw,nosuid,nodev - fuse.fuse-overlayfs fuse-overlayfs "
         "rw,user_id=999,group_id=995\n"
         "91 22 0:51 / /tmp/other rw - fuse.sshfs sshfs rw,user_id=1000,group_id=1000\n"
-        "92 22 0:52 / /tmp/ovl rw - overlay overlay rw,lowerdir=/a,upperdir=/b,workdir=/c\n")
+        "92 22 0:52 / /tmp/ovl rw - overlay overlay rw,lowerdir=/a,upperdir=/b,workdir=/c\n"
+    )
     assert rootless.fuse_mounts(999, info) == ["/tmp/a b/mnt"]
     assert rootless.fuse_mounts(1000, info) == ["/tmp/other"]
     assert rootless.fuse_mounts(5, info) == [] and rootless.fuse_mounts(5, tmp_path / "x") == []
@@ -172,12 +213,14 @@ def test_doctor_names_what_rootless_docker_misses(monkeypatch, tmp_path):
         f"rootlesskit can give the user: slirp4netns cannot open {tmp_path}/tun (mode 0600, "
         "root's only), vpnkit is not packaged by Debian 12, lxc-user-nic (Debian package lxc) "
         "is not installed; an rtlab driver for a per-user dockerd (dockerd-rootless.sh with its "
-        "XDG_RUNTIME_DIR, data root and socket)")
+        "XDG_RUNTIME_DIR, data root and socket)"
+    )
     # with the script, rootlesskit and a tun every user can open, only rtlab's driver is missing
     (tmp_path / "dockerd-rootless.sh").write_text("")
     (tmp_path / "tun").chmod(0o666)
     monkeypatch.setattr(rootless.shutil, "which", lambda name: f"/usr/bin/{name}")
     assert rootless.docker_missing() == (
         "docker rootless not measured: missing an rtlab driver for a per-user dockerd "
-        "(dockerd-rootless.sh with its XDG_RUNTIME_DIR, data root and socket)")
+        "(dockerd-rootless.sh with its XDG_RUNTIME_DIR, data root and socket)"
+    )
     assert "\n" not in line

@@ -26,8 +26,9 @@ time.sleep(60)
 def test_a_run_with_its_own_runtime_dir_is_alive_for_a_run_with_another(tmp_path, monkeypatch):
     token = f"20260101T000000Z-{os.getpid():x}"
     env = {**os.environ, "RTLAB_RUNTIME_DIR": str(tmp_path / "theirs")}
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, token], env=env, text=True,
-                              stdout=subprocess.PIPE)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, token], env=env, text=True, stdout=subprocess.PIPE
+    )
     try:
         path = holder.stdout.readline().strip()
         assert path == str(cleanup.HOST_LOCK_DIR / f"{token}.lock")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from rtlab.host import daemons, host
 from rtlab.core import runtimes
 from rtlab.core.runtimes import Runtime
+from rtlab.host import daemons, host
 
 
 def test_a_new_known_entry_gives_its_package_and_docker_registration(monkeypatch):
-    known = {**runtimes.KNOWN, "made-up": Runtime("made-up", "made-up-rt", package="made-up-pkg",
-                                                   docker=True)}
+    known = {
+        **runtimes.KNOWN,
+        "made-up": Runtime("made-up", "made-up-rt", package="made-up-pkg", docker=True),
+    }
     monkeypatch.setattr(runtimes, "KNOWN", known)
     assert runtimes.packages()["made-up-rt"] == "made-up-pkg"
     assert "made-up" in runtimes.docker_registered()
@@ -17,8 +19,9 @@ def test_a_new_known_entry_gives_its_package_and_docker_registration(monkeypatch
 
 def test_setup_and_dockerd_read_the_known_entries():
     # set-up's packages and dockerd's registered runtimes are exactly what KNOWN says
-    assert {c: p for c, p in host.DEBIAN_PACKAGES.items() if c in runtimes.packages()} \
-        == runtimes.packages()
+    assert {
+        c: p for c, p in host.DEBIAN_PACKAGES.items() if c in runtimes.packages()
+    } == runtimes.packages()
     assert set(runtimes.packages().values()) <= host.setup_packages()
     assert daemons.DOCKER_RUNTIMES == runtimes.docker_registered()
     assert "runc" not in daemons.DOCKER_RUNTIMES  # docker's own

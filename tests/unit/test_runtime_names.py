@@ -10,10 +10,10 @@ import subprocess
 import pytest
 
 from rtlab import cli
-from rtlab.report import params
 from rtlab.core import runtimes
-from rtlab.host import shims
 from rtlab.core.runtimes import KNOWN, Runtime, RuntimeSpecError, parse_custom
+from rtlab.host import shims
+from rtlab.report import params
 
 BAD_NAMES = ["ev\nil", "", "Runc", "-x", ".x", "a b", "a/b", "a;b", "x" * 64, "runc\x00", "é"]
 
@@ -44,8 +44,11 @@ def test_control_characters_in_paths_and_flags_are_refused(spec):
 
 
 def test_notebook_01_applies_the_same_rule():
-    with pytest.raises(params.ParameterError, match=r"^custom_runtimes: --runtime 'ev\\nil=/bin/"
-                                                    r"true': runtime name 'ev\\nil'"):
+    with pytest.raises(
+        params.ParameterError,
+        match=r"^custom_runtimes: --runtime 'ev\\nil=/bin/"
+        r"true': runtime name 'ev\\nil'",
+    ):
         params.collect_options(custom_runtimes=["ev\nil=/bin/true"])
 
 

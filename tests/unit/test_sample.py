@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rtlab.core import results
 from rtlab.analysis import stats
+from rtlab.core import results
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 RUNS = sorted(p.parent for p in SAMPLE.glob("*/run.json"))
@@ -35,12 +35,18 @@ def test_crun_vs_runc_run_verdict_agrees_with_hyperfine():
 
     _, trials = results.load_runs(RUNS)
     comparisons = stats.compare(trials[trials.client == "oci"], seed=0)
-    row = comparisons[(comparisons.family == "client=oci") & (comparisons.step == "run")
-                      & (comparisons[["a", "b"]].apply(set, axis=1) == {"runc", "crun"})]
+    row = comparisons[
+        (comparisons.family == "client=oci")
+        & (comparisons.step == "run")
+        & (comparisons[["a", "b"]].apply(set, axis=1) == {"runc", "crun"})
+    ]
     assert len(row) == 1
     row = row.iloc[0]
-    crun_verdict = row.verdict if row.a == "crun" else {"faster": "slower", "slower": "faster"}.get(
-        row.verdict, row.verdict)
+    crun_verdict = (
+        row.verdict
+        if row.a == "crun"
+        else {"faster": "slower", "slower": "faster"}.get(row.verdict, row.verdict)
+    )
     assert crun_verdict in ("faster", "slower"), f"rtlab finds no clear difference: {row.to_dict()}"
     assert (crun_verdict == "faster") == hyperfine_says_crun_faster, (row.to_dict(), hf_median)
 
@@ -59,14 +65,18 @@ def test_rtlab_analyze_on_a_sample_run_writes_tables_and_every_figure(tmp_path, 
     from rtlab.cli import main
 
     out = tmp_path / "analysis"
-    assert main(["analyze", str(RUNS[0]), "--out", str(out), "--figures", "all",
-                 "--svg"]) == 0  # warnings are errors here
+    assert (
+        main(["analyze", str(RUNS[0]), "--out", str(out), "--figures", "all", "--svg"]) == 0
+    )  # warnings are errors here
     for name in ("summary.csv", "comparisons.csv"):
         assert (out / name).stat().st_size > 0
     figures = {p.name for p in (out / "figures").iterdir()}
     for step in ("create", "start", "kill", "delete", "run", "total"):
-        assert {f"distribution_{step}.png", f"distribution_{step}.svg",
-                f"ecdf_{step}.png"} <= figures, step
+        assert {
+            f"distribution_{step}.png",
+            f"distribution_{step}.svg",
+            f"ecdf_{step}.png",
+        } <= figures, step
     assert {"lifecycle.png", "lifecycle.svg"} <= figures
     assert any(f.startswith("ratios_client-docker") for f in figures)
     assert any(f.startswith("ratios_runtime-runc") for f in figures)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from rtlab.core import experiments
 from rtlab.collect.clients import CLIENTS
 from rtlab.collect.clients.base import Target
-from rtlab.core.measure import Measurement
-from rtlab.core.runtimes import Runtime
 from rtlab.collect.scheduler import Plan, Scheduler, Unit, UnitState
 from rtlab.collect.trial import TrialRunner
+from rtlab.core import experiments
+from rtlab.core.measure import Measurement
+from rtlab.core.runtimes import Runtime
 
 TOKEN = "20261128T000000Z-beef"
 
@@ -39,8 +39,9 @@ class FakeHost:
 
         def result(code=0, timed_out=False, err=""):
             wall = timeout_s if timed_out else self.durations(runtime, verb)
-            return Measurement(tuple(argv), wall, 0.0, 0.0, None if timed_out else code,
-                               timed_out, "", err)
+            return Measurement(
+                tuple(argv), wall, 0.0, 0.0, None if timed_out else code, timed_out, "", err
+            )
 
         if mode == "hang" and verb in ("create", "run"):
             self.containers[cid] = "creating"
@@ -102,24 +103,43 @@ class FakeTarget(Target):
 SMALL_PLAN = Plan(trials=3, warmup=1)
 
 
-def run_schedule(host, targets, plan=SMALL_PLAN, experiment="lifecycle",
-                 steps=None, conditions=({},), runner_cls=TrialRunner, ci=None, drop=False):
+def run_schedule(
+    host,
+    targets,
+    plan=SMALL_PLAN,
+    experiment="lifecycle",
+    steps=None,
+    conditions=({},),
+    runner_cls=TrialRunner,
+    ci=None,
+    drop=False,
+):
     exp = experiments.get(experiment)
 
     def idle(pace):  # the gap, logged in order with the commands, without sleeping
         host.log.append(("idle", pace))
         return pace + 1e-4
 
-    runner = runner_cls(exp, exp.select(steps), run_id="r", token=TOKEN, timeout_s=5.0,
-                        max_consecutive_timeouts=plan.max_consecutive_timeouts,
-                        execute=host.execute, say=lambda _: None, sweep=lambda _: None,
-                        idle=idle, drop_caches=(lambda: host.log.append(("drop",))) if drop else None)
+    runner = runner_cls(
+        exp,
+        exp.select(steps),
+        run_id="r",
+        token=TOKEN,
+        timeout_s=5.0,
+        max_consecutive_timeouts=plan.max_consecutive_timeouts,
+        execute=host.execute,
+        say=lambda _: None,
+        sweep=lambda _: None,
+        idle=idle,
+        drop_caches=(lambda: host.log.append(("drop",))) if drop else None,
+    )
     states = [UnitState(Unit(t, dict(c))) for t in targets for c in conditions]
     written: list[dict] = []
     said: list[str] = []
     kwargs = {"ci": ci} if ci else {}
-    Scheduler(plan, states, runner.run, written.extend, steps=exp.select(steps),
-              say=said.append, **kwargs).run()
+    Scheduler(
+        plan, states, runner.run, written.extend, steps=exp.select(steps), say=said.append, **kwargs
+    ).run()
     return states, written, said
 
 
@@ -140,7 +160,7 @@ def test_each_round_runs_every_unit_once_in_a_seeded_order():
         orders.append(tuple(r["runtime"] for r in creates))
     assert orders[0] == orders[1]
     assert orders[0] != orders[2]
-    assert len({orders[0][i:i + 4] for i in range(0, 40, 4)}) > 1  # shuffled between rounds
+    assert len({orders[0][i : i + 4] for i in range(0, 40, 4)}) > 1  # shuffled between rounds
     assert host.containers == {}
 
 
@@ -194,7 +214,9 @@ def test_a_failure_explained_by_a_vanished_daemon_drops_the_target():
 
 
 def test_until_ci_stops_a_steady_target_early_and_a_noisy_one_at_the_ceiling():
-    noisy = itertools.cycle([0.01, 0.03, 0.005, 0.05, 0.02, 0.04, 0.015])  # 7: not a multiple of 5 steps
+    noisy = itertools.cycle(
+        [0.01, 0.03, 0.005, 0.05, 0.02, 0.04, 0.015]
+    )  # 7: not a multiple of 5 steps
     host = FakeHost({}, durations=lambda rt, verb: 0.01 if rt == "steady" else next(noisy))
     steady, wobbly = FakeTarget("steady", host), FakeTarget("wobbly", host)
     plan = Plan(warmup=0, until_ci=0.05, min_trials=6, max_trials=12)
@@ -207,16 +229,22 @@ def test_until_ci_stops_a_steady_target_early_and_a_noisy_one_at_the_ceiling():
 
 def test_steps_run_measures_only_the_one_shot_run():
     host = FakeHost({})
-    _, rows, _ = run_schedule(host, [FakeTarget("a", host)], Plan(trials=3, warmup=0),
-                              steps=["run"])
+    _, rows, _ = run_schedule(
+        host, [FakeTarget("a", host)], Plan(trials=3, warmup=0), steps=["run"]
+    )
     assert [r["step"] for r in rows] == ["run"] * 3
     assert {e[2] for e in host.log if e[0] == "exec"} == {"run"}
 
 
 def test_a_subset_of_a_chain_still_runs_the_chain_but_times_only_the_subset():
     host = FakeHost({})
-    _, rows, _ = run_schedule(host, [FakeTarget("a", host)], Plan(trials=2, warmup=0),
-                              experiment="pause", steps=["resume", "pause"])
+    _, rows, _ = run_schedule(
+        host,
+        [FakeTarget("a", host)],
+        Plan(trials=2, warmup=0),
+        experiment="pause",
+        steps=["resume", "pause"],
+    )
     assert [r["step"] for r in rows] == ["pause", "resume"] * 2
     verbs = [e[2] for e in host.log if e[0] == "exec"]
     assert verbs == ["create", "start", "pause", "resume", "kill", "delete"] * 2
@@ -225,8 +253,9 @@ def test_a_subset_of_a_chain_still_runs_the_chain_but_times_only_the_subset():
 
 def test_pause_experiment_rows_and_the_state_wait_before_delete():
     host = FakeHost({})
-    _, rows, _ = run_schedule(host, [FakeTarget("a", host)], Plan(trials=1, warmup=0),
-                              experiment="pause")
+    _, rows, _ = run_schedule(
+        host, [FakeTarget("a", host)], Plan(trials=1, warmup=0), experiment="pause"
+    )
     assert [r["step"] for r in rows] == ["create", "start", "pause", "resume", "kill", "delete"]
     assert all(r["ok"] and r["experiment"] == "pause" for r in rows)
     events = [e[0] if e[0] == "wait" else e[2] for e in host.log]
@@ -241,9 +270,12 @@ def test_before_step_runs_just_before_each_timed_step_after_the_previous_command
         rows_seen: list = []
 
     host = FakeHost({})
-    _, rows, _ = run_schedule(host, [FakeTarget("a", host)], Plan(trials=1, warmup=0),
-                              runner_cls=Hooked)
-    kinds = [(e[0], e[1] if e[0] == "before" else e[2]) for e in host.log if e[0] in ("before", "exec")]
+    _, rows, _ = run_schedule(
+        host, [FakeTarget("a", host)], Plan(trials=1, warmup=0), runner_cls=Hooked
+    )
+    kinds = [
+        (e[0], e[1] if e[0] == "before" else e[2]) for e in host.log if e[0] in ("before", "exec")
+    ]
     expected = []
     for step in ("create", "start", "kill", "delete", "run"):
         expected += [("before", step), ("exec", step)]
@@ -252,35 +284,62 @@ def test_before_step_runs_just_before_each_timed_step_after_the_previous_command
 
 def test_conditions_are_interleaved_units_and_their_columns_reach_the_rows():
     host = FakeHost({})
-    states, rows, _ = run_schedule(host, [FakeTarget("a", host)], Plan(trials=2, warmup=0),
-                                   conditions=({"pace_s": 0.0}, {"pace_s": 1.0}))
+    states, rows, _ = run_schedule(
+        host,
+        [FakeTarget("a", host)],
+        Plan(trials=2, warmup=0),
+        conditions=({"pace_s": 0.0}, {"pace_s": 1.0}),
+    )
     assert [s.label for s in states] == ["fake/a[pace_s=0.0]", "fake/a[pace_s=1.0]"]
     assert sorted({r["pace_s"] for r in rows}) == [0.0, 1.0]
     assert sum(r["pace_s"] == 1.0 for r in rows) == 2 * 5
 
 
-@pytest.mark.parametrize("client, pause, resume", [
-    ("oci", ["pause"], ["resume"]),
-    ("docker", ["pause"], ["unpause"]),
-    ("podman", ["pause"], ["unpause"]),
-    ("ctr", ["task", "pause"], ["task", "resume"]),
-])
+@pytest.mark.parametrize(
+    "client, pause, resume",
+    [
+        ("oci", ["pause"], ["resume"]),
+        ("docker", ["pause"], ["unpause"]),
+        ("podman", ["pause"], ["unpause"]),
+        ("ctr", ["task", "pause"], ["task", "resume"]),
+    ],
+)
 def test_each_client_spells_pause_and_resume(client, pause, resume):
     target = CLIENTS[client](Runtime("runc", "runc", (), "test"), Path("/nonexistent"))
     exp = experiments.get("pause")
     (p,), (r,) = (target.step_commands(exp.step(s), "ID") for s in ("pause", "resume"))
-    assert p[-len(pause) - 1:] == [*pause, "ID"] and r[-len(resume) - 1:] == [*resume, "ID"]
+    assert p[-len(pause) - 1 :] == [*pause, "ID"] and r[-len(resume) - 1 :] == [*resume, "ID"]
     assert set(target.argv_templates(exp.steps)) == set(exp.steps)
 
 
 def test_the_pace_is_an_idle_gap_right_before_each_timed_step_and_is_recorded():
     host = FakeHost({})
-    _, rows, _ = run_schedule(host, [FakeTarget("a", host)], Plan(trials=2, warmup=0),
-                              conditions=({"pace_s": 0.25},), drop=True)
-    events = [e[0] if e[0] in ("idle", "drop", "wait") else e[2] for e in host.log
-              if e[0] in ("idle", "drop", "wait", "exec")]
-    trial = ["drop", "idle", "create", "idle", "start", "idle", "kill", "wait", "idle", "delete",
-             "idle", "run"]
+    _, rows, _ = run_schedule(
+        host,
+        [FakeTarget("a", host)],
+        Plan(trials=2, warmup=0),
+        conditions=({"pace_s": 0.25},),
+        drop=True,
+    )
+    events = [
+        e[0] if e[0] in ("idle", "drop", "wait") else e[2]
+        for e in host.log
+        if e[0] in ("idle", "drop", "wait", "exec")
+    ]
+    trial = [
+        "drop",
+        "idle",
+        "create",
+        "idle",
+        "start",
+        "idle",
+        "kill",
+        "wait",
+        "idle",
+        "delete",
+        "idle",
+        "run",
+    ]
     assert events == trial * 2  # the cache drop once per trial, the gap before every step
     assert all(r["pace_s"] == 0.25 and r["idle_s"] >= 0.25 and r["caches_dropped"] for r in rows)
     assert [e for e in host.log if e[0] == "idle"] == [("idle", 0.25)] * 10

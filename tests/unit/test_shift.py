@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from rtlab.analysis import analysis, compare, shift, stats
-from rtlab import cli
-
 from _synthetic import make_trials
+
+from rtlab import cli
+from rtlab.analysis import analysis, compare, shift, stats
 
 RATIO = 1.15
 ROUND_SD = 0.17  # each target's round effect
@@ -23,10 +22,9 @@ RHO = 0.7  # correlation of two targets' round effects
 REPS = 2000
 
 
-def paired_log_ratios(rng: np.random.Generator, reps: int, n: int, ratio: float
-                      ) -> np.ndarray:
+def paired_log_ratios(rng: np.random.Generator, reps: int, n: int, ratio: float) -> np.ndarray:
     """Per-round log(b / a) of ``reps`` simulated paired runs of ``n`` rounds, b = ratio × a."""
-    cov = ROUND_SD ** 2 * np.array([[1.0, RHO], [RHO, 1.0]])
+    cov = ROUND_SD**2 * np.array([[1.0, RHO], [RHO, 1.0]])
     rounds = rng.multivariate_normal([0.0, 0.0], cov, size=(reps, n))
     noise = rng.normal(0.0, NOISE_SD, size=(reps, n, 2))
     log_a = rounds[..., 0] + noise[..., 0]
@@ -81,9 +79,23 @@ def unpaired_frame(rng: np.random.Generator, n: int, ratio: float) -> pd.DataFra
     rows = []
     for name, factor in (("a", 1.0), ("b", ratio)):
         for r, w in enumerate(0.1 * factor * np.exp(rng.normal(0, 0.1, n))):
-            rows.append({"run_id": f"r-{name}", "client": "oci", "runtime": name, "round": r,
-                         "trial": r, "warmup": False, "step": "run", "wall_s": w, "ok": True,
-                         "user_s": 0.0, "sys_s": 0.0, "exit_code": 0, "error": ""})
+            rows.append(
+                {
+                    "run_id": f"r-{name}",
+                    "client": "oci",
+                    "runtime": name,
+                    "round": r,
+                    "trial": r,
+                    "warmup": False,
+                    "step": "run",
+                    "wall_s": w,
+                    "ok": True,
+                    "user_s": 0.0,
+                    "sys_s": 0.0,
+                    "exit_code": 0,
+                    "error": "",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -110,9 +122,23 @@ def frame_from_log_ratios(d: np.ndarray) -> pd.DataFrame:
     rows = []
     for name, walls in (("a", base), ("b", base * np.exp(d))):
         for r, w in enumerate(walls):
-            rows.append({"run_id": "r", "client": "oci", "runtime": name, "round": r,
-                         "trial": r, "warmup": False, "step": "run", "wall_s": float(w),
-                         "ok": True, "user_s": 0.0, "sys_s": 0.0, "exit_code": 0, "error": ""})
+            rows.append(
+                {
+                    "run_id": "r",
+                    "client": "oci",
+                    "runtime": name,
+                    "round": r,
+                    "trial": r,
+                    "warmup": False,
+                    "step": "run",
+                    "wall_s": float(w),
+                    "ok": True,
+                    "user_s": 0.0,
+                    "sys_s": 0.0,
+                    "exit_code": 0,
+                    "error": "",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -125,16 +151,19 @@ def test_bounds_are_symmetric_on_the_log_scale() -> None:
     assert np.log(low) == pytest.approx(-np.log(high))
 
 
-@pytest.mark.parametrize("p_adj, ci, equiv_ci, expected", [
-    (0.5, (0.97, 1.02), (0.98, 1.01), (stats.EQUIVALENT, "")),
-    (0.001, (0.97, 0.99), (0.975, 0.985), (stats.EQUIVALENT, stats.FASTER)),
-    (0.001, (1.01, 1.03), (1.012, 1.028), (stats.EQUIVALENT, stats.SLOWER)),
-    (0.001, (0.70, 0.80), (0.72, 0.78), (stats.FASTER, stats.FASTER)),
-    (0.001, (1.20, 1.40), (1.22, 1.38), (stats.SLOWER, stats.SLOWER)),
-    (0.30, (0.90, 1.15), (0.92, 1.12), (stats.INCONCLUSIVE, "")),
-    # 1 - m = 0.95 would have counted this one; 1 / 1.05 = 0.952 does not
-    (0.30, (0.94, 1.01), (0.951, 1.00), (stats.INCONCLUSIVE, "")),
-])
+@pytest.mark.parametrize(
+    "p_adj, ci, equiv_ci, expected",
+    [
+        (0.5, (0.97, 1.02), (0.98, 1.01), (stats.EQUIVALENT, "")),
+        (0.001, (0.97, 0.99), (0.975, 0.985), (stats.EQUIVALENT, stats.FASTER)),
+        (0.001, (1.01, 1.03), (1.012, 1.028), (stats.EQUIVALENT, stats.SLOWER)),
+        (0.001, (0.70, 0.80), (0.72, 0.78), (stats.FASTER, stats.FASTER)),
+        (0.001, (1.20, 1.40), (1.22, 1.38), (stats.SLOWER, stats.SLOWER)),
+        (0.30, (0.90, 1.15), (0.92, 1.12), (stats.INCONCLUSIVE, "")),
+        # 1 - m = 0.95 would have counted this one; 1 / 1.05 = 0.952 does not
+        (0.30, (0.94, 1.01), (0.951, 1.00), (stats.INCONCLUSIVE, "")),
+    ],
+)
 def test_each_verdict_known_answer(p_adj, ci, equiv_ci, expected) -> None:
     assert stats.verdict(p_adj, *ci, *equiv_ci, 0.05, 0.05) == expected
 
@@ -143,8 +172,7 @@ def test_equivalent_and_significant_says_both() -> None:
     d = np.full(20, np.log(0.98)) + np.linspace(-0.004, 0.004, 20)  # a 2% faster, tightly
     row = stats.compare(frame_from_log_ratios(-d)).iloc[0]
     assert (row["verdict"], row["difference"]) == (stats.EQUIVALENT, stats.FASTER)
-    (sentence,) = analysis.findings(pd.DataFrame([row]), stats.summarize(
-        frame_from_log_ratios(-d)))
+    (sentence,) = analysis.findings(pd.DataFrame([row]), stats.summarize(frame_from_log_ratios(-d)))
     assert "equivalent within ±5%" in sentence and "2% faster" in sentence
     assert f"ratio {row['ratio']:.2f}, 90% CI {row['equiv_ci_low']:.2f}–" in sentence
 
@@ -156,8 +184,12 @@ def test_identical_distributions_are_equivalent_at_margin_20_percent() -> None:
     below alpha (the issue's report: "equivalent" not shown beside one)."""
     rng = np.random.default_rng(7)
     reps = 300
-    rows = [stats.compare(frame_from_log_ratios(paired_log_ratios(rng, 1, 12, 1.0)[0]),
-                          margin=0.2).iloc[0] for _ in range(reps)]
+    rows = [
+        stats.compare(
+            frame_from_log_ratios(paired_log_ratios(rng, 1, 12, 1.0)[0]), margin=0.2
+        ).iloc[0]
+        for _ in range(reps)
+    ]
     verdicts = [r["verdict"] for r in rows]
     assert np.mean([v == stats.EQUIVALENT for v in verdicts]) >= 0.95
     alone = np.mean([v in (stats.FASTER, stats.SLOWER) for v in verdicts])
@@ -173,17 +205,37 @@ def test_identical_distributions_are_equivalent_at_margin_20_percent() -> None:
 
 
 def pause_trials(n_trials: int = 12) -> pd.DataFrame:
-    medians = {("docker", "runc"): {"create": 0.1, "start": 0.15, "pause": 0.03,
-                                    "resume": 0.03, "kill": 0.05, "delete": 0.02}}
+    medians = {
+        ("docker", "runc"): {
+            "create": 0.1,
+            "start": 0.15,
+            "pause": 0.03,
+            "resume": 0.03,
+            "kill": 0.05,
+            "delete": 0.02,
+        }
+    }
     frame = make_trials(medians, n_trials=n_trials, n_warmup=0, seed=2)
     return frame.assign(experiment="pause", run_id="20261127T231500Z-test-0a0a")
 
 
 def lifecycle_trials(n_trials: int = 12) -> pd.DataFrame:
-    medians = {("docker", "runc"): {"create": 0.1, "start": 0.15, "kill": 0.05, "delete": 0.02,
-                                    "run": 0.3},
-               ("docker", "crun"): {"create": 0.1, "start": 0.12, "kill": 0.05, "delete": 0.02,
-                                    "run": 0.25}}
+    medians = {
+        ("docker", "runc"): {
+            "create": 0.1,
+            "start": 0.15,
+            "kill": 0.05,
+            "delete": 0.02,
+            "run": 0.3,
+        },
+        ("docker", "crun"): {
+            "create": 0.1,
+            "start": 0.12,
+            "kill": 0.05,
+            "delete": 0.02,
+            "run": 0.25,
+        },
+    }
     return make_trials(medians, n_trials=n_trials, n_warmup=0, seed=3)
 
 
@@ -198,8 +250,9 @@ def test_lifecycle_and_pause_analysed_together_stay_apart(tmp_path: Path) -> Non
     pause = summary.loc[("pause", "docker", "runc", "total"), "median_s"]
     assert life == pytest.approx(0.32, rel=0.1) and pause == pytest.approx(0.38, rel=0.1)
     assert set(result.comparisons["experiment"]) == {"lifecycle"}  # one target in pause
-    assert all(f.startswith(("Lifecycle experiment: ", "Pause experiment: "))
-               for f in result.findings)
+    assert all(
+        f.startswith(("Lifecycle experiment: ", "Pause experiment: ")) for f in result.findings
+    )
     assert not any("pause cycle" in f for f in result.findings if f.startswith("Lifecycle"))
     on_disk = pd.read_csv(tmp_path / analysis.SUMMARY_FILE)
     assert on_disk.groupby(["experiment", "client", "runtime", "step"]).size().max() == 1
@@ -238,6 +291,7 @@ def test_large_sample_selection_is_exactly_the_direct_order_statistics(monkeypat
 
     def bisection(values, total, ranks, bounds=None):
         return shift._kth(values()[0], np.asarray(ranks, dtype=float), *bounds)
+
     monkeypatch.setattr(shift, "_order_stats", bisection)
     bisected = [*shift.paired(d, 0.95, 0.9), *shift.unpaired(x, y, 0.95)]
     monkeypatch.setattr(shift, "_order_stats", reference)

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from _synthetic import fail, make_trials, two_targets
 from scipy import stats as sps
 
-from _synthetic import fail, make_trials, two_targets
 from rtlab.analysis import stats
 
 REPS = 300
@@ -124,8 +124,7 @@ def test_same_distribution_rarely_gives_a_verdict(rng: np.random.Generator) -> N
     verdicts = []
     for rep in range(REPS):
         a, b = rng.lognormal(0, 0.2, 20), rng.lognormal(0, 0.2, 20)
-        verdicts.append(stats.compare(two_targets(a, b), alpha=alpha, seed=rep)
-                        .iloc[0]["verdict"])
+        verdicts.append(stats.compare(two_targets(a, b), alpha=alpha, seed=rep).iloc[0]["verdict"])
     verdicts = np.array(verdicts)
     assert (verdicts == stats.FASTER).mean() <= alpha + three_se(alpha, REPS)
     assert (verdicts != stats.NO_CLEAR_DIFFERENCE).mean() <= alpha + three_se(alpha, REPS)
@@ -153,8 +152,9 @@ def test_modified_z_hand_example() -> None:
         stats.modified_z_scores(np.array([1.0, 2.0, 3.0, 4.0, 9.0])),
         0.6745 * np.array([-2.0, -1.0, 0.0, 1.0, 6.0]),
     )
-    flagged = stats.flag_outliers(two_targets(np.array([1.0, 2.0, 3.0, 4.0, 9.0]),
-                                              np.array([1.0, 2.0, 3.0, 4.0, 8.0])))
+    flagged = stats.flag_outliers(
+        two_targets(np.array([1.0, 2.0, 3.0, 4.0, 9.0]), np.array([1.0, 2.0, 3.0, 4.0, 8.0]))
+    )
     # 9: z = 4.05 > 3.5; 8: z = 3.37, not an outlier
     assert flagged.loc[flagged["outlier"], "wall_s"].tolist() == [9.0]
 
@@ -165,8 +165,9 @@ def test_zero_mad_flags_values_off_the_median() -> None:
 
 
 def test_outliers_are_counted_not_dropped() -> None:
-    summary = stats.summarize(two_targets(np.array([1.0, 2.0, 3.0, 4.0, 9.0, 2.5, 3.5]),
-                                          np.arange(1.0, 8.0)))
+    summary = stats.summarize(
+        two_targets(np.array([1.0, 2.0, 3.0, 4.0, 9.0, 2.5, 3.5]), np.arange(1.0, 8.0))
+    )
     row = summary[summary["runtime"] == "a"].iloc[0]
     assert (row["n"], row["n_outliers"], row["max_s"]) == (7, 1, 9.0)
 
@@ -175,9 +176,19 @@ def test_outliers_are_counted_not_dropped() -> None:
 
 
 def one_target(n_trials: int = 8) -> pd.DataFrame:
-    return make_trials({("oci", "runc"): {"create": 0.01, "start": 0.02, "kill": 0.005,
-                                          "delete": 0.008, "run": 0.03}},
-                       n_trials=n_trials, n_warmup=2)
+    return make_trials(
+        {
+            ("oci", "runc"): {
+                "create": 0.01,
+                "start": 0.02,
+                "kill": 0.005,
+                "delete": 0.008,
+                "run": 0.03,
+            }
+        },
+        n_trials=n_trials,
+        n_warmup=2,
+    )
 
 
 def test_total_is_the_sum_of_four_ok_steps() -> None:
@@ -219,8 +230,9 @@ def test_summary_columns_and_small_samples() -> None:
 
 
 def test_mad_is_raw_and_iqr_linear() -> None:
-    row = stats.summarize(two_targets(np.array([1.0, 2.0, 3.0, 4.0, 9.0]),
-                                      np.arange(1.0, 6.0))).iloc[0]
+    row = stats.summarize(
+        two_targets(np.array([1.0, 2.0, 3.0, 4.0, 9.0]), np.arange(1.0, 6.0))
+    ).iloc[0]
     assert (row["median_s"], row["mad_s"], row["iqr_s"]) == (3.0, 1.0, 2.0)
 
 
@@ -230,10 +242,14 @@ def test_mad_is_raw_and_iqr_linear() -> None:
 def test_families_pair_each_member_once() -> None:
     comparisons = stats.compare(make_trials(n_trials=8))
     assert set(stats.COMPARISON_COLUMNS) <= set(comparisons.columns)
-    runc_total = comparisons[(comparisons["family"] == "runtime=runc")
-                             & (comparisons["step"] == "total")]
+    runc_total = comparisons[
+        (comparisons["family"] == "runtime=runc") & (comparisons["step"] == "total")
+    ]
     assert list(zip(runc_total["a"], runc_total["b"])) == [
-        ("ctr", "docker"), ("ctr", "podman"), ("docker", "podman")]
+        ("ctr", "docker"),
+        ("ctr", "podman"),
+        ("docker", "podman"),
+    ]
     docker = comparisons[comparisons["family"] == "client=docker"]
     assert set(docker["step"]) == {"create", "start", "kill", "delete", "total", "run"}
     # single-member families (client=ctr, client=podman, runtime=runsc) give no pairs
@@ -253,8 +269,7 @@ def test_single_member_family_gives_empty_frames() -> None:
 
 def test_compare_is_reproducible() -> None:
     trials = make_trials(n_trials=8)
-    pd.testing.assert_frame_equal(stats.compare(trials, seed=3),
-                                  stats.compare(trials, seed=3))
+    pd.testing.assert_frame_equal(stats.compare(trials, seed=3), stats.compare(trials, seed=3))
 
 
 # --- warnings and purity -----------------------------------------------------
@@ -270,8 +285,10 @@ def test_noise_warnings_say_what_to_do() -> None:
 
 
 def test_stats_never_imports_matplotlib() -> None:
-    code = ("import sys, rtlab.analysis.stats; "
-            "sys.exit(any(m.split('.')[0] in ('matplotlib', 'seaborn') for m in sys.modules))")
+    code = (
+        "import sys, rtlab.analysis.stats; "
+        "sys.exit(any(m.split('.')[0] in ('matplotlib', 'seaborn') for m in sys.modules))"
+    )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

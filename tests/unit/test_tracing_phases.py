@@ -12,16 +12,24 @@ MS = 1_000_000
 
 
 def _events(*items):
-    return tracing.parse(f"E {t * MS} {pid} {pid} {kind} {arg}".rstrip() for t, pid, kind, arg in items)
+    return tracing.parse(
+        f"E {t * MS} {pid} {pid} {kind} {arg}".rstrip() for t, pid, kind, arg in items
+    )
 
 
 def _runc_run(offset_ms=0):
     o = offset_ms
-    return _events((o + 1, 10, "exec", "/usr/sbin/runc"), (o + 12, 11, "exec", "/proc/self/exe"),
-                   (o + 20, 12, "ns", "unshare 6c020000"), (o + 30, 13, "mount", "/"),
-                   (o + 31, 13, "pivot_root", ""), (o + 33, 13, "sec", "prctl 24"),
-                   (o + 36, 13, "exec", "/bin/true"), (o + 37, 13, "exit", ""),
-                   (o + 40, 10, "exit", ""))
+    return _events(
+        (o + 1, 10, "exec", "/usr/sbin/runc"),
+        (o + 12, 11, "exec", "/proc/self/exe"),
+        (o + 20, 12, "ns", "unshare 6c020000"),
+        (o + 30, 13, "mount", "/"),
+        (o + 31, 13, "pivot_root", ""),
+        (o + 33, 13, "sec", "prctl 24"),
+        (o + 36, 13, "exec", "/bin/true"),
+        (o + 37, 13, "exit", ""),
+        (o + 40, 10, "exit", ""),
+    )
 
 
 def test_phases_are_contiguous_named_in_order_and_add_up_to_the_window():
@@ -60,10 +68,15 @@ def test_family_and_unknown_steps():
 
 
 def test_runsc_delete_names_the_wait_for_the_sandbox_pid():
-    events = _events((1, 10, "exec", "/usr/bin/runsc"), (20, 10, "kill", "9 500"),
-                     (21, 10, "kill", "0 500"), (120, 10, "kill", "0 500"),
-                     (1220, 10, "kill", "0 500"), (1221, 10, "kill", "9 501"),
-                     (1223, 10, "exit", ""))
+    events = _events(
+        (1, 10, "exec", "/usr/bin/runsc"),
+        (20, 10, "kill", "9 500"),
+        (21, 10, "kill", "0 500"),
+        (120, 10, "kill", "0 500"),
+        (1220, 10, "kill", "0 500"),
+        (1221, 10, "kill", "9 501"),
+        (1223, 10, "exit", ""),
+    )
     got = tracing.phases(events, 0, 1224 * MS, tracing.definitions("runsc", "delete"))
     wait = [p for p in got if p.phase.startswith("waiting for the sandbox")]
     assert len(wait) == 1 and abs(wait[0].dur_s - 1.201) < 1e-9
@@ -71,12 +84,17 @@ def test_runsc_delete_names_the_wait_for_the_sandbox_pid():
 
 
 def test_docker_start_hand_offs_in_order():
-    events = _events((1, 10, "exec", "/usr/bin/docker"), (30, 10, "wake", "docker>dockerd 7"),
-                     (31, 7, "wake", "dockerd>containerd 8"),
-                     (40, 20, "exec", "/usr/bin/containerd-shim-runc-v2"),
-                     (60, 21, "exec", "/usr/bin/runc"), (70, 22, "exec", "/proc/self/exe"),
-                     (90, 23, "exec", "/usr/bin/runc"), (95, 23, "exit", ""),
-                     (110, 10, "exit", ""))
+    events = _events(
+        (1, 10, "exec", "/usr/bin/docker"),
+        (30, 10, "wake", "docker>dockerd 7"),
+        (31, 7, "wake", "dockerd>containerd 8"),
+        (40, 20, "exec", "/usr/bin/containerd-shim-runc-v2"),
+        (60, 21, "exec", "/usr/bin/runc"),
+        (70, 22, "exec", "/proc/self/exe"),
+        (90, 23, "exec", "/usr/bin/runc"),
+        (95, 23, "exit", ""),
+        (110, 10, "exit", ""),
+    )
     got = tracing.phases(events, 0, 111 * MS, tracing.definitions("runc", "start", "docker"))
     assert [p.phase for p in got] == [n for n, _ in tracing.definitions("runc", "start", "docker")]
     assert [round(p.dur_s * 1e3, 6) for p in got] == [1, 29, 1, 9, 20, 10, 20, 5, 15, 1]
@@ -88,13 +106,28 @@ def _phase_rows(runtime="runc", pace=0.1, stretch=None, trials=8, seed=0, client
     rows = []
     for trial in range(trials):
         got = tracing.phases(_runc_run(), 0, 42 * MS, tracing.definitions("runc", "run"))
-        durs = [p.dur_s * (1 + 0.01 * rng.standard_normal())
-                * ((stretch or {}).get(p.phase, 1.0)) for p in got]
+        durs = [
+            p.dur_s * (1 + 0.01 * rng.standard_normal()) * ((stretch or {}).get(p.phase, 1.0))
+            for p in got
+        ]
         for p, d in zip(got, durs):
-            rows.append({"run_id": "r1", "client": client, "runtime": runtime, "pace_s": pace,
-                         "round": trial, "trial": trial, "warmup": trial == 0, "step": "run",
-                         "container_id": f"{runtime}{pace}c{trial}", "wall_s": sum(durs),
-                         "phase": p.phase, "start_s": p.start_s, "dur_s": d})
+            rows.append(
+                {
+                    "run_id": "r1",
+                    "client": client,
+                    "runtime": runtime,
+                    "pace_s": pace,
+                    "round": trial,
+                    "trial": trial,
+                    "warmup": trial == 0,
+                    "step": "run",
+                    "container_id": f"{runtime}{pace}c{trial}",
+                    "wall_s": sum(durs),
+                    "phase": p.phase,
+                    "start_s": p.start_s,
+                    "dur_s": d,
+                }
+            )
     return rows
 
 
@@ -117,8 +150,9 @@ def test_a_trial_missing_a_marker_counts_zero_for_it_and_its_time_unattributed()
     lost = [r for r in rows if r["trial"] == 3]
     keep = [r for r in rows if r["trial"] != 3]
     merged = [r for r in lost if r["phase"] not in ("mounts + pivot_root", "masked/readonly paths")]
-    gap = sum(r["dur_s"] for r in lost if r["phase"] in ("mounts + pivot_root",
-                                                        "masked/readonly paths"))
+    gap = sum(
+        r["dur_s"] for r in lost if r["phase"] in ("mounts + pivot_root", "masked/readonly paths")
+    )
     merged.append({**lost[0], "phase": tracing.UNATTRIBUTED, "dur_s": gap})
     wide = phasestats.per_trial(pd.DataFrame(keep + merged))
     row = wide[wide.container_id == "runc0.1c3"].iloc[0]
@@ -128,8 +162,9 @@ def test_a_trial_missing_a_marker_counts_zero_for_it_and_its_time_unattributed()
 
 
 def test_differences_name_the_phase_that_grew():
-    frame = pd.DataFrame(_phase_rows(pace=0.0) + _phase_rows(pace=0.1, seed=1,
-                                                            stretch={"namespaces + cgroups": 3.0}))
+    frame = pd.DataFrame(
+        _phase_rows(pace=0.0) + _phase_rows(pace=0.1, seed=1, stretch={"namespaces + cgroups": 3.0})
+    )
     diff = phasestats.differences(frame, by="pace")
     top = diff[diff.explains]
     assert len(top) == 1 and top["phase"].iloc[0] == "namespaces + cgroups"
@@ -139,10 +174,20 @@ def test_differences_name_the_phase_that_grew():
 
 
 def test_tracing_cost_pairs_twins_by_round():
-    trials = pd.DataFrame({"run_id": "r1", "client": "oci", "runtime": "runc", "step": "run",
-                           "pace_s": 0.1, "warmup": False, "ok": True,
-                           "round": np.repeat(np.arange(10), 2),
-                           "traced": [True, False] * 10, "wall_s": [0.05, 0.04] * 10})
+    trials = pd.DataFrame(
+        {
+            "run_id": "r1",
+            "client": "oci",
+            "runtime": "runc",
+            "step": "run",
+            "pace_s": 0.1,
+            "warmup": False,
+            "ok": True,
+            "round": np.repeat(np.arange(10), 2),
+            "traced": [True, False] * 10,
+            "wall_s": [0.05, 0.04] * 10,
+        }
+    )
     cost = phasestats.tracing_cost(trials)
     assert len(cost) == 1 and abs(cost["ratio"].iloc[0] - 1.25) < 1e-9
     assert cost["n_pairs"].iloc[0] == 10
@@ -154,10 +199,25 @@ def test_section_escapes_names_from_data_and_says_when_nothing_was_traced(tmp_pa
 
     assert "No traced run" in phase_report.html(None).data
     rows = _phase_rows(client="<img src=x onerror=alert(1)>")
-    trials = pd.DataFrame([{"run_id": "r1", "client": r["client"], "runtime": "runc",
-                            "step": "run", "pace_s": 0.1, "warmup": r["warmup"], "ok": True,
-                            "round": r["round"], "traced": t, "wall_s": r["wall_s"]}
-                           for r in rows if r["phase"] == "workload" for t in (True, False)])
+    trials = pd.DataFrame(
+        [
+            {
+                "run_id": "r1",
+                "client": r["client"],
+                "runtime": "runc",
+                "step": "run",
+                "pace_s": 0.1,
+                "warmup": r["warmup"],
+                "ok": True,
+                "round": r["round"],
+                "traced": t,
+                "wall_s": r["wall_s"],
+            }
+            for r in rows
+            if r["phase"] == "workload"
+            for t in (True, False)
+        ]
+    )
     result = phase_report.analyze_phases(pd.DataFrame(rows), trials, tmp_path, figures=True)
     out = phase_report.html(result).data
     assert "<img src=x" not in out and "&lt;img src=x" in out
@@ -167,12 +227,19 @@ def test_section_escapes_names_from_data_and_says_when_nothing_was_traced(tmp_pa
 
 def test_the_client_is_what_the_root_forked_not_another_followed_exec():
     # a shim of another container (followed: containerd forked it) execs runc first
-    events = _events((0, 99, "exec", "/usr/bin/runc"), (1, 5, "fork", "10"),
-                     (2, 10, "exec", "/usr/bin/ctr"), (30, 10, "wake", "ctr>containerd 7"),
-                     (40, 20, "exec", "/usr/bin/containerd-shim-runc-v2"),
-                     (60, 21, "exec", "/usr/bin/runc"), (70, 22, "exec", "/proc/self/exe"),
-                     (90, 23, "exec", "/usr/bin/runc"), (95, 23, "exit", ""),
-                     (99, 99, "exit", ""), (110, 10, "exit", ""))
+    events = _events(
+        (0, 99, "exec", "/usr/bin/runc"),
+        (1, 5, "fork", "10"),
+        (2, 10, "exec", "/usr/bin/ctr"),
+        (30, 10, "wake", "ctr>containerd 7"),
+        (40, 20, "exec", "/usr/bin/containerd-shim-runc-v2"),
+        (60, 21, "exec", "/usr/bin/runc"),
+        (70, 22, "exec", "/proc/self/exe"),
+        (90, 23, "exec", "/usr/bin/runc"),
+        (95, 23, "exit", ""),
+        (99, 99, "exit", ""),
+        (110, 10, "exit", ""),
+    )
     definition = tracing.definitions("runc", "start", "ctr")
     got = tracing.phases(events, 0, 111 * MS, definition, root_pid=5)
     assert [p.phase for p in got] == [n for n, _ in definition]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
 
 from rtlab.core import experiments
 from rtlab.core.actions import Spawn, TimedAction
@@ -38,26 +38,26 @@ class Target:
     """
 
     client: str = ""
-    package: Optional[str] = None  # the Debian package of the client binary
+    package: str | None = None  # the Debian package of the client binary
     needs_daemons: tuple[str, ...] = ()  # daemons.py names: what must answer before it works
-    image_store: Optional[str] = None  # daemons.IMAGE_STORES name ("docker", "containerd", …)
-    store_description: Optional[str] = None  # how set-up names the store (None: image_store)
+    image_store: str | None = None  # daemons.IMAGE_STORES name ("docker", "containerd", …)
+    store_description: str | None = None  # how set-up names the store (None: image_store)
     engine: bool = True  # a high-level client (studies compare these); False: the OCI CLI
     verbs: dict = {}  # step name → this client's own spelling of a plain-verb step
     package_commands: tuple[str, ...] = ()  # commands whose absence means `package` is missing
-    experiment: Optional[str] = None  # the one experiment this client runs (None: any, cri: "cri")
+    experiment: str | None = None  # the one experiment this client runs (None: any, cri: "cri")
     mode: str = "rootful"  # rootless.MODES: who runs the client (column mode)
     # mode → the subclass running this client in it (set by that subclass's module)
-    mode_classes: dict[str, type["Target"]] = {}
+    mode_classes: dict[str, type[Target]] = {}
 
     # -- its image store (when image_store is set; daemons.import_images uses these) --
     @staticmethod
-    def find_binary() -> Optional[str]:
+    def find_binary() -> str | None:
         """The client binary, None when not installed."""
         return None
 
     @staticmethod
-    def image_id(ref: str) -> Optional[str]:
+    def image_id(ref: str) -> str | None:
         """The id of image ``ref`` in the client's store (None: absent)."""
         return None
 
@@ -77,8 +77,14 @@ class Target:
         namespace); returns what was undone."""
         return []
 
-    def __init__(self, runtime: Runtime, workdir: Path, *, timeout_s: float = 30.0,
-                 workload: Optional[Workload] = None):
+    def __init__(
+        self,
+        runtime: Runtime,
+        workdir: Path,
+        *,
+        timeout_s: float = 30.0,
+        workload: Workload | None = None,
+    ):
         self.runtime = runtime
         self.workdir = workdir
         self.timeout_s = timeout_s
@@ -93,7 +99,7 @@ class Target:
         """The condition columns this target's rows carry (the CRI's ``network``)."""
         return {}
 
-    def variants(self, networks: Sequence[str]) -> list["Target"]:
+    def variants(self, networks: Sequence[str]) -> list[Target]:
         """One target per condition of the client (the CRI: one per network mode)."""
         return [self]
 
@@ -102,7 +108,7 @@ class Target:
         (rootless podman's pause process); the errors that mattered."""
         return []
 
-    def with_mode(self, mode: str) -> Optional["Target"]:
+    def with_mode(self, mode: str) -> Target | None:
         """This target run in ``mode`` (rootless.MODES); None: the client has none.
         A subclass for another mode registers itself in its client's ``mode_classes``
         (oci_rootless.py, podman_rootless.py)."""
@@ -118,7 +124,7 @@ class Target:
         return [Spawn(tuple(argv)) for argv in self.step_commands("run", cid)]
 
     # -- what every driver provides -------------------------------------------
-    def unavailable_reason(self) -> Optional[str]:
+    def unavailable_reason(self) -> str | None:
         """None when this target can run here, else one line saying why not."""
         raise NotImplementedError
 
@@ -153,27 +159,32 @@ class Target:
         that times an in-process call (a CRI request) returns a ``Call`` here."""
         return [Spawn(tuple(argv)) for argv in self.step_commands(step, cid)]
 
-    def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
+    def wait_stopped(self, cid: str, timeout_s: float) -> str | None:
         """Block until ``cid`` is stopped; an error line if it did not stop."""
         raise NotImplementedError
 
-    def status(self, cid: str) -> Optional[str]:
+    def status(self, cid: str) -> str | None:
         """``cid``'s state as one of created, running, paused, stopped, gone (None:
         cannot be read now)."""
         raise NotImplementedError
 
-    def give_up(self) -> Optional[str]:
+    def give_up(self) -> str | None:
         """Why waiting for a state is pointless now (a daemon gone), else None."""
         return None
 
-    def wait_for(self, cid: str, state: str, timeout_s: float) -> Optional[str]:
+    def wait_for(self, cid: str, state: str, timeout_s: float) -> str | None:
         """Block until ``cid`` is in ``state`` (experiments.WAIT_STATES); an error line
         if it never is. The stopped state goes through the client's ``wait_stopped``."""
         if state == "stopped":
             return self.wait_stopped(cid, timeout_s)
         try:
-            return self.poll_until_stopped(lambda: self.status(cid), state, timeout_s,
-                                           give_up=self.give_up, what=f"later, not {state}")
+            return self.poll_until_stopped(
+                lambda: self.status(cid),
+                state,
+                timeout_s,
+                give_up=self.give_up,
+                what=f"later, not {state}",
+            )
         except NotImplementedError:
             return f"{self.client} cannot read a container's state to wait for {state!r}"
 
@@ -185,7 +196,7 @@ class Target:
         """Ids (or names) of every rtlab container this client/runtime holds."""
         raise NotImplementedError
 
-    def versions(self) -> dict[str, Optional[str]]:
+    def versions(self) -> dict[str, str | None]:
         raise NotImplementedError
 
     def config(self) -> dict:
@@ -201,10 +212,13 @@ class Target:
         return run_timed(argv, timeout_s, capture_stdout=True)
 
     @staticmethod
-    def poll_until_stopped(read_status: Callable[[], Optional[str]], stopped: str,
-                           timeout_s: float,
-                           give_up: Callable[[], Optional[str]] = lambda: None,
-                           what: str = "after kill") -> Optional[str]:
+    def poll_until_stopped(
+        read_status: Callable[[], str | None],
+        stopped: str,
+        timeout_s: float,
+        give_up: Callable[[], str | None] = lambda: None,
+        what: str = "after kill",
+    ) -> str | None:
         """Poll ``read_status`` until it returns ``stopped`` (or any wanted state); an
         error line if it never does, ``what`` saying what was awaited.
 
@@ -225,8 +239,14 @@ class Target:
         return f"container still {status or 'in an unknown state'} {timeout_s:g} s {what}"
 
 
-_STATE_NAMES = {"exited": "stopped", "dead": "stopped", "configured": "created",
-                "creating": "created", "restarting": "running", "pausing": "paused"}
+_STATE_NAMES = {
+    "exited": "stopped",
+    "dead": "stopped",
+    "configured": "created",
+    "creating": "created",
+    "restarting": "running",
+    "pausing": "paused",
+}
 
 
 def state_name(raw: str) -> str:

@@ -17,14 +17,15 @@ collect's clean-up, ``rtlab clean`` and purge find them (cri_client.remove_pods)
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING
 
-from rtlab.host import cri
-from rtlab.core.actions import Call, TimedAction
-from rtlab.host.cleanup import CONTAINER_PREFIX, token_of
-from rtlab.core.experiments import Step
 from rtlab.collect.clients.base import Target
+from rtlab.core.actions import Call, TimedAction
+from rtlab.core.experiments import Step
+from rtlab.host import cri
+from rtlab.host.cleanup import CONTAINER_PREFIX, token_of
 
 if TYPE_CHECKING:  # gRPC is imported lazily: only the CRI client needs it
     from rtlab.collect.cri_client import CriClient
@@ -36,13 +37,20 @@ UNUSABLE = {
     "runsc-kvm": "runsc --platform=kvm hangs on this host (no usable KVM)",
 }
 
-_METHODS = {"pod_run": "RunPodSandbox", "create": "CreateContainer", "start": "StartContainer",
-            "stop": "StopContainer", "remove": "RemoveContainer", "pod_stop": "StopPodSandbox",
-            "pod_remove": "RemovePodSandbox"}
+_METHODS = {
+    "pod_run": "RunPodSandbox",
+    "create": "CreateContainer",
+    "start": "StartContainer",
+    "stop": "StopContainer",
+    "remove": "RemoveContainer",
+    "pod_stop": "StopPodSandbox",
+    "pod_remove": "RemovePodSandbox",
+}
 
 
 def _pb():
     from cri_api.v1 import api_pb2  # the venv's: only the CRI client needs gRPC
+
     return api_pb2
 
 
@@ -78,9 +86,11 @@ class CriTarget(Target):
         super().__init__(*args, **kwargs)
         self.network = network
         self.paths = cri.CriPaths.default()
-        self._client: Optional[CriClient] = None
+        self._client: CriClient | None = None
         self._lock = threading.Lock()
-        self.pods: dict[str, dict] = {}  # cid → {"pod_id", "container_id", "sandbox_config", "spec"}
+        self.pods: dict[
+            str, dict
+        ] = {}  # cid → {"pod_id", "container_id", "sandbox_config", "spec"}
 
     # -- conditions: one target per network mode --------------------------------------
     @property
@@ -88,8 +98,16 @@ class CriTarget(Target):
         return {"network": self.network}
 
     def variants(self, networks) -> list[Target]:
-        return [CriTarget(self.runtime, self.workdir, timeout_s=self.timeout_s,
-                          workload=self.workload, network=n) for n in networks]
+        return [
+            CriTarget(
+                self.runtime,
+                self.workdir,
+                timeout_s=self.timeout_s,
+                workload=self.workload,
+                network=n,
+            )
+            for n in networks
+        ]
 
     # -- the gRPC client ------------------------------------------------------------
     @property
@@ -97,12 +115,12 @@ class CriTarget(Target):
         with self._lock:
             if self._client is None:
                 from rtlab.collect.cri_client import CriClient
+
                 self._client = CriClient(self.paths)
             return self._client
 
     def _spec(self, cid: str):
-        return _spec_class()(token_of(cid) or "", 0, self.runtime.name, self.network,
-                             name=cid)
+        return _spec_class()(token_of(cid) or "", 0, self.runtime.name, self.network, name=cid)
 
     # -- steps ------------------------------------------------------------------------
     def step_actions(self, step: Step | str, cid: str) -> list[TimedAction]:
@@ -141,24 +159,33 @@ class CriTarget(Target):
         if name == "pod_run":
             spec = self._spec(cid)
             pod["spec"], pod["sandbox_config"] = spec, spec.sandbox_config()
-            return pb.RunPodSandboxRequest(config=pod["sandbox_config"],
-                                           runtime_handler=self.runtime.name)
+            return pb.RunPodSandboxRequest(
+                config=pod["sandbox_config"], runtime_handler=self.runtime.name
+            )
         if name == "create":
             spec = pod.get("spec") or self._spec(cid)
-            return pb.CreateContainerRequest(pod_sandbox_id=pod["pod_id"],
-                                             config=spec.container_config(),
-                                             sandbox_config=pod.get("sandbox_config"))
+            return pb.CreateContainerRequest(
+                pod_sandbox_id=pod["pod_id"],
+                config=spec.container_config(),
+                sandbox_config=pod.get("sandbox_config"),
+            )
         if name in ("start", "stop", "remove"):
-            cls = {"start": pb.StartContainerRequest, "stop": pb.StopContainerRequest,
-                   "remove": pb.RemoveContainerRequest}[name]
+            cls = {
+                "start": pb.StartContainerRequest,
+                "stop": pb.StopContainerRequest,
+                "remove": pb.RemoveContainerRequest,
+            }[name]
             extra = {"timeout": 0} if name == "stop" else {}  # SIGKILL at once, as a kill
             return cls(container_id=pod["container_id"], **extra)
         cls = pb.StopPodSandboxRequest if name == "pod_stop" else pb.RemovePodSandboxRequest
         return cls(pod_sandbox_id=pod["pod_id"])
 
     def argv_templates(self, steps=()) -> dict[str, list[list[str]]]:
-        return {s: [["CRI", _METHODS[s], f"handler={self.runtime.name}", f"network={self.network}"]]
-                for s in steps if s in _METHODS}
+        return {
+            s: [["CRI", _METHODS[s], f"handler={self.runtime.name}", f"network={self.network}"]]
+            for s in steps
+            if s in _METHODS
+        }
 
     def probe_actions(self, cid: str) -> Iterator[TimedAction]:
         """doctor's probe: one whole pod lifecycle (the CRI has no one-shot run)."""
@@ -166,7 +193,7 @@ class CriTarget(Target):
             yield from self.step_actions(step, cid)
 
     # -- state ------------------------------------------------------------------------
-    def status(self, cid: str) -> Optional[str]:
+    def status(self, cid: str) -> str | None:
         pb = _pb()
         container = self.pods.get(cid, {}).get("container_id")
         if not container:
@@ -175,18 +202,22 @@ class CriTarget(Target):
             state = self.grpc.container_state(container, self.timeout_s)
         except Exception as exc:  # noqa: BLE001 — CriCallError: not found is gone
             return "gone" if "not found" in str(exc).lower() else None
-        return {pb.CONTAINER_CREATED: "created", pb.CONTAINER_RUNNING: "running",
-                pb.CONTAINER_EXITED: "stopped"}.get(state)
+        return {
+            pb.CONTAINER_CREATED: "created",
+            pb.CONTAINER_RUNNING: "running",
+            pb.CONTAINER_EXITED: "stopped",
+        }.get(state)
 
-    def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
-        return self.poll_until_stopped(lambda: self.status(cid), "stopped", timeout_s,
-                                       give_up=self.give_up, what="after stop")
+    def wait_stopped(self, cid: str, timeout_s: float) -> str | None:
+        return self.poll_until_stopped(
+            lambda: self.status(cid), "stopped", timeout_s, give_up=self.give_up, what="after stop"
+        )
 
-    def give_up(self) -> Optional[str]:
+    def give_up(self) -> str | None:
         return cri.down_reason(self.paths)
 
     # -- availability ---------------------------------------------------------------
-    def unavailable_reason(self) -> Optional[str]:
+    def unavailable_reason(self) -> str | None:
         if self.runtime.name in UNUSABLE:
             return UNUSABLE[self.runtime.name]
         _, missing = self.runtime.version()
@@ -198,13 +229,17 @@ class CriTarget(Target):
         except ImportError:
             return "the CRI client needs grpcio and container-runtime-interface-api (the venv)"
         if self.workload.image or self.workload.bundle or self.workload.cmd:
-            return ("the cri client runs rtlab's own pause and workload images (cri.py); "
-                    "--image/--cmd/--bundle are not supported for it")
+            return (
+                "the cri client runs rtlab's own pause and workload images (cri.py); "
+                "--image/--cmd/--bundle are not supported for it"
+            )
         down = cri.down_reason(self.paths)
         if down:
             return f"{down}; `rtlab setup` starts it"
         if self.network not in cri.NETWORK_MODES:
-            return f"unknown CRI network {self.network!r}; choose from {', '.join(cri.NETWORK_MODES)}"
+            return (
+                f"unknown CRI network {self.network!r}; choose from {', '.join(cri.NETWORK_MODES)}"
+            )
         try:
             cri.check_handlers([self.runtime.name], self.paths)
         except cri.CriError as exc:
@@ -216,8 +251,10 @@ class CriTarget(Target):
         self.pods.pop(cid, None)
         down = cri.down_reason(self.paths)
         if down:
-            return [f"{self.label}: cannot remove pod {cid}: {down}; `rtlab clean` removes it "
-                    "once it runs again"]
+            return [
+                f"{self.label}: cannot remove pod {cid}: {down}; `rtlab clean` removes it "
+                "once it runs again"
+            ]
         errors = []
         try:
             pods = [p for p in self.grpc.pods(cid) if p.metadata.name == cid]
@@ -237,7 +274,7 @@ class CriTarget(Target):
         return sorted(set(names))
 
     # -- metadata ---------------------------------------------------------------------
-    def versions(self) -> dict[str, Optional[str]]:
+    def versions(self) -> dict[str, str | None]:
         version, _ = self.runtime.version()
         try:
             v = self.grpc.version()
@@ -247,10 +284,20 @@ class CriTarget(Target):
         return {"cri": server, self.runtime.name: version}
 
     def config(self) -> dict:
-        return {"socket": str(self.paths.socket), "config": str(self.paths.config),
-                "handler": self.runtime.name, "network": self.network,
-                "handlers": cri.configured_handlers(self.paths),
-                "pause_image": cri.PAUSE_IMAGE, "image": cri.WORKLOAD_IMAGE,
-                "cni": {"conflist": str(self.paths.conflist), "bridge": cri.BRIDGE,
-                        "subnet": cri.SUBNET} if self.network == "cni" else None,
-                "timing": "each step one gRPC call, timed in-process (actions.Call)"}
+        return {
+            "socket": str(self.paths.socket),
+            "config": str(self.paths.config),
+            "handler": self.runtime.name,
+            "network": self.network,
+            "handlers": cri.configured_handlers(self.paths),
+            "pause_image": cri.PAUSE_IMAGE,
+            "image": cri.WORKLOAD_IMAGE,
+            "cni": {
+                "conflist": str(self.paths.conflist),
+                "bridge": cri.BRIDGE,
+                "subnet": cri.SUBNET,
+            }
+            if self.network == "cni"
+            else None,
+            "timing": "each step one gRPC call, timed in-process (actions.Call)",
+        }

@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from typing import Callable, Optional
+from collections.abc import Callable
 
-from rtlab.host import daemons
-from rtlab.host.cleanup import CONTAINER_PREFIX, token_of
 from rtlab.collect.clients.base import Target, state_name
 from rtlab.core.measure import run_timed
 from rtlab.core.workload import DEFAULT_IMAGE
+from rtlab.host import daemons
+from rtlab.host.cleanup import CONTAINER_PREFIX, token_of
 
 LABEL = "rtlab.run"
 CONNECT_TIMEOUT = "2s"
@@ -40,8 +40,7 @@ def normalize_ref(ref: str) -> str:
     return f"{name}@{digest}" if digest else name
 
 
-
-def ctr_binary() -> Optional[str]:
+def ctr_binary() -> str | None:
     return shutil.which("ctr")
 
 
@@ -49,7 +48,7 @@ def _quiet(argv: list[str]):
     return run_timed(argv, daemons.CLIENT_TIMEOUT_S, capture_stdout=True)
 
 
-def ctr_image_id(ref: str = DEFAULT_IMAGE) -> Optional[str]:
+def ctr_image_id(ref: str = DEFAULT_IMAGE) -> str | None:
     """The config digest of ``ref`` in containerd's rtlab namespace."""
     ctr = ctr_binary()
     if ctr is None:
@@ -67,6 +66,7 @@ def ctr_image_id(ref: str = DEFAULT_IMAGE) -> Optional[str]:
     except (ValueError, KeyError, TypeError):
         return None
 
+
 class CtrTarget(Target):
     client = "ctr"
     package = "containerd"
@@ -76,11 +76,11 @@ class CtrTarget(Target):
     package_commands = ("containerd", "ctr")
 
     @staticmethod
-    def find_binary() -> Optional[str]:
+    def find_binary() -> str | None:
         return ctr_binary()
 
     @staticmethod
-    def image_id(ref: str) -> Optional[str]:
+    def image_id(ref: str) -> str | None:
         return ctr_image_id(ref)
 
     @staticmethod
@@ -125,17 +125,39 @@ class CtrTarget(Target):
         b, image = self.base, self.image_ref()
         label = ["--label", f"{LABEL}={token_of(cid) or '{token}'}"]
         return {
-            "create": [[*b, "container", "create", "--runtime", self.shim, *label, image, cid,
-                        *self.workload.lifecycle_args()]],
+            "create": [
+                [
+                    *b,
+                    "container",
+                    "create",
+                    "--runtime",
+                    self.shim,
+                    *label,
+                    image,
+                    cid,
+                    *self.workload.lifecycle_args(),
+                ]
+            ],
             "start": [[*b, "task", "start", "--detach", cid]],
             "kill": [[*b, "task", "kill", "--signal", "SIGKILL", cid]],
             "delete": [[*b, "task", "delete", cid], [*b, "container", "delete", cid]],
-            "run": [[*b, "run", "--rm", "--runtime", self.shim, *label, image, cid,
-                     *self.workload.run_args()]],
+            "run": [
+                [
+                    *b,
+                    "run",
+                    "--rm",
+                    "--runtime",
+                    self.shim,
+                    *label,
+                    image,
+                    cid,
+                    *self.workload.run_args(),
+                ]
+            ],
         }[step]
 
     # -- availability ----------------------------------------------------------------
-    def unavailable_reason(self) -> Optional[str]:
+    def unavailable_reason(self) -> str | None:
         if ctr_binary() is None:
             return "ctr not installed (Debian package containerd; rtlab setup installs it)"
         down = daemons.down_reason("containerd")  # fast: the scheduler asks after failures
@@ -148,7 +170,7 @@ class CtrTarget(Target):
             self._static_ok = True
         return None
 
-    def _check_runtime_and_image(self) -> Optional[str]:
+    def _check_runtime_and_image(self) -> str | None:
         version, why = self.runtime.version()
         if version is None:
             return why
@@ -159,8 +181,10 @@ class CtrTarget(Target):
         ref = self.image_ref()
         if ctr_image_id(ref) is None:
             if self.workload.image:
-                return (f"image {ref} is not in containerd namespace {daemons.NAMESPACE!r} "
-                        f"(rtlab never pulls: ctr -n {daemons.NAMESPACE} images pull/import it first)")
+                return (
+                    f"image {ref} is not in containerd namespace {daemons.NAMESPACE!r} "
+                    f"(rtlab never pulls: ctr -n {daemons.NAMESPACE} images pull/import it first)"
+                )
             return f"image {ref} is not in containerd namespace {daemons.NAMESPACE!r} — run rtlab setup"
         return None
 
@@ -168,7 +192,7 @@ class CtrTarget(Target):
         daemons.ensure_shim(self.runtime)
 
     # -- state, cleanup -----------------------------------------------------------------
-    def task_status(self, cid: str) -> Optional[str]:
+    def task_status(self, cid: str) -> str | None:
         m = self.quiet([*self.base, "task", "ls"], timeout_s=self.timeout_s)
         if not m.ok:
             return None
@@ -178,11 +202,15 @@ class CtrTarget(Target):
                 return fields[2]
         return "absent"
 
-    def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
-        return self.poll_until_stopped(lambda: self.task_status(cid), "STOPPED", timeout_s,
-                                       give_up=lambda: daemons.down_reason("containerd"))
+    def wait_stopped(self, cid: str, timeout_s: float) -> str | None:
+        return self.poll_until_stopped(
+            lambda: self.task_status(cid),
+            "STOPPED",
+            timeout_s,
+            give_up=lambda: daemons.down_reason("containerd"),
+        )
 
-    def status(self, cid: str) -> Optional[str]:
+    def status(self, cid: str) -> str | None:
         """The task's state; a container without a task is stopped, without either gone."""
         task = self.task_status(cid)
         if task is None:
@@ -192,14 +220,16 @@ class CtrTarget(Target):
         m = self.quiet([*self.base, "container", "ls", "--quiet"], timeout_s=self.timeout_s)
         return ("stopped" if cid in m.stdout.split() else "gone") if m.ok else None
 
-    def give_up(self) -> Optional[str]:
+    def give_up(self) -> str | None:
         return daemons.down_reason("containerd")
 
     def remove(self, cid: str) -> list[str]:
         down = daemons.down_reason("containerd")
         if down:
-            return [f"{self.label}: cannot remove {cid}: {down}; `rtlab clean` removes it "
-                    "once containerd runs again"]
+            return [
+                f"{self.label}: cannot remove {cid}: {down}; `rtlab clean` removes it "
+                "once containerd runs again"
+            ]
         b = self.base
         self.quiet([*b, "task", "delete", "--force", cid])
         m = self.quiet([*b, "container", "delete", cid])
@@ -217,7 +247,7 @@ class CtrTarget(Target):
         return [c.strip() for c in m.stdout.splitlines() if c.strip().startswith(CONTAINER_PREFIX)]
 
     # -- metadata ------------------------------------------------------------------------
-    def versions(self) -> dict[str, Optional[str]]:
+    def versions(self) -> dict[str, str | None]:
         m = self.quiet([self.binary, "--connect-timeout", CONNECT_TIMEOUT, "version"])
         client = server = None
         section = None
@@ -239,8 +269,10 @@ class CtrTarget(Target):
             route["how"] = "containerd's runc shim, `runc` on containerd's PATH"
         else:
             wrapper, runc = daemons.shim_paths(self.runtime)
-            route["how"] = ("rtlab's shim wrapper: containerd's runc shim with PATH set so "
-                            f"that its `runc` is {self.runtime.path()} {' '.join(self.runtime.flags)}".strip())
+            route["how"] = (
+                "rtlab's shim wrapper: containerd's runc shim with PATH set so "
+                f"that its `runc` is {self.runtime.path()} {' '.join(self.runtime.flags)}".strip()
+            )
             route["wrapper"] = str(wrapper)
             route["runc_stand_in"] = str(runc)
         return {

@@ -11,20 +11,18 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Optional
 
-from rtlab.host import cleanup, daemons
-from rtlab.host.cleanup import CONTAINER_PREFIX, token_of
 from rtlab.collect.clients.base import Target, state_name
 from rtlab.core.measure import run_timed
 from rtlab.core.workload import DEFAULT_IMAGE
+from rtlab.host import cleanup, daemons
+from rtlab.host.cleanup import CONTAINER_PREFIX, token_of
 
 LABEL = "rtlab.run"
 REMOVE_TIMEOUT_S = 10.0
 
 
-
-def docker_binary() -> Optional[str]:
+def docker_binary() -> str | None:
     """The docker client that ships with dockerd (``/usr/bin/docker``) when it exists.
 
     Another docker client may come first on PATH (here /usr/local/bin/docker is
@@ -41,13 +39,17 @@ def docker_binary() -> Optional[str]:
     return shutil.which("docker")
 
 
-def docker_image_id(ref: str = DEFAULT_IMAGE) -> Optional[str]:
+def docker_image_id(ref: str = DEFAULT_IMAGE) -> str | None:
     docker = docker_binary()
     if docker is None:
         return None
-    m = run_timed([docker, "image", "inspect", "--format", "{{.Id}}", ref], daemons.CLIENT_TIMEOUT_S,
-                  capture_stdout=True)
+    m = run_timed(
+        [docker, "image", "inspect", "--format", "{{.Id}}", ref],
+        daemons.CLIENT_TIMEOUT_S,
+        capture_stdout=True,
+    )
     return m.stdout.strip() if m.ok else None
+
 
 class DockerTarget(Target):
     client = "docker"
@@ -57,11 +59,11 @@ class DockerTarget(Target):
     package_commands = ("docker", "dockerd")
 
     @staticmethod
-    def find_binary() -> Optional[str]:
+    def find_binary() -> str | None:
         return docker_binary()
 
     @staticmethod
-    def image_id(ref: str) -> Optional[str]:
+    def image_id(ref: str) -> str | None:
         return docker_image_id(ref)
 
     @staticmethod
@@ -79,14 +81,24 @@ class DockerTarget(Target):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.binary = docker_binary() or "docker"
-        self._static_reason: Optional[str] = None
+        self._static_reason: str | None = None
         self._static_checked = False
-        self._info: Optional[dict] = None
+        self._info: dict | None = None
 
     # -- argv ---------------------------------------------------------------------
     def _common(self, cid: str) -> list[str]:
-        return ["--name", cid, "--label", f"{LABEL}={token_of(cid) or '{token}'}",
-                "--runtime", self.runtime.name, "--network", "none", "--pull", "never"]
+        return [
+            "--name",
+            cid,
+            "--label",
+            f"{LABEL}={token_of(cid) or '{token}'}",
+            "--runtime",
+            self.runtime.name,
+            "--network",
+            "none",
+            "--pull",
+            "never",
+        ]
 
     def commands(self, step: str, cid: str) -> list[list[str]]:
         d, image = self.binary, self.workload.image_ref()
@@ -99,7 +111,7 @@ class DockerTarget(Target):
         }[step]
 
     # -- availability ----------------------------------------------------------------
-    def unavailable_reason(self) -> Optional[str]:
+    def unavailable_reason(self) -> str | None:
         if docker_binary() is None:
             return "docker client not installed (Debian package docker.io; rtlab setup installs it)"
         down = daemons.down_reason("dockerd")
@@ -110,7 +122,7 @@ class DockerTarget(Target):
             self._static_checked = self._static_reason is None
         return self._static_reason
 
-    def _check_runtime_and_image(self) -> Optional[str]:
+    def _check_runtime_and_image(self) -> str | None:
         version, why = self.runtime.version()
         if version is None:
             return why
@@ -122,9 +134,11 @@ class DockerTarget(Target):
             spec = f"{self.runtime.name}={self.runtime.path() or self.runtime.binary}"
             if self.runtime.flags:
                 spec += ":" + " ".join(self.runtime.flags)
-            return (f"runtime {self.runtime.name!r} is not registered with dockerd "
-                    f"(registered: {', '.join(sorted(runtimes))}); register it with "
-                    f"`rtlab setup --runtime {spec}`")
+            return (
+                f"runtime {self.runtime.name!r} is not registered with dockerd "
+                f"(registered: {', '.join(sorted(runtimes))}); register it with "
+                f"`rtlab setup --runtime {spec}`"
+            )
         ref = self.workload.image_ref()
         if docker_image_id(ref) is None:
             if self.workload.image:
@@ -132,7 +146,7 @@ class DockerTarget(Target):
             return f"image {ref} is not in docker's store — run rtlab setup"
         return None
 
-    def info(self) -> Optional[dict]:
+    def info(self) -> dict | None:
         if self._info is None:
             m = self.quiet([self.binary, "info", "--format", "{{json .}}"])
             if m.ok:
@@ -143,15 +157,25 @@ class DockerTarget(Target):
         return self._info
 
     # -- state, cleanup -----------------------------------------------------------------
-    def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
+    def wait_stopped(self, cid: str, timeout_s: float) -> str | None:
         m = self.quiet([self.binary, "wait", cid], timeout_s=timeout_s)
         if m.ok:
             return None
         return f"`docker wait` failed: {m.describe_failure()}"
 
-    def status(self, cid: str) -> Optional[str]:
-        m = self.quiet([self.binary, "ps", "--all", "--filter", f"name={cid}",
-                        "--format", "{{.Names}} {{.State}}"], timeout_s=self.timeout_s)
+    def status(self, cid: str) -> str | None:
+        m = self.quiet(
+            [
+                self.binary,
+                "ps",
+                "--all",
+                "--filter",
+                f"name={cid}",
+                "--format",
+                "{{.Names}} {{.State}}",
+            ],
+            timeout_s=self.timeout_s,
+        )
         if not m.ok:
             return None
         for line in m.stdout.splitlines():
@@ -160,13 +184,15 @@ class DockerTarget(Target):
                 return state_name(fields[1])
         return "gone"
 
-    def give_up(self) -> Optional[str]:
+    def give_up(self) -> str | None:
         return daemons.down_reason("dockerd")
 
     def remove(self, cid: str) -> list[str]:
         if not daemons.docker_ping():
-            return [f"{self.label}: cannot remove {cid}: {daemons.down_reason('dockerd')}; "
-                    "`rtlab clean` removes it once dockerd runs again"]
+            return [
+                f"{self.label}: cannot remove {cid}: {daemons.down_reason('dockerd')}; "
+                "`rtlab clean` removes it once dockerd runs again"
+            ]
         full_id = self._full_id(cid)
         if full_id is None:
             return []
@@ -182,11 +208,21 @@ class DockerTarget(Target):
             return []
         return [f"{self.label}: could not remove {cid}: {m.describe_failure()}"]
 
-    def _full_id(self, cid: str) -> Optional[str]:
+    def _full_id(self, cid: str) -> str | None:
         # `docker ps` reads dockerd's container view; `inspect` would wait for
         # the container's lock, which a hung start holds.
-        m = self.quiet([self.binary, "ps", "--all", "--no-trunc", "--filter", f"name={cid}",
-                        "--format", "{{.ID}} {{.Names}}"])
+        m = self.quiet(
+            [
+                self.binary,
+                "ps",
+                "--all",
+                "--no-trunc",
+                "--filter",
+                f"name={cid}",
+                "--format",
+                "{{.ID}} {{.Names}}",
+            ]
+        )
         for line in m.stdout.splitlines() if m.ok else []:
             fields = line.split()
             if len(fields) == 2 and fields[1] == cid:
@@ -196,14 +232,23 @@ class DockerTarget(Target):
     def list_ids(self) -> list[str]:
         if not daemons.docker_ping():
             return []
-        m = self.quiet([self.binary, "ps", "--all", "--filter", f"name={CONTAINER_PREFIX}",
-                        "--format", "{{.Names}}"])
+        m = self.quiet(
+            [
+                self.binary,
+                "ps",
+                "--all",
+                "--filter",
+                f"name={CONTAINER_PREFIX}",
+                "--format",
+                "{{.Names}}",
+            ]
+        )
         if not m.ok:
             return []
         return [n.strip() for n in m.stdout.splitlines() if n.strip().startswith(CONTAINER_PREFIX)]
 
     # -- metadata ------------------------------------------------------------------------
-    def versions(self) -> dict[str, Optional[str]]:
+    def versions(self) -> dict[str, str | None]:
         m = self.quiet([self.binary, "version", "--format", "{{json .}}"])
         try:
             v = json.loads(m.stdout) if m.ok else {}
@@ -221,9 +266,22 @@ class DockerTarget(Target):
 
     def config(self) -> dict:
         info = self.info() or {}
-        keys = ("ServerVersion", "Driver", "CgroupDriver", "CgroupVersion", "DefaultRuntime",
-                "Runtimes", "SecurityOptions", "DockerRootDir", "LoggingDriver", "InitBinary",
-                "ContainerdCommit", "RuncCommit", "KernelVersion", "LiveRestoreEnabled")
+        keys = (
+            "ServerVersion",
+            "Driver",
+            "CgroupDriver",
+            "CgroupVersion",
+            "DefaultRuntime",
+            "Runtimes",
+            "SecurityOptions",
+            "DockerRootDir",
+            "LoggingDriver",
+            "InitBinary",
+            "ContainerdCommit",
+            "RuncCommit",
+            "KernelVersion",
+            "LiveRestoreEnabled",
+        )
         status = daemons.status()
         return {
             "client_binary": self.binary,

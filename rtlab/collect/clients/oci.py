@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
-from rtlab.core import image
 from rtlab.collect.clients.base import Target, state_name
+from rtlab.core import image
 
 
 class OciTarget(Target):
@@ -27,15 +26,17 @@ class OciTarget(Target):
         wl = self.workload
         if wl.bundle is not None:  # the user's bundle as is; `run` gets a copy running `true`
             self.sleep_bundle = wl.bundle
-            self.true_bundle = image.derive_bundle(wl.bundle, self.workdir / "bundle-true",
-                                                   wl.run_args())
+            self.true_bundle = image.derive_bundle(
+                wl.bundle, self.workdir / "bundle-true", wl.run_args()
+            )
             return
         rootfs = image.build_rootfs()
-        self.sleep_bundle = image.write_bundle(self.workdir / "bundle-sleep",
-                                               wl.lifecycle_args(), rootfs)
+        self.sleep_bundle = image.write_bundle(
+            self.workdir / "bundle-sleep", wl.lifecycle_args(), rootfs
+        )
         self.true_bundle = image.write_bundle(self.workdir / "bundle-true", wl.run_args(), rootfs)
 
-    def unavailable_reason(self) -> Optional[str]:
+    def unavailable_reason(self) -> str | None:
         version, why = self.runtime.version()
         return None if version else why
 
@@ -51,7 +52,7 @@ class OciTarget(Target):
             "run": [[*rt, "run", "--bundle", true_b, cid]],
         }[step]
 
-    def state(self, cid: str) -> Optional[str]:
+    def state(self, cid: str) -> str | None:
         m = self.quiet([*self.rt_argv, "state", cid], timeout_s=self.timeout_s)
         if not m.ok:
             return None
@@ -60,10 +61,10 @@ class OciTarget(Target):
         except ValueError:
             return None
 
-    def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
+    def wait_stopped(self, cid: str, timeout_s: float) -> str | None:
         return self.poll_until_stopped(lambda: self.state(cid), "stopped", timeout_s)
 
-    def status(self, cid: str) -> Optional[str]:
+    def status(self, cid: str) -> str | None:
         state = self.state(cid)
         if state is not None:
             return state_name(state)
@@ -84,7 +85,7 @@ class OciTarget(Target):
             return []
         return [line.strip() for line in m.stdout.splitlines() if line.strip().startswith("rtlab-")]
 
-    def versions(self) -> dict[str, Optional[str]]:
+    def versions(self) -> dict[str, str | None]:
         version, _ = self.runtime.version()
         return {self.runtime.name: version}
 

@@ -10,11 +10,10 @@ generated as the user. No cgroup (none is delegated on this hybrid host).
 from __future__ import annotations
 
 import os
-from typing import Optional
 
+from rtlab.collect.clients.oci import OciTarget
 from rtlab.core import image
 from rtlab.host import rootless
-from rtlab.collect.clients.oci import OciTarget
 
 
 class RootlessOciTarget(OciTarget):
@@ -35,16 +34,20 @@ class RootlessOciTarget(OciTarget):
         prefix = rootless.wrapper(acct) if acct else ["setpriv", "--reuid=<rtlab-rootless>", "--"]
         return [*prefix, *self.runtime.argv, "--root", str(self.folder / "root")]
 
-    def unavailable_reason(self) -> Optional[str]:
+    def unavailable_reason(self) -> str | None:
         if self.runtime.name in rootless.UNSUPPORTED:
             return rootless.UNSUPPORTED[self.runtime.name]
         if os.geteuid() != 0:
             return "rootless trials need root to switch to the rootless user (setpriv)"
         if self.account is None:
-            return (f"no user {rootless.USER}: rtlab setup creates it (with /etc/subuid and "
-                    "/etc/subgid ranges)")
+            return (
+                f"no user {rootless.USER}: rtlab setup creates it (with /etc/subuid and "
+                "/etc/subgid ranges)"
+            )
         if not all(rootless.subid_ranges(self.account.name).values()):
-            return f"user {self.account.name} has no /etc/subuid or /etc/subgid range: run rtlab setup"
+            return (
+                f"user {self.account.name} has no /etc/subuid or /etc/subgid range: run rtlab setup"
+            )
         if self.workload.bundle is not None:
             return "rootless runs only rtlab's own bundle (runc spec --rootless), not --bundle"
         why = super().unavailable_reason()
@@ -59,21 +62,27 @@ class RootlessOciTarget(OciTarget):
         rootless.user_dir(acct, self.folder / "root")
         rootfs = image.build_rootfs()
         wl = self.workload
-        self.sleep_bundle = rootless.write_bundle(acct, self.folder / "bundle-sleep",
-                                                  wl.lifecycle_args(), rootfs)
-        self.true_bundle = rootless.write_bundle(acct, self.folder / "bundle-true",
-                                                 wl.run_args(), rootfs)
+        self.sleep_bundle = rootless.write_bundle(
+            acct, self.folder / "bundle-sleep", wl.lifecycle_args(), rootfs
+        )
+        self.true_bundle = rootless.write_bundle(
+            acct, self.folder / "bundle-true", wl.run_args(), rootfs
+        )
 
     def config(self) -> dict:
         acct = self.account
-        return {**super().config(), "mode": self.mode,
-                "user": acct.name if acct else None, "uid": acct.uid if acct else None,
-                "wrapper": rootless.wrapper(acct) if acct else None,
-                "root": str(self.folder / "root"),
-                "bundle": "runc spec --rootless, generated as the user; rtlab's rootfs read-only",
-                "user_namespace": "uid/gid 0 → the user's own id (size 1)",
-                "cgroup": "none (no cgroup is delegated to the user on this hybrid host)",
-                "network": "a network namespace with no interfaces (as rootful)"}
+        return {
+            **super().config(),
+            "mode": self.mode,
+            "user": acct.name if acct else None,
+            "uid": acct.uid if acct else None,
+            "wrapper": rootless.wrapper(acct) if acct else None,
+            "root": str(self.folder / "root"),
+            "bundle": "runc spec --rootless, generated as the user; rtlab's rootfs read-only",
+            "user_namespace": "uid/gid 0 → the user's own id (size 1)",
+            "cgroup": "none (no cgroup is delegated to the user on this hybrid host)",
+            "network": "a network namespace with no interfaces (as rootful)",
+        }
 
 
 OciTarget.mode_classes = {**OciTarget.mode_classes, "rootless": RootlessOciTarget}

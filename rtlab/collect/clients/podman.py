@@ -16,13 +16,12 @@ from __future__ import annotations
 import json
 import resource
 import shutil
-from typing import Optional
 
-from rtlab.host import cleanup, daemons
-from rtlab.host.cleanup import CONTAINER_PREFIX, token_of
 from rtlab.collect.clients.base import Target, state_name
 from rtlab.core.measure import run_timed
 from rtlab.core.workload import DEFAULT_IMAGE
+from rtlab.host import cleanup, daemons
+from rtlab.host.cleanup import CONTAINER_PREFIX, token_of
 
 LABEL = "rtlab.run"
 REMOVE_TIMEOUT_S = 10.0
@@ -40,18 +39,21 @@ def ulimits() -> list[str]:
     return out
 
 
-
-def podman_binary() -> Optional[str]:
+def podman_binary() -> str | None:
     return shutil.which("podman")
 
 
-def podman_image_id(ref: str = DEFAULT_IMAGE) -> Optional[str]:
+def podman_image_id(ref: str = DEFAULT_IMAGE) -> str | None:
     podman = podman_binary()
     if podman is None:
         return None
-    m = run_timed([podman, "image", "inspect", "--format", "{{.Id}}", ref], daemons.CLIENT_TIMEOUT_S,
-                  capture_stdout=True)
+    m = run_timed(
+        [podman, "image", "inspect", "--format", "{{.Id}}", ref],
+        daemons.CLIENT_TIMEOUT_S,
+        capture_stdout=True,
+    )
     return ("sha256:" + m.stdout.strip().removeprefix("sha256:")) if m.ok else None
+
 
 class PodmanTarget(Target):
     client = "podman"
@@ -60,11 +62,11 @@ class PodmanTarget(Target):
     package_commands = ("podman",)
 
     @staticmethod
-    def find_binary() -> Optional[str]:
+    def find_binary() -> str | None:
         return podman_binary()
 
     @staticmethod
-    def image_id(ref: str) -> Optional[str]:
+    def image_id(ref: str) -> str | None:
         return podman_image_id(ref)
 
     @staticmethod
@@ -79,7 +81,7 @@ class PodmanTarget(Target):
         super().__init__(*args, **kwargs)
         self.binary = podman_binary() or "podman"
         self._static_ok = False
-        self._info: Optional[dict] = None
+        self._info: dict | None = None
 
     @property
     def client_argv(self) -> list[str]:
@@ -97,8 +99,17 @@ class PodmanTarget(Target):
         return argv
 
     def _common(self, cid: str) -> list[str]:
-        return ["--name", cid, "--label", f"{LABEL}={token_of(cid) or '{token}'}",
-                "--network", "none", "--pull", "never", *ulimits()]
+        return [
+            "--name",
+            cid,
+            "--label",
+            f"{LABEL}={token_of(cid) or '{token}'}",
+            "--network",
+            "none",
+            "--pull",
+            "never",
+            *ulimits(),
+        ]
 
     # -- argv ---------------------------------------------------------------------
     def commands(self, step: str, cid: str) -> list[list[str]]:
@@ -112,7 +123,7 @@ class PodmanTarget(Target):
         }[step]
 
     # -- availability ----------------------------------------------------------------
-    def unavailable_reason(self) -> Optional[str]:
+    def unavailable_reason(self) -> str | None:
         if podman_binary() is None:
             return "podman not installed (Debian package podman; rtlab setup installs it)"
         if self._static_ok:  # no daemon to lose; runtime and image do not change mid-run
@@ -132,13 +143,23 @@ class PodmanTarget(Target):
         return None
 
     # -- state, cleanup -----------------------------------------------------------------
-    def wait_stopped(self, cid: str, timeout_s: float) -> Optional[str]:
+    def wait_stopped(self, cid: str, timeout_s: float) -> str | None:
         m = self.quiet([*self.base, "wait", cid], timeout_s=timeout_s)
         return None if m.ok else f"`podman wait` failed: {m.describe_failure()}"
 
-    def status(self, cid: str) -> Optional[str]:
-        m = self.quiet([*self.base, "ps", "--all", "--filter", f"name={cid}",
-                        "--format", "{{.Names}} {{.State}}"], timeout_s=self.timeout_s)
+    def status(self, cid: str) -> str | None:
+        m = self.quiet(
+            [
+                *self.base,
+                "ps",
+                "--all",
+                "--filter",
+                f"name={cid}",
+                "--format",
+                "{{.Names}} {{.State}}",
+            ],
+            timeout_s=self.timeout_s,
+        )
         if not m.ok:
             return None
         for line in m.stdout.splitlines():
@@ -152,7 +173,9 @@ class PodmanTarget(Target):
         full_id = m.stdout.strip() if m.ok else ""
         if not full_id:
             return []
-        m = self.quiet([*self.base, "rm", "--force", "--time", "0", cid], timeout_s=REMOVE_TIMEOUT_S)
+        m = self.quiet(
+            [*self.base, "rm", "--force", "--time", "0", cid], timeout_s=REMOVE_TIMEOUT_S
+        )
         # A runtime hung in create (runsc --platform=kvm here) survives `podman rm`:
         # its processes carry podman's full id, not our name.
         cleanup.sweep(full_id)
@@ -160,14 +183,25 @@ class PodmanTarget(Target):
         # (`runc list` shows podman's full id, stopped) after podman has forgotten it
         self.quiet([*self.runtime.argv, "delete", "--force", full_id], timeout_s=REMOVE_TIMEOUT_S)
         if not m.ok and cid in self.list_ids():
-            m = self.quiet([*self.base, "rm", "--force", "--time", "0", cid], timeout_s=REMOVE_TIMEOUT_S)
+            m = self.quiet(
+                [*self.base, "rm", "--force", "--time", "0", cid], timeout_s=REMOVE_TIMEOUT_S
+            )
         if m.ok or cid not in self.list_ids():
             return []
         return [f"{self.label}: could not remove {cid}: {m.describe_failure()}"]
 
     def list_ids(self) -> list[str]:
-        m = self.quiet([*self.client_argv, "ps", "--all", "--filter", f"name={CONTAINER_PREFIX}",
-                        "--format", "{{.Names}}"])
+        m = self.quiet(
+            [
+                *self.client_argv,
+                "ps",
+                "--all",
+                "--filter",
+                f"name={CONTAINER_PREFIX}",
+                "--format",
+                "{{.Names}}",
+            ]
+        )
         if not m.ok:
             return []
         return [n.strip() for n in m.stdout.splitlines() if n.strip().startswith(CONTAINER_PREFIX)]
@@ -182,13 +216,15 @@ class PodmanTarget(Target):
                 self._info = {}
         return self._info
 
-    def versions(self) -> dict[str, Optional[str]]:
+    def versions(self) -> dict[str, str | None]:
         m = self.quiet([self.binary, "version", "--format", "{{.Client.Version}}"])
         conmon = ((self.info().get("host") or {}).get("conmon") or {}).get("version")
         version, _ = self.runtime.version()
-        return {"podman": m.stdout.strip() if m.ok else None,
-                "conmon": conmon.split(",")[0].strip() if conmon else None,
-                self.runtime.name: version}
+        return {
+            "podman": m.stdout.strip() if m.ok else None,
+            "conmon": conmon.split(",")[0].strip() if conmon else None,
+            self.runtime.name: version,
+        }
 
     def config(self) -> dict:
         info = self.info()

@@ -17,12 +17,10 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import Optional
 
+from rtlab.collect.clients.podman import PodmanTarget, podman_binary
 from rtlab.host import archive, parts, rootless
 from rtlab.host.cleanup import CONTAINER_PREFIX
-from rtlab.collect.clients.podman import PodmanTarget, podman_binary
-
 
 RUNROOT_MAX = 50  # podman 4.3 refuses a longer --runroot
 PAUSE_PID_FILES = ("tmp/pause.pid", "run/libpod/tmp/pause.pid")  # under the user's store
@@ -30,12 +28,24 @@ PAUSE_PID_FILES = ("tmp/pause.pid", "run/libpod/tmp/pause.pid")  # under the use
 
 def podman_argv(binary: str, store: Path, driver: str = "overlay") -> list[str]:
     """podman with the rootless user's own storage under ``store`` (no wrapper)."""
-    return [binary, "--root", str(store / "storage"), "--runroot", str(store / "run"),
-            "--tmpdir", str(store / "tmp"), "--storage-driver", driver,
-            "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+    return [
+        binary,
+        "--root",
+        str(store / "storage"),
+        "--runroot",
+        str(store / "run"),
+        "--tmpdir",
+        str(store / "tmp"),
+        "--storage-driver",
+        driver,
+        "--cgroup-manager",
+        "cgroupfs",
+        "--events-backend",
+        "file",
+    ]
 
 
-def remove_dead_containers(acct: "rootless.Account", say=print) -> list[str]:
+def remove_dead_containers(acct: rootless.Account, say=print) -> list[str]:
     """rtlab's containers in ``acct``'s podman storage, removed (``rm --force``, as the user),
     then podman's pause process the calls started ended: for rootless.sweep_dead, after the
     user's processes are killed (no run of the user is live)."""
@@ -51,27 +61,42 @@ def remove_dead_containers(acct: "rootless.Account", say=print) -> list[str]:
     argv = [*rootless.wrapper(acct), *podman_argv(binary, store)]
     # the containers' conmon died with the run: podman refuses to start a new user namespace
     # while its database says they run, until "system migrate" stops them
-    migrated = subprocess.run([*argv, "system", "migrate"], capture_output=True, text=True,
-                              timeout=120)
+    migrated = subprocess.run(
+        [*argv, "system", "migrate"], capture_output=True, text=True, timeout=120
+    )
     if migrated.returncode != 0:
-        say(f"could not reset {acct.name}'s podman (system migrate): "
-            f"{(migrated.stderr.strip().splitlines() or ['?'])[-1]}")
-    listed = subprocess.run([*argv, "ps", "--all", "--filter", f"name={CONTAINER_PREFIX}",
-                             "--format", "{{.Names}}"], capture_output=True, text=True, timeout=60)
+        say(
+            f"could not reset {acct.name}'s podman (system migrate): "
+            f"{(migrated.stderr.strip().splitlines() or ['?'])[-1]}"
+        )
+    listed = subprocess.run(
+        [*argv, "ps", "--all", "--filter", f"name={CONTAINER_PREFIX}", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     removed = []
     if listed.returncode != 0:
-        say(f"could not list {acct.name}'s podman containers: "
-            f"{(listed.stderr.strip().splitlines() or ['?'])[-1]}")
+        say(
+            f"could not list {acct.name}'s podman containers: "
+            f"{(listed.stderr.strip().splitlines() or ['?'])[-1]}"
+        )
     for name in listed.stdout.split():
         if not name.startswith(CONTAINER_PREFIX):
             continue
-        done = subprocess.run([*argv, "rm", "--force", "--time", "0", name], capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run(
+            [*argv, "rm", "--force", "--time", "0", name],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if done.returncode == 0:
             removed.append(f"podman container {name} of {acct.name}")
         else:
-            say(f"could not remove podman container {name} of {acct.name}: "
-                f"{(done.stderr.strip().splitlines() or ['?'])[-1]}")
+            say(
+                f"could not remove podman container {name} of {acct.name}: "
+                f"{(done.stderr.strip().splitlines() or ['?'])[-1]}"
+            )
     import time
 
     deadline = time.monotonic() + 5
@@ -108,14 +133,16 @@ class RootlessPodmanTarget(PodmanTarget):
         prefix = rootless.wrapper(acct) if acct else ["setpriv", "--reuid=<rtlab-rootless>", "--"]
         return [*prefix, *podman_argv(self.binary, self.store, self.STORAGE_DRIVER)]
 
-    def unavailable_reason(self) -> Optional[str]:
+    def unavailable_reason(self) -> str | None:
         if self.runtime.name in rootless.UNSUPPORTED:
             return rootless.UNSUPPORTED[self.runtime.name]
         if os.geteuid() != 0:
             return "rootless trials need root to switch to the rootless user (setpriv)"
         if self.account is None:
-            return (f"no user {rootless.USER}: rtlab setup creates it (with /etc/subuid and "
-                    "/etc/subgid ranges)")
+            return (
+                f"no user {rootless.USER}: rtlab setup creates it (with /etc/subuid and "
+                "/etc/subgid ranges)"
+            )
         if self.workload.image:
             return "rootless podman runs only rtlab's own image (loaded into the user's storage)"
         if self._static_ok:
@@ -132,13 +159,15 @@ class RootlessPodmanTarget(PodmanTarget):
         self._static_ok = True
         return None
 
-    def _load_image(self) -> Optional[str]:
+    def _load_image(self) -> str | None:
         """rtlab's image in the user's own storage (loaded from the archive when absent)."""
         acct = self.account
         assert acct is not None
         if len(str(self.store / "run")) > RUNROOT_MAX:
-            return (f"podman's runroot {self.store / 'run'} is longer than podman's "
-                    f"{RUNROOT_MAX}-character limit: give {acct.name} a shorter home")
+            return (
+                f"podman's runroot {self.store / 'run'} is longer than podman's "
+                f"{RUNROOT_MAX}-character limit: give {acct.name} a shorter home"
+            )
         for sub in ("", "storage", "run", "tmp"):
             rootless.user_dir(acct, self.store / sub if sub else self.store)
         os.chmod(self.store / "run", 0o700)
@@ -148,8 +177,12 @@ class RootlessPodmanTarget(PodmanTarget):
             return None
         path, _ = archive.build_archive()
         m = self.quiet([*self.client_argv, "load", "-i", str(path)], timeout_s=120)
-        return None if m.ok else f"could not load the image into {acct.name}'s podman storage: " \
-                                 f"{m.describe_failure()}"
+        return (
+            None
+            if m.ok
+            else f"could not load the image into {acct.name}'s podman storage: "
+            f"{m.describe_failure()}"
+        )
 
     def finish(self) -> list[str]:
         acct = self.account
@@ -167,21 +200,28 @@ class RootlessPodmanTarget(PodmanTarget):
                 except ProcessLookupError:
                     pass
                 except OSError as exc:
-                    errors.append(f"{self.label} (rootless): could not stop podman's pause "
-                                  f"process {pid}: {exc}")
+                    errors.append(
+                        f"{self.label} (rootless): could not stop podman's pause "
+                        f"process {pid}: {exc}"
+                    )
         return errors
 
     def config(self) -> dict:
         acct = self.account
-        return {**super().config(), "mode": self.mode,
-                "user": acct.name if acct else None, "uid": acct.uid if acct else None,
-                "wrapper": rootless.wrapper(acct) if acct else None,
-                "storage": str(self.store), "overlay": self.overlay_kind(),
-                "network": "none (--network none, as rootful: no slirp4netns or pasta process)",
-                "slirp4netns": self.slirp4netns(),
-                "image_id": self._image_id()}
+        return {
+            **super().config(),
+            "mode": self.mode,
+            "user": acct.name if acct else None,
+            "uid": acct.uid if acct else None,
+            "wrapper": rootless.wrapper(acct) if acct else None,
+            "storage": str(self.store),
+            "overlay": self.overlay_kind(),
+            "network": "none (--network none, as rootful: no slirp4netns or pasta process)",
+            "slirp4netns": self.slirp4netns(),
+            "image_id": self._image_id(),
+        }
 
-    def overlay_kind(self) -> Optional[str]:
+    def overlay_kind(self) -> str | None:
         """Which overlay podman's storage uses, from ``podman info`` as the user: the
         kernel's own (native, unprivileged in a user namespace) or fuse-overlayfs (a
         ``mount_program``)."""
@@ -192,20 +232,32 @@ class RootlessPodmanTarget(PodmanTarget):
             return f"fuse-overlayfs ({program.get('Executable', program) if isinstance(program, dict) else program})"
         if store.get("graphDriverName") == "overlay":
             native = status.get("Native Overlay Diff")
-            return "native kernel overlay" + ("" if native == "true" else
-                                              f" (native overlay diff: {native})")
+            return "native kernel overlay" + (
+                "" if native == "true" else f" (native overlay diff: {native})"
+            )
         return None
 
-    def slirp4netns(self) -> Optional[str]:
+    def slirp4netns(self) -> str | None:
         """The slirp4netns podman would use for a rootless network (not used: --network none)."""
         found = (self.info().get("host") or {}).get("slirp4netns") or {}
         version = str(found.get("version") or "").splitlines()
-        return f"{found.get('executable')} {version[0]}" if found.get("executable") and version \
+        return (
+            f"{found.get('executable')} {version[0]}"
+            if found.get("executable") and version
             else None
+        )
 
-    def _image_id(self) -> Optional[str]:
-        m = self.quiet([*self.client_argv, "image", "inspect", "--format", "{{.Id}}",
-                        self.workload.image_ref()])
+    def _image_id(self) -> str | None:
+        m = self.quiet(
+            [
+                *self.client_argv,
+                "image",
+                "inspect",
+                "--format",
+                "{{.Id}}",
+                self.workload.image_ref(),
+            ]
+        )
         return m.stdout.strip() or None if m.ok else None
 
 
