@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from rtlab.analysis import concurrency_stats as cs
+from rtlab.report.html import esc
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render the section
     from IPython.display import HTML
@@ -56,8 +57,6 @@ def _with_ci(est, low, high, scale: float, unit: str) -> str:
 
 
 def _html_table(frame: pd.DataFrame) -> str:
-    from rtlab.report.views import esc
-
     head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
@@ -134,8 +133,6 @@ def comparisons_table(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _figures(result) -> list[str]:
-    from rtlab.report.views import esc
-
     out = []
     for path in sorted(Path(p) for p in getattr(result, "figures", []) or []):
         if path.suffix == ".png" and path.parent.name == "concurrency":
@@ -160,8 +157,6 @@ def _cores(metas: Sequence[dict]) -> int | None:
 def section(result, metas: Sequence[dict] = (), alpha: float = 0.05) -> HTML:
     """The report's concurrency section as HTML (one line without a concurrency run)."""
     from IPython.display import HTML
-
-    from rtlab.report.views import esc
 
     summary = _table_of(result, cs.SUMMARY_FILE)
     if summary is None or summary.empty:

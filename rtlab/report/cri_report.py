@@ -24,6 +24,7 @@ from rtlab.analysis.cri_benchmark import (  # noqa: F401
 )
 from rtlab.core import experiments
 from rtlab.host.cri import NETWORK_MODES
+from rtlab.report.html import _cell, esc
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render the section
     from IPython.display import HTML
@@ -189,8 +190,6 @@ def section(
 ) -> HTML:
     """The report's CRI section as HTML (every string from data escaped)."""
     from IPython.display import HTML
-
-    from rtlab.report.views import _cell, esc
 
     if summary.empty or not (summary.get("experiment", pd.Series(dtype=str)) == EXPERIMENT).any():
         return HTML("<p>No CRI target in these runs (<code>--clients cri</code> measures one).</p>")

@@ -27,6 +27,7 @@ import pandas as pd
 from rtlab.analysis import density_stats as ds
 from rtlab.collect.density import EXPERIMENT, METHODS
 from rtlab.core.results import load_trials
+from rtlab.report.html import esc, image_bundle
 
 FIGURES = ("memory", "interference")
 HEADLINE_METHOD = "pss"  # the runtime's own processes, the least noisy of the three
@@ -214,8 +215,6 @@ def interference_table(found: Density) -> pd.DataFrame:
 
 
 def _html_table(frame: pd.DataFrame, cls: str) -> str:
-    from rtlab.report.views import esc
-
     head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
@@ -230,8 +229,6 @@ def section(run_dirs: Iterable[str | Path], out_dir: str | Path):
     figure, ms per running container and its figure; one line when no run measured
     density. Writes what :func:`write` writes."""
     from IPython.display import HTML
-
-    from rtlab.report.views import esc, image_bundle
 
     found = write(run_dirs, out_dir)
     if found is None:

@@ -41,11 +41,10 @@ from rtlab.analysis.phasestats import (  # noqa: E402,F401
     explained,
     sentences,
 )
+from rtlab.report.html import esc  # noqa: E402
 
 
 def _table(rows: Sequence[Sequence[str]], head: Sequence[str], cls: str) -> str:
-    from rtlab.report.views import esc
-
     h = "".join(f"<th>{esc(c)}</th>" for c in head)
     b = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>" for row in rows)
     return f'<table class="{cls}"><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>'
@@ -190,8 +189,6 @@ def section(
     result = analyze_phases(phasestats.load_runs(run_dirs), trials, out_dir, seed=seed)
     if result is None:
         return html(None)
-    from rtlab.report.views import esc
-
     imgs = "".join(
         f'<figure><img alt="{esc(p.stem)}" style="max-width:100%" src="data:image/png;base64,'
         f'{base64.b64encode(p.read_bytes()).decode()}"></figure>'

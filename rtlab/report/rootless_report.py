@@ -29,6 +29,7 @@ import pandas as pd
 from rtlab.analysis import shift, stats
 from rtlab.core import experiments
 from rtlab.host import rootless
+from rtlab.report.html import _cell, esc
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render the section
     from IPython.display import HTML
@@ -360,8 +361,6 @@ def section(
     import io
 
     from IPython.display import HTML
-
-    from rtlab.report.views import _cell, esc
 
     if not _modes(trials):
         return HTML(

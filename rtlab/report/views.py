@@ -9,9 +9,7 @@ statistic — that is :mod:`rtlab.analysis.stats`, :mod:`rtlab.analysis.compare`
 
 from __future__ import annotations
 
-import html
 import math
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +25,7 @@ from rtlab.core.conditions import format_pace
 from rtlab.core.results import load_trials
 from rtlab.host import rootless
 from rtlab.report import rootless_report
+from rtlab.report.html import _cell, _code, _escape, esc, image_bundle  # noqa: F401 (views.esc …)
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render these
     from IPython.display import HTML, Markdown
@@ -56,29 +55,6 @@ def markdown_list(lines: Sequence[str], empty: str) -> HTML:
     if not lines:
         return HTML(f"<p><em>{esc(empty)}</em></p>")
     return HTML("<ul>" + "".join(f"<li>{esc(line)}</li>" for line in lines) + "</ul>")
-
-
-def _code(escaped: str) -> str:
-    """`x` spans of already escaped text as <code>x</code>."""
-    return re.sub(r"`([^`<>]*)`", r"<code>\1</code>", escaped)
-
-
-def esc(value) -> str:
-    """Any value as HTML text: ``<nil>`` shows as ``<nil>``, ``<img …>`` never becomes an image."""
-    return html.escape(str(value), quote=True)
-
-
-def _escape(text: str) -> str:
-    """A string from data inside Markdown: every character Markdown or HTML would read
-    (emphasis, code, links, tags, entities) is backslash-escaped or an entity."""
-    text = html.escape(str(text), quote=True)
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~])", r"\\\1", text)
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return "—" if value != value else f"{value:g}"
-    return value
 
 
 def table(frame: pd.DataFrame, empty: str = "Nothing to show.", *, index: bool = False):
@@ -456,24 +432,6 @@ def _figure_order(path: Path) -> tuple:
 def figure_files(paths: Iterable[Path | str], suffix: str = ".png") -> list[Path]:
     """The figures of one format, in reading order (lifecycle, distributions, ECDFs, ratios)."""
     return sorted((Path(p) for p in paths if Path(p).suffix == suffix), key=_figure_order)
-
-
-def image_bundle(
-    png: bytes, alt: str, *, max_width: str = "100%", caption_html: str = "", fold: str = ""
-) -> dict:
-    """A PNG as a display bundle: HTML with alternative text first (what the HTML report
-    shows; folded under ``fold`` when given), the PNG itself for frontends that prefer it,
-    the title as text. ``caption_html`` must already be escaped."""
-    import base64
-
-    data = base64.b64encode(png).decode("ascii")
-    img = (
-        f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}" style="max-width:{max_width}"/>'
-    )
-    body = caption_html + img
-    if fold:
-        body = f"<details><summary>{esc(fold)}</summary>{body}</details>"
-    return {"text/html": body, "image/png": data, "text/plain": f"[figure: {alt}]"}
 
 
 class Bundle(dict):

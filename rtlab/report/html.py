@@ -1,0 +1,49 @@
+"""HTML and Markdown text from data: the one place strings from runtimes, daemons, files
+and users are escaped (views.py and every report section use these; a leaf of the
+report layer, so the sections need not import views.py)."""
+
+from __future__ import annotations
+
+import html
+import re
+
+
+def _code(escaped: str) -> str:
+    """`x` spans of already escaped text as <code>x</code>."""
+    return re.sub(r"`([^`<>]*)`", r"<code>\1</code>", escaped)
+
+
+def esc(value) -> str:
+    """Any value as HTML text: ``<nil>`` shows as ``<nil>``, ``<img …>`` never becomes an image."""
+    return html.escape(str(value), quote=True)
+
+
+def _escape(text: str) -> str:
+    """A string from data inside Markdown: every character Markdown or HTML would read
+    (emphasis, code, links, tags, entities) is backslash-escaped or an entity."""
+    text = html.escape(str(text), quote=True)
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~])", r"\\\1", text)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "—" if value != value else f"{value:g}"
+    return value
+
+
+def image_bundle(
+    png: bytes, alt: str, *, max_width: str = "100%", caption_html: str = "", fold: str = ""
+) -> dict:
+    """A PNG as a display bundle: HTML with alternative text first (what the HTML report
+    shows; folded under ``fold`` when given), the PNG itself for frontends that prefer it,
+    the title as text. ``caption_html`` must already be escaped."""
+    import base64
+
+    data = base64.b64encode(png).decode("ascii")
+    img = (
+        f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}" style="max-width:{max_width}"/>'
+    )
+    body = caption_html + img
+    if fold:
+        body = f"<details><summary>{esc(fold)}</summary>{body}</details>"
+    return {"text/html": body, "image/png": data, "text/plain": f"[figure: {alt}]"}
