@@ -294,6 +294,7 @@ def reanalyse() -> int:
 
 
 def main() -> int:
+    global PACES
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     p.add_argument("--blocks", type=int, default=20, help="alternating blocks (default 20)")
     p.add_argument("--runs", type=int, default=8, help="samples per block per timer (default 8)")
@@ -302,9 +303,21 @@ def main() -> int:
         action="store_true",
         help="recompute the regimes and the table from the saved JSON",
     )
+    p.add_argument(
+        "--paces",
+        type=float,
+        nargs="+",
+        default=list(PACES),
+        help="the idle gaps in s (default 0 0.01 0.1); others than the default are saved "
+        "as fidelity_p<gaps>.json beside the full run's fidelity.json",
+    )
     args = p.parse_args()
     if args.reanalyse:
         return reanalyse()
+    name = "fidelity"
+    if tuple(args.paces) != PACES:
+        name = "fidelity_p" + "_".join(f"{g:g}" for g in args.paces)
+        PACES = tuple(args.paces)
     need_root()
     work = Path(tempfile.mkdtemp(prefix="rtlab-fidelity-"))
     counter = iter(range(10**9))
@@ -466,7 +479,7 @@ def main() -> int:
     table = render_table(rows)
     print(table)
     path = save(
-        "fidelity",
+        name,
         {
             "blocks": args.blocks,
             "runs_per_block": args.runs,

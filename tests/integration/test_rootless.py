@@ -481,7 +481,13 @@ def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_d
             slirped = True
         if not slirped:
             assert 'open("/dev/net/tun"): Permission denied' in slirp.communicate()[1]
-        time.sleep(0.5)  # inside a trial
+        # inside a podman trial: killed while one of the user's containers has its conmon
+        # (between podman's create and its delete; a fixed sleep could land between them)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if "conmon" in "\n".join(_user_leftovers(user)):
+                break
+            time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         time.sleep(0.3)

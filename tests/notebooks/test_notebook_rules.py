@@ -130,7 +130,7 @@ def test_every_notebook_keeps_the_rule(name: str, rule) -> None:
 def good_cells() -> list:
     new = nbformat.v4
     return [
-        new.new_code_cell("from rtlab import params"),
+        new.new_code_cell("from rtlab.report import params"),
         new.new_code_cell(
             "trials: int = 3  # trials per target", metadata={"tags": ["parameters"]}
         ),

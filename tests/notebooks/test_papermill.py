@@ -263,6 +263,7 @@ def test_report_collects_analyses_and_writes_the_report_folder(tmp_path: Path) -
         },
         reports_dir=reports,
         say=lambda _: None,
+        extras={},  # the extra runs' own path: tests/unit/test_report_extras.py
     )
     run_id = json.loads((tmp_path / "run" / "run.json").read_text())["run_id"]
     assert made.report_dir == reports / run_id

@@ -124,7 +124,7 @@ def test_run_notebook_executes_in_this_python_and_reads_records(tmp_path: Path) 
     notebooks.mkdir()
     nb = new_notebook(
         cells=[
-            new_code_cell("import sys\nfrom rtlab import report"),
+            new_code_cell("import sys\nfrom rtlab.report import report"),
             new_code_cell("answer: int = 1  # help", metadata={"tags": ["parameters"]}),
             new_code_cell(
                 "report.record(executable=sys.executable, prefix=sys.prefix, answer=answer)"
@@ -151,7 +151,7 @@ def test_a_failing_cell_stops_with_its_one_line(tmp_path: Path) -> None:
     notebooks.mkdir()
     nb = new_notebook(
         cells=[
-            new_code_cell("from rtlab import params"),
+            new_code_cell("from rtlab.report import params"),
             new_code_cell(
                 'run_dirs: str = "data/sample"  # help', metadata={"tags": ["parameters"]}
             ),

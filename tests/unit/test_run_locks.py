@@ -13,7 +13,7 @@ from rtlab.host import cleanup
 
 HOLD = """
 import sys, time
-from rtlab import cleanup
+from rtlab.host import cleanup
 lock = cleanup.RunLock(sys.argv[1], cleanup.RUNTIME_DIR)
 lock.acquire()
 print(lock.path, flush=True)
