@@ -9,7 +9,9 @@ the fake's own ``main`` in rtlab's process.
 from __future__ import annotations
 
 import importlib.util
+import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -345,3 +347,30 @@ def test_the_release_waits_until_every_child_is_blocked_on_the_barrier(monkeypat
     # the two calls under load) running towards it; none still setting itself up
     assert len(seen[0]) == 8 and all("pipe_read" in w or w == "0" for w in seen[0]), seen
     assert any("pipe_read" in w for w in seen[0]), seen
+
+
+def test_released_commands_run_at_the_normal_policy(tmp_path):
+    # the children wait for the release as real-time tasks (as root); what is timed must
+    # run as every other step does
+    probe = "import os, sys; open(sys.argv[1], 'w').write(str(os.sched_getscheduler(0)))"
+    outs = [tmp_path / f"policy-{i}" for i in range(4)]
+    ms = run_released([[sys.executable, "-c", probe, str(o)] for o in outs], 10)
+    assert all(m.ok for m in ms), ms
+    assert [o.read_text() for o in outs] == [str(os.SCHED_OTHER)] * 4
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a real-time policy needs CAP_SYS_NICE")
+def test_released_children_wait_as_real_time_tasks():
+    policies: list[list[int]] = []
+
+    def look() -> None:
+        kids = [
+            int(p)
+            for task in Path("/proc/self/task").iterdir()
+            for p in (task / "children").read_text().split()
+        ]
+        policies.append([os.sched_getscheduler(pid) for pid in kids])
+
+    ms = run_released([["true"]] * 3, 10, before_release=look)
+    assert all(m.ok for m in ms)
+    assert policies == [[os.SCHED_FIFO] * 3]
