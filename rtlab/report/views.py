@@ -724,6 +724,10 @@ def conditions_text(metas: Sequence[dict], trials: pd.DataFrame | None = None) -
             for m in metas
             if isinstance(m.get("parameters", {}).get("pace_s"), (int, float))
         ]
+    if trials is not None and "run_id" in trials.columns and len(trials):
+        # only the runs these rows come from (a report also holds other experiments' runs)
+        ids = set(trials["run_id"].astype(str))
+        metas = [m for m in metas if str(m.get("run_id")) in ids] or list(metas)
     trials_n = sorted({m.get("parameters", {}).get("trials") for m in metas} - {None}, key=str)
     counts = (
         f"{', '.join(str(t) for t in trials_n)} trials per target per run"

@@ -414,3 +414,15 @@ def test_show_figures_names_the_kinds_not_drawn(tmp_path: Path, monkeypatch) -> 
     shown.clear()
     assert views.show_figures(result.figures, kinds=["ratios"], drawn="all") == 0
     assert "no target has a successful trial" in shown[-1].data  # asked for, nothing drawn
+
+
+def test_the_trial_count_is_that_of_the_runs_the_rows_come_from() -> None:
+    # a report of a 20-trial lifecycle run beside make report's small extra runs (2 and 6
+    # trials) says 20 in the lifecycle's answers, not "2, 20, 6"
+    trials = make_trials(n_trials=8, seed=2).assign(pace_s=0.1, run_id="life")
+    metas = [
+        {"run_id": "life", "parameters": {"trials": 20}},
+        {"run_id": "dens", "parameters": {"trials": 2}},
+        {"run_id": "conc", "parameters": {"trials": 6}},
+    ]
+    assert views.conditions_text(metas, trials) == "At pace 100 ms; 20 trials per target per run"
