@@ -264,8 +264,8 @@ def render_table(rows: list[dict]) -> str:
     return header + "\n".join(lines) + "\n"
 
 
-def write_md(table: str, blocks: int, runs: int) -> Path:
-    md = RESULTS / "fidelity.md"
+def write_md(table: str, blocks: int, runs: int, name: str = "fidelity") -> Path:
+    md = RESULTS / f"{name}.md"
     md.write_text(
         "# Fidelity: rtlab collect against hyperfine -N at the same pace\n\n"
         "Written by `benchmarks/fidelity.py` "
@@ -314,9 +314,9 @@ def main() -> int:
     args = p.parse_args()
     if args.reanalyse:
         return reanalyse()
-    name = "fidelity"
+    out_name = "fidelity"
     if tuple(args.paces) != PACES:
-        name = "fidelity_p" + "_".join(f"{g:g}" for g in args.paces)
+        out_name = "fidelity_p" + "_".join(f"{g:g}" for g in args.paces)
         PACES = tuple(args.paces)
     need_root()
     work = Path(tempfile.mkdtemp(prefix="rtlab-fidelity-"))
@@ -479,7 +479,7 @@ def main() -> int:
     table = render_table(rows)
     print(table)
     path = save(
-        name,
+        out_name,
         {
             "blocks": args.blocks,
             "runs_per_block": args.runs,
@@ -496,7 +496,7 @@ def main() -> int:
             "rows": rows,
         },
     )
-    md = write_md(table, args.blocks, args.runs)
+    md = write_md(table, args.blocks, args.runs, out_name)
     print(f"saved {path} and {md}")
     return 0
 
