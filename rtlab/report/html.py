@@ -21,8 +21,10 @@ def esc(value) -> str:
 def _escape(text: str) -> str:
     """A string from data inside Markdown: every character Markdown or HTML would read
     (emphasis, code, links, tags, entities) is backslash-escaped or an entity."""
-    text = html.escape(str(text), quote=True)
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~])", r"\\\1", text)
+    # backslashes first, then the entities: escaping an entity's "#" afterwards (&\#x27;)
+    # broke it, and the page showed "median&#x27;s"; quotes need no entity in text
+    text = re.sub(r"([\\`*_{}\[\]()#+\-.!|~])", r"\\\1", str(text))
+    return html.escape(text, quote=False)
 
 
 def _cell(value) -> str:

@@ -213,6 +213,12 @@ def test_markdown_escape_leaves_nothing_for_markdown_or_html_to_read() -> None:
     assert "&amp;amp;" in text
 
 
+def test_markdown_escape_keeps_apostrophes_and_hashes_readable() -> None:
+    # an entity whose "#" is backslash-escaped (&\#x27;) shows as text: "median&#x27;s"
+    text = views._escape("Every median's 95% CI; run #1")
+    assert text == "Every median's 95% CI; run \\#1"
+
+
 def test_headline_names_the_fastest_by_how_much_with_the_ci() -> None:
     trials = make_trials(n_trials=12, seed=1)
     summary, comparisons = stats.summarize(trials), stats.compare(trials)
