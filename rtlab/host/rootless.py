@@ -252,6 +252,24 @@ def wrapper(acct: Account) -> list[str]:
     ]
 
 
+def argv_prefix(acct: Account | None) -> list[str]:
+    """:func:`wrapper` for ``acct``; without the account (not set up yet) a placeholder
+    that shows in argv templates and is never run (the targets are unavailable then)."""
+    return wrapper(acct) if acct else ["setpriv", "--reuid=<rtlab-rootless>", "--"]
+
+
+def unavailable_reason(runtime: str, acct: Account | None) -> str | None:
+    """Why ``runtime`` cannot run rootless here, from what every rootless client needs (a
+    runtime with a rootless mode, root to switch users, the account); None when it can."""
+    if runtime in UNSUPPORTED:
+        return UNSUPPORTED[runtime]
+    if os.geteuid() != 0:
+        return "rootless trials need root to switch to the rootless user (setpriv)"
+    if acct is None:
+        return f"no user {USER}: rtlab setup creates it (with /etc/subuid and /etc/subgid ranges)"
+    return None
+
+
 def user_dir(acct: Account, path: Path) -> Path:
     """``path`` created and owned by ``acct`` (its parents stay root's, traversable)."""
     path.mkdir(parents=True, exist_ok=True)

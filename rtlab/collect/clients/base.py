@@ -207,6 +207,29 @@ class Target:
     def argv_templates(self, steps=STEPS) -> dict[str, list[list[str]]]:
         return {step: self.step_commands(step, "{id}") for step in steps}
 
+    def ps_state(self, cid: str) -> str | None:
+        """``cid``'s state from ``<base> ps --all`` (docker's and podman's common spelling):
+        one of :func:`state_name`'s words, "gone" when not listed, None when unreadable."""
+        m = self.quiet(
+            [
+                *self.base,
+                "ps",
+                "--all",
+                "--filter",
+                f"name={cid}",
+                "--format",
+                "{{.Names}} {{.State}}",
+            ],
+            timeout_s=self.timeout_s,
+        )
+        if not m.ok:
+            return None
+        for line in m.stdout.splitlines():
+            fields = line.split()
+            if len(fields) >= 2 and fields[0] == cid:
+                return state_name(fields[1])
+        return "gone"
+
     def quiet(self, argv: list[str], timeout_s: float = CLEANUP_TIMEOUT_S) -> Measurement:
         """Run a bookkeeping command (not a timed step), keeping its stdout."""
         return run_timed(argv, timeout_s, capture_stdout=True)

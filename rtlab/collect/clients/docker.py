@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from rtlab.collect.clients.base import Target, state_name
+from rtlab.collect.clients.base import Target
 from rtlab.core.measure import run_timed
 from rtlab.core.workload import DEFAULT_IMAGE
 from rtlab.host import cleanup, daemons
@@ -164,25 +164,7 @@ class DockerTarget(Target):
         return f"`docker wait` failed: {m.describe_failure()}"
 
     def status(self, cid: str) -> str | None:
-        m = self.quiet(
-            [
-                self.binary,
-                "ps",
-                "--all",
-                "--filter",
-                f"name={cid}",
-                "--format",
-                "{{.Names}} {{.State}}",
-            ],
-            timeout_s=self.timeout_s,
-        )
-        if not m.ok:
-            return None
-        for line in m.stdout.splitlines():
-            fields = line.split()
-            if len(fields) >= 2 and fields[0] == cid:
-                return state_name(fields[1])
-        return "gone"
+        return self.ps_state(cid)
 
     def give_up(self) -> str | None:
         return daemons.down_reason("dockerd")

@@ -9,8 +9,6 @@ generated as the user. No cgroup (none is delegated on this hybrid host).
 
 from __future__ import annotations
 
-import os
-
 from rtlab.collect.clients.oci import OciTarget
 from rtlab.core import image
 from rtlab.host import rootless
@@ -30,29 +28,21 @@ class RootlessOciTarget(OciTarget):
 
     @property
     def rt_argv(self) -> list[str]:
-        acct = self.account
-        prefix = rootless.wrapper(acct) if acct else ["setpriv", "--reuid=<rtlab-rootless>", "--"]
+        prefix = rootless.argv_prefix(self.account)
         return [*prefix, *self.runtime.argv, "--root", str(self.folder / "root")]
 
     def unavailable_reason(self) -> str | None:
-        if self.runtime.name in rootless.UNSUPPORTED:
-            return rootless.UNSUPPORTED[self.runtime.name]
-        if os.geteuid() != 0:
-            return "rootless trials need root to switch to the rootless user (setpriv)"
-        if self.account is None:
-            return (
-                f"no user {rootless.USER}: rtlab setup creates it (with /etc/subuid and "
-                "/etc/subgid ranges)"
-            )
-        if not all(rootless.subid_ranges(self.account.name).values()):
-            return (
-                f"user {self.account.name} has no /etc/subuid or /etc/subgid range: run rtlab setup"
-            )
+        acct = self.account
+        why = rootless.unavailable_reason(self.runtime.name, acct)
+        if why or acct is None:
+            return why
+        if not all(rootless.subid_ranges(acct.name).values()):
+            return f"user {acct.name} has no /etc/subuid or /etc/subgid range: run rtlab setup"
         if self.workload.bundle is not None:
             return "rootless runs only rtlab's own bundle (runc spec --rootless), not --bundle"
         why = super().unavailable_reason()
         if why is None:  # what dead runs of the user left goes before this run acts as it
-            rootless.start_run(self.workdir, self.account)
+            rootless.start_run(self.workdir, acct)
         return why
 
     def prepare(self) -> None:

@@ -17,7 +17,7 @@ import json
 import resource
 import shutil
 
-from rtlab.collect.clients.base import Target, state_name
+from rtlab.collect.clients.base import Target
 from rtlab.core.measure import run_timed
 from rtlab.core.workload import DEFAULT_IMAGE
 from rtlab.host import cleanup, daemons
@@ -148,25 +148,7 @@ class PodmanTarget(Target):
         return None if m.ok else f"`podman wait` failed: {m.describe_failure()}"
 
     def status(self, cid: str) -> str | None:
-        m = self.quiet(
-            [
-                *self.base,
-                "ps",
-                "--all",
-                "--filter",
-                f"name={cid}",
-                "--format",
-                "{{.Names}} {{.State}}",
-            ],
-            timeout_s=self.timeout_s,
-        )
-        if not m.ok:
-            return None
-        for line in m.stdout.splitlines():
-            fields = line.split()
-            if len(fields) >= 2 and fields[0] == cid:
-                return state_name(fields[1])
-        return "gone"
+        return self.ps_state(cid)
 
     def remove(self, cid: str) -> list[str]:
         m = self.quiet([*self.client_argv, "container", "inspect", "--format", "{{.Id}}", cid])

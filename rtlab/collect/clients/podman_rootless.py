@@ -129,20 +129,14 @@ class RootlessPodmanTarget(PodmanTarget):
 
     @property
     def client_argv(self) -> list[str]:
-        acct = self.account
-        prefix = rootless.wrapper(acct) if acct else ["setpriv", "--reuid=<rtlab-rootless>", "--"]
+        prefix = rootless.argv_prefix(self.account)
         return [*prefix, *podman_argv(self.binary, self.store, self.STORAGE_DRIVER)]
 
     def unavailable_reason(self) -> str | None:
-        if self.runtime.name in rootless.UNSUPPORTED:
-            return rootless.UNSUPPORTED[self.runtime.name]
-        if os.geteuid() != 0:
-            return "rootless trials need root to switch to the rootless user (setpriv)"
-        if self.account is None:
-            return (
-                f"no user {rootless.USER}: rtlab setup creates it (with /etc/subuid and "
-                "/etc/subgid ranges)"
-            )
+        acct = self.account
+        why = rootless.unavailable_reason(self.runtime.name, acct)
+        if why or acct is None:
+            return why
         if self.workload.image:
             return "rootless podman runs only rtlab's own image (loaded into the user's storage)"
         if self._static_ok:
@@ -152,7 +146,7 @@ class RootlessPodmanTarget(PodmanTarget):
         version, why = self.runtime.version()
         if version is None:
             return why
-        rootless.start_run(self.workdir, acct=self.account)  # dead runs' leftovers go first
+        rootless.start_run(self.workdir, acct=acct)  # dead runs' leftovers go first
         no_image = self._load_image()
         if no_image:
             return no_image
