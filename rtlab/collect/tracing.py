@@ -10,7 +10,9 @@ tracepoints only (this kernel has no kprobes): ``sched:sched_process_fork/exec/e
 hand-offs), and the ``syscalls`` that mark a container's set-up and teardown
 (unshare, clone with namespace flags, setns, mkdir/openat/rmdir under
 /sys/fs/cgroup, mount, pivot_root, seccomp, prctl, capset, wait4, kill,
-pidfd_send_signal). Times
+pidfd_send_signal); a run of consecutive mounts, cgroup files, cgroup rmdirs or
+capability drops prints only its first event (markers take the first match, so no
+phase moves) and bpftrace runs at SCHED_IDLE — both keep tracing's cost down. Times
 are ``nsecs`` (CLOCK_MONOTONIC), the clock ``measure`` times steps with, so a
 step's window [end − wall, end] cuts its events out of the run's trace.
 
@@ -52,50 +54,52 @@ SWITCH_OFF = "/run/rtlab-trace-off"
 # are followed only while switched on), 0 to follow every child. Tracked by task id,
 # threads included.
 SCRIPT = r"""
-BEGIN { printf("READY\n"); @on = 0; }
+BEGIN { printf("READY\n"); @on = 0; @last = 0; }
 tracepoint:syscalls:sys_enter_openat /pid == $1 && str(args->filename) == "%(on)s"/ { @on = 1; }
 tracepoint:syscalls:sys_enter_openat /pid == $1 && str(args->filename) == "%(off)s"/ { @on = 0; }
 tracepoint:sched:sched_process_fork /@t[args->parent_pid] || (pid == $1 && ($2 == 0 || @on))
     || (($2 == 0 || @on) && (comm == "containerd" || comm == "conmon"))/ {
-  @t[args->child_pid] = 1; printf("E %%llu %%d %%d fork %%d\n", nsecs, pid, tid, args->child_pid); }
+  @t[args->child_pid] = 1; printf("E %%llu %%d %%d fork %%d\n", nsecs, pid, tid, args->child_pid); @last = 0; }
 tracepoint:sched:sched_process_exec /@t[tid]/ {
-  printf("E %%llu %%d %%d exec %%s\n", nsecs, pid, tid, str(args->filename)); }
+  printf("E %%llu %%d %%d exec %%s\n", nsecs, pid, tid, str(args->filename)); @last = 0; }
 tracepoint:sched:sched_process_exit /@t[tid]/ {
-  if (pid == tid) { printf("E %%llu %%d %%d exit\n", nsecs, pid, tid); } delete(@t[tid]); }
+  if (pid == tid) { printf("E %%llu %%d %%d exit\n", nsecs, pid, tid); } delete(@t[tid]); @last = 0; }
 tracepoint:syscalls:sys_enter_unshare /@t[tid]/ {
-  printf("E %%llu %%d %%d ns unshare %%x\n", nsecs, pid, tid, args->unshare_flags); }
+  printf("E %%llu %%d %%d ns unshare %%x\n", nsecs, pid, tid, args->unshare_flags); @last = 0; }
 tracepoint:syscalls:sys_enter_clone /@t[tid] && (args->clone_flags & 0x7e020000)/ {
-  printf("E %%llu %%d %%d ns clone %%x\n", nsecs, pid, tid, args->clone_flags); }
+  printf("E %%llu %%d %%d ns clone %%x\n", nsecs, pid, tid, args->clone_flags); @last = 0; }
 tracepoint:syscalls:sys_enter_setns /@t[tid]/ {
-  printf("E %%llu %%d %%d ns setns %%x\n", nsecs, pid, tid, args->flags); }
+  printf("E %%llu %%d %%d ns setns %%x\n", nsecs, pid, tid, args->flags); @last = 0; }
 tracepoint:syscalls:sys_enter_mkdirat /@t[tid] && strncmp(str(args->pathname), "/sys/fs/cgroup", 14) == 0/ {
-  printf("E %%llu %%d %%d cgroup %%s\n", nsecs, pid, tid, str(args->pathname)); }
+  if (@last != 3) { printf("E %%llu %%d %%d cgroup %%s\n", nsecs, pid, tid, str(args->pathname)); } @last = 3; }
 tracepoint:syscalls:sys_enter_openat /@t[tid] && strncmp(str(args->filename), "/sys/fs/cgroup/", 15) == 0/ {
-  printf("E %%llu %%d %%d cgroup %%s\n", nsecs, pid, tid, str(args->filename)); }
+  if (@last != 3) { printf("E %%llu %%d %%d cgroup %%s\n", nsecs, pid, tid, str(args->filename)); } @last = 3; }
 tracepoint:syscalls:sys_enter_mount /@t[tid]/ {
-  printf("E %%llu %%d %%d mount %%s\n", nsecs, pid, tid, str(args->dir_name)); }
+  if (@last != 1) { printf("E %%llu %%d %%d mount %%s\n", nsecs, pid, tid, str(args->dir_name)); } @last = 1; }
 tracepoint:syscalls:sys_enter_pivot_root /@t[tid]/ {
-  printf("E %%llu %%d %%d pivot_root\n", nsecs, pid, tid); }
+  printf("E %%llu %%d %%d pivot_root\n", nsecs, pid, tid); @last = 0; }
 tracepoint:syscalls:sys_enter_seccomp /@t[tid] && args->op == 1/ {
-  printf("E %%llu %%d %%d sec seccomp\n", nsecs, pid, tid); }
-tracepoint:syscalls:sys_enter_prctl /@t[tid] && (args->option == 22 || args->option == 24 || args->option == 38)/ {
-  printf("E %%llu %%d %%d sec prctl %%d\n", nsecs, pid, tid, args->option); }
+  printf("E %%llu %%d %%d sec seccomp\n", nsecs, pid, tid); @last = 0; }
+tracepoint:syscalls:sys_enter_prctl /@t[tid] && (args->option == 22 || args->option == 38)/ {
+  printf("E %%llu %%d %%d sec prctl %%d\n", nsecs, pid, tid, args->option); @last = 0; }
+tracepoint:syscalls:sys_enter_prctl /@t[tid] && args->option == 24/ {
+  if (@last != 2) { printf("E %%llu %%d %%d sec prctl %%d\n", nsecs, pid, tid, args->option); } @last = 2; }
 tracepoint:syscalls:sys_enter_capset /@t[tid]/ {
-  printf("E %%llu %%d %%d sec capset\n", nsecs, pid, tid); }
+  printf("E %%llu %%d %%d sec capset\n", nsecs, pid, tid); @last = 0; }
 tracepoint:syscalls:sys_exit_wait4 /@t[tid] && args->ret > 0/ {
-  printf("E %%llu %%d %%d reaped %%d\n", nsecs, pid, tid, args->ret); }
+  printf("E %%llu %%d %%d reaped %%d\n", nsecs, pid, tid, args->ret); @last = 0; }
 tracepoint:syscalls:sys_enter_kill /@t[tid]/ {
-  printf("E %%llu %%d %%d kill %%d %%d\n", nsecs, pid, tid, args->sig, args->pid); }
+  printf("E %%llu %%d %%d kill %%d %%d\n", nsecs, pid, tid, args->sig, args->pid); @last = 0; }
 tracepoint:syscalls:sys_enter_pidfd_send_signal /@t[tid]/ {
-  printf("E %%llu %%d %%d kill %%d pidfd\n", nsecs, pid, tid, args->sig); }
+  printf("E %%llu %%d %%d kill %%d pidfd\n", nsecs, pid, tid, args->sig); @last = 0; }
 tracepoint:syscalls:sys_enter_rmdir /@t[tid] && strncmp(str(args->pathname), "/sys/fs/cgroup/", 15) == 0/ {
-  printf("E %%llu %%d %%d cgroup rmdir %%s\n", nsecs, pid, tid, str(args->pathname)); }
+  if (@last != 4) { printf("E %%llu %%d %%d cgroup rmdir %%s\n", nsecs, pid, tid, str(args->pathname)); } @last = 4; }
 tracepoint:syscalls:sys_enter_unlinkat /@t[tid] && (args->flag & 0x200) && strncmp(str(args->pathname), "/sys/fs/cgroup/", 15) == 0/ {
-  printf("E %%llu %%d %%d cgroup rmdir %%s\n", nsecs, pid, tid, str(args->pathname)); }
+  if (@last != 4) { printf("E %%llu %%d %%d cgroup rmdir %%s\n", nsecs, pid, tid, str(args->pathname)); } @last = 4; }
 tracepoint:sched:sched_waking /($2 == 0 || @on) && (@t[tid] || comm == "dockerd" || comm == "containerd")
     && (args->comm == "dockerd" || args->comm == "containerd" || args->comm == "containerd-shim")
     && strncmp(comm, args->comm, 16) != 0/ {
-  printf("E %%llu %%d %%d wake %%s>%%s %%d\n", nsecs, pid, tid, comm, args->comm, args->pid); }
+  printf("E %%llu %%d %%d wake %%s>%%s %%d\n", nsecs, pid, tid, comm, args->comm, args->pid); @last = 0; }
 """ % {"on": SWITCH_ON, "off": SWITCH_OFF}  # noqa: UP031 (str.format: the braces are bpftrace's)
 
 
@@ -472,6 +476,13 @@ class Tracer:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        # bpftrace prints each event as it comes (a wake-up per event): at SCHED_IDLE it
+        # drains its buffers when a core is idle, not by taking a core from the traced
+        # step (benchmarks/trace_cost.py measures what tracing costs)
+        try:
+            os.sched_setscheduler(self.proc.pid, os.SCHED_IDLE, os.sched_param(0))
+        except OSError:
+            pass
         # ready when an exec of a probe process (a child of the root) shows in the trace
         probe_seen = False
         while not probe_seen:
