@@ -92,6 +92,9 @@ class AnalysisResult:
     pace_comparisons: pd.DataFrame | None = None  # paces.pace_compare when several
     experiments: list[str] = field(default_factory=list)
     phases: phasestats.PhaseResult | None = None  # traced runs (phasestats.analyze_phases)
+    # the first screen's (question, answer) pairs of experiments the step tables leave
+    # out (concurrency), by experiment
+    answers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
     def of(self, experiment: str) -> AnalysisResult:
         """This result restricted to one experiment (its tables, findings and figures)."""
@@ -120,6 +123,7 @@ class AnalysisResult:
             pace_comparisons=keep(self.pace_comparisons),
             experiments=[experiment],
             phases=self.phases,
+            answers={k: v for k, v in self.answers.items() if k == experiment},
         )
 
 
@@ -475,17 +479,19 @@ def analyze(
     out_dir.mkdir(parents=True, exist_ok=True)
     # starts under load: its own tables, figures and headlines per k (concurrency_stats.py);
     # the step tables below would pool its k's, so its rows are left out of them
-    conc_tables, conc_jobs, conc_found = _concurrency(
+    conc_tables, conc_jobs, conc_found, conc_answers = _concurrency(
         trials, out_dir, alpha, margin, seed, kinds, svg
     )
     # density's starts are one per level N (density_report.py reads them, per N): the
     # step tables would pool its levels, so they are left out too
+    every = trials
     trials = (
         trials[~trials["experiment"].astype(str).isin(("concurrency", "density"))]
         if "experiment" in trials.columns
         else trials
     )
-    all_paces = _paces(trials)
+    # runs of concurrency or density alone still state the pace they were measured at
+    all_paces = _paces(trials) if len(trials) else _paces(every)
     pace = primary_pace(all_paces)
     analysed = trials if pace is None else trials[pd.to_numeric(trials[paces.PACE_COLUMN]) == pace]
     flagged = stats.flag_outliers(analysed)  # once: every table and figure reuses it
@@ -525,7 +531,7 @@ def analyze(
     if benchmark is not None:
         tables.append(benchmark)
     pace_table = None
-    if len(all_paces) > 1:
+    if len(all_paces) > 1 and len(trials):
         pace_table = paces.pace_compare(trials, alpha=alpha, seed=seed, margin=margin)
         pace_table.to_csv(out_dir / PACES_FILE, index=False)
         tables.append(out_dir / PACES_FILE)
@@ -558,6 +564,7 @@ def analyze(
         pace_comparisons=pace_table,
         experiments=names,
         phases=traced,
+        answers={"concurrency": conc_answers} if conc_answers else {},
     )
 
 
@@ -569,14 +576,15 @@ def _concurrency(
     seed: int,
     kinds: Sequence[str],
     svg: bool,
-) -> tuple[list[Path], list[Job], list[str]]:
+) -> tuple[list[Path], list[Job], list[str], list[tuple[str, str]]]:
     """The concurrency experiment's tables (summary, knees, the paired comparisons between
-    targets at each k), figure jobs and headline findings (none without its rows)."""
+    targets at each k), figure jobs, headline findings and the first screen's answers
+    (none without its rows)."""
     if (
         "experiment" not in trials.columns
         or not (trials["experiment"].astype(str) == "concurrency").any()
     ):
-        return [], [], []
+        return [], [], [], []
     import os
 
     from rtlab.analysis import concurrency_plots, concurrency_stats
@@ -606,7 +614,8 @@ def _concurrency(
                 )
             )
     prefix = experiment_prefix("concurrency")
-    return tables, jobs, [prefix + line[0].upper() + line[1:] for line in lines]
+    qa = concurrency_stats.answers(summary, knee_table, cores=os.cpu_count())
+    return tables, jobs, [prefix + line[0].upper() + line[1:] for line in lines], qa
 
 
 def _paces(trials: pd.DataFrame) -> list[float]:

@@ -258,13 +258,18 @@ def knee(
 ) -> int | None:
     """The largest k before throughput stops growing by more than ``margin``.
 
-    Walking k upwards, the first kᵢ with T(kᵢ₊₁) ≤ (1 + margin) · T(kᵢ); None when
-    every step grows by more than the margin (the knee is beyond the largest k),
-    or with fewer than two k. A NaN throughput ends the walk at the k before it.
+    The smallest kᵢ (not the largest k) beyond which throughput never grows by more
+    than the margin: max T(kⱼ), j > i, ≤ (1 + margin) · T(kᵢ). A plateau that growth
+    follows is no knee. None when there is no such kᵢ (the knee is beyond the largest
+    k), or with fewer than two k. A NaN throughput ends the curve at the k before it.
     """
     pairs = sorted((int(k), float(t)) for k, t in zip(ks, throughputs))
-    for (k, t), (_, t_next) in zip(pairs, pairs[1:]):
-        if not np.isfinite(t_next) or not t_next > (1 + margin) * t:
+    finite = next((i for i, (_, t) in enumerate(pairs) if not np.isfinite(t)), len(pairs))
+    ended = finite < len(pairs)  # a NaN ends the curve: the k before it is the last
+    pairs = pairs[:finite]
+    for i, (k, t) in enumerate(pairs):
+        later = [t_next for _, t_next in pairs[i + 1 :]]
+        if (later or ended) and all(t_next <= (1 + margin) * t for t_next in later):
             return k
     return None
 
@@ -318,6 +323,32 @@ def headlines(
 ) -> list[str]:
     """One sentence per client and mode: each runtime's p95 from the smallest to the
     largest k (estimates with their CIs), and where its throughput stops growing."""
+    return [
+        f"through {client}, {what}: {text}"
+        for client, what, text in _headline_parts(
+            summary, knee_table, cores=cores, quantile=quantile
+        )
+    ]
+
+
+def answers(
+    summary: pd.DataFrame, knee_table: pd.DataFrame, *, cores: int | None = None
+) -> list[tuple[str, str]]:
+    """The report's first screen for a concurrency run: (question, answer) per client and
+    mode, the answer being :func:`headlines`' sentence (a runtime's name first, as is)."""
+    return [
+        (f"How do starts through {client} degrade under load ({what})?", text)
+        for client, what, text in _headline_parts(summary, knee_table, cores=cores)
+    ]
+
+
+def _headline_parts(
+    summary: pd.DataFrame,
+    knee_table: pd.DataFrame,
+    *,
+    cores: int | None = None,
+    quantile: str = "p95",
+) -> list[tuple[str, str, str]]:
     lines = []
     for (client, mode), group in summary.groupby(["client", "mode"], sort=True):
         parts = []
@@ -351,13 +382,13 @@ def headlines(
                 f"({ratio:.1f}× as long; ratio of the estimates, no interval); {where}"
             )
         what = "runs to exit" if mode == "run" else "create+start"
-        line = f"through {client}, {what}: " + "; ".join(parts) + "."
+        line = "; ".join(parts) + "."
         if cores and int(group["k"].max()) > cores:
             line += (
                 f" k above {cores} exceeds this host's {cores} cores: the knee is the "
                 "finding, not a defect."
             )
-        lines.append(line)
+        lines.append((str(client), what, line))
     return lines
 
 
@@ -368,27 +399,30 @@ def console_table(trials: pd.DataFrame, *, seed: int = 0) -> str:
     if s.empty:
         return "no concurrency rows to tabulate"
 
+    def num(x: float) -> str:  # three significant digits, never 1.24e+03
+        return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
     def cell(est, low, high, scale=1000.0):
         if not np.isfinite(est):
             return "—"
-        ci = "no CI" if not np.isfinite(low) else f"{low * scale:.3g}–{high * scale:.3g}"
-        return f"{est * scale:.3g} [{ci}]"
+        ci = "no CI" if not np.isfinite(low) else f"{num(low * scale)}–{num(high * scale)}"
+        return f"{num(est * scale)} [{ci}]"
 
     ks = sorted(int(k) for k in s["k"].unique())
     lines = [
         "concurrency: p50 latency in ms [95% CI, bootstrap over batches] at each k, then "
         "throughput in containers/s [95% CI]"
     ]
-    head = f"{'target':<16}{'mode':<6}" + "".join(f"{'k=' + str(k):>22}" for k in ks)
+    head = f"{'target':<16}{'mode':<6}" + "".join(f"  {'k=' + str(k):>22}" for k in ks)
     lines.append(head)
     for (client, runtime, mode), g in s.groupby(["client", "runtime", "mode"], sort=True):
         by_k = {int(r.k): r for r in g.itertuples(index=False)}
         p50 = "".join(
-            f"{cell(by_k[k].p50_s, by_k[k].p50_low_s, by_k[k].p50_high_s) if k in by_k else '—':>22}"
+            f"  {cell(by_k[k].p50_s, by_k[k].p50_low_s, by_k[k].p50_high_s) if k in by_k else '—':>22}"
             for k in ks
         )
         thr = "".join(
-            f"{cell(by_k[k].throughput_per_s, by_k[k].throughput_low_per_s, by_k[k].throughput_high_per_s, 1.0) if k in by_k else '—':>22}"
+            f"  {cell(by_k[k].throughput_per_s, by_k[k].throughput_low_per_s, by_k[k].throughput_high_per_s, 1.0) if k in by_k else '—':>22}"
             for k in ks
         )
         lines.append(f"{client + '/' + runtime:<16}{mode:<6}{p50}")

@@ -1189,12 +1189,24 @@ def check(where: str, given: Mapping[str, Any]) -> dict[str, Any]:
         )
     experiment = values.get("experiment") or experiments.DEFAULT_EXPERIMENT
     for o in options_for(where):
-        if o.experiments and o.name in given and experiment not in o.experiments:
+        # a parameters cell lists every option at its default: only a changed value of
+        # another experiment's option is refused
+        if (
+            o.experiments
+            and o.name in given
+            and experiment not in o.experiments
+            and values[o.name] != _checked_default(o, where)
+        ):
             raise OptionError(
                 f"{o.name} = {given[o.name]!r}: only with experiment "
                 f"{' or '.join(o.experiments)}; drop it or choose that experiment"
             )
     return values
+
+
+def _checked_default(o: Option, where: str) -> Any:
+    value = o.default_for(where)
+    return None if value is None else o.kind.check(value, o.name)
 
 
 def from_globals(where: str, namespace: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ statistic — that is :mod:`rtlab.analysis.stats`, :mod:`rtlab.analysis.compare`
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -933,11 +933,16 @@ def headline_answers(
 def _overview_png(figures: Iterable[Path | str], experiment: str, several: bool) -> Path | None:
     """The experiment's overview figure (``figures/<experiment>/overview.png`` when the
     runs hold several experiments)."""
+    name = OVERVIEW_FIGURES.get(experiment, "overview.png")
     for f in figures:
         f = Path(f)
-        if f.name == "overview.png" and (not several or f.parent.name == experiment):
+        if f.name == name and (not several or f.parent.name == experiment):
             return f
     return None
+
+
+# the first screen's figure of experiments without the overview (concurrency's own)
+OVERVIEW_FIGURES = {"concurrency": "concurrency_run.png"}
 
 
 def headline(
@@ -947,14 +952,26 @@ def headline(
     figures: Iterable[Path | str] = (),
     trials: pd.DataFrame | None = None,
     alpha: float = 0.05,
+    more: Mapping[str, Sequence[tuple[str, str]]] | None = None,
 ) -> Bundle:
     """The report's first screen: its title, one sentence per question beside the
     overview figure — one such block per experiment when the runs hold several (never
-    pooled). Every string from data is escaped."""
+    pooled). ``more``: the answers of experiments the step tables leave out
+    (``AnalysisResult.answers``: concurrency), each its own block. Every string from
+    data is escaped."""
     import base64
 
     figures = list(figures)
-    sections = headline_sections(summary, comparisons, metas, trials, alpha)
+    sections: list[tuple[str, str | None, list[tuple[str, str]]]] = list(
+        headline_sections(summary, comparisons, metas, trials, alpha)
+    )
+    # analyze draws the step tables' figures in figures/<experiment>/ only when they
+    # hold several experiments (concurrency's are always in figures/concurrency/)
+    foldered = len(sections) > 1
+    if more:
+        if summary.empty or not (summary["n"] > 0).any():  # only such experiments ran
+            sections = []
+        sections += [(experiment, None, list(qa)) for experiment, qa in more.items() if qa]
     several = len(sections) > 1
     hosts = sorted({str(m.get("host", {}).get("hostname", "?")) for m in metas})
     started = sorted(str(m.get("started_at") or "?")[:16] for m in metas)
@@ -965,26 +982,44 @@ def headline(
             or "<li>Nothing to compare: these runs measured fewer than two runtimes through any "
             "client and fewer than two clients over runc.</li>"
         )
-        png = _overview_png(figures, experiment, several)
+        png = _overview_png(figures, experiment, foldered or step is None)
         figure = ""
         if png is not None and png.is_file():
             data = base64.b64encode(png.read_bytes()).decode("ascii")
             first_png = first_png or data
+            alt, caption = (
+                (
+                    "latency and throughput against k per target with 95% CIs",
+                    "Runs to exit: p50 and p95 latency (top) and throughput (bottom) "
+                    "against k, the containers released together; one line per target, "
+                    "bands: 95% CIs (bootstrap over batches).",
+                )
+                if step is None
+                else (
+                    f"median total per target with 95% CI{', ' + experiment if several else ''}",
+                    f"Median {experiment} time per target (point) and its 95% CI (line); "
+                    "colour: runtime, marker: client; left is faster.",
+                )
+            )
             figure = (
                 '<figure style="flex:1 1 420px;margin:0;max-width:560px">'
-                f'<img src="data:image/png;base64,{data}" alt="median total per target '
-                f'with 95% CI{esc(", " + experiment) if several else ""}" '
-                'style="width:100%"/><figcaption style="font-size:85%">Median '
-                f"{'lifecycle' if experiment == 'lifecycle' else esc(experiment)} time "
-                "per target (point) and its 95% CI (line); colour: runtime, marker: "
-                "client; left is faster.</figcaption></figure>"
+                f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}" '
+                'style="width:100%"/><figcaption style="font-size:85%">'
+                f"{esc(caption)}</figcaption></figure>"
             )
         heading = f"Answers: the {esc(experiment)} experiment" if several else "Answers"
+        lead = (
+            _step_lead(step, experiment)
+            if step is not None
+            else "Compared: k containers of one target released together; each p95 with "
+            "its 95% CI (bootstrap over batches), and where throughput stops growing "
+            "(the knee)."
+        )
         blocks.append(
             f'<div class="experiment" data-experiment="{esc(experiment)}" '
             'style="display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap">'
             f'<div style="flex:1 1 380px"><h2 style="margin-top:0">{heading}</h2>'
-            f'<p style="margin:0">{esc(_step_lead(step, experiment))}</p><ul>{items}</ul>'
+            f'<p style="margin:0">{esc(lead)}</p><ul>{items}</ul>'
             f"</div>{figure}</div>"
         )
         plain += [f"{experiment}: {q} {a}" if several else f"{q} {a}" for q, a in answers]
@@ -1094,13 +1129,17 @@ def pace_section(result) -> HTML:
 
     from IPython.display import HTML
 
-    if len(result.paces) < 2:
+    if len(result.paces) < 2 or result.pace_comparisons is None:
         text = (
             "These runs recorded no pace (made before rtlab measured it): the idle time "
             "before each step was not controlled."
             if result.pace_s is None
             else f"Every step followed {esc(format_pace(result.pace_s))} of idle host (the pace). "
             "Other paces can move the answers: measure several with <code>--paces</code>."
+            if len(result.paces) < 2
+            else "Steps followed "
+            + esc(", ".join(format_pace(p) for p in result.paces))
+            + " of idle host (the paces); the sections below give each pace its own rows."
         )
         return HTML(f"<p>{text}</p>")
 

@@ -146,7 +146,11 @@ def test_few_batches_give_no_interval():
     "curve, expected",
     [
         ({1: 10, 2: 19, 4: 30, 8: 31, 16: 30}, 4),  # grows 90%, 58%, then 3%: the knee is 4
-        ({1: 10, 2: 10.4, 4: 20}, 1),  # 4% < 5% margin at once
+        ({1: 10, 2: 10.4, 4: 10.3}, 1),  # 4% < 5% margin at once, and never more after
+        ({1: 10, 2: 10.4, 4: 20}, None),  # a plateau, then growth again: no knee yet
+        ({1: 10, 2: 19, 4: 19.5, 8: 30}, None),  # the make-report podman case: grows at 8
+        ({1: 10, 2: 19, 4: 19.5, 8: 19.8}, 2),  # within 5% of k=2 from there on
+        ({1: 10, 2: 19, 4: float("nan"), 8: 40}, 2),  # a NaN ends the curve
         ({1: 10, 2: 20, 4: 40}, None),  # still growing at the largest k
         ({1: 10, 2: 19, 4: 17}, 2),  # falls after 2
     ],
@@ -331,3 +335,61 @@ def test_two_runs_batches_of_the_same_number_stay_apart():
     assert s["batches"].iloc[0] == 24 and s["containers"].iloc[0] == 48
     # k × 24 batches / (12 × 0.1 s + 12 × 0.2 s)
     assert s["throughput_per_s"].iloc[0] == pytest.approx(2 * 24 / 3.6, rel=0.02)
+
+
+def test_a_concurrency_run_alone_is_answered_first_and_states_its_pace(tmp_path):
+    """make report of `collect --experiment concurrency` said "Nothing to compare" on its
+    first screen and "These runs recorded no pace": the step tables leave its rows out."""
+    from rtlab.analysis import analysis
+    from rtlab.report import views
+
+    trials = _two_targets({4: 1.5}).assign(pace_s=0.1, user_s=0.001, sys_s=0.001)
+    result = analysis.analyze(trials, tmp_path, figures="report")
+    assert list(result.answers) == ["concurrency"]
+    page = views.headline(
+        [{"host": {"hostname": "h"}}],
+        result.summary,
+        result.comparisons,
+        result.figures,
+        result.trials,
+        more=result.answers,
+    )["text/html"]
+    assert "Nothing to compare" not in page
+    assert "How do starts through oci degrade under load (runs to exit)?" in page
+    assert "crun&#x27;s p95 goes from" in page or "crun's p95 goes from" in page
+    assert 'alt="latency and throughput against k' in page  # its own figure, embedded
+    assert "100 ms of idle host" in views.pace_section(result).data
+    # beside a lifecycle run: both answered, each in its own block, never pooled
+    life = analysis.analyze(
+        pd.concat([trials, _lifecycle_rows()], ignore_index=True), tmp_path / "both"
+    )
+    page = views.headline(
+        [{}], life.summary, life.comparisons, life.figures, life.trials, more=life.answers
+    )["text/html"]
+    assert "These runs hold 2 experiments (lifecycle, concurrency)" in page
+    assert page.count('class="experiment"') == 2
+
+
+def _lifecycle_rows() -> pd.DataFrame:
+    rows = []
+    for rnd in range(6):
+        for rt, base in (("runc", 0.03), ("crun", 0.02)):
+            for step in ("create", "start", "kill", "delete", "run"):
+                rows.append(
+                    {
+                        "run_id": "l",
+                        "experiment": "lifecycle",
+                        "client": "oci",
+                        "runtime": rt,
+                        "round": rnd,
+                        "trial": rnd,
+                        "warmup": False,
+                        "step": step,
+                        "wall_s": base * (1 + 0.01 * rnd),
+                        "user_s": 0.001,
+                        "sys_s": 0.001,
+                        "ok": True,
+                        "pace_s": 0.1,
+                    }
+                )
+    return pd.DataFrame(rows)

@@ -83,6 +83,28 @@ def test_each_notebook_cell_lists_schema_options_with_their_defaults(notebook, w
         )
 
 
+@pytest.mark.parametrize(
+    "notebook,where",
+    [("01-collect.ipynb", "01"), ("02-analyze.ipynb", "02"), ("03-compare-runs.ipynb", "03")],
+)
+def test_every_schema_option_of_a_notebook_is_in_its_parameters_cell(notebook, where):
+    """A researcher sees every parameter a notebook takes (concurrency's parallel and
+    density's containers were missing from 01's cell)."""
+    cell = _notebook_cell(notebook)
+    missing = [o.name for o in options.options_for(where) if o.name not in cell]
+    assert missing == [], (notebook, missing)
+
+
+def test_the_collect_cell_as_it_is_checks_and_only_a_changed_option_of_another_experiment_is_refused():
+    cell = _notebook_cell("01-collect.ipynb")
+    values = options.check("01", cell)  # every option at its default, lifecycle: accepted
+    assert values["parallel"] == [1, 2, 4, 8, 16] and values["containers"] == [1, 5, 10, 25, 50]
+    with pytest.raises(OptionError, match="parallel = '1,2': only with experiment concurrency"):
+        options.check("01", {**cell, "parallel": "1,2"})
+    changed = options.check("01", {**cell, "experiment": "concurrency", "parallel": "1,2"})
+    assert changed["parallel"] == [1, 2]
+
+
 def test_notebook_parameters_come_from_the_namespace_and_unknown_ones_are_refused():
     ns = {"trials": 3, "warmup": 1, "unrelated": object(), "clients": "oci", "runtimes": "runc"}
     given = params.parameters("01", ns)
