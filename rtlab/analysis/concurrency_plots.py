@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from rtlab.analysis import plots
+
 SPAN_FOR_LOG = 10.0
 METRICS = {  # name → (estimate, low, high, label, scale)
     "p50": ("p50_s", "p50_low_s", "p50_high_s", "p50 latency (ms)", 1000.0),
@@ -45,7 +47,7 @@ def against_k(
     ax.set_xscale("log", base=2)
     ax.set_xticks(ks, [str(int(k)) for k in ks])
     if values and max(values) / min(values) > SPAN_FOR_LOG:
-        ax.set_yscale("log")
+        plots.log_axis(ax)
     ax.set_xlabel("k (containers released together)")
     ax.set_ylabel(label)
     if title:

@@ -15,11 +15,24 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from rtlab.analysis import stats
 from rtlab.core import experiments
+
+
+def log_axis(ax: Axes, which: str = "y") -> None:
+    """A logarithmic value axis labelled in plain numbers at 1, 2 and 5 × 10ⁿ (20, 50,
+    100 …), not matplotlib's 2×10¹ minor labels, which overlap on short panels."""
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    (ax.set_yscale if which == "y" else ax.set_xscale)("log")
+    axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_locator(ticker.LogLocator(base=10, subs=(3.0, 4.0, 6.0, 7.0, 8.0, 9.0)))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
 
 # Above this max/min spread of the values shown, wall time is drawn on a log axis.
 LOG_SPREAD = 10.0
@@ -180,7 +193,7 @@ def distribution_plot(data: pd.DataFrame, *, step: str, ax: Axes | None = None) 
     ax.set_xticks(range(len(targets)), labels)
     _rotate_ticks(ax)
     if _needs_log(good["wall_s"].to_numpy(dtype=float)):
-        ax.set_yscale("log")
+        log_axis(ax)
     ax.set_xlabel(TARGET_LABEL)
     ax.set_ylabel(WALL_LABEL)
     ax.set_title(
@@ -225,7 +238,7 @@ def ecdf_plot(data: pd.DataFrame, *, step: str, ax: Axes | None = None) -> Axes:
             markersize=5,
         )
     if _needs_log(good["wall_s"].to_numpy(dtype=float)):
-        ax.set_xscale("log")
+        log_axis(ax, "x")
     ax.set_ylim(0, 1.02)
     ax.legend(title=TARGET_LABEL, loc="lower right", fontsize="small")
     ax.set_xlabel(WALL_LABEL)
@@ -425,7 +438,7 @@ def overview_plot(
     for boundary in np.flatnonzero(clients[1:] != clients[:-1]):
         ax.axhline(y[boundary] - 0.5, color="0.8", lw=0.8)
     if _needs_log(rows["median_s"].to_numpy(dtype=float)):
-        ax.set_xscale("log")
+        log_axis(ax, "x")
     ax.grid(axis="x", color="0.9")
     ax.set_xlabel(f"median {WALL_LABEL}, {step}")
     ax.set_ylabel(TARGET_LABEL)
@@ -491,7 +504,7 @@ def lifecycle_facets(summary: pd.DataFrame, *, fig: Figure | None = None) -> Fig
             range(len(steps)), steps, rotation=30 if many else 0, ha="right" if many else "center"
         )
         if _needs_log(mine["median_s"].to_numpy(dtype=float)):
-            ax.set_yscale("log")
+            log_axis(ax)
         ax.set_title(f"through {text(client)}")
         ax.set_xlabel("step")
         ax.legend(title="runtime", fontsize="small", loc="best")  # where it hides no bar
@@ -569,7 +582,7 @@ def study_bars(against: pd.DataFrame, *, fig: Figure | None = None) -> Figure:
         ax.set_xticks(range(len(steps)), steps)
         values = np.r_[cells["study_s"].to_numpy(float), cells["median_s"].to_numpy(float)]
         if _needs_log(values[np.isfinite(values)]):
-            ax.set_yscale("log")
+            log_axis(ax)
         ax.set_xlabel("step")
         ax.set_ylabel(WALL_LABEL)
         ax.set_title("docker over each runtime" if table == "lowlevel" else "each client over runc")
