@@ -110,7 +110,9 @@ def main() -> int:
                     for rt in RUNTIMES:
                         one(rt, "none", block)
             else:
-                tracer = tracing.Tracer(work / f"events-{block}.txt", gated=True).start()
+                tracer = tracing.Tracer(
+                    work / f"events-{block}.txt", gated=True, wakes=False
+                ).start()  # as collect --trace attaches it for the OCI CLI
                 try:
                     for i in range(args.trials):
                         order = kind if i % 2 == 0 else kind[::-1]

@@ -542,7 +542,12 @@ class Collector:
         }
         count = {"seq": self.seq}  # container names stay unique across the runners
         traced = (
-            tracing.TracedRun(self.run_dir, self.run_id, self.say)
+            tracing.TracedRun(
+                self.run_dir,
+                self.run_id,
+                self.say,
+                wakes=any(c in tracing.CLIENT_PHASES for c in self.by_client),
+            )
             if opts.extra.get("trace")
             else None
         )

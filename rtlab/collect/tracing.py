@@ -96,11 +96,17 @@ tracepoint:syscalls:sys_enter_rmdir /@t[tid] && strncmp(str(args->pathname), "/s
   if (@last != 4) { printf("E %%llu %%d %%d cgroup rmdir %%s\n", nsecs, pid, tid, str(args->pathname)); } @last = 4; }
 tracepoint:syscalls:sys_enter_unlinkat /@t[tid] && (args->flag & 0x200) && strncmp(str(args->pathname), "/sys/fs/cgroup/", 15) == 0/ {
   if (@last != 4) { printf("E %%llu %%d %%d cgroup rmdir %%s\n", nsecs, pid, tid, str(args->pathname)); } @last = 4; }
+""" % {"on": SWITCH_ON, "off": SWITCH_OFF}  # noqa: UP031 (str.format: the braces are bpftrace's)
+
+# The hand-offs between the daemon clients' processes (CLIENT_PHASES' "wake" markers):
+# sched_waking fires on every wake-up of the host, so it is attached only when a traced
+# client needs it (it cost a traced crun run a few per cent that the OCI CLI never uses).
+WAKE_PROBE = r"""
 tracepoint:sched:sched_waking /($2 == 0 || @on) && (@t[tid] || comm == "dockerd" || comm == "containerd")
     && (args->comm == "dockerd" || args->comm == "containerd" || args->comm == "containerd-shim")
     && strncmp(comm, args->comm, 16) != 0/ {
-  printf("E %%llu %%d %%d wake %%s>%%s %%d\n", nsecs, pid, tid, comm, args->comm, args->pid); @last = 0; }
-""" % {"on": SWITCH_ON, "off": SWITCH_OFF}  # noqa: UP031 (str.format: the braces are bpftrace's)
+  printf("E %llu %d %d wake %s>%s %d\n", nsecs, pid, tid, comm, args->comm, args->pid); @last = 0; }
+"""
 
 
 @dataclass(frozen=True)
@@ -451,8 +457,11 @@ class Tracer:
     stops its own process (by pid) on exit, Ctrl-C included.
     """
 
-    def __init__(self, out: Path, *, root_pid: int | None = None, gated: bool = False) -> None:
+    def __init__(
+        self, out: Path, *, root_pid: int | None = None, gated: bool = False, wakes: bool = True
+    ) -> None:
         self.out = out
+        self.wakes = wakes  # attach WAKE_PROBE (the daemon clients' hand-offs)
         self.root_pid = root_pid or os.getpid()
         self.gated = gated  # follow the root's children only between on() and off()
         self.proc: subprocess.Popen | None = None
@@ -470,7 +479,13 @@ class Tracer:
         t0 = time.monotonic()
         with open(self.out, "w") as fo, open(err, "w") as fe:
             self.proc = subprocess.Popen(
-                [binary, "-e", SCRIPT, str(self.root_pid), "1" if self.gated else "0"],
+                [
+                    binary,
+                    "-e",
+                    SCRIPT + (WAKE_PROBE if self.wakes else ""),
+                    str(self.root_pid),
+                    "1" if self.gated else "0",
+                ],
                 stdout=fo,
                 stderr=fe,
                 stdin=subprocess.DEVNULL,
@@ -577,13 +592,15 @@ class TracedRun:
     started before the first round and stopped after the last (or on Ctrl-C);
     ``phases.csv`` written from the traced steps' windows at the end."""
 
-    def __init__(self, run_dir: Path, run_id: str, say=print) -> None:
+    def __init__(self, run_dir: Path, run_id: str, say=print, *, wakes: bool = True) -> None:
         self.run_dir, self.run_id, self.say = run_dir, run_id, say
         # a resumed run keeps the earlier sessions' events: one file per session
         trace_dir = run_dir / "trace"
         n = len(list(trace_dir.glob("events*.txt"))) if trace_dir.is_dir() else 0
         self.tracer = Tracer(
-            run_dir / "trace" / (f"events-{n + 1}.txt" if n else "events.txt"), gated=True
+            run_dir / "trace" / (f"events-{n + 1}.txt" if n else "events.txt"),
+            gated=True,
+            wakes=wakes,
         )
         self.windows: list[Window] = []
         self.current: tuple | None = None  # (state, round, warmup) of a traced trial
