@@ -3,8 +3,10 @@
 
 1. **k = 1 agrees with the lifecycle's run.** ``rtlab collect --experiment
    concurrency --parallel 1`` (its ``run`` rows: a barrier of one, timed from the
-   release) against ``rtlab collect --steps run`` (the lifecycle's run: posix_spawn
-   to reap), same runtime, same pace, in alternating blocks (which goes first
+   release; ``--steps run``: the run chain only, as the other side, so neither has
+   the other's create+start and teardown between its runs) against ``rtlab collect
+   --steps run`` (the lifecycle's run: posix_spawn to reap), same runtime, same pace,
+   in alternating blocks (which goes first
    alternates). Printed: both medians, the ratio concurrency/lifecycle of pooled
    medians and its 95 % CI by a paired block bootstrap (the same blocks resampled
    for both sides). Target: within 5 %.
@@ -14,7 +16,10 @@
 
 3. **Where the skew goes** (side by side, rotating batches, no containers):
    rtlab's barrier as it was (``run_released(wait_ready=False)``: released as soon
-   as the k children are forked, some maybe not yet blocked on the barrier) and as
+   as the k children are forked, some maybe not yet blocked on the barrier; since each
+   child execs a small waiter before it blocks, this side now also waits for the
+   waiters' start-up, about 10 ms, so its figures are larger than in the first
+   results) and as
    it is (each child says it waits; the release waits for all), against a minimal static C
    waiter (k children posix_spawned beforehand, each blocked in ``read`` on the
    same kind of pipe, then ``clock_gettime`` and ``execve``: the least a barrier
@@ -282,7 +287,7 @@ def main() -> int:
     conc_blocks, life_blocks = [], []
     for block in range(a.blocks):
         sides = [
-            ("conc", ["--experiment", "concurrency", "--parallel", "1"]),
+            ("conc", ["--experiment", "concurrency", "--parallel", "1", "--steps", "run"]),
             ("life", ["--steps", "run"]),
         ]
         for name, extra in sides if block % 2 == 0 else sides[::-1]:
