@@ -173,7 +173,11 @@ def html(result: PhaseResult | None, figures_html: str = "") -> HTML:
         f"paces of one target):</p>{diffs}"
         "<p>The cost of tracing: the traced twin's median against the untraced one's "
         f"(the tracer attached, not following), rounds paired, ratio with its bootstrap "
-        f"CI:</p>{cost}{figures_html}"
+        f"CI:</p>{cost}"
+        "<p>The untraced twins are not runs without a tracer: attached probes slow every "
+        "system call on the host a little, most for runtimes that make many per start "
+        "(crun more than runc here). <code>benchmarks/trace_cost.py</code> measures both "
+        f"twins against no tracer at all.</p>{figures_html}"
         f"<details><summary>Every phase's median ({len(rows)} rows)</summary>{phases}</details>"
         "</section>"
     )
