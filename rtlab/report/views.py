@@ -1004,7 +1004,8 @@ def headline(
             figure = (
                 '<figure style="flex:1 1 420px;margin:0;max-width:560px">'
                 f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}" '
-                'style="width:100%"/><figcaption style="font-size:85%">'
+                'style="width:100%;max-height:560px;object-fit:contain"/>'
+                '<figcaption style="font-size:85%">'
                 f"{esc(caption)}</figcaption></figure>"
             )
         heading = f"Answers: the {esc(experiment)} experiment" if several else "Answers"
