@@ -35,6 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
+from rtlab.core import release_waiter
+
 if TYPE_CHECKING:
     from resource import struct_rusage
 
@@ -206,50 +208,6 @@ def run_timed(
         )
 
 
-# What a released child runs until the release: a small interpreter of its own (-S -I:
-# no site, no environment), exec'd by the child right after the fork. A child forked
-# from rtlab exec'ing the command straight after the release would tear down its copy
-# of rtlab's address space inside the timed window: +0.25 ms at rtlab's 17 MB, +1.3 ms
-# at 84 MB, against posix_spawn's run_timed (measured side by side with /bin/true).
-# argv: barrier_r report_w ready_w exe argv… (fds inherited; ready_w -1: none).
-_WAITER = """
-import gc, os, sys, time
-barrier_r, report_w, ready_w = (int(x) for x in sys.argv[1:4])
-exe, argv = sys.argv[4], sys.argv[5:]
-try:
-    gc.disable()  # nothing between the release and the exec but the stamp and the write
-    stamp = time.perf_counter_ns
-    stamp().to_bytes(8, "little")  # the path after the release, run once beforehand
-    # Woken by the release as a real-time task (as root; else as any other), every
-    # child takes its stamp before the commands already running get the CPU back:
-    # k children woken on 2 cores otherwise queue behind them (launch skew of tens of
-    # ms at k=16 here). Back to the normal policy before the exec: what is timed runs
-    # as every other step does.
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-        realtime = True
-    except OSError:
-        realtime = False
-    if ready_w >= 0:
-        os.write(ready_w, b"r")
-        os.close(ready_w)
-    os.read(barrier_r, 1)  # blocks until the parent closes the write end
-    now = stamp()
-    if realtime:
-        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    os.close(barrier_r)
-    os.write(report_w, now.to_bytes(8, "little"))
-    os.set_inheritable(report_w, False)  # EOF at a successful execve
-    os.execve(exe, argv, os.environ)
-except OSError as exc:
-    try:
-        os.write(report_w, f"{argv[0]}: cannot start: {exc.strerror}".encode()[:512])
-    except OSError:
-        pass
-os._exit(127)
-"""
-
-
 def _exec_after_release(
     barrier_r: int,
     barrier_w: int,
@@ -260,8 +218,9 @@ def _exec_after_release(
     env,
     ready_w: int = -1,
 ) -> None:
-    """In a forked child: exec the small waiter (:data:`_WAITER`), which says it is
-    ready, waits for the release, reports the time and execs the command. Never returns."""
+    """In a forked child: exec the small waiter (rtlab/core/release_waiter.py), which
+    says it is ready, waits for the release, reports the time and execs the command.
+    Never returns."""
     try:
         os.close(barrier_w)  # else the release (the last write end closing) never comes
         os.setsid()
@@ -279,8 +238,7 @@ def _exec_after_release(
                 python,
                 "-S",
                 "-I",
-                "-c",
-                _WAITER,
+                release_waiter.__file__,
                 str(barrier_r),
                 str(report_w),
                 str(ready_w),
@@ -290,25 +248,9 @@ def _exec_after_release(
             os.environ if env is None else env,
         )
     except OSError as exc:
-        try:
-            os.write(report_w, f"{argv[0]}: cannot start: {exc.strerror}".encode()[:512])
-        except OSError:
-            pass
+        release_waiter.cannot_start(report_w, argv[0], exc)
     finally:
         os._exit(127)
-
-
-def _set_realtime(on: bool) -> bool:
-    """This process as SCHED_FIFO (priority 1) or back to SCHED_OTHER; False when refused
-    (no CAP_SYS_NICE)."""
-    try:
-        if on:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-        else:
-            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    except (OSError, AttributeError):
-        return False
-    return True
 
 
 def _await_ready(ready_r: int, count: int, deadline_ns: int) -> None:

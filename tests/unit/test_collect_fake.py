@@ -21,7 +21,8 @@ from tests.conftest import REPO, processes_naming, rtlab
 NO_PACE = ("--pace", "0")
 
 
-def collect(env, out, *specs, trials=3, warmup=1, extra=()):
+def collect_args(out, *specs, trials=3, warmup=1) -> list[str]:
+    """``rtlab collect``'s arguments for the fake runtimes ``specs`` (see the fake fixture)."""
     args = [
         "collect",
         "--no-progress",
@@ -37,7 +38,11 @@ def collect(env, out, *specs, trials=3, warmup=1, extra=()):
         args += ["--trials", str(trials)]
     for s in specs:
         args += ["--runtime", s]
-    return rtlab(*args, *extra, env=env)
+    return args
+
+
+def collect(env, out, *specs, trials=3, warmup=1, extra=()):
+    return rtlab(*collect_args(out, *specs, trials=trials, warmup=warmup), *extra, env=env)
 
 
 def test_rounds_interleave_every_target_once_through_the_cli(rt_env, fake, tmp_path):
@@ -124,24 +129,7 @@ def test_signal_mid_run_keeps_finished_trials_and_cleans_up(rt_env, fake, tmp_pa
     spec, state = fake("slow", "slow-start")  # a container exists most of the time
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rtlab",
-            "collect",
-            "--no-progress",
-            *NO_PACE,
-            "--trials",
-            "50",
-            "--warmup",
-            "0",
-            "--out",
-            str(out),
-            "--runtimes",
-            "slow",
-            "--runtime",
-            spec,
-        ],
+        [sys.executable, "-m", "rtlab", *collect_args(out, spec, trials=50, warmup=0)],
         cwd=REPO,
         env=rt_env,
         stdout=subprocess.PIPE,
@@ -170,24 +158,7 @@ def test_signal_mid_run_keeps_finished_trials_and_cleans_up(rt_env, fake, tmp_pa
 def test_second_collect_is_refused_while_one_runs(rt_env, fake, tmp_path):
     spec, state = fake("slow", "slow")
     first = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rtlab",
-            "collect",
-            "--no-progress",
-            *NO_PACE,
-            "--trials",
-            "40",
-            "--warmup",
-            "0",
-            "--out",
-            str(tmp_path / "a"),
-            "--runtimes",
-            "slow",
-            "--runtime",
-            spec,
-        ],
+        [sys.executable, "-m", "rtlab", *collect_args(tmp_path / "a", spec, trials=40, warmup=0)],
         cwd=REPO,
         env=rt_env,
         stdout=subprocess.PIPE,
@@ -238,23 +209,7 @@ def test_resume_completes_an_interrupted_run_to_its_count(rt_env, fake, tmp_path
     out = tmp_path / "out"
     code, _, err = _interrupt_after(
         rt_env,
-        [
-            "collect",
-            "--no-progress",
-            *NO_PACE,
-            "--trials",
-            "3",
-            "--warmup",
-            "1",
-            "--out",
-            str(out),
-            "--runtimes",
-            "sa,sb",
-            "--runtime",
-            a,
-            "--runtime",
-            b,
-        ],
+        collect_args(out, a, b, trials=3, warmup=1),
         out / "trials.csv",
         3 * 5,
     )
@@ -324,24 +279,7 @@ def test_a_second_ctrl_c_during_cleanup_does_not_cut_it_short(rt_env, fake, tmp_
     spec, state = fake("slow", "slow")  # every fake call takes 0.2 s, so cleanup takes a while
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rtlab",
-            "collect",
-            "--no-progress",
-            *NO_PACE,
-            "--trials",
-            "50",
-            "--warmup",
-            "0",
-            "--out",
-            str(out),
-            "--runtimes",
-            "slow",
-            "--runtime",
-            spec,
-        ],
+        [sys.executable, "-m", "rtlab", *collect_args(out, spec, trials=50, warmup=0)],
         cwd=REPO,
         env={**rt_env, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
