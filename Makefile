@@ -14,7 +14,7 @@ report: setup
 
 test:
 	bash scripts/bootstrap.sh --test
-	.venv/bin/python -m pytest --durations=15
+	RTLAB_SETUP_DONE=1 .venv/bin/python -m pytest -rs --durations=15
 
 # ruff's and mypy's caches live outside the checkout (one per checkout: mypy keys its
 # cache by module name); a cold mypy run takes about a minute here, a warm one 2 s.

@@ -21,6 +21,9 @@ need_apt() {
 PYTHON=${PYTHON:-python3}
 command -v "$PYTHON" >/dev/null || need_apt python3
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need_apt python3-venv
+# Debian's own python3 makes rtlab setup's user copy (rtlab/host/user_copy.py), which
+# other users run: a python under /root (pyenv) is closed to them
+/usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt python3 python3-venv
 command -v git >/dev/null || need_apt git
 if [ "${1:-}" = --test ]; then
   # keep in step with rtlab/host/host.py TEST_PACKAGES

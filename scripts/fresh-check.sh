@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A new user's first run, from a fresh clone: clone this repository's committed
-# HEAD into a temporary folder, run the README's two commands there (make report,
+# HEAD into a temporary folder of mode 0700 (as /root), run the README's two commands there (make report,
 # then make test), time each and print each one's last line. Run it before a
 # release: CI on a machine that rtlab already changed cannot see a missing
 # first-run step. Start from a purged host (make purge) to take the first-run
@@ -8,6 +8,9 @@
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d /tmp/rtlab-fresh-check.XXXXXX)"
+# only root can enter it, as /root (where a root user's clone usually sits): a command
+# rtlab runs as another user must never start in, or read from, the clone
+chmod 0700 "$work"
 echo "fresh-check: cloning $repo (HEAD $(git -C "$repo" rev-parse --short HEAD)) into $work/rtlab"
 git clone -q "$repo" "$work/rtlab" || { echo "fresh-check: git clone failed" >&2; exit 2; }
 cd "$work/rtlab"

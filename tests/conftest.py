@@ -47,6 +47,38 @@ def rtlab(*args: str, env=None, timeout: float = 300, **kw) -> subprocess.Comple
     )
 
 
+# Set by `make test` (after set-up ran): a tool that set-up installs is then a requirement,
+# and its absence fails the test; elsewhere (a bare pytest) it skips, with its reason.
+SETUP_DONE = os.environ.get("RTLAB_SETUP_DONE") == "1"
+
+
+def set_up_tool_missing(*commands: str) -> str:
+    """Why a test cannot run for lack of a command that set-up installs ("" when all are
+    on PATH), after failing the test where set-up was expected to install it (make test)."""
+    import shutil
+
+    from rtlab.host import host
+
+    packages = host.command_packages()
+    missing = [c for c in commands if shutil.which(c) is None]
+    if not missing:
+        return ""
+    why = ", ".join(
+        f"{c} not installed (Debian package {packages.get(c, '?')}, which set-up installs)"
+        for c in missing
+    )
+    if SETUP_DONE:
+        pytest.fail(f"{why}: make test ran set-up, so this is a set-up defect")
+    return why
+
+
+def need_tools(*commands: str) -> None:
+    """Skip (a bare pytest) or fail (make test) unless every command is on PATH."""
+    why = set_up_tool_missing(*commands)
+    if why:
+        pytest.skip(why)
+
+
 def processes_naming(text: str) -> list[str]:
     """Command lines of live processes that mention ``text`` (not this test's own)."""
     out = []

@@ -293,6 +293,8 @@ def validate(opts: CollectOptions) -> list[Runtime]:
         runtimes = resolve(opts.runtimes, opts.custom_runtimes)
     except RuntimeSpecError as exc:
         raise UsageError(str(exc)) from None
+    if opts.extra.get("trace") and (why := tracing.missing_tool()):
+        raise UsageError(why)  # before the root check: root would not help
     if os.geteuid() != 0:  # after the options: a bad value is said first
         raise UsageError(rootless.needs_root())
     return runtimes
@@ -376,12 +378,12 @@ class Collector:
         self.steps = self.experiment.select(opts.steps)
         self.previous: dict | None = None  # run.json of the run being resumed
         if opts.resume is not None:
-            self.run_dir = Path(opts.resume)
+            self.run_dir = Path(opts.resume).absolute()
             self.previous = results.read_meta(self.run_dir)
             run_id = self.previous["run_id"]
         else:
             run_id = new_run_id()
-            self.run_dir = Path(opts.out) if opts.out else DEFAULT_DATA_DIR / run_id
+            self.run_dir = (Path(opts.out) if opts.out else DEFAULT_DATA_DIR / run_id).absolute()
         self.session = RunSession(self.run_dir, run_id)
         self.run_id, self.token, self.workdir = run_id, self.session.token, self.session.workdir
         self.states: list[UnitState] = []
@@ -394,6 +396,14 @@ class Collector:
 
     # -- the run ---------------------------------------------------------------
     def run(self) -> CollectResult:
+        # Every command of the run starts in / (rootless.CWD), the rootful and the rootless
+        # alike: the rootless user cannot enter a clone in /root (mode 0700), and podman
+        # and runc refuse to start in a folder they cannot enter. The run's own paths are
+        # absolute (above), and the caller's folder comes back when the run ends.
+        with rootless.in_cwd():
+            return self._run()
+
+    def _run(self) -> CollectResult:
         opts = self.opts
         if self.previous is None:
             _check_writable(self.run_dir)

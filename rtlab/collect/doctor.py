@@ -52,6 +52,7 @@ def probe(target: Target, cid: str, timeout_s: float) -> tuple[bool, str]:
         cleanup.sweep(cid)
 
 
+@rootless.starts_in_cwd
 def doctor(
     clients: list[str],
     runtimes: list[Runtime],
@@ -111,6 +112,7 @@ def doctor(
 TOKEN_RE = re.compile(r"rtlab-(\d{8}T\d{6}Z-[0-9a-f]{4})-")
 
 
+@rootless.starts_in_cwd
 def clean(
     clients: list[str], runtimes: list[Runtime], say: Callable[[str], None] = print
 ) -> list[str]:

@@ -450,6 +450,16 @@ def purge_tracefs(say=print) -> list[str]:
 parts.register_purge_step(purge_tracefs)
 
 
+def missing_tool() -> str | None:
+    """collect's one line when ``--trace`` cannot run for lack of its tool, else None."""
+    if shutil.which("bpftrace") is None:
+        return (
+            "--trace needs bpftrace, which is not on PATH: apt-get install bpftrace "
+            "(the Debian package; rtlab setup installs it)"
+        )
+    return None
+
+
 class Tracer:
     """One bpftrace process following rtlab's process tree; events read at the end.
 

@@ -33,6 +33,10 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "newuidmap": "uidmap",
     "slirp4netns": "slirp4netns",
     "fuse-overlayfs": "fuse-overlayfs",
+    # collect --trace (collect/tracing.py): bpftrace on tracepoints
+    "bpftrace": "bpftrace",
+    # the CRI's pod network namespaces and bridge (cri.py)
+    "ip": "iproute2",
     # the CNI plugins of rtlab's CRI pod network (cri.py): not on PATH, so by path
     "/usr/lib/cni/bridge": "containernetworking-plugins",
 }

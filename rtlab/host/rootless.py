@@ -22,6 +22,8 @@ Stdlib only (the measurement half; purge runs without the venv).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import pwd
@@ -44,6 +46,36 @@ SUBID_FLOOR = 100000  # the shadow suite's own SUB_UID_MIN
 LEDGER_USERS = "rootless_users"  # ledger kind: the accounts rtlab created
 LEDGER_SUBIDS = "rootless_subids"  # ledger kind: account → "start-end" of its ranges
 SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
+# Where every command run as the user starts (and a collect's commands, rootful ones
+# too: Collector.run): never the caller's folder, which the user may not enter (a root
+# user's clone in /root, mode 0700: podman then fails with "cannot chdir").
+CWD = "/"
+
+
+@contextlib.contextmanager
+def in_cwd():
+    """The process in :data:`CWD` for the block; the caller's folder back after
+    (contextlib.chdir is Python 3.11+)."""
+    caller = os.getcwd()
+    os.chdir(CWD)
+    try:
+        yield
+    finally:
+        os.chdir(caller)
+
+
+def starts_in_cwd(fn):
+    """Decorator: ``fn`` runs with the process in :data:`CWD` (the caller's folder comes
+    back after), for entry points whose commands may run as the user (doctor, clean,
+    setup; Collector.run does the same)."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with in_cwd():
+            return fn(*args, **kwargs)
+
+    return wrapped
+
 
 # Why a runtime has no rootless mode here (doctor and collect say it in one line).
 UNSUPPORTED = {
@@ -117,7 +149,7 @@ def _free_start(files: Sequence[Path] = SUBID_FILES) -> int:
 
 
 def _run(argv: list[str]) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=CWD)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()
         raise RootlessError(

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable
 
 from rtlab.core import image
 from rtlab.core.runtimes import Runtime
-from rtlab.host import cri, daemons, host, rootless
+from rtlab.host import cri, daemons, host, rootless, user_copy
 
 
+@rootless.starts_in_cwd
 def setup(say: Callable[[str], None] = print, extra: Iterable[Runtime] = ()) -> list[str]:
     """Prepare the host; return the list of changes made.
 
@@ -39,6 +40,10 @@ def setup(say: Callable[[str], None] = print, extra: Iterable[Runtime] = ()) -> 
         rootless.create_user(say=say)
     except rootless.RootlessError as exc:
         say(f"setup: rootless trials cannot run: {exc}")
+    try:  # rtlab for users who cannot read this checkout (user_copy.py)
+        changes += user_copy.install(say)
+    except user_copy.UserCopyError as exc:
+        say(f"setup: no user copy (analyze, compare and report for other users): {exc}")
     changes += daemons.start_all(say, extra)
     changes += daemons.import_images(say)
     # rtlab's own containerd for the CRI (cri.py), after the other daemons: the cri client

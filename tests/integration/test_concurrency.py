@@ -16,7 +16,7 @@ import pytest
 from rtlab.analysis import concurrency_stats
 from rtlab.core.results import load_trials
 from rtlab.host import cleanup
-from tests.conftest import REPO, rtlab
+from tests.conftest import REPO, SETUP_DONE, rtlab
 from tests.integration.conftest import oci_leftovers
 
 
@@ -91,8 +91,8 @@ DAEMON_CLIENTS = {
 
 @pytest.mark.parametrize("client", sorted(DAEMON_CLIENTS))
 def test_daemon_clients_when_they_answer(client, tmp_path, rt_env):
-    if not _answers(DAEMON_CLIENTS[client]):
-        pytest.skip(f"{client} does not answer here right now")
+    if not _answers(DAEMON_CLIENTS[client]):  # set-up starts each: make test fails without
+        (pytest.fail if SETUP_DONE else pytest.skip)(f"{client} does not answer here right now")
     out = tmp_path / "run"
     r = rtlab(
         "collect",
@@ -114,7 +114,9 @@ def test_daemon_clients_when_they_answer(client, tmp_path, rt_env):
         env=rt_env,
     )
     if r.returncode == 2 and "nothing to measure" in r.stderr:  # e.g. set-up not done now
-        pytest.skip(f"{client}/runc cannot run here now: {r.stderr.strip()[-300:]}")
+        (pytest.fail if SETUP_DONE else pytest.skip)(
+            f"{client}/runc cannot run here now: {r.stderr.strip()[-300:]}"
+        )
     assert r.returncode == 0, r.stdout + r.stderr
     _check_rows(load_trials(out), {1, 3}, 1, {"runc"})
     meta = json.loads((out / "run.json").read_text())

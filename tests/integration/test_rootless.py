@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rtlab.host import ledger, rootless
+from tests.conftest import need_tools
 
 
 @pytest.fixture
@@ -190,13 +191,11 @@ def test_interrupted_rootless_run_leaves_nothing_of_the_user(user, open_dir):
 
 def test_rootless_podman_over_runc_and_crun_in_its_own_storage(user, open_dir):
     import json
-    import shutil
 
     from rtlab.core.results import load_trials
     from tests.conftest import rtlab
 
-    if shutil.which("podman") is None:
-        pytest.skip("podman not installed")
+    need_tools("podman")
     out = open_dir / "data"
     r = rtlab(
         "collect",
@@ -230,37 +229,41 @@ def test_rootless_podman_over_runc_and_crun_in_its_own_storage(user, open_dir):
 # -- rtlab itself as an unprivileged user (analyze, compare, report --runs; collect refuses) --
 
 NOBODY = 65534
-_AS_NOBODY = """set -e
-stage=$1; hidden=$2; shift 2
-mount --bind "$hidden" "$stage"
-mount -t tmpfs -o mode=755 tmpfs "$(dirname "$hidden")"
-mkdir -p "$hidden"
-mount --bind "$stage" "$hidden"
-exec "$@"
-"""
 
 
-def _closed_parent(path: Path) -> Path | None:
-    """The first folder on ``path`` others cannot traverse (pyenv's /root is 0700), or None."""
-    for parent in reversed(path.parents):
-        if not parent.stat().st_mode & 0o001:
-            return parent
-    return None
-
-
-def as_nobody(args: list[str], folder: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``python -m rtlab <args>`` as uid 65534 (nobody), no capabilities and a clean
-    environment, HOME and XDG dirs in ``folder`` (which it owns), cwd ``folder``.
-
-    When this venv's interpreter lives under a folder others cannot enter (/root/.pyenv),
-    the command runs in a private mount namespace where that folder is a tmpfs holding only
-    the interpreter's tree, bound read-as-is: a host change visible to nothing else, gone
-    with the process. rtlab itself runs as nobody either way."""
-    import sys
+@pytest.fixture(scope="module")
+def nobody_rtlab(tmp_path_factory):
+    """rtlab as another user gets it when the checkout is closed to them (a clone in /root):
+    set-up's user copy (rtlab/host/user_copy.py: a venv of Debian's python3 from the
+    lock), with this checkout's rtlab and notebooks copied into a folder all can read
+    (first on PYTHONPATH, so the code under test is this checkout's, not the last set-up's)."""
+    import shutil
     import tempfile
 
-    from tests.conftest import REPO
+    from rtlab.host import user_copy
+    from tests.conftest import REPO, SETUP_DONE
 
+    why = user_copy.missing()
+    if why:
+        (pytest.fail if SETUP_DONE else pytest.skip)(why)
+    src = Path(tempfile.mkdtemp(prefix="rtlab-src-"))
+    src.chmod(0o755)
+    skip = shutil.ignore_patterns("__pycache__")
+    for name in ("rtlab", "notebooks"):
+        shutil.copytree(REPO / name, src / name, ignore=skip)
+    subprocess.run(["chmod", "-R", "a+rX", str(src)], check=True)
+    yield user_copy.python(), src
+    shutil.rmtree(src, ignore_errors=True)
+
+
+def as_nobody(
+    args: list[str], folder: Path, rtlab_for_nobody, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``python -m rtlab <args>`` as uid 65534 (nobody), no capabilities and a clean
+    environment, HOME and XDG dirs in ``folder`` (which it owns), cwd ``folder``, with the
+    interpreter and source of :func:`nobody_rtlab` (never this checkout's venv, which may
+    sit in a folder nobody cannot enter)."""
+    python, src = rtlab_for_nobody
     home = folder / "home"
     for sub in ("", ".cache", ".config", ".local/share", "run"):
         (home / sub).mkdir(parents=True, exist_ok=True)
@@ -272,7 +275,7 @@ def as_nobody(args: list[str], folder: Path, timeout: float = 300) -> subprocess
         f"XDG_CONFIG_HOME={home / '.config'}",
         f"XDG_DATA_HOME={home / '.local/share'}",
         f"XDG_RUNTIME_DIR={home / 'run'}",
-        f"PYTHONPATH={REPO}",
+        f"PYTHONPATH={src}",
         "PATH=/usr/local/bin:/usr/bin:/bin",
     ]
     argv = [
@@ -285,35 +288,31 @@ def as_nobody(args: list[str], folder: Path, timeout: float = 300) -> subprocess
         "--",
         "env",
         *env,
-        sys.executable,
+        str(python),
         "-m",
         "rtlab",
         *args,
     ]
-    closed = _closed_parent(Path(sys.executable).resolve())
-    stage = None
-    if closed is not None:
-        hidden = closed / Path(sys.executable).resolve().relative_to(closed).parts[0]
-        stage = tempfile.mkdtemp(prefix="rtlab-np-stage-")
-        argv = [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            _AS_NOBODY,
-            "sh",
-            stage,
-            str(hidden),
-            *argv,
-        ]
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, cwd=folder, timeout=timeout)
-    finally:
-        if stage is not None:
-            os.rmdir(stage)
+    return subprocess.run(argv, capture_output=True, text=True, cwd=folder, timeout=timeout)
+
+
+def test_the_user_copy_runs_for_another_user(open_dir):
+    """The command README gives a user who cannot read the checkout: it runs as nobody,
+    from a folder of nobody's, and it is rtlab (set-up made it; purge removes it)."""
+    from rtlab.host import user_copy
+    from tests.conftest import SETUP_DONE
+
+    why = user_copy.missing()
+    if why:
+        (pytest.fail if SETUP_DONE else pytest.skip)(why)
+    subprocess.run(["chown", f"{NOBODY}:{NOBODY}", str(open_dir)], check=True)
+    r = subprocess.run(
+        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--reset-env",
+         "--", str(user_copy.command()), "analyze", "--help"],
+        capture_output=True, text=True, cwd=open_dir, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "usage: rtlab analyze" in r.stdout
 
 
 @pytest.fixture
@@ -332,16 +331,16 @@ def _owned_by_nobody(path: Path) -> bool:
     return all(p.stat().st_uid == NOBODY for p in [path, *path.rglob("*")])
 
 
-def test_analyze_compare_and_report_run_as_an_unprivileged_user(nobody_runs):
+def test_analyze_compare_and_report_run_as_an_unprivileged_user(nobody_runs, nobody_rtlab):
     folder = nobody_runs
-    r = as_nobody(["analyze", "run-1", "run-2", "--out", "analysis"], folder)
+    r = as_nobody(["analyze", "run-1", "run-2", "--out", "analysis"], folder, nobody_rtlab)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (folder / "analysis" / "summary.csv").is_file()
     assert _owned_by_nobody(folder / "analysis")
-    r = as_nobody(["compare", "run-1", "run-2", "--out", "change"], folder)
+    r = as_nobody(["compare", "run-1", "run-2", "--out", "change"], folder, nobody_rtlab)
     assert r.returncode in (0, 1), r.stdout + r.stderr  # 1: the gate found a regression
     assert "Traceback" not in r.stderr and (folder / "change").is_dir()
-    r = as_nobody(["report", "--runs", "run-1", "--reports-dir", "reports"], folder)
+    r = as_nobody(["report", "--runs", "run-1", "--reports-dir", "reports"], folder, nobody_rtlab)
     assert r.returncode == 0, r.stdout + r.stderr
     html = folder / r.stdout.strip().splitlines()[-1]  # relative to its cwd, as given
     assert html.is_file() and html.is_relative_to(folder / "reports")
@@ -349,7 +348,7 @@ def test_analyze_compare_and_report_run_as_an_unprivileged_user(nobody_runs):
     assert _owned_by_nobody(folder / "reports")
 
 
-def test_collect_as_an_unprivileged_user_refuses_in_one_line(open_dir):
+def test_collect_as_an_unprivileged_user_refuses_in_one_line(open_dir, nobody_rtlab):
     r = as_nobody(
         [
             "collect",
@@ -366,6 +365,7 @@ def test_collect_as_an_unprivileged_user_refuses_in_one_line(open_dir):
             "data",
         ],
         open_dir,
+        nobody_rtlab,
     )
     assert r.returncode == 2, r.stdout + r.stderr
     lines = r.stderr.strip().splitlines()
@@ -379,7 +379,7 @@ def test_collect_as_an_unprivileged_user_refuses_in_one_line(open_dir):
     assert "analyze, compare and report --runs work" in lines[0]
     assert not (open_dir / "data").exists()
     # a bad value is still said first, as for root
-    r = as_nobody(["collect", "--modes", "rootles", "--out", "data"], open_dir)
+    r = as_nobody(["collect", "--modes", "rootles", "--out", "data"], open_dir, nobody_rtlab)
     assert r.returncode == 2 and "'rootles'" in r.stderr and "needs root" not in r.stderr
 
 
@@ -389,7 +389,6 @@ def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_d
     fuse-overlayfs mount of the user (podman's network and storage helpers when it uses
     them), are all removed by rootless.sweep_dead (what clean and the next rootless run
     call); podman's record of the container goes too."""
-    import shutil
     import signal
     import sys
     import time
@@ -397,8 +396,7 @@ def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_d
     from rtlab.collect.clients.podman_rootless import podman_argv
     from tests.conftest import REPO
 
-    if shutil.which("podman") is None:
-        pytest.skip("podman not installed")
+    need_tools("podman")
     out, runtime_dir = open_dir / "data", open_dir / "run"
     proc = subprocess.Popen(
         [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 
 import pytest
@@ -12,10 +11,16 @@ import pytest
 from rtlab.collect import tracing
 from rtlab.core import image
 from rtlab.core.measure import run_timed
+from tests.conftest import need_tools
 from tests.integration.conftest import oci_leftovers
 
 
-@pytest.mark.skipif(shutil.which("bpftrace") is None, reason="bpftrace not installed")
+@pytest.fixture
+def _bpftrace():
+    need_tools("bpftrace")  # set-up installs it (host.DEBIAN_PACKAGES): make test fails without
+
+
+@pytest.mark.usefixtures("_bpftrace")
 def test_run_of_true_on_runc_and_crun_is_cut_into_ordered_phases(tmp_path):
     rootfs = image.build_rootfs(tmp_path / "state")
     bundle = image.write_bundle(tmp_path / "bundle", image.TRUE_ARGS, rootfs)
@@ -59,7 +64,7 @@ def test_run_of_true_on_runc_and_crun_is_cut_into_ordered_phases(tmp_path):
     assert oci_leftovers(prefix="rtlab-20200101T000000Z-trace-") == []
 
 
-@pytest.mark.skipif(shutil.which("bpftrace") is None, reason="bpftrace not installed")
+@pytest.mark.usefixtures("_bpftrace")
 def test_collect_trace_interleaves_traced_twins_and_writes_phases(tmp_path, rt_env):
     from rtlab.analysis import phasestats
     from rtlab.core.results import load_trials
@@ -116,7 +121,7 @@ def tracing_leftovers(meta) -> list[str]:
     ]
 
 
-@pytest.mark.skipif(shutil.which("bpftrace") is None, reason="bpftrace not installed")
+@pytest.mark.usefixtures("_bpftrace")
 def test_traced_lifecycle_create_and_start_have_their_phases(tmp_path, rt_env):
     from rtlab.analysis import phasestats
     from tests.conftest import rtlab
@@ -159,7 +164,7 @@ def _tracefs_mounts() -> list[str]:
     ]
 
 
-@pytest.mark.skipif(shutil.which("bpftrace") is None, reason="bpftrace not installed")
+@pytest.mark.usefixtures("_bpftrace")
 def test_ctrl_c_during_a_traced_run_leaves_no_tracer_probe_or_mount(tmp_path, rt_env):
     import signal
     import subprocess
@@ -223,13 +228,9 @@ def test_ctrl_c_during_a_traced_run_leaves_no_tracer_probe_or_mount(tmp_path, rt
     assert oci_leftovers(prefix=f"rtlab-{meta['run_id'].split('-')[0]}") == []
 
 
-@pytest.mark.skipif(
-    shutil.which("bpftrace") is None
-    or shutil.which("docker") is None
-    or shutil.which("ctr") is None,
-    reason="bpftrace, docker or ctr missing",
-)
+@pytest.mark.usefixtures("_bpftrace")
 def test_docker_and_ctr_start_name_the_hand_offs(tmp_path, rt_env):
+    need_tools("docker", "ctr")
     from rtlab.analysis import phasestats
     from tests.conftest import rtlab
 

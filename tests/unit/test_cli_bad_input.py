@@ -141,3 +141,22 @@ def test_nothing_available_is_an_error_and_leaves_no_folder(rt_env, tmp_path):
         in r.stderr
     )
     assert not out.exists()
+
+
+def test_trace_without_bpftrace_is_refused_in_one_line_naming_the_package(rt_env, tmp_path):
+    """A feature's missing tool: refused before the run (no folder, no traceback), exit 2,
+    the line names the Debian package. bpftrace is taken off PATH (an empty PATH folder)."""
+    out = tmp_path / "out"
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    r = rtlab(
+        "collect", "--trace", "--runtimes", "runc", "--out", str(out),
+        env={**rt_env, "PATH": str(empty)},
+    )  # fmt: skip
+    assert r.returncode == 2, r
+    lines = r.stderr.strip().splitlines()
+    assert lines == [
+        "rtlab collect: error: --trace needs bpftrace, which is not on PATH: "
+        "apt-get install bpftrace (the Debian package; rtlab setup installs it)"
+    ]
+    assert not out.exists()

@@ -62,7 +62,7 @@ def remove_dead_containers(acct: rootless.Account, say=print) -> list[str]:
     # the containers' conmon died with the run: podman refuses to start a new user namespace
     # while its database says they run, until "system migrate" stops them
     migrated = subprocess.run(
-        [*argv, "system", "migrate"], capture_output=True, text=True, timeout=120
+        [*argv, "system", "migrate"], capture_output=True, text=True, timeout=120, cwd=rootless.CWD
     )
     if migrated.returncode != 0:
         say(
@@ -74,6 +74,7 @@ def remove_dead_containers(acct: rootless.Account, say=print) -> list[str]:
         capture_output=True,
         text=True,
         timeout=60,
+        cwd=rootless.CWD,
     )
     removed = []
     if listed.returncode != 0:
@@ -89,6 +90,7 @@ def remove_dead_containers(acct: rootless.Account, say=print) -> list[str]:
             capture_output=True,
             text=True,
             timeout=60,
+            cwd=rootless.CWD,
         )
         if done.returncode == 0:
             removed.append(f"podman container {name} of {acct.name}")
