@@ -38,7 +38,7 @@ from rtlab.collect.clients import CLIENTS, Target
 from rtlab.collect.scheduler import Plan, Scheduler, Unit, UnitState, tally
 from rtlab.collect.session import RunSession, new_run_id, run_token  # noqa: F401 (run_token: importers)
 from rtlab.collect.trial import TrialRunner
-from rtlab.core import conditions, experiments, noise, options, results
+from rtlab.core import conditions, experiments, noise, options, reaper, results
 from rtlab.core.measure import harness_overhead, run_timed
 from rtlab.core.runtimes import Runtime, RuntimeSpecError, default_names, resolve
 from rtlab.core.workload import Workload, WorkloadError
@@ -391,6 +391,7 @@ class Collector:
         self.next_round = 0
         self.seq = 0
         self.skipped: dict[str, str] = {}
+        self.reaping: dict = {}  # what reaps the run's orphans (reaper.subreaper's record)
         self._removed: list[str] = []
         self._errors: list[str] = []
 
@@ -400,7 +401,9 @@ class Collector:
         # alike: the rootless user cannot enter a clone in /root (mode 0700), and podman
         # and runc refuse to start in a folder they cannot enter. The run's own paths are
         # absolute (above), and the caller's folder comes back when the run ends.
-        with rootless.in_cwd():
+        # rtlab is a child subreaper for the run (core/reaper.py): what a runtime's CLI
+        # leaves behind is reaped at once, not whenever the host's PID 1 gets to it.
+        with rootless.in_cwd(), reaper.subreaper() as self.reaping:
             return self._run()
 
     def _run(self) -> CollectResult:
@@ -822,6 +825,7 @@ class Collector:
             stopped={s.label: s.stopped for s in self.states if s.stopped},
             trials_completed={s.label: s.trials_done for s in self.states},
             cleanup=leftovers,
+            reaper=reaper.settle(dict(self.reaping)),
         )
         self.meta["warnings"] = self.noise_warnings()
         results.write_meta(self.run_dir, self.meta)

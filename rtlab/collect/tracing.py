@@ -38,6 +38,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rtlab.core import reaper
 from rtlab.host import ledger, parts
 
 TRACEFS = Path("/sys/kernel/tracing")
@@ -487,7 +488,7 @@ class Tracer:
         self.out.parent.mkdir(parents=True, exist_ok=True)
         err = self.out.with_suffix(".err")
         t0 = time.monotonic()
-        with open(self.out, "w") as fo, open(err, "w") as fe:
+        with open(self.out, "w") as fo, open(err, "w") as fe, reaper.spawning():
             self.proc = subprocess.Popen(
                 [
                     binary,
@@ -501,6 +502,7 @@ class Tracer:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+            reaper.own(self.proc.pid)  # its own session: the subreaper would take it otherwise
         # bpftrace prints each event as it comes (a wake-up per event): at SCHED_IDLE it
         # drains its buffers when a core is idle, not by taking a core from the traced
         # step (benchmarks/trace_cost.py measures what tracing costs)
@@ -557,6 +559,7 @@ class Tracer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        reaper.disown(self.proc.pid)
 
     def events(self) -> list[Event]:
         return parse(self.out.read_text().splitlines())

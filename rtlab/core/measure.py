@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
-from rtlab.core import release_waiter
+from rtlab.core import reaper, release_waiter
 
 if TYPE_CHECKING:
     from resource import struct_rusage
@@ -140,9 +140,11 @@ def run_timed(
         ]
         t0 = time.perf_counter_ns()
         try:
-            pid = os.posix_spawn(
-                exe, argv, os.environ if env is None else env, file_actions=actions, setsid=True
-            )
+            with reaper.spawning():  # its own: the subreaper leaves it to the wait below
+                pid = os.posix_spawn(
+                    exe, argv, os.environ if env is None else env, file_actions=actions, setsid=True
+                )
+                reaper.own(pid)
         except OSError as exc:
             return Measurement(
                 argv,
@@ -186,8 +188,10 @@ def run_timed(
                 pass
             raise
         finally:
+            reaper.disown(pid)
             if pidfd is not None:
                 os.close(pidfd)
+        reaper.sweep()  # an orphan the SIGCHLD handler did not reach (outside the window)
         if timed_out:
             _kill_group(pid)  # whatever of the group outlived its leader
         stdout = ""
@@ -333,25 +337,27 @@ def run_released(
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC) if wait_ready else (-1, -1)
     released = False
     try:
-        for i, exe in exes.items():
-            report_r, report_w = os.pipe2(os.O_CLOEXEC)  # EOF at a successful execve
-            err_file = tempfile.TemporaryFile()
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover (the child execs or exits)
-                if ready_r >= 0:
-                    os.close(ready_r)
-                _exec_after_release(
-                    barrier_r,
-                    barrier_w,
-                    report_w,
-                    err_file.fileno(),
-                    exe,
-                    commands[i],
-                    env,
-                    ready_w,
-                )
-            os.close(report_w)
-            children[i] = (pid, report_r, err_file)
+        with reaper.spawning():  # its own children: the subreaper leaves them to the waits below
+            for i, exe in exes.items():
+                report_r, report_w = os.pipe2(os.O_CLOEXEC)  # EOF at a successful execve
+                err_file = tempfile.TemporaryFile()
+                pid = os.fork()
+                if pid == 0:  # pragma: no cover (the child execs or exits)
+                    if ready_r >= 0:
+                        os.close(ready_r)
+                    _exec_after_release(
+                        barrier_r,
+                        barrier_w,
+                        report_w,
+                        err_file.fileno(),
+                        exe,
+                        commands[i],
+                        env,
+                        ready_w,
+                    )
+                reaper.own(pid)
+                os.close(report_w)
+                children[i] = (pid, report_r, err_file)
         os.close(barrier_r)
         barrier_r = -1
         if ready_w >= 0:
@@ -428,9 +434,11 @@ def run_released(
         for fd in (barrier_r, barrier_w, ready_r, ready_w):
             if fd >= 0:
                 os.close(fd)
-        for _, report_r, err in children.values():
+        for pid, report_r, err in children.values():
+            reaper.disown(pid)
             os.close(report_r)
             err.close()
+    reaper.sweep()  # an orphan the SIGCHLD handler did not reach (outside the windows)
     assert all(m is not None for m in results) and released
     return [m for m in results if m is not None]
 
