@@ -69,5 +69,5 @@ def figure(summary: pd.DataFrame, *, mode: str = "run") -> Figure:
             against_k(
                 sub, metric=metric, ax=axes[i][j], title=f"{client}: {what}" if i == 0 else None
             )
-    fig.suptitle(f"starts under load ({what})\nbands: 95% CI, bootstrap over batches")
+    fig.suptitle(f"starts under load ({what})\nbands: 95% CI, order statistics over batches")
     return fig

@@ -141,8 +141,8 @@ def _figures(result) -> list[str]:
             data = base64.b64encode(path.read_bytes()).decode("ascii")
             out.append(
                 f"<h4>{esc(title)}</h4><p>p50 and p95 latency and throughput against k, "
-                f"one line per runtime, a panel row per client; bands: 95% CIs "
-                f"(bootstrap over batches).</p>"
+                f"one line per runtime, a panel row per client; each a batch's own, the "
+                f"median over batches; bands: 95% CIs (order statistics over batches).</p>"
                 f'<img src="data:image/png;base64,{data}" alt="{esc(title)}" '
                 f'style="max-width:100%"/>'
             )
@@ -168,10 +168,14 @@ def section(result, metas: Sequence[dict] = (), alpha: float = 0.05) -> HTML:
     parts = [
         "<p>k containers of one target released together from one barrier, each timed from "
         "the release (run: <code>run</code> of <code>true</code> to exit; up: create+start to "
-        "running). The unit is the batch: every CI is a bootstrap over batches (containers "
-        "of one batch share the host at the same moment, so they are not independent). "
-        "Throughput = k × batches / Σ makespan. The knee: the largest k before throughput "
-        "stops growing by more than the margin."
+        "running). The unit is the batch (containers of one batch share the host at the "
+        "same moment, so they are not independent; batches are): each pN is a batch's "
+        "N-th percentile of its k latencies, and the throughput a batch's k / makespan, "
+        "each given as the median over batches with the median's distribution-free 95% "
+        f"CI (order statistics over batches; none below {cs.MIN_BATCHES} batches, where "
+        "even the minimum–maximum covers less than 95%). These CIs describe this sitting: "
+        "another sitting of the same host can move them by tens of per cent. The knee: "
+        "the largest k before throughput stops growing by more than the margin."
         + (
             f" This host has {cores} cores: k above {cores} queues for them, so the knee is "
             "the finding, not a defect."

@@ -167,9 +167,21 @@ def overhead_table(metas: Sequence[dict]) -> pd.DataFrame:
                 "median_ms": _ms(o.get("median_s", math.nan) if o else math.nan),
                 "min_ms": _ms(o.get("min_s", math.nan) if o else math.nan),
                 "max_ms": _ms(max(samples)) if samples else math.nan,
+                "orphans_reaped_by": reaped_by(m),
             }
         )
     return pd.DataFrame(rows)
+
+
+def reaped_by(meta: dict) -> str:
+    """Who reaped what the run's commands left behind (run.json's ``reaper``, core/reaper.py)."""
+    r = meta.get("reaper")
+    if not r:
+        return "PID 1 (run made before rtlab was a subreaper)"
+    if not r.get("subreaper"):
+        return f"PID 1 ({r.get('error') or 'no subreaper'})"
+    n = r.get("orphans_reaped")
+    return "rtlab, at once" + (f" ({n} reaped)" if n is not None else "")
 
 
 def not_measured_table(metas: Sequence[dict]) -> pd.DataFrame:
@@ -992,7 +1004,7 @@ def headline(
                     "latency and throughput against k per target with 95% CIs",
                     "Runs to exit: p50 and p95 latency (top) and throughput (bottom) "
                     "against k, the containers released together; one line per target, "
-                    "bands: 95% CIs (bootstrap over batches).",
+                    "bands: 95% CIs (order statistics over batches).",
                 )
                 if step is None
                 else (
@@ -1013,7 +1025,7 @@ def headline(
             _step_lead(step, experiment)
             if step is not None
             else "Compared: k containers of one target released together; each p95 with "
-            "its 95% CI (bootstrap over batches), and where throughput stops growing "
+            "its 95% CI (order statistics over batches, this sitting), and where throughput stops growing "
             "(the knee)."
         )
         blocks.append(

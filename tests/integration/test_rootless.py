@@ -88,11 +88,19 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _cmdline(pid: int) -> str | None:
+    """Its command line, None when it ended meanwhile (listed, then gone before the read)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:  # ProcessLookupError or FileNotFoundError
+        return None
+
+
 def _user_leftovers(user) -> list[str]:
     found = [
-        f"process {pid} of {user.name}: " + Path(f"/proc/{pid}/cmdline").read_text()
+        f"process {pid} of {user.name}: {cmd}"
         for pid in rootless._pids_of(user.uid)
-        if _alive(pid)
+        if _alive(pid) and (cmd := _cmdline(pid)) is not None
     ]
     found += [
         line

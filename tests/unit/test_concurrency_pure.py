@@ -137,9 +137,32 @@ def test_percentiles_of_a_known_distribution():
 
 
 def test_few_batches_give_no_interval():
-    s = cs.summarize(synthetic({2: 10.0}, batches=3), n_boot=100)
+    s = cs.summarize(synthetic({2: 10.0}, batches=cs.MIN_BATCHES - 1), n_boot=100)
     assert s["p95_low_s"].isna().all() and s["throughput_low_per_s"].isna().all()
     assert s["p95_s"].notna().all()
+
+
+def test_the_medians_interval_is_order_statistics_with_binomial_coverage():
+    assert cs.median_ranks(5) is None  # min–max of 5 covers 1 - 2/32 = 0.9375 < 0.95
+    assert cs.median_ranks(6) == (1, 6)  # 0.969
+    assert cs.median_ranks(20) == (6, 15)  # 1 - 2 P(Bin(20, 1/2) <= 5) = 0.9586
+    assert cs.MIN_BATCHES == 6
+
+
+def test_a_tail_percentile_and_its_interval_are_over_batches_not_pooled():
+    """Six batches of 4: each batch's p95 is its own; the estimate is their median and
+    the interval their minimum–maximum (ranks 1 and 6) — the pooled p95 of all 24
+    containers and the sample's maximum play no part."""
+    rows = synthetic({4: 10.0}, batches=6, seed=7)
+    s = cs.summarize(rows).iloc[0]
+    per = [np.quantile(g.wall_s, 0.95) for _, g in rows.groupby("batch")]
+    assert s["p95_s"] == pytest.approx(np.median(per))
+    assert (s["p95_low_s"], s["p95_high_s"]) == pytest.approx((min(per), max(per)))
+    spans = [g.wall_s.max() for _, g in rows.groupby("batch")]
+    assert s["throughput_per_s"] == pytest.approx(4 / np.median(spans))
+    assert (s["throughput_low_per_s"], s["throughput_high_per_s"]) == pytest.approx(
+        (4 / max(spans), 4 / min(spans))
+    )
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ delete that waits until the sandbox is gone, zombie included)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
