@@ -143,8 +143,18 @@ def _context(family: str) -> str:
     return f"through {name}" if kind == "client" else f"over {name}"
 
 
+def _bound(x: float) -> str:
+    """A CI bound to 2 decimals, or 4 where 2 would show 1.00 for a bound that is not 1
+    (0.9988 is not 1: the reader must see which side of 1 it lies)."""
+    text = f"{x:.2f}"
+    return f"{x:.4f}" if text == "1.00" and x != 1.0 else text
+
+
 def _sentence(
-    row: pd.Series, experiment: str = experiments.DEFAULT_EXPERIMENT, alpha: float = 0.05
+    row: pd.Series,
+    experiment: str = experiments.DEFAULT_EXPERIMENT,
+    alpha: float = 0.05,
+    family_size: int | None = None,
 ) -> str:
     """One comparison as a sentence about ``a``.
 
@@ -196,10 +206,19 @@ def _sentence(
         if needed is None or pd.isna(needed)
         else f"; about {int(needed)} trials per target would probably settle it"
     )
+    ci = f"95% CI {_bound(low)}–{_bound(high)}"
+    if low > 1.0 or high < 1.0:  # the CI is not adjusted: say so where it alone would decide
+        n = family_size or 0
+        ci += (
+            " — not adjusted for the "
+            + (f"{n} comparisons" if n > 1 else "comparisons")
+            + " of its family, so it excludes 1 while Holm's adjusted p does not reach "
+            f"{alpha:g}"
+        )
     return (
         f"{row['a']} and {row['b']} show no clear difference {activity} {context}, "
         f"nor equivalence within ±{margin:.0%} ({step}; ratio {ratio:.2f}, "
-        f"95% CI {low:.2f}–{high:.2f}, {p_text}{more})."
+        f"{ci}, {p_text}{more})."
     )
 
 
@@ -245,7 +264,12 @@ def findings(comparisons: pd.DataFrame, summary: pd.DataFrame, alpha: float = 0.
         )
         if "experiment" not in summary.columns:
             experiment = experiments.of_steps(summary["step"]).name
-        found = [_sentence(row, experiment, alpha) for _, row in comp.iterrows()]
+        # Holm adjusts within a family and step: its size, for the sentence that says so
+        sizes = comp.groupby(["family", "step"])["step"].transform("size") if len(comp) else []
+        found = [
+            _sentence(row, experiment, alpha, int(size))
+            for (_, row), size in zip(comp.iterrows(), sizes)
+        ]
         empty = summ[(summ["n"] == 0) & (summ["step"] != stats.TOTAL_STEP)]
         found += [
             f"{stats.target_label(row.client, row.runtime)} has no successful {row.step} trial "

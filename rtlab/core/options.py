@@ -1014,7 +1014,10 @@ for _option in (
         "alpha",
         _ALPHA,
         DEFAULT_ALPHA,
-        "significance level, Holm-adjusted over every target and step",
+        "significance level; Holm's adjustment runs within each family and step (the "
+        "runtimes through one client, or the clients over one runtime; concurrency: per "
+        "quantity and k), not over every target and step; the printed CIs are unadjusted "
+        "(a sentence says so where that matters)",
         ("report", "analyze", "compare", "02", "03"),
         meaning="significance level",
     ),

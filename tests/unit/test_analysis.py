@@ -164,6 +164,28 @@ def test_findings_sentences() -> None:
     ]
 
 
+def test_no_clear_difference_beside_a_ci_that_excludes_1_says_the_ci_is_unadjusted() -> None:
+    """issue 31: 'runc create oci/podman 0.891 [0.804–0.9988], p_adj 0.063' read as a
+    contradiction; the sentence now says the CI is not adjusted for the family."""
+    rows = [
+        comparison(
+            "runtime=runc", "create", "oci", "podman", 0.891, 0.804, 0.9988, 0.063,
+            stats.INCONCLUSIVE,
+        )
+        | {"trials_needed": None, "margin": 0.05},
+        comparison(
+            "runtime=runc", "create", "oci", "docker", 0.95, 0.90, 1.01, 0.2, stats.INCONCLUSIVE
+        )
+        | {"trials_needed": None, "margin": 0.05},
+    ]  # fmt: skip
+    found = analysis.findings(pd.DataFrame(rows), pd.DataFrame(columns=["n", "step"]))
+    assert found[0].endswith(
+        "(create; ratio 0.89, 95% CI 0.80–0.9988 — not adjusted for the 2 comparisons of its "
+        "family, so it excludes 1 while Holm's adjusted p does not reach 0.05, p_adj 0.063)."
+    )
+    assert "not adjusted" not in found[1]  # a CI that includes 1 needs no such word
+
+
 def test_single_target_has_no_findings() -> None:
     trials = make_trials({("oci", "runc"): {"run": 0.1}}, n_trials=6)
     assert analysis.findings(stats.compare(trials), stats.summarize(trials)) == []
