@@ -10,6 +10,10 @@ bootstrap), so repeated rounds are not exact copies.
 
 - False alarms: A and B drawn independently from the same run (A/A); the share
   of comparisons with any regression row.
+- A host that moved: A/A again, with every wall time of B multiplied by 1.05, 1.10
+  or 1.20 (this host moves by tens of per cent between sittings); the share of
+  comparisons with any regression row (the gate tests each row beyond the median
+  shift of the others, compare.host_shifts).
 - Power: B's wall times of one target/step multiplied by 1.1, 1.2 or 1.3
   (for ``total``: all four lifecycle steps), for every target/step; the share
   of comparisons that flag that row. Other rows, Holm and the failure tests
@@ -48,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, save  # noqa: E402
 
-from rtlab.analysis import compare, stats
+from rtlab.analysis import compare, shift, stats
 from rtlab.core import results  # noqa: E402
 from rtlab.report import params
 
@@ -60,6 +64,7 @@ SOURCES = {
 
 TRIALS = (12, 20, 30)
 FACTORS = (1.1, 1.2, 1.3)
+HOST_SHIFTS = (0.05, 0.10, 0.20)  # B's whole host this much slower (another sitting)
 ALPHA = 0.05
 THRESHOLD = compare.DEFAULT_THRESHOLD
 
@@ -118,12 +123,35 @@ def _order(key: tuple[str, str, str]) -> tuple:
     return compare._order((stats.experiments.DEFAULT_EXPERIMENT, *key))
 
 
-def row_p(a: dict, b: dict, adj_b: np.ndarray | None = None) -> tuple[float, float]:
+def log_shift(a: dict, adj_b: np.ndarray) -> float:
+    """The row's Hodges–Lehmann log shift of B over A (what compare.changes estimates)."""
+    if not (a["adj"].size and adj_b.size):
+        return np.nan
+    return float(shift.unpaired(adj_b, a["adj"], stats.CONFIDENCE)[0].estimate)
+
+
+def row_p(
+    a: dict, b: dict, adj_b: np.ndarray | None = None, host: float = 0.0
+) -> tuple[float, float]:
+    """The gate's two p-values of one row, B tested beyond the host's shift (as compare)."""
     adj = b["adj"] if adj_b is None else adj_b
     return (
-        compare.gate_p(a["adj"], adj, THRESHOLD),
+        compare.gate_p(a["adj"], adj - max(host, 0.0), THRESHOLD)
+        if a["adj"].size and adj.size
+        else np.nan,
         compare.failure_p(a["failed"], a["adj"].size, b["failed"], b["adj"].size),
     )
+
+
+def gate(a: dict, b: dict, keys: list, moved: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's (p_slower, p_fail) and each row's host shift, as compare.changes: B's
+    round-adjusted logs (``moved`` replaces some), each row tested beyond the median
+    shift of the others."""
+    moved = moved or {}
+    adj = {k: moved.get(k, b[k]["adj"]) for k in keys}
+    shifts = np.array([log_shift(a[k], adj[k]) for k in keys])
+    host = compare.host_shifts(shifts, np.array([k[2] for k in keys]))
+    return np.array([row_p(a[k], b[k], adj[k], h) for k, h in zip(keys, host)]), host
 
 
 def slowed_adj(b: dict, key: tuple[str, str, str], factor: float) -> dict:
@@ -145,31 +173,40 @@ def slowed_adj(b: dict, key: tuple[str, str, str], factor: float) -> dict:
     return out
 
 
-def simulate(sources: list[pd.DataFrame], n: int, reps: int, seed: int) -> tuple[float, dict]:
-    """A/A false-alarm rate and, per (row, factor), the detection count."""
+def simulate(sources: list[pd.DataFrame], n: int, reps: int, seed: int) -> tuple[float, dict, dict]:
+    """A/A false-alarm rate; per host-wide shift, the false-alarm rate with B's whole
+    host that much slower; per (row, factor), the detection count."""
     rng = np.random.default_rng(seed)
     alarms = 0
+    host_alarms = dict.fromkeys(HOST_SHIFTS, 0)
     hits: dict[tuple, int] = {}
     for rep in range(reps):
         source = sources[rep % len(sources)]
         a = prepared(draw(source, n, rng, "A"))
         b = prepared(draw(source, n, rng, "B"))
         keys = sorted(set(a) & set(b), key=_order)
-        base = np.array([row_p(a[k], b[k]) for k in keys])
-        _, _, flagged = compare.gate_decisions(base[:, 0], base[:, 1], ALPHA)
         all_fail = np.array([a[k]["adj"].size > 0 and b[k]["adj"].size == 0 for k in keys])
+        base, host = gate(a, b, keys)
+        _, _, flagged = compare.gate_decisions(base[:, 0], base[:, 1], ALPHA)
         alarms += bool((flagged | all_fail).any())
+        for moved in HOST_SHIFTS:  # the whole host slower in B: every row moves
+            p, _ = gate(a, b, keys, {k: b[k]["adj"] + np.log1p(moved) for k in keys})
+            _, _, flagged = compare.gate_decisions(p[:, 0], p[:, 1], ALPHA)
+            host_alarms[moved] += bool((flagged | all_fail).any())
         where = {k: i for i, k in enumerate(keys)}
         for key in keys:
             if not (a[key]["adj"].size and b[key]["adj"].size):
                 continue
             for factor in FACTORS:
                 p = base.copy()
+                # the slowed rows' own tests, beyond the others' (unchanged) host shift;
+                # the one slowed row moves the others' medians by at most one rank:
+                # --check measures what leaving them unchanged costs
                 for k, adj in slowed_adj(b, key, factor).items():
-                    p[where[k]] = row_p(a[k], b[k], adj)
+                    p[where[k]] = row_p(a[k], b[k], adj, host[where[k]])
                 _, _, flagged = compare.gate_decisions(p[:, 0], p[:, 1], ALPHA)
                 hits[(key, factor)] = hits.get((key, factor), 0) + bool(flagged[where[key]])
-    return alarms / reps, hits
+    return alarms / reps, {m: c / reps for m, c in host_alarms.items()}, hits
 
 
 def check(sources: list[pd.DataFrame], reps: int, seed: int) -> dict:
@@ -198,10 +235,10 @@ def check(sources: list[pd.DataFrame], reps: int, seed: int) -> dict:
                     & (full["step"] == key[2])
                 ]["regression"].iloc[0]
             )
-            p = np.array([row_p(a[k], b[k]) for k in keys])
+            p, host = gate(a, b, keys)
             idx = {k: i for i, k in enumerate(keys)}
             for k, adj in slowed_adj(b, key, 1.3).items():
-                p[idx[k]] = row_p(a[k], b[k], adj)
+                p[idx[k]] = row_p(a[k], b[k], adj, host[idx[k]])
             fast_flag = bool(compare.gate_decisions(p[:, 0], p[:, 1], ALPHA)[2][idx[key]])
             agree += full_flag == fast_flag
             total += 1
@@ -228,19 +265,31 @@ def measure(name: str, reps: int, seed: int, checks: int) -> tuple[dict, list[di
     sources = [load(r) for r in runs]
     summary, rows = [], []
     for n in TRIALS:
-        false_alarm, hits = simulate(sources, n, reps, seed + n)
+        false_alarm, host_alarms, hits = simulate(sources, n, reps, seed + n)
         entry = {
             "trials": n,
             "reps": reps,
             "aa_false_alarm_rate": false_alarm,
             "aa_false_alarm_se": float(np.sqrt(false_alarm * (1 - false_alarm) / reps)),
+            **{
+                f"host_{round(m * 100)}pct_slower_false_alarm_rate": r
+                for m, r in host_alarms.items()
+            },
         }
         for factor in FACTORS:
+            pct = round((factor - 1) * 100)
             power = [hits[(k, f)] / reps for (k, f) in hits if f == factor]
-            entry[f"median_power_{round((factor - 1) * 100)}pct"] = float(np.median(power))
-            entry[f"rows_power_ge_0.8_{round((factor - 1) * 100)}pct"] = int(
-                sum(p >= 0.8 for p in power)
-            )
+            entry[f"mean_power_{pct}pct"] = float(np.mean(power))
+            entry[f"median_power_{pct}pct"] = float(np.median(power))
+            entry[f"rows_power_ge_0.8_{pct}pct"] = int(sum(p >= 0.8 for p in power))
+            entry[f"rows_{pct}pct"] = len(power)
+            per_step: dict[str, list[float]] = {}
+            for (k, f), c in hits.items():
+                if f == factor:
+                    per_step.setdefault(k[2], []).append(c / reps)
+            entry[f"mean_power_{pct}pct_by_step"] = {
+                st: float(np.mean(v)) for st, v in sorted(per_step.items())
+            }
         summary.append(entry)
         rows += [
             {
@@ -268,7 +317,7 @@ def measure(name: str, reps: int, seed: int, checks: int) -> tuple[dict, list[di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=200, help="simulated comparisons per n")
+    parser.add_argument("--reps", type=int, default=100, help="simulated comparisons per n")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--check", type=int, default=10, help="replicates of the shortcut check")
     args = parser.parse_args()

@@ -213,7 +213,8 @@ def test_the_paced_sample_runs_pass_the_gate_and_name_their_pace() -> None:
     first, second = params.find_runs(params.REPO_ROOT / "data" / "sample-paced")[:2]
     cmp = compare.compare_runs(first, second)
     assert cmp.regressions.empty, cmp.regression_lines()
-    assert cmp.notes == ["both runs at pace 100 ms"]
+    assert cmp.notes[0] == "both runs at pace 100 ms"
+    assert cmp.notes[1].startswith("the host as a whole was 1.6% slower in B (+1.6%: the median ")
     unpaced = compare.compare_runs(*params.sample_runs()[:2])
     assert any("neither run recorded a pace" in n and "catches less" in n for n in unpaced.notes)
 
@@ -293,3 +294,32 @@ def test_console_table_names_its_estimate(tmp_path: Path) -> None:
     lines = compare.format_lines(cmp)
     assert any("HL change [95% CI]" in line for line in lines)
     assert any(line.startswith("HL change: Hodges–Lehmann shift of B over A") for line in lines)
+
+
+def test_a_host_slower_as_a_whole_is_said_and_not_a_regression_of_every_target() -> None:
+    """issue 31: B recorded in another sitting where the whole host is 20% slower: before,
+    every row beyond the 10% threshold was a regression; now the host's shift is named
+    and no target/step is flagged, while one target slowed 30% beyond it still is."""
+    a = make_trials(QUIET, n_trials=20, seed=3)
+    b = make_trials(QUIET, n_trials=20, seed=4)
+    b = b.assign(wall_s=b["wall_s"] * 1.2)
+    table = compare.changes(a, b)
+    assert (table["change"] > 0.1).all()  # every row is slower beyond the threshold ...
+    assert not table["regression"].any()  # ... and none is a regression of its own
+    moved = compare.host_shift(table)
+    assert moved is not None and moved["low"] < 0.2 < moved["high"]
+    assert compare.host_shift_line(moved).startswith("the host as a whole was ")
+    worse = slowed(b, 1.3, runtime="crun", step="create")
+    table = compare.changes(a, worse)
+    flagged = table[table["regression"]]
+    assert set(zip(flagged["runtime"], flagged["step"])) <= {("crun", "create"), ("crun", "total")}
+    assert row(table, "crun", "create")["regression"]
+
+
+def test_the_host_shift_leaves_the_row_itself_out() -> None:
+    shifts = np.log(np.array([1.0, 1.0, 1.0, 1.0, 1.0, 2.0]))
+    steps = np.array(["create", "start", "kill", "delete", "run", "create"])
+    got = compare.host_shifts(shifts, steps)
+    assert got[-1] == 0.0  # the doubled row is not excused by itself
+    assert np.allclose(got[:5], 0.0)  # the median of the others, the doubled one among them
+    assert compare.host_shifts(shifts[:4], steps[:4]).tolist() == [0.0] * 4  # too few others
