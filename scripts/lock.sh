@@ -4,7 +4,12 @@
 # ranges, in a throw-away venv: `make lock`. Commit both files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3}
+# Debian's own python3 by default (Debian 12: 3.11.2): the locks must install there, on
+# the platform rtlab sets up (a newer interpreter's lock picked soupsieve 4.1.3, which
+# requires Python >= 3.11.5, and set-up's user copy failed on it)
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$PYTHON" -m venv "$tmp/venv"

@@ -81,6 +81,7 @@ def _venv(lock: Path, say: Callable[[str], None]) -> bool:
     say(f"user copy: installing {lock.name}'s packages into {venv} (Debian's python3)")
     shutil.rmtree(venv, ignore_errors=True)
     _run([SYSTEM_PYTHON, "-m", "venv", str(venv)], f"{SYSTEM_PYTHON} -m venv {venv}")
+    _run([str(python()), "-m", "pip", "install", "-q", "--upgrade", "pip"], "pip upgrade")
     _run([str(python()), "-m", "pip", "install", "-q", "-r", str(lock)], f"pip install -r {lock}")
     _run(
         [str(python()), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"],
