@@ -691,9 +691,10 @@ CI_WARN_FRACTION = 0.10
 def _step_lead(step: str, experiment: str = stats.experiments.DEFAULT_EXPERIMENT) -> str:
     """What the headline compares, for one experiment's headline step."""
     factors = (
-        "medians with their 95% CI; each factor is the Hodges–Lehmann ratio of the "
-        "two targets (per-round log ratios when measured in the same rounds) with its "
-        "own 95% CI."
+        "medians with their 95% CI, for context; each factor (\"1.39× faster\") is the "
+        "typical per-round ratio of the two targets — the Hodges–Lehmann estimate of "
+        "their per-round log ratios when measured in the same rounds — with its own "
+        "95% CI; a ratio of medians is labelled as such and has no interval."
     )
     if step == stats.TOTAL_STEP:
         e = stats.experiments.EXPERIMENTS.get(experiment)
@@ -805,7 +806,7 @@ def _answer(
         if pair["verdict"] == stats.FASTER:
             text = (
                 f"{where}: {winner} is fastest, {value}; {1 / ratio:.2f}× faster than "
-                f"{runner} (95% CI {1 / high:.2f}–{1 / low:.2f}×, {p_text})"
+                f"{runner} round by round (95% CI {1 / high:.2f}–{1 / low:.2f}×, {p_text})"
             )
         elif pair["verdict"] == stats.EQUIVALENT:
             margin = pair.get("margin", stats.MARGIN)
@@ -848,7 +849,8 @@ def _answer(
         slowest = rows.iloc[-1]
         text += (
             f"; {_name(slowest[member], member)} is slowest, its median "
-            f"{slowest['median_s'] / best['median_s']:.1f}× {best[member]}'s"
+            f"{slowest['median_s'] / best['median_s']:.1f}× {best[member]}'s "
+            "(a ratio of medians, for scale: no interval)"
         )
     return text + "."
 
