@@ -254,8 +254,15 @@ TEST_PACKAGES = ("chromium", "chromium-driver")
 
 
 def setup_packages() -> set[str]:
-    """Every Debian package set-up installs (rtlab setup and scripts/bootstrap.sh)."""
-    return {*command_packages().values(), *BOOTSTRAP_PACKAGES}
+    """Every Debian package set-up installs (rtlab setup and scripts/bootstrap.sh), with the
+    packages that hold Debian's own python3 (python3's dependencies, e.g. python3-minimal
+    and python3.11-minimal: the interpreter of set-up's user copy, user_copy.py)."""
+    system_python = {
+        package_of(p)
+        for p in ("/usr/bin/python3", os.path.realpath("/usr/bin/python3"))
+        if os.path.exists(p)
+    }
+    return {*command_packages().values(), *BOOTSTRAP_PACKAGES, *(system_python - {None})}
 
 
 def _path_variants(path: str) -> list[str]:

@@ -691,7 +691,7 @@ CI_WARN_FRACTION = 0.10
 def _step_lead(step: str, experiment: str = stats.experiments.DEFAULT_EXPERIMENT) -> str:
     """What the headline compares, for one experiment's headline step."""
     factors = (
-        "medians with their 95% CI, for context; each factor (\"1.39× faster\") is the "
+        'medians with their 95% CI, for context; each factor ("1.39× faster") is the '
         "typical per-round ratio of the two targets — the Hodges–Lehmann estimate of "
         "their per-round log ratios when measured in the same rounds — with its own "
         "95% CI; a ratio of medians is labelled as such and has no interval."

@@ -443,7 +443,8 @@ def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_d
             time.sleep(0.02)
         # the user's own helpers: a user+network namespace with slirp4netns on it, a fuse mount
         ns = subprocess.Popen(
-            [*wrap, "unshare", "--user", "--map-root-user", "--net", "sleep", "600"]
+            [*wrap, "unshare", "--user", "--map-root-user", "--net", "sleep", "600"],
+            cwd=rootless.CWD,
         )
         helpers.append(ns)
         time.sleep(0.3)
@@ -459,6 +460,7 @@ def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_d
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            cwd=rootless.CWD,
         )
         helpers.append(slirp)
         layers = {
@@ -475,6 +477,7 @@ def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_d
             ],
             capture_output=True,
             text=True,
+            cwd=rootless.CWD,
         )
         # this host's /dev/fuse and /dev/net/tun are root's alone (0600): no user can mount a
         # fuse file system or give a namespace a slirp4netns network here (podman uses the
@@ -507,6 +510,7 @@ def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_d
             [*wrap, *podman_argv("podman", store), "ps", "-a", "--format", "{{.Names}}"],
             capture_output=True,
             text=True,
+            cwd=rootless.CWD,  # as the user: never this checkout, closed to it in /root
         ).stdout.split()
         assert any(n.startswith("rtlab-") for n in listed), listed
         # a live run acting as the user keeps them all
@@ -531,6 +535,7 @@ def test_a_sigkilled_rootless_run_is_swept_by_the_next_run_or_clean(user, open_d
         [*wrap, *podman_argv("podman", user.home / "podman"), "ps", "-a", "--format", "{{.Names}}"],
         capture_output=True,
         text=True,
+        cwd=rootless.CWD,
     ).stdout
     assert "rtlab-" not in listed
     for pid in rootless._pids_of(user.uid):  # the pause process that last podman ps started
