@@ -258,11 +258,11 @@ def setup_packages() -> set[str]:
     packages that hold Debian's own python3 (python3's dependencies, e.g. python3-minimal
     and python3.11-minimal: the interpreter of set-up's user copy, user_copy.py)."""
     system_python = {
-        package_of(p)
+        package
         for p in ("/usr/bin/python3", os.path.realpath("/usr/bin/python3"))
-        if os.path.exists(p)
+        if os.path.exists(p) and (package := package_of(p))
     }
-    return {*command_packages().values(), *BOOTSTRAP_PACKAGES, *(system_python - {None})}
+    return {*command_packages().values(), *BOOTSTRAP_PACKAGES, *system_python}
 
 
 def _path_variants(path: str) -> list[str]:
