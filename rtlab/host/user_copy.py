@@ -7,8 +7,9 @@ with the checkout it runs from:
 
 - ``APP_DIR/venv``: a venv of Debian's ``/usr/bin/python3`` with requirements.lock's
   packages (the ones collect and analyse need; remade only when the lock changes);
-- ``APP_DIR/src``: a copy of the checkout's ``rtlab/`` and ``notebooks/``, on the venv's
-  path (copied anew at every set-up);
+- ``APP_DIR/src``: a copy of the checkout's ``rtlab/``, ``notebooks/`` and
+  ``data/reference/`` (the study's figures), on the venv's path (copied anew at every
+  set-up);
 - ``APP_DIR/bin/rtlab``: the command, e.g. ``/var/lib/rtlab/app/bin/rtlab analyze RUN``.
 
 Everything is readable by all (mode 0755/0644 whatever root's umask). It lives in rtlab's
@@ -29,7 +30,8 @@ from rtlab.core.image import STATE_DIR
 APP_DIR = STATE_DIR / "app"
 SYSTEM_PYTHON = "/usr/bin/python3"
 REPO = Path(__file__).resolve().parents[2]
-COPIED = ("rtlab", "notebooks", "pyproject.toml")
+# what rtlab reads from its checkout: the package, the notebooks, the study's figures
+COPIED = ("rtlab", "notebooks", "data/reference", "pyproject.toml")
 STAMP = ".rtlab-installed"
 
 

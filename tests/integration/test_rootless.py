@@ -257,8 +257,11 @@ def nobody_rtlab(tmp_path_factory):
     src = Path(tempfile.mkdtemp(prefix="rtlab-src-"))
     src.chmod(0o755)
     skip = shutil.ignore_patterns("__pycache__")
-    for name in ("rtlab", "notebooks"):
-        shutil.copytree(REPO / name, src / name, ignore=skip)
+    for name in user_copy.COPIED:  # what the user copy holds, from this checkout
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, src / name, ignore=skip)
+        else:
+            shutil.copy2(REPO / name, src / name)
     subprocess.run(["chmod", "-R", "a+rX", str(src)], check=True)
     yield user_copy.python(), src
     shutil.rmtree(src, ignore_errors=True)
