@@ -28,10 +28,11 @@ independent batches, exactly 0.969 at 6 batches and 0.959 at 20; no interval bel
 benchmarks/percentile_coverage.py checks these intervals' coverage by simulation at
 6 and 20 batches and k = 1, 2, 4, 16.
 
-The **knee** of a target and mode (docs/DESIGN.md, "Starts under load"): with
-throughputs T(k₁) < … over the k measured, the first kᵢ whose next kᵢ₊₁ does
-not raise the throughput by more than the margin, T(kᵢ₊₁)/T(kᵢ) ≤ 1 + margin;
-None when it grows past the margin up to the largest k (the knee lies beyond).
+The **knee** of a target and mode (docs/DESIGN.md, "Starts under load"): over the
+k measured, k₁ < k₂ < …, the smallest kᵢ beyond which the throughput never grows by
+more than the margin, max T(kⱼ), j > i, ≤ (1 + margin) · T(kᵢ) (a plateau that
+growth follows is no knee); None when there is no such kᵢ (the knee lies beyond the
+largest k).
 
 **Between targets at each k, and between runs** the unit is again the batch:
 :func:`batch_rows` turns each batch into one tidy row per mode and quantity —
@@ -276,10 +277,9 @@ def summarize(
 def knee(
     ks: Sequence[int], throughputs: Sequence[float], *, margin: float = DEFAULT_MARGIN
 ) -> int | None:
-    """The largest k before throughput stops growing by more than ``margin``.
+    """The smallest k beyond which throughput never grows by more than ``margin``.
 
-    The smallest kᵢ (not the largest k) beyond which throughput never grows by more
-    than the margin: max T(kⱼ), j > i, ≤ (1 + margin) · T(kᵢ). A plateau that growth
+    That is, the smallest kᵢ with max T(kⱼ), j > i, ≤ (1 + margin) · T(kᵢ). A plateau that growth
     follows is no knee. None when there is no such kᵢ (the knee is beyond the largest
     k), or with fewer than two k. A NaN throughput ends the curve at the k before it.
     """
@@ -372,6 +372,7 @@ def _headline_parts(
     lines = []
     for (client, mode), group in summary.groupby(["client", "mode"], sort=True):
         parts = []
+        found_knee = False
         for runtime, g in group.groupby("runtime", sort=True):
             g = g.sort_values("k")
             lo, hi = g.iloc[0], g.iloc[-1]
@@ -381,6 +382,7 @@ def _headline_parts(
                 & (knee_table["mode"] == mode)
             ]["knee"]
             kn = kn.iloc[0] if len(kn) else pd.NA
+            found_knee = found_knee or not pd.isna(kn)
             where = (
                 f"its throughput stops growing at k={int(kn)}"
                 if not pd.isna(kn)
@@ -404,9 +406,8 @@ def _headline_parts(
         what = "runs to exit" if mode == "run" else "create+start"
         line = "; ".join(parts) + "."
         if cores and int(group["k"].max()) > cores:
-            line += (
-                f" k above {cores} exceeds this host's {cores} cores: the knee is the "
-                "finding, not a defect."
+            line += f" k above {cores} exceeds this host's {cores} cores" + (
+                ": the knee is the finding, not a defect." if found_knee else "."
             )
         lines.append((str(client), what, line))
     return lines

@@ -175,10 +175,10 @@ def section(result, metas: Sequence[dict] = (), alpha: float = 0.05) -> HTML:
         f"CI (order statistics over batches; none below {cs.MIN_BATCHES} batches, where "
         "even the minimum–maximum covers less than 95%). These CIs describe this sitting: "
         "another sitting of the same host can move them by tens of per cent. The knee: "
-        "the largest k before throughput stops growing by more than the margin."
+        "the smallest k beyond which throughput never grows by more than the margin."
         + (
-            f" This host has {cores} cores: k above {cores} queues for them, so the knee is "
-            "the finding, not a defect."
+            f" This host has {cores} cores: k above {cores} queues for them, so a knee "
+            "there is the finding, not a defect."
             if cores
             else ""
         )

@@ -149,15 +149,16 @@ def load(run_dirs: Iterable[str | Path]) -> Density | None:
     )
 
 
-def write(run_dirs: Iterable[str | Path], out_dir: str | Path) -> Density | None:
-    """Write the density tables and figures of the runs that have density.csv into
-    ``out_dir``; None (nothing written) when no run measured density."""
+def write(
+    run_dirs: Iterable[str | Path], out_dir: str | Path, *, draw: bool = True
+) -> Density | None:
+    """Write the density tables and (``draw``) figures of the runs that have density.csv
+    into ``out_dir``; None (nothing written) when no run measured density."""
     found = load(run_dirs)
     if found is None:
         return None
     out = Path(out_dir)
-    folder = out / "figures" / "density"
-    folder.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     for frame, name in (
         (found.slopes, "density_memory.csv"),
         (found.methods, "density_methods.csv"),
@@ -165,7 +166,10 @@ def write(run_dirs: Iterable[str | Path], out_dir: str | Path) -> Density | None
     ):
         frame.to_csv(out / name, index=False)
         found.tables.append(out / name)
-    found.figures = _figures(found.density, found.trials, folder)
+    if draw:  # --figures none / figures = "none": the tables only
+        folder = out / "figures" / "density"
+        folder.mkdir(parents=True, exist_ok=True)
+        found.figures = _figures(found.density, found.trials, folder)
     return found
 
 
@@ -223,14 +227,14 @@ def _html_table(frame: pd.DataFrame, cls: str) -> str:
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def section(run_dirs: Iterable[str | Path], out_dir: str | Path):
+def section(run_dirs: Iterable[str | Path], out_dir: str | Path, figures: str = "report"):
     """Notebook 02's density section as HTML: the headline, MB per container per target
     and method with CIs, the methods' spread and the daemons apart, the memory-against-N
     figure, ms per running container and its figure; one line when no run measured
-    density. Writes what :func:`write` writes."""
+    density. Writes what :func:`write` writes (no figures with ``figures="none"``)."""
     from IPython.display import HTML
 
-    found = write(run_dirs, out_dir)
+    found = write(run_dirs, out_dir, draw=figures != "none")
     if found is None:
         return HTML(f"<p>{NOTHING}</p>")
     lines = found.headline or ["Fewer than two runtimes measured through one client: no headline."]
@@ -247,6 +251,15 @@ def section(run_dirs: Iterable[str | Path], out_dir: str | Path):
         if len(found.slopes)
         else "<p>No successful reading: every level failed or was refused.</p>",
     ]
+    interference = [
+        "<p>The start of one more container with N running: ms per running "
+        "container (Theil–Sen, 95% CI), of create, start and both.</p>",
+        _html_table(interference_table(found), "density-interference")
+        if len(found.interference)
+        else "<p>No successful timed start.</p>",
+    ]
+    if not any(png.stem == "memory" for png in found.figures):
+        parts += interference  # no figure to put it after
     for png in found.figures:
         title = {
             "memory": "Memory against N, a panel per method, a line per target",
@@ -258,13 +271,7 @@ def section(run_dirs: Iterable[str | Path], out_dir: str | Path):
             ]
         )
         if png.stem == "memory":
-            parts += [
-                "<p>The start of one more container with N running: ms per running "
-                "container (Theil–Sen, 95% CI), of create, start and both.</p>",
-                _html_table(interference_table(found), "density-interference")
-                if len(found.interference)
-                else "<p>No successful timed start.</p>",
-            ]
+            parts += interference
     errors = found.density[~found.density.ok].groupby(["client", "runtime", "error"]).size()
     if len(errors):
         parts.append(

@@ -416,3 +416,14 @@ def _lifecycle_rows() -> pd.DataFrame:
                     }
                 )
     return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    "curve, says_knee", [({1: 10, 2: 20, 4: 40}, False), ({1: 10, 2: 19, 4: 19.5}, True)]
+)
+def test_the_knee_is_called_the_finding_only_when_there_is_one(curve, says_knee):
+    """issue 31: 'the knee is the finding' was printed beside a curve with no knee."""
+    s = cs.summarize(synthetic(curve, batches=6))
+    lines = cs.headlines(s, cs.knees(s), cores=2)
+    assert lines and all("exceeds this host's 2 cores" in line for line in lines)
+    assert all(("the knee is the finding" in line) == says_knee for line in lines)

@@ -233,6 +233,11 @@ def test_report_section_writes_tables_figures_and_escapes(tmp_path, rng):
         assert (tmp_path / "out" / name).stat().st_size > 0
     one = density_report.section([tmp_path / "none"], tmp_path / "o2").data
     assert one.count("<p>") == 1 and "No density run" in one and not (tmp_path / "o2").exists()
+    # figures "none" (notebook 02's parameter, --figures none): tables, no figure
+    bare = density_report.section([run], tmp_path / "o3", figures="none").data
+    assert "<img " not in bare and "0.50 ms [0.50, 0.50]" in bare
+    assert (tmp_path / "o3" / "density_memory.csv").is_file()
+    assert not (tmp_path / "o3" / "figures").exists()
 
 
 def test_console_table_has_the_headline_every_method_and_the_start_slope(tmp_path, rng):
