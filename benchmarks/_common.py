@@ -96,3 +96,14 @@ def median_ms(values: list[float]) -> float:
 def need_root() -> None:
     if os.geteuid() != 0:
         raise SystemExit("this benchmark runs container runtimes: run it as root")
+
+
+def boot_ratio_ci(a, b, seed: int, n: int = 4000) -> tuple[float, float]:
+    """Bootstrap 95% CI of median(a)/median(b), the paired values (block medians)
+    resampled together."""
+    import numpy as np
+
+    x, y = np.asarray(a, float), np.asarray(b, float)
+    idx = np.random.default_rng(seed).integers(0, x.size, (n, x.size))
+    r = np.median(x[idx], axis=1) / np.median(y[idx], axis=1)
+    return float(np.quantile(r, 0.025)), float(np.quantile(r, 0.975))

@@ -30,10 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import need_root, save  # noqa: E402
+from _common import boot_ratio_ci, need_root, save  # noqa: E402
 
 from rtlab.core import image, reaper  # noqa: E402
 from rtlab.core.measure import run_timed  # noqa: E402
@@ -41,14 +39,6 @@ from rtlab.core.runtimes import KNOWN  # noqa: E402
 
 STEPS = ("create", "start", "kill", "delete")
 ARMS = ("subreaper", "pid1")
-
-
-def _ratio_ci(a: list[float], b: list[float], seed: int, n: int = 4000) -> tuple[float, float]:
-    """Bootstrap 95% CI of median(a)/median(b), the paired block medians resampled together."""
-    x, y = np.asarray(a), np.asarray(b)
-    idx = np.random.default_rng(seed).integers(0, x.size, (n, x.size))
-    r = np.median(x[idx], axis=1) / np.median(y[idx], axis=1)
-    return float(np.quantile(r, 0.025)), float(np.quantile(r, 0.975))
 
 
 def main() -> int:
@@ -130,7 +120,7 @@ def main() -> int:
             }
             if not all(len(v) == args.blocks for v in per_block.values()):
                 continue
-            lo, hi = _ratio_ci(per_block["pid1"], per_block["subreaper"], seed=len(rows))
+            lo, hi = boot_ratio_ci(per_block["pid1"], per_block["subreaper"], seed=len(rows))
             sub_ms = 1000 * statistics.median(per_block["subreaper"])
             pid1_ms = 1000 * statistics.median(per_block["pid1"])
             rows.append(
@@ -146,7 +136,7 @@ def main() -> int:
     true_block = {
         arm: [statistics.median(true_walls[(arm, b)]) for b in range(args.blocks)] for arm in ARMS
     }
-    lo, hi = _ratio_ci(true_block["subreaper"], true_block["pid1"], seed=99)
+    lo, hi = boot_ratio_ci(true_block["subreaper"], true_block["pid1"], seed=99)
     true_row = {
         "subreaper_ms": 1000 * statistics.median(true_block["subreaper"]),
         "pid1_ms": 1000 * statistics.median(true_block["pid1"]),

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_stall_us, need_root, save  # noqa: E402
+from _common import boot_ratio_ci, cpu_stall_us, need_root, save  # noqa: E402
 
 from rtlab.analysis import phasestats, stats
 from rtlab.collect import tracing  # noqa: E402
@@ -40,15 +40,6 @@ from rtlab.core import image
 from rtlab.core.measure import run_timed  # noqa: E402
 
 RUNTIMES = ("runc", "crun")
-
-
-def _boot_ratio(a: list[float], b: list[float], seed: int, n: int = 4000) -> tuple[float, float]:
-    """Bootstrap 95% CI of median(a)/median(b), pairs (block medians) resampled together."""
-    a, b = np.asarray(a), np.asarray(b)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, a.size, (n, a.size))
-    r = np.median(a[idx], axis=1) / np.median(b[idx], axis=1)
-    return float(np.quantile(r, 0.025)), float(np.quantile(r, 0.975))
 
 
 def main() -> int:
@@ -166,7 +157,7 @@ def main() -> int:
             a = [med[(num, b)] for b in blocks]
             b = [med[(den, b)] for b in blocks]
             ratio = float(np.median(d[d.arm == num].wall_s) / np.median(d[d.arm == den].wall_s))
-            low, high = _boot_ratio(a, b, seed=stats.derive_seed(0, rt, num, den))
+            low, high = boot_ratio_ci(a, b, seed=stats.derive_seed(0, rt, num, den))
             res[f"{num}/{den}"] = {"ratio": ratio, "ci": [low, high]}
             print(
                 f"{rt:8} {num}/{den}: ratio of medians {ratio:.3f} (95% CI {low:.3f}–{high:.3f},"

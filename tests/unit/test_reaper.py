@@ -8,15 +8,14 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from rtlab.core import reaper
 from rtlab.core.measure import run_released, run_timed
 from rtlab.core.results import load_trials
-from tests.conftest import REPO, rtlab
-from tests.unit.test_collect_fake import collect_args
+from tests.conftest import rtlab
+from tests.unit.test_collect_fake import _interrupt_after, collect_args
 
 
 def _gone(pid: int) -> bool:
@@ -70,23 +69,9 @@ def test_a_run_reaps_what_the_runtime_left_and_delete_does_not_wait_for_pid_1(
 def test_ctrl_c_leaves_no_zombie_and_no_orphan(rt_env, fake, tmp_path):
     spec, state = fake("orphc", "orphan")
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rtlab", *collect_args(out, spec, trials=200, warmup=0)],
-        cwd=REPO,
-        env=rt_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    csv = out / "trials.csv"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (
-        csv.exists() and len(csv.read_text().splitlines()) > 12
-    ):
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signal.SIGINT, stderr
+    args = collect_args(out, spec, trials=200, warmup=0)
+    returncode, _, stderr = _interrupt_after(rt_env, args, out / "trials.csv", 12)
+    assert returncode == 128 + signal.SIGINT, stderr
     pids = _sandboxes(state)
     assert pids and [p for p in pids if not _gone(p)] == []
     assert list(state.iterdir()) == []
