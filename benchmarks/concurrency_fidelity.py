@@ -29,9 +29,23 @@
    everything else that runs), not the barrier. Needs ``cc``; skipped without it.
    The CPU pressure (PSI "some" share) and load averages during each part are kept.
 
+4. **Against a launcher that is not rtlab code** (``--parts launcher``; issue 30):
+   rtlab's concurrency run (``--parallel k --steps run``, each batch timed from the
+   barrier's release to the last container's exit) against a bash launcher (``runtime
+   run`` of the same bundle, rtlab's own config written by :func:`rtlab.core.image.
+   write_bundle`, k times with ``&`` then ``wait``, timed by bash's own clock,
+   ``$EPOCHREALTIME``, around the forks and the wait), at k = 1, 2, 4, 8, 16, the same pace before each batch, in
+   alternating blocks (which side goes first alternates), per runtime. Per side, the
+   median makespan over batches and the throughput k / that median (rtlab's estimand);
+   the ratio rtlab/bash of the throughputs with a paired block bootstrap CI. The bash
+   side includes its own k forks of the runtime (rtlab's children are forked before
+   the release), so at large k it is expected to be slower by about k forks of bash.
+   Writes ``concurrency_fidelity_launcher.{json,md}``.
+
 Usage (root; a few minutes)::
 
     .venv/bin/python benchmarks/concurrency_fidelity.py [--runtime runc] [--blocks 8] [--runs 6]
+    .venv/bin/python benchmarks/concurrency_fidelity.py --parts launcher [--runtimes runc,crun]
 
 Writes ``benchmarks/results/concurrency_fidelity.{json,md}``. Runs rtlab collect
 with the shared RTLAB_RUNTIME_DIR (other runs' sweeps see its lock); leaves no
@@ -258,8 +272,194 @@ def where_it_goes(runtime: str, batches: int, tmp: Path) -> dict | None:
     return out
 
 
+LAUNCHER_KS = (1, 2, 4, 8, 16)
+# The independent launcher: bash forks k `runtime run` of one bundle and waits for all;
+# each batch's makespan in µs on stdout (bash's own clock, $EPOCHREALTIME: no fork), one line, or "fail <rc>" when one failed.
+BASH_LAUNCHER = r"""
+rt="$1"; bundle="$2"; k="$3"; batches="$4"; pace="$5"; tag="$6"
+for b in $(seq 1 "$batches"); do
+  sleep "$pace"
+  t0=${EPOCHREALTIME/./}
+  pids=()
+  for i in $(seq 1 "$k"); do
+    "$rt" run -b "$bundle" "$tag-$b-$i" </dev/null >/dev/null 2>&1 & pids+=($!)
+  done
+  rc=0
+  for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+  t1=${EPOCHREALTIME/./}
+  if [ "$rc" -ne 0 ]; then echo "fail $rc"; else echo $((t1 - t0)); fi
+done
+"""
+
+
+def bash_block(runtime: str, bundle: Path, k: int, batches: int, pace_s: float, tag: str):
+    """One block of the bash launcher: the batches' makespans (s)."""
+    done = subprocess.run(
+        [
+            "bash",
+            "-c",
+            BASH_LAUNCHER,
+            "bash",
+            shutil.which(runtime) or runtime,
+            str(bundle),
+            str(k),
+            str(batches),
+            str(pace_s),
+            tag,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = done.stdout.split()
+    if done.returncode != 0 or any(not x.isdigit() for x in lines) or len(lines) != batches:
+        raise SystemExit(
+            f"bash launcher {runtime} k={k}: {done.stdout[-300:]} {done.stderr[-300:]}"
+        )
+    return [int(x) / 1e6 for x in lines]
+
+
+def rtlab_block(runtime: str, k: int, batches: int, pace: str, out: Path, env: dict):
+    """One block of rtlab's concurrency run: each batch's makespan (s), release to the
+    last exit (its largest ``wall_s``)."""
+    rows = collect(
+        [
+            "--runtimes",
+            runtime,
+            "--pace",
+            pace,
+            "--trials",
+            str(batches),
+            "--experiment",
+            "concurrency",
+            "--parallel",
+            str(k),
+            "--steps",
+            "run",
+        ],
+        out,
+        env,
+    )
+    spans: dict[str, float] = {}
+    for r in rows:
+        spans[r["batch"]] = max(spans.get(r["batch"], 0.0), float(r["wall_s"]))
+    return list(spans.values())
+
+
+def launcher_part(runtimes: list[str], blocks: int, batches: int, pace: str, tmp: Path) -> dict:
+    from rtlab.core import image
+
+    pace_s = float(pace[:-2]) / 1e3 if pace.endswith("ms") else float(pace.rstrip("s"))
+    bundle = image.write_bundle(tmp / "bundle-true", ["true"], image.build_rootfs())
+    env = dict(os.environ)
+    out: dict = {}
+    for runtime in runtimes:
+        for k in LAUNCHER_KS:
+            load = Pressure()
+            got: dict[str, list[list[float]]] = {"rtlab": [], "bash": []}
+            for block in range(blocks):
+                sides = [
+                    (
+                        "rtlab",
+                        lambda k=k, block=block, runtime=runtime: rtlab_block(
+                            runtime, k, batches, pace, tmp / f"l-{runtime}-{k}-{block}", env
+                        ),
+                    ),
+                    (
+                        "bash",
+                        lambda k=k, block=block, runtime=runtime: bash_block(
+                            runtime,
+                            bundle,
+                            k,
+                            batches,
+                            pace_s,
+                            f"rtlab-bench-{os.getpid()}-{block}",
+                        ),
+                    ),
+                ]
+                for name, go in sides if block % 2 == 0 else sides[::-1]:
+                    got[name].append(go())
+            # throughput ratio rtlab/bash = bash's median makespan / rtlab's
+            span_ratio, low, high = paired_ratio(got["bash"], got["rtlab"])
+            row = {
+                "blocks": blocks,
+                "batches_per_block": batches,
+                **{
+                    f"{name}_throughput_per_s": float(k / np.median(np.concatenate(v)))
+                    for name, v in got.items()
+                },
+                **{
+                    f"{name}_block_throughputs_per_s": [float(k / np.median(b)) for b in v]
+                    for name, v in got.items()
+                },
+                "ratio_rtlab_over_bash": span_ratio,
+                "ratio_ci95": [low, high],
+                "within_10_percent": bool(1 / 1.1 <= span_ratio <= 1.1),
+                "load": load.done(),
+            }
+            out[f"{runtime} k={k}"] = row
+            print(
+                f"launcher {runtime} k={k}: rtlab {row['rtlab_throughput_per_s']:.1f}/s, bash "
+                f"{row['bash_throughput_per_s']:.1f}/s, ratio {span_ratio:.3f} [{low:.3f}–{high:.3f}]",
+                flush=True,
+            )
+    return out
+
+
+def launcher_main(a) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="rtlab-concbench-"))
+    try:
+        result = {
+            "runtimes": a.runtimes.split(","),
+            "pace": a.pace,
+            "ks": list(LAUNCHER_KS),
+            "rows": launcher_part(a.runtimes.split(","), a.blocks, a.batches, a.pace, tmp),
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    left = []
+    for runtime in result["runtimes"]:
+        listed = subprocess.run([runtime, "list", "-q"], capture_output=True, text=True).stdout
+        left += [c for c in listed.split() if c.startswith("rtlab-")]
+    result["leftovers"] = left
+    result["lock_waits"] = len(WAITS)
+    save("concurrency_fidelity_launcher", result)
+    md = [
+        f"# concurrency fidelity: rtlab against a bash launcher (pace {a.pace})\n",
+        f"{a.blocks} alternating blocks × {a.batches} batches per side, k and runtime; "
+        "`run` of `true` in rtlab's own bundle config on both sides. Throughput: k / the "
+        "median makespan over batches (rtlab's estimand). Ratio: rtlab/bash throughput, "
+        "95% CI by a paired block bootstrap. The bash side forks its k runtimes after its "
+        "clock starts; rtlab's are forked before the release.\n",
+        "| runtime, k | rtlab /s | bash /s | ratio rtlab/bash [95% CI] | within 10% | load |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, r in result["rows"].items():
+        p = r["load"]["cpu_pressure_some"]
+        md.append(
+            f"| {key} | {r['rtlab_throughput_per_s']:.1f} | {r['bash_throughput_per_s']:.1f} | "
+            f"{r['ratio_rtlab_over_bash']:.3f} [{r['ratio_ci95'][0]:.3f}–{r['ratio_ci95'][1]:.3f}] | "
+            f"{'yes' if r['within_10_percent'] else 'no'} | load "
+            f"{r['load']['load_1min_start']:.1f}→{r['load']['load_1min_end']:.1f}"
+            + ("" if p is None else f", CPU pressure {p:.0%}")
+            + " |"
+        )
+    md.append(f"\nLeftovers: {len(left)}")
+    (RESULTS / "concurrency_fidelity_launcher.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0 if not left else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--parts",
+        default="all",
+        choices=["all", "launcher"],
+        help="launcher: only part 4 (rtlab against a bash launcher)",
+    )
+    parser.add_argument("--runtimes", default="runc,crun", help="part 4's runtimes")
+    parser.add_argument("--batches", type=int, default=8, help="part 4: batches per block")
     parser.add_argument("--runtime", default="runc")
     parser.add_argument("--blocks", type=int, default=8)
     parser.add_argument("--runs", type=int, default=6, help="trials per block and side")
@@ -273,6 +473,8 @@ def main() -> int:
     )
     a = parser.parse_args()
     need_root()
+    if a.parts == "launcher":
+        return launcher_main(a)
     tmp = Path(tempfile.mkdtemp(prefix="rtlab-concbench-"))
     env = dict(os.environ)
     result: dict = {

@@ -54,6 +54,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy.stats import binom
+from scipy.stats import t as student_t
 
 from rtlab.core.options import DEFAULT_MARGIN
 
@@ -65,6 +66,10 @@ N_BOOT = 2000
 # fewer batches give no interval: the median's distribution-free 95% interval over n
 # batches needs n >= 6 (from 6 batches' minimum to maximum it covers 1 - 2/2^6 = 0.969)
 MIN_BATCHES = 6
+# several runs (sittings) of one target and k: each run's own estimate, then a t interval
+# over the runs on the log scale (n − 1 degrees of freedom), at least this many runs
+MIN_RUNS = 2
+SITTING = "this sitting"  # the ci_kind of one run's intervals (order statistics over batches)
 KEYS = ["client", "runtime", "pace_s", "mode", "k"]
 GATED = {"p50": 0.50, "p95": 0.95}  # per-batch quantities compared between targets and runs
 
@@ -79,6 +84,8 @@ SUMMARY_COLUMNS = [
     "throughput_low_per_s",
     "throughput_high_per_s",
     "skew_p95_s",
+    "runs",
+    "ci_kind",
 ]
 
 
@@ -216,6 +223,27 @@ def median_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple
     return float(values[ranks[0] - 1]), float(values[ranks[1] - 1])
 
 
+def across_runs(estimates: Sequence[float], confidence: float = CONFIDENCE):
+    """Several runs' (sittings') own estimates of one quantity → (estimate, low, high, n).
+
+    The estimate is their geometric mean, the interval Student's t over their logs
+    (n − 1 degrees of freedom): each run's estimate is the truth times a run effect
+    (the sitting: what else the host did, its caches, its clock) times its own sampling
+    error, independent between runs, so the runs are the unit and the interval includes
+    the between-sitting variation that a within-run interval cannot see. With 2 runs
+    the t quantile is 12.7: wide by design (one degree of freedom for a variance), and
+    it always contains both runs' estimates. (NaN, NaN, NaN, n) below :data:`MIN_RUNS`
+    finite estimates. benchmarks/sitting_coverage.py checks its coverage with a
+    run-level effect."""
+    logs = np.log(np.asarray([e for e in estimates if np.isfinite(e) and e > 0], float))
+    n = len(logs)
+    if n < MIN_RUNS:
+        return float("nan"), float("nan"), float("nan"), n
+    centre = float(logs.mean())
+    half = float(student_t.ppf(0.5 + confidence / 2, n - 1) * logs.std(ddof=1) / np.sqrt(n))
+    return float(np.exp(centre)), float(np.exp(centre - half)), float(np.exp(centre + half)), n
+
+
 def batch_quantile(latencies: np.ndarray, p: float) -> float:
     """A batch's ``p`` quantile of its ok containers' latencies (NaN when none is ok)."""
     ok = latencies[np.isfinite(latencies)]
@@ -269,9 +297,43 @@ def summarize(
             skew_p95_s=float(np.nanquantile(group.groupby("batch")["offset_s"].max(), 0.95))
             if group["offset_s"].notna().any()
             else np.nan,
+            runs=1,
+            ci_kind=SITTING,
         )
+        if "run_id" in group.columns and group["run_id"].nunique() >= MIN_RUNS:
+            row.update(_across_runs_row(group, per_batch, key, k, confidence))
         out.append(row)
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+
+
+def _across_runs_row(group, per_batch, key, k: int, confidence: float) -> dict:
+    """The quantities of one target, pace, mode and k from several runs: each run's own
+    estimate (the median over its batches, as for one run), combined by
+    :func:`across_runs`."""
+    spans_of = per_batch.set_index([*KEYS, "batch"]).loc[key]["makespan_s"]
+    per_run: dict[str, list[float]] = {q: [] for q in (*QUANTILES, "throughput")}
+    for _, run in group.groupby("run_id", sort=True):
+        lat_by_batch = [g["latency_s"].to_numpy(dtype=float) for _, g in run.groupby("batch")]
+        for q, p in QUANTILES.items():
+            per = np.array([batch_quantile(lat, p) for lat in lat_by_batch])
+            per = per[np.isfinite(per)]
+            per_run[q].append(float(np.median(per)) if len(per) else np.nan)
+        spans = spans_of.reindex(sorted(run["batch"].unique())).to_numpy(dtype=float)
+        per_run["throughput"].append(throughput(k, spans))
+    row: dict = {}
+    for q in QUANTILES:
+        est, low, high, n = across_runs(per_run[q], confidence)
+        row.update({f"{q}_s": est, f"{q}_low_s": low, f"{q}_high_s": high})
+    est, low, high, n = across_runs(per_run["throughput"], confidence)
+    row.update(
+        throughput_per_s=est,
+        throughput_low_per_s=low,
+        throughput_high_per_s=high,
+        makespan_median_s=k / est if np.isfinite(est) else np.nan,
+        runs=n,
+        ci_kind=f"across {n} runs",
+    )
+    return row
 
 
 def knee(
@@ -328,6 +390,13 @@ def knees(summary: pd.DataFrame, *, margin: float = DEFAULT_MARGIN) -> pd.DataFr
             "peak_k",
         ],
     )
+
+
+def ci_kind(row) -> str:
+    """What a summary row's intervals describe: "this sitting" (one run's batches) or
+    "across N runs" (the runs' own estimates; :func:`across_runs`)."""
+    kind = row.get("ci_kind") if hasattr(row, "get") else getattr(row, "ci_kind", None)
+    return str(kind) if isinstance(kind, str) and kind else SITTING
 
 
 def _ms(x: float) -> str:
@@ -393,7 +462,7 @@ def _headline_parts(
             def est(r) -> str:
                 low, high = r[f"{quantile}_low_s"], r[f"{quantile}_high_s"]
                 ci = (
-                    f"95% CI {_ms(low)}–{_ms(high)}"
+                    f"95% CI {_ms(low)}–{_ms(high)}, {ci_kind(r)}"
                     if np.isfinite(low)
                     else f"no CI: fewer than {MIN_BATCHES} batches"
                 )
@@ -432,7 +501,14 @@ def console_table(trials: pd.DataFrame, *, seed: int = 0) -> str:
     ks = sorted(int(k) for k in s["k"].unique())
     lines = [
         "concurrency: a batch's p50 latency in ms, median over batches [95% CI, order "
-        "statistics over batches] at each k, then throughput in containers/s [95% CI]"
+        "statistics over batches] at each k, then throughput in containers/s [95% CI]; "
+        + (
+            "the CIs describe this sitting (one run): another sitting can move them by tens "
+            "of per cent"
+            if (s["ci_kind"] == SITTING).all()
+            else "rows of several runs: the geometric mean of the runs' own estimates with "
+            "a t interval across the runs"
+        )
     ]
     head = f"{'target':<16}{'mode':<6}" + "".join(f"  {'k=' + str(k):>22}" for k in ks)
     lines.append(head)

@@ -175,3 +175,35 @@ def release_hidden(controllers: list[str]) -> str | None:
             point.rmdir()
         except OSError:
             pass
+
+
+def parse_membership(text: str) -> dict[str, str]:
+    """``/proc/<pid>/cgroup`` → hierarchy → path: ``"v2"`` for the unified line
+    (``0::/path``), ``"v1 <controllers>"`` for each v1 hierarchy; named ones as written."""
+    out = {}
+    for line in text.splitlines():
+        hid, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if not hid:
+            continue
+        out["v2" if hid == "0" and not controllers else f"v1 {controllers}"] = path
+    return out
+
+
+def placement(container: str, parent: str) -> str:
+    """Which cgroup a container's process got, from its ``/proc/<pid>/cgroup`` text and
+    that of the process that started it: ``"none (…)"`` when it stayed in every one of
+    its parent's cgroups (nothing was made for it), else each hierarchy where it has
+    one of its own, e.g. ``"v2 /rtlab-x; v1 cpu,cpuacct /rtlab-x"``."""
+    mine, theirs = parse_membership(container), parse_membership(parent)
+    own = [f"{h} {path}" for h, path in sorted(mine.items()) if theirs.get(h) != path]
+    if not own:
+        return "none (the container stays in the cgroups of the process that started it)"
+    return "; ".join(own)
+
+
+def placement_of(pid: int, parent_pid: int | None = None) -> str:
+    """:func:`placement` of a live process against ``parent_pid`` (default: this one)."""
+    mine = Path(f"/proc/{pid}/cgroup").read_text()
+    theirs = Path(f"/proc/{parent_pid or 'self'}/cgroup").read_text()
+    return placement(mine, theirs)

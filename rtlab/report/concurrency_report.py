@@ -80,6 +80,7 @@ def latency_table(summary: pd.DataFrame) -> pd.DataFrame:
                 "throughput [95% CI]": _with_ci(
                     r.throughput_per_s, r.throughput_low_per_s, r.throughput_high_per_s, 1, "/s"
                 ),
+                "CI describes": cs.ci_kind(r),
                 "batches": int(r.batches),
                 "failed": int(r.failed),
                 "launch skew p95": "—"
@@ -149,6 +150,26 @@ def _figures(result) -> list[str]:
     return out
 
 
+def sittings_sentence(summary: pd.DataFrame) -> str:
+    """What the section's CIs describe: one sitting, or several runs (sittings)."""
+    kinds = [cs.ci_kind(r) for r in summary.to_dict("records")]
+    one = (
+        "A CI marked \u201cthis sitting\u201d describes one run: another sitting of the same "
+        "host can move its estimate by tens of per cent, far outside it."
+    )
+    if all(k == cs.SITTING for k in kinds):
+        return one
+    runs = sorted({k for k in kinds if k != cs.SITTING})
+    text = (
+        f"Rows marked {', '.join(chr(8220) + k + chr(8221) for k in runs)} come from runs "
+        "of the same design in different sittings: each run's own estimate (its median over "
+        "batches), their geometric mean, and a 95% CI by Student's t over the runs on the "
+        "log scale, so it includes how much the sitting moves the answer; with 2 runs "
+        "(one degree of freedom) it is wide by design."
+    )
+    return text + (" " + one if cs.SITTING in kinds else "")
+
+
 def _cores(metas: Sequence[dict]) -> int | None:
     cores = {m.get("host", {}).get("cores") for m in metas} - {None}
     return int(next(iter(cores))) if len(cores) == 1 else None
@@ -173,9 +194,10 @@ def section(result, metas: Sequence[dict] = (), alpha: float = 0.05) -> HTML:
         "N-th percentile of its k latencies, and the throughput a batch's k / makespan, "
         "each given as the median over batches with the median's distribution-free 95% "
         f"CI (order statistics over batches; none below {cs.MIN_BATCHES} batches, where "
-        "even the minimum–maximum covers less than 95%). These CIs describe this sitting: "
-        "another sitting of the same host can move them by tens of per cent. The knee: "
-        "the smallest k beyond which throughput never grows by more than the margin."
+        "even the minimum–maximum covers less than 95%). "
+        + sittings_sentence(summary)
+        + " The knee: the smallest k beyond which throughput never grows by more than the "
+        "margin."
         + (
             f" This host has {cores} cores: k above {cores} queues for them, so a knee "
             "there is the finding, not a defect."

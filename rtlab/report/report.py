@@ -401,7 +401,8 @@ def make_report(
     extras : dict, optional
         The extra runs, experiment → overrides (default
         :data:`rtlab.collect.studies.REPORT_EXTRAS`; ``{}``: none): each collected through 01
-        after the main run, into a run folder of its own, and analysed by 02 with it.
+        after the main run (those named in ``REPORT_EXTRAS_BEFORE_MAIN``: before it, a
+        sitting of their own), into a run folder of its own, and analysed by 02 with it.
 
     Raises
     ------
@@ -411,8 +412,22 @@ def make_report(
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     staging = reports_dir / f".incoming-{secrets.token_hex(4)}"
-    say(f"rtlab report: collecting through notebooks/{COLLECT_NB} (its output follows)")
+    from rtlab.collect.studies import REPORT_EXTRAS_BEFORE_MAIN
+
+    extra = extra_parameters(collect_parameters, extras)
+    first = [name for name in extra if name in REPORT_EXTRAS_BEFORE_MAIN]
+    first_dirs = []
     try:
+        for name in first:  # a sitting before the main run (its twin comes after)
+            say(f"rtlab report: collecting the extra {name} run through notebooks/{COLLECT_NB}")
+            extra_nb = run_notebook(
+                COLLECT_NB,
+                staging / "extras" / f"{name}-{COLLECT_NB}",
+                extra[name],
+                show_output=True,
+            )
+            first_dirs.append(Path(read_records(extra_nb)["run_dir"]))
+        say(f"rtlab report: collecting through notebooks/{COLLECT_NB} (its output follows)")
         nb = run_notebook(COLLECT_NB, staging / COLLECT_NB, collect_parameters, show_output=True)
     except NotebookStopped as exc:
         kept = (
@@ -429,8 +444,10 @@ def make_report(
         raise ReportError(f"{report_dir} exists already; the executed notebook is in {staging}")
     staging.rename(report_dir)
     shutil.copy2(run_dir / "run.json", report_dir / "run.json")
-    run_dirs = [run_dir]
-    for name, parameters in extra_parameters(collect_parameters, extras).items():
+    run_dirs = [run_dir, *first_dirs]
+    for name, parameters in extra.items():
+        if name in first:
+            continue
         say(f"rtlab report: collecting the extra {name} run through notebooks/{COLLECT_NB}")
         extra_nb = run_notebook(
             COLLECT_NB, report_dir / "extras" / f"{name}-{COLLECT_NB}", parameters, show_output=True

@@ -28,6 +28,7 @@ import pandas as pd
 
 from rtlab.analysis import shift, stats
 from rtlab.core import experiments
+from rtlab.core.conditions import format_pace
 from rtlab.host import rootless
 from rtlab.report.html import _cell, esc
 
@@ -79,7 +80,21 @@ def costs(
     from rtlab.analysis import plots
 
     if not _modes(trials):
-        return pd.DataFrame(columns=COST_COLUMNS)
+        return pd.DataFrame(columns=[*COST_COLUMNS, "pace_s"])
+    paces = (
+        sorted(pd.to_numeric(trials["pace_s"], errors="coerce").dropna().unique())
+        if "pace_s" in trials.columns
+        else []
+    )
+    if len(paces) > 1:  # each pace its own condition: a cost per pace, never pooled
+        pace = pd.to_numeric(trials["pace_s"], errors="coerce")
+        return pd.concat(
+            [
+                costs(trials[pace == p], step, confidence=confidence).assign(pace_s=float(p))
+                for p in paces
+            ],
+            ignore_index=True,
+        )
     frame = stats.flag_outliers(trials)  # samples: warm-ups out, totals in, "c-rootless"
     frame = frame[stats.is_sample(frame) & (frame["step"] == step).to_numpy()]
     rows = []
@@ -118,7 +133,50 @@ def costs(
                         "cost_method": method,
                     }
                 )
-    return pd.DataFrame(rows, columns=COST_COLUMNS)
+    out = pd.DataFrame(rows, columns=COST_COLUMNS)
+    out["pace_s"] = float(paces[0]) if paces else np.nan
+    return out
+
+
+def ci_verdict(low: float, high: float) -> str:
+    """What the cost's own 95% CI says about rootless: slower (CI above 0), faster (below),
+    or no clear difference (it holds 0); "too few trials" without a CI."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "too few trials"
+    return "slower" if low > 0 else "faster" if high < 0 else "no clear difference"
+
+
+def pace_flips(table: pd.DataFrame) -> list[str]:
+    """One sentence per runtime and client whose rootless verdict (the cost CI's) differs
+    between two paces, both settled (slower or faster): "… flips with the pace: …"."""
+    out = []
+    if "pace_s" not in table.columns or table["pace_s"].nunique() < 2:
+        return out
+    for (runtime, client), rows in table.groupby(["runtime", "client"], sort=False):
+        said = [
+            (r.pace_s, ci_verdict(r.cost_ci_low_s, r.cost_ci_high_s))
+            for r in rows.sort_values("pace_s").itertuples(index=False)
+        ]
+        settled = {v for _, v in said if v in ("slower", "faster")}
+        if len(settled) > 1:
+            out.append(
+                f"rootless {runtime} through {_through(client)} flips with the pace: "
+                + ", ".join(f"{v} at pace {format_pace(p)}" for p, v in said)
+            )
+    return out
+
+
+def cgroup_lines(metas: Sequence[dict]) -> list[str]:
+    """Which cgroup each mode's containers got (run.json targets' ``cgroup``, probed by
+    the OCI client before the run), one line per target and mode."""
+    lines = []
+    for meta in metas:
+        for t in meta.get("targets") or []:
+            c = t.get("config") or {}
+            if c.get("cgroup"):
+                mode = t.get("mode", c.get("mode")) or "rootful"
+                lines.append(f"{t.get('client')}/{t.get('runtime')} {mode}: {c['cgroup']}")
+    return list(dict.fromkeys(lines))
 
 
 def _ms(seconds: float) -> str:
@@ -157,6 +215,8 @@ def headline(
     table = costs(trials, step)
     if table.empty:
         return ""
+    if table["pace_s"].nunique() > 1:
+        return _paced_headline(table, step)
     verdicts = {
         (p["client"], p["runtime"]): p["verdict"] for p in rootless.pairs(comparisons, step)
     }
@@ -182,6 +242,35 @@ def headline(
     return " ".join(sentences)
 
 
+def _paced_headline(table: pd.DataFrame, step: str) -> str:
+    """Several paces: the cost at each pace with its own CI and what that CI says, per
+    runtime and client, then the verdicts that flip with the pace, named."""
+    sentences = []
+    for (experiment, runtime), rows in table.groupby(["experiment", "runtime"], sort=False):
+        parts = []
+        for client, by_client in rows.groupby("client", sort=False):
+            at = [
+                f"at pace {format_pace(r.pace_s)} {_ms(r.cost_s)} "
+                f"({_interval(r.cost_ci_low_s, r.cost_ci_high_s)}, "
+                + (f"paired over {r.n_rounds} rounds" if r.n_rounds else "unpaired")
+                + f": {ci_verdict(r.cost_ci_low_s, r.cost_ci_high_s)})"
+                for r in by_client.sort_values("pace_s").itertuples(index=False)
+            ]
+            parts.append(f"through {_through(client)} " + ", ".join(at))
+        sentences.append(
+            f"Rootless costs {runtime} {_per(step, experiment)} " + "; ".join(parts) + "."
+        )
+    flips = pace_flips(table)
+    if flips:
+        sentences.append(
+            "The verdict depends on the idle gap: " + "; ".join(flips) + " (a verdict is "
+            "the cost's own 95% CI excluding 0, unadjusted)."
+        )
+    else:
+        sentences.append("No verdict flips between the paces measured.")
+    return " ".join(sentences)
+
+
 def paired_table(
     trials: pd.DataFrame | None, comparisons: pd.DataFrame, step: str = stats.TOTAL_STEP
 ) -> pd.DataFrame:
@@ -200,10 +289,14 @@ def paired_table(
         verdict = p.get("verdict", "not compared")
         if verdict == stats.EQUIVALENT:
             verdict = f"equivalent within ±{margin:.0%}"
+        paced = table["pace_s"].nunique() > 1
+        if paced:  # per pace: the cost CI's own verdict (the comparisons pool no paces)
+            p, verdict = {}, ci_verdict(r.cost_ci_low_s, r.cost_ci_high_s)
         out.append(
             {
                 "runtime": r.runtime,
                 "client": r.client,
+                **({"pace": format_pace(r.pace_s)} if paced else {}),
                 "n rootful / rootless": f"{r.n_rootful} / {r.n_rootless}",
                 "median rootful ms": round(r.median_rootful_s * 1e3, 1),
                 "median rootless ms": round(r.median_rootless_s * 1e3, 1),
@@ -375,6 +468,16 @@ def section(
         for row in table.itertuples(index=False)
     )
     how = "".join(f"<li>{esc(line)}</li>" for line in _how(metas))
+    groups = cgroup_lines(metas)
+    cgroup_text = (
+        "<p>Which cgroup each mode's containers got (probed before the run: one container "
+        "created, its /proc/&lt;pid&gt;/cgroup read against rtlab's own): "
+        + "; ".join(esc(line) for line in groups)
+        + ". A container with no cgroup of its own skips the cgroup set-up a rootful "
+        "one pays for: the two modes are not like with like there.</p>"
+        if groups
+        else "<p>Which cgroup each mode's containers got was not recorded in these runs.</p>"
+    )
     img = ""
     fig = figure(trials, summary, step)
     if fig is not None:
@@ -388,7 +491,8 @@ def section(
     return HTML(
         '<section id="rootless">'
         f"<p><strong>{esc(text) or 'No runtime and client measured in both modes.'}</strong></p>"
-        "<p>Cost: the Hodges–Lehmann estimate of rootless − rootful with the CI of its own "
+        + cgroup_text
+        + "<p>Cost: the Hodges–Lehmann estimate of rootless − rootful with the CI of its own "
         "rank test (paired by round when the modes share enough rounds); ratio and verdict: "
         "the client comparison of the rootless client against the rootful one over the same "
         "runtime (Holm-adjusted).</p>"

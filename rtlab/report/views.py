@@ -1027,7 +1027,8 @@ def headline(
             _step_lead(step, experiment)
             if step is not None
             else "Compared: k containers of one target released together; each p95 with "
-            "its 95% CI (order statistics over batches, this sitting), and where throughput stops growing "
+            "its 95% CI (each says which: this sitting's, order statistics over its batches, "
+            "or across the runs of several sittings), and where throughput stops growing "
             "(the knee)."
         )
         blocks.append(

@@ -15,6 +15,7 @@ from rtlab.collect.trial import TrialRunner
 from rtlab.core import experiments, options
 from rtlab.core.concurrency import Widths
 from rtlab.core.runtimes import parse_custom
+from rtlab.report import concurrency_report
 
 EXP = experiments.get("concurrency")
 
@@ -311,16 +312,12 @@ def test_compare_gates_each_k_on_p50_and_p95():
 def test_the_section_is_one_line_without_a_concurrency_run(tmp_path):
     from types import SimpleNamespace
 
-    from rtlab.report import concurrency_report
-
     html = concurrency_report.section(SimpleNamespace(tables=[], figures=[]), [], 0.05).data
     assert html.count("<p>") == 1 and "No concurrency run" in html
 
 
 def test_the_section_names_the_knee_compares_at_each_k_and_escapes(tmp_path):
     from types import SimpleNamespace
-
-    from rtlab.report import concurrency_report
 
     trials = _two_targets({4: 1.5})
     trials["runtime"] = trials["runtime"].replace({"crun": "<b>x</b>"})
@@ -356,8 +353,42 @@ def test_two_runs_batches_of_the_same_number_stay_apart():
     b = synthetic({2: 10.0}, batches=12, seed=2).assign(run_id="t")
     s = cs.summarize(pd.concat([a, b], ignore_index=True), n_boot=200)
     assert s["batches"].iloc[0] == 24 and s["containers"].iloc[0] == 48
-    # k × 24 batches / (12 × 0.1 s + 12 × 0.2 s)
-    assert s["throughput_per_s"].iloc[0] == pytest.approx(2 * 24 / 3.6, rel=0.02)
+    # two sittings: each run's own throughput (20/s and 10/s), their geometric mean,
+    # a t interval across the 2 runs, labelled as such
+    row = s.iloc[0]
+    assert row["runs"] == 2 and row["ci_kind"] == "across 2 runs"
+    assert row["throughput_per_s"] == pytest.approx(np.sqrt(20.0 * 10.0), rel=0.02)
+    assert row["throughput_low_per_s"] < 10.0 * 0.98 and row["throughput_high_per_s"] > 20.0 * 1.02
+    assert row["makespan_median_s"] == pytest.approx(2 / row["throughput_per_s"])
+
+
+def test_across_runs_is_a_t_interval_over_the_runs_logs():
+    est, low, high, n = cs.across_runs([10.0, 20.0, 40.0])
+    logs = np.log([10.0, 20.0, 40.0])
+    half = 4.302652729911275 * logs.std(ddof=1) / np.sqrt(3)  # t(0.975, 2)
+    assert n == 3 and est == pytest.approx(20.0)
+    assert (low, high) == pytest.approx((np.exp(logs.mean() - half), np.exp(logs.mean() + half)))
+    # two runs: the interval holds both runs' estimates (t(0.975, 1) = 12.7)
+    est, low, high, n = cs.across_runs([70.7, 94.0])
+    assert low < 70.7 and high > 94.0 and est == pytest.approx(np.sqrt(70.7 * 94.0))
+    # one finite run: no across-runs interval
+    assert all(np.isnan(cs.across_runs([5.0, float("nan")])[:3]))
+
+
+def test_one_run_is_labelled_this_sitting_in_the_table_and_the_section(tmp_path):
+    s = cs.summarize(synthetic({1: 10.0, 2: 19.0}, batches=8), n_boot=100)
+    assert set(s["ci_kind"]) == {cs.SITTING} and set(s["runs"]) == {1}
+    assert set(concurrency_report.latency_table(s)["CI describes"]) == {"this sitting"}
+    assert "describes one run" in concurrency_report.sittings_sentence(s)
+    two = pd.concat(
+        [
+            synthetic({2: 20.0}, batches=8),
+            synthetic({2: 10.0}, batches=8, seed=2).assign(run_id="t"),
+        ],
+        ignore_index=True,
+    )
+    text = concurrency_report.sittings_sentence(cs.summarize(two))
+    assert "across 2 runs" in text and "Student's t" in text and "describes one run" not in text
 
 
 def test_a_concurrency_run_alone_is_answered_first_and_states_its_pace(tmp_path):

@@ -20,7 +20,8 @@ from rtlab.report import report
 
 def test_the_table_passes_the_option_schema():
     for name, params in report.extra_parameters({"study": "all", "trials": 20}).items():
-        assert params["experiment"] == name and params["study"] == ""
+        assert params["experiment"] == studies.REPORT_EXTRAS[name]["experiment"]
+        assert params["study"] == ""
         assert params["trials"] == studies.REPORT_EXTRAS[name]["trials"]
         assert "out_dir" not in params
     conc = report.extra_parameters({"study": "all", "out_dir": "/x"})["concurrency"]
@@ -75,11 +76,24 @@ def test_make_report_collects_each_extra_in_its_own_run_and_analyses_all(monkeyp
     assert [name for name, _ in calls] == [report.COLLECT_NB] * (1 + len(extras)) + [
         report.ANALYZE_NB
     ]
-    for (_, params), (name, overrides) in zip(calls[1:], extras.items()):
-        assert params["experiment"] == name and params["trials"] == overrides["trials"]
+    # the concurrency run twice, in two sittings: before the main run, and after the rest
+    assert studies.REPORT_EXTRAS_BEFORE_MAIN == ("concurrency",)
+    assert list(extras)[-1] == "concurrency-later"
+    order = [*studies.REPORT_EXTRAS_BEFORE_MAIN, None] + [
+        n for n in extras if n not in studies.REPORT_EXTRAS_BEFORE_MAIN
+    ]
+    for (_, params), name in zip(calls, order):
+        if name is None:  # the main run
+            assert params["study"] == "all" and params["trials"] == 20
+            continue
+        overrides = extras[name]
+        assert params["experiment"] == overrides["experiment"]
+        assert params["trials"] == overrides["trials"]
         assert (made.report_dir / "extras" / f"{name}-{report.COLLECT_NB}").is_file()
     runs = calls[-1][1]["run_dirs"].split(",")
-    assert runs == [str(tmp_path / "data" / f"run{i}") for i in range(1, len(extras) + 2)]
+    # the main run first (its run.json names the report), then the extras in collect order
+    made_in = [str(tmp_path / "data" / f"run{i}") for i in range(1, len(extras) + 2)]
+    assert runs == [made_in[1], made_in[0], *made_in[2:]]
 
 
 def test_no_extras_collects_the_main_run_only(monkeypatch, tmp_path):

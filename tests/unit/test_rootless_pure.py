@@ -224,3 +224,79 @@ def test_doctor_names_what_rootless_docker_misses(monkeypatch, tmp_path):
         "(dockerd-rootless.sh with its XDG_RUNTIME_DIR, data root and socket)"
     )
     assert "\n" not in line
+
+
+def test_with_two_paces_the_cost_is_given_per_pace_and_a_flip_is_named():
+    # back to back rootless is slower (x1.3); after an idle gap it is faster (x0.7): as on
+    # this host, where the rootful container's cgroup set-up grows after idle
+    trials = pd.concat(
+        [
+            _trials(cost=1.3).assign(pace_s=0.0),
+            _trials(cost=0.7, seed=5).assign(pace_s=0.1, round=lambda f: f["round"] + 100),
+        ],
+        ignore_index=True,
+    )
+    table = rootless_report.costs(trials)
+    assert list(table["pace_s"]) == [0.0, 0.1]
+    assert table["cost_s"].iloc[0] > 0 > table["cost_s"].iloc[1]
+    text = rootless_report.headline(stats.compare(trials), trials)
+    assert text.count("Rootless costs runc") == 1
+    assert "at pace 0 +" in text and "at pace 100 ms -" in text
+    assert "paired over 12 rounds: slower)" in text and "paired over 12 rounds: faster)" in text
+    assert (
+        "flips with the pace: slower at pace 0, faster at pace 100 ms" in text
+        and "depends on the idle gap" in text
+    )
+    shown = rootless_report.paired_table(trials, stats.compare(trials))
+    assert list(shown["pace"]) == ["0", "100 ms"] and list(shown["verdict"]) == [
+        "slower",
+        "faster",
+    ]
+    # one pace, or the same verdict at both: no flip named
+    same = pd.concat(
+        [
+            _trials(cost=1.3).assign(pace_s=0.0),
+            _trials(cost=1.3, seed=5).assign(pace_s=0.1, round=lambda f: f["round"] + 100),
+        ],
+        ignore_index=True,
+    )
+    assert "No verdict flips" in rootless_report.headline(stats.compare(same), same)
+    assert rootless_report.pace_flips(rootless_report.costs(_trials())) == []
+
+
+def test_the_section_says_which_cgroup_each_mode_got():
+    trials = _trials()
+    flagged = stats.flag_outliers(trials)
+    meta = {
+        "targets": [
+            {
+                "client": "oci",
+                "runtime": "runc",
+                "mode": "rootful",
+                "config": {"cgroup": "v2 /<x>; v1 cpu /rtlab-1"},
+            },
+            {
+                "client": "oci",
+                "runtime": "runc",
+                "mode": "rootless",
+                "config": {"cgroup": "none (the container stays in the cgroups of …)"},
+            },
+        ]
+    }
+    html = rootless_report.section(
+        trials, stats.summarize(flagged), stats.compare(flagged), [meta]
+    ).data
+    assert "oci/runc rootful: v2 /&lt;x&gt;; v1 cpu /rtlab-1" in html
+    assert "oci/runc rootless: none (the container stays" in html
+    head = html.index("Rootless costs")
+    assert head < html.index("Which cgroup each mode") < html.index("<table")
+
+
+def test_cgroup_placement_tells_an_own_cgroup_from_the_parents():
+    from rtlab.host import cgroups
+
+    parent = "12:cpu,cpuacct:/user.slice\n1:name=systemd:/user.slice\n0::/user.slice\n"
+    assert cgroups.placement(parent, parent).startswith("none (")
+    child = "12:cpu,cpuacct:/rtlab-x\n1:name=systemd:/user.slice\n0::/rtlab-x\n"
+    assert cgroups.placement(child, parent) == "v1 cpu,cpuacct /rtlab-x; v2 /rtlab-x"
+    assert cgroups.parse_membership(parent)["v1 name=systemd"] == "/user.slice"

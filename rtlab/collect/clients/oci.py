@@ -6,6 +6,7 @@ import json
 
 from rtlab.collect.clients.base import Target, state_name
 from rtlab.core import image
+from rtlab.host import cgroups
 
 
 class OciTarget(Target):
@@ -35,6 +36,33 @@ class OciTarget(Target):
             self.workdir / "bundle-sleep", wl.lifecycle_args(), rootfs
         )
         self.true_bundle = image.write_bundle(self.workdir / "bundle-true", wl.run_args(), rootfs)
+
+    def probe_cgroup(self) -> str:
+        """Which cgroup this target's containers get (issue 30): one container created
+        from the lifecycle's bundle, its process's ``/proc/<pid>/cgroup`` read against
+        rtlab's own (:func:`rtlab.host.cgroups.placement`), then removed. Untimed; run
+        once per target before the run (run.json's target ``config``: ``cgroup``)."""
+        cid = f"rtlab-{self.workdir.name}-probe-{self.runtime.name}-{self.mode}"
+        made = self.quiet(
+            [*self.rt_argv, "create", "--bundle", str(self.sleep_bundle), cid],
+            timeout_s=self.timeout_s,
+        )
+        try:
+            if not made.ok:
+                return f"unknown (the probe container was not created: {made.describe_failure()})"
+            m = self.quiet([*self.rt_argv, "state", cid], timeout_s=self.timeout_s)
+            try:
+                pid = int(json.loads(m.stdout).get("pid") or 0) if m.ok else 0
+            except ValueError:
+                pid = 0
+            if pid <= 0:
+                return "unknown (the probe container's state gave no pid)"
+            try:
+                return cgroups.placement_of(pid)
+            except OSError as exc:
+                return f"unknown (could not read /proc/{pid}/cgroup: {exc.strerror})"
+        finally:
+            self.remove(cid)
 
     def unavailable_reason(self) -> str | None:
         version, why = self.runtime.version()
@@ -90,4 +118,7 @@ class OciTarget(Target):
         return {self.runtime.name: version}
 
     def config(self) -> dict:
-        return {"binary": self.runtime.path(), "flags": list(self.runtime.flags)}
+        out = {"binary": self.runtime.path(), "flags": list(self.runtime.flags)}
+        if getattr(self, "cgroup", None):
+            out["cgroup"] = self.cgroup
+        return out

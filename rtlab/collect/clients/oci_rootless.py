@@ -4,7 +4,8 @@ Same steps and argv as collect/clients/oci.py, each behind ``setpriv --reuid --r
 --init-groups --reset-env --`` (the timer stays in rtlab's root process; the
 wrapper's cost is in run.json's ``rootless_wrapper``), with ``--root`` a folder
 the user owns in the run's work folder and a bundle ``runc spec --rootless``
-generated as the user. No cgroup (none is delegated on this hybrid host).
+generated as the user. No cgroup (none is delegated on this hybrid host): what each
+container got is probed before the run (OciTarget.probe_cgroup) and kept in run.json.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ class RootlessOciTarget(OciTarget):
             "root": str(self.folder / "root"),
             "bundle": "runc spec --rootless, generated as the user; rtlab's rootfs read-only",
             "user_namespace": "uid/gid 0 → the user's own id (size 1)",
-            "cgroup": "none (no cgroup is delegated to the user on this hybrid host)",
+            "cgroup": getattr(self, "cgroup", None)
+            or "not probed (no cgroup is delegated to the user on this hybrid host)",
             "network": "a network namespace with no interfaces (as rootful)",
         }
 
