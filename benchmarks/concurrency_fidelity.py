@@ -273,9 +273,11 @@ def where_it_goes(runtime: str, batches: int, tmp: Path) -> dict | None:
 
 
 LAUNCHER_KS = (1, 2, 4, 8, 16)
-# The independent launcher: bash forks k `runtime run` of one bundle and waits for all;
-# each batch's makespan in µs on stdout (bash's own clock, $EPOCHREALTIME: no fork), one line, or "fail <rc>" when one failed.
-BASH_LAUNCHER = r"""
+# The independent launchers, in bash: each prints one line per batch, "<makespan µs>
+# <fork µs>" (bash's own clock, $EPOCHREALTIME: no fork), or "fail <rc>".
+# "bash &": the clock starts, bash forks k `runtime run` of one bundle, then waits for all
+# (its forks inside the clock; <fork µs>: from the clock's start to the last fork).
+BASH_FORK_IN_CLOCK = r"""
 rt="$1"; bundle="$2"; k="$3"; batches="$4"; pace="$5"; tag="$6"
 for b in $(seq 1 "$batches"); do
   sleep "$pace"
@@ -284,21 +286,58 @@ for b in $(seq 1 "$batches"); do
   for i in $(seq 1 "$k"); do
     "$rt" run -b "$bundle" "$tag-$b-$i" </dev/null >/dev/null 2>&1 & pids+=($!)
   done
+  tf=${EPOCHREALTIME/./}
   rc=0
   for p in "${pids[@]}"; do wait "$p" || rc=$?; done
   t1=${EPOCHREALTIME/./}
-  if [ "$rc" -ne 0 ]; then echo "fail $rc"; else echo $((t1 - t0)); fi
+  if [ "$rc" -ne 0 ]; then echo "fail $rc"; else echo "$((t1 - t0)) $((tf - t0))"; fi
 done
 """
+# "bash, pre-forked": k subshells forked before the pace, each blocked opening a FIFO
+# for reading; the clock starts, bash opens the FIFO for writing (every blocked open
+# returns: the release), each subshell execs `runtime run`; bash waits for all. The same
+# shape as rtlab's barrier (children forked before the release), none of rtlab's code.
+BASH_PREFORKED = r"""
+rt="$1"; bundle="$2"; k="$3"; batches="$4"; pace="$5"; tag="$6"
+fifo=$(mktemp -u /tmp/rtlab-bench-fifo.XXXXXX)
+for b in $(seq 1 "$batches"); do
+  mkfifo "$fifo"
+  pids=()
+  for i in $(seq 1 "$k"); do
+    ( exec 3<"$fifo"; exec 3<&-; exec "$rt" run -b "$bundle" "$tag-$b-$i" </dev/null >/dev/null 2>&1 ) &
+    pids+=($!)
+  done
+  sleep "$pace"
+  t0=${EPOCHREALTIME/./}
+  exec 4>"$fifo"
+  rc=0
+  for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+  t1=${EPOCHREALTIME/./}
+  exec 4>&-
+  rm -f "$fifo"
+  if [ "$rc" -ne 0 ]; then echo "fail $rc"; else echo "$((t1 - t0)) 0"; fi
+done
+"""
+LAUNCHERS = {"bash pre-forked": BASH_PREFORKED, "bash &": BASH_FORK_IN_CLOCK}
+FORKS: dict[str, list[float]] = {}  # "runtime k" → "bash &"'s fork phase per batch (s)
 
 
-def bash_block(runtime: str, bundle: Path, k: int, batches: int, pace_s: float, tag: str):
-    """One block of the bash launcher: the batches' makespans (s)."""
+def bash_block(
+    script: str,
+    runtime: str,
+    bundle: Path,
+    k: int,
+    batches: int,
+    pace_s: float,
+    tag: str,
+    forks: list[float] | None = None,
+):
+    """One block of a bash launcher: the batches' makespans (s)."""
     done = subprocess.run(
         [
             "bash",
             "-c",
-            BASH_LAUNCHER,
+            script,
             "bash",
             shutil.which(runtime) or runtime,
             str(bundle),
@@ -311,12 +350,18 @@ def bash_block(runtime: str, bundle: Path, k: int, batches: int, pace_s: float, 
         text=True,
         timeout=600,
     )
-    lines = done.stdout.split()
-    if done.returncode != 0 or any(not x.isdigit() for x in lines) or len(lines) != batches:
+    lines = [line.split() for line in done.stdout.splitlines() if line.strip()]
+    if (
+        done.returncode != 0
+        or len(lines) != batches
+        or any(len(x) != 2 or not all(v.isdigit() for v in x) for x in lines)
+    ):
         raise SystemExit(
             f"bash launcher {runtime} k={k}: {done.stdout[-300:]} {done.stderr[-300:]}"
         )
-    return [int(x) / 1e6 for x in lines]
+    if forks is not None:
+        forks += [int(x[1]) / 1e6 for x in lines]
+    return [int(x[0]) / 1e6 for x in lines]
 
 
 def rtlab_block(runtime: str, k: int, batches: int, pace: str, out: Path, env: dict):
@@ -356,31 +401,29 @@ def launcher_part(runtimes: list[str], blocks: int, batches: int, pace: str, tmp
     for runtime in runtimes:
         for k in LAUNCHER_KS:
             load = Pressure()
-            got: dict[str, list[list[float]]] = {"rtlab": [], "bash": []}
-            for block in range(blocks):
-                sides = [
-                    (
-                        "rtlab",
-                        lambda k=k, block=block, runtime=runtime: rtlab_block(
-                            runtime, k, batches, pace, tmp / f"l-{runtime}-{k}-{block}", env
-                        ),
-                    ),
-                    (
-                        "bash",
-                        lambda k=k, block=block, runtime=runtime: bash_block(
-                            runtime,
-                            bundle,
-                            k,
-                            batches,
-                            pace_s,
-                            f"rtlab-bench-{os.getpid()}-{block}",
-                        ),
-                    ),
-                ]
-                for name, go in sides if block % 2 == 0 else sides[::-1]:
-                    got[name].append(go())
-            # throughput ratio rtlab/bash = bash's median makespan / rtlab's
-            span_ratio, low, high = paired_ratio(got["bash"], got["rtlab"])
+            got: dict[str, list[list[float]]] = {"rtlab": [], **{n: [] for n in LAUNCHERS}}
+            forks: list[float] = []
+
+            def side(name, block, k=k, runtime=runtime, forks=forks):
+                if name == "rtlab":
+                    return rtlab_block(
+                        runtime, k, batches, pace, tmp / f"l-{runtime}-{k}-{block}", env
+                    )
+                return bash_block(
+                    LAUNCHERS[name],
+                    runtime,
+                    bundle,
+                    k,
+                    batches,
+                    pace_s,
+                    f"rtlab-bench-{os.getpid()}-{block}-{len(name)}",
+                    forks if name == "bash &" else None,
+                )
+
+            names = list(got)
+            for block in range(blocks):  # rotating which side goes first
+                for name in names[block % 3 :] + names[: block % 3]:
+                    got[name].append(side(name, block))
             row = {
                 "blocks": blocks,
                 "batches_per_block": batches,
@@ -392,15 +435,22 @@ def launcher_part(runtimes: list[str], blocks: int, batches: int, pace: str, tmp
                     f"{name}_block_throughputs_per_s": [float(k / np.median(b)) for b in v]
                     for name, v in got.items()
                 },
-                "ratio_rtlab_over_bash": span_ratio,
-                "ratio_ci95": [low, high],
-                "within_10_percent": bool(1 / 1.1 <= span_ratio <= 1.1),
+                "bash_fork_phase_median_ms": float(np.median(forks) * 1e3),
                 "load": load.done(),
             }
+            for name in LAUNCHERS:
+                # throughput ratio rtlab/launcher = the launcher's median makespan / rtlab's
+                ratio, low, high = paired_ratio(got[name], got["rtlab"])
+                row[f"ratio_rtlab_over_{name}"] = ratio
+                row[f"ratio_ci95_{name}"] = [low, high]
+            ratio = row["ratio_rtlab_over_bash pre-forked"]
+            row["within_10_percent"] = bool(1 / 1.1 <= ratio <= 1.1)
             out[f"{runtime} k={k}"] = row
             print(
-                f"launcher {runtime} k={k}: rtlab {row['rtlab_throughput_per_s']:.1f}/s, bash "
-                f"{row['bash_throughput_per_s']:.1f}/s, ratio {span_ratio:.3f} [{low:.3f}–{high:.3f}]",
+                f"launcher {runtime} k={k}: "
+                + ", ".join(f"{n} {row[f'{n}_throughput_per_s']:.1f}/s" for n in got)
+                + f"; rtlab/pre-forked {ratio:.3f}; bash & fork phase "
+                f"{row['bash_fork_phase_median_ms']:.1f} ms",
                 flush=True,
             )
     return out
@@ -424,22 +474,34 @@ def launcher_main(a) -> int:
     result["leftovers"] = left
     result["lock_waits"] = len(WAITS)
     save("concurrency_fidelity_launcher", result)
+
+    def ci(r, name):
+        low, high = r[f"ratio_ci95_{name}"]
+        return f"{r[f'ratio_rtlab_over_{name}']:.3f} [{low:.3f}–{high:.3f}]"
+
     md = [
-        f"# concurrency fidelity: rtlab against a bash launcher (pace {a.pace})\n",
-        f"{a.blocks} alternating blocks × {a.batches} batches per side, k and runtime; "
-        "`run` of `true` in rtlab's own bundle config on both sides. Throughput: k / the "
-        "median makespan over batches (rtlab's estimand). Ratio: rtlab/bash throughput, "
-        "95% CI by a paired block bootstrap. The bash side forks its k runtimes after its "
-        "clock starts; rtlab's are forked before the release.\n",
-        "| runtime, k | rtlab /s | bash /s | ratio rtlab/bash [95% CI] | within 10% | load |",
-        "|---|---|---|---|---|---|",
+        f"# concurrency fidelity: rtlab against two bash launchers (pace {a.pace})\n",
+        f"{a.blocks} blocks × {a.batches} batches per side, k and runtime, the three sides in "
+        "rotating order; `run` of `true` in rtlab's own bundle config on every side. "
+        "Throughput: k / the median makespan over batches (rtlab's estimand). Ratios: "
+        "rtlab's throughput over the launcher's, 95% CI by a paired block bootstrap. "
+        "**bash pre-forked** (like with like): k subshells forked before the pace, each "
+        "blocked opening a FIFO; the clock starts and bash opens the FIFO for writing (the "
+        "release); each execs `runtime run`. **bash &**: the clock starts, then bash forks "
+        "the k runtimes one after another (its fork phase, clock start → last fork, is "
+        "measured and shown): rtlab forks its children before the release, so this "
+        "launcher is slower by about its fork phase.\n",
+        "| runtime, k | rtlab /s | bash pre-forked /s | bash & /s | rtlab / pre-forked "
+        "[95% CI] | within 10% | rtlab / bash & [95% CI] | bash & fork phase | load |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for key, r in result["rows"].items():
         p = r["load"]["cpu_pressure_some"]
         md.append(
-            f"| {key} | {r['rtlab_throughput_per_s']:.1f} | {r['bash_throughput_per_s']:.1f} | "
-            f"{r['ratio_rtlab_over_bash']:.3f} [{r['ratio_ci95'][0]:.3f}–{r['ratio_ci95'][1]:.3f}] | "
-            f"{'yes' if r['within_10_percent'] else 'no'} | load "
+            f"| {key} | {r['rtlab_throughput_per_s']:.1f} | "
+            f"{r['bash pre-forked_throughput_per_s']:.1f} | {r['bash &_throughput_per_s']:.1f} | "
+            f"{ci(r, 'bash pre-forked')} | {'yes' if r['within_10_percent'] else 'no'} | "
+            f"{ci(r, 'bash &')} | {r['bash_fork_phase_median_ms']:.1f} ms | load "
             f"{r['load']['load_1min_start']:.1f}→{r['load']['load_1min_end']:.1f}"
             + ("" if p is None else f", CPU pressure {p:.0%}")
             + " |"
