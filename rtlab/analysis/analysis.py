@@ -159,23 +159,25 @@ def _sentence(
     """One comparison as a sentence about ``a``.
 
     Every factor printed beside an interval is the estimate that interval is for:
-    the Hodges–Lehmann ratio (``ratio``) with its 95 % CI, or, for equivalence,
-    the same estimate with the (1 − 2·alpha) CI that decided it."""
+    the Hodges–Lehmann ratio (``ratio``) with its Holm-adjusted 95 % CI (the one the
+    verdict is on: it excludes 1 exactly when the verdict is faster or slower), or, for
+    equivalence, the same estimate with the (1 − 2·alpha) CI that decided it."""
     step = row["step"]
     context = _context(row["family"])
     p_text = _format_p(row["p_adj"])
     low, high, ratio = row["ratio_ci_low"], row["ratio_ci_high"], row["ratio"]
+    label = stats.adjusted_ci_label(alpha)
     action = experiments.phrase(step, "action", experiment)
     activity = experiments.phrase(step, "activity", experiment)
     margin = row.get("margin", stats.MARGIN)
     margin = stats.MARGIN if margin != margin else margin
     faster = (
         f"{1.0 / ratio:.2f}x faster than {row['b']} {context} "
-        f"({step}; 95% CI {1.0 / high:.2f}–{1.0 / low:.2f}, {p_text})"
+        f"({step}; {label} {_bound(1.0 / high)}–{_bound(1.0 / low)}, {p_text})"
     )
     slower = (
         f"{ratio:.2f}x slower than {row['b']} {context} "
-        f"({step}; 95% CI {low:.2f}–{high:.2f}, {p_text})"
+        f"({step}; {label} {_bound(low)}–{_bound(high)}, {p_text})"
     )
     if row["verdict"] == stats.FASTER:
         return f"{row['a']} {action} {faster}."
@@ -191,12 +193,12 @@ def _sentence(
         difference = row.get("difference", "")
         if difference == stats.FASTER:
             text += (
-                f"; {row['a']} is {1.0 - ratio:.0%} faster (95% CI "
+                f"; {row['a']} is {1.0 - ratio:.0%} faster ({label} "
                 f"{1.0 - high:.0%}–{1.0 - low:.0%}, {p_text})"
             )
         elif difference == stats.SLOWER:
             text += (
-                f"; {row['a']} is {ratio - 1.0:.0%} slower (95% CI "
+                f"; {row['a']} is {ratio - 1.0:.0%} slower ({label} "
                 f"{low - 1.0:.0%}–{high - 1.0:.0%}, {p_text})"
             )
         return text + "."
@@ -206,15 +208,9 @@ def _sentence(
         if needed is None or pd.isna(needed)
         else f"; about {int(needed)} trials per target would probably settle it"
     )
-    ci = f"95% CI {_bound(low)}–{_bound(high)}"
-    if low > 1.0 or high < 1.0:  # the CI is not adjusted: say so where it alone would decide
-        n = family_size or 0
-        ci += (
-            " — not adjusted for the "
-            + (f"{n} comparisons" if n > 1 else "comparisons")
-            + " of its family, so it excludes 1 while Holm's adjusted p does not reach "
-            f"{alpha:g}"
-        )
+    n = family_size or 0
+    over = f" over the {n} comparisons of its family" if n > 1 else ""
+    ci = f"{label}{over} {_bound(low)}–{_bound(high)}"
     return (
         f"{row['a']} and {row['b']} show no clear difference {activity} {context}, "
         f"nor equivalence within ±{margin:.0%} ({step}; ratio {ratio:.2f}, "

@@ -158,7 +158,7 @@ def pace_stability(table: pd.DataFrame) -> pd.DataFrame:
         same verdict at every pace of the table), ``flips`` (two *settled*
         verdicts — faster, slower, equivalent — at different paces; a change
         to or from ``inconclusive`` is the data not telling, not a flip) and
-        ``ratio_moves`` (the 95 % CIs of the ratio at the smallest and largest
+        ``ratio_moves`` (the Holm-adjusted 95 % CIs of the ratio at the smallest and largest
         pace do not overlap).
     """
     all_paces = sorted(float(p) for p in table[PACE_COLUMN].unique()) if len(table) else []
@@ -222,7 +222,7 @@ def pace_conclusions(table: pd.DataFrame) -> list[str]:
             10 ms (crun/runc 0.37, 0.35); no clear difference at 100 ms and 1 s
             (crun/runc 0.98, 1.01)
         crun vs runc through oci, create: crun faster at every pace (2.7× at 0 …
-            1.4× at 1 s); the ratio depends on the pace (its 95% CIs at 0 and 1 s
+            1.4× at 1 s); the ratio depends on the pace (its Holm-adjusted 95% CIs at 0 and 1 s
             do not overlap)
 
     Parameters
@@ -259,7 +259,7 @@ def pace_conclusions(table: pd.DataFrame) -> list[str]:
                 text = f"{head}: {what} at every pace ({span})"
                 if row.ratio_moves:
                     text += (
-                        f"; the ratio depends on the pace (its 95% CIs at "
+                        f"; the ratio depends on the pace (its Holm-adjusted 95% CIs at "
                         f"{format_pace(paces[0])} and {format_pace(paces[-1])} do not overlap)"
                     )
             holds.append(text)
@@ -294,7 +294,7 @@ def _pace_positions(paces: Sequence[float]) -> tuple[float, float]:
 def pace_plot(
     table: pd.DataFrame, *, step: str, ax: Axes | None = None, families: Sequence[str] | None = None
 ) -> Axes:
-    """The Hodges–Lehmann ratio a / b with its own 95 % CI against the pace, one line per pair.
+    """The Hodges–Lehmann ratio a / b with its own Holm-adjusted 95 % CI against the pace, one line per pair.
 
     The pace axis is logarithmic above the smallest non-zero pace and linear
     below it (``symlog``), so a pace of 0 is drawn at the left, labelled "0".
@@ -367,8 +367,10 @@ def pace_plot(
     if finite.size and finite.max() / finite.min() > 3:
         ax.set_yscale("log")
     ax.set_xlabel("pace: idle time before each timed step")
-    ax.set_ylabel("ratio a / b, Hodges–Lehmann (95% CI)")
-    ax.set_title(f"{step}: Hodges–Lehmann ratio a / b (95% CI) at pace {_join(paces)}")
+    ax.set_ylabel("ratio a / b, Hodges–Lehmann (Holm-adjusted 95% CI)")
+    ax.set_title(
+        f"{step}: Hodges–Lehmann ratio a / b (Holm-adjusted 95% CI) at pace {_join(paces)}"
+    )
     handles, labels = ax.get_legend_handles_labels()
     handles += [
         Line2D([], [], marker="o", linestyle="none", color="0.3"),

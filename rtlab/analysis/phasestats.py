@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rtlab.analysis import stats
+from rtlab.analysis import shift, stats
 from rtlab.collect import tracing
 
 PHASES_FILE = "phases.csv"
@@ -204,8 +204,10 @@ def differences(
     """Which phase explains a difference: for each step and each pair of groups that differ
     only in ``by`` ("runtime": two runtimes through one client at one pace; "pace": one
     target at two paces), the step's median difference a − b and, for every phase both
-    have, the median difference of that phase with its bootstrap CI; ``explains`` is True
-    on the phase whose median difference is largest in the direction of the step's.
+    have, the median difference of that phase with its (unpaired, percentile) bootstrap CI;
+    ``explains`` is True on the phase whose median difference is largest in the direction
+    of the step's (the rule, an argmax: :func:`explained` keeps it only when its CI excludes
+    0, and the report says both).
 
     Columns: step, a, b, phase, a_median_s, b_median_s, diff_s, diff_low_s, diff_high_s,
     step_diff_s, explains.
@@ -281,8 +283,10 @@ def tracing_cost(
 ) -> pd.DataFrame:
     """The cost of tracing: per client, runtime, pace and step, the median wall time of
     the traced twin against the untraced unit, paired by round (the twins ran in the same
-    rounds, interleaved), and the ratio traced/untraced of the medians with its paired
-    bootstrap CI (rounds resampled, both twins' times of a round kept together).
+    rounds, interleaved), and the ratio traced/untraced: the Hodges–Lehmann estimate of
+    the per-round log ratios with the signed-rank inversion CI (:func:`shift.paired`, the
+    comparisons' own; NaN bounds below 6 paired rounds). ``seed`` and ``n_boot`` are
+    unused (kept for callers): nothing is resampled.
 
     Columns: client, runtime, pace_s, step, n_pairs, median_untraced_s, median_traced_s,
     ratio, ratio_low, ratio_high.
@@ -310,7 +314,6 @@ def tracing_cost(
         else ok["round"].astype(str)
     )
     rows = []
-    tail = (1.0 - confidence) / 2.0
     for (client, runtime, pace, step), group in ok.groupby(
         ["client", "runtime", "pace_key", "step"], sort=True
     ):
@@ -320,11 +323,9 @@ def tracing_cost(
         if not len(both):
             continue
         a, b = t[both].to_numpy(dtype=float), u[both].to_numpy(dtype=float)
-        rng = np.random.default_rng(stats.derive_seed(seed, client, runtime, pace, step))
-        idx = rng.integers(0, a.size, (n_boot, a.size))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            boot = np.median(a[idx], axis=1) / np.median(b[idx], axis=1)
-        low, high = np.quantile(boot, [tail, 1.0 - tail])
+        # paired twins compared paired: Hodges–Lehmann of the per-round log ratios with the
+        # signed-rank inversion CI (shift.paired, as stats.compare), no bootstrap
+        (found,) = shift.paired(np.log(a) - np.log(b), confidence)
         rows.append(
             {
                 "client": client,
@@ -334,9 +335,9 @@ def tracing_cost(
                 "n_pairs": int(a.size),
                 "median_untraced_s": float(np.median(b)),
                 "median_traced_s": float(np.median(a)),
-                "ratio": float(np.median(a) / np.median(b)),
-                "ratio_low": float(low),
-                "ratio_high": float(high),
+                "ratio": float(np.exp(found.estimate)),
+                "ratio_low": float(np.exp(found.low)),
+                "ratio_high": float(np.exp(found.high)),
             }
         )
     return pd.DataFrame(rows, columns=cols)
@@ -457,9 +458,10 @@ def sentences(result: PhaseResult) -> list[str]:
     for r in explained(result).itertuples(index=False):
         out.append(
             f"{r.step}: {r.a} against {r.b} differs by {_ms(r.step_diff_s)} ms (step "
-            f"medians); the phase that explains most of it is {r.phase!r}: "
-            f"{_ms(r.diff_s)} ms (95% CI {_ms(r.diff_low_s)} to {_ms(r.diff_high_s)}; "
-            f"{_ms(r.a_median_s)} against {_ms(r.b_median_s)} ms)."
+            f"medians); the phase whose median moves most in that direction is {r.phase!r}: "
+            f"{_ms(r.diff_s)} ms (unpaired bootstrap 95% CI {_ms(r.diff_low_s)} to "
+            f"{_ms(r.diff_high_s)}, which excludes 0; {_ms(r.a_median_s)} against "
+            f"{_ms(r.b_median_s)} ms)."
         )
     for r in result.cost.itertuples(index=False):
         moved = abs(r.ratio - 1.0)
@@ -467,7 +469,8 @@ def sentences(result: PhaseResult) -> list[str]:
             f"Tracing {stats.target_label(r.client, r.runtime)}{_pace(r.pace_s)} {r.step}: "
             f"median {_ms(r.median_traced_s)} ms traced against "
             f"{_ms(r.median_untraced_s)} ms untraced, ratio {r.ratio:.2f} (95% CI "
-            f"{r.ratio_low:.2f}–{r.ratio_high:.2f}, {r.n_pairs} paired rounds): "
+            f"{r.ratio_low:.2f}–{r.ratio_high:.2f}, Hodges–Lehmann over {r.n_pairs} paired "
+            "rounds): "
             + (
                 "within 5%."
                 if moved <= 0.05

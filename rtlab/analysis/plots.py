@@ -339,7 +339,7 @@ def ratio_heatmap(
     matplotlib.axes.Axes
         Cells annotated with ``median(row) / median(column)``, coloured by its
         log2 (blue: row faster, red: row slower), ``*`` where the verdict is
-        faster/slower (Holm-adjusted p < alpha and the CI excludes 1).
+        faster/slower (Holm-adjusted p < alpha; its Holm-adjusted CI excludes 1).
     """
     ax = _axes(ax)
     pairs = comparisons[(comparisons["family"] == family) & (comparisons["step"] == step)]
@@ -375,7 +375,7 @@ def ratio_heatmap(
     ax.set_xlabel(f"{kind} (column)")
     ax.set_title(
         f"{text(family)}, {step}: wall time ratio row / column (Hodges–Lehmann)\n"
-        f"{SIGNIFICANT_MARK}: Holm-adjusted p < alpha and 95% CI excludes 1"
+        f"{SIGNIFICANT_MARK}: Holm-adjusted p < alpha (its Holm-adjusted 95% CI excludes 1)"
     )
     return ax
 

@@ -308,6 +308,71 @@ def _intervals(select, total: int, cdf, variance: float, levels: tuple[float, ..
     return out
 
 
+class _Set(NamedTuple):
+    """The Walsh averages (paired) or differences (unpaired) an estimate, its intervals and
+    its p-value are read from: ``select(ranks)`` (order statistics, 1-based),
+    ``count_le(t)`` (members <= each t), their number and the null distribution of the
+    rank statistic (``cdf``, exact; None: normal with ``variance``)."""
+
+    select: object
+    count_le: object
+    total: int
+    cdf: np.ndarray | None
+    variance: float
+
+    @classmethod
+    def empty(cls) -> _Set:
+        return cls(None, None, 0, None, np.nan)
+
+    def intervals(self, levels: tuple[float, ...]) -> list[Shift]:
+        if self.total == 0:
+            return [_NONE for _ in levels]
+        return _intervals(self.select, self.total, self.cdf, self.variance, levels)
+
+    def p(self) -> float:
+        """The two-sided p-value of the intervals themselves: the smallest alpha at which
+        the (1 - alpha) interval of :meth:`intervals` excludes 0.
+
+        With the estimate above 0 only the lower bound can exclude 0; let ``j`` be the
+        members <= 0 (W_(j) <= 0 < W_(j+1)). Normal: the interval's rank
+        ``floor(N/2 - z sd)`` reaches ``j + 1`` from ``z <= (N/2 - j - 1) / sd``, so
+        ``p = 2 Phi(-(N/2 - j - 1) / sd)``. Exact: the interval excludes 0 at every level
+        whose rank is above ``j`` (tail ``cdf[j]``), and at rank ``j`` while the bound
+        interpolated from W_(j+1) towards W_(j) (:func:`_interpolated`) is still above 0,
+        the fraction ``f = W_(j+1) / (W_(j+1) - W_(j))`` of the way: ``p = 2 cdf[j] -
+        f (2 cdf[j] - 2 cdf[j-1])``, between the exact test's p (``2 cdf[j]``) and the next
+        attainable one below it — the interpolated interval's own test. Below 0, the same
+        from the top. NaN without members; 1 when the estimate is 0.
+        """
+        if self.total == 0:
+            return np.nan
+        mid = self.select(_median_rank(self.total))
+        estimate = float((mid[0] + mid[1]) / 2.0)
+        if estimate == 0:
+            return 1.0
+        total = self.total
+        if estimate > 0:
+            j = int(self.count_le(np.array([0.0]))[0])
+
+            def value(r: int) -> float:
+                return float(self.select([r])[0])
+        else:  # mirror: V = -W, V_(r) = -W_(N+1-r)
+            j = total - int(self.count_le(np.array([np.nextafter(0.0, -np.inf)]))[0])
+
+            def value(r: int) -> float:
+                return -float(self.select([total + 1 - r])[0])
+
+        if self.cdf is None:
+            z = (total / 2.0 - j - 1) / np.sqrt(self.variance)
+            return float(min(1.0, 2.0 * special.ndtr(-z)))
+        if j == 0:
+            return float(min(1.0, 2.0 * self.cdf[0]))
+        below, above = value(j), value(j + 1)  # below <= 0 < above
+        f = above / (above - below)
+        p_j, p_before = 2.0 * float(self.cdf[j]), 2.0 * float(self.cdf[j - 1])
+        return float(min(1.0, p_j - f * (p_j - p_before)))
+
+
 def paired(d: np.ndarray, *levels: float) -> list[Shift]:
     """Hodges–Lehmann estimate of the centre of ``d`` with signed-rank intervals at ``levels``.
 
@@ -324,10 +389,23 @@ def paired(d: np.ndarray, *levels: float) -> list[Shift]:
         One per level; the same estimate in each. Bounds NaN when ``d`` is too
         short for the level (95 %: fewer than 6 values); everything NaN when empty.
     """
+    return _paired_set(d).intervals(levels)
+
+
+def paired_test(d: np.ndarray, *levels: float) -> tuple[list[Shift], float]:
+    """:func:`paired` and the p-value of the same inversion (:meth:`_Set.p`): the smallest
+    alpha whose (1 - alpha) interval excludes 0, so the interval at any level excludes 0
+    exactly when p is below 1 - level."""
+    found = _paired_set(d)
+    return found.intervals(levels), found.p()
+
+
+def _paired_set(d: np.ndarray) -> _Set:
+    """The Walsh averages of ``d`` as a :class:`_Set` (built, weighted or counted)."""
     d = np.sort(np.asarray(d, dtype=float))
     n = d.size
     if n == 0:
-        return [_NONE for _ in levels]
+        return _Set.empty()
     total = n * (n + 1) // 2
     cdf = _signed_rank_cdf(n) if n <= EXACT_MAX else None
     variance = n * (n + 1) * (2 * n + 1) / 24.0
@@ -338,6 +416,9 @@ def paired(d: np.ndarray, *levels: float) -> list[Shift]:
 
         def select(ranks):
             return _order_stats(walsh, total, ranks)
+
+        def count_le(t):
+            return np.count_nonzero(walsh[None, :] <= np.asarray(t)[:, None], axis=1)
     elif values.size * (values.size + 1) // 2 <= _DIRECT_MAX:
         # few distinct values (ties): each distinct Walsh average once, with its multiplicity
         assert counts is not None  # np.unique's, above _DIRECT_MAX
@@ -347,6 +428,9 @@ def paired(d: np.ndarray, *levels: float) -> list[Shift]:
 
         def select(ranks):
             return _weighted_order_stats(walsh, weight, ranks)
+
+        def count_le(t):
+            return (weight[None, :] * (walsh[None, :] <= np.asarray(t)[:, None])).sum(axis=1)
     else:
 
         def count_le(t: np.ndarray) -> np.ndarray:
@@ -372,7 +456,7 @@ def paired(d: np.ndarray, *levels: float) -> list[Shift]:
         def select(ranks):
             return _order_stats(lambda: (count_le, between, sample), total, ranks, (d[0], d[-1]))
 
-    return _intervals(select, total, cdf, variance, levels)
+    return _Set(select, count_le, total, cdf, variance)
 
 
 def paired_many(d: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -410,11 +494,22 @@ def paired_many(d: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarra
 def unpaired(x: np.ndarray, y: np.ndarray, *levels: float) -> list[Shift]:
     """Two-sample Hodges–Lehmann shift of ``x`` over ``y`` (median of ``x_i - y_j``) with
     Mann–Whitney intervals at ``levels``; see :func:`paired` for the shape of the answer."""
+    return _unpaired_set(x, y).intervals(levels)
+
+
+def unpaired_test(x: np.ndarray, y: np.ndarray, *levels: float) -> tuple[list[Shift], float]:
+    """:func:`unpaired` and the p-value of the same inversion (see :func:`paired_test`)."""
+    found = _unpaired_set(x, y)
+    return found.intervals(levels), found.p()
+
+
+def _unpaired_set(x: np.ndarray, y: np.ndarray) -> _Set:
+    """The differences ``x_i - y_j`` as a :class:`_Set` (built, weighted or counted)."""
     x = np.sort(np.asarray(x, dtype=float))
     y = np.sort(np.asarray(y, dtype=float))
     m, n = x.size, y.size
     if m == 0 or n == 0:
-        return [_NONE for _ in levels]
+        return _Set.empty()
     total = m * n
     cdf = _rank_sum_cdf(min(m, n), max(m, n)) if max(m, n) <= EXACT_MAX else None
     variance = m * n * (m + n + 1) / 12.0
@@ -426,6 +521,9 @@ def unpaired(x: np.ndarray, y: np.ndarray, *levels: float) -> list[Shift]:
 
         def select(ranks):
             return _order_stats(diffs, total, ranks)
+
+        def count_le(t):
+            return np.count_nonzero(diffs[None, :] <= np.asarray(t)[:, None], axis=1)
     elif x_values.size * y_values.size <= _DIRECT_MAX:
         # few distinct values (ties): each distinct difference once, with its multiplicity
         diffs = (x_values[:, None] - y_values[None, :]).ravel()
@@ -433,6 +531,9 @@ def unpaired(x: np.ndarray, y: np.ndarray, *levels: float) -> list[Shift]:
 
         def select(ranks):
             return _weighted_order_stats(diffs, weight, ranks)
+
+        def count_le(t):
+            return (weight[None, :] * (diffs[None, :] <= np.asarray(t)[:, None])).sum(axis=1)
     else:
 
         def count_le(t: np.ndarray) -> np.ndarray:
@@ -456,4 +557,4 @@ def unpaired(x: np.ndarray, y: np.ndarray, *levels: float) -> list[Shift]:
                 lambda: (count_le, between, sample), total, ranks, (x[0] - y[-1], x[-1] - y[0])
             )
 
-    return _intervals(select, total, cdf, variance, levels)
+    return _Set(select, count_le, total, cdf, variance)

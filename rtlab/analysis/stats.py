@@ -125,6 +125,8 @@ COMPARISON_COLUMNS: list[str] = [
     "equiv_ci_high",
     "p_equiv",
     "trials_needed",
+    "unadj_ci_low",
+    "unadj_ci_high",
 ]
 OMNIBUS_COLUMNS: list[str] = ["experiment", "family", "step", "k", "n", "h", "p", "method"]
 
@@ -609,6 +611,65 @@ def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     return adjusted
 
 
+def holm_alpha(p_adj: Sequence[float] | np.ndarray, alpha: float) -> float:
+    """The level at which Holm's step-down stopped in one family: ``alpha / (m - R)``,
+    ``m`` the finite p-values, ``R`` those Holm rejects (adjusted p < ``alpha``);
+    ``alpha`` when it rejects every one.
+
+    The family's printed intervals are at ``1 - holm_alpha``: every comparison Holm
+    rejects has ``p < alpha / (m - i + 1) <= holm_alpha`` (i its place in the order),
+    every other ``p >= alpha / (m - R)``; so with p-values that are their intervals'
+    own inversions (:func:`rtlab.analysis.shift.paired_test`), an interval excludes no
+    effect exactly when Holm calls the comparison significant. Not a simultaneous
+    interval (Bonferroni's ``1 - alpha / m`` is, and would disagree with Holm's verdicts).
+    """
+    p = np.asarray(p_adj, dtype=float)
+    m = int(np.isfinite(p).sum())
+    rejected = int((p < alpha).sum())
+    return alpha / max(m - rejected, 1)
+
+
+def adjusted_ci_label(alpha: float = DEFAULT_ALPHA) -> str:
+    """How every interval printed beside a verdict is labelled: "Holm-adjusted 95% CI"."""
+    return f"Holm-adjusted {1 - alpha:.0%} CI"
+
+
+class VerdictError(AssertionError):
+    """A verdict and the interval printed beside it disagree (a bug, never the data's)."""
+
+
+def verdict_disagreements(
+    comparisons: pd.DataFrame,
+    low: str = "ratio_ci_low",
+    high: str = "ratio_ci_high",
+    no_effect: float = 1.0,
+) -> pd.DataFrame:
+    """The rows whose verdict and printed interval disagree: a faster/slower difference
+    whose interval (columns ``low``, ``high``) does not exclude ``no_effect`` on its side,
+    or a row without a difference whose interval excludes it. Empty by construction
+    (:func:`compare`); :func:`check_verdicts` asserts it where the report's tables are made.
+    """
+    if comparisons.empty:
+        return comparisons
+    lo = comparisons[low].to_numpy(dtype=float)
+    hi = comparisons[high].to_numpy(dtype=float)
+    difference = comparisons["difference"].fillna("").astype(str).to_numpy()
+    excludes = (lo > no_effect) | (hi < no_effect)
+    wrong_side = ((difference == FASTER) & ~(hi < no_effect)) | (
+        (difference == SLOWER) & ~(lo > no_effect)
+    )
+    unsettled = ~np.isin(difference, (FASTER, SLOWER)) & excludes
+    return comparisons[wrong_side | unsettled]
+
+
+def check_verdicts(comparisons: pd.DataFrame, what: str = "comparisons", **columns) -> None:
+    """Raise :class:`VerdictError` naming the first rows of :func:`verdict_disagreements`."""
+    bad = verdict_disagreements(comparisons, **columns)
+    if len(bad):
+        shown = bad.head(3).to_dict("records")
+        raise VerdictError(f"{len(bad)} {what} print a CI that disagrees with the verdict: {shown}")
+
+
 def cliffs_delta(a: np.ndarray, b: np.ndarray) -> float:
     """Cliff's delta: ``(#(a_i > b_j) - #(a_i < b_j)) / (n_a * n_b)``.
 
@@ -987,7 +1048,14 @@ def _sample_frame(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def _pair_row(
-    data: _StepData, a: str, b: str, *, confidence: float, margin: float, alpha: float
+    data: _StepData,
+    a: str,
+    b: str,
+    *,
+    confidence: float,
+    margin: float,
+    alpha: float,
+    family_size: int = 1,
 ) -> dict[str, object]:
     """The statistics of one pair of targets in one step (before Holm).
 
@@ -996,14 +1064,19 @@ def _pair_row(
     inversion CI and the Wilcoxon signed-rank p; unpaired, the two-sample
     Hodges–Lehmann shift with the Mann–Whitney inversion CI and the Mann–Whitney
     p. ``ratio_of_medians`` is descriptive only: no interval is computed for it.
+
+    ``p`` is the inversion's own (:func:`rtlab.analysis.shift.paired_test`): the interval
+    at any level excludes 1 exactly when ``p`` is below 1 − level. ``_holm`` holds the
+    intervals at ``1 − alpha / i``, ``i = 1 … family_size``, one of which Holm's stopping
+    level picks (:func:`holm_alpha`).
     """
     x, y = data.values[a], data.values[b]
     both = data.paired_rounds(a, b)
-    levels = (confidence, 1.0 - 2.0 * alpha)
+    holm_levels = [1.0 - alpha / i for i in range(1, family_size + 1)]
+    levels = (confidence, 1.0 - 2.0 * alpha, *holm_levels)
     if both is not None:
         d = np.log(data.wide[a][both]) - np.log(data.wide[b][both])
-        main, equiv = shift.paired(d, *levels)
-        p = _wilcoxon(d)
+        (main, equiv, *at_holm), p = shift.paired_test(d, *levels)
         p_equiv = equivalence_p(d, None, margin)
         spread, sd = float(main.estimate), _robust_sd(d)
         n_rounds = int(both.sum())
@@ -1011,8 +1084,7 @@ def _pair_row(
         ci_method = shift.PAIRED_METHOD
     else:
         la, lb = np.log(x), np.log(y)
-        main, equiv = shift.unpaired(la, lb, *levels)
-        p = _mannwhitney(x, y)
+        (main, equiv, *at_holm), p = shift.unpaired_test(la, lb, *levels)
         p_equiv = equivalence_p(la, lb, margin)
         spread = float(main.estimate)
         sd = float(np.sqrt((_robust_sd(la) ** 2 + _robust_sd(lb) ** 2) / 2.0))
@@ -1042,6 +1114,7 @@ def _pair_row(
         "equiv_ci_high": float(np.exp(equiv.high)),
         "p_equiv": p_equiv,
         "_needed": trials_needed(spread, sd, margin, paired=both is not None, alpha=alpha),
+        "_holm": at_holm,
     }
 
 
@@ -1072,12 +1145,17 @@ def compare(
 
     - ``ratio``: ``exp`` of the Hodges–Lehmann estimate of the per-round log
       ratio (paired) or of the two-sample log shift (unpaired);
-      ``ratio_ci_low``/``ratio_ci_high``: its CI at ``confidence``, the
-      inversion of the signed-rank (paired) or Mann–Whitney (unpaired) test,
-      with its exact ``ratio_ci_coverage``; ``ratio`` always lies inside it;
-    - ``p``: that test, two-sided (Wilcoxon signed-rank on ``d``, or
-      Mann–Whitney U); ``p_adj``: Holm within the experiment, family and step
-      (:func:`holm`);
+      ``ratio_ci_low``/``ratio_ci_high``: its Holm-adjusted CI, the inversion of
+      the signed-rank (paired) or Mann–Whitney (unpaired) test at the level
+      ``ratio_ci_coverage`` = 1 − :func:`holm_alpha` of its family (1 − alpha when
+      Holm rejects every comparison of the family), so it excludes 1 exactly when
+      the verdict is faster or slower (:func:`check_verdicts` asserts it);
+      ``unadj_ci_low``/``unadj_ci_high``: the same interval at ``confidence``,
+      unadjusted, never printed beside a verdict; ``ratio`` lies inside both;
+    - ``p``: that inversion's own two-sided p-value (the smallest alpha whose
+      1 − alpha interval excludes 1: :func:`rtlab.analysis.shift.paired_test`,
+      between the exact rank test's p and the next attainable one); ``p_adj``:
+      Holm within the experiment, family and step (:func:`holm`);
     - ``ratio_of_medians``: ``median(a) / median(b)``, descriptive only (no CI
       is ever printed beside it);
     - ``equiv_ci_low``/``equiv_ci_high``: the same estimate's (1 − 2·alpha) CI,
@@ -1097,7 +1175,7 @@ def compare(
         Significance level for the Holm-adjusted p-values; the equivalence CI
         has coverage 1 − 2·alpha.
     confidence : float
-        Coverage of the ratio CI.
+        Coverage of the unadjusted ratio CI (``unadj_ci_low``/``unadj_ci_high``).
     seed : int or None
         Unused by the comparisons (the intervals are exact rank-test inversions
         and draw no random numbers); kept so callers can pass the run seed.
@@ -1117,7 +1195,9 @@ def compare(
         )
     if not blocks:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
-    return pd.concat(blocks, ignore_index=True)[COMPARISON_COLUMNS]
+    table = pd.concat(blocks, ignore_index=True)[COMPARISON_COLUMNS]
+    check_verdicts(table)  # every table analyze and the report print is made here
+    return table
 
 
 def _compare_experiment(
@@ -1128,7 +1208,8 @@ def _compare_experiment(
     blocks: list[pd.DataFrame] = []
     for family, step, members in coded.families:
         rows = []
-        for a, b in combinations(members, 2):
+        pairs = list(combinations(members, 2))
+        for a, b in pairs:
             rows.append(
                 {
                     "experiment": experiment,
@@ -1143,11 +1224,20 @@ def _compare_experiment(
                         confidence=confidence,
                         margin=margin,
                         alpha=alpha,
+                        family_size=len(pairs),
                     ),
                 }
             )
         block = pd.DataFrame(rows)
         block["p_adj"] = holm(block["p"].to_numpy())
+        # the printed CI is the one Holm's verdict is on: at 1 − alpha / (m − R)
+        level = holm_alpha(block["p_adj"].to_numpy(), alpha)
+        at = int(round(alpha / level)) - 1
+        block["unadj_ci_low"] = block["ratio_ci_low"]
+        block["unadj_ci_high"] = block["ratio_ci_high"]
+        block["ratio_ci_low"] = [float(np.exp(h[at].low)) for h in block["_holm"]]
+        block["ratio_ci_high"] = [float(np.exp(h[at].high)) for h in block["_holm"]]
+        block["ratio_ci_coverage"] = [h[at].coverage for h in block["_holm"]]
         decided = [
             verdict(p, lo, hi, elo, ehi, margin, alpha)
             for p, lo, hi, elo, ehi in zip(

@@ -1016,8 +1016,9 @@ for _option in (
         DEFAULT_ALPHA,
         "significance level; Holm's adjustment runs within each family and step (the "
         "runtimes through one client, or the clients over one runtime; concurrency: per "
-        "quantity and k), not over every target and step; the printed CIs are unadjusted "
-        "(a sentence says so where that matters)",
+        "quantity and k; rtlab compare: over every row), not over every target and step; "
+        "the CI printed beside a verdict is Holm-adjusted to match it (the interval at the "
+        "level Holm's step-down stopped at)",
         ("report", "analyze", "compare", "02", "03"),
         meaning="significance level",
     ),

@@ -122,7 +122,7 @@ def comparisons_table(pairs: pd.DataFrame) -> pd.DataFrame:
                 "batch quantity": r.quantity,
                 "family": r.family,
                 "a vs b": f"{r.a} vs {r.b}",
-                "ratio a/b [95% CI]": f"{r.ratio:.3f} [{r.ratio_ci_low:.3f}–{r.ratio_ci_high:.3f}]"
+                "ratio a/b [Holm-adjusted 95% CI]": f"{r.ratio:.3f} [{r.ratio_ci_low:.3f}–{r.ratio_ci_high:.3f}]"
                 if _finite(r.ratio)
                 else "—",
                 "p_adj (Holm)": f"{r.p_adj:.2g}" if _finite(r.p_adj) else "—",
@@ -223,7 +223,9 @@ def section(result, metas: Sequence[dict] = (), alpha: float = 0.05) -> HTML:
             "<p>Each batch gives one sample per quantity: the p50 (median) and p95 of "
             "its containers' latencies (at k=1 the p50 only). Ratio a/b: the "
             "Hodges–Lehmann estimate of the per-round log ratio with its signed-rank "
-            "95% CI; p_adj: Wilcoxon signed-rank, Holm within each family, quantity "
+            "CI, Holm-adjusted (at the level Holm's step-down stopped at in its family, "
+            "so it excludes 1 exactly when the verdict is faster or slower); p_adj: the "
+            "same inversion's p, Holm within each family, quantity "
             "and k (as the lifecycle's comparisons; "
             f"<code>{esc(cs.COMPARISONS_FILE)}</code>).</p>"
         )

@@ -109,7 +109,7 @@ def html(result: PhaseResult | None, figures_html: str = "") -> HTML:
                 "a",
                 "b",
                 "a − b, step medians (ms)",
-                "the phase that explains most",
+                "the phase whose median moves most that way",
                 "its a − b, ms [95% CI]",
             ],
             "phase-differences",
@@ -170,10 +170,14 @@ def html(result: PhaseResult | None, figures_html: str = "") -> HTML:
         "phase medians sum to less than the step's median.</p>"
         f"<p>How much of each step the named phases explain:</p>{coverage}"
         f"<p>Which phase explains a difference (runtimes through one client at one pace; "
-        f"paces of one target):</p>{diffs}"
-        "<p>The cost of tracing: the traced twin's median against the untraced one's "
-        f"(the tracer attached, not following), rounds paired, ratio with its bootstrap "
-        f"CI:</p>{cost}"
+        f"paces of one target). The rule: among the phases both define, the one whose "
+        f"median difference a − b is largest in the direction of the steps' difference, "
+        f"shown only when its 95% CI (unpaired percentile bootstrap of the medians) "
+        f"excludes 0:</p>{diffs}"
+        "<p>The cost of tracing: the traced twin against the untraced one (the tracer "
+        "attached, not following), paired by round: the Hodges–Lehmann estimate of the "
+        "per-round ratio traced/untraced with the signed-rank inversion 95% CI (as the "
+        f"comparisons'):</p>{cost}"
         "<p>The untraced twins are not runs without a tracer: attached probes slow every "
         "system call on the host a little, most for runtimes that make many per start "
         "(crun more than runc here). <code>benchmarks/trace_cost.py</code> measures both "

@@ -307,7 +307,7 @@ def paired_table(
                     else "too few trials"
                 ),
                 "ratio rootless/rootful": round(p["ratio"], 3) if p else None,
-                "95% CI of the ratio": (
+                "Holm-adjusted 95% CI of the ratio": (
                     f"{p['ratio_ci_low']:.3f}–{p['ratio_ci_high']:.3f}"
                     if p and np.isfinite(p["ratio_ci_low"])
                     else "—"

@@ -268,7 +268,7 @@ def comparisons_table(comparisons: pd.DataFrame) -> pd.DataFrame:
                 "step",
                 "a",
                 "b",
-                "ratio a/b [95% CI]",
+                "ratio a/b [Holm-adjusted 95% CI]",
                 "p",
                 "p_adj",
                 "Cliff's delta",
@@ -281,7 +281,7 @@ def comparisons_table(comparisons: pd.DataFrame) -> pd.DataFrame:
             "step": comparisons["step"],
             "a": comparisons["a"],
             "b": comparisons["b"],
-            "ratio a/b [95% CI]": [
+            "ratio a/b [Holm-adjusted 95% CI]": [
                 f"{r:.3f} [{lo:.3f}, {hi:.3f}]"
                 for r, lo, hi in zip(
                     comparisons["ratio"], comparisons["ratio_ci_low"], comparisons["ratio_ci_high"]
@@ -338,12 +338,19 @@ def methods_text(
         f"in `comparisons.csv` as a description only. Pairs measured in the same rounds are "
         f"tested paired (Wilcoxon signed-rank on per-round log ratios), others with the "
         f"Mann–Whitney U test (the `method` column says which), Holm-adjusted within each "
-        f"family (one step through one client, or over one runtime). A verdict says "
+        f"family (one step through one client, or over one runtime). Each p is its "
+        f"interval's own inversion (the smallest alpha whose 1 − alpha interval excludes 1), "
+        f"and the interval printed beside a verdict is the {stats.adjusted_ci_label(alpha)}: "
+        f"the interval at the level Holm's step-down stopped at in the family, "
+        f"1 − {alpha:g}/(m − R) for m comparisons of which R are significant "
+        f"(1 − {alpha:g} when all are), so it excludes 1 exactly when the verdict is "
+        f"faster or slower (it is not a simultaneous interval; the unadjusted 95% CI is in "
+        f"`comparisons.csv` as `unadj_ci_low`/`unadj_ci_high`). A verdict says "
         f"*equivalent* when the {1 - 2 * alpha:.0%} CI of the ratio lies inside "
         f"{low:.3f}–{high:.3f} (±{margin:.0%}, symmetric on the log scale), even when a "
         f"smaller difference is also significant (the sentence then says both); else "
-        f"*faster*/*slower* when p_adj < {alpha:g} **and** the 95% CI excludes 1; else "
-        f"*inconclusive*. No resampling: the comparisons draw no random numbers. "
+        f"*faster*/*slower* when p_adj < {alpha:g} (its Holm-adjusted CI then excludes 1); "
+        f"else *inconclusive*. No resampling: the comparisons draw no random numbers. "
         f"Outliers (|modified z| > {stats.OUTLIER_Z}) are counted, never dropped."
     )
 
@@ -374,7 +381,8 @@ _FIGURE_TEXT = {
     ),
     "pace": (
         "{step}: how the ratios move with the pace",
-        "Each pair's ratio a / b — the Hodges–Lehmann estimate with its own 95% CI — at every pace measured — the idle time "
+        "Each pair's ratio a / b — the Hodges–Lehmann estimate with its own Holm-adjusted "
+        "95% CI — at every pace measured — the idle time "
         "before each timed step. Filled: faster or slower at that pace; hollow: "
         "equivalent or inconclusive. A line crossing the dashed 1 means the answer "
         "depends on the pace.",
@@ -394,9 +402,9 @@ _FIGURE_TEXT = {
     "ratios": (
         "{family}, {step}: pairwise ratios",
         "How many times slower the row is than the column (the Hodges–Lehmann ratio "
-        "row / column, the estimate the 95% CI and the test belong to), for `{step}` "
-        "within `{family}`; blue cells: the row is faster, red: slower. `*` marks a significant "
-        "difference (Holm-adjusted p < alpha and the 95% CI of the ratio excludes 1).",
+        "row / column, the estimate the Holm-adjusted 95% CI and the test belong to), for "
+        "`{step}` within `{family}`; blue cells: the row is faster, red: slower. `*` marks a "
+        "significant difference (Holm-adjusted p < alpha: its Holm-adjusted 95% CI excludes 1).",
     ),
 }
 

@@ -151,11 +151,12 @@ def test_findings_sentences() -> None:
     )
     assert analysis.findings(comparisons, summary) == [
         "crun runs a container 1.35x faster than runc through oci "
-        "(run; 95% CI 1.30–1.41, p_adj 0.0004).",
+        "(run; Holm-adjusted 95% CI 1.30–1.41, p_adj 0.0004).",
         "docker completes the lifecycle 1.80x slower than ctr over runc "
-        "(total; 95% CI 1.70–1.90, p_adj < 0.0001).",
+        "(total; Holm-adjusted 95% CI 1.70–1.90, p_adj < 0.0001).",
         "runc and runsc show no clear difference creating a container through docker, nor "
-        "equivalence within ±5% (create; ratio 1.01, 95% CI 0.98–1.04, p_adj 0.41; about 40 "
+        "equivalence within ±5% (create; ratio 1.01, Holm-adjusted 95% CI 0.98–1.04, p_adj 0.41; "
+        "about 40 "
         "trials per target would probably settle it).",
         "runc and runsc are equivalent within ±5% killing a container through docker "
         "(kill; ratio 1.00, 90% CI 0.99–1.01 inside 0.95–1.05).",
@@ -164,9 +165,11 @@ def test_findings_sentences() -> None:
     ]
 
 
-def test_no_clear_difference_beside_a_ci_that_excludes_1_says_the_ci_is_unadjusted() -> None:
+def test_a_no_clear_difference_beside_a_ci_that_excludes_1_is_refused() -> None:
     """issue 31: 'runc create oci/podman 0.891 [0.804–0.9988], p_adj 0.063' read as a
-    contradiction; the sentence now says the CI is not adjusted for the family."""
+    contradiction. stats.compare never makes such a row (its CI is Holm-adjusted and its p
+    the same inversion's: tests/unit/test_verdicts.py); one made by hand is refused by the
+    check compare runs, and the sentence names the CI Holm-adjusted, over its family."""
     rows = [
         comparison(
             "runtime=runc", "create", "oci", "podman", 0.891, 0.804, 0.9988, 0.063,
@@ -178,12 +181,14 @@ def test_no_clear_difference_beside_a_ci_that_excludes_1_says_the_ci_is_unadjust
         )
         | {"trials_needed": None, "margin": 0.05},
     ]  # fmt: skip
-    found = analysis.findings(pd.DataFrame(rows), pd.DataFrame(columns=["n", "step"]))
-    assert found[0].endswith(
-        "(create; ratio 0.89, 95% CI 0.80–0.9988 — not adjusted for the 2 comparisons of its "
-        "family, so it excludes 1 while Holm's adjusted p does not reach 0.05, p_adj 0.063)."
-    )
-    assert "not adjusted" not in found[1]  # a CI that includes 1 needs no such word
+    frame = pd.DataFrame(rows)
+    with pytest.raises(stats.VerdictError, match="1 comparisons print a CI"):
+        stats.check_verdicts(frame)
+    stats.check_verdicts(frame.iloc[1:])
+    found = analysis.findings(frame.iloc[1:], pd.DataFrame(columns=["n", "step"]))
+    assert found[0].endswith("(create; ratio 0.95, Holm-adjusted 95% CI 0.90–1.01, p_adj 0.2).")
+    found = analysis.findings(frame, pd.DataFrame(columns=["n", "step"]))
+    assert "Holm-adjusted 95% CI over the 2 comparisons of its family 0.90–1.01" in found[1]
 
 
 def test_single_target_has_no_findings() -> None:

@@ -11,7 +11,7 @@ import pytest
 from _synthetic import fail, make_trials, two_targets
 from scipy import stats as sps
 
-from rtlab.analysis import stats
+from rtlab.analysis import shift, stats
 
 REPS = 300
 SEED = 20261127
@@ -73,17 +73,28 @@ def test_ratio_ci_is_reproducible_with_a_seed(rng: np.random.Generator) -> None:
 # --- tests, adjustment, effect size -----------------------------------------
 
 
-def test_p_values_equal_scipy(rng: np.random.Generator) -> None:
+def test_p_values_are_their_intervals_inversions(rng: np.random.Generator) -> None:
+    """The p printed is the inversion of the printed interval (shift.paired_test): at most
+    the exact rank test's (scipy's), never below the next attainable one, and below
+    1 − level exactly when the interval at that level excludes 1 (issue 31, items 4, 6)."""
     # 15 and 18 trials in the same rounds: paired on the 15 common rounds
     a, b = rng.lognormal(0.0, 0.2, 15), rng.lognormal(0.1, 0.2, 18)
     row = stats.compare(two_targets(a, b)).iloc[0]
-    assert row["p"] == sps.wilcoxon(np.log(a) - np.log(b[:15])).pvalue
+    d = np.log(a) - np.log(b[:15])
+    exact = sps.wilcoxon(d, method="exact").pvalue
+    assert row["p"] == shift.paired_test(d)[1]
+    assert 0.0 < row["p"] <= exact
     assert row["method"].startswith("paired") and row["n_rounds"] == 15
     assert row["p_adj"] == row["p"]  # one pair: nothing to adjust
-    # 6 and 18: too few common rounds to pair
+    # 6 and 18: too few common rounds to pair; the exact Mann–Whitney, not the asymptotic
     row = stats.compare(two_targets(a[:6], b)).iloc[0]
-    assert row["p"] == sps.mannwhitneyu(a[:6], b, alternative="two-sided").pvalue
+    la, lb = np.log(a[:6]), np.log(b)
+    assert row["p"] == shift.unpaired_test(la, lb)[1]
+    assert row["p"] <= sps.mannwhitneyu(la, lb, method="exact").pvalue
     assert row["method"].startswith("unpaired")
+    for level in (0.8, 0.9, 0.95, 0.99):
+        for (interval,), p in (shift.paired_test(d, level), shift.unpaired_test(la, lb, level)):
+            assert (interval.low > 0 or interval.high < 0) == (p < 1 - level)
     omnibus = stats.omnibus(two_targets(a[:6], b)).iloc[0]
     assert omnibus["p"] == sps.kruskal(a[:6], b).pvalue
     assert omnibus["h"] == sps.kruskal(a[:6], b).statistic

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from rtlab.analysis import phasestats
 from rtlab.collect import tracing
@@ -247,3 +248,35 @@ def test_the_client_is_what_the_root_forked_not_another_followed_exec():
     # without the root, the other exec is taken for the client: its exit ends the wrong phase
     wrong = tracing.phases(events, 0, 111 * MS, definition)
     assert wrong[0].dur_s == 0.0
+
+
+def test_tracing_cost_is_the_paired_hodges_lehmann_of_the_twins():
+    """Issue 31 item 6: the twins compared paired — the Hodges–Lehmann of the per-round log
+    ratios with the signed-rank CI (shift.paired), not a ratio of bootstrapped medians."""
+    from rtlab.analysis import shift
+
+    rng = np.random.default_rng(3)
+    base = rng.lognormal(-3.0, 0.3, 12)  # a round effect both twins share
+    traced = base * rng.lognormal(0.1, 0.05, 12)
+    walls = np.column_stack([traced, base]).ravel()
+    trials = pd.DataFrame(
+        {
+            "run_id": "r1",
+            "client": "oci",
+            "runtime": "runc",
+            "step": "run",
+            "pace_s": 0.1,
+            "warmup": False,
+            "ok": True,
+            "round": np.repeat(np.arange(12), 2),
+            "traced": [True, False] * 12,
+            "wall_s": walls,
+        }
+    )
+    row = phasestats.tracing_cost(trials).iloc[0]
+    (want,) = shift.paired(np.log(traced) - np.log(base), 0.95)
+    assert row["ratio"] == pytest.approx(np.exp(want.estimate))
+    assert (row["ratio_low"], row["ratio_high"]) == pytest.approx(
+        (np.exp(want.low), np.exp(want.high))
+    )
+    assert row["ratio_low"] > 1.0  # the round effect cancels: a clear 10% cost
