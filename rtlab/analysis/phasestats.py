@@ -50,6 +50,9 @@ def _order(runtime: str, step: str, names, client: str = "oci") -> list[str]:
     return [n for n in defined if n in set(names)] + rest + [tracing.UNATTRIBUTED]
 
 
+ROOTLESS_SUFFIX = "-rootless"  # tracing.py names a rootless target's client so (as stats)
+
+
 def _pace_key(frame: pd.DataFrame) -> pd.Series:
     if "pace_s" not in frame.columns:
         return pd.Series(-1.0, index=frame.index)
@@ -203,7 +206,8 @@ def differences(
 ) -> pd.DataFrame:
     """Which phase explains a difference: for each step and each pair of groups that differ
     only in ``by`` ("runtime": two runtimes through one client at one pace; "pace": one
-    target at two paces), the step's median difference a − b and, for every phase both
+    target at two paces; "mode": one client and runtime at one pace, rootful against
+    rootless, the rootless client named ``<client>-rootless``), the step's median difference a − b and, for every phase both
     have, the median difference of that phase with its (unpaired, percentile) bootstrap CI;
     ``explains`` is True on the phase whose median difference is largest in the direction
     of the step's (the rule, an argmax: :func:`explained` keeps it only when its CI excludes
@@ -235,7 +239,13 @@ def differences(
             for c, r, p in zip(wide.client, wide.runtime, wide.pace_key)
         ]
     )
-    fixed = {"runtime": ["client", "pace_key"], "pace": ["client", "runtime"]}[by]
+    # mode: one client and runtime at one pace, as root and rootless ("oci", "oci-rootless")
+    wide = wide.assign(base_client=wide.client.astype(str).str.removesuffix(ROOTLESS_SUFFIX))
+    fixed = {
+        "runtime": ["client", "pace_key"],
+        "pace": ["client", "runtime"],
+        "mode": ["base_client", "runtime", "pace_key"],
+    }[by]
     for key, group in wide.groupby(fixed + ["step"], sort=True):
         step = key[-1]
         labels = sorted(group["label"].unique())
@@ -308,6 +318,9 @@ def tracing_cost(
     ok = trials[~trials["warmup"].astype(bool) & trials["ok"].astype(bool)].copy()
     ok["is_traced"] = ok["traced"].astype(str).str.lower() == "true"
     ok["pace_key"] = _pace_key(ok)
+    if "mode" in ok.columns:  # rootless is its own target (as stats and phases.csv name it)
+        rootless = ok["mode"].astype(str).eq("rootless")
+        ok["client"] = ok["client"].astype(str).where(~rootless, ok["client"] + ROOTLESS_SUFFIX)
     ok["round_key"] = (
         ok["run_id"].astype(str) + "\x1f" + ok["round"].astype(str)
         if "run_id" in ok.columns
@@ -387,6 +400,7 @@ def analyze_phases(
             [
                 differences(phases, by="runtime", seed=seed),
                 differences(phases, by="pace", seed=seed),
+                differences(phases, by="mode", seed=seed),
             ],
             ignore_index=True,
         ),

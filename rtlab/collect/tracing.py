@@ -650,7 +650,9 @@ class TracedRun:
                 for cid, m in zip(cids, ms):
                     row = {
                         "run_id": self.run_id,
-                        "client": target.client,
+                        # rootless is a mode of the client: named as stats names it
+                        "client": target.client
+                        + ("-rootless" if getattr(target, "mode", "") == "rootless" else ""),
                         "runtime": target.runtime.name,
                         "pace_s": state.unit.condition.get("pace_s"),
                         "round": rnd,

@@ -170,7 +170,7 @@ def html(result: PhaseResult | None, figures_html: str = "") -> HTML:
         "phase medians sum to less than the step's median.</p>"
         f"<p>How much of each step the named phases explain:</p>{coverage}"
         f"<p>Which phase explains a difference (runtimes through one client at one pace; "
-        f"paces of one target). The rule: among the phases both define, the one whose "
+        f"paces of one target; one target rootful against rootless). The rule: among the phases both define, the one whose "
         f"median difference a − b is largest in the direction of the steps' difference, "
         f"shown only when its 95% CI (unpaired percentile bootstrap of the medians) "
         f"excludes 0:</p>{diffs}"

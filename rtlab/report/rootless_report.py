@@ -207,7 +207,8 @@ def headline(
     comparisons: pd.DataFrame, trials: pd.DataFrame | None, step: str = stats.TOTAL_STEP
 ) -> str:
     """One sentence per runtime: what rootless costs it through each client, each cost
-    beside its own CI, with the comparison's verdict ("" without rootless rows).
+    beside its own CI and the verdict that CI gives (:func:`ci_verdict`: slower, faster
+    or no clear difference; unadjusted, as the CI) ("" without rootless rows).
 
     "Rootless costs runc +12.3 ms (95% CI +10.1 to +14.2 ms, paired over 12 rounds:
     slower) per lifecycle through its own CLI (oci); through podman +45.6 ms (…)."
@@ -217,18 +218,16 @@ def headline(
         return ""
     if table["pace_s"].nunique() > 1:
         return _paced_headline(table, step)
-    verdicts = {
-        (p["client"], p["runtime"]): p["verdict"] for p in rootless.pairs(comparisons, step)
-    }
+    del comparisons  # the verdict beside a cost is its own CI's (issue 31: on one footing)
     sentences = []
     for (experiment, runtime), rows in table.groupby(["experiment", "runtime"], sort=False):
         parts = []
         for r in rows.itertuples(index=False):
             how = f"paired over {r.n_rounds} rounds" if r.n_rounds else "unpaired"
-            verdict = verdicts.get((r.client, r.runtime))
+            verdict = ci_verdict(r.cost_ci_low_s, r.cost_ci_high_s)
             said = (
                 f"{_ms(r.cost_s)} ({_interval(r.cost_ci_low_s, r.cost_ci_high_s)}, {how}"
-                + (f": {verdict}" if verdict else "")
+                + (f": {verdict}" if verdict != "too few trials" else "")
                 + ")"
             )
             parts.append((r.client, said))
@@ -492,10 +491,18 @@ def section(
         '<section id="rootless">'
         f"<p><strong>{esc(text) or 'No runtime and client measured in both modes.'}</strong></p>"
         + cgroup_text
-        + "<p>Cost: the Hodges–Lehmann estimate of rootless − rootful with the CI of its own "
-        "rank test (paired by round when the modes share enough rounds); ratio and verdict: "
-        "the client comparison of the rootless client against the rootful one over the same "
-        "runtime (Holm-adjusted).</p>"
+        + "<p>Cost: the Hodges–Lehmann estimate of rootless − rootful with the 95% CI of "
+        "its own rank test (paired by round when the modes share enough rounds); the "
+        "verdict beside a cost (in the sentence above) is that CI's own: slower or faster "
+        "when it excludes 0, unadjusted for the other costs. In the table, the ratio and "
+        "its verdict are the client comparison of the rootless client against the "
+        "rootful one over the same runtime (Holm-adjusted"
+        + (
+            "; with several paces the table's verdict is the cost CI's, per pace"
+            if costs(trials, step)["pace_s"].nunique() > 1
+            else ""
+        )
+        + ").</p>"
         f'<table class="rootless"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
         + (f"<p>How the rootless targets ran:</p><ul>{how}</ul>" if how else "")
         + f"{img}</section>"

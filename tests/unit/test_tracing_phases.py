@@ -174,6 +174,23 @@ def test_differences_name_the_phase_that_grew():
     assert phasestats.differences(frame, by="runtime").empty  # one runtime
 
 
+def test_differences_by_mode_pair_rootful_and_rootless_of_one_target():
+    # the rootful container's cgroup set-up grows (no cgroup for the rootless one)
+    rows = _phase_rows(client="oci", stretch={"namespaces + cgroups": 3.0}) + [
+        {**r, "container_id": "rl" + r["container_id"]}
+        for r in _phase_rows(client="oci-rootless", seed=1)
+    ]
+    diff = phasestats.differences(pd.DataFrame(rows), by="mode")
+    top = diff[diff.explains]
+    assert len(top) == 1 and top["phase"].iloc[0] == "namespaces + cgroups"
+    assert {top["a"].iloc[0], top["b"].iloc[0]} == {
+        "oci/runc @ pace 100 ms",
+        "oci-rootless/runc @ pace 100 ms",
+    }
+    # nothing to pair without a rootless twin
+    assert phasestats.differences(pd.DataFrame(_phase_rows()), by="mode").empty
+
+
 def test_tracing_cost_pairs_twins_by_round():
     trials = pd.DataFrame(
         {
