@@ -110,6 +110,7 @@ CHANGE_COLUMNS: list[str] = [
     "p_equiv",
     "trials_needed",
     "method",
+    "ci_level",  # the change CI's level: Holm's stopping level (stats.holm_alpha)
 ]
 # Columns computed after every row is known (Holm, verdicts).
 _DERIVED = (
@@ -244,7 +245,7 @@ def regression_sentence(row: pd.Series, threshold: float) -> str:
             f"{row['n_failed_a'] + row['n_a']}; Fisher exact, p_adj {row['p_fail_adj']:.2g})"
         )
     return (
-        f"{where_}: {row['change']:.1%} slower in B (95% CI {_pct(row['change_ci_low'])} … "
+        f"{where_}: {row['change']:.1%} slower in B (Holm-adjusted CI {_pct(row['change_ci_low'])} … "
         f"{_pct(row['change_ci_high'])}; medians {row['median_a_s']:.4f} s → "
         f"{row['median_b_s']:.4f} s), beyond the {threshold:.0%} threshold "
         f"(one-sided p_adj {row['p_slower_adj']:.2g})"
@@ -536,7 +537,11 @@ def changes(
             "method": METHOD,
         }
         if x.size and y.size:
-            main, equiv = shift.unpaired(adj_y, adj_x, stats.CONFIDENCE, 1.0 - 2.0 * alpha)
+            # p is the inversion of the same intervals (shift.unpaired_test): the printed
+            # CI excludes 0 exactly when the (adjusted) test calls a difference
+            (main, equiv), p_row = shift.unpaired_test(
+                adj_y, adj_x, stats.CONFIDENCE, 1.0 - 2.0 * alpha
+            )
             sd = float(np.sqrt((stats._robust_sd(adj_x) ** 2 + stats._robust_sd(adj_y) ** 2) / 2))
             row.update(
                 median_a_s=float(np.median(x)),
@@ -546,7 +551,7 @@ def changes(
                 change_ci_high=float(np.expm1(main.high)),
                 equiv_ci_low=float(np.expm1(equiv.low)),
                 equiv_ci_high=float(np.expm1(equiv.high)),
-                p=float(sps.mannwhitneyu(adj_y, adj_x, alternative="two-sided").pvalue),
+                p=float(p_row),
                 _shift=float(main.estimate),
                 p_equiv=stats.equivalence_p(adj_y, adj_x, margin),
                 _needed=stats.trials_needed(main.estimate, sd, margin, paired=False, alpha=alpha),
@@ -568,6 +573,16 @@ def changes(
         for (adj_x, adj_y), h in zip(adjusted, host)
     ]
     frame["p_adj"] = stats.holm(frame["p"].to_numpy(dtype=float))
+    # the change's CI at the level Holm stopped at (stats.holm_alpha; issue 31): beside
+    # "faster"/"slower"/"no clear change" the printed interval is on the verdict's footing
+    level = stats.holm_alpha(frame["p_adj"].to_numpy(dtype=float), alpha)
+    if level < alpha:
+        for i, (adj_x, adj_y) in enumerate(adjusted):
+            if adj_x.size and adj_y.size:
+                ci = shift.unpaired(adj_y, adj_x, 1.0 - level)[0]
+                frame.loc[frame.index[i], "change_ci_low"] = float(np.expm1(ci.low))
+                frame.loc[frame.index[i], "change_ci_high"] = float(np.expm1(ci.high))
+    frame["ci_level"] = 1.0 - level
     gate_adj, fail_adj, flagged = gate_decisions(
         frame["p_slower"].to_numpy(dtype=float), frame["p_fail"].to_numpy(dtype=float), alpha
     )
@@ -741,6 +756,11 @@ def _ms(x: float) -> str:
     return "—" if x != x else f"{x * 1000:.2f} ms"
 
 
+def _level(changes: pd.DataFrame) -> str:
+    levels = changes["ci_level"].dropna() if "ci_level" in changes else pd.Series(dtype=float)
+    return f"{levels.iloc[0]:.2%}" if len(levels) else "95%"
+
+
 def format_lines(cmp: RunComparison) -> list[str]:
     """The comparison as the lines ``rtlab compare`` prints; the last is the verdict."""
     host = cmp.host
@@ -758,12 +778,14 @@ def format_lines(cmp: RunComparison) -> list[str]:
     width = max([28, *(len(where(r)) for r in cmp.changes.itertuples(index=False))])
     header = (
         f"{'target step':<{width}} {'median A':>11} {'median B':>11}  "
-        f"{'HL change [95% CI]':<28} {'p_adj':>7}  verdict"
+        f"{'HL change [Holm-adj. CI]':<28} {'p_adj':>7}  verdict"
     )
     lines += [
         "",
         "HL change: Hodges–Lehmann shift of B over A (round-adjusted log times) with "
-        "the CI of the Mann–Whitney test that gives p; the medians are descriptive.",
+        "the CI of the Mann–Whitney inversion that gives p, at the level Holm's step-down "
+        f"stopped over these rows ({_level(cmp.changes)}: it excludes 0 exactly when "
+        "p_adj < alpha); the medians are descriptive.",
         header,
         "-" * len(header),
     ]

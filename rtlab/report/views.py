@@ -610,7 +610,7 @@ def changes_table(cmp: compare.RunComparison) -> pd.DataFrame:
                 "failed A / B": f"{r.n_failed_a} / {r.n_failed_b}",
                 "median A (ms)": _ms(r.median_a_s),
                 "median B (ms)": _ms(r.median_b_s),
-                "change B vs A [95% CI]": change,
+                "change B vs A [Holm-adjusted CI]": change,
                 "p_adj": f"{r.p_adj:.2g}" if r.p_adj == r.p_adj else "—",
                 "verdict": r.verdict,
                 "regression": "REGRESSION" if r.regression else "",

@@ -292,7 +292,7 @@ def test_console_table_names_its_estimate(tmp_path: Path) -> None:
     trials = make_trials(QUIET, n_trials=4, seed=1)
     cmp = compare.compare_runs(write_run(tmp_path / "a", trials), write_run(tmp_path / "b", trials))
     lines = compare.format_lines(cmp)
-    assert any("HL change [95% CI]" in line for line in lines)
+    assert any("HL change [Holm-adj. CI]" in line for line in lines)
     assert any(line.startswith("HL change: Hodges–Lehmann shift of B over A") for line in lines)
 
 
@@ -323,3 +323,23 @@ def test_the_host_shift_leaves_the_row_itself_out() -> None:
     assert got[-1] == 0.0  # the doubled row is not excused by itself
     assert np.allclose(got[:5], 0.0)  # the median of the others, the doubled one among them
     assert compare.host_shifts(shifts[:4], steps[:4]).tolist() == [0.0] * 4  # too few others
+
+
+def test_no_change_verdict_beside_a_ci_that_excludes_zero() -> None:
+    """issue 31: the change CI is at Holm's stopping level and p its own inversion, so
+    "no clear change" never stands beside a CI that excludes 0, and a faster or slower
+    verdict (not the gate's) always has one that does."""
+    from rtlab.analysis import stats
+
+    for seed in range(6):
+        a = make_trials(QUIET, n_trials=8, seed=seed)
+        b = make_trials(QUIET, n_trials=8, seed=seed + 100)
+        ch = compare.changes(a, b, seed=0)
+        measured = ch[ch["change"].notna()]
+        assert len(measured)
+        excludes = (measured["change_ci_low"] > 0) | (measured["change_ci_high"] < 0)
+        decided = measured["difference"].isin([stats.FASTER, stats.SLOWER])
+        assert not (excludes & ~decided).any()
+        two_sided = decided & (measured["p_adj"] < 0.05)
+        assert excludes[two_sided].all()
+        assert ((measured["p_adj"] < 0.05) == excludes).all()
