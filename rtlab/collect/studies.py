@@ -48,11 +48,13 @@ STUDIES: dict[str, str] = {
 # Sizes keep make report's extra time small (about a minute each here): concurrency at
 # k 1, 2, 4 over oci/runc and oci/crun, 6 trials (the fewest the paired comparisons and
 # the batch bootstrap give intervals with); density at N 1, 3, 6 through the runtime's
-# own CLI and docker over runc and runsc, 2 trials (3 levels × 2 trials: the fewest a
-# Theil–Sen slope has a CI from; 106 s here under load). The concurrency run is measured
-# twice, in two sittings (issue 30): once before the main run (REPORT_EXTRAS_BEFORE_MAIN)
-# and once after the others ("concurrency-later"), so the report's concurrency CIs are
-# across 2 runs and include how much a sitting moves the answer.
+# own CLI and docker over runc and runsc, 4 trials (the trial is density's unit: a slope
+# per trial, the interval across trials from analysis/density_stats.MIN_TRIALS_CI = 3;
+# at 4, pss and cgroup resolved in every 4-trial subset of 8 real trials here, and
+# memavailable in 0–20% of them; a round of the four targets takes about 30 s here).
+# The concurrency run is measured twice, in two sittings (issue 30): once before the main
+# run (REPORT_EXTRAS_BEFORE_MAIN) and once after the others ("concurrency-later"), so the
+# report's concurrency CIs are across 2 runs and include how much a sitting moves it.
 REPORT_EXTRAS: dict[str, dict] = {
     "concurrency": {
         "experiment": "concurrency",
@@ -69,7 +71,7 @@ REPORT_EXTRAS: dict[str, dict] = {
         "clients": ["oci", "docker"],
         "runtimes": ["runc", "runsc"],
         "containers": [1, 3, 6],
-        "trials": 2,
+        "trials": 4,
         "warmup": 0,
     },
 }

@@ -1,9 +1,12 @@
 """Experiment density's report (issue 22): tables, figures and the headline of one or more
 runs' density.csv and their interference starts.
 
-:func:`write` writes ``density_memory.csv`` (MB per container per target and method,
-with CIs), ``density_methods.csv`` (the methods side by side and their spread),
-``density_interference.csv`` (ms per running container) and the figures
+:func:`write` writes ``density_memory.csv`` (MB per container per target and method:
+the mean of the trials' slopes with its CI across trials, its status — "not resolvable
+here" among them — and every trial's slope), ``density_trial_slopes.csv`` (one row per
+trial), ``density_methods.csv`` (the methods side by side and their spread, with the
+methods it leaves out and why), ``density_interference.csv`` (ms per running container,
+per trial then across trials) and the figures
 ``figures/density/memory.png`` (memory against N, a panel per method side by
 side, one line per target) and ``figures/density/interference.png`` (one more
 container's start against N). :func:`section` is notebook 02's section (HTML,
@@ -37,13 +40,22 @@ NOTHING = (
 )
 
 
-def _fmt(mb: float, low: float, high: float, unit: str) -> str:
-    """``mb`` with its interval (the interval is for this estimate)."""
-    if mb is None or (isinstance(mb, float) and math.isnan(mb)):
+def _cell(est: float, low: float, high: float, status: str, note: str, unit: str) -> str:
+    """One slope as printed: the estimate with its interval (the interval is for this
+    estimate, the mean of the trials' slopes), the estimate alone with why it has no
+    interval, or "not resolvable here" and why, with no estimate."""
+    if status == ds.UNRESOLVABLE:
+        return f"{ds.UNRESOLVABLE} ({note})"
+    if status == ds.NO_SLOPE or est is None or math.isnan(est):
         return "—"
-    d = 2 if abs(mb) < 1 else 1  # a runc container's 0.05 MB PSS is not "0.1"
-    ci = "no CI (fewer than 3 points)" if math.isnan(low) else f"[{low:.{d}f}, {high:.{d}f}]"
-    return f"{mb:.{d}f} {unit} {ci}"
+    d = 2 if abs(est) < 1 else 1  # a runc container's 0.05 MB PSS is not "0.1"
+    if status == ds.NO_INTERVAL:
+        return f"{est:.{d}f} {unit} ({note})"
+    return f"{est:.{d}f} {unit} [{low:.{d}f}, {high:.{d}f}]"
+
+
+def _memory_cell(r) -> str:
+    return _cell(r.mb, r.low, r.high, r.status, r.note, "MB")
 
 
 def memory_plot(density: pd.DataFrame, *, method: str, ax):
@@ -85,23 +97,33 @@ def _density_trials(trials: pd.DataFrame) -> pd.DataFrame:
 
 def headline(slopes: pd.DataFrame, method: str = HEADLINE_METHOD) -> list[str]:
     """One sentence per client: runsc against runc when both were measured, else the
-    costliest runtime against the cheapest, by ``method``."""
+    costliest runtime against the cheapest of those with an estimate, by ``method``;
+    a runtime whose slope is not resolvable is said so, with no estimate."""
     out = []
     for client, g in slopes[(slopes.method == method) & slopes.mb.notna()].groupby("client"):
         if len(g) < 2:
             continue
         by = g.set_index("runtime")
         if {"runsc", "runc"} <= set(by.index):
-            hi, lo = by.loc["runsc"], by.loc["runc"]
             hi_name, lo_name = "runsc", "runc"
         else:
-            hi_name, lo_name = g.loc[g.mb.idxmax()].runtime, g.loc[g.mb.idxmin()].runtime
-            hi, lo = by.loc[hi_name], by.loc[lo_name]
-        out.append(
-            f"Through {client}, a {hi_name} container costs "
-            f"{_fmt(hi.mb, hi.low, hi.high, 'MB')} against {lo_name}'s "
-            f"{_fmt(lo.mb, lo.low, lo.high, 'MB')} ({method}, per container)."
-        )
+            shown = g[g.status != ds.UNRESOLVABLE]
+            shown = shown if len(shown) >= 2 else g
+            hi_name, lo_name = (
+                shown.loc[shown.mb.idxmax()].runtime,
+                shown.loc[shown.mb.idxmin()].runtime,
+            )
+        hi, lo = by.loc[hi_name], by.loc[lo_name]
+        if ds.UNRESOLVABLE in (hi.status, lo.status):
+            out.append(
+                f"Through {client}, by {method} per container: {hi_name} "
+                f"{_memory_cell(hi)}; {lo_name} {_memory_cell(lo)}."
+            )
+        else:
+            out.append(
+                f"Through {client}, a {hi_name} container costs {_memory_cell(hi)} "
+                f"against {lo_name}'s {_memory_cell(lo)} ({method}, per container)."
+            )
     return out
 
 
@@ -113,6 +135,7 @@ class Density:
     density: pd.DataFrame
     trials: pd.DataFrame
     slopes: pd.DataFrame
+    trial_slopes: pd.DataFrame
     methods: pd.DataFrame
     interference: pd.DataFrame
     unavailable: dict = field(default_factory=dict)
@@ -143,6 +166,7 @@ def load(run_dirs: Iterable[str | Path]) -> Density | None:
         density,
         trials,
         slopes,
+        ds.memory_trial_slopes(density),
         ds.disagreement(slopes),
         ds.interference_slopes(trials),
         unavailable,
@@ -161,6 +185,7 @@ def write(
     out.mkdir(parents=True, exist_ok=True)
     for frame, name in (
         (found.slopes, "density_memory.csv"),
+        (found.trial_slopes, "density_trial_slopes.csv"),
         (found.methods, "density_methods.csv"),
         (found.interference, "density_interference.csv"),
     ):
@@ -174,31 +199,30 @@ def write(
 
 
 def memory_table(found: Density) -> pd.DataFrame:
-    """One row per target: each method's MB per container with its CI, the methods'
-    spread, the daemons named and their MB per container."""
+    """One row per target: each method's MB per container with its CI (or why it has
+    none, or "not resolvable here"), the methods' spread (with the methods it leaves
+    out and why), the daemons named and their MB per container, the trials."""
     rows = []
     for (client, runtime), g in found.slopes.groupby(["client", "runtime"], sort=True):
         row: dict[str, object] = {"target": f"{client}/{runtime}"}
         for m in METHODS:
             r = g[g.method == m]
-            mb, low, high = (
-                (float(x) for x in r[["mb", "low", "high"]].iloc[0])
-                if len(r)
-                else (float("nan"),) * 3
-            )
-            row[f"{m} (MB per container)"] = _fmt(mb, low, high, "MB") if len(r) else "—"
+            row[f"{m} (MB per container)"] = _memory_cell(r.iloc[0]) if len(r) else "—"
         spread = found.methods[
             (found.methods.client == client) & (found.methods.runtime == runtime)
-        ].spread
-        row["spread (largest / smallest)"] = (
-            "—" if spread.isna().all() else f"{spread.iloc[0]:.1f}×"
-        )
+        ]
+        if len(spread):
+            s = spread.iloc[0]
+            value = "—" if pd.isna(s.spread) else f"{s.spread:.1f}×"
+            row["spread (largest / smallest)"] = f"{value} ({s.spread_note})"
+        else:
+            row["spread (largest / smallest)"] = "—"
         daemons = next((d for d in g.daemons if d), "")
         d_mb = g.daemons_mb.dropna()
         row["daemons"] = daemons or "none (no daemon)"
         row["daemons (MB per container)"] = f"{d_mb.iloc[0]:.2f}" if len(d_mb) else "—"
         row["levels"] = g.levels.iloc[0]
-        row["points"] = int(g.points.max())
+        row["trials"] = int(g.trials.max())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -209,12 +233,45 @@ def interference_table(found: Density) -> pd.DataFrame:
             {
                 "target": f"{r.client}/{r.runtime}",
                 "step": r.step,
-                "ms per running container": _fmt(r.ms_per_container, r.low, r.high, "ms"),
+                "ms per running container": _cell(
+                    r.ms_per_container, r.low, r.high, r.status, r.note, "ms"
+                ),
                 "at N = 0 (ms)": f"{r.intercept_ms:.1f}",
-                "points": r.points,
+                "trials": r.trials,
             }
             for r in found.interference.itertuples()
         ]
+    )
+
+
+def unit_text(found: Density) -> str:
+    """The sentences saying how the slopes were estimated: the trial as unit, how many
+    trials, the interval and the rule for "not resolvable here"."""
+    counts = sorted({int(t) for t in (*found.slopes.trials, *found.interference.trials) if t})
+    many = (
+        "no trial with two levels"
+        if not counts
+        else f"{counts[0]} trials per target"
+        if len(counts) == 1
+        else f"{counts[0]}–{counts[-1]} trials per target"
+    )
+    levels = sorted(
+        {lv for text in found.slopes.levels for lv in str(text).split(",") if lv}, key=int
+    )
+    return (
+        f"The unit is the trial ({many} here): a trial adds its levels "
+        f"(N = {', '.join(levels) or '—'}) to one growing batch, so its readings are not "
+        "independent points. Each trial gives one slope, least squares over its own "
+        "levels; the estimate is the mean of the trials' slopes with the 95% t-interval "
+        f"of that mean across trials, from {ds.MIN_TRIALS_CI} trials (with fewer, the "
+        'mean alone, the cell saying why). "Not resolvable here", with no estimate: the '
+        "interval's half-width is more than "
+        f"{ds.MAX_HALF_WIDTH_SHARE:.0%} of the estimate (the trials' noise swamps the "
+        "slope; an interval holding 0 always is), a memory slope below 0 (the host's "
+        "other memory moved more than the batch), or, below "
+        f"{ds.MIN_TRIALS_CI} trials, trials whose slopes disagree in sign. The estimates "
+        "and every trial's slope are kept in density_memory.csv, density_trial_slopes.csv "
+        "and density_interference.csv."
     )
 
 
@@ -241,19 +298,21 @@ def section(run_dirs: Iterable[str | Path], out_dir: str | Path, figures: str = 
     parts = [
         '<section id="density">',
         "".join(f"<p><strong>{esc(s)}</strong></p>" for s in lines),
-        "<p>MB per container: the Theil–Sen slope of memory over N with Sen's 95% CI, "
-        "per method (memavailable: the fall of MemAvailable, the whole host; pss: the "
-        "PSS of the processes the batch added; cgroup: the containers' memory cgroups). "
-        "The methods disagree by design; spread is the largest over the smallest. The "
-        "daemons' growth (the daemons the client talks to) is apart, in no method but "
-        "memavailable.</p>",
+        f"<p>{esc(unit_text(found))}</p>",
+        "<p>Per method: memavailable, the fall of MemAvailable (the whole host); pss, the "
+        "PSS of the processes the batch added; cgroup, the containers' memory cgroups. "
+        "The methods disagree by design; spread is the largest over the smallest of the "
+        "methods with an estimate above 0 that is not &quot;not resolvable here&quot; (the "
+        "others are named beside it). The daemons' growth (the daemons the client talks "
+        "to; the mean of the trials' slopes) is apart, in no method but memavailable.</p>",
         _html_table(memory_table(found), "density-memory")
         if len(found.slopes)
         else "<p>No successful reading: every level failed or was refused.</p>",
     ]
     interference = [
         "<p>The start of one more container with N running: ms per running "
-        "container (Theil–Sen, 95% CI), of create, start and both.</p>",
+        "container of create, start and both, per trial then across trials as above "
+        "(a slope may be below 0; at N = 0 is the mean of the trials' intercepts).</p>",
         _html_table(interference_table(found), "density-interference")
         if len(found.interference)
         else "<p>No successful timed start.</p>",
@@ -304,7 +363,8 @@ def console_table(run_dir: str | Path) -> str:
     cols = ["target", *(f"{m} (MB per container)" for m in METHODS), "daemons (MB per container)"]
     mem = mem[cols].rename(columns=lambda c: c.replace(" (MB per container)", ""))
     out = [
-        "MB per container (Theil–Sen slope over N [95% CI]), per target and method:",
+        unit_text(found),
+        "MB per container (the mean of the trials' slopes [95% CI]), per target and method:",
         mem.to_string(index=False),
     ]
     inter = found.interference[found.interference.step == "start"]

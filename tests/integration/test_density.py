@@ -377,7 +377,7 @@ def test_calibration_32_mib_in_tmpfs_is_measured_within_10_percent(tmp_path, rt_
         "--runtimes",
         runtime,
         "--trials",
-        "2",
+        "3",  # density_stats.MIN_TRIALS_CI: the fewest trials an interval comes from
         "--warmup",
         "0",
         "--settle",
@@ -396,12 +396,12 @@ def test_calibration_32_mib_in_tmpfs_is_measured_within_10_percent(tmp_path, rt_
     assert cg.low <= cg.mb <= cg.high
     assert slopes.loc["pss", "mb"] < 0.2 * CALIBRATION_MB, slopes.to_string()  # cannot see it
     ma = slopes.loc["memavailable"]
-    if (ma.high - ma.low) / 2 <= 0.1 * CALIBRATION_MB:
+    if ma.status == density_stats.RESOLVED and (ma.high - ma.low) / 2 <= 0.1 * CALIBRATION_MB:
         assert abs(ma.mb - CALIBRATION_MB) <= 0.1 * CALIBRATION_MB, slopes.to_string()
     else:
         print(
-            f"{runtime}: memavailable not held to 10%: {ma.mb:.1f} MB "
-            f"[{ma.low:.1f}, {ma.high:.1f}] per container, the host's noise is wider "
-            f"than ±10% of {CALIBRATION_MB:.1f} MB"
+            f"{runtime}: memavailable not held to 10% ({ma.status}): {ma.mb:.1f} MB "
+            f"[{ma.low:.1f}, {ma.high:.1f}] per container over {ma.trials} trials, the "
+            f"host's noise is wider than ±10% of {CALIBRATION_MB:.1f} MB"
         )
     assert _mine(_token(out)) == []

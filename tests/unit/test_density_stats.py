@@ -1,4 +1,4 @@
-"""Experiment density's statistics (issue 22): Theil–Sen slopes with known answers."""
+"""Experiment density's statistics (issue 22; the trial as unit, issue 31): known answers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from rtlab.analysis import density_stats as ds
 from rtlab.core import options
@@ -18,21 +19,20 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(22)
 
 
-def test_theil_sen_exact_line():
-    fit = ds.theil_sen([1, 5, 10, 25], [3, 11, 21, 51])  # y = 2x + 1
-    assert fit["slope"] == pytest.approx(2) and fit["intercept"] == pytest.approx(1)
-    assert fit["low"] == pytest.approx(2) and fit["high"] == pytest.approx(2)
+def test_ols_fit_exact_line_and_one_level_has_no_slope():
+    assert ds.ols_fit([1, 3, 6], [3, 7, 13]) == pytest.approx((2.0, 1.0))  # y = 2x + 1
+    assert all(math.isnan(v) for v in ds.ols_fit([5, 5, 5], [1, 2, 3]))
+    assert all(math.isnan(v) for v in ds.ols_fit([], []))
 
 
-def test_theil_sen_is_the_median_pairwise_slope_and_shrugs_off_one_wild_point():
-    # pairwise slopes 1, 1, 3, 1, 4, 7 → median 2 (least squares would give 2.8)
-    assert ds.theil_sen([1, 2, 3, 4], [1, 2, 3, 10])["slope"] == pytest.approx(2.0)
-
-
-def test_theil_sen_two_points_has_no_interval_and_one_level_no_slope():
-    two = ds.theil_sen([1, 3], [10, 16])
-    assert two["slope"] == pytest.approx(3) and math.isnan(two["low"]) and math.isnan(two["high"])
-    assert math.isnan(ds.theil_sen([5, 5, 5], [1, 2, 3])["slope"])
+def test_grouped_ols_gives_ols_fit_of_each_group(rng):
+    f = pd.DataFrame({"k": np.repeat([0, 1, 2], 3), "x": [1, 3, 6] * 3, "y": rng.normal(0, 5, 9)})
+    f.loc[6:, "x"] = 4  # group 2: one level, no slope
+    got = ds.grouped_ols(f, ["k"], "x", "y").set_index("k")
+    for k in (0, 1):
+        g = f[f.k == k]
+        assert tuple(got.loc[k, ["slope", "intercept"]]) == pytest.approx(ds.ols_fit(g.x, g.y))
+    assert math.isnan(got.loc[2, "slope"])
 
 
 def _density(rng) -> pd.DataFrame:
@@ -95,8 +95,9 @@ def test_memory_slopes_per_target_and_method(rng):
     assert got[("runc", "pss")].mb == pytest.approx(2.5, abs=0.01)
     assert got[("runsc", "cgroup")].mb == pytest.approx(5, abs=0.01)
     for r in s.itertuples():
-        assert r.low <= r.mb <= r.high and r.points == 12 and r.levels == "1,5,10,25"
-        assert r.daemons_mb == pytest.approx(0.1)
+        assert r.low <= r.mb <= r.high and r.trials == 3 and r.levels == "1,5,10,25"
+        assert r.daemons_mb == pytest.approx(0.1) and r.status == ds.RESOLVED
+        assert len(r.trial_mb.split("; ")) == 3
     assert list(s.method[:3]) == ["memavailable", "pss", "cgroup"]
 
 
@@ -139,9 +140,9 @@ def test_disagreement_shows_each_method_and_the_spread(rng):
 
 def test_interference_slope_in_ms_per_running_container():
     rows = []
-    for trial in range(2):
+    for trial in range(3):
         for n in (1, 5, 10, 25):
-            for step, ms in (("create", 50 + 0.2 * n), ("start", 20 + 0.5 * n)):
+            for step, ms in (("create", 50 + 0.2 * n), ("start", 20 + (0.4 + 0.1 * trial) * n)):
                 rows.append(
                     dict(
                         experiment="density",
@@ -155,8 +156,16 @@ def test_interference_slope_in_ms_per_running_container():
                         wall_s=ms / 1000,
                     )
                 )
+    per = ds.interference_trial_slopes(pd.DataFrame(rows))
+    starts = per[per.step == "start"].sort_values("trial").ms_per_container
+    assert starts.tolist() == pytest.approx([0.4, 0.5, 0.6])  # one slope per trial
     got = ds.interference_slopes(pd.DataFrame(rows)).set_index("step")
     assert got.loc["start", "ms_per_container"] == pytest.approx(0.5)
+    half = sps.t.ppf(0.975, 2) * 0.1 / math.sqrt(3)  # the t-interval over the 3 trials
+    assert (got.loc["start", "low"], got.loc["start", "high"]) == pytest.approx(
+        (0.5 - half, 0.5 + half)
+    )
+    assert got.loc["start", "trials"] == 3 and got.loc["start", "status"] == ds.RESOLVED
     assert got.loc["create", "ms_per_container"] == pytest.approx(0.2)
     assert got.loc["total", "ms_per_container"] == pytest.approx(0.7)
     assert got.loc["total", "intercept_ms"] == pytest.approx(70)
@@ -202,7 +211,7 @@ def _density_run(tmp_path, rng, client="oci|<b>") -> Path:
             container_id="c",
             n=n,
         )
-        for t in range(2)
+        for t in range(3)
         for n in (1, 5, 10, 25)
         for s in ("create", "start")
     ]
@@ -222,9 +231,12 @@ def test_report_section_writes_tables_figures_and_escapes(tmp_path, rng):
         "runc&#x27;s 2.5 MB [2.5, 2.5] (pss, per container)."
     ) in text
     assert text.count("<img ") == 2 and "none (no daemon)" in text
+    assert "The unit is the trial (3 trials per target here)" in text
+    assert "N = 1, 5, 10, 25" in text and "Theil" not in text
     assert "0.50 ms [0.50, 0.50]" in text  # start: 0.5 ms per running container
     for name in (
         "density_memory.csv",
+        "density_trial_slopes.csv",
         "density_methods.csv",
         "density_interference.csv",
         "figures/density/memory.png",
@@ -334,8 +346,10 @@ def test_prior_is_used_before_any_level_is_read(tmp_path):
 
 
 def test_constant_readings_give_a_zero_slope_without_a_warning():
-    fit = ds.theil_sen([1, 1, 2, 2, 3, 3], [0, 0, 0, 0, 0, 0])
-    assert fit["slope"] == 0
+    assert ds.ols_fit([1, 2, 3], [0, 0, 0])[0] == 0
+    fit = ds.across_trials([0.0, 0.0, 0.0], nonnegative=True)
+    assert fit["estimate"] == 0 and fit["low"] == fit["high"] == 0
+    assert fit["status"] == ds.RESOLVED
 
 
 def test_batch_processes_are_new_processes_naming_a_key_and_their_descendants():
