@@ -127,6 +127,29 @@ def headline(slopes: pd.DataFrame, method: str = HEADLINE_METHOD) -> list[str]:
     return out
 
 
+def answers(run_dirs: Iterable[str | Path]) -> dict[str, list[tuple[str, str]]]:
+    """The report's first screen for density runs (issue 30: the first screen names every
+    experiment the runs hold and answers each): ``{"density": [(question, answer), …]}``,
+    one per client, the answer being :func:`headline`'s sentence; ``{}`` without a density
+    run."""
+    found = load(run_dirs)
+    if found is None:
+        return {}
+    sentences = headline(found.slopes)
+    if not sentences:
+        sentences = [
+            "fewer than two runtimes measured through any client, or none resolvable: "
+            "see the density section."
+        ]
+    n = int(found.slopes["trials"].max()) if "trials" in found.slopes and len(found.slopes) else 0
+    unit = f" (the trial as unit, {n} trials; by {HEADLINE_METHOD})" if n else ""
+    return {
+        "density": [
+            (f"What does one more idle container cost in memory{unit}?", text) for text in sentences
+        ]
+    }
+
+
 @dataclass
 class Density:
     """The density runs' frames and what :func:`write` wrote."""

@@ -425,3 +425,21 @@ def test_bad_containers_on_the_command_line_is_one_line(tmp_path, capsys):
         "rtlab collect: error: --containers: '5,1': give increasing "
         "whole numbers of at least 1 separated by commas, e.g. '1,5,10'"
     )
+
+
+def test_the_first_screen_answers_density_and_names_it_among_the_experiments(tmp_path, rng):
+    """issue 30: "These runs hold N experiments" names density, answered on its own."""
+    from rtlab.analysis import stats as st
+    from rtlab.report import density_report, views
+
+    run = _density_run(tmp_path, rng)
+    got = density_report.answers([run])
+    (question, answer), *_ = got["density"]
+    assert "one more idle container cost in memory" in question and "3 trials" in question
+    assert "runsc" in answer and "runc" in answer  # runsc against runc, by pss
+    assert density_report.answers([tmp_path]) == {}  # no density run: nothing
+    empty = pd.DataFrame(columns=st.SUMMARY_COLUMNS)
+    conc = {"concurrency": [("How do starts degrade?", "<i>x</i>")]}
+    page = views.headline([{}], empty, pd.DataFrame(), more={**conc, **got})["text/html"]
+    assert "These runs hold 2 experiments (concurrency, density)" in page
+    assert "one more idle container cost in memory" in page and "<i>x</i>" not in page
