@@ -207,14 +207,18 @@ def differences(
     """Which phase explains a difference: for each step and each pair of groups that differ
     only in ``by`` ("runtime": two runtimes through one client at one pace; "pace": one
     target at two paces; "mode": one client and runtime at one pace, rootful against
-    rootless, the rootless client named ``<client>-rootless``), the step's median difference a − b and, for every phase both
+    rootless, the rootless client named ``<client>-rootless``), paired by round when the
+    two ran in at least ``stats.MIN_PAIRED_ROUNDS`` common rounds (``paired_rounds``; the
+    phase's ``diff_s`` is then the Hodges–Lehmann estimate of its per-round differences
+    with the signed-rank CI, :func:`rtlab.analysis.shift.paired`), else the difference of
+    the medians with an unpaired percentile bootstrap; the step's median difference a − b and, for every phase both
     have, the median difference of that phase with its (unpaired, percentile) bootstrap CI;
     ``explains`` is True on the phase whose median difference is largest in the direction
     of the step's (the rule, an argmax: :func:`explained` keeps it only when its CI excludes
     0, and the report says both).
 
     Columns: step, a, b, phase, a_median_s, b_median_s, diff_s, diff_low_s, diff_high_s,
-    step_diff_s, explains.
+    step_diff_s, explains, paired_rounds.
     """
     cols = [
         "step",
@@ -228,6 +232,7 @@ def differences(
         "diff_high_s",
         "step_diff_s",
         "explains",
+        "paired_rounds",
     ]
     wide = per_trial(phases)
     rows: list[dict] = []
@@ -260,11 +265,23 @@ def differences(
                     n for n in wide.columns if n in (seen_a & seen_b) or n == tracing.UNATTRIBUTED
                 ]
                 rng = np.random.default_rng(stats.derive_seed(seed, a, b, step))
+                # twins that ran in the same rounds (targets and paces are interleaved
+                # within a round) are paired by round; else unpaired
+                ka = ga.groupby(["run_id", "round"])[names].mean()
+                kb = gb.groupby(["run_id", "round"])[names].mean()
+                common = ka.index.intersection(kb.index)
+                paired = len(common) >= stats.MIN_PAIRED_ROUNDS
                 out = []
                 for name in names:
                     xa = ga[name].to_numpy(dtype=float)
                     xb = gb[name].to_numpy(dtype=float)
-                    low, high = _boot_median_diff(xa, xb, rng, n_boot, confidence)
+                    if paired:
+                        d = (ka.loc[common, name] - kb.loc[common, name]).to_numpy(dtype=float)
+                        est = shift.paired(d, confidence)[0]
+                        diff, low, high = float(est.estimate), float(est.low), float(est.high)
+                    else:
+                        low, high = _boot_median_diff(xa, xb, rng, n_boot, confidence)
+                        diff = float(np.median(xa) - np.median(xb))
                     out.append(
                         {
                             "step": step,
@@ -273,11 +290,12 @@ def differences(
                             "phase": name,
                             "a_median_s": float(np.median(xa)),
                             "b_median_s": float(np.median(xb)),
-                            "diff_s": float(np.median(xa) - np.median(xb)),
+                            "diff_s": diff,
                             "diff_low_s": low,
                             "diff_high_s": high,
                             "step_diff_s": step_diff,
                             "explains": False,
+                            "paired_rounds": len(common) if paired else 0,
                         }
                     )
                 if out:
@@ -472,10 +490,16 @@ def sentences(result: PhaseResult) -> list[str]:
     for r in explained(result).itertuples(index=False):
         out.append(
             f"{r.step}: {r.a} against {r.b} differs by {_ms(r.step_diff_s)} ms (step "
-            f"medians); the phase whose median moves most in that direction is {r.phase!r}: "
-            f"{_ms(r.diff_s)} ms (unpaired bootstrap 95% CI {_ms(r.diff_low_s)} to "
-            f"{_ms(r.diff_high_s)}, which excludes 0; {_ms(r.a_median_s)} against "
-            f"{_ms(r.b_median_s)} ms)."
+            f"medians); the phase that moves most in that direction is {r.phase!r}: "
+            f"{_ms(r.diff_s)} ms ("
+            + (
+                f"Hodges–Lehmann of its differences paired over {int(r.paired_rounds)} "
+                "rounds, signed-rank"
+                if getattr(r, "paired_rounds", 0)
+                else "difference of medians, unpaired bootstrap"
+            )
+            + f" 95% CI {_ms(r.diff_low_s)} to {_ms(r.diff_high_s)}, which excludes 0; "
+            f"medians {_ms(r.a_median_s)} against {_ms(r.b_median_s)} ms)."
         )
     for r in result.cost.itertuples(index=False):
         moved = abs(r.ratio - 1.0)

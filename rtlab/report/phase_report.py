@@ -109,7 +109,7 @@ def html(result: PhaseResult | None, figures_html: str = "") -> HTML:
                 "a",
                 "b",
                 "a − b, step medians (ms)",
-                "the phase whose median moves most that way",
+                "the phase that moves most that way",
                 "its a − b, ms [95% CI]",
             ],
             "phase-differences",
@@ -171,9 +171,12 @@ def html(result: PhaseResult | None, figures_html: str = "") -> HTML:
         f"<p>How much of each step the named phases explain:</p>{coverage}"
         f"<p>Which phase explains a difference (runtimes through one client at one pace; "
         f"paces of one target; one target rootful against rootless). The rule: among the phases both define, the one whose "
-        f"median difference a − b is largest in the direction of the steps' difference, "
-        f"shown only when its 95% CI (unpaired percentile bootstrap of the medians) "
-        f"excludes 0:</p>{diffs}"
+        f"difference a − b is largest in the direction of the steps' difference, shown "
+        f"only when its 95% CI excludes 0. Paired by round when the two ran in the same "
+        f"rounds (at least {stats.MIN_PAIRED_ROUNDS}; targets, paces and modes are "
+        f"interleaved within a round): the Hodges–Lehmann estimate of the phase's per-round "
+        f"difference with the signed-rank CI; otherwise the difference of the medians with "
+        f"an unpaired percentile bootstrap:</p>{diffs}"
         "<p>The cost of tracing: the traced twin against the untraced one (the tracer "
         "attached, not following), paired by round: the Hodges–Lehmann estimate of the "
         "per-round ratio traced/untraced with the signed-rank inversion 95% CI (as the "

@@ -187,6 +187,16 @@ def test_differences_by_mode_pair_rootful_and_rootless_of_one_target():
         "oci/runc @ pace 100 ms",
         "oci-rootless/runc @ pace 100 ms",
     }
+    # the two modes ran in the same rounds: paired, the Hodges–Lehmann of the differences
+    assert (diff["paired_rounds"] == 7).all()
+    d = phasestats.per_trial(pd.DataFrame(rows))
+    a = d[d.client == "oci"].set_index("round")["namespaces + cgroups"]
+    b = d[d.client == "oci-rootless"].set_index("round")["namespaces + cgroups"]
+    from rtlab.analysis import shift
+
+    want = shift.paired((a - b.reindex(a.index)).to_numpy(), 0.95)[0].estimate
+    got = top["diff_s"].iloc[0] * (1 if top["a"].iloc[0].startswith("oci/") else -1)
+    assert got == pytest.approx(want)
     # nothing to pair without a rootless twin
     assert phasestats.differences(pd.DataFrame(_phase_rows()), by="mode").empty
 
