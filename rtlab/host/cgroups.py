@@ -194,12 +194,21 @@ def placement(container: str, parent: str) -> str:
     """Which cgroup a container's process got, from its ``/proc/<pid>/cgroup`` text and
     that of the process that started it: ``"none (…)"`` when it stayed in every one of
     its parent's cgroups (nothing was made for it), else each hierarchy where it has
-    one of its own, e.g. ``"v2 /rtlab-x; v1 cpu,cpuacct /rtlab-x"``."""
+    one of its own, v1 hierarchies of one path together, e.g. ``"v1 cpu,cpuacct,memory
+    /rtlab-x; v2 /rtlab-x"``."""
     mine, theirs = parse_membership(container), parse_membership(parent)
-    own = [f"{h} {path}" for h, path in sorted(mine.items()) if theirs.get(h) != path]
+    own: dict[str, list[str]] = {}  # path → the hierarchies where the container has it
+    for h, path in sorted(mine.items()):
+        if theirs.get(h) != path:
+            own.setdefault(path, []).append(h)
     if not own:
         return "none (the container stays in the cgroups of the process that started it)"
-    return "; ".join(own)
+    parts = []
+    for path, names in own.items():
+        v1 = [h.removeprefix("v1 ") for h in names if h.startswith("v1 ")]
+        parts += [f"v1 {','.join(v1)} {path}"] if v1 else []
+        parts += [f"v2 {path}"] if "v2" in names else []
+    return "; ".join(sorted(parts, key=lambda x: (x.startswith("v2"), x)))
 
 
 def placement_of(pid: int, parent_pid: int | None = None) -> str:

@@ -305,7 +305,7 @@ def paired_table(
                     if np.isfinite(r.cost_ci_low_s)
                     else "too few trials"
                 ),
-                "ratio rootless/rootful": round(p["ratio"], 3) if p else None,
+                "ratio rootless/rootful": round(p["ratio"], 3) if p else "—",
                 "Holm-adjusted 95% CI of the ratio": (
                     f"{p['ratio_ci_low']:.3f}–{p['ratio_ci_high']:.3f}"
                     if p and np.isfinite(p["ratio_ci_low"])
@@ -337,7 +337,11 @@ def figure(trials: pd.DataFrame | None, summary: pd.DataFrame, step: str = stats
     ]
     fig = Figure(figsize=(11, 0.9 + 0.75 * len(table)))
     left, right = fig.subplots(1, 2, sharey=True)
-    labels = [f"{r.runtime} · {r.client}" for r in table.itertuples(index=False)]
+    paced = table["pace_s"].nunique() > 1  # a row per pace: its medians, no whisker
+    labels = [
+        f"{r.runtime} · {r.client}" + (f" @ {format_pace(r.pace_s)}" if paced else "")
+        for r in table.itertuples(index=False)
+    ]
     y = np.arange(len(table))
     for offset, mode, suffix, hatch in (
         (-0.2, "rootful", "", ""),
@@ -345,6 +349,11 @@ def figure(trials: pd.DataFrame | None, summary: pd.DataFrame, step: str = stats
     ):
         med, low, high = [], [], []
         for r in table.itertuples(index=False):
+            if paced:
+                med.append(getattr(r, f"median_{mode}_s") * 1e3)
+                low.append(0.0)
+                high.append(0.0)
+                continue
             row = summ[(summ["client"] == r.client + suffix) & (summ["runtime"] == r.runtime)]
             m = float(row["median_s"].iloc[0]) if len(row) else np.nan
             lo = float(row["ci_low_s"].iloc[0]) if len(row) else np.nan
@@ -366,7 +375,11 @@ def figure(trials: pd.DataFrame | None, summary: pd.DataFrame, step: str = stats
         )
     left.set_yticks(y, labels)
     left.invert_yaxis()
-    left.set_xlabel(f"median {step} (ms); whisker: its 95% CI (none: too few trials)")
+    left.set_xlabel(
+        f"median {step} (ms), each pace's (no whisker)"
+        if paced
+        else f"median {step} (ms); whisker: its 95% CI (none: too few trials)"
+    )
     left.legend(
         handles=[
             Patch(facecolor="white", edgecolor="black", label="rootful"),

@@ -875,6 +875,7 @@ def headline_sections(
     metas: Sequence[dict],
     trials: pd.DataFrame | None = None,
     alpha: float = 0.05,
+    every_pace: pd.DataFrame | None = None,
 ) -> list[tuple[str, str, list[tuple[str, str]]]]:
     """(experiment, headline step, [(question, answer), …]) per experiment of the runs,
     in experiment order: runs of different experiments are never pooled, so each gets
@@ -925,9 +926,18 @@ def headline_sections(
         )
         if text:
             answers.append(("Which client is fastest over runc?", f"{text} {conditions}."))
-        text = rootless_report.headline(comp, rows, step)  # rootless beside rootful
+        # rootless beside rootful, at every pace the runs hold (a flip named): the rows of
+        # every pace when given, else the analysed pace's
+        paced = _experiment_rows(every_pace, experiment) if every_pace is not None else rows
+        text = rootless_report.headline(comp, paced, step)
         if text:
-            answers.append(("What does running rootless cost?", f"{text} {conditions}."))
+            answers.append(
+                (
+                    "What does running rootless cost?",
+                    # each pace its own cost (rootless_report.costs), never pooled
+                    f"{text} {conditions_text(metas, paced).replace(' (pooled)', ' (each its own)')}.",
+                )
+            )
         sections.append((experiment, step, answers))
     return sections
 
@@ -975,17 +985,19 @@ def headline(
     trials: pd.DataFrame | None = None,
     alpha: float = 0.05,
     more: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+    every_pace: pd.DataFrame | None = None,
 ) -> Bundle:
     """The report's first screen: its title, one sentence per question beside the
     overview figure — one such block per experiment when the runs hold several (never
     pooled). ``more``: the answers of experiments the step tables leave out
-    (``AnalysisResult.answers``: concurrency), each its own block. Every string from
-    data is escaped."""
+    (``AnalysisResult.answers``: concurrency; density_report.answers), each its own block.
+    ``every_pace``: the rows of every pace (the runs' trials), for the answers given per
+    pace (rootless). Every string from data is escaped."""
     import base64
 
     figures = list(figures)
     sections: list[tuple[str, str | None, list[tuple[str, str]]]] = list(
-        headline_sections(summary, comparisons, metas, trials, alpha)
+        headline_sections(summary, comparisons, metas, trials, alpha, every_pace)
     )
     # analyze draws the step tables' figures in figures/<experiment>/ only when they
     # hold several experiments (concurrency's are always in figures/concurrency/)
