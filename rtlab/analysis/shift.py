@@ -33,7 +33,7 @@ picked exactly among the few members inside its bracket (:func:`_select`).
 from __future__ import annotations
 
 from functools import cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import special
@@ -314,8 +314,8 @@ class _Set(NamedTuple):
     ``count_le(t)`` (members <= each t), their number and the null distribution of the
     rank statistic (``cdf``, exact; None: normal with ``variance``)."""
 
-    select: object
-    count_le: object
+    select: Any  # Callable[[ranks], np.ndarray]; None when empty
+    count_le: Any  # Callable[[np.ndarray], np.ndarray]; None when empty
     total: int
     cdf: np.ndarray | None
     variance: float
@@ -417,7 +417,7 @@ def _paired_set(d: np.ndarray) -> _Set:
         def select(ranks):
             return _order_stats(walsh, total, ranks)
 
-        def count_le(t):
+        def count_le(t: np.ndarray) -> np.ndarray:
             return np.count_nonzero(walsh[None, :] <= np.asarray(t)[:, None], axis=1)
     elif values.size * (values.size + 1) // 2 <= _DIRECT_MAX:
         # few distinct values (ties): each distinct Walsh average once, with its multiplicity
@@ -429,7 +429,7 @@ def _paired_set(d: np.ndarray) -> _Set:
         def select(ranks):
             return _weighted_order_stats(walsh, weight, ranks)
 
-        def count_le(t):
+        def count_le(t: np.ndarray) -> np.ndarray:
             return (weight[None, :] * (walsh[None, :] <= np.asarray(t)[:, None])).sum(axis=1)
     else:
 
@@ -522,7 +522,7 @@ def _unpaired_set(x: np.ndarray, y: np.ndarray) -> _Set:
         def select(ranks):
             return _order_stats(diffs, total, ranks)
 
-        def count_le(t):
+        def count_le(t: np.ndarray) -> np.ndarray:
             return np.count_nonzero(diffs[None, :] <= np.asarray(t)[:, None], axis=1)
     elif x_values.size * y_values.size <= _DIRECT_MAX:
         # few distinct values (ties): each distinct difference once, with its multiplicity
@@ -532,7 +532,7 @@ def _unpaired_set(x: np.ndarray, y: np.ndarray) -> _Set:
         def select(ranks):
             return _weighted_order_stats(diffs, weight, ranks)
 
-        def count_le(t):
+        def count_le(t: np.ndarray) -> np.ndarray:
             return (weight[None, :] * (diffs[None, :] <= np.asarray(t)[:, None])).sum(axis=1)
     else:
 

@@ -81,6 +81,7 @@ def costs(
 
     if not _modes(trials):
         return pd.DataFrame(columns=[*COST_COLUMNS, "pace_s"])
+    assert trials is not None  # _modes: rows of both modes
     paces = (
         sorted(pd.to_numeric(trials["pace_s"], errors="coerce").dropna().unique())
         if "pace_s" in trials.columns
@@ -149,7 +150,7 @@ def ci_verdict(low: float, high: float) -> str:
 def pace_flips(table: pd.DataFrame) -> list[str]:
     """One sentence per runtime and client whose rootless verdict (the cost CI's) differs
     between two paces, both settled (slower or faster): "… flips with the pace: …"."""
-    out = []
+    out: list[str] = []
     if "pace_s" not in table.columns or table["pace_s"].nunique() < 2:
         return out
     for (runtime, client), rows in table.groupby(["runtime", "client"], sort=False):

@@ -13,6 +13,7 @@ class OciTarget(Target):
     client = "oci"
     package = None  # the runtime's own package (runtimes.py)
     engine = False
+    cgroup: str | None = None  # which cgroup its containers get (probe_cgroup), once probed
 
     @property
     def rt_argv(self) -> list[str]:
@@ -119,6 +120,6 @@ class OciTarget(Target):
 
     def config(self) -> dict:
         out = {"binary": self.runtime.path(), "flags": list(self.runtime.flags)}
-        if getattr(self, "cgroup", None):
+        if self.cgroup:
             out["cgroup"] = self.cgroup
         return out
