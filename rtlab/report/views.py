@@ -1046,6 +1046,11 @@ def headline(
         lead = (
             _step_lead(step, experiment)
             if step is not None
+            else "Compared: the memory one more idle container costs, per target and client: "
+            "a slope over N per trial, the mean of the trials' slopes with its 95% CI across "
+            "the trials (\u201cnot resolvable here\u201d where the trials' noise swamps the "
+            "slope); the figures and every method are in the density section."
+            if experiment == "density"
             else "Compared: k containers of one target released together; each p95 with "
             "its 95% CI (each says which: this sitting's, order statistics over its batches, "
             "or across the runs of several sittings), and where throughput stops growing "

@@ -443,3 +443,6 @@ def test_the_first_screen_answers_density_and_names_it_among_the_experiments(tmp
     page = views.headline([{}], empty, pd.DataFrame(), more={**conc, **got})["text/html"]
     assert "These runs hold 2 experiments (concurrency, density)" in page
     assert "one more idle container cost in memory" in page and "<i>x</i>" not in page
+    density_block = page[page.index('data-experiment="density"') :]
+    assert "a slope over N per trial" in density_block
+    assert "released together" not in density_block  # not the concurrency block's lead
