@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from rtlab.analysis import concurrency_stats as cs
 from rtlab.analysis import plots
 
 SPAN_FOR_LOG = 10.0
@@ -56,6 +57,20 @@ def against_k(
     return ax
 
 
+def bands_text(summary: pd.DataFrame) -> str:
+    """What the figure's bands are: one sitting's order-statistic CIs, or CIs across the
+    runs of several sittings (the summary's ``ci_kind``), or both."""
+    kinds = sorted(set(summary.get("ci_kind", pd.Series(dtype=str)).dropna().astype(str)))
+    across = [k for k in kinds if k != cs.SITTING]
+    parts = (
+        ["this sitting's, order statistics over batches"]
+        if cs.SITTING in kinds or not kinds
+        else []
+    )
+    parts += [f"{k}, Student's t over the runs" for k in across]
+    return "95% CI (" + "; ".join(parts) + ")"
+
+
 def figure(summary: pd.DataFrame, *, mode: str = "run") -> Figure:
     """Rows: p50, p95, throughput; columns: the clients (one facet each) — for one mode."""
     rows = summary[summary["mode"] == mode]
@@ -69,5 +84,5 @@ def figure(summary: pd.DataFrame, *, mode: str = "run") -> Figure:
             against_k(
                 sub, metric=metric, ax=axes[i][j], title=f"{client}: {what}" if i == 0 else None
             )
-    fig.suptitle(f"starts under load ({what})\nbands: 95% CI, order statistics over batches")
+    fig.suptitle(f"starts under load ({what})\nbands: {bands_text(rows)}")
     return fig

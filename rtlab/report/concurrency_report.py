@@ -143,7 +143,8 @@ def _figures(result) -> list[str]:
             out.append(
                 f"<h4>{esc(title)}</h4><p>p50 and p95 latency and throughput against k, "
                 f"one line per runtime, a panel row per client; each a batch's own, the "
-                f"median over batches; bands: 95% CIs (order statistics over batches).</p>"
+                f"median over batches; bands: 95% CIs (the table's \u201cCI describes\u201d "
+                f"column says which kind).</p>"
                 f'<img src="data:image/png;base64,{data}" alt="{esc(title)}" '
                 f'style="max-width:100%"/>'
             )

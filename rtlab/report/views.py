@@ -1026,7 +1026,7 @@ def headline(
                     "latency and throughput against k per target with 95% CIs",
                     "Runs to exit: p50 and p95 latency (top) and throughput (bottom) "
                     "against k, the containers released together; one line per target, "
-                    "bands: 95% CIs (order statistics over batches).",
+                    "bands: 95% CIs (as the answers say: this sitting's, or across runs).",
                 )
                 if step is None
                 else (

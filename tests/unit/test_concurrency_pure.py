@@ -458,3 +458,21 @@ def test_the_knee_is_called_the_finding_only_when_there_is_one(curve, says_knee)
     lines = cs.headlines(s, cs.knees(s), cores=2)
     assert lines and all("exceeds this host's 2 cores" in line for line in lines)
     assert all(("the knee is the finding" in line) == says_knee for line in lines)
+
+
+def test_the_figure_says_which_kind_of_band_it_draws():
+    from rtlab.analysis import concurrency_plots
+
+    one = cs.summarize(synthetic({1: 10.0, 2: 19.0}, batches=8))
+    assert "this sitting's" in concurrency_plots.bands_text(one)
+    two = cs.summarize(
+        pd.concat(
+            [
+                synthetic({2: 20.0}, batches=8),
+                synthetic({2: 10.0}, batches=8, seed=2).assign(run_id="t"),
+            ],
+            ignore_index=True,
+        )
+    )
+    text = concurrency_plots.bands_text(two)
+    assert "across 2 runs" in text and "this sitting" not in text
