@@ -747,37 +747,7 @@ class Collector:
             )
         frame = results.load_trials(self.run_dir)
         by_label = {s.label: s for s in self.states}
-        by_key = {
-            (
-                s.target.label,
-                s.unit.condition.get("pace_s"),
-                s.unit.condition.get("network", ""),
-                s.target.mode,
-                s.unit.condition.get("k"),
-            ): s
-            for s in self.states
-        }
-        if "pace_s" not in frame.columns:
-            frame["pace_s"] = None
-        if "k" not in frame.columns:
-            frame["k"] = None
-        for (client, runtime, pace, net, mode, k, _trial), rows in frame.groupby(
-            ["client", "runtime", "pace_s", "network", "mode", "k", "trial"],
-            sort=True,
-            dropna=False,
-        ):
-            state = by_key.get(
-                (
-                    f"{client}/{runtime}",
-                    None if pd_isna(pace) else float(pace),
-                    net or "",
-                    mode or rootless.DEFAULT_MODE,
-                    _width(k),
-                )
-            )
-            if state is not None:
-                state.trials_done += 1
-                tally(state, rows.to_dict("records"))
+        restore_counts(self.states, frame)
         for label, why in (prev.get("dropped") or {}).items():
             if label in by_label:
                 by_label[label].dropped = why
@@ -857,6 +827,37 @@ class Collector:
 
 def pd_isna(value) -> bool:
     return value is None or value != value
+
+
+def restore_counts(states: list, frame) -> None:
+    """Credit each unit state with the trials trials.csv already holds for it (resume).
+
+    A unit is its target, mode and every condition that makes units apart
+    (:data:`rtlab.core.conditions.APART`: pace, network, k, traced), read the same way
+    from a state's condition and from a trials.csv row (:func:`conditions.unit_key`), so
+    twins (traced or not, another pace, k or network) never share a count."""
+    by_key = {
+        (s.target.label, s.target.mode, *conditions.unit_key(s.unit.condition)): s for s in states
+    }
+    apart = [c.column for c in conditions.APART]
+    frame = frame.copy()
+    for column in ("mode", *apart):
+        if column not in frame.columns:
+            frame[column] = None
+    for key, rows in frame.groupby(
+        ["client", "runtime", "mode", *apart, "trial"], sort=True, dropna=False
+    ):
+        client, runtime, mode, *values, _trial = key
+        state = by_key.get(
+            (
+                f"{client}/{runtime}",
+                mode if isinstance(mode, str) and mode else rootless.DEFAULT_MODE,
+                *conditions.unit_key(dict(zip(apart, values))),
+            )
+        )
+        if state is not None:
+            state.trials_done += 1
+            tally(state, rows.to_dict("records"))
 
 
 def _width(value) -> int | None:

@@ -2,8 +2,8 @@
 
 Every round runs one trial of every *unit* that wants more, in an order shuffled
 by the seed; a unit is a target (client × runtime) under one condition (the
-condition's columns go into its rows; today every unit has the empty condition,
-issue 11's paces make several per target). The first ``warmup`` trials of a unit
+condition's columns go into its rows; the conditions that make units apart are
+declared once in rtlab/core/conditions.py, CONDITIONS: pace, network, k, traced). The first ``warmup`` trials of a unit
 are flagged warm-up. A unit stops after its trial count, or, adaptive
 (``until_ci``), once every step's median CI is within ±until_ci; it is dropped
 after ``max_consecutive_timeouts`` timed-out commands in a row, or when a failed

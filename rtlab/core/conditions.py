@@ -31,6 +31,8 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
@@ -296,3 +298,64 @@ def cpu_conditions(cpu_dir: Path = _CPU) -> dict:
     if params.is_dir():
         out["haltpoll"] = {p.name: _read(p) for p in sorted(params.iterdir())}
     return out
+
+
+# -- the conditions a row carries, declared once ----------------------------------------
+
+
+def _missing(value) -> bool:
+    return value is None or value != value or value == ""  # None, NaN, an empty cell
+
+
+def _seconds(value) -> float | None:
+    return None if _missing(value) else float(value)
+
+
+def _text(value) -> str:
+    return "" if _missing(value) else str(value)
+
+
+def _whole(value) -> int | None:
+    try:
+        return None if _missing(value) else int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _flag(value) -> bool:
+    return str(value).strip().lower() in ("true", "1")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition column of trials.csv (issue 32: declared once, iterated by users).
+
+    ``read`` turns a unit's condition value or a trials.csv cell (text, NaN or empty
+    when the run did not set it) into the unit's value; ``apart``: the condition makes
+    units apart (one unit per value: part of the resume key), else it is recorded per
+    row only (the idle actually had, the level N of a density trial)."""
+
+    column: str
+    read: Callable[[object], object]
+    label: str
+    apart: bool
+
+
+CONDITIONS: tuple[Condition, ...] = (
+    Condition("pace_s", _seconds, "pace", True),
+    Condition("idle_s", _seconds, "idle before the step", False),
+    Condition("caches_dropped", _flag, "page cache dropped", False),
+    Condition("network", _text, "network", True),
+    Condition("k", _whole, "parallel", True),
+    Condition("mode", _text, "mode", False),  # the target's own (rootless is its class)
+    Condition("n", _whole, "containers running", False),
+    Condition("traced", _flag, "traced", True),
+)
+COLUMNS = tuple(c.column for c in CONDITIONS)
+APART = tuple(c for c in CONDITIONS if c.apart)  # what makes two units of a target apart
+
+
+def unit_key(condition) -> tuple:
+    """The values that make a unit of a target apart, read from its condition dict or
+    from a trials.csv row (``Mapping``): the same tuple for both (the resume key)."""
+    return tuple(c.read(condition.get(c.column)) for c in APART)

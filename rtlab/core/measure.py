@@ -108,20 +108,14 @@ def run_timed(
         Seconds before the command's process group is killed with SIGKILL.
     env
         The environment (default: rtlab's own).
-    before_release
-        Called once every command is forked and waiting, just before the release
-        (the pace's idle gap goes here, so the forks do not shorten it).
-    wait_ready
-        Wait (up to ``timeout_s``) until every child has said it is blocked on the
-        barrier before the release (the default; False only for the benchmark that
-        measures what it changes, benchmarks/concurrency_fidelity.py).
     capture_stdout
         Keep the command's stdout (small outputs such as an id or JSON state).
 
     Returns
     -------
     Measurement
-        ``wall_s`` spans spawn to reap on the monotonic clock.
+        ``wall_s`` spans spawn to reap on the monotonic clock. (Commands released
+        together from a barrier: :func:`run_released`.)
     """
     argv = tuple(str(a) for a in argv)
     exe = argv[0] if "/" in argv[0] else shutil.which(argv[0])

@@ -36,6 +36,8 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
+from rtlab.core import conditions
+
 FORMAT_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 FORMAT1_EXPERIMENT = "lifecycle"  # what format 1 runs measured
@@ -58,7 +60,7 @@ COLUMNS = (
     "container_id",
 )
 
-CONDITION_COLUMNS = ("pace_s", "idle_s", "caches_dropped", "network", "k", "mode", "n", "traced")
+CONDITION_COLUMNS = conditions.COLUMNS  # declared once, in conditions.CONDITIONS
 
 ACTION_COLUMNS = ("instance", "offset_s")  # experiments released from a barrier only
 
