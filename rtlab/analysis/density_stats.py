@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from rtlab.collect.density import METHODS
+from rtlab.core.experiments import DENSITY_METHODS as METHODS
 from rtlab.core.options import DEFAULT_ALPHA
 
 MB = 1e6

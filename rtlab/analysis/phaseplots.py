@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from rtlab.analysis import plots, stats
-from rtlab.collect import tracing
+from rtlab.core import phasedefs
 
 
 def _label(target: str, pace) -> str:
@@ -24,7 +24,7 @@ def _colours(names) -> dict:
     """A colour per phase name, the same in every figure (from the name), unattributed grey."""
     palette = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]  # a ListedColormap
     colours = {n: palette[zlib.crc32(str(n).encode()) % len(palette)] for n in dict.fromkeys(names)}
-    colours[tracing.UNATTRIBUTED] = (0.6, 0.6, 0.6, 1.0)
+    colours[phasedefs.UNATTRIBUTED] = (0.6, 0.6, 0.6, 1.0)
     return colours
 
 

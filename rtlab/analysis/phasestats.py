@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from rtlab.analysis import shift, stats
-from rtlab.collect import tracing
+from rtlab.core import phasedefs
 
 PHASES_FILE = "phases.csv"
 
@@ -23,7 +23,7 @@ def load_phases(run_dir: Path) -> pd.DataFrame:
     """A run's phases.csv as a typed frame (empty with its columns when the run was not traced)."""
     path = Path(run_dir) / PHASES_FILE
     if not path.exists():
-        return pd.DataFrame(columns=list(tracing.PHASE_COLUMNS))
+        return pd.DataFrame(columns=list(phasedefs.PHASE_COLUMNS))
     frame = pd.read_csv(
         path,
         keep_default_na=False,
@@ -38,16 +38,16 @@ def load_runs(run_dirs) -> pd.DataFrame:
     """The phases.csv of every run, concatenated (empty with its columns when none was traced)."""
     frames = [f for f in (load_phases(Path(r)) for r in run_dirs) if len(f)]
     if not frames:
-        return pd.DataFrame(columns=list(tracing.PHASE_COLUMNS))
+        return pd.DataFrame(columns=list(phasedefs.PHASE_COLUMNS))
     return pd.concat(frames, ignore_index=True)
 
 
 def _order(runtime: str, step: str, names, client: str = "oci") -> list[str]:
     """Phases in their definition's order, ``unattributed`` last (always: 0 when every
     marker was seen), unknown names before it."""
-    defined = [name for name, _ in tracing.definitions(runtime, step, client) or ()]
-    rest = sorted(n for n in set(names) if n not in defined and n != tracing.UNATTRIBUTED)
-    return [n for n in defined if n in set(names)] + rest + [tracing.UNATTRIBUTED]
+    defined = [name for name, _ in phasedefs.definitions(runtime, step, client) or ()]
+    rest = sorted(n for n in set(names) if n not in defined and n != phasedefs.UNATTRIBUTED)
+    return [n for n in defined if n in set(names)] + rest + [phasedefs.UNATTRIBUTED]
 
 
 ROOTLESS_SUFFIX = "-rootless"  # tracing.py names a rootless target's client so (as stats)
@@ -75,8 +75,8 @@ def per_trial(phases: pd.DataFrame) -> pd.DataFrame:
         aggfunc="sum",
         fill_value=0.0,
     )
-    if tracing.UNATTRIBUTED not in wide.columns:
-        wide[tracing.UNATTRIBUTED] = 0.0
+    if phasedefs.UNATTRIBUTED not in wide.columns:
+        wide[phasedefs.UNATTRIBUTED] = 0.0
     return wide.reset_index()
 
 
@@ -167,7 +167,7 @@ def coverage(summary: pd.DataFrame) -> pd.DataFrame:
     keys = ["target", "client", "runtime", "pace_key", "step"]
     data = summary.assign(pace_key=_pace_key(summary))
     for (target, client, runtime, pace, step), g in data.groupby(keys, sort=True):
-        named = g[g.phase != tracing.UNATTRIBUTED]
+        named = g[g.phase != phasedefs.UNATTRIBUTED]
         rows.append(
             {
                 "target": target,
@@ -178,7 +178,7 @@ def coverage(summary: pd.DataFrame) -> pd.DataFrame:
                 "n": int(g["n"].max()),
                 "named_phases": int((named.median_s > 0).sum()),
                 "named_share": float(named.share.sum()),
-                "unattributed_share": float(g[g.phase == tracing.UNATTRIBUTED].share.sum()),
+                "unattributed_share": float(g[g.phase == phasedefs.UNATTRIBUTED].share.sum()),
                 "step_median_s": float(g.step_median_s.iloc[0]),
             }
         )
@@ -262,7 +262,7 @@ def differences(
                 seen_a = set(phases.loc[phases.container_id.isin(ga.container_id), "phase"])
                 seen_b = set(phases.loc[phases.container_id.isin(gb.container_id), "phase"])
                 names = [
-                    n for n in wide.columns if n in (seen_a & seen_b) or n == tracing.UNATTRIBUTED
+                    n for n in wide.columns if n in (seen_a & seen_b) or n == phasedefs.UNATTRIBUTED
                 ]
                 rng = np.random.default_rng(stats.derive_seed(seed, a, b, step))
                 # twins that ran in the same rounds (targets and paces are interleaved
@@ -474,7 +474,7 @@ def explained(result: PhaseResult) -> pd.DataFrame:
     d = result.differences
     if not len(d):
         return d
-    top = d[d["explains"] & (d["phase"] != tracing.UNATTRIBUTED)]
+    top = d[d["explains"] & (d["phase"] != phasedefs.UNATTRIBUTED)]
     return top[(top["diff_low_s"] > 0) | (top["diff_high_s"] < 0)]
 
 

@@ -58,12 +58,12 @@ from pathlib import Path
 
 from rtlab.collect.scheduler import Rows, UnitState
 from rtlab.collect.trial import TrialRunner
-from rtlab.core import conditions, procfs
+from rtlab.core import conditions, experiments, procfs
 from rtlab.core.experiments import Experiment
 from rtlab.host import daemons as host_daemons
 
 EXPERIMENT = "density"
-METHODS = ("memavailable", "pss", "cgroup")
+METHODS = experiments.DENSITY_METHODS
 DENSITY_COLUMNS = (
     "run_id",
     "client",

@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 
 TOTAL_STEP = "total"
 DEFAULT_EXPERIMENT = "lifecycle"
+# experiment density's three readings of memory (collect/density.py measures them,
+# analysis/density_stats.py reads them): the names in core, so analysis imports no collect
+DENSITY_METHODS = ("memavailable", "pss", "cgroup")
 
 
 WAIT_STATES = ("stopped", "running", "paused", "gone")  # what Step.wait may name

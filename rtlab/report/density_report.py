@@ -28,10 +28,11 @@ from pathlib import Path
 import pandas as pd
 
 from rtlab.analysis import density_stats as ds
-from rtlab.collect.density import EXPERIMENT, METHODS
+from rtlab.core.experiments import DENSITY_METHODS as METHODS
 from rtlab.core.results import load_trials
 from rtlab.report.html import esc, image_bundle
 
+EXPERIMENT = "density"  # collect/density.py's experiment name
 FIGURES = ("memory", "interference")
 HEADLINE_METHOD = "pss"  # the runtime's own processes, the least noisy of the three
 NOTHING = (

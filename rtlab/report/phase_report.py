@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from rtlab.analysis import phasestats, stats  # noqa: F401
-from rtlab.collect import tracing  # noqa: F401
 
 if TYPE_CHECKING:
     from IPython.display import HTML
@@ -88,7 +87,7 @@ def html(result: PhaseResult | None, figures_html: str = "") -> HTML:
             "phase-coverage",
         )
         if cov_rows
-        else "<p>The traced steps have no phase definition (tracing.PHASES).</p>"
+        else "<p>The traced steps have no phase definition (phasedefs.PHASES).</p>"
     )
     diff_rows = [
         (
