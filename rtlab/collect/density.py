@@ -60,7 +60,6 @@ from rtlab.collect.scheduler import Rows, UnitState
 from rtlab.collect.trial import TrialRunner
 from rtlab.core import conditions, experiments, procfs
 from rtlab.core.experiments import Experiment
-from rtlab.host import daemons as host_daemons
 
 EXPERIMENT = "density"
 METHODS = experiments.DENSITY_METHODS
@@ -170,20 +169,12 @@ def cgroup_usage(pids: Iterable[int], keys: Iterable[str]) -> tuple[int, int]:
     return total, len(tops)
 
 
-def client_daemons(client: str) -> list[tuple[str, int, str]]:
-    """The daemons ``client`` talks to, as (name, pid, start time): the processes
-    listening on their sockets now. docker: dockerd and the containerd it uses; ctr:
-    containerd; every other client: none."""
-    sockets = {
-        "docker": [
-            ("dockerd", host_daemons.DOCKER_SOCKET),
-            ("containerd", host_daemons.dockerd_containerd_socket()),
-        ],
-        "ctr": [("containerd", host_daemons.CONTAINERD_SOCKET)],
-    }.get(client, [])
+def client_daemons(target) -> list[tuple[str, int, str]]:
+    """The daemons ``target``'s client talks to (its ``daemon_sockets``), as (name, pid,
+    start time): the processes listening on their sockets now."""
     return [
         (name, pid, procfs.start_time(pid) or "")
-        for name, sock in sockets
+        for name, sock in target.daemon_sockets()
         for pid in procfs.socket_listeners(sock)[:1]
     ]
 
@@ -193,17 +184,6 @@ def daemons_pss(pinned: Sequence[tuple[str, int, str]]) -> int | None:
     if any(procfs.start_time(pid) != start for _, pid, start in pinned):
         return None
     return sum(pss(pid) for _, pid, _ in pinned)
-
-
-def container_keys(target, cid: str) -> list[str]:
-    """What names a container in command lines and cgroups: its name, plus the client's
-    full id for docker and podman (their shims and cgroups use the id)."""
-    keys = [cid]
-    if target.client in ("docker", "podman"):
-        m = target.quiet([*target.base, "inspect", "--format", "{{.Id}}", cid])
-        if m.ok and m.stdout.strip():
-            keys.append(m.stdout.strip())
-    return keys
 
 
 class DensityWriter:
@@ -335,7 +315,7 @@ class DensityRunner(TrialRunner):
         try:
             self.quiesce()
             before = snapshot()
-            pinned = client_daemons(target.client)
+            pinned = client_daemons(target)
             avail0, daemons0 = mem_available(), daemons_pss(pinned)
             for n in self.levels:
                 if failed:
@@ -359,7 +339,7 @@ class DensityRunner(TrialRunner):
                     cid = self.next_cid("d")
                     batch.append(cid)
                     failed = self._bring_up(state, cid)
-                    keys[cid] = container_keys(target, cid)
+                    keys[cid] = target.container_keys(cid)
                 if failed:
                     self.writer.write(
                         {**base, "n": n, "method": m, "ok": False, "error": failed} for m in METHODS

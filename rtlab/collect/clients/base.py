@@ -203,6 +203,19 @@ class Target:
         """The client's relevant configuration for run.json."""
         return {}
 
+    # -- what experiment density reads of a client (collect/density.py) ------
+    def daemon_sockets(self) -> list[tuple[str, Path]]:
+        """The daemons this client talks to, as (name, the socket each listens on):
+        their memory is charged to the client at density. None by default (the
+        runtime's own CLI, podman: daemonless)."""
+        return []
+
+    def container_keys(self, cid: str) -> list[str]:
+        """What names container ``cid`` in command lines and cgroups (density finds its
+        processes by these): its name; a client that names shims and cgroups by its own
+        full id adds that."""
+        return [cid]
+
     # -- shared ---------------------------------------------------------------
     def argv_templates(self, steps=STEPS) -> dict[str, list[list[str]]]:
         return {step: self.step_commands(step, "{id}") for step in steps}

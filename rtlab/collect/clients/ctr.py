@@ -17,6 +17,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 from rtlab.collect.clients.base import Target, state_name
 from rtlab.core.measure import run_timed
@@ -286,3 +287,6 @@ class CtrTarget(Target):
             "image_id": ctr_image_id(self.image_ref()),
             "network": "a new network namespace with no interface (ctr's default)",
         }
+
+    def daemon_sockets(self) -> list[tuple[str, Path]]:
+        return [("containerd", daemons.CONTAINERD_SOCKET)]

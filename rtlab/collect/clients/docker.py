@@ -277,3 +277,14 @@ class DockerTarget(Target):
             "image_id": docker_image_id(self.workload.image_ref()),
             "network": "none",
         }
+
+    def daemon_sockets(self) -> list[tuple[str, Path]]:
+        return [
+            ("dockerd", daemons.DOCKER_SOCKET),
+            ("containerd", daemons.dockerd_containerd_socket()),
+        ]
+
+    def container_keys(self, cid: str) -> list[str]:
+        """Its name and docker's full id (the shim's command line and the cgroup use it)."""
+        m = self.quiet([*self.base, "inspect", "--format", "{{.Id}}", cid])
+        return [cid, m.stdout.strip()] if m.ok and m.stdout.strip() else [cid]

@@ -226,3 +226,8 @@ class PodmanTarget(Target):
             "image_id": podman_image_id(self.workload.image_ref()),
             "network": "none",
         }
+
+    def container_keys(self, cid: str) -> list[str]:
+        """Its name and podman's full id (conmon's command line and the cgroup use it)."""
+        m = self.quiet([*self.base, "inspect", "--format", "{{.Id}}", cid])
+        return [cid, m.stdout.strip()] if m.ok and m.stdout.strip() else [cid]
