@@ -15,6 +15,7 @@ import pandas as pd
 
 from rtlab.analysis import shift, stats
 from rtlab.core import phasedefs
+from rtlab.core.conditions import ROOTLESS_SUFFIX
 
 PHASES_FILE = "phases.csv"
 
@@ -48,9 +49,6 @@ def _order(runtime: str, step: str, names, client: str = "oci") -> list[str]:
     defined = [name for name, _ in phasedefs.definitions(runtime, step, client) or ()]
     rest = sorted(n for n in set(names) if n not in defined and n != phasedefs.UNATTRIBUTED)
     return [n for n in defined if n in set(names)] + rest + [phasedefs.UNATTRIBUTED]
-
-
-ROOTLESS_SUFFIX = "-rootless"  # tracing.py names a rootless target's client so (as stats)
 
 
 def _pace_key(frame: pd.DataFrame) -> pd.Series:

@@ -40,6 +40,7 @@ from scipy import stats as sps
 
 from rtlab.analysis import shift
 from rtlab.core import experiments
+from rtlab.core.conditions import ROOTLESS_SUFFIX
 from rtlab.core.noise import NOISY_CV
 from rtlab.core.options import DEFAULT_ALPHA, DEFAULT_MARGIN
 
@@ -314,7 +315,7 @@ def samples(trials: pd.DataFrame) -> pd.DataFrame:
         # rootless is part of what is measured: "oci-rootless" beside "oci" (rootless.py),
         # so the client comparison over a runtime pairs them by round
         rootless = measured["mode"].fillna("").astype(str).eq("rootless").to_numpy()
-        measured = _suffix_clients(measured, rootless, "-rootless")
+        measured = _suffix_clients(measured, rootless, ROOTLESS_SUFFIX)
     if "traced" in measured.columns:
         # traced trials (--trace, tracing.py) are their own unit, never pooled: "oci+traced"
         traced = (measured["traced"].astype(str).str.lower() == "true").to_numpy()

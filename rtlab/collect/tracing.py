@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtlab.core import reaper
+from rtlab.core.conditions import ROOTLESS_SUFFIX
 from rtlab.core.phasedefs import (  # noqa: F401 (re-exported)
     CLIENT_PHASES,
     PHASE_COLUMNS,
@@ -451,7 +452,7 @@ class TracedRun:
                         "run_id": self.run_id,
                         # rootless is a mode of the client: named as stats names it
                         "client": target.client
-                        + ("-rootless" if getattr(target, "mode", "") == "rootless" else ""),
+                        + (ROOTLESS_SUFFIX if getattr(target, "mode", "") == "rootless" else ""),
                         "runtime": target.runtime.name,
                         "pace_s": state.unit.condition.get("pace_s"),
                         "round": rnd,

@@ -352,6 +352,7 @@ CONDITIONS: tuple[Condition, ...] = (
     Condition("traced", _flag, "traced", True),
 )
 COLUMNS = tuple(c.column for c in CONDITIONS)
+ROOTLESS_SUFFIX = "-rootless"  # how a rootless target's client is named in the analysis
 APART = tuple(c for c in CONDITIONS if c.apart)  # what makes two units of a target apart
 
 

@@ -8,7 +8,7 @@ signed-rank inversion CI; unpaired (fewer than stats.MIN_PAIRED_ROUNDS common
 rounds), the two-sample Hodges–Lehmann shift with the Mann–Whitney inversion
 CI. The ratio, its CI and the verdict (faster / slower / equivalent within the
 margin / inconclusive) are the client comparison's (stats.compare: ``oci``
-against ``oci-rootless`` over one runtime), read through :func:`rootless.pairs`.
+against ``oci-rootless`` over one runtime), read through :func:`modes.pairs`.
 
 The headline sentence (:func:`headline`): "Rootless costs runc +X ms (95% CI …)
 per lifecycle through its own CLI (oci); through podman +Y ms (…)". The
@@ -26,10 +26,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from rtlab.analysis import shift, stats
+from rtlab.analysis import modes, shift, stats
 from rtlab.core import experiments
 from rtlab.core.conditions import format_pace
-from rtlab.host import rootless
 from rtlab.report.html import _cell, esc
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render the section
@@ -103,9 +102,9 @@ def costs(
         data = stats._Samples(rows_e).step(step)
         clients = set(rows_e["client"].astype(str))
         for runtime in plots.ordered_names(rows_e["runtime"].astype(str), plots.KNOWN_RUNTIMES):
-            for client in sorted(c for c in clients if not c.endswith(rootless.SUFFIX)):
+            for client in sorted(c for c in clients if not c.endswith(modes.SUFFIX)):
                 a = stats.target_label(client, runtime)
-                b = stats.target_label(client + rootless.SUFFIX, runtime)
+                b = stats.target_label(client + modes.SUFFIX, runtime)
                 if a not in data.values or b not in data.values:
                     continue
                 x, y = data.values[a], data.values[b]
@@ -277,7 +276,7 @@ def paired_table(
     """The report's table: per runtime and client, the medians of each mode, the cost in ms
     with its CI, the ratio rootless/rootful with its CI, and the verdict."""
     table = costs(trials, step)
-    ratios = {(p["client"], p["runtime"]): p for p in rootless.pairs(comparisons, step)}
+    ratios = {(p["client"], p["runtime"]): p for p in modes.pairs(comparisons, step)}
     margin = (
         comparisons["margin"].iloc[0]
         if len(comparisons) and "margin" in comparisons
@@ -346,7 +345,7 @@ def figure(trials: pd.DataFrame | None, summary: pd.DataFrame, step: str = stats
     y = np.arange(len(table))
     for offset, mode, suffix, hatch in (
         (-0.2, "rootful", "", ""),
-        (0.2, "rootless", rootless.SUFFIX, "//"),
+        (0.2, "rootless", modes.SUFFIX, "//"),
     ):
         med, low, high = [], [], []
         for r in table.itertuples(index=False):

@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from rtlab.analysis import compare, concurrency_stats, reference, shift, stats
+from rtlab.analysis import compare, concurrency_stats, modes, reference, shift, stats
 from rtlab.analysis.analysis import HEATMAP_STEPS, figure_kinds
 from rtlab.analysis.paces import pace_conclusions, pace_stability
 from rtlab.core import experiments
 from rtlab.core.conditions import format_pace
 from rtlab.core.results import load_trials
-from rtlab.host import rootless
 from rtlab.report import rootless_report
 from rtlab.report.html import _cell, _code, _escape, esc, image_bundle  # noqa: F401 (views.esc …)
 
@@ -910,11 +909,11 @@ def headline_sections(
                 )
         # the clients as root ran them; rootless against rootful is its own question below
         text = _answer(
-            summ[~summ["client"].astype(str).str.endswith(rootless.SUFFIX)],
+            summ[~summ["client"].astype(str).str.endswith(modes.SUFFIX)],
             comp[
                 ~(
-                    comp["a"].astype(str).str.endswith(rootless.SUFFIX)
-                    | comp["b"].astype(str).str.endswith(rootless.SUFFIX)
+                    comp["a"].astype(str).str.endswith(modes.SUFFIX)
+                    | comp["b"].astype(str).str.endswith(modes.SUFFIX)
                 )
             ]
             if len(comp)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rtlab.analysis import stats
+from rtlab.analysis import modes, stats
 from rtlab.core.options import OPTIONS, OptionError
 from rtlab.host import rootless
 from rtlab.report import rootless_report
@@ -82,7 +82,7 @@ def _trials(rounds: int = 12, cost: float = 1.3, seed: int = 3) -> pd.DataFrame:
 
 def test_rootless_rows_are_paired_with_rootful_and_said_in_one_sentence():
     comparisons = stats.compare(_trials())
-    found = rootless.pairs(comparisons, "total")
+    found = modes.pairs(comparisons, "total")
     assert len(found) == 1
     p = found[0]
     assert (p["client"], p["runtime"], p["n_rounds"]) == ("oci", "runc", 12)
