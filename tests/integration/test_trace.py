@@ -261,3 +261,51 @@ def test_docker_and_ctr_start_name_the_hand_offs(tmp_path, rt_env):
             # every hand-off seen, in order, nothing unattributed
             assert list(trial.sort_values("start_s").phase) == expected, trial
     assert set(phases.step) == {"start"}  # the daemon clients' other steps: no definition
+
+
+@pytest.mark.usefixtures("_bpftrace")
+def test_resuming_an_interrupted_traced_run_measures_exactly_each_twins_missing_trials(
+    tmp_path, rt_env
+):
+    """issue 32: the resume key held no ``traced``: the twins shared one count, so one
+    twin was measured again from its first trial and the other got nothing more."""
+    import signal
+    import subprocess
+    import sys
+
+    from rtlab.core.results import load_trials
+    from tests.conftest import REPO, rtlab
+
+    out = tmp_path / "run"
+    args = ["collect", "--no-progress", "--clients", "oci", "--runtimes", "runc,crun"]
+    args += ["--steps", "run", "--trials", "6", "--warmup", "0", "--trace", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtlab", *args],
+        cwd=REPO,
+        env=rt_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    csv = out / "trials.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (
+        csv.exists() and len(csv.read_text().splitlines()) > 9
+    ):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, stderr
+    before = load_trials(out)
+    done = before.groupby(["runtime", before.traced.astype(str)]).trial.nunique()
+    assert 0 < done.sum() < 24, done  # interrupted part-way
+    r = rtlab("collect", "--no-progress", "--resume", str(out), env=rt_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    df = load_trials(out)
+    for (rt, traced), rows in df.groupby(["runtime", df.traced.astype(str)]):
+        # each twin: trials 0..5 exactly once each (no gap, nothing measured twice)
+        assert sorted(rows.trial) == list(range(6)), (rt, traced, sorted(rows.trial))
+    assert set(df.traced.astype(str)) == {"True", "False"}
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "completed" and len(meta["resumed"]) == 1
+    assert oci_leftovers(prefix=f"rtlab-{meta['run_id'].split('-')[0]}") == []
