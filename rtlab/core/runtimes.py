@@ -55,6 +55,12 @@ class Runtime:
     package: str | None = None
     # Registered with dockerd by rtlab setup (daemon.json's "runtimes"); runc is docker's own.
     docker: bool = False
+    # Where its CLI keeps a container's state as root, and the file a complete one holds
+    # (host/cleanup.py removes a half-created folder without it); None: not swept so.
+    state_root: tuple[str, str] | None = None
+    # Why it has no rootless mode here (doctor and collect say it in one line); None: it
+    # runs rootless through its own CLI (collect/clients/oci_rootless.py).
+    no_rootless: str | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name)
@@ -106,8 +112,8 @@ class Runtime:
 KNOWN: dict[str, Runtime] = {
     r.name: r
     for r in (
-        Runtime("runc", "runc", package="runc"),
-        Runtime("crun", "crun", package="crun", docker=True),
+        Runtime("runc", "runc", package="runc", state_root=("/run/runc", "state.json")),
+        Runtime("crun", "crun", package="crun", docker=True, state_root=("/run/crun", "status")),
         Runtime(
             "runsc",
             "runsc",
@@ -115,6 +121,8 @@ KNOWN: dict[str, Runtime] = {
             "gVisor, ptrace platform",
             package="runsc",
             docker=True,
+            no_rootless='runsc --rootless (2022-12) fails here as an unprivileged user: "cannot '
+            'create gofer process: fork/exec /proc/self/exe: operation not permitted"',
         ),
         Runtime(
             "runsc-kvm",
@@ -123,6 +131,7 @@ KNOWN: dict[str, Runtime] = {
             "gVisor, KVM platform",
             package="runsc",
             docker=True,
+            no_rootless="runsc's KVM platform hangs on this host, rootful or not",
         ),
         Runtime("youki", "youki"),
         Runtime("kata-runtime", "kata-runtime"),

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rtlab.core import procfs
 from rtlab.core.image import RUNTIME_DIR
+from rtlab.core.runtimes import KNOWN
 
 CONTAINER_PREFIX = "rtlab-"
 
@@ -157,7 +158,9 @@ def remove_runsc_state(prefix: str, live: Iterable[str] = ()) -> list[str]:
 # runc's and crun's state roots: a `run`/`create` killed before the container existed (Ctrl-C
 # in a batch) leaves a folder there, without its state file, that neither runtime lists,
 # deletes or lets a new container of that name reuse
-OCI_STATE_ROOTS = {Path("/run/runc"): "state.json", Path("/run/crun"): "status"}
+# each known runtime's state root and the file a complete container's folder holds
+# (its own entry in core/runtimes.py's KNOWN says them)
+OCI_STATE_ROOTS = {Path(r.state_root[0]): r.state_root[1] for r in KNOWN.values() if r.state_root}
 
 
 def remove_half_created(prefix: str) -> list[str]:

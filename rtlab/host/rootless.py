@@ -37,6 +37,7 @@ from pathlib import Path
 from rtlab.core.image import STATE_DIR
 from rtlab.core.measure import run_timed
 from rtlab.core.options import DEFAULT_MODE, MODES  # noqa: F401 (rootless.MODES: importers)
+from rtlab.core.runtimes import KNOWN
 from rtlab.host import ledger, parts
 
 USER = os.environ.get("RTLAB_ROOTLESS_USER", "rtlab-rootless")
@@ -78,11 +79,8 @@ def starts_in_cwd(fn):
 
 
 # Why a runtime has no rootless mode here (doctor and collect say it in one line).
-UNSUPPORTED = {
-    "runsc": 'runsc --rootless (2022-12) fails here as an unprivileged user: "cannot create '
-    'gofer process: fork/exec /proc/self/exe: operation not permitted"',
-    "runsc-kvm": "runsc's KVM platform hangs on this host, rootful or not",
-}
+# (each known runtime's own entry in core/runtimes.py's KNOWN says it: no_rootless)
+UNSUPPORTED = {r.name: r.no_rootless for r in KNOWN.values() if r.no_rootless}
 
 
 def needs_root(uid: int | None = None) -> str:
