@@ -538,9 +538,10 @@ class Collector:
             return functools.partial(
                 density.DensityRunner,
                 out_dir=self.run_dir,
-                levels=opts.extra.get("containers") or [1],
-                settle_s=opts.extra.get("settle_s", 1.0),
-                floor_mb=opts.extra.get("memory_floor_mb", 2048),
+                # the schema's defaults (options.py), never restated here
+                levels=opts.extra.get("containers") or options.default("containers"),
+                settle_s=opts.extra.get("settle_s", options.default("settle_s")),
+                floor_mb=opts.extra.get("memory_floor_mb", options.default("memory_floor_mb")),
             )
 
         runners = {
