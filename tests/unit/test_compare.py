@@ -307,8 +307,11 @@ def test_a_host_slower_as_a_whole_is_said_and_not_a_regression_of_every_target()
     assert (table["change"] > 0.1).all()  # every row is slower beyond the threshold ...
     assert not table["regression"].any()  # ... and none is a regression of its own
     moved = compare.host_shift(table)
-    assert moved is not None and moved["low"] < 0.2 < moved["high"]
-    assert compare.host_shift_line(moved).startswith("the host as a whole was ")
+    assert moved is not None and abs(moved["change"] - 0.2) < 0.05
+    # no interval: the rows share rounds (benchmarks/host_shift_coverage.py: 26-78%)
+    assert np.isnan(moved["low"]) and np.isnan(moved["high"])
+    line = compare.host_shift_line(moved)
+    assert line.startswith("the host as a whole was ") and "no CI: the target/steps share" in line
     worse = slowed(b, 1.3, runtime="crun", step="create")
     table = compare.changes(a, worse)
     flagged = table[table["regression"]]
