@@ -520,9 +520,8 @@ class Collector:
         for state in self.states:
             state.target.prepare()
         for target in {id(s.target): s.target for s in self.states}.values():
-            probe = getattr(target, "probe_cgroup", None)  # the OCI CLI: which cgroup it got
-            if probe is not None and not getattr(target, "cgroup", None):
-                target.cgroup = probe()
+            if target.cgroup is None:  # which cgroup its containers get (once a target)
+                target.cgroup = target.probe_cgroup()
 
     def _discard_empty_out(self) -> None:
         if results.is_empty_dir(self.run_dir):

@@ -283,12 +283,12 @@ def paired_table(
         else stats.MARGIN
     )
     out = []
+    paced = table["pace_s"].nunique() > 1
     for r in table.itertuples(index=False):
         p = ratios.get((r.client, r.runtime), {})
         verdict = p.get("verdict", "not compared")
         if verdict == stats.EQUIVALENT:
             verdict = f"equivalent within ±{margin:.0%}"
-        paced = table["pace_s"].nunique() > 1
         if paced:  # per pace: the cost CI's own verdict (the comparisons pool no paces)
             p, verdict = {}, ci_verdict(r.cost_ci_low_s, r.cost_ci_high_s)
         out.append(

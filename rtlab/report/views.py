@@ -724,17 +724,21 @@ def report_title(metas: Sequence[dict]) -> str:
     return f"rtlab report · study {', '.join(studies)} · {runs}"
 
 
-def _pace_text(values) -> str:
+def _pace_text(values, per_pace: bool = False) -> str:
     values = sorted({float(v) for v in values if v == v and v is not None})
     if not values:
         return ""
     shown = ", ".join(f"{v * 1000:g} ms" for v in values)
-    return f"at pace {shown}" if len(values) == 1 else f"at paces {shown} (pooled)"
+    several = "(each its own)" if per_pace else "(pooled)"
+    return f"at pace {shown}" if len(values) == 1 else f"at paces {shown} {several}"
 
 
-def conditions_text(metas: Sequence[dict], trials: pd.DataFrame | None = None) -> str:
+def conditions_text(
+    metas: Sequence[dict], trials: pd.DataFrame | None = None, *, per_pace: bool = False
+) -> str:
     """The conditions the runs record, for a headline sentence: the pace (a ``pace_s``
-    column of the trials, else a ``pace_s`` parameter) when there is one, else "none"."""
+    column of the trials, else a ``pace_s`` parameter) when there is one, else "none".
+    ``per_pace``: the answer gives each pace its own figure (rootless), not pooled."""
     paces: list = []
     if trials is not None and "pace_s" in trials.columns:
         paces = list(pd.to_numeric(trials["pace_s"], errors="coerce").dropna().unique())
@@ -754,7 +758,7 @@ def conditions_text(metas: Sequence[dict], trials: pd.DataFrame | None = None) -
         if trials_n
         else "trials per target not recorded"
     )
-    pace = _pace_text(paces)
+    pace = _pace_text(paces, per_pace)
     return (
         f"{pace.capitalize()}; {counts}"
         if pace
@@ -934,7 +938,7 @@ def headline_sections(
                 (
                     "What does running rootless cost?",
                     # each pace its own cost (rootless_report.costs), never pooled
-                    f"{text} {conditions_text(metas, paced).replace(' (pooled)', ' (each its own)')}.",
+                    f"{text} {conditions_text(metas, paced, per_pace=True)}.",
                 )
             )
         sections.append((experiment, step, answers))

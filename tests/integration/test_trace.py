@@ -270,32 +270,16 @@ def test_resuming_an_interrupted_traced_run_measures_exactly_each_twins_missing_
     """issue 32: the resume key held no ``traced``: the twins shared one count, so one
     twin was measured again from its first trial and the other got nothing more."""
     import signal
-    import subprocess
-    import sys
 
     from rtlab.core.results import load_trials
-    from tests.conftest import REPO, rtlab
+    from tests.conftest import rtlab
+    from tests.unit.test_collect_fake import _interrupt_after
 
     out = tmp_path / "run"
     args = ["collect", "--no-progress", "--clients", "oci", "--runtimes", "runc,crun"]
     args += ["--steps", "run", "--trials", "6", "--warmup", "0", "--trace", "--out", str(out)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rtlab", *args],
-        cwd=REPO,
-        env=rt_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    csv = out / "trials.csv"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (
-        csv.exists() and len(csv.read_text().splitlines()) > 9
-    ):
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGINT, stderr
+    returncode, _, stderr = _interrupt_after(rt_env, args, out / "trials.csv", 9)
+    assert returncode == 128 + signal.SIGINT, stderr
     before = load_trials(out)
     done = before.groupby(["runtime", before.traced.astype(str)]).trial.nunique()
     assert 0 < done.sum() < 24, done  # interrupted part-way

@@ -203,6 +203,14 @@ class Target:
         """The client's relevant configuration for run.json."""
         return {}
 
+    # -- which cgroup its containers get (run.json's config "cgroup") ---------
+    cgroup: str | None = None  # probe_cgroup's answer, once probed
+
+    def probe_cgroup(self) -> str | None:
+        """Which cgroup this client's containers get, probed once before a run; None:
+        not probed for this client (the runtime's own CLI does: clients/oci.py)."""
+        return None
+
     # -- what experiment density reads of a client (collect/density.py) ------
     def daemon_sockets(self) -> list[tuple[str, Path]]:
         """The daemons this client talks to, as (name, the socket each listens on):

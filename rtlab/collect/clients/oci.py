@@ -13,7 +13,6 @@ class OciTarget(Target):
     client = "oci"
     package = None  # the runtime's own package (runtimes.py)
     engine = False
-    cgroup: str | None = None  # which cgroup its containers get (probe_cgroup), once probed
 
     @property
     def rt_argv(self) -> list[str]:
