@@ -24,13 +24,18 @@ bootstrap), so repeated rounds are not exact copies.
   construction); ``--check`` compares this shortcut with full
   :func:`rtlab.analysis.compare.changes` calls.
 
-Two samples, each measured on its own (one process per sample):
+Three sources, each measured on its own (one process per source):
 
 - ``data/sample``: recorded before rtlab controlled the pace (data format 1):
   the idle time before each step varied, and some steps (``oci/crun run``)
   switch between a fast and a slow regime from trial to trial;
 - ``data/sample-paced``: the same study recorded as ``rtlab collect`` does now,
-  at the default pace (100 ms of idle host before each timed step).
+  at the default pace (100 ms of idle host before each timed step). Each sample's
+  two runs are back to back (one sitting), so A and B come from one run;
+- ``data/sittings``: make report's main run (``--study all``, 20 trials, every
+  client over every runtime) in **two sittings** hours apart; A is drawn from one
+  sitting and B from the other (each direction in turn), so every comparison holds
+  the real drift between sittings under the synthetic shifts (20 trials only).
 
 Run from the repository root: ``.venv/bin/python benchmarks/gate_power.py``.
 Writes benchmarks/results/gate_power.json and gate_power_rows.csv (a ``source`` column).
@@ -60,9 +65,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = {
     "data/sample": ROOT / "data" / "sample",
     "data/sample-paced": ROOT / "data" / "sample-paced",
+    "data/sittings": ROOT / "data" / "sittings",
 }
-
+# Sources whose two runs are two sittings (hours apart): A is drawn from one, B from
+# the other (each direction in turn), so the real drift between sittings is in every
+# comparison, under the synthetic host-wide shifts and slowdowns.
+ACROSS = {"data/sittings"}
 TRIALS = (12, 20, 30)
+SOURCE_TRIALS = {"data/sittings": (20,)}  # its runs have 20 rounds each
 FACTORS = (1.1, 1.2, 1.3)
 HOST_SHIFTS = (0.05, 0.10, 0.20)  # B's whole host this much slower (another sitting)
 ALPHA = 0.05
@@ -101,12 +111,16 @@ def draw(source: pd.DataFrame, n: int, rng: np.random.Generator, run_id: str) ->
 
 
 def prepared(trials: pd.DataFrame) -> dict:
-    """Per (client, runtime, step): rounds, wall times, round-adjusted logs, failures."""
+    """Per (experiment, client, runtime, step), as ``rtlab compare`` keys its rows: rounds,
+    wall times, round-adjusted logs, failures. (A run of study ``all`` holds experiments
+    lifecycle and cri; the CRI's create and start also appear as lifecycle rows, the
+    same measurements: a slowdown slows both, see :func:`slowed_adj`.)"""
     frame = stats.samples(trials)
     frame["_adj"] = compare.round_adjusted_logs(frame)
     good = stats.is_sample(frame)
     out = {}
-    for key, index in frame.groupby(["client", "runtime", "step"], sort=False).indices.items():
+    keys = ["experiment", "client", "runtime", "step"]
+    for key, index in frame.groupby(keys, sort=False).indices.items():
         ok = index[good[index]]
         sub = frame.iloc[ok]
         out[tuple(map(str, key))] = {
@@ -118,9 +132,9 @@ def prepared(trials: pd.DataFrame) -> dict:
     return out
 
 
-def _order(key: tuple[str, str, str]) -> tuple:
-    """``rtlab compare``'s row order; every sample run is one experiment (the lifecycle)."""
-    return compare._order((stats.experiments.DEFAULT_EXPERIMENT, *key))
+def _order(key: tuple[str, str, str, str]) -> tuple:
+    """``rtlab compare``'s row order."""
+    return compare._order(key)
 
 
 def log_shift(a: dict, adj_b: np.ndarray) -> float:
@@ -150,40 +164,47 @@ def gate(a: dict, b: dict, keys: list, moved: dict | None = None) -> tuple[np.nd
     moved = moved or {}
     adj = {k: moved.get(k, b[k]["adj"]) for k in keys}
     shifts = np.array([log_shift(a[k], adj[k]) for k in keys])
-    host = compare.host_shifts(shifts, np.array([k[2] for k in keys]))
+    host = compare.host_shifts(shifts, np.array([k[3] for k in keys]))
     return np.array([row_p(a[k], b[k], adj[k], h) for k, h in zip(keys, host)]), host
 
 
-def slowed_adj(b: dict, key: tuple[str, str, str], factor: float) -> dict:
-    """The round-adjusted logs of B's rows that a slowdown of ``key`` changes."""
-    client, runtime, step = key
+def slowed_adj(b: dict, key: tuple[str, str, str, str], factor: float) -> dict:
+    """The round-adjusted logs of B's rows that a slowdown of ``key`` changes: the row, its
+    copies under another experiment (the CRI's create/start as lifecycle rows), and the
+    ``total`` its step is part of (for ``total``: all four lifecycle steps)."""
+    _, client, runtime, step = key
     out = {}
-    if step == stats.TOTAL_STEP:
-        for s in (*stats.LIFECYCLE_STEPS, stats.TOTAL_STEP):
-            if (client, runtime, s) in b:
-                out[(client, runtime, s)] = b[(client, runtime, s)]["adj"] + np.log(factor)
+    steps = (*stats.LIFECYCLE_STEPS, stats.TOTAL_STEP) if step == stats.TOTAL_STEP else (step,)
+    for k in b:
+        if k[1:3] == (client, runtime) and k[3] in steps:
+            out[k] = b[k]["adj"] + np.log(factor)
+    if step not in stats.LIFECYCLE_STEPS:
         return out
-    out[key] = b[key]["adj"] + np.log(factor)
-    total_key = (client, runtime, stats.TOTAL_STEP)
-    if step in stats.LIFECYCLE_STEPS and total_key in b:
-        tot, part = b[total_key], b[key]
-        extra = pd.Series(part["wall"], index=part["round"]).reindex(tot["round"]).to_numpy()
-        new = tot["wall"] + (factor - 1.0) * extra
-        out[total_key] = tot["adj"] + np.log(new) - np.log(tot["wall"])
+    for k in [k for k in out if k[3] == step]:
+        total_key = (k[0], client, runtime, stats.TOTAL_STEP)
+        if total_key in b:
+            tot, part = b[total_key], b[k]
+            extra = pd.Series(part["wall"], index=part["round"]).reindex(tot["round"]).to_numpy()
+            new = tot["wall"] + (factor - 1.0) * extra
+            out[total_key] = tot["adj"] + np.log(new) - np.log(tot["wall"])
     return out
 
 
-def simulate(sources: list[pd.DataFrame], n: int, reps: int, seed: int) -> tuple[float, dict, dict]:
+def simulate(
+    sources: list[pd.DataFrame], n: int, reps: int, seed: int, across: bool = False
+) -> tuple[float, dict, dict]:
     """A/A false-alarm rate; per host-wide shift, the false-alarm rate with B's whole
-    host that much slower; per (row, factor), the detection count."""
+    host that much slower; per (row, factor), the detection count. ``across``: A and B
+    from different runs (sittings) of ``sources``, else both from one."""
     rng = np.random.default_rng(seed)
     alarms = 0
     host_alarms = dict.fromkeys(HOST_SHIFTS, 0)
     hits: dict[tuple, int] = {}
     for rep in range(reps):
         source = sources[rep % len(sources)]
+        other = sources[(rep + 1) % len(sources)] if across else source
         a = prepared(draw(source, n, rng, "A"))
-        b = prepared(draw(source, n, rng, "B"))
+        b = prepared(draw(other, n, rng, "B"))
         keys = sorted(set(a) & set(b), key=_order)
         all_fail = np.array([a[k]["adj"].size > 0 and b[k]["adj"].size == 0 for k in keys])
         base, host = gate(a, b, keys)
@@ -218,21 +239,25 @@ def check(sources: list[pd.DataFrame], reps: int, seed: int) -> dict:
         ta, tb = draw(source, 12, rng, "A"), draw(source, 12, rng, "B")
         a, b = prepared(ta), prepared(tb)
         keys = sorted(set(a) & set(b), key=_order)
-        for key in [keys[i] for i in rng.choice(len(keys), 4, replace=False)]:
+        # rows whose client is named as in trials.csv (not the CRI's cri-cni/cri-host),
+        # so the slowed copy below can pick their rows by client
+        plain = [k for k in keys if k[1] in set(tb["client"])]
+        for key in [plain[i] for i in rng.choice(len(plain), 4, replace=False)]:
             slowed = tb.copy()
-            steps = stats.LIFECYCLE_STEPS if key[2] == stats.TOTAL_STEP else (key[2],)
+            steps = stats.LIFECYCLE_STEPS if key[3] == stats.TOTAL_STEP else (key[3],)
             where = (
-                (slowed["client"] == key[0])
-                & (slowed["runtime"] == key[1])
+                (slowed["client"] == key[1])
+                & (slowed["runtime"] == key[2])
                 & slowed["step"].isin(steps)
             )
             slowed.loc[where, "wall_s"] *= 1.3
             full = compare.changes(ta, slowed, alpha=ALPHA, threshold=THRESHOLD)
             full_flag = bool(
                 full[
-                    (full["client"] == key[0])
-                    & (full["runtime"] == key[1])
-                    & (full["step"] == key[2])
+                    (full["experiment"] == key[0])
+                    & (full["client"] == key[1])
+                    & (full["runtime"] == key[2])
+                    & (full["step"] == key[3])
                 ]["regression"].iloc[0]
             )
             p, host = gate(a, b, keys)
@@ -264,10 +289,12 @@ def measure(name: str, reps: int, seed: int, checks: int) -> tuple[dict, list[di
     runs = params.find_runs(SOURCES[name], name)[:2]
     sources = [load(r) for r in runs]
     summary, rows = [], []
-    for n in TRIALS:
-        false_alarm, host_alarms, hits = simulate(sources, n, reps, seed + n)
+    across = name in ACROSS
+    for n in SOURCE_TRIALS.get(name, TRIALS):
+        false_alarm, host_alarms, hits = simulate(sources, n, reps, seed + n, across)
         entry = {
             "trials": n,
+            "a_and_b": "different sittings" if across else "one run",
             "reps": reps,
             "aa_false_alarm_rate": false_alarm,
             "aa_false_alarm_se": float(np.sqrt(false_alarm * (1 - false_alarm) / reps)),
@@ -286,7 +313,7 @@ def measure(name: str, reps: int, seed: int, checks: int) -> tuple[dict, list[di
             per_step: dict[str, list[float]] = {}
             for (k, f), c in hits.items():
                 if f == factor:
-                    per_step.setdefault(k[2], []).append(c / reps)
+                    per_step.setdefault(k[3], []).append(c / reps)
             entry[f"mean_power_{pct}pct_by_step"] = {
                 st: float(np.mean(v)) for st, v in sorted(per_step.items())
             }
@@ -295,9 +322,10 @@ def measure(name: str, reps: int, seed: int, checks: int) -> tuple[dict, list[di
             {
                 "source": name,
                 "trials": n,
-                "client": k[0],
-                "runtime": k[1],
-                "step": k[2],
+                "experiment": k[0],
+                "client": k[1],
+                "runtime": k[2],
+                "step": k[3],
                 "slowdown": f,
                 "power": c / reps,
             }
@@ -307,6 +335,7 @@ def measure(name: str, reps: int, seed: int, checks: int) -> tuple[dict, list[di
     result = {
         "source": name,
         "runs": [str(r.relative_to(ROOT)) for r in runs],
+        "runs_started": [results.read_meta(r).get("started_at") for r in runs],
         "rows": len({(r["client"], r["runtime"], r["step"]) for r in rows}),
         "noise": noise([results.load_run(r)[1] for r in runs]),
         "results": summary,
