@@ -65,7 +65,7 @@ from scipy import stats as sps
 
 from rtlab.analysis import shift, stats
 from rtlab.analysis.analysis import primary_pace
-from rtlab.core import results
+from rtlab.core import experiments, results
 from rtlab.core.conditions import format_pace
 from rtlab.core.options import DEFAULT_ALPHA
 from rtlab.core.options import DEFAULT_THRESHOLD as _THRESHOLD
@@ -215,10 +215,10 @@ class RunComparison:
 def where(row) -> str:
     """ "client/runtime step", with the experiment when it is not the lifecycle."""
     get = row.get if hasattr(row, "get") else lambda k, d=None: getattr(row, k, d)
-    experiment = get("experiment", stats.experiments.DEFAULT_EXPERIMENT)
+    experiment = get("experiment", experiments.DEFAULT_EXPERIMENT)
     label = f"{stats.target_label(get('client'), get('runtime'))} {get('step')}"
     return (
-        label if experiment == stats.experiments.DEFAULT_EXPERIMENT else f"{label} ({experiment})"
+        label if experiment == experiments.DEFAULT_EXPERIMENT else f"{label} ({experiment})"
     )
 
 

@@ -321,7 +321,7 @@ def methods_text(
     low, high = stats.equivalence_bounds(margin)
     totals = "; ".join(
         f"{name}: {' + '.join(e.total)}"
-        for name, e in stats.experiments.EXPERIMENTS.items()
+        for name, e in experiments.EXPERIMENTS.items()
         if e.total
         and (
             summary.empty
@@ -695,7 +695,7 @@ def change_plot(cmp: compare.RunComparison, *, ax=None):
 CI_WARN_FRACTION = 0.10
 
 
-def _step_lead(step: str, experiment: str = stats.experiments.DEFAULT_EXPERIMENT) -> str:
+def _step_lead(step: str, experiment: str = experiments.DEFAULT_EXPERIMENT) -> str:
     """What the headline compares, for one experiment's headline step."""
     factors = (
         'medians with their 95% CI, for context; each factor ("1.39× faster") is the '
@@ -704,7 +704,7 @@ def _step_lead(step: str, experiment: str = stats.experiments.DEFAULT_EXPERIMENT
         "95% CI; a ratio of medians is labelled as such and has no interval."
     )
     if step == stats.TOTAL_STEP:
-        e = stats.experiments.EXPERIMENTS.get(experiment)
+        e = experiments.EXPERIMENTS.get(experiment)
         steps = " + ".join(e.total) if e is not None and e.total else "its steps"
         what = f"the {experiment} experiment" if experiment != "lifecycle" else "a whole lifecycle"
         return f"Compared: the time of {what} ({steps}) per trial; {factors}"
@@ -888,7 +888,7 @@ def headline_sections(
     names = (
         stats.experiments_of(summary)
         if "experiment" in summary.columns and not summary.empty
-        else [stats.experiments.DEFAULT_EXPERIMENT]
+        else [experiments.DEFAULT_EXPERIMENT]
     )
     sections = []
     for experiment in names:
