@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from rtlab.analysis import compare, stats
+from rtlab.analysis.plots import save_figure
 from rtlab.report.html import image_bundle
 from rtlab.report.tables import _ms
 
@@ -106,8 +107,6 @@ def show_change(cmp: compare.RunComparison, out_dir: Path | str | None = None) -
 
     ax = change_plot(cmp)
     if out_dir is not None:
-        from rtlab.analysis.plots import save_figure
-
         save_figure(ax.figure, Path(out_dir) / "change")
     buffer = io.BytesIO()
     ax.figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rtlab.analysis import modes, reference, stats
+from rtlab.analysis import modes, plots, reference, stats
 from rtlab.core import experiments
 from rtlab.report import rootless_report
 from rtlab.report.figures import Bundle
@@ -209,8 +209,6 @@ def headline_sections(
     """(experiment, headline step, [(question, answer), …]) per experiment of the runs,
     in experiment order: runs of different experiments are never pooled, so each gets
     its own answers, on its own total. Plain text; every name in it comes from data."""
-    from rtlab.analysis import plots
-
     names = (
         stats.experiments_of(summary)
         if "experiment" in summary.columns and not summary.empty

@@ -17,16 +17,14 @@ section and the console.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from rtlab.analysis import concurrency_stats, stats
+from rtlab.analysis import stats
 from rtlab.analysis.analysis import HEATMAP_STEPS
 from rtlab.analysis.paces import pace_conclusions, pace_stability
 from rtlab.core.conditions import format_pace
-from rtlab.core.results import load_trials
 from rtlab.report.changes import (  # noqa: F401 (re-exported)
     change_plot,
     changes_table,
@@ -34,6 +32,7 @@ from rtlab.report.changes import (  # noqa: F401 (re-exported)
     show_change,
     study_table,
 )
+from rtlab.report.console import console_summary, console_table  # noqa: F401 (re-exported)
 from rtlab.report.figures import (  # noqa: F401 (re-exported)
     _FIGURE_TEXT,
     _WIDTHS,
@@ -233,78 +232,3 @@ def details(summary: str, body) -> HTML:
     else:
         inner = "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in body) + "</ul>"
     return HTML(f"<details><summary>{esc(summary)}</summary>{inner}</details>")
-
-
-# -- the console ------------------------------------------------------------------------
-
-
-def console_table(trials: pd.DataFrame) -> str:
-    """Median [95% CI] per target (rows) and step (columns), in ms, as plain text: what
-    ``rtlab collect`` prints at the end, like hyperfine."""
-    paces = (
-        sorted(pd.to_numeric(trials["pace_s"]).dropna().unique())
-        if "pace_s" in trials.columns and not trials.empty
-        else []
-    )
-    if len(paces) > 1:  # one row per target and pace: paces are never pooled
-        parts = [
-            stats.summarize(trials[pd.to_numeric(trials["pace_s"]) == p]).assign(
-                runtime=lambda f, p=p: f["runtime"] + f" @ {format_pace(p)}"
-            )
-            for p in paces
-        ]
-        summary = pd.concat(parts, ignore_index=True)
-    else:
-        summary = stats.summarize(trials) if not trials.empty else trials
-    if summary.empty or not (summary["n"] > 0).any():
-        return "no successful trial to tabulate"
-    steps = stats.ordered_steps(summary["step"].unique().tolist())
-
-    def num(seconds: float) -> str:
-        ms = seconds * 1000
-        return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
-
-    def cell(r) -> str:
-        if r is None or r.n == 0:
-            return "—"
-        if r.ci_low_s != r.ci_low_s:
-            return f"{num(r.median_s)} [no CI]"
-        return f"{num(r.median_s)} [{num(r.ci_low_s)}–{num(r.ci_high_s)}]"
-
-    index = {(r.client, r.runtime, r.step): r for r in summary.itertuples(index=False)}
-    targets = list(dict.fromkeys(zip(summary["client"], summary["runtime"])))
-    header = ["target", *steps]
-    lines = [
-        [stats.target_label(c, rt), *(cell(index.get((c, rt, s))) for s in steps)]
-        for c, rt in targets
-    ]
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-
-    def fmt(row: list[str]) -> str:
-        return "  ".join(
-            v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))
-        ).rstrip()
-
-    return "\n".join(
-        ["median [95% CI] in ms, per target and step:", fmt(header), *(fmt(row) for row in lines)]
-    )
-
-
-def console_summary(run_dir: Path | str) -> str:
-    """:func:`console_table` of a run folder's ``trials.csv`` (or why there is none)."""
-
-    try:
-        trials = load_trials(Path(run_dir))
-    except Exception as exc:  # the table is a courtesy: never fail a finished run over it
-        return f"no table of medians: {exc}"
-    if (trials["experiment"].astype(str) == "density").any():  # per level N: its own lines
-        from rtlab.report import density_report
-
-        return density_report.console_table(run_dir)
-    conc = trials["experiment"].astype(str) == "concurrency"
-    if conc.any():  # per k, CIs over batches (concurrency_stats.py): never pooled over k
-        rest = trials[~conc]
-        return "\n".join(
-            [*([console_table(rest)] if len(rest) else []), concurrency_stats.console_table(trials)]
-        )
-    return console_table(trials)
