@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from rtlab.collect.clients import CLIENTS
-from tests.conftest import rtlab
+from tests.conftest import REPO, rtlab
+
+FORKED_CLI = Path(__file__).with_name("_forked_cli.py")
 
 CASES = [
     (["collect", "--runtimes", "nope"], "unknown runtime 'nope'; known: runc, crun"),
@@ -93,9 +101,31 @@ CASES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def bad_input_runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """Every case's command line run as ``python -m rtlab`` would (its own process, exit
+    code, stdout, stderr), each forked from one process that imported rtlab once
+    (_forked_cli.py): 50 interpreter starts and imports fewer (make test-fast)."""
+    env = {**os.environ, "RTLAB_RUNTIME_DIR": str(tmp_path_factory.mktemp("run"))}
+    r = subprocess.run(
+        [sys.executable, str(FORKED_CLI)],
+        input=json.dumps([args for args, _ in CASES]),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    return {
+        json.dumps(args): subprocess.CompletedProcess(["rtlab", *args], *result)
+        for (args, _), result in zip(CASES, json.loads(r.stdout))
+    }
+
+
 @pytest.mark.parametrize("args,expected", CASES, ids=[" ".join(c[0]) for c in CASES])
-def test_bad_input_gives_one_line_and_exit_2(args, expected, rt_env):
-    r = rtlab(*args, env=rt_env)
+def test_bad_input_gives_one_line_and_exit_2(args, expected, bad_input_runs):
+    r = bad_input_runs[json.dumps(args)]
     assert r.returncode == 2, r
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
