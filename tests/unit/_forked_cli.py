@@ -3,9 +3,9 @@ rtlab once: per command line what ``python -m rtlab ARGS`` gives (exit code, std
 stderr, a traceback and exit 1 for an exception that escapes), without an interpreter
 start and rtlab's imports each time (tests/unit/test_cli_bad_input.py).
 
-Reads a JSON list of argument lists on stdin, writes a JSON list of
-``[returncode, stdout, stderr]`` on stdout. Run with the repository as the working folder,
-which is first on ``sys.path`` as it is for ``python -m rtlab``.
+Run as a script it reads a JSON list of argument lists on stdin and writes a JSON list of
+``[returncode, stdout, stderr]`` on stdout, with the repository as the working folder (first
+on ``sys.path``, as it is for ``python -m rtlab``); :func:`run_many` runs it from a test.
 """
 
 from __future__ import annotations
@@ -14,9 +14,14 @@ import json
 import os
 import runpy
 import signal
+import subprocess
 import sys
 import tempfile
 import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
 
 TIMEOUT_S = 300
 
@@ -80,6 +85,27 @@ def main() -> None:
 
     cases = json.load(sys.stdin)
     json.dump([run(argv) for argv in cases], sys.stdout)
+
+
+def run_many(
+    cases: Sequence[Sequence[str]], env: Mapping[str, str] | None = None
+) -> list[subprocess.CompletedProcess]:
+    """Each of ``cases`` (rtlab's arguments) as ``python -m rtlab`` run in the repository
+    would give it (tests/conftest.py's ``rtlab``), one interpreter start for all."""
+    r = subprocess.run(
+        [sys.executable, __file__],
+        input=json.dumps([list(args) for args in cases]),
+        capture_output=True,
+        text=True,
+        env=None if env is None else dict(env),
+        cwd=REPO,
+        timeout=TIMEOUT_S * 2,
+    )
+    assert r.returncode == 0, r.stderr
+    return [
+        subprocess.CompletedProcess(["rtlab", *args], *result)
+        for args, result in zip(cases, json.loads(r.stdout))
+    ]
 
 
 if __name__ == "__main__":

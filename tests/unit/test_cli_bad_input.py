@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from _forked_cli import run_many
 
 from rtlab.collect.clients import CLIENTS
-from tests.conftest import REPO, rtlab
-
-FORKED_CLI = Path(__file__).with_name("_forked_cli.py")
+from tests.conftest import rtlab
 
 CASES = [
     (["collect", "--runtimes", "nope"], "unknown runtime 'nope'; known: runc, crun"),
@@ -107,20 +104,8 @@ def bad_input_runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
     code, stdout, stderr), each forked from one process that imported rtlab once
     (_forked_cli.py): 50 interpreter starts and imports fewer (make test-fast)."""
     env = {**os.environ, "RTLAB_RUNTIME_DIR": str(tmp_path_factory.mktemp("run"))}
-    r = subprocess.run(
-        [sys.executable, str(FORKED_CLI)],
-        input=json.dumps([args for args, _ in CASES]),
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr
-    return {
-        json.dumps(args): subprocess.CompletedProcess(["rtlab", *args], *result)
-        for (args, _), result in zip(CASES, json.loads(r.stdout))
-    }
+    runs = run_many([args for args, _ in CASES], env=env)
+    return {json.dumps(args): r for (args, _), r in zip(CASES, runs)}
 
 
 @pytest.mark.parametrize("args,expected", CASES, ids=[" ".join(c[0]) for c in CASES])
