@@ -18,10 +18,19 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from rtlab.analysis import cri_benchmark, paces, phasestats, reference, stats
+from rtlab.analysis import (
+    concurrency_plots,
+    concurrency_stats,
+    cri_benchmark,
+    paces,
+    phasestats,
+    plots,
+    reference,
+    stats,
+)
 from rtlab.core import experiments
 
-if TYPE_CHECKING:  # matplotlib, seaborn and rtlab.analysis.plots load only when a figure is drawn
+if TYPE_CHECKING:  # the figures' types, for annotations
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 from rtlab.core.conditions import format_pace
@@ -286,8 +295,6 @@ def _save(note: str, fig: Figure, stem: Path, svg: bool = False) -> tuple[Path, 
         for ax in fig.axes:
             if ax.get_title() and not suptitle:
                 ax.set_title(f"{ax.get_title()} · {note}")
-    from rtlab.analysis import plots
-
     return plots.save_figure(fig, stem, svg=svg)
 
 
@@ -308,8 +315,6 @@ def _draw(
     """A job drawing one figure on a fresh Figure and saving it (PNG, SVG when asked):
     ``draw`` is a plot function with its data and options bound, called with ``ax=``."""
     from matplotlib.figure import Figure
-
-    from rtlab.analysis import plots  # noqa: F401  (loaded once, before the workers fork)
 
     def job() -> list[Path]:
         fig = Figure(figsize=size_in, layout="constrained")
@@ -388,8 +393,6 @@ def _figures(
     ``folder``; ``note`` (the pace) joins each title."""
     if not kinds:
         return []
-    from rtlab.analysis import plots  # here, not at import: the statistics alone need no matplotlib
-
     n_targets = len(summary[["client", "runtime"]].drop_duplicates())
     wide_in = (max(6.0, 1.3 * n_targets + 2.0), 4.8)
     measured = summary[summary["n"] > 0]
@@ -605,10 +608,6 @@ def _concurrency(
         or not (trials["experiment"].astype(str) == "concurrency").any()
     ):
         return [], [], [], []
-    import os
-
-    from rtlab.analysis import concurrency_plots, concurrency_stats
-
     summary, knee_table, lines = concurrency_stats.findings(
         trials, margin=margin, seed=seed, cores=os.cpu_count()
     )

@@ -65,7 +65,8 @@ from scipy import stats as sps
 
 from rtlab.analysis import shift, stats
 from rtlab.analysis.analysis import primary_pace
-from rtlab.core import results
+from rtlab.analysis.concurrency_stats import with_batch_rows
+from rtlab.core import experiments, results
 from rtlab.core.conditions import format_pace
 from rtlab.core.options import DEFAULT_ALPHA
 from rtlab.core.options import DEFAULT_THRESHOLD as _THRESHOLD
@@ -215,11 +216,9 @@ class RunComparison:
 def where(row) -> str:
     """ "client/runtime step", with the experiment when it is not the lifecycle."""
     get = row.get if hasattr(row, "get") else lambda k, d=None: getattr(row, k, d)
-    experiment = get("experiment", stats.experiments.DEFAULT_EXPERIMENT)
+    experiment = get("experiment", experiments.DEFAULT_EXPERIMENT)
     label = f"{stats.target_label(get('client'), get('runtime'))} {get('step')}"
-    return (
-        label if experiment == stats.experiments.DEFAULT_EXPERIMENT else f"{label} ({experiment})"
-    )
+    return label if experiment == experiments.DEFAULT_EXPERIMENT else f"{label} ({experiment})"
 
 
 def _pct(x: float) -> str:
@@ -504,8 +503,6 @@ def changes(
     pandas.DataFrame
         Columns :data:`CHANGE_COLUMNS`; only (experiment, target, step) present in both runs.
     """
-    from rtlab.analysis.concurrency_stats import with_batch_rows  # concurrency: per k, p50 and p95
-
     frame_a = stats.samples(with_batch_rows(trials_a))
     frame_b = stats.samples(with_batch_rows(trials_b))
     a = _counts(frame_a, round_adjusted_logs(frame_a))

@@ -56,6 +56,7 @@ import pandas as pd
 from scipy.stats import binom
 from scipy.stats import t as student_t
 
+from rtlab.analysis import stats
 from rtlab.core.options import DEFAULT_MARGIN
 
 EXPERIMENT = "concurrency"
@@ -651,8 +652,6 @@ def compare_targets(
     pace, mode, quantity (p50, p95 of a batch) and k; Holm within each family, quantity
     and k. Columns: ``pace_s``, ``mode``, ``quantity``, ``k``, then
     :data:`rtlab.analysis.stats.COMPARISON_COLUMNS`; no rows without two targets."""
-    from rtlab.analysis import stats
-
     rows = batch_rows(trials)
     blocks = []
     for pace, group in rows.groupby("pace_s", sort=True, dropna=False):

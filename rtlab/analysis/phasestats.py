@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rtlab.analysis import shift, stats
+from rtlab.analysis import phaseplots, plots, shift, stats
 from rtlab.core import phasedefs
 from rtlab.core.conditions import ROOTLESS_SUFFIX
 
@@ -437,8 +437,6 @@ def analyze_phases(
 
 def _figures(phases: pd.DataFrame, summary: pd.DataFrame, folder: Path) -> list[Path]:
     from matplotlib.figure import Figure
-
-    from rtlab.analysis import phaseplots, plots
 
     written: list[Path] = []
     for step in stats.ordered_steps(summary["step"].unique().tolist()):

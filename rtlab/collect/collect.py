@@ -19,30 +19,26 @@ is force-removed.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import shlex
 import shutil
 import signal
-import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from rtlab import __version__
-from rtlab.collect import density, tracing
-from rtlab.collect.clients import CLIENTS, Target
-from rtlab.collect.scheduler import Plan, Scheduler, Unit, UnitState, tally
+from rtlab.collect import density, runmeta, tracing, unitrun, units
+from rtlab.collect.clients import CLIENTS
+from rtlab.collect.scheduler import Plan, UnitState
 from rtlab.collect.session import RunSession, new_run_id, run_token  # noqa: F401 (run_token: importers)
-from rtlab.collect.trial import TrialRunner
-from rtlab.core import conditions, experiments, noise, options, reaper, results
-from rtlab.core.measure import harness_overhead, run_timed
+from rtlab.collect.unitrun import Progress  # noqa: F401 (collect.Progress: importers)
+from rtlab.collect.units import build_targets, restore_counts  # noqa: F401 (importers)
+from rtlab.core import conditions, experiments, options, reaper, results
+from rtlab.core.measure import run_timed
 from rtlab.core.runtimes import Runtime, RuntimeSpecError, default_names, resolve
 from rtlab.core.workload import Workload, WorkloadError
-from rtlab.host import cleanup, host, rootless
+from rtlab.host import cleanup, rootless
 from rtlab.host.cri import NETWORK_MODES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -179,7 +175,6 @@ class CollectOptions:
 
 
 _WORKLOAD = ("image", "cmd", "bundle")
-_WIDTHS = {"k": "parallel"}  # a width condition → the option listing its values (concurrency.py)
 
 TargetState = UnitState  # the old name
 
@@ -300,68 +295,12 @@ def validate(opts: CollectOptions) -> list[Runtime]:
     return runtimes
 
 
-def build_targets(opts: CollectOptions, runtimes: list[Runtime], workdir: Path) -> list[Target]:
-    by_name = {r.name: r for r in runtimes}
-    pairs = opts.pairs or [(c, r.name) for c in opts.clients for r in runtimes]
-    targets = []
-    for client, rt_name in pairs:
-        target = CLIENTS[client](
-            by_name[rt_name], workdir, timeout_s=opts.timeout_s, workload=opts.workload
-        )
-        targets.append(target)
-    return targets
-
-
-class Progress:
-    """Trials done out of ``total`` on ``stream`` (stderr), when ``enabled``: tqdm's bar on a
-    terminal; elsewhere (a notebook kernel's stderr, a pipe) one plain line rewritten
-    after a carriage return, ``[####......] 12/40 trials  runc/oci  eta   31 s``."""
-
-    WIDTH = 30
-
-    def __init__(self, total: int, enabled: bool, done: int = 0, stream: IO[str] | None = None):
-        self.total, self.done, self.enabled = total, done, enabled
-        self.stream = sys.stderr if stream is None else stream
-        self.started = time.monotonic()
-        self._bar: Any = None  # a tqdm bar (tqdm has no type hints)
-        if enabled and self.stream.isatty():
-            from tqdm import tqdm
-
-            self._bar = tqdm(
-                total=total,
-                initial=done,
-                file=self.stream,
-                unit="trial",
-                dynamic_ncols=True,
-                leave=True,
-            )
-
-    def advance(self, label: str) -> None:
-        self.done += 1
-        if self._bar is not None:
-            self._bar.set_postfix_str(label, refresh=False)
-            self._bar.update(1)
-            return
-        if not self.enabled:
-            return
-        filled = int(self.WIDTH * self.done / max(1, self.total))
-        elapsed = time.monotonic() - self.started
-        eta = elapsed / self.done * (self.total - self.done)
-        self.stream.write(
-            f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {self.done}/"
-            f"{self.total} trials  {label:<18} eta {eta:4.0f} s "
-        )
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-        elif self.enabled:
-            self.stream.write("\n")
-
-
 class Collector:
-    """One run folder: session, targets, metadata, schedule, cleanup, summary."""
+    """One run folder: session, units, metadata, schedule, cleanup, summary.
+
+    Its collaborators: units.py plans the units and restores a resumed run's progress,
+    unitrun.py runs them (the trial runners, the tracer, the scheduler), runmeta.py
+    writes run.json and the summary lines."""
 
     def __init__(
         self,
@@ -464,146 +403,35 @@ class Collector:
         return CollectResult(self.run_dir, self.meta, status)
 
     def _choose_targets(self) -> None:
-        opts = self.opts
-        self.skipped = dict(opts.excluded)
-        for label, reason in opts.excluded.items():
-            self.say(f"skipping {label}: {reason}")
-        for rootful, mode in (
-            (v, m)
-            for t in build_targets(opts, self.runtimes, self.workdir)
-            for v in t.variants(opts.networks)
-            for m in opts.modes
-        ):
-            target = rootful.with_mode(mode)
-            net = rootful.condition.get("network")
-            label = (
-                rootful.label
-                + (f" ({net})" if net else "")
-                + (f" ({mode})" if mode != rootless.DEFAULT_MODE else "")
-            )
-            unavailable = (
-                target.unavailable_reason()
-                if target is not None
-                else f"{rootful.client} has no {mode} mode in rtlab yet"
-            )
-            if unavailable or target is None:
-                self.skipped[label] = unavailable or "unavailable"
-                self.say(f"skipping {label}: {self.skipped[label]}")
-            else:
-                for pace in opts.paces:
-                    suffix = label[len(rootful.label) :] + (
-                        f" @ {conditions.format_pace(pace)}" if len(opts.paces) > 1 else ""
-                    )
-                    # an experiment of one unit per width (concurrency: one per k)
-                    key = self.by_client[target.client].width_from
-                    for value in (opts.extra.get(_WIDTHS[key]) if key else None) or [None]:
-                        cond = {
-                            **target.condition,
-                            "mode": mode,
-                            "pace_s": pace,
-                            **({key: value} if key else {}),
-                        }
-                        self.states.append(
-                            UnitState(
-                                Unit(
-                                    target, cond, suffix=suffix + (f" {key}={value}" if key else "")
-                                )
-                            )
-                        )
-        if self.opts.extra.get("trace"):  # tracing.py: a traced twin of every unit
-            self.states = tracing.TracedRun.twins(self.states, UnitState)
+        self.states, self.skipped = units.plan_units(
+            self.opts, self.runtimes, self.workdir, self.by_client, self.say
+        )
         if not self.states:
             raise UsageError(
                 "nothing to measure: "
                 + "; ".join(f"{label}: {why}" for label, why in self.skipped.items())
             )
-        for state in self.states:
-            state.target.prepare()
-        for target in {id(s.target): s.target for s in self.states}.values():
-            if target.cgroup is None:  # which cgroup its containers get (once a target)
-                target.cgroup = target.probe_cgroup()
+        units.prepare(self.states)
 
     def _discard_empty_out(self) -> None:
         if results.is_empty_dir(self.run_dir):
             self.run_dir.rmdir()
 
     def _schedule(self, writer: results.TrialWriter) -> None:
-        opts = self.opts
-        plan = opts.plan
-
-        def runner_class(exp):  # density brings up its levels around the timed start
-            if exp.name != density.EXPERIMENT:
-                return TrialRunner
-            return functools.partial(
-                density.DensityRunner,
-                out_dir=self.run_dir,
-                # the schema's defaults (options.py), never restated here
-                levels=opts.extra.get("containers") or options.default("containers"),
-                settle_s=opts.extra.get("settle_s", options.default("settle_s")),
-                floor_mb=opts.extra.get("memory_floor_mb", options.default("memory_floor_mb")),
-            )
-
-        runners = {
-            exp.name: runner_class(exp)(
-                exp,
-                exp.select(opts.steps),
-                run_id=self.run_id,
-                token=self.token,
-                timeout_s=opts.timeout_s,
-                max_consecutive_timeouts=opts.max_consecutive_timeouts,
-                say=self.say,
-                seq=self.seq,
-                drop_caches=conditions.drop_caches if opts.drop_caches else None,
-            )
-            for exp in self.by_client.values()
-        }
-        count = {"seq": self.seq}  # container names stay unique across the runners
-        traced = (
-            tracing.TracedRun(
-                self.run_dir,
-                self.run_id,
-                self.say,
-                wakes=any(c in tracing.CLIENT_PHASES for c in self.by_client),
-            )
-            if opts.extra.get("trace")
-            else None
-        )
-        if traced is not None:
-            for runner in runners.values():
-                traced.wrap(runner)
-
-        def run_trial(state: UnitState, rnd: int, warmup: bool):
-            runner = runners[self.by_client[state.target.client].name]
-            runner.seq = count["seq"]
-            try:
-                if traced is not None:
-                    return traced.trial(state, rnd, warmup, lambda: runner.run(state, rnd, warmup))
-                return runner.run(state, rnd, warmup)
-            finally:
-                count["seq"] = runner.seq
-
-        progress = Progress(
-            (plan.warmup + plan.target_trials) * len(self.states),
-            sys.stderr.isatty() if opts.progress is None else opts.progress,
-            done=sum(s.trials_done for s in self.states),
-        )
-        scheduler = Scheduler(
-            plan,
+        unitrun.run_units(
+            self.opts,
             self.states,
-            run_trial,
-            writer.write_trial,
-            steps=self.steps,
+            self.by_client,
+            self.steps,
+            writer,
+            self.meta,
+            run_dir=self.run_dir,
+            run_id=self.run_id,
+            token=self.token,
+            seq=self.seq,
+            next_round=self.next_round,
             say=self.say,
-            advance=progress.advance,
         )
-        try:
-            if traced is not None:
-                traced.start()  # before the first round: bpftrace takes 1-2 s to attach
-            scheduler.run(self.next_round)
-        finally:
-            progress.close()
-            if traced is not None:
-                self.meta["trace"] = traced.finish()
 
     # -- bookkeeping ------------------------------------------------------------
     def _install_signal_handlers(self):
@@ -644,98 +472,20 @@ class Collector:
         self._removed, self._errors = removed, errors
 
     def _initial_meta(self) -> dict:
-        opts = self.opts
-        versions: dict = {}
-        targets = []
-        for state in self.states:
-            t = state.target
-            versions.update(t.versions())
-            targets.append(
-                {
-                    "client": t.client,
-                    "runtime": t.runtime.name,
-                    "label": t.label,
-                    "argv": t.argv_templates(self.by_client[t.client].steps),
-                    "config": t.config(),
-                    **t.condition,
-                    "mode": t.mode,
-                }
-            )
-        facts = host.facts()
-        return {
-            "format_version": results.FORMAT_VERSION,
-            "run_id": self.run_id,
-            "token": self.token,
-            "status": "running",
-            "started_at": datetime.now(timezone.utc).isoformat(),
-            "ended_at": None,
-            "command_line": sys.argv,
-            "rtlab": {"version": __version__, "git_commit": git_commit()},
-            "python_packages": host.python_packages(),
-            # the schema's recorded options (rtlab/core/options.py), then what collect derived
-            "parameters": {
-                **options.record(opts.values()),
-                "experiment": self.experiment.name,  # as run (the option is experiment_asked)
-                "experiments": {c: e.name for c, e in self.by_client.items()},
-                "pairs": [list(p) for p in opts.pairs] if opts.pairs else None,
-                "workload": opts.workload.describe(),
-            },
-            "protocol": {
-                "order": "interleaved rounds; each round runs every target once (once per pace "
-                "with several paces), shuffled by seed",
-                "pace": "before each timed step, after rtlab's own bookkeeping (state polling, "
-                "rows), the host is left idle for pace_s (sleeping); idle_s records the "
-                "gap measured",
-                "drop_caches": "sync, then 3 into /proc/sys/vm/drop_caches, before each trial's "
-                "first timed step (before its pace gap)"
-                if opts.drop_caches
-                else None,
-                "experiment": self.experiment.name,
-                "other_experiments": {
-                    e.name: {
-                        "chains": [[s.name for s in c] for c in e.chains],
-                        "total": list(e.total),
-                        "derived": {k: list(v) for k, v in e.partials.items()},
-                    }
-                    for e in self.by_client.values()
-                    if e is not self.experiment
-                },
-                "cri": "each step one gRPC call to rtlab's CRI containerd, timed in-process "
-                "(perf_counter_ns around the call in a worker thread); waits poll "
-                "ContainerStatus, untimed; one unit per network mode (column network)"
-                if "cri" in self.by_client
-                else None,
-                "chains": [[s.name for s in chain] for chain in self.experiment.chains],
-                "total": list(self.experiment.total),
-                "lifecycle": [s.name for s in self.experiment.chains[0]],
-                "steps": list(self.steps),
-                "state_wait": "before "
-                + ", ".join(
-                    f"{s.name} (for the {s.wait} state)"
-                    for s in self.experiment.step_defs
-                    if s.wait
-                )
-                + ", untimed, up to timeout_s",
-                "clock": "CLOCK_MONOTONIC (time.perf_counter_ns) from posix_spawn to wait4",
-                "cpu": "ru_utime/ru_stime from wait4 (the process and the children it reaped)",
-                "timeout": "per client command; SIGKILL to its process group",
-            },
-            "host": facts,
-            "load_before": facts["load_average"],
-            "harness_overhead": harness_overhead(),
-            # the rootless wrapper's own cost beside /bin/true (rootless.py); rows include it
-            **(
-                {"rootless_wrapper": rootless.wrapper_overhead(rootless.account())}
-                if any(s.target.mode == "rootless" for s in self.states)
-                else {}
-            ),
-            "versions": versions,
-            "targets": targets,
-            "unavailable": self.skipped,
-        }
+        return runmeta.initial_meta(
+            self.opts,
+            self.states,
+            run_id=self.run_id,
+            token=self.token,
+            experiment=self.experiment,
+            by_client=self.by_client,
+            steps=self.steps,
+            skipped=self.skipped,
+            git_commit=git_commit(),
+        )
 
     def _resumed_meta(self, fresh: dict) -> dict:
-        """Check the host and versions are unchanged, restore the targets' progress,
+        """Check the host and versions are unchanged, restore the units' progress,
         and return the earlier run.json with this session noted."""
         prev = self.previous
         assert prev is not None
@@ -746,26 +496,8 @@ class Collector:
                 f"began ({'; '.join(diffs)}); start a new run instead"
             )
         frame = results.load_trials(self.run_dir)
-        by_label = {s.label: s for s in self.states}
-        restore_counts(self.states, frame)
-        for label, why in (prev.get("dropped") or {}).items():
-            if label in by_label:
-                by_label[label].dropped = why
-        self.next_round = int(frame["round"].max()) + 1 if len(frame) else 0
-        self.seq = len(frame)  # an upper bound of the containers made: names stay unique
-        meta = dict(prev)
-        meta["status"] = "running"
-        meta["resumed"] = [
-            *prev.get("resumed", []),
-            {
-                "at": fresh["started_at"],
-                "command_line": fresh["command_line"],
-                "trials_before": {s.label: s.trials_done for s in self.states},
-                "harness_overhead": fresh["harness_overhead"],
-                "load_before": fresh["load_before"],
-                "rtlab": fresh["rtlab"],
-            },
-        ]
+        self.next_round, self.seq = units.restore(self.states, frame, prev)
+        meta = runmeta.resumed_meta(prev, fresh, self.states)
         self.say(
             f"resuming {self.run_id}: "
             + ", ".join(
@@ -777,95 +509,18 @@ class Collector:
 
     def noise_warnings(self) -> list[str]:
         """Warnings with advice: noisy steps (noise.py's rule) and a loaded host."""
-        warnings = noise.sample_warnings({s.label: s.samples for s in self.states}, self.steps)
-        cores = os.cpu_count() or 1
-        for when in ("load_before", "load_after"):
-            load = (self.meta.get(when) or [0.0])[0]
-            if load > cores:
-                warnings.append(
-                    f"the 1-minute load average {when.split('_')[1]} the run was {load:.2f}, above "
-                    f"the {cores} cores: other work competed with the measurements; re-run on an "
-                    "idle host and compare (rtlab compare)"
-                )
-        return warnings
+        return runmeta.noise_warnings(self.states, self.steps, self.meta)
 
     def _finish_meta(self, status: str, leftovers: dict) -> None:
-        self.meta.update(
-            status=status,
-            ended_at=datetime.now(timezone.utc).isoformat(),
-            load_after=host.load_average(),
-            cpu_mhz_after=host.cpu_frequency_mhz(),
-            dropped={s.label: s.dropped for s in self.states if s.dropped},
-            stopped={s.label: s.stopped for s in self.states if s.stopped},
-            trials_completed={s.label: s.trials_done for s in self.states},
-            cleanup=leftovers,
-            reaper=reaper.settle(dict(self.reaping)),
-        )
-        self.meta["warnings"] = self.noise_warnings()
+        runmeta.finish_meta(self.meta, status, leftovers, self.states, self.steps, self.reaping)
         results.write_meta(self.run_dir, self.meta)
 
     def _print_summary(self) -> None:
-        for state in self.states:
-            measured = max(0, state.trials_done - self.opts.warmup)
-            line = f"{state.label}: {state.ok_trials}/{measured} trials ok"
-            if state.dropped:
-                line += f"; {state.dropped}"
-            if state.failures:
-                worst = "; ".join(
-                    f"{step} x{n}: {err}" for (step, err), n in state.failures.most_common(3)
-                )
-                line += f"; failures: {worst}"
+        for line in runmeta.summary_lines(self.states, self.meta, self.opts.warmup):
             self.say(line)
-        for label, why in self.meta.get("unavailable", {}).items():
-            self.say(f"{label}: not measured: {why}")
-        for warning in self.meta.get("warnings", []):
-            self.say(f"warning: {warning}")
         if self.summary is not None:  # the table of medians (report/views.py: pandas)
             self.say(self.summary(self.run_dir))
         self.say(f"data: {self.run_dir}")
-
-
-def pd_isna(value) -> bool:
-    return value is None or value != value
-
-
-def restore_counts(states: list, frame) -> None:
-    """Credit each unit state with the trials trials.csv already holds for it (resume).
-
-    A unit is its target, mode and every condition that makes units apart
-    (:data:`rtlab.core.conditions.APART`: pace, network, k, traced), read the same way
-    from a state's condition and from a trials.csv row (:func:`conditions.unit_key`), so
-    twins (traced or not, another pace, k or network) never share a count."""
-    by_key = {
-        (s.target.label, s.target.mode, *conditions.unit_key(s.unit.condition)): s for s in states
-    }
-    apart = [c.column for c in conditions.APART]
-    frame = frame.copy()
-    for column in ("mode", *apart):
-        if column not in frame.columns:
-            frame[column] = None
-    for key, rows in frame.groupby(
-        ["client", "runtime", "mode", *apart, "trial"], sort=True, dropna=False
-    ):
-        client, runtime, mode, *values, _trial = key
-        state = by_key.get(
-            (
-                f"{client}/{runtime}",
-                mode if isinstance(mode, str) and mode else rootless.DEFAULT_MODE,
-                *conditions.unit_key(dict(zip(apart, values))),
-            )
-        )
-        if state is not None:
-            state.trials_done += 1
-            tally(state, rows.to_dict("records"))
-
-
-def _width(value) -> int | None:
-    """A ``k`` read back from trials.csv (empty, NaN or pd.NA in runs without it)."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def options_for_resume(

@@ -22,8 +22,10 @@ from rtlab.analysis.cri_benchmark import (  # noqa: F401
     cri_rows,
     write_benchmark,
 )
+from rtlab.analysis.plots import KNOWN_CLIENTS, ordered_names
 from rtlab.core import experiments
 from rtlab.host.cri import NETWORK_MODES
+from rtlab.report.headline import _answer
 from rtlab.report.html import _cell, esc
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render the section
@@ -85,8 +87,6 @@ def clients_table(summary: pd.DataFrame, runtime: str = "runc") -> pd.DataFrame:
     """The CRI beside the other clients over ``runtime`` on the steps they share with
     the lifecycle (create, start): per client, each step's median and its 95% CI (ms).
     Empty when the runs hold no lifecycle rows of another client over ``runtime``."""
-    from rtlab.analysis.plots import KNOWN_CLIENTS, ordered_names
-
     shared = list(dict.fromkeys(experiments.EXPERIMENTS[EXPERIMENT].shares.values()))
     rows = summary[
         (
@@ -131,7 +131,6 @@ def answers(
     """(question, answer) of the CRI: which runtime starts a pod fastest per network
     mode, what the CNI network costs per runtime, and the clients over runc on the
     steps the CRI shares with the lifecycle (create, start)."""
-    from rtlab.report.views import _answer
 
     def rows(frame: pd.DataFrame, experiment: str) -> pd.DataFrame:
         return frame[frame["experiment"] == experiment] if "experiment" in frame.columns else frame

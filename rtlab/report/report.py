@@ -37,9 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from rtlab.collect.collect import REPO_ROOT
-from rtlab.core import procfs
+from rtlab.core import options, procfs
 from rtlab.core.options import DEFAULT_ALPHA, DEFAULT_MARGIN
 from rtlab.core.results import read_meta
+from rtlab.report.headline import report_title
+from rtlab.report.params import find_runs, load_runs
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 REPORTS_DIR = REPO_ROOT / "reports"
@@ -359,7 +361,6 @@ def extra_parameters(collect_parameters: dict, extras: dict | None = None) -> di
     ``out_dir`` is not passed on). An extra whose experiment the main run already measures
     is left out (it would measure it twice)."""
     from rtlab.collect.studies import REPORT_EXTRAS
-    from rtlab.core import options
 
     main = collect_parameters.get("experiment") or ""
     out = {}
@@ -465,8 +466,6 @@ def make_report(
             "out_dir": str(report_dir),
         },
     )
-    from rtlab.report.views import report_title
-
     page = export_html(report_dir / ANALYZE_NB, report_dir / REPORT_HTML, report_title([meta]))
     index = write_index(reports_dir)
     return Report(
@@ -504,8 +503,6 @@ def report_from_runs(
     NotebookStopped
         When 02 raises (the executed notebook is kept and named).
     """
-    from rtlab.report.params import find_runs, load_runs
-
     runs = [run for d in run_dirs for run in find_runs(str(d), "--runs", base=Path.cwd())]
     metas, _ = load_runs(runs, "--runs")
     reports_dir = Path(reports_dir)
@@ -526,8 +523,6 @@ def report_from_runs(
             "out_dir": str(report_dir.resolve()),
         },
     )
-    from rtlab.report.views import report_title
-
     page = export_html(report_dir / ANALYZE_NB, report_dir / REPORT_HTML, report_title(metas))
     index = write_index(reports_dir)
     collect_nb = report_dir / COLLECT_NB

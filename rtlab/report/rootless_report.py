@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from rtlab.analysis import modes, shift, stats
+from rtlab.analysis import modes, plots, shift, stats
 from rtlab.core import experiments
 from rtlab.core.conditions import format_pace
 from rtlab.report.html import _cell, esc
@@ -76,8 +76,6 @@ def costs(
     """Per experiment, runtime and client measured in both modes: what rootless adds to
     ``step`` in seconds, with its CI (columns :data:`COST_COLUMNS`; none without rootless
     rows)."""
-    from rtlab.analysis import plots
-
     if not _modes(trials):
         return pd.DataFrame(columns=[*COST_COLUMNS, "pace_s"])
     assert trials is not None  # _modes: rows of both modes
@@ -324,8 +322,6 @@ def figure(trials: pd.DataFrame | None, summary: pd.DataFrame, step: str = stats
     rows."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
-
-    from rtlab.analysis import plots
 
     table = costs(trials, step)
     if table.empty:

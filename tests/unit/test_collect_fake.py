@@ -323,7 +323,7 @@ class _Terminal(io.StringIO):
 
 def test_progress_off_a_terminal_keeps_the_plain_line(monkeypatch):
     clock = iter([100.0, 102.0, 106.0])
-    monkeypatch.setattr("rtlab.collect.collect.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("rtlab.collect.unitrun.time.monotonic", lambda: next(clock))
     out = io.StringIO()
     progress = Progress(4, True, stream=out)
     progress.advance("runc/oci")

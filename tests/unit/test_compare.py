@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _forked_cli import run_many
 from _runcopy import quietest_step, slowed_copy
 from _synthetic import fail, make_trials
 
 from rtlab.analysis import compare, stats
 from rtlab.core import results
 from rtlab.report import params
-from tests.conftest import rtlab
 
 QUIET = {
     ("oci", "runc"): {
@@ -202,9 +203,58 @@ def test_write_puts_changes_csv_with_both_run_ids(tmp_path: Path) -> None:
 # -- the command line on the committed sample ---------------------------------------------
 
 
-def test_cli_the_two_sample_runs_pass_the_gate() -> None:
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, dict]]:
+    """The command line on the committed sample (and copies of it made here): each run as
+    ``python -m rtlab compare`` would, each forked from one process that imported rtlab
+    once (_forked_cli.py), with what each test checks it against."""
+    tmp = tmp_path_factory.mktemp("cli")
     first, second = params.sample_runs()[:2]
-    r = rtlab("compare", str(first), str(second))
+    run = first
+    cases: dict[str, tuple[list[str], dict]] = {"pass": (["compare", str(first), str(second)], {})}
+
+    # a copy with one step 30% slower
+    client, runtime, step = quietest_step(run)
+    copy = slowed_copy(run, tmp / "slowed", client, runtime, step)
+    out = tmp / "out"
+    cases["slowed"] = (
+        ["compare", str(run), str(copy), "--out", str(out)],
+        {"client": client, "runtime": runtime, "step": step, "out": out},
+    )
+
+    # a copy from another host
+    other = tmp / "other"
+    shutil.copytree(run, other)
+    meta = json.loads((other / "run.json").read_text())
+    meta["host"]["hostname"] = "elsewhere"
+    (other / "run.json").write_text(json.dumps(meta))
+    cases["hosts"] = (["compare", str(run), str(other)], {})
+
+    # a copy where 11 of crun's 12 starts fail
+    copy = tmp / "failing"
+    shutil.copytree(run, copy)
+    trials = pd.read_csv(copy / "trials.csv", dtype=str, keep_default_na=False)
+    where = (
+        (trials["client"] == "oci")
+        & (trials["runtime"] == "crun")
+        & (trials["step"] == "start")
+        & (trials["warmup"] == "false")
+    )
+    failing = trials.index[where][:11]
+    trials.loc[failing, ["wall_s", "user_s", "sys_s"]] = ""
+    trials.loc[failing, ["ok", "exit_code", "error"]] = ["false", "1", "synthetic failure"]
+    trials.to_csv(copy / "trials.csv", index=False)
+    meta = json.loads((copy / "run.json").read_text())
+    meta["run_id"] += "-failing"
+    (copy / "run.json").write_text(json.dumps(meta))
+    cases["failing"] = (["compare", str(run), str(copy)], {"starts": int(where.sum())})
+
+    runs = run_many([args for args, _ in cases.values()])
+    return {name: (r, facts) for (name, (_, facts)), r in zip(cases.items(), runs)}
+
+
+def test_cli_the_two_sample_runs_pass_the_gate(cli_runs) -> None:
+    r, _ = cli_runs["pass"]
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip().splitlines()[-1].startswith("no regression")
 
@@ -219,53 +269,28 @@ def test_the_paced_sample_runs_pass_the_gate_and_name_their_pace() -> None:
     assert any("neither run recorded a pace" in n and "catches less" in n for n in unpaced.notes)
 
 
-def test_cli_a_copy_with_one_step_30_percent_slower_fails_naming_it(tmp_path: Path) -> None:
-    run = params.sample_runs()[0]
-    client, runtime, step = quietest_step(run)
-    copy = slowed_copy(run, tmp_path / "slowed", client, runtime, step)
-    r = rtlab("compare", str(run), str(copy), "--out", str(tmp_path / "out"))
+def test_cli_a_copy_with_one_step_30_percent_slower_fails_naming_it(cli_runs) -> None:
+    r, facts = cli_runs["slowed"]
+    client, runtime, step = facts["client"], facts["runtime"], facts["step"]
     assert r.returncode == 1, r.stdout + r.stderr
     last = r.stdout.strip().splitlines()[-1]
     assert last.startswith("REGRESSION beyond 5%") and f"{client}/{runtime} {step}" in last
     assert f"REGRESSION: {client}/{runtime} {step}: 30.0% slower in B" in r.stdout
-    assert (tmp_path / "out" / "changes.csv").is_file()
-    assert (tmp_path / "out" / "change.png").stat().st_size > 0
+    assert (facts["out"] / "changes.csv").is_file()
+    assert (facts["out"] / "change.png").stat().st_size > 0
 
 
-def test_cli_refuses_runs_from_different_hosts(tmp_path: Path) -> None:
-    run = params.sample_runs()[0]
-    other = tmp_path / "other"
-    shutil.copytree(run, other)
-    meta = json.loads((other / "run.json").read_text())
-    meta["host"]["hostname"] = "elsewhere"
-    (other / "run.json").write_text(json.dumps(meta))
-    r = rtlab("compare", str(run), str(other))
+def test_cli_refuses_runs_from_different_hosts(cli_runs) -> None:
+    r, _ = cli_runs["hosts"]
     assert r.returncode == 2
     [line] = r.stderr.strip().splitlines()
     assert line.startswith("rtlab compare: error: cannot compare") and "different hosts" in line
     assert "hostname: " in line and "'elsewhere'" in line
 
 
-def test_cli_eleven_of_twelve_failures_in_b_fail_the_gate_naming_the_step(tmp_path: Path) -> None:
-    run = params.sample_runs()[0]
-    copy = tmp_path / "failing"
-    shutil.copytree(run, copy)
-    trials = pd.read_csv(copy / "trials.csv", dtype=str, keep_default_na=False)
-    where = (
-        (trials["client"] == "oci")
-        & (trials["runtime"] == "crun")
-        & (trials["step"] == "start")
-        & (trials["warmup"] == "false")
-    )
-    failing = trials.index[where][:11]
-    assert where.sum() == 12
-    trials.loc[failing, ["wall_s", "user_s", "sys_s"]] = ""
-    trials.loc[failing, ["ok", "exit_code", "error"]] = ["false", "1", "synthetic failure"]
-    trials.to_csv(copy / "trials.csv", index=False)
-    meta = json.loads((copy / "run.json").read_text())
-    meta["run_id"] += "-failing"
-    (copy / "run.json").write_text(json.dumps(meta))
-    r = rtlab("compare", str(run), str(copy))
+def test_cli_eleven_of_twelve_failures_in_b_fail_the_gate_naming_the_step(cli_runs) -> None:
+    r, facts = cli_runs["failing"]
+    assert facts["starts"] == 12
     assert r.returncode == 1, r.stdout + r.stderr
     assert "oci/crun start" in r.stdout.strip().splitlines()[-1]
     assert "REGRESSION: oci/crun start: fails more often in B (11 of 12 trials)" in r.stdout

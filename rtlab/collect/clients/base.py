@@ -21,36 +21,40 @@ CLEANUP_TIMEOUT_S = 20.0
 STATE_POLL_S = 0.005  # between state queries while waiting for a state
 
 
-class Target:
-    """One client driving one runtime.
+def poll_until_stopped(
+    read_status: Callable[[], str | None],
+    stopped: str,
+    timeout_s: float,
+    give_up: Callable[[], str | None] = lambda: None,
+    what: str = "after kill",
+) -> str | None:
+    """Poll ``read_status`` until it returns ``stopped`` (or any wanted state); an
+    error line if it never does, ``what`` saying what was awaited.
 
-    A client module (one file in collect/clients/, registered in collect/clients/__init__.py)
-    gives: the argv of the steps it spells itself (``commands``; a step may be
-    several commands, timed one after the other and summed, e.g. ctr's task +
-    container delete) and ``base`` for the plain-verb steps experiments.py
-    defines (``[*base, *verb, cid]``, its own spelling in ``verbs``); how to wait
-    for the stopped state (``wait_stopped``) and read a container's state
-    (``status``, for the other states a step may wait for), list and
-    force-remove its containers; and, as class
-    attributes, its Debian ``package``, the ``needs_daemons`` (daemons.py
-    starts, stops and checks them) and its ``image_store`` (daemons.py imports
-    rtlab's image there).
+    ``give_up`` is asked when the status cannot be read: a reason it returns
+    (a daemon gone) ends the wait at once.
     """
+    deadline = time.monotonic() + timeout_s
+    status = None
+    while time.monotonic() < deadline:
+        status = read_status()
+        if status == stopped:
+            return None
+        if status is None:
+            reason = give_up()
+            if reason:
+                return reason
+        time.sleep(STATE_POLL_S)
+    return f"container still {status or 'in an unknown state'} {timeout_s:g} s {what}"
 
-    client: str = ""
-    package: str | None = None  # the Debian package of the client binary
-    needs_daemons: tuple[str, ...] = ()  # daemons.py names: what must answer before it works
+
+class ImageStore:
+    """A client's image store (when ``image_store`` is set): where daemons.import_images
+    loads rtlab's image and what purge removes; :class:`Target`'s base."""
+
     image_store: str | None = None  # daemons.IMAGE_STORES name ("docker", "containerd", …)
     store_description: str | None = None  # how set-up names the store (None: image_store)
-    engine: bool = True  # a high-level client (studies compare these); False: the OCI CLI
-    verbs: dict = {}  # step name → this client's own spelling of a plain-verb step
-    package_commands: tuple[str, ...] = ()  # commands whose absence means `package` is missing
-    experiment: str | None = None  # the one experiment this client runs (None: any, cri: "cri")
-    mode: str = "rootful"  # rootless.MODES: who runs the client (column mode)
-    # mode → the subclass running this client in it (set by that subclass's module)
-    mode_classes: dict[str, type[Target]] = {}
 
-    # -- its image store (when image_store is set; daemons.import_images uses these) --
     @staticmethod
     def find_binary() -> str | None:
         """The client binary, None when not installed."""
@@ -76,6 +80,34 @@ class Target:
         """Purge, after the image is gone: what else of the store rtlab made (ctr: its
         namespace); returns what was undone."""
         return []
+
+
+class Target(ImageStore):
+    """One client driving one runtime.
+
+    A client module (one file in collect/clients/, registered in collect/clients/__init__.py)
+    gives: the argv of the steps it spells itself (``commands``; a step may be
+    several commands, timed one after the other and summed, e.g. ctr's task +
+    container delete) and ``base`` for the plain-verb steps experiments.py
+    defines (``[*base, *verb, cid]``, its own spelling in ``verbs``); how to wait
+    for the stopped state (``wait_stopped``) and read a container's state
+    (``status``, for the other states a step may wait for), list and
+    force-remove its containers; and, as class
+    attributes, its Debian ``package``, the ``needs_daemons`` (daemons.py
+    starts, stops and checks them) and its ``image_store`` (daemons.py imports
+    rtlab's image there).
+    """
+
+    client: str = ""
+    package: str | None = None  # the Debian package of the client binary
+    needs_daemons: tuple[str, ...] = ()  # daemons.py names: what must answer before it works
+    engine: bool = True  # a high-level client (studies compare these); False: the OCI CLI
+    verbs: dict = {}  # step name → this client's own spelling of a plain-verb step
+    package_commands: tuple[str, ...] = ()  # commands whose absence means `package` is missing
+    experiment: str | None = None  # the one experiment this client runs (None: any, cri: "cri")
+    mode: str = "rootful"  # rootless.MODES: who runs the client (column mode)
+    # mode → the subclass running this client in it (set by that subclass's module)
+    mode_classes: dict[str, type[Target]] = {}
 
     def __init__(
         self,
@@ -255,32 +287,8 @@ class Target:
         """Run a bookkeeping command (not a timed step), keeping its stdout."""
         return run_timed(argv, timeout_s, capture_stdout=True)
 
-    @staticmethod
-    def poll_until_stopped(
-        read_status: Callable[[], str | None],
-        stopped: str,
-        timeout_s: float,
-        give_up: Callable[[], str | None] = lambda: None,
-        what: str = "after kill",
-    ) -> str | None:
-        """Poll ``read_status`` until it returns ``stopped`` (or any wanted state); an
-        error line if it never does, ``what`` saying what was awaited.
-
-        ``give_up`` is asked when the status cannot be read: a reason it returns
-        (a daemon gone) ends the wait at once.
-        """
-        deadline = time.monotonic() + timeout_s
-        status = None
-        while time.monotonic() < deadline:
-            status = read_status()
-            if status == stopped:
-                return None
-            if status is None:
-                reason = give_up()
-                if reason:
-                    return reason
-            time.sleep(STATE_POLL_S)
-        return f"container still {status or 'in an unknown state'} {timeout_s:g} s {what}"
+    # the module's function, as the clients call it (self.poll_until_stopped)
+    poll_until_stopped = staticmethod(poll_until_stopped)
 
 
 _STATE_NAMES = {

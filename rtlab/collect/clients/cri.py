@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rtlab.collect.clients.base import Target
 from rtlab.core.actions import Call, TimedAction
@@ -54,8 +54,18 @@ def _pb():
     return api_pb2
 
 
+def _cri_client():
+    """collect/cri_client.py, imported on first use: it imports grpc and the CRI's
+    protobufs, which the system python3 of `make purge` lacks, and purge imports this
+    module (the clients' registry fills host/parts.py)."""
+    # function-level on purpose: grpc is the venv's only (make purge runs without it)
+    from rtlab.collect import cri_client
+
+    return cri_client
+
+
 def _spec_class():
-    from rtlab.collect.cri_client import PodSpec
+    PodSpec: Any = _cri_client().PodSpec  # a dataclass of cri_client.py
 
     @dataclass
     class NamedPod(PodSpec):
@@ -114,9 +124,7 @@ class CriTarget(Target):
     def grpc(self):
         with self._lock:
             if self._client is None:
-                from rtlab.collect.cri_client import CriClient
-
-                self._client = CriClient(self.paths)
+                self._client = _cri_client().CriClient(self.paths)
             return self._client
 
     def _spec(self, cid: str):
