@@ -14,21 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rtlab import __version__
+from rtlab.collect import front
 from rtlab.collect.clients import CLIENTS
-from rtlab.collect.collect import (
-    CollectOptions,
-    Interrupted,
-    UsageError,
-    collect,
-    options_for_resume,
-)
-from rtlab.collect.studies import STUDIES, StudyError
-from rtlab.collect.studies import resolve as resolve_study
-from rtlab.core import experiments, options
-from rtlab.core.conditions import DropCachesError, check_drop_caches_allowed
+from rtlab.collect.collect import Interrupted, collect
+from rtlab.collect.studies import STUDIES
+from rtlab.core import options
 from rtlab.core.options import OptionError
-from rtlab.core.runtimes import RuntimeSpecError, default_names, resolve
-from rtlab.core.workload import Workload, WorkloadError
+from rtlab.core.runtimes import default_names
+from rtlab.core.usage import UsageError
 
 EXIT_USAGE = 2
 
@@ -120,8 +113,9 @@ def cmd_doctor(args, values: dict, given: set) -> int:
     from rtlab.collect.doctor import doctor
 
     custom = values["custom_runtimes"]
-    runtimes = _resolve(args.runtimes or default_names(custom), custom)
-    clients = _clients(args.clients or list(CLIENTS))
+    runtimes = front.check_runtimes(args.runtimes or default_names(custom), custom)
+    clients = args.clients or list(CLIENTS)
+    front.check_clients(clients)
     out = doctor(
         clients, runtimes, values["probe_timeout"], say=(lambda _: None) if args.json else print
     )
@@ -139,35 +133,8 @@ def console_summary(run_dir: Path) -> str:
 
 def cmd_collect(args, values: dict, given: set) -> int:
     progress = False if values["no_progress"] else None
-    if values["resume"] is not None:
-        run_dir = values["resume"]
-        if "out_dir" in given:
-            raise UsageError(
-                f"--resume {run_dir} continues that folder; drop --out {values['out_dir']}"
-            )
-        refused = options.refused_with_resume(given, values, "collect", run_dir)
-        if refused:
-            raise UsageError(refused)
-        opts = options_for_resume(
-            run_dir, allow_concurrent=values["allow_concurrent"], progress=progress
-        )
-        return 0 if collect(opts, summary=console_summary).status == "completed" else 1
-    _experiment(values)
-    if "until_ci" in given and "trials" in given:
-        raise UsageError(
-            f"--until-ci {values['until_ci']:g} decides the trial count: drop --trials "
-            f"{values['trials']} (bound it with --min-trials/--max-trials)"
-        )
-    custom = values["custom_runtimes"]
-    opts = CollectOptions.from_values(
-        values,
-        **_selection(values, custom),
-        paces=_paces(values),
-        out=values["out_dir"],
-        progress=progress,
-    )
-    result = collect(opts, summary=console_summary)
-    return 0 if result.status == "completed" else 1
+    opts = front.from_values(values, "collect", given=given, progress=progress)
+    return 0 if collect(opts, summary=console_summary).status == "completed" else 1
 
 
 def cmd_setup(args, values: dict, given: set) -> int:
@@ -206,16 +173,7 @@ def cmd_report(args, values: dict, given: set) -> int:
 
     if values["runs"]:
         return _report_from_runs(values)
-    custom = values["custom_runtimes"]
-    _experiment(values)
-    _clients(values["clients"] or [])  # names are checked here, before anything runs
-    _resolve(values["runtimes"] or [], custom)
-    _workload(values)
-    if not values["study"] and not values["clients"]:
-        values["clients"] = list(options.DEFAULT_CLIENTS)
-    if not values["study"] and not values["runtimes"]:
-        values["runtimes"] = default_names(custom)
-    values["paces"] = _paces(values)
+    values = front.check_values(values, "report")  # before anything runs
     # notebook 01's parameters: every option report and 01 share, in the notebook's form
     # (an experiment's own options only with that experiment)
     parameters = {
@@ -352,78 +310,6 @@ def cmd_clean(args, values: dict, given: set) -> int:
 
     clean(list(CLIENTS), all_runtimes(values["custom_runtimes"]))
     return 0
-
-
-def _experiment(values: dict) -> None:
-    """An unknown --experiment or --steps: one line, before anything runs."""
-    try:
-        if (
-            values["experiment"] is not None
-            or not values.get("clients")
-            or "cri" not in values["clients"]
-        ):  # with cri, collect checks the steps per client
-            experiments.get(values["experiment"]).select(values["steps"])
-    except experiments.ExperimentError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _paces(values: dict) -> list[float]:
-    """The paces asked for (--pace or --paces; the schema's default otherwise), checked
-    before anything runs; ``--drop-caches`` without root is refused here too."""
-    paces = [values["pace"]] if values.get("pace") is not None else list(values["paces"])
-    if values.get("drop_caches"):
-        try:
-            check_drop_caches_allowed()
-        except DropCachesError as exc:
-            raise UsageError(str(exc)) from None
-    return paces
-
-
-def _workload(values: dict) -> Workload:
-    try:
-        return Workload.from_options(values["image"], values["cmd"], values["bundle"])
-    except WorkloadError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _selection(values: dict, custom) -> dict:
-    """The CollectOptions fields naming the targets: a --study (narrowed by
-    --clients/--runtimes), else --clients x --runtimes (the schema's defaults when not given)."""
-    clients, runtimes = values["clients"], values["runtimes"]
-    if not values["study"]:
-        return {
-            "clients": clients or list(options.DEFAULT_CLIENTS),
-            "runtimes": runtimes or list(options.DEFAULT_RUNTIMES),
-        }
-    _clients(clients or [])
-    _resolve(runtimes or [], custom)
-    try:
-        study = resolve_study(values["study"], custom, clients=clients, runtimes=runtimes)
-    except StudyError as exc:
-        raise UsageError(str(exc)) from None
-    return {
-        "clients": study.clients,
-        "runtimes": study.runtimes,
-        "pairs": study.pairs,
-        "study": study.name,
-        "excluded": study.excluded,
-    }
-
-
-def _resolve(names, custom):
-    try:
-        return resolve(names, custom)
-    except RuntimeSpecError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _clients(names: list[str]) -> list[str]:
-    unknown = [c for c in names if c not in CLIENTS]
-    if unknown:
-        raise UsageError(
-            f"unknown client {', '.join(map(repr, unknown))}; known: {', '.join(CLIENTS)}"
-        )
-    return names
 
 
 COMMANDS = {

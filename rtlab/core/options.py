@@ -8,7 +8,7 @@ notebooks), whether run.json records it and whether ``--resume`` keeps it.
 Everything else is derived from this table:
 
 - the argparse options of each command (:func:`add_arguments`, cli.py);
-- notebook 01/02/03's parameter checking (:func:`check`, params.py);
+- notebook 01/02/03's parameter checking (:func:`check`, params.py, collect/front.py);
 - run.json's ``parameters`` (:func:`record`) and ``--resume`` (:func:`restore`), collect.py;
 - the README's defaults table (:func:`markdown`; tests/unit/test_options.py keeps them equal).
 
@@ -16,8 +16,8 @@ A module that brings its own option (an experiment's ``k``, say) declares it wit
 :func:`register` next to the experiment; nothing else changes.
 
 Bad input is one line naming the option, the value and what is accepted
-(:class:`OptionError`); cli.py prints it and exits 2, params.py raises it as a
-``ParameterError``.
+(:class:`OptionError`); cli.py prints it and exits 2, a notebook's check raises it as
+a ``ParameterError`` (core/usage.py).
 
 Why argparse and not click/typer/pydantic: argparse is the standard library,
 so the measurement half (``python3 -m rtlab.host.purge``, collect before the venv
@@ -71,6 +71,8 @@ DEFAULT_THRESHOLD = 0.05
 # who runs the clients (--modes): root, or rtlab's unprivileged user (host/rootless.py)
 MODES = ("rootful", "rootless")
 DEFAULT_MODE = "rootful"
+# the CRI's pod networks (--networks; host/cri.py): the host's namespace, or a CNI bridge
+NETWORK_MODES = ("host", "cni")
 
 
 class OptionError(ValueError):
@@ -688,7 +690,7 @@ for _option in (
     Option(
         "networks",
         Names(example="host,cni"),
-        ["host", "cni"],  # cri.NETWORK_MODES (tested)
+        list(NETWORK_MODES),
         "the cri client's pod networks, each a condition (column network): host, cni "
         "(default both)",
         _COLLECTING,
@@ -696,7 +698,7 @@ for _option in (
         meaning="the cri client's pod networks (host namespace, CNI bridge), each a unit",
         record="networks",
         resume="keep",
-        absent=["host", "cni"],
+        absent=list(NETWORK_MODES),
     ),
     Option(
         "modes",
@@ -937,10 +939,10 @@ for _option in (
         "no_extras",
         Flag(),
         False,
-        "collect only the main run: not make report's extra runs (rtlab/collect/studies.py "
+        "collect only the main run: not make report's extra runs (rtlab/report/report.py "
         "REPORT_EXTRAS: a small concurrency run and a small density run)",
         ("report",),
-        meaning="skip the report's extra runs of other experiments (studies.REPORT_EXTRAS)",
+        meaning="skip the report's extra runs of other experiments (report.REPORT_EXTRAS)",
     ),
     Option(
         "reports_dir",
