@@ -1,22 +1,21 @@
 """``rtlab doctor | setup | collect | clean | analyze | report | compare``: a thin shell.
 
-Each subcommand parses its arguments and calls one importable function; bad
-input ends with one line naming the value and what is accepted, exit 2.
+Each subcommand parses its arguments and calls one importable function, the ``run``
+of its module in rtlab/commands/; bad input ends with one line naming the value and
+what is accepted, exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import signal
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 from rtlab import __version__
-from rtlab.collect import front
 from rtlab.collect.clients import CLIENTS
-from rtlab.collect.collect import Interrupted, collect
+from rtlab.collect.collect import Interrupted
 from rtlab.collect.studies import STUDIES
 from rtlab.core import options
 from rtlab.core.options import OptionError
@@ -109,224 +108,23 @@ def build_parser() -> Parser:
     return p
 
 
-def cmd_doctor(args, values: dict, given: set) -> int:
-    from rtlab.collect.doctor import doctor
-
-    custom = values["custom_runtimes"]
-    runtimes = front.check_runtimes(args.runtimes or default_names(custom), custom)
-    clients = args.clients or list(CLIENTS)
-    front.check_clients(clients)
-    out = doctor(
-        clients, runtimes, values["probe_timeout"], say=(lambda _: None) if args.json else print
-    )
-    if args.json:
-        print(json.dumps(out, indent=2, default=str))
-    return 0
+# Each subcommand's module (rtlab/commands/), loaded only when it is the one asked for:
+# `rtlab doctor`, `setup`, `clean` and `collect` load no pandas (collect's summary
+# table loads it once the run is over), `analyze` and `compare` none of set-up.
+COMMANDS = {name: f"rtlab.commands.{name}" for name in options.COMMANDS}
 
 
-def console_summary(run_dir: Path) -> str:
-    """The table of medians said after a run (views: pandas, loaded only once it is over)."""
-    from rtlab.report.views import console_summary as table
-
-    return table(run_dir)
-
-
-def cmd_collect(args, values: dict, given: set) -> int:
-    progress = False if values["no_progress"] else None
-    opts = front.from_values(values, "collect", given=given, progress=progress)
-    return 0 if collect(opts, summary=console_summary).status == "completed" else 1
-
-
-def cmd_setup(args, values: dict, given: set) -> int:
-    from rtlab.host.setup import setup
-
-    if (args.stop or args.purge) and values["custom_runtimes"]:
-        raise UsageError(
-            f"--runtime {values['custom_runtimes'][0].name} registers a runtime; it "
-            f"does not go with --{'stop' if args.stop else 'purge'}"
-        )
-    if args.stop:
-        from rtlab.host.daemons import stop_started
-
-        stop_started()
-        return 0
-    if args.purge:
-        from rtlab.uninstall import PurgeError, purge  # every host part registered
-
-        try:
-            purge()
-        except (PermissionError, PurgeError) as exc:
-            raise UsageError(str(exc)) from None
-        return 0
-    from rtlab.host.daemons import DaemonError
-
-    try:
-        setup(extra=values["custom_runtimes"])
-    except (PermissionError, DaemonError) as exc:
-        raise UsageError(str(exc)) from None
-    return 0
-
-
-def cmd_report(args, values: dict, given: set) -> int:
-    """Collect through notebooks/01-collect.ipynb, analyse through 02 (rtlab.report.report)."""
-    from rtlab.report.report import REPORTS_DIR, NotebookStopped, ReportError, make_report
-
-    if values["runs"]:
-        return _report_from_runs(values)
-    values = front.check_values(values, "report")  # before anything runs
-    # notebook 01's parameters: every option report and 01 share, in the notebook's form
-    # (an experiment's own options only with that experiment)
-    parameters = {
-        o.name: o.kind.to_notebook(values[o.name])
-        for o in options.options_for("01")
-        if o.applies("report") and (not o.experiments or values["experiment"] in o.experiments)
-    }
-    try:
-        made = make_report(
-            parameters,
-            reports_dir=values["reports_dir"] or REPORTS_DIR,
-            alpha=values["alpha"],
-            seed=values["seed"],
-            margin=values["margin"],
-            extras={} if values["no_extras"] else None,
-        )
-    except NotebookStopped as exc:
-        if exc.ename in ("ParameterError", "UsageError"):
-            raise UsageError(str(exc)) from None
-        print(f"rtlab report: error: {exc}", file=sys.stderr)
-        return 128 + signal.SIGINT if exc.ename == "Interrupted" else 1
-    except ReportError as exc:
-        print(f"rtlab report: error: {exc}", file=sys.stderr)
-        return 1
-    print(f"rtlab report: data in {made.run_dir}")
-    print(f"rtlab report: notebooks, figures and CSVs in {made.report_dir}")
-    print(f"rtlab report: every report is listed in {made.index}")
-    print(made.html)
-    return 0
-
-
-def _report_from_runs(values: dict) -> int:
-    """``rtlab report --runs``: notebook 02 over runs on disk, nothing collected."""
-    from rtlab.report.params import ParameterError
-    from rtlab.report.report import REPORTS_DIR, NotebookStopped, ReportError, report_from_runs
-
-    try:
-        made = report_from_runs(
-            list(values["runs"]),
-            reports_dir=values["reports_dir"] or REPORTS_DIR,
-            alpha=values["alpha"],
-            seed=values["seed"],
-            margin=values["margin"],
-        )
-    except ParameterError as exc:
-        raise UsageError(str(exc)) from None
-    except (NotebookStopped, ReportError) as exc:
-        print(f"rtlab report: error: {exc}", file=sys.stderr)
-        return 1
-    print(f"rtlab report: notebooks, figures and CSVs in {made.report_dir}")
-    print(f"rtlab report: every report is listed in {made.index}")
-    print(made.html)
-    return 0
-
-
-def cmd_analyze(args, values: dict, given: set) -> int:
-    """Merge the runs, analyse them into --out; print warnings and findings."""
-    from rtlab.analysis.analysis import analyze
-    from rtlab.report.params import find_runs, load_runs
-
-    runs = [
-        run for d in values["run_dirs"] for run in find_runs(str(d), "RUN_DIR", base=Path.cwd())
-    ]
-    from rtlab.analysis.phasestats import load_runs as load_phases
-
-    _, trials = load_runs(runs, "RUN_DIR")
-    out = values["out_dir"]
-    try:
-        result = analyze(
-            trials,
-            out,
-            alpha=values["alpha"],
-            seed=values["seed"],
-            margin=values["margin"],
-            figures=values["figures"] or "report",
-            svg=values["svg"],
-            phases=load_phases(runs),
-        )
-    except ValueError as exc:
-        if str(exc).startswith("unknown figure kind"):
-            raise UsageError(f"--figures: {exc}") from None
-        raise
-    from rtlab.report.density_report import write as write_density
-
-    density = write_density(runs, out)  # density.csv's runs: their own tables, never pooled
-    tables = [*result.tables, *(density.tables if density else [])]
-    figures = len(result.figures) + (len(density.figures) if density else 0)
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    for finding in [*(density.headline if density else []), *result.findings]:
-        print(finding)
-    print(
-        f"rtlab analyze: {len(runs)} run(s) → {', '.join(str(t) for t in tables)} and "
-        f"{figures} figure files in {Path(out) / 'figures'}"
-    )
-    return 0
-
-
-def cmd_compare(args, values: dict, given: set) -> int:
-    """Print the run-to-run comparison; exit 1 when the regression gate fails."""
-    from rtlab.analysis.compare import compare_runs, format_lines, write
-    from rtlab.core.results import RunFormatError
-    from rtlab.report.params import ParameterError, find_runs
-
-    dirs = []
-    for name, d in (("RUN_A", values["run_a"]), ("RUN_B", values["run_b"])):
-        found = find_runs(str(d), name, base=Path.cwd())
-        if len(found) != 1:
-            raise ParameterError(f"{name}: {str(d)!r} holds {len(found)} runs; give one run folder")
-        dirs += found
-    try:
-        cmp = compare_runs(
-            dirs[0],
-            dirs[1],
-            alpha=values["alpha"],
-            threshold=values["threshold"],
-            seed=values["seed"],
-            margin=values["margin"],
-        )
-    except RunFormatError as exc:
-        raise UsageError(str(exc)) from None
-    if values["out_dir"] is not None:
-        from rtlab.analysis.plots import save_figure
-        from rtlab.report.views import change_plot
-
-        write(cmp, values["out_dir"])
-        save_figure(change_plot(cmp).figure, Path(values["out_dir"]) / "change")
-    print("\n".join(format_lines(cmp)))
-    return 1 if not cmp.regressions.empty else 0
-
-
-def cmd_clean(args, values: dict, given: set) -> int:
-    from rtlab.collect.doctor import all_runtimes, clean
-
-    clean(list(CLIENTS), all_runtimes(values["custom_runtimes"]))
-    return 0
-
-
-COMMANDS = {
-    "doctor": cmd_doctor,
-    "setup": cmd_setup,
-    "collect": cmd_collect,
-    "clean": cmd_clean,
-    "report": cmd_report,
-    "analyze": cmd_analyze,
-    "compare": cmd_compare,
-}
+def command(name: str) -> Callable[[argparse.Namespace, dict, set], int]:
+    """The ``run`` of subcommand ``name``'s module."""
+    # The one lazy import of the commands (by name, from COMMANDS): each subcommand's
+    # module imports what it needs at its top, and only its own is loaded.
+    return importlib.import_module(COMMANDS[name]).run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = COMMANDS[args.command]
+    handler = command(args.command)
     try:
         values, given = options.from_namespace(args, args.command)
         return handler(args, values, given)

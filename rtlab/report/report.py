@@ -39,6 +39,8 @@ from typing import Any
 from rtlab.core import options, procfs
 from rtlab.core.image import REPO_ROOT
 from rtlab.core.results import read_meta
+from rtlab.report.params import find_runs, load_runs
+from rtlab.report.views import report_title
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 REPORTS_DIR = REPO_ROOT / "reports"
@@ -495,8 +497,6 @@ def make_report(
             "out_dir": str(report_dir),
         },
     )
-    from rtlab.report.views import report_title
-
     page = export_html(report_dir / ANALYZE_NB, report_dir / REPORT_HTML, report_title([meta]))
     index = write_index(reports_dir)
     return Report(
@@ -534,8 +534,6 @@ def report_from_runs(
     NotebookStopped
         When 02 raises (the executed notebook is kept and named).
     """
-    from rtlab.report.params import find_runs, load_runs
-
     runs = [run for d in run_dirs for run in find_runs(str(d), "--runs", base=Path.cwd())]
     metas, _ = load_runs(runs, "--runs")
     reports_dir = Path(reports_dir)
@@ -556,8 +554,6 @@ def report_from_runs(
             "out_dir": str(report_dir.resolve()),
         },
     )
-    from rtlab.report.views import report_title
-
     page = export_html(report_dir / ANALYZE_NB, report_dir / REPORT_HTML, report_title(metas))
     index = write_index(reports_dir)
     collect_nb = report_dir / COLLECT_NB
