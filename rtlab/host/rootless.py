@@ -34,11 +34,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtlab.core.image import STATE_DIR
+from rtlab.core.image import RUNTIME_DIR, STATE_DIR
 from rtlab.core.measure import run_timed
 from rtlab.core.options import DEFAULT_MODE, MODES  # noqa: F401 (rootless.MODES: importers)
 from rtlab.core.runtimes import KNOWN
-from rtlab.host import ledger, parts
+from rtlab.host import cleanup, ledger, parts
 
 USER = os.environ.get("RTLAB_ROOTLESS_USER", "rtlab-rootless")
 HOME_ROOT = STATE_DIR / "rootless"
@@ -85,8 +85,6 @@ UNSUPPORTED = {r.name: r.no_rootless for r in KNOWN.values() if r.no_rootless}
 
 def needs_root(uid: int | None = None) -> str:
     """collect's one line to an unprivileged caller: what needs root, what works without."""
-    from rtlab.core.image import RUNTIME_DIR
-
     uid = os.geteuid() if uid is None else uid
     return (
         f"rtlab collect needs root (running as uid {uid}): rootful trials run the runtimes "
@@ -376,8 +374,6 @@ def start_run(workdir: Path, acct: Account, say=print) -> None:
     """Before a run first acts as ``acct``: remove what dead runs of the user left (unless
     another live run acts as it), then claim the user for this run (its work folder's name
     is its token, its parent the runtime folder of every run's lock)."""
-    from rtlab.host import cleanup
-
     if (workdir / MARKER).is_file():
         return  # claimed by this run's other rootless target
     live = {t: v for t, v in cleanup.live_runs().items() if t != workdir.name}

@@ -87,6 +87,7 @@ REPORT_EXTRAS: dict[str, dict] = {
 }
 REPORT_EXTRAS["concurrency-later"] = dict(REPORT_EXTRAS["concurrency"])
 REPORT_EXTRAS_BEFORE_MAIN = ("concurrency",)  # collected before the main run
+
 _PYTHON_NAMES = {
     "python",
     f"python{sys.version_info[0]}",
