@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save  # noqa: E402
 
 from rtlab.analysis import density_stats as ds  # noqa: E402
-from rtlab.collect.studies import REPORT_EXTRAS  # noqa: E402
+from rtlab.report.report import REPORT_EXTRAS  # noqa: E402
 
 LEVELS = tuple(REPORT_EXTRAS["density"]["containers"])
 REPORT_TRIALS = int(REPORT_EXTRAS["density"]["trials"])

@@ -1,34 +1,26 @@
 """``rtlab doctor | setup | collect | clean | analyze | report | compare``: a thin shell.
 
-Each subcommand parses its arguments and calls one importable function; bad
-input ends with one line naming the value and what is accepted, exit 2.
+Each subcommand parses its arguments and calls one importable function, the ``run``
+of its module in rtlab/commands/; bad input ends with one line naming the value and
+what is accepted, exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import signal
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 from rtlab import __version__
 from rtlab.collect.clients import CLIENTS
-from rtlab.collect.collect import (
-    CollectOptions,
-    Interrupted,
-    UsageError,
-    collect,
-    options_for_resume,
-)
-from rtlab.collect.studies import STUDIES, StudyError
-from rtlab.collect.studies import resolve as resolve_study
-from rtlab.core import experiments, options
-from rtlab.core.conditions import DropCachesError, check_drop_caches_allowed
+from rtlab.collect.collect import Interrupted
+from rtlab.collect.studies import STUDIES
+from rtlab.core import options
 from rtlab.core.options import OptionError
-from rtlab.core.runtimes import RuntimeSpecError, default_names, resolve
-from rtlab.core.workload import Workload, WorkloadError
+from rtlab.core.runtimes import default_names
+from rtlab.core.usage import UsageError
 
 EXIT_USAGE = 2
 
@@ -116,331 +108,23 @@ def build_parser() -> Parser:
     return p
 
 
-def cmd_doctor(args, values: dict, given: set) -> int:
-    from rtlab.collect.doctor import doctor
-
-    custom = values["custom_runtimes"]
-    runtimes = _resolve(args.runtimes or default_names(custom), custom)
-    clients = _clients(args.clients or list(CLIENTS))
-    out = doctor(
-        clients, runtimes, values["probe_timeout"], say=(lambda _: None) if args.json else print
-    )
-    if args.json:
-        print(json.dumps(out, indent=2, default=str))
-    return 0
+# Each subcommand's module (rtlab/commands/), loaded only when it is the one asked for:
+# `rtlab doctor`, `setup`, `clean` and `collect` load no pandas (collect's summary
+# table loads it once the run is over), `analyze` and `compare` none of set-up.
+COMMANDS = {name: f"rtlab.commands.{name}" for name in options.COMMANDS}
 
 
-def console_summary(run_dir: Path) -> str:
-    """The table of medians said after a run (views: pandas, loaded only once it is over)."""
-    from rtlab.report.views import console_summary as table
-
-    return table(run_dir)
-
-
-def cmd_collect(args, values: dict, given: set) -> int:
-    progress = False if values["no_progress"] else None
-    if values["resume"] is not None:
-        run_dir = values["resume"]
-        if "out_dir" in given:
-            raise UsageError(
-                f"--resume {run_dir} continues that folder; drop --out {values['out_dir']}"
-            )
-        refused = options.refused_with_resume(given, values, "collect", run_dir)
-        if refused:
-            raise UsageError(refused)
-        opts = options_for_resume(
-            run_dir, allow_concurrent=values["allow_concurrent"], progress=progress
-        )
-        return 0 if collect(opts, summary=console_summary).status == "completed" else 1
-    _experiment(values)
-    if "until_ci" in given and "trials" in given:
-        raise UsageError(
-            f"--until-ci {values['until_ci']:g} decides the trial count: drop --trials "
-            f"{values['trials']} (bound it with --min-trials/--max-trials)"
-        )
-    custom = values["custom_runtimes"]
-    opts = CollectOptions.from_values(
-        values,
-        **_selection(values, custom),
-        paces=_paces(values),
-        out=values["out_dir"],
-        progress=progress,
-    )
-    result = collect(opts, summary=console_summary)
-    return 0 if result.status == "completed" else 1
-
-
-def cmd_setup(args, values: dict, given: set) -> int:
-    from rtlab.host.setup import setup
-
-    if (args.stop or args.purge) and values["custom_runtimes"]:
-        raise UsageError(
-            f"--runtime {values['custom_runtimes'][0].name} registers a runtime; it "
-            f"does not go with --{'stop' if args.stop else 'purge'}"
-        )
-    if args.stop:
-        from rtlab.host.daemons import stop_started
-
-        stop_started()
-        return 0
-    if args.purge:
-        from rtlab.uninstall import PurgeError, purge  # every host part registered
-
-        try:
-            purge()
-        except (PermissionError, PurgeError) as exc:
-            raise UsageError(str(exc)) from None
-        return 0
-    from rtlab.host.daemons import DaemonError
-
-    try:
-        setup(extra=values["custom_runtimes"])
-    except (PermissionError, DaemonError) as exc:
-        raise UsageError(str(exc)) from None
-    return 0
-
-
-def cmd_report(args, values: dict, given: set) -> int:
-    """Collect through notebooks/01-collect.ipynb, analyse through 02 (rtlab.report.report)."""
-    from rtlab.report.report import REPORTS_DIR, NotebookStopped, ReportError, make_report
-
-    if values["runs"]:
-        return _report_from_runs(values)
-    custom = values["custom_runtimes"]
-    _experiment(values)
-    _clients(values["clients"] or [])  # names are checked here, before anything runs
-    _resolve(values["runtimes"] or [], custom)
-    _workload(values)
-    if not values["study"] and not values["clients"]:
-        values["clients"] = list(options.DEFAULT_CLIENTS)
-    if not values["study"] and not values["runtimes"]:
-        values["runtimes"] = default_names(custom)
-    values["paces"] = _paces(values)
-    # notebook 01's parameters: every option report and 01 share, in the notebook's form
-    # (an experiment's own options only with that experiment)
-    parameters = {
-        o.name: o.kind.to_notebook(values[o.name])
-        for o in options.options_for("01")
-        if o.applies("report") and (not o.experiments or values["experiment"] in o.experiments)
-    }
-    try:
-        made = make_report(
-            parameters,
-            reports_dir=values["reports_dir"] or REPORTS_DIR,
-            alpha=values["alpha"],
-            seed=values["seed"],
-            margin=values["margin"],
-            extras={} if values["no_extras"] else None,
-        )
-    except NotebookStopped as exc:
-        if exc.ename in ("ParameterError", "UsageError"):
-            raise UsageError(str(exc)) from None
-        print(f"rtlab report: error: {exc}", file=sys.stderr)
-        return 128 + signal.SIGINT if exc.ename == "Interrupted" else 1
-    except ReportError as exc:
-        print(f"rtlab report: error: {exc}", file=sys.stderr)
-        return 1
-    print(f"rtlab report: data in {made.run_dir}")
-    print(f"rtlab report: notebooks, figures and CSVs in {made.report_dir}")
-    print(f"rtlab report: every report is listed in {made.index}")
-    print(made.html)
-    return 0
-
-
-def _report_from_runs(values: dict) -> int:
-    """``rtlab report --runs``: notebook 02 over runs on disk, nothing collected."""
-    from rtlab.report.params import ParameterError
-    from rtlab.report.report import REPORTS_DIR, NotebookStopped, ReportError, report_from_runs
-
-    try:
-        made = report_from_runs(
-            list(values["runs"]),
-            reports_dir=values["reports_dir"] or REPORTS_DIR,
-            alpha=values["alpha"],
-            seed=values["seed"],
-            margin=values["margin"],
-        )
-    except ParameterError as exc:
-        raise UsageError(str(exc)) from None
-    except (NotebookStopped, ReportError) as exc:
-        print(f"rtlab report: error: {exc}", file=sys.stderr)
-        return 1
-    print(f"rtlab report: notebooks, figures and CSVs in {made.report_dir}")
-    print(f"rtlab report: every report is listed in {made.index}")
-    print(made.html)
-    return 0
-
-
-def cmd_analyze(args, values: dict, given: set) -> int:
-    """Merge the runs, analyse them into --out; print warnings and findings."""
-    from rtlab.analysis.analysis import analyze
-    from rtlab.report.params import find_runs, load_runs
-
-    runs = [
-        run for d in values["run_dirs"] for run in find_runs(str(d), "RUN_DIR", base=Path.cwd())
-    ]
-    from rtlab.analysis.phasestats import load_runs as load_phases
-
-    _, trials = load_runs(runs, "RUN_DIR")
-    out = values["out_dir"]
-    try:
-        result = analyze(
-            trials,
-            out,
-            alpha=values["alpha"],
-            seed=values["seed"],
-            margin=values["margin"],
-            figures=values["figures"] or "report",
-            svg=values["svg"],
-            phases=load_phases(runs),
-        )
-    except ValueError as exc:
-        if str(exc).startswith("unknown figure kind"):
-            raise UsageError(f"--figures: {exc}") from None
-        raise
-    from rtlab.report.density_report import write as write_density
-
-    density = write_density(runs, out)  # density.csv's runs: their own tables, never pooled
-    tables = [*result.tables, *(density.tables if density else [])]
-    figures = len(result.figures) + (len(density.figures) if density else 0)
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    for finding in [*(density.headline if density else []), *result.findings]:
-        print(finding)
-    print(
-        f"rtlab analyze: {len(runs)} run(s) → {', '.join(str(t) for t in tables)} and "
-        f"{figures} figure files in {Path(out) / 'figures'}"
-    )
-    return 0
-
-
-def cmd_compare(args, values: dict, given: set) -> int:
-    """Print the run-to-run comparison; exit 1 when the regression gate fails."""
-    from rtlab.analysis.compare import compare_runs, format_lines, write
-    from rtlab.core.results import RunFormatError
-    from rtlab.report.params import ParameterError, find_runs
-
-    dirs = []
-    for name, d in (("RUN_A", values["run_a"]), ("RUN_B", values["run_b"])):
-        found = find_runs(str(d), name, base=Path.cwd())
-        if len(found) != 1:
-            raise ParameterError(f"{name}: {str(d)!r} holds {len(found)} runs; give one run folder")
-        dirs += found
-    try:
-        cmp = compare_runs(
-            dirs[0],
-            dirs[1],
-            alpha=values["alpha"],
-            threshold=values["threshold"],
-            seed=values["seed"],
-            margin=values["margin"],
-        )
-    except RunFormatError as exc:
-        raise UsageError(str(exc)) from None
-    if values["out_dir"] is not None:
-        from rtlab.analysis.plots import save_figure
-        from rtlab.report.views import change_plot
-
-        write(cmp, values["out_dir"])
-        save_figure(change_plot(cmp).figure, Path(values["out_dir"]) / "change")
-    print("\n".join(format_lines(cmp)))
-    return 1 if not cmp.regressions.empty else 0
-
-
-def cmd_clean(args, values: dict, given: set) -> int:
-    from rtlab.collect.doctor import all_runtimes, clean
-
-    clean(list(CLIENTS), all_runtimes(values["custom_runtimes"]))
-    return 0
-
-
-def _experiment(values: dict) -> None:
-    """An unknown --experiment or --steps: one line, before anything runs."""
-    try:
-        if (
-            values["experiment"] is not None
-            or not values.get("clients")
-            or "cri" not in values["clients"]
-        ):  # with cri, collect checks the steps per client
-            experiments.get(values["experiment"]).select(values["steps"])
-    except experiments.ExperimentError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _paces(values: dict) -> list[float]:
-    """The paces asked for (--pace or --paces; the schema's default otherwise), checked
-    before anything runs; ``--drop-caches`` without root is refused here too."""
-    paces = [values["pace"]] if values.get("pace") is not None else list(values["paces"])
-    if values.get("drop_caches"):
-        try:
-            check_drop_caches_allowed()
-        except DropCachesError as exc:
-            raise UsageError(str(exc)) from None
-    return paces
-
-
-def _workload(values: dict) -> Workload:
-    try:
-        return Workload.from_options(values["image"], values["cmd"], values["bundle"])
-    except WorkloadError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _selection(values: dict, custom) -> dict:
-    """The CollectOptions fields naming the targets: a --study (narrowed by
-    --clients/--runtimes), else --clients x --runtimes (the schema's defaults when not given)."""
-    clients, runtimes = values["clients"], values["runtimes"]
-    if not values["study"]:
-        return {
-            "clients": clients or list(options.DEFAULT_CLIENTS),
-            "runtimes": runtimes or list(options.DEFAULT_RUNTIMES),
-        }
-    _clients(clients or [])
-    _resolve(runtimes or [], custom)
-    try:
-        study = resolve_study(values["study"], custom, clients=clients, runtimes=runtimes)
-    except StudyError as exc:
-        raise UsageError(str(exc)) from None
-    return {
-        "clients": study.clients,
-        "runtimes": study.runtimes,
-        "pairs": study.pairs,
-        "study": study.name,
-        "excluded": study.excluded,
-    }
-
-
-def _resolve(names, custom):
-    try:
-        return resolve(names, custom)
-    except RuntimeSpecError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _clients(names: list[str]) -> list[str]:
-    unknown = [c for c in names if c not in CLIENTS]
-    if unknown:
-        raise UsageError(
-            f"unknown client {', '.join(map(repr, unknown))}; known: {', '.join(CLIENTS)}"
-        )
-    return names
-
-
-COMMANDS = {
-    "doctor": cmd_doctor,
-    "setup": cmd_setup,
-    "collect": cmd_collect,
-    "clean": cmd_clean,
-    "report": cmd_report,
-    "analyze": cmd_analyze,
-    "compare": cmd_compare,
-}
+def command(name: str) -> Callable[[argparse.Namespace, dict, set], int]:
+    """The ``run`` of subcommand ``name``'s module."""
+    # The one lazy import of the commands (by name, from COMMANDS): each subcommand's
+    # module imports what it needs at its top, and only its own is loaded.
+    return importlib.import_module(COMMANDS[name]).run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = COMMANDS[args.command]
+    handler = command(args.command)
     try:
         values, given = options.from_namespace(args, args.command)
         return handler(args, values, given)

@@ -1,7 +1,7 @@
 """``rtlab collect``: one run folder from checked options.
 
-Wires the parts together: options checked (:func:`validate`) before anything
-runs; a run session (session.py: token, lock, work folder, final sweep); the
+Wires the parts together: options checked (front.py's :func:`validate`) before
+anything runs; a run session (session.py: token, lock, work folder, final sweep); the
 targets (collect/clients/) of the experiment (experiments.py); the schedule
 (scheduler.py) calling the trial runner (trial.py); run.json and trials.csv
 (results.py); Ctrl-C handling; the console summary.
@@ -18,165 +18,36 @@ is force-removed.
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import shlex
 import shutil
 import signal
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from rtlab.collect import density, runmeta, tracing, unitrun, units
-from rtlab.collect.clients import CLIENTS
-from rtlab.collect.scheduler import Plan, UnitState
+from rtlab.collect import runmeta, unitrun, units
+from rtlab.collect.front import (  # noqa: F401 (CollectOptions, options_for_resume, UsageError: importers)
+    CollectOptions,
+    UsageError,
+    check_out,
+    options_for_resume,
+    validate,
+)
+from rtlab.collect.scheduler import UnitState
 from rtlab.collect.session import RunSession, new_run_id, run_token  # noqa: F401 (run_token: importers)
 from rtlab.collect.unitrun import Progress  # noqa: F401 (collect.Progress: importers)
 from rtlab.collect.units import build_targets, restore_counts  # noqa: F401 (importers)
-from rtlab.core import conditions, experiments, options, reaper, results
+from rtlab.core import reaper, results
+from rtlab.core.image import REPO_ROOT
 from rtlab.core.measure import run_timed
-from rtlab.core.runtimes import Runtime, RuntimeSpecError, default_names, resolve
-from rtlab.core.workload import Workload, WorkloadError
 from rtlab.host import cleanup, rootless
-from rtlab.host.cri import NETWORK_MODES
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
-
-
-class UsageError(ValueError):
-    """Bad input, found before anything runs: one line naming the value and what is accepted."""
 
 
 class Interrupted(Exception):
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
-
-
-def _default(name: str) -> Any:
-    return options.default(name, "collect")
-
-
-@dataclass
-class CollectOptions:
-    """A collect run's options; defaults from the schema (rtlab/core/options.py). ``extra`` holds
-    the values of schema options this class has no field for (an experiment's own, say):
-    run.json records them and ``--resume`` restores them like the rest."""
-
-    clients: list[str]
-    runtimes: list[str]
-    trials: int = _default("trials")
-    warmup: int = _default("warmup")
-    timeout_s: float = _default("timeout_s")
-    seed: int = _default("seed")
-    experiment: str | None = None  # None: each client's own (cri: "cri"), else the default
-    steps: list[str] | None = None  # a subset of the experiment's steps (None: all)
-    out: Path | None = None
-    custom_runtimes: list[Runtime] = field(default_factory=list)
-    pairs: list[tuple[str, str]] | None = None  # explicit (client, runtime) targets
-    study: str | None = None
-    excluded: dict[str, str] = field(
-        default_factory=dict
-    )  # "client/runtime" → why the study left it out
-    workload: Workload = field(default_factory=Workload)  # what the containers run
-    max_consecutive_timeouts: int = _default("max_consecutive_timeouts")
-    allow_concurrent: bool = False
-    progress: bool | None = None  # None: when stderr is a terminal
-    until_ci: float | None = None  # adaptive: stop a target once every step's CI is within ±this
-    min_trials: int = _default("min_trials")
-    max_trials: int = _default("max_trials")
-    resume: Path | None = None  # continue this interrupted run folder
-    # conditions (conditions.py): the idle gap before each timed step, one unit per
-    # target and pace, interleaved within rounds; the page cache dropped before each trial
-    paces: list[float] = field(default_factory=lambda: list(_default("paces")))
-    drop_caches: bool = False
-    # the CRI's pod network modes (cri.NETWORK_MODES), each a unit of every cri target
-    networks: list[str] = field(default_factory=lambda: list(NETWORK_MODES))
-    # who runs the clients (rootless.py): root, or rtlab's unprivileged user; one unit each
-    modes: list[str] = field(default_factory=lambda: [rootless.DEFAULT_MODE])
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_values(cls, values: Mapping[str, Any], **fields: Any) -> CollectOptions:
-        """From the schema's values (the command line's, a notebook's or a resumed
-        run.json's): the fields of this class by name, image/cmd/bundle as the workload,
-        every other recorded option into ``extra``; ``fields`` override."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: v for k, v in values.items() if k in names}
-        try:
-            kw["workload"] = Workload.from_options(
-                values.get("image"), values.get("cmd"), values.get("bundle")
-            )
-        except WorkloadError as exc:
-            raise UsageError(str(exc)) from None
-        kw.update(fields)
-        experiment = kw.get("experiment") or experiments.DEFAULT_EXPERIMENT
-        kw["extra"] = {
-            o.name: values[o.name]
-            for o in options.recorded("collect", experiment)
-            if o.name in values and o.name not in names and o.name not in _WORKLOAD
-        }
-        for name in ("paces", "custom_runtimes"):
-            if name in kw:
-                kw[name] = list(kw[name])
-        return cls(**kw)
-
-    def values(self) -> dict[str, Any]:
-        """Every option's value (the schema's names), for run.json."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out.update(self.extra)
-        wl = self.workload
-        out.update(
-            image=wl.image,
-            cmd=shlex.join(wl.cmd) if wl.cmd else None,
-            bundle=str(wl.bundle) if wl.bundle else None,
-        )
-        return out
-
-    @property
-    def plan(self) -> Plan:
-        return Plan(
-            trials=self.trials,
-            warmup=self.warmup,
-            seed=self.seed,
-            until_ci=self.until_ci,
-            min_trials=self.min_trials,
-            max_trials=self.max_trials,
-            max_consecutive_timeouts=self.max_consecutive_timeouts,
-        )
-
-    @property
-    def target_trials(self) -> int:
-        """Measured trials per target: fixed, or the adaptive ceiling."""
-        return self.plan.target_trials
-
-    def experiments_by_client(self) -> dict[str, experiments.Experiment]:
-        """client → the experiment it runs (ExperimentError: one line)."""
-        return {
-            c: experiments.for_client(c, CLIENTS[c].experiment, self.experiment)
-            for c in dict.fromkeys([*self.clients, *(c for c, _ in self.pairs or [])])
-            if c in CLIENTS
-        }
-
-    @property
-    def main_experiment(self) -> experiments.Experiment:
-        """The run's first experiment (a run of cri and other clients has two)."""
-        exps = list(self.experiments_by_client().values())
-        return next(
-            (e for e in exps if e.clients is None),
-            exps[0] if exps else experiments.get(self.experiment),
-        )
-
-    @property
-    def measured_steps(self) -> tuple[str, ...]:
-        return self.main_experiment.select(self.steps)
-
-
-_WORKLOAD = ("image", "cmd", "bundle")
-
-TargetState = UnitState  # the old name
 
 
 @dataclass
@@ -195,9 +66,7 @@ def git_commit() -> str | None:
 
 def _check_writable(out: Path) -> None:
     """Create ``out`` (or find it empty) and prove a file can be written in it."""
-    state = results.is_empty_dir(out)
-    if state is False:
-        raise UsageError(f"--out {out}: exists and is not empty; give a new or empty folder")
+    check_out(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".rtlab-write-test"
@@ -208,91 +77,6 @@ def _check_writable(out: Path) -> None:
             f"--out {out}: cannot write there ({exc.strerror}); "
             "give a folder rtlab can create and write"
         ) from None
-
-
-def validate(opts: CollectOptions) -> list[Runtime]:
-    """Check every option before anything runs; return the runtimes asked for."""
-    if opts.experiment == density.EXPERIMENT:
-        try:
-            conditions.check_drop_caches_allowed()
-        except conditions.DropCachesError as exc:
-            raise UsageError(
-                "experiment density drops the page cache before each memory "
-                "reading: "
-                + str(exc).removeprefix("--drop-caches: ").replace(" or leave it out", "")
-            ) from None
-    unknown = [c for c in opts.clients if c not in CLIENTS]
-    if unknown:
-        raise UsageError(
-            f"unknown client {', '.join(map(repr, unknown))}; known: {', '.join(CLIENTS)}"
-        )
-    try:
-        experiments.get(opts.experiment)
-        for exp in {e.name: e for e in opts.experiments_by_client().values()}.values():
-            exp.select(opts.steps)
-    except experiments.ExperimentError as exc:
-        raise UsageError(str(exc)) from None
-    bad = [n for n in opts.networks or [] if n not in NETWORK_MODES]
-    if bad or not opts.networks:
-        raise UsageError(
-            f"--networks {','.join(opts.networks or [])}: "
-            f"{'unknown mode ' + ', '.join(map(repr, bad)) if bad else 'none given'}; "
-            f"the CRI's pod networks: {', '.join(NETWORK_MODES)}"
-        )
-    bad = [m for m in opts.modes or [] if m not in rootless.MODES]
-    if bad or not opts.modes:
-        raise UsageError(
-            f"--modes {','.join(opts.modes or [])}: "
-            f"{'unknown mode ' + ', '.join(map(repr, bad)) if bad else 'none given'}; "
-            f"accepted: {', '.join(rootless.MODES)}"
-        )
-    if not opts.paces:
-        raise UsageError("--paces: no pace given; give one or more durations, e.g. 0,10ms,100ms")
-    for pace in opts.paces:
-        try:
-            conditions.parse_duration(pace)
-        except conditions.DurationError as exc:
-            raise UsageError(str(exc)) from None
-    if opts.drop_caches:
-        try:
-            conditions.check_drop_caches_allowed()
-        except conditions.DropCachesError as exc:
-            raise UsageError(str(exc)) from None
-    unknown = [c for c in opts.clients if c not in CLIENTS]
-    if unknown:
-        raise UsageError(
-            f"unknown client {', '.join(map(repr, unknown))}; known: {', '.join(CLIENTS)}"
-        )
-    if not opts.clients:
-        raise UsageError(f"no client given; known: {', '.join(CLIENTS)}")
-    if not opts.runtimes:
-        raise UsageError(
-            f"no runtime given; known: {', '.join(default_names(opts.custom_runtimes))}"
-        )
-    # every recorded option with a field here, by the schema's own check (rtlab/core/options.py)
-    values = opts.values()
-    for o in options.recorded("collect", opts.experiment):
-        if (
-            isinstance(o.kind, (options.Whole, options.Real, options.Flag))
-            and values.get(o.name) is not None
-        ):
-            try:
-                o.kind.check(values[o.name], o.name)
-            except options.OptionError as exc:
-                raise UsageError(str(exc)) from None
-    if opts.until_ci is not None and not 1 <= opts.min_trials <= opts.max_trials:
-        raise UsageError(
-            f"--min-trials {opts.min_trials} / --max-trials {opts.max_trials}: need 1 <= min <= max"
-        )
-    try:
-        runtimes = resolve(opts.runtimes, opts.custom_runtimes)
-    except RuntimeSpecError as exc:
-        raise UsageError(str(exc)) from None
-    if opts.extra.get("trace") and (why := tracing.missing_tool()):
-        raise UsageError(why)  # before the root check: root would not help
-    if os.geteuid() != 0:  # after the options: a bad value is said first
-        raise UsageError(rootless.needs_root())
-    return runtimes
 
 
 class Collector:
@@ -521,29 +305,6 @@ class Collector:
         if self.summary is not None:  # the table of medians (report/views.py: pandas)
             self.say(self.summary(self.run_dir))
         self.say(f"data: {self.run_dir}")
-
-
-def options_for_resume(
-    run_dir: Path, *, allow_concurrent: bool = False, progress: bool | None = None
-) -> CollectOptions:
-    """The options an interrupted run was started with, to continue it."""
-    try:
-        params = results.read_meta(Path(run_dir))["parameters"]
-    except results.RunFormatError as exc:
-        raise UsageError(f"--resume: {exc}") from None
-    try:
-        values = options.restore(params)
-    except options.OptionError as exc:
-        raise UsageError(f"--resume {run_dir}: {exc}") from None
-    if "experiment_asked" not in params:  # runs from before the cri client recorded it
-        values["experiment"] = params.get("experiment") or None
-    return CollectOptions.from_values(
-        values,
-        pairs=[tuple(p) for p in params["pairs"]] if params.get("pairs") else None,
-        resume=Path(run_dir),
-        allow_concurrent=allow_concurrent,
-        progress=progress,
-    )
 
 
 def collect(

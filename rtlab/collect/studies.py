@@ -41,42 +41,6 @@ STUDIES: dict[str, str] = {
     "clients": "docker, ctr, podman and the runtime's own CLI over runc (its second half)",
     "all": "every client over every runtime it can drive, plus the runtime's own CLI",
 }
-# make report's extra runs (``rtlab report`` without ``--runs``; ``--no-extras`` skips
-# them): experiment → notebook 01's parameters for its run, as option values (checked by
-# rtlab/core/options.py) over the report's own. Each is a run folder of its own (runs of
-# different experiments are never pooled) that notebook 02 analyses beside the main run.
-# Sizes keep make report's extra time small (about a minute each here): concurrency at
-# k 1, 2, 4 over oci/runc and oci/crun, 6 trials (the fewest the paired comparisons and
-# the batch bootstrap give intervals with); density at N 1, 3, 6 through the runtime's
-# own CLI and docker over runc and runsc, 4 trials (the trial is density's unit: a slope
-# per trial, the interval across trials from analysis/density_stats.MIN_TRIALS_CI = 3;
-# at 4, pss and cgroup resolved in every 4-trial subset of 8 real trials here, and
-# memavailable in 0–20% of them; a round of the four targets takes about 30 s here).
-# The concurrency run is measured twice, in two sittings (issue 30): once before the main
-# run (REPORT_EXTRAS_BEFORE_MAIN) and once after the others ("concurrency-later"), so the
-# report's concurrency CIs are across 2 runs and include how much a sitting moves it.
-REPORT_EXTRAS: dict[str, dict] = {
-    "concurrency": {
-        "experiment": "concurrency",
-        "study": None,
-        "clients": ["oci"],
-        "runtimes": ["runc", "crun"],
-        "parallel": [1, 2, 4],
-        "trials": 6,
-        "warmup": 1,
-    },
-    "density": {
-        "experiment": "density",
-        "study": None,
-        "clients": ["oci", "docker"],
-        "runtimes": ["runc", "runsc"],
-        "containers": [1, 3, 6],
-        "trials": 4,
-        "warmup": 0,
-    },
-}
-REPORT_EXTRAS["concurrency-later"] = dict(REPORT_EXTRAS["concurrency"])
-REPORT_EXTRAS_BEFORE_MAIN = ("concurrency",)  # collected before the main run
 # From the client registry (collect/clients/), read when a study is resolved: a
 # registered client joins the studies. The engines are the high-level clients; the
 # others the runtime's own CLI.

@@ -14,11 +14,20 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+# the checkout (or the user copy) rtlab runs from: notebooks/, data/, reports/ beside rtlab/
+REPO_ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = Path(os.environ.get("RTLAB_STATE_DIR", "/var/lib/rtlab"))
 RUNTIME_DIR = Path(os.environ.get("RTLAB_RUNTIME_DIR", "/run/rtlab"))
 
 SLEEP_ARGS = ("sleep", "3600")
 TRUE_ARGS = ("true",)
+
+
+def repo_path(value: str | Path) -> Path:
+    """``value`` as a path; a relative one is taken from the repository root (papermill,
+    nbval and JupyterLab each start a notebook's kernel in another folder)."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
 
 
 def busybox_path() -> Path:

@@ -5,19 +5,23 @@ run.json key), its kind (how the command line's text is read, how a notebook's
 value is checked, how it is stored in run.json), its default (and the layers
 that deliberately differ, with why), its help, where it applies (commands and
 notebooks), whether run.json records it and whether ``--resume`` keeps it.
-Everything else is derived from this table:
+Everything else is derived from this table (optionforms.py; each name re-exported here):
 
 - the argparse options of each command (:func:`add_arguments`, cli.py);
-- notebook 01/02/03's parameter checking (:func:`check`, params.py);
-- run.json's ``parameters`` (:func:`record`) and ``--resume`` (:func:`restore`), collect.py;
+- notebook 01/02/03's parameter checking (:func:`check`, params.py, collect/front.py);
+- run.json's ``parameters`` (:func:`record`) and ``--resume`` (:func:`restore`), collect;
 - the README's defaults table (:func:`markdown`; tests/unit/test_options.py keeps them equal).
+
+This module holds the defaults and the declarations; the kinds, the :class:`Option`
+record and the registry are schema.py's (re-exported here too, so
+``from rtlab.core.options import Whole`` keeps working).
 
 A module that brings its own option (an experiment's ``k``, say) declares it with
 :func:`register` next to the experiment; nothing else changes.
 
 Bad input is one line naming the option, the value and what is accepted
-(:class:`OptionError`); cli.py prints it and exits 2, params.py raises it as a
-``ParameterError``.
+(:class:`OptionError`); cli.py prints it and exits 2, a notebook's check raises it as
+a ``ParameterError`` (core/usage.py).
 
 Why argparse and not click/typer/pydantic: argparse is the standard library,
 so the measurement half (``python3 -m rtlab.host.purge``, collect before the venv
@@ -29,21 +33,47 @@ stdlib-only: the measurement half imports it.
 
 from __future__ import annotations
 
-import argparse
-import math
-import shlex
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-from rtlab.core import conditions, experiments
-from rtlab.core.runtimes import Runtime, RuntimeSpecError, parse_custom
-
-# Where an option applies: the commands, and notebooks by number ("01": 01-collect,
-# "02": 02-analyze, "03": 03-compare-runs). A layer name in ``differs`` is one of these.
-COMMANDS = ("doctor", "setup", "clean", "collect", "report", "analyze", "compare")
-NOTEBOOKS = {"01": "01-collect.ipynb", "02": "02-analyze.ipynb", "03": "03-compare-runs.ipynb"}
+from rtlab.core import experiments
+from rtlab.core.optionforms import (  # noqa: F401 (what is derived from the schema: importers)
+    add_arguments,
+    check,
+    describe,
+    from_globals,
+    from_namespace,
+    markdown,
+    record,
+    recorded,
+    refused_with_resume,
+    restore,
+)
+from rtlab.core.schema import (  # noqa: F401 (the schema's machinery: importers)
+    COMMANDS,
+    NOTEBOOKS,
+    OPTIONS,
+    Choice,
+    CommandLine,
+    Counts,
+    Duration,
+    Durations,
+    Experiment,
+    Flag,
+    Folder,
+    Folders,
+    Kind,
+    Names,
+    OneOf,
+    Option,
+    OptionError,
+    Real,
+    RuntimeSpecs,
+    Text,
+    Whole,
+    default,
+    get,
+    options_for,
+    register,
+    unregister,
+)
 
 DEFAULT_PACE_S = 0.1
 """The pace used when none is given: 100 ms of idle host before each timed step.
@@ -71,472 +101,8 @@ DEFAULT_THRESHOLD = 0.05
 # who runs the clients (--modes): root, or rtlab's unprivileged user (host/rootless.py)
 MODES = ("rootful", "rootless")
 DEFAULT_MODE = "rootful"
-
-
-class OptionError(ValueError):
-    """A value an option cannot take: ``str()`` is one line naming it and what is accepted."""
-
-
-# -- kinds: how a value is read, checked and stored ------------------------------------
-
-
-@dataclass(frozen=True)
-class Kind:
-    """The type of an option. ``from_text`` reads the command line's text (``flag`` names it
-    in the error); ``check`` takes a notebook's (or a caller's) Python value (``name`` names
-    it); ``to_json``/``from_json`` store it in run.json; ``show`` writes it for help and README."""
-
-    def from_text(self, text: str, flag: str) -> Any:
-        return text
-
-    def check(self, value: Any, name: str) -> Any:
-        return value
-
-    def to_json(self, value: Any) -> Any:
-        return value
-
-    def from_json(self, value: Any) -> Any:
-        return value
-
-    def to_notebook(self, value: Any) -> Any:
-        """``value`` as a literal the notebook's parameter takes (papermill's ``-p``)."""
-        return "" if value is None else value
-
-    def show(self, value: Any) -> str:
-        if value is None or value == "" or value == () or value == []:
-            return ""
-        if isinstance(value, (list, tuple)):
-            return ",".join(map(str, value))
-        return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-@dataclass(frozen=True)
-class Whole(Kind):
-    """A whole number, at least ``minimum`` when given."""
-
-    minimum: int | None = None
-
-    def from_text(self, text: str, flag: str) -> int:
-        give = f" (give {self.minimum} or more)" if self.minimum is not None else ""
-        try:
-            n = int(text)
-        except ValueError:
-            raise OptionError(f"{flag}: {text!r} is not a whole number{give}") from None
-        if self.minimum is not None and n < self.minimum:
-            rule = "must be 0 or more" if self.minimum == 0 else f"must be at least {self.minimum}"
-            raise OptionError(f"{flag}: {text!r}: {rule}")
-        return n
-
-    def check(self, value: Any, name: str) -> int:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or (self.minimum is not None and value < self.minimum)
-        ):
-            at_least = f" of at least {self.minimum}" if self.minimum is not None else ""
-            raise OptionError(f"{name} = {value!r}: must be a whole number{at_least}")
-        return value
-
-
-@dataclass(frozen=True)
-class Real(Kind):
-    """A real number with ``low < x < high`` (``low <= x`` when ``closed_low``).
-    ``what``: what the text is not when unreadable; ``rule``/``must``: the command line's and
-    the notebook's wording of the range."""
-
-    low: float = 0.0
-    high: float = math.inf
-    closed_low: bool = False
-    what: str = "a number"
-    rule: str = ""
-    must: str = ""
-
-    def _ok(self, x: float) -> bool:
-        return (self.low <= x if self.closed_low else self.low < x) and x < self.high
-
-    def from_text(self, text: str, flag: str) -> float:
-        try:
-            x = float(text)
-        except ValueError:
-            raise OptionError(f"{flag}: {text!r} is not {self.what}") from None
-        if math.isnan(x) or not self._ok(x):
-            raise OptionError(f"{flag}: {text!r}: {self.rule}")
-        return x
-
-    def check(self, value: Any, name: str) -> float:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or math.isnan(value)
-            or not self._ok(value)
-        ):
-            raise OptionError(f"{name} = {value!r}: must be {self.must}")
-        return float(value)
-
-
-@dataclass(frozen=True)
-class Flag(Kind):
-    """True or False; on the command line a switch (``invert``: the switch means False)."""
-
-    invert: bool = False
-
-    def check(self, value: Any, name: str) -> bool:
-        if not isinstance(value, bool):
-            raise OptionError(f"{name} = {value!r}: must be True or False")
-        return value
-
-    def show(self, value: Any) -> str:
-        return str(value)
-
-
-@dataclass(frozen=True)
-class Text(Kind):
-    """A string; in a notebook "" means none (None)."""
-
-    accepted: str = ""
-
-    def check(self, value: Any, name: str) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise OptionError(f"{name} = {value!r}: must be a string ({self.accepted})")
-        return value.strip() or None
-
-
-@dataclass(frozen=True)
-class Choice(Text):
-    """One name of a registry (``choices``: a key of the context the caller passes, e.g.
-    ``studies``); None for none. The command line refuses others through argparse."""
-
-    choices: str = ""
-
-
-@dataclass(frozen=True)
-class Experiment(Text):
-    """An experiment of experiments.py."""
-
-    def _get(self, name: str, prefix: str) -> str:
-        try:
-            return experiments.get(name).name
-        except experiments.ExperimentError as exc:
-            raise OptionError(f"{prefix}{exc}") from None
-
-    def from_text(self, text: str, flag: str) -> str:
-        return self._get(text, "")
-
-    def check(self, value: Any, name: str) -> str | None:
-        text = Text.check(self, value, name)
-        return self._get(text, f"{name}: ") if text else None  # None: each client's own
-
-
-@dataclass(frozen=True)
-class Names(Kind):
-    """Comma-separated names (a list in a notebook); empty is None."""
-
-    example: str = ""
-
-    def from_text(self, text: str, flag: str) -> list[str] | None:
-        return [v.strip() for v in text.split(",") if v.strip()] or None
-
-    def check(self, value: Any, name: str) -> list[str] | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return self.from_text(value, name)
-        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-            return [v.strip() for v in value if v.strip()] or None
-        raise OptionError(
-            f"{name} = {value!r}: give names separated by commas, e.g. {self.example!r}"
-        )
-
-    def to_json(self, value: Any) -> Any:
-        return list(value) if value else None
-
-    def to_notebook(self, value: Any) -> Any:
-        return ",".join(value) if value else ""
-
-
-@dataclass(frozen=True)
-class OneOf(Names):
-    """Comma-separated names, each one of ``accepted`` (order kept, duplicates dropped)."""
-
-    accepted: tuple[str, ...] = ()
-
-    def from_text(self, text: str, flag: str) -> list[str] | None:
-        return self._only_accepted(super().from_text(text, flag), flag)
-
-    def check(self, value: Any, name: str) -> list[str] | None:
-        return self._only_accepted(super().check(value, name), name)
-
-    def _only_accepted(self, names: list[str] | None, name: str) -> list[str] | None:
-        bad = [n for n in names or [] if n not in self.accepted]
-        if bad:
-            raise OptionError(f"{name} {bad[0]!r}: accepted: {', '.join(self.accepted)}")
-        return list(dict.fromkeys(names)) if names else names
-
-
-class Counts(Kind):
-    """Comma-separated whole numbers of at least 1, increasing (a list in a notebook)."""
-
-    example: str = "1,5,10"
-
-    def _checked(self, values: list, shown: str) -> list[int]:
-        if (
-            not values
-            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values)
-            or sorted(set(values)) != list(values)
-        ):
-            raise OptionError(
-                f"{shown}: give increasing whole numbers of at least 1 separated "
-                f"by commas, e.g. {self.example!r}"
-            )
-        return list(values)
-
-    def from_text(self, text: str, flag: str) -> list[int]:
-        try:
-            values = [int(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            values = []
-        return self._checked(values, f"{flag}: {text!r}")
-
-    def check(self, value: Any, name: str) -> list[int]:
-        if isinstance(value, str):
-            return self.from_text(value, f"{name} =")
-        return self._checked(
-            list(value) if isinstance(value, (list, tuple)) else [], f"{name} = {value!r}"
-        )
-
-    def to_json(self, value: Any) -> Any:
-        return list(value)
-
-    def to_notebook(self, value: Any) -> Any:
-        return ",".join(map(str, value))
-
-
-@dataclass(frozen=True)
-class Duration(Kind):
-    """One duration (conditions.parse_duration): ``0``, ``10ms``, ``1s``."""
-
-    def from_text(self, text: str, flag: str) -> float:
-        try:
-            return conditions.parse_duration(text, name=flag)
-        except conditions.DurationError as exc:
-            raise OptionError(str(exc)) from None
-
-    def show(self, value: Any) -> str:
-        return "" if value is None else conditions.format_pace(value)
-
-
-@dataclass(frozen=True)
-class Durations(Kind):
-    """Several durations, comma-separated (a list of seconds in a notebook; "" for the default)."""
-
-    def from_text(self, text: str, flag: str) -> list[float]:
-        try:
-            return conditions.parse_paces(text, name=flag)
-        except conditions.DurationError as exc:
-            raise OptionError(str(exc)) from None
-
-    def check(self, value: Any, name: str) -> list[float] | None:
-        if isinstance(value, str):
-            return self.from_text(value, name) if value.strip() else None
-        if (
-            isinstance(value, (list, tuple))
-            and value
-            and all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in value)
-        ):
-            return [
-                Duration().from_text(v, name) if isinstance(v, str) else self._seconds(v, name)
-                for v in value
-            ]
-        raise OptionError(
-            f"{name} = {value!r}: give durations like '0,10ms,1s' ({conditions.ACCEPTED})"
-        )
-
-    @staticmethod
-    def _seconds(v: float, name: str) -> float:
-        if math.isnan(v) or not 0 <= v <= conditions.MAX_PACE_S:
-            raise OptionError(
-                f"{name}: {v!r}: must be 0 or a number of seconds up to {conditions.MAX_PACE_S:g}"
-            )
-        return float(v)
-
-    def to_json(self, value: Any) -> Any:
-        return list(value)
-
-    def to_notebook(self, value: Any) -> Any:
-        """``0``, ``10ms``: as conditions.parse_duration reads them back."""
-        return ",".join("0" if v == 0 else f"{v * 1000:g}ms" for v in value) if value else ""
-
-    def show(self, value: Any) -> str:
-        return ",".join(conditions.format_pace(v) for v in value) if value else ""
-
-
-@dataclass(frozen=True)
-class RuntimeSpecs(Kind):
-    """Runtimes given as ``NAME=/PATH[:FLAGS]`` (runtimes.parse_custom: the name rule),
-    repeatable; stored as name, binary and flags."""
-
-    def from_text(self, text: str, flag: str) -> Runtime:
-        try:
-            return parse_custom(text)
-        except RuntimeSpecError as exc:
-            raise OptionError(str(exc)) from None
-
-    def check(self, value: Any, name: str) -> list[Runtime]:
-        if isinstance(value, str):
-            value = [value] if value.strip() else []
-        if not isinstance(value, (list, tuple)) or not all(isinstance(s, str) for s in value):
-            raise OptionError(f"{name} = {value!r}: give a list of 'NAME=/PATH[:FLAGS]' strings")
-        try:
-            return [parse_custom(s) for s in value]
-        except RuntimeSpecError as exc:
-            raise OptionError(f"{name}: {exc}") from None
-
-    def to_notebook(self, value: Any) -> Any:
-        return [
-            f"{r.name}={r.binary}" + (f":{shlex.join(r.flags)}" if r.flags else "")
-            for r in value or []
-        ]
-
-    def to_json(self, value: Any) -> Any:
-        return [{"name": r.name, "binary": r.binary, "flags": list(r.flags)} for r in value]
-
-    def from_json(self, value: Any) -> list[Runtime]:
-        try:
-            return [
-                Runtime(r["name"], r["binary"], tuple(r["flags"]), "user-supplied")
-                for r in value or []
-            ]
-        except RuntimeSpecError as exc:
-            raise OptionError(f"custom_runtimes in run.json: {exc}") from None
-
-
-@dataclass(frozen=True)
-class CommandLine(Text):
-    """A command split like a shell line; stored as its argv."""
-
-    def to_json(self, value: Any) -> Any:
-        return shlex.split(value) if value else []
-
-    def from_json(self, value: Any) -> str | None:
-        return shlex.join(value) if value else None
-
-
-@dataclass(frozen=True)
-class Folder(Text):
-    """A path (the caller resolves a notebook's relative ones from the repository root)."""
-
-    def from_text(self, text: str, flag: str) -> Path:
-        return Path(text)
-
-    def to_json(self, value: Any) -> Any:
-        return str(value) if value else None
-
-    def to_notebook(self, value: Any) -> Any:
-        """Absolute: the command line's paths are relative to the current folder, a
-        notebook's to the repository root."""
-        return str(Path(value).resolve()) if value else ""
-
-
-@dataclass(frozen=True)
-class Folders(Folder):
-    """Paths: several arguments on the command line, comma-separated in a notebook."""
-
-    def check(self, value: Any, name: str) -> Any:
-        return value  # params.find_runs checks and expands it
-
-
-# -- the option ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Option:
-    """One option, declared once.
-
-    name: the notebook parameter and run.json key (``timeout_s``). flag: the command
-    line's spelling (default ``--`` + name with ``-``; ``""`` positional). where:
-    commands and notebooks it applies to. differs: layer → (its default, why).
-    record: the run.json ``parameters`` key ("a.b" nests; None: not recorded).
-    resume: "keep" (``--resume`` restores it and refuses it again), "again" (given
-    anew with ``--resume``), "" (not with ``--resume``). absent: the value of a
-    resumed run whose run.json predates the option. experiments: the experiments it
-    applies to (empty: all). group: a mutually exclusive group on the command line.
-    noun: how ``--resume``'s refusal names it.
-    """
-
-    name: str
-    kind: Kind
-    default: Any
-    help: str
-    where: tuple[str, ...]
-    flag: str | None = None
-    meaning: str = ""  # the README's wording (default: help)
-    differs: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
-    record: str | None = None
-    resume: str = ""
-    absent: Any = None
-    experiments: tuple[str, ...] = ()
-    group: str = ""
-    noun: str = ""
-    metavar: str | None = None
-    nargs: str | None = None
-    required: bool = False
-    repeat: bool = False  # the flag may be given several times (values listed)
-
-    @property
-    def cli_flag(self) -> str:
-        return (
-            self.name.replace("_", "-")
-            if self.flag == ""
-            else (self.flag or "--" + self.name.replace("_", "-"))
-        )
-
-    @property
-    def positional(self) -> bool:
-        return self.flag == ""
-
-    def default_for(self, where: str) -> Any:
-        return self.differs[where][0] if where in self.differs else self.default
-
-    def applies(self, where: str) -> bool:
-        return where in self.where
-
-
-OPTIONS: list[Option] = []
-
-
-def register(option: Option) -> Option:
-    """Add an option to the schema (an experiment's module declares its own this way).
-    A second option of the same name must apply elsewhere."""
-    clash = [o for o in OPTIONS if o.name == option.name and set(o.where) & set(option.where)]
-    if clash:
-        raise ValueError(
-            f"option {option.name!r} is declared twice for "
-            f"{', '.join(sorted(set(clash[0].where) & set(option.where)))}"
-        )
-    OPTIONS.append(option)
-    return option
-
-
-def unregister(option: Option) -> None:
-    OPTIONS.remove(option)
-
-
-def options_for(where: str) -> list[Option]:
-    return [o for o in OPTIONS if o.applies(where)]
-
-
-def get(name: str, where: str) -> Option:
-    for o in OPTIONS:
-        if o.name == name and (o.applies(where) or not o.where):
-            return o
-    raise KeyError(f"no option {name!r} for {where}")
-
-
-def default(name: str, where: str = "collect") -> Any:
-    """The default of option ``name`` for ``where`` (a command, or "01"/"02"/"03")."""
-    return get(name, where).default_for(where)
+# the CRI's pod networks (--networks; host/cri.py): the host's namespace, or a CNI bridge
+NETWORK_MODES = ("host", "cni")
 
 
 _SECONDS = Real(
@@ -688,7 +254,7 @@ for _option in (
     Option(
         "networks",
         Names(example="host,cni"),
-        ["host", "cni"],  # cri.NETWORK_MODES (tested)
+        list(NETWORK_MODES),
         "the cri client's pod networks, each a condition (column network): host, cni "
         "(default both)",
         _COLLECTING,
@@ -696,7 +262,7 @@ for _option in (
         meaning="the cri client's pod networks (host namespace, CNI bridge), each a unit",
         record="networks",
         resume="keep",
-        absent=["host", "cni"],
+        absent=list(NETWORK_MODES),
     ),
     Option(
         "modes",
@@ -937,10 +503,10 @@ for _option in (
         "no_extras",
         Flag(),
         False,
-        "collect only the main run: not make report's extra runs (rtlab/collect/studies.py "
+        "collect only the main run: not make report's extra runs (rtlab/report/report.py "
         "REPORT_EXTRAS: a small concurrency run and a small density run)",
         ("report",),
-        meaning="skip the report's extra runs of other experiments (studies.REPORT_EXTRAS)",
+        meaning="skip the report's extra runs of other experiments (report.REPORT_EXTRAS)",
     ),
     Option(
         "reports_dir",
@@ -1060,276 +626,6 @@ for _option in (
     ),
 ):
     register(_option)
-
-
-# -- the command line ------------------------------------------------------------------
-
-
-class _Given(argparse.Action):
-    """Stores the raw text (a list with ``repeat``); conversion and defaults come after
-    parsing, so it is known which options were given (``--resume`` refuses those it keeps)."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        if self.nargs == 0:
-            values = True
-        if getattr(self, "repeat", False):
-            values = [*(getattr(namespace, self.dest, None) or []), values]
-        setattr(namespace, self.dest, values)
-
-
-def add_arguments(
-    parser: argparse.ArgumentParser,
-    where: str,
-    registries: Mapping[str, Mapping[str, str]] | None = None,
-) -> None:
-    """Every option of ``where`` on ``parser``. ``registries`` (name → {entry: description})
-    are the names the schema does not import (clients, studies …): a :class:`Choice`'s
-    choices, and the help's ``{name}`` (the entries, with descriptions when given)."""
-    registries = registries or {}
-    ctx = {
-        "experiments": experiments.describe(),
-        "default_pace": conditions.format_pace(DEFAULT_PACE_S),
-        **{
-            k: "; ".join(f"{n}: {d}" if d else n for n, d in v.items())
-            if any(v.values())
-            else ", ".join(v)
-            for k, v in registries.items()
-        },
-    }
-    groups: dict[str, Any] = {}
-    for o in options_for(where):
-        default = o.default_for(where)
-        text = o.help.format(**ctx)
-        shown = o.kind.show(default)
-        if shown and not isinstance(o.kind, Flag) and "default" not in text:
-            text += f" (default {shown})"
-        kwargs: dict[str, Any] = {
-            "help": text.replace("%", "%%"),
-            "default": argparse.SUPPRESS,
-            "action": _Given,
-        }
-        if isinstance(o.kind, Flag):
-            kwargs["nargs"] = 0
-        else:
-            kwargs["metavar"] = o.metavar or (
-                "N"
-                if isinstance(o.kind, Whole)
-                else "SECONDS"
-                if isinstance(o.kind, Real) and "seconds" in o.kind.must
-                else "X"
-                if isinstance(o.kind, Real)
-                else o.name.upper()
-            )
-            if o.nargs:
-                kwargs["nargs"] = o.nargs
-            if isinstance(o.kind, Choice) and o.kind.choices in registries:
-                kwargs["choices"] = list(registries[o.kind.choices])
-        target = parser
-        if o.group:
-            if o.group not in groups:
-                groups[o.group] = parser.add_mutually_exclusive_group()
-            target = groups[o.group]
-        if o.positional:
-            kwargs.pop("default")
-            action = target.add_argument(o.name, **kwargs)
-        else:
-            if o.required:
-                kwargs["required"] = True
-            action = target.add_argument(o.cli_flag, dest=o.name, **kwargs)
-        action.repeat = o.repeat  # type: ignore[attr-defined]  # an Action of ours: _Given reads it
-
-
-def from_namespace(args: argparse.Namespace, where: str) -> tuple[dict[str, Any], set[str]]:
-    """(every option of ``where`` → its value, the names given) from parsed arguments:
-    the text read by each kind (one line naming a bad value), defaults filled from the schema."""
-    values: dict[str, Any] = {}
-    given: set[str] = set()
-    chosen = getattr(args, "experiment", None)
-    for o in options_for(where):
-        if not hasattr(args, o.name):
-            values[o.name] = o.default_for(where)
-            continue
-        raw = getattr(args, o.name)
-        given.add(o.name)
-        if isinstance(o.kind, Flag):
-            values[o.name] = True
-        elif o.repeat:
-            values[o.name] = [o.kind.from_text(t, o.cli_flag) for t in raw]
-        elif o.nargs:
-            values[o.name] = [o.kind.from_text(t, o.cli_flag) for t in raw]
-        else:
-            values[o.name] = o.kind.from_text(raw, o.cli_flag)
-        resuming = getattr(args, "resume", None) is not None  # --resume says why, after
-        if (
-            o.experiments
-            and not resuming
-            and (chosen or experiments.DEFAULT_EXPERIMENT) not in o.experiments
-        ):
-            raise OptionError(
-                f"{o.cli_flag} {raw}: only with --experiment "
-                f"{' or '.join(o.experiments)}; drop it or choose that experiment"
-            )
-    return values, given
-
-
-# -- notebooks and callers ---------------------------------------------------------------
-
-
-def check(where: str, given: Mapping[str, Any]) -> dict[str, Any]:
-    """Every option of ``where`` (a notebook "01"/"02"/"03") → its checked value: the given
-    one, else the schema's default for ``where``. An unknown name is refused in one line."""
-    names = {o.name for o in options_for(where)}
-    unknown = [k for k in given if k not in names]
-    if unknown:
-        raise OptionError(
-            f"unknown parameter {', '.join(map(repr, unknown))} of notebook "
-            f"{NOTEBOOKS.get(where, where)}; known: {', '.join(sorted(names))}"
-        )
-    values = {}
-    for o in options_for(where):
-        value = given[o.name] if o.name in given else o.default_for(where)
-        values[o.name] = (
-            o.kind.check(value, o.name) if o.name in given or value is not None else None
-        )
-    experiment = values.get("experiment") or experiments.DEFAULT_EXPERIMENT
-    for o in options_for(where):
-        # a parameters cell lists every option at its default: only a changed value of
-        # another experiment's option is refused
-        if (
-            o.experiments
-            and o.name in given
-            and experiment not in o.experiments
-            and values[o.name] != _checked_default(o, where)
-        ):
-            raise OptionError(
-                f"{o.name} = {given[o.name]!r}: only with experiment "
-                f"{' or '.join(o.experiments)}; drop it or choose that experiment"
-            )
-    return values
-
-
-def _checked_default(o: Option, where: str) -> Any:
-    value = o.default_for(where)
-    return None if value is None else o.kind.check(value, o.name)
-
-
-def from_globals(where: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters of notebook ``where`` found in ``namespace`` (its ``globals()``, after
-    the parameters cell and papermill's injected cell)."""
-    return {o.name: namespace[o.name] for o in options_for(where) if o.name in namespace}
-
-
-# -- run.json ------------------------------------------------------------------------------
-
-
-def recorded(where: str = "collect", experiment: str | None = None) -> list[Option]:
-    """The options run.json records for a run of ``where`` (collect, report and notebook 01
-    runs are collect runs), of ``experiment`` when given; the protocol's own (no ``where``)."""
-    return [
-        o
-        for o in OPTIONS
-        if o.record
-        and (o.applies(where) or not o.where)
-        and (not o.experiments or experiment is None or experiment in o.experiments)
-    ]
-
-
-def record(values: Mapping[str, Any], where: str = "collect") -> dict[str, Any]:
-    """run.json's ``parameters`` from option values (a missing one: its default)."""
-    experiment = values.get("experiment")
-    out: dict[str, Any] = {}
-    for o in recorded(where, experiment):
-        value = values[o.name] if o.name in values else o.default_for(where)
-        node = out
-        *parents, key = (o.record or o.name).split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[key] = o.kind.to_json(value)
-    return out
-
-
-def restore(parameters: Mapping[str, Any], where: str = "collect") -> dict[str, Any]:
-    """The values ``--resume`` keeps, from run.json's ``parameters`` (an option the run
-    predates: its ``absent`` value, else its default)."""
-    values: dict[str, Any] = {}
-    experiment = parameters.get("experiment")
-    for o in recorded(where, experiment):
-        if o.resume != "keep":
-            continue
-        node: Any = parameters
-        for key in (o.record or o.name).split("."):
-            node = node.get(key) if isinstance(node, Mapping) else None
-        if node is None:
-            found = _has(parameters, o.record or o.name)
-            values[o.name] = (
-                None if found else (o.absent if o.absent is not None else o.default_for(where))
-            )
-        else:
-            values[o.name] = o.kind.from_json(node)
-    return values
-
-
-def _has(parameters: Mapping[str, Any], path: str) -> bool:
-    node: Any = parameters
-    for key in path.split("."):
-        if not isinstance(node, Mapping) or key not in node:
-            return False
-        node = node[key]
-    return True
-
-
-def refused_with_resume(
-    given: Iterable[str], values: Mapping[str, Any], where: str = "collect", run_dir: Any = ""
-) -> str | None:
-    """One line when an option ``--resume`` keeps was given again (None: all fine)."""
-    for o in options_for(where):
-        if o.name in given and (o.resume == "keep" or o.noun):
-            noun = o.noun or o.cli_flag
-            value = o.kind.show(values[o.name]) or values[o.name]
-            return (
-                f"--resume {run_dir} keeps the {noun} the run recorded; drop {o.cli_flag} {value}"
-            )
-    return None
-
-
-# -- the README ------------------------------------------------------------------------------
-
-
-def _where_text(o: Option) -> str:
-    parts = [w for w in o.where if w in COMMANDS]
-    nbs = [w for w in o.where if w in NOTEBOOKS]
-    return ", ".join(parts + ([f"notebook {'/'.join(nbs)}"] if nbs else [])) or "(protocol)"
-
-
-def markdown() -> str:
-    """The table as the README shows it (tests/unit/test_options.py keeps them equal)."""
-    lines = [
-        "| option | flag | where | default | meaning | where it differs, and why | resume |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for o in OPTIONS:
-        differs = "; ".join(
-            f"{w}: {o.kind.show(v) or 'none'} — {why}" for w, (v, why) in o.differs.items()
-        )
-        flag = (
-            ""
-            if not o.where or set(o.where) <= set(NOTEBOOKS)
-            else (o.metavar if o.positional else o.cli_flag)
-        )
-        meaning = (o.meaning or o.help).replace("{{", "{").replace("}}", "}").replace("|", "\\|")
-        resume = {"keep": "kept", "again": "given again"}.get(o.resume, "")
-        lines.append(
-            f"| `{o.name}` | {flag and '`' + flag + '`'} | {_where_text(o)} | "
-            f"{o.kind.show(o.default) or 'none'} | {meaning} | {differs} | {resume} |"
-        )
-    return "\n".join(lines)
-
-
-def describe(where: str) -> Sequence[str]:
-    """``name: type = default  # help`` per option of a notebook (its parameters cell's form)."""
-    return [
-        f"{o.name} = {o.default_for(where)!r}  # {o.meaning or o.help}" for o in options_for(where)
-    ]
 
 
 # experiments' own options are declared beside their experiment (concurrency.py's

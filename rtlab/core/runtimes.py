@@ -167,14 +167,17 @@ def parse_custom(spec: str) -> Runtime:
         raise RuntimeSpecError(f"--runtime {spec!r}: {exc}") from None
 
 
-def resolve(names: list[str], custom: Sequence[Runtime] = ()) -> list[Runtime]:
-    """Runtimes by name; an unknown name raises before anything runs."""
+def resolve(
+    names: list[str], custom: Sequence[Runtime] = (), add: str = "with --runtime name=/path[:flags]"
+) -> list[Runtime]:
+    """Runtimes by name; an unknown name raises before anything runs (``add``: how the
+    caller adds a runtime, in its own words)."""
     table = {**KNOWN, **{r.name: r for r in custom}}
     unknown = [n for n in names if n not in table]
     if unknown:
         raise RuntimeSpecError(
             f"unknown runtime {', '.join(map(repr, unknown))}; known: {', '.join(table)} "
-            "(or add one with --runtime name=/path[:flags])"
+            f"(or add one {add})"
         )
     return [table[n] for n in names]
 

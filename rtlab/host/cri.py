@@ -52,6 +52,7 @@ from pathlib import Path
 
 from rtlab.core import procfs
 from rtlab.core.image import STATE_DIR
+from rtlab.core.options import NETWORK_MODES  # noqa: F401 (cri.NETWORK_MODES: importers)
 from rtlab.core.runtimes import KNOWN, Runtime
 from rtlab.host import archive, daemons, parts
 from rtlab.host.shims import (  # the wrapper writing, shared
@@ -71,7 +72,6 @@ CNI_PACKAGE = "containernetworking-plugins"
 BRIDGE = "rtlab-cri0"
 SUBNET = "10.237.88.0/24"  # private, unlikely to clash (docker 172.17/16, podman 10.88/16)
 NETWORK_NAME = "rtlab-cri"
-NETWORK_MODES = ("host", "cni")
 # gVisor's network for CRI pods. ``sandbox`` (gVisor's netstack over the pod's
 # interfaces) is refused in every network namespace here: runsc 2022-12 decides
 # "root network namespace" by /proc/sys/net/core/rmem_default existing, and

@@ -24,7 +24,7 @@ from rtlab.analysis.cri_benchmark import (  # noqa: F401
 )
 from rtlab.analysis.plots import KNOWN_CLIENTS, ordered_names
 from rtlab.core import experiments
-from rtlab.host.cri import NETWORK_MODES
+from rtlab.core.options import NETWORK_MODES
 from rtlab.report.headline import _answer
 from rtlab.report.html import _cell, esc
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render the secti
 
 
 def _network_rank(client: str) -> tuple:
-    """host before cni (the order of cri.NETWORK_MODES), then by name."""
+    """host before cni (the order of options.NETWORK_MODES), then by name."""
 
     network = client.split("-", 1)[1] if "-" in client else ""
     return (

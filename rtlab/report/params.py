@@ -1,7 +1,8 @@
 """Notebook parameters: check them once, derive what the notebook needs, or stop.
 
 A notebook's ``parameters`` cell holds literals only (papermill injects new
-values after it); the next cell passes them all to one function here. A value
+values after it); the next cell passes them all to one function: here for 02 and 03,
+collect's front door for 01 (:func:`rtlab.collect.front.collect_options`). A value
 that cannot be used raises :class:`ParameterError`, whose message names the
 parameter, the value and what is accepted — and which IPython shows as that one
 line instead of a traceback, so a notebook stops at its first cell after the
@@ -22,33 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from rtlab.analysis.analysis import figure_kinds
-from rtlab.collect.clients import CLIENTS
-from rtlab.collect.collect import REPO_ROOT, CollectOptions, UsageError, validate
-from rtlab.collect.studies import STUDIES, StudyError
-from rtlab.collect.studies import resolve as resolve_study
-from rtlab.core import experiments, options
+from rtlab.core import options
+from rtlab.core.image import REPO_ROOT, repo_path  # noqa: F401 (REPO_ROOT: importers)
 from rtlab.core.results import RunFormatError
 from rtlab.core.results import load_runs as _load_runs
-from rtlab.core.runtimes import default_names
+from rtlab.core.usage import ParameterError
 
 SAMPLE_DIR = "data/sample"
 
 
-class ParameterError(UsageError):
-    """A notebook or CLI parameter rtlab cannot use: one line naming it and what is accepted."""
-
-    def _render_traceback_(self) -> list[str]:
-        # IPython shows this instead of a traceback: the message is the whole story.
-        return [f"{type(self).__name__}: {self}"]
-
-
 # -- small checks --------------------------------------------------------------
-
-
-def repo_path(value: str | Path) -> Path:
-    """``value`` as a path; a relative one is taken from the repository root."""
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else REPO_ROOT / path
 
 
 def _checked(where: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -64,14 +48,6 @@ def parameters(where: str, namespace: dict[str, Any]) -> dict[str, Any]:
     for it, as the parameters cell and papermill left them (an option the cell does not
     list yet takes its default)."""
     return options.from_globals(where, namespace)
-
-
-def _unknown(name: str, given: list[str], known: Sequence[str], what: str) -> None:
-    unknown = [v for v in given if v not in known]
-    if unknown:
-        raise ParameterError(
-            f"{name}: unknown {what} {', '.join(map(repr, unknown))}; known: {', '.join(known)}"
-        )
 
 
 # -- run folders ---------------------------------------------------------------
@@ -148,99 +124,6 @@ def sample_runs() -> list[Path]:
 
 
 # -- one function per notebook -------------------------------------------------
-
-
-def collect_options(progress: bool = True, **given: Any) -> CollectOptions:
-    """The parameters of ``01-collect`` as checked :class:`CollectOptions`.
-
-    ``given``: any of the schema's options for notebook 01 (rtlab/core/options.py, where
-    each is declared with its default for "01": 2 trials, no warm-up); the rest take
-    that default. ``experiment`` names one of :data:`rtlab.core.experiments.EXPERIMENTS`;
-    ``steps`` "" means all its steps, else a comma-separated subset. ``paces`` ""
-    means the default pace, else durations like ``0,10ms,1s``.
-
-    ``study`` "" measures ``clients`` x ``runtimes``; a study name (see
-    :data:`rtlab.collect.studies.STUDIES`) measures that study's targets on this host,
-    narrowed by ``clients``/``runtimes`` when they are not "". ``out_dir`` ""
-    means a new ``data/<run-id>/``. ``image``/``cmd``/``bundle`` "" mean rtlab's
-    busybox workload. Raises :class:`ParameterError` on the first bad value.
-    Naming a study probes which runtimes run here (see :mod:`rtlab.collect.studies`).
-    """
-
-    values = _checked("01", given)
-    study = values["study"]
-    if study and study not in STUDIES:
-        raise ParameterError(
-            f"study = {study!r}: unknown study; known: '' (clients x runtimes), "
-            + ", ".join(STUDIES)
-        )
-    try:
-        experiments.get(values["experiment"]).select(values["steps"])
-    except experiments.ExperimentError as exc:
-        raise ParameterError(f"experiment/steps: {exc}") from None
-    client_names = values["clients"] or []
-    _unknown("clients", client_names, list(CLIENTS), "client")
-    custom = values["custom_runtimes"]
-    runtime_names = values["runtimes"] or []
-    known_runtimes = default_names(custom)
-    if runtime_names and any(r not in known_runtimes for r in runtime_names):
-        unknown = [r for r in runtime_names if r not in known_runtimes]
-        raise ParameterError(
-            f"runtimes: unknown runtime {', '.join(map(repr, unknown))}; known: "
-            f"{', '.join(known_runtimes)} (or add one in custom_runtimes as "
-            "'NAME=/PATH[:FLAGS]')"
-        )
-    fields: dict[str, Any] = {}
-    if study:
-        try:
-            chosen = resolve_study(
-                study, custom, clients=client_names or None, runtimes=runtime_names or None
-            )
-        except StudyError as exc:
-            raise ParameterError(f"study = {study!r}: {exc}") from None
-        fields = {
-            "clients": chosen.clients,
-            "runtimes": chosen.runtimes,
-            "pairs": chosen.pairs,
-            "study": chosen.name,
-            "excluded": chosen.excluded,
-        }
-    else:
-        if not client_names:
-            raise ParameterError(
-                f"clients is empty: give one or more of {', '.join(CLIENTS)} (or name a study)"
-            )
-        if not runtime_names:
-            raise ParameterError(
-                f"runtimes is empty: give one or more of "
-                f"{', '.join(known_runtimes)} (or name a study)"
-            )
-        fields = {"clients": client_names, "runtimes": runtime_names}
-    out_text = values["out_dir"]
-    bundle = values["bundle"]
-    try:
-        opts = CollectOptions.from_values(
-            {**values, "bundle": str(repo_path(bundle)) if bundle else None},
-            **fields,
-            paces=values["paces"] or list(options.default("paces", "01")),
-            out=repo_path(out_text) if out_text else None,
-            progress=progress,
-        )
-        validate(opts)
-    except ParameterError:
-        raise
-    except UsageError as exc:
-        raise ParameterError(str(exc)) from None
-    if (
-        opts.out is not None
-        and opts.out.exists()
-        and (not opts.out.is_dir() or any(opts.out.iterdir()))
-    ):
-        raise ParameterError(
-            f"out_dir = {out_text!r}: {opts.out} exists and is not an empty "
-            "folder; give a new or empty folder, or '' for a new data/<run-id>/"
-        )
-    return opts
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ A report folder holds
 - ``run.json``: a copy of the run's metadata, which ``reports/index.html``
   (rewritten after every report) reads to list every report;
 - ``extras/<experiment>-01-collect.ipynb``: notebook 01 as executed for each extra
-  run (:data:`rtlab.collect.studies.REPORT_EXTRAS`: a small run of another experiment, its
+  run (:data:`REPORT_EXTRAS`: a small run of another experiment, its
   own run folder, analysed by 02 beside the main run and never pooled with it).
 
 Notebooks hand values back to this module with :func:`record` (a display output
@@ -36,9 +36,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rtlab.collect.collect import REPO_ROOT
 from rtlab.core import options, procfs
-from rtlab.core.options import DEFAULT_ALPHA, DEFAULT_MARGIN
+from rtlab.core.image import REPO_ROOT
 from rtlab.core.results import read_meta
 from rtlab.report.headline import report_title
 from rtlab.report.params import find_runs, load_runs
@@ -52,6 +51,43 @@ REPORT_HTML = "report.html"
 INDEX_HTML = "index.html"
 KERNEL_NAME = "python3"
 RECORD_MIME = "application/vnd.rtlab.record+json"
+# make report's extra runs (``rtlab report`` without ``--runs``; ``--no-extras`` skips
+# them): experiment → notebook 01's parameters for its run, as option values (checked by
+# rtlab/core/options.py) over the report's own. Each is a run folder of its own (runs of
+# different experiments are never pooled) that notebook 02 analyses beside the main run.
+# Sizes keep make report's extra time small (about a minute each here): concurrency at
+# k 1, 2, 4 over oci/runc and oci/crun, 6 trials (the fewest the paired comparisons and
+# the batch bootstrap give intervals with); density at N 1, 3, 6 through the runtime's
+# own CLI and docker over runc and runsc, 4 trials (the trial is density's unit: a slope
+# per trial, the interval across trials from analysis/density_stats.MIN_TRIALS_CI = 3;
+# at 4, pss and cgroup resolved in every 4-trial subset of 8 real trials here, and
+# memavailable in 0–20% of them; a round of the four targets takes about 30 s here).
+# The concurrency run is measured twice, in two sittings (issue 30): once before the main
+# run (REPORT_EXTRAS_BEFORE_MAIN) and once after the others ("concurrency-later"), so the
+# report's concurrency CIs are across 2 runs and include how much a sitting moves it.
+REPORT_EXTRAS: dict[str, dict] = {
+    "concurrency": {
+        "experiment": "concurrency",
+        "study": None,
+        "clients": ["oci"],
+        "runtimes": ["runc", "crun"],
+        "parallel": [1, 2, 4],
+        "trials": 6,
+        "warmup": 1,
+    },
+    "density": {
+        "experiment": "density",
+        "study": None,
+        "clients": ["oci", "docker"],
+        "runtimes": ["runc", "runsc"],
+        "containers": [1, 3, 6],
+        "trials": 4,
+        "warmup": 0,
+    },
+}
+REPORT_EXTRAS["concurrency-later"] = dict(REPORT_EXTRAS["concurrency"])
+REPORT_EXTRAS_BEFORE_MAIN = ("concurrency",)  # collected before the main run
+
 _PYTHON_NAMES = {
     "python",
     f"python{sys.version_info[0]}",
@@ -356,12 +392,10 @@ class Report:
 
 def extra_parameters(collect_parameters: dict, extras: dict | None = None) -> dict[str, dict]:
     """Notebook 01's parameters of each extra run: the report's own, with the experiment's
-    overrides (:data:`rtlab.collect.studies.REPORT_EXTRAS` by default) checked by the option schema
+    overrides (:data:`REPORT_EXTRAS` by default) checked by the option schema
     and in the notebook's form; each gets a run folder of its own (the main run's
     ``out_dir`` is not passed on). An extra whose experiment the main run already measures
     is left out (it would measure it twice)."""
-    from rtlab.collect.studies import REPORT_EXTRAS
-
     main = collect_parameters.get("experiment") or ""
     out = {}
     for name, overrides in (REPORT_EXTRAS if extras is None else extras).items():
@@ -380,9 +414,9 @@ def make_report(
     collect_parameters: dict,
     *,
     reports_dir: Path = REPORTS_DIR,
-    alpha: float = DEFAULT_ALPHA,
+    alpha: float = options.DEFAULT_ALPHA,
     seed: int = 0,
-    margin: float = DEFAULT_MARGIN,
+    margin: float = options.DEFAULT_MARGIN,
     say: Callable[[str], None] = print,
     extras: dict | None = None,
 ) -> Report:
@@ -401,7 +435,7 @@ def make_report(
         Progress lines.
     extras : dict, optional
         The extra runs, experiment → overrides (default
-        :data:`rtlab.collect.studies.REPORT_EXTRAS`; ``{}``: none): each collected through 01
+        :data:`REPORT_EXTRAS`; ``{}``: none): each collected through 01
         after the main run (those named in ``REPORT_EXTRAS_BEFORE_MAIN``: before it, a
         sitting of their own), into a run folder of its own, and analysed by 02 with it.
 
@@ -413,8 +447,6 @@ def make_report(
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     staging = reports_dir / f".incoming-{secrets.token_hex(4)}"
-    from rtlab.collect.studies import REPORT_EXTRAS_BEFORE_MAIN
-
     extra = extra_parameters(collect_parameters, extras)
     first = [name for name in extra if name in REPORT_EXTRAS_BEFORE_MAIN]
     first_dirs = []
@@ -484,9 +516,9 @@ def report_from_runs(
     run_dirs: list[Path],
     *,
     reports_dir: Path = REPORTS_DIR,
-    alpha: float = DEFAULT_ALPHA,
+    alpha: float = options.DEFAULT_ALPHA,
     seed: int = 0,
-    margin: float = DEFAULT_MARGIN,
+    margin: float = options.DEFAULT_MARGIN,
     say: Callable[[str], None] = print,
 ) -> Report:
     """Analyse runs already on disk through 02 into ``reports_dir/<run-id>/`` (nothing is

@@ -130,11 +130,11 @@ def test_every_notebook_keeps_the_rule(name: str, rule) -> None:
 def good_cells() -> list:
     new = nbformat.v4
     return [
-        new.new_code_cell("from rtlab.report import params"),
+        new.new_code_cell("from rtlab.collect import front\nfrom rtlab.report import params"),
         new.new_code_cell(
             "trials: int = 3  # trials per target", metadata={"tags": ["parameters"]}
         ),
-        new.new_code_cell('options = params.collect_options(**params.parameters("01", globals()))'),
+        new.new_code_cell('options = front.collect_options(**params.parameters("01", globals()))'),
     ]
 
 

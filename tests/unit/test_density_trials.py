@@ -11,8 +11,8 @@ import pytest
 from scipy import stats as sps
 
 from rtlab.analysis import density_stats as ds
-from rtlab.collect.studies import REPORT_EXTRAS
 from rtlab.report import density_report as dr
+from rtlab.report.report import REPORT_EXTRAS
 
 LEVELS = (1, 3, 6)
 

@@ -18,11 +18,8 @@ MAX_FUNCTION_IMPORTS = 5
 
 # Parts of issue 32 done apart from the split, each until it lands (then its line goes):
 # the option schema's rework, cli.py's commands, report.py's reading of collect's studies.
-PENDING_MODULES = {"rtlab/core/options.py": "the option schema (one front door, apart)"}
-PENDING_IMPORTS = {
-    ("rtlab/cli.py", None): "the commands (cli.py, apart)",
-    ("rtlab/report/report.py", "rtlab.collect.studies"): "report without collect (apart)",
-}
+PENDING_MODULES: dict[str, str] = {}
+PENDING_IMPORTS: dict[tuple[str, str | None], str] = {}
 
 
 def _modules() -> list[Path]:

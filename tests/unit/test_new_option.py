@@ -9,7 +9,7 @@ import json
 import pytest
 
 from rtlab import cli
-from rtlab.collect import session
+from rtlab.collect import front, session
 from rtlab.collect.collect import options_for_resume
 from rtlab.core import experiments, options
 from rtlab.core.results import load_trials
@@ -62,17 +62,17 @@ def test_notebook_01_checks_it(burst):
         {"experiment": "burst", "burst_k": 5, "clients": "oci", "runtimes": "runc", "other": 1},
     )
     assert given == {"experiment": "burst", "burst_k": 5, "clients": "oci", "runtimes": "runc"}
-    assert params.collect_options(**given).extra["burst_k"] == 5
-    assert params.collect_options(experiment="burst").extra["burst_k"] == 3
-    assert "burst_k" not in params.collect_options().extra  # only with its experiment
+    assert front.collect_options(**given).extra["burst_k"] == 5
+    assert front.collect_options(experiment="burst").extra["burst_k"] == 3
+    assert "burst_k" not in front.collect_options().extra  # only with its experiment
     with pytest.raises(
         params.ParameterError,
         match=r"^burst_k = 0: must be a whole number of "
         r"at least 1$",
     ):
-        params.collect_options(experiment="burst", burst_k=0)
+        front.collect_options(experiment="burst", burst_k=0)
     with pytest.raises(params.ParameterError, match="burst_k = 5: only with experiment burst"):
-        params.collect_options(experiment="lifecycle", burst_k=5)
+        front.collect_options(experiment="lifecycle", burst_k=5)
 
 
 def test_run_json_records_it_and_resume_keeps_it(burst, fake, tmp_path, capsys):

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from rtlab.cli import build_parser
+from rtlab.collect import front
 from rtlab.core import options
 from rtlab.core.options import OPTIONS, OptionError, default
 from rtlab.report import params
@@ -109,13 +110,13 @@ def test_notebook_parameters_come_from_the_namespace_and_unknown_ones_are_refuse
     ns = {"trials": 3, "warmup": 1, "unrelated": object(), "clients": "oci", "runtimes": "runc"}
     given = params.parameters("01", ns)
     assert given == {"trials": 3, "warmup": 1, "clients": "oci", "runtimes": "runc"}
-    opts = params.collect_options(**given)
+    opts = front.collect_options(**given)
     assert (opts.trials, opts.warmup, opts.paces) == (3, 1, [options.DEFAULT_PACE_S])
     with pytest.raises(
         params.ParameterError,
         match="unknown parameter 'trails' of notebook 01-collect.ipynb; known: ",
     ):
-        params.collect_options(trails=3)
+        front.collect_options(trails=3)
 
 
 def test_every_deliberate_difference_says_why_and_names_a_place_it_applies():

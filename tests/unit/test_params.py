@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rtlab.collect import front
 from rtlab.collect.clients import CLIENTS
 from rtlab.collect.collect import REPO_ROOT, UsageError
 from rtlab.report import params
@@ -76,13 +77,13 @@ def test_sample_runs_are_discovered_not_named() -> None:
 
 
 def test_collect_options_from_notebook_literals() -> None:
-    opts = params.collect_options(
+    opts = front.collect_options(
         clients="oci", runtimes="runc, crun", trials=3, warmup=1, timeout_s=10, seed=4, out_dir=""
     )
     assert (opts.clients, opts.runtimes) == (["oci"], ["runc", "crun"])
     assert (opts.trials, opts.warmup, opts.timeout_s, opts.seed) == (3, 1, 10.0, 4)
     assert opts.out is None and opts.progress is True and opts.allow_concurrent is False
-    listed = params.collect_options(clients=["oci"], runtimes=["runc"], out_dir="data/x")
+    listed = front.collect_options(clients=["oci"], runtimes=["runc"], out_dir="data/x")
     assert listed.out == REPO_ROOT / "data" / "x"
 
 
@@ -115,13 +116,13 @@ def test_collect_options_from_notebook_literals() -> None:
 )
 def test_collect_options_refuse_bad_values_with_one_line(changes, expected) -> None:
     with pytest.raises(params.ParameterError) as caught:
-        params.collect_options(**{"clients": "oci", "runtimes": "runc", **changes})
+        front.collect_options(**{"clients": "oci", "runtimes": "runc", **changes})
     assert str(caught.value).startswith(expected), str(caught.value)
     assert "\n" not in str(caught.value)
 
 
 def test_a_custom_runtime_becomes_a_known_name() -> None:
-    opts = params.collect_options(runtimes="runc,mine", custom_runtimes=["mine=/opt/mine:--x"])
+    opts = front.collect_options(runtimes="runc,mine", custom_runtimes=["mine=/opt/mine:--x"])
     assert opts.runtimes == ["runc", "mine"]
     assert opts.custom_runtimes[0].argv == ["/opt/mine", "--x"]
 
@@ -129,7 +130,7 @@ def test_a_custom_runtime_becomes_a_known_name() -> None:
 def test_a_used_out_dir_is_refused(tmp_path: Path) -> None:
     (tmp_path / "keep").write_text("")
     with pytest.raises(params.ParameterError, match="exists and is not an empty folder"):
-        params.collect_options(out_dir=str(tmp_path))
+        front.collect_options(out_dir=str(tmp_path))
 
 
 def test_analyze_params(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""make report's extra runs (rtlab/collect/studies.py REPORT_EXTRAS): each a run folder of its own,
+"""make report's extra runs (rtlab/report/report.py REPORT_EXTRAS): each a run folder of its own,
 collected through notebook 01 after the main run and analysed by 02 beside it, never pooled;
 --no-extras skips them. The last test runs the whole thing on the fake runtime."""
 
@@ -13,16 +13,15 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from rtlab import cli
-from rtlab.collect import studies
 from rtlab.core import options
 from rtlab.report import report
 
 
 def test_the_table_passes_the_option_schema():
     for name, params in report.extra_parameters({"study": "all", "trials": 20}).items():
-        assert params["experiment"] == studies.REPORT_EXTRAS[name]["experiment"]
+        assert params["experiment"] == report.REPORT_EXTRAS[name]["experiment"]
         assert params["study"] == ""
-        assert params["trials"] == studies.REPORT_EXTRAS[name]["trials"]
+        assert params["trials"] == report.REPORT_EXTRAS[name]["trials"]
         assert "out_dir" not in params
     conc = report.extra_parameters({"study": "all", "out_dir": "/x"})["concurrency"]
     assert conc["parallel"] == "1,2,4" and conc["clients"] == "oci"
@@ -71,16 +70,16 @@ def test_make_report_collects_each_extra_in_its_own_run_and_analyses_all(monkeyp
     made = report.make_report(
         {"study": "all", "trials": 20}, reports_dir=tmp_path / "reports", say=lambda _: None
     )
-    extras = studies.REPORT_EXTRAS
+    extras = report.REPORT_EXTRAS
     assert len(extras) >= 2  # concurrency and density
     assert [name for name, _ in calls] == [report.COLLECT_NB] * (1 + len(extras)) + [
         report.ANALYZE_NB
     ]
     # the concurrency run twice, in two sittings: before the main run, and after the rest
-    assert studies.REPORT_EXTRAS_BEFORE_MAIN == ("concurrency",)
+    assert report.REPORT_EXTRAS_BEFORE_MAIN == ("concurrency",)
     assert list(extras)[-1] == "concurrency-later"
-    order = [*studies.REPORT_EXTRAS_BEFORE_MAIN, None] + [
-        n for n in extras if n not in studies.REPORT_EXTRAS_BEFORE_MAIN
+    order = [*report.REPORT_EXTRAS_BEFORE_MAIN, None] + [
+        n for n in extras if n not in report.REPORT_EXTRAS_BEFORE_MAIN
     ]
     for (_, params), name in zip(calls, order):
         if name is None:  # the main run

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from rtlab import cli
+from rtlab.collect import front
 from rtlab.core import runtimes
 from rtlab.core.runtimes import KNOWN, Runtime, RuntimeSpecError, parse_custom
 from rtlab.host import shims
@@ -49,7 +50,7 @@ def test_notebook_01_applies_the_same_rule():
         match=r"^custom_runtimes: --runtime 'ev\\nil=/bin/"
         r"true': runtime name 'ev\\nil'",
     ):
-        params.collect_options(custom_runtimes=["ev\nil=/bin/true"])
+        front.collect_options(custom_runtimes=["ev\nil=/bin/true"])
 
 
 def test_setup_refuses_before_it_runs(monkeypatch, capsys):
