@@ -22,6 +22,7 @@ from rtlab.collect.collect import (
     collect,
     options_for_resume,
 )
+from rtlab.collect.registry import register_host_parts
 from rtlab.collect.studies import STUDIES, StudyError
 from rtlab.collect.studies import resolve as resolve_study
 from rtlab.core import experiments, options
@@ -438,6 +439,7 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    register_host_parts()  # set-up, purge, doctor and collect reach clients through host
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = COMMANDS[args.command]

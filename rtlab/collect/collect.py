@@ -35,6 +35,7 @@ from typing import IO, Any
 from rtlab import __version__
 from rtlab.collect import density, tracing
 from rtlab.collect.clients import CLIENTS, Target
+from rtlab.collect.registry import register_host_parts
 from rtlab.collect.scheduler import Plan, Scheduler, Unit, UnitState, tally
 from rtlab.collect.session import RunSession, new_run_id, run_token  # noqa: F401 (run_token: importers)
 from rtlab.collect.trial import TrialRunner
@@ -899,4 +900,5 @@ def collect(
     """Validate, run the schedule, clean up; the run folder keeps every finished trial.
     ``summary``: the run folder → the table said last (cli and notebook 01 pass
     views.console_summary; measurement itself loads no pandas)."""
+    register_host_parts()  # the sweeps and clients the clean-up below reaches through host
     return Collector(opts, say, summary).run()
