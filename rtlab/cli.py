@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from rtlab import __version__
 from rtlab.collect.clients import CLIENTS
 from rtlab.collect.collect import Interrupted
+from rtlab.collect.registry import register_host_parts
 from rtlab.collect.studies import STUDIES
 from rtlab.core import options
 from rtlab.core.options import OptionError
@@ -122,6 +123,7 @@ def command(name: str) -> Callable[[argparse.Namespace, dict, set], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    register_host_parts()  # set-up, purge, doctor and collect reach clients through host
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = command(args.command)

@@ -9,8 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from rtlab.collect.registry import register_host_parts
+
 REPO = Path(__file__).resolve().parents[1]
 FAKE = REPO / "tests" / "fixtures" / "fake_runtime.py"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _host_parts():
+    """The host parts registered, as rtlab's entry points do (collect/registry.py):
+    tests call host functions directly."""
+    register_host_parts()
 
 
 @pytest.fixture

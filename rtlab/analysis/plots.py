@@ -20,7 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from rtlab.analysis import stats
-from rtlab.core import experiments
+from rtlab.core import experiments, runtimes
 
 
 def log_axis(ax: Axes, which: str = "y") -> None:
@@ -45,11 +45,11 @@ SIGNIFICANT_MARK = "*"
 RASTERIZE_POINTS = 2000
 
 # One colour per runtime and one marker/hatch per client, the same in every figure.
-# Known names get fixed slots of the colour-blind palette; others a stable slot by hash.
-KNOWN_RUNTIMES: tuple[str, ...] = ("runc", "crun", "runsc", "runsc-kvm", "youki", "kata-runtime")
+# A runtime's slot of the colour-blind palette is on its record (core/runtimes.py
+# ``colour``); others get a stable slot by hash.
+KNOWN_RUNTIMES: tuple[str, ...] = tuple(runtimes.KNOWN)
 KNOWN_CLIENTS: tuple[str, ...] = ("docker", "ctr", "podman", "oci")
 _PALETTE = sns.color_palette("colorblind", 10)
-_RUNTIME_SLOTS = {"runc": 0, "crun": 2, "runsc": 1, "runsc-kvm": 5, "youki": 4, "kata-runtime": 6}
 _SPARE_SLOTS = (7, 8, 9, 3)
 _CLIENT_MARKERS = {"docker": "o", "ctr": "s", "podman": "^", "oci": "D"}
 _SPARE_MARKERS = ("v", "P", "X", "*", "h")
@@ -65,7 +65,8 @@ def _stable(name: str, choices: tuple):
 
 def runtime_colour(runtime: str) -> tuple[float, float, float]:
     """The colour of ``runtime`` in every figure (RGB)."""
-    slot = _RUNTIME_SLOTS.get(runtime)
+    known = runtimes.KNOWN.get(runtime)
+    slot = known.colour if known else None
     return _PALETTE[slot if slot is not None else _stable(runtime, _SPARE_SLOTS)]
 
 

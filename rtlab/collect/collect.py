@@ -32,6 +32,7 @@ from rtlab.collect.front import (  # noqa: F401 (CollectOptions, options_for_res
     options_for_resume,
     validate,
 )
+from rtlab.collect.registry import register_host_parts
 from rtlab.collect.scheduler import UnitState
 from rtlab.collect.session import RunSession, new_run_id, run_token  # noqa: F401 (run_token: importers)
 from rtlab.collect.unitrun import Progress  # noqa: F401 (collect.Progress: importers)
@@ -315,4 +316,5 @@ def collect(
     """Validate, run the schedule, clean up; the run folder keeps every finished trial.
     ``summary``: the run folder → the table said last (cli and notebook 01 pass
     views.console_summary; measurement itself loads no pandas)."""
+    register_host_parts()  # the sweeps and clients the clean-up below reaches through host
     return Collector(opts, say, summary).run()

@@ -35,7 +35,7 @@ from cri_api.v1 import api_pb2 as pb
 from cri_api.v1 import api_pb2_grpc
 
 from rtlab.core.workload import SLEEP_ARGS
-from rtlab.host import cri, parts
+from rtlab.host import cri
 from rtlab.host.cleanup import CONTAINER_PREFIX
 
 Say = Callable[[str], None]
@@ -411,6 +411,3 @@ def remove_pods(
             if not errors:
                 removed.append(f"cri pod {pod.metadata.name}")
     return removed
-
-
-parts.register_pod_remover(remove_pods)

@@ -25,7 +25,7 @@ the containers' commands finish starting before anything is read.
 
 Safety: before a level starts, its memory is estimated — the containers still to
 add plus the timed one, each costing the largest method's bytes per container at
-the last level read, at least a per-runtime prior (:data:`PRIOR_MB`) — and the
+the last level read, at least the runtime's ``expected_mb`` (core/runtimes.py) — and the
 level is refused, in one line with the estimate, when it would leave
 MemAvailable under ``--memory-floor`` MB (default 2048). A refused level keeps
 its rows with that line as the error; the levels above it are not run.
@@ -81,9 +81,6 @@ DENSITY_COLUMNS = (
     "error",
 )
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-# MB per container assumed before any level is read (the safety estimate): above the
-# hand-measured docker-over-runsc 21 MB and the published runsc 22.5 MB, runc 5.5 MB
-PRIOR_MB = {"runsc": 40.0, "": 15.0}
 
 
 # -- reading memory ------------------------------------------------------------------
@@ -363,9 +360,9 @@ class DensityRunner(TrialRunner):
     def refusal(self, target, n: int, running: int, per_container: float) -> str:
         """Why level ``n`` must not start (its estimate would leave MemAvailable under the
         floor), or "". The estimate: the largest method's bytes per container at the last
-        level read, at least the runtime's prior (:data:`PRIOR_MB`), times the containers
+        level read, at least the runtime's ``expected_mb``, times the containers
         to add plus the timed one."""
-        prior = PRIOR_MB.get(target.runtime.name.split("-")[0], PRIOR_MB[""]) * 1_000_000
+        prior = target.runtime.expected_mb * 1_000_000
         each = max(per_container, prior)
         need = (n - running + 1) * each
         left = self.available() - need

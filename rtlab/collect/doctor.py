@@ -12,7 +12,7 @@ from rtlab.collect.session import RunSession
 from rtlab.core import actions, options
 from rtlab.core.image import RUNTIME_DIR
 from rtlab.core.runtimes import KNOWN, Runtime
-from rtlab.host import cleanup, cri, daemons, host, parts, rootless
+from rtlab.host import cleanup, cri, daemons, host, rootless
 
 PROBE_TIMEOUT_S = options.default("probe_timeout", "doctor")
 
@@ -164,7 +164,6 @@ def all_runtimes(custom: Sequence[Runtime] = ()) -> list[Runtime]:
     return [*KNOWN.values(), *custom]
 
 
-@parts.register_sweep
 def sweep(say: Callable[[str], None] = print) -> list[str]:
     """Purge's first step: :func:`clean` in every registered client and known runtime."""
     return clean(list(CLIENTS), all_runtimes(), say=say)

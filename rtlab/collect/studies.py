@@ -33,6 +33,7 @@ from pathlib import Path
 
 from rtlab.collect import doctor
 from rtlab.collect.clients import CLIENTS, OciTarget
+from rtlab.collect.registry import register_host_parts
 from rtlab.collect.session import RunSession
 from rtlab.core.runtimes import KNOWN, Runtime
 
@@ -155,6 +156,7 @@ def resolve(
     clients and runtimes (names)."""
     if name not in STUDIES:
         raise StudyError(f"unknown study {name!r}; known: {', '.join(STUDIES)}")
+    register_host_parts()  # doctor's probes ask host for the clients' packages
     table = {**KNOWN, **{r.name: r for r in custom}}
     if name == "clients":
         study_clients, study_runtimes = [*daemon_clients(), *oci_clients()], ["runc"]

@@ -49,7 +49,7 @@ from rtlab.core.phasedefs import (  # noqa: F401 (re-exported)
     definitions,
     family,
 )
-from rtlab.host import ledger, parts
+from rtlab.host import ledger
 
 TRACEFS = Path("/sys/kernel/tracing")
 ATTACH_TIMEOUT_S = 30.0
@@ -262,9 +262,6 @@ def purge_tracefs(say=print) -> list[str]:
             done.append(f"unmounted {mount}")
         ledger.discard(TRACEFS_MOUNTS, mount)
     return done
-
-
-parts.register_purge_step(purge_tracefs)
 
 
 def missing_tool() -> str | None:

@@ -9,6 +9,8 @@ column of the traced twin. Data only: no I/O.
 
 from __future__ import annotations
 
+from rtlab.core import runtimes
+
 UNATTRIBUTED = "unattributed"
 
 # Markers: "exec" (the client's exec: phases()), "exec:<prefix>" (an exec of a path starting so),
@@ -189,8 +191,10 @@ CLIENT_PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
 
 
 def family(runtime: str) -> str:
-    """The phase family of a runtime name (runsc-kvm → runsc)."""
-    return runtime.split("-", 1)[0]
+    """The phase family of a runtime name: its record's (core/runtimes.py; runsc-kvm →
+    runsc), else the part before the first "-" (a user's runsc-dev → runsc)."""
+    known = runtimes.KNOWN.get(runtime)
+    return known.phase_family if known else runtime.split("-", 1)[0]
 
 
 def definitions(runtime: str, step: str, client: str = "oci") -> list[tuple[str, str]] | None:

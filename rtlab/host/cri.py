@@ -597,6 +597,7 @@ def clean(live: Iterable[str] = (), paths: CriPaths | None = None, say: Say = pr
     paths = paths or CriPaths.default()
     if down_reason(paths):
         return []
+    parts.require()
     return [
         item
         for remove in parts.POD_REMOVERS  # collect/cri_client.py, with gRPC installed
@@ -610,6 +611,7 @@ def purge(paths: CriPaths | None = None, say: Say = print) -> list[str]:
     paths = paths or CriPaths.default()
     done: list[str] = []
     if not down_reason(paths):
+        parts.require()
         for remove in parts.POD_REMOVERS:  # collect/cri_client.py, with gRPC installed
             done += remove(paths=paths, say=say)
         done += remove_all_ctr(paths, say)

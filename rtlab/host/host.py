@@ -45,6 +45,7 @@ DEBIAN_PACKAGES: dict[str, str] = {
 def client_packages() -> dict[str, str]:
     """command → Debian package of every registered client (collect/clients/: its ``package``
     and the ``package_commands`` whose absence means the package is missing)."""
+    parts.require()
     return {
         cmd: cls.package
         for cls in parts.CLIENTS.values()

@@ -1,7 +1,9 @@
 """Host parts: what the modules above the host layer ask of the host, registered here.
 
 Set-up, purge and the image import iterate these registries instead of importing
-the modules that fill them (the collect layer sits above the host layer):
+the modules that fill them (the collect layer sits above the host layer); the
+collect layer fills them in one explicit call (collect/registry.py), and a reader
+calls :func:`require` first:
 
 - ``CLIENTS``: client name → its class (collect/clients/ registers each): its
   binary lookup (``find_binary``), Debian package (``package``,
@@ -29,6 +31,31 @@ SWEEPS: list[Callable[[Say], list[str]]] = []
 POD_REMOVERS: list[Callable[..., list[str]]] = []
 PURGE_STEPS: list[Callable[[Say], list[str]]] = []
 ACCOUNT_SWEEPS: list[Callable[..., list[str]]] = []  # (account, say=) → what was removed
+
+
+_registered = False
+
+
+class NotRegistered(RuntimeError):
+    """A registry was read before the collect layer filled it."""
+
+
+def mark_registered() -> None:
+    """Said by rtlab.collect.registry.register_host_parts once every part is in."""
+    global _registered
+    _registered = True
+
+
+def require() -> None:
+    """Raise :class:`NotRegistered` unless the registries were filled: a host function
+    that iterates them would otherwise find no client, sweep or purge step and leave
+    the host unswept without a word."""
+    if not _registered:
+        raise NotRegistered(
+            "rtlab's host parts are not registered: call "
+            "rtlab.collect.registry.register_host_parts() first (cli.main, "
+            "rtlab.uninstall and collect.collect do)"
+        )
 
 
 def register_client(name: str, cls: Any) -> Any:

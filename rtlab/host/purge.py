@@ -60,6 +60,7 @@ def rtlab_folders() -> list[Path]:
 
 
 def _containers(say: Say) -> list[str]:
+    parts.require()
     removed = [item for sweep in parts.SWEEPS for item in sweep(lambda line: None)]
     for item in removed:
         say(
@@ -72,6 +73,7 @@ def _containers(say: Say) -> list[str]:
 
 def _store_clients() -> dict:
     """image store → the client module that fills it (the client registry)."""
+    parts.require()
     return {cls.image_store: cls for cls in parts.CLIENTS.values() if cls.image_store}
 
 

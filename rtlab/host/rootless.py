@@ -451,6 +451,7 @@ def sweep_dead(live, runtime_dir: Path, name: str = USER, say=print) -> list[str
             removed.append(f"fuse mount {point} of {name}")
         else:
             say(f"could not unmount {point}: {done.stderr.strip()}")
+    parts.require()
     for sweep in parts.ACCOUNT_SWEEPS:  # the user's own stores (podman_rootless.py's)
         removed += sweep(acct, say=say)
     return removed
@@ -461,7 +462,8 @@ def sweep_dead(live, runtime_dir: Path, name: str = USER, say=print) -> list[str
 
 def rootless_clients() -> list[str]:
     """The registered clients with a rootless mode (collect/clients/*_rootless.py)."""
-    return [c for c, cls in parts.CLIENTS.items() if "rootless" in cls.mode_classes]
+    parts.require()
+    return [c for c, cls in parts.CLIENTS.items() if "rootless" in cls.modes()]
 
 
 DOCKERD_ROOTLESS = Path("/usr/share/docker.io/contrib/dockerd-rootless.sh")

@@ -12,6 +12,7 @@ from scipy import stats as sps
 
 from rtlab.analysis import density_stats as ds
 from rtlab.core import options
+from rtlab.core.runtimes import KNOWN
 
 
 @pytest.fixture
@@ -305,9 +306,7 @@ def test_analysis_leaves_density_to_its_section_never_pooled_with_lifecycle(tmp_
 
 class _Target:
     label = "oci/runsc"
-
-    class runtime:
-        name = "runsc"
+    runtime = KNOWN["runsc"]  # expected_mb 40 (its record's density prior)
 
 
 def _runner(tmp_path, available_mb: float, floor_mb: int):

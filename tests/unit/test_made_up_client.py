@@ -1,4 +1,6 @@
-"""Clients own their parts: a made-up client module registered in-process is seen by
+"""Clients own their parts: a made-up client module, named in the client registry
+(collect/clients/__init__.py's CLIENTS) and registered with the host explicitly
+(collect/registry.py), is seen by
 set-up's plan (its package, its image import), purge (its store, its image's removal,
 what else of its store it made), doctor, clean and the studies, none of which names it.
 
@@ -12,7 +14,7 @@ import types
 
 import pytest
 
-from rtlab.collect import clients, doctor, studies
+from rtlab.collect import clients, doctor, registry, studies
 from rtlab.core.runtimes import Runtime
 from rtlab.host import cleanup, cri, daemons, host, ledger, parts, purge
 
@@ -21,7 +23,6 @@ SOURCE = """
 from typing import Optional
 
 from rtlab.collect.clients.base import Target
-from rtlab.host import parts
 
 CALLS = []
 
@@ -70,27 +71,28 @@ class MadeUpTarget(Target):
 
     def versions(self):
         return {self.runtime.name: "9.9"}
-
-
-parts.register_client("madeup", MadeUpTarget)
 """
 
 
 @pytest.fixture
 def madeup(monkeypatch):
-    """The made-up client module, imported (so it registers), alone in the registry."""
+    """The made-up client module, alone in the client registry (its one entry there),
+    registered with the host layer explicitly."""
     module = types.ModuleType(MODULE)
-    for name in list(clients.CLIENTS):
-        monkeypatch.delitem(clients.CLIENTS, name)
+    for registry_ in (clients.CLIENTS, parts.CLIENTS):
+        for name in list(registry_):
+            monkeypatch.delitem(registry_, name)
     monkeypatch.setitem(sys.modules, MODULE, module)
     exec(compile(SOURCE, MODULE, "exec"), module.__dict__)
+    monkeypatch.setitem(clients.CLIENTS, "madeup", module.MadeUpTarget)
+    assert "madeup" not in parts.CLIENTS  # importing a client module registers nothing
+    registry.register_host_parts()
     yield module
-    clients.CLIENTS.pop("madeup", None)
+    parts.CLIENTS.pop("madeup", None)
 
 
-def test_the_registry_is_the_host_layers(madeup):
-    assert clients.CLIENTS is parts.CLIENTS
-    assert parts.CLIENTS == {"madeup": madeup.MadeUpTarget}
+def test_the_host_layer_sees_the_client_registry_once_registered(madeup):
+    assert parts.CLIENTS == clients.CLIENTS == {"madeup": madeup.MadeUpTarget}
 
 
 def test_setup_plans_its_package_and_imports_its_image(madeup, monkeypatch, tmp_path):

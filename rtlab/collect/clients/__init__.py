@@ -7,23 +7,21 @@ from rtlab.collect.clients.cri import CriTarget
 from rtlab.collect.clients.ctr import CtrTarget
 from rtlab.collect.clients.docker import DockerTarget
 from rtlab.collect.clients.oci import OciTarget
-from rtlab.collect.clients.oci_rootless import RootlessOciTarget  # noqa: F401 (OciTarget.mode_classes)
+from rtlab.collect.clients.oci_rootless import RootlessOciTarget
 from rtlab.collect.clients.podman import PodmanTarget
-from rtlab.collect.clients.podman_rootless import RootlessPodmanTarget  # noqa: F401
-from rtlab.host import parts
+from rtlab.collect.clients.podman_rootless import RootlessPodmanTarget
 
-# client name → Target class (the runtime's own CLI first, then the daemon clients),
-# registered in the host layer's registry (host/parts.py) so set-up, purge and the
-# image import see every client without importing this package: CLIENTS is that dict.
-for _name, _cls in (
-    ("oci", OciTarget),
-    ("docker", DockerTarget),
-    ("ctr", CtrTarget),
-    ("podman", PodmanTarget),
-    ("cri", CriTarget),
-):  # containerd's CRI (the kubelet's path), experiment cri only
-    parts.register_client(_name, _cls)
-CLIENTS: dict[str, type[Target]] = parts.CLIENTS
+# client name → Target class (the runtime's own CLI first, then the daemon clients;
+# containerd's CRI, the kubelet's path, runs experiment cri only). A client's other
+# modes are its subclasses (Target.modes): imported here so they exist. The host
+# layer sees this registry once collect/registry.py has copied it into host/parts.py.
+CLIENTS: dict[str, type[Target]] = {
+    "oci": OciTarget,
+    "docker": DockerTarget,
+    "ctr": CtrTarget,
+    "podman": PodmanTarget,
+    "cri": CriTarget,
+}
 
 __all__ = [
     "CLIENTS",
@@ -31,8 +29,10 @@ __all__ = [
     "STEPS",
     "Target",
     "OciTarget",
+    "RootlessOciTarget",
     "DockerTarget",
     "CtrTarget",
     "PodmanTarget",
+    "RootlessPodmanTarget",
     "CriTarget",
 ]

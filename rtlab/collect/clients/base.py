@@ -106,8 +106,12 @@ class Target(ImageStore):
     package_commands: tuple[str, ...] = ()  # commands whose absence means `package` is missing
     experiment: str | None = None  # the one experiment this client runs (None: any, cri: "cri")
     mode: str = "rootful"  # rootless.MODES: who runs the client (column mode)
-    # mode → the subclass running this client in it (set by that subclass's module)
-    mode_classes: dict[str, type[Target]] = {}
+
+    @classmethod
+    def modes(cls) -> dict[str, type[Target]]:
+        """mode → the class running this client in it: its direct subclasses that set
+        another ``mode`` (their modules are imported by collect/clients/__init__.py)."""
+        return {sub.mode: sub for sub in cls.__subclasses__() if sub.mode != cls.mode}
 
     def __init__(
         self,
@@ -142,11 +146,11 @@ class Target(ImageStore):
 
     def with_mode(self, mode: str) -> Target | None:
         """This target run in ``mode`` (rootless.MODES); None: the client has none.
-        A subclass for another mode registers itself in its client's ``mode_classes``
-        (oci_rootless.py, podman_rootless.py)."""
+        A client's class for another mode is its direct subclass that sets ``mode``
+        (oci_rootless.py, podman_rootless.py): declared by inheritance, nothing patched."""
         if mode == self.mode:
             return self
-        variant = type(self).mode_classes.get(mode)
+        variant = type(self).modes().get(mode)
         if variant is None:
             return None
         return variant(self.runtime, self.workdir, timeout_s=self.timeout_s, workload=self.workload)

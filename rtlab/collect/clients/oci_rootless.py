@@ -75,6 +75,3 @@ class RootlessOciTarget(OciTarget):
             or "not probed (no cgroup is delegated to the user on this hybrid host)",
             "network": "a network namespace with no interfaces (as rootful)",
         }
-
-
-OciTarget.mode_classes = {**OciTarget.mode_classes, "rootless": RootlessOciTarget}

@@ -19,7 +19,7 @@ import signal
 from pathlib import Path
 
 from rtlab.collect.clients.podman import PodmanTarget, podman_binary
-from rtlab.host import archive, parts, rootless
+from rtlab.host import archive, rootless
 from rtlab.host.cleanup import CONTAINER_PREFIX
 
 RUNROOT_MAX = 50  # podman 4.3 refuses a longer --runroot
@@ -255,7 +255,3 @@ class RootlessPodmanTarget(PodmanTarget):
             ]
         )
         return m.stdout.strip() or None if m.ok else None
-
-
-PodmanTarget.mode_classes = {**PodmanTarget.mode_classes, "rootless": RootlessPodmanTarget}
-parts.register_account_sweep(remove_dead_containers)
