@@ -371,3 +371,30 @@ def test_no_change_verdict_beside_a_ci_that_excludes_zero() -> None:
         two_sided = decided & (measured["p_adj"] < 0.05)
         assert excludes[two_sided].all()
         assert ((measured["p_adj"] < 0.05) == excludes).all()
+
+
+def test_a_run_made_on_a_busy_host_is_named_and_its_regressions_get_the_caveat():
+    idle = {"host": {"cores": 2}, "load_before": [0.4, 0.5, 0.6], "load_after": [1.9, 1.0, 0.8]}
+    busy = {"host": {"cores": 2}, "load_before": [0.9, 0.9, 1.0], "load_after": [7.24, 4.2, 2.3]}
+    names, notes = compare.busy_runs(idle, busy)
+    assert names == ["B"] and len(notes) == 1
+    assert "run B ran on a busy host (1-minute load 7.24 after it, on 2 cores)" in notes[0]
+    assert compare.busy_runs(idle, idle) == ([], [])
+    assert compare.busy_runs({}, {"load_after": [9.0]}) == ([], [])  # no cores recorded
+    rows = pd.DataFrame(
+        [
+            {
+                "experiment": "lifecycle",
+                "client": "oci",
+                "runtime": "runc",
+                "step": "kill",
+                "regression": True,
+            }
+        ]
+    )
+    cmp = compare.RunComparison(
+        "a", "b", Path("a"), Path("b"), {}, rows, [], [], [], 0.05, 0.05, busy=names
+    )
+    assert cmp.verdict_line().endswith(
+        "oci/runc kill — run B ran on a busy host, so these may be the load"
+    )
