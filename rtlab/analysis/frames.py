@@ -11,8 +11,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from rtlab.core import experiments
-from rtlab.core.conditions import ROOTLESS_SUFFIX
+from rtlab.core import conditions, experiments
 
 LIFECYCLE_STEPS: tuple[str, ...] = experiments.EXPERIMENTS["lifecycle"].total
 TOTAL_STEP = experiments.TOTAL_STEP
@@ -189,19 +188,14 @@ def samples(trials: pd.DataFrame) -> pd.DataFrame:
         (``"client/runtime"``). Failed rows are kept (``ok`` False).
     """
     measured = trials[~_as_bool(trials["warmup"])]
-    if "network" in measured.columns:
-        # the CRI's network mode is part of what is measured: "cri-host", "cri-cni"
-        net = measured["network"].fillna("").astype(str)
-        measured = _suffix_clients(measured, (net != "").to_numpy(), "-" + net)
-    if "mode" in measured.columns:
-        # rootless is part of what is measured: "oci-rootless" beside "oci" (rootless.py),
-        # so the client comparison over a runtime pairs them by round
-        rootless = measured["mode"].fillna("").astype(str).eq("rootless").to_numpy()
-        measured = _suffix_clients(measured, rootless, ROOTLESS_SUFFIX)
-    if "traced" in measured.columns:
-        # traced trials (--trace, tracing.py) are their own unit, never pooled: "oci+traced"
-        traced = (measured["traced"].astype(str).str.lower() == "true").to_numpy()
-        measured = _suffix_clients(measured, traced, "+traced")
+    for c in conditions.CONDITIONS:  # network, mode, traced: their values are own targets
+        if c.client_suffix is None or c.column not in measured.columns:
+            continue
+        codes, uniques = pd.factorize(measured[c.column], use_na_sentinel=False)
+        named = np.array(
+            [c.client_suffix(None if pd.isna(u) else u) for u in uniques] or [""], dtype=object
+        )[codes]
+        measured = _suffix_clients(measured, named != "", named)
     totals = lifecycle_totals(measured)
     frame = measured if totals.empty else pd.concat([measured, totals], ignore_index=True)
     frame = pd.concat([frame, _shared_rows(frame)], ignore_index=True)
@@ -212,7 +206,7 @@ def samples(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def _suffix_clients(measured: pd.DataFrame, where: np.ndarray, suffix) -> pd.DataFrame:
-    """``measured`` with ``suffix`` (a string, or a Series aligned with it) appended to the
+    """``measured`` with ``suffix`` (a string, or an array aligned with it) appended to the
     client of the rows ``where`` is True; the frame itself when there are none (100k-row
     runs of one network and mode then build no strings)."""
     if not where.any():

@@ -21,8 +21,6 @@ from rtlab.core import conditions, experiments
 from rtlab.core.runtimes import Runtime
 from rtlab.host import rootless
 
-_WIDTHS = {"k": "parallel"}  # a width condition → the option listing its values (concurrency.py)
-
 
 def build_targets(opts: Any, runtimes: list[Runtime], workdir: Path) -> list[Target]:
     """The targets of ``opts`` (a collect.CollectOptions): its pairs, or every client over
@@ -36,6 +34,35 @@ def build_targets(opts: Any, runtimes: list[Runtime], workdir: Path) -> list[Tar
         )
         targets.append(target)
     return targets
+
+
+def option_values(opts: Any, name: str) -> list | None:
+    """The values of collect option ``name`` in ``opts`` (a field, else ``extra``)."""
+    value = getattr(opts, name, None)
+    if value is None:
+        value = opts.extra.get(name)
+    return None if value is None else list(value)
+
+
+def expansions(opts: Any, experiment: experiments.Experiment) -> list[tuple[dict, str]]:
+    """(condition values, label suffix) of every unit a target gets in ``experiment``: the
+    product of the values of each condition with an option (core/conditions.py
+    CONDITIONS, in their order: pace, then k), a ``width`` condition only where the
+    experiment takes its width from it."""
+    out: list[tuple[dict, str]] = [({}, "")]
+    for c in conditions.CONDITIONS:
+        if c.option is None or (c.width and experiment.width_from != c.column):
+            continue
+        values = option_values(opts, c.option)
+        if not values:
+            continue
+        named = c.unit_suffix or (lambda v, n, col=c.column: f" {col}={v}")
+        out = [
+            ({**cond, c.column: v}, suffix + named(v, len(values)))
+            for cond, suffix in out
+            for v in values
+        ]
+    return out
 
 
 def plan_units(
@@ -74,24 +101,17 @@ def plan_units(
             skipped[label] = unavailable or "unavailable"
             say(f"skipping {label}: {skipped[label]}")
         else:
-            for pace in opts.paces:
-                suffix = label[len(rootful.label) :] + (
-                    f" @ {conditions.format_pace(pace)}" if len(opts.paces) > 1 else ""
-                )
-                # an experiment of one unit per width (concurrency: one per k)
-                key = by_client[target.client].width_from
-                for value in (opts.extra.get(_WIDTHS[key]) if key else None) or [None]:
-                    cond = {
-                        **target.condition,
-                        "mode": mode,
-                        "pace_s": pace,
-                        **({key: value} if key else {}),
-                    }
-                    states.append(
-                        UnitState(
-                            Unit(target, cond, suffix=suffix + (f" {key}={value}" if key else ""))
+            experiment = by_client[target.client]
+            for cond, suffix in expansions(opts, experiment):
+                states.append(
+                    UnitState(
+                        Unit(
+                            target,
+                            {**target.condition, "mode": mode, **cond},
+                            suffix=label[len(rootful.label) :] + suffix,
                         )
                     )
+                )
     if opts.extra.get("trace"):  # tracing.py: a traced twin of every unit
         states = tracing.TracedRun.twins(states, UnitState)
     return states, skipped

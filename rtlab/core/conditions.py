@@ -302,6 +302,8 @@ def cpu_conditions(cpu_dir: Path = _CPU) -> dict:
 
 # -- the conditions a row carries, declared once ----------------------------------------
 
+ROOTLESS_SUFFIX = "-rootless"  # how a rootless target's client is named in the analysis
+
 
 def _missing(value) -> bool:
     return value is None or value != value or value == ""  # None, NaN, an empty cell
@@ -326,6 +328,26 @@ def _flag(value) -> bool:
     return str(value).strip().lower() in ("true", "1")
 
 
+def _pace_unit(value, count: int) -> str:
+    return f" @ {format_pace(value)}" if count > 1 else ""
+
+
+def _width_unit(value, count: int) -> str:
+    return f" k={value}"
+
+
+def _network_client(value) -> str:
+    return f"-{value}" if value else ""  # the CRI's pod network: "cri-host", "cri-cni"
+
+
+def _mode_client(value) -> str:
+    return ROOTLESS_SUFFIX if value == "rootless" else ""  # "oci-rootless" beside "oci"
+
+
+def _traced_client(value) -> str:
+    return "+traced" if _flag(value) else ""  # a traced twin is its own unit: "oci+traced"
+
+
 @dataclass(frozen=True)
 class Condition:
     """One condition column of trials.csv (issue 32: declared once, iterated by users).
@@ -333,26 +355,48 @@ class Condition:
     ``read`` turns a unit's condition value or a trials.csv cell (text, NaN or empty
     when the run did not set it) into the unit's value; ``apart``: the condition makes
     units apart (one unit per value: part of the resume key), else it is recorded per
-    row only (the idle actually had, the level N of a density trial)."""
+    row only (the idle actually had, the level N of a density trial).
+
+    How each user iterates it:
+
+    - planning (collect/units.py): a condition with an ``option`` gets one unit per
+      value of that collect option (a CollectOptions field, or its ``extra``); with
+      ``width``, only in an experiment whose ``width_from`` names the column (k, in
+      concurrency); ``unit_suffix(value, how many values)`` is how a unit's label
+      names it. Conditions without an option come from elsewhere: the network from a
+      client's variants, the mode from its mode class, traced from ``--trace``'s twins;
+    - the resume key: every ``apart`` condition (:func:`unit_key`);
+    - trials.csv: every column (results.CONDITION_COLUMNS);
+    - the analysis (analysis/frames.py ``samples``): a condition with
+      ``client_suffix`` marks its rows' client (value → suffix, "" for none), so its
+      values are targets of their own, never pooled; pace and k are grouped by the
+      sections that show them (per pace, per k).
+    """
 
     column: str
     read: Callable[[object], object]
     label: str
     apart: bool
+    option: str | None = None
+    width: bool = False
+    unit_suffix: Callable[[object, int], str] | None = None
+    client_suffix: Callable[[object], str] | None = None
 
 
 CONDITIONS: tuple[Condition, ...] = (
-    Condition("pace_s", _seconds, "pace", True),
+    Condition("pace_s", _seconds, "pace", True, option="paces", unit_suffix=_pace_unit),
     Condition("idle_s", _seconds, "idle before the step", False),
     Condition("caches_dropped", _flag, "page cache dropped", False),
-    Condition("network", _text, "network", True),
-    Condition("k", _whole, "parallel", True),
-    Condition("mode", _text, "mode", False),  # the target's own (rootless is its class)
+    Condition("network", _text, "network", True, client_suffix=_network_client),
+    Condition(
+        "k", _whole, "parallel", True, option="parallel", width=True, unit_suffix=_width_unit
+    ),
+    # the target's own (rootless is its class)
+    Condition("mode", _text, "mode", False, client_suffix=_mode_client),
     Condition("n", _whole, "containers running", False),
-    Condition("traced", _flag, "traced", True),
+    Condition("traced", _flag, "traced", True, client_suffix=_traced_client),
 )
 COLUMNS = tuple(c.column for c in CONDITIONS)
-ROOTLESS_SUFFIX = "-rootless"  # how a rootless target's client is named in the analysis
 APART = tuple(c for c in CONDITIONS if c.apart)  # what makes two units of a target apart
 
 
