@@ -394,6 +394,8 @@ class Window:
     row: dict
     start_ns: int
     end_ns: int
+    # the step's phases as its target defines them (Target.phase_definitions); None: none
+    definition: list | None = None
 
 
 class TracedRun:
@@ -463,7 +465,14 @@ class TracedRun:
                     # the reap's own timestamp when the step kept it (a late return under
                     # load would shift the window past the step's first events)
                     stop = m.end_ns if getattr(m, "end_ns", None) else end
-                    self.windows.append(Window(row, stop - int(m.wall_s * 1e9), stop))
+                    self.windows.append(
+                        Window(
+                            row,
+                            stop - int(m.wall_s * 1e9),
+                            stop,
+                            target.phase_definitions(step.name),
+                        )
+                    )
             return ms
 
         runner.time_step = time_step
@@ -502,7 +511,7 @@ def phase_rows(
     have a definition, cut into its phases."""
     out = []
     for w in windows:
-        definition = definitions(w.row["runtime"], w.row["step"], w.row["client"])
+        definition = w.definition
         if definition is None or not w.row["ok"]:
             continue
         for p in phases(events, w.start_ns, w.end_ns, definition, root_pid):

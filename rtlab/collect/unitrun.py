@@ -119,7 +119,7 @@ def run_units(
             run_dir,
             run_id,
             say,
-            wakes=any(c in tracing.CLIENT_PHASES for c in by_client),
+            wakes=any(s.target.traces_wakes for s in states),
         )
         if opts.extra.get("trace")
         else None

@@ -56,13 +56,17 @@ def expansions(opts: Any, experiment: experiments.Experiment) -> list[tuple[dict
         values = option_values(opts, c.option)
         if not values:
             continue
-        named = c.unit_suffix or (lambda v, n, col=c.column: f" {col}={v}")
         out = [
-            ({**cond, c.column: v}, suffix + named(v, len(values)))
+            ({**cond, c.column: v}, suffix + _unit_suffix(c, v, len(values)))
             for cond, suffix in out
             for v in values
         ]
     return out
+
+
+def _unit_suffix(c: conditions.Condition, value: Any, count: int) -> str:
+    """How a unit's label names ``value`` of ``c``: its own way, else " column=value"."""
+    return c.unit_suffix(value, count) if c.unit_suffix else f" {c.column}={value}"
 
 
 def plan_units(

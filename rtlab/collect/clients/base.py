@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from rtlab.core import experiments
+from rtlab.core import experiments, phasedefs
 from rtlab.core.actions import Spawn, TimedAction
 from rtlab.core.experiments import Step
 from rtlab.core.measure import Measurement, run_timed
@@ -246,6 +246,24 @@ class Target(ImageStore):
         """Which cgroup this client's containers get, probed once before a run; None:
         not probed for this client (the runtime's own CLI does: clients/oci.py)."""
         return None
+
+    # -- what --trace reads of a client (collect/tracing.py) ----------------------
+    def phase_definitions(self, step: str) -> list[tuple[str, str]] | None:
+        """The phases a traced ``step`` of this target is cut into (name, the marker that
+        ends it; core/phasedefs.py's forms); None: not cut. By default the runtime
+        family's through its own CLI, a daemon client's hand-offs over runc
+        (phasedefs.definitions); a client module may define its own."""
+        return phasedefs.definitions(self.runtime.name, step, self.client)
+
+    @property
+    def traces_wakes(self) -> bool:
+        """Whether its phases use the daemons' hand-offs ("wake:" markers), so a traced
+        run attaches the wake probe."""
+        return any(
+            marker.startswith("wake:")
+            for step in STEPS
+            for _, marker in self.phase_definitions(step) or ()
+        )
 
     # -- what experiment density reads of a client (collect/density.py) ------
     def daemon_sockets(self) -> list[tuple[str, Path]]:
