@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rtlab import __version__
+from rtlab import __version__, fleet_cli
 from rtlab.collect.clients import CLIENTS
 from rtlab.collect.collect import (
     CollectOptions,
@@ -113,6 +113,7 @@ def build_parser() -> Parser:
         "step; exit 1 on a regression beyond --threshold",
     )
     options.add_arguments(cm, "compare", names)
+    fleet_cli.add_parser(sub)  # rtlab on a cluster (issue 34): rtlab/fleet_cli.py
     return p
 
 
@@ -434,6 +435,7 @@ COMMANDS = {
     "report": cmd_report,
     "analyze": cmd_analyze,
     "compare": cmd_compare,
+    "fleet": fleet_cli.cmd_fleet,
 }
 
 
