@@ -327,6 +327,22 @@ def cmd_compare(args, values: dict, given: set) -> int:
         if len(found) != 1:
             raise ParameterError(f"{name}: {str(d)!r} holds {len(found)} runs; give one run folder")
         dirs += found
+    if values["across_hosts"]:  # issue 34: analysis/hosts.py
+        from rtlab.analysis.hosts import HostsError, compare_hosts
+        from rtlab.analysis.hosts import format_lines as host_lines
+
+        try:
+            table, diffs = compare_hosts(
+                dirs[0],
+                dirs[1],
+                alpha=values["alpha"],
+                margin=values["margin"],
+                out_dir=values["out_dir"],
+            )
+        except (HostsError, RunFormatError) as exc:
+            raise UsageError(str(exc)) from None
+        print("\n".join(host_lines(table, diffs)))
+        return 0
     try:
         cmp = compare_runs(
             dirs[0],

@@ -123,9 +123,37 @@ def container_signals(root: Path = Path("/")) -> list[str]:
     return found
 
 
+def cpu_limit(root: Path = Path("/")) -> float | None:
+    """The CPU quota of this process's cgroup, in CPUs (None: no limit, or unreadable):
+    cgroup v2 ``cpu.max``, else v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``."""
+    try:
+        lines = (root / "proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        rel = path.lstrip("/")
+        try:
+            if controllers == "" and (root / "sys/fs/cgroup/cpu.max").exists():
+                max_quota, max_period = (
+                    (root / "sys/fs/cgroup" / rel / "cpu.max").read_text().split()
+                )
+                return None if max_quota == "max" else int(max_quota) / int(max_period)
+            if "cpu" in controllers.split(","):
+                base = root / "sys/fs/cgroup" / controllers / rel
+                if not base.is_dir():
+                    base = root / "sys/fs/cgroup/cpu" / rel
+                quota = int((base / "cpu.cfs_quota_us").read_text())
+                period = int((base / "cpu.cfs_period_us").read_text())
+                return None if quota < 0 else quota / period
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def facts() -> dict:
     """run.json's ``host.container``: whether the collect ran in a container, the signs,
-    the image (``RTLAB_IMAGE``, set by the image) and the node it says it measured
+    its CPU quota, the image (``RTLAB_IMAGE``, set by the image) and the node it says it measured
     (``RTLAB_NODE_NAME``: the Kubernetes Job sets it from the pod's spec.nodeName)."""
     signals = container_signals()
     return {
@@ -133,6 +161,8 @@ def facts() -> dict:
         "signals": signals,
         "image": os.environ.get("RTLAB_IMAGE"),
         "node_name": os.environ.get("RTLAB_NODE_NAME"),
+        # the CPU quota over rtlab and the clients it runs (e.g. podman --cpus)
+        "cpu_limit": cpu_limit(),
     }
 
 
@@ -155,7 +185,12 @@ def _ulimits() -> list[str]:
 
 
 def podman_argv(
-    image: str, out_dir: Path, args: Sequence[str], *, name: str | None = None
+    image: str,
+    out_dir: Path,
+    args: Sequence[str],
+    *,
+    name: str | None = None,
+    cpus: float | None = None,
 ) -> list[str]:
     """``podman run`` of the image against this host: privileged, the host's PID, network
     and cgroup namespaces, ``MOUNTS`` at their own paths and ``out_dir`` at ``OUT_MOUNT``;
@@ -164,6 +199,8 @@ def podman_argv(
     argv += ["--cgroupns=host", "--security-opt", "label=disable", *_ulimits()]
     if name:
         argv += ["--name", name]
+    if cpus is not None:  # a CPU limit on rtlab and the clients it runs (another "host")
+        argv += [f"--cpus={cpus:g}"]
     for m in MOUNTS:
         if Path(m.path).exists():
             argv += ["-v", f"{m.path}:{m.path}{':ro' if m.read_only else ''}"]

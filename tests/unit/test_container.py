@@ -63,7 +63,7 @@ def test_run_json_host_facts_say_whether_in_a_container(monkeypatch) -> None:
     monkeypatch.setenv("RTLAB_IMAGE", "localhost/rtlab/rtlab:abc")
     monkeypatch.setenv("RTLAB_NODE_NAME", "node-a")
     facts = host.facts()["container"]
-    assert set(facts) == {"in_container", "signals", "image", "node_name"}
+    assert set(facts) == {"in_container", "signals", "image", "node_name", "cpu_limit"}
     assert facts["image"] == "localhost/rtlab/rtlab:abc" and facts["node_name"] == "node-a"
     assert facts["in_container"] == bool(facts["signals"])
 
@@ -92,3 +92,24 @@ def test_purge_removes_rtlabs_images_and_the_build_cache(tmp_path: Path, monkeyp
         "removed image localhost/rtlab/rtlab:abc",
         "removed image localhost/rtlab/rtlab:latest",
     ]
+
+
+def test_cpu_limit_reads_v1_and_v2_quotas(tmp_path: Path) -> None:
+    v1 = tmp_path / "v1"
+    (v1 / "proc" / "self").mkdir(parents=True)
+    (v1 / "proc" / "self" / "cgroup").write_text("2:cpuacct:/\n1:cpu:/libpod/x\n0::/\n")
+    cg = v1 / "sys" / "fs" / "cgroup" / "cpu" / "libpod" / "x"
+    cg.mkdir(parents=True)
+    (cg / "cpu.cfs_quota_us").write_text("150000\n")
+    (cg / "cpu.cfs_period_us").write_text("100000\n")
+    assert container.cpu_limit(v1) == 1.5
+    (cg / "cpu.cfs_quota_us").write_text("-1\n")
+    assert container.cpu_limit(v1) is None
+    v2 = tmp_path / "v2"
+    (v2 / "proc" / "self").mkdir(parents=True)
+    (v2 / "proc" / "self" / "cgroup").write_text("0::/kubepods/pod1\n")
+    (v2 / "sys" / "fs" / "cgroup" / "kubepods" / "pod1").mkdir(parents=True)
+    (v2 / "sys" / "fs" / "cgroup" / "cpu.max").write_text("max 100000\n")
+    (v2 / "sys" / "fs" / "cgroup" / "kubepods" / "pod1" / "cpu.max").write_text("50000 100000\n")
+    assert container.cpu_limit(v2) == 0.5
+    assert container.cpu_limit(tmp_path / "none") is None
