@@ -342,6 +342,10 @@ def cmd_compare(args, values: dict, given: set) -> int:
         except (HostsError, RunFormatError) as exc:
             raise UsageError(str(exc)) from None
         print("\n".join(host_lines(table, diffs)))
+        if values["out_dir"] is not None:  # the hosts view: report/hosts_report.py
+            from rtlab.report.hosts_report import page
+
+            print(page(Path(values["out_dir"])))
         return 0
     try:
         cmp = compare_runs(
