@@ -39,7 +39,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-test -x "$PYTHON" || { echo "make image: no $PYTHON: run make setup first, or give PYTHON=" >&2; exit 2; }
+mkdir -p "$CACHE"
+if [ ! -x "$PYTHON" ]; then
+  # a fresh clone has no .venv: pip in a throw-away venv of Debian's python3 builds the wheels
+  PYTHON="$CACHE/pip-venv/bin/python"
+  if [ ! -x "$PYTHON" ]; then
+    /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || {
+      apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv; }
+    echo "image: no .venv here: a venv for pip at $CACHE/pip-venv"
+    /usr/bin/python3 -m venv "$CACHE/pip-venv"
+  fi
+fi
 
 recipe_version=1
 base_key=$( { cat requirements.lock; echo "$IMAGE_PACKAGES $SUITE $recipe_version"; } | sha256sum | cut -c1-16)
