@@ -319,7 +319,9 @@ def _run_dirs(paths: Sequence[Path]) -> list[Path]:
 
 
 def gather(paths: Sequence[Path], out_dir: Path) -> list[GatheredRun]:
-    """Copy every run under ``paths`` to ``out_dir/<host>/<run-id>/`` and write
+    """Copy every run under ``paths`` to ``out_dir/<host>/<run-id>/`` (``<host>``: the
+    Kubernetes node, else run.json's hostname, plus ``-rtlab-<tag>`` when measured from
+    rtlab's image, as analysis/hosts.py tells hosts apart) and write
     ``out_dir/hosts.json`` (one record per run: host, run id, where it came from, whether
     it ran in a container). Runs of one host stay mergeable with each other; runs of
     different hosts are compared only across hosts (unpaired)."""
@@ -332,10 +334,12 @@ def gather(paths: Sequence[Path], out_dir: Path) -> list[GatheredRun]:
         except (OSError, ValueError) as exc:
             raise FleetError(f"{src}/run.json: {exc}") from None
         host = (meta.get("host") or {}).get("hostname") or "unknown-host"
-        node = ((meta.get("host") or {}).get("container") or {}).get("node_name")
-        host_dir = dns_label(node or host)
+        facts = (meta.get("host") or {}).get("container") or {}
+        host_dir = dns_label(facts.get("node_name") or host)
+        if facts.get("image"):  # measured from rtlab's image: apart from native runs
+            host_dir = dns_label(f"{host_dir}-rtlab-{str(facts['image']).rsplit(':', 1)[-1][:12]}")
         run_id = str(meta.get("run_id") or src.name)
-        dest = out_dir / host_dir / dns_label(run_id, 200)
+        dest = out_dir / host_dir / re.sub(r"[^A-Za-z0-9._-]+", "-", run_id)
         if dest.exists():
             raise FleetError(f"{src}: run {run_id} of {host} is already gathered")
         shutil.copytree(src, dest)

@@ -174,7 +174,11 @@ def _run_copy(src: Path, dest: Path, hostname: str, node: str | None = None) -> 
     shutil.copytree(src, dest)
     meta = json.loads((dest / "run.json").read_text())
     meta["host"]["hostname"] = hostname
-    meta["host"]["container"] = {"in_container": node is not None, "node_name": node}
+    meta["host"]["container"] = {
+        "in_container": node is not None,
+        "node_name": node,
+        "image": "localhost/rtlab/rtlab:0123456789abcdef" if node else None,
+    }
     (dest / "run.json").write_text(json.dumps(meta))
     return dest
 
@@ -185,7 +189,8 @@ def test_gather_puts_each_hosts_runs_under_its_name(tmp_path: Path, capsys) -> N
     out = tmp_path / "gathered"
     assert cli.main(["fleet", "gather", str(a), str(tmp_path / "in" / "b"), "--out", str(out)]) == 0
     hosts = json.loads((out / "hosts.json").read_text())
-    assert sorted(h["host"] for h in hosts) == ["host-a", "node-b"]
+    assert sorted(h["host"] for h in hosts) == ["host-a", "node-b-rtlab-0123456789ab"]
+    assert {h["run_id"] for h in hosts} == {h["folder"].split("/")[-1] for h in hosts}
     assert [h["in_container"] for h in sorted(hosts, key=lambda h: h["host"])] == [False, True]
     for h in hosts:
         assert (out / h["folder"] / "trials.csv").is_file()
