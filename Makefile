@@ -1,5 +1,5 @@
 # rtlab: the two commands a newcomer needs are `make report` and `make test`.
-.PHONY: setup report test test-fast test-unit lint clean purge lock fresh-check
+.PHONY: setup report test test-fast test-unit lint clean purge lock fresh-check image
 
 # rtlab/core/options.py: trials, its "report" layer
 TRIALS ?= 20
@@ -50,6 +50,12 @@ purge:
 # Before a release: a fresh clone of HEAD, the README's two commands there, each timed.
 fresh-check:
 	bash scripts/fresh-check.sh
+
+# rtlab as an OCI image, built offline (issue 34): a Debian rootfs by mmdebstrap, the locked
+# wheels, rtlab on top, committed by buildah (scripts/image.sh; root; prints the image's
+# reference last). make purge removes the images and the build cache.
+image:
+	PYTHON=$(PYTHON) bash scripts/image.sh
 
 # Refresh requirements.lock and requirements-dev.lock from pyproject.toml's ranges.
 lock:

@@ -18,6 +18,7 @@ from rtlab.collect.clients import CLIENTS
 from rtlab.collect.collect import Interrupted
 from rtlab.collect.registry import register_host_parts
 from rtlab.collect.studies import STUDIES
+from rtlab.commands import fleet
 from rtlab.core import options
 from rtlab.core.options import OptionError
 from rtlab.core.runtimes import default_names
@@ -106,13 +107,14 @@ def build_parser() -> Parser:
         "step; exit 1 on a regression beyond --threshold",
     )
     options.add_arguments(cm, "compare", names)
+    fleet.add_parser(sub)  # rtlab on a cluster (issue 34): its own arguments, not the schema's
     return p
 
 
 # Each subcommand's module (rtlab/commands/), loaded only when it is the one asked for:
 # `rtlab doctor`, `setup`, `clean` and `collect` load no pandas (collect's summary
 # table loads it once the run is over), `analyze` and `compare` none of set-up.
-COMMANDS = {name: f"rtlab.commands.{name}" for name in options.COMMANDS}
+COMMANDS = {name: f"rtlab.commands.{name}" for name in (*options.COMMANDS, "fleet")}
 
 
 def command(name: str) -> Callable[[argparse.Namespace, dict, set], int]:

@@ -22,6 +22,7 @@ from rtlab.analysis import (
     concurrency_plots,
     concurrency_stats,
     cri_benchmark,
+    kube_burner,
     paces,
     phasestats,
     plots,
@@ -473,7 +474,8 @@ def analyze(
         The tidy trials frame of one run (or of merged runs).
     out_dir : pathlib.Path or str
         Receives ``summary.csv``, ``comparisons.csv``, ``omnibus.csv``,
-        ``cri-benchmark.json`` (runs with CRI targets: cri_report.py) and
+        ``cri-benchmark.json`` and ``kube-burner/`` (runs with CRI targets: cri_report.py,
+        kube_burner.py) and
         ``figures/`` (created if missing; existing files are replaced).
     alpha : float
         Significance level for the Holm-adjusted verdicts.
@@ -553,6 +555,7 @@ def analyze(
     benchmark = cri_benchmark.write_benchmark(trials, out_dir)  # critest-shaped, of CRI runs
     if benchmark is not None:
         tables.append(benchmark)
+    tables += kube_burner.write(trials, out_dir)  # kube-burner's podLatency shape, of CRI runs
     pace_table = None
     if len(all_paces) > 1 and len(trials):
         pace_table = paces.pace_compare(trials, alpha=alpha, seed=seed, margin=margin)

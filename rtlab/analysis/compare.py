@@ -662,7 +662,8 @@ def check_same_host(meta_a: dict, meta_b: dict, dir_a: Path, dir_b: Path) -> Non
         raise CompareError(
             f"cannot compare {dir_a} with {dir_b}: they were recorded on different hosts "
             f"({'; '.join(diffs)}); a before/after comparison must hold the machine fixed, "
-            "so record both runs on one host"
+            "so record both runs on one host, or give --across-hosts for an unpaired "
+            "comparison of the two hosts"
         )
 
 

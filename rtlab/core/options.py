@@ -597,6 +597,16 @@ for _option in (
         meaning="equivalence margin",
     ),
     Option(
+        "across_hosts",
+        Flag(),
+        False,
+        "RUN_A and RUN_B come from different hosts: compare them unpaired (Hodges-Lehmann "
+        "with the Mann-Whitney CI per target and step) and list what differs between the "
+        "hosts (analysis/hosts.py)",
+        ("compare",),
+        meaning="compare runs of two hosts, unpaired (issue 34)",
+    ),
+    Option(
         "threshold",
         _THRESHOLD,
         DEFAULT_THRESHOLD,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rtlab.core.runtimes import packages as runtime_packages
-from rtlab.host import cgroups, ledger, parts
+from rtlab.host import cgroups, container, ledger, parts
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Ledger entries (ledger.py): the cgroup hierarchies rtlab mounted, and the
@@ -153,6 +153,8 @@ def facts() -> dict:
         "load_average": load_average(),
         "security": security(),
         "is_root": os.geteuid() == 0,
+        # issue 34: whether this collect ran in a container (make image), and the node
+        "container": container.facts(),
     }
 
 

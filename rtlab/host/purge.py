@@ -39,7 +39,7 @@ from pathlib import Path
 
 from rtlab.core.image import RUNTIME_DIR, STATE_DIR
 from rtlab.core.workload import DEFAULT_IMAGE
-from rtlab.host import cgroups, cleanup, cri, daemons, host, ledger, parts, rootless
+from rtlab.host import cgroups, cleanup, container, cri, daemons, host, ledger, parts, rootless
 
 Say = Callable[[str], None]
 
@@ -296,6 +296,7 @@ def purge(say: Say = print) -> list[str]:
     done = _containers(say)
     done += cri.purge(say=lambda line: say(f"purge: {line}"))
     done += _images(say)
+    done += container.purge(say)  # make image's images and build cache
     done += _daemons(say)
     done += _docker_config(say)
     done += _cgroups(say)
