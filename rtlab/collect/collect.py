@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from rtlab import __version__
-from rtlab.collect import density, tracing
+from rtlab.collect import density, pull, tracing
 from rtlab.collect.clients import CLIENTS, Target
 from rtlab.collect.scheduler import Plan, Scheduler, Unit, UnitState, tally
 from rtlab.collect.session import RunSession, new_run_id, run_token  # noqa: F401 (run_token: importers)
@@ -42,7 +42,7 @@ from rtlab.core import conditions, experiments, noise, options, reaper, results
 from rtlab.core.measure import harness_overhead, run_timed
 from rtlab.core.runtimes import Runtime, RuntimeSpecError, default_names, resolve
 from rtlab.core.workload import Workload, WorkloadError
-from rtlab.host import cleanup, host, rootless
+from rtlab.host import cleanup, host, registry, rootless
 from rtlab.host.cri import NETWORK_MODES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -258,7 +258,9 @@ def validate(opts: CollectOptions) -> list[Runtime]:
             conditions.parse_duration(pace)
         except conditions.DurationError as exc:
             raise UsageError(str(exc)) from None
-    if opts.drop_caches:
+    if opts.drop_caches or (
+        opts.experiment == pull.EXPERIMENT and "cold" in (opts.extra.get("caches") or ["cold"])
+    ):  # experiment pull drops the page cache before each cold trial
         try:
             conditions.check_drop_caches_allowed()
         except conditions.DropCachesError as exc:
@@ -298,6 +300,17 @@ def validate(opts: CollectOptions) -> list[Runtime]:
     if os.geteuid() != 0:  # after the options: a bad value is said first
         raise UsageError(rootless.needs_root())
     return runtimes
+
+
+def grid_cells(exp: experiments.Experiment, extra: Mapping[str, Any]) -> list[dict]:
+    """One condition dict per unit of ``exp``'s grid (``Experiment.grid``: condition → the
+    option listing its values; the option's default when the run did not give it);
+    ``[{}]`` for an experiment without one."""
+    cells: list[dict] = [{}]
+    for column, option in exp.grid.items():
+        values = extra.get(option) or options.default(option, "collect")
+        cells = [{**cell, column: v} for cell in cells for v in values]
+    return cells
 
 
 def build_targets(opts: CollectOptions, runtimes: list[Runtime], workdir: Path) -> list[Target]:
@@ -497,19 +510,26 @@ class Collector:
                     # an experiment of one unit per width (concurrency: one per k)
                     key = self.by_client[target.client].width_from
                     for value in (opts.extra.get(_WIDTHS[key]) if key else None) or [None]:
-                        cond = {
-                            **target.condition,
-                            "mode": mode,
-                            "pace_s": pace,
-                            **({key: value} if key else {}),
-                        }
-                        self.states.append(
-                            UnitState(
-                                Unit(
-                                    target, cond, suffix=suffix + (f" {key}={value}" if key else "")
+                        # an experiment's grid of conditions (pull: size × compression × cache)
+                        for cell in grid_cells(self.by_client[target.client], opts.extra):
+                            cond = {
+                                **target.condition,
+                                "mode": mode,
+                                "pace_s": pace,
+                                **({key: value} if key else {}),
+                                **cell,
+                            }
+                            self.states.append(
+                                UnitState(
+                                    Unit(
+                                        target,
+                                        cond,
+                                        suffix=suffix
+                                        + (f" {key}={value}" if key else "")
+                                        + "".join(f" {k}={v}" for k, v in cell.items()),
+                                    )
                                 )
                             )
-                        )
         if self.opts.extra.get("trace"):  # tracing.py: a traced twin of every unit
             self.states = tracing.TracedRun.twins(self.states, UnitState)
         if not self.states:
@@ -532,6 +552,13 @@ class Collector:
         plan = opts.plan
 
         def runner_class(exp):  # density brings up its levels around the timed start
+            if exp.name == pull.EXPERIMENT:  # pull: its images, their cache state (pull.py)
+                return functools.partial(
+                    pull.PullRunner,
+                    sizes=opts.extra.get("image_sizes"),
+                    compressions=opts.extra.get("compressions"),
+                    seed=opts.seed,
+                )
             if exp.name != density.EXPERIMENT:
                 return TrialRunner
             return functools.partial(
@@ -597,10 +624,19 @@ class Collector:
             advance=progress.advance,
         )
         try:
+            for runner in runners.values():  # the pull experiment's images (pull.py)
+                try:
+                    self.meta.update(runner.prepare())
+                except registry.RegistryError as exc:
+                    raise UsageError(f"experiment {runner.experiment.name}: {exc}") from None
+            results.write_meta(self.run_dir, self.meta)
             if traced is not None:
                 traced.start()  # before the first round: bpftrace takes 1-2 s to attach
             scheduler.run(self.next_round)
         finally:
+            for runner in runners.values():
+                for err in runner.finish():
+                    self.say(f"cleanup: {err}")
             progress.close()
             if traced is not None:
                 self.meta["trace"] = traced.finish()

@@ -350,6 +350,10 @@ CONDITIONS: tuple[Condition, ...] = (
     Condition("mode", _text, "mode", False),  # the target's own (rootless is its class)
     Condition("n", _whole, "containers running", False),
     Condition("traced", _flag, "traced", True),
+    # experiment pull (core/pull.py): the image's extra bytes, its layers' compression, cold/warm
+    Condition("image_size_bytes", _whole, "image size", True),
+    Condition("compression", _text, "compression", True),
+    Condition("cache", _text, "cache", True),
 )
 COLUMNS = tuple(c.column for c in CONDITIONS)
 ROOTLESS_SUFFIX = "-rootless"  # how a rootless target's client is named in the analysis

@@ -95,6 +95,9 @@ class Experiment:
     untimed: tuple[str, ...] = ()
     # trials.csv columns of its own, after the action columns (concurrency's "batch")
     columns: tuple[str, ...] = ()
+    # condition key → the option listing its values: one unit per target and value of
+    # each (pull: image size, compression, cache; core/pull.py), as width_from does for k
+    grid: dict = field(default_factory=dict)
 
     @property
     def released(self) -> bool:
@@ -179,6 +182,8 @@ CRI_REMOVE = Step("remove", "removes a stopped container", "removing a container
 POD_STOP = Step("pod_stop", "stops a pod sandbox", "stopping a pod sandbox")
 POD_REMOVE = Step("pod_remove", "removes a pod sandbox", "removing a pod sandbox")
 POD_TO_RUNNING = "pod_to_running"  # derived: pod_run + create + start
+# the pull experiment (core/pull.py, collect/pull.py): fetch and unpack from rtlab's registry
+PULL = Step("pull", "pulls the image", "pulling the image")
 RESUME = Step(
     "resume",
     "resumes a container",
@@ -251,6 +256,26 @@ EXPERIMENTS: dict[str, Experiment] = {
             total_action="gets one more container running",
             total_activity="getting one more container running",
             figure="start with N running",
+        ),
+        Experiment(
+            "pull",
+            "cold starts through rtlab's registry: pull an image (--image-sizes, --compressions; "
+            "--caches cold: removed from the store and page cache dropped first), create and "
+            "start it (total: nothing to running), then kill and delete untimed",
+            chains=((PULL, CREATE, START, KILL, DELETE),),
+            total=("pull", "create", "start"),
+            total_action="gets from nothing to running",
+            total_activity="from nothing to running",
+            figure="cold start (pull, create, start)",
+            untimed=("kill", "delete"),
+            clients=("docker", "ctr", "podman"),
+            # bytes over the loopback interface during the pull (collect/pull.py)
+            columns=("pull_lo_bytes",),
+            grid={
+                "image_size_bytes": "image_sizes",
+                "compression": "compressions",
+                "cache": "caches",
+            },
         ),
     )
 }

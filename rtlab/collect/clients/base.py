@@ -224,6 +224,17 @@ class Target:
         full id adds that."""
         return [cid]
 
+    # -- what an interrupted pull leaves (experiment pull, collect/pull.py) ----
+    def pull_leftovers(self) -> set[str]:
+        """What a pull killed midway keeps in this client's store, as ids: the pull
+        experiment removes those that appeared during its run. None by default (docker:
+        dockerd drops a cancelled pull's downloads itself)."""
+        return set()
+
+    def remove_pull_leftovers(self, items: set[str]) -> list[str]:
+        """Remove ``items`` (from :meth:`pull_leftovers`); the errors that mattered."""
+        return []
+
     # -- shared ---------------------------------------------------------------
     def argv_templates(self, steps=STEPS) -> dict[str, list[list[str]]]:
         return {step: self.step_commands(step, "{id}") for step in steps}
