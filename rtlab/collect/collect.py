@@ -552,7 +552,7 @@ class Collector:
         plan = opts.plan
 
         def runner_class(exp):  # density brings up its levels around the timed start
-            if exp.name == pull.EXPERIMENT:  # pull: its images, their cache state (pull.py)
+            if exp.name in pull.EXPERIMENTS:  # pull: its images, their cache state (pull.py)
                 return functools.partial(
                     pull.PullRunner,
                     sizes=opts.extra.get("image_sizes"),

@@ -40,12 +40,11 @@ from rtlab.collect.scheduler import Rows, UnitState
 from rtlab.collect.trial import TrialRunner
 from rtlab.core import conditions, options
 from rtlab.core.experiments import Step
-from rtlab.core.image import SLEEP_ARGS
 from rtlab.core.measure import Measurement
 from rtlab.core.pull import EXPERIMENT  # noqa: F401 (the experiment's name, for importers)
-from rtlab.core.workload import Workload
-from rtlab.host import pull_images, registry
+from rtlab.host import cri, pull_images, registry
 
+EXPERIMENTS = ("pull", "cri-pull")  # what PullRunner runs (the CRI's through its own chain)
 NET_DEV = Path("/proc/net/dev")
 LOOPBACK = "lo"
 PREPARE_TIMEOUT_S = 600.0  # an untimed pull or removal before a trial
@@ -95,6 +94,8 @@ class PullRunner(TrialRunner):
         made = self.push(self.sizes, tuple(self.compressions), seed=self.seed, say=self.say)
         self.images = {(i.size_bytes, i.compression): i for i in made}
         reg = registry.default()
+        if made:  # the CRI's containerd reads its hosts folder at each pull (plain HTTP)
+            cri.trust_registry(made[0].ref.split("/", 1)[0])
         return {
             "pull": {
                 "registry": {
@@ -133,7 +134,7 @@ class PullRunner(TrialRunner):
         else:
             # the unit's image for this trial's commands (units share the target; trials
             # run one at a time)
-            target.workload = Workload(image=image.ref, cmd=SLEEP_ARGS)
+            target.use_image(image.ref)
             store = getattr(target, "image_store", None) or target.client
             if store not in self.touched:  # what an interrupted pull leaves, before any
                 self.touched[store] = target
@@ -179,29 +180,18 @@ class PullRunner(TrialRunner):
         return out
 
     # -- the store ----------------------------------------------------------------------
-    def _binary(self, target) -> str:
-        return target.find_binary() or target.client
-
     def _remove_images(self, target) -> list[str]:
         """Remove every pull image from ``target``'s store; the errors (one line each)."""
         errors = []
         for ref in self.refs():
-            if target.image_id(ref) is None:
-                continue
-            m = target.quiet(
-                target.remove_image_argv(self._binary(target), ref), timeout_s=PREPARE_TIMEOUT_S
-            )
-            if not m.ok and target.image_id(ref) is not None:
-                errors.append(
-                    f"could not remove {ref} from {target.client}'s store: {m.describe_failure()}"
-                )
+            if target.has_image(ref):
+                why = target.remove_image(ref, PREPARE_TIMEOUT_S)
+                if why:
+                    errors.append(why)
         return errors
 
     def _ensure_image(self, target, ref: str) -> list[str]:
-        if target.image_id(ref) is not None:
+        if target.has_image(ref):
             return []
-        argv = target.step_commands("pull", "")[0]
-        m = target.quiet(argv, timeout_s=PREPARE_TIMEOUT_S)
-        if not m.ok:
-            return [f"the untimed pull before a warm trial failed: {m.describe_failure()}"]
-        return []
+        why = target.pull_untimed(ref, PREPARE_TIMEOUT_S)
+        return [f"the untimed pull before a warm trial failed: {why}"] if why else []

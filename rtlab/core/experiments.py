@@ -98,6 +98,9 @@ class Experiment:
     # condition key → the option listing its values: one unit per target and value of
     # each (pull: image size, compression, cache; core/pull.py), as width_from does for k
     grid: dict = field(default_factory=dict)
+    # client → the experiment it runs when this one is asked (pull: the CRI's cri-pull, whose
+    # chain has the kubelet's order: pod sandbox, pull, create, start)
+    instead: dict = field(default_factory=dict)
 
     @property
     def released(self) -> bool:
@@ -268,9 +271,30 @@ EXPERIMENTS: dict[str, Experiment] = {
             total_activity="from nothing to running",
             figure="cold start (pull, create, start)",
             untimed=("kill", "delete"),
-            clients=("docker", "ctr", "podman"),
+            clients=("docker", "ctr", "podman", "cri"),
+            instead={"cri": "cri-pull"},
             # bytes over the loopback interface during the pull (collect/pull.py)
             columns=("pull_lo_bytes",),
+            grid={
+                "image_size_bytes": "image_sizes",
+                "compression": "compressions",
+                "cache": "caches",
+            },
+        ),
+        Experiment(
+            "cri-pull",
+            "experiment pull through the CRI (client cri; --experiment pull runs it for cri): "
+            "run a pod sandbox, PullImage from rtlab's registry, create and start a container "
+            "(total: nothing to running, the kubelet's order), the teardown untimed",
+            chains=((POD_RUN, PULL, CREATE, START, CRI_STOP, CRI_REMOVE, POD_STOP, POD_REMOVE),),
+            total=("pod_run", "pull", "create", "start"),
+            total_action="gets from nothing to a running pod",
+            total_activity="from nothing to a running pod",
+            figure="cold start through the CRI (pod, pull, create, start)",
+            untimed=("stop", "remove", "pod_stop", "pod_remove"),
+            clients=("cri",),
+            columns=("pull_lo_bytes",),
+            shares={"pull": "pull", "create": "create", "start": "start"},
             grid={
                 "image_size_bytes": "image_sizes",
                 "compression": "compressions",
@@ -294,7 +318,10 @@ def get(name: str | None) -> Experiment:
 
 def for_client(client: str, own: str | None, asked: str | None) -> Experiment:
     """The experiment ``client`` runs: its ``own`` (a client with one experiment of its
-    own, the CRI) or ``asked`` (None: the default); one line when it cannot."""
+    own, the CRI) or ``asked`` (None: the default); one line when it cannot. An asked
+    experiment that names another for this client (``Experiment.instead``) gives that one."""
+    if asked in EXPERIMENTS and client in EXPERIMENTS[asked].instead:
+        return get(EXPERIMENTS[asked].instead[client])
     if own is not None:
         if asked not in (None, own):
             raise ExperimentError(

@@ -20,7 +20,8 @@ from rtlab.core.results import load_trials
 from rtlab.core.runtimes import KNOWN
 from tests.conftest import REPO, rtlab
 
-CLIENT_NAMES = ("docker", "ctr", "podman")
+CLIENT_NAMES = ("docker", "ctr", "podman")  # and the CRI (cri-pull), on its own below
+CRI_CTR = ["ctr", "-a", "/run/rtlab/cri/containerd.sock", "-n", "k8s.io"]
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +30,7 @@ def _clients_here():
 
     if not Path(registry.BINARY).is_file():
         pytest.skip("docker-registry is not installed (rtlab setup installs it)")
-    for name in CLIENT_NAMES:
+    for name in (*CLIENT_NAMES, "cri"):
         why = CLIENTS[name](KNOWN["runc"], Path("/")).unavailable_reason()
         if why:
             pytest.skip(f"{name}/runc unavailable here: {why}")
@@ -87,6 +88,23 @@ def partial_pulls() -> list[str]:
     )
     found += [f"content: {x.split()[0]}" for x in content.stdout.splitlines() if "rtlab/pull" in x]
     found += [f"podman: {p}" for p in Path("/var/tmp").glob("storage[0-9]*")]
+    return found + cri_pull_leftovers()
+
+
+def cri_pull_leftovers() -> list[str]:
+    """rtlab's CRI containerd (namespace k8s.io): pull images, their content, active
+    ingests, leases; rtlab's pods."""
+    found = []
+    for args, keep in (
+        (["images", "ls", "-q"], lambda x: "/rtlab/pull" in x),
+        (["content", "ls"], lambda x: "rtlab/pull" in x),
+        (["content", "active"], lambda x: not x.startswith("REF")),
+        (["leases", "ls", "-q"], lambda x: True),
+    ):
+        out = subprocess.run([*CRI_CTR, *args], capture_output=True, text=True, timeout=60)
+        found += [
+            f"cri {args[0]}: {x.split()[0]}" for x in out.stdout.splitlines() if x and keep(x)
+        ]
     return found
 
 
@@ -135,6 +153,35 @@ def test_a_small_pull_run_keeps_every_row_and_leaves_nothing(tmp_path):
     assert run_containers(meta["token"]) == []
     assert pull_processes() == []
     assert partial_pulls() == []
+
+
+def test_the_cri_pulls_through_its_own_chain_and_leaves_nothing(tmp_path):
+    """--experiment pull runs cri-pull for the cri client: RunPodSandbox, PullImage over
+    plain HTTP (rtlab's hosts.toml), CreateContainer, StartContainer, the teardown untimed."""
+    out = tmp_path / "run"
+    proc = rtlab(
+        "collect", "--no-progress", "--experiment", "pull", "--clients", "cri",
+        "--runtimes", "runc", "--networks", "host", "--image-sizes", "2MB",
+        "--trials", "1", "--warmup", "0", "--out", str(out),
+        timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    trials = load_trials(out)
+    assert set(trials["experiment"]) == {"cri-pull"}
+    assert trials["ok"].all(), trials[~trials["ok"]][["step", "error"]]
+    assert len(trials) == 2 * 2 * 4  # compressions × caches × (pod_run, pull, create, start)
+    cold = trials[(trials["step"] == "pull") & (trials["cache"] == "cold")]
+    assert (cold["pull_lo_bytes"] > 2_000_000).all(), "a cold PullImage fetched the layer"
+    warm = trials[(trials["step"] == "pull") & (trials["cache"] == "warm")]
+    assert (warm["pull_lo_bytes"] < 100_000).all(), "a warm PullImage fetched no layer"
+    assert cri_pull_leftovers() == []
+    token = json.loads((out / "run.json").read_text())["token"]
+    pods = subprocess.run(
+        [*CRI_CTR, "containers", "ls", "-q", f'labels."io.kubernetes.pod.name"~=^rtlab-{token}-'],
+        capture_output=True,
+        text=True,
+    )
+    assert pods.returncode == 0 and pods.stdout.split() == [], "no pod or container of the run"
 
 
 @pytest.mark.parametrize("client", CLIENT_NAMES)
@@ -197,3 +244,33 @@ def test_ctrl_c_during_a_pull_leaves_no_image_container_or_process(tmp_path, cli
     assert run_containers(meta["token"]) == []
     assert pull_processes() == []
     assert partial_pulls() == []
+
+
+def test_ctrl_c_during_a_cri_pull_leaves_no_image_pod_or_partial_content(tmp_path):
+    out = tmp_path / "run"
+    argv = [
+        sys.executable, "-m", "rtlab", "collect", "--no-progress", "--experiment", "pull",
+        "--clients", "cri", "--runtimes", "runc", "--networks", "host",
+        "--image-sizes", "200MB", "--compressions", "gzip", "--caches", "cold",
+        "--trials", "3", "--warmup", "0", "--out", str(out),
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 600
+        active: list[str] = []
+        while time.monotonic() < deadline and proc.poll() is None and not active:
+            ls = subprocess.run([*CRI_CTR, "content", "active"], capture_output=True, text=True)
+            active = ls.stdout.splitlines()[1:]
+            time.sleep(0.02)
+        assert active, "no PullImage was fetching"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "interrupted" in stdout + stderr
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    assert cri_pull_leftovers() == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from rtlab.collect.clients.base import Target
 from rtlab.collect.collect import grid_cells
 from rtlab.collect.pull import PullRunner, lo_rx_bytes
 from rtlab.collect.scheduler import Unit, UnitState
@@ -23,7 +24,7 @@ def _ok(argv, wall=0.01, code=0, err=""):
     return Measurement(tuple(argv), wall, 0.0, 0.0, code, False, "", err)
 
 
-class FakeStore:
+class FakeStore(Target):
     """A client with an image store: what it holds, and every command it ran."""
 
     client = "docker"

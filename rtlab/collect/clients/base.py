@@ -9,6 +9,7 @@ from pathlib import Path
 from rtlab.core import experiments
 from rtlab.core.actions import Spawn, TimedAction
 from rtlab.core.experiments import Step
+from rtlab.core.image import SLEEP_ARGS
 from rtlab.core.measure import Measurement, run_timed
 from rtlab.core.runtimes import Runtime
 from rtlab.core.workload import Workload
@@ -223,6 +224,26 @@ class Target:
         processes by these): its name; a client that names shims and cgroups by its own
         full id adds that."""
         return [cid]
+
+    # -- the pull experiment's image in the client's store (collect/pull.py) ----
+    def use_image(self, ref: str) -> None:
+        """Create this trial's containers from ``ref`` (running ``sleep 3600``)."""
+        self.workload = Workload(image=ref, cmd=SLEEP_ARGS)
+
+    def has_image(self, ref: str) -> bool:
+        return self.image_id(ref) is not None
+
+    def remove_image(self, ref: str, timeout_s: float) -> str | None:
+        """Remove ``ref`` from the client's store; why not (None: gone)."""
+        m = self.quiet(self.remove_image_argv(self.find_binary() or self.client, ref), timeout_s)
+        if m.ok or not self.has_image(ref):
+            return None
+        return f"could not remove {ref} from {self.client}'s store: {m.describe_failure()}"
+
+    def pull_untimed(self, ref: str, timeout_s: float) -> str | None:
+        """Pull ``ref`` (before a warm trial), untimed; why it failed (None: pulled)."""
+        m = self.quiet(self.step_commands("pull", "")[0], timeout_s)
+        return None if m.ok else m.describe_failure()
 
     # -- what an interrupted pull leaves (experiment pull, collect/pull.py) ----
     def pull_leftovers(self) -> set[str]:

@@ -46,6 +46,8 @@ _METHODS = {
     "pod_stop": "StopPodSandbox",
     "pod_remove": "RemovePodSandbox",
 }
+# experiment cri-pull (collect/pull.py): the ImageService's call
+_IMAGE_METHODS = {"pull": "PullImage"}
 
 
 def _pb():
@@ -88,6 +90,7 @@ class CriTarget(Target):
         self.paths = cri.CriPaths.default()
         self._client: CriClient | None = None
         self._lock = threading.Lock()
+        self.pulled_image: str | None = None  # experiment cri-pull: the trial's image
         self.pods: dict[
             str, dict
         ] = {}  # cid → {"pod_id", "container_id", "sandbox_config", "spec"}
@@ -120,20 +123,61 @@ class CriTarget(Target):
             return self._client
 
     def _spec(self, cid: str):
-        return _spec_class()(token_of(cid) or "", 0, self.runtime.name, self.network, name=cid)
+        spec = _spec_class()(token_of(cid) or "", 0, self.runtime.name, self.network, name=cid)
+        if self.pulled_image:
+            spec.image = self.pulled_image
+        return spec
+
+    # -- the pull experiment's image (collect/pull.py), through the ImageService --------
+    def use_image(self, ref: str) -> None:
+        self.pulled_image = ref
+
+    def _image_call(self, method: str, request, timeout_s: float):
+        return self.grpc.call(method, request, timeout_s, service=self.grpc.images)
+
+    def has_image(self, ref: str) -> bool:
+        pb = _pb()
+        try:
+            status = self._image_call(
+                "ImageStatus", pb.ImageStatusRequest(image=pb.ImageSpec(image=ref)), self.timeout_s
+            )
+        except Exception:  # noqa: BLE001 — CriCallError: cannot tell, so not there
+            return False
+        return bool(status.image.id)
+
+    def remove_image(self, ref: str, timeout_s: float) -> str | None:
+        pb = _pb()
+        try:
+            self._image_call(
+                "RemoveImage", pb.RemoveImageRequest(image=pb.ImageSpec(image=ref)), timeout_s
+            )
+        except Exception as exc:  # noqa: BLE001 — CriCallError, one line
+            return f"could not remove {ref} through the CRI: {exc}"
+        return None
+
+    def pull_untimed(self, ref: str, timeout_s: float) -> str | None:
+        pb = _pb()
+        try:
+            self._image_call(
+                "PullImage", pb.PullImageRequest(image=pb.ImageSpec(image=ref)), timeout_s
+            )
+        except Exception as exc:  # noqa: BLE001 — CriCallError, one line
+            return str(exc)
+        return None
 
     # -- steps ------------------------------------------------------------------------
     def step_actions(self, step: Step | str, cid: str) -> list[TimedAction]:
         name = step if isinstance(step, str) else step.name
-        if name not in _METHODS:
+        if name not in _METHODS and name not in _IMAGE_METHODS:
             raise KeyError(f"{self.client} has no step {name!r}")
         pb = _pb()
-        method = _METHODS[name]
+        method = _METHODS.get(name) or _IMAGE_METHODS[name]
         pod = self.pods.setdefault(cid, {"pod_id": "", "container_id": ""})
         box: dict = {}
 
         request = self._request(pb, name, pod, cid)  # built untimed: the call alone is timed
-        stub = getattr(self.grpc.runtime, method)
+        service = self.grpc.images if name in _IMAGE_METHODS else self.grpc.runtime
+        stub = getattr(service, method)
 
         def call() -> None:
             future = stub.future(request, timeout=self.timeout_s)
@@ -156,6 +200,11 @@ class CriTarget(Target):
         return [Call(call, f"CRI {method}", cancel)]
 
     def _request(self, pb, name: str, pod: dict, cid: str):
+        if name == "pull":  # as the kubelet: the pod's sandbox config beside the image
+            return pb.PullImageRequest(
+                image=pb.ImageSpec(image=self.pulled_image or cri.WORKLOAD_IMAGE),
+                sandbox_config=pod.get("sandbox_config"),
+            )
         if name == "pod_run":
             spec = self._spec(cid)
             pod["spec"], pod["sandbox_config"] = spec, spec.sandbox_config()
@@ -182,9 +231,16 @@ class CriTarget(Target):
 
     def argv_templates(self, steps=()) -> dict[str, list[list[str]]]:
         return {
-            s: [["CRI", _METHODS[s], f"handler={self.runtime.name}", f"network={self.network}"]]
+            s: [
+                [
+                    "CRI",
+                    _METHODS.get(s) or _IMAGE_METHODS[s],
+                    f"handler={self.runtime.name}",
+                    f"network={self.network}",
+                ]
+            ]
             for s in steps
-            if s in _METHODS
+            if s in _METHODS or s in _IMAGE_METHODS
         }
 
     def probe_actions(self, cid: str) -> Iterator[TimedAction]:
