@@ -551,6 +551,8 @@ class Collector:
         opts = self.opts
         plan = opts.plan
 
+        pulled: dict = {}  # the images the pull runners push once (collect/pull.py)
+
         def runner_class(exp):  # density brings up its levels around the timed start
             if exp.name in pull.EXPERIMENTS:  # pull: its images, their cache state (pull.py)
                 return functools.partial(
@@ -558,6 +560,7 @@ class Collector:
                     sizes=opts.extra.get("image_sizes"),
                     compressions=opts.extra.get("compressions"),
                     seed=opts.seed,
+                    shared=pulled,
                 )
             if exp.name != density.EXPERIMENT:
                 return TrialRunner

@@ -74,6 +74,8 @@ class PullRunner(TrialRunner):
         push: Callable[..., list[pull_images.PulledImage]] = pull_images.push,
         lo_bytes: Callable[[], int | None] = lo_rx_bytes,
         drop_page_cache: Callable[[], object] = conditions.drop_caches,
+        shared: dict | None = None,
+        trust: Callable[[str], object] = cri.trust_registry,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -81,6 +83,9 @@ class PullRunner(TrialRunner):
         self.compressions = list(compressions or options.default("compressions"))
         self.seed = seed
         self.push = push
+        self.trust = trust  # cri-pull: rtlab's CRI containerd may pull from the registry
+        # the pushed images, shared by the run's pull runners (pull and the CRI's cri-pull)
+        self.shared = shared if shared is not None else {}
         self.lo_bytes, self.drop_page_cache = lo_bytes, drop_page_cache
         self.images: dict[tuple[int, str], pull_images.PulledImage] = {}
         self.touched: dict[str, Any] = {}  # store → a target of it (finish cleans them)
@@ -91,11 +96,15 @@ class PullRunner(TrialRunner):
     # -- before the first round, and after the last -----------------------------------
     def prepare(self) -> dict:
         """Make and push the images; run.json's ``pull`` record."""
-        made = self.push(self.sizes, tuple(self.compressions), seed=self.seed, say=self.say)
+        if "made" not in self.shared:  # once a run, whichever runner comes first
+            self.shared["made"] = self.push(
+                self.sizes, tuple(self.compressions), seed=self.seed, say=self.say
+            )
+        made = self.shared["made"]
         self.images = {(i.size_bytes, i.compression): i for i in made}
         reg = registry.default()
-        if made:  # the CRI's containerd reads its hosts folder at each pull (plain HTTP)
-            cri.trust_registry(made[0].ref.split("/", 1)[0])
+        if made and self.experiment.name == "cri-pull":  # its hosts folder, read at each pull
+            self.trust(made[0].ref.split("/", 1)[0])
         return {
             "pull": {
                 "registry": {

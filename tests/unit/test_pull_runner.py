@@ -214,6 +214,35 @@ def test_finish_removes_every_pull_image_from_each_store_the_run_touched():
     assert store.images == {"localhost/rtlab/busybox:latest"}
 
 
+def test_the_runs_pull_runners_push_the_images_once():
+    pushed, trusted = [], []
+    shared: dict = {}
+
+    def push(sizes, compressions, **kw):
+        pushed.append(sizes)
+        return _images(sizes, compressions)
+
+    for exp in ("pull", "cri-pull"):
+        e = experiments.get(exp)
+        runner = PullRunner(
+            e,
+            e.steps,
+            run_id="r",
+            token="t",
+            timeout_s=1.0,
+            push=push,
+            shared=shared,
+            sizes=[0],
+            trust=trusted.append,
+        )
+        assert [i["ref"] for i in runner.prepare()["pull"]["images"]] == [
+            f"{REF}s0-gzip",
+            f"{REF}s0-zstd",
+        ]
+    assert pushed == [[0]]
+    assert trusted == ["127.0.0.1:5999"], "only the CRI's runner writes its hosts.toml"
+
+
 def test_finish_removes_only_the_leftovers_of_pulls_killed_during_the_run():
     store, drops = FakeStore(), []
     store.leftovers = {"lease-before"}  # not this run's
