@@ -508,10 +508,13 @@ def analyze(
         trials, out_dir, alpha, margin, seed, kinds, svg
     )
     # density's starts are one per level N (density_report.py reads them, per N): the
-    # step tables would pool its levels, so they are left out too
+    # step tables would pool its levels, so they are left out too; so are the pull
+    # experiments' (pull_report.py reads them per size, compression and cache)
     every = trials
     trials = (
-        trials[~trials["experiment"].astype(str).isin(("concurrency", "density"))]
+        trials[
+            ~trials["experiment"].astype(str).isin(("concurrency", "density", "pull", "cri-pull"))
+        ]
         if "experiment" in trials.columns
         else trials
     )

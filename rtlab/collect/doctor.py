@@ -12,7 +12,7 @@ from rtlab.collect.session import RunSession
 from rtlab.core import actions, options
 from rtlab.core.image import RUNTIME_DIR
 from rtlab.core.runtimes import KNOWN, Runtime
-from rtlab.host import cleanup, cri, daemons, host, rootless
+from rtlab.host import cleanup, cri, daemons, host, registry, rootless
 
 PROBE_TIMEOUT_S = options.default("probe_timeout", "doctor")
 
@@ -80,6 +80,8 @@ def doctor(
     say(f"load      {', '.join(f'{x:.2f}' for x in facts['load_average'])}")
     say(f"daemons   {daemons.status_line()}")
     for line in rootless.doctor_lines():
+        say(line)
+    for line in registry.doctor_lines():  # the pull experiment's registry; lazy pulling
         say(line)
     statuses = []
     with RunSession() as session:

@@ -33,6 +33,7 @@ from rtlab.collect.studies import resolve as resolve_study
 from rtlab.core import conditions, experiments, options, results
 from rtlab.core.image import repo_path
 from rtlab.core.options import NETWORK_MODES
+from rtlab.core.pull import EXPERIMENT as PULL
 from rtlab.core.runtimes import Runtime, RuntimeSpecError, default_names, resolve
 from rtlab.core.usage import ParameterError, UsageError
 from rtlab.core.workload import Workload, WorkloadError
@@ -256,7 +257,8 @@ def check_host_allows(experiment: str | None, drop_caches: bool) -> None:
     """What dropping the page cache needs (root, the file): asked by ``--drop-caches``, and
     by experiment density before each memory reading."""
     try:
-        if experiment == density.EXPERIMENT or drop_caches:
+        # experiment pull drops the page cache before each cold trial (collect/pull.py)
+        if experiment in (density.EXPERIMENT, PULL) or drop_caches:
             conditions.check_drop_caches_allowed()
     except conditions.DropCachesError as exc:
         if experiment != density.EXPERIMENT:

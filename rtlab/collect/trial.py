@@ -68,6 +68,16 @@ class TrialRunner:
         self._batch = 0
 
     # -- hooks -------------------------------------------------------------------------
+    def prepare(self) -> dict:
+        """Before the first round (the pull experiment pushes its images): what run.json
+        records of it (merged into its top level)."""
+        return {}
+
+    def finish(self) -> list[str]:
+        """After the last trial, Ctrl-C included (the pull experiment removes its images):
+        the errors that mattered."""
+        return []
+
     def before_step(self, state: UnitState, step: Step) -> dict:
         """Just before a timed step's first command, after every piece of rtlab's own
         bookkeeping (state polling, rows, the previous command's reaping): drop the page

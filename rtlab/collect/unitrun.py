@@ -13,10 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from rtlab.collect import density, tracing
+from rtlab.collect import density, pull, tracing
 from rtlab.collect.scheduler import Scheduler, UnitState
 from rtlab.collect.trial import TrialRunner
 from rtlab.core import conditions, experiments, options, results
+from rtlab.core.usage import UsageError
+from rtlab.host import registry
 
 
 class Progress:
@@ -87,7 +89,17 @@ def run_units(
     under ``--trace`` the tracer's record into ``meta["trace"]``."""
     plan = opts.plan
 
+    pulled: dict = {}  # the images the pull runners push once (collect/pull.py)
+
     def runner_class(exp):  # density brings up its levels around the timed start
+        if exp.name in pull.EXPERIMENTS:  # pull: its images, their cache state (pull.py)
+            return functools.partial(
+                pull.PullRunner,
+                sizes=opts.extra.get("image_sizes"),
+                compressions=opts.extra.get("compressions"),
+                seed=opts.seed,
+                shared=pulled,
+            )
         if exp.name != density.EXPERIMENT:
             return TrialRunner
         return functools.partial(
@@ -153,10 +165,19 @@ def run_units(
         advance=progress.advance,
     )
     try:
+        for runner in runners.values():  # the pull experiment's images (pull.py)
+            try:
+                meta.update(runner.prepare())
+            except registry.RegistryError as exc:
+                raise UsageError(f"experiment {runner.experiment.name}: {exc}") from None
+        results.write_meta(run_dir, meta)
         if traced is not None:
             traced.start()  # before the first round: bpftrace takes 1-2 s to attach
         scheduler.run(next_round)
     finally:
+        for runner in runners.values():
+            for err in runner.finish():
+                say(f"cleanup: {err}")
         progress.close()
         if traced is not None:
             meta["trace"] = traced.finish()

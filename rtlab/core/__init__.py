@@ -2,7 +2,7 @@
 
 Importing the package registers the experiments' own options in the schema
 (options.py): each is declared beside its experiment, here concurrency.py's
-``--parallel``.
+``--parallel``, pull.py's ``--image-sizes``, ``--compressions``, ``--caches``.
 """
 
-from rtlab.core import concurrency  # noqa: F401
+from rtlab.core import concurrency, pull  # noqa: F401

@@ -95,6 +95,9 @@ class Experiment:
     untimed: tuple[str, ...] = ()
     # trials.csv columns of its own, after the action columns (concurrency's "batch")
     columns: tuple[str, ...] = ()
+    # client → the experiment it runs when this one is asked (pull: the CRI's cri-pull, whose
+    # chain has the kubelet's order: pod sandbox, pull, create, start)
+    instead: dict = field(default_factory=dict)
 
     @property
     def released(self) -> bool:
@@ -179,6 +182,8 @@ CRI_REMOVE = Step("remove", "removes a stopped container", "removing a container
 POD_STOP = Step("pod_stop", "stops a pod sandbox", "stopping a pod sandbox")
 POD_REMOVE = Step("pod_remove", "removes a pod sandbox", "removing a pod sandbox")
 POD_TO_RUNNING = "pod_to_running"  # derived: pod_run + create + start
+# the pull experiment (core/pull.py, collect/pull.py): fetch and unpack from rtlab's registry
+PULL = Step("pull", "pulls the image", "pulling the image")
 RESUME = Step(
     "resume",
     "resumes a container",
@@ -252,6 +257,37 @@ EXPERIMENTS: dict[str, Experiment] = {
             total_activity="getting one more container running",
             figure="start with N running",
         ),
+        Experiment(
+            "pull",
+            "cold starts through rtlab's registry: pull an image (--image-sizes, --compressions; "
+            "--caches cold: removed from the store and page cache dropped first), create and "
+            "start it (total: nothing to running), then kill and delete untimed",
+            chains=((PULL, CREATE, START, KILL, DELETE),),
+            total=("pull", "create", "start"),
+            total_action="gets from nothing to running",
+            total_activity="from nothing to running",
+            figure="cold start (pull, create, start)",
+            untimed=("kill", "delete"),
+            clients=("docker", "ctr", "podman", "cri"),
+            instead={"cri": "cri-pull"},
+            # bytes over the loopback interface during the pull (collect/pull.py)
+            columns=("pull_lo_bytes",),
+        ),
+        Experiment(
+            "cri-pull",
+            "experiment pull through the CRI (client cri; --experiment pull runs it for cri): "
+            "run a pod sandbox, PullImage from rtlab's registry, create and start a container "
+            "(total: nothing to running, the kubelet's order), the teardown untimed",
+            chains=((POD_RUN, PULL, CREATE, START, CRI_STOP, CRI_REMOVE, POD_STOP, POD_REMOVE),),
+            total=("pod_run", "pull", "create", "start"),
+            total_action="gets from nothing to a running pod",
+            total_activity="from nothing to a running pod",
+            figure="cold start through the CRI (pod, pull, create, start)",
+            untimed=("stop", "remove", "pod_stop", "pod_remove"),
+            clients=("cri",),
+            columns=("pull_lo_bytes",),
+            shares={"pull": "pull", "create": "create", "start": "start"},
+        ),
     )
 }
 
@@ -269,7 +305,10 @@ def get(name: str | None) -> Experiment:
 
 def for_client(client: str, own: str | None, asked: str | None) -> Experiment:
     """The experiment ``client`` runs: its ``own`` (a client with one experiment of its
-    own, the CRI) or ``asked`` (None: the default); one line when it cannot."""
+    own, the CRI) or ``asked`` (None: the default); one line when it cannot. An asked
+    experiment that names another for this client (``Experiment.instead``) gives that one."""
+    if asked in EXPERIMENTS and client in EXPERIMENTS[asked].instead:
+        return get(EXPERIMENTS[asked].instead[client])
     if own is not None:
         if asked not in (None, own):
             raise ExperimentError(

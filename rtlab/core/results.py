@@ -188,7 +188,10 @@ def load_trials(run_dir: Path):
     if "network" not in frame.columns:  # runs before the CRI's network condition
         frame["network"] = ""
     frame["network"] = frame["network"].astype(str)
-    for col in ("k", "batch", "instance"):  # concurrency's (format 3), empty elsewhere
+    for col in ("compression", "cache"):  # the pull experiment's conditions (runs before: "")
+        frame[col] = frame[col].astype(str) if col in frame.columns else ""
+    # concurrency's (format 3) and the pull experiment's whole numbers, empty elsewhere
+    for col in ("k", "batch", "instance", "image_size_bytes", "pull_lo_bytes"):
         if col in frame.columns:
             frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
     if "started_ns" in frame.columns:  # the CRI's wall clock: Unix ns, exact (no float)

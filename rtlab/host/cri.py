@@ -114,6 +114,7 @@ class CriPaths:
     runc_root = property(lambda self: self.run / "runc")
     runsc_io = property(lambda self: self.run / "runsc-io")  # the runsc wrapper's keepers
     pidfile = property(lambda self: self.run / "containerd.pid")
+    hosts_dir = property(lambda self: self.state / "certs.d")  # registry hosts (containerd 1.5+)
     log = property(lambda self: self.log_dir / "cri-containerd.log")
 
     @property
@@ -302,6 +303,9 @@ def config_text(hs: dict[str, Handler], paths: CriPaths) -> str:
         f"  [{cri}.containerd]",
         '    snapshotter = "overlayfs"',
         f"    default_runtime_name = {_toml_str('runc' if 'runc' in hs else next(iter(hs), 'runc'))}",
+        f"  [{cri}.registry]",
+        "    # a hosts.toml per registry (trust_registry: rtlab's own, plain HTTP on loopback)",
+        f"    config_path = {_toml_str(str(paths.hosts_dir))}",
         f"  [{cri}.cni]",
         f"    bin_dir = {_toml_str(str(CNI_BIN_DIR))}",
         f"    conf_dir = {_toml_str(str(paths.net_d))}",
@@ -319,6 +323,22 @@ def config_text(hs: dict[str, Handler], paths: CriPaths) -> str:
             "  SystemdCgroup = false",
         ]
     return "\n".join(lines) + "\n"
+
+
+def trust_registry(address: str, paths: CriPaths | None = None) -> Path:
+    """Let rtlab's CRI containerd pull from ``address`` (rtlab's registry, ``127.0.0.1:PORT``)
+    over plain HTTP: a ``hosts.toml`` in its hosts folder, read at each pull (no restart)."""
+    paths = paths or CriPaths.default()
+    folder = paths.hosts_dir / address
+    folder.mkdir(parents=True, exist_ok=True)
+    server = f"http://{address}"
+    text = (
+        "# Written by rtlab (rtlab/host/cri.py): rtlab's own registry, plain HTTP on loopback\n"
+        f"server = {_toml_str(server)}\n\n[host.{_toml_str(server)}]\n"
+        '  capabilities = ["pull", "resolve"]\n'
+    )
+    _write_if_changed(folder / "hosts.toml", text, 0o644)
+    return folder / "hosts.toml"
 
 
 def conflist(paths: CriPaths) -> dict:
@@ -412,7 +432,7 @@ def start(
         if not changed:
             import_images(paths, say)
             return list(hs.values())
-        say("cri: the handlers changed: restarting rtlab's CRI containerd")
+        say("cri: its config changed (handlers, registry hosts): restarting rtlab's CRI containerd")
         stop(paths, say)
     paths.run.mkdir(parents=True, exist_ok=True)
     pid = daemons._start(d, ["containerd", "--config", str(paths.config)], dict(os.environ), say)

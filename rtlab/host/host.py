@@ -253,6 +253,14 @@ def _repair_hidden(say: Callable[[str], None]) -> list[str]:
 # What scripts/bootstrap.sh installs before rtlab runs, and what `make test` adds
 # for the browser test (tests only; rtlab itself never starts them).
 BOOTSTRAP_PACKAGES = ("python3", "python3-venv", "git")
+# The pull experiment's registry and image copier (registry.py, issue 33), by the file
+# each provides: set-up installs them through registry.install, which records in the
+# ledger the ones it installed, so purge removes exactly those.
+REGISTRY_PACKAGES: dict[str, str] = {
+    "/usr/bin/docker-registry": "docker-registry",
+    "/usr/bin/skopeo": "skopeo",  # the independent check of a pull (issue 33)
+    "/usr/bin/zstd": "zstd",  # the zstd images' layers (pull_images.py)
+}
 TEST_PACKAGES = ("chromium", "chromium-driver")
 
 
@@ -265,7 +273,12 @@ def setup_packages() -> set[str]:
         for p in ("/usr/bin/python3", os.path.realpath("/usr/bin/python3"))
         if os.path.exists(p) and (package := package_of(p))
     }
-    return {*command_packages().values(), *BOOTSTRAP_PACKAGES, *system_python}
+    return {
+        *command_packages().values(),
+        *BOOTSTRAP_PACKAGES,
+        *REGISTRY_PACKAGES.values(),
+        *system_python,
+    }
 
 
 def _path_variants(path: str) -> list[str]:

@@ -18,6 +18,9 @@ In this order, printing each thing it undoes:
    their empty cgroups first (deepest first), then the mount, then a check that
    each controller is bound where it was before set-up (cgroups.py);
    then the tracefs rtlab mounted for traced runs (``--trace``, tracing.py);
+   rtlab's registry (registry.py): its instance stopped, its storage removed, the
+   registry packages rtlab installed removed (a service their install started goes
+   with them);
 6. rtlab's folders: state (``/var/lib/rtlab``: image, shim wrappers, ledger),
    logs (``/var/log/rtlab``), run-time files (``/run/rtlab``).
 
@@ -39,7 +42,18 @@ from pathlib import Path
 
 from rtlab.core.image import RUNTIME_DIR, STATE_DIR
 from rtlab.core.workload import DEFAULT_IMAGE
-from rtlab.host import cgroups, cleanup, container, cri, daemons, host, ledger, parts, rootless
+from rtlab.host import (
+    cgroups,
+    cleanup,
+    container,
+    cri,
+    daemons,
+    host,
+    ledger,
+    parts,
+    registry,
+    rootless,
+)
 
 Say = Callable[[str], None]
 
@@ -301,6 +315,8 @@ def purge(say: Say = print) -> list[str]:
     done += _docker_config(say)
     done += _cgroups(say)
     done += rootless.purge(say=lambda line: say(f"purge: {line}"))
+    # rtlab's registry, its storage, the packages rtlab installed for it (before the ledger goes)
+    done += registry.purge(say=lambda line: say(f"purge: {line}"))
     for step in parts.PURGE_STEPS:  # e.g. the tracefs mounted for --trace (collect/tracing.py)
         done += step(say)
     done += _folders(say)

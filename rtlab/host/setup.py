@@ -8,11 +8,12 @@ running and imports the image into them. Says what it changed.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable, Iterable
 
 from rtlab.core import image
 from rtlab.core.runtimes import Runtime
-from rtlab.host import cri, daemons, host, rootless, user_copy
+from rtlab.host import cri, daemons, host, registry, rootless, user_copy
 
 
 @rootless.starts_in_cwd
@@ -54,5 +55,10 @@ def setup(say: Callable[[str], None] = print, extra: Iterable[Runtime] = ()) -> 
         )
     except cri.CriError as exc:
         say(f"setup: the CRI is not ready: {exc}")
+    try:  # the pull experiment's registry (registry.py): its packages, rtlab's own instance
+        changes += registry.install(say)
+        changes.append(f"rtlab's registry serves on {registry.start(say=say)}")
+    except (registry.RegistryError, OSError, subprocess.CalledProcessError) as exc:
+        say(f"setup: no registry for the pull experiment: {exc}")
     say("setup: " + ("; ".join(changes) if changes else "nothing to change, host is ready"))
     return changes

@@ -51,7 +51,8 @@ def burst(monkeypatch, tmp_path):
 
 def test_it_appears_in_collect_help(burst):
     sub = next(a for a in cli.build_parser()._actions if a.dest == "command").choices["collect"]
-    text = " ".join(sub.format_help().split())
+    # argparse wraps help at spaces and after hyphens ("one-" / "shot"): join both back
+    text = " ".join(sub.format_help().split()).replace("- ", "-")
     assert "--burst-k K containers released together (default 3)" in text
     assert "burst: k one-shot runs released together" in text
 

@@ -72,9 +72,21 @@ def test_the_condition_columns_are_the_registry_and_its_key_reads_cells_and_cond
     from rtlab.core import conditions, results
 
     assert results.CONDITION_COLUMNS == tuple(c.column for c in conditions.CONDITIONS)
-    assert {c.column for c in conditions.APART} == {"pace_s", "network", "k", "traced"}
+    assert {c.column for c in conditions.APART} == {
+        "pace_s",
+        "network",
+        "k",
+        "traced",
+        "image_size_bytes",
+        "compression",
+        "cache",
+    }
     # a state's condition and its trials.csv row (text, NaN, empty) read the same
     state = {"pace_s": 0.1, "k": 4, "traced": True}
     cell = {"pace_s": "0.1", "network": float("nan"), "k": "4.0", "traced": "True"}
-    assert conditions.unit_key(state) == conditions.unit_key(cell) == (0.1, "", 4, True)
-    assert conditions.unit_key({}) == (None, "", None, False)
+    none = (None, "", "")  # the pull experiment's image_size_bytes, compression, cache
+    assert conditions.unit_key(state) == conditions.unit_key(cell) == (0.1, "", 4, True, *none)
+    assert conditions.unit_key({}) == (None, "", None, False, *none)
+    pulled = {"pace_s": 0.1, "image_size_bytes": 50_000_000, "compression": "zstd", "cache": "cold"}
+    pulled_cell = {**pulled, "image_size_bytes": "50000000.0", "k": float("nan")}
+    assert conditions.unit_key(pulled) == conditions.unit_key(pulled_cell)

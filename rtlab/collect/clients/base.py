@@ -9,6 +9,7 @@ from pathlib import Path
 from rtlab.core import experiments, phasedefs
 from rtlab.core.actions import Spawn, TimedAction
 from rtlab.core.experiments import Step
+from rtlab.core.image import SLEEP_ARGS
 from rtlab.core.measure import Measurement, run_timed
 from rtlab.core.runtimes import Runtime
 from rtlab.core.workload import Workload
@@ -82,7 +83,54 @@ class ImageStore:
         return []
 
 
-class Target(ImageStore):
+class PullStore(ImageStore):
+    """What experiment pull asks of a client's store (collect/pull.py): the trial's image,
+    whether the store holds it, its removal, an untimed pull, and what a pull killed
+    midway leaves; :class:`Target`'s base. The defaults go through the client's commands
+    (``image_id``, ``remove_image_argv``, its ``pull`` step); the CRI's through its
+    ImageService."""
+
+    client: str = ""
+    workload: Workload
+
+    def quiet(self, argv: list[str], timeout_s: float = CLEANUP_TIMEOUT_S) -> Measurement:
+        raise NotImplementedError
+
+    def step_commands(self, step: Step | str, cid: str) -> list[list[str]]:
+        raise NotImplementedError
+
+    def use_image(self, ref: str) -> None:
+        """Create this trial's containers from ``ref`` (running ``sleep 3600``)."""
+        self.workload = Workload(image=ref, cmd=SLEEP_ARGS)
+
+    def has_image(self, ref: str) -> bool:
+        return self.image_id(ref) is not None
+
+    def remove_image(self, ref: str, timeout_s: float) -> str | None:
+        """Remove ``ref`` from the client's store; why not (None: gone)."""
+        m = self.quiet(self.remove_image_argv(self.find_binary() or self.client, ref), timeout_s)
+        if m.ok or not self.has_image(ref):
+            return None
+        return f"could not remove {ref} from {self.client}'s store: {m.describe_failure()}"
+
+    def pull_untimed(self, ref: str, timeout_s: float) -> str | None:
+        """Pull ``ref`` (before a warm trial), untimed; why it failed (None: pulled)."""
+        m = self.quiet(self.step_commands("pull", "")[0], timeout_s)
+        return None if m.ok else m.describe_failure()
+
+    # -- what an interrupted pull leaves (experiment pull, collect/pull.py) ----
+    def pull_leftovers(self) -> set[str]:
+        """What a pull killed midway keeps in this client's store, as ids: the pull
+        experiment removes those that appeared during its run. None by default (docker:
+        dockerd drops a cancelled pull's downloads itself)."""
+        return set()
+
+    def remove_pull_leftovers(self, items: set[str]) -> list[str]:
+        """Remove ``items`` (from :meth:`pull_leftovers`); the errors that mattered."""
+        return []
+
+
+class Target(PullStore):
     """One client driving one runtime.
 
     A client module (one file in collect/clients/, registered in collect/clients/__init__.py)

@@ -46,6 +46,8 @@ _METHODS = {
     "pod_stop": "StopPodSandbox",
     "pod_remove": "RemovePodSandbox",
 }
+# experiment cri-pull (collect/pull.py): the ImageService's call
+_IMAGE_METHODS = {"pull": "PullImage"}
 
 
 def _pb():
@@ -84,7 +86,52 @@ def _spec_class():
     return NamedPod
 
 
-class CriTarget(Target):
+class CriImages:
+    """Experiment cri-pull's image through the CRI's ImageService (collect/pull.py):
+    :class:`CriTarget`'s base, overriding :class:`~rtlab.collect.clients.base.PullStore`'s
+    command-line defaults."""
+
+    timeout_s: float
+    pulled_image: str | None = None  # the trial's image
+
+    def _image_call(self, method: str, request, timeout_s: float):
+        raise NotImplementedError
+
+    def use_image(self, ref: str) -> None:
+        self.pulled_image = ref
+
+    def has_image(self, ref: str) -> bool:
+        pb = _pb()
+        try:
+            status = self._image_call(
+                "ImageStatus", pb.ImageStatusRequest(image=pb.ImageSpec(image=ref)), self.timeout_s
+            )
+        except Exception:  # noqa: BLE001 — CriCallError: cannot tell, so not there
+            return False
+        return bool(status.image.id)
+
+    def remove_image(self, ref: str, timeout_s: float) -> str | None:
+        pb = _pb()
+        try:
+            self._image_call(
+                "RemoveImage", pb.RemoveImageRequest(image=pb.ImageSpec(image=ref)), timeout_s
+            )
+        except Exception as exc:  # noqa: BLE001 — CriCallError, one line
+            return f"could not remove {ref} through the CRI: {exc}"
+        return None
+
+    def pull_untimed(self, ref: str, timeout_s: float) -> str | None:
+        pb = _pb()
+        try:
+            self._image_call(
+                "PullImage", pb.PullImageRequest(image=pb.ImageSpec(image=ref)), timeout_s
+            )
+        except Exception as exc:  # noqa: BLE001 — CriCallError, one line
+            return str(exc)
+        return None
+
+
+class CriTarget(CriImages, Target):
     client = "cri"
     package = "containerd"
     needs_daemons = ()  # rtlab's CRI containerd is cri.py's, not daemons.py's
@@ -98,6 +145,7 @@ class CriTarget(Target):
         self.paths = cri.CriPaths.default()
         self._client: CriClient | None = None
         self._lock = threading.Lock()
+        self.pulled_image: str | None = None  # experiment cri-pull: the trial's image
         self.pods: dict[
             str, dict
         ] = {}  # cid → {"pod_id", "container_id", "sandbox_config", "spec"}
@@ -127,21 +175,28 @@ class CriTarget(Target):
                 self._client = _cri_client().CriClient(self.paths)
             return self._client
 
+    def _image_call(self, method: str, request, timeout_s: float):
+        return self.grpc.call(method, request, timeout_s, service=self.grpc.images)
+
     def _spec(self, cid: str):
-        return _spec_class()(token_of(cid) or "", 0, self.runtime.name, self.network, name=cid)
+        spec = _spec_class()(token_of(cid) or "", 0, self.runtime.name, self.network, name=cid)
+        if self.pulled_image:
+            spec.image = self.pulled_image
+        return spec
 
     # -- steps ------------------------------------------------------------------------
     def step_actions(self, step: Step | str, cid: str) -> list[TimedAction]:
         name = step if isinstance(step, str) else step.name
-        if name not in _METHODS:
+        if name not in _METHODS and name not in _IMAGE_METHODS:
             raise KeyError(f"{self.client} has no step {name!r}")
         pb = _pb()
-        method = _METHODS[name]
+        method = _METHODS.get(name) or _IMAGE_METHODS[name]
         pod = self.pods.setdefault(cid, {"pod_id": "", "container_id": ""})
         box: dict = {}
 
         request = self._request(pb, name, pod, cid)  # built untimed: the call alone is timed
-        stub = getattr(self.grpc.runtime, method)
+        service = self.grpc.images if name in _IMAGE_METHODS else self.grpc.runtime
+        stub = getattr(service, method)
 
         def call() -> None:
             future = stub.future(request, timeout=self.timeout_s)
@@ -164,6 +219,11 @@ class CriTarget(Target):
         return [Call(call, f"CRI {method}", cancel)]
 
     def _request(self, pb, name: str, pod: dict, cid: str):
+        if name == "pull":  # as the kubelet: the pod's sandbox config beside the image
+            return pb.PullImageRequest(
+                image=pb.ImageSpec(image=self.pulled_image or cri.WORKLOAD_IMAGE),
+                sandbox_config=pod.get("sandbox_config"),
+            )
         if name == "pod_run":
             spec = self._spec(cid)
             pod["spec"], pod["sandbox_config"] = spec, spec.sandbox_config()
@@ -190,9 +250,16 @@ class CriTarget(Target):
 
     def argv_templates(self, steps=()) -> dict[str, list[list[str]]]:
         return {
-            s: [["CRI", _METHODS[s], f"handler={self.runtime.name}", f"network={self.network}"]]
+            s: [
+                [
+                    "CRI",
+                    _METHODS.get(s) or _IMAGE_METHODS[s],
+                    f"handler={self.runtime.name}",
+                    f"network={self.network}",
+                ]
+            ]
             for s in steps
-            if s in _METHODS
+            if s in _METHODS or s in _IMAGE_METHODS
         }
 
     def probe_actions(self, cid: str) -> Iterator[TimedAction]:

@@ -86,7 +86,9 @@ class CtrTarget(Target):
 
     @staticmethod
     def remove_image_argv(binary: str, ref: str) -> list[str]:
-        return [binary, "-n", daemons.NAMESPACE, "images", "rm", ref]
+        # --sync: containerd's garbage collection has removed the image's content when it
+        # returns (a cold pull then fetches every layer again)
+        return [binary, "-n", daemons.NAMESPACE, "images", "rm", "--sync", ref]
 
     @staticmethod
     def load_image_argv(binary: str, archive: str) -> list[str]:
@@ -155,7 +157,25 @@ class CtrTarget(Target):
                     *self.workload.run_args(),
                 ]
             ],
+            # experiment pull (collect/pull.py): fetch and unpack; rtlab's registry is plain HTTP
+            "pull": [[*b, "images", "pull", "--plain-http", image]],
         }[step]
+
+    # -- what an interrupted pull leaves ------------------------------------------------
+    def pull_leftovers(self) -> set[str]:
+        """The leases in rtlab's namespace: a ``ctr images pull`` killed midway keeps its
+        lease (expiring after 24 h), which holds the blobs fetched so far and the layer
+        still being written (``ctr content active``) from containerd's collection."""
+        m = self.quiet([*self.base, "leases", "ls", "-q"])
+        return set(m.stdout.split()) if m.ok else set()
+
+    def remove_pull_leftovers(self, items: set[str]) -> list[str]:
+        """Remove those leases, waiting for the collection (``--sync``) that frees what
+        they held."""
+        if not items:
+            return []
+        m = self.quiet([*self.base, "leases", "rm", "--sync", *sorted(items)])
+        return [] if m.ok else [f"{self.label}: could not remove leases: {m.describe_failure()}"]
 
     # -- availability ----------------------------------------------------------------
     def unavailable_reason(self) -> str | None:

@@ -108,6 +108,8 @@ class DockerTarget(Target):
             "kill": [[d, "kill", cid]],  # SIGKILL is docker kill's default
             "delete": [[d, "rm", cid]],
             "run": [[d, "run", "--rm", *self._common(cid), image, *self.workload.run_args()]],
+            # experiment pull (collect/pull.py): 127.0.0.0/8 is an insecure registry by default
+            "pull": [[d, "pull", "--quiet", image]],
         }[step]
 
     # -- availability ----------------------------------------------------------------

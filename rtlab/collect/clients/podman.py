@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import resource
 import shutil
+from pathlib import Path
 
 from rtlab.collect.clients.base import Target
 from rtlab.core.measure import run_timed
@@ -120,7 +121,35 @@ class PodmanTarget(Target):
             "kill": [[*b, "kill", cid]],  # SIGKILL is podman kill's default
             "delete": [[*b, "rm", cid]],
             "run": [[*b, "run", "--rm", *self._common(cid), image, *self.workload.run_args()]],
+            # experiment pull (collect/pull.py): rtlab's registry speaks plain HTTP
+            "pull": [[*b, "pull", "--quiet", "--tls-verify=false", image]],
         }[step]
+
+    # -- what an interrupted pull leaves ------------------------------------------------
+    IMAGE_COPY_TMP = Path("/var/tmp")  # containers.conf's image_copy_tmp_dir (its default)
+
+    def pull_leftovers(self) -> set[str]:
+        """podman's image-copy folders (``/var/tmp/storage<digits>``): a ``podman pull``
+        killed midway leaves its folder with the blobs fetched so far."""
+        try:
+            return {
+                str(p)
+                for p in self.IMAGE_COPY_TMP.iterdir()
+                if p.name.startswith("storage") and p.name[7:].isdigit() and p.is_dir()
+            }
+        except OSError:
+            return set()
+
+    def remove_pull_leftovers(self, items: set[str]) -> list[str]:
+        errors = []
+        for item in sorted(items):
+            try:
+                shutil.rmtree(item)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                errors.append(f"{self.label}: could not remove {item}: {exc.strerror or exc}")
+        return errors
 
     # -- availability ----------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
