@@ -35,7 +35,9 @@ Three sources, each measured on its own (one process per source):
 - ``data/sittings``: make report's main run (``--study all``, 20 trials, every
   client over every runtime) in **two sittings** hours apart; A is drawn from one
   sitting and B from the other (each direction in turn), so every comparison holds
-  the real drift between sittings under the synthetic shifts (20 trials only).
+  the real drift between sittings under the synthetic shifts (20 trials only);
+- ``data/sittings-idle``: the same design in two sittings on an idle host (the
+  same way: A from one, B from the other).
 
 Run from the repository root: ``.venv/bin/python benchmarks/gate_power.py``.
 Writes benchmarks/results/gate_power.json and gate_power_rows.csv (a ``source`` column).
@@ -66,13 +68,14 @@ SOURCES = {
     "data/sample": ROOT / "data" / "sample",
     "data/sample-paced": ROOT / "data" / "sample-paced",
     "data/sittings": ROOT / "data" / "sittings",
+    "data/sittings-idle": ROOT / "data" / "sittings-idle",
 }
 # Sources whose two runs are two sittings (hours apart): A is drawn from one, B from
 # the other (each direction in turn), so the real drift between sittings is in every
 # comparison, under the synthetic host-wide shifts and slowdowns.
-ACROSS = {"data/sittings"}
+ACROSS = {"data/sittings", "data/sittings-idle"}
 TRIALS = (12, 20, 30)
-SOURCE_TRIALS = {"data/sittings": (20,)}  # its runs have 20 rounds each
+SOURCE_TRIALS = {"data/sittings": (20,), "data/sittings-idle": (20,)}  # 20 rounds each
 FACTORS = (1.1, 1.2, 1.3)
 HOST_SHIFTS = (0.05, 0.10, 0.20)  # B's whole host this much slower (another sitting)
 ALPHA = 0.05
