@@ -30,9 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -132,21 +130,22 @@ def rtlab_round(out: Path) -> pd.DataFrame:
 
 
 def slope(points: list[tuple[int, float]]) -> float:
-    """OLS slope of bytes against N, in MB per container."""
-    n, b = np.array(points, dtype=float).T
-    return float(np.polyfit(n, b, 1)[0] / 1e6)
+    """One trial's slope of bytes against N, in MB per container (density_stats.ols_fit,
+    as rtlab's analysis fits a trial)."""
+    n, b = zip(*points)
+    return density_stats.ols_fit(n, b)[0] / 1e6
 
 
 def summary(slopes: list[float]) -> dict:
-    x = np.array(slopes)
-    mean = float(x.mean())
-    half = float(sps.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
-    resolvable = mean > 0 and half <= density_stats.MAX_HALF_WIDTH_SHARE * mean
+    """The trials' slopes as rtlab summarises them (density_stats.across_trials: the mean
+    with its t-interval, "not resolvable here" when the interval is wider than ±50% of it
+    or a memory slope is negative)."""
+    fit = density_stats.across_trials(slopes, nonnegative=True)
     return {
         "slopes_mb": [round(s, 2) for s in slopes],
-        "mean_mb": round(mean, 2),
-        "ci_mb": [round(mean - half, 2), round(mean + half, 2)],
-        "resolvable": bool(resolvable),
+        "mean_mb": round(fit["estimate"], 2),
+        "ci_mb": [round(fit["low"], 2), round(fit["high"], 2)],
+        "resolvable": fit["status"] == density_stats.RESOLVED,
     }
 
 

@@ -66,7 +66,7 @@ from scipy import stats as sps
 from rtlab.analysis import shift, stats
 from rtlab.analysis.analysis import primary_pace
 from rtlab.analysis.concurrency_stats import with_batch_rows
-from rtlab.core import experiments, results
+from rtlab.core import experiments, noise, results
 from rtlab.core.conditions import format_pace
 from rtlab.core.options import DEFAULT_ALPHA
 from rtlab.core.options import DEFAULT_THRESHOLD as _THRESHOLD
@@ -232,12 +232,7 @@ def busy_runs(meta_a: dict, meta_b: dict) -> tuple[list[str], list[str]]:
     names, notes = [], []
     for label, meta in (("A", meta_a), ("B", meta_b)):
         cores = (meta.get("host") or {}).get("cores") or 0
-        loads = [
-            (when, float(meta[key][0]))
-            for when, key in (("before", "load_before"), ("after", "load_after"))
-            if isinstance(meta.get(key), list) and meta[key]
-        ]
-        over = [(when, load) for when, load in loads if cores and load > cores]
+        over = noise.busy_loads(meta, cores)
         if over:
             when, load = max(over, key=lambda x: x[1])
             names.append(label)

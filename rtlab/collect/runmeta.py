@@ -143,14 +143,12 @@ def noise_warnings(states: list[UnitState], steps: tuple[str, ...], meta: dict) 
     """Warnings with advice: noisy steps (noise.py's rule) and a loaded host."""
     warnings = noise.sample_warnings({s.label: s.samples for s in states}, steps)
     cores = os.cpu_count() or 1
-    for when in ("load_before", "load_after"):
-        load = (meta.get(when) or [0.0])[0]
-        if load > cores:
-            warnings.append(
-                f"the 1-minute load average {when.split('_')[1]} the run was {load:.2f}, above "
-                f"the {cores} cores: other work competed with the measurements; re-run on an "
-                "idle host and compare (rtlab compare)"
-            )
+    for when, load in noise.busy_loads(meta, cores):
+        warnings.append(
+            f"the 1-minute load average {when} the run was {load:.2f}, above "
+            f"the {cores} cores: other work competed with the measurements; re-run on an "
+            "idle host and compare (rtlab compare)"
+        )
     return warnings
 
 

@@ -397,25 +397,9 @@ CONDITIONS: tuple[Condition, ...] = (
     Condition("traced", _flag, "traced", True, client_suffix=_traced_client),
     # experiment pull (core/pull.py): the image's extra bytes, its layers' compression,
     # cold/warm; one unit per value of each option (only the pull experiments record them)
-    Condition(
-        "image_size_bytes",
-        _whole,
-        "image size",
-        True,
-        option="image_sizes",
-        unit_suffix=lambda v, n: f" image_size_bytes={v}",
-    ),
-    Condition(
-        "compression",
-        _text,
-        "compression",
-        True,
-        option="compressions",
-        unit_suffix=lambda v, n: f" compression={v}",
-    ),
-    Condition(
-        "cache", _text, "cache", True, option="caches", unit_suffix=lambda v, n: f" cache={v}"
-    ),
+    Condition("image_size_bytes", _whole, "image size", True, option="image_sizes"),
+    Condition("compression", _text, "compression", True, option="compressions"),
+    Condition("cache", _text, "cache", True, option="caches"),
 )
 COLUMNS = tuple(c.column for c in CONDITIONS)
 APART = tuple(c for c in CONDITIONS if c.apart)  # what makes two units of a target apart

@@ -26,6 +26,18 @@ def is_noisy(value: float | None, limit: float = NOISY_CV) -> bool:
     return value is not None and value == value and value > limit
 
 
+def busy_loads(meta: dict, cores: int) -> list[tuple[str, float]]:
+    """("before"/"after", 1-minute load) of a run's recorded load averages (run.json's
+    ``load_before``/``load_after``) that are above ``cores``: other work competed with
+    the measurements. The one rule collect's warning and rtlab compare's note share."""
+    out = []
+    for when in ("before", "after"):
+        load = meta.get(f"load_{when}")
+        if cores and isinstance(load, list) and load and float(load[0]) > cores:
+            out.append((when, float(load[0])))
+    return out
+
+
 def sample_warnings(samples: dict[str, dict[str, list]], steps: Sequence[str]) -> list[str]:
     """label → {step → wall times}: one warning with advice per label with noisy steps."""
     warnings = []

@@ -54,6 +54,19 @@ def alive(pid: int) -> bool:
     return fields is not None and len(fields) > 0 and fields[0] not in ("Z", "X")
 
 
+def pinned_pid(pidfile: Path, name: str | None = None) -> int | None:
+    """The pid a pid file written as ``"<pid> <start time>"`` names, if that very process
+    still runs (same start time, and command ``name`` when given); else None."""
+    try:
+        pid_s, start = pidfile.read_text().split()
+        pid = int(pid_s)
+    except (OSError, ValueError):
+        return None
+    if alive(pid) and start_time(pid) == start and (name is None or comm(pid) == name):
+        return pid
+    return None
+
+
 def comm(pid: int) -> str:
     return read_text(PROC / str(pid) / "comm").strip()
 

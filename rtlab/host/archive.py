@@ -33,20 +33,26 @@ def _arch() -> str:
     }.get(machine, machine)
 
 
+def add_tree(tf: tarfile.TarFile, root: Path) -> None:
+    """Add every file and folder under ``root`` to ``tf``, reproducibly (owner root,
+    mtime 0, sorted): the same rootfs gives the same bytes."""
+    for path in sorted(root.rglob("*")):
+        info = tf.gettarinfo(str(path), arcname=path.relative_to(root).as_posix())
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        info.mtime = 0
+        if info.isfile():
+            with path.open("rb") as f:
+                tf.addfile(info, f)
+        else:
+            tf.addfile(info)
+
+
 def _layer_tar(root: Path) -> bytes:
     """The rootfs as one reproducible tar layer (owner root, mtime 0, sorted)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for path in sorted(root.rglob("*")):
-            info = tf.gettarinfo(str(path), arcname=path.relative_to(root).as_posix())
-            info.uid = info.gid = 0
-            info.uname = info.gname = "root"
-            info.mtime = 0
-            if info.isfile():
-                with path.open("rb") as f:
-                    tf.addfile(info, f)
-            else:
-                tf.addfile(info)
+        add_tree(tf, root)
     return buf.getvalue()
 
 

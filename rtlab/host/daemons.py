@@ -141,7 +141,6 @@ def docker_ping(path: Path = DOCKER_SOCKET, timeout_s: float = SOCKET_TIMEOUT_S)
 _stat_fields = procfs.stat_fields
 _start_time = procfs.start_time
 _alive = procfs.alive
-_comm = procfs.comm
 _cmdline = procfs.cmdline
 pids_named = procfs.pids_named
 
@@ -169,14 +168,7 @@ class Daemon:
 
     def started_pid(self) -> int | None:
         """The pid of the instance rtlab started, if it still runs."""
-        try:
-            pid_s, start = self.pidfile.read_text().split()
-            pid = int(pid_s)
-        except (OSError, ValueError):
-            return None
-        if _alive(pid) and _start_time(pid) == start and _comm(pid) == self.name:
-            return pid
-        return None
+        return procfs.pinned_pid(self.pidfile, self.name)
 
     def running_pid(self) -> int | None:
         """A pid of a running instance: rtlab's, else the one serving our socket."""

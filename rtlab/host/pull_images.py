@@ -119,16 +119,7 @@ def base_layer(rootfs: Path) -> bytes:
     would otherwise hold the pull image's first layer already, and no pull would be cold."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for path in sorted(rootfs.rglob("*")):
-            info = tf.gettarinfo(str(path), arcname=path.relative_to(rootfs).as_posix())
-            info.uid = info.gid = 0
-            info.uname = info.gname = "root"
-            info.mtime = 0
-            if info.isfile():
-                with path.open("rb") as f:
-                    tf.addfile(info, f)
-            else:
-                tf.addfile(info)
+        archive.add_tree(tf, rootfs)
         data = b"rtlab pull experiment image (issue 33)\n"
         info = tarfile.TarInfo(MARKER)
         info.size, info.mtime, info.mode = len(data), 0, 0o644

@@ -101,14 +101,7 @@ class Registry:
 
     def started_pid(self) -> int | None:
         """The pid of the instance rtlab started, if it still runs."""
-        try:
-            pid_s, start = self.pidfile.read_text().split()
-            pid = int(pid_s)
-        except (OSError, ValueError):
-            return None
-        if procfs.alive(pid) and procfs.start_time(pid) == start:
-            return pid
-        return None
+        return procfs.pinned_pid(self.pidfile)
 
     def answers(self) -> bool:
         """True when ``GET /v2/`` answers 200 on rtlab's address."""

@@ -21,6 +21,7 @@ import pandas as pd
 
 from rtlab.analysis import concurrency_stats as cs
 from rtlab.report.html import esc
+from rtlab.report.html import table as html_table
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render the section
     from IPython.display import HTML
@@ -54,15 +55,6 @@ def _with_ci(est, low, high, scale: float, unit: str) -> str:
         else f"(no CI: fewer than {cs.MIN_BATCHES} batches)"
     )
     return f"{float(est) * scale:.3g} {unit} {ci}"
-
-
-def _html_table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
-        for row in frame.itertuples(index=False)
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def latency_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -214,7 +206,7 @@ def section(result, metas: Sequence[dict] = (), alpha: float = 0.05) -> HTML:
         "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in heads) + "</ul>",
         *_figures(result),
         "<h4>p50, p95 and throughput at each k</h4>",
-        _html_table(latency_table(summary)),
+        html_table(latency_table(summary)),
         f"<h4>Targets compared at each k (paired by round; Holm at alpha {esc(alpha)})</h4>",
     ]
     if pairs is None or pairs.empty:
@@ -230,5 +222,5 @@ def section(result, metas: Sequence[dict] = (), alpha: float = 0.05) -> HTML:
             "and k (as the lifecycle's comparisons; "
             f"<code>{esc(cs.COMPARISONS_FILE)}</code>).</p>"
         )
-        parts.append(_html_table(comparisons_table(pairs)))
+        parts.append(html_table(comparisons_table(pairs)))
     return HTML('<section id="concurrency">' + "".join(parts) + "</section>")

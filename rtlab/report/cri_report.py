@@ -27,6 +27,7 @@ from rtlab.core import experiments
 from rtlab.core.options import NETWORK_MODES
 from rtlab.report.headline import _answer
 from rtlab.report.html import _cell, esc
+from rtlab.report.html import table as html_table
 
 if TYPE_CHECKING:  # IPython is imported lazily: only notebooks render the section
     from IPython.display import HTML
@@ -200,22 +201,14 @@ def section(
         or "<li>Nothing to compare: fewer than two handlers or network modes measured.</li>"
     )
 
-    def html_table(table: pd.DataFrame, cls: str) -> str:
-        head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{esc(_cell(v))}</td>" for v in row) + "</tr>"
-            for row in table.itertuples(index=False)
-        )
-        return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-    pods = html_table(pod_table(summary), "cri-pod")
+    pods = html_table(pod_table(summary), "cri-pod", cell=_cell)
     beside = clients_table(summary)
     clients = (
         (
             "<p>The CRI beside the other clients over runc, on the steps they share "
             "(CreateContainer records the container as docker create and ctr container "
             "create do; StartContainer makes and starts the task, as docker start and ctr "
-            "task start):</p>" + html_table(beside, "cri-clients")
+            "task start):</p>" + html_table(beside, "cri-clients", cell=_cell)
         )
         if not beside.empty
         else ""

@@ -31,6 +31,7 @@ from rtlab.analysis import density_stats as ds
 from rtlab.core.experiments import DENSITY_METHODS as METHODS
 from rtlab.core.results import load_trials
 from rtlab.report.html import esc, image_bundle
+from rtlab.report.html import table as html_table
 
 EXPERIMENT = "density"  # collect/density.py's experiment name
 FIGURES = ("memory", "interference")
@@ -299,15 +300,6 @@ def unit_text(found: Density) -> str:
     )
 
 
-def _html_table(frame: pd.DataFrame, cls: str) -> str:
-    head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
-        for row in frame.itertuples(index=False)
-    )
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
 def section(run_dirs: Iterable[str | Path], out_dir: str | Path, figures: str = "report"):
     """Notebook 02's density section as HTML: the headline, MB per container per target
     and method with CIs, the methods' spread and the daemons apart, the memory-against-N
@@ -329,7 +321,7 @@ def section(run_dirs: Iterable[str | Path], out_dir: str | Path, figures: str = 
         "methods with an estimate above 0 that is not &quot;not resolvable here&quot; (the "
         "others are named beside it). The daemons' growth (the daemons the client talks "
         "to; the mean of the trials' slopes) is apart, in no method but memavailable.</p>",
-        _html_table(memory_table(found), "density-memory")
+        html_table(memory_table(found), "density-memory")
         if len(found.slopes)
         else "<p>No successful reading: every level failed or was refused.</p>",
     ]
@@ -337,7 +329,7 @@ def section(run_dirs: Iterable[str | Path], out_dir: str | Path, figures: str = 
         "<p>The start of one more container with N running: ms per running "
         "container of create, start and both, per trial then across trials as above "
         "(a slope may be below 0; at N = 0 is the mean of the trials' intercepts).</p>",
-        _html_table(interference_table(found), "density-interference")
+        html_table(interference_table(found), "density-interference")
         if len(found.interference)
         else "<p>No successful timed start.</p>",
     ]

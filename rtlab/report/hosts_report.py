@@ -17,6 +17,7 @@ import pandas as pd
 
 from rtlab.analysis.hosts import DIFFERENCES_FILE, HOSTS_FILE, UNPAIRED_LABEL
 from rtlab.report.html import esc
+from rtlab.report.html import table as html_table
 
 FIGURE = "hosts.png"
 PAGE = "hosts.html"
@@ -70,15 +71,6 @@ def figure(out_dir: Path, labels: list[str]) -> Path:
     return path
 
 
-def _table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
-        for row in frame.itertuples(index=False)
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def page(out_dir: Path) -> Path:
     """hosts.html: what differs, the unpaired table, the figure."""
     across = pd.read_csv(out_dir / HOSTS_FILE, keep_default_na=False)
@@ -121,11 +113,11 @@ Hodges–Lehmann ratio of the hosts' times with the 95% CI that inverts the Mann
 test, p Holm-adjusted over the table. Within each host the answers are paired by round
 (host-a/, host-b/).</p>
 <h2>What differs between the hosts</h2>
-{_table(differ) if len(differ) else "<p>Nothing recorded differs but the host's name.</p>"}
+{html_table(differ) if len(differ) else "<p>Nothing recorded differs but the host's name.</p>"}
 <h2>Each host, one row</h2>
 <img alt="each host's medians per target and step" src="data:image/png;base64,{data}">
 <h2>Host B against host A, per target and step (unpaired)</h2>
-{_table(shown)}
+{html_table(shown)}
 </body></html>
 """
     path = out_dir / PAGE

@@ -33,6 +33,18 @@ def _cell(value) -> str:
     return value
 
 
+def table(frame, cls: str = "", cell=lambda v: v) -> str:
+    """A data frame as an HTML table, every header and cell escaped; ``cell`` formats a
+    value first (e.g. :func:`_cell`), ``cls`` is the table's class ("" for none)."""
+    head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(cell(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    attr = f' class="{esc(cls)}"' if cls else ""
+    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
 def image_bundle(
     png: bytes, alt: str, *, max_width: str = "100%", caption_html: str = "", fold: str = ""
 ) -> dict:

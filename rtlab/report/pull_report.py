@@ -24,6 +24,7 @@ from rtlab.analysis import pull_stats as ps
 from rtlab.core.pull import size_label
 from rtlab.core.results import load_trials
 from rtlab.report.html import esc, image_bundle
+from rtlab.report.html import table as html_table
 
 NOTHING = (
     "No pull run in these runs (<code>rtlab collect --experiment pull</code> measures cold "
@@ -216,15 +217,6 @@ def slopes_table(found: Pulls) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _html_table(frame: pd.DataFrame, cls: str) -> str:
-    head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
-        for row in frame.itertuples(index=False)
-    )
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
 def section(run_dirs: Iterable[str | Path], out_dir: str | Path, figures: str = "report"):
     """Notebook 02's pull section as HTML; one line when no run measured a pull."""
     from IPython.display import HTML
@@ -240,10 +232,10 @@ def section(run_dirs: Iterable[str | Path], out_dir: str | Path, figures: str = 
         "the CRI's pod_run too) when every step succeeded; the share is the pull's part of "
         "it; medians with the order-statistic 95% CI of the median. A failed step keeps its "
         "row: a unit with fewer complete trials than trials says so.</p>",
-        _html_table(shares_table(found), "pull-shares"),
+        html_table(shares_table(found), "pull-shares"),
         "<p>Time to running per MB of image: the least-squares slope over the sizes within "
         "each round, then the mean of the rounds' slopes with its t-interval.</p>",
-        _html_table(slopes_table(found), "pull-slopes"),
+        html_table(slopes_table(found), "pull-slopes"),
     ]
     for png in found.figures:
         title = "Cold start against image size: to running (solid) and the pull (dashed)"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import json
 import secrets
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from rtlab.host import container, cri, daemons, host
+from tests.conftest import need_tools
 from tests.integration.conftest import oci_leftovers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,11 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    for tool in ("podman", "buildah"):
-        if shutil.which(tool) is None:
-            pytest.skip(
-                f"{tool} not installed (Debian package {tool}; make image installs buildah)"
-            )
+    need_tools("podman")  # set-up installs it; scripts/image.sh installs buildah itself
     built = subprocess.run(
         ["bash", "scripts/image.sh"],
         cwd=ROOT,

@@ -18,7 +18,7 @@ from rtlab.collect.clients import CLIENTS
 from rtlab.core import procfs
 from rtlab.core.results import load_trials
 from rtlab.core.runtimes import KNOWN
-from tests.conftest import REPO, rtlab
+from tests.conftest import REPO, need_tools, rtlab
 
 CLIENT_NAMES = ("docker", "ctr", "podman")  # and the CRI (cri-pull), on its own below
 CRI_CTR = ["ctr", "-a", "/run/rtlab/cri/containerd.sock", "-n", "k8s.io"]
@@ -26,14 +26,18 @@ CRI_CTR = ["ctr", "-a", "/run/rtlab/cri/containerd.sock", "-n", "k8s.io"]
 
 @pytest.fixture(autouse=True)
 def _clients_here():
+    """Fail (make test) or skip (a bare pytest) unless set-up installed the registry, and
+    fail — never skip — when a client set-up prepares is not ready (as test_clients.py)."""
     from rtlab.host import registry
 
-    if not Path(registry.BINARY).is_file():
-        pytest.skip("docker-registry is not installed (rtlab setup installs it)")
-    for name in (*CLIENT_NAMES, "cri"):
-        why = CLIENTS[name](KNOWN["runc"], Path("/")).unavailable_reason()
-        if why:
-            pytest.skip(f"{name}/runc unavailable here: {why}")
+    need_tools(registry.BINARY)
+    problems = [
+        f"{name}/runc: {why}"
+        for name in (*CLIENT_NAMES, "cri")
+        if (why := CLIENTS[name](KNOWN["runc"], Path("/")).unavailable_reason())
+    ]
+    if problems:
+        pytest.fail("the clients are not ready (run `make setup`): " + "; ".join(problems))
 
 
 def pull_images_in_stores() -> list[str]:

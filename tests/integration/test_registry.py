@@ -12,6 +12,7 @@ import pytest
 
 from rtlab.core import procfs
 from rtlab.host import ledger, pull_images, registry
+from tests.conftest import need_tools
 
 
 def _quiet(line: str) -> None:
@@ -41,8 +42,7 @@ def own_ledger(tmp_path, monkeypatch):
 
 @pytest.fixture
 def reg(tmp_path, own_ledger):
-    if not Path(registry.BINARY).is_file():
-        pytest.skip("docker-registry is not installed (rtlab setup installs it)")
+    need_tools(registry.BINARY)  # set-up installs it: a failure under make test
     r = registry.Registry(
         tmp_path / "registry", tmp_path / "run", tmp_path / "log" / "registry.log"
     )
@@ -140,8 +140,7 @@ def test_purge_removes_the_packages_rtlab_installed_and_setup_brings_them_back(
     """The ledger says rtlab installed docker-registry and skopeo: purge removes them; the
     next set-up installs them again (recorded again), with the package's service not running."""
     packages = ["docker-registry", "skopeo"]
-    if not all(registry.installed(p) for p in packages):
-        pytest.skip("the registry's packages are not installed (rtlab setup installs them)")
+    need_tools(registry.BINARY, "/usr/bin/skopeo")  # set-up installs both
     for package in packages:
         ledger.add(registry.INSTALLED, package)
     reg = registry.Registry(tmp_path / "registry", tmp_path / "run", tmp_path / "registry.log")

@@ -151,7 +151,8 @@ def analysed_targets(root: Path, env: dict, out: Path) -> list[str]:
     code = (
         "import sys; from rtlab.analysis import stats; from rtlab.core.results import load_run; "
         "m, t = load_run(sys.argv[1]); s = stats.summarize(t); "
-        "print(sorted({f'{e} {c}/{r}' for e, c, r in zip(s.experiment, s.client, s.runtime)}))"
+        "import json; print(json.dumps(sorted({f'{e} {c}/{r}' "
+        "for e, c, r in zip(s.experiment, s.client, s.runtime)})))"
     )
     r = subprocess.run(
         [sys.executable, "-c", code, str(out)],
@@ -162,7 +163,7 @@ def analysed_targets(root: Path, env: dict, out: Path) -> list[str]:
         timeout=120,
     )
     assert r.returncode == 0, r.stderr[-3000:]
-    return eval(r.stdout)  # a printed list of strings
+    return json.loads(r.stdout)
 
 
 def test_a_runtime_is_one_file(copy, rt_env, tmp_path):
