@@ -101,6 +101,7 @@ class Collector:
         self.experiment = opts.main_experiment
         self.steps = self.experiment.select(opts.steps)
         self.previous: dict | None = None  # run.json of the run being resumed
+        self._signal: int | None = None  # the signal that interrupted the run, once one came
         if opts.resume is not None:
             self.run_dir = Path(opts.resume).absolute()
             self.previous = results.read_meta(self.run_dir)
@@ -216,11 +217,13 @@ class Collector:
             seq=self.seq,
             next_round=self.next_round,
             say=self.say,
+            checkpoint=self._checkpoint,
         )
 
     # -- bookkeeping ------------------------------------------------------------
     def _install_signal_handlers(self):
         def handler(signum, _frame):
+            self._signal = signum  # kept: the raise below can be swallowed (see _checkpoint)
             raise Interrupted(signum)
 
         saved = {}
@@ -230,6 +233,15 @@ class Collector:
             except ValueError:  # not the main thread: Ctrl-C handling stays the caller's
                 pass
         return saved
+
+    def _checkpoint(self) -> None:
+        """Before each trial: stop if a signal came whose exception was swallowed. Python
+        ignores an exception raised while it runs an at-fork hook or a finaliser
+        ("Exception ignored in …"); a Ctrl-C landing in one while a batch forks its
+        commands was lost and the run went on to its end (seen in
+        tests/integration/test_concurrency.py's k=16 Ctrl-C)."""
+        if self._signal is not None:
+            raise Interrupted(self._signal)
 
     @staticmethod
     def _ignore_signals(saved) -> None:

@@ -83,6 +83,7 @@ def run_units(
     seq: int,
     next_round: int,
     say: Callable[[str], None],
+    checkpoint: Callable[[], None] = lambda: None,
 ) -> None:
     """Run the schedule of ``states`` for ``opts`` (a collect.CollectOptions) from round
     ``next_round``, container names numbered from ``seq``; each trial's rows to ``writer``;
@@ -141,6 +142,7 @@ def run_units(
             traced.wrap(runner)
 
     def run_trial(state: UnitState, rnd: int, warmup: bool):
+        checkpoint()  # a Ctrl-C whose exception was swallowed stops the run here
         runner = runners[by_client[state.target.client].name]
         runner.seq = count["seq"]
         try:

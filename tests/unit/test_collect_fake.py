@@ -353,3 +353,37 @@ def test_progress_disabled_writes_nothing(stream):
     progress.advance("runc/oci")
     progress.close()
     assert out.getvalue() == "" and progress.done == 1
+
+
+def test_a_ctrl_c_whose_exception_was_swallowed_still_stops_the_run(fake, tmp_path, monkeypatch):
+    """Python ignores an exception raised in an at-fork hook or a finaliser; a SIGINT whose
+    Interrupted was lost so must still stop the run before its next trial, keeping the rows
+    written and cleaning up (collect's checkpoint)."""
+    from rtlab import cli
+    from rtlab.collect import collect, session, trial
+    from rtlab.host import cleanup
+
+    monkeypatch.setattr(cleanup, "RUNTIME_DIR", tmp_path / "run-dir")
+    monkeypatch.setattr(session, "RUNTIME_DIR", tmp_path / "run-dir")
+    inner = trial.TrialRunner.run
+    calls = []
+
+    def run(self, state, rnd, warmup):
+        rows = inner(self, state, rnd, warmup)
+        calls.append(rnd)
+        if len(calls) == 1:  # the handler runs, its exception is swallowed
+            try:
+                signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+            except collect.Interrupted:
+                pass
+        return rows
+
+    monkeypatch.setattr(trial.TrialRunner, "run", run)
+    spec, state_dir = fake("fake")
+    out = tmp_path / "out"
+    code = cli.main([*collect_args(out, spec, trials=5, warmup=0)])
+    assert code == 128 + signal.SIGINT
+    assert calls == [0]  # no trial after the swallowed one
+    assert len(load_trials(out)) == len(load_trials(out)[lambda d: d.trial == 0]) > 0
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    assert list(state_dir.iterdir()) == []  # its containers removed
