@@ -46,6 +46,7 @@ Writes benchmarks/results/gate_power.json and gate_power_rows.csv (a ``source`` 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import sys
 import time
@@ -59,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, save  # noqa: E402
 
-from rtlab.analysis import compare, shift, stats
+from rtlab.analysis import compare, drift, shift, stats
 from rtlab.core import results  # noqa: E402
 from rtlab.report import params
 
@@ -75,7 +76,10 @@ SOURCES = {
 # comparison, under the synthetic host-wide shifts and slowdowns.
 ACROSS = {"data/sittings", "data/sittings-idle"}
 TRIALS = (12, 20, 30)
-SOURCE_TRIALS = {"data/sittings": (20,), "data/sittings-idle": (20,)}  # 20 rounds each
+SOURCE_TRIALS = {
+    "data/sittings": (20,),
+    "data/sittings-idle": (20, 30),
+}  # 20 rounds each; 30: drawn with replacement
 FACTORS = (1.1, 1.2, 1.3)
 HOST_SHIFTS = (0.05, 0.10, 0.20)  # B's whole host this much slower (another sitting)
 ALPHA = 0.05
@@ -140,35 +144,48 @@ def _order(key: tuple[str, str, str, str]) -> tuple:
     return compare._order(key)
 
 
-def log_shift(a: dict, adj_b: np.ndarray) -> float:
-    """The row's Hodges–Lehmann log shift of B over A (what compare.changes estimates)."""
+def log_shift(a: dict, adj_b: np.ndarray) -> tuple[float, float]:
+    """The row's Hodges–Lehmann log shift of B over A and its standard error (its 95% CI's
+    width over 3.92), as compare.changes estimates them."""
     if not (a["adj"].size and adj_b.size):
-        return np.nan
-    return float(shift.unpaired(adj_b, a["adj"], stats.CONFIDENCE)[0].estimate)
+        return np.nan, np.nan
+    found = shift.unpaired(adj_b, a["adj"], stats.CONFIDENCE)[0]
+    return float(found.estimate), float((found.high - found.low) / (2 * compare._Z_CONFIDENCE))
 
 
 def row_p(
-    a: dict, b: dict, adj_b: np.ndarray | None = None, host: float = 0.0
+    a: dict,
+    b: dict,
+    adj_b: np.ndarray | None = None,
+    host: float = 0.0,
+    se: float = np.nan,
+    tau: float = 0.0,
 ) -> tuple[float, float]:
-    """The gate's two p-values of one row, B tested beyond the host's shift (as compare)."""
+    """The gate's two p-values of one row, B tested beyond what the others expect of it and
+    their spread (as compare.changes: compare.gate_p_beyond)."""
     adj = b["adj"] if adj_b is None else adj_b
+    moved, _ = log_shift(a, adj)
     return (
-        compare.gate_p(a["adj"], adj - max(host, 0.0), THRESHOLD)
-        if a["adj"].size and adj.size
-        else np.nan,
+        compare.gate_p_beyond(a["adj"], adj, host, moved, se, tau, THRESHOLD),
         compare.failure_p(a["failed"], a["adj"].size, b["failed"], b["adj"].size),
     )
 
 
-def gate(a: dict, b: dict, keys: list, moved: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Every row's (p_slower, p_fail) and each row's host shift, as compare.changes: B's
-    round-adjusted logs (``moved`` replaces some), each row tested beyond the median
-    shift of the others."""
+def gate(a: dict, b: dict, keys: list, moved: dict | None = None) -> tuple[np.ndarray, dict]:
+    """Every row's (p_slower, p_fail), and per row its expected shift, se and tau, as
+    compare.changes: B's round-adjusted logs (``moved`` replaces some), each row tested
+    beyond what the others expect of it (drift.host_shifts) and their spread
+    (drift.heterogeneity)."""
     moved = moved or {}
     adj = {k: moved.get(k, b[k]["adj"]) for k in keys}
-    shifts = np.array([log_shift(a[k], adj[k]) for k in keys])
-    host = compare.host_shifts(shifts, np.array([k[3] for k in keys]))
-    return np.array([row_p(a[k], b[k], adj[k], h) for k, h in zip(keys, host)]), host
+    shifts, ses = np.array([log_shift(a[k], adj[k]) for k in keys]).T
+    steps = np.array([k[3] for k in keys])
+    host = compare.host_shifts(shifts, steps, np.array([k[1] for k in keys]))
+    taus = drift.heterogeneity(shifts, host, ses, steps)
+    p = np.array(
+        [row_p(a[k], b[k], adj[k], h, se, t) for k, h, se, t in zip(keys, host, ses, taus)]
+    )
+    return p, {"host": host, "se": ses, "tau": taus}
 
 
 def slowed_adj(b: dict, key: tuple[str, str, str, str], factor: float) -> dict:
@@ -210,7 +227,7 @@ def simulate(
         b = prepared(draw(other, n, rng, "B"))
         keys = sorted(set(a) & set(b), key=_order)
         all_fail = np.array([a[k]["adj"].size > 0 and b[k]["adj"].size == 0 for k in keys])
-        base, host = gate(a, b, keys)
+        base, fit = gate(a, b, keys)
         _, _, flagged = compare.gate_decisions(base[:, 0], base[:, 1], ALPHA)
         alarms += bool((flagged | all_fail).any())
         for moved in HOST_SHIFTS:  # the whole host slower in B: every row moves
@@ -227,7 +244,8 @@ def simulate(
                 # the one slowed row moves the others' medians by at most one rank:
                 # --check measures what leaving them unchanged costs
                 for k, adj in slowed_adj(b, key, factor).items():
-                    p[where[k]] = row_p(a[k], b[k], adj, host[where[k]])
+                    i = where[k]
+                    p[i] = row_p(a[k], b[k], adj, fit["host"][i], fit["se"][i], fit["tau"][i])
                 _, _, flagged = compare.gate_decisions(p[:, 0], p[:, 1], ALPHA)
                 hits[(key, factor)] = hits.get((key, factor), 0) + bool(flagged[where[key]])
     return alarms / reps, {m: c / reps for m, c in host_alarms.items()}, hits
@@ -263,10 +281,11 @@ def check(sources: list[pd.DataFrame], reps: int, seed: int) -> dict:
                     & (full["step"] == key[3])
                 ]["regression"].iloc[0]
             )
-            p, host = gate(a, b, keys)
+            p, fit = gate(a, b, keys)
             idx = {k: i for i, k in enumerate(keys)}
             for k, adj in slowed_adj(b, key, 1.3).items():
-                p[idx[k]] = row_p(a[k], b[k], adj, host[idx[k]])
+                i = idx[k]
+                p[i] = row_p(a[k], b[k], adj, fit["host"][i], fit["se"][i], fit["tau"][i])
             fast_flag = bool(compare.gate_decisions(p[:, 0], p[:, 1], ALPHA)[2][idx[key]])
             agree += full_flag == fast_flag
             total += 1
@@ -352,13 +371,30 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=100, help="simulated comparisons per n")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--check", type=int, default=10, help="replicates of the shortcut check")
+    parser.add_argument(
+        "--sources",
+        default=",".join(SOURCES),
+        help=f"comma-separated, of: {', '.join(SOURCES)} (results of the others are kept)",
+    )
     args = parser.parse_args()
+    names = [n for n in args.sources.split(",") if n]
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown:
+        parser.error(f"unknown source {unknown[0]!r}; known: {', '.join(SOURCES)}")
     started = time.perf_counter()
-    with multiprocessing.get_context("fork").Pool(len(SOURCES)) as pool:
-        done = pool.starmap(measure, [(name, args.reps, args.seed, args.check) for name in SOURCES])
+    with multiprocessing.get_context("fork").Pool(len(names)) as pool:
+        done = pool.starmap(measure, [(name, args.reps, args.seed, args.check) for name in names])
     RESULTS.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame([r for _, rows in done for r in rows]).to_csv(
-        RESULTS / "gate_power_rows.csv", index=False
+    rows_csv, kept = RESULTS / "gate_power_rows.csv", []
+    if rows_csv.exists() and set(names) != set(SOURCES):  # keep the other sources' results
+        old = pd.read_csv(rows_csv)
+        kept = [old[~old["source"].isin(names)]]
+        before = json.loads((RESULTS / "gate_power.json").read_text())["samples"]
+        kept_samples = [s for s in before if s["source"] not in names]
+    else:
+        kept_samples = []
+    pd.concat([*kept, pd.DataFrame([r for _, rows in done for r in rows])]).to_csv(
+        rows_csv, index=False
     )
     path = save(
         "gate_power",
@@ -366,7 +402,10 @@ def main() -> None:
             "method": __doc__.split("\n\n")[1],
             "alpha": ALPHA,
             "threshold": THRESHOLD,
-            "samples": [result for result, _ in done],
+            "samples": sorted(
+                kept_samples + [result for result, _ in done],
+                key=lambda s: list(SOURCES).index(s["source"]),
+            ),
             "seconds": round(time.perf_counter() - started, 1),
         },
     )

@@ -44,14 +44,16 @@ The regression gate: a row is a regression when it is ``"fails in B"``, when
 ``p_fail_adj < alpha`` or when ``p_slower_adj < alpha`` — B fails more often,
 or is slower by more than the threshold, at family-wise level alpha over all
 rows, so noise between two recordings of the same software does not fail a CI
-job. Two runs are two sittings, and this host moves as a whole by tens of per
-cent between sittings: ``p_slower`` tests B's row against A's after taking off
-the host-wide shift (:func:`host_shifts`: the median shift of every *other*
-target/step, when B is slower), so a host 10% slower overall is said as such
-(:func:`host_shift`, a note of :func:`compare_runs`) and not as a regression of
-every target; a target/step is a regression when it moved beyond the others
-and the threshold. ``benchmarks/gate_power.py`` measures its false-alarm rate
-and power, with host-wide shifts of 5, 10 and 20%.
+job. Two runs are two sittings, and this host moves by tens of per cent between
+sittings, not evenly: ``p_slower`` tests B's row against A's after taking off
+the shift the *other* rows expect of it (:func:`host_shifts`, analysis/drift.py:
+the host's median shift plus its client's and its step's drift, fitted without
+the row, when B is slower), so a host 10% slower overall, or a docker daemon
+that drifted, is said as such (:func:`host_shift`, a note of
+:func:`compare_runs`) and not as a regression of every target; a target/step is
+a regression when it moved beyond that and the threshold. ``benchmarks/gate_power.py``
+measures its false-alarm rate on runs from two sittings, with host-wide shifts of 5,
+10 and 20%, and its power.
 """
 
 from __future__ import annotations
@@ -63,9 +65,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from rtlab.analysis import shift, stats
+from rtlab.analysis import drift, shift, stats
 from rtlab.analysis.analysis import primary_pace
 from rtlab.analysis.concurrency_stats import with_batch_rows
+from rtlab.analysis.drift import host_shift_line, host_shifts
 from rtlab.core import experiments, noise, results
 from rtlab.core.conditions import format_pace
 from rtlab.core.options import DEFAULT_ALPHA
@@ -125,11 +128,14 @@ _DERIVED = (
 )
 # Gate tests with p above this do not count in the family (see conditional_holm).
 GATE_TAU = 0.5
+# A row's standard error of its log shift: its CI (at stats.CONFIDENCE) over this much.
+_Z_CONFIDENCE = float(sps.norm.ppf(0.5 + stats.CONFIDENCE / 2.0))
 # A round's shared effect is estimated from at least this many other targets.
 MIN_OTHERS = 3
 METHOD = (
     "unpaired across runs: Hodges–Lehmann shift of round-adjusted log times with the "
-    "Mann–Whitney U test and its inversion CI; gate one-sided against +threshold; "
+    "Mann–Whitney U test and its inversion CI; gate one-sided against +threshold beyond "
+    "the shift the other rows expect, allowing for their spread between sittings; "
     "failures by Fisher's exact test"
 )
 # run.json parameters worth mentioning when they differ between A and B.
@@ -346,6 +352,26 @@ def gate_p(adj_a: np.ndarray, adj_b: np.ndarray, threshold: float) -> float:
     return float(sps.mannwhitneyu(adj_b - np.log1p(threshold), adj_a, alternative="greater").pvalue)
 
 
+def gate_p_beyond(
+    adj_a: np.ndarray,
+    adj_b: np.ndarray,
+    expected: float,
+    log_shift: float,
+    se: float,
+    tau: float,
+    threshold: float,
+) -> float:
+    """The gate's p of one row: B slower than A by more than ``threshold`` beyond the shift
+    the other rows expect of it (``expected``, when a slowdown). The larger of the rank
+    test (:func:`gate_p`, its own noise) and the normal test that also allows for the
+    rows' own moves between sittings (:func:`rtlab.analysis.drift.beyond_p`, ``tau``;
+    0 within one sitting). NaN when a side has no samples."""
+    if not (adj_a.size and adj_b.size):
+        return np.nan
+    rank = gate_p(adj_a, adj_b - max(expected, 0.0), threshold)
+    return float(np.fmax(rank, drift.beyond_p(log_shift, expected, se, tau, threshold)))
+
+
 def failure_p(failed_a: int, n_a: int, failed_b: int, n_b: int) -> float:
     """One-sided Fisher exact p that B fails more often than A; NaN when nothing failed."""
     if failed_a + failed_b == 0:
@@ -375,64 +401,17 @@ def conditional_holm(p_values: np.ndarray, tau: float = GATE_TAU) -> np.ndarray:
     return adjusted
 
 
-# The host-wide shift is the median of at least this many other rows' shifts (else 0).
-MIN_HOST_ROWS = 4
-
-
-def host_shifts(log_shifts: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Per row, the host-wide log shift from A to B as the others see it: the median of
-    every *other* row's Hodges–Lehmann log shift (``total`` rows left out: they repeat
-    their steps), 0 with fewer than :data:`MIN_HOST_ROWS` of them. Leaving the row out
-    keeps a regression of its own from excusing itself."""
-    use = np.isfinite(log_shifts) & (steps != stats.TOTAL_STEP)
-    out = np.zeros(len(log_shifts))
-    for i in range(len(log_shifts)):
-        others = use.copy()
-        others[i] = False
-        if others.sum() >= MIN_HOST_ROWS:
-            out[i] = float(np.median(log_shifts[others]))
-    return out
-
-
 def host_shift(changes: pd.DataFrame) -> dict | None:
-    """How much slower (positive) or faster the host was in B as a whole: the median over
-    the target/steps of their change (``total`` left out); None with fewer than
-    :data:`MIN_HOST_ROWS` + 1 rows.
-
-    No interval (``low``/``high`` NaN): the target/steps share rounds (one host moment
-    slows every target of a round), so they are not independent draws, and the median's
-    order-statistic interval over them covered the true host-wide shift only 26–78% of
-    the time (benchmarks/host_shift_coverage.py, issue 31). The estimate itself is
-    unbiased there; the gate uses it (:func:`host_shifts`), never an interval."""
-    rows = changes[(changes["step"] != stats.TOTAL_STEP) & changes["change"].notna()]
-    logs = np.log1p(rows["change"].to_numpy(dtype=float))
-    if logs.size < MIN_HOST_ROWS + 1:
-        return None
-    return {
-        "change": float(np.expm1(np.median(logs))),
-        "low": np.nan,
-        "high": np.nan,
-        "rows": int(logs.size),
-    }
-
-
-HOST_SHIFT_NO_CI = (
-    "no CI: the target/steps share rounds, so they are not independent, and an interval "
-    "over them covered the true shift 26–78% of the time (benchmarks/host_shift_coverage.py)"
-)
-
-
-def host_shift_line(shift_: dict | None) -> str:
-    """The host-wide shift as one sentence (what the gate discounts)."""
-    if shift_ is None:
-        return "too few target/steps to estimate the host's own shift: the gate tests each as is"
-    way = "slower" if shift_["change"] > 0 else "faster"
-    return (
-        f"the host as a whole was {abs(shift_['change']):.1%} {way} in B "
-        f"({_pct(shift_['change'])}: the median change of {shift_['rows']} target/steps; "
-        f"{HOST_SHIFT_NO_CI}); the gate flags a target/step only beyond the others' shift "
-        "(when slower) and the threshold"
+    """The host's shift from A to B and each client's and step's drift beyond it, from a
+    :func:`changes` table (:func:`rtlab.analysis.drift.host_shift`)."""
+    found = drift.host_shift(
+        np.log1p(changes["change"].to_numpy(dtype=float)),
+        changes["step"].to_numpy(),
+        changes["client"].to_numpy(),
     )
+    if found is not None and "tau" in changes.attrs:
+        found["tau"] = float(np.expm1(changes.attrs["tau"]))
+    return found
 
 
 def gate_decisions(
@@ -585,6 +564,7 @@ def changes(
                 equiv_ci_high=float(np.expm1(equiv.high)),
                 p=float(p_row),
                 _shift=float(main.estimate),
+                _se=float((main.high - main.low) / (2.0 * _Z_CONFIDENCE)),
                 p_equiv=stats.equivalence_p(adj_y, adj_x, margin),
                 _needed=stats.trials_needed(main.estimate, sd, margin, paired=False, alpha=alpha),
             )
@@ -594,15 +574,22 @@ def changes(
             row["median_b_s"] = float(np.median(y))
         rows.append(row)
     frame = pd.DataFrame(
-        rows, columns=[*(c for c in CHANGE_COLUMNS if c not in _DERIVED), "_needed", "_shift"]
+        rows,
+        columns=[*(c for c in CHANGE_COLUMNS if c not in _DERIVED), "_needed", "_shift", "_se"],
     )
-    # The gate tests each row against the host-wide shift of the others (issue 31): a
-    # host that is slower as a whole in B (another sitting) is not a regression of each
-    # target; only a move beyond that shift and the threshold is.
-    host = host_shifts(frame["_shift"].to_numpy(dtype=float), frame["step"].to_numpy())
+    # The gate tests each row against the shift the others expect of it (issue 31): a
+    # host that is slower as a whole in B (another sitting), or one client's daemon that
+    # drifted, is not a regression of each target; only a move beyond that and the
+    # threshold is (drift.py).
+    moved, ses = frame["_shift"].to_numpy(dtype=float), frame["_se"].to_numpy(dtype=float)
+    steps = frame["step"].to_numpy()
+    host = host_shifts(moved, steps, frame["client"].to_numpy())
+    # and allows for how far rows move on their own between sittings (tau, 0 in one)
+    taus = drift.heterogeneity(moved, host, ses, steps)
+    frame.attrs["tau"] = float(np.median(taus)) if taus.size else 0.0
     frame["p_slower"] = [
-        gate_p(adj_x, adj_y - max(h, 0.0), threshold) if adj_x.size and adj_y.size else np.nan
-        for (adj_x, adj_y), h in zip(adjusted, host)
+        gate_p_beyond(adj_x, adj_y, h, d, se, tau, threshold)
+        for (adj_x, adj_y), h, d, se, tau in zip(adjusted, host, moved, ses, taus)
     ]
     frame["p_adj"] = stats.holm(frame["p"].to_numpy(dtype=float))
     # the change's CI at the level Holm stopped at (stats.holm_alpha; issue 31): beside
