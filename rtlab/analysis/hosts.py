@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from rtlab.analysis import shift
-from rtlab.analysis.analysis import analyze
+from rtlab.analysis.analysis import AnalysisResult, analyze
 from rtlab.analysis.stats import holm
 from rtlab.core import results
 
@@ -68,13 +68,19 @@ def host_label(meta: dict) -> str:
     return name
 
 
-def load_hosts(run_dirs: Iterable[Path]) -> list[Host]:
-    """Group run folders by host (``host_key``), each group merged by results.load_runs."""
+def group_runs(run_dirs: Iterable[Path]) -> list[list[Path]]:
+    """Run folders grouped by host (``host_key``), in the order their hosts first appear
+    (reads run.json only)."""
     groups: dict[tuple, list[Path]] = {}
     for d in run_dirs:
         groups.setdefault(host_key(results.read_meta(Path(d))), []).append(Path(d))
+    return list(groups.values())
+
+
+def load_hosts(run_dirs: Iterable[Path]) -> list[Host]:
+    """Group run folders by host (``group_runs``), each group merged by results.load_runs."""
     hosts = []
-    for dirs in groups.values():
+    for dirs in group_runs(run_dirs):
         metas, trials = results.load_runs(dirs)
         hosts.append(Host(host_label(metas[0]), tuple(metas), trials))
     labels = [h.label for h in hosts]
@@ -222,6 +228,54 @@ def format_lines(table: pd.DataFrame, diffs: pd.DataFrame) -> list[str]:
     return out
 
 
+def host_dir(index: int) -> str:
+    """Where host number ``index`` (0: the first) writes its own analysis: host-a, host-b, …"""
+    return "host-" + (chr(ord("a") + index) if index < 26 else str(index + 1))
+
+
+@dataclass(frozen=True)
+class HostsResult:
+    """Runs of several hosts analysed together: each host's own (paired) analysis, every
+    other host against the first (unpaired) and what differs between them."""
+
+    hosts: list[Host]
+    per_host: list[AnalysisResult]
+    across: pd.DataFrame  # hosts[1:] each against hosts[0] (``across``), one table
+    differences: pd.DataFrame  # ``differences``: the facts that differ (and the hostname)
+
+
+def analyze_hosts(
+    hosts: Sequence[Host],
+    out_dir: Path,
+    *,
+    alpha: float = 0.05,
+    margin: float = 0.05,
+    seed: int = 0,
+) -> HostsResult:
+    """Each host analysed on its own into ``out_dir/host-a``, ``host-b``, … (paired within
+    the host, no figure), every later host against the first one unpaired (``across``;
+    Holm within each pair's table), written as hosts.csv and host_differences.csv.
+
+    Raises
+    ------
+    HostsError
+        Fewer than two hosts, or a host sharing nothing measured with the first.
+    """
+    if len(hosts) < 2:
+        raise HostsError("one host only: nothing to compare across hosts")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_host = [
+        analyze(h.trials, out_dir / host_dir(i), alpha=alpha, margin=margin, seed=seed, figures=())
+        for i, h in enumerate(hosts)
+    ]
+    table = pd.concat(
+        [across(hosts[0], h, alpha=alpha, margin=margin) for h in hosts[1:]], ignore_index=True
+    )
+    table.to_csv(out_dir / HOSTS_FILE, index=False)
+    differences(hosts, all_rows=True).to_csv(out_dir / DIFFERENCES_FILE, index=False)
+    return HostsResult(list(hosts), per_host, table, differences(hosts))
+
+
 def compare_hosts(
     run_a: Path,
     run_b: Path,
@@ -239,12 +293,7 @@ def compare_hosts(
             f"{run_a} and {run_b} were recorded on the same host: compare them without "
             "--across-hosts (paired by round)"
         )
-    table = across(hosts[0], hosts[1], alpha=alpha, margin=margin)
-    diffs = differences(hosts)
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out_dir / HOSTS_FILE, index=False)
-        differences(hosts, all_rows=True).to_csv(out_dir / DIFFERENCES_FILE, index=False)
-        for name, h in zip(("host-a", "host-b"), hosts):
-            analyze(h.trials, out_dir / name, alpha=alpha, margin=margin, figures=())
-    return table, diffs
+        done = analyze_hosts(hosts, out_dir, alpha=alpha, margin=margin)
+        return done.across, done.differences
+    return across(hosts[0], hosts[1], alpha=alpha, margin=margin), differences(hosts)
