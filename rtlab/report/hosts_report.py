@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rtlab.analysis import hosts
+from rtlab.analysis import frames, hosts
 from rtlab.analysis.hosts import DIFFERENCES_FILE, HOSTS_FILE, UNPAIRED_LABEL
 from rtlab.report.html import esc, image_bundle
 from rtlab.report.html import table as html_table
@@ -88,8 +88,19 @@ def figure(summaries: list[pd.DataFrame], labels: list[str], path: Path) -> Path
                 ax.set_ylabel("ms (median, 95% CI)")
             ax.set_title(f"{label} · {exp}", loc="left", fontsize=9)
             ax.grid(axis="y", alpha=0.3)
-            ax.set_xticks(range(len(steps)), steps, rotation=30 if len(steps) > 6 else 0)
-        axes[0, col].legend(fontsize=7, ncol=min(3, len(targets)), loc="upper left")
+            ax.set_xticks(
+                range(len(steps)),
+                steps,
+                rotation=30 if len(steps) > 6 else 0,
+                ha="right" if len(steps) > 6 else "center",
+            )
+        axes[-1, col].legend(  # below the column: over the points it would hide some
+            fontsize=7,
+            ncol=min(4, len(targets)),
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.45 if len(steps) > 6 else -0.15),
+            frameon=False,
+        )
     fig.suptitle(
         "one row per host: each host's own medians (paired within the host); "
         "across hosts: unpaired",
@@ -118,8 +129,18 @@ def _across_target(r) -> str:
 
 
 def across_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The unpaired table as shown: per pair of hosts, target and step, the medians, B/A
-    with its 95% CI, the Holm-adjusted p and the verdict, each labelled unpaired."""
+    """The unpaired table as shown: per pair of hosts, target and step (the experiments,
+    targets and steps in the report's order), the medians, B/A with its 95% CI, the
+    Holm-adjusted p and the verdict, each labelled unpaired; the hosts' columns only
+    when there are more than two hosts (else the heading names them)."""
+    table = table.assign(
+        _e=table.get("experiment", pd.Series("lifecycle", index=table.index)).map(
+            frames.experiment_rank
+        ),
+        _t=[_across_target(r) for r in table.itertuples()],
+        _s=table["step"].map(frames.step_rank),
+    )
+    table = table.sort_values(["host_b", "_e", "_t", "_s"], kind="stable").reset_index(drop=True)
 
     def num(col: str, fmt: str) -> pd.Series:
         return pd.to_numeric(table[col], errors="coerce").map(
@@ -133,7 +154,7 @@ def across_table(table: pd.DataFrame) -> pd.DataFrame:
             "host A": table["host_a"],
             "host B": table["host_b"],
             "experiment": table.get("experiment", "lifecycle"),
-            "target": [_across_target(r) for r in table.itertuples()],
+            "target": table["_t"],
             "step": table["step"],
             "A median ms": num("median_a_ms", "{:.3g}"),
             "B median ms": num("median_b_ms", "{:.3g}"),
@@ -144,7 +165,16 @@ def across_table(table: pd.DataFrame) -> pd.DataFrame:
             "verdict": table["verdict"].astype(str) + " (unpaired)",
         }
     )
+    if table["host_b"].nunique() == 1:
+        shown = shown.drop(columns=["host A", "host B"])
     return shown
+
+
+def verdict_counts(table: pd.DataFrame) -> str:
+    """One sentence: how many rows of the unpaired table say what."""
+    words = table["verdict"].astype(str).str.replace(r" on .*", "", regex=True)
+    counts = words.value_counts()
+    return f"{len(table)} rows (unpaired): " + ", ".join(f"{n} {w}" for w, n in counts.items())
 
 
 def section(
@@ -182,22 +212,31 @@ def section_html(
         done = hosts.analyze_hosts(found, folder, alpha=alpha, margin=margin, seed=seed)
     except hosts.HostsError as exc:
         return '<section id="hosts">' + intro + f"<p>{esc(exc)}</p></section>"
+    pair = (
+        f"B = <b>{esc(found[1].label)}</b> against A = <b>{esc(found[0].label)}</b>"
+        if len(found) == 2
+        else f"each host B against A = <b>{esc(found[0].label)}</b>"
+    )
     png = figure([r.summary for r in done.per_host], [h.label for h in found], folder / FIGURE)
-    differ = done.differences[done.differences["differs"]].drop(columns="differs")
-    differ = differ.astype(object).where(differ.notna(), "none")
+    differ = hosts.differences(found, all_rows=True)
+    facts = {label for label, _ in hosts.FACTS}
+    differ = differ[differ["fact"].isin(facts) | differ["differs"]].astype(object)
+    differ = differ.where(differ.notna(), "none")
+    differ["differs"] = differ["differs"].map({True: "differs", False: ""})
     parts = [
         '<section id="hosts">',
         intro,
         "<h3>What differs between the hosts</h3>",
-        html_table(differ, "hosts-differences")
-        if len(differ)
-        else "<p>Nothing recorded differs but the host's name.</p>",
+        "<p>The host facts each run recorded, and every runtime's and client's version "
+        "that differs.</p>",
+        html_table(differ, "hosts-differences"),
         image_bundle(
             png.read_bytes(),
             "each host's medians per target and step, one row per host",
             caption_html="<h3>Each host, one row</h3>",
         )["text/html"],
-        f"<h3>Across hosts, per target and step ({esc(hosts.UNPAIRED_LABEL)})</h3>",
+        f"<h3>Across hosts, per target and step: {pair} ({esc(hosts.UNPAIRED_LABEL)})</h3>",
+        f"<p>{esc(verdict_counts(done.across))}.</p>",
         html_table(across_table(done.across), "hosts-across"),
         "<h3>Each host's own answers (paired by round within the host)</h3>",
     ]
