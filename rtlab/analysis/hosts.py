@@ -4,9 +4,9 @@ Within one host the answers are those of every analysis (paired by round: ``rtla
 analyze`` of that host's runs). Across hosts nothing is paired — the hosts' rounds ran
 at different times on different machines — so for each target, condition and step
 measured on both, the change from host A to host B is the **unpaired** two-sample
-Hodges–Lehmann shift of the log times with the interval that inverts the
-Mann–Whitney U test (analysis/shift.py ``unpaired_test``), as a ratio B/A, Holm-adjusted
-over the table; the verdict reads the interval: slower or faster when it excludes 1,
+Hodges–Lehmann shift of the log times (each step, and each experiment's derived total)
+with the interval that inverts the Mann–Whitney U test (analysis/shift.py
+``unpaired_test``), as a ratio B/A, Holm-adjusted over the table; the verdict reads the interval: slower or faster when it excludes 1,
 equivalent when it lies within ±margin, else no clear difference. Every row says
 ``unpaired``. Only rows measured at the same pace are compared (the idle gap moves a
 time a lot: docs/DESIGN.md); warm-ups and failed trials are left out.
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rtlab.analysis import shift
+from rtlab.analysis import frames, shift
 from rtlab.analysis.analysis import AnalysisResult, analyze
 from rtlab.analysis.stats import holm
 from rtlab.core import results
@@ -91,6 +91,12 @@ def load_hosts(run_dirs: Iterable[Path]) -> list[Host]:
 
 
 def _measured(trials: pd.DataFrame) -> pd.DataFrame:
+    """The timed rows compared across hosts, with each experiment's derived totals (the
+    lifecycle's total, the CRI's pod to running: frames.lifecycle_totals, complete trials
+    only)."""
+    totals = frames.lifecycle_totals(trials)
+    if len(totals):
+        trials = pd.concat([trials, totals], ignore_index=True)
     rows = trials[trials["ok"].astype(bool) & ~trials["warmup"].astype(bool)]
     rows = rows[rows["wall_s"] > 0]
     if "pace_s" not in rows.columns:

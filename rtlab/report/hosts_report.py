@@ -206,7 +206,9 @@ def section_html(
         f"hosts, and each other host against {esc(found[0].label)}, "
         f"<b>{esc(hosts.UNPAIRED_LABEL)}</b>: B/A is the two-sample Hodges–Lehmann ratio of "
         "the hosts' times with the 95% CI that inverts the Mann–Whitney test, p "
-        "Holm-adjusted over each pair's table, at the same pace only.</p>"
+        "Holm-adjusted over each pair's table, at the same pace only; a verdict of a "
+        f"difference needs both the CI to exclude 1 and the adjusted p below {alpha:g} (the "
+        "CI itself is not adjusted).</p>"
     )
     try:
         done = hosts.analyze_hosts(found, folder, alpha=alpha, margin=margin, seed=seed)
