@@ -177,6 +177,14 @@ def verdict_counts(table: pd.DataFrame) -> str:
     return f"{len(table)} rows (unpaired): " + ", ".join(f"{n} {w}" for w, n in counts.items())
 
 
+def other_hosts(host_runs) -> list[str]:
+    """The labels of every host but the first (the one the report's sections show)."""
+    groups = [list(g) for g in host_runs]
+    if len(groups) < 2:
+        return []
+    return [h.label for h in hosts.load_hosts([d for g in groups for d in g])[1:]]
+
+
 def section(
     host_runs, out_dir: str | Path, *, alpha: float = 0.05, margin: float = 0.05, seed: int = 0
 ):

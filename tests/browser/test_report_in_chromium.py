@@ -218,3 +218,6 @@ def test_a_report_of_two_hosts_shows_its_hosts_section(driver, two_hosts_report)
     rows = section.find_elements("css selector", "table.hosts-across tbody tr")
     assert len(rows) == len(across) and all(r.text.endswith("(unpaired)") for r in rows)
     assert section.location["y"] < driver.find_element("css selector", "h2#Figures").location["y"]
+    # the first screen says the answers are the first host's and names the other
+    other = driver.find_element("css selector", "#other-hosts")
+    assert found[1].label in other.text and other.location["y"] < _chromium.VIEWPORT[1]

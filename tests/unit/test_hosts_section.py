@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from rtlab.analysis import hosts
-from rtlab.report import hosts_report, params
+from rtlab.report import headline, hosts_report, params
 from tests.unit.test_hosts import SAMPLE, other_host
 
 HOSTILE = "<img src=x onerror=alert(1)>&<nil>"
@@ -73,3 +73,13 @@ def test_report_parameters_group_runs_by_host_and_read_a_gathered_folder(tmp_pat
     assert b in checked.host_runs[1] or b in checked.host_runs[0]
     metas, _ = params.load_runs(checked.run_dirs)  # the first host's runs merge
     assert len(metas) == 1
+
+
+def test_the_first_screen_says_whose_answers_these_are(tmp_path: Path) -> None:
+    b = _rename(other_host(SAMPLE, tmp_path / "b", factor=1.2), HOSTILE)
+    others = hosts_report.other_hosts([[SAMPLE], [b]])
+    assert others == [HOSTILE] and hosts_report.other_hosts([[SAMPLE]]) == []
+    line = headline._other_hosts_line(others)
+    assert "one host's of 2" in line and "<img src=x" not in line
+    assert "&lt;img src=x onerror=alert(1)&gt;" in line
+    assert headline._other_hosts_line([]) == ""
