@@ -209,6 +209,7 @@ def test_a_report_of_two_hosts_shows_its_hosts_section(driver, two_hosts_report)
         ARTEFACTS / "two-hosts-full-page.png",
     )
     assert_clean(seen)
+    assert two_hosts_report.report_dir.name.endswith("+1-more")  # not the first run's alone
     section = driver.find_element("css selector", "section#hosts")
     text = section.text
     found = hosts.load_hosts(params.find_runs("data/two-hosts"))
