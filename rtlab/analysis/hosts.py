@@ -4,9 +4,9 @@ Within one host the answers are those of every analysis (paired by round: ``rtla
 analyze`` of that host's runs). Across hosts nothing is paired — the hosts' rounds ran
 at different times on different machines — so for each target, condition and step
 measured on both, the change from host A to host B is the **unpaired** two-sample
-Hodges–Lehmann shift of the log times with the interval that inverts the
-Mann–Whitney U test (analysis/shift.py ``unpaired_test``), as a ratio B/A, Holm-adjusted
-over the table; the verdict reads the interval: slower or faster when it excludes 1,
+Hodges–Lehmann shift of the log times (each step, and each experiment's derived total)
+with the interval that inverts the Mann–Whitney U test (analysis/shift.py
+``unpaired_test``), as a ratio B/A, Holm-adjusted over the table; the verdict reads the interval: slower or faster when it excludes 1,
 equivalent when it lies within ±margin, else no clear difference. Every row says
 ``unpaired``. Only rows measured at the same pace are compared (the idle gap moves a
 time a lot: docs/DESIGN.md); warm-ups and failed trials are left out.
@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rtlab.analysis import shift
-from rtlab.analysis.analysis import analyze
+from rtlab.analysis import frames, shift
+from rtlab.analysis.analysis import AnalysisResult, analyze
 from rtlab.analysis.stats import holm
 from rtlab.core import results
 
@@ -68,13 +68,19 @@ def host_label(meta: dict) -> str:
     return name
 
 
-def load_hosts(run_dirs: Iterable[Path]) -> list[Host]:
-    """Group run folders by host (``host_key``), each group merged by results.load_runs."""
+def group_runs(run_dirs: Iterable[Path]) -> list[list[Path]]:
+    """Run folders grouped by host (``host_key``), in the order their hosts first appear
+    (reads run.json only)."""
     groups: dict[tuple, list[Path]] = {}
     for d in run_dirs:
         groups.setdefault(host_key(results.read_meta(Path(d))), []).append(Path(d))
+    return list(groups.values())
+
+
+def load_hosts(run_dirs: Iterable[Path]) -> list[Host]:
+    """Group run folders by host (``group_runs``), each group merged by results.load_runs."""
     hosts = []
-    for dirs in groups.values():
+    for dirs in group_runs(run_dirs):
         metas, trials = results.load_runs(dirs)
         hosts.append(Host(host_label(metas[0]), tuple(metas), trials))
     labels = [h.label for h in hosts]
@@ -85,6 +91,12 @@ def load_hosts(run_dirs: Iterable[Path]) -> list[Host]:
 
 
 def _measured(trials: pd.DataFrame) -> pd.DataFrame:
+    """The timed rows compared across hosts, with each experiment's derived totals (the
+    lifecycle's total, the CRI's pod to running: frames.lifecycle_totals, complete trials
+    only)."""
+    totals = frames.lifecycle_totals(trials)
+    if len(totals):
+        trials = pd.concat([trials, totals], ignore_index=True)
     rows = trials[trials["ok"].astype(bool) & ~trials["warmup"].astype(bool)]
     rows = rows[rows["wall_s"] > 0]
     if "pace_s" not in rows.columns:
@@ -222,6 +234,54 @@ def format_lines(table: pd.DataFrame, diffs: pd.DataFrame) -> list[str]:
     return out
 
 
+def host_dir(index: int) -> str:
+    """Where host number ``index`` (0: the first) writes its own analysis: host-a, host-b, …"""
+    return "host-" + (chr(ord("a") + index) if index < 26 else str(index + 1))
+
+
+@dataclass(frozen=True)
+class HostsResult:
+    """Runs of several hosts analysed together: each host's own (paired) analysis, every
+    other host against the first (unpaired) and what differs between them."""
+
+    hosts: list[Host]
+    per_host: list[AnalysisResult]
+    across: pd.DataFrame  # hosts[1:] each against hosts[0] (``across``), one table
+    differences: pd.DataFrame  # ``differences``: the facts that differ (and the hostname)
+
+
+def analyze_hosts(
+    hosts: Sequence[Host],
+    out_dir: Path,
+    *,
+    alpha: float = 0.05,
+    margin: float = 0.05,
+    seed: int = 0,
+) -> HostsResult:
+    """Each host analysed on its own into ``out_dir/host-a``, ``host-b``, … (paired within
+    the host, no figure), every later host against the first one unpaired (``across``;
+    Holm within each pair's table), written as hosts.csv and host_differences.csv.
+
+    Raises
+    ------
+    HostsError
+        Fewer than two hosts, or a host sharing nothing measured with the first.
+    """
+    if len(hosts) < 2:
+        raise HostsError("one host only: nothing to compare across hosts")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_host = [
+        analyze(h.trials, out_dir / host_dir(i), alpha=alpha, margin=margin, seed=seed, figures=())
+        for i, h in enumerate(hosts)
+    ]
+    table = pd.concat(
+        [across(hosts[0], h, alpha=alpha, margin=margin) for h in hosts[1:]], ignore_index=True
+    )
+    table.to_csv(out_dir / HOSTS_FILE, index=False)
+    differences(hosts, all_rows=True).to_csv(out_dir / DIFFERENCES_FILE, index=False)
+    return HostsResult(list(hosts), per_host, table, differences(hosts))
+
+
 def compare_hosts(
     run_a: Path,
     run_b: Path,
@@ -239,12 +299,7 @@ def compare_hosts(
             f"{run_a} and {run_b} were recorded on the same host: compare them without "
             "--across-hosts (paired by round)"
         )
-    table = across(hosts[0], hosts[1], alpha=alpha, margin=margin)
-    diffs = differences(hosts)
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out_dir / HOSTS_FILE, index=False)
-        differences(hosts, all_rows=True).to_csv(out_dir / DIFFERENCES_FILE, index=False)
-        for name, h in zip(("host-a", "host-b"), hosts):
-            analyze(h.trials, out_dir / name, alpha=alpha, margin=margin, figures=())
-    return table, diffs
+        done = analyze_hosts(hosts, out_dir, alpha=alpha, margin=margin)
+        return done.across, done.differences
+    return across(hosts[0], hosts[1], alpha=alpha, margin=margin), differences(hosts)

@@ -86,6 +86,9 @@ def run(args, values: dict, given: set) -> int:
         raise UsageError(str(exc)) from None
     hosts = sorted({r.host for r in runs})
     print(f"fleet: {len(runs)} run(s) of {len(hosts)} host(s) ({', '.join(hosts)}) in {args.out}")
+    print(
+        f"fleet: one report of them (a hosts section across them): rtlab report --runs {args.out}"
+    )
     print(args.out / "hosts.json")
     return 0
 

@@ -304,6 +304,17 @@ def _overview_png(figures: Iterable[Path | str], experiment: str, several: bool)
 OVERVIEW_FIGURES = {"concurrency": "concurrency_run.png"}
 
 
+def _other_hosts_line(others: Sequence[str]) -> str:
+    if not others:
+        return ""
+    return (
+        '<p id="other-hosts" style="margin:0 0 .5em 0"><strong>These answers are one '
+        f"host's of {len(others) + 1}</strong>: the runs given also come from "
+        f"{esc(', '.join(others))}, never pooled with this host's; the Hosts section "
+        "below puts each host beside the others (unpaired across hosts).</p>"
+    )
+
+
 def headline(
     metas: Sequence[dict],
     summary: pd.DataFrame,
@@ -313,13 +324,16 @@ def headline(
     alpha: float = 0.05,
     more: Mapping[str, Sequence[tuple[str, str]]] | None = None,
     every_pace: pd.DataFrame | None = None,
+    other_hosts: Sequence[str] = (),
 ) -> Bundle:
     """The report's first screen: its title, one sentence per question beside the
     overview figure — one such block per experiment when the runs hold several (never
     pooled). ``more``: the answers of experiments the step tables leave out
     (``AnalysisResult.answers``: concurrency; density_report.answers), each its own block.
     ``every_pace``: the rows of every pace (the runs' trials), for the answers given per
-    pace (rootless). Every string from data is escaped."""
+    pace (rootless). ``other_hosts``: the labels of the other hosts the runs given came
+    from (issue 34; hosts_report.other_hosts): said under the title, since these answers
+    are the first host's alone. Every string from data is escaped."""
     import base64
 
     figures = list(figures)
@@ -404,6 +418,7 @@ def headline(
         f'<p style="margin:0 0 .5em 0;color:#555">host {esc(", ".join(hosts))}; started '
         f"{esc(', '.join(started))} UTC. The answers first; the detail, the warnings and "
         "everything that went wrong follow.</p>"
+        f"{_other_hosts_line(other_hosts)}"
         f"{separate}{''.join(blocks)}</section>"
     )
     bundle = Bundle({"text/html": page, "text/plain": "\n".join(plain)})

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rtlab.analysis.analysis import figure_kinds
+from rtlab.analysis.hosts import group_runs
 from rtlab.core import options
 from rtlab.core.image import REPO_ROOT, repo_path  # noqa: F401 (REPO_ROOT: importers)
 from rtlab.core.results import RunFormatError
@@ -68,8 +69,9 @@ def find_runs(
     Parameters
     ----------
     value : str, pathlib.Path or list of them
-        Each a run folder (it holds ``run.json``) or a folder of run folders
-        (``data/sample`` means every run in it); a string may list several,
+        Each a run folder (it holds ``run.json``), a folder of run folders
+        (``data/sample`` means every run in it) or a folder of such folders, one per
+        host (``rtlab fleet gather``'s ``OUT/<host>/<run-id>``); a string may list several,
         separated by commas. Relative paths are taken from the repository root.
     name : str
         The parameter's name, for the error message.
@@ -108,7 +110,10 @@ def find_runs(
         if (path / "run.json").is_file():
             runs.append(path)
             continue
-        inside = [p.parent for p in path.glob("*/run.json")]
+        # a folder of runs, or of hosts' folders of runs (what `rtlab fleet gather` writes)
+        inside = [p.parent for p in path.glob("*/run.json")] or [
+            p.parent for p in path.glob("*/*/run.json")
+        ]
         if not inside:
             raise ParameterError(
                 f"{name}: {shown} holds no run (no run.json in it or "
@@ -137,14 +142,27 @@ class AnalyzeParams:
     margin: float = options.DEFAULT_MARGIN
     figures: str = "report"
     svg: bool = False
+    # every run given, grouped by host (analysis/hosts.py); ``run_dirs`` is the first
+    # host's, the runs the report's sections analyse (hosts are never pooled)
+    host_runs: tuple[tuple[Path, ...], ...] = ()
+
+
+def host_groups(run_dirs: Sequence[Path], name: str = "run_dirs") -> list[list[Path]]:
+    """The runs grouped by host, the first given host's first (analysis/hosts.py's
+    ``group_runs``); a run.json that cannot be read raises :class:`ParameterError`."""
+    try:
+        return group_runs(run_dirs)
+    except RunFormatError as exc:
+        raise ParameterError(f"{name}: {exc}") from None
 
 
 def analyze_params(**given: Any) -> AnalyzeParams:
-    """The parameters of ``02-analyze`` (the schema's "02" options): run folders found,
-    ``out_dir`` "" → a new temporary folder, ``figures`` the kinds to draw
+    """The parameters of ``02-analyze`` (the schema's "02" options): run folders found
+    and grouped by host (``run_dirs``: the first host's), ``out_dir`` "" → a new
+    temporary folder, ``figures`` the kinds to draw
     (:func:`rtlab.analysis.analysis.figure_kinds`)."""
     values = _checked("02", given)
-    runs = find_runs(values["run_dirs"], "run_dirs")
+    groups = host_groups(find_runs(values["run_dirs"], "run_dirs"))
     out_text = values["out_dir"]
     if out_text:
         out = repo_path(out_text)
@@ -159,7 +177,14 @@ def analyze_params(**given: Any) -> AnalyzeParams:
     except ValueError as exc:
         raise ParameterError(f"figures = {figures_text!r}: {exc}") from None
     return AnalyzeParams(
-        runs, values["alpha"], values["seed"], out, values["margin"], figures_text, values["svg"]
+        groups[0],
+        values["alpha"],
+        values["seed"],
+        out,
+        values["margin"],
+        figures_text,
+        values["svg"],
+        tuple(tuple(g) for g in groups),
     )
 
 

@@ -40,7 +40,7 @@ from rtlab.core import options, procfs
 from rtlab.core.image import REPO_ROOT
 from rtlab.core.results import read_meta
 from rtlab.report.headline import report_title
-from rtlab.report.params import find_runs, load_runs
+from rtlab.report.params import find_runs, host_groups, load_runs
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 REPORTS_DIR = REPO_ROOT / "reports"
@@ -536,10 +536,12 @@ def report_from_runs(
         When 02 raises (the executed notebook is kept and named).
     """
     runs = [run for d in run_dirs for run in find_runs(str(d), "--runs", base=Path.cwd())]
-    metas, _ = load_runs(runs, "--runs")
+    # runs of several hosts: the report is the first host's, with 02's hosts section
+    metas, _ = load_runs(host_groups(runs, "--runs")[0], "--runs")
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
-    report_dir = reports_dir / report_folder_name(metas)
+    # named by every run given (another host's runs make another report, not this one's)
+    report_dir = reports_dir / report_folder_name([read_meta(r) for r in runs])
     report_dir.mkdir(exist_ok=True)
     shutil.rmtree(report_dir / "figures", ignore_errors=True)
     shutil.copy2(runs[0] / "run.json", report_dir / "run.json")

@@ -12,8 +12,10 @@ import shutil
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from rtlab.analysis import hosts
 from rtlab.report import params, report, views
 from tests.browser import _chromium
 from tests.conftest import SETUP_DONE
@@ -186,3 +188,37 @@ def test_a_cdn_link_a_broken_image_or_unescaped_markup_is_caught(
 def test_chromium_is_not_needed_to_skip_cleanly(monkeypatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert "chromium and chromedriver not installed" in _chromium.available()
+
+
+@pytest.fixture(scope="module")
+def two_hosts_report(tmp_path_factory) -> report.Report:
+    """``rtlab report --runs data/two-hosts``: this machine directly and from rtlab's image
+    under --cpus=1 (issue 34), two hosts in one report."""
+    return report.report_from_runs(
+        [params.repo_path("data/two-hosts")],
+        reports_dir=tmp_path_factory.mktemp("reports"),
+        say=lambda _: None,
+    )
+
+
+def test_a_report_of_two_hosts_shows_its_hosts_section(driver, two_hosts_report) -> None:
+    seen = _chromium.visit(
+        driver,
+        two_hosts_report.html,
+        ARTEFACTS / "two-hosts-first-screen.png",
+        ARTEFACTS / "two-hosts-full-page.png",
+    )
+    assert_clean(seen)
+    assert two_hosts_report.report_dir.name.endswith("+1-more")  # not the first run's alone
+    section = driver.find_element("css selector", "section#hosts")
+    text = section.text
+    found = hosts.load_hosts(params.find_runs("data/two-hosts"))
+    assert len(found) == 2 and all(h.label in text for h in found)
+    assert len(section.find_elements("css selector", "img")) == 1  # decoded: assert_clean
+    across = pd.read_csv(two_hosts_report.report_dir / "hosts" / hosts.HOSTS_FILE)
+    rows = section.find_elements("css selector", "table.hosts-across tbody tr")
+    assert len(rows) == len(across) and all(r.text.endswith("(unpaired)") for r in rows)
+    assert section.location["y"] < driver.find_element("css selector", "h2#Figures").location["y"]
+    # the first screen says the answers are the first host's and names the other
+    other = driver.find_element("css selector", "#other-hosts")
+    assert found[1].label in other.text and other.location["y"] < _chromium.VIEWPORT[1]

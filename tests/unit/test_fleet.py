@@ -15,6 +15,7 @@ from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
 
 from rtlab import cli
 from rtlab.host import container, fleet
+from rtlab.report import params
 
 # The Kubernetes releases checked: the newest kubernetes-validate ships and an older one
 # still in wide use (RuntimeClass node.k8s.io/v1 and Indexed Jobs are GA in both)
@@ -194,7 +195,10 @@ def test_gather_puts_each_hosts_runs_under_its_name(tmp_path: Path, capsys) -> N
     assert [h["in_container"] for h in sorted(hosts, key=lambda h: h["host"])] == [False, True]
     for h in hosts:
         assert (out / h["folder"] / "trials.csv").is_file()
-    assert "2 run(s) of 2 host(s)" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "2 run(s) of 2 host(s)" in said and f"rtlab report --runs {out}" in said
+    # what gather wrote is what rtlab report --runs reads: two hosts, never pooled
+    assert len(params.host_groups(params.find_runs(str(out)))) == 2
     assert cli.main(["fleet", "gather", str(a), "--out", str(out)]) == 2  # not empty
     assert cli.main(["fleet", "gather", str(tmp_path / "nope"), "--out", str(tmp_path / "g2")]) == 2
 
