@@ -180,8 +180,9 @@ def gate(a: dict, b: dict, keys: list, moved: dict | None = None) -> tuple[np.nd
     adj = {k: moved.get(k, b[k]["adj"]) for k in keys}
     shifts, ses = np.array([log_shift(a[k], adj[k]) for k in keys]).T
     steps = np.array([k[3] for k in keys])
-    host = compare.host_shifts(shifts, steps, np.array([k[1] for k in keys]))
-    taus = drift.heterogeneity(shifts, host, ses, steps)
+    units = np.array(["/".join(k[1:3]) for k in keys])  # a target: fitted without its rows
+    host = compare.host_shifts(shifts, steps, np.array([k[1] for k in keys]), units)
+    taus = drift.heterogeneity(shifts, host, ses, steps, units)
     p = np.array(
         [row_p(a[k], b[k], adj[k], h, se, t) for k, h, se, t in zip(keys, host, ses, taus)]
     )

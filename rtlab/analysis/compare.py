@@ -583,9 +583,11 @@ def changes(
     # threshold is (drift.py).
     moved, ses = frame["_shift"].to_numpy(dtype=float), frame["_se"].to_numpy(dtype=float)
     steps = frame["step"].to_numpy()
-    host = host_shifts(moved, steps, frame["client"].to_numpy())
+    # a target's rows are fitted without any of its rows (drift._others)
+    units = (frame["client"] + "/" + frame["runtime"]).to_numpy()
+    host = host_shifts(moved, steps, frame["client"].to_numpy(), units)
     # and allows for how far rows move on their own between sittings (tau, 0 in one)
-    taus = drift.heterogeneity(moved, host, ses, steps)
+    taus = drift.heterogeneity(moved, host, ses, steps, units)
     frame.attrs["tau"] = float(np.median(taus)) if taus.size else 0.0
     frame["p_slower"] = [
         gate_p_beyond(adj_x, adj_y, h, d, se, tau, threshold)

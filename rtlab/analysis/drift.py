@@ -50,8 +50,23 @@ def polish(values: np.ndarray, factors: list[np.ndarray]) -> tuple[float, list[d
     return grand, effects
 
 
+def _others(use: np.ndarray, i: int, units: np.ndarray | None) -> np.ndarray:
+    """The rows to fit row ``i``'s expectation on: ``use`` without row ``i`` and without
+    the other rows of its target (``units``): a target that regressed in every step (or
+    the CRI's create and start, which appear as a lifecycle row and a cri row, one
+    measurement) must not excuse, or widen the allowance of, its own rows."""
+    others = use.copy()
+    others[i] = False
+    if units is not None:
+        others &= units != units[i]
+    return others
+
+
 def host_shifts(
-    log_shifts: np.ndarray, steps: np.ndarray, clients: np.ndarray | None = None
+    log_shifts: np.ndarray,
+    steps: np.ndarray,
+    clients: np.ndarray | None = None,
+    units: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per row, the log shift from A to B that the *other* rows expect of it: the median
     of theirs plus (given ``clients``) its client's and its step's effect fitted on them
@@ -60,10 +75,10 @@ def host_shifts(
     shifts = np.asarray(log_shifts, dtype=float)
     steps = np.asarray(steps)
     use = np.isfinite(shifts) & (steps != TOTAL_STEP)
+    units = None if units is None else np.asarray(units)
     out = np.zeros(shifts.size)
     for i in range(shifts.size):
-        others = use.copy()
-        others[i] = False
+        others = _others(use, i, units)
         if others.sum() < MIN_HOST_ROWS:
             continue
         if clients is None:
@@ -102,23 +117,27 @@ def host_shift(log_shifts: np.ndarray, steps: np.ndarray, clients: np.ndarray) -
 
 
 def heterogeneity(
-    log_shifts: np.ndarray, expected: np.ndarray, ses: np.ndarray, steps: np.ndarray
+    log_shifts: np.ndarray,
+    expected: np.ndarray,
+    ses: np.ndarray,
+    steps: np.ndarray,
+    units: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per row, τ: how far the *other* rows move beyond what is expected of them
     (:func:`host_shifts`) on their own, net of their own noise — the Paule–Mandel
     estimate on the log scale: the τ at which the mean of their squared residuals,
     each over its ``se² + τ²``, is 1 (``total`` rows left out); 0 when the residuals are
-    no bigger than the rows' own noise (one sitting). Leaving the row out keeps a
-    regression of its own from widening its allowance. ``ses``: each row's standard
+    no bigger than the rows' own noise (one sitting). Leaving the row (and its target's other rows,
+    ``units``) out keeps a regression of its own from widening its allowance. ``ses``: each row's standard
     error of its log shift (its 95% CI's width over 3.92)."""
     shifts, expected, ses = (np.asarray(v, dtype=float) for v in (log_shifts, expected, ses))
     use = np.isfinite(shifts) & np.isfinite(ses) & (ses > 0) & (np.asarray(steps) != TOTAL_STEP)
     resid2 = np.where(use, (shifts - expected) ** 2, 0.0)
     var = np.where(use, ses**2, 1.0)
+    units = None if units is None else np.asarray(units)
     out = np.zeros(shifts.size)
     for i in range(shifts.size):
-        others = use.copy()
-        others[i] = False
+        others = _others(use, i, units)
         if others.sum() < MIN_HOST_ROWS + 1:
             continue
         r2, v = resid2[others], var[others]

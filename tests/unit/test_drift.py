@@ -107,3 +107,17 @@ def test_beyond_p_allows_for_the_spread_and_only_for_slowdowns() -> None:
         np.log(1.3), 0.0, 0.05, 0.0, thr
     )
     assert np.isnan(drift.beyond_p(np.nan, 0.0, 0.05, 0.0, thr))
+
+
+def test_a_target_slower_in_every_step_does_not_excuse_its_own_steps() -> None:
+    """Each row is fitted without its target's other rows: crun 20% slower at every step
+    under docker is flagged at every step (its own rows would otherwise move docker's
+    client effect and widen tau for one another)."""
+    a = make_trials(MEDIANS, n_trials=20, sigma=0.03, seed=21)
+    b = make_trials(MEDIANS, n_trials=20, sigma=0.03, seed=22)
+    where = (b["client"] == "docker") & (b["runtime"] == "crun")
+    b.loc[where, "wall_s"] *= 1.2
+    table = compare.changes(a, b)
+    hit = table[(table["client"] == "docker") & (table["runtime"] == "crun")]
+    assert hit["regression"].all(), hit[["step", "change", "p_slower_adj"]]
+    assert table["regression"].sum() == len(hit)
