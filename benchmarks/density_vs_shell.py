@@ -1,7 +1,9 @@
 """Density's memavailable slope against a shell loop that is not rtlab, like with like.
 
 The independent side is a bash script (below, ``SHELL``): ``sync`` and a page-cache
-drop, ``MemAvailable`` read with awk, then containers brought up with the client's
+drop, ``MemAvailable`` plus the free pages on the kernel's per-CPU lists (the
+``count`` lines of /proc/zoneinfo, which MemFree leaves out; rtlab adds them too)
+read with awk at once, then containers brought up with the client's
 own CLI (``docker create``/``docker start`` or the runtime's ``create``/``start`` on
 the same busybox bundle rtlab uses) to N = 1, 3, 6, each level left idle 1 s, then
 ``sync`` + drop and MemAvailable read again: the fall at each N. The rtlab side is
@@ -23,6 +25,7 @@ Writes benchmarks/results/density_vs_shell.json.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
@@ -47,7 +50,11 @@ TARGETS = (("oci", "runc"), ("oci", "runsc"), ("docker", "runc"), ("docker", "ru
 SHELL = r"""
 set -u
 client=$1 runtime=$2 bundle=$3 image=$4 levels=$5
-avail() { sync; echo 3 > /proc/sys/vm/drop_caches; echo $(( $(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) * 1024 )); }
+avail() {
+  sync; echo 3 > /proc/sys/vm/drop_caches
+  echo $(( $(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) * 1024
+    + $(awk '$1 == "count:" {s += $2} END {print s + 0}' /proc/zoneinfo) * $(getconf PAGESIZE) ))
+}
 ids=()
 cleanup() {
   for id in "${ids[@]}"; do
@@ -97,13 +104,20 @@ def shell_trial(client: str, runtime: str, bundle: Path, script: Path) -> list[t
     return [(int(a), int(b)) for a, b in (line.split() for line in done.stdout.splitlines())]
 
 
-def rtlab_round(out: Path) -> pd.DataFrame:
-    """One rtlab density trial of every target (one round); its memavailable rows."""
+def rtlab_round(out: Path, allow_concurrent: bool = False) -> pd.DataFrame:
+    """One rtlab density trial of every target (one round); its memavailable rows. This
+    checkout's rtlab (``python -m rtlab`` from ROOT), not an installed copy's."""
     clients = sorted({c for c, _ in TARGETS})
     runtimes = sorted({r for _, r in TARGETS})
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     subprocess.run(
         [
-            str(ROOT / ".venv/bin/rtlab"),
+            sys.executable,
+            "-m",
+            "rtlab",
             "collect",
             "--experiment",
             "density",
@@ -120,10 +134,13 @@ def rtlab_round(out: Path) -> pd.DataFrame:
             "--out",
             str(out),
             "--no-progress",
+            *(["--allow-concurrent"] if allow_concurrent else []),
         ],
         check=True,
         capture_output=True,
         timeout=900,
+        env=env,
+        cwd=ROOT,
     )
     frame = pd.read_csv(out / "density.csv")
     return frame[(frame["method"] == "memavailable") & (frame["ok"].astype(str) == "True")]
@@ -152,6 +169,11 @@ def summary(slopes: list[float]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument(
+        "--allow-concurrent",
+        action="store_true",
+        help="let rtlab collect run beside another rtlab collect (a shared host; recorded)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     shell: dict[str, list[float]] = {f"{c}/{r}": [] for c, r in TARGETS}
@@ -170,7 +192,7 @@ def main() -> None:
                         pts = shell_trial(client, runtime, bundle, script)
                         shell[f"{client}/{runtime}"].append(slope(pts))
                 else:
-                    rows = rtlab_round(Path(tmp) / f"run-{rnd}")
+                    rows = rtlab_round(Path(tmp) / f"run-{rnd}", args.allow_concurrent)
                     for (client, runtime), sub in rows.groupby(["client", "runtime"]):
                         pts = list(zip(sub["n"].astype(int), sub["bytes"].astype(float)))
                         ours[f"{client}/{runtime}"].append(slope(pts))
@@ -196,6 +218,7 @@ def main() -> None:
             "method": __doc__.split("\n\n")[1],
             "levels": list(LEVELS),
             "rounds": args.rounds,
+            "allow_concurrent": args.allow_concurrent,
             "targets": table,
             "seconds": round(time.perf_counter() - started, 1),
         },

@@ -8,6 +8,11 @@ not the measurement). At each level N, after a ``sync`` and a page-cache drop:
 - ``memavailable``: the fall of ``MemAvailable`` (/proc/meminfo) from before the
   batch (read after the same sync and drop). It sees everything — the batch, the
   daemons' growth, and any other process on the host (noise on a shared machine).
+  MemAvailable leaves out the free pages the kernel holds on its per-CPU lists
+  (hundreds of MB here, refilled and drained as the host frees and allocates), so
+  they are added (/proc/zoneinfo's pagesets, :func:`per_cpu_free`). Read first, at
+  once after the drop, before the scans below: the drop's freed pages wait on those
+  lists and a reading that waited for a scan as long as the batch saw them move.
 - ``pss``: the summed PSS (``/proc/PID/smaps_rollup``) of the processes the batch
   added: processes started after the batch began whose command line or cgroup
   names one of the batch's containers (its name, or the client's full id for
@@ -81,6 +86,7 @@ DENSITY_COLUMNS = (
     "error",
 )
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 # -- reading memory ------------------------------------------------------------------
@@ -90,6 +96,25 @@ def mem_available(meminfo: str | Path = "/proc/meminfo") -> int:
         if line.startswith("MemAvailable:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError(f"{meminfo}: no MemAvailable line")
+
+
+def per_cpu_free(zoneinfo: str | Path = "/proc/zoneinfo") -> int:
+    """Bytes of free pages held on the kernel's per-CPU lists: the ``count`` of every
+    zone's pagesets in /proc/zoneinfo. They are free, but MemFree — and so MemAvailable —
+    leaves them out; on this host the lists hold hundreds of MB and refill and drain as
+    the host frees and allocates (docs/DESIGN.md, density)."""
+    pages = 0
+    for line in procfs.read_text(zoneinfo).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "count:":
+            pages += int(parts[1])
+    return pages * PAGE
+
+
+def available() -> int:
+    """What the ``memavailable`` method reads: MemAvailable plus the per-CPU lists' free
+    pages (:func:`per_cpu_free`)."""
+    return mem_available() + per_cpu_free()
 
 
 def pss(pid: int) -> int:
@@ -223,6 +248,15 @@ class DensityRunner(TrialRunner):
         # before each reading: sync and drop the page cache (root); tests may pass a no-op
         self.quiesce = quiesce if quiesce is not None else conditions.drop_caches
 
+    def available_after_drop(self) -> int:
+        """``sync``, drop the page cache, and read :func:`available` at once, before
+        anything else: the pages a drop freed wait on the per-CPU lists, which
+        MemAvailable leaves out, and come back into it as the host allocates, so a
+        reading taken after the level's process scan — longer with more containers —
+        read more of them at higher N and bent the slope down (docs/DESIGN.md, density)."""
+        self.quiesce()
+        return available()
+
     def _memory_rows(
         self,
         base: dict,
@@ -233,7 +267,7 @@ class DensityRunner(TrialRunner):
         pinned: Sequence[tuple[str, int, str]],
         daemons0: int | None,
     ) -> list[dict]:
-        self.quiesce()
+        fall = avail0 - self.available_after_drop()  # first: before the scan below
         flat = [k for ks in keys.values() for k in ks]
         procs = batch_processes(flat, before, skip=[os.getpid()])
         texts = [" ".join(procfs.cmdline(p)) + "\n" + (procfs.cgroup(p) or "") for p in procs]
@@ -249,7 +283,6 @@ class DensityRunner(TrialRunner):
             names += " (restarted during the trial: growth unknown)"
         elif pinned and now is not None and daemons0 is not None:
             grew = now - daemons0
-        fall = avail0 - mem_available()
         common = {
             **base,
             "n": n,
@@ -310,10 +343,10 @@ class DensityRunner(TrialRunner):
         failed = ""
         per_container = 0.0  # the largest method's bytes per container at the last level
         try:
-            self.quiesce()
+            avail0 = self.available_after_drop()
             before = snapshot()
             pinned = client_daemons(target)
-            avail0, daemons0 = mem_available(), daemons_pss(pinned)
+            daemons0 = daemons_pss(pinned)
             for n in self.levels:
                 if failed:
                     self.writer.write(

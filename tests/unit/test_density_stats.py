@@ -445,3 +445,123 @@ def test_the_first_screen_answers_density_and_names_it_among_the_experiments(tmp
     density_block = page[page.index('data-experiment="density"') :]
     assert "a slope over N per trial" in density_block
     assert "released together" not in density_block  # not the concurrency block's lead
+
+
+def test_memavailable_is_read_at_once_after_the_drop_not_after_the_scan(tmp_path, monkeypatch):
+    """Right after a page-cache drop, pages it freed are not yet counted in MemAvailable
+    and come back as the host works (measured: docs/DESIGN.md, density). A synthetic host
+    where each process the level's scan reads returns part of that pool: the fall must be
+    the containers' memory alone, so the slope is their cost per container (a reading
+    taken after the scan, which grows with N, read more of the pool at higher N)."""
+    from rtlab.collect import density
+    from rtlab.core import experiments
+
+    each, pool = 3_000_000, 50_000_000  # a container's memory; the pool a drop hides
+    host = {"running": 0, "hidden": 0}
+
+    def drop():
+        host["hidden"] = pool
+
+    def scan_one(pid):  # the scan's work brings part of the pool back into view
+        host["hidden"] = max(0, host["hidden"] - pool // 10)
+        return 0
+
+    monkeypatch.setattr(
+        density, "mem_available", lambda: 10**10 - each * host["running"] - host["hidden"]
+    )
+    monkeypatch.setattr(density, "per_cpu_free", lambda: 0, raising=False)
+    monkeypatch.setattr(density, "pss", scan_one)
+    monkeypatch.setattr(
+        density, "batch_processes", lambda keys, before, skip=(): list(range(host["running"]))
+    )
+    monkeypatch.setattr(density, "cgroup_usage", lambda pids, keys: (0, 0))
+    monkeypatch.setattr(density.procfs, "cmdline", lambda pid: [f"key-{pid}"])
+    monkeypatch.setattr(density.procfs, "cgroup", lambda pid: "")
+    runner = density.DensityRunner(
+        experiments.get("density"),
+        ("create", "start"),
+        levels=[1, 3, 6],
+        out_dir=tmp_path,
+        quiesce=drop,
+        run_id="r",
+        token="t",
+        timeout_s=5,
+    )
+    runner.quiesce()  # the baseline, as a trial reads it before the batch: no scan
+    avail0 = density.mem_available()
+    falls = []
+    for n in runner.levels:
+        host["running"] = n
+        keys = {f"key-{p}": [f"key-{p}"] for p in range(n)}
+        rows = runner._memory_rows({}, n, keys, set(), avail0, [], None)
+        (row,) = [r for r in rows if r["method"] == "memavailable"]
+        assert row["ok"], row["error"]
+        falls.append(row["bytes"])
+    assert falls == [each * n for n in runner.levels]
+    assert ds.ols_fit(runner.levels, falls)[0] == pytest.approx(each)
+
+
+def test_per_cpu_free_sums_every_zones_pagesets_in_pages(tmp_path):
+    from rtlab.collect import density
+
+    counts = {"DMA32": (117, 40), "Normal": (80537, 61003)}  # per zone, per CPU
+    text = "".join(
+        f"Node 0, zone {zone}\n  pages free     5\n        high     99\n  pagesets\n"
+        + "".join(
+            f"    cpu: {cpu}\n              count:    {n}\n              high:     99\n"
+            f"              batch:    63\n"
+            for cpu, n in enumerate(ns)
+        )
+        + "  vm stats threshold: 24\n"
+        for zone, ns in counts.items()
+    )
+    (tmp_path / "zoneinfo").write_text(text)
+    pages = sum(sum(ns) for ns in counts.values())
+    assert density.per_cpu_free(tmp_path / "zoneinfo") == pages * density.PAGE
+    assert density.per_cpu_free(tmp_path / "absent") == 0
+
+
+def test_memavailable_counts_the_per_cpu_lists_free_pages(tmp_path, monkeypatch, rng):
+    """Free pages on the kernel's per-CPU lists are left out of MemAvailable and move by
+    hundreds of MB as the host frees and allocates (measured: docs/DESIGN.md, density).
+    A synthetic host whose lists hold a different amount at every reading: the fall
+    must be the containers' memory alone."""
+    from rtlab.collect import density
+    from rtlab.core import experiments
+
+    each = 3_000_000
+    host = {"running": 0, "lists": 0}
+
+    def drop():  # each drop leaves another amount on the lists
+        host["lists"] = int(rng.uniform(0, 600e6))
+
+    monkeypatch.setattr(
+        density, "mem_available", lambda: 10**10 - each * host["running"] - host["lists"]
+    )
+    monkeypatch.setattr(density, "per_cpu_free", lambda: host["lists"], raising=False)
+    monkeypatch.setattr(
+        density, "batch_processes", lambda keys, before, skip=(): list(range(host["running"]))
+    )
+    monkeypatch.setattr(density, "pss", lambda pid: 0)
+    monkeypatch.setattr(density, "cgroup_usage", lambda pids, keys: (0, 0))
+    monkeypatch.setattr(density.procfs, "cmdline", lambda pid: [f"key-{pid}"])
+    monkeypatch.setattr(density.procfs, "cgroup", lambda pid: "")
+    runner = density.DensityRunner(
+        experiments.get("density"),
+        ("create", "start"),
+        levels=[1, 3, 6],
+        out_dir=tmp_path,
+        quiesce=drop,
+        run_id="r",
+        token="t",
+        timeout_s=5,
+    )
+    runner.quiesce()
+    avail0 = density.mem_available() + host["lists"]  # the baseline, lists counted
+    falls = []
+    for n in runner.levels:
+        host["running"] = n
+        keys = {f"key-{p}": [f"key-{p}"] for p in range(n)}
+        rows = runner._memory_rows({}, n, keys, set(), avail0, [], None)
+        falls += [r["bytes"] for r in rows if r["method"] == "memavailable"]
+    assert falls == [each * n for n in runner.levels]
