@@ -39,6 +39,7 @@ class Pulls:
     trials: pd.DataFrame  # one row per trial (pull_stats.trials_of)
     shares: pd.DataFrame
     slopes: pd.DataFrame
+    compression: pd.DataFrame  # zstd / gzip paired by round (pull_stats.compression_pairs)
     tables: list[Path] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
 
@@ -57,7 +58,9 @@ def load(run_dirs: Iterable[str | Path]) -> Pulls | None:
     if not frames:
         return None
     trials = ps.trials_of(pd.concat(frames, ignore_index=True))
-    return Pulls(runs, trials, ps.shares(trials), ps.size_slopes(trials))
+    return Pulls(
+        runs, trials, ps.shares(trials), ps.size_slopes(trials), ps.compression_pairs(trials)
+    )
 
 
 def _trials(n: int) -> str:
@@ -165,7 +168,11 @@ def write(
         return None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for frame, name in ((found.shares, "pull_shares.csv"), (found.slopes, "pull_slopes.csv")):
+    for frame, name in (
+        (found.shares, "pull_shares.csv"),
+        (found.slopes, "pull_slopes.csv"),
+        (found.compression, "pull_compression.csv"),
+    ):
         frame.to_csv(out / name, index=False)
         found.tables.append(out / name)
     if draw:
@@ -217,6 +224,35 @@ def slopes_table(found: Pulls) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _ms(seconds: float) -> str:
+    return "—" if pd.isna(seconds) else f"{seconds * 1e3:.0f}"
+
+
+def compression_table(found: Pulls) -> pd.DataFrame:
+    """zstd / gzip per target, size, cache and measure, paired by round."""
+    rows = []
+    for r in found.compression.itertuples(index=False):
+        if pd.isna(r.ratio):
+            cell = f"— ({r.note})"
+        elif pd.isna(r.ratio_low):
+            cell = f"{r.ratio:.3f} ({r.note})"
+        else:
+            cell = f"{r.ratio:.3f} [{r.ratio_low:.3f}–{r.ratio_high:.3f}], p = {r.p:.3g}"
+        rows.append(
+            {
+                "target": f"{_client(r)}/{r.runtime}",
+                "size": size_label(int(r.image_size_bytes)),
+                "cache": r.cache,
+                "measure": r.measure,
+                "gzip (ms)": _ms(r.gzip_s),
+                "zstd (ms)": _ms(r.zstd_s),
+                "zstd / gzip": cell,
+                "rounds paired": r.rounds,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def section(run_dirs: Iterable[str | Path], out_dir: str | Path, figures: str = "report"):
     """Notebook 02's pull section as HTML; one line when no run measured a pull."""
     from IPython.display import HTML
@@ -237,6 +273,14 @@ def section(run_dirs: Iterable[str | Path], out_dir: str | Path, figures: str = 
         "each round, then the mean of the rounds' slopes with its t-interval.</p>",
         html_table(slopes_table(found), "pull-slopes"),
     ]
+    if len(found.compression):
+        parts += [
+            "<p>zstd against gzip, paired by round (the two compressions are units of one "
+            "target, interleaved in each round): the Hodges–Lehmann estimate of the "
+            "per-round ratio zstd / gzip with the 95% CI of its signed-rank test (below 1: "
+            "zstd faster).</p>",
+            html_table(compression_table(found), "pull-compression"),
+        ]
     for png in found.figures:
         title = "Cold start against image size: to running (solid) and the pull (dashed)"
         parts.append(
