@@ -182,6 +182,58 @@ def write(
     return found
 
 
+def console_table(frame: pd.DataFrame) -> str:
+    """What ``rtlab collect`` prints for the pull experiments: one line per target, image
+    size, compression and cache (never pooled over them): the pull's and time to
+    running's medians [95% CI] in ms, the pull's share, trials complete."""
+    shares = ps.shares(ps.trials_of(frame))
+    if shares.empty:
+        return "no pull trial to tabulate"
+
+    def ms(est: float, low: float, high: float) -> str:
+        if math.isnan(est):
+            return "—"
+        if math.isnan(low) or math.isnan(high):
+            return f"{est * 1e3:.0f} [no CI]"
+        return f"{est * 1e3:.0f} [{low * 1e3:.0f}–{high * 1e3:.0f}]"
+
+    header = [
+        "target",
+        "size",
+        "compression",
+        "cache",
+        "pull",
+        "to running",
+        "pull share",
+        "complete",
+    ]
+    lines = [
+        [
+            f"{_client(r)}/{r.runtime}",
+            size_label(int(r.image_size_bytes)),
+            str(r.compression),
+            str(r.cache),
+            ms(r.pull_s, r.pull_low, r.pull_high),
+            ms(r.to_running_s, r.to_running_low, r.to_running_high),
+            "—" if math.isnan(r.share) else f"{r.share:.0%}",
+            f"{r.complete}/{r.trials}",
+        ]
+        for r in shares.itertuples(index=False)
+    ]
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+
+    def fmt(row: list[str]) -> str:
+        cells = (v.ljust(w) if i < 4 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths)))
+        return "  ".join(cells).rstrip()
+
+    return "\n".join(
+        [
+            "pull: median [95% CI] in ms, per target, image size, compression and cache:",
+            *(fmt(row) for row in [header, *lines]),
+        ]
+    )
+
+
 def shares_table(found: Pulls) -> pd.DataFrame:
     rows = []
     for r in found.shares.itertuples(index=False):

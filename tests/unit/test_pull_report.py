@@ -131,3 +131,27 @@ def test_the_compression_table_is_in_the_section_escaped(tmp_path, monkeypatch):
     assert "<i>ctr</i>" not in html and "&lt;i&gt;ctr&lt;/i&gt;/runc" in html
     assert "no zstd trial completed" in html
     assert (tmp_path / "out" / "pull_compression.csv").exists()
+
+
+def test_the_console_has_one_line_per_size_never_pooled(tmp_path, monkeypatch):
+    from rtlab.report import console
+
+    frame = _compression_rows(rounds=6)
+    monkeypatch.setattr(console, "load_trials", lambda r: frame)
+    text = console.console_summary(tmp_path)  # what rtlab collect prints at its end
+    lines = text.splitlines()
+    assert lines[0].startswith("pull: median [95% CI] in ms")
+    rows = [line.split() for line in lines[2:]]
+    # 2 clients × 3 sizes × 2 compressions, one cold cache: one line each
+    assert len(rows) == 12
+    assert {(r[0], r[1], r[2]) for r in rows} == {
+        (f"{c}/runc", s, z)
+        for c in ("ctr", "docker")
+        for s in ("0", "50MB", "200MB")
+        for z in ("gzip", "zstd")
+    }
+    big = next(r for r in rows if r[:3] == ["ctr/runc", "200MB", "gzip"])
+    assert 2000 < float(big[4]) < 5000 and big[-1] == "6/6"  # 2.1 s × the round's load
+    failed = next(r for r in rows if r[:3] == ["docker/runc", "50MB", "zstd"])
+    assert failed[4] == "—" and failed[-1] == "0/6"
+    assert pr.console_table(frame.iloc[:0]) == "no pull trial to tabulate"
