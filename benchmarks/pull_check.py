@@ -169,6 +169,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--update", action="store_true", help="merge into the stored results")
     ap.add_argument(
+        "--append", action="store_true", help="with --update: add the pairs to the stored ones"
+    )
+    ap.add_argument(
         "--blocks", type=int, default=0, help="also run the earlier block protocol (blocks of 5)"
     )
     ap.add_argument(
@@ -243,6 +246,11 @@ def main() -> None:
     stored = RESULTS / "pull_check.json"
     if args.update and stored.exists():
         old = json.loads(stored.read_text())
+        if args.append:  # this sitting's pairs added to the stored ones of each point
+            before = {_key(p): p for p in old.get("points", []) if "times_s" in p}
+            for p in out["points"]:
+                if "times_s" in p and _key(p) in before:
+                    _extend(p, before[_key(p)])
         now = {_key(p) for p in out["points"]}
         out["points"] = [p for p in old.get("points", []) if _key(p) not in now] + out["points"]
         out["points"].sort(key=lambda p: (p["client"], p["size_bytes"], p["compression"]))
@@ -267,6 +275,18 @@ def pooled(points: list[dict]) -> dict:
     rt = [t for p in points for t in p["times_s"]["rtlab"]]
     hf = [t for p in points for t in p["times_s"]["hyperfine"]]
     return paired_ratio(rt, hf) if rt else {}
+
+
+def _extend(p: dict, old: dict) -> None:
+    """``p``'s pairs after ``old``'s (two sittings of the same point), statistics redone."""
+    for arm in ("rtlab", "hyperfine"):
+        p["times_s"][arm] = old["times_s"][arm] + p["times_s"][arm]
+    p["cpu_stall_share_per_pair"] = old["cpu_stall_share_per_pair"] + p["cpu_stall_share_per_pair"]
+    p["seconds"] += old.get("seconds", 0.0)
+    p["sittings"] = old.get("sittings", 1) + 1
+    p["rtlab_ms"] = statistics.median(p["times_s"]["rtlab"]) * 1e3
+    p["hyperfine_ms"] = statistics.median(p["times_s"]["hyperfine"]) * 1e3
+    p |= paired_ratio(p["times_s"]["rtlab"], p["times_s"]["hyperfine"])
 
 
 def _key(p: dict) -> tuple:
