@@ -137,6 +137,46 @@ def point(target, ref: str, argv: list[str], pairs: int, gap_s: float, seed: int
     }
 
 
+def exec_check(pairs: int, gap_s: float) -> list[dict]:
+    """The harnesses alone: a command that pulls nothing (``podman --version``, ``ctr
+    --version``, ``/bin/true``) timed by both arms, pair by pair, after a page-cache drop
+    (as before a cold pull) and warm: what each timer adds to starting a command."""
+    out = []
+    for argv, drop in (
+        (["podman", "--version"], True),
+        (["ctr", "--version"], True),
+        (["/bin/true"], True),
+        (["podman", "--version"], False),
+        (["/bin/true"], False),
+    ):
+        times: dict[str, list[float]] = {"rtlab": [], "hyperfine": []}
+        for p in range(pairs):
+            for arm in ("rtlab", "hyperfine") if p % 2 == 0 else ("hyperfine", "rtlab"):
+                if drop:
+                    conditions.drop_caches()
+                time.sleep(gap_s)
+                times[arm].append(ARMS[arm](argv))
+        diff = [h - r for r, h in zip(times["rtlab"], times["hyperfine"])]
+        out.append(
+            {
+                "argv": argv,
+                "caches_dropped": drop,
+                "rtlab_ms": statistics.median(times["rtlab"]) * 1e3,
+                "hyperfine_ms": statistics.median(times["hyperfine"]) * 1e3,
+                "median_diff_ms": statistics.median(diff) * 1e3,  # hyperfine − rtlab per pair
+                **paired_ratio(times["rtlab"], times["hyperfine"]),
+                "times_s": times,
+            }
+        )
+        print(
+            f"{' '.join(argv):16} {'cold' if drop else 'warm'}  rtlab {out[-1]['rtlab_ms']:6.2f} ms"
+            f"  hyperfine {out[-1]['hyperfine_ms']:6.2f} ms  hyperfine − rtlab "
+            f"{out[-1]['median_diff_ms']:+.2f} ms (median of pairs)",
+            flush=True,
+        )
+    return out
+
+
 def blocks(target, ref: str, argv: list[str], runs: int, n_blocks: int, gap_s: float) -> dict:
     """The earlier protocol: blocks of ``runs`` pulls per arm, alternating block by block."""
     times: dict[str, list[list[float]]] = {"rtlab": [], "hyperfine": []}
@@ -175,9 +215,18 @@ def main() -> None:
         "--blocks", type=int, default=0, help="also run the earlier block protocol (blocks of 5)"
     )
     ap.add_argument(
+        "--exec-only", action="store_true", help="only time the harnesses on --version, /bin/true"
+    )
+    ap.add_argument(
         "--md-only", action="store_true", help="only rewrite pull_check.md from the stored JSON"
     )
     args = ap.parse_args()
+    if args.exec_only:  # the harnesses' own cost, stored beside the points
+        stored = json.loads((RESULTS / "pull_check.json").read_text())
+        stored["exec_check"] = exec_check(40, args.gap)
+        (RESULTS / "pull_check.json").write_text(json.dumps(stored, indent=2) + "\n")
+        (RESULTS / "pull_check.md").write_text(markdown(stored))
+        return
     if args.md_only:  # the ratios recomputed from the stored times
         stored = json.loads((RESULTS / "pull_check.json").read_text())
         for p in stored["points"]:
@@ -326,6 +375,19 @@ def markdown(out: dict) -> str:
             f"{q['ratio']:.3f} [{low:.3f}–{high:.3f}] (pair log-ratio sd "
             f"{q['log_ratio_robust_sd']:.3f}).",
         ]
+    if out.get("exec_check"):
+        lines += [
+            "",
+            "The harnesses alone (no pull; 40 pairs each; hyperfine − rtlab, median of pairs):",
+            "",
+            "| command | page cache | rtlab (ms) | hyperfine (ms) | hyperfine − rtlab (ms) |",
+            "|---|---|---|---|---|",
+        ]
+        for e in out["exec_check"]:
+            lines.append(
+                f"| `{' '.join(e['argv'])}` | {'dropped' if e['caches_dropped'] else 'warm'} | "
+                f"{e['rtlab_ms']:.2f} | {e['hyperfine_ms']:.2f} | {e['median_diff_ms']:+.2f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
