@@ -14,7 +14,13 @@ size, compression, cache):
   interleaved in one round, so a round is one trial of the whole size grid) the
   least-squares slope over the sizes, then the mean of the rounds' slopes with its
   t-interval across rounds (density_stats.across_trials: the rounds' slopes, never their
-  pooled points, which share rounds and are not independent).
+  pooled points, which share rounds and are not independent);
+- per (client, runtime, network, size, cache) zstd against gzip, paired by round (the
+  two compressions are units of one target, interleaved in every round): the
+  Hodges–Lehmann estimate of the per-round log ratio zstd / gzip with the inversion CI
+  of its signed-rank test and its p (analysis/shift.py's ``paired_test``, the
+  estimator ``rtlab compare`` uses for targets measured in the same rounds), for the
+  pull and for time to running (:func:`compression_pairs`).
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from rtlab.analysis import density_stats as ds
-from rtlab.analysis import stats
+from rtlab.analysis import shift, stats
+from rtlab.analysis.summary import CONFIDENCE
 from rtlab.core import experiments
 
 EXPERIMENTS = ("pull", "cri-pull")
@@ -125,3 +132,50 @@ def size_slopes(trials: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+PAIR = ["client", "runtime", "network", "image_size_bytes", "cache"]
+MEASURES = {"pull": "pull_s", "to running": "to_running_s"}
+COMPRESSION_COLUMNS = [
+    *PAIR, "measure", "rounds", "gzip_s", "zstd_s", "ratio", "ratio_low", "ratio_high", "p", "note",
+]  # fmt: skip
+
+
+def compression_pairs(trials: pd.DataFrame, *, confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """zstd against gzip per (client, runtime, network, size, cache) and measure (the pull,
+    time to running), paired by round: ``ratio`` = zstd / gzip, the Hodges–Lehmann
+    estimate of the per-round log ratios with its signed-rank inversion CI (``ratio_low``,
+    ``ratio_high``) and ``p``; ``rounds`` the rounds where both compressions have a value
+    (the medians ``gzip_s``, ``zstd_s`` are over those rounds). A group with no such round
+    (e.g. docker, which cannot pull zstd) keeps its row, with ``note`` saying why."""
+    rows = []
+    use = trials[trials["compression"].isin(["gzip", "zstd"])]
+    for keys, g in use.groupby(PAIR, sort=True, dropna=False):
+        if set(g["compression"]) != {"gzip", "zstd"}:
+            continue  # only one compression measured: nothing to compare
+        for measure, col in MEASURES.items():
+            wide = g.pivot_table(
+                index=["run_id", "round"], columns="compression", values=col, aggfunc="median"
+            ).reindex(columns=["gzip", "zstd"])
+            both = wide[(wide > 0).all(axis=1)]
+            row = {**dict(zip(PAIR, keys)), "measure": measure, "rounds": len(both)}
+            if both.empty:
+                failed = [c for c in ("gzip", "zstd") if not (wide[c] > 0).any()]
+                why = f"no {' or '.join(failed)} trial completed" if failed else "no round has both"
+                rows.append(row | {"note": why})
+                continue
+            d = np.log(both["zstd"].to_numpy()) - np.log(both["gzip"].to_numpy())
+            (found,), p = shift.paired_test(d, confidence)
+            rows.append(
+                row
+                | {
+                    "gzip_s": float(both["gzip"].median()),
+                    "zstd_s": float(both["zstd"].median()),
+                    "ratio": float(np.exp(found.estimate)),
+                    "ratio_low": float(np.exp(found.low)),
+                    "ratio_high": float(np.exp(found.high)),
+                    "p": p,
+                    "note": "" if np.isfinite(found.low) else "no CI: too few rounds",
+                }
+            )
+    return pd.DataFrame(rows, columns=COMPRESSION_COLUMNS)

@@ -1,5 +1,6 @@
 """What ``rtlab collect`` prints at its end: the median [95% CI] of each target and step, in
-ms, as plain text (density's per level N, concurrency's per k).
+ms, as plain text (density's per level N, concurrency's per k, the pull experiments' per
+image size, compression and cache).
 
 Light on purpose: pandas and the statistics, no figure module (no matplotlib); split
 out of views.py (issue 32), which re-exports both names.
@@ -14,7 +15,7 @@ import pandas as pd
 from rtlab.analysis import concurrency_stats, stats
 from rtlab.core.conditions import format_pace
 from rtlab.core.results import load_trials
-from rtlab.report import density_report
+from rtlab.report import density_report, pull_report
 
 # -- the console ------------------------------------------------------------------------
 
@@ -85,5 +86,11 @@ def console_summary(run_dir: Path | str) -> str:
         rest = trials[~conc]
         return "\n".join(
             [*([console_table(rest)] if len(rest) else []), concurrency_stats.console_table(trials)]
+        )
+    pull = trials["experiment"].astype(str).isin(pull_report.ps.EXPERIMENTS)
+    if pull.any():  # per image size, compression and cache: never pooled over them
+        rest = trials[~pull]
+        return "\n".join(
+            [*([console_table(rest)] if len(rest) else []), pull_report.console_table(trials[pull])]
         )
     return console_table(trials)

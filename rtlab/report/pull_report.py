@@ -39,6 +39,7 @@ class Pulls:
     trials: pd.DataFrame  # one row per trial (pull_stats.trials_of)
     shares: pd.DataFrame
     slopes: pd.DataFrame
+    compression: pd.DataFrame  # zstd / gzip paired by round (pull_stats.compression_pairs)
     tables: list[Path] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
 
@@ -57,7 +58,9 @@ def load(run_dirs: Iterable[str | Path]) -> Pulls | None:
     if not frames:
         return None
     trials = ps.trials_of(pd.concat(frames, ignore_index=True))
-    return Pulls(runs, trials, ps.shares(trials), ps.size_slopes(trials))
+    return Pulls(
+        runs, trials, ps.shares(trials), ps.size_slopes(trials), ps.compression_pairs(trials)
+    )
 
 
 def _trials(n: int) -> str:
@@ -165,7 +168,11 @@ def write(
         return None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for frame, name in ((found.shares, "pull_shares.csv"), (found.slopes, "pull_slopes.csv")):
+    for frame, name in (
+        (found.shares, "pull_shares.csv"),
+        (found.slopes, "pull_slopes.csv"),
+        (found.compression, "pull_compression.csv"),
+    ):
         frame.to_csv(out / name, index=False)
         found.tables.append(out / name)
     if draw:
@@ -173,6 +180,58 @@ def write(
         folder.mkdir(parents=True, exist_ok=True)
         found.figures = _figures(found.shares, folder)
     return found
+
+
+def console_table(frame: pd.DataFrame) -> str:
+    """What ``rtlab collect`` prints for the pull experiments: one line per target, image
+    size, compression and cache (never pooled over them): the pull's and time to
+    running's medians [95% CI] in ms, the pull's share, trials complete."""
+    shares = ps.shares(ps.trials_of(frame))
+    if shares.empty:
+        return "no pull trial to tabulate"
+
+    def ms(est: float, low: float, high: float) -> str:
+        if math.isnan(est):
+            return "—"
+        if math.isnan(low) or math.isnan(high):
+            return f"{est * 1e3:.0f} [no CI]"
+        return f"{est * 1e3:.0f} [{low * 1e3:.0f}–{high * 1e3:.0f}]"
+
+    header = [
+        "target",
+        "size",
+        "compression",
+        "cache",
+        "pull",
+        "to running",
+        "pull share",
+        "complete",
+    ]
+    lines = [
+        [
+            f"{_client(r)}/{r.runtime}",
+            size_label(int(r.image_size_bytes)),
+            str(r.compression),
+            str(r.cache),
+            ms(r.pull_s, r.pull_low, r.pull_high),
+            ms(r.to_running_s, r.to_running_low, r.to_running_high),
+            "—" if math.isnan(r.share) else f"{r.share:.0%}",
+            f"{r.complete}/{r.trials}",
+        ]
+        for r in shares.itertuples(index=False)
+    ]
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+
+    def fmt(row: list[str]) -> str:
+        cells = (v.ljust(w) if i < 4 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths)))
+        return "  ".join(cells).rstrip()
+
+    return "\n".join(
+        [
+            "pull: median [95% CI] in ms, per target, image size, compression and cache:",
+            *(fmt(row) for row in [header, *lines]),
+        ]
+    )
 
 
 def shares_table(found: Pulls) -> pd.DataFrame:
@@ -217,6 +276,35 @@ def slopes_table(found: Pulls) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _ms(seconds: float) -> str:
+    return "—" if pd.isna(seconds) else f"{seconds * 1e3:.0f}"
+
+
+def compression_table(found: Pulls) -> pd.DataFrame:
+    """zstd / gzip per target, size, cache and measure, paired by round."""
+    rows = []
+    for r in found.compression.itertuples(index=False):
+        if pd.isna(r.ratio):
+            cell = f"— ({r.note})"
+        elif pd.isna(r.ratio_low):
+            cell = f"{r.ratio:.3f} ({r.note})"
+        else:
+            cell = f"{r.ratio:.3f} [{r.ratio_low:.3f}–{r.ratio_high:.3f}], p = {r.p:.3g}"
+        rows.append(
+            {
+                "target": f"{_client(r)}/{r.runtime}",
+                "size": size_label(int(r.image_size_bytes)),
+                "cache": r.cache,
+                "measure": r.measure,
+                "gzip (ms)": _ms(r.gzip_s),
+                "zstd (ms)": _ms(r.zstd_s),
+                "zstd / gzip": cell,
+                "rounds paired": r.rounds,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def section(run_dirs: Iterable[str | Path], out_dir: str | Path, figures: str = "report"):
     """Notebook 02's pull section as HTML; one line when no run measured a pull."""
     from IPython.display import HTML
@@ -237,6 +325,14 @@ def section(run_dirs: Iterable[str | Path], out_dir: str | Path, figures: str = 
         "each round, then the mean of the rounds' slopes with its t-interval.</p>",
         html_table(slopes_table(found), "pull-slopes"),
     ]
+    if len(found.compression):
+        parts += [
+            "<p>zstd against gzip, paired by round (the two compressions are units of one "
+            "target, interleaved in each round): the Hodges–Lehmann estimate of the "
+            "per-round ratio zstd / gzip with the 95% CI of its signed-rank test (below 1: "
+            "zstd faster).</p>",
+            html_table(compression_table(found), "pull-compression"),
+        ]
     for png in found.figures:
         title = "Cold start against image size: to running (solid) and the pull (dashed)"
         parts.append(

@@ -134,6 +134,21 @@ def test_a_small_pull_run_keeps_every_row_and_leaves_nothing(tmp_path):
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout
+    # the console: one line per target, size, compression and cache, never pooled over them
+    printed = (proc.stdout + proc.stderr).splitlines()
+    header = [n for n, line in enumerate(printed) if line.startswith("pull: median [95% CI] in ms")]
+    assert len(header) == 1, "\n".join(printed)
+    table = printed[header[0] + 2 :]  # after the column names
+    table = table[: next((n for n, t in enumerate(table) if "/runc " not in t), len(table))]
+    rows = {tuple(line.split()[:4]) for line in table}
+    assert len(rows) == len(table) == 3 * 2 * 2 * 2
+    assert rows == {
+        (f"{c}/runc", s, z, k)
+        for c in CLIENT_NAMES
+        for s in ("0", "2MB")
+        for z in ("gzip", "zstd")
+        for k in ("cold", "warm")
+    }
     meta = json.loads((out / "run.json").read_text())
     images = meta["pull"]["images"]
     assert {(i["size_bytes"], i["compression"]) for i in images} == {
