@@ -3,9 +3,10 @@ rtlab once: per command line what ``python -m rtlab ARGS`` gives (exit code, std
 stderr, a traceback and exit 1 for an exception that escapes), without an interpreter
 start and rtlab's imports each time (tests/unit/test_cli_bad_input.py).
 
-Run as a script it reads a JSON list of argument lists on stdin and writes a JSON list of
-``[returncode, stdout, stderr]`` on stdout, with the repository as the working folder (first
-on ``sys.path``, as it is for ``python -m rtlab``); :func:`run_many` runs it from a test.
+Run as a script (or its :func:`main`) it reads a JSON list of argument lists (its first
+argument, or stdin) and writes a JSON list of ``[returncode, stdout, stderr]`` on stdout,
+with the repository as the working folder (first on ``sys.path``, as it is for ``python -m
+rtlab``); :func:`run_many` runs it from a test.
 
 Run with ``--serve`` it is a server for :func:`rtlab_forked`, one command line at a time,
 each forked from a process that imported the third-party libraries (not rtlab) once.
@@ -92,7 +93,7 @@ def main() -> None:
     import rtlab.cli  # noqa: F401
     import rtlab.report.report  # noqa: F401
 
-    cases = json.load(sys.stdin)
+    cases = json.loads(sys.argv[1]) if sys.argv[1:] else json.load(sys.stdin)
     json.dump([run(argv) for argv in cases], sys.stdout)
 
 
@@ -100,14 +101,13 @@ def run_many(
     cases: Sequence[Sequence[str]], env: Mapping[str, str] | None = None
 ) -> list[subprocess.CompletedProcess]:
     """Each of ``cases`` (rtlab's arguments) as ``python -m rtlab`` run in the repository
-    would give it (tests/conftest.py's ``rtlab``), one interpreter start for all."""
-    r = subprocess.run(
-        [sys.executable, __file__],
-        input=json.dumps([list(args) for args in cases]),
-        capture_output=True,
-        text=True,
-        env=None if env is None else dict(env),
-        cwd=REPO,
+    would give it (tests/conftest.py's ``rtlab``), one interpreter start for all (a fork
+    of :func:`python_forked`'s server, its third-party libraries imported already)."""
+    r = python_forked(
+        "-c",
+        f"import runpy; runpy.run_path({str(Path(__file__).resolve())!r})['main']()",
+        json.dumps([list(args) for args in cases]),
+        env=env,
         timeout=TIMEOUT_S * 2,
     )
     assert r.returncode == 0, r.stderr
