@@ -181,6 +181,17 @@ class _Server:
     proc: subprocess.Popen | None = None
     env: dict[str, str] = {}
 
+    @staticmethod
+    def stop(proc: subprocess.Popen) -> None:
+        """End of input: the server returns; waited for (its CPU counts in this process's)."""
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
     @classmethod
     def run(cls, argv: list[str], env: dict[str, str], cwd: str, timeout: float) -> list[object]:
         if cls.proc is None or cls.proc.poll() is not None:
@@ -193,7 +204,7 @@ class _Server:
                 env=cls.env,
                 cwd=REPO,
             )
-            atexit.register(cls.proc.kill)
+            atexit.register(cls.stop, cls.proc)
         assert cls.proc.stdin is not None and cls.proc.stdout is not None
         request = {"argv": argv, "env": env, "cwd": cwd, "timeout": max(1, math.ceil(timeout))}
         cls.proc.stdin.write(json.dumps(request) + "\n")
@@ -204,8 +215,9 @@ class _Server:
 
 
 # What the forks can differ in from the server's environment: what the preloaded libraries
-# do not read (rtlab's own variables) and what the fork sets itself (sys.path, bytecode).
-OWN_VARIABLES = ("RTLAB_", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+# do not read (rtlab's own variables, pytest's PYTEST_CURRENT_TEST, which names the phase of
+# the test that copied os.environ) and what the fork sets itself (sys.path, bytecode).
+OWN_VARIABLES = ("RTLAB_", "PYTEST_", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
 
 
 def python_forked(
