@@ -15,6 +15,21 @@ REPO = Path(__file__).resolve().parents[1]
 FAKE = REPO / "tests" / "fixtures" / "fake_runtime.py"
 
 
+# The longest tests of make test-fast (seconds of CPU each; none shares a fixture wider
+# than the function with its module), run first: xdist hands tests out in collection order,
+# so one of them run last would leave the other worker idle while it finishes.
+LONG_FIRST = (
+    "tests/unit/test_sample.py::test_rtlab_analyze_on_a_sample_run_writes_tables_and_every_figure",
+    "tests/unit/test_paired.py::test_paired_test_keeps_its_false_positive_rate",
+    "tests/unit/test_stats.py::test_same_distribution_rarely_gives_a_verdict",
+    "tests/unit/test_shift.py::test_identical_distributions_are_equivalent_at_margin_20_percent",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.nodeid not in LONG_FIRST)  # stable: the rest keep order
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _host_parts():
     """The host parts registered, as rtlab's entry points do (collect/registry.py):

@@ -7,10 +7,10 @@ import os
 import subprocess
 
 import pytest
+from _forked_cli import rtlab_forked as rtlab
 from _forked_cli import run_many
 
 from rtlab.collect.clients import CLIENTS
-from tests.conftest import rtlab
 
 CASES = [
     (["collect", "--runtimes", "nope"], "unknown runtime 'nope'; known: runc, crun"),

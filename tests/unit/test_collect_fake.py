@@ -10,11 +10,12 @@ import sys
 import time
 
 import pytest
+from _forked_cli import rtlab_forked as rtlab
 
 from rtlab.collect.collect import Progress
 from rtlab.core import results
 from rtlab.core.results import load_trials
-from tests.conftest import REPO, processes_naming, rtlab
+from tests.conftest import REPO, processes_naming
 
 # These tests are about scheduling, timeouts and clean-up, not the idle before a step:
 # back to back (--pace 0) instead of the default 100 ms keeps make test-fast short.
@@ -42,6 +43,8 @@ def collect_args(out, *specs, trials=3, warmup=1) -> list[str]:
 
 
 def collect(env, out, *specs, trials=3, warmup=1, extra=()):
+    """``rtlab collect`` as a user runs it, forked from a process that imported the
+    third-party libraries once (_forked_cli.py: about 1 s less each in make test-fast)."""
     return rtlab(*collect_args(out, *specs, trials=trials, warmup=warmup), *extra, env=env)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from _forked_cli import python_forked
 
 from tests.conftest import FAKE, REPO
 
@@ -125,14 +126,12 @@ def touched(root: Path) -> list[str]:
 
 
 def rtlab_in(root: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "rtlab", *args],
-        capture_output=True,
-        text=True,
-        cwd=root,
+    """``python -m rtlab ARGS`` in the copy (forked from a process that imported the
+    third-party libraries once, not rtlab: _forked_cli.py)."""
+    return python_forked(
+        "-m", "rtlab", *args, cwd=root, timeout=300,
         env={**env, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"},
-        timeout=300,
-    )
+    )  # fmt: skip
 
 
 def collect_in(root, env, out, *args) -> pd.DataFrame:
@@ -154,13 +153,8 @@ def analysed_targets(root: Path, env: dict, out: Path) -> list[str]:
         "import json; print(json.dumps(sorted({f'{e} {c}/{r}' "
         "for e, c, r in zip(s.experiment, s.client, s.runtime)})))"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", code, str(out)],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        env={**env, "PYTHONPATH": str(root)},
-        timeout=120,
+    r = python_forked(
+        "-c", code, str(out), cwd=root, env={**env, "PYTHONPATH": str(root)}, timeout=120
     )
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout)
@@ -205,10 +199,7 @@ def test_a_client_is_two_files_with_its_density_and_tracing_hooks(copy, rt_env, 
         "print(t.container_keys('c1'), t.phase_definitions('create'), t.traces_wakes, "
         "t.daemon_sockets())"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=copy,
-        env={**rt_env, "PYTHONPATH": str(copy)}, timeout=60,
-    )  # fmt: skip
+    r = python_forked("-c", code, cwd=copy, env={**rt_env, "PYTHONPATH": str(copy)}, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == (
         "['c1', 'made-up-c1'] [(\"the made-up client's whole step\", 'end')] False []".split()

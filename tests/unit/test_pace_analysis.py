@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from _forked_cli import rtlab_forked as rtlab
 
 from rtlab.analysis import analysis, compare
 from rtlab.core.options import DEFAULT_PACE_S
 from rtlab.report import views
-from tests.conftest import rtlab
 from tests.unit._synthetic import make_trials
 
 REPO = Path(__file__).resolve().parents[2]

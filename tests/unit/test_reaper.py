@@ -11,10 +11,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from _forked_cli import rtlab_forked as rtlab
+
 from rtlab.core import reaper
 from rtlab.core.measure import run_released, run_timed
 from rtlab.core.results import load_trials
-from tests.conftest import rtlab
 from tests.unit.test_collect_fake import _interrupt_after, collect_args
 
 

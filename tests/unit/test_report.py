@@ -234,7 +234,7 @@ def test_report_from_runs_on_disk_collects_nothing(tmp_path: Path) -> None:
 
 
 def test_report_runs_of_no_run_is_one_line_and_collects_nothing(tmp_path: Path, rt_env) -> None:
-    from tests.conftest import rtlab
+    from _forked_cli import rtlab_forked as rtlab
 
     done = rtlab(
         "report",

@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from _forked_cli import rtlab_forked as rtlab
 
 from rtlab.analysis import modes, stats
 from rtlab.core.options import OPTIONS, OptionError
 from rtlab.host import rootless
 from rtlab.report import rootless_report
-from tests.conftest import REPO, rtlab
+from tests.conftest import REPO
 
 
 def test_modes_option_accepts_only_the_two_modes():
