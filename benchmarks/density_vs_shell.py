@@ -104,11 +104,14 @@ def shell_trial(client: str, runtime: str, bundle: Path, script: Path) -> list[t
     return [(int(a), int(b)) for a, b in (line.split() for line in done.stdout.splitlines())]
 
 
-def rtlab_round(out: Path, allow_concurrent: bool = False) -> pd.DataFrame:
-    """One rtlab density trial of every target (one round); its memavailable rows. This
-    checkout's rtlab (``python -m rtlab`` from ROOT), not an installed copy's."""
-    clients = sorted({c for c, _ in TARGETS})
-    runtimes = sorted({r for _, r in TARGETS})
+def rtlab_round(
+    out: Path, allow_concurrent: bool = False, target: tuple[str, str] | None = None
+) -> pd.DataFrame:
+    """One rtlab density trial of every target (one round), or of ``target`` alone; its
+    memavailable rows. This checkout's rtlab (``python -m rtlab`` from ROOT), not an
+    installed copy's."""
+    clients = [target[0]] if target else sorted({c for c, _ in TARGETS})
+    runtimes = [target[1]] if target else sorted({r for _, r in TARGETS})
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -174,6 +177,12 @@ def main() -> None:
         action="store_true",
         help="let rtlab collect run beside another rtlab collect (a shared host; recorded)",
     )
+    parser.add_argument(
+        "--same-order",
+        action="store_true",
+        help="rtlab measures one target per run, in the shell's target order (so each "
+        "target follows the same other target's teardown on both sides; recorded)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     shell: dict[str, list[float]] = {f"{c}/{r}": [] for c, r in TARGETS}
@@ -192,7 +201,15 @@ def main() -> None:
                         pts = shell_trial(client, runtime, bundle, script)
                         shell[f"{client}/{runtime}"].append(slope(pts))
                 else:
-                    rows = rtlab_round(Path(tmp) / f"run-{rnd}", args.allow_concurrent)
+                    if args.same_order:  # one rtlab run per target, in the shell's order
+                        rows = pd.concat(
+                            rtlab_round(
+                                Path(tmp) / f"run-{rnd}-{c}-{r}", args.allow_concurrent, (c, r)
+                            )
+                            for c, r in TARGETS
+                        )
+                    else:
+                        rows = rtlab_round(Path(tmp) / f"run-{rnd}", args.allow_concurrent)
                     for (client, runtime), sub in rows.groupby(["client", "runtime"]):
                         pts = list(zip(sub["n"].astype(int), sub["bytes"].astype(float)))
                         ours[f"{client}/{runtime}"].append(slope(pts))
@@ -219,6 +236,7 @@ def main() -> None:
             "levels": list(LEVELS),
             "rounds": args.rounds,
             "allow_concurrent": args.allow_concurrent,
+            "same_order": args.same_order,
             "targets": table,
             "seconds": round(time.perf_counter() - started, 1),
         },
