@@ -145,12 +145,12 @@ def _order(key: tuple[str, str, str, str]) -> tuple:
 
 
 def log_shift(a: dict, adj_b: np.ndarray) -> tuple[float, float]:
-    """The row's Hodges–Lehmann log shift of B over A and its standard error (its 95% CI's
-    width over 3.92), as compare.changes estimates them."""
+    """The row's Hodges–Lehmann log shift of B over A and its standard error, as
+    compare.changes estimates them."""
     if not (a["adj"].size and adj_b.size):
         return np.nan, np.nan
     found = shift.unpaired(adj_b, a["adj"], stats.CONFIDENCE)[0]
-    return float(found.estimate), float((found.high - found.low) / (2 * compare._Z_CONFIDENCE))
+    return float(found.estimate), drift.standard_error(found.low, found.high, stats.CONFIDENCE)
 
 
 def row_p(

@@ -128,8 +128,6 @@ _DERIVED = (
 )
 # Gate tests with p above this do not count in the family (see conditional_holm).
 GATE_TAU = 0.5
-# A row's standard error of its log shift: its CI (at stats.CONFIDENCE) over this much.
-_Z_CONFIDENCE = float(sps.norm.ppf(0.5 + stats.CONFIDENCE / 2.0))
 # A round's shared effect is estimated from at least this many other targets.
 MIN_OTHERS = 3
 METHOD = (
@@ -564,7 +562,7 @@ def changes(
                 equiv_ci_high=float(np.expm1(equiv.high)),
                 p=float(p_row),
                 _shift=float(main.estimate),
-                _se=float((main.high - main.low) / (2.0 * _Z_CONFIDENCE)),
+                _se=drift.standard_error(main.low, main.high, stats.CONFIDENCE),
                 p_equiv=stats.equivalence_p(adj_y, adj_x, margin),
                 _needed=stats.trials_needed(main.estimate, sd, margin, paired=False, alpha=alpha),
             )

@@ -24,12 +24,13 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sps
 
+from rtlab.core.experiments import TOTAL_STEP  # rows that repeat their steps: never fitted
+
 # The host-wide shift needs at least this many other rows (else 0: each row as is).
 MIN_HOST_ROWS = 4
 # A client's or step's effect needs at least this many other rows of that level.
 MIN_LEVEL_ROWS = 3
 _POLISH_SWEEPS = 4
-TOTAL_STEP = "total"  # rows that repeat their steps: never part of a fit
 
 
 def polish(values: np.ndarray, factors: list[np.ndarray]) -> tuple[float, list[dict]]:
@@ -76,6 +77,7 @@ def host_shifts(
     steps = np.asarray(steps)
     use = np.isfinite(shifts) & (steps != TOTAL_STEP)
     units = None if units is None else np.asarray(units)
+    clients = None if clients is None else np.asarray(clients)
     out = np.zeros(shifts.size)
     for i in range(shifts.size):
         others = _others(use, i, units)
@@ -84,7 +86,6 @@ def host_shifts(
         if clients is None:
             out[i] = float(np.median(shifts[others]))
             continue
-        clients = np.asarray(clients)
         grand, (by_client, by_step) = polish(shifts[others], [clients[others], steps[others]])
         out[i] = grand + by_client.get(clients[i], 0.0) + by_step.get(steps[i], 0.0)
     return out
@@ -125,11 +126,11 @@ def heterogeneity(
 ) -> np.ndarray:
     """Per row, τ: how far the *other* rows move beyond what is expected of them
     (:func:`host_shifts`) on their own, net of their own noise — the Paule–Mandel
-    estimate on the log scale: the τ at which the mean of their squared residuals,
-    each over its ``se² + τ²``, is 1 (``total`` rows left out); 0 when the residuals are
-    no bigger than the rows' own noise (one sitting). Leaving the row (and its target's other rows,
-    ``units``) out keeps a regression of its own from widening its allowance. ``ses``: each row's standard
-    error of its log shift (its 95% CI's width over 3.92)."""
+    estimate on the log scale: the τ at which the mean of their squared residuals, each
+    over its ``se² + τ²``, is 1 (``total`` rows left out); 0 when the residuals are no
+    bigger than the rows' own noise (one sitting). Leaving the row (and its target's
+    other rows, ``units``) out keeps a regression of its own from widening its allowance.
+    ``ses``: each row's standard error of its log shift (:func:`standard_error`)."""
     shifts, expected, ses = (np.asarray(v, dtype=float) for v in (log_shifts, expected, ses))
     use = np.isfinite(shifts) & np.isfinite(ses) & (ses > 0) & (np.asarray(steps) != TOTAL_STEP)
     resid2 = np.where(use, (shifts - expected) ** 2, 0.0)
@@ -153,6 +154,12 @@ def heterogeneity(
             low, high = (mid, high) if excess(mid) > 0 else (low, mid)
         out[i] = high
     return out
+
+
+def standard_error(low: float, high: float, confidence: float) -> float:
+    """The standard error a two-sided ``confidence`` interval (``low``, ``high``) implies:
+    its width over twice the normal quantile (3.92 at 95%)."""
+    return float((high - low) / (2.0 * sps.norm.ppf(0.5 + confidence / 2.0)))
 
 
 def beyond_p(log_shift: float, expected: float, se: float, tau: float, threshold: float) -> float:

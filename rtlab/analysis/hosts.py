@@ -6,8 +6,9 @@ at different times on different machines — so for each target, condition and s
 measured on both, the change from host A to host B is the **unpaired** two-sample
 Hodges–Lehmann shift of the log times (each step, and each experiment's derived total)
 with the interval that inverts the Mann–Whitney U test (analysis/shift.py
-``unpaired_test``), as a ratio B/A, Holm-adjusted over the table; the verdict reads the interval: slower or faster when it excludes 1,
-equivalent when it lies within ±margin, else no clear difference. Every row says
+``unpaired_test``), as a ratio B/A, Holm-adjusted over the table; the verdict reads the
+interval: slower or faster when it excludes 1, equivalent when it lies within ±margin,
+else no clear difference. Every row says
 ``unpaired``. Only rows measured at the same pace are compared (the idle gap moves a
 time a lot: docs/DESIGN.md); warm-ups and failed trials are left out.
 

@@ -15,7 +15,7 @@ import pandas as pd
 from rtlab.analysis import concurrency_stats, stats
 from rtlab.core.conditions import format_pace
 from rtlab.core.results import load_trials
-from rtlab.report import density_report, pull_report
+from rtlab.report import density_report, pull_report, tables
 
 # -- the console ------------------------------------------------------------------------
 
@@ -60,15 +60,8 @@ def console_table(trials: pd.DataFrame) -> str:
         [stats.target_label(c, rt), *(cell(index.get((c, rt, s))) for s in steps)]
         for c, rt in targets
     ]
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-
-    def fmt(row: list[str]) -> str:
-        return "  ".join(
-            v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))
-        ).rstrip()
-
     return "\n".join(
-        ["median [95% CI] in ms, per target and step:", fmt(header), *(fmt(row) for row in lines)]
+        ["median [95% CI] in ms, per target and step:", *tables.text_table(header, lines)]
     )
 
 

@@ -25,6 +25,7 @@ from rtlab.core.pull import size_label
 from rtlab.core.results import load_trials
 from rtlab.report.html import esc, image_bundle
 from rtlab.report.html import table as html_table
+from rtlab.report.tables import text_table
 
 NOTHING = (
     "No pull run in these runs (<code>rtlab collect --experiment pull</code> measures cold "
@@ -69,6 +70,10 @@ def _trials(n: int) -> str:
 
 def _client(r) -> str:
     return f"{r.client}-{r.network}" if r.network else str(r.client)
+
+
+def _ms(seconds: float) -> str:
+    return "—" if pd.isna(seconds) else f"{seconds * 1e3:.0f}"
 
 
 def _pct(est: float, low: float, high: float) -> str:
@@ -220,16 +225,10 @@ def console_table(frame: pd.DataFrame) -> str:
         ]
         for r in shares.itertuples(index=False)
     ]
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-
-    def fmt(row: list[str]) -> str:
-        cells = (v.ljust(w) if i < 4 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths)))
-        return "  ".join(cells).rstrip()
-
     return "\n".join(
         [
             "pull: median [95% CI] in ms, per target, image size, compression and cache:",
-            *(fmt(row) for row in [header, *lines]),
+            *text_table(header, lines, left=4),
         ]
     )
 
@@ -244,10 +243,8 @@ def shares_table(found: Pulls) -> pd.DataFrame:
                 "compression": r.compression,
                 "cache": r.cache,
                 "pull share of to running": _pct(r.share, r.share_low, r.share_high),
-                "to running (ms)": "—"
-                if math.isnan(r.to_running_s)
-                else f"{r.to_running_s * 1e3:.0f}",
-                "pull (ms)": "—" if math.isnan(r.pull_s) else f"{r.pull_s * 1e3:.0f}",
+                "to running (ms)": _ms(r.to_running_s),
+                "pull (ms)": _ms(r.pull_s),
                 "loopback bytes": "—" if math.isnan(r.pull_lo_bytes) else f"{r.pull_lo_bytes:.0f}",
                 "trials complete": f"{r.complete}/{r.trials}",
             }
@@ -274,10 +271,6 @@ def slopes_table(found: Pulls) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def _ms(seconds: float) -> str:
-    return "—" if pd.isna(seconds) else f"{seconds * 1e3:.0f}"
 
 
 def compression_table(found: Pulls) -> pd.DataFrame:

@@ -345,3 +345,15 @@ def methods_text(
         f"else *inconclusive*. No resampling: the comparisons draw no random numbers. "
         f"Outliers (|modified z| > {stats.OUTLIER_Z}) are counted, never dropped."
     )
+
+
+def text_table(header: list[str], rows: list[list[str]], left: int = 1) -> list[str]:
+    """``header`` and ``rows`` as aligned plain-text lines, as ``rtlab collect`` prints them:
+    the first ``left`` columns left-aligned, the rest right-aligned, two spaces apart."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return [
+        "  ".join(
+            v.ljust(w) if i < left else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))
+        ).rstrip()
+        for row in [header, *rows]
+    ]

@@ -70,13 +70,19 @@ def _child(argv: list[str], out: int, err: int, timeout_s: int = TIMEOUT_S) -> N
             os._exit(code)
 
 
-def run(argv: list[str]) -> list[object]:
+def run(argv: list[str], timeout_s: int = TIMEOUT_S, enter=None) -> list[object]:
+    """``[returncode, stdout, stderr]`` of ``argv`` run in a fork of this process (``enter``,
+    if given, called first in the fork: the request's environment, folder and path)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            _child(argv, out.fileno(), err.fileno())
+            try:
+                if enter is not None:
+                    enter()
+            finally:
+                _child(argv, out.fileno(), err.fileno(), timeout_s)
         _, status = os.waitpid(pid, 0)
         texts = []
         for f in (out, err):
@@ -136,28 +142,17 @@ PRELOAD = (
 
 
 def _serve_one(request: dict) -> list[object]:
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                env = request["env"]
-                os.environ.clear()
-                os.environ.update(env)
-                os.chdir(request["cwd"])
-                # sys.path as `python -m`/`-c` started in cwd with env's PYTHONPATH has it
-                extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-                sys.path[0:1] = [request["cwd"], *extra]
-                sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
-            finally:
-                _child(request["argv"], out.fileno(), err.fileno(), request["timeout"])
-        _, status = os.waitpid(pid, 0)
-        texts = []
-        for f in (out, err):
-            f.seek(0)
-            texts.append(f.read().decode())
-    return [os.waitstatus_to_exitcode(status), *texts]
+    def enter() -> None:
+        env = request["env"]
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(request["cwd"])
+        # sys.path as `python -m`/`-c` started in cwd with env's PYTHONPATH has it
+        extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        sys.path[0:1] = [request["cwd"], *extra]
+        sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
+
+    return run(request["argv"], request["timeout"], enter)
 
 
 def serve() -> None:

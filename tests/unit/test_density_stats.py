@@ -447,6 +447,46 @@ def test_the_first_screen_answers_density_and_names_it_among_the_experiments(tmp
     assert "released together" not in density_block  # not the concurrency block's lead
 
 
+def _synthetic_host(monkeypatch, tmp_path, host, *, drop, mem_available, per_cpu_free, pss):
+    """A DensityRunner at levels 1, 3, 6 over a synthetic host: ``host["running"]``
+    processes (one per container), the memory readings given, nothing in any cgroup."""
+    from rtlab.collect import density
+    from rtlab.core import experiments
+
+    monkeypatch.setattr(density, "mem_available", mem_available)
+    monkeypatch.setattr(density, "per_cpu_free", per_cpu_free, raising=False)
+    monkeypatch.setattr(density, "pss", pss)
+    monkeypatch.setattr(
+        density, "batch_processes", lambda keys, before, skip=(): list(range(host["running"]))
+    )
+    monkeypatch.setattr(density, "cgroup_usage", lambda pids, keys: (0, 0))
+    monkeypatch.setattr(density.procfs, "cmdline", lambda pid: [f"key-{pid}"])
+    monkeypatch.setattr(density.procfs, "cgroup", lambda pid: "")
+    return density.DensityRunner(
+        experiments.get("density"),
+        ("create", "start"),
+        levels=[1, 3, 6],
+        out_dir=tmp_path,
+        quiesce=drop,
+        run_id="r",
+        token="t",
+        timeout_s=5,
+    )
+
+
+def _memavailable_falls(runner, host, avail0: int) -> list[int]:
+    """The memavailable fall the runner records at each of its levels (each must be ok)."""
+    falls = []
+    for n in runner.levels:
+        host["running"] = n
+        keys = {f"key-{p}": [f"key-{p}"] for p in range(n)}
+        rows = runner._memory_rows({}, n, keys, set(), avail0, [], None)
+        (row,) = [r for r in rows if r["method"] == "memavailable"]
+        assert row["ok"], row["error"]
+        falls.append(row["bytes"])
+    return falls
+
+
 def test_memavailable_is_read_at_once_after_the_drop_not_after_the_scan(tmp_path, monkeypatch):
     """Right after a page-cache drop, pages it freed are not yet counted in MemAvailable
     and come back as the host works (measured: docs/DESIGN.md, density). A synthetic host
@@ -454,7 +494,6 @@ def test_memavailable_is_read_at_once_after_the_drop_not_after_the_scan(tmp_path
     the containers' memory alone, so the slope is their cost per container (a reading
     taken after the scan, which grows with N, read more of the pool at higher N)."""
     from rtlab.collect import density
-    from rtlab.core import experiments
 
     each, pool = 3_000_000, 50_000_000  # a container's memory; the pool a drop hides
     host = {"running": 0, "hidden": 0}
@@ -466,37 +505,17 @@ def test_memavailable_is_read_at_once_after_the_drop_not_after_the_scan(tmp_path
         host["hidden"] = max(0, host["hidden"] - pool // 10)
         return 0
 
-    monkeypatch.setattr(
-        density, "mem_available", lambda: 10**10 - each * host["running"] - host["hidden"]
-    )
-    monkeypatch.setattr(density, "per_cpu_free", lambda: 0, raising=False)
-    monkeypatch.setattr(density, "pss", scan_one)
-    monkeypatch.setattr(
-        density, "batch_processes", lambda keys, before, skip=(): list(range(host["running"]))
-    )
-    monkeypatch.setattr(density, "cgroup_usage", lambda pids, keys: (0, 0))
-    monkeypatch.setattr(density.procfs, "cmdline", lambda pid: [f"key-{pid}"])
-    monkeypatch.setattr(density.procfs, "cgroup", lambda pid: "")
-    runner = density.DensityRunner(
-        experiments.get("density"),
-        ("create", "start"),
-        levels=[1, 3, 6],
-        out_dir=tmp_path,
-        quiesce=drop,
-        run_id="r",
-        token="t",
-        timeout_s=5,
+    runner = _synthetic_host(
+        monkeypatch,
+        tmp_path,
+        host,
+        drop=drop,
+        mem_available=lambda: 10**10 - each * host["running"] - host["hidden"],
+        per_cpu_free=lambda: 0,
+        pss=scan_one,
     )
     runner.quiesce()  # the baseline, as a trial reads it before the batch: no scan
-    avail0 = density.mem_available()
-    falls = []
-    for n in runner.levels:
-        host["running"] = n
-        keys = {f"key-{p}": [f"key-{p}"] for p in range(n)}
-        rows = runner._memory_rows({}, n, keys, set(), avail0, [], None)
-        (row,) = [r for r in rows if r["method"] == "memavailable"]
-        assert row["ok"], row["error"]
-        falls.append(row["bytes"])
+    falls = _memavailable_falls(runner, host, density.mem_available())
     assert falls == [each * n for n in runner.levels]
     assert ds.ols_fit(runner.levels, falls)[0] == pytest.approx(each)
 
@@ -527,7 +546,6 @@ def test_memavailable_counts_the_per_cpu_lists_free_pages(tmp_path, monkeypatch,
     A synthetic host whose lists hold a different amount at every reading: the fall
     must be the containers' memory alone."""
     from rtlab.collect import density
-    from rtlab.core import experiments
 
     each = 3_000_000
     host = {"running": 0, "lists": 0}
@@ -535,33 +553,16 @@ def test_memavailable_counts_the_per_cpu_lists_free_pages(tmp_path, monkeypatch,
     def drop():  # each drop leaves another amount on the lists
         host["lists"] = int(rng.uniform(0, 600e6))
 
-    monkeypatch.setattr(
-        density, "mem_available", lambda: 10**10 - each * host["running"] - host["lists"]
-    )
-    monkeypatch.setattr(density, "per_cpu_free", lambda: host["lists"], raising=False)
-    monkeypatch.setattr(
-        density, "batch_processes", lambda keys, before, skip=(): list(range(host["running"]))
-    )
-    monkeypatch.setattr(density, "pss", lambda pid: 0)
-    monkeypatch.setattr(density, "cgroup_usage", lambda pids, keys: (0, 0))
-    monkeypatch.setattr(density.procfs, "cmdline", lambda pid: [f"key-{pid}"])
-    monkeypatch.setattr(density.procfs, "cgroup", lambda pid: "")
-    runner = density.DensityRunner(
-        experiments.get("density"),
-        ("create", "start"),
-        levels=[1, 3, 6],
-        out_dir=tmp_path,
-        quiesce=drop,
-        run_id="r",
-        token="t",
-        timeout_s=5,
+    runner = _synthetic_host(
+        monkeypatch,
+        tmp_path,
+        host,
+        drop=drop,
+        mem_available=lambda: 10**10 - each * host["running"] - host["lists"],
+        per_cpu_free=lambda: host["lists"],
+        pss=lambda pid: 0,
     )
     runner.quiesce()
-    avail0 = density.mem_available() + host["lists"]  # the baseline, lists counted
-    falls = []
-    for n in runner.levels:
-        host["running"] = n
-        keys = {f"key-{p}": [f"key-{p}"] for p in range(n)}
-        rows = runner._memory_rows({}, n, keys, set(), avail0, [], None)
-        falls += [r["bytes"] for r in rows if r["method"] == "memavailable"]
+    # the baseline, lists counted
+    falls = _memavailable_falls(runner, host, density.mem_available() + host["lists"])
     assert falls == [each * n for n in runner.levels]
