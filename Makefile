@@ -31,9 +31,11 @@ lint:
 
 # Every test that needs neither root nor a real runtime, and starts no notebook kernel
 # (markers root and notebooks, see pyproject.toml), after lint; writes nothing into
-# the checkout.
+# the checkout. Only tests/unit and tests/notebooks hold such tests: the other folders
+# are not imported at all, nor is nbval (no notebook runs here). Three workers on two
+# cores: the fake runtime's time-out and signal tests wait, and a third worker fills it.
 test-fast: lint
-	PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -n 2 -m "not root and not notebooks and not browser" --durations=5
+	PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -n 3 -p no:nbval -m "not root and not notebooks and not browser" --durations=5 tests/unit tests/notebooks
 
 test-unit: test-fast
 
