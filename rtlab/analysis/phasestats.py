@@ -43,7 +43,7 @@ def load_runs(run_dirs) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _order(runtime: str, step: str, names, client: str = "oci") -> list[str]:
+def _order(runtime: str, step: str, names, client: str | None = None) -> list[str]:
     """Phases in their definition's order, ``unattributed`` last (always: 0 when every
     marker was seen), unknown names before it."""
     defined = [name for name, _ in phasedefs.definitions(runtime, step, client) or ()]

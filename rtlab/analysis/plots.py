@@ -20,7 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from rtlab.analysis import stats
-from rtlab.core import experiments, runtimes
+from rtlab.core import clientdefs, experiments, runtimes
 
 
 def log_axis(ax: Axes, which: str = "y") -> None:
@@ -46,14 +46,13 @@ RASTERIZE_POINTS = 2000
 
 # One colour per runtime and one marker/hatch per client, the same in every figure.
 # A runtime's slot of the colour-blind palette is on its record (core/runtimes.py
-# ``colour``); others get a stable slot by hash.
+# ``colour``), a client's marker and hatch on its (core/clientdefs.py); others get a
+# stable spare one by hash.
 KNOWN_RUNTIMES: tuple[str, ...] = tuple(runtimes.KNOWN)
-KNOWN_CLIENTS: tuple[str, ...] = ("docker", "ctr", "podman", "oci")
+KNOWN_CLIENTS: tuple[str, ...] = clientdefs.figure_order()
 _PALETTE = sns.color_palette("colorblind", 10)
 _SPARE_SLOTS = (7, 8, 9, 3)
-_CLIENT_MARKERS = {"docker": "o", "ctr": "s", "podman": "^", "oci": "D"}
 _SPARE_MARKERS = ("v", "P", "X", "*", "h")
-_CLIENT_HATCHES = {"docker": "", "ctr": "///", "podman": "...", "oci": "xxx"}
 _SPARE_HATCHES = ("\\\\\\", "---", "+++", "ooo")
 STUDY_LABEL = "study (2018)"
 RTLAB_LABEL = "rtlab: median, 95% CI"
@@ -72,12 +71,14 @@ def runtime_colour(runtime: str) -> tuple[float, float, float]:
 
 def client_marker(client: str) -> str:
     """The matplotlib marker of ``client`` in every figure."""
-    return _CLIENT_MARKERS.get(client) or _stable(client, _SPARE_MARKERS)
+    known = clientdefs.CLIENTS.get(client)
+    return (known.marker if known else None) or _stable(client, _SPARE_MARKERS)
 
 
 def client_hatch(client: str) -> str:
     """The bar hatch of ``client`` in every figure ("" for docker)."""
-    hatch = _CLIENT_HATCHES.get(client)
+    known = clientdefs.CLIENTS.get(client)
+    hatch = known.hatch if known else None
     return hatch if hatch is not None else _stable(client, _SPARE_HATCHES)
 
 

@@ -41,7 +41,6 @@ from pathlib import Path
 from rtlab.core import reaper
 from rtlab.core.conditions import ROOTLESS_SUFFIX
 from rtlab.core.phasedefs import (  # noqa: F401 (re-exported)
-    CLIENT_PHASES,
     PHASE_COLUMNS,
     PHASES,
     TRACED,
@@ -108,7 +107,8 @@ tracepoint:syscalls:sys_enter_unlinkat /@t[tid] && (args->flag & 0x200) && strnc
   if (@last != 4) { printf("E %%llu %%d %%d cgroup rmdir %%s\n", nsecs, pid, tid, str(args->pathname)); } @last = 4; }
 """ % {"on": SWITCH_ON, "off": SWITCH_OFF}  # noqa: UP031 (str.format: the braces are bpftrace's)
 
-# The hand-offs between the daemon clients' processes (CLIENT_PHASES' "wake" markers):
+# The hand-offs between the daemon clients' processes (the "wake" markers of their
+# records' phases, core/clientdefs.py):
 # sched_waking fires on every wake-up of the host, so it is attached only when a traced
 # client needs it (it cost a traced crun run a few per cent that the OCI CLI never uses).
 WAKE_PROBE = r"""

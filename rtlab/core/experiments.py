@@ -12,8 +12,10 @@ released on all k together from a barrier, actions.py). A step may have an
 untimed *wait* before it for a named state (:data:`WAIT_STATES`; ``delete``
 waits for the stopped state), which the trial runner honours. A client spells a step either in its
 own ``commands`` (the steps with options: create, run, …) or, for a plain verb on
-a container id, through :attr:`Step.verb`/:attr:`Step.verbs`: ``[*client.base,
-*verb, cid]``; so a new experiment of plain verbs touches this file only.
+a container id, through :attr:`Step.verb`: ``[*client.base, *verb, cid]``, or the
+client's own spelling of the verb (its driver's ``verbs``: docker's ``unpause`` for
+resume); so a new experiment of plain verbs touches this file only, and the drivers of
+the clients that spell a verb otherwise.
 
 ``--steps`` keeps a subset of an experiment's steps: a chain with no selected
 step is not run; in a chain that is run, the steps not selected still run (a
@@ -51,8 +53,8 @@ class Step:
     ("crun *kills a container* 1.3x faster", "no clear difference *killing a
     container*"). wait: an untimed wait for a state before the step (one of :data:`WAIT_STATES`).
     verb: the client sub-command for a plain ``[*base, *verb, cid]`` step (None:
-    every client spells the step in its own ``commands``). verbs: client name →
-    its own spelling of the verb, where it differs.
+    every client spells the step in its own ``commands``); a client that spells it
+    otherwise says so in its driver's ``verbs`` (collect/clients/base.py ``Target``).
     """
 
     name: str
@@ -60,7 +62,6 @@ class Step:
     activity: str
     wait: str | None = None
     verb: tuple[str, ...] | None = None
-    verbs: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.wait is not None and self.wait not in WAIT_STATES:
@@ -168,7 +169,6 @@ PAUSE = Step(
     "pauses a container",
     "pausing a container",
     verb=("pause",),
-    verbs={"ctr": ("task", "pause")},
 )
 # the CRI's pod lifecycle (cri_client.py, collect/clients/cri.py): each step one gRPC call
 POD_RUN = Step("pod_run", "runs a pod sandbox", "running a pod sandbox")
@@ -189,7 +189,6 @@ RESUME = Step(
     "resumes a container",
     "resuming a container",
     verb=("resume",),
-    verbs={"docker": ("unpause",), "podman": ("unpause",), "ctr": ("task", "resume")},
 )
 
 # -- the experiments (register a new one here: one entry) ---------------------------

@@ -2,14 +2,15 @@
 writes and the analysis (analysis/phasestats.py, phaseplots.py) reads (issue 32: the
 names analysis needs live in core, so analysis imports no collect module).
 
-Each runtime family's and client's phases of each step, as (phase name, the marker that
-ends it); the name of time no marker explains; phases.csv's columns; the condition
-column of the traced twin. Data only: no I/O.
+Each runtime family's phases of each step, as (phase name, the marker that ends it), and
+a client's through its record (core/clientdefs.py: the daemon clients' hand-offs); the
+name of time no marker explains; phases.csv's columns; the condition column of the
+traced twin. Data only: no I/O.
 """
 
 from __future__ import annotations
 
-from rtlab.core import runtimes
+from rtlab.core import clientdefs, runtimes
 
 UNATTRIBUTED = "unattributed"
 
@@ -22,7 +23,7 @@ UNATTRIBUTED = "unattributed"
 # "exit-exec" (the exit of the process whose exec closed the previous phase),
 # "exit-runtime" (the exit of the process of the step's first exec: the client's CLI),
 # "end" (the step's end: only last).
-_RUN_CLI = [("client spawn", "exec")]
+_RUN_CLI = clientdefs.CLIENT_SPAWN
 _EXIT_REAP = [("runtime's exit", "exit-runtime"), ("reap", "end")]
 
 # runc and crun kill and delete: the CLI starts, acts and exits; the action marked
@@ -58,20 +59,6 @@ _RUNSC_BOOT = [
     ("sandbox boot: the Sentry starts (until the gofer's seccomp lockdown)", "sec:seccomp"),
     ("the Sentry's first platform stub (until its seccomp)", "sec:seccomp"),
 ]
-# daemon clients: the hand-offs between processes, by comm name (the tracer follows what
-# containerd and conmon fork, and wake-ups of dockerd/containerd/shim threads)
-_SHIM_RUNC = [
-    ("containerd → shim (the shim's exec)", "exec-name:containerd-shim-runc-v2"),
-    ("shim → runc create (its exec)", "exec-name:runc"),
-    ("runc create: runc init (re-exec) sets up the container", "exec:/proc/self/exe"),
-    ("container init, then shim → runc start (its exec)", "exec-name:runc"),
-    # the workload's exec races with runc start's exit and the replies (seen
-    # after the client's exit with ctr --detach): no marker
-    ("runc start: opens the exec fifo, exits", "exit-exec"),
-    ("back to the client (replies up the chain), client exits", "exit-runtime"),
-    ("reap", "end"),
-]
-
 PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
     "runc": {
         "run": [
@@ -171,24 +158,6 @@ PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
     },
 }
 
-# The daemon clients' own phases (the hand-offs), per client and step: they replace the
-# runtime's phases when a step goes through that client.
-CLIENT_PHASES: dict[str, dict[str, list[tuple[str, str]]]] = {
-    "docker": {
-        "start": _RUN_CLI
-        + [
-            ("docker CLI start-up → request to dockerd", "wake:docker>dockerd"),
-            ("dockerd → containerd", "wake:dockerd>containerd"),
-        ]
-        + _SHIM_RUNC,
-    },
-    "ctr": {
-        "start": _RUN_CLI
-        + [("ctr start-up → request to containerd", "wake:ctr>containerd")]
-        + _SHIM_RUNC,
-    },
-}
-
 
 def family(runtime: str) -> str:
     """The phase family of a runtime name: its record's (core/runtimes.py; runsc-kvm →
@@ -197,15 +166,20 @@ def family(runtime: str) -> str:
     return known.phase_family if known else runtime.split("-", 1)[0]
 
 
-def definitions(runtime: str, step: str, client: str = "oci") -> list[tuple[str, str]] | None:
+def definitions(runtime: str, step: str, client: str | None = None) -> list[tuple[str, str]] | None:
     """The phases of ``step`` through ``client`` over ``runtime`` (None: not defined).
-    Through the runtime's own CLI, the runtime family's; through a daemon client, the
-    client's hand-offs (CLIENT_PHASES), defined only over runc."""
-    if client in ("oci", "oci-rootless"):
-        return PHASES.get(family(runtime), {}).get(step)
-    if family(runtime) != "runc":
+    Through the runtime's own CLI (``client`` None, or a client whose record says
+    ``own_cli``), the runtime family's; through a daemon client, the client's hand-offs
+    (its record's ``phases``, core/clientdefs.py), defined only over the family they
+    hand off to (clientdefs.HANDOFF_FAMILY: runc)."""
+    record = None if client is None else clientdefs.record(client)
+    if client is not None and record is None:
         return None
-    return CLIENT_PHASES.get(client, {}).get(step)
+    if record is None or record.own_cli:
+        return PHASES.get(family(runtime), {}).get(step)
+    if family(runtime) != clientdefs.HANDOFF_FAMILY:
+        return None
+    return record.phases.get(step)
 
 
 PHASE_COLUMNS = (

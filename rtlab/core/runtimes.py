@@ -70,6 +70,12 @@ class Runtime:
     # Its colour in every figure: a slot of the colour-blind palette (analysis/plots.py);
     # None: a stable slot by a hash of its name.
     colour: int | None = None
+    # The reference runtime (runc: the OCI's own), and the runtimes that run a container
+    # in a sandbox of their own (gVisor's Sentry, a VM): density's headline sets a
+    # sandboxed runtime against the reference when both were measured
+    # (report/density_report.py); a user's build of one (runsc-dev) is one too (kin).
+    reference: bool = False
+    sandbox: bool = False
 
     def __post_init__(self) -> None:
         check_name(self.name)
@@ -125,7 +131,14 @@ class Runtime:
 KNOWN: dict[str, Runtime] = {
     r.name: r
     for r in (
-        Runtime("runc", "runc", package="runc", state_root=("/run/runc", "state.json"), colour=0),
+        Runtime(
+            "runc",
+            "runc",
+            package="runc",
+            state_root=("/run/runc", "state.json"),
+            colour=0,
+            reference=True,
+        ),
         Runtime(
             "crun",
             "crun",
@@ -146,6 +159,7 @@ KNOWN: dict[str, Runtime] = {
             # the hand-measured docker-over-runsc 21 MB, the published runsc 22.5 MB
             expected_mb=40.0,
             colour=1,
+            sandbox=True,
         ),
         Runtime(
             "runsc-kvm",
@@ -158,11 +172,25 @@ KNOWN: dict[str, Runtime] = {
             family="runsc",
             expected_mb=40.0,
             colour=5,
+            sandbox=True,
         ),
         Runtime("youki", "youki", colour=4),
-        Runtime("kata-runtime", "kata-runtime", colour=6),
+        Runtime("kata-runtime", "kata-runtime", colour=6, sandbox=True),
     )
 }
+
+
+def kin(name: str) -> Runtime | None:
+    """The record a runtime name is read by: its own (``KNOWN``), else that of the known
+    runtime its name starts with before the first "-" (a user's runsc-dev is a runsc,
+    runc-1.2 a runc); None for any other name."""
+    return KNOWN.get(name) or KNOWN.get(name.split("-", 1)[0])
+
+
+def in_order(names) -> list[str]:
+    """Runtime names, the known ones in ``KNOWN``'s order, then the others alphabetically."""
+    names = set(names)
+    return [n for n in KNOWN if n in names] + sorted(names - set(KNOWN))
 
 
 def packages() -> dict[str, str]:

@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rtlab.core import runtimes
+
 Say = Callable[[str], None]
 
 IMAGE_REPO = "localhost/rtlab/rtlab"
@@ -32,13 +34,12 @@ IMAGE_LATEST = f"{IMAGE_REPO}:latest"
 # mmdebstrap's rootfs tars and the locked wheels, keyed by requirements.lock's hash
 # (scripts/image.sh, RTLAB_IMAGE_CACHE); purge removes the folder
 IMAGE_CACHE = Path(os.environ.get("RTLAB_IMAGE_CACHE", "/var/cache/rtlab/image"))
-# scripts/image.sh's IMAGE_PACKAGES (tests/unit/test_container.py compares them)
+# scripts/image.sh's IMAGE_PACKAGES (tests/unit/test_container.py compares them): the
+# known runtimes' Debian packages are their records' (core/runtimes.py ``package``)
 IMAGE_PACKAGES = (
     "python3",
     "python3-venv",
-    "runc",
-    "crun",
-    "runsc",
+    *dict.fromkeys(runtimes.packages().values()),
     "containerd",
     "busybox-static",
     "iproute2",

@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtlab.core import options, runtimes
 from rtlab.host.container import MOUNTS, OUT_MOUNT
 
 # Where each node keeps the runs its pods wrote (hostPath, created when missing)
@@ -42,10 +43,20 @@ OUT_HOST = "/var/lib/rtlab-fleet"
 LABEL_APP = "app.kubernetes.io/name"
 LABEL_RUN = "rtlab.io/run"
 LABEL_NODE = "rtlab.io/node"
-# The collect a node runs by default: the runtimes' own CLIs, which need nothing on the
-# node but the kernel (ctr and cri need the node's containerd prepared by rtlab setup)
-DEFAULT_COLLECT = ("--clients", "oci", "--runtimes", "runc,crun", "--trials", "20")
-DEFAULT_HANDLERS = ("runc", "crun", "runsc")
+# The collect a node runs by default: collect's default clients (the runtimes' own CLIs,
+# which need nothing on the node but the kernel; ctr and cri need the node's containerd
+# prepared by rtlab setup) over collect's default runtimes but the sandboxed ones (their
+# records' ``sandbox``: runsc, asked for with --collect), 20 trials
+DEFAULT_COLLECT = (
+    "--clients",
+    ",".join(options.DEFAULT_CLIENTS),
+    "--runtimes",
+    ",".join(n for n in options.DEFAULT_RUNTIMES if not runtimes.KNOWN[n].sandbox),
+    "--trials",
+    "20",
+)
+# The RuntimeClass handlers compared by default: collect's default runtimes' names
+DEFAULT_HANDLERS = tuple(options.DEFAULT_RUNTIMES)
 DEFAULT_HOLD_S = 3600
 
 _DNS_LABEL = re.compile(r"[^a-z0-9-]+")

@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from rtlab.analysis import density_stats as ds
+from rtlab.core import runtimes
 from rtlab.core.experiments import DENSITY_METHODS as METHODS
 from rtlab.core.results import load_trials
 from rtlab.report.html import esc, image_bundle
@@ -97,17 +98,30 @@ def _density_trials(trials: pd.DataFrame) -> pd.DataFrame:
     return use
 
 
+def _first(names, role: str) -> str | None:
+    """The first of ``names`` (known runtimes in their order, then the others by name)
+    whose record, or its kin's (a user's runsc-dev), has ``role`` (core/runtimes.py)."""
+    for name in runtimes.in_order(names):
+        record = runtimes.kin(name)
+        if record is not None and getattr(record, role):
+            return name
+    return None
+
+
 def headline(slopes: pd.DataFrame, method: str = HEADLINE_METHOD) -> list[str]:
-    """One sentence per client: runsc against runc when both were measured, else the
-    costliest runtime against the cheapest of those with an estimate, by ``method``;
-    a runtime whose slope is not resolvable is said so, with no estimate."""
+    """One sentence per client: a sandboxed runtime against the reference runtime when
+    both were measured (their records' ``sandbox`` and ``reference``: runsc against
+    runc), else the costliest runtime against the cheapest of those with an estimate,
+    by ``method``; a runtime whose slope is not resolvable is said so, with no
+    estimate."""
     out = []
     for client, g in slopes[(slopes.method == method) & slopes.mb.notna()].groupby("client"):
         if len(g) < 2:
             continue
         by = g.set_index("runtime")
-        if {"runsc", "runc"} <= set(by.index):
-            hi_name, lo_name = "runsc", "runc"
+        sandboxed, reference = _first(by.index, "sandbox"), _first(by.index, "reference")
+        if sandboxed is not None and reference is not None:
+            hi_name, lo_name = sandboxed, reference
         else:
             shown = g[g.status != ds.UNRESOLVABLE]
             shown = shown if len(shown) >= 2 else g

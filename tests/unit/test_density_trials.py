@@ -157,3 +157,35 @@ def test_the_headline_says_not_resolvable_without_an_estimate():
     (line,) = dr.headline(ds.memory_slopes(df))
     assert line.startswith("Through oci, by pss per container: runsc not resolvable here (")
     assert line.endswith("runc 0.05 MB [0.05, 0.05].") and "4.0" not in line
+
+
+def _three(sandboxed: str, reference: str = "runc") -> pd.DataFrame:
+    """pss slopes of three runtimes through oci: ``sandboxed`` 11 MB, ``reference`` 0.15,
+    crun 0.10 (the cheapest, so costliest-against-cheapest would name crun)."""
+    return pd.concat(
+        [
+            _frame({("oci", "pss"): [11.0, 11.1, 10.9]}, runtime=sandboxed),
+            _frame({("oci", "pss"): [0.15, 0.15, 0.15]}, runtime=reference),
+            _frame({("oci", "pss"): [0.10, 0.10, 0.10]}, runtime="crun"),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "sandboxed, reference",
+    [("runsc", "runc"), ("runsc-kvm", "runc"), ("runsc-dev", "runc"), ("runsc", "runc-1.2")],
+)
+def test_the_headline_sets_a_sandboxed_runtime_against_the_reference_by_their_records(
+    sandboxed, reference
+):
+    """core/runtimes.py's ``sandbox`` and ``reference``, read through a user's build too
+    (runsc-dev is a runsc, runc-1.2 a runc): never names read in density_report.py."""
+    (line,) = dr.headline(ds.memory_slopes(_three(sandboxed, reference)))
+    assert line.startswith(f"Through oci, a {sandboxed} container costs 11.0 MB")
+    assert f"against {reference}'s 0.15 MB" in line
+
+
+def test_without_a_reference_the_headline_is_the_costliest_against_the_cheapest():
+    df = pd.concat([_three("runsc")[lambda f: f.runtime != "runc"]])
+    (line,) = dr.headline(ds.memory_slopes(df))
+    assert "a runsc container costs 11.0 MB" in line and "against crun's 0.10 MB" in line

@@ -6,8 +6,11 @@ exercised end to end through ``rtlab collect`` on the fake runtime and into the
 analysis (``stats.summarize``) of the copy.
 
 - a runtime: 1 file (its entry in core/runtimes.py);
-- a client: 2 files (its module, with its density and tracing hooks, and its line in
-  collect/clients/__init__.py);
+- a runtime of a family of its own: its record says it is sandboxed, and density's
+  headline sets it against the reference runtime (no name read in the report);
+- a client: 2 files (its module, with its density hook and its spelling of a verb, and
+  its record in core/clientdefs.py, with its figure marker and hatch and its tracing
+  phases, which the analysis reads without importing collect);
 - a condition: 1 entry (core/conditions.py) + its option (core/options.py);
 - an experiment with an option of its own: 2 files (core/experiments.py, its option).
 """
@@ -31,6 +34,7 @@ RUNTIME = """        Runtime(
             {python!r},
             ("-S", {fake!r}, "--state", {state!r}, "--mode", "ok"),
             "made up for tests/unit/test_made_up_features.py",
+            sandbox=True,
         ),
 """
 
@@ -43,13 +47,21 @@ from rtlab.collect.clients.oci import OciTarget
 
 class MadeUpTarget(OciTarget):
     client = "madeup"
+    verbs = {"resume": ("thaw",)}  # experiment pause: its own spelling of resume
 
     def container_keys(self, cid: str) -> list[str]:  # density: what names its containers
         return [cid, f"made-up-{cid}"]
-
-    def phase_definitions(self, step: str):  # --trace: the phases a step is cut into
-        return [("the made-up client's whole step", "end")] if step == "create" else None
 '''
+
+# its record: its look in the figures, and its tracing phases (over runc, as a daemon
+# client's hand-offs), which the analysis reads too
+CLIENT_RECORD = """        Client(
+            "madeup",
+            marker="p",
+            hatch="|||",
+            phases={"create": [("the made-up client's whole step", "end")]},
+        ),
+"""
 
 CONDITION = """    Condition("madeup_level", _text, "made-up level", True, option="madeup_levels",
               client_suffix=lambda v: f"@{v}" if v else ""),
@@ -174,15 +186,28 @@ def test_a_runtime_is_one_file(copy, rt_env, tmp_path):
     trials = collect_in(copy, rt_env, out, "--clients", "oci", "--runtimes", "madeuprt")
     assert set(trials["runtime"]) == {"madeuprt"}
     assert "lifecycle oci/madeuprt" in analysed_targets(copy, rt_env, out)
+    # its family: sandboxed by its record, so density's headline sets it (and a user's
+    # build of it, madeuprt-dev) against the reference runtime, not against the cheapest
+    code = (
+        "import json, pandas as pd; from rtlab.report import density_report as dr; "
+        "rows = lambda rt, mb: dict(client='oci', runtime=rt, method='pss', mb=mb, "
+        "low=mb, high=mb, status='', note=''); "
+        "print(json.dumps([dr.headline(pd.DataFrame([rows(rt, 9.0), rows('runc', 0.15), "
+        "rows('crun', 0.1)])) for rt in ('madeuprt', 'madeuprt-dev')]))"
+    )
+    r = python_forked("-c", code, cwd=copy, env={**rt_env, "PYTHONPATH": str(copy)}, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [
+        [f"Through oci, a {rt} container costs 9.0 MB [9.0, 9.0] against runc's 0.15 MB "
+         "[0.15, 0.15] (pss, per container)."]
+        for rt in ("madeuprt", "madeuprt-dev")
+    ]  # fmt: skip
 
 
-def test_a_client_is_two_files_with_its_density_and_tracing_hooks(copy, rt_env, fake, tmp_path):
+def test_a_client_is_two_files_with_its_hooks_verbs_look_and_phases(copy, rt_env, fake, tmp_path):
     (copy / "rtlab/collect/clients/madeup.py").write_text(CLIENT)
-    init = copy / "rtlab/collect/clients/__init__.py"
-    insert(init, "from rtlab.collect.clients.podman_rootless import RootlessPodmanTarget\n",
-           "from rtlab.collect.clients.madeup import MadeUpTarget\n")  # fmt: skip
-    insert(init, '    "cri": CriTarget,\n', '    "madeup": MadeUpTarget,\n')
-    assert touched(copy) == ["rtlab/collect/clients/__init__.py", "rtlab/collect/clients/madeup.py"]
+    insert(copy / "rtlab/core/clientdefs.py", '        Client("cri"),\n', CLIENT_RECORD)
+    assert touched(copy) == ["rtlab/collect/clients/madeup.py", "rtlab/core/clientdefs.py"]
     spec, _ = fake("fake")
     out = tmp_path / "run"
     trials = collect_in(
@@ -190,20 +215,42 @@ def test_a_client_is_two_files_with_its_density_and_tracing_hooks(copy, rt_env, 
     )
     assert set(trials["client"]) == {"madeup"}
     assert "lifecycle madeup/fake" in analysed_targets(copy, rt_env, out)
-    # its hooks, as density and --trace read them (a traced run needs bpftrace and a real
-    # runtime: tests/integration/test_trace.py)
+    # its hooks, as density, --trace and experiment pause read them (a traced run needs
+    # bpftrace and a real runtime: tests/integration/test_trace.py)
     code = (
-        "from pathlib import Path; from rtlab.collect.clients import CLIENTS; "
-        "from rtlab.core.runtimes import Runtime; "
-        "t = CLIENTS['madeup'](Runtime('fake', '/bin/true'), Path('/tmp')); "
-        "print(t.container_keys('c1'), t.phase_definitions('create'), t.traces_wakes, "
-        "t.daemon_sockets())"
+        "import json; from pathlib import Path; from rtlab.collect.clients import CLIENTS; "
+        "from rtlab.core.experiments import EXPERIMENTS; from rtlab.core.runtimes import Runtime; "
+        "t = CLIENTS['madeup'](Runtime('runc', '/bin/true'), Path('/tmp')); "
+        "pause = EXPERIMENTS['pause']; "
+        "print(json.dumps([t.container_keys('c1'), t.phase_definitions('create'), "
+        "t.traces_wakes, t.daemon_sockets(), "
+        "[t.step_commands(pause.step(s), 'c1') for s in ('pause', 'resume')]]))"
     )
     r = python_forked("-c", code, cwd=copy, env={**rt_env, "PYTHONPATH": str(copy)}, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == (
-        "['c1', 'made-up-c1'] [(\"the made-up client's whole step\", 'end')] False []".split()
+    assert json.loads(r.stdout) == [
+        ["c1", "made-up-c1"],
+        [["the made-up client's whole step", "end"]],
+        False,
+        [],
+        [[["/bin/true", "pause", "c1"]], [["/bin/true", "thaw", "c1"]]],
+    ]
+    # what the analysis reads of it (no collect import): its marker and hatch in the
+    # figures, its place among the known clients, its phases' order
+    code = (
+        "import json; from rtlab.analysis import phasestats, plots; "
+        "print(json.dumps([plots.client_marker('madeup'), plots.client_hatch('madeup'), "
+        "plots.KNOWN_CLIENTS, phasestats._order('runc', 'create', "
+        "['unattributed', \"the made-up client's whole step\"], 'madeup')]))"
     )
+    r = python_forked("-c", code, cwd=copy, env={**rt_env, "PYTHONPATH": str(copy)}, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [
+        "p",
+        "|||",
+        ["docker", "ctr", "podman", "madeup", "oci"],
+        ["the made-up client's whole step", "unattributed"],
+    ]
 
 
 def test_a_condition_is_one_entry_and_its_option(copy, rt_env, fake, tmp_path):

@@ -133,8 +133,8 @@ class PullStore(ImageStore):
 class Target(PullStore):
     """One client driving one runtime.
 
-    A client module (one file in collect/clients/, registered in collect/clients/__init__.py)
-    gives: the argv of the steps it spells itself (``commands``; a step may be
+    A client module (one file in collect/clients/, named after its client, whose record in
+    core/clientdefs.py puts it in collect/clients/__init__.py's registry) gives: the argv of the steps it spells itself (``commands``; a step may be
     several commands, timed one after the other and summed, e.g. ctr's task +
     container delete) and ``base`` for the plain-verb steps experiments.py
     defines (``[*base, *verb, cid]``, its own spelling in ``verbs``); how to wait
@@ -150,7 +150,9 @@ class Target(PullStore):
     package: str | None = None  # the Debian package of the client binary
     needs_daemons: tuple[str, ...] = ()  # daemons.py names: what must answer before it works
     engine: bool = True  # a high-level client (studies compare these); False: the OCI CLI
-    verbs: dict = {}  # step name → this client's own spelling of a plain-verb step
+    # step name → this client's own spelling of a plain-verb step, where it differs from
+    # the step's verb (experiments.py): docker's "unpause" for resume
+    verbs: dict[str, tuple[str, ...]] = {}
     package_commands: tuple[str, ...] = ()  # commands whose absence means `package` is missing
     experiment: str | None = None  # the one experiment this client runs (None: any, cri: "cri")
     mode: str = "rootful"  # rootless.MODES: who runs the client (column mode)
@@ -232,7 +234,7 @@ class Target(PullStore):
         except KeyError:
             pass
         spec = step if isinstance(step, Step) else _step_def(name)
-        verb = self.verbs.get(name) or spec.verbs.get(self.client) or spec.verb
+        verb = self.verbs.get(name) or spec.verb
         if verb is None:
             raise KeyError(f"{self.client} has no command for step {name!r}")
         return [[*self.base, *verb, cid]]
@@ -299,8 +301,9 @@ class Target(PullStore):
     def phase_definitions(self, step: str) -> list[tuple[str, str]] | None:
         """The phases a traced ``step`` of this target is cut into (name, the marker that
         ends it; core/phasedefs.py's forms); None: not cut. By default the runtime
-        family's through its own CLI, a daemon client's hand-offs over runc
-        (phasedefs.definitions); a client module may define its own."""
+        family's through its own CLI, a daemon client's hand-offs over runc, both from
+        the client's record (core/clientdefs.py, through phasedefs.definitions, which
+        the analysis reads too); a client module may define its own."""
         return phasedefs.definitions(self.runtime.name, step, self.client)
 
     @property

@@ -75,6 +75,7 @@ class CtrTarget(Target):
     image_store = "containerd"
     store_description = f"containerd namespace {daemons.NAMESPACE!r}"
     package_commands = ("containerd", "ctr")
+    verbs = {"pause": ("task", "pause"), "resume": ("task", "resume")}  # on the task
 
     @staticmethod
     def find_binary() -> str | None:

@@ -57,6 +57,7 @@ class DockerTarget(Target):
     needs_daemons = ("containerd", "dockerd")
     image_store = "docker"
     package_commands = ("docker", "dockerd")
+    verbs = {"resume": ("unpause",)}  # experiment pause: docker unpause
 
     @staticmethod
     def find_binary() -> str | None:

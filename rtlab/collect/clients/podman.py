@@ -61,6 +61,7 @@ class PodmanTarget(Target):
     package = "podman"
     image_store = "podman"
     package_commands = ("podman",)
+    verbs = {"resume": ("unpause",)}  # experiment pause: podman unpause
 
     @staticmethod
     def find_binary() -> str | None:
