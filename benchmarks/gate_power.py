@@ -24,7 +24,7 @@ bootstrap), so repeated rounds are not exact copies.
   construction); ``--check`` compares this shortcut with full
   :func:`rtlab.analysis.compare.changes` calls.
 
-Three sources, each measured on its own (one process per source):
+The sources, each measured on its own (one process per source):
 
 - ``data/sample``: recorded before rtlab controlled the pace (data format 1):
   the idle time before each step varied, and some steps (``oci/crun run``)
@@ -37,10 +37,20 @@ Three sources, each measured on its own (one process per source):
   sitting and B from the other (each direction in turn), so every comparison holds
   the real drift between sittings under the synthetic shifts (20 trials only);
 - ``data/sittings-idle``: the same design in two sittings on an idle host (the
-  same way: A from one, B from the other).
+  same way: A from one, B from the other);
+- ``data/sittings-idle (one sitting)``: that pair with A and B from one sitting (each
+  in turn): the gate's ceiling at make report's design, with no drift at all;
+- ``… (drift model)``: each pair through the drift it measures (:func:`drift_model`):
+  A and B from one sitting, B moved by the pair's fitted host, client and step drift
+  and a fresh per-row drift of spread τ (``at 2τ``: twice the τ measured), forward and
+  back in turn. A and B drawn from the two recorded sittings take each row's observed
+  difference as its drift, and that holds both recordings' own sampling error (about a
+  row's noise at 20 rounds): the model is the drift without it.
 
 Run from the repository root: ``.venv/bin/python benchmarks/gate_power.py``.
-Writes benchmarks/results/gate_power.json and gate_power_rows.csv (a ``source`` column).
+Writes benchmarks/results/gate_power.json and gate_power_rows.csv (a ``source`` column);
+with ``--credit-speedups`` the alternative gate that tests a row beyond an expected
+speed-up too, into gate_power_credit.*.
 """
 
 from __future__ import annotations
@@ -75,15 +85,35 @@ SOURCES = {
 # the other (each direction in turn), so the real drift between sittings is in every
 # comparison, under the synthetic host-wide shifts and slowdowns.
 ACROSS = {"data/sittings", "data/sittings-idle"}
+# The same pairs of sittings through the drift model they measure (:func:`drift_model`):
+# A and B both drawn from one sitting, B moved by the pair's fitted drift (host, client,
+# step) and a fresh per-row drift of spread τ (× the scale given), each direction in turn.
+MODELLED = {
+    "data/sittings-idle (drift model)": ("data/sittings-idle", 1.0),
+    "data/sittings-idle (drift model at 2τ)": ("data/sittings-idle", 2.0),
+    "data/sittings (drift model)": ("data/sittings", 1.0),
+}
+SOURCES.update({name: SOURCES[base] for name, (base, _) in MODELLED.items()})
+# The idle pair with A and B from one sitting (each in turn) and no drift: the gate's
+# ceiling at make report's design, what the drift costs is measured against it.
+SOURCES["data/sittings-idle (one sitting)"] = SOURCES["data/sittings-idle"]
 TRIALS = (12, 20, 30)
 SOURCE_TRIALS = {
     "data/sittings": (20,),
     "data/sittings-idle": (20, 30),
+    "data/sittings-idle (drift model)": (20, 30),
+    "data/sittings-idle (drift model at 2τ)": (20,),
+    "data/sittings (drift model)": (20,),
+    "data/sittings-idle (one sitting)": (20, 30),
 }  # 20 rounds each; 30: drawn with replacement
 FACTORS = (1.1, 1.2, 1.3)
 HOST_SHIFTS = (0.05, 0.10, 0.20)  # B's whole host this much slower (another sitting)
 ALPHA = 0.05
 THRESHOLD = compare.DEFAULT_THRESHOLD
+# --credit-speedups: measure the alternative rtlab does not take — when the others expect
+# B to be faster, test a row beyond that speed-up too (rtlab tests it against no change:
+# compare.gate_p_beyond); results in gate_power_credit.json / _rows.csv.
+CREDIT_SPEEDUPS = False
 
 
 def load(run_dir: Path) -> pd.DataFrame:
@@ -165,6 +195,8 @@ def row_p(
     their spread (as compare.changes: compare.gate_p_beyond)."""
     adj = b["adj"] if adj_b is None else adj_b
     moved, _ = log_shift(a, adj)
+    if CREDIT_SPEEDUPS and host < 0:  # the alternative: tested beyond a speed-up too
+        adj, moved, host = adj - host, moved - host, 0.0
     return (
         compare.gate_p_beyond(a["adj"], adj, host, moved, se, tau, THRESHOLD),
         compare.failure_p(a["failed"], a["adj"].size, b["failed"], b["adj"].size),
@@ -211,12 +243,73 @@ def slowed_adj(b: dict, key: tuple[str, str, str, str], factor: float) -> dict:
     return out
 
 
+def drift_model(sources: list[pd.DataFrame], tau_scale: float) -> dict:
+    """The drift between a pair's two sittings as the gate's own model fits it on the whole
+    runs (B = the second): the host's median, each client's and step's effect beyond it
+    (drift.polish) and τ, the rows' own spread net of their noise (drift.heterogeneity,
+    its median over the rows), times ``tau_scale``.
+
+    Why a model: drawing A from one recorded sitting and B from the other takes each
+    row's *observed* difference as its true drift, and that holds the two recordings'
+    own sampling error (as large as a row's noise at 20 rounds) on top of the real
+    drift: every row then "drifts" by about its noise in every comparison. The model
+    keeps the drift the pair shows and puts back only the spread τ it measures."""
+    a, b = prepared(sources[0]), prepared(sources[1])
+    keys = sorted(set(a) & set(b), key=_order)
+    shifts, ses = np.array([log_shift(a[k], b[k]["adj"]) for k in keys]).T
+    steps, clients = np.array([k[3] for k in keys]), np.array([k[1] for k in keys])
+    units = np.array(["/".join(k[1:3]) for k in keys])
+    use = np.isfinite(shifts) & (steps != stats.TOTAL_STEP)
+    grand, (by_client, by_step) = drift.polish(shifts[use], [clients[use], steps[use]])
+    host = compare.host_shifts(shifts, steps, clients, units)
+    taus = drift.heterogeneity(shifts, host, ses, steps, units)
+    return {
+        "host": grand,
+        "clients": by_client,
+        "steps": by_step,
+        "tau_measured": float(np.median(taus[use])),
+        "tau": float(np.median(taus[use])) * tau_scale,
+    }
+
+
+def drifted(raw: pd.DataFrame, model: dict, sign: float, rng: np.random.Generator) -> pd.DataFrame:
+    """``raw`` (a drawn run) moved by ``sign`` × the model's drift: every measured step of
+    a row (experiment, client as analysed, runtime, step) multiplied by exp(host + its
+    client's + its step's effect + τ·z), z ~ N(0, 1) drawn once per row; totals and the
+    rows another experiment shares are derived from the moved steps as in any run."""
+    frame = stats.samples(raw.assign(_i=np.arange(len(raw))))
+    own = frame["_i"].notna().to_numpy().copy()
+    idx = frame.loc[own, "_i"].astype(int).to_numpy()
+    own[own] = frame.loc[own, "experiment"].to_numpy() == raw["experiment"].to_numpy()[idx]
+    mine = frame[own]
+    keys = list(zip(mine["experiment"], mine["client"], mine["runtime"], mine["step"]))
+    z = {k: rng.standard_normal() for k in sorted(set(keys))}
+    d = np.array(
+        [
+            model["host"]
+            + model["clients"].get(c, 0.0)
+            + model["steps"].get(st, 0.0)
+            + model["tau"] * z[(e, c, r, st)]
+            for e, c, r, st in keys
+        ]
+    )
+    factor = np.ones(len(raw))
+    factor[mine["_i"].astype(int).to_numpy()] = np.exp(sign * d)
+    return raw.assign(wall_s=raw["wall_s"].to_numpy(dtype=float) * factor)
+
+
 def simulate(
-    sources: list[pd.DataFrame], n: int, reps: int, seed: int, across: bool = False
+    sources: list[pd.DataFrame],
+    n: int,
+    reps: int,
+    seed: int,
+    across: bool = False,
+    model: dict | None = None,
 ) -> tuple[float, dict, dict]:
     """A/A false-alarm rate; per host-wide shift, the false-alarm rate with B's whole
     host that much slower; per (row, factor), the detection count. ``across``: A and B
-    from different runs (sittings) of ``sources``, else both from one."""
+    from different runs (sittings) of ``sources``, else both from one; ``model``: both
+    from one, B moved by the drift model (:func:`drifted`), forward and back in turn."""
     rng = np.random.default_rng(seed)
     alarms = 0
     host_alarms = dict.fromkeys(HOST_SHIFTS, 0)
@@ -225,7 +318,10 @@ def simulate(
         source = sources[rep % len(sources)]
         other = sources[(rep + 1) % len(sources)] if across else source
         a = prepared(draw(source, n, rng, "A"))
-        b = prepared(draw(other, n, rng, "B"))
+        drawn = draw(other, n, rng, "B")
+        if model is not None:
+            drawn = drifted(drawn, model, 1.0 if rep % 2 == 0 else -1.0, rng)
+        b = prepared(drawn)
         keys = sorted(set(a) & set(b), key=_order)
         all_fail = np.array([a[k]["adj"].size > 0 and b[k]["adj"].size == 0 for k in keys])
         base, fit = gate(a, b, keys)
@@ -313,11 +409,18 @@ def measure(name: str, reps: int, seed: int, checks: int) -> tuple[dict, list[di
     sources = [load(r) for r in runs]
     summary, rows = [], []
     across = name in ACROSS
+    model = drift_model(sources, MODELLED[name][1]) if name in MODELLED else None
     for n in SOURCE_TRIALS.get(name, TRIALS):
-        false_alarm, host_alarms, hits = simulate(sources, n, reps, seed + n, across)
+        false_alarm, host_alarms, hits = simulate(sources, n, reps, seed + n, across, model)
         entry = {
             "trials": n,
-            "a_and_b": "different sittings" if across else "one run",
+            "a_and_b": (
+                "different sittings"
+                if across
+                else "one sitting, B moved by the pair's drift model"
+                if model
+                else "one run"
+            ),
             "reps": reps,
             "aa_false_alarm_rate": false_alarm,
             "aa_false_alarm_se": float(np.sqrt(false_alarm * (1 - false_alarm) / reps)),
@@ -357,6 +460,19 @@ def measure(name: str, reps: int, seed: int, checks: int) -> tuple[dict, list[di
         print(name, entry, flush=True)
     result = {
         "source": name,
+        **(
+            {
+                "drift_model": {
+                    "host": float(np.expm1(model["host"])),
+                    "clients": {c: float(np.expm1(e)) for c, e in model["clients"].items()},
+                    "steps": {st: float(np.expm1(e)) for st, e in model["steps"].items()},
+                    "tau_measured": model["tau_measured"],
+                    "tau": model["tau"],
+                }
+            }
+            if model
+            else {}
+        ),
         "runs": [str(r.relative_to(ROOT)) for r in runs],
         "runs_started": [results.read_meta(r).get("started_at") for r in runs],
         "rows": len({(r["client"], r["runtime"], r["step"]) for r in rows}),
@@ -377,7 +493,16 @@ def main() -> None:
         default=",".join(SOURCES),
         help=f"comma-separated, of: {', '.join(SOURCES)} (results of the others are kept)",
     )
+    parser.add_argument(
+        "--credit-speedups",
+        action="store_true",
+        help="the alternative gate that also tests beyond an expected speed-up "
+        "(writes gate_power_credit.*)",
+    )
     args = parser.parse_args()
+    global CREDIT_SPEEDUPS
+    CREDIT_SPEEDUPS = args.credit_speedups
+    stem = "gate_power_credit" if args.credit_speedups else "gate_power"
     names = [n for n in args.sources.split(",") if n]
     unknown = [n for n in names if n not in SOURCES]
     if unknown:
@@ -386,11 +511,11 @@ def main() -> None:
     with multiprocessing.get_context("fork").Pool(len(names)) as pool:
         done = pool.starmap(measure, [(name, args.reps, args.seed, args.check) for name in names])
     RESULTS.mkdir(parents=True, exist_ok=True)
-    rows_csv, kept = RESULTS / "gate_power_rows.csv", []
+    rows_csv, kept = RESULTS / f"{stem}_rows.csv", []
     if rows_csv.exists() and set(names) != set(SOURCES):  # keep the other sources' results
         old = pd.read_csv(rows_csv)
         kept = [old[~old["source"].isin(names)]]
-        before = json.loads((RESULTS / "gate_power.json").read_text())["samples"]
+        before = json.loads((RESULTS / f"{stem}.json").read_text())["samples"]
         kept_samples = [s for s in before if s["source"] not in names]
     else:
         kept_samples = []
@@ -398,9 +523,10 @@ def main() -> None:
         rows_csv, index=False
     )
     path = save(
-        "gate_power",
+        stem,
         {
             "method": __doc__.split("\n\n")[1],
+            "credit_speedups": CREDIT_SPEEDUPS,
             "alpha": ALPHA,
             "threshold": THRESHOLD,
             "samples": sorted(
@@ -412,7 +538,7 @@ def main() -> None:
     )
     for result, _ in done:
         print(result["source"], result["noise"], result["shortcut_check"])
-    print(f"saved {path} and {RESULTS / 'gate_power_rows.csv'}")
+    print(f"saved {path} and {rows_csv}")
 
 
 if __name__ == "__main__":
