@@ -50,7 +50,8 @@ class Client:
     is cut into the runtime family's phases (core/phasedefs.py ``PHASES``). phases: a
     daemon client's own phases per step (its hand-offs), defined over
     :data:`HANDOFF_FAMILY` only; they replace the runtime's when a step goes through
-    this client.
+    this client. pulls: it runs experiment pull (an image store it pulls into from
+    rtlab's registry: its driver's ``image_store``, or the CRI's ImageService).
     """
 
     name: str
@@ -58,6 +59,7 @@ class Client:
     hatch: str | None = None
     own_cli: bool = False
     phases: Mapping[str, Phases] = field(default_factory=dict)
+    pulls: bool = False
 
 
 # -- the clients (register a new one here: one entry, and its driver's module) --------
@@ -70,6 +72,7 @@ CLIENTS: dict[str, Client] = {
             "docker",
             marker="o",
             hatch="",
+            pulls=True,
             phases={
                 "start": CLIENT_SPAWN
                 + [
@@ -83,15 +86,16 @@ CLIENTS: dict[str, Client] = {
             "ctr",
             marker="s",
             hatch="///",
+            pulls=True,
             phases={
                 "start": CLIENT_SPAWN
                 + [("ctr start-up → request to containerd", "wake:ctr>containerd")]
                 + SHIM_RUNC,
             },
         ),
-        Client("podman", marker="^", hatch="..."),
+        Client("podman", marker="^", hatch="...", pulls=True),
         # containerd's CRI, the kubelet's path (experiment cri only)
-        Client("cri"),
+        Client("cri", pulls=True),
     )
 }
 
@@ -104,6 +108,11 @@ def record(client: str) -> Client | None:
     if found is None and client.endswith(ROOTLESS_SUFFIX):
         found = CLIENTS.get(client.removesuffix(ROOTLESS_SUFFIX))
     return found
+
+
+def pulling() -> tuple[str, ...]:
+    """The clients that run experiment pull, in the registry's order."""
+    return tuple(c.name for c in CLIENTS.values() if c.pulls)
 
 
 def figure_order() -> tuple[str, ...]:

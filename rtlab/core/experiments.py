@@ -31,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rtlab.core import clientdefs
+
 TOTAL_STEP = "total"
 DEFAULT_EXPERIMENT = "lifecycle"
 # experiment density's three readings of memory (collect/density.py measures them,
@@ -267,7 +269,7 @@ EXPERIMENTS: dict[str, Experiment] = {
             total_activity="from nothing to running",
             figure="cold start (pull, create, start)",
             untimed=("kill", "delete"),
-            clients=("docker", "ctr", "podman", "cri"),
+            clients=clientdefs.pulling(),  # the clients whose record says they pull
             instead={"cri": "cri-pull"},
             # bytes over the loopback interface during the pull (collect/pull.py)
             columns=("pull_lo_bytes",),

@@ -206,7 +206,7 @@ def test_a_runtime_is_one_file(copy, rt_env, tmp_path):
 
 def test_a_client_is_two_files_with_its_hooks_verbs_look_and_phases(copy, rt_env, fake, tmp_path):
     (copy / "rtlab/collect/clients/madeup.py").write_text(CLIENT)
-    insert(copy / "rtlab/core/clientdefs.py", '        Client("cri"),\n', CLIENT_RECORD)
+    insert(copy / "rtlab/core/clientdefs.py", '        Client("cri", pulls=True),\n', CLIENT_RECORD)
     assert touched(copy) == ["rtlab/collect/clients/madeup.py", "rtlab/core/clientdefs.py"]
     spec, _ = fake("fake")
     out = tmp_path / "run"

@@ -23,14 +23,10 @@ ALLOWED: dict[str, dict[str, str]] = {
     "rtlab/analysis/plots.py": {},
     "rtlab/report/density_report.py": {},
     # an experiment's record says which clients run it (``clients``, ``instead``); the
-    # CRI's experiments are its own. Experiment pull's clients (the engines with an
-    # image store, and the CRI) are still named here: deriving them needs the drivers'
-    # image stores, which core does not see
+    # CRI's experiments are its own. Experiment pull's clients are the records' that pull
+    # (clientdefs.Client.pulls)
     "rtlab/core/experiments.py": {
         "cri": "experiments cri and cri-pull: the CRI's own (and experiment cri's name)",
-        "docker": "experiment pull's clients (left: see above)",
-        "ctr": "experiment pull's clients (left: see above)",
-        "podman": "experiment pull's clients (left: see above)",
     },
     "rtlab/core/phasedefs.py": {},
     "rtlab/host/fleet.py": {},
@@ -116,3 +112,12 @@ def test_a_step_has_one_verb_and_the_clients_their_own_spellings():
 def test_every_client_record_has_its_driver_and_every_driver_its_record():
     assert list(CLIENTS) == list(clientdefs.CLIENTS)
     assert all(cls.client == name for name, cls in CLIENTS.items())
+
+
+def test_the_clients_that_pull_are_those_whose_record_says_so():
+    """Experiment pull runs the clients whose core record pulls: every driver with an image
+    store, and the CRI (its own pull experiment, through its ImageService)."""
+    pull = experiments.get("pull")
+    stores = {name for name, driver in CLIENTS.items() if driver.image_store is not None}
+    assert set(pull.clients) == stores | set(pull.instead)
+    assert pull.clients == clientdefs.pulling()
