@@ -126,12 +126,15 @@ def from_namespace(args: argparse.Namespace, where: str) -> tuple[dict[str, Any]
             values[o.name] = o.default_for(where)
             continue
         raw = getattr(args, o.name)
+        if o.nargs == "?" and raw is None:  # an optional positional left out
+            values[o.name] = o.default_for(where)
+            continue
         given.add(o.name)
         if isinstance(o.kind, Flag):
             values[o.name] = True
         elif o.repeat:
             values[o.name] = [o.kind.from_text(t, o.cli_flag) for t in raw]
-        elif o.nargs:
+        elif o.nargs and o.nargs != "?":
             values[o.name] = [o.kind.from_text(t, o.cli_flag) for t in raw]
         else:
             values[o.name] = o.kind.from_text(raw, o.cli_flag)

@@ -575,6 +575,18 @@ for _option in (
         ("compare", "03"),
         flag="",
         metavar="RUN_B",
+        nargs="?",  # not with --pair (two runtimes of one run)
+    ),
+    Option(
+        "pair",
+        Names(example="runc,runc-new"),
+        None,
+        "BASELINE,CANDIDATE: two runtimes measured in alternation in RUN_A (one run, round "
+        "by round: rtlab collect --runtime NEW=/path --runtimes OLD,NEW); gate the candidate "
+        "against the baseline paired by round, where the host's drift cancels (no RUN_B)",
+        ("compare",),
+        meaning="two runtimes of one run compared in alternation (analysis/alternation.py)",
+        metavar="BASELINE,CANDIDATE",
     ),
     Option(
         "alpha",
