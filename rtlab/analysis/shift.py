@@ -17,7 +17,10 @@ estimate, its interval, its test"):
   (at 12 rounds 95.8 % for a 95 % interval);
 - **unpaired**: the two-sample Hodges–Lehmann shift, the median of all
   differences ``x_i - y_j``, with the inversion of the Mann–Whitney U test
-  (exact null up to :data:`EXACT_MAX` per side, normal above).
+  (exact null up to :data:`EXACT_MAX` per side, normal above);
+- **across hosts** (:func:`unpaired_bm_test`, analysis/hosts.py): the same estimate with
+  the inversion of the studentized permutation Brunner–Munzel test, whose level holds
+  when the two samples' spreads and shapes differ (Mann–Whitney's needs a pure shift).
 
 The estimate always lies inside its interval (the interval is a pair of order
 statistics of the same Walsh averages or differences whose median it is), the
@@ -558,3 +561,141 @@ def _unpaired_set(x: np.ndarray, y: np.ndarray) -> _Set:
             )
 
     return _Set(select, count_le, total, cdf, variance)
+
+
+UNPAIRED_BM_METHOD = (
+    "two-sample Hodges–Lehmann shift of the log times; CI by inverting the studentized "
+    "permutation Brunner–Munzel test (unequal spreads and shapes allowed)"
+)
+# Brunner–Munzel's permutation null: every split of the pooled ranks when there are at most
+# this many, else this many random ones (seeded by the sample sizes: the same every time).
+_BM_SPLITS = 200_000
+
+
+def _bm_stats(px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """The Brunner–Munzel statistic ``(p̂ - 1/2) / se`` per row of placements (``px``:
+    each x among the y, ``py``: each y among the x; ``p̂ = P(y < x) + P(y = x) / 2``).
+    Without spread in the placements: ±infinite, or 0 when ``p̂`` is 1/2."""
+    m, n = px.shape[1], py.shape[1]
+    theta = px.mean(axis=1) / n
+    scale = m * px.var(axis=1, ddof=1) + n * py.var(axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = (theta - 0.5) * m * n / np.sqrt(scale)
+    flat = scale <= 0
+    stat[flat] = np.where(theta[flat] == 0.5, 0.0, np.copysign(np.inf, theta[flat] - 0.5))
+    return stat
+
+
+@cache
+def _bm_null(m: int, n: int) -> np.ndarray:
+    """|Brunner–Munzel statistic| over the splits of the pooled ranks 1 … m+n into m and n
+    (sorted): its permutation null, the same for any samples without ties (the statistic
+    is a function of the ranks). Every split up to :data:`_BM_SPLITS`, else that many
+    random ones."""
+    from itertools import combinations
+    from math import comb
+
+    size = m + n
+    if comb(size, m) <= _BM_SPLITS:
+        chosen = np.array(list(combinations(range(size), m)), dtype=np.int16)
+        mask = np.zeros((chosen.shape[0], size), dtype=bool)
+        mask[np.arange(chosen.shape[0])[:, None], chosen] = True
+    else:
+        rng = np.random.default_rng([m, n])
+        mask = np.zeros((_BM_SPLITS, size), dtype=bool)
+        mask[:, :m] = True
+        mask = rng.permuted(mask, axis=1)
+    out = []
+    for block in np.array_split(mask, max(1, mask.shape[0] // 20_000)):
+        pos = np.argsort(~block, axis=1, kind="stable") + 1  # x's pooled ranks, then y's
+        px = (pos[:, :m] - np.arange(1, m + 1)).astype(float)
+        py = (pos[:, m:] - np.arange(1, n + 1)).astype(float)
+        out.append(np.abs(_bm_stats(px, py)))
+    return np.sort(np.concatenate(out))
+
+
+def _brunner_munzel(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """The Brunner–Munzel statistic of sorted ``x`` against sorted ``y`` and its two-sided
+    p-value: from the permutation null of the ranks (:func:`_bm_null`, Neubert and
+    Brunner's studentized permutation test: exact when the samples have one shape,
+    asymptotically right when not) with at most :data:`EXACT_MAX` values a side and no
+    ties, else the t approximation with Welch–Satterthwaite df. The statistic is
+    ``scipy.stats.brunnermunzel``'s with the sign of ``x`` above ``y``."""
+    m, n = x.size, y.size
+    px = (np.searchsorted(y, x, "left") + np.searchsorted(y, x, "right")) / 2.0
+    py = (np.searchsorted(x, y, "left") + np.searchsorted(x, y, "right")) / 2.0
+    stat = float(_bm_stats(px[None, :], py[None, :])[0])
+    ties = np.any(px != np.round(px)) or np.any(np.diff(x) == 0) or np.any(np.diff(y) == 0)
+    if max(m, n) <= EXACT_MAX and not ties:
+        null = _bm_null(m, n)
+        beyond = null.size - np.searchsorted(null, abs(stat) * (1 - 1e-12), side="left")
+        return stat, float(beyond) / null.size
+    if not np.isfinite(stat) or stat == 0:
+        return stat, 0.0 if stat else 1.0
+    vx, vy = float(np.var(px, ddof=1)), float(np.var(py, ddof=1))
+    df = (m * vx + n * vy) ** 2 / ((m * vx) ** 2 / (m - 1) + (n * vy) ** 2 / (n - 1))
+    return stat, float(2.0 * special.stdtr(df, -abs(stat)))
+
+
+def unpaired_bm_test(x: np.ndarray, y: np.ndarray, *levels: float) -> tuple[list[Shift], float]:
+    """The two-sample Hodges–Lehmann shift of ``x`` over ``y`` (median of ``x_i - y_j``, as
+    :func:`unpaired`) with intervals that invert the Brunner–Munzel test instead of the
+    Mann–Whitney one, and the test's p-value at a shift of 0.
+
+    Both intervals are for the same estimand, the median of the distribution of
+    ``X - Y`` (one value of each sample's population): a shift ``s`` is inside the
+    (1 - alpha) interval when the test of ``x - s`` against ``y`` (``P(Y < X - s) = 1/2``)
+    has p >= alpha. Mann–Whitney's null distribution holds only when the two samples
+    have one shape (a pure shift); Brunner–Munzel's variance is estimated from each
+    sample's placements, so unequal spreads and shapes keep its level (approximately:
+    a t approximation; benchmarks/hosts_coverage.py). Between two consecutive
+    differences ``x_i - y_j`` the statistic is constant; each bound is the difference
+    where the test first rejects going out from the estimate (bisection over the
+    differences' ranks, the statistic taken as monotone there), so the estimate always
+    lies inside. NaN intervals and p with an empty sample.
+    """
+    x = np.sort(np.asarray(x, dtype=float))
+    y = np.sort(np.asarray(y, dtype=float))
+    found = _unpaired_set(x, y)
+    if found.total == 0:
+        return [_NONE for _ in levels], np.nan
+    total = found.total
+    mid = found.select(_median_rank(total))
+    estimate = float((mid[0] + mid[1]) / 2.0)
+
+    def value(r: int) -> float:
+        return float(found.select([r])[0])
+
+    def p_segment(r: int) -> float:
+        """p of a shift between the r-th and (r+1)-th differences (0 … total)."""
+        if r <= 0:
+            s = value(1) - 1.0
+        elif r >= total:
+            s = value(total) + 1.0
+        else:
+            s = (value(r) + value(r + 1)) / 2.0
+        return _brunner_munzel(x - s, y)[1]
+
+    centre = total // 2  # the segment holding (or next to) the estimate
+    out = []
+    for c in levels:
+        alpha = 1.0 - c
+        # lower: the smallest accepted segment at or below the centre
+        lo, hi = 0, centre
+        if p_segment(0) >= alpha:
+            low = -np.inf
+        else:
+            while hi - lo > 1:  # segment lo rejected, segment hi accepted
+                m = (lo + hi) // 2
+                lo, hi = (lo, m) if p_segment(m) >= alpha else (m, hi)
+            low = value(hi)
+        lo, hi = centre, total
+        if p_segment(total) >= alpha:
+            high = np.inf
+        else:
+            while hi - lo > 1:  # segment lo accepted, segment hi rejected
+                m = (lo + hi) // 2
+                lo, hi = (m, hi) if p_segment(m) >= alpha else (lo, m)
+            high = value(hi)
+        out.append(Shift(estimate, min(low, estimate), max(high, estimate), c))
+    return out, _brunner_munzel(x, y)[1]

@@ -159,8 +159,8 @@ def across_table(table: pd.DataFrame) -> pd.DataFrame:
             "A median ms": num("median_a_ms", "{:.3g}"),
             "B median ms": num("median_b_ms", "{:.3g}"),
             "n A/B": table["n_a"].astype(str) + "/" + table["n_b"].astype(str),
-            "B/A (unpaired HL)": ratio,
-            "95% CI (Mann–Whitney)": ci.where(ratio != "—", "—"),
+            "B/A (typical B ÷ A trial, unpaired HL)": ratio,
+            "95% CI (Brunner–Munzel)": ci.where(num("ci_low", "{:.3f}") != "—", "—"),
             "p Holm": num("p_adj", "{:.2g}"),
             "verdict": table["verdict"].astype(str) + " (unpaired)",
         }
@@ -212,8 +212,7 @@ def section_html(
         "host given), paired by round as always: runs of different hosts are never pooled. "
         "Here each host's own medians (paired within the host), what differs between the "
         f"hosts, and each other host against {esc(found[0].label)}, "
-        f"<b>{esc(hosts.UNPAIRED_LABEL)}</b>: B/A is the two-sample Hodges–Lehmann ratio of "
-        "the hosts' times with the 95% CI that inverts the Mann–Whitney test, p "
+        f"<b>{esc(hosts.UNPAIRED_LABEL)}</b>: {esc(hosts.ESTIMAND)}; {esc(hosts.CI_METHOD)}; p "
         "Holm-adjusted over each pair's table, at the same pace only; a verdict of a "
         f"difference needs both the CI to exclude 1 and the adjusted p below {alpha:g} (the "
         "CI itself is not adjusted).</p>"
@@ -298,10 +297,9 @@ def page(out_dir: Path) -> Path:
 <style>body{{font-family:sans-serif;max-width:1100px;margin:1em auto}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:2px 6px}}</style>
 </head><body>
 <h1>{esc(title)}</h1>
-<p>Across hosts every comparison is <b>{esc(UNPAIRED_LABEL)}</b>: B/A is the two-sample
-Hodges–Lehmann ratio of the hosts' times with the 95% CI that inverts the Mann–Whitney
-test, p Holm-adjusted over the table. Within each host the answers are paired by round
-(host-a/, host-b/).</p>
+<p>Across hosts every comparison is <b>{esc(UNPAIRED_LABEL)}</b>: {esc(hosts.ESTIMAND)};
+{esc(hosts.CI_METHOD)}; p Holm-adjusted over the table. Within each host the answers are
+paired by round (host-a/, host-b/).</p>
 <h2>What differs between the hosts</h2>
 {html_table(differ) if len(differ) else "<p>Nothing recorded differs but the host's name.</p>"}
 <h2>Each host, one row</h2>
