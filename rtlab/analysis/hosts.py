@@ -59,9 +59,8 @@ ESTIMAND = (
 CI_METHOD = (
     "its 95% CI inverts the (studentized permutation) Brunner–Munzel test, which allows the "
     f"hosts' spreads and shapes to differ (coverage checked from {MIN_TRIALS_CI} trials a host: "
-    "benchmarks/hosts_coverage.py); the CI is not adjusted for multiplicity, the verdict "
-    "reads the Holm-adjusted p over the table (p_adj), so a CI can exclude 1 beside "
-    "'no clear difference'"
+    "benchmarks/hosts_coverage.py); the CI is not adjusted for multiplicity while the "
+    "verdict is (so a CI can exclude 1 beside 'no clear difference')"
 )
 NO_CI = (
     f"no CI: fewer than {MIN_TRIALS_CI} trials on a host, below the designs whose coverage "
