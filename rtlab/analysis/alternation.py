@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rtlab.analysis import compare, shift, stats
+from rtlab.analysis import compare, frames, shift, stats
 
 # A row needs this many rounds where both runtimes succeeded (else: not tested, said).
 MIN_PAIRS = 6
@@ -55,10 +55,7 @@ def gate(
     if baseline == candidate:
         raise AlternationError(f"--pair names {baseline!r} twice; give BASELINE,CANDIDATE")
     frame = stats.samples(trials)
-    frame = frame[frame["runtime"].isin([baseline, candidate])]
-    if "pace_s" not in frame.columns:
-        frame = frame.assign(pace_s=np.nan)
-    frame = frame.assign(pace_s=frame["pace_s"].astype(float).round(6).fillna(-1.0))
+    frame = frames.with_pace_key(frame[frame["runtime"].isin([baseline, candidate])])
     frame = frame.reset_index(drop=True)
     good = stats.is_sample(frame)
     rows = []

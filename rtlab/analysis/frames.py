@@ -47,6 +47,13 @@ def is_sample(frame: pd.DataFrame) -> np.ndarray:
     return _as_bool(frame["ok"]) & np.isfinite(wall_s)
 
 
+def with_pace_key(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``pace_s`` as a grouping key: rounded to the microsecond, -1 where a
+    run recorded no pace (so unpaced rows group together; NaN would drop them)."""
+    pace = frame["pace_s"] if "pace_s" in frame.columns else pd.Series(np.nan, index=frame.index)
+    return frame.assign(pace_s=pace.astype(float).round(6).fillna(-1.0))
+
+
 def lifecycle_totals(trials: pd.DataFrame) -> pd.DataFrame:
     """Derive one ``total`` row per trial from its experiment's total steps.
 

@@ -126,10 +126,7 @@ def _measured(trials: pd.DataFrame) -> pd.DataFrame:
     if len(totals):
         trials = pd.concat([trials, totals], ignore_index=True)
     rows = trials[trials["ok"].astype(bool) & ~trials["warmup"].astype(bool)]
-    rows = rows[rows["wall_s"] > 0]
-    if "pace_s" not in rows.columns:
-        rows = rows.assign(pace_s=np.nan)
-    return rows.assign(pace_s=rows["pace_s"].astype(float).round(6).fillna(-1.0))
+    return frames.with_pace_key(rows[rows["wall_s"] > 0])
 
 
 def across(a: Host, b: Host, *, alpha: float = 0.05, margin: float = 0.05) -> pd.DataFrame:

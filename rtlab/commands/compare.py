@@ -20,12 +20,7 @@ def run(args: argparse.Namespace, values: dict, given: set) -> int:
             "RUN_B: missing; give the run after, or --pair BASELINE,CANDIDATE to compare "
             "two runtimes of RUN_A measured in alternation"
         )
-    dirs = []
-    for name, d in (("RUN_A", values["run_a"]), ("RUN_B", values["run_b"])):
-        found = params.find_runs(str(d), name, base=Path.cwd())
-        if len(found) != 1:
-            raise ParameterError(f"{name}: {str(d)!r} holds {len(found)} runs; give one run folder")
-        dirs += found
+    dirs = [_one_run("RUN_A", values["run_a"]), _one_run("RUN_B", values["run_b"])]
     if values["across_hosts"]:  # issue 34: runs of two hosts, unpaired (analysis/hosts.py)
         try:
             table, diffs = hosts.compare_hosts(
@@ -59,6 +54,16 @@ def run(args: argparse.Namespace, values: dict, given: set) -> int:
     return 1 if not cmp.regressions.empty else 0
 
 
+def _one_run(name: str, folder) -> Path:
+    """The one run folder ``folder`` holds; one line naming it otherwise."""
+    found = params.find_runs(str(folder), name, base=Path.cwd())
+    if len(found) != 1:
+        raise ParameterError(
+            f"{name}: {str(folder)!r} holds {len(found)} runs; give one run folder"
+        )
+    return found[0]
+
+
 def _alternation(values: dict) -> int:
     """``rtlab compare RUN --pair BASELINE,CANDIDATE``: the gate over one run's two
     runtimes, paired by round (analysis/alternation.py); exit 1 on a regression."""
@@ -71,13 +76,9 @@ def _alternation(values: dict) -> int:
         raise ParameterError(
             f"RUN_B {str(values['run_b'])!r}: not with --pair (both runtimes are in RUN_A)"
         )
-    found = params.find_runs(str(values["run_a"]), "RUN_A", base=Path.cwd())
-    if len(found) != 1:
-        raise ParameterError(
-            f"RUN_A: {str(values['run_a'])!r} holds {len(found)} runs; give one run folder"
-        )
+    run_dir = _one_run("RUN_A", values["run_a"])
     try:
-        _, trials = results.load_run(found[0])
+        _, trials = results.load_run(run_dir)
         table = alternation.gate(
             trials, pair[0], pair[1], alpha=values["alpha"], threshold=values["threshold"]
         )
